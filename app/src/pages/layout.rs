@@ -1,0 +1,55 @@
+use leptos::prelude::*;
+use leptos_router::components::{A, Outlet};
+use leptos_router::hooks::{use_location, use_navigate};
+
+use crate::api::auth::{Logout, current_user};
+
+/// Sidebar navigation, the signed-in user and the page. The server already sends signed-out
+/// visitors to the login page; this also catches a session that ends while the page is open.
+#[component]
+pub fn Layout() -> impl IntoView {
+    let user = Resource::new(|| (), |_| current_user());
+    let logout = ServerAction::<Logout>::new();
+    let navigate = use_navigate();
+    let location = use_location();
+    Effect::new(move |_| {
+        if let Some(Ok(None)) = user.get() {
+            let next = location.pathname.get_untracked();
+            navigate(&format!("{}?next={next}", super::LOGIN), Default::default());
+        }
+    });
+
+    view! {
+        <div class="shell">
+            <nav class="sidebar" aria-label="Main">
+                <a class="brand" href=super::HOME>"OSCAR"</a>
+                <ul>
+                    <li><A href="/services">"Services"</A></li>
+                    <li><A href="/buckets">"Buckets"</A></li>
+                    <li><A href="/jobs">"Jobs"</A></li>
+                    <li><A href="/info">"Info"</A></li>
+                </ul>
+                <ActionForm action=logout attr:class="logout">
+                    <button type="submit" class="danger">"Log out"</button>
+                </ActionForm>
+            </nav>
+            <div class="content">
+                <header class="topbar">
+                    <Transition fallback=|| ()>
+                        {move || Suspend::new(async move {
+                            user.await.ok().flatten().map(|u| view! {
+                                <span class="user" data-testid="current-user">
+                                    {u.name}
+                                    {u.admin.then_some(view! { <span class="badge">"admin"</span> })}
+                                </span>
+                            })
+                        })}
+                    </Transition>
+                </header>
+                <main>
+                    <Outlet />
+                </main>
+            </div>
+        </div>
+    }
+}

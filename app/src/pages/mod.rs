@@ -1,0 +1,60 @@
+//! Pages and the layout around them.
+
+mod buckets;
+mod info;
+mod jobs;
+mod layout;
+mod login;
+mod services;
+mod widgets;
+
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Title, provide_meta_context};
+use leptos_router::components::{ParentRoute, Route, Router, Routes};
+use leptos_router::path;
+
+/// Where a signed-in user lands.
+pub const HOME: &str = "/services";
+pub const LOGIN: &str = "/login";
+
+/// The HTML document around the app; the server renders it, the browser hydrates `App`.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    let css = format!("/{}/{}.css", options.site_pkg_dir, options.output_name);
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <link rel="icon" href="/favicon.ico" />
+                <link rel="stylesheet" href=css />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Title formatter=|page: String| {
+            if page.is_empty() { "OSCAR".to_string() } else { format!("OSCAR - {page}") }
+        } />
+        <Router>
+            <Routes fallback=widgets::NotFound>
+                <Route path=path!("/login") view=login::LoginPage />
+                <ParentRoute path=path!("") view=layout::Layout>
+                    <Route path=path!("/services") view=services::ServicesPage />
+                    <Route path=path!("/buckets") view=buckets::BucketsPage />
+                    <Route path=path!("/jobs") view=jobs::JobsPage />
+                    <Route path=path!("/info") view=info::InfoPage />
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}

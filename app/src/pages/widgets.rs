@@ -1,0 +1,62 @@
+//! Small pieces every page uses.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::AppError;
+
+/// A page heading that also sets the tab title.
+#[component]
+pub fn PageHeader(title: &'static str, children: Children) -> impl IntoView {
+    view! {
+        <Title text=title />
+        <div class="page-header">
+            <h1>{title}</h1>
+            <div class="page-actions">{children()}</div>
+        </div>
+    }
+}
+
+/// An error as the user sees it: the server's public message, nothing more.
+#[component]
+pub fn ErrorPanel(error: AppError) -> impl IntoView {
+    view! {
+        <div class="panel error" role="alert">
+            <strong>"Something went wrong. "</strong>
+            <span>{error.to_string()}</span>
+        </div>
+    }
+}
+
+/// What a list shows when it has nothing in it.
+#[component]
+pub fn EmptyState(title: &'static str, children: Children) -> impl IntoView {
+    view! {
+        <div class="panel empty">
+            <h2>{title}</h2>
+            <p>{children()}</p>
+        </div>
+    }
+}
+
+#[component]
+pub fn Loading() -> impl IntoView {
+    view! { <p class="loading" aria-busy="true">"Loading…"</p> }
+}
+
+#[component]
+pub fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(options) = use_context::<leptos_axum::ResponseOptions>() {
+        options.set_status(http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <Title text="Not found" />
+        <main class="centered">
+            <div class="panel">
+                <h1>"Page not found"</h1>
+                <p>"There is nothing at this address. "<a href=super::HOME>"Go to Services"</a></p>
+            </div>
+        </main>
+    }
+}

@@ -1,0 +1,25 @@
+//! Everything a request handler needs, built once at start by `server::startup::build`.
+
+use axum::extract::FromRef;
+use leptos::config::LeptosOptions;
+
+use super::auth::AdminAccount;
+use super::db::Database;
+use crate::api::system::PlatformInfo;
+
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub db: Database,
+    /// Reaches the object store (embedded s3s or external MinIO) the same way in every mode.
+    pub s3: aws_sdk_s3::Client,
+    pub admin: AdminAccount,
+    /// Fixed facts about this deployment, shown on the Info page.
+    pub info: PlatformInfo,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the build tools the workspace needs, each only when missing or at the wrong version,
+# so a second run takes a second. Versions: ../shared/reference/stack.md (rustc 1.95 pins).
+set -euo pipefail
+
+WASM_BINDGEN_VERSION="${WASM_BINDGEN_VERSION:-0.2.130}"
+CARGO_LEPTOS_VERSION="${CARGO_LEPTOS_VERSION:-0.3.10}"
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  rustup target add wasm32-unknown-unknown
+fi
+
+# The CLI must equal the wasm-bindgen crate in Cargo.lock exactly, or every front build fails.
+if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
+  # --locked is broken for this release (its lockfile names a yanked crate): see stack.md §2.
+  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
+fi
+
+# no_downloads: a missing external tool fails loudly instead of fetching from the network.
+if [ "$(cargo-leptos --version 2>/dev/null | awk '{print $2}')" != "$CARGO_LEPTOS_VERSION" ]; then
+  cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked --features no_downloads --force
+fi

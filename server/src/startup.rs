@@ -1,0 +1,227 @@
+//! Builds the running application from a [`Config`]: one function for `main` and the tests.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use app::api::system::PlatformInfo;
+use app::server::auth::AdminAccount;
+use app::server::db::Database;
+use app::server::sessions::Sessions;
+use app::server::state::AppState;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation};
+use embedded_s3::EmbeddedS3;
+use leptos::config::LeptosOptions;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tower_sessions::ExpiredDeletion;
+
+use crate::config::{Config, S3Credentials, Secret, Storage};
+use crate::secrets;
+
+/// How often expired sessions are removed from the database.
+const SESSION_CLEANUP_EVERY: Duration = Duration::from_secs(600);
+
+/// The application with everything it started; [`Application::shutdown`] stops it in order.
+pub struct Application {
+    pub state: AppState,
+    pub router: axum::Router,
+    embedded_s3: Option<EmbeddedS3>,
+    stop: watch::Sender<bool>,
+    background: Vec<JoinHandle<()>>,
+}
+
+pub async fn build(config: &Config) -> anyhow::Result<Application> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("OSCAR_DATA_DIR: cannot create {}", config.data_dir.display()))?;
+    let data_dir = config
+        .data_dir
+        .canonicalize()
+        .with_context(|| format!("OSCAR_DATA_DIR: cannot resolve {}", config.data_dir.display()))?;
+
+    let database_url = config
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("oscar.db").display()));
+    let shown_url = redact_url(&database_url);
+    let db = Database::connect(&database_url)
+        .await
+        .with_context(|| format!("DATABASE_URL: cannot connect to {shown_url}"))?;
+    db.migrate().await.with_context(|| format!("DATABASE_URL: cannot migrate {shown_url}"))?;
+    let sessions = Sessions::open(&database_url)
+        .await
+        .with_context(|| format!("DATABASE_URL: cannot prepare the session table in {shown_url}"))?;
+
+    let secrets_dir = data_dir.join("secrets");
+    let (embedded_s3, endpoint, credentials) = match &config.storage {
+        Storage::External { endpoint, credentials } => (None, endpoint.clone(), credentials.clone()),
+        Storage::Embedded { listen, credentials } => {
+            let credentials = match credentials {
+                Some(given) => given.clone(),
+                None => embedded_credentials(&secrets_dir)?,
+            };
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("OSCAR_S3_LISTEN: cannot listen on {listen}"))?;
+            let server = EmbeddedS3::start(
+                listener,
+                &data_dir.join("s3"),
+                &credentials.access_key,
+                &credentials.secret_key.0,
+            )?;
+            let endpoint = server.endpoint_url();
+            (Some(server), endpoint, credentials)
+        }
+    };
+    let s3 = s3_client(&endpoint, &config.s3_region, &credentials);
+
+    let admin_password = match &config.admin_password {
+        Some(given) => given.0.clone(),
+        None => {
+            let stored = secrets::load_or_generate(&secrets_dir, "admin-password", || secrets::random_hex(12))
+                .context("OSCAR_DATA_DIR: cannot keep the generated admin password")?;
+            if stored.generated {
+                // Shown once, on the terminal of whoever started the server; then only the path.
+                println!(
+                    "Generated a password for the admin account '{}': {}\n(kept in {}; set OSCAR_PASSWORD to choose your own)",
+                    config.admin_username,
+                    stored.value,
+                    stored.path.display()
+                );
+            } else {
+                tracing::info!(file = %stored.path.display(), "admin password read from the data dir");
+            }
+            stored.value
+        }
+    };
+
+    let embedded = embedded_s3.is_some();
+    let info = PlatformInfo {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        git_commit: option_env!("OSCAR_GIT_COMMIT").unwrap_or("unknown").to_string(),
+        mode: if embedded && config.database_url.is_none() { "embedded" } else { "external" }.to_string(),
+        storage: if embedded { "embedded S3 (s3s)" } else { "external S3" }.to_string(),
+        storage_endpoint: endpoint,
+        database: db.kind().label().to_string(),
+    };
+
+    let state = AppState {
+        leptos_options: leptos_options(config.site_root.clone()),
+        db,
+        s3,
+        admin: AdminAccount::new(&config.admin_username, admin_password),
+        info,
+    };
+    let router = crate::router::router(state.clone(), sessions.clone(), config.secure_cookies);
+
+    let (stop, stopped) = watch::channel(false);
+    let background = vec![tokio::spawn(delete_expired_sessions(sessions, stopped))];
+    Ok(Application { state, router, embedded_s3, stop, background })
+}
+
+impl Application {
+    /// Stops background tasks and the embedded store (after in-flight requests), then closes
+    /// the database.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        for task in self.background.drain(..) {
+            let _ = task.await;
+        }
+        if let Some(s3) = self.embedded_s3.take() {
+            s3.shutdown().await;
+        }
+        self.state.db.close().await;
+    }
+}
+
+fn embedded_credentials(secrets_dir: &std::path::Path) -> anyhow::Result<S3Credentials> {
+    let access = secrets::load_or_generate(secrets_dir, "s3-access-key", || secrets::random_hex(10))
+        .context("OSCAR_DATA_DIR: cannot keep the embedded S3 access key")?;
+    let secret = secrets::load_or_generate(secrets_dir, "s3-secret-key", || secrets::random_hex(20))
+        .context("OSCAR_DATA_DIR: cannot keep the embedded S3 secret key")?;
+    tracing::info!(
+        access_key = %access.value,
+        secret_key_file = %secret.path.display(),
+        "embedded S3 credentials (for boto3, mc or aws-cli against the embedded store)"
+    );
+    Ok(S3Credentials { access_key: access.value, secret_key: Secret(secret.value) })
+}
+
+/// The one way the platform talks to object storage, embedded or external: path-style
+/// addressing and checksums only when required, which MinIO and RustFS accept.
+pub fn s3_client(endpoint: &str, region: &str, credentials: &S3Credentials) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new(region.to_string()))
+        .credentials_provider(Credentials::new(
+            &credentials.access_key,
+            &credentials.secret_key.0,
+            None,
+            None,
+            "oscar-config",
+        ))
+        .force_path_style(true)
+        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+        .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .read_timeout(Duration::from_secs(60))
+                .build(),
+        )
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+fn leptos_options(site_root: PathBuf) -> LeptosOptions {
+    if !site_root.join("pkg").is_dir() {
+        tracing::warn!(
+            site_root = %site_root.display(),
+            "no compiled site here: pages render without styles or interactivity (build with `make build`, or set LEPTOS_SITE_ROOT)"
+        );
+    }
+    LeptosOptions::builder()
+        // cargo-leptos sets it while compiling; `oscar` is the name in Cargo.toml's metadata.
+        .output_name(option_env!("LEPTOS_OUTPUT_NAME").unwrap_or("oscar"))
+        .site_root(site_root.to_string_lossy().into_owned())
+        .site_pkg_dir("pkg")
+        .build()
+}
+
+async fn delete_expired_sessions(sessions: Sessions, mut stopped: watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(SESSION_CLEANUP_EVERY);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {
+                if let Err(err) = sessions.delete_expired().await {
+                    tracing::warn!(%err, "could not delete expired sessions");
+                }
+            }
+            _ = stopped.changed() => return,
+        }
+    }
+}
+
+/// The URL with any password replaced, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_string() };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        assert_eq!(redact_url("postgres://u:pw@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
+    }
+}
