@@ -8,6 +8,7 @@ use server_fn_error::{FromServerFnError, ServerFnErrorErr};
 // Re-exported through leptos so the browser and server builds agree on the version.
 mod server_fn_error {
     pub use leptos::server_fn::codec::JsonEncoding;
+    pub use leptos::server_fn::{Bytes, Encodes};
     pub use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 }
 
@@ -72,6 +73,16 @@ impl FromServerFnError for AppError {
             other => Self::Internal(other.to_string()),
         }
     }
+
+    /// Encodes the error for the response. On the server it also sets the response status
+    /// (server functions answer 500 for every error otherwise); this covers errors raised
+    /// before the function body runs, such as undecodable arguments.
+    fn ser(&self) -> server_fn_error::Bytes {
+        #[cfg(feature = "ssr")]
+        self.set_response_status();
+        <server_fn_error::JsonEncoding as server_fn_error::Encodes<Self>>::encode(self)
+            .unwrap_or_else(|e| server_fn_error::Bytes::from(format!("{{\"Internal\":\"{e}\"}}")))
+    }
 }
 
 #[cfg(feature = "ssr")]
@@ -107,12 +118,23 @@ mod ssr {
         }
     }
 
+    impl AppError {
+        fn http_status(&self) -> http::StatusCode {
+            http::StatusCode::from_u16(self.status()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR)
+        }
+
+        /// Sets the status of the server function response being built, if there is one.
+        pub(super) fn set_response_status(&self) {
+            if let Some(options) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+                options.set_status(self.http_status());
+            }
+        }
+    }
+
     /// REST handlers answer errors as plain text, as OSCAR does.
     impl IntoResponse for AppError {
         fn into_response(self) -> Response {
-            let status = http::StatusCode::from_u16(self.status())
-                .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-            (status, self.to_string()).into_response()
+            (self.http_status(), self.to_string()).into_response()
         }
     }
 }

@@ -19,38 +19,27 @@ pub async fn login(
     next: Option<String>,
 ) -> Result<SessionUser, AppError> {
     use crate::server::{auth, context};
-    context::reply(
-        async {
-            let state = context::state();
-            let session = context::session().await?;
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or_default();
-            let user = auth::login_admin(&state, &session, &username, &password, now).await?;
-            leptos_axum::redirect(&auth::safe_next(next.as_deref()));
-            Ok(user)
-        }
-        .await,
-    )
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default();
+    let session = context::session().await?;
+    let user = auth::login_admin(&context::state(), &session, &username, &password, now).await?;
+    leptos_axum::redirect(&auth::safe_next(next.as_deref()));
+    Ok(user)
 }
 
 #[server(prefix = "/api", endpoint = "auth/logout")]
 pub async fn logout() -> Result<(), AppError> {
     use crate::server::{auth, context};
-    context::reply(
-        async {
-            auth::logout(&context::session().await?).await?;
-            leptos_axum::redirect(crate::pages::LOGIN);
-            Ok(())
-        }
-        .await,
-    )
+    auth::logout(&context::session().await?).await?;
+    leptos_axum::redirect(crate::pages::LOGIN);
+    Ok(())
 }
 
 /// The signed-in user, or None: the layout uses it to show who is signed in.
 #[server(prefix = "/api", endpoint = "auth/me")]
 pub async fn current_user() -> Result<Option<SessionUser>, AppError> {
     use crate::server::{auth, context};
-    context::reply(async { auth::current_user(&context::session().await?).await }.await)
+    auth::current_user(&context::session().await?).await
 }

@@ -13,11 +13,6 @@ pub struct BucketSummary {
 #[server(prefix = "/api", endpoint = "buckets/list")]
 pub async fn list_buckets() -> Result<Vec<BucketSummary>, AppError> {
     use crate::server::{buckets, context};
-    context::reply(
-        async {
-            context::require_user().await?;
-            buckets::list(&context::state().s3).await
-        }
-        .await,
-    )
+    context::require_user().await?;
+    buckets::list(&context::state().s3).await
 }

@@ -20,11 +20,6 @@ pub struct PlatformInfo {
 #[server(prefix = "/api", endpoint = "system/info")]
 pub async fn system_info() -> Result<PlatformInfo, AppError> {
     use crate::server::context;
-    context::reply(
-        async {
-            context::require_user().await?;
-            Ok(context::state().info.clone())
-        }
-        .await,
-    )
+    context::require_user().await?;
+    Ok(context::state().info.clone())
 }

@@ -1,0 +1,142 @@
+//! `TestApp`: the real router, built by the same `startup::build` as `main`, in a temp data
+//! dir with the embedded S3 on a free loopback port. Requests go in-process (no HTTP socket).
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use axum::body::Body;
+use http::{Request, StatusCode, header};
+use server::config::Config;
+use server::startup::{self, Application};
+use tempfile::TempDir;
+use tower::ServiceExt;
+
+pub const ADMIN: &str = "oscar";
+pub const PASSWORD: &str = "test-password";
+
+pub struct TestApp {
+    pub app: Application,
+    pub config: Config,
+    cookie: Option<String>,
+    _dir: TempDir,
+}
+
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: http::HeaderMap,
+    pub body: String,
+}
+
+impl TestResponse {
+    pub fn location(&self) -> &str {
+        self.headers.get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+impl TestApp {
+    /// Embedded mode with SQLite.
+    pub async fn new() -> Self {
+        Self::with_database(None).await
+    }
+
+    /// Embedded mode with the given database URL (None: SQLite in the data dir).
+    pub async fn with_database(database_url: Option<String>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::embedded_for_tests(dir.path().join("data"));
+        config.database_url = database_url;
+        let app = startup::build(&config).await.expect("the app starts");
+        Self { app, config, cookie: None, _dir: dir }
+    }
+
+    /// The same test on every database available: SQLite always, PostgreSQL when
+    /// `TEST_DATABASE_URL` is set (`make test` sets it).
+    pub async fn on_each_database() -> Vec<Self> {
+        let mut apps = vec![Self::new().await];
+        if let Some(url) = fresh_postgres_database().await {
+            apps.push(Self::with_database(Some(url)).await);
+        }
+        apps
+    }
+
+    pub fn database(&self) -> &str {
+        self.app.state.info.database.as_str()
+    }
+
+    pub async fn send(&mut self, mut request: Request<Body>) -> TestResponse {
+        if let Some(cookie) = &self.cookie {
+            request.headers_mut().insert(header::COOKIE, cookie.parse().unwrap());
+        }
+        let response = self.app.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        // Keep the session cookie like a browser would.
+        if let Some(set) = headers.get(header::SET_COOKIE).and_then(|v| v.to_str().ok()) {
+            self.cookie = Some(set.split(';').next().unwrap().to_string());
+        }
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        TestResponse { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+    }
+
+    pub async fn get(&mut self, path: &str) -> TestResponse {
+        self.send(Request::get(path).body(Body::empty()).unwrap()).await
+    }
+
+    /// Calls a server function the way the browser's server-fn client does (URL-encoded form).
+    pub async fn call(&mut self, endpoint: &str, form: &[(&str, &str)]) -> TestResponse {
+        let body = form
+            .iter()
+            .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let request = Request::post(format!("/api/{endpoint}"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::ACCEPT, "application/json")
+            .body(Body::from(body))
+            .unwrap();
+        self.send(request).await
+    }
+
+    pub async fn login(&mut self) -> TestResponse {
+        let response = self.call("auth/login", &[("username", ADMIN), ("password", PASSWORD)]).await;
+        assert_eq!(response.status, StatusCode::OK, "login failed: {}", response.body);
+        response
+    }
+
+    pub fn forget_cookie(&mut self) {
+        self.cookie = None;
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A new, empty database on the PostgreSQL server of `TEST_DATABASE_URL`, or None when unset.
+pub async fn fresh_postgres_database() -> Option<String> {
+    let admin_url = std::env::var("TEST_DATABASE_URL").ok().filter(|v| !v.is_empty())?;
+    let name = format!("oscar_test_{}", hex_suffix());
+    let admin = sqlx::PgPool::connect(&admin_url)
+        .await
+        .unwrap_or_else(|e| panic!("TEST_DATABASE_URL is set but unreachable: {e}"));
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await.unwrap();
+    admin.close().await;
+    let (base, query) = match admin_url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (admin_url.as_str(), String::new()),
+    };
+    let base = base.rsplit_once('/').map(|(prefix, _)| prefix).unwrap_or(base);
+    Some(format!("{base}/{name}{query}"))
+}
+
+fn hex_suffix() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    format!("{:x}{:x}", nanos, std::process::id())
+}

@@ -1,0 +1,63 @@
+//! Database behaviour on SQLite and (when `TEST_DATABASE_URL` is set) PostgreSQL.
+
+mod common;
+
+use app::server::users::{self, Identity};
+use common::{ADMIN, TestApp};
+use http::StatusCode;
+
+#[tokio::test]
+async fn sign_ins_are_recorded_per_issuer_and_subject() {
+    for app in TestApp::on_each_database().await {
+        let db = &app.app.state.db;
+        let alice = Identity { issuer: "https://idp", subject: "alice", display_name: "Alice", email: Some("a@x") };
+        let first = users::record_login(db, &alice, 100).await.unwrap();
+        let renamed = Identity { display_name: "Alice B.", email: None, ..alice.clone() };
+        let second = users::record_login(db, &renamed, 200).await.unwrap();
+        assert_eq!(first.id, second.id, "{}", app.database());
+        assert_eq!(second.display_name, "Alice B.");
+        assert_eq!(second.email, None);
+        assert_eq!((second.created_at, second.last_login_at), (100, 200));
+
+        let other_issuer = Identity { issuer: "https://other", ..alice };
+        let third = users::record_login(db, &other_issuer, 300).await.unwrap();
+        assert_ne!(third.id, first.id, "same sub at another issuer is another person");
+        assert_eq!(users::find(db, first.id).await.unwrap().unwrap().display_name, "Alice B.");
+        assert_eq!(users::find(db, 999_999).await.unwrap(), None);
+    }
+}
+
+#[tokio::test]
+async fn sessions_live_in_the_database() {
+    for mut app in TestApp::on_each_database().await {
+        app.login().await;
+        let me = app.call("auth/me", &[]).await.json();
+        assert_eq!(me["name"], ADMIN, "{}", app.database());
+        assert_eq!(app.get("/info").await.status, StatusCode::OK);
+        let info = app.call("system/info", &[]).await.json();
+        assert_eq!(info["database"], app.database());
+    }
+}
+
+#[tokio::test]
+async fn migrations_are_applied_once() {
+    for app in TestApp::on_each_database().await {
+        // A second start on the same database finds nothing left to do.
+        app.app.state.db.migrate().await.unwrap();
+        let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
+            .fetch_one(app.app.state.db.pool())
+            .await
+            .unwrap();
+        assert_eq!(applied, 1, "{}", app.database());
+    }
+}
+
+#[tokio::test]
+async fn postgres_is_exercised_when_make_test_runs() {
+    // `make test` exports TEST_DATABASE_URL; outside it this test says so instead of passing
+    // silently with SQLite alone.
+    if std::env::var("OSCAR_REQUIRE_POSTGRES").is_ok() {
+        let apps = TestApp::on_each_database().await;
+        assert_eq!(apps.iter().map(|a| a.database()).collect::<Vec<_>>(), ["SQLite", "PostgreSQL"]);
+    }
+}
