@@ -48,7 +48,7 @@ pub fn router(state: AppState, sessions: Sessions, secure_cookies: bool) -> axum
 /// Paths anyone may request. Server functions check the user themselves (the login function
 /// must be reachable signed out); static files carry no data.
 fn is_public(path: &str) -> bool {
-    matches!(path, "/health" | "/favicon.ico" | app::pages::LOGIN)
+    matches!(path, "/health" | "/favicon.svg" | app::pages::LOGIN)
         || path.starts_with("/api/")
         || path.starts_with("/pkg/")
 }
@@ -86,7 +86,7 @@ mod tests {
 
     #[test]
     fn only_login_health_assets_and_server_functions_are_public() {
-        for path in ["/health", "/login", "/favicon.ico", "/pkg/oscar.wasm", "/api/auth/login"] {
+        for path in ["/health", "/login", "/favicon.svg", "/pkg/oscar.wasm", "/api/auth/login"] {
             assert!(is_public(path), "{path}");
         }
         for path in ["/", "/services", "/info", "/login2", "/pkgs", "/apiary"] {

@@ -1,0 +1,43 @@
+import { test as base, expect, Page } from '@playwright/test';
+
+export const ADMIN = process.env.OSCAR_USERNAME ?? 'oscar';
+export const PASSWORD = process.env.OSCAR_PASSWORD ?? '';
+
+/** Console errors a test provokes on purpose, each matched by one pattern. */
+export type ExpectedErrors = { allow(pattern: RegExp): void };
+
+// Every test fails on any page error or unexpected console error, hydration panics included.
+export const test = base.extend<{ expectedErrors: ExpectedErrors }>({
+  expectedErrors: [
+    async ({ page }, use) => {
+      const problems: string[] = [];
+      const allowed: RegExp[] = [];
+      page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
+      page.on('console', (msg) => {
+        if (msg.type() === 'error') problems.push(`console.error: ${msg.text()}`);
+      });
+      await use({ allow: (pattern) => allowed.push(pattern) });
+      const unexpected = problems.filter((p) => !allowed.some((re) => re.test(p)));
+      expect(unexpected, 'the page logged errors').toEqual([]);
+    },
+    { auto: true },
+  ],
+});
+
+export { expect };
+
+/** Waits until the wasm bundle has loaded and hydrated the page. */
+export async function hydrated(page: Page) {
+  await page.waitForLoadState('networkidle');
+}
+
+export async function signIn(page: Page, next = '/services') {
+  await page.goto(next);
+  await expect(page).toHaveURL(/\/login\?next=/);
+  await hydrated(page);
+  await page.getByLabel('Username').fill(ADMIN);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page).toHaveURL(new RegExp(`${next.replace('?', '\\?')}$`));
+  await expect(page.getByTestId('current-user')).toContainText(ADMIN);
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what the test layers need beyond the build tools, each only when missing:
+# Debian's chromium and postgresql, and the end-to-end suite's npm packages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v pg_ctlcluster >/dev/null && ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql)
+if [ ${#missing[@]} -gt 0 ]; then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# npm ci only when the lock file changed since the last install.
+if [ ! -f end2end/node_modules/.package-lock.json ] ||
+   ! cmp -s end2end/package-lock.json end2end/node_modules/.installed-lock.json; then
+  npm ci --prefix end2end --no-audit --no-fund --loglevel=error
+  cp end2end/package-lock.json end2end/node_modules/.installed-lock.json
+fi
