@@ -2,9 +2,12 @@
 # Installs the build tools the workspace needs, each only when missing or at the wrong version,
 # so a second run takes a second. Versions: ../shared/reference/stack.md (rustc 1.95 pins).
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
-WASM_BINDGEN_VERSION="${WASM_BINDGEN_VERSION:-0.2.130}"
-CARGO_LEPTOS_VERSION="${CARGO_LEPTOS_VERSION:-0.3.10}"
+# The wasm-bindgen CLI is installed at the version Cargo.lock pins for the crate.
+WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/[^0-9.]/, ""); print}' Cargo.lock)
+# 0.3.11 does not build on rustc 1.95.
+CARGO_LEPTOS_VERSION=0.3.10
 
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown
@@ -12,7 +15,7 @@ fi
 
 # The CLI must equal the wasm-bindgen crate in Cargo.lock exactly, or every front build fails.
 if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
-  # --locked is broken for this release (its lockfile names a yanked crate): see stack.md §2.
+  # No --locked: this release's own lockfile names a crate the index lacks (stack.md §2).
   cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
 fi
 

@@ -8,8 +8,8 @@ use server_fn_error::{FromServerFnError, ServerFnErrorErr};
 // Re-exported through leptos so the browser and server builds agree on the version.
 mod server_fn_error {
     pub use leptos::server_fn::codec::JsonEncoding;
-    pub use leptos::server_fn::{Bytes, Encodes};
     pub use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+    pub use leptos::server_fn::{Bytes, Encodes};
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
@@ -37,7 +37,10 @@ pub type AppResult<T> = Result<T, AppError>;
 
 impl AppError {
     pub fn bad_request(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::BadRequest { field: field.into(), message: message.into() }
+        Self::BadRequest {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 
     pub fn unauthorized() -> Self {
@@ -102,7 +105,9 @@ mod ssr {
         /// A dependency failure the user can do nothing about but retry later.
         pub fn unavailable(what: &str, cause: impl std::fmt::Display) -> Self {
             tracing::warn!(what, %cause, "dependency unavailable");
-            Self::Unavailable(format!("{what} is unavailable right now; try again shortly"))
+            Self::Unavailable(format!(
+                "{what} is unavailable right now; try again shortly"
+            ))
         }
     }
 
@@ -120,7 +125,8 @@ mod ssr {
 
     impl AppError {
         fn http_status(&self) -> http::StatusCode {
-            http::StatusCode::from_u16(self.status()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR)
+            http::StatusCode::from_u16(self.status())
+                .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR)
         }
 
         /// Sets the status of the server function response being built, if there is one.
@@ -157,7 +163,10 @@ mod tests {
     #[test]
     fn bad_request_names_the_field() {
         let err = AppError::bad_request("memory", "\"12X\" is not a Kubernetes quantity");
-        assert_eq!(err.to_string(), "memory: \"12X\" is not a Kubernetes quantity");
+        assert_eq!(
+            err.to_string(),
+            "memory: \"12X\" is not a Kubernetes quantity"
+        );
     }
 
     #[test]

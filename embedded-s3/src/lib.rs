@@ -39,7 +39,9 @@ impl EmbeddedS3 {
             .with_context(|| format!("cannot create S3 data directory {}", root.display()))?;
         let fs = s3s_fs::FileSystem::new(root)
             // s3s_fs::Error does not implement std::error::Error.
-            .map_err(|e| anyhow::anyhow!("cannot open S3 data directory {}: {e:?}", root.display()))?;
+            .map_err(|e| {
+                anyhow::anyhow!("cannot open S3 data directory {}: {e:?}", root.display())
+            })?;
         let mut builder = S3ServiceBuilder::new(fs);
         builder.set_auth(SimpleAuth::from_single(access_key, secret_key));
         let service = builder.build();
@@ -68,12 +70,19 @@ impl EmbeddedS3 {
                     }
                 });
             }
-            if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+            if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+                .await
+                .is_err()
+            {
                 tracing::warn!("embedded S3: connections still open after the grace period");
             }
         });
         tracing::info!(%addr, root = %root.display(), "embedded S3 server listening");
-        Ok(Self { addr, stop, task: Some(task) })
+        Ok(Self {
+            addr,
+            stop,
+            task: Some(task),
+        })
     }
 
     /// The address the server listens on (useful when bound to port 0).

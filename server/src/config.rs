@@ -45,9 +45,15 @@ pub struct S3Credentials {
 pub enum Storage {
     /// The embedded S3 server, on this address, with data under the data dir. Credentials are
     /// generated into the data dir when not given.
-    Embedded { listen: SocketAddr, credentials: Option<S3Credentials> },
+    Embedded {
+        listen: SocketAddr,
+        credentials: Option<S3Credentials>,
+    },
     /// An external MinIO / RustFS / S3 endpoint.
-    External { endpoint: String, credentials: S3Credentials },
+    External {
+        endpoint: String,
+        credentials: S3Credentials,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -81,12 +87,21 @@ impl Config {
             Some(endpoint) => {
                 let endpoint = endpoint.trim_end_matches('/').to_string();
                 if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
-                    return Err(err("OSCAR_S3_ENDPOINT", format!("{endpoint:?} is not an http:// or https:// URL")));
+                    return Err(err(
+                        "OSCAR_S3_ENDPOINT",
+                        format!("{endpoint:?} is not an http:// or https:// URL"),
+                    ));
                 }
                 let credentials = credentials(&var)?.ok_or_else(|| {
-                    err("OSCAR_S3_ACCESS_KEY", "is required with OSCAR_S3_ENDPOINT (and so is OSCAR_S3_SECRET_KEY)")
+                    err(
+                        "OSCAR_S3_ACCESS_KEY",
+                        "is required with OSCAR_S3_ENDPOINT (and so is OSCAR_S3_SECRET_KEY)",
+                    )
                 })?;
-                Storage::External { endpoint, credentials }
+                Storage::External {
+                    endpoint,
+                    credentials,
+                }
             }
             None => Storage::Embedded {
                 listen: socket_addr("OSCAR_S3_LISTEN", var("OSCAR_S3_LISTEN"), "127.0.0.1:9000")?,
@@ -95,18 +110,22 @@ impl Config {
         };
 
         let database_url = var("DATABASE_URL");
-        if let Some(url) = &database_url {
-            if app::server::db::DatabaseKind::from_url(url).is_none() {
-                return Err(err(
-                    "DATABASE_URL",
-                    "must start with postgres:// (or postgresql://), or sqlite: for a SQLite file",
-                ));
-            }
+        if database_url
+            .as_deref()
+            .is_some_and(|url| app::server::db::DatabaseKind::from_url(url).is_none())
+        {
+            return Err(err(
+                "DATABASE_URL",
+                "must start with postgres:// (or postgresql://), or sqlite: for a SQLite file",
+            ));
         }
 
         let admin_username = var("OSCAR_USERNAME").unwrap_or_else(|| "oscar".into());
         if admin_username.chars().any(|c| c.is_control() || c == ':') {
-            return Err(err("OSCAR_USERNAME", "must not contain ':' or control characters"));
+            return Err(err(
+                "OSCAR_USERNAME",
+                "must not contain ':' or control characters",
+            ));
         }
         let admin_password = var("OSCAR_PASSWORD").map(Secret);
         if admin_password.as_ref().is_some_and(|p| p.0.len() < 8) {
@@ -126,10 +145,15 @@ impl Config {
                 None | Some("text") => LogFormat::Text,
                 Some("json") => LogFormat::Json,
                 Some(other) => {
-                    return Err(err("OSCAR_LOG_FORMAT", format!("{other:?} is not one of: text, json")));
+                    return Err(err(
+                        "OSCAR_LOG_FORMAT",
+                        format!("{other:?} is not one of: text, json"),
+                    ));
                 }
             },
-            site_root: PathBuf::from(var("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".into())),
+            site_root: PathBuf::from(
+                var("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".into()),
+            ),
         })
     }
 
@@ -137,7 +161,10 @@ impl Config {
     pub fn embedded_for_tests(data_dir: PathBuf) -> Self {
         let mut config = Self::from_lookup(|_| None).expect("defaults are valid");
         config.listen = ([127, 0, 0, 1], 0).into();
-        config.storage = Storage::Embedded { listen: ([127, 0, 0, 1], 0).into(), credentials: None };
+        config.storage = Storage::Embedded {
+            listen: ([127, 0, 0, 1], 0).into(),
+            credentials: None,
+        };
         config.data_dir = data_dir;
         config.admin_password = Some(Secret("test-password".into()));
         config
@@ -145,13 +172,23 @@ impl Config {
 }
 
 fn err(var: &'static str, message: impl Into<String>) -> ConfigError {
-    ConfigError { var, message: message.into() }
+    ConfigError {
+        var,
+        message: message.into(),
+    }
 }
 
-fn socket_addr(var: &'static str, value: Option<String>, default: &str) -> Result<SocketAddr, ConfigError> {
+fn socket_addr(
+    var: &'static str,
+    value: Option<String>,
+    default: &str,
+) -> Result<SocketAddr, ConfigError> {
     let value = value.unwrap_or_else(|| default.to_string());
     value.trim().parse().map_err(|_| {
-        err(var, format!("{value:?} is not a socket address (expected host:port, e.g. {default})"))
+        err(
+            var,
+            format!("{value:?} is not a socket address (expected host:port, e.g. {default})"),
+        )
     })
 }
 
@@ -160,24 +197,44 @@ fn boolean(var: &'static str, value: Option<String>, default: bool) -> Result<bo
         None => Ok(default),
         Some("1" | "true" | "yes" | "on") => Ok(true),
         Some("0" | "false" | "no" | "off") => Ok(false),
-        Some(other) => Err(err(var, format!("{other:?} is not a boolean (true or false)"))),
+        Some(other) => Err(err(
+            var,
+            format!("{other:?} is not a boolean (true or false)"),
+        )),
     }
 }
 
-fn credentials(var: &impl Fn(&str) -> Option<String>) -> Result<Option<S3Credentials>, ConfigError> {
+fn credentials(
+    var: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<S3Credentials>, ConfigError> {
     match (var("OSCAR_S3_ACCESS_KEY"), var("OSCAR_S3_SECRET_KEY")) {
         (None, None) => Ok(None),
-        (Some(_), None) => Err(err("OSCAR_S3_SECRET_KEY", "is required when OSCAR_S3_ACCESS_KEY is set")),
-        (None, Some(_)) => Err(err("OSCAR_S3_ACCESS_KEY", "is required when OSCAR_S3_SECRET_KEY is set")),
+        (Some(_), None) => Err(err(
+            "OSCAR_S3_SECRET_KEY",
+            "is required when OSCAR_S3_ACCESS_KEY is set",
+        )),
+        (None, Some(_)) => Err(err(
+            "OSCAR_S3_ACCESS_KEY",
+            "is required when OSCAR_S3_SECRET_KEY is set",
+        )),
         (Some(access_key), Some(secret_key)) => {
             // MinIO's own limits, so a key that works here also works there.
             if access_key.len() < 3 {
-                return Err(err("OSCAR_S3_ACCESS_KEY", "must be at least 3 characters long"));
+                return Err(err(
+                    "OSCAR_S3_ACCESS_KEY",
+                    "must be at least 3 characters long",
+                ));
             }
             if secret_key.len() < 8 {
-                return Err(err("OSCAR_S3_SECRET_KEY", "must be at least 8 characters long"));
+                return Err(err(
+                    "OSCAR_S3_SECRET_KEY",
+                    "must be at least 8 characters long",
+                ));
             }
-            Ok(Some(S3Credentials { access_key, secret_key: Secret(secret_key) }))
+            Ok(Some(S3Credentials {
+                access_key,
+                secret_key: Secret(secret_key),
+            }))
         }
     }
 }
@@ -188,8 +245,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn parse(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let vars: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|name| vars.get(name).cloned())
     }
 
@@ -199,7 +258,13 @@ mod tests {
         assert_eq!(config.listen, "127.0.0.1:3000".parse().unwrap());
         assert_eq!(config.data_dir, PathBuf::from("./data"));
         assert_eq!(config.database_url, None);
-        assert_eq!(config.storage, Storage::Embedded { listen: "127.0.0.1:9000".parse().unwrap(), credentials: None });
+        assert_eq!(
+            config.storage,
+            Storage::Embedded {
+                listen: "127.0.0.1:9000".parse().unwrap(),
+                credentials: None
+            }
+        );
         assert_eq!(config.admin_username, "oscar");
         assert_eq!(config.admin_password, None);
         assert!(!config.secure_cookies);
@@ -210,17 +275,27 @@ mod tests {
     fn a_bad_s3_listen_address_names_the_variable() {
         let e = parse(&[("OSCAR_S3_LISTEN", "localhost")]).unwrap_err();
         assert_eq!(e.var, "OSCAR_S3_LISTEN");
-        assert!(e.to_string().contains("\"localhost\" is not a socket address"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("\"localhost\" is not a socket address"),
+            "{e}"
+        );
     }
 
     #[test]
     fn a_bad_listen_address_names_the_variable() {
-        assert_eq!(parse(&[("OSCAR_LISTEN", "3000")]).unwrap_err().var, "OSCAR_LISTEN");
+        assert_eq!(
+            parse(&[("OSCAR_LISTEN", "3000")]).unwrap_err().var,
+            "OSCAR_LISTEN"
+        );
     }
 
     #[test]
     fn database_url_must_be_postgres_or_sqlite() {
-        assert_eq!(parse(&[("DATABASE_URL", "mysql://x")]).unwrap_err().var, "DATABASE_URL");
+        assert_eq!(
+            parse(&[("DATABASE_URL", "mysql://x")]).unwrap_err().var,
+            "DATABASE_URL"
+        );
         assert!(parse(&[("DATABASE_URL", "postgres://u@h/db")]).is_ok());
         assert!(parse(&[("DATABASE_URL", "sqlite:///tmp/x.db")]).is_ok());
     }
@@ -231,8 +306,11 @@ mod tests {
         assert_eq!(e.var, "OSCAR_S3_ENDPOINT");
         let e = parse(&[("OSCAR_S3_ENDPOINT", "http://minio:9000")]).unwrap_err();
         assert_eq!(e.var, "OSCAR_S3_ACCESS_KEY");
-        let e = parse(&[("OSCAR_S3_ENDPOINT", "http://minio:9000"), ("OSCAR_S3_ACCESS_KEY", "minio")])
-            .unwrap_err();
+        let e = parse(&[
+            ("OSCAR_S3_ENDPOINT", "http://minio:9000"),
+            ("OSCAR_S3_ACCESS_KEY", "minio"),
+        ])
+        .unwrap_err();
         assert_eq!(e.var, "OSCAR_S3_SECRET_KEY");
         let config = parse(&[
             ("OSCAR_S3_ENDPOINT", "https://minio:9000/"),
@@ -241,7 +319,10 @@ mod tests {
         ])
         .unwrap();
         match config.storage {
-            Storage::External { endpoint, credentials } => {
+            Storage::External {
+                endpoint,
+                credentials,
+            } => {
                 assert_eq!(endpoint, "https://minio:9000");
                 assert_eq!(credentials.access_key, "minio");
             }
@@ -251,21 +332,41 @@ mod tests {
 
     #[test]
     fn short_secrets_are_refused() {
-        assert_eq!(parse(&[("OSCAR_PASSWORD", "short")]).unwrap_err().var, "OSCAR_PASSWORD");
-        let e = parse(&[("OSCAR_S3_ACCESS_KEY", "ak1"), ("OSCAR_S3_SECRET_KEY", "short")]).unwrap_err();
+        assert_eq!(
+            parse(&[("OSCAR_PASSWORD", "short")]).unwrap_err().var,
+            "OSCAR_PASSWORD"
+        );
+        let e = parse(&[
+            ("OSCAR_S3_ACCESS_KEY", "ak1"),
+            ("OSCAR_S3_SECRET_KEY", "short"),
+        ])
+        .unwrap_err();
         assert_eq!(e.var, "OSCAR_S3_SECRET_KEY");
     }
 
     #[test]
     fn enumerations_reject_unknown_values() {
-        assert_eq!(parse(&[("OSCAR_LOG_FORMAT", "xml")]).unwrap_err().var, "OSCAR_LOG_FORMAT");
-        assert_eq!(parse(&[("OSCAR_SECURE_COOKIES", "maybe")]).unwrap_err().var, "OSCAR_SECURE_COOKIES");
-        assert!(parse(&[("OSCAR_SECURE_COOKIES", "TRUE")]).unwrap().secure_cookies);
+        assert_eq!(
+            parse(&[("OSCAR_LOG_FORMAT", "xml")]).unwrap_err().var,
+            "OSCAR_LOG_FORMAT"
+        );
+        assert_eq!(
+            parse(&[("OSCAR_SECURE_COOKIES", "maybe")]).unwrap_err().var,
+            "OSCAR_SECURE_COOKIES"
+        );
+        assert!(
+            parse(&[("OSCAR_SECURE_COOKIES", "TRUE")])
+                .unwrap()
+                .secure_cookies
+        );
     }
 
     #[test]
     fn empty_values_mean_the_default() {
-        assert_eq!(parse(&[("OSCAR_USERNAME", "")]).unwrap().admin_username, "oscar");
+        assert_eq!(
+            parse(&[("OSCAR_USERNAME", "")]).unwrap().admin_username,
+            "oscar"
+        );
     }
 
     #[test]
@@ -277,6 +378,9 @@ mod tests {
         ])
         .unwrap();
         let shown = format!("{config:?}");
-        assert!(!shown.contains("very-secret") && !shown.contains("admin-secret"), "{shown}");
+        assert!(
+            !shown.contains("very-secret") && !shown.contains("admin-secret"),
+            "{shown}"
+        );
     }
 }

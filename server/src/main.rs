@@ -34,7 +34,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
         database = %app.state.info.database,
         "dashboard listening"
     );
-    axum::serve(listener, app.router.clone()).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, app.router.clone())
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     tracing::info!("requests finished; stopping");
     app.shutdown().await;
     Ok(())

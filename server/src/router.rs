@@ -60,8 +60,14 @@ async fn require_sign_in(session: Session, request: Request, next: Next) -> Resp
     }
     match app::server::auth::current_user(&session).await {
         Ok(Some(_)) => next.run(request).await,
-        Ok(None) if request.method() == http::Method::GET || request.method() == http::Method::HEAD => {
-            let back = request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        Ok(None)
+            if request.method() == http::Method::GET || request.method() == http::Method::HEAD =>
+        {
+            let back = request
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/");
             let target = format!("{}?next={}", app::pages::LOGIN, form_urlencode(back));
             Redirect::to(&target).into_response()
         }
@@ -74,7 +80,9 @@ fn form_urlencode(value: &str) -> String {
     value
         .bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -86,7 +94,13 @@ mod tests {
 
     #[test]
     fn only_login_health_assets_and_server_functions_are_public() {
-        for path in ["/health", "/login", "/favicon.svg", "/pkg/oscar.wasm", "/api/auth/login"] {
+        for path in [
+            "/health",
+            "/login",
+            "/favicon.svg",
+            "/pkg/oscar.wasm",
+            "/api/auth/login",
+        ] {
             assert!(is_public(path), "{path}");
         }
         for path in ["/", "/services", "/info", "/login2", "/pkgs", "/apiary"] {
@@ -96,6 +110,9 @@ mod tests {
 
     #[test]
     fn return_paths_are_encoded() {
-        assert_eq!(form_urlencode("/buckets?x=a b&y"), "/buckets%3Fx%3Da%20b%26y");
+        assert_eq!(
+            form_urlencode("/buckets?x=a b&y"),
+            "/buckets%3Fx%3Da%20b%26y"
+        );
     }
 }

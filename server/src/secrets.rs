@@ -12,11 +12,19 @@ pub struct Persisted {
     pub generated: bool,
 }
 
-pub fn load_or_generate(dir: &Path, name: &str, make: impl FnOnce() -> String) -> std::io::Result<Persisted> {
+pub fn load_or_generate(
+    dir: &Path,
+    name: &str,
+    make: impl FnOnce() -> String,
+) -> std::io::Result<Persisted> {
     let path = dir.join(name);
     match std::fs::read_to_string(&path) {
         Ok(value) if !value.trim().is_empty() => {
-            return Ok(Persisted { value: value.trim().to_string(), path, generated: false });
+            return Ok(Persisted {
+                value: value.trim().to_string(),
+                path,
+                generated: false,
+            });
         }
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -31,7 +39,11 @@ pub fn load_or_generate(dir: &Path, name: &str, make: impl FnOnce() -> String) -
     let mut file = options.open(&path)?;
     file.write_all(value.as_bytes())?;
     file.sync_all()?;
-    Ok(Persisted { value, path, generated: true })
+    Ok(Persisted {
+        value,
+        path,
+        generated: true,
+    })
 }
 
 /// `bytes` random bytes as lowercase hex.

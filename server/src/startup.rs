@@ -10,7 +10,9 @@ use app::server::db::Database;
 use app::server::sessions::Sessions;
 use app::server::state::AppState;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation};
+use aws_sdk_s3::config::{
+    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+};
 use embedded_s3::EmbeddedS3;
 use leptos::config::LeptosOptions;
 use tokio::sync::watch;
@@ -33,12 +35,18 @@ pub struct Application {
 }
 
 pub async fn build(config: &Config) -> anyhow::Result<Application> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("OSCAR_DATA_DIR: cannot create {}", config.data_dir.display()))?;
-    let data_dir = config
-        .data_dir
-        .canonicalize()
-        .with_context(|| format!("OSCAR_DATA_DIR: cannot resolve {}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "OSCAR_DATA_DIR: cannot create {}",
+            config.data_dir.display()
+        )
+    })?;
+    let data_dir = config.data_dir.canonicalize().with_context(|| {
+        format!(
+            "OSCAR_DATA_DIR: cannot resolve {}",
+            config.data_dir.display()
+        )
+    })?;
 
     let database_url = config
         .database_url
@@ -48,15 +56,23 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
     let db = Database::connect(&database_url)
         .await
         .with_context(|| format!("DATABASE_URL: cannot connect to {shown_url}"))?;
-    db.migrate().await.with_context(|| format!("DATABASE_URL: cannot migrate {shown_url}"))?;
-    let sessions = Sessions::open(&database_url)
+    db.migrate()
         .await
-        .with_context(|| format!("DATABASE_URL: cannot prepare the session table in {shown_url}"))?;
+        .with_context(|| format!("DATABASE_URL: cannot migrate {shown_url}"))?;
+    let sessions = Sessions::open(&database_url).await.with_context(|| {
+        format!("DATABASE_URL: cannot prepare the session table in {shown_url}")
+    })?;
 
     let secrets_dir = data_dir.join("secrets");
     let (embedded_s3, endpoint, credentials) = match &config.storage {
-        Storage::External { endpoint, credentials } => (None, endpoint.clone(), credentials.clone()),
-        Storage::Embedded { listen, credentials } => {
+        Storage::External {
+            endpoint,
+            credentials,
+        } => (None, endpoint.clone(), credentials.clone()),
+        Storage::Embedded {
+            listen,
+            credentials,
+        } => {
             let credentials = match credentials {
                 Some(given) => given.clone(),
                 None => embedded_credentials(&secrets_dir)?,
@@ -79,8 +95,10 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
     let admin_password = match &config.admin_password {
         Some(given) => given.0.clone(),
         None => {
-            let stored = secrets::load_or_generate(&secrets_dir, "admin-password", || secrets::random_hex(12))
-                .context("OSCAR_DATA_DIR: cannot keep the generated admin password")?;
+            let stored = secrets::load_or_generate(&secrets_dir, "admin-password", || {
+                secrets::random_hex(12)
+            })
+            .context("OSCAR_DATA_DIR: cannot keep the generated admin password")?;
             if stored.generated {
                 // Shown once, on the terminal of whoever started the server; then only the path.
                 println!(
@@ -99,9 +117,21 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
     let embedded = embedded_s3.is_some();
     let info = PlatformInfo {
         version: env!("CARGO_PKG_VERSION").to_string(),
-        git_commit: option_env!("OSCAR_GIT_COMMIT").unwrap_or("unknown").to_string(),
-        mode: if embedded && config.database_url.is_none() { "embedded" } else { "external" }.to_string(),
-        storage: if embedded { "embedded S3 (s3s)" } else { "external S3" }.to_string(),
+        git_commit: option_env!("OSCAR_GIT_COMMIT")
+            .unwrap_or("unknown")
+            .to_string(),
+        mode: if embedded && config.database_url.is_none() {
+            "embedded"
+        } else {
+            "external"
+        }
+        .to_string(),
+        storage: if embedded {
+            "embedded S3 (s3s)"
+        } else {
+            "external S3"
+        }
+        .to_string(),
         storage_endpoint: endpoint,
         database: db.kind().label().to_string(),
     };
@@ -117,7 +147,13 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
 
     let (stop, stopped) = watch::channel(false);
     let background = vec![tokio::spawn(delete_expired_sessions(sessions, stopped))];
-    Ok(Application { state, router, embedded_s3, stop, background })
+    Ok(Application {
+        state,
+        router,
+        embedded_s3,
+        stop,
+        background,
+    })
 }
 
 impl Application {
@@ -136,16 +172,21 @@ impl Application {
 }
 
 fn embedded_credentials(secrets_dir: &std::path::Path) -> anyhow::Result<S3Credentials> {
-    let access = secrets::load_or_generate(secrets_dir, "s3-access-key", || secrets::random_hex(10))
-        .context("OSCAR_DATA_DIR: cannot keep the embedded S3 access key")?;
-    let secret = secrets::load_or_generate(secrets_dir, "s3-secret-key", || secrets::random_hex(20))
-        .context("OSCAR_DATA_DIR: cannot keep the embedded S3 secret key")?;
+    let access =
+        secrets::load_or_generate(secrets_dir, "s3-access-key", || secrets::random_hex(10))
+            .context("OSCAR_DATA_DIR: cannot keep the embedded S3 access key")?;
+    let secret =
+        secrets::load_or_generate(secrets_dir, "s3-secret-key", || secrets::random_hex(20))
+            .context("OSCAR_DATA_DIR: cannot keep the embedded S3 secret key")?;
     tracing::info!(
         access_key = %access.value,
         secret_key_file = %secret.path.display(),
         "embedded S3 credentials (for boto3, mc or aws-cli against the embedded store)"
     );
-    Ok(S3Credentials { access_key: access.value, secret_key: Secret(secret.value) })
+    Ok(S3Credentials {
+        access_key: access.value,
+        secret_key: Secret(secret.value),
+    })
 }
 
 /// The one way the platform talks to object storage, embedded or external: path-style
@@ -206,8 +247,12 @@ async fn delete_expired_sessions(sessions: Sessions, mut stopped: watch::Receive
 
 /// The URL with any password replaced, for messages and logs.
 pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
-    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_string() };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_string();
+    };
     match userinfo.split_once(':') {
         Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
         None => url.to_string(),
@@ -220,7 +265,10 @@ mod tests {
 
     #[test]
     fn passwords_are_redacted_from_urls() {
-        assert_eq!(redact_url("postgres://u:pw@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(
+            redact_url("postgres://u:pw@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact_url("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
     }

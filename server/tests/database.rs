@@ -10,19 +10,41 @@ use http::StatusCode;
 async fn sign_ins_are_recorded_per_issuer_and_subject() {
     for app in TestApp::on_each_database().await {
         let db = &app.app.state.db;
-        let alice = Identity { issuer: "https://idp", subject: "alice", display_name: "Alice", email: Some("a@x") };
+        let alice = Identity {
+            issuer: "https://idp",
+            subject: "alice",
+            display_name: "Alice",
+            email: Some("a@x"),
+        };
         let first = users::record_login(db, &alice, 100).await.unwrap();
-        let renamed = Identity { display_name: "Alice B.", email: None, ..alice.clone() };
+        let renamed = Identity {
+            display_name: "Alice B.",
+            email: None,
+            ..alice.clone()
+        };
         let second = users::record_login(db, &renamed, 200).await.unwrap();
         assert_eq!(first.id, second.id, "{}", app.database());
         assert_eq!(second.display_name, "Alice B.");
         assert_eq!(second.email, None);
         assert_eq!((second.created_at, second.last_login_at), (100, 200));
 
-        let other_issuer = Identity { issuer: "https://other", ..alice };
+        let other_issuer = Identity {
+            issuer: "https://other",
+            ..alice
+        };
         let third = users::record_login(db, &other_issuer, 300).await.unwrap();
-        assert_ne!(third.id, first.id, "same sub at another issuer is another person");
-        assert_eq!(users::find(db, first.id).await.unwrap().unwrap().display_name, "Alice B.");
+        assert_ne!(
+            third.id, first.id,
+            "same sub at another issuer is another person"
+        );
+        assert_eq!(
+            users::find(db, first.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .display_name,
+            "Alice B."
+        );
         assert_eq!(users::find(db, 999_999).await.unwrap(), None);
     }
 }
@@ -58,6 +80,9 @@ async fn postgres_is_exercised_when_make_test_runs() {
     // silently with SQLite alone.
     if std::env::var("OSCAR_REQUIRE_POSTGRES").is_ok() {
         let apps = TestApp::on_each_database().await;
-        assert_eq!(apps.iter().map(|a| a.database()).collect::<Vec<_>>(), ["SQLite", "PostgreSQL"]);
+        assert_eq!(
+            apps.iter().map(|a| a.database()).collect::<Vec<_>>(),
+            ["SQLite", "PostgreSQL"]
+        );
     }
 }

@@ -30,17 +30,34 @@ async fn login_page_renders_a_form() {
     let mut app = TestApp::new().await;
     let response = app.get("/login").await;
     assert_eq!(response.status, StatusCode::OK);
-    assert!(response.body.contains(r#"action="/api/auth/login""#), "{}", response.body);
+    assert!(
+        response.body.contains(r#"action="/api/auth/login""#),
+        "{}",
+        response.body
+    );
     assert!(response.body.contains(r#"name="password""#));
-    assert!(response.body.contains("<title>OSCAR - Sign in</title>"), "{}", response.body);
+    assert!(
+        response.body.contains("<title>OSCAR - Sign in</title>"),
+        "{}",
+        response.body
+    );
 }
 
 #[tokio::test]
 async fn wrong_password_is_401_with_a_message() {
     let mut app = TestApp::new().await;
-    let response = app.call("auth/login", &[("username", ADMIN), ("password", "nope-nope")]).await;
+    let response = app
+        .call(
+            "auth/login",
+            &[("username", ADMIN), ("password", "nope-nope")],
+        )
+        .await;
     assert_eq!(response.status, StatusCode::UNAUTHORIZED);
-    assert!(response.body.contains("invalid username or password"), "{}", response.body);
+    assert!(
+        response.body.contains("invalid username or password"),
+        "{}",
+        response.body
+    );
     assert_eq!(app.get("/services").await.status, StatusCode::SEE_OTHER);
 }
 
@@ -48,10 +65,22 @@ async fn wrong_password_is_401_with_a_message() {
 async fn missing_login_fields_are_a_400_naming_the_field() {
     let mut app = TestApp::new().await;
     let response = app.call("auth/login", &[("username", ADMIN)]).await;
-    assert_eq!(response.status, StatusCode::BAD_REQUEST, "{}", response.body);
+    assert_eq!(
+        response.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        response.body
+    );
     assert!(response.body.contains("password"), "{}", response.body);
-    let response = app.call("auth/login", &[("username", " "), ("password", "x")]).await;
-    assert_eq!(response.status, StatusCode::BAD_REQUEST, "{}", response.body);
+    let response = app
+        .call("auth/login", &[("username", " "), ("password", "x")])
+        .await;
+    assert_eq!(
+        response.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        response.body
+    );
     assert!(response.body.contains("username"), "{}", response.body);
 }
 
@@ -59,10 +88,21 @@ async fn missing_login_fields_are_a_400_naming_the_field() {
 async fn login_sets_a_safe_session_cookie_and_opens_every_page() {
     let mut app = TestApp::new().await;
     let response = app.login().await;
-    let cookie = response.headers.get(http::header::SET_COOKIE).unwrap().to_str().unwrap();
+    let cookie = response
+        .headers
+        .get(http::header::SET_COOKIE)
+        .unwrap()
+        .to_str()
+        .unwrap();
     assert!(cookie.starts_with("oscar_session="), "{cookie}");
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
-    assert!(!cookie.contains("Secure"), "Secure is off unless OSCAR_SECURE_COOKIES is set: {cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    assert!(
+        !cookie.contains("Secure"),
+        "Secure is off unless OSCAR_SECURE_COOKIES is set: {cookie}"
+    );
     assert_eq!(response.json()["name"], ADMIN);
     // The browser is told where to go next (the server-fn client follows this header).
     assert_eq!(response.location(), "/services");
@@ -75,7 +115,11 @@ async fn login_sets_a_safe_session_cookie_and_opens_every_page() {
     ] {
         let response = app.get(page).await;
         assert_eq!(response.status, StatusCode::OK, "{page}");
-        assert!(response.body.contains(marker), "{page} lacks {marker:?}: {}", response.body);
+        assert!(
+            response.body.contains(marker),
+            "{page} lacks {marker:?}: {}",
+            response.body
+        );
         assert!(response.body.contains(ADMIN), "{page} shows the user");
     }
     assert_eq!(app.get("/").await.location(), "/services");
@@ -85,11 +129,25 @@ async fn login_sets_a_safe_session_cookie_and_opens_every_page() {
 async fn login_goes_back_to_a_local_next_page_only() {
     let mut app = TestApp::new().await;
     let response = app
-        .call("auth/login", &[("username", ADMIN), ("password", common::PASSWORD), ("next", "/info")])
+        .call(
+            "auth/login",
+            &[
+                ("username", ADMIN),
+                ("password", common::PASSWORD),
+                ("next", "/info"),
+            ],
+        )
         .await;
     assert_eq!(response.location(), "/info");
     let response = app
-        .call("auth/login", &[("username", ADMIN), ("password", common::PASSWORD), ("next", "//evil.example")])
+        .call(
+            "auth/login",
+            &[
+                ("username", ADMIN),
+                ("password", common::PASSWORD),
+                ("next", "//evil.example"),
+            ],
+        )
         .await;
     assert_eq!(response.location(), "/services");
 }
@@ -102,8 +160,16 @@ async fn login_cycles_the_session_id() {
     assert_eq!(first.status, StatusCode::OK);
     let before = app.call("auth/me", &[]).await.headers.clone();
     let again = app.login().await;
-    let new_cookie = again.headers.get(http::header::SET_COOKIE).unwrap().to_str().unwrap().to_string();
-    let old_cookie = before.get(http::header::SET_COOKIE).map(|v| v.to_str().unwrap().to_string());
+    let new_cookie = again
+        .headers
+        .get(http::header::SET_COOKIE)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let old_cookie = before
+        .get(http::header::SET_COOKIE)
+        .map(|v| v.to_str().unwrap().to_string());
     assert_ne!(Some(new_cookie), old_cookie);
 }
 
@@ -112,7 +178,12 @@ async fn server_functions_refuse_signed_out_callers() {
     let mut app = TestApp::new().await;
     for endpoint in ["system/info", "buckets/list"] {
         let response = app.call(endpoint, &[]).await;
-        assert_eq!(response.status, StatusCode::UNAUTHORIZED, "{endpoint}: {}", response.body);
+        assert_eq!(
+            response.status,
+            StatusCode::UNAUTHORIZED,
+            "{endpoint}: {}",
+            response.body
+        );
     }
     let response = app.call("auth/me", &[]).await;
     assert_eq!(response.status, StatusCode::OK);
@@ -139,7 +210,10 @@ async fn logout_ends_the_session() {
     assert_eq!(response.status, StatusCode::OK, "{}", response.body);
     assert_eq!(response.location(), "/login");
     assert_eq!(app.get("/services").await.status, StatusCode::SEE_OTHER);
-    assert_eq!(app.call("system/info", &[]).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.call("system/info", &[]).await.status,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]
@@ -155,7 +229,12 @@ async fn unknown_pages_are_404_for_signed_in_users() {
 async fn a_stolen_cookie_is_useless_after_logout() {
     let mut app = TestApp::new().await;
     let login = app.login().await;
-    let cookie = login.headers.get(http::header::SET_COOKIE).unwrap().to_str().unwrap();
+    let cookie = login
+        .headers
+        .get(http::header::SET_COOKIE)
+        .unwrap()
+        .to_str()
+        .unwrap();
     let cookie = cookie.split(';').next().unwrap().to_string();
     app.call("auth/logout", &[]).await;
     app.forget_cookie();

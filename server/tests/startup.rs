@@ -17,7 +17,9 @@ fn server(data_dir: &std::path::Path) -> Command {
 }
 
 fn run(cmd: &mut Command) -> Output {
-    cmd.stdin(Stdio::null()).output().expect("the server binary runs")
+    cmd.stdin(Stdio::null())
+        .output()
+        .expect("the server binary runs")
 }
 
 #[test]
@@ -26,7 +28,10 @@ fn a_malformed_s3_listen_address_stops_the_server_with_the_variable_name() {
     let out = run(server(dir.path()).env("OSCAR_S3_LISTEN", "not-an-address"));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("OSCAR_S3_LISTEN: \"not-an-address\" is not a socket address"), "{stderr}");
+    assert!(
+        stderr.contains("OSCAR_S3_LISTEN: \"not-an-address\" is not a socket address"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -37,17 +42,24 @@ fn a_busy_s3_port_stops_the_server_with_the_variable_name() {
     let out = run(server(dir.path()).env("OSCAR_S3_LISTEN", &addr));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains(&format!("OSCAR_S3_LISTEN: cannot listen on {addr}")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("OSCAR_S3_LISTEN: cannot listen on {addr}")),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn an_unreachable_database_stops_the_server_without_leaking_its_password() {
     let dir = tempfile::tempdir().unwrap();
     // Nothing listens on port 1.
-    let out = run(server(dir.path()).env("DATABASE_URL", "postgres://oscar:hunter2@127.0.0.1:1/oscar"));
+    let out =
+        run(server(dir.path()).env("DATABASE_URL", "postgres://oscar:hunter2@127.0.0.1:1/oscar"));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("DATABASE_URL: cannot connect to postgres://oscar:***@127.0.0.1:1/oscar"), "{stderr}");
+    assert!(
+        stderr.contains("DATABASE_URL: cannot connect to postgres://oscar:***@127.0.0.1:1/oscar"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("hunter2"), "{stderr}");
 }
 
@@ -57,7 +69,10 @@ fn an_unsupported_database_url_is_refused() {
     let out = run(server(dir.path()).env("DATABASE_URL", "mysql://h/db"));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("DATABASE_URL: must start with postgres://"), "{stderr}");
+    assert!(
+        stderr.contains("DATABASE_URL: must start with postgres://"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -76,28 +91,50 @@ fn serves_health_then_stops_cleanly_on_sigterm() {
         if let Some(body) = http_get(port, "/health") {
             break body;
         }
-        assert!(Instant::now() < deadline, "the server did not answer /health in 30 s");
+        assert!(
+            Instant::now() < deadline,
+            "the server did not answer /health in 30 s"
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
-    assert!(body.starts_with("HTTP/1.1 200") && body.ends_with("Ok"), "{body}");
+    assert!(
+        body.starts_with("HTTP/1.1 200") && body.ends_with("Ok"),
+        "{body}"
+    );
 
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "exit {:?}: {}", out.status, String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
     // With no OSCAR_PASSWORD, a password is generated once, shown, and kept in the data dir.
     let kept = std::fs::read_to_string(dir.path().join("secrets/admin-password")).unwrap();
     assert!(stdout.contains(&format!("'oscar': {kept}")), "{stdout}");
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn http_get(port: u16, path: &str) -> Option<String> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
     Some(response)

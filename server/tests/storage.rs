@@ -20,16 +20,33 @@ async fn objects_round_trip_through_the_embedded_store() {
         .await
         .unwrap();
 
-    let listed = s3.list_objects_v2().bucket("inputs").prefix("folder/").send().await.unwrap();
+    let listed = s3
+        .list_objects_v2()
+        .bucket("inputs")
+        .prefix("folder/")
+        .send()
+        .await
+        .unwrap();
     let keys: Vec<_> = listed.contents().iter().filter_map(|o| o.key()).collect();
     assert_eq!(keys, ["folder/with space/ünïcode.txt"]);
 
-    let got = s3.get_object().bucket("inputs").key("folder/with space/ünïcode.txt").send().await.unwrap();
+    let got = s3
+        .get_object()
+        .bucket("inputs")
+        .key("folder/with space/ünïcode.txt")
+        .send()
+        .await
+        .unwrap();
     let bytes = got.body.collect().await.unwrap().into_bytes();
     assert_eq!(bytes, body.as_bytes());
 
     // The data lives under the data dir.
-    assert!(app.config.data_dir.join("s3/inputs/folder/with space/ünïcode.txt").is_file());
+    assert!(
+        app.config
+            .data_dir
+            .join("s3/inputs/folder/with space/ünïcode.txt")
+            .is_file()
+    );
 }
 
 #[tokio::test]
@@ -43,17 +60,41 @@ async fn the_store_refuses_wrong_credentials() {
     let intruder = server::startup::s3_client(&endpoint, "us-east-1", &creds);
     let err = intruder.list_buckets().send().await.unwrap_err();
     let text = format!("{}", aws_sdk_s3::error::DisplayErrorContext(&err));
-    assert!(text.contains("InvalidAccessKeyId") || text.contains("SignatureDoesNotMatch") || text.contains("403"), "{text}");
+    assert!(
+        text.contains("InvalidAccessKeyId")
+            || text.contains("SignatureDoesNotMatch")
+            || text.contains("403"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
 async fn the_buckets_page_lists_what_the_store_holds() {
     let mut app = TestApp::new().await;
-    app.app.state.s3.create_bucket().bucket("results").send().await.unwrap();
-    app.app.state.s3.create_bucket().bucket("inputs").send().await.unwrap();
+    app.app
+        .state
+        .s3
+        .create_bucket()
+        .bucket("results")
+        .send()
+        .await
+        .unwrap();
+    app.app
+        .state
+        .s3
+        .create_bucket()
+        .bucket("inputs")
+        .send()
+        .await
+        .unwrap();
     app.login().await;
     let listed = app.call("buckets/list", &[]).await.json();
-    let names: Vec<_> = listed.as_array().unwrap().iter().map(|b| b["name"].as_str().unwrap()).collect();
+    let names: Vec<_> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["inputs", "results"]);
     let page = app.get("/buckets").await;
     assert_eq!(page.status, StatusCode::OK);
@@ -65,10 +106,24 @@ async fn generated_store_credentials_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let config = server::config::Config::embedded_for_tests(dir.path().join("data"));
     let first = server::startup::build(&config).await.unwrap();
-    first.state.s3.create_bucket().bucket("kept").send().await.unwrap();
+    first
+        .state
+        .s3
+        .create_bucket()
+        .bucket("kept")
+        .send()
+        .await
+        .unwrap();
     first.shutdown().await;
     let second = server::startup::build(&config).await.unwrap();
     let buckets = second.state.s3.list_buckets().send().await.unwrap();
-    assert_eq!(buckets.buckets().iter().filter_map(|b| b.name()).collect::<Vec<_>>(), ["kept"]);
+    assert_eq!(
+        buckets
+            .buckets()
+            .iter()
+            .filter_map(|b| b.name())
+            .collect::<Vec<_>>(),
+        ["kept"]
+    );
     second.shutdown().await;
 }

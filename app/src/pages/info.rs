@@ -7,7 +7,7 @@ use crate::api::system::system_info;
 pub fn InfoPage() -> impl IntoView {
     let info = Resource::new(|| (), |_| system_info());
     view! {
-        <PageHeader title="Info">{()}</PageHeader>
+        <PageHeader title="Info" />
         <Transition fallback=Loading>
             {move || Suspend::new(async move {
                 match info.await {

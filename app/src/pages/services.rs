@@ -5,7 +5,7 @@ use super::widgets::{EmptyState, PageHeader};
 #[component]
 pub fn ServicesPage() -> impl IntoView {
     view! {
-        <PageHeader title="Services">{()}</PageHeader>
+        <PageHeader title="Services" />
         <EmptyState title="No services yet">
             "A service runs a script in a container image on every file dropped into its input bucket."
         </EmptyState>

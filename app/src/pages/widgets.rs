@@ -5,14 +5,17 @@ use leptos_meta::Title;
 
 use crate::AppError;
 
-/// A page heading that also sets the tab title.
+/// A page heading that also sets the tab title; children are the page's actions.
 #[component]
-pub fn PageHeader(title: &'static str, children: Children) -> impl IntoView {
+pub fn PageHeader(
+    title: &'static str,
+    #[prop(optional)] children: Option<Children>,
+) -> impl IntoView {
     view! {
         <Title text=title />
         <div class="page-header">
             <h1>{title}</h1>
-            <div class="page-actions">{children()}</div>
+            <div class="page-actions">{children.map(|actions| actions())}</div>
         </div>
     }
 }

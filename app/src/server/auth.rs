@@ -4,8 +4,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tower_sessions::Session;
 
-use super::users::{self, Identity, LOCAL_ISSUER};
 use super::state::AppState;
+use super::users::{self, Identity, LOCAL_ISSUER};
 use crate::api::auth::SessionUser;
 use crate::{AppError, AppResult};
 
@@ -21,13 +21,18 @@ pub struct AdminAccount {
 
 impl std::fmt::Debug for AdminAccount {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AdminAccount").field("username", &self.username).finish_non_exhaustive()
+        f.debug_struct("AdminAccount")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
     }
 }
 
 impl AdminAccount {
     pub fn new(username: impl Into<String>, password: impl Into<String>) -> Self {
-        Self { username: username.into(), password: password.into() }
+        Self {
+            username: username.into(),
+            password: password.into(),
+        }
     }
 
     /// Checks both fields in time independent of where they differ (digests have equal length).
@@ -50,23 +55,46 @@ pub async fn login_admin(
     }
     if !state.admin.verify(username, password) {
         tracing::info!(username, "failed sign-in");
-        return Err(AppError::Unauthorized("invalid username or password".into()));
+        return Err(AppError::Unauthorized(
+            "invalid username or password".into(),
+        ));
     }
-    let who = Identity { issuer: LOCAL_ISSUER, subject: username, display_name: username, email: None };
+    let who = Identity {
+        issuer: LOCAL_ISSUER,
+        subject: username,
+        display_name: username,
+        email: None,
+    };
     let user = users::record_login(&state.db, &who, now).await?;
-    let current = SessionUser { id: user.id, name: user.display_name, admin: true };
-    session.cycle_id().await.map_err(|e| AppError::internal("session", e))?;
-    session.insert(USER_KEY, &current).await.map_err(|e| AppError::internal("session", e))?;
+    let current = SessionUser {
+        id: user.id,
+        name: user.display_name,
+        admin: true,
+    };
+    session
+        .cycle_id()
+        .await
+        .map_err(|e| AppError::internal("session", e))?;
+    session
+        .insert(USER_KEY, &current)
+        .await
+        .map_err(|e| AppError::internal("session", e))?;
     tracing::info!(user = %current.name, "signed in");
     Ok(current)
 }
 
 pub async fn logout(session: &Session) -> AppResult<()> {
-    session.flush().await.map_err(|e| AppError::internal("session", e))
+    session
+        .flush()
+        .await
+        .map_err(|e| AppError::internal("session", e))
 }
 
 pub async fn current_user(session: &Session) -> AppResult<Option<SessionUser>> {
-    session.get(USER_KEY).await.map_err(|e| AppError::internal("session", e))
+    session
+        .get(USER_KEY)
+        .await
+        .map_err(|e| AppError::internal("session", e))
 }
 
 /// Where to go after sign-in: only a local path, so a crafted link cannot send people away.

@@ -5,11 +5,12 @@ use crate::{AppError, AppResult};
 
 /// Every bucket the platform's store holds, sorted by name.
 pub async fn list(s3: &aws_sdk_s3::Client) -> AppResult<Vec<BucketSummary>> {
-    let out = s3
-        .list_buckets()
-        .send()
-        .await
-        .map_err(|e| AppError::unavailable("the object store", aws_sdk_s3::error::DisplayErrorContext(e)))?;
+    let out = s3.list_buckets().send().await.map_err(|e| {
+        AppError::unavailable(
+            "the object store",
+            aws_sdk_s3::error::DisplayErrorContext(e),
+        )
+    })?;
     let mut buckets: Vec<BucketSummary> = out
         .buckets()
         .iter()

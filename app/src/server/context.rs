@@ -20,5 +20,7 @@ pub async fn session() -> AppResult<Session> {
 
 /// The signed-in user, or 401.
 pub async fn require_user() -> AppResult<SessionUser> {
-    super::auth::current_user(&session().await?).await?.ok_or_else(AppError::unauthorized)
+    super::auth::current_user(&session().await?)
+        .await?
+        .ok_or_else(AppError::unauthorized)
 }

@@ -74,7 +74,11 @@ impl Database {
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
         match self.kind {
             DatabaseKind::Sqlite => sqlx::migrate!("../migrations/sqlite").run(&self.pool).await,
-            DatabaseKind::Postgres => sqlx::migrate!("../migrations/postgres").run(&self.pool).await,
+            DatabaseKind::Postgres => {
+                sqlx::migrate!("../migrations/postgres")
+                    .run(&self.pool)
+                    .await
+            }
         }
     }
 

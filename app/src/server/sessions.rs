@@ -25,14 +25,21 @@ impl Sessions {
                 let options = SqliteConnectOptions::from_str(url)?
                     .create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal);
-                let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(4)
+                    .connect_with(options)
+                    .await?;
                 Self::Sqlite(SqliteStore::new(pool))
             }
             Some(DatabaseKind::Postgres) => {
                 let pool = PgPoolOptions::new().max_connections(4).connect(url).await?;
                 Self::Postgres(PostgresStore::new(pool))
             }
-            None => return Err(sqlx::Error::Configuration("expected a sqlite: or postgres:// URL".into())),
+            None => {
+                return Err(sqlx::Error::Configuration(
+                    "expected a sqlite: or postgres:// URL".into(),
+                ));
+            }
         };
         match &store {
             Self::Sqlite(s) => s.migrate().await?,

@@ -27,7 +27,10 @@ pub struct TestResponse {
 
 impl TestResponse {
     pub fn location(&self) -> &str {
-        self.headers.get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("")
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
     }
 
     pub fn json(&self) -> serde_json::Value {
@@ -47,7 +50,12 @@ impl TestApp {
         let mut config = Config::embedded_for_tests(dir.path().join("data"));
         config.database_url = database_url;
         let app = startup::build(&config).await.expect("the app starts");
-        Self { app, config, cookie: None, _dir: dir }
+        Self {
+            app,
+            config,
+            cookie: None,
+            _dir: dir,
+        }
     }
 
     /// The same test on every database available: SQLite always, PostgreSQL when
@@ -66,21 +74,33 @@ impl TestApp {
 
     pub async fn send(&mut self, mut request: Request<Body>) -> TestResponse {
         if let Some(cookie) = &self.cookie {
-            request.headers_mut().insert(header::COOKIE, cookie.parse().unwrap());
+            request
+                .headers_mut()
+                .insert(header::COOKIE, cookie.parse().unwrap());
         }
         let response = self.app.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
         // Keep the session cookie like a browser would.
-        if let Some(set) = headers.get(header::SET_COOKIE).and_then(|v| v.to_str().ok()) {
+        if let Some(set) = headers
+            .get(header::SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+        {
             self.cookie = Some(set.split(';').next().unwrap().to_string());
         }
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
-        TestResponse { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        TestResponse {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
     }
 
     pub async fn get(&mut self, path: &str) -> TestResponse {
-        self.send(Request::get(path).body(Body::empty()).unwrap()).await
+        self.send(Request::get(path).body(Body::empty()).unwrap())
+            .await
     }
 
     /// Calls a server function the way the browser's server-fn client does (URL-encoded form).
@@ -99,8 +119,15 @@ impl TestApp {
     }
 
     pub async fn login(&mut self) -> TestResponse {
-        let response = self.call("auth/login", &[("username", ADMIN), ("password", PASSWORD)]).await;
-        assert_eq!(response.status, StatusCode::OK, "login failed: {}", response.body);
+        let response = self
+            .call("auth/login", &[("username", ADMIN), ("password", PASSWORD)])
+            .await;
+        assert_eq!(
+            response.status,
+            StatusCode::OK,
+            "login failed: {}",
+            response.body
+        );
         response
     }
 
@@ -112,7 +139,9 @@ impl TestApp {
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -120,23 +149,34 @@ fn urlencode(s: &str) -> String {
 
 /// A new, empty database on the PostgreSQL server of `TEST_DATABASE_URL`, or None when unset.
 pub async fn fresh_postgres_database() -> Option<String> {
-    let admin_url = std::env::var("TEST_DATABASE_URL").ok().filter(|v| !v.is_empty())?;
+    let admin_url = std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|v| !v.is_empty())?;
     let name = format!("oscar_test_{}", hex_suffix());
     let admin = sqlx::PgPool::connect(&admin_url)
         .await
         .unwrap_or_else(|e| panic!("TEST_DATABASE_URL is set but unreachable: {e}"));
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin)
+        .await
+        .unwrap();
     admin.close().await;
     let (base, query) = match admin_url.split_once('?') {
         Some((base, query)) => (base, format!("?{query}")),
         None => (admin_url.as_str(), String::new()),
     };
-    let base = base.rsplit_once('/').map(|(prefix, _)| prefix).unwrap_or(base);
+    let base = base
+        .rsplit_once('/')
+        .map(|(prefix, _)| prefix)
+        .unwrap_or(base);
     Some(format!("{base}/{name}{query}"))
 }
 
 fn hex_suffix() -> String {
     use std::time::{SystemTime, UNIX_EPOCH};
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     format!("{:x}{:x}", nanos, std::process::id())
 }

@@ -1,0 +1,51 @@
+# The two commands a newcomer needs: `make run` and `make test`. Both install what is missing.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+
+# Builds live outside the work tree so they survive fresh clones (CI, new sessions).
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/oscar/target
+export PATH := $(HOME)/.cargo/bin:$(CURDIR)/node_modules/.bin:$(PATH)
+SERVER := $(CARGO_TARGET_DIR)/debug/server
+CARGO_TEST := $(shell command -v cargo-nextest >/dev/null && echo "cargo nextest run" || echo "cargo test")
+
+.PHONY: run test build e2e bench tools test-tools site unit lint manifests help
+
+help:
+	@echo "make run    - build and serve the dashboard in embedded mode on http://127.0.0.1:3000"
+	@echo "make test   - every test layer: lint, unit + integration (SQLite and PostgreSQL), browser"
+	@echo "make build  - release server and optimised site (target/site)"
+	@echo "make e2e    - browser tests only"
+	@echo "make bench  - benchmarks (results go in BENCHMARKS.md)"
+
+tools:
+	@scripts/install-tools.sh
+
+test-tools: tools
+	@scripts/install-test-tools.sh
+
+# Debug server + wasm site: what `run` serves and what the browser tests drive.
+site: tools
+	cargo leptos build --cargo-locked
+
+run: site
+	LEPTOS_SITE_ROOT=target/site exec $(SERVER)
+
+build: tools
+	@[ -x node_modules/.bin/wasm-opt ] || npm ci --no-audit --no-fund --loglevel=error
+	cargo leptos build --release --cargo-locked
+
+lint: tools
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+	cargo clippy -p frontend --target wasm32-unknown-unknown --locked -- -D warnings
+
+unit: test-tools
+	TEST_DATABASE_URL="$$(scripts/postgres.sh)" OSCAR_REQUIRE_POSTGRES=1 $(CARGO_TEST) --workspace --locked
+
+e2e: test-tools site
+	end2end/run.sh
+
+test: lint unit e2e
+
+bench: tools
+	cargo bench -p server --bench foundation --locked
