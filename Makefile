@@ -40,7 +40,8 @@ lint: tools
 	cargo clippy -p frontend --target wasm32-unknown-unknown --locked -- -D warnings
 
 unit: test-tools
-	TEST_DATABASE_URL="$$(scripts/postgres.sh)" OSCAR_REQUIRE_POSTGRES=1 $(CARGO_TEST) --workspace --locked
+	url="$$(scripts/postgres.sh)"; \
+	TEST_DATABASE_URL="$$url" OSCAR_REQUIRE_POSTGRES=1 $(CARGO_TEST) --workspace --locked
 
 e2e: test-tools site
 	end2end/run.sh

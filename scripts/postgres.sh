@@ -7,15 +7,15 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 as_postgres() { $SUDO runuser -u postgres -- "$@"; }
 
-read -r version cluster port status < <(pg_lsclusters -h | head -n 1) || true
+read -r version cluster port status _ < <(pg_lsclusters -h | head -n 1) || true
 if [ -z "${version:-}" ]; then
   version=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
   cluster=main
-  $SUDO pg_createcluster "$version" "$cluster" >/dev/null
-  read -r version cluster port status < <(pg_lsclusters -h | head -n 1)
+  $SUDO pg_createcluster "$version" "$cluster" >&2
+  read -r version cluster port status _ < <(pg_lsclusters -h | head -n 1)
 fi
 if [ "$status" != "online" ]; then
-  $SUDO pg_ctlcluster "$version" "$cluster" start
+  $SUDO pg_ctlcluster "$version" "$cluster" start >&2
 fi
 
 psql_admin() { as_postgres psql -p "$port" -qtAX -v ON_ERROR_STOP=1 "$@"; }
