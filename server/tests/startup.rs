@@ -76,12 +76,13 @@ fn an_unsupported_database_url_is_refused() {
 }
 
 #[test]
-fn serves_health_then_stops_cleanly_on_sigterm() {
+fn serves_health_logs_json_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let child = server(dir.path())
         .env("OSCAR_LISTEN", format!("127.0.0.1:{port}"))
         .env_remove("OSCAR_PASSWORD")
+        .env("OSCAR_LOG_FORMAT", "json")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -118,6 +119,27 @@ fn serves_health_then_stops_cleanly_on_sigterm() {
     // With no OSCAR_PASSWORD, a password is generated once, shown, and kept in the data dir.
     let kept = std::fs::read_to_string(dir.path().join("secrets/admin-password")).unwrap();
     assert!(stdout.contains(&format!("'oscar': {kept}")), "{stdout}");
+
+    // Every log line is one JSON object; the request to /health was traced.
+    let logs: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter(|line| line.starts_with('{'))
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    assert!(
+        logs.iter().any(|l| l["message"] == "dashboard listening"),
+        "{stdout}"
+    );
+    assert!(
+        logs.iter()
+            .any(|l| l["message"] == "finished processing request" && l["status"] == 200),
+        "{stdout}"
+    );
+    assert!(
+        logs.iter()
+            .any(|l| l["message"] == "requests finished; stopping"),
+        "{stdout}"
+    );
 }
 
 fn free_port() -> u16 {
