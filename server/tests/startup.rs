@@ -16,62 +16,57 @@ fn server(data_dir: &std::path::Path) -> Command {
     cmd
 }
 
-fn run(cmd: &mut Command) -> Output {
-    cmd.stdin(Stdio::null())
+/// Runs the server with `env` set and checks it exits with `code`, saying `message`.
+fn fails_with(env: &[(&str, &str)], code: i32, message: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let out: Output = server(dir.path())
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
         .output()
-        .expect("the server binary runs")
+        .expect("the server binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(code), "{stderr}");
+    assert!(stderr.contains(message), "{stderr}");
+    stderr
 }
 
 #[test]
 fn a_malformed_s3_listen_address_stops_the_server_with_the_variable_name() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = run(server(dir.path()).env("OSCAR_S3_LISTEN", "not-an-address"));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("OSCAR_S3_LISTEN: \"not-an-address\" is not a socket address"),
-        "{stderr}"
+    fails_with(
+        &[("OSCAR_S3_LISTEN", "not-an-address")],
+        2,
+        "OSCAR_S3_LISTEN: \"not-an-address\" is not a socket address",
     );
 }
 
 #[test]
 fn a_busy_s3_port_stops_the_server_with_the_variable_name() {
-    let dir = tempfile::tempdir().unwrap();
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let out = run(server(dir.path()).env("OSCAR_S3_LISTEN", &addr));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains(&format!("OSCAR_S3_LISTEN: cannot listen on {addr}")),
-        "{stderr}"
+    fails_with(
+        &[("OSCAR_S3_LISTEN", &addr)],
+        1,
+        &format!("OSCAR_S3_LISTEN: cannot listen on {addr}"),
     );
 }
 
 #[test]
 fn an_unreachable_database_stops_the_server_without_leaking_its_password() {
-    let dir = tempfile::tempdir().unwrap();
     // Nothing listens on port 1.
-    let out =
-        run(server(dir.path()).env("DATABASE_URL", "postgres://oscar:hunter2@127.0.0.1:1/oscar"));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("DATABASE_URL: cannot connect to postgres://oscar:***@127.0.0.1:1/oscar"),
-        "{stderr}"
+    let stderr = fails_with(
+        &[("DATABASE_URL", "postgres://oscar:hunter2@127.0.0.1:1/oscar")],
+        1,
+        "DATABASE_URL: cannot connect to postgres://oscar:***@127.0.0.1:1/oscar",
     );
     assert!(!stderr.contains("hunter2"), "{stderr}");
 }
 
 #[test]
 fn an_unsupported_database_url_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = run(server(dir.path()).env("DATABASE_URL", "mysql://h/db"));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("DATABASE_URL: must start with postgres://"),
-        "{stderr}"
+    fails_with(
+        &[("DATABASE_URL", "mysql://h/db")],
+        2,
+        "DATABASE_URL: must start with postgres://",
     );
 }
 
