@@ -6,6 +6,7 @@ pub mod error;
 pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod server;
+pub mod service;
 
 pub use error::{AppError, AppResult};
 pub use pages::{App, shell};

@@ -1,0 +1,244 @@
+//! FDL files (oscar-cli / oscar-python's YAML format) to service definitions:
+//!
+//! ```yaml
+//! functions:
+//!   oscar:
+//!   - <cluster-id>: { name: …, image: …, script: script.sh, … }
+//! storage_providers: { minio: { <id>: {…} }, … }
+//! clusters: { <id>: {…} }
+//! ```
+//!
+//! Errors carry the path into the file, e.g. `functions.oscar[0].local.memory: …`.
+
+use serde_json::Value;
+
+use super::model::Service;
+use super::validate::{self, FieldError};
+
+/// Parses `yaml` into prepared (validated, normalised) services. A `script` naming a file is
+/// replaced by that file's contents, looked up with `attachment` (files sent along the FDL).
+pub fn parse(
+    yaml: &str,
+    attachment: impl Fn(&str) -> Option<String>,
+) -> Result<Vec<Service>, Vec<FieldError>> {
+    let error = |field: &str, message: String| {
+        vec![FieldError {
+            field: field.into(),
+            message,
+        }]
+    };
+    let document: Value =
+        serde_norway::from_str(yaml).map_err(|e| error("fdl", format!("not valid YAML: {e}")))?;
+    let Some(root) = document.as_object() else {
+        return Err(error(
+            "fdl",
+            "must be a mapping with a `functions` key".into(),
+        ));
+    };
+    let entries = root
+        .get("functions")
+        .and_then(|f| f.get("oscar"))
+        .and_then(Value::as_array)
+        .ok_or_else(|| {
+            error(
+                "functions.oscar",
+                "must be a list of `<cluster-id>: <service>` entries".into(),
+            )
+        })?;
+    if entries.is_empty() {
+        return Err(error("functions.oscar", "lists no service".into()));
+    }
+
+    let mut services = Vec::new();
+    let mut errors = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let at = format!("functions.oscar[{i}]");
+        let Some((cluster_id, definition)) = entry
+            .as_object()
+            .filter(|m| m.len() == 1)
+            .and_then(|m| m.iter().next())
+        else {
+            errors.push(FieldError {
+                field: at,
+                message: "must be a single `<cluster-id>: <service>` mapping".into(),
+            });
+            continue;
+        };
+        let at = format!("{at}.{cluster_id}");
+        let mut definition = definition.clone();
+        let Some(fields) = definition.as_object_mut() else {
+            errors.push(FieldError {
+                field: at,
+                message: "must be a mapping of service fields".into(),
+            });
+            continue;
+        };
+        for shared in ["storage_providers", "clusters"] {
+            if let Some(value) = root.get(shared) {
+                fields.entry(shared).or_insert_with(|| value.clone());
+            }
+        }
+        let mut service = match Service::from_json(definition) {
+            Ok(service) => service,
+            Err(why) => {
+                errors.push(FieldError {
+                    field: at,
+                    message: why,
+                });
+                continue;
+            }
+        };
+        service.cluster_id = cluster_id.clone();
+        if let Err(why) = resolve_script(&mut service, &attachment) {
+            errors.push(FieldError {
+                field: format!("{at}.script"),
+                message: why,
+            });
+            continue;
+        }
+        match validate::prepare(&mut service) {
+            Ok(()) => services.push(service),
+            Err(found) => errors.extend(found.into_iter().map(|e| FieldError {
+                field: format!("{at}.{}", e.field),
+                message: e.message,
+            })),
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, service) in services.iter().enumerate() {
+        if !seen.insert(service.name.as_str()) {
+            errors.push(FieldError {
+                field: format!("functions.oscar[{i}].{}.name", service.cluster_id),
+                message: format!("{:?} is defined twice in this file", service.name),
+            });
+        }
+    }
+    if errors.is_empty() {
+        Ok(services)
+    } else {
+        Err(errors)
+    }
+}
+
+/// oscar-cli inlines `script: script.sh` from the FDL's folder; here the file comes attached.
+fn resolve_script(
+    service: &mut Service,
+    attachment: &impl Fn(&str) -> Option<String>,
+) -> Result<(), String> {
+    let script = service.script.trim();
+    if script.contains('\n') || script.is_empty() {
+        return Ok(());
+    }
+    if let Some(contents) = attachment(script) {
+        service.script = contents;
+        return Ok(());
+    }
+    let looks_like_file = !script.contains(' ')
+        && [".sh", ".bash", ".py"]
+            .iter()
+            .any(|ext| script.ends_with(ext));
+    if looks_like_file {
+        return Err(format!(
+            "refers to the file {script:?}: attach it with the FDL, or write the script inline"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WORKFLOW: &str = include_str!("../../../fixtures/fdl/mask-workflow.yaml");
+    const GRAYIFY: &str = include_str!("../../../fixtures/fdl/grayify.yaml");
+    const TEXT: &str = include_str!("../../../fixtures/fdl/text-transformer.yaml");
+
+    fn no_files(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn a_one_service_text_transformer() {
+        let services = parse(TEXT, no_files).unwrap();
+        assert_eq!(services.len(), 1);
+        let s = &services[0];
+        assert_eq!((s.name.as_str(), s.cluster_id.as_str()), ("upper", "local"));
+        assert!(s.script.contains("tr '[:lower:]' '[:upper:]'"));
+        assert_eq!(s.environment.variables["SUFFIX"], ".upper.txt");
+        assert_eq!(s.log_level, "CRITICAL");
+    }
+
+    #[test]
+    fn an_image_converter_with_an_attached_script() {
+        let script = "#!/bin/sh\nconvert \"$INPUT_FILE_PATH\" -type Grayscale \"$TMP_OUTPUT_DIR/$(basename \"$INPUT_FILE_PATH\")\"\n";
+        let services = parse(GRAYIFY, |name| {
+            (name == "script.sh").then(|| script.to_string())
+        })
+        .unwrap();
+        let s = &services[0];
+        assert_eq!(s.script, script);
+        assert_eq!((s.cpu.as_str(), s.memory.as_str()), ("1.0", "1Gi"));
+        assert_eq!(s.output[0].suffix, [".png", ".jpg"]);
+        assert!(
+            s.inactive.contains_key("storage_providers"),
+            "shared providers are copied in"
+        );
+    }
+
+    #[test]
+    fn a_missing_script_file_is_named() {
+        let errors = parse(GRAYIFY, no_files).unwrap_err();
+        assert_eq!(errors[0].field, "functions.oscar[0].my-cluster.script");
+        assert!(
+            errors[0].message.contains("\"script.sh\""),
+            "{}",
+            errors[0].message
+        );
+    }
+
+    #[test]
+    fn a_two_service_workflow_chains_output_to_input() {
+        let services = parse(WORKFLOW, no_files).unwrap();
+        assert_eq!(services.len(), 2);
+        assert_eq!(services[0].output[0].path, services[1].input[0].path);
+    }
+
+    #[test]
+    fn errors_carry_the_path_into_the_file() {
+        let bad = TEXT.replace("memory: 256Mi", "memory: 12X");
+        let errors = parse(&bad, no_files).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(
+            errors[0].to_string(),
+            "functions.oscar[0].local.memory: \"12X\" is not a Kubernetes quantity (e.g. 0.5, 500m, 256Mi, 1Gi)"
+        );
+    }
+
+    #[test]
+    fn malformed_files_are_explained() {
+        assert_eq!(parse("functions: [", no_files).unwrap_err()[0].field, "fdl");
+        assert_eq!(
+            parse("x: 1", no_files).unwrap_err()[0].field,
+            "functions.oscar"
+        );
+        assert_eq!(
+            parse("functions: {oscar: []}", no_files).unwrap_err()[0].message,
+            "lists no service"
+        );
+        let two_keys = "functions: {oscar: [{a: {name: x}, b: {name: y}}]}";
+        assert_eq!(
+            parse(two_keys, no_files).unwrap_err()[0].field,
+            "functions.oscar[0]"
+        );
+    }
+
+    #[test]
+    fn duplicate_names_in_one_file_are_refused() {
+        let doubled = WORKFLOW.replace("name: mask-detector", "name: blurry-faces");
+        let errors = parse(&doubled, no_files).unwrap_err();
+        assert!(
+            errors.iter().any(|e| e.message.contains("defined twice")),
+            "{errors:?}"
+        );
+    }
+}

@@ -1,0 +1,11 @@
+//! Service definitions: the OSCAR service object, Kubernetes quantities, validation with field
+//! paths, and FDL files. Pure code shared by the server and the browser (the form and YAML tab
+//! validate with the same rules the server enforces).
+
+pub mod fdl;
+pub mod model;
+pub mod quantity;
+pub mod validate;
+
+pub use model::{Environment, Service, StorageIo, Synchronous, Visibility};
+pub use validate::FieldError;
