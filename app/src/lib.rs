@@ -5,6 +5,8 @@ pub mod api;
 pub mod error;
 pub mod pages;
 #[cfg(feature = "ssr")]
+pub mod rest;
+#[cfg(feature = "ssr")]
 pub mod server;
 pub mod service;
 

@@ -32,6 +32,7 @@ pub fn router(state: AppState, sessions: Sessions, secure_cookies: bool) -> axum
         // OSCAR-compatible liveness probe.
         .route("/health", get(|| async { "Ok" }))
         .route("/", get(|| async { Redirect::to(app::pages::HOME) }))
+        .merge(app::rest::router())
         .leptos_routes(&state, routes, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         // Layers added later wrap the earlier ones: trace ⊃ sessions ⊃ sign-in guard ⊃ routes.
@@ -45,11 +46,12 @@ pub fn router(state: AppState, sessions: Sessions, secure_cookies: bool) -> axum
         .with_state(state)
 }
 
-/// Paths anyone may request. Server functions check the user themselves (the login function
-/// must be reachable signed out); static files carry no data.
+/// Paths anyone may request. Server functions and the REST API check the caller themselves
+/// (the login function must be reachable signed out); static files carry no data.
 fn is_public(path: &str) -> bool {
     matches!(path, "/health" | "/favicon.svg" | app::pages::LOGIN)
         || path.starts_with("/api/")
+        || path.starts_with("/system/")
         || path.starts_with("/pkg/")
 }
 
@@ -103,7 +105,15 @@ mod tests {
         ] {
             assert!(is_public(path), "{path}");
         }
-        for path in ["/", "/services", "/info", "/login2", "/pkgs", "/apiary"] {
+        for path in [
+            "/",
+            "/services",
+            "/info",
+            "/login2",
+            "/pkgs",
+            "/apiary",
+            "/systemd",
+        ] {
             assert!(!is_public(path), "{path}");
         }
     }

@@ -5,6 +5,8 @@ pub mod auth;
 pub mod buckets;
 pub mod context;
 pub mod db;
+pub mod services;
 pub mod sessions;
 pub mod state;
+pub mod storage;
 pub mod users;

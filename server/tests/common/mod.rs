@@ -118,6 +118,37 @@ impl TestApp {
         self.send(request).await
     }
 
+    /// A REST request with the admin's HTTP Basic credentials (what oscar-python sends).
+    pub async fn rest(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> TestResponse {
+        self.rest_as(method, path, body, Some((ADMIN, PASSWORD)))
+            .await
+    }
+
+    pub async fn rest_as(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+        basic: Option<(&str, &str)>,
+    ) -> TestResponse {
+        use base64::Engine;
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some((user, password)) = basic {
+            let encoded =
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            request = request.header(header::AUTHORIZATION, format!("Basic {encoded}"));
+        }
+        let body = body
+            .map(|b| Body::from(b.to_string()))
+            .unwrap_or_else(Body::empty);
+        self.send(request.body(body).unwrap()).await
+    }
+
     pub async fn login(&mut self) -> TestResponse {
         let response = self
             .call("auth/login", &[("username", ADMIN), ("password", PASSWORD)])

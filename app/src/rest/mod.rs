@@ -1,0 +1,24 @@
+//! The OSCAR-compatible REST API (`/system/*`), for oscar-python, oscar-cli and scripts.
+//! Handlers are thin like server functions: authenticate, call `crate::server::*`, answer with
+//! OSCAR's status codes. Errors are plain text, as OSCAR answers.
+
+mod auth;
+mod services;
+
+use axum::Router;
+
+use crate::server::state::AppState;
+
+pub use auth::Principal;
+
+pub fn router() -> Router<AppState> {
+    services::routes()
+}
+
+/// Seconds since the epoch, for record timestamps.
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}

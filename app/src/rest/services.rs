@@ -1,0 +1,91 @@
+//! `/system/services`: OSCAR's service CRUD (oscar-api.md §3.2).
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+
+use super::{Principal, now};
+use crate::server::services;
+use crate::server::state::AppState;
+use crate::service::Service;
+use crate::{AppError, AppResult};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/system/services", get(list).post(create).put(update))
+        .route("/system/services/", get(list).post(create).put(update))
+        .route("/system/services/{name}", get(read).delete(remove))
+        .route("/system/services/{name}/", get(read).delete(remove))
+}
+
+/// OSCAR reads bodies as JSON whatever the Content-Type (old clients sent none).
+fn parse(body: &Bytes) -> AppResult<Service> {
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| AppError::bad_request("body", format!("not valid JSON: {e}")))?;
+    Service::from_json(value).map_err(|e| AppError::bad_request("body", e))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Principal(caller): Principal,
+    body: Bytes,
+) -> Response {
+    let result =
+        async { services::create(&state.db, &state.s3, &caller, parse(&body)?, now()).await }.await;
+    match result {
+        Ok(_) => StatusCode::CREATED.into_response(),
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Principal(caller): Principal,
+    body: Bytes,
+) -> Response {
+    let result =
+        async { services::update(&state.db, &state.s3, &caller, parse(&body)?, now()).await }.await;
+    match result {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(err) => err.into_response(),
+    }
+}
+
+/// Lists never carry tokens (upstream sends them to anyone who can list).
+async fn list(
+    State(state): State<AppState>,
+    Principal(_caller): Principal,
+) -> AppResult<Json<Vec<Service>>> {
+    let mut all = services::list(&state.db).await?;
+    for service in &mut all {
+        service.token.clear();
+    }
+    Ok(Json(all))
+}
+
+/// The token is returned to the owner and the admin only (oscar-python reads it to invoke).
+async fn read(
+    State(state): State<AppState>,
+    Principal(caller): Principal,
+    Path(name): Path<String>,
+) -> AppResult<Json<Service>> {
+    let mut service = services::get(&state.db, &name)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no service named {name:?}")))?;
+    if services::authorize_owner(&caller, &service).is_err() {
+        service.token.clear();
+    }
+    Ok(Json(service))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    Principal(caller): Principal,
+    Path(name): Path<String>,
+) -> AppResult<StatusCode> {
+    services::delete(&state.db, &state.s3, &caller, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

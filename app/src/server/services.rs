@@ -1,0 +1,381 @@
+//! Services: create, read, update and delete, with their storage and their write-only secrets.
+//! Callers (server functions, REST handlers) authorise first and pass who is acting.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::Row;
+
+use super::db::Database;
+use super::storage;
+use crate::service::{FieldError, Service, validate};
+use crate::{AppError, AppResult};
+
+/// Owner recorded for services the local admin creates (OSCAR's name for it).
+pub const ADMIN_OWNER: &str = "cluster_admin";
+
+/// Who is acting: the owner id recorded on what they create, and whether they are the admin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub id: String,
+    pub admin: bool,
+}
+
+impl Caller {
+    pub fn admin() -> Self {
+        Self {
+            id: ADMIN_OWNER.into(),
+            admin: true,
+        }
+    }
+}
+
+/// Credential fields inside `storage_providers` and `clusters` entries: kept out of the stored
+/// definition like `environment.secrets`.
+const CREDENTIAL_KEYS: &[&str] = &[
+    "secret_key",
+    "password",
+    "token",
+    "refresh_token",
+    "auth_password",
+    "access_token",
+];
+
+/// What deleting a service removes, shown to the user before they confirm.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeletionPlan {
+    pub service: String,
+    /// Buckets the service created and no other service uses; deleted with all their objects.
+    pub buckets: Vec<String>,
+}
+
+impl From<Vec<FieldError>> for AppError {
+    fn from(errors: Vec<FieldError>) -> Self {
+        let more = match errors.len() {
+            0 | 1 => String::new(),
+            n => format!(" (and {} more)", n - 1),
+        };
+        match errors.into_iter().next() {
+            Some(first) => AppError::bad_request(first.field, format!("{}{more}", first.message)),
+            None => AppError::bad_request("service", "is invalid"),
+        }
+    }
+}
+
+/// Creates a service: validates it, prepares its buckets and folders, stores it with a fresh
+/// token. Returns it as stored (secret values blanked).
+pub async fn create(
+    db: &Database,
+    s3: &aws_sdk_s3::Client,
+    caller: &Caller,
+    mut service: Service,
+    now: i64,
+) -> AppResult<Service> {
+    validate::prepare(&mut service)?;
+    if exists(db, &service.name).await? {
+        return Err(AppError::Conflict(format!(
+            "a service named {:?} already exists",
+            service.name
+        )));
+    }
+    service.owner = caller.id.clone();
+    service.token = new_token();
+    let secrets = take_secrets(&mut service);
+    storage::prepare_for(db, s3, caller, &service, now).await?;
+
+    let mut tx = db.pool().begin().await?;
+    let inserted = sqlx::query(
+        "INSERT INTO services (name, owner, definition, token, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(&service.name)
+    .bind(&service.owner)
+    .bind(definition_json(&service)?)
+    .bind(&service.token)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        return Err(AppError::Conflict(format!(
+            "a service named {:?} already exists",
+            service.name
+        )));
+    }
+    store_secrets(&mut tx, &service.name, &secrets).await?;
+    tx.commit().await?;
+    tracing::info!(service = %service.name, owner = %service.owner, "service created");
+    Ok(service)
+}
+
+/// Replaces a service's definition. Owner and token are kept; a secret sent with an empty
+/// value keeps its stored value (forms never see secret values).
+pub async fn update(
+    db: &Database,
+    s3: &aws_sdk_s3::Client,
+    caller: &Caller,
+    mut service: Service,
+    now: i64,
+) -> AppResult<Service> {
+    validate::prepare(&mut service)?;
+    let current = get(db, &service.name)
+        .await?
+        .ok_or_else(|| not_found(&service.name))?;
+    authorize_owner(caller, &current)?;
+    service.owner = current.owner;
+    service.token = current.token;
+    let mut secrets = take_secrets(&mut service);
+    let stored = load_secrets(db, &service.name).await?;
+    for (path, value) in secrets.iter_mut() {
+        if value.is_empty() {
+            match stored.get(path) {
+                Some(old) => *value = old.clone(),
+                None => return Err(AppError::bad_request(path.clone(), "needs a value")),
+            }
+        }
+    }
+    storage::prepare_for(db, s3, caller, &service, now).await?;
+
+    let mut tx = db.pool().begin().await?;
+    sqlx::query("UPDATE services SET definition = $1, updated_at = $2 WHERE name = $3")
+        .bind(definition_json(&service)?)
+        .bind(now)
+        .bind(&service.name)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM service_secrets WHERE service = $1")
+        .bind(&service.name)
+        .execute(&mut *tx)
+        .await?;
+    store_secrets(&mut tx, &service.name, &secrets).await?;
+    tx.commit().await?;
+    tracing::info!(service = %service.name, "service updated");
+    Ok(service)
+}
+
+/// The service as stored: secret values blank, token included (callers decide who sees it).
+pub async fn get(db: &Database, name: &str) -> AppResult<Option<Service>> {
+    let row = sqlx::query("SELECT definition, owner, token FROM services WHERE name = $1")
+        .bind(name)
+        .fetch_optional(db.pool())
+        .await?;
+    row.map(|row| from_row(&row)).transpose()
+}
+
+/// Every service, by name.
+pub async fn list(db: &Database) -> AppResult<Vec<Service>> {
+    let rows = sqlx::query("SELECT definition, owner, token FROM services ORDER BY name")
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// What `delete` would remove.
+pub async fn deletion_plan(db: &Database, caller: &Caller, name: &str) -> AppResult<DeletionPlan> {
+    Ok(plan(db, caller, name).await?.0)
+}
+
+/// The plan, plus the created buckets other services still use, each with one such service.
+async fn plan(
+    db: &Database,
+    caller: &Caller,
+    name: &str,
+) -> AppResult<(DeletionPlan, Vec<(String, String)>)> {
+    let service = get(db, name).await?.ok_or_else(|| not_found(name))?;
+    authorize_owner(caller, &service)?;
+    let others: Vec<Service> = list(db)
+        .await?
+        .into_iter()
+        .filter(|s| s.name != name)
+        .collect();
+    let mut buckets = Vec::new();
+    let mut shared = Vec::new();
+    for bucket in storage::created_by(db, name).await? {
+        match others
+            .iter()
+            .find(|other| storage::buckets_of(other).contains(&bucket))
+        {
+            Some(user) => shared.push((bucket, user.name.clone())),
+            None => buckets.push(bucket),
+        }
+    }
+    Ok((
+        DeletionPlan {
+            service: name.to_string(),
+            buckets,
+        },
+        shared,
+    ))
+}
+
+/// Deletes a service, its secrets, and the buckets it created that no other service uses. A
+/// created bucket still in use passes to a service using it, so the last user removes it.
+pub async fn delete(
+    db: &Database,
+    s3: &aws_sdk_s3::Client,
+    caller: &Caller,
+    name: &str,
+) -> AppResult<DeletionPlan> {
+    let (plan, shared) = plan(db, caller, name).await?;
+    for bucket in &plan.buckets {
+        storage::remove_bucket(db, s3, bucket).await?;
+    }
+    for (bucket, user) in &shared {
+        storage::hand_over(db, bucket, user).await?;
+    }
+    sqlx::query("DELETE FROM services WHERE name = $1")
+        .bind(name)
+        .execute(db.pool())
+        .await?;
+    tracing::info!(service = %name, buckets = ?plan.buckets, "service deleted");
+    Ok(plan)
+}
+
+pub fn authorize_owner(caller: &Caller, service: &Service) -> AppResult<()> {
+    if caller.admin || caller.id == service.owner {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(format!(
+            "only the owner of {:?} may change it",
+            service.name
+        )))
+    }
+}
+
+async fn exists(db: &Database, name: &str) -> AppResult<bool> {
+    let found = sqlx::query("SELECT 1 FROM services WHERE name = $1")
+        .bind(name)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(found.is_some())
+}
+
+fn not_found(name: &str) -> AppError {
+    AppError::NotFound(format!("no service named {name:?}"))
+}
+
+fn from_row(row: &sqlx::any::AnyRow) -> AppResult<Service> {
+    let definition: String = row.try_get("definition")?;
+    let mut service: Service = serde_json::from_str(&definition)
+        .map_err(|e| AppError::internal("stored service definition", e))?;
+    service.owner = row.try_get("owner")?;
+    service.token = row.try_get("token")?;
+    Ok(service)
+}
+
+/// The definition to store: no token (it has its own column), secrets already blanked.
+fn definition_json(service: &Service) -> AppResult<String> {
+    let mut copy = service.clone();
+    copy.token.clear();
+    serde_json::to_string(&copy).map_err(|e| AppError::internal("serialising a service", e))
+}
+
+fn new_token() -> String {
+    hex::encode(rand::random::<[u8; 32]>())
+}
+
+/// Moves every secret value out of `service` (leaving its key with an empty value) and returns
+/// them keyed by their path, e.g. `environment.secrets.API_KEY` or
+/// `storage_providers.minio.other.secret_key`.
+pub fn take_secrets(service: &mut Service) -> BTreeMap<String, String> {
+    let mut secrets = BTreeMap::new();
+    for (key, value) in service.environment.secrets.iter_mut() {
+        secrets.insert(format!("environment.secrets.{key}"), std::mem::take(value));
+    }
+    for section in ["storage_providers", "clusters"] {
+        if let Some(value) = service.inactive.get_mut(section) {
+            take_credentials(value, section, &mut secrets);
+        }
+    }
+    secrets
+}
+
+fn take_credentials(value: &mut Value, path: &str, secrets: &mut BTreeMap<String, String>) {
+    if let Value::Object(map) = value {
+        for (key, child) in map.iter_mut() {
+            let child_path = format!("{path}.{key}");
+            match child {
+                Value::String(s) if CREDENTIAL_KEYS.contains(&key.as_str()) => {
+                    secrets.insert(child_path, std::mem::take(s));
+                }
+                Value::Object(_) => take_credentials(child, &child_path, secrets),
+                _ => {}
+            }
+        }
+    }
+}
+
+async fn store_secrets(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    service: &str,
+    secrets: &BTreeMap<String, String>,
+) -> AppResult<()> {
+    for (key, value) in secrets {
+        sqlx::query("INSERT INTO service_secrets (service, key, value) VALUES ($1, $2, $3)")
+            .bind(service)
+            .bind(key)
+            .bind(value)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The secret values of a service, by path: only for running its jobs, never for display.
+pub async fn load_secrets(db: &Database, service: &str) -> AppResult<BTreeMap<String, String>> {
+    let rows = sqlx::query("SELECT key, value FROM service_secrets WHERE service = $1")
+        .bind(service)
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("key")?, r.try_get("value")?)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn secrets_and_credentials_leave_the_definition() {
+        let mut service = Service::from_json(json!({
+            "name": "s",
+            "environment": {"variables": {"A": "visible"}, "secrets": {"API_KEY": "planted-secret"}},
+            "storage_providers": {"minio": {"other": {"endpoint": "https://m", "access_key": "ak", "secret_key": "planted-secret-2"}}},
+            "clusters": {"c1": {"endpoint": "https://c", "auth_user": "u", "auth_password": "planted-secret-3"}}
+        }))
+        .unwrap();
+        let secrets = take_secrets(&mut service);
+        assert_eq!(secrets["environment.secrets.API_KEY"], "planted-secret");
+        assert_eq!(
+            secrets["storage_providers.minio.other.secret_key"],
+            "planted-secret-2"
+        );
+        assert_eq!(secrets["clusters.c1.auth_password"], "planted-secret-3");
+        let shown = serde_json::to_string(&service).unwrap();
+        assert!(!shown.contains("planted-secret"), "{shown}");
+        assert!(
+            shown.contains("\"API_KEY\":\"\"") && shown.contains("\"access_key\":\"ak\""),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn several_validation_errors_become_one_400_naming_the_first_field() {
+        let err = AppError::from(vec![
+            FieldError {
+                field: "name".into(),
+                message: "is required".into(),
+            },
+            FieldError {
+                field: "image".into(),
+                message: "is required".into(),
+            },
+        ]);
+        assert_eq!(
+            err,
+            AppError::bad_request("name", "is required (and 1 more)")
+        );
+    }
+}

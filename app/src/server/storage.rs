@@ -1,0 +1,190 @@
+//! The platform's buckets: who owns each, creating them for services, and removing them.
+//! Only `minio.default` entries (the platform's own store) are prepared here.
+
+use std::collections::BTreeSet;
+
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+use sqlx::Row;
+
+use super::db::Database;
+use super::services::Caller;
+use crate::service::Service;
+use crate::{AppError, AppResult};
+
+const OWN_STORE: &str = "minio.default";
+
+/// The buckets of the platform's store a service reads from or writes to.
+pub fn buckets_of(service: &Service) -> BTreeSet<String> {
+    service
+        .input
+        .iter()
+        .chain(&service.output)
+        .filter(|io| io.storage_provider == OWN_STORE)
+        .filter_map(|io| io.path.split('/').next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Makes sure every bucket and folder the service uses exists: a bucket the caller owns is
+/// reused, one owned by someone else is a 409, a missing one is created and recorded as made
+/// by this service. Idempotent.
+pub async fn prepare_for(
+    db: &Database,
+    s3: &aws_sdk_s3::Client,
+    caller: &Caller,
+    service: &Service,
+    now: i64,
+) -> AppResult<()> {
+    for bucket in buckets_of(service) {
+        match owner_of(db, &bucket).await? {
+            Some(owner) if owner == caller.id || caller.admin => {}
+            Some(_) => {
+                return Err(AppError::Conflict(format!(
+                    "bucket {bucket:?} belongs to another user; choose another bucket name"
+                )));
+            }
+            None => {
+                let created = create_bucket(s3, &bucket).await?;
+                let created_by = created.then_some(service.name.as_str());
+                sqlx::query(
+                    "INSERT INTO buckets (name, owner, created_by, created_at) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(&bucket)
+                .bind(&caller.id)
+                .bind(created_by)
+                .bind(now)
+                .execute(db.pool())
+                .await?;
+            }
+        }
+    }
+    // Folder markers make empty folders visible in every S3 browser.
+    for io in service
+        .input
+        .iter()
+        .chain(&service.output)
+        .filter(|io| io.storage_provider == OWN_STORE)
+    {
+        if let Some((bucket, folder)) = io.path.split_once('/') {
+            s3.put_object()
+                .bucket(bucket)
+                .key(format!("{folder}/"))
+                .send()
+                .await
+                .map_err(|e| store_error("creating a folder", e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Creates the bucket; false when it already existed in the store (made outside the platform).
+async fn create_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> AppResult<bool> {
+    match s3.create_bucket().bucket(bucket).send().await {
+        Ok(_) => Ok(true),
+        Err(e)
+            if matches!(
+                e.code(),
+                Some("BucketAlreadyOwnedByYou" | "BucketAlreadyExists")
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(store_error("creating a bucket", e)),
+    }
+}
+
+pub async fn owner_of(db: &Database, bucket: &str) -> AppResult<Option<String>> {
+    let row = sqlx::query("SELECT owner FROM buckets WHERE name = $1")
+        .bind(bucket)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(row.map(|r| r.try_get("owner")).transpose()?)
+}
+
+/// Buckets the service's creation made.
+pub async fn created_by(db: &Database, service: &str) -> AppResult<Vec<String>> {
+    let rows = sqlx::query("SELECT name FROM buckets WHERE created_by = $1 ORDER BY name")
+        .bind(service)
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter().map(|r| Ok(r.try_get("name")?)).collect()
+}
+
+/// Records `service` as the creator of `bucket`, so deleting that service removes it.
+pub async fn hand_over(db: &Database, bucket: &str, service: &str) -> AppResult<()> {
+    sqlx::query("UPDATE buckets SET created_by = $1 WHERE name = $2")
+        .bind(service)
+        .bind(bucket)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Deletes every object of the bucket, then the bucket and its record.
+pub async fn remove_bucket(db: &Database, s3: &aws_sdk_s3::Client, bucket: &str) -> AppResult<()> {
+    let mut continuation = None;
+    loop {
+        let page = s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .set_continuation_token(continuation)
+            .send()
+            .await
+            .map_err(|e| store_error("listing a bucket", e))?;
+        let keys: Vec<ObjectIdentifier> = page
+            .contents()
+            .iter()
+            .filter_map(|o| {
+                ObjectIdentifier::builder()
+                    .set_key(o.key().map(str::to_string))
+                    .build()
+                    .ok()
+            })
+            .collect();
+        if !keys.is_empty() {
+            let delete = Delete::builder()
+                .set_objects(Some(keys))
+                .quiet(true)
+                .build()
+                .map_err(|e| AppError::internal("delete request", e))?;
+            s3.delete_objects()
+                .bucket(bucket)
+                .delete(delete)
+                .send()
+                .await
+                .map_err(|e| store_error("deleting objects", e))?;
+        }
+        continuation = page.next_continuation_token().map(str::to_string);
+        if continuation.is_none() {
+            break;
+        }
+    }
+    match s3.delete_bucket().bucket(bucket).send().await {
+        Ok(_) => {}
+        Err(e) if e.code() == Some("NoSuchBucket") => {}
+        Err(e) => return Err(store_error("deleting a bucket", e)),
+    }
+    sqlx::query("DELETE FROM buckets WHERE name = $1")
+        .bind(bucket)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+fn store_error<E: std::error::Error + 'static>(
+    what: &str,
+    err: aws_sdk_s3::error::SdkError<E>,
+) -> AppError
+where
+    aws_sdk_s3::error::SdkError<E>: ProvideErrorMetadata,
+{
+    match &err {
+        aws_sdk_s3::error::SdkError::DispatchFailure(_)
+        | aws_sdk_s3::error::SdkError::TimeoutError(_) => {
+            AppError::unavailable("the object store", DisplayErrorContext(&err))
+        }
+        _ => AppError::internal(what, DisplayErrorContext(&err)),
+    }
+}

@@ -1,0 +1,342 @@
+//! Services through the OSCAR REST API and the domain functions, on SQLite and PostgreSQL.
+
+mod common;
+
+use app::server::services::{self, Caller};
+use app::service::{Service, fdl};
+use common::TestApp;
+use http::StatusCode;
+use serde_json::{Value, json};
+
+const WORKFLOW: &str = include_str!("../../fixtures/fdl/mask-workflow.yaml");
+const TEXT: &str = include_str!("../../fixtures/fdl/text-transformer.yaml");
+const PLANTED: &str = "planted-secret-7f3a91";
+
+fn workflow() -> Vec<Value> {
+    fdl::parse(WORKFLOW, |_| None)
+        .unwrap()
+        .iter()
+        .map(|s| serde_json::to_value(s).unwrap())
+        .collect()
+}
+
+fn text_service() -> Value {
+    serde_json::to_value(&fdl::parse(TEXT, |_| None).unwrap()[0]).unwrap()
+}
+
+async fn bucket_exists(app: &TestApp, bucket: &str) -> bool {
+    app.app
+        .state
+        .s3
+        .head_bucket()
+        .bucket(bucket)
+        .send()
+        .await
+        .is_ok()
+}
+
+/// The top-level folders of a bucket. The embedded store (s3s-fs) keeps a folder marker as a
+/// directory and lists only files, so this reads its data dir.
+async fn keys(app: &TestApp, bucket: &str) -> Vec<String> {
+    let dir = app.config.data_dir.join("s3").join(bucket);
+    let mut found: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().unwrap().is_dir())
+        .map(|e| format!("{}/", e.file_name().to_string_lossy()))
+        .collect();
+    found.sort();
+    found
+}
+
+#[tokio::test]
+async fn the_two_service_workflow_is_created_listed_and_deleted_through_rest() {
+    for mut app in TestApp::on_each_database().await {
+        let db = app.database().to_string();
+        for service in workflow() {
+            let response = app.rest("POST", "/system/services", Some(service)).await;
+            assert_eq!(
+                response.status,
+                StatusCode::CREATED,
+                "{db}: {}",
+                response.body
+            );
+            assert_eq!(response.body, "");
+        }
+        assert!(bucket_exists(&app, "mask-workflow").await);
+        assert_eq!(
+            keys(&app, "mask-workflow").await,
+            ["blurred/", "input/", "output/"],
+            "{db}"
+        );
+
+        let listed = app.rest("GET", "/system/services", None).await.json();
+        let names: Vec<_> = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["blurry-faces", "mask-detector"]);
+        assert!(
+            listed.as_array().unwrap().iter().all(|s| s["token"] == ""),
+            "lists carry no token"
+        );
+
+        let one = app
+            .rest("GET", "/system/services/mask-detector", None)
+            .await
+            .json();
+        assert_eq!(
+            one["token"].as_str().unwrap().len(),
+            64,
+            "the admin gets the token"
+        );
+        assert_eq!(one["owner"], "cluster_admin");
+        assert_eq!(one["memory"], "2Gi");
+        assert_eq!(one["input"][0]["path"], "mask-workflow/blurred");
+
+        // The shared bucket survives the first deletion and goes with the last.
+        assert_eq!(
+            app.rest("DELETE", "/system/services/blurry-faces", None)
+                .await
+                .status,
+            StatusCode::NO_CONTENT
+        );
+        assert!(
+            bucket_exists(&app, "mask-workflow").await,
+            "{db}: still used by mask-detector"
+        );
+        assert_eq!(
+            app.rest("DELETE", "/system/services/mask-detector/", None)
+                .await
+                .status,
+            StatusCode::NO_CONTENT
+        );
+        assert!(
+            !bucket_exists(&app, "mask-workflow").await,
+            "{db}: removed with its last service"
+        );
+        assert_eq!(app.rest("GET", "/system/services", None).await.body, "[]");
+    }
+}
+
+#[tokio::test]
+async fn status_codes_follow_oscar() {
+    let mut app = TestApp::new().await;
+    let service = text_service();
+    assert_eq!(
+        app.rest("POST", "/system/services", Some(service.clone()))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+
+    let duplicate = app
+        .rest("POST", "/system/services", Some(service.clone()))
+        .await;
+    assert_eq!(duplicate.status, StatusCode::CONFLICT);
+    assert!(
+        duplicate.body.contains("already exists"),
+        "{}",
+        duplicate.body
+    );
+
+    let mut invalid = service.clone();
+    invalid["name"] = json!("other");
+    invalid["memory"] = json!("12X");
+    let response = app.rest("POST", "/system/services", Some(invalid)).await;
+    assert_eq!(response.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        response.body,
+        "memory: \"12X\" is not a Kubernetes quantity (e.g. 0.5, 500m, 256Mi, 1Gi)"
+    );
+
+    let request = http::Request::post("/system/services")
+        .header(
+            http::header::AUTHORIZATION,
+            "Basic b3NjYXI6dGVzdC1wYXNzd29yZA==",
+        )
+        .body(axum::body::Body::from("{not json"))
+        .unwrap();
+    let response = app.send(request).await;
+    assert_eq!(response.status, StatusCode::BAD_REQUEST);
+    assert!(
+        response.body.starts_with("body: not valid JSON"),
+        "{}",
+        response.body
+    );
+
+    let missing = app.rest("GET", "/system/services/nope", None).await;
+    assert_eq!(
+        (missing.status, missing.body.as_str()),
+        (StatusCode::NOT_FOUND, "no service named \"nope\"")
+    );
+    assert_eq!(
+        app.rest("DELETE", "/system/services/nope", None)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let mut ghost = service.clone();
+    ghost["name"] = json!("ghost");
+    assert_eq!(
+        app.rest("PUT", "/system/services", Some(ghost))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn the_rest_api_needs_the_admin_credentials() {
+    let mut app = TestApp::new().await;
+    let anonymous = app.rest_as("GET", "/system/services", None, None).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        anonymous
+            .headers
+            .get(http::header::WWW_AUTHENTICATE)
+            .unwrap(),
+        "Basic realm=\"OSCAR\""
+    );
+    let wrong = app
+        .rest_as("GET", "/system/services", None, Some(("oscar", "wrong")))
+        .await;
+    assert_eq!(
+        (wrong.status, wrong.body.as_str()),
+        (StatusCode::UNAUTHORIZED, "invalid credentials")
+    );
+    let bearer = http::Request::get("/system/services")
+        .header(http::header::AUTHORIZATION, "Bearer abc")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    assert_eq!(app.send(bearer).await.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn updates_keep_token_owner_and_unrevealed_secrets() {
+    for mut app in TestApp::on_each_database().await {
+        let mut service = text_service();
+        service["environment"]["secrets"] = json!({"API_KEY": PLANTED});
+        app.rest("POST", "/system/services", Some(service.clone()))
+            .await;
+        let before = app.rest("GET", "/system/services/upper", None).await.json();
+
+        // The dashboard sends secrets back blank: the stored value stays.
+        let mut edited = before.clone();
+        edited["memory"] = json!("512Mi");
+        edited["token"] = json!("attacker-chosen");
+        let response = app.rest("PUT", "/system/services", Some(edited)).await;
+        assert_eq!(response.status, StatusCode::NO_CONTENT, "{}", response.body);
+
+        let after = app.rest("GET", "/system/services/upper", None).await.json();
+        assert_eq!(after["memory"], "512Mi");
+        assert_eq!(after["token"], before["token"], "the token is kept");
+        assert_eq!(after["owner"], "cluster_admin");
+        let secrets = services::load_secrets(&app.app.state.db, "upper")
+            .await
+            .unwrap();
+        assert_eq!(
+            secrets["environment.secrets.API_KEY"],
+            PLANTED,
+            "{}",
+            app.database()
+        );
+
+        // A new secret without a value cannot be invented.
+        let mut bad = after.clone();
+        bad["environment"]["secrets"]["NEW"] = json!("");
+        let response = app.rest("PUT", "/system/services", Some(bad)).await;
+        assert_eq!(response.status, StatusCode::BAD_REQUEST);
+        assert_eq!(response.body, "environment.secrets.NEW: needs a value");
+    }
+}
+
+#[tokio::test]
+async fn secret_values_never_appear_in_responses() {
+    let mut app = TestApp::new().await;
+    let mut service = text_service();
+    service["environment"]["secrets"] = json!({"API_KEY": PLANTED});
+    service["storage_providers"] = json!({"minio": {"extra": {"endpoint": "https://m", "access_key": "ak", "secret_key": PLANTED}}});
+    service["output"] = json!([{"storage_provider": "minio.extra", "path": "elsewhere/out"}]);
+    let created = app.rest("POST", "/system/services", Some(service)).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    app.login().await;
+    for path in ["/system/services", "/system/services/upper"] {
+        let response = app.rest("GET", path, None).await;
+        assert!(
+            !response.body.contains(PLANTED),
+            "{path}: {}",
+            response.body
+        );
+        assert!(
+            response.body.contains("API_KEY"),
+            "{path} still names the secret"
+        );
+    }
+    for page in ["/services", "/buckets", "/jobs", "/info"] {
+        assert!(!app.get(page).await.body.contains(PLANTED), "{page}");
+    }
+    assert!(
+        !bucket_exists(&app, "elsewhere").await,
+        "only the platform's own store is prepared"
+    );
+}
+
+#[tokio::test]
+async fn buckets_of_other_users_are_refused_and_preexisting_ones_are_kept() {
+    for app in TestApp::on_each_database().await {
+        let (db, s3) = (&app.app.state.db, &app.app.state.s3);
+        let admin = Caller::admin();
+        let bob = Caller {
+            id: "bob".into(),
+            admin: false,
+        };
+        let carol = Caller {
+            id: "carol".into(),
+            admin: false,
+        };
+
+        let mut bobs = Service::from_json(text_service()).unwrap();
+        bobs.name = "bobs".into();
+        bobs.input[0].path = "shared-data/in".into();
+        bobs.output[0].path = "shared-data/out".into();
+        services::create(db, s3, &bob, bobs.clone(), 1)
+            .await
+            .unwrap();
+
+        let mut carols = bobs.clone();
+        carols.name = "carols".into();
+        let err = services::create(db, s3, &carol, carols, 2)
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), 409, "{}: {err}", app.database());
+        assert!(
+            err.to_string()
+                .contains("\"shared-data\" belongs to another user"),
+            "{err}"
+        );
+        let err = services::delete(db, s3, &carol, "bobs").await.unwrap_err();
+        assert_eq!(err.status(), 403);
+
+        // A bucket made outside the platform is adopted, used, and never deleted by it.
+        s3.create_bucket()
+            .bucket("field-data")
+            .send()
+            .await
+            .unwrap();
+        let mut adopted = bobs.clone();
+        adopted.name = "adopted".into();
+        adopted.input[0].path = "field-data/raw".into();
+        adopted.output[0].path = "field-data/clean".into();
+        services::create(db, s3, &admin, adopted, 3).await.unwrap();
+        let plan = services::deletion_plan(db, &admin, "adopted")
+            .await
+            .unwrap();
+        assert!(plan.buckets.is_empty(), "{plan:?}");
+        services::delete(db, s3, &admin, "adopted").await.unwrap();
+        assert!(bucket_exists(&app, "field-data").await);
+        assert_eq!(keys(&app, "field-data").await, ["clean/", "raw/"]);
+    }
+}
