@@ -5,19 +5,22 @@ SHELL := /bin/bash
 # Builds live outside the work tree so they survive fresh clones (CI, new sessions).
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/oscar/target
 export PATH := $(HOME)/.cargo/bin:$(CURDIR)/node_modules/.bin:$(PATH)
+# Incremental caches pile up per feature set and help neither CI nor a first build.
+export CARGO_INCREMENTAL ?= 0
 SERVER := $(CARGO_TARGET_DIR)/debug/server
 CARGO_TEST := $(shell command -v cargo-nextest >/dev/null && echo "cargo nextest run" || echo "cargo test")
 
 # Never `--workspace` for native builds: it would compile `frontend` too and unify app's
 # `hydrate` and `ssr` features. Native commands use the default members; the wasm crate is
 # checked on its own target.
-.PHONY: run test build e2e bench tools test-tools site unit lint help
+.PHONY: run test build e2e clients bench tools test-tools site unit lint help
 
 help:
 	@echo "make run    - build and serve the dashboard in embedded mode on http://127.0.0.1:3000"
 	@echo "make test   - every test layer: lint, unit + integration (SQLite and PostgreSQL), browser"
 	@echo "make build  - release server and optimised site (target/site)"
 	@echo "make e2e    - browser tests only"
+	@echo "make clients - oscar-python (PyPI) against the real server"
 	@echo "make bench  - benchmarks (results go in BENCHMARKS.md)"
 
 tools:
@@ -50,7 +53,11 @@ unit: test-tools
 e2e: test-tools site
 	end2end/run.sh
 
-test: lint unit e2e
+# The official OSCAR clients (oscar-python from PyPI) against the real server.
+clients: test-tools site
+	tests/clients/run.sh
+
+test: lint unit e2e clients
 
 bench: tools
 	cargo bench -p server --bench foundation --locked

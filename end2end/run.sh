@@ -1,42 +1,5 @@
 #!/usr/bin/env bash
-# Runs the browser suite against the real server binary in embedded mode: a fresh data dir,
-# free loopback ports, Debian's Chromium. Expects `cargo leptos build` to have run.
+# The browser suite: Playwright in Debian's Chromium against the real server (embedded mode).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-target_dir="${CARGO_TARGET_DIR:-target}"
-server_bin="$target_dir/debug/server"
-[ -x "$server_bin" ] || { echo "e2e: $server_bin is missing; run 'make site' first" >&2; exit 1; }
-[ -d target/site/pkg ] || { echo "e2e: target/site/pkg is missing; run 'make site' first" >&2; exit 1; }
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-work=$(mktemp -d)
-port=$(free_port)
-s3_port=$(free_port)
-export OSCAR_USERNAME=oscar
-export OSCAR_PASSWORD="e2e-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-
-OSCAR_DATA_DIR="$work/data" OSCAR_LISTEN="127.0.0.1:$port" OSCAR_S3_LISTEN="127.0.0.1:$s3_port" \
-  LEPTOS_SITE_ROOT=target/site RUST_LOG="${RUST_LOG:-info}" \
-  "$server_bin" >"$work/server.log" 2>&1 &
-server_pid=$!
-cleanup() {
-  kill "$server_pid" 2>/dev/null || true
-  wait "$server_pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-for _ in $(seq 1 100); do
-  curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
-  kill -0 "$server_pid" 2>/dev/null || { echo "e2e: the server exited:"; cat "$work/server.log"; exit 1; }
-  sleep 0.3
-done
-
-status=0
-(cd end2end && BASE_URL="http://127.0.0.1:$port" npx playwright test "$@") || status=$?
-if [ "$status" -ne 0 ]; then
-  echo "---- server log ----"
-  tail -n 100 "$work/server.log"
-fi
-exit "$status"
+exec scripts/with-server.sh bash -c 'cd end2end && npx playwright test "$@"' playwright "$@"

