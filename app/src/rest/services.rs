@@ -3,7 +3,6 @@
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 
@@ -32,26 +31,18 @@ async fn create(
     State(state): State<AppState>,
     Principal(caller): Principal,
     body: Bytes,
-) -> Response {
-    let result =
-        async { services::create(&state.db, &state.s3, &caller, parse(&body)?, now()).await }.await;
-    match result {
-        Ok(_) => StatusCode::CREATED.into_response(),
-        Err(err) => err.into_response(),
-    }
+) -> AppResult<StatusCode> {
+    services::create(&state.db, &state.s3, &caller, parse(&body)?, now()).await?;
+    Ok(StatusCode::CREATED)
 }
 
 async fn update(
     State(state): State<AppState>,
     Principal(caller): Principal,
     body: Bytes,
-) -> Response {
-    let result =
-        async { services::update(&state.db, &state.s3, &caller, parse(&body)?, now()).await }.await;
-    match result {
-        Ok(_) => StatusCode::NO_CONTENT.into_response(),
-        Err(err) => err.into_response(),
-    }
+) -> AppResult<StatusCode> {
+    services::update(&state.db, &state.s3, &caller, parse(&body)?, now()).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Lists never carry tokens (upstream sends them to anyone who can list).

@@ -358,20 +358,7 @@ fn qualified_name(key: &str) -> Result<(), String> {
         dns_subdomain(prefix)
             .map_err(|_| format!("key prefix {prefix:?} is not a DNS subdomain"))?;
     }
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        && name
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_alphanumeric())
-        && name
-            .bytes()
-            .last()
-            .is_some_and(|b| b.is_ascii_alphanumeric());
-    if ok {
+    if is_label_name(name) {
         Ok(())
     } else {
         Err(format!("key {key:?} is not a valid Kubernetes key"))
@@ -379,26 +366,24 @@ fn qualified_name(key: &str) -> Result<(), String> {
 }
 
 fn label_value(value: &str) -> Result<(), String> {
-    let ok = value.is_empty()
-        || (value.len() <= 63
-            && value
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-            && value
-                .bytes()
-                .next()
-                .is_some_and(|b| b.is_ascii_alphanumeric())
-            && value
-                .bytes()
-                .last()
-                .is_some_and(|b| b.is_ascii_alphanumeric()));
-    if ok {
+    if value.is_empty() || is_label_name(value) {
         Ok(())
     } else {
         Err(format!(
             "value {value:?} is not a valid label value (63 characters of letters, digits, '-', '_', '.')"
         ))
     }
+}
+
+/// The rule label names and non-empty label values share: at most 63 letters, digits, '-',
+/// '_' and '.', starting and ending with a letter or digit.
+fn is_label_name(s: &str) -> bool {
+    let alnum = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_alphanumeric());
+    s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && alnum(s.bytes().next())
+        && alnum(s.bytes().last())
 }
 
 fn is_env_name(name: &str) -> bool {
