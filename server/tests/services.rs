@@ -275,7 +275,7 @@ async fn secret_values_never_appear_in_responses() {
             "{path} still names the secret"
         );
     }
-    for page in ["/services", "/buckets", "/jobs", "/info"] {
+    for page in ["/services", "/services/upper", "/buckets", "/jobs", "/info"] {
         assert!(!app.get(page).await.body.contains(PLANTED), "{page}");
     }
     assert!(
@@ -339,4 +339,61 @@ async fn buckets_of_other_users_are_refused_and_preexisting_ones_are_kept() {
         assert!(bucket_exists(&app, "field-data").await);
         assert_eq!(keys(&app, "field-data").await, ["clean/", "raw/"]);
     }
+}
+
+#[tokio::test]
+async fn the_dashboard_lists_shows_reveals_and_deletes_services() {
+    let mut app = TestApp::new().await;
+    for endpoint in [
+        "services/list",
+        "services/get",
+        "services/token",
+        "services/delete",
+    ] {
+        let response = app.call(endpoint, &[("name", "upper")]).await;
+        assert_eq!(response.status, StatusCode::UNAUTHORIZED, "{endpoint}");
+    }
+    let mut service = text_service();
+    service["environment"]["secrets"] = json!({"API_KEY": PLANTED});
+    app.rest("POST", "/system/services", Some(service)).await;
+    app.login().await;
+
+    let listed = app.call("services/list", &[]).await.json();
+    assert_eq!(listed[0]["name"], "upper");
+    assert_eq!(listed[0]["inputs"], json!(["upper/in"]));
+    let page = app.get("/services").await;
+    assert!(
+        page.body.contains(r#"href="/services/upper""#),
+        "{}",
+        page.body
+    );
+
+    let detail = app.call("services/get", &[("name", "upper")]).await.json();
+    assert_eq!(detail["token"], "", "the page never carries the token");
+    let page = app.get("/services/upper").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("/job/upper") && page.body.contains("Reveal token"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("API_KEY") && !page.body.contains(PLANTED));
+
+    let token = app
+        .call("services/token", &[("name", "upper")])
+        .await
+        .json();
+    assert_eq!(token.as_str().unwrap().len(), 64);
+
+    let plan = app
+        .call("services/deletion-plan", &[("name", "upper")])
+        .await
+        .json();
+    assert_eq!(plan["buckets"], json!(["upper"]));
+    let deleted = app.call("services/delete", &[("name", "upper")]).await;
+    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.body);
+    assert!(!bucket_exists(&app, "upper").await);
+    let missing = app.call("services/get", &[("name", "upper")]).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(app.get("/services").await.body.contains("No services yet"));
 }

@@ -4,4 +4,5 @@
 
 pub mod auth;
 pub mod buckets;
+pub mod services;
 pub mod system;

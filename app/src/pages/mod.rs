@@ -5,6 +5,7 @@ mod info;
 mod jobs;
 mod layout;
 mod login;
+mod service_detail;
 mod services;
 mod widgets;
 
@@ -50,6 +51,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/login") view=login::LoginPage />
                 <ParentRoute path=path!("") view=layout::Layout>
                     <Route path=path!("/services") view=services::ServicesPage />
+                    <Route path=path!("/services/:name") view=service_detail::ServiceDetailPage />
                     <Route path=path!("/buckets") view=buckets::BucketsPage />
                     <Route path=path!("/jobs") view=jobs::JobsPage />
                     <Route path=path!("/info") view=info::InfoPage />

@@ -1,13 +1,70 @@
 use leptos::prelude::*;
+use leptos_router::components::A;
 
-use super::widgets::{EmptyState, PageHeader};
+use super::widgets::{EmptyState, ErrorPanel, Loading, PageHeader};
+use crate::api::services::{ServiceSummary, list_services};
 
 #[component]
 pub fn ServicesPage() -> impl IntoView {
+    let services = Resource::new(|| (), |_| list_services());
+    let filter = RwSignal::new(String::new());
     view! {
-        <PageHeader title="Services" />
-        <EmptyState title="No services yet">
-            "A service runs a script in a container image on every file dropped into its input bucket."
-        </EmptyState>
+        <PageHeader title="Services">
+            <input
+                type="search"
+                placeholder="Filter by name or image"
+                aria-label="Filter services"
+                bind:value=filter
+            />
+            <button type="button" on:click=move |_| services.refetch()>"Refresh"</button>
+        </PageHeader>
+        <Transition fallback=Loading>
+            {move || Suspend::new(async move {
+                match services.await {
+                    Err(error) => view! { <ErrorPanel error /> }.into_any(),
+                    Ok(list) if list.is_empty() => view! {
+                        <EmptyState title="No services yet">
+                            "A service runs a script in a container image on every file dropped into its input bucket. "
+                            "Define one with an FDL file: "<code>"oscar-cli apply service.yaml"</code>", oscar-python's "
+                            <code>"create_service"</code>", or "<code>"POST /system/services"</code>"."
+                        </EmptyState>
+                    }.into_any(),
+                    Ok(list) => {
+                        let rows = move || {
+                            let wanted = filter.get().trim().to_lowercase();
+                            list.iter()
+                                .filter(|s| wanted.is_empty()
+                                    || s.name.to_lowercase().contains(&wanted)
+                                    || s.image.to_lowercase().contains(&wanted))
+                                .cloned()
+                                .map(|s| view! { <ServiceRow service=s /> })
+                                .collect_view()
+                        };
+                        view! {
+                            <table class="table">
+                                <thead>
+                                    <tr><th>"Name"</th><th>"Image"</th><th>"Inputs"</th><th>"Outputs"</th><th>"Owner"</th></tr>
+                                </thead>
+                                <tbody>{rows}</tbody>
+                            </table>
+                        }.into_any()
+                    }
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn ServiceRow(service: ServiceSummary) -> impl IntoView {
+    let href = format!("/services/{}", service.name);
+    view! {
+        <tr>
+            <td><A href=href>{service.name}</A></td>
+            <td class="mono">{service.image}</td>
+            <td class="mono">{service.inputs.join(", ")}</td>
+            <td class="mono">{service.outputs.join(", ")}</td>
+            <td>{service.owner}</td>
+        </tr>
     }
 }

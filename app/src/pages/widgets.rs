@@ -42,6 +42,40 @@ pub fn EmptyState(title: &'static str, children: Children) -> impl IntoView {
     }
 }
 
+/// Copies `text` to the clipboard; with `with_origin`, prefixed by this server's address.
+#[component]
+pub fn CopyButton(
+    #[prop(into)] text: Signal<String>,
+    #[prop(optional)] with_origin: bool,
+    #[prop(default = "Copy")] label: &'static str,
+) -> impl IntoView {
+    let copied = RwSignal::new(false);
+    let copy = move |_| {
+        let value = text.get_untracked();
+        #[cfg(feature = "hydrate")]
+        {
+            let window = leptos::prelude::window();
+            let origin = if with_origin {
+                window.location().origin().unwrap_or_default()
+            } else {
+                String::new()
+            };
+            let _ = window
+                .navigator()
+                .clipboard()
+                .write_text(&format!("{origin}{value}"));
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (value, with_origin);
+        copied.set(true);
+    };
+    view! {
+        <button type="button" class="small" on:click=copy>
+            {move || if copied.get() { "Copied" } else { label }}
+        </button>
+    }
+}
+
 #[component]
 pub fn Loading() -> impl IntoView {
     view! { <p class="loading" aria-busy="true">"Loading…"</p> }

@@ -18,6 +18,20 @@ pub async fn session() -> AppResult<Session> {
         .map_err(|e| AppError::internal("session layer missing", e))
 }
 
+/// The signed-in user as the actor of domain functions (owner checks), or 401.
+pub async fn require_caller() -> AppResult<super::services::Caller> {
+    let user = require_user().await?;
+    // Only the local admin signs in today; OIDC users arrive with the identity issue.
+    Ok(if user.admin {
+        super::services::Caller::admin()
+    } else {
+        super::services::Caller {
+            id: user.id.to_string(),
+            admin: false,
+        }
+    })
+}
+
 /// The signed-in user, or 401.
 pub async fn require_user() -> AppResult<SessionUser> {
     super::auth::current_user(&session().await?)

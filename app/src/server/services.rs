@@ -3,12 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::Row;
 
 use super::db::Database;
 use super::storage;
+pub use crate::api::services::DeletionPlan;
 use crate::service::{FieldError, Service, validate};
 use crate::{AppError, AppResult};
 
@@ -41,14 +41,6 @@ const CREDENTIAL_KEYS: &[&str] = &[
     "auth_password",
     "access_token",
 ];
-
-/// What deleting a service removes, shown to the user before they confirm.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeletionPlan {
-    pub service: String,
-    /// Buckets the service created and no other service uses; deleted with all their objects.
-    pub buckets: Vec<String>,
-}
 
 impl From<Vec<FieldError>> for AppError {
     fn from(errors: Vec<FieldError>) -> Self {

@@ -1,0 +1,85 @@
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::AppError;
+use crate::service::Service;
+
+/// One row of the services list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceSummary {
+    pub name: String,
+    pub image: String,
+    pub owner: String,
+    /// `bucket/folder` paths of the inputs and outputs.
+    pub inputs: Vec<String>,
+    pub outputs: Vec<String>,
+}
+
+impl From<&Service> for ServiceSummary {
+    fn from(s: &Service) -> Self {
+        let paths =
+            |ios: &[crate::service::StorageIo]| ios.iter().map(|io| io.path.clone()).collect();
+        Self {
+            name: s.name.clone(),
+            image: s.image.clone(),
+            owner: s.owner.clone(),
+            inputs: paths(&s.input),
+            outputs: paths(&s.output),
+        }
+    }
+}
+
+/// What deleting a service removes, shown before the user confirms.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeletionPlan {
+    pub service: String,
+    /// Buckets the service created and no other service uses; deleted with all their objects.
+    pub buckets: Vec<String>,
+}
+
+#[server(prefix = "/api", endpoint = "services/list")]
+pub async fn list_services() -> Result<Vec<ServiceSummary>, AppError> {
+    use crate::server::{context, services};
+    context::require_caller().await?;
+    let all = services::list(&context::state().db).await?;
+    Ok(all.iter().map(ServiceSummary::from).collect())
+}
+
+/// The definition without its token (see `service_token`) and with secret values blank.
+#[server(prefix = "/api", endpoint = "services/get")]
+pub async fn get_service(name: String) -> Result<Service, AppError> {
+    use crate::server::{context, services};
+    context::require_caller().await?;
+    let mut service = services::get(&context::state().db, &name)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no service named {name:?}")))?;
+    service.token.clear();
+    Ok(service)
+}
+
+/// The invocation token, for the owner and the admin only.
+#[server(prefix = "/api", endpoint = "services/token")]
+pub async fn service_token(name: String) -> Result<String, AppError> {
+    use crate::server::{context, services};
+    let caller = context::require_caller().await?;
+    let service = services::get(&context::state().db, &name)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no service named {name:?}")))?;
+    services::authorize_owner(&caller, &service)?;
+    Ok(service.token)
+}
+
+#[server(prefix = "/api", endpoint = "services/deletion-plan")]
+pub async fn plan_deletion(name: String) -> Result<DeletionPlan, AppError> {
+    use crate::server::{context, services};
+    let caller = context::require_caller().await?;
+    services::deletion_plan(&context::state().db, &caller, &name).await
+}
+
+#[server(prefix = "/api", endpoint = "services/delete")]
+pub async fn delete_service(name: String) -> Result<DeletionPlan, AppError> {
+    use crate::server::{context, services};
+    let caller = context::require_caller().await?;
+    let state = context::state();
+    services::delete(&state.db, &state.s3, &caller, &name).await
+}

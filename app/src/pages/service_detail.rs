@@ -1,0 +1,163 @@
+use leptos::prelude::*;
+use leptos_router::hooks::{use_navigate, use_params_map};
+
+use super::widgets::{CopyButton, ErrorPanel, Loading, PageHeader};
+use crate::api::services::{DeleteService, PlanDeletion, ServiceToken, get_service};
+use crate::service::{Service, StorageIo};
+
+#[component]
+pub fn ServiceDetailPage() -> impl IntoView {
+    let params = use_params_map();
+    let name = move || params.read().get("name").unwrap_or_default();
+    let service = Resource::new(name, get_service);
+    view! {
+        <PageHeader title="Service" />
+        <Transition fallback=Loading>
+            {move || Suspend::new(async move {
+                match service.await {
+                    Err(error) => view! { <ErrorPanel error /> }.into_any(),
+                    Ok(s) => view! { <ServiceDetail service=s /> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn ServiceDetail(service: Service) -> impl IntoView {
+    let name = service.name.clone();
+    let inactive = service.inactive_fields_set().join(", ");
+    let secrets: Vec<String> = service.environment.secrets.keys().cloned().collect();
+    let variables: Vec<(String, String)> =
+        service.environment.variables.clone().into_iter().collect();
+    let run = format!("/run/{name}");
+    let job = format!("/job/{name}");
+    view! {
+        <section class="panel detail">
+            <h2 data-testid="service-name">{name.clone()}</h2>
+            <dl class="facts">
+                <dt>"Image"</dt><dd>{service.image.clone()}</dd>
+                <dt>"CPU"</dt><dd>{service.cpu.clone()}</dd>
+                <dt>"Memory"</dt><dd data-testid="memory">{service.memory.clone()}</dd>
+                <dt>"GPU"</dt><dd>{if service.enable_gpu { "yes" } else { "no" }}</dd>
+                <dt>"Log level"</dt><dd>{service.log_level.clone()}</dd>
+                <dt>"Inputs"</dt><dd>{storage_list(&service.input)}</dd>
+                <dt>"Outputs"</dt><dd>{storage_list(&service.output)}</dd>
+                <dt>"Owner"</dt><dd>{service.owner.clone()}</dd>
+            </dl>
+            {(!variables.is_empty()).then(|| view! {
+                <h3>"Environment variables"</h3>
+                <dl class="facts">
+                    {variables.into_iter().map(|(k, v)| view! { <dt>{k}</dt><dd>{v}</dd> }).collect_view()}
+                </dl>
+            })}
+            {(!secrets.is_empty()).then(|| view! {
+                <h3>"Secrets"</h3>
+                <p class="muted">"Values are write-only: " {secrets.join(", ")}</p>
+            })}
+            {(!inactive.is_empty()).then(|| view! {
+                <p class="notice">"Set but not active on this platform yet: " {inactive}</p>
+            })}
+            <h3>"Script"</h3>
+            <pre class="script">{service.script.clone()}</pre>
+        </section>
+        <section class="panel detail">
+            <h2>"Invoke"</h2>
+            <dl class="facts">
+                <dt>"Synchronous"</dt>
+                <dd><code>"POST " {run.clone()}</code> " " <CopyButton text=run with_origin=true label="Copy URL" /></dd>
+                <dt>"Asynchronous"</dt>
+                <dd><code>"POST " {job.clone()}</code> " " <CopyButton text=job with_origin=true label="Copy URL" /></dd>
+                <dt>"Token"</dt>
+                <dd><TokenReveal name=name.clone() /></dd>
+            </dl>
+        </section>
+        <DeleteService name />
+    }
+}
+
+fn storage_list(entries: &[StorageIo]) -> String {
+    if entries.is_empty() {
+        return "none".into();
+    }
+    entries
+        .iter()
+        .map(|io| format!("{} ({})", io.path, io.storage_provider))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The token stays on the server until its owner asks to see it.
+#[component]
+fn TokenReveal(name: String) -> impl IntoView {
+    let reveal = ServerAction::<ServiceToken>::new();
+    view! {
+        {move || match reveal.value().get() {
+            Some(Ok(token)) => view! {
+                <code data-testid="token">{token.clone()}</code> " " <CopyButton text=token />
+            }.into_any(),
+            Some(Err(error)) => view! { <ErrorPanel error /> }.into_any(),
+            None => {
+                let name = name.clone();
+                view! {
+                    <button type="button" on:click=move |_| { reveal.dispatch(ServiceToken { name: name.clone() }); }>
+                        "Reveal token"
+                    </button>
+                }.into_any()
+            }
+        }}
+    }
+}
+
+/// Delete, after showing exactly what goes with the service.
+#[component]
+fn DeleteService(name: String) -> impl IntoView {
+    let plan = ServerAction::<PlanDeletion>::new();
+    let delete = ServerAction::<DeleteService>::new();
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = delete.value().get() {
+            navigate("/services", Default::default());
+        }
+    });
+    let ask = {
+        let name = name.clone();
+        move |_| {
+            plan.dispatch(PlanDeletion { name: name.clone() });
+        }
+    };
+    view! {
+        <section class="panel detail">
+            <h2>"Delete"</h2>
+            {move || match plan.value().get() {
+                None => view! { <button type="button" class="danger-solid" on:click=ask.clone()>"Delete service…"</button> }.into_any(),
+                Some(Err(error)) => view! { <ErrorPanel error /> }.into_any(),
+                Some(Ok(p)) => {
+                    let what = if p.buckets.is_empty() {
+                        "No bucket will be deleted: the service's buckets are used elsewhere or were not created by it.".to_string()
+                    } else {
+                        format!("These buckets and every object in them will be deleted too: {}.", p.buckets.join(", "))
+                    };
+                    let service = p.service.clone();
+                    view! {
+                        <div class="confirm" role="alertdialog" aria-label="Confirm deletion">
+                            <p><strong>"Delete service " {p.service.clone()} "?"</strong></p>
+                            <p data-testid="deletion-plan">{what}</p>
+                            <button type="button" on:click=move |_| plan.clear()>"Cancel"</button>
+                            " "
+                            <button
+                                type="button"
+                                class="danger-solid"
+                                disabled=move || delete.pending().get()
+                                on:click=move |_| { delete.dispatch(DeleteService { name: service.clone() }); }
+                            >
+                                "Delete"
+                            </button>
+                            {move || delete.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error /> })}
+                        </div>
+                    }.into_any()
+                }
+            }}
+        </section>
+    }
+}

@@ -1,0 +1,52 @@
+import { test, expect, signIn, ADMIN, PASSWORD } from './fixtures';
+
+const basic = 'Basic ' + Buffer.from(`${ADMIN}:${PASSWORD}`).toString('base64');
+
+const service = {
+  name: 'upper-e2e',
+  image: 'docker.io/library/alpine:3.20',
+  script: '#!/bin/sh\ntr a-z A-Z < "$INPUT_FILE_PATH" > "$TMP_OUTPUT_DIR/out.txt"\n',
+  memory: '256Mi',
+  cpu: '0.5',
+  environment: { variables: { MODE: 'loud' }, secrets: { API_KEY: 'planted-e2e-secret' } },
+  input: [{ storage_provider: 'minio', path: 'upper-e2e/in' }],
+  output: [{ storage_provider: 'minio', path: 'upper-e2e/out' }],
+};
+
+test('a service defined through the API is listed, inspected, and deleted with confirmation', async ({ page, request }) => {
+  const created = await request.post('/system/services', { data: service, headers: { Authorization: basic } });
+  expect(created.status()).toBe(201);
+
+  await signIn(page, '/services');
+  const row = page.getByRole('row', { name: /upper-e2e/ });
+  await expect(row).toContainText('upper-e2e/in');
+
+  await page.getByLabel('Filter services').fill('nothing-matches');
+  await expect(row).toHaveCount(0);
+  await page.getByLabel('Filter services').fill('alpine');
+  await expect(row).toHaveCount(1);
+
+  await row.getByRole('link', { name: 'upper-e2e' }).click();
+  await expect(page).toHaveURL(/\/services\/upper-e2e$/);
+  await expect(page.getByTestId('service-name')).toHaveText('upper-e2e');
+  await expect(page.getByTestId('memory')).toHaveText('256Mi');
+  await expect(page.getByText('POST /job/upper-e2e')).toBeVisible();
+  await expect(page.locator('body')).not.toContainText('planted-e2e-secret');
+
+  await page.getByRole('button', { name: 'Reveal token' }).click();
+  await expect(page.getByTestId('token')).toHaveText(/^[0-9a-f]{64}$/);
+
+  await page.getByRole('button', { name: 'Delete service…' }).click();
+  const dialog = page.getByRole('alertdialog', { name: 'Confirm deletion' });
+  await expect(dialog.getByTestId('deletion-plan')).toContainText('upper-e2e');
+  await dialog.getByRole('button', { name: 'Cancel' }).click();
+  await expect(dialog).toHaveCount(0);
+
+  await page.getByRole('button', { name: 'Delete service…' }).click();
+  await page.getByRole('alertdialog').getByRole('button', { name: 'Delete', exact: true }).click();
+  await expect(page).toHaveURL(/\/services$/);
+  await expect(page.getByText('No services yet')).toBeVisible();
+
+  const gone = await request.get('/system/services/upper-e2e', { headers: { Authorization: basic } });
+  expect(gone.status()).toBe(404);
+});
