@@ -50,9 +50,7 @@ pub async fn list_services() -> Result<Vec<ServiceSummary>, AppError> {
 pub async fn get_service(name: String) -> Result<Service, AppError> {
     use crate::server::{context, services};
     context::require_caller().await?;
-    let mut service = services::get(&context::state().db, &name)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("no service named {name:?}")))?;
+    let mut service = services::require(&context::state().db, &name).await?;
     service.token.clear();
     Ok(service)
 }
@@ -62,9 +60,7 @@ pub async fn get_service(name: String) -> Result<Service, AppError> {
 pub async fn service_token(name: String) -> Result<String, AppError> {
     use crate::server::{context, services};
     let caller = context::require_caller().await?;
-    let service = services::get(&context::state().db, &name)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("no service named {name:?}")))?;
+    let service = services::require(&context::state().db, &name).await?;
     services::authorize_owner(&caller, &service)?;
     Ok(service.token)
 }

@@ -63,9 +63,7 @@ async fn read(
     Principal(caller): Principal,
     Path(name): Path<String>,
 ) -> AppResult<Json<Service>> {
-    let mut service = services::get(&state.db, &name)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("no service named {name:?}")))?;
+    let mut service = services::require(&state.db, &name).await?;
     if services::authorize_owner(&caller, &service).is_err() {
         service.token.clear();
     }

@@ -110,9 +110,7 @@ pub async fn update(
     now: i64,
 ) -> AppResult<Service> {
     validate::prepare(&mut service)?;
-    let current = get(db, &service.name)
-        .await?
-        .ok_or_else(|| not_found(&service.name))?;
+    let current = require(db, &service.name).await?;
     authorize_owner(caller, &current)?;
     service.owner = current.owner;
     service.token = current.token;
@@ -154,6 +152,11 @@ pub async fn get(db: &Database, name: &str) -> AppResult<Option<Service>> {
     row.map(|row| from_row(&row)).transpose()
 }
 
+/// The service as stored, or 404.
+pub async fn require(db: &Database, name: &str) -> AppResult<Service> {
+    get(db, name).await?.ok_or_else(|| not_found(name))
+}
+
 /// Every service, by name.
 pub async fn list(db: &Database) -> AppResult<Vec<Service>> {
     let rows = sqlx::query("SELECT definition, owner, token FROM services ORDER BY name")
@@ -173,7 +176,7 @@ async fn plan(
     caller: &Caller,
     name: &str,
 ) -> AppResult<(DeletionPlan, Vec<(String, String)>)> {
-    let service = get(db, name).await?.ok_or_else(|| not_found(name))?;
+    let service = require(db, name).await?;
     authorize_owner(caller, &service)?;
     let others: Vec<Service> = list(db)
         .await?
