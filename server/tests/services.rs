@@ -397,3 +397,61 @@ async fn the_dashboard_lists_shows_reveals_and_deletes_services() {
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     assert!(app.get("/services").await.body.contains("No services yet"));
 }
+
+#[tokio::test]
+async fn fdl_files_are_applied_from_the_dashboard() {
+    let mut app = TestApp::new().await;
+    app.login().await;
+    let first = app.call("services/apply", &[("fdl", WORKFLOW)]).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    assert_eq!(
+        first.json(),
+        json!([{"name": "blurry-faces", "created": true}, {"name": "mask-detector", "created": true}])
+    );
+    let again = app
+        .call("services/apply", &[("fdl", WORKFLOW)])
+        .await
+        .json();
+    assert_eq!(again[1], json!({"name": "mask-detector", "created": false}));
+
+    let grayify = include_str!("../../fixtures/fdl/grayify.yaml");
+    let missing = app.call("services/apply", &[("fdl", grayify)]).await;
+    assert_eq!(missing.status, StatusCode::BAD_REQUEST);
+    assert!(
+        missing
+            .body
+            .contains("functions.oscar[0].my-cluster.script"),
+        "{}",
+        missing.body
+    );
+    let script = include_str!("../../fixtures/fdl/script.sh");
+    let with_script = app
+        .call(
+            "services/apply",
+            &[
+                ("fdl", grayify),
+                ("script_name", "script.sh"),
+                ("script", script),
+            ],
+        )
+        .await;
+    assert_eq!(with_script.status, StatusCode::OK, "{}", with_script.body);
+    let stored = app
+        .rest("GET", "/system/services/grayify", None)
+        .await
+        .json();
+    assert_eq!(stored["script"], script);
+
+    let bad = app
+        .call(
+            "services/apply",
+            &[("fdl", &TEXT.replace("memory: 256Mi", "memory: 12X"))],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.body.contains("functions.oscar[0].local.memory"),
+        "{}",
+        bad.body
+    );
+}

@@ -19,12 +19,15 @@ pub async fn login(
     next: Option<String>,
 ) -> Result<SessionUser, AppError> {
     use crate::server::{auth, context};
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default();
     let session = context::session().await?;
-    let user = auth::login_admin(&context::state(), &session, &username, &password, now).await?;
+    let user = auth::login_admin(
+        &context::state(),
+        &session,
+        &username,
+        &password,
+        crate::server::now(),
+    )
+    .await?;
     leptos_axum::redirect(&auth::safe_next(next.as_deref()));
     Ok(user)
 }

@@ -37,6 +37,33 @@ pub struct DeletionPlan {
     pub buckets: Vec<String>,
 }
 
+/// One service an FDL apply touched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Applied {
+    pub name: String,
+    /// False when an existing service was updated.
+    pub created: bool,
+}
+
+/// Creates or updates every service of an FDL file. A `script:` naming a file takes the
+/// contents sent as `script` when its name matches `script_name`.
+#[server(prefix = "/api", endpoint = "services/apply")]
+pub async fn apply_fdl(
+    fdl: String,
+    script_name: Option<String>,
+    script: Option<String>,
+) -> Result<Vec<Applied>, AppError> {
+    use crate::server::{context, now, services};
+    let caller = context::require_caller().await?;
+    let attached = |name: &str| {
+        let matches = script_name.as_deref().map(str::trim) == Some(name);
+        matches.then(|| script.clone().unwrap_or_default())
+    };
+    let definitions = crate::service::fdl::parse(&fdl, attached)?;
+    let state = context::state();
+    services::apply(&state.db, &state.s3, &caller, definitions, now()).await
+}
+
 #[server(prefix = "/api", endpoint = "services/list")]
 pub async fn list_services() -> Result<Vec<ServiceSummary>, AppError> {
     use crate::server::{context, services};

@@ -5,6 +5,7 @@ mod info;
 mod jobs;
 mod layout;
 mod login;
+mod new_service;
 mod service_detail;
 mod services;
 mod widgets;
@@ -51,6 +52,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/login") view=login::LoginPage />
                 <ParentRoute path=path!("") view=layout::Layout>
                     <Route path=path!("/services") view=services::ServicesPage />
+                    <Route path=path!("/new-service") view=new_service::NewServicePage />
                     <Route path=path!("/services/:name") view=service_detail::ServiceDetailPage />
                     <Route path=path!("/buckets") view=buckets::BucketsPage />
                     <Route path=path!("/jobs") view=jobs::JobsPage />

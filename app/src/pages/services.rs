@@ -17,6 +17,7 @@ pub fn ServicesPage() -> impl IntoView {
                 bind:value=filter
             />
             <button type="button" on:click=move |_| services.refetch()>"Refresh"</button>
+            <A href="/new-service" attr:class="button primary">"New service"</A>
         </PageHeader>
         <Transition fallback=Loading>
             {move || Suspend::new(async move {

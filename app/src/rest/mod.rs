@@ -14,11 +14,3 @@ pub use auth::Principal;
 pub fn router() -> Router<AppState> {
     services::routes()
 }
-
-/// Seconds since the epoch, for record timestamps.
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
-}

@@ -6,7 +6,8 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 
-use super::{Principal, now};
+use super::Principal;
+use crate::server::now;
 use crate::server::services;
 use crate::server::state::AppState;
 use crate::service::Service;

@@ -10,3 +10,11 @@ pub mod sessions;
 pub mod state;
 pub mod storage;
 pub mod users;
+
+/// Seconds since the epoch, for record timestamps.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}

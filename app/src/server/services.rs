@@ -8,7 +8,7 @@ use sqlx::Row;
 
 use super::db::Database;
 use super::storage;
-pub use crate::api::services::DeletionPlan;
+pub use crate::api::services::{Applied, DeletionPlan};
 use crate::service::{FieldError, Service, validate};
 use crate::{AppError, AppResult};
 
@@ -150,6 +150,28 @@ pub async fn get(db: &Database, name: &str) -> AppResult<Option<Service>> {
         .fetch_optional(db.pool())
         .await?;
     row.map(|row| from_row(&row)).transpose()
+}
+
+/// Creates or updates each service, like `oscar-cli apply`; stops at the first failure.
+pub async fn apply(
+    db: &Database,
+    s3: &aws_sdk_s3::Client,
+    caller: &Caller,
+    definitions: Vec<Service>,
+    now: i64,
+) -> AppResult<Vec<Applied>> {
+    let mut applied = Vec::with_capacity(definitions.len());
+    for service in definitions {
+        let name = service.name.clone();
+        let created = !exists(db, &name).await?;
+        if created {
+            create(db, s3, caller, service, now).await?;
+        } else {
+            update(db, s3, caller, service, now).await?;
+        }
+        applied.push(Applied { name, created });
+    }
+    Ok(applied)
 }
 
 /// The service as stored, or 404.

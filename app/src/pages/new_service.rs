@@ -1,0 +1,101 @@
+use leptos::prelude::*;
+use leptos_router::components::A;
+
+use super::widgets::{ErrorPanel, PageHeader};
+use crate::api::services::ApplyFdl;
+
+/// Define services from an FDL file (the format oscar-cli and oscar-python read), pasted or
+/// loaded from disk, with the script file it names.
+#[component]
+pub fn NewServicePage() -> impl IntoView {
+    let apply = ServerAction::<ApplyFdl>::new();
+    let fdl = RwSignal::new(String::new());
+    let script_name = RwSignal::new(String::new());
+    let script = RwSignal::new(String::new());
+    view! {
+        <PageHeader title="New service" />
+        <section class="panel detail">
+            <p class="muted">
+                "Paste an FDL file or load it from disk. When its "<code>"script:"</code>
+                " names a file (e.g. "<code>"script.sh"</code>"), load that file too. Services that already exist are updated."
+            </p>
+            <ActionForm action=apply>
+                <label>
+                    "FDL (YAML)"
+                    <textarea name="fdl" class="code" rows="18" spellcheck="false" required prop:value=fdl
+                        on:input=move |ev| fdl.set(event_target_value(&ev))></textarea>
+                </label>
+                <FileLoader label="Load FDL file" target=fdl />
+                <div class="row">
+                    <label>
+                        "Script file name"
+                        <input type="text" name="script_name" placeholder="script.sh" prop:value=script_name
+                            on:input=move |ev| script_name.set(event_target_value(&ev)) />
+                    </label>
+                    <FileLoader label="Load script file" target=script name_target=script_name />
+                </div>
+                <label>
+                    "Script file contents"
+                    <textarea name="script" class="code" rows="8" spellcheck="false" prop:value=script
+                        on:input=move |ev| script.set(event_target_value(&ev))></textarea>
+                </label>
+                <button type="submit" class="primary" disabled=move || apply.pending().get()>"Apply"</button>
+            </ActionForm>
+            {move || apply.value().get().map(|result| match result {
+                Err(error) => view! { <ErrorPanel error /> }.into_any(),
+                Ok(applied) => view! {
+                    <div class="panel success" role="status">
+                        <ul>
+                            {applied.into_iter().map(|a| {
+                                let href = format!("/services/{}", a.name);
+                                let verb = if a.created { "Created" } else { "Updated" };
+                                view! { <li>{verb} " " <A href=href>{a.name}</A></li> }
+                            }).collect_view()}
+                        </ul>
+                    </div>
+                }.into_any(),
+            })}
+        </section>
+    }
+}
+
+/// A file picker that puts the chosen text file into `target` (and its name into
+/// `name_target`). Reading happens in the browser; nothing is uploaded until "Apply".
+#[component]
+fn FileLoader(
+    label: &'static str,
+    target: RwSignal<String>,
+    #[prop(optional)] name_target: Option<RwSignal<String>>,
+) -> impl IntoView {
+    let on_change = move |ev: leptos::ev::Event| {
+        #[cfg(feature = "hydrate")]
+        {
+            use wasm_bindgen::JsCast;
+            let Some(input) = ev
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+            else {
+                return;
+            };
+            let Some(file) = input.files().and_then(|files| files.get(0)) else {
+                return;
+            };
+            if let Some(name) = name_target {
+                name.set(file.name());
+            }
+            leptos::task::spawn_local(async move {
+                if let Ok(text) = wasm_bindgen_futures::JsFuture::from(file.text()).await {
+                    target.set(text.as_string().unwrap_or_default());
+                }
+            });
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (ev, target, name_target);
+    };
+    view! {
+        <label class="file">
+            {label}
+            <input type="file" on:change=on_change />
+        </label>
+    }
+}

@@ -1,0 +1,42 @@
+import * as path from 'path';
+import * as fs from 'fs';
+import { test, expect, signIn } from './fixtures';
+
+const fixtures = path.resolve(__dirname, '../../fixtures/fdl');
+
+test('the two-service workflow FDL is pasted and applied, then both services are listed', async ({ page }) => {
+  await signIn(page, '/services');
+  await page.getByRole('link', { name: 'New service' }).click();
+  await expect(page).toHaveURL(/\/new-service$/);
+  await page.getByLabel('FDL (YAML)').fill(fs.readFileSync(path.join(fixtures, 'mask-workflow.yaml'), 'utf8'));
+  await page.getByRole('button', { name: 'Apply' }).click();
+  const result = page.getByRole('status');
+  await expect(result).toContainText('Created blurry-faces');
+  await expect(result).toContainText('Created mask-detector');
+
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Services' }).click();
+  await expect(page.getByRole('row', { name: /blurry-faces/ })).toContainText('mask-workflow/blurred');
+  await expect(page.getByRole('row', { name: /mask-detector/ })).toContainText('mask-workflow/output');
+});
+
+test('an FDL and the script it names are loaded from files', async ({ page }) => {
+  await signIn(page, '/new-service');
+  await page.getByLabel('Load FDL file').setInputFiles(path.join(fixtures, 'grayify.yaml'));
+  await expect(page.getByLabel('FDL (YAML)')).toHaveValue(/name: grayify/);
+  await page.getByLabel('Load script file').setInputFiles(path.join(fixtures, 'script.sh'));
+  await expect(page.getByLabel('Script file name')).toHaveValue('script.sh');
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await expect(page.getByRole('status')).toContainText('Created grayify');
+  await page.getByRole('status').getByRole('link', { name: 'grayify' }).click();
+  await expect(page.getByTestId('memory')).toHaveText('1Gi');
+  await expect(page.locator('pre.script')).toContainText('-type Grayscale');
+});
+
+test('a bad FDL shows the path of the field to fix', async ({ page, expectedErrors }) => {
+  expectedErrors.allow(/Failed to load resource: the server responded with a status of 400/);
+  await signIn(page, '/new-service');
+  const bad = fs.readFileSync(path.join(fixtures, 'text-transformer.yaml'), 'utf8').replace('memory: 256Mi', 'memory: 12X');
+  await page.getByLabel('FDL (YAML)').fill(bad);
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await expect(page.getByRole('alert')).toContainText('functions.oscar[0].local.memory: "12X" is not a Kubernetes quantity');
+});
