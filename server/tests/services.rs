@@ -455,3 +455,37 @@ async fn fdl_files_are_applied_from_the_dashboard() {
         bad.body
     );
 }
+
+#[tokio::test]
+async fn the_edit_form_saves_whole_definitions_keeping_token_and_secrets() {
+    let mut app = TestApp::new().await;
+    let mut service = text_service();
+    service["environment"]["secrets"] = json!({"API_KEY": PLANTED});
+    app.rest("POST", "/system/services", Some(service)).await;
+    let token = app.rest("GET", "/system/services/upper", None).await.json()["token"].clone();
+    app.login().await;
+
+    // What the form sends: the definition it loaded (no token, blank secrets) with edits.
+    let mut edited = app.call("services/get", &[("name", "upper")]).await.json();
+    edited["memory"] = json!("1Gi");
+    let saved = app
+        .call_json("services/save", json!({"service": edited}))
+        .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    assert_eq!(saved.json(), json!({"name": "upper", "created": false}));
+
+    let stored = app.rest("GET", "/system/services/upper", None).await.json();
+    assert_eq!(stored["memory"], "1Gi");
+    assert_eq!(stored["token"], token);
+    let secrets = services::load_secrets(&app.app.state.db, "upper")
+        .await
+        .unwrap();
+    assert_eq!(secrets["environment.secrets.API_KEY"], PLANTED);
+
+    edited["memory"] = json!("12X");
+    let refused = app
+        .call_json("services/save", json!({"service": edited}))
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.body.contains("memory"), "{}", refused.body);
+}

@@ -64,6 +64,19 @@ pub async fn apply_fdl(
     services::apply(&state.db, &state.s3, &caller, definitions, now()).await
 }
 
+/// Saves a whole definition from the dashboard form (JSON body: it is nested): creates the
+/// service, or updates it keeping owner, token, and secrets sent back blank.
+#[server(prefix = "/api", endpoint = "services/save", input = leptos::server_fn::codec::Json)]
+pub async fn save_service(service: Service) -> Result<Applied, AppError> {
+    use crate::server::{context, now, services};
+    let caller = context::require_caller().await?;
+    let state = context::state();
+    let mut applied = services::apply(&state.db, &state.s3, &caller, vec![service], now()).await?;
+    applied
+        .pop()
+        .ok_or_else(|| AppError::internal("saving a service", "nothing applied"))
+}
+
 #[server(prefix = "/api", endpoint = "services/list")]
 pub async fn list_services() -> Result<Vec<ServiceSummary>, AppError> {
     use crate::server::{context, services};

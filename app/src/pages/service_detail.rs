@@ -1,4 +1,5 @@
 use leptos::prelude::*;
+use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_params_map};
 
 use super::widgets::{CopyButton, ErrorPanel, Loading, PageHeader};
@@ -34,7 +35,10 @@ fn ServiceDetail(service: Service) -> impl IntoView {
     let job = format!("/job/{name}");
     view! {
         <section class="panel detail">
-            <h2 data-testid="service-name">{name.clone()}</h2>
+            <div class="page-header">
+                <h2 data-testid="service-name">{name.clone()}</h2>
+                <A href=format!("/services/{name}/edit") attr:class="button">"Edit"</A>
+            </div>
             <dl class="facts">
                 <dt>"Image"</dt><dd>{service.image.clone()}</dd>
                 <dt>"CPU"</dt><dd>{service.cpu.clone()}</dd>

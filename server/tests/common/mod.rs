@@ -149,6 +149,16 @@ impl TestApp {
         self.send(request.body(body).unwrap()).await
     }
 
+    /// Calls a server function declared with a JSON body (`input = Json`).
+    pub async fn call_json(&mut self, endpoint: &str, body: serde_json::Value) -> TestResponse {
+        let request = Request::post(format!("/api/{endpoint}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::ACCEPT, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        self.send(request).await
+    }
+
     pub async fn login(&mut self) -> TestResponse {
         let response = self
             .call("auth/login", &[("username", ADMIN), ("password", PASSWORD)])

@@ -1,0 +1,197 @@
+use std::collections::BTreeMap;
+
+use leptos::prelude::*;
+use leptos_router::hooks::{use_navigate, use_params_map};
+
+use super::widgets::{ErrorPanel, Loading, PageHeader};
+use crate::api::services::{SaveService, get_service};
+use crate::service::validate::{self, LOG_LEVELS};
+use crate::service::{FieldError, Service};
+
+#[component]
+pub fn EditServicePage() -> impl IntoView {
+    let params = use_params_map();
+    let name = move || params.read().get("name").unwrap_or_default();
+    let service = Resource::new(name, get_service);
+    view! {
+        <PageHeader title="Edit service" />
+        <Transition fallback=Loading>
+            {move || Suspend::new(async move {
+                match service.await {
+                    Err(error) => view! { <ErrorPanel error /> }.into_any(),
+                    Ok(s) => view! { <ServiceForm original=s /> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+/// The common fields; everything else in the definition is kept as it is. The browser runs the
+/// same validation as the server, so mistakes show under their field before anything is sent.
+#[component]
+fn ServiceForm(original: Service) -> impl IntoView {
+    let image = RwSignal::new(original.image.clone());
+    let cpu = RwSignal::new(original.cpu.clone());
+    let memory = RwSignal::new(original.memory.clone());
+    let gpu = RwSignal::new(original.enable_gpu);
+    let log_level = RwSignal::new(original.log_level.clone());
+    let script = RwSignal::new(original.script.clone());
+    let variables = RwSignal::new(
+        original
+            .environment
+            .variables
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    );
+    // Secret values never reach the browser; blank means "keep the stored value".
+    let secrets: Vec<(String, RwSignal<String>)> = original
+        .environment
+        .secrets
+        .keys()
+        .map(|k| (k.clone(), RwSignal::new(String::new())))
+        .collect();
+    let errors = RwSignal::new(Vec::<FieldError>::new());
+    let save = ServerAction::<SaveService>::new();
+    let navigate = use_navigate();
+    let name = original.name.clone();
+    Effect::new({
+        let name = name.clone();
+        move |_| {
+            if let Some(Ok(_)) = save.value().get() {
+                navigate(&format!("/services/{name}"), Default::default());
+            }
+        }
+    });
+
+    let secret_signals = secrets.clone();
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let mut service = original.clone();
+        service.image = image.get_untracked();
+        service.cpu = cpu.get_untracked();
+        service.memory = memory.get_untracked();
+        service.enable_gpu = gpu.get_untracked();
+        service.log_level = log_level.get_untracked();
+        service.script = script.get_untracked();
+        let (parsed, mut found) = parse_variables(&variables.get_untracked());
+        service.environment.variables = parsed;
+        service.environment.secrets = secret_signals
+            .iter()
+            .map(|(k, v)| (k.clone(), v.get_untracked()))
+            .collect();
+        let mut checked = service.clone();
+        if let Err(more) = validate::prepare(&mut checked) {
+            found.extend(more);
+        }
+        errors.set(found.clone());
+        if found.is_empty() {
+            save.dispatch(SaveService { service });
+        }
+    };
+    let error_for = move |field: &'static str| {
+        move || {
+            errors.with(|all| {
+                all.iter()
+                    .filter(|e| e.field == field || e.field.starts_with(&format!("{field}.")))
+                    .map(|e| e.message.clone())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+        }
+    };
+    let line_numbers = move || {
+        (1..=script.with(|s| s.lines().count().max(1)))
+            .map(|n| format!("{n}\n"))
+            .collect::<String>()
+    };
+
+    view! {
+        <form class="panel detail service-form" on:submit=submit novalidate>
+            <h2 data-testid="service-name">{name}</h2>
+            <div class="row">
+                <label>"Image" <input type="text" prop:value=image on:input=move |ev| image.set(event_target_value(&ev)) /></label>
+                <label>"CPU" <input type="text" prop:value=cpu on:input=move |ev| cpu.set(event_target_value(&ev)) /></label>
+                <label>"Memory" <input type="text" prop:value=memory on:input=move |ev| memory.set(event_target_value(&ev)) /></label>
+                <label>
+                    "Log level"
+                    <select on:change=move |ev| log_level.set(event_target_value(&ev))>
+                        {LOG_LEVELS.iter().map(|l| view! { <option value=*l selected=log_level.get_untracked() == *l>{*l}</option> }).collect_view()}
+                    </select>
+                </label>
+                <label class="check"><input type="checkbox" prop:checked=gpu on:change=move |ev| gpu.set(event_target_checked(&ev)) /> "GPU"</label>
+            </div>
+            <p class="field-error" data-field="image">{error_for("image")}</p>
+            <p class="field-error" data-field="cpu">{error_for("cpu")}</p>
+            <p class="field-error" data-field="memory">{error_for("memory")}</p>
+            <label>
+                "Script"
+                <div class="editor">
+                    <pre class="gutter" aria-hidden="true">{line_numbers}</pre>
+                    <textarea class="code" rows="14" spellcheck="false" prop:value=script
+                        on:input=move |ev| script.set(event_target_value(&ev))></textarea>
+                </div>
+            </label>
+            <p class="field-error" data-field="script">{error_for("script")}</p>
+            <label>
+                "Environment variables (one NAME=value per line)"
+                <textarea class="code" rows="4" spellcheck="false" prop:value=variables
+                    on:input=move |ev| variables.set(event_target_value(&ev))></textarea>
+            </label>
+            <p class="field-error" data-field="environment">{error_for("environment")}</p>
+            {(!secrets.is_empty()).then(|| view! {
+                <fieldset>
+                    <legend>"Secrets (leave blank to keep the stored value)"</legend>
+                    {secrets.iter().map(|(key, value)| {
+                        let value = *value;
+                        view! {
+                            <label>{key.clone()}
+                                <input type="password" autocomplete="new-password" prop:value=value
+                                    on:input=move |ev| value.set(event_target_value(&ev)) />
+                            </label>
+                        }
+                    }).collect_view()}
+                </fieldset>
+            })}
+            <button type="submit" class="primary" disabled=move || save.pending().get()>"Save"</button>
+            {move || save.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error /> })}
+        </form>
+    }
+}
+
+/// `NAME=value` lines to variables; a line without `=` is an error naming its line.
+fn parse_variables(text: &str) -> (BTreeMap<String, String>, Vec<FieldError>) {
+    let mut variables = BTreeMap::new();
+    let mut errors = Vec::new();
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        match line.split_once('=') {
+            Some((k, v)) => {
+                variables.insert(k.trim().to_string(), v.to_string());
+            }
+            None => errors.push(FieldError {
+                field: "environment.variables".into(),
+                message: format!("line {}: expected NAME=value", i + 1),
+            }),
+        }
+    }
+    (variables, errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_variables;
+
+    #[test]
+    fn variable_lines_parse_and_bad_lines_are_named() {
+        let (vars, errors) = parse_variables("A=1\n\nB = two=2\noops\n");
+        assert_eq!(vars["A"], "1");
+        assert_eq!(vars["B"], " two=2");
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].message, "line 4: expected NAME=value");
+    }
+}
