@@ -3,7 +3,7 @@ use std::collections::BTreeMap;
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map};
 
-use super::widgets::{ErrorPanel, Loading, PageHeader};
+use super::widgets::{ErrorPanel, PageHeader, loaded};
 use crate::api::services::{SaveService, get_service};
 use crate::service::validate::{self, LOG_LEVELS};
 use crate::service::{FieldError, Service};
@@ -15,14 +15,7 @@ pub fn EditServicePage() -> impl IntoView {
     let service = Resource::new(name, get_service);
     view! {
         <PageHeader title="Edit service" />
-        <Transition fallback=Loading>
-            {move || Suspend::new(async move {
-                match service.await {
-                    Err(error) => view! { <ErrorPanel error /> }.into_any(),
-                    Ok(s) => view! { <ServiceForm original=s /> }.into_any(),
-                }
-            })}
-        </Transition>
+        {loaded(service, |s| view! { <ServiceForm original=s /> })}
     }
 }
 

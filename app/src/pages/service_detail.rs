@@ -2,7 +2,7 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_params_map};
 
-use super::widgets::{CopyButton, ErrorPanel, Loading, PageHeader};
+use super::widgets::{CopyButton, ErrorPanel, PageHeader, loaded};
 use crate::api::services::{DeleteService, PlanDeletion, ServiceToken, get_service};
 use crate::service::{Service, StorageIo};
 
@@ -13,14 +13,7 @@ pub fn ServiceDetailPage() -> impl IntoView {
     let service = Resource::new(name, get_service);
     view! {
         <PageHeader title="Service" />
-        <Transition fallback=Loading>
-            {move || Suspend::new(async move {
-                match service.await {
-                    Err(error) => view! { <ErrorPanel error /> }.into_any(),
-                    Ok(s) => view! { <ServiceDetail service=s /> }.into_any(),
-                }
-            })}
-        </Transition>
+        {loaded(service, |s| view! { <ServiceDetail service=s /> })}
     }
 }
 

@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-use super::widgets::{EmptyState, ErrorPanel, Loading, PageHeader};
+use super::widgets::{EmptyState, PageHeader, loaded};
 use crate::api::services::{ServiceSummary, list_services};
 
 #[component]
@@ -19,40 +19,39 @@ pub fn ServicesPage() -> impl IntoView {
             <button type="button" on:click=move |_| services.refetch()>"Refresh"</button>
             <A href="/new-service" attr:class="button primary">"New service"</A>
         </PageHeader>
-        <Transition fallback=Loading>
-            {move || Suspend::new(async move {
-                match services.await {
-                    Err(error) => view! { <ErrorPanel error /> }.into_any(),
-                    Ok(list) if list.is_empty() => view! {
-                        <EmptyState title="No services yet">
-                            "A service runs a script in a container image on every file dropped into its input bucket. "
-                            "Define one with an FDL file: "<code>"oscar-cli apply service.yaml"</code>", oscar-python's "
-                            <code>"create_service"</code>", or "<code>"POST /system/services"</code>"."
-                        </EmptyState>
-                    }.into_any(),
-                    Ok(list) => {
-                        let rows = move || {
-                            let wanted = filter.get().trim().to_lowercase();
-                            list.iter()
-                                .filter(|s| wanted.is_empty()
-                                    || s.name.to_lowercase().contains(&wanted)
-                                    || s.image.to_lowercase().contains(&wanted))
-                                .cloned()
-                                .map(|s| view! { <ServiceRow service=s /> })
-                                .collect_view()
-                        };
-                        view! {
-                            <table class="table">
-                                <thead>
-                                    <tr><th>"Name"</th><th>"Image"</th><th>"Inputs"</th><th>"Outputs"</th><th>"Owner"</th></tr>
-                                </thead>
-                                <tbody>{rows}</tbody>
-                            </table>
-                        }.into_any()
-                    }
+        {loaded(services, move |list| {
+            if list.is_empty() {
+                return view! {
+                    <EmptyState title="No services yet">
+                        "A service runs a script in a container image on every file dropped into its input bucket. "
+                        "Define one with an FDL file: "<code>"oscar-cli apply service.yaml"</code>", oscar-python's "
+                        <code>"create_service"</code>", "<code>"POST /system/services"</code>", or the "<strong>"New service"</strong>" button above."
+                    </EmptyState>
                 }
-            })}
-        </Transition>
+                .into_any();
+            }
+            let rows = move || {
+                let wanted = filter.get().trim().to_lowercase();
+                list.iter()
+                    .filter(|s| {
+                        wanted.is_empty()
+                            || s.name.to_lowercase().contains(&wanted)
+                            || s.image.to_lowercase().contains(&wanted)
+                    })
+                    .cloned()
+                    .map(|s| view! { <ServiceRow service=s /> })
+                    .collect_view()
+            };
+            view! {
+                <table class="table">
+                    <thead>
+                        <tr><th>"Name"</th><th>"Image"</th><th>"Inputs"</th><th>"Outputs"</th><th>"Owner"</th></tr>
+                    </thead>
+                    <tbody>{rows}</tbody>
+                </table>
+            }
+            .into_any()
+        })}
     }
 }
 

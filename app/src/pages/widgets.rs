@@ -76,6 +76,31 @@ pub fn CopyButton(
     }
 }
 
+/// A server resource as the user sees it: "Loading…", then the server's error or `render` of
+/// the value (the previous value stays on screen while it reloads).
+pub fn loaded<T, V>(
+    resource: Resource<Result<T, AppError>>,
+    render: impl Fn(T) -> V + Clone + Send + Sync + 'static,
+) -> impl IntoView
+where
+    T: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
+    V: IntoView + 'static,
+{
+    view! {
+        <Transition fallback=Loading>
+            {move || {
+                let render = render.clone();
+                Suspend::new(async move {
+                    match resource.await {
+                        Err(error) => view! { <ErrorPanel error /> }.into_any(),
+                        Ok(value) => render(value).into_any(),
+                    }
+                })
+            }}
+        </Transition>
+    }
+}
+
 #[component]
 pub fn Loading() -> impl IntoView {
     view! { <p class="loading" aria-busy="true">"Loading…"</p> }
