@@ -9,6 +9,7 @@ pub mod rest;
 #[cfg(feature = "ssr")]
 pub mod server;
 pub mod service;
+pub mod url;
 
 pub use error::{AppError, AppResult};
 pub use pages::{App, shell};

@@ -34,3 +34,35 @@ test('memory is edited through the form and read back through the OSCAR API', as
   expect(stored.token).toMatch(/^[0-9a-f]{64}$/);
   expect(JSON.stringify(stored)).not.toContain('kept-e2e-secret');
 });
+
+test('the FDL download applies back unchanged', async ({ page, request }) => {
+  const service = {
+    name: 'export-e2e',
+    image: 'docker.io/library/alpine:3.20',
+    script: '#!/bin/sh\necho "exported"\n',
+    memory: '512Mi',
+    environment: { variables: { GREETING: 'hello world' } },
+    input: [{ path: 'export-e2e/in', suffix: ['.txt'] }],
+    output: [{ path: 'export-e2e/out' }],
+  };
+  expect((await request.post('/system/services', { data: service, headers: { Authorization: basic } })).status()).toBe(201);
+  await signIn(page, '/services/export-e2e');
+  const download = page.waitForEvent('download');
+  await page.getByRole('link', { name: 'Download FDL' }).click();
+  const file = await download;
+  expect(file.suggestedFilename()).toBe('export-e2e.yaml');
+  const fs = await import('fs');
+  const yaml = fs.readFileSync(await file.path(), 'utf8');
+  expect(yaml).toContain('name: export-e2e');
+  expect(yaml).not.toMatch(/token|owner/);
+
+  // Applying the exported file leaves the service as it was.
+  await page.goto('/new-service');
+  await page.getByLabel('FDL (YAML)').fill(yaml);
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await expect(page.getByRole('status')).toContainText('Updated export-e2e');
+  const stored = await (await request.get('/system/services/export-e2e', { headers: { Authorization: basic } })).json();
+  expect(stored.memory).toBe('512Mi');
+  expect(stored.environment.variables.GREETING).toBe('hello world');
+  expect(stored.input[0].suffix).toEqual(['.txt']);
+});

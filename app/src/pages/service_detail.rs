@@ -24,13 +24,21 @@ fn ServiceDetail(service: Service) -> impl IntoView {
     let secrets: Vec<String> = service.environment.secrets.keys().cloned().collect();
     let variables: Vec<(String, String)> =
         service.environment.variables.clone().into_iter().collect();
+    // Built from the loaded definition on both sides, so server HTML and hydration agree.
+    let fdl_href = format!(
+        "data:application/yaml;charset=utf-8,{}",
+        crate::url::percent_encode(&crate::service::fdl::export(&service), b"")
+    );
     let run = format!("/run/{name}");
     let job = format!("/job/{name}");
     view! {
         <section class="panel detail">
             <div class="page-header">
                 <h2 data-testid="service-name">{name.clone()}</h2>
-                <A href=format!("/services/{name}/edit") attr:class="button">"Edit"</A>
+                <div class="page-actions">
+                    <a class="button" href=fdl_href download=format!("{name}.yaml")>"Download FDL"</a>
+                    <A href=format!("/services/{name}/edit") attr:class="button">"Edit"</A>
+                </div>
             </div>
             <dl class="facts">
                 <dt>"Image"</dt><dd>{service.image.clone()}</dd>

@@ -120,6 +120,26 @@ pub fn parse(
     }
 }
 
+/// The service as an FDL file that `oscar-cli apply` and `parse` read back: owner and token
+/// left out (the server sets them), empty and default fields left out to keep it readable,
+/// secret values blank (they are write-only; applying it again keeps the stored ones).
+pub fn export(service: &Service) -> String {
+    let mut definition = serde_json::to_value(service).unwrap_or_default();
+    if let Value::Object(fields) = &mut definition {
+        for server_set in ["owner", "token", "cluster_id"] {
+            fields.remove(server_set);
+        }
+        fields.retain(|key, value| key == "name" || !super::model::is_empty_value(value));
+    }
+    let cluster = if service.cluster_id.is_empty() {
+        "oscar"
+    } else {
+        service.cluster_id.as_str()
+    };
+    let document = serde_json::json!({ "functions": { "oscar": [ { cluster: definition } ] } });
+    serde_norway::to_string(&document).unwrap_or_default()
+}
+
 /// oscar-cli inlines `script: script.sh` from the FDL's folder; here the file comes attached.
 fn resolve_script(
     service: &mut Service,
@@ -212,6 +232,25 @@ mod tests {
             errors[0].to_string(),
             "functions.oscar[0].local.memory: \"12X\" is not a Kubernetes quantity (e.g. 0.5, 500m, 256Mi, 1Gi)"
         );
+    }
+
+    #[test]
+    fn an_exported_service_reads_back_the_same() {
+        for fixture in [TEXT, WORKFLOW] {
+            for mut original in parse(fixture, no_files).unwrap() {
+                original.owner = "cluster_admin".into();
+                original.token = "f".repeat(64);
+                let exported = export(&original);
+                assert!(
+                    !exported.contains("cluster_admin") && !exported.contains("ffff"),
+                    "{exported}"
+                );
+                let mut back = parse(&exported, no_files).unwrap().remove(0);
+                back.owner = original.owner.clone();
+                back.token = original.token.clone();
+                assert_eq!(back, original, "{exported}");
+            }
+        }
     }
 
     #[test]

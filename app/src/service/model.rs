@@ -116,7 +116,8 @@ impl Service {
     }
 }
 
-fn is_empty_value(value: &Value) -> bool {
+/// Null, false, zero, or an empty string, list or object (recursively).
+pub(crate) fn is_empty_value(value: &Value) -> bool {
     match value {
         Value::Null => true,
         Value::Bool(b) => !b,

@@ -107,7 +107,13 @@ impl TestApp {
     pub async fn call(&mut self, endpoint: &str, form: &[(&str, &str)]) -> TestResponse {
         let body = form
             .iter()
-            .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
+            .map(|(k, v)| {
+                format!(
+                    "{}={}",
+                    app::url::percent_encode(k, b""),
+                    app::url::percent_encode(v, b"")
+                )
+            })
             .collect::<Vec<_>>()
             .join("&");
         let request = Request::post(format!("/api/{endpoint}"))
@@ -175,17 +181,6 @@ impl TestApp {
     pub fn forget_cookie(&mut self) {
         self.cookie = None;
     }
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// A new, empty database on the PostgreSQL server of `TEST_DATABASE_URL`, or None when unset.
