@@ -8,6 +8,7 @@ test('the two-service workflow FDL is pasted and applied, then both services are
   await signIn(page, '/services');
   await page.getByRole('link', { name: 'New service' }).click();
   await expect(page).toHaveURL(/\/new-service$/);
+  await page.getByRole('tab', { name: 'YAML' }).click();
   await page.getByLabel('FDL (YAML)').fill(fs.readFileSync(path.join(fixtures, 'mask-workflow.yaml'), 'utf8'));
   await page.getByRole('button', { name: 'Apply' }).click();
   const result = page.getByRole('status');
@@ -21,6 +22,7 @@ test('the two-service workflow FDL is pasted and applied, then both services are
 
 test('an FDL and the script it names are loaded from files', async ({ page }) => {
   await signIn(page, '/new-service');
+  await page.getByRole('tab', { name: 'YAML' }).click();
   await page.getByLabel('Load FDL file').setInputFiles(path.join(fixtures, 'grayify.yaml'));
   await expect(page.getByLabel('FDL (YAML)')).toHaveValue(/name: grayify/);
   await page.getByLabel('Load script file').setInputFiles(path.join(fixtures, 'script.sh'));
@@ -35,6 +37,7 @@ test('an FDL and the script it names are loaded from files', async ({ page }) =>
 test('a bad FDL shows the path of the field to fix', async ({ page, expectedErrors }) => {
   expectedErrors.allow(/Failed to load resource: the server responded with a status of 400/);
   await signIn(page, '/new-service');
+  await page.getByRole('tab', { name: 'YAML' }).click();
   const bad = fs.readFileSync(path.join(fixtures, 'text-transformer.yaml'), 'utf8').replace('memory: 256Mi', 'memory: 12X');
   await page.getByLabel('FDL (YAML)').fill(bad);
   await page.getByRole('button', { name: 'Apply' }).click();

@@ -58,6 +58,7 @@ test('the FDL download applies back unchanged', async ({ page, request }) => {
 
   // Applying the exported file leaves the service as it was.
   await page.goto('/new-service');
+  await page.getByRole('tab', { name: 'YAML' }).click();
   await page.getByLabel('FDL (YAML)').fill(yaml);
   await page.getByRole('button', { name: 'Apply' }).click();
   await expect(page.getByRole('status')).toContainText('Updated export-e2e');
@@ -65,4 +66,23 @@ test('the FDL download applies back unchanged', async ({ page, request }) => {
   expect(stored.memory).toBe('512Mi');
   expect(stored.environment.variables.GREETING).toBe('hello world');
   expect(stored.input[0].suffix).toEqual(['.txt']);
+});
+
+test('a service is created through the form', async ({ page, request }) => {
+  await signIn(page, '/new-service');
+  await page.getByLabel('Image').fill('docker.io/library/alpine:3.20');
+  await page.getByLabel('Input folders (bucket/folder, one per line)').fill('form-e2e/in');
+  await page.getByLabel('Output folders (bucket/folder, one per line)').fill('form-e2e/out');
+  await page.locator('.editor textarea').fill('#!/bin/sh\ncp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/"\n');
+  await page.getByRole('button', { name: 'Create' }).click();
+  await expect(page.locator('[data-field="name"]')).toContainText('is required');
+
+  await page.getByLabel('Name', { exact: true }).fill('form-e2e');
+  await page.getByRole('button', { name: 'Create' }).click();
+  await expect(page).toHaveURL(/\/services\/form-e2e$/);
+  await expect(page.getByTestId('memory')).toHaveText('256Mi');
+
+  const stored = await (await request.get('/system/services/form-e2e', { headers: { Authorization: basic } })).json();
+  expect(stored.input[0]).toMatchObject({ storage_provider: 'minio.default', path: 'form-e2e/in' });
+  expect(stored.output[0].path).toBe('form-e2e/out');
 });

@@ -1,13 +1,13 @@
 //! Pages and the layout around them.
 
 mod buckets;
-mod edit_service;
 mod info;
 mod jobs;
 mod layout;
 mod login;
 mod new_service;
 mod service_detail;
+mod service_form;
 mod services;
 mod widgets;
 
@@ -55,7 +55,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/services") view=services::ServicesPage />
                     <Route path=path!("/new-service") view=new_service::NewServicePage />
                     <Route path=path!("/services/:name") view=service_detail::ServiceDetailPage />
-                    <Route path=path!("/services/:name/edit") view=edit_service::EditServicePage />
+                    <Route path=path!("/services/:name/edit") view=service_form::EditServicePage />
                     <Route path=path!("/buckets") view=buckets::BucketsPage />
                     <Route path=path!("/jobs") view=jobs::JobsPage />
                     <Route path=path!("/info") view=info::InfoPage />

@@ -1,19 +1,36 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
+use super::service_form::ServiceForm;
 use super::widgets::{ErrorPanel, PageHeader};
 use crate::api::services::ApplyFdl;
+use crate::service::Service;
+
+/// A new service from the form, or services from an FDL file.
+#[component]
+pub fn NewServicePage() -> impl IntoView {
+    let yaml = RwSignal::new(false);
+    view! {
+        <PageHeader title="New service" />
+        <div class="tabs" role="tablist">
+            <button type="button" role="tab" aria-selected=move || (!yaml.get()).to_string() on:click=move |_| yaml.set(false)>"Form"</button>
+            <button type="button" role="tab" aria-selected=move || yaml.get().to_string() on:click=move |_| yaml.set(true)>"YAML"</button>
+        </div>
+        <Show when=move || yaml.get() fallback=|| view! { <ServiceForm original=Service::default() creating=true /> }>
+            <ApplyFdlForm />
+        </Show>
+    }
+}
 
 /// Define services from an FDL file (the format oscar-cli and oscar-python read), pasted or
 /// loaded from disk, with the script file it names.
 #[component]
-pub fn NewServicePage() -> impl IntoView {
+fn ApplyFdlForm() -> impl IntoView {
     let apply = ServerAction::<ApplyFdl>::new();
     let fdl = RwSignal::new(String::new());
     let script_name = RwSignal::new(String::new());
     let script = RwSignal::new(String::new());
     view! {
-        <PageHeader title="New service" />
         <section class="panel detail">
             <p class="muted">
                 "Paste an FDL file or load it from disk. When its "<code>"script:"</code>

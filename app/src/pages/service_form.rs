@@ -1,3 +1,7 @@
+//! The service form: creates a service (from `/new-service`) or edits one. It covers the
+//! common fields; everything else in a definition is kept as it is. The browser runs the same
+//! validation as the server, so mistakes show under their field before anything is sent.
+
 use std::collections::BTreeMap;
 
 use leptos::prelude::*;
@@ -6,7 +10,9 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 use super::widgets::{ErrorPanel, PageHeader, loaded};
 use crate::api::services::{SaveService, get_service};
 use crate::service::validate::{self, LOG_LEVELS};
-use crate::service::{FieldError, Service};
+use crate::service::{FieldError, Service, StorageIo};
+
+const OWN_STORE: &str = "minio.default";
 
 #[component]
 pub fn EditServicePage() -> impl IntoView {
@@ -15,19 +21,22 @@ pub fn EditServicePage() -> impl IntoView {
     let service = Resource::new(name, get_service);
     view! {
         <PageHeader title="Edit service" />
-        {loaded(service, |s| view! { <ServiceForm original=s /> })}
+        {loaded(service, |s| view! { <ServiceForm original=s creating=false /> })}
     }
 }
 
-/// The common fields; everything else in the definition is kept as it is. The browser runs the
-/// same validation as the server, so mistakes show under their field before anything is sent.
 #[component]
-fn ServiceForm(original: Service) -> impl IntoView {
+pub fn ServiceForm(original: Service, creating: bool) -> impl IntoView {
+    let name = RwSignal::new(original.name.clone());
     let image = RwSignal::new(original.image.clone());
     let cpu = RwSignal::new(original.cpu.clone());
     let memory = RwSignal::new(original.memory.clone());
     let gpu = RwSignal::new(original.enable_gpu);
-    let log_level = RwSignal::new(original.log_level.clone());
+    let log_level = RwSignal::new(if original.log_level.is_empty() {
+        "INFO".into()
+    } else {
+        original.log_level.clone()
+    });
     let script = RwSignal::new(original.script.clone());
     let variables = RwSignal::new(
         original
@@ -38,6 +47,8 @@ fn ServiceForm(original: Service) -> impl IntoView {
             .collect::<Vec<_>>()
             .join("\n"),
     );
+    let inputs = RwSignal::new(own_store_paths(&original.input));
+    let outputs = RwSignal::new(own_store_paths(&original.output));
     // Secret values never reach the browser; blank means "keep the stored value".
     let secrets: Vec<(String, RwSignal<String>)> = original
         .environment
@@ -48,20 +59,25 @@ fn ServiceForm(original: Service) -> impl IntoView {
     let errors = RwSignal::new(Vec::<FieldError>::new());
     let save = ServerAction::<SaveService>::new();
     let navigate = use_navigate();
-    let name = original.name.clone();
-    Effect::new({
-        let name = name.clone();
-        move |_| {
-            if let Some(Ok(_)) = save.value().get() {
-                navigate(&format!("/services/{name}"), Default::default());
-            }
+    Effect::new(move |_| {
+        if let Some(Ok(applied)) = save.value().get() {
+            navigate(&format!("/services/{}", applied.name), Default::default());
         }
     });
 
+    let shown_name = original.name.clone();
+    let other_stores: Vec<String> = original
+        .input
+        .iter()
+        .chain(&original.output)
+        .filter(|io| io.storage_provider != OWN_STORE)
+        .map(|io| format!("{} ({})", io.path, io.storage_provider))
+        .collect();
     let secret_signals = secrets.clone();
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let mut service = original.clone();
+        service.name = name.get_untracked().trim().to_string();
         service.image = image.get_untracked();
         service.cpu = cpu.get_untracked();
         service.memory = memory.get_untracked();
@@ -74,8 +90,9 @@ fn ServiceForm(original: Service) -> impl IntoView {
             .iter()
             .map(|(k, v)| (k.clone(), v.get_untracked()))
             .collect();
-        let mut checked = service.clone();
-        if let Err(more) = validate::prepare(&mut checked) {
+        service.input = merge_paths(&original.input, &inputs.get_untracked());
+        service.output = merge_paths(&original.output, &outputs.get_untracked());
+        if let Err(more) = validate::prepare(&mut service.clone()) {
             found.extend(more);
         }
         errors.set(found.clone());
@@ -87,7 +104,11 @@ fn ServiceForm(original: Service) -> impl IntoView {
         move || {
             errors.with(|all| {
                 all.iter()
-                    .filter(|e| e.field == field || e.field.starts_with(&format!("{field}.")))
+                    .filter(|e| {
+                        e.field == field
+                            || e.field.starts_with(&format!("{field}."))
+                            || e.field.starts_with(&format!("{field}["))
+                    })
                     .map(|e| e.message.clone())
                     .collect::<Vec<_>>()
                     .join("; ")
@@ -102,11 +123,18 @@ fn ServiceForm(original: Service) -> impl IntoView {
 
     view! {
         <form class="panel detail service-form" on:submit=submit novalidate>
-            <h2 data-testid="service-name">{name}</h2>
+            {if creating {
+                view! {
+                    <label>"Name" <input type="text" prop:value=name on:input=move |ev| name.set(event_target_value(&ev)) /></label>
+                    <p class="field-error" data-field="name">{error_for("name")}</p>
+                }.into_any()
+            } else {
+                view! { <h2 data-testid="service-name">{shown_name}</h2> }.into_any()
+            }}
             <div class="row">
                 <label>"Image" <input type="text" prop:value=image on:input=move |ev| image.set(event_target_value(&ev)) /></label>
-                <label>"CPU" <input type="text" prop:value=cpu on:input=move |ev| cpu.set(event_target_value(&ev)) /></label>
-                <label>"Memory" <input type="text" prop:value=memory on:input=move |ev| memory.set(event_target_value(&ev)) /></label>
+                <label>"CPU" <input type="text" placeholder=validate::DEFAULT_CPU prop:value=cpu on:input=move |ev| cpu.set(event_target_value(&ev)) /></label>
+                <label>"Memory" <input type="text" placeholder=validate::DEFAULT_MEMORY prop:value=memory on:input=move |ev| memory.set(event_target_value(&ev)) /></label>
                 <label>
                     "Log level"
                     <select on:change=move |ev| log_level.set(event_target_value(&ev))>
@@ -118,6 +146,23 @@ fn ServiceForm(original: Service) -> impl IntoView {
             <p class="field-error" data-field="image">{error_for("image")}</p>
             <p class="field-error" data-field="cpu">{error_for("cpu")}</p>
             <p class="field-error" data-field="memory">{error_for("memory")}</p>
+            <div class="row">
+                <label>
+                    "Input folders (bucket/folder, one per line)"
+                    <textarea class="code" rows="3" spellcheck="false" prop:value=inputs
+                        on:input=move |ev| inputs.set(event_target_value(&ev))></textarea>
+                </label>
+                <label>
+                    "Output folders (bucket/folder, one per line)"
+                    <textarea class="code" rows="3" spellcheck="false" prop:value=outputs
+                        on:input=move |ev| outputs.set(event_target_value(&ev))></textarea>
+                </label>
+            </div>
+            <p class="field-error" data-field="input">{error_for("input")}</p>
+            <p class="field-error" data-field="output">{error_for("output")}</p>
+            {(!other_stores.is_empty()).then(|| view! {
+                <p class="muted">"Kept as defined (other storage providers): " {other_stores.join(", ")}</p>
+            })}
             <label>
                 "Script"
                 <div class="editor">
@@ -147,10 +192,47 @@ fn ServiceForm(original: Service) -> impl IntoView {
                     }).collect_view()}
                 </fieldset>
             })}
-            <button type="submit" class="primary" disabled=move || save.pending().get()>"Save"</button>
+            <button type="submit" class="primary" disabled=move || save.pending().get()>
+                {if creating { "Create" } else { "Save" }}
+            </button>
             {move || save.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error /> })}
         </form>
     }
+}
+
+/// The platform store's folders of a storage list, one per line, for editing.
+fn own_store_paths(entries: &[StorageIo]) -> String {
+    entries
+        .iter()
+        .filter(|io| io.storage_provider == OWN_STORE)
+        .map(|io| io.path.clone())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Edited lines back to entries: an unchanged path keeps its entry (filters included), a new
+/// one becomes a plain entry in the platform store; other providers' entries stay as they were.
+fn merge_paths(original: &[StorageIo], lines: &str) -> Vec<StorageIo> {
+    let mut merged: Vec<StorageIo> = original
+        .iter()
+        .filter(|io| io.storage_provider != OWN_STORE)
+        .cloned()
+        .collect();
+    for path in lines
+        .lines()
+        .map(|l| l.trim().trim_matches('/'))
+        .filter(|l| !l.is_empty())
+    {
+        let kept = original
+            .iter()
+            .find(|io| io.storage_provider == OWN_STORE && io.path == path);
+        merged.push(kept.cloned().unwrap_or_else(|| StorageIo {
+            storage_provider: OWN_STORE.into(),
+            path: path.to_string(),
+            ..StorageIo::default()
+        }));
+    }
+    merged
 }
 
 /// `NAME=value` lines to variables; a line without `=` is an error naming its line.
@@ -177,7 +259,7 @@ fn parse_variables(text: &str) -> (BTreeMap<String, String>, Vec<FieldError>) {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_variables;
+    use super::*;
 
     #[test]
     fn variable_lines_parse_and_bad_lines_are_named() {
@@ -186,5 +268,30 @@ mod tests {
         assert_eq!(vars["B"], " two=2");
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].message, "line 4: expected NAME=value");
+    }
+
+    #[test]
+    fn edited_folders_keep_filters_and_other_providers() {
+        let original = vec![
+            StorageIo {
+                storage_provider: OWN_STORE.into(),
+                path: "b/in".into(),
+                suffix: vec![".png".into()],
+                ..Default::default()
+            },
+            StorageIo {
+                storage_provider: "webdav.x".into(),
+                path: "remote/in".into(),
+                ..Default::default()
+            },
+        ];
+        let merged = merge_paths(&original, "b/in\n/b/more/\n");
+        assert_eq!(merged.len(), 3);
+        assert_eq!(merged[0].storage_provider, "webdav.x");
+        assert_eq!(merged[1].suffix, [".png"]);
+        assert_eq!(
+            (merged[2].storage_provider.as_str(), merged[2].path.as_str()),
+            (OWN_STORE, "b/more")
+        );
     }
 }
