@@ -1,6 +1,4 @@
-import { test, expect, signIn, ADMIN, PASSWORD } from './fixtures';
-
-const basic = 'Basic ' + Buffer.from(`${ADMIN}:${PASSWORD}`).toString('base64');
+import { test, expect, signIn, api } from './fixtures';
 
 test('memory is edited through the form and read back through the OSCAR API', async ({ page, request }) => {
   const service = {
@@ -12,7 +10,7 @@ test('memory is edited through the form and read back through the OSCAR API', as
     input: [{ path: 'edit-e2e/in' }],
     output: [{ path: 'edit-e2e/out' }],
   };
-  expect((await request.post('/system/services', { data: service, headers: { Authorization: basic } })).status()).toBe(201);
+  await api.createService(request, service);
 
   await signIn(page, '/services/edit-e2e');
   await page.getByRole('link', { name: 'Edit' }).click();
@@ -29,7 +27,7 @@ test('memory is edited through the form and read back through the OSCAR API', as
   await expect(page).toHaveURL(/\/services\/edit-e2e$/);
   await expect(page.getByTestId('memory')).toHaveText('2Gi');
 
-  const stored = await (await request.get('/system/services/edit-e2e', { headers: { Authorization: basic } })).json();
+  const stored = await (await api.getService(request, 'edit-e2e')).json();
   expect(stored.memory).toBe('2Gi');
   expect(stored.token).toMatch(/^[0-9a-f]{64}$/);
   expect(JSON.stringify(stored)).not.toContain('kept-e2e-secret');
@@ -45,7 +43,7 @@ test('the FDL download applies back unchanged', async ({ page, request }) => {
     input: [{ path: 'export-e2e/in', suffix: ['.txt'] }],
     output: [{ path: 'export-e2e/out' }],
   };
-  expect((await request.post('/system/services', { data: service, headers: { Authorization: basic } })).status()).toBe(201);
+  await api.createService(request, service);
   await signIn(page, '/services/export-e2e');
   const download = page.waitForEvent('download');
   await page.getByRole('link', { name: 'Download FDL' }).click();
@@ -62,7 +60,7 @@ test('the FDL download applies back unchanged', async ({ page, request }) => {
   await page.getByLabel('FDL (YAML)').fill(yaml);
   await page.getByRole('button', { name: 'Apply' }).click();
   await expect(page.getByRole('status')).toContainText('Updated export-e2e');
-  const stored = await (await request.get('/system/services/export-e2e', { headers: { Authorization: basic } })).json();
+  const stored = await (await api.getService(request, 'export-e2e')).json();
   expect(stored.memory).toBe('512Mi');
   expect(stored.environment.variables.GREETING).toBe('hello world');
   expect(stored.input[0].suffix).toEqual(['.txt']);
@@ -82,7 +80,7 @@ test('a service is created through the form', async ({ page, request }) => {
   await expect(page).toHaveURL(/\/services\/form-e2e$/);
   await expect(page.getByTestId('memory')).toHaveText('256Mi');
 
-  const stored = await (await request.get('/system/services/form-e2e', { headers: { Authorization: basic } })).json();
+  const stored = await (await api.getService(request, 'form-e2e')).json();
   expect(stored.input[0]).toMatchObject({ storage_provider: 'minio.default', path: 'form-e2e/in' });
   expect(stored.output[0].path).toBe('form-e2e/out');
 });

@@ -1,4 +1,4 @@
-import { test as base, expect, Page } from '@playwright/test';
+import { test as base, expect, APIRequestContext, Page } from '@playwright/test';
 
 export const ADMIN = process.env.OSCAR_USERNAME ?? 'oscar';
 export const PASSWORD = process.env.OSCAR_PASSWORD ?? '';
@@ -41,3 +41,17 @@ export async function signIn(page: Page, next = '/services') {
   await expect(page).toHaveURL(new RegExp(`${next.replace('?', '\\?')}$`));
   await expect(page.getByTestId('current-user')).toContainText(ADMIN);
 }
+
+/** The OSCAR REST API as oscar-python uses it: HTTP Basic with the admin account. */
+const basic = { Authorization: 'Basic ' + Buffer.from(`${ADMIN}:${PASSWORD}`).toString('base64') };
+
+export const api = {
+  async createService(request: APIRequestContext, service: object) {
+    const created = await request.post('/system/services', { data: service, headers: basic });
+    expect(created.status(), await created.text()).toBe(201);
+  },
+  /** The response of `GET /system/services/{name}`. */
+  getService(request: APIRequestContext, name: string) {
+    return request.get(`/system/services/${name}`, { headers: basic });
+  },
+};

@@ -1,6 +1,4 @@
-import { test, expect, signIn, ADMIN, PASSWORD } from './fixtures';
-
-const basic = 'Basic ' + Buffer.from(`${ADMIN}:${PASSWORD}`).toString('base64');
+import { test, expect, signIn, api } from './fixtures';
 
 const service = {
   name: 'upper-e2e',
@@ -14,8 +12,7 @@ const service = {
 };
 
 test('a service defined through the API is listed, inspected, and deleted with confirmation', async ({ page, request }) => {
-  const created = await request.post('/system/services', { data: service, headers: { Authorization: basic } });
-  expect(created.status()).toBe(201);
+  await api.createService(request, service);
 
   await signIn(page, '/services');
   const row = page.getByRole('row', { name: /upper-e2e/ });
@@ -48,6 +45,6 @@ test('a service defined through the API is listed, inspected, and deleted with c
   // Other tests share this server, so check this service's row, not an empty list.
   await expect(page.getByRole('row', { name: /upper-e2e/ })).toHaveCount(0);
 
-  const gone = await request.get('/system/services/upper-e2e', { headers: { Authorization: basic } });
+  const gone = await api.getService(request, 'upper-e2e');
   expect(gone.status()).toBe(404);
 });

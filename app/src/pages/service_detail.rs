@@ -6,11 +6,18 @@ use super::widgets::{CopyButton, ErrorPanel, PageHeader, loaded};
 use crate::api::services::{DeleteService, PlanDeletion, ServiceToken, get_service};
 use crate::service::{Service, StorageIo};
 
+/// The service named by the route's `:name`, reloaded when the route changes.
+pub(super) fn routed_service() -> Resource<Result<Service, crate::AppError>> {
+    let params = use_params_map();
+    Resource::new(
+        move || params.read().get("name").unwrap_or_default(),
+        get_service,
+    )
+}
+
 #[component]
 pub fn ServiceDetailPage() -> impl IntoView {
-    let params = use_params_map();
-    let name = move || params.read().get("name").unwrap_or_default();
-    let service = Resource::new(name, get_service);
+    let service = routed_service();
     view! {
         <PageHeader title="Service" />
         {loaded(service, |s| view! { <ServiceDetail service=s /> })}

@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 
 use leptos::prelude::*;
-use leptos_router::hooks::{use_navigate, use_params_map};
+use leptos_router::hooks::use_navigate;
 
 use super::widgets::{ErrorPanel, PageHeader, loaded};
-use crate::api::services::{SaveService, get_service};
+use crate::api::services::SaveService;
 use crate::service::validate::{self, LOG_LEVELS};
 use crate::service::{FieldError, Service, StorageIo};
 
@@ -16,9 +16,7 @@ const OWN_STORE: &str = "minio.default";
 
 #[component]
 pub fn EditServicePage() -> impl IntoView {
-    let params = use_params_map();
-    let name = move || params.read().get("name").unwrap_or_default();
-    let service = Resource::new(name, get_service);
+    let service = super::service_detail::routed_service();
     view! {
         <PageHeader title="Edit service" />
         {loaded(service, |s| view! { <ServiceForm original=s creating=false /> })}
