@@ -1,0 +1,408 @@
+//! The in-job supervisor (oscar-api.md §6.2-6.4): the same program runs a job as a local
+//! process in embedded mode and inside a Kubernetes pod. It reads the event, downloads the
+//! input, runs the script, uploads the outputs and reports what happened in a small JSON file
+//! (the pod's termination message in Kubernetes) so the platform can tell a failing script
+//! from a failing platform.
+
+pub mod config;
+pub mod event;
+mod script;
+pub mod storage;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+use config::FunctionConfig;
+use event::Event;
+
+/// Where the supervisor finds its inputs; every path can be moved by an environment variable
+/// so the local executor needs no fixed locations.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Holds `function_config.yaml` and `script.sh` (`OSCAR_CONFIG_DIR`, default `/oscar/config`).
+    pub config_dir: PathBuf,
+    /// Holds `<provider>/accessKey` and `secretKey` (`OSCAR_PROVIDERS_DIR`).
+    pub providers_dir: PathBuf,
+    /// `OSCAR_SCRIPT_TIMEOUT` in seconds; none by default.
+    pub timeout: Option<Duration>,
+    /// `OSCAR_SCRIPT_MEMORY_LIMIT` in bytes.
+    pub memory: Option<u64>,
+    /// Where the [`Report`] goes (`OSCAR_RESULT_FILE`, default `/dev/termination-log` when it
+    /// exists, as Kubernetes provides it).
+    pub result_file: Option<PathBuf>,
+    /// Where a synchronous response goes (`OSCAR_RESPONSE_FILE`); none for asynchronous jobs.
+    pub response_file: Option<PathBuf>,
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, String> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let number = |name: &str| -> Result<Option<u64>, String> {
+            var(name)
+                .map(|v| {
+                    v.parse()
+                        .map_err(|_| format!("{name}: {v:?} is not a whole number"))
+                })
+                .transpose()
+        };
+        let termination_log = PathBuf::from("/dev/termination-log");
+        Ok(Self {
+            config_dir: var("OSCAR_CONFIG_DIR")
+                .unwrap_or_else(|| "/oscar/config".into())
+                .into(),
+            providers_dir: var("OSCAR_PROVIDERS_DIR")
+                .unwrap_or_else(|| "/var/run/secrets/providers".into())
+                .into(),
+            timeout: number("OSCAR_SCRIPT_TIMEOUT")?
+                .filter(|s| *s > 0)
+                .map(Duration::from_secs),
+            memory: number("OSCAR_SCRIPT_MEMORY_LIMIT")?.filter(|b| *b > 0),
+            result_file: var("OSCAR_RESULT_FILE")
+                .map(PathBuf::from)
+                .or_else(|| termination_log.exists().then_some(termination_log)),
+            response_file: var("OSCAR_RESPONSE_FILE").map(PathBuf::from),
+        })
+    }
+}
+
+/// How a job ended, as the supervisor saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "status")]
+pub enum Report {
+    /// The script exited 0 and every output was uploaded.
+    Succeeded { outputs: Vec<String> },
+    /// The script failed: exit code, signal or timeout. Final; running it again would not help.
+    Failed {
+        exit_code: Option<i32>,
+        reason: String,
+        outputs: Vec<String>,
+    },
+    /// The platform failed (storage unreachable, bad configuration): worth retrying.
+    Error { reason: String },
+}
+
+impl Report {
+    /// The process exit code: the script's own when it failed, 1 for platform errors.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Succeeded { .. } => 0,
+            Self::Failed { exit_code, .. } => {
+                exit_code.and_then(|c| u8::try_from(c).ok()).unwrap_or(1).max(1)
+            }
+            Self::Error { .. } => 1,
+        }
+    }
+}
+
+/// Runs one job to its end. Never panics on bad input: every problem becomes a report.
+pub async fn supervise(settings: &Settings, raw_event: Vec<u8>) -> Report {
+    let config = match FunctionConfig::read(&settings.config_dir.join("function_config.yaml")) {
+        Ok(config) => config,
+        Err(reason) => return Report::Error { reason },
+    };
+    let log = |line: &str| {
+        if !config.quiet() {
+            eprintln!("oscar-supervisor: {line}");
+        }
+    };
+    let dirs = match (tempfile::Builder::new().prefix("input-").tempdir(), tempfile::Builder::new().prefix("output-").tempdir()) {
+        (Ok(input), Ok(output)) => (input, output),
+        (Err(e), _) | (_, Err(e)) => {
+            return Report::Error {
+                reason: format!("cannot create the job's temporary directories: {e}"),
+            };
+        }
+    };
+    let (input_dir, output_dir) = (dirs.0.path(), dirs.1.path());
+    let event = Event::parse(&raw_event);
+
+    let mut env = vec![
+        ("TMP_INPUT_DIR".to_string(), path_text(input_dir)),
+        ("TMP_OUTPUT_DIR".to_string(), path_text(output_dir)),
+        (
+            "EVENT".to_string(),
+            String::from_utf8_lossy(&raw_event).into_owned(),
+        ),
+    ];
+    match &event {
+        Event::Storage(storage) => {
+            env.push(("STORAGE_OBJECT_KEY".into(), storage.key.clone()));
+            if let Some(time) = &storage.time {
+                env.push(("EVENT_TIME".into(), time.clone()));
+            }
+            if !config.file_stage_in {
+                let name = storage.key.rsplit('/').next().unwrap_or("input");
+                let target = input_dir.join(name);
+                log(&format!("downloading {}/{}", storage.bucket, storage.key));
+                let client = match client_for(settings, &config, &storage.provider) {
+                    Ok(client) => client,
+                    Err(reason) => return Report::Error { reason },
+                };
+                if let Err(reason) =
+                    storage::download(&client, &storage.bucket, &storage.key, &target).await
+                {
+                    return Report::Error { reason };
+                }
+                env.push(("INPUT_FILE_PATH".into(), path_text(&target)));
+            }
+        }
+        Event::Unknown(payload) => {
+            let target = input_dir.join(format!("event-file-{}", file_suffix()));
+            if let Err(e) = std::fs::write(&target, event::payload_bytes(payload)) {
+                return Report::Error {
+                    reason: format!("cannot write the input file: {e}"),
+                };
+            }
+            env.push(("INPUT_FILE_PATH".into(), path_text(&target)));
+        }
+    }
+
+    log("running the script");
+    let limits = script::Limits {
+        timeout: settings.timeout,
+        memory: settings.memory,
+    };
+    let finished =
+        match script::run(&settings.config_dir.join("script.sh"), &env, &limits).await {
+            Ok(finished) => finished,
+            Err(reason) => return Report::Error { reason },
+        };
+    let (stdout, failure) = match finished {
+        script::Finished::Exited { code: 0, stdout } => (stdout, None),
+        script::Finished::Exited { code, stdout } => (
+            stdout,
+            Some((Some(code), format!("the script exited with code {code}"))),
+        ),
+        script::Finished::Signalled { signal } => (
+            Vec::new(),
+            Some((
+                Some(128 + signal),
+                format!("the script was killed by signal {signal}"),
+            )),
+        ),
+        script::Finished::TimedOut(limit) => (
+            Vec::new(),
+            Some((
+                None,
+                format!("the script ran longer than {}s and was stopped", limit.as_secs()),
+            )),
+        ),
+    };
+
+    // Outputs are uploaded whatever the exit code: partial results help debugging.
+    let files = match files_under(output_dir) {
+        Ok(files) => files,
+        Err(reason) => return Report::Error { reason },
+    };
+    let mut outputs = Vec::new();
+    for output in &config.output {
+        let (bucket, _) = output.bucket_and_folder();
+        let matching: Vec<_> = files.iter().filter(|f| output.accepts(f)).collect();
+        if matching.is_empty() {
+            continue;
+        }
+        let client = match client_for(settings, &config, &output.storage_provider) {
+            Ok(client) => client,
+            Err(reason) => return Report::Error { reason },
+        };
+        for relative in matching {
+            let key = output.key_for(relative);
+            log(&format!("uploading {bucket}/{key}"));
+            if let Err(reason) =
+                storage::upload(&client, bucket, &key, &output_dir.join(relative)).await
+            {
+                return Report::Error { reason };
+            }
+            outputs.push(format!("{bucket}/{key}"));
+        }
+    }
+
+    if let Some(path) = &settings.response_file {
+        let body = match &event {
+            Event::Unknown(_) => response_body(output_dir, &files, stdout),
+            Event::Storage(_) => Ok(stdout),
+        };
+        if let Err(reason) = body.and_then(|body| {
+            std::fs::write(path, body).map_err(|e| format!("cannot write the response: {e}"))
+        }) {
+            return Report::Error { reason };
+        }
+    }
+    match failure {
+        None => Report::Succeeded { outputs },
+        Some((exit_code, reason)) => Report::Failed {
+            exit_code,
+            reason,
+            outputs,
+        },
+    }
+}
+
+/// The synchronous reply (oscar-api.md §6.3 step 6): one output file base64-encoded, several
+/// zipped then base64-encoded, none: what the script printed.
+fn response_body(dir: &Path, files: &[String], stdout: Vec<u8>) -> Result<Vec<u8>, String> {
+    let encode = |bytes: &[u8]| {
+        base64::engine::general_purpose::STANDARD
+            .encode(bytes)
+            .into_bytes()
+    };
+    match files {
+        [] => Ok(stdout),
+        [one] => std::fs::read(dir.join(one))
+            .map(|bytes| encode(&bytes))
+            .map_err(|e| format!("cannot read output {one}: {e}")),
+        several => {
+            let mut archive = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+            for name in several {
+                let bytes = std::fs::read(dir.join(name))
+                    .map_err(|e| format!("cannot read output {name}: {e}"))?;
+                archive
+                    .start_file(name.as_str(), zip::write::SimpleFileOptions::default())
+                    .and_then(|()| archive.write_all(&bytes).map_err(Into::into))
+                    .map_err(|e| format!("cannot zip the outputs: {e}"))?;
+            }
+            let bytes = archive
+                .finish()
+                .map_err(|e| format!("cannot zip the outputs: {e}"))?
+                .into_inner();
+            Ok(encode(&bytes))
+        }
+    }
+}
+
+fn client_for(
+    settings: &Settings,
+    config: &FunctionConfig,
+    provider_id: &str,
+) -> Result<aws_sdk_s3::Client, String> {
+    let provider_id = if provider_id.is_empty() {
+        "minio.default"
+    } else {
+        provider_id
+    };
+    let kind = provider_id.split('.').next().unwrap_or_default();
+    if !matches!(kind, "minio" | "s3") {
+        return Err(format!(
+            "storage provider {provider_id}: only minio and s3 providers are supported by this supervisor"
+        ));
+    }
+    let provider = config.provider(provider_id).cloned().unwrap_or_default();
+    let endpoint = match (provider.endpoint.as_str(), kind) {
+        ("", "s3") => format!(
+            "https://s3.{}.amazonaws.com",
+            if provider.region.is_empty() { "us-east-1" } else { &provider.region }
+        ),
+        ("", _) => return Err(format!("storage provider {provider_id}: no endpoint in the service's storage_providers")),
+        (endpoint, _) => endpoint.to_string(),
+    };
+    let mounted = settings.providers_dir.join(provider_id);
+    let read = |name: &str| std::fs::read_to_string(mounted.join(name)).ok().map(|v| v.trim().to_string());
+    let (access, secret) = match (read("accessKey"), read("secretKey")) {
+        (Some(access), Some(secret)) => (access, secret),
+        _ if !provider.access_key.is_empty() && !provider.secret_key.is_empty() => {
+            (provider.access_key.clone(), provider.secret_key.clone())
+        }
+        _ => {
+            return Err(format!(
+                "storage provider {provider_id}: no credentials (neither {} nor access_key/secret_key in the service)",
+                mounted.display()
+            ));
+        }
+    };
+    Ok(storage::client(&endpoint, &provider.region, &access, &secret))
+}
+
+/// Every regular file under `dir`, as paths relative to it with `/` separators, sorted.
+fn files_under(dir: &Path) -> Result<Vec<String>, String> {
+    fn walk(base: &Path, dir: &Path, found: &mut Vec<String>) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                walk(base, &entry.path(), found)?;
+            } else if kind.is_file() {
+                let path = entry.path();
+                let relative = path.strip_prefix(base).unwrap_or(&path);
+                found.push(relative.to_string_lossy().replace('\\', "/"));
+            }
+        }
+        Ok(())
+    }
+    let mut found = Vec::new();
+    walk(dir, dir, &mut found).map_err(|e| format!("cannot list the outputs: {e}"))?;
+    found.sort();
+    Ok(found)
+}
+
+fn path_text(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+/// A name part for payload files that cannot collide between jobs in one directory.
+fn file_suffix() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{:x}-{:x}", std::process::id(), nanos)
+}
+
+/// The program: event from `$EVENT`, or from standard input when unset (the watchdog's way).
+pub fn main() -> ExitCode {
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(reason) => return finish(None, Report::Error { reason }),
+    };
+    let raw_event = match std::env::var_os("EVENT") {
+        Some(event) => event.into_encoded_bytes(),
+        None => {
+            let mut buffer = Vec::new();
+            if let Err(e) = std::io::Read::read_to_end(&mut std::io::stdin(), &mut buffer) {
+                return finish(
+                    settings.result_file.as_deref(),
+                    Report::Error {
+                        reason: format!("cannot read the event from standard input: {e}"),
+                    },
+                );
+            }
+            buffer
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            return finish(
+                settings.result_file.as_deref(),
+                Report::Error {
+                    reason: format!("cannot start: {e}"),
+                },
+            );
+        }
+    };
+    let report = runtime.block_on(supervise(&settings, raw_event));
+    finish(settings.result_file.as_deref(), report)
+}
+
+fn finish(result_file: Option<&Path>, report: Report) -> ExitCode {
+    match &report {
+        Report::Succeeded { .. } => {}
+        Report::Failed { reason, .. } | Report::Error { reason } => {
+            eprintln!("oscar-supervisor: {reason}");
+        }
+    }
+    if let Some(path) = result_file {
+        let text = serde_json::to_string(&report).unwrap_or_default();
+        if let Err(e) = std::fs::write(path, text) {
+            eprintln!("oscar-supervisor: cannot write {}: {e}", path.display());
+        }
+    }
+    ExitCode::from(report.exit_code())
+}

@@ -1,0 +1,5 @@
+//! `oscar-supervisor`: see the library documentation.
+
+fn main() -> std::process::ExitCode {
+    supervisor::main()
+}

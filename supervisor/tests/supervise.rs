@@ -1,0 +1,100 @@
+//! The supervisor on payload events, without storage: input file, script outcome, timeout,
+//! synchronous response. Storage transfers are covered by the server's job tests against the
+//! embedded S3.
+
+use std::path::Path;
+use std::time::Duration;
+
+use base64::Engine;
+use supervisor::{Report, Settings, supervise};
+
+fn settings(dir: &Path, script: &str, timeout: Option<Duration>) -> Settings {
+    std::fs::write(dir.join("function_config.yaml"), "name: test\nlog_level: INFO\n").unwrap();
+    std::fs::write(dir.join("script.sh"), script).unwrap();
+    Settings {
+        config_dir: dir.to_path_buf(),
+        providers_dir: dir.join("providers"),
+        timeout,
+        memory: None,
+        result_file: None,
+        response_file: Some(dir.join("response")),
+    }
+}
+
+#[tokio::test]
+async fn a_payload_becomes_the_input_file_and_one_output_the_response() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = settings(
+        dir.path(),
+        "tr a-z A-Z < \"$INPUT_FILE_PATH\" > \"$TMP_OUTPUT_DIR/out.txt\"\n",
+        None,
+    );
+    let report = supervise(&settings, b"aGVsbG8=".to_vec()).await;
+    assert_eq!(report, Report::Succeeded { outputs: vec![] });
+    let response = std::fs::read(dir.path().join("response")).unwrap();
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(response)
+        .unwrap();
+    assert_eq!(decoded, b"HELLO");
+}
+
+#[tokio::test]
+async fn without_outputs_the_response_is_what_the_script_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = settings(dir.path(), "echo \"got $(cat \"$INPUT_FILE_PATH\")\"\n", None);
+    let report = supervise(&settings, br#"{"n": 1}"#.to_vec()).await;
+    assert_eq!(report, Report::Succeeded { outputs: vec![] });
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("response")).unwrap(),
+        "got {\"n\": 1}\n"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_script_is_a_final_failure_with_its_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = settings(dir.path(), "echo broken >&2\nexit 3\n", None);
+    let report = supervise(&settings, b"{}".to_vec()).await;
+    assert!(
+        matches!(&report, Report::Failed { exit_code: Some(3), reason, .. } if reason.contains("code 3")),
+        "{report:?}"
+    );
+    assert_eq!(report.exit_code(), 3);
+}
+
+#[tokio::test]
+async fn a_timeout_kills_everything_the_script_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let pids = dir.path().join("pids");
+    let script = format!(
+        "sleep 300 &\necho $! > {p}\necho $$ >> {p}\nsleep 300\n",
+        p = pids.display()
+    );
+    let settings = settings(dir.path(), &script, Some(Duration::from_secs(1)));
+    let report = supervise(&settings, b"{}".to_vec()).await;
+    assert!(
+        matches!(&report, Report::Failed { exit_code: None, reason, .. } if reason.contains("longer than 1s")),
+        "{report:?}"
+    );
+    let pids = std::fs::read_to_string(&pids).unwrap();
+    for pid in pids.lines() {
+        let pid: i32 = pid.trim().parse().unwrap();
+        // Reaped or gone: the background sleep and the shell must not survive the timeout.
+        let alive = std::path::Path::new(&format!("/proc/{pid}")).exists()
+            && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .unwrap_or_default()
+                .contains(") Z ");
+        assert!(!alive, "process {pid} survived the timeout");
+    }
+}
+
+#[tokio::test]
+async fn a_missing_configuration_is_a_platform_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = Settings {
+        config_dir: dir.path().join("absent"),
+        ..settings(dir.path(), "true\n", None)
+    };
+    let report = supervise(&settings, b"{}".to_vec()).await;
+    assert!(matches!(report, Report::Error { reason } if reason.contains("function_config.yaml")));
+}
