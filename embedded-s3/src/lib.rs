@@ -1,6 +1,11 @@
 //! The S3-compatible object store of embedded mode: s3s-fs over a directory, served on a TCP
 //! listener. The rest of the platform reaches it only through aws-sdk-s3, exactly as it reaches
 //! an external MinIO, so embedded and production mode differ only in configuration.
+//!
+//! Like MinIO's bucket notifications, every object created (PutObject, CopyObject,
+//! CompleteMultipartUpload) is reported to a [`Notifier`]; unlike MinIO's webhook, the
+//! client's request is answered only once the platform has taken the report, so an
+//! acknowledged upload always has its job queued.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -13,11 +18,32 @@ use hyper_util::server::graceful::GracefulShutdown;
 use s3s::auth::SimpleAuth;
 use s3s::service::S3ServiceBuilder;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 /// How long in-flight S3 requests may take to finish once shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How long an upload's answer waits for the platform to take its notification; after that
+/// the platform's reconciler finds the object instead.
+const NOTIFY_WAIT: Duration = Duration::from_secs(10);
+
+/// An object was created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectCreated {
+    /// `Put`, `Copy` or `CompleteMultipartUpload`, as in MinIO's `s3:ObjectCreated:*` names.
+    pub event_name: &'static str,
+    pub bucket: String,
+    pub key: String,
+}
+
+/// A notification and the channel to say it has been handled.
+#[derive(Debug)]
+pub struct Notification {
+    pub object: ObjectCreated,
+    pub handled: oneshot::Sender<()>,
+}
+
+pub type Notifier = mpsc::Sender<Notification>;
 
 /// A running embedded S3 server. Dropping it without [`EmbeddedS3::shutdown`] aborts it.
 pub struct EmbeddedS3 {
@@ -28,12 +54,13 @@ pub struct EmbeddedS3 {
 
 impl EmbeddedS3 {
     /// Serves the objects under `root` (created when missing) on `listener`, accepting only
-    /// requests signed with the given root credentials.
+    /// requests signed with the given root credentials, reporting created objects to `notify`.
     pub fn start(
         listener: TcpListener,
         root: &Path,
         access_key: &str,
         secret_key: &str,
+        notify: Option<Notifier>,
     ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(root)
             .with_context(|| format!("cannot create S3 data directory {}", root.display()))?;
@@ -62,7 +89,22 @@ impl EmbeddedS3 {
                     },
                     _ = stopped.changed() => break,
                 };
-                let conn = http.serve_connection(TokioIo::new(socket), service.clone());
+                let (service, notify) = (service.clone(), notify.clone());
+                let notifying =
+                    hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                        let created = object_created(req.method(), req.uri(), req.headers());
+                        let (service, notify) = (service.clone(), notify.clone());
+                        async move {
+                            let response = hyper::service::Service::call(&service, req).await?;
+                            if let (Some(object), Some(notify), true) =
+                                (created, notify, response.status().is_success())
+                            {
+                                report(&notify, object).await;
+                            }
+                            Ok::<_, s3s::HttpError>(response)
+                        }
+                    });
+                let conn = http.serve_connection(TokioIo::new(socket), notifying);
                 let conn = graceful.watch(conn.into_owned());
                 tokio::spawn(async move {
                     if let Err(err) = conn.await {
@@ -104,10 +146,108 @@ impl EmbeddedS3 {
     }
 }
 
+/// The object a request creates if it succeeds, from its method and path-style URI.
+fn object_created(
+    method: &http::Method,
+    uri: &http::Uri,
+    headers: &http::HeaderMap,
+) -> Option<ObjectCreated> {
+    let path = uri.path().strip_prefix('/')?;
+    let (bucket, key) = path.split_once('/')?;
+    if key.is_empty() {
+        return None;
+    }
+    let query: Vec<&str> = uri
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .map(|pair| pair.split('=').next().unwrap_or_default())
+        .collect();
+    let has = |name: &str| query.contains(&name);
+    let event_name = match *method {
+        // Parts, tags, ACLs and retention settings create no object.
+        http::Method::PUT
+            if ![
+                "partNumber",
+                "uploadId",
+                "tagging",
+                "acl",
+                "retention",
+                "legal-hold",
+            ]
+            .iter()
+            .any(|q| has(q)) =>
+        {
+            if headers.contains_key("x-amz-copy-source") {
+                "Copy"
+            } else {
+                "Put"
+            }
+        }
+        http::Method::POST if has("uploadId") => "CompleteMultipartUpload",
+        _ => return None,
+    };
+    let decode = |text: &str| {
+        percent_encoding::percent_decode_str(text)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    Some(ObjectCreated {
+        event_name,
+        bucket: decode(bucket),
+        key: decode(key),
+    })
+}
+
+async fn report(notify: &Notifier, object: ObjectCreated) {
+    let (handled, done) = oneshot::channel();
+    let sent = notify.send(Notification { object, handled }).await;
+    if sent.is_ok() && tokio::time::timeout(NOTIFY_WAIT, done).await.is_err() {
+        tracing::warn!(
+            "embedded S3: a notification was not handled in time; the reconciler will find the object"
+        );
+    }
+}
+
 impl Drop for EmbeddedS3 {
     fn drop(&mut self) {
         if let Some(task) = self.task.take() {
             task.abort();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn created(method: &str, uri: &str, copy: bool) -> Option<(&'static str, String, String)> {
+        let mut headers = http::HeaderMap::new();
+        if copy {
+            headers.insert("x-amz-copy-source", "b/k".parse().unwrap());
+        }
+        object_created(&method.parse().unwrap(), &uri.parse().unwrap(), &headers)
+            .map(|o| (o.event_name, o.bucket, o.key))
+    }
+
+    #[test]
+    fn only_requests_that_create_objects_are_reported() {
+        let put = Some(("Put", "b".to_string(), "in/a b.txt".to_string()));
+        assert_eq!(created("PUT", "/b/in/a%20b.txt?x-id=PutObject", false), put);
+        assert_eq!(created("PUT", "/b/in/a%20b.txt", true).unwrap().0, "Copy");
+        assert_eq!(
+            created("POST", "/b/big.bin?uploadId=1", false).unwrap().0,
+            "CompleteMultipartUpload"
+        );
+        assert_eq!(
+            created("PUT", "/b/big.bin?partNumber=1&uploadId=1", false),
+            None
+        );
+        assert_eq!(created("POST", "/b/big.bin?uploads", false), None);
+        assert_eq!(created("PUT", "/b/k?tagging", false), None);
+        assert_eq!(created("PUT", "/b", false), None);
+        assert_eq!(created("PUT", "/b/", false), None);
+        assert_eq!(created("GET", "/b/k", false), None);
+        assert_eq!(created("DELETE", "/b/k", false), None);
     }
 }

@@ -3,6 +3,9 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
+
+use app::server::jobs::JobSettings;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -71,6 +74,10 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Where cargo-leptos put the compiled site (wasm, js, css, public assets).
     pub site_root: PathBuf,
+    pub jobs: JobSettings,
+    /// The supervisor command jobs run: `OSCAR_SUPERVISOR` (a path to `oscar-supervisor`), or
+    /// None for this binary's `supervise` subcommand.
+    pub supervisor: Option<Vec<String>>,
 }
 
 impl Config {
@@ -154,6 +161,8 @@ impl Config {
             site_root: PathBuf::from(
                 var("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".into()),
             ),
+            jobs: job_settings(&var)?,
+            supervisor: var("OSCAR_SUPERVISOR").map(|path| vec![path]),
         })
     }
 
@@ -169,6 +178,80 @@ impl Config {
         config.admin_password = Some(Secret("test-password".into()));
         config
     }
+}
+
+fn job_settings(var: &impl Fn(&str) -> Option<String>) -> Result<JobSettings, ConfigError> {
+    let defaults = JobSettings::default();
+    let seconds = |name: &'static str, default: Duration| -> Result<Duration, ConfigError> {
+        Ok(number(name, var(name), default.as_secs())?.map_or(default, Duration::from_secs))
+    };
+    let count = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
+        Ok(number(name, var(name), default)?.unwrap_or(default))
+    };
+    let positive = |name: &'static str, value: u64| -> Result<u32, ConfigError> {
+        u32::try_from(value)
+            .ok()
+            .filter(|v| *v > 0)
+            .ok_or_else(|| err(name, format!("{value} is out of range (1 to {})", u32::MAX)))
+    };
+    let reconcile = seconds(
+        "OSCAR_RECONCILE_INTERVAL",
+        defaults.reconcile_every.unwrap_or_default(),
+    )?;
+    let settings = JobSettings {
+        max_concurrent_per_service: positive(
+            "OSCAR_MAX_CONCURRENT_JOBS",
+            count(
+                "OSCAR_MAX_CONCURRENT_JOBS",
+                defaults.max_concurrent_per_service.into(),
+            )?,
+        )?,
+        max_attempts: positive(
+            "OSCAR_JOB_MAX_ATTEMPTS",
+            count("OSCAR_JOB_MAX_ATTEMPTS", defaults.max_attempts.into())?,
+        )?,
+        lease: seconds("OSCAR_JOB_LEASE", defaults.lease)?,
+        timeout: seconds("OSCAR_JOB_TIMEOUT", defaults.timeout)?,
+        sync_timeout: seconds("OSCAR_RUN_TIMEOUT", defaults.sync_timeout)?,
+        log_limit: count("OSCAR_JOB_LOG_LIMIT", defaults.log_limit)?,
+        retention: Duration::from_secs(
+            count(
+                "OSCAR_JOB_RETENTION_DAYS",
+                defaults.retention.as_secs() / 86_400,
+            )? * 86_400,
+        ),
+        // 0 turns the reconciler off.
+        reconcile_every: (!reconcile.is_zero()).then_some(reconcile),
+    };
+    for (name, value) in [
+        ("OSCAR_JOB_LEASE", settings.lease),
+        ("OSCAR_JOB_TIMEOUT", settings.timeout),
+        ("OSCAR_RUN_TIMEOUT", settings.sync_timeout),
+        ("OSCAR_JOB_RETENTION_DAYS", settings.retention),
+    ] {
+        if value.is_zero() {
+            return Err(err(name, "must be greater than 0"));
+        }
+    }
+    Ok(settings)
+}
+
+/// A whole number, or None when unset.
+fn number(
+    var: &'static str,
+    value: Option<String>,
+    default: u64,
+) -> Result<Option<u64>, ConfigError> {
+    value
+        .map(|v| {
+            v.trim().parse().map_err(|_| {
+                err(
+                    var,
+                    format!("{v:?} is not a whole number (default {default})"),
+                )
+            })
+        })
+        .transpose()
 }
 
 fn err(var: &'static str, message: impl Into<String>) -> ConfigError {
@@ -269,6 +352,35 @@ mod tests {
         assert_eq!(config.admin_password, None);
         assert!(!config.secure_cookies);
         assert_eq!(config.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn job_settings_have_defaults_and_name_bad_values() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.jobs.max_concurrent_per_service, 10);
+        assert_eq!(config.jobs.sync_timeout, Duration::from_secs(300));
+        assert_eq!(config.jobs.retention, Duration::from_secs(30 * 86_400));
+        assert!(config.jobs.reconcile_every.is_some());
+        let config = parse(&[
+            ("OSCAR_RECONCILE_INTERVAL", "0"),
+            ("OSCAR_MAX_CONCURRENT_JOBS", "3"),
+        ])
+        .unwrap();
+        assert_eq!(config.jobs.reconcile_every, None);
+        assert_eq!(config.jobs.max_concurrent_per_service, 3);
+        let e = parse(&[("OSCAR_JOB_TIMEOUT", "ten")]).unwrap_err();
+        assert_eq!(e.var, "OSCAR_JOB_TIMEOUT");
+        assert!(e.message.contains("\"ten\" is not a whole number"), "{e}");
+        assert_eq!(
+            parse(&[("OSCAR_MAX_CONCURRENT_JOBS", "0")])
+                .unwrap_err()
+                .var,
+            "OSCAR_MAX_CONCURRENT_JOBS"
+        );
+        assert_eq!(
+            parse(&[("OSCAR_RUN_TIMEOUT", "0")]).unwrap_err().var,
+            "OSCAR_RUN_TIMEOUT"
+        );
     }
 
     #[test]

@@ -2,8 +2,22 @@ use std::process::ExitCode;
 
 use server::config::Config;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // The local executor runs jobs as `server supervise` (the same program as the
+    // `oscar-supervisor` binary): one binary to install in embedded mode.
+    if std::env::args_os().nth(1).is_some_and(|a| a == "supervise") {
+        return supervisor::main();
+    }
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(serve()),
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn serve() -> ExitCode {
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(err) => {

@@ -52,6 +52,8 @@ fn is_public(path: &str) -> bool {
     matches!(path, "/health" | "/favicon.svg" | app::pages::LOGIN)
         || path.starts_with("/api/")
         || path.starts_with("/system/")
+        || path.starts_with("/job/")
+        || path.starts_with("/run/")
         || path.starts_with("/pkg/")
 }
 
@@ -94,6 +96,8 @@ mod tests {
             "/favicon.svg",
             "/pkg/oscar.wasm",
             "/api/auth/login",
+            "/job/grayify",
+            "/run/grayify",
         ] {
             assert!(is_public(path), "{path}");
         }
@@ -105,6 +109,7 @@ mod tests {
             "/pkgs",
             "/apiary",
             "/systemd",
+            "/jobs",
         ] {
             assert!(!is_public(path), "{path}");
         }

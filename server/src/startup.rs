@@ -1,21 +1,21 @@
 //! Builds the running application from a [`Config`]: one function for `main` and the tests.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use app::api::system::PlatformInfo;
 use app::server::auth::AdminAccount;
 use app::server::db::Database;
+use app::server::jobs::executor::StorageAccess;
+use app::server::jobs::local::LocalExecutor;
+use app::server::jobs::{self, Jobs, events};
 use app::server::sessions::Sessions;
 use app::server::state::AppState;
-use aws_sdk_s3::config::timeout::TimeoutConfig;
-use aws_sdk_s3::config::{
-    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
-};
-use embedded_s3::EmbeddedS3;
+use embedded_s3::{EmbeddedS3, Notification};
 use leptos::config::LeptosOptions;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tower_sessions::ExpiredDeletion;
 
@@ -64,6 +64,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
     })?;
 
     let secrets_dir = data_dir.join("secrets");
+    let (notifier, notifications) = mpsc::channel::<Notification>(256);
     let (embedded_s3, endpoint, credentials) = match &config.storage {
         Storage::External {
             endpoint,
@@ -85,6 +86,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
                 &data_dir.join("s3"),
                 &credentials.access_key,
                 &credentials.secret_key.0,
+                Some(notifier),
             )?;
             let endpoint = server.endpoint_url();
             (Some(server), endpoint, credentials)
@@ -136,17 +138,57 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
         database: db.kind().label().to_string(),
     };
 
+    let executor = LocalExecutor {
+        supervisor: match &config.supervisor {
+            Some(command) => command.clone(),
+            None => vec![
+                std::env::current_exe()
+                    .context("cannot find this program to run jobs with (set OSCAR_SUPERVISOR)")?
+                    .to_string_lossy()
+                    .into_owned(),
+                "supervise".into(),
+            ],
+        },
+        work_root: job_work_root(&data_dir)?,
+    };
+    let jobs = Jobs::new(
+        config.jobs.clone(),
+        Arc::new(executor),
+        StorageAccess {
+            endpoint: info.storage_endpoint.clone(),
+            region: config.s3_region.clone(),
+            access_key: credentials.access_key.clone(),
+            secret_key: credentials.secret_key.0.clone(),
+        },
+    );
+
     let state = AppState {
         leptos_options: leptos_options(config.site_root.clone()),
         db,
         s3,
         admin: AdminAccount::new(&config.admin_username, admin_password),
+        jobs,
         info,
     };
     let router = crate::router::router(state.clone(), sessions.clone(), config.secure_cookies);
 
     let (stop, stopped) = watch::channel(false);
-    let background = vec![tokio::spawn(delete_expired_sessions(sessions, stopped))];
+    let mut background = vec![
+        tokio::spawn(delete_expired_sessions(sessions, stopped.clone())),
+        tokio::spawn(jobs::dispatch::run(
+            state.db.clone(),
+            state.jobs.clone(),
+            stopped.clone(),
+        )),
+        tokio::spawn(handle_notifications(
+            state.clone(),
+            notifications,
+            stopped.clone(),
+        )),
+    ];
+    if let Some(every) = config.jobs.reconcile_every {
+        background.push(tokio::spawn(reconcile(state.clone(), every, stopped)));
+    }
     Ok(Application {
         state,
         router,
@@ -189,31 +231,79 @@ fn embedded_credentials(secrets_dir: &std::path::Path) -> anyhow::Result<S3Crede
     })
 }
 
-/// The one way the platform talks to object storage, embedded or external: path-style
-/// addressing and checksums only when required, which MinIO and RustFS accept.
+/// The one way the platform talks to object storage, embedded or external (the same client
+/// configuration its jobs use).
 pub fn s3_client(endpoint: &str, region: &str, credentials: &S3Credentials) -> aws_sdk_s3::Client {
-    let config = aws_sdk_s3::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(Region::new(region.to_string()))
-        .credentials_provider(Credentials::new(
-            &credentials.access_key,
-            &credentials.secret_key.0,
-            None,
-            None,
-            "oscar-config",
-        ))
-        .force_path_style(true)
-        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-        .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .read_timeout(Duration::from_secs(60))
-                .build(),
-        )
-        .build();
-    aws_sdk_s3::Client::from_conf(config)
+    supervisor::storage::client(
+        endpoint,
+        region,
+        &credentials.access_key,
+        &credentials.secret_key.0,
+    )
+}
+
+/// Jobs' working directories; what a killed server left there is removed (the jobs themselves
+/// are queued again from the database).
+fn job_work_root(data_dir: &std::path::Path) -> anyhow::Result<PathBuf> {
+    let root = data_dir.join("jobs");
+    if root.exists() {
+        std::fs::remove_dir_all(&root)
+            .with_context(|| format!("OSCAR_DATA_DIR: cannot clean {}", root.display()))?;
+    }
+    std::fs::create_dir_all(&root)
+        .with_context(|| format!("OSCAR_DATA_DIR: cannot create {}", root.display()))?;
+    Ok(root)
+}
+
+/// Objects created in the embedded store become jobs; the store answers the upload once
+/// this is done.
+async fn handle_notifications(
+    state: AppState,
+    mut notifications: mpsc::Receiver<Notification>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    loop {
+        let notification = tokio::select! {
+            received = notifications.recv() => match received {
+                Some(notification) => notification,
+                None => return,
+            },
+            _ = stopped.changed() => return,
+        };
+        let state = state.clone();
+        tokio::spawn(async move {
+            let object = &notification.object;
+            if let Err(err) = events::stored_object(
+                &state.db,
+                &state.jobs,
+                &state.s3,
+                object.event_name,
+                &object.bucket,
+                &object.key,
+            )
+            .await
+            {
+                tracing::warn!(bucket = %object.bucket, key = %object.key, %err, "cannot queue a job for a stored object; the reconciler will retry");
+            }
+            let _ = notification.handled.send(());
+        });
+    }
+}
+
+/// Lists input folders now (events may have been lost while the server was down) and then
+/// periodically.
+async fn reconcile(state: AppState, every: Duration, mut stopped: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if let Err(err) = events::reconcile(&state.db, &state.jobs, &state.s3).await {
+                    tracing::warn!(%err, "reconciler pass failed");
+                }
+            }
+            _ = stopped.changed() => return,
+        }
+    }
 }
 
 fn leptos_options(site_root: PathBuf) -> LeptosOptions {

@@ -73,7 +73,8 @@ impl StorageIo {
     /// to the folder) passes this entry's prefix and suffix filters.
     pub fn accepts(&self, relative: &str) -> bool {
         (self.prefix.is_empty() || self.prefix.iter().any(|p| relative.starts_with(p.as_str())))
-            && (self.suffix.is_empty() || self.suffix.iter().any(|s| relative.ends_with(s.as_str())))
+            && (self.suffix.is_empty()
+                || self.suffix.iter().any(|s| relative.ends_with(s.as_str())))
     }
 
     /// The key of a file uploaded under this entry's folder.
@@ -116,7 +117,10 @@ mod tests {
         let yaml = "name: s\ninput:\n- storage_provider: minio.default\n  path: b/in\noutput: []\nstorage_providers:\n  minio:\n    default:\n      endpoint: http://x\n      region: us-east-1\nscript: ''\n";
         let config: FunctionConfig = serde_norway::from_str(yaml).unwrap();
         assert_eq!(config.input[0].bucket_and_folder(), ("b", "in"));
-        assert_eq!(config.provider("minio.default").unwrap().endpoint, "http://x");
+        assert_eq!(
+            config.provider("minio.default").unwrap().endpoint,
+            "http://x"
+        );
         assert_eq!(config.provider("minio").unwrap().endpoint, "http://x");
         assert!(config.provider("s3.aws").is_none());
     }

@@ -205,7 +205,10 @@ mod tests {
         };
         assert_eq!(event.provider, "minio.edge");
         let gateway = json!({"httpMethod": "POST", "body": MINIO}).to_string();
-        assert!(matches!(Event::parse(gateway.as_bytes()), Event::Storage(_)));
+        assert!(matches!(
+            Event::parse(gateway.as_bytes()),
+            Event::Storage(_)
+        ));
     }
 
     #[test]

@@ -70,6 +70,9 @@ impl Settings {
     }
 }
 
+/// Largest event passed to the script as `$EVENT`.
+const EVENT_ENV_LIMIT: usize = 64 * 1024;
+
 /// How a job ended, as the supervisor saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "status")]
@@ -91,9 +94,10 @@ impl Report {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Succeeded { .. } => 0,
-            Self::Failed { exit_code, .. } => {
-                exit_code.and_then(|c| u8::try_from(c).ok()).unwrap_or(1).max(1)
-            }
+            Self::Failed { exit_code, .. } => exit_code
+                .and_then(|c| u8::try_from(c).ok())
+                .unwrap_or(1)
+                .max(1),
             Self::Error { .. } => 1,
         }
     }
@@ -110,7 +114,10 @@ pub async fn supervise(settings: &Settings, raw_event: Vec<u8>) -> Report {
             eprintln!("oscar-supervisor: {line}");
         }
     };
-    let dirs = match (tempfile::Builder::new().prefix("input-").tempdir(), tempfile::Builder::new().prefix("output-").tempdir()) {
+    let dirs = match (
+        tempfile::Builder::new().prefix("input-").tempdir(),
+        tempfile::Builder::new().prefix("output-").tempdir(),
+    ) {
         (Ok(input), Ok(output)) => (input, output),
         (Err(e), _) | (_, Err(e)) => {
             return Report::Error {
@@ -124,11 +131,20 @@ pub async fn supervise(settings: &Settings, raw_event: Vec<u8>) -> Report {
     let mut env = vec![
         ("TMP_INPUT_DIR".to_string(), path_text(input_dir)),
         ("TMP_OUTPUT_DIR".to_string(), path_text(output_dir)),
-        (
+    ];
+    // Linux refuses environment strings over 128 KiB; a whole file sent as the event is in
+    // the input file anyway.
+    if raw_event.len() <= EVENT_ENV_LIMIT {
+        env.push((
             "EVENT".to_string(),
             String::from_utf8_lossy(&raw_event).into_owned(),
-        ),
-    ];
+        ));
+    } else {
+        log(&format!(
+            "the event ({} bytes) is too large for $EVENT; $INPUT_FILE_PATH holds it",
+            raw_event.len()
+        ));
+    }
     match &event {
         Event::Storage(storage) => {
             env.push(("STORAGE_OBJECT_KEY".into(), storage.key.clone()));
@@ -167,11 +183,10 @@ pub async fn supervise(settings: &Settings, raw_event: Vec<u8>) -> Report {
         timeout: settings.timeout,
         memory: settings.memory,
     };
-    let finished =
-        match script::run(&settings.config_dir.join("script.sh"), &env, &limits).await {
-            Ok(finished) => finished,
-            Err(reason) => return Report::Error { reason },
-        };
+    let finished = match script::run(&settings.config_dir.join("script.sh"), &env, &limits).await {
+        Ok(finished) => finished,
+        Err(reason) => return Report::Error { reason },
+    };
     let (stdout, failure) = match finished {
         script::Finished::Exited { code: 0, stdout } => (stdout, None),
         script::Finished::Exited { code, stdout } => (
@@ -189,7 +204,10 @@ pub async fn supervise(settings: &Settings, raw_event: Vec<u8>) -> Report {
             Vec::new(),
             Some((
                 None,
-                format!("the script ran longer than {}s and was stopped", limit.as_secs()),
+                format!(
+                    "the script ran longer than {}s and was stopped",
+                    limit.as_secs()
+                ),
             )),
         ),
     };
@@ -295,13 +313,25 @@ fn client_for(
     let endpoint = match (provider.endpoint.as_str(), kind) {
         ("", "s3") => format!(
             "https://s3.{}.amazonaws.com",
-            if provider.region.is_empty() { "us-east-1" } else { &provider.region }
+            if provider.region.is_empty() {
+                "us-east-1"
+            } else {
+                &provider.region
+            }
         ),
-        ("", _) => return Err(format!("storage provider {provider_id}: no endpoint in the service's storage_providers")),
+        ("", _) => {
+            return Err(format!(
+                "storage provider {provider_id}: no endpoint in the service's storage_providers"
+            ));
+        }
         (endpoint, _) => endpoint.to_string(),
     };
     let mounted = settings.providers_dir.join(provider_id);
-    let read = |name: &str| std::fs::read_to_string(mounted.join(name)).ok().map(|v| v.trim().to_string());
+    let read = |name: &str| {
+        std::fs::read_to_string(mounted.join(name))
+            .ok()
+            .map(|v| v.trim().to_string())
+    };
     let (access, secret) = match (read("accessKey"), read("secretKey")) {
         (Some(access), Some(secret)) => (access, secret),
         _ if !provider.access_key.is_empty() && !provider.secret_key.is_empty() => {
@@ -314,7 +344,12 @@ fn client_for(
             ));
         }
     };
-    Ok(storage::client(&endpoint, &provider.region, &access, &secret))
+    Ok(storage::client(
+        &endpoint,
+        &provider.region,
+        &access,
+        &secret,
+    ))
 }
 
 /// Every regular file under `dir`, as paths relative to it with `/` separators, sorted.
@@ -352,15 +387,28 @@ fn file_suffix() -> String {
     format!("{:x}-{:x}", std::process::id(), nanos)
 }
 
-/// The program: event from `$EVENT`, or from standard input when unset (the watchdog's way).
+/// The program: the event from `$EVENT`, else the file `$OSCAR_EVENT_FILE` names, else standard
+/// input (the watchdog's way).
 pub fn main() -> ExitCode {
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(reason) => return finish(None, Report::Error { reason }),
     };
-    let raw_event = match std::env::var_os("EVENT") {
-        Some(event) => event.into_encoded_bytes(),
-        None => {
+    let event_file = std::env::var_os("OSCAR_EVENT_FILE").filter(|f| !f.is_empty());
+    let raw_event = match (std::env::var_os("EVENT"), event_file) {
+        (Some(event), _) => event.into_encoded_bytes(),
+        (None, Some(file)) => match std::fs::read(&file) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                return finish(
+                    settings.result_file.as_deref(),
+                    Report::Error {
+                        reason: format!("cannot read the event from OSCAR_EVENT_FILE: {e}"),
+                    },
+                );
+            }
+        },
+        (None, None) => {
             let mut buffer = Vec::new();
             if let Err(e) = std::io::Read::read_to_end(&mut std::io::stdin(), &mut buffer) {
                 return finish(

@@ -19,9 +19,14 @@ pub struct Limits {
 }
 
 pub enum Finished {
-    Exited { code: i32, stdout: Vec<u8> },
+    Exited {
+        code: i32,
+        stdout: Vec<u8>,
+    },
     /// Killed by a signal (e.g. the out-of-memory killer).
-    Signalled { signal: i32 },
+    Signalled {
+        signal: i32,
+    },
     TimedOut(Duration),
 }
 

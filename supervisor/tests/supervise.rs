@@ -9,7 +9,11 @@ use base64::Engine;
 use supervisor::{Report, Settings, supervise};
 
 fn settings(dir: &Path, script: &str, timeout: Option<Duration>) -> Settings {
-    std::fs::write(dir.join("function_config.yaml"), "name: test\nlog_level: INFO\n").unwrap();
+    std::fs::write(
+        dir.join("function_config.yaml"),
+        "name: test\nlog_level: INFO\n",
+    )
+    .unwrap();
     std::fs::write(dir.join("script.sh"), script).unwrap();
     Settings {
         config_dir: dir.to_path_buf(),
@@ -41,7 +45,11 @@ async fn a_payload_becomes_the_input_file_and_one_output_the_response() {
 #[tokio::test]
 async fn without_outputs_the_response_is_what_the_script_printed() {
     let dir = tempfile::tempdir().unwrap();
-    let settings = settings(dir.path(), "echo \"got $(cat \"$INPUT_FILE_PATH\")\"\n", None);
+    let settings = settings(
+        dir.path(),
+        "echo \"got $(cat \"$INPUT_FILE_PATH\")\"\n",
+        None,
+    );
     let report = supervise(&settings, br#"{"n": 1}"#.to_vec()).await;
     assert_eq!(report, Report::Succeeded { outputs: vec![] });
     assert_eq!(

@@ -4,5 +4,6 @@
 
 pub mod auth;
 pub mod buckets;
+pub mod jobs;
 pub mod services;
 pub mod system;

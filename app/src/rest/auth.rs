@@ -7,8 +7,11 @@ use base64::Engine;
 use http::request::Parts;
 use http::{StatusCode, header};
 
+use subtle::ConstantTimeEq;
+
 use crate::server::services::Caller;
 use crate::server::state::AppState;
+use crate::service::Service;
 
 /// An authenticated REST caller.
 pub struct Principal(pub Caller);
@@ -36,17 +39,50 @@ where
                 "only HTTP Basic authentication is accepted here",
             ));
         }
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(credentials.trim())
-            .ok()
-            .and_then(|bytes| String::from_utf8(bytes).ok());
-        match decoded.as_deref().and_then(|d| d.split_once(':')) {
-            Some((user, password)) if state.admin.verify(user, password) => {
-                Ok(Self(Caller::admin()))
-            }
-            _ => Err(unauthorized("invalid credentials")),
-        }
+        basic_admin(&state, credentials)
+            .map(Self)
+            .ok_or_else(|| unauthorized("invalid credentials"))
     }
+}
+
+fn basic_admin(state: &AppState, credentials: &str) -> Option<Caller> {
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(credentials.trim())
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())?;
+    let (user, password) = decoded.split_once(':')?;
+    state.admin.verify(user, password).then(Caller::admin)
+}
+
+/// Who invokes a service (`/job`, `/run`): the admin with Basic, or anyone holding the
+/// service's token as `Bearer` (compared in constant time). Acts as the service owner then.
+pub fn invoker(
+    state: &AppState,
+    headers: &http::HeaderMap,
+    service: &Service,
+) -> Result<Caller, Response> {
+    let header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let Some((scheme, credentials)) = header.and_then(|h| h.split_once(' ')) else {
+        return Err(unauthorized(
+            "missing Authorization header (Bearer with the service token, or HTTP Basic)",
+        ));
+    };
+    if scheme.eq_ignore_ascii_case("basic") {
+        return basic_admin(state, credentials).ok_or_else(|| unauthorized("invalid credentials"));
+    }
+    let token = credentials.trim();
+    if scheme.eq_ignore_ascii_case("bearer")
+        && !service.token.is_empty()
+        && bool::from(token.as_bytes().ct_eq(service.token.as_bytes()))
+    {
+        return Ok(Caller {
+            id: service.owner.clone(),
+            admin: false,
+        });
+    }
+    Err(unauthorized("invalid token for this service"))
 }
 
 fn unauthorized(message: &str) -> Response {

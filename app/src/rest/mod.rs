@@ -3,6 +3,7 @@
 //! OSCAR's status codes. Errors are plain text, as OSCAR answers.
 
 mod auth;
+mod jobs;
 mod services;
 
 use axum::Router;
@@ -12,5 +13,5 @@ use crate::server::state::AppState;
 pub use auth::Principal;
 
 pub fn router() -> Router<AppState> {
-    services::routes()
+    services::routes().merge(jobs::routes())
 }

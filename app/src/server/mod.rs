@@ -5,6 +5,7 @@ pub mod auth;
 pub mod buckets;
 pub mod context;
 pub mod db;
+pub mod jobs;
 pub mod services;
 pub mod sessions;
 pub mod state;

@@ -244,6 +244,7 @@ pub async fn delete(
         .bind(name)
         .execute(db.pool())
         .await?;
+    super::jobs::forget_service(db, name).await?;
     tracing::info!(service = %name, buckets = ?plan.buckets, "service deleted");
     Ok(plan)
 }

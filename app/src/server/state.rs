@@ -5,6 +5,7 @@ use leptos::config::LeptosOptions;
 
 use super::auth::AdminAccount;
 use super::db::Database;
+use super::jobs::Jobs;
 use crate::api::system::PlatformInfo;
 
 #[derive(Clone, Debug)]
@@ -14,6 +15,8 @@ pub struct AppState {
     /// Reaches the object store (embedded s3s or external MinIO) the same way in every mode.
     pub s3: aws_sdk_s3::Client,
     pub admin: AdminAccount,
+    /// The job queue, its executor and live job notifications.
+    pub jobs: Jobs,
     /// Fixed facts about this deployment, shown on the Info page.
     pub info: PlatformInfo,
 }

@@ -46,9 +46,24 @@ impl TestApp {
 
     /// Embedded mode with the given database URL (None: SQLite in the data dir).
     pub async fn with_database(database_url: Option<String>) -> Self {
+        Self::with_config(|config| config.database_url = database_url).await
+    }
+
+    /// Embedded mode with SQLite, after `adjust` changed the test configuration.
+    pub async fn with_config(adjust: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::embedded_for_tests(dir.path().join("data"));
-        config.database_url = database_url;
+        // Jobs run through this package's binary, as in production.
+        config.supervisor = Some(vec![
+            env!("CARGO_BIN_EXE_server").into(),
+            "supervise".into(),
+        ]);
+        adjust(&mut config);
+        Self::start(config, dir).await
+    }
+
+    /// Starts the app on an existing data directory, as a restarted server would.
+    pub async fn start(config: Config, dir: TempDir) -> Self {
         let app = startup::build(&config).await.expect("the app starts");
         Self {
             app,
@@ -176,6 +191,26 @@ impl TestApp {
             response.body
         );
         response
+    }
+
+    /// A request with any Authorization header and raw body (`/job`, `/run`).
+    pub async fn invoke(
+        &mut self,
+        path: &str,
+        authorization: &str,
+        body: impl Into<Body>,
+    ) -> TestResponse {
+        let request = Request::post(path)
+            .header(header::AUTHORIZATION, authorization)
+            .body(body.into())
+            .unwrap();
+        self.send(request).await
+    }
+
+    /// Stops the app and gives back what a restart needs: its configuration and data dir.
+    pub async fn stop(self) -> (Config, TempDir) {
+        self.app.shutdown().await;
+        (self.config, self._dir)
     }
 
     pub fn forget_cookie(&mut self) {

@@ -1,0 +1,226 @@
+//! Invocation (`/job`, `/run`) and the job history (`/system/logs`), oscar-api.md §3.3-3.4.
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::Principal;
+use super::auth::invoker;
+use crate::server::jobs::{self, JobState, events, rfc3339};
+use crate::server::services;
+use crate::server::state::AppState;
+use crate::{AppError, AppResult};
+
+/// Jobs per page of `GET /system/logs/{service}` (OSCAR's `JOB_LISTING_LIMIT`).
+const PAGE: i64 = 70;
+
+/// Invocation bodies carry whole files (base64); upstream sets no limit at all.
+const BODY_LIMIT: usize = 1024 * 1024 * 1024;
+
+pub fn routes() -> Router<AppState> {
+    let invoke = Router::new()
+        .route("/job/{service}", post(job))
+        .route("/job/{service}/", post(job))
+        .route("/run/{service}", post(run))
+        .route("/run/{service}/", post(run))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT));
+    Router::new()
+        .merge(invoke)
+        .route("/system/logs/{service}", get(list).delete(remove_all))
+        .route("/system/logs/{service}/", get(list).delete(remove_all))
+        .route("/system/logs/{service}/{job}", get(log).delete(remove))
+        .route("/system/logs/{service}/{job}/", delete(remove))
+}
+
+/// 201 once the job is stored; the body names it (upstream sends none, clients ignore it).
+async fn job(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Response> {
+    let service = services::require(&state.db, &name)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    let caller = invoker(&state, &headers, &service)?;
+    let enqueued = events::job_request(&state.db, &state.jobs, &caller, &service, body.to_vec())
+        .await
+        .map_err(IntoResponse::into_response)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"job_name": enqueued.name, "service": name, "created": enqueued.created})),
+    )
+        .into_response())
+}
+
+/// Runs at once and answers with the job's response (oscar-api.md §6.4): 500 with the reason
+/// when the job failed, 504 when it ran out of time.
+async fn run(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Response> {
+    let service = services::require(&state.db, &name)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    let caller = invoker(&state, &headers, &service)?;
+    let payload = String::from_utf8(body.to_vec()).map_err(|_| {
+        AppError::bad_request("body", "must be text: JSON, or base64-encoded data").into_response()
+    })?;
+    let (job, response) = jobs::run_sync(&state.db, &state.jobs, &caller, &name, payload)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    if job.state == JobState::Succeeded {
+        return Ok((StatusCode::OK, response).into_response());
+    }
+    let ran_ms = job.finished_at.unwrap_or_default() - job.started_at.unwrap_or_default();
+    let timed_out = ran_ms >= state.jobs.settings().sync_timeout.as_millis() as i64;
+    let status = if timed_out {
+        StatusCode::GATEWAY_TIMEOUT
+    } else {
+        StatusCode::INTERNAL_SERVER_ERROR
+    };
+    let reason = job.reason.unwrap_or_else(|| "the job failed".into());
+    Ok((
+        status,
+        format!(
+            "job {} failed: {reason}; its log: GET /system/logs/{name}/{}\n",
+            job.name, job.name
+        ),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    page: Option<String>,
+}
+
+#[derive(Serialize)]
+struct JobTimes {
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    creation_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    finish_time: Option<String>,
+}
+
+#[derive(Serialize)]
+struct JobPage {
+    jobs: BTreeMap<String, JobTimes>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_page: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remaining_jobs: Option<i64>,
+}
+
+/// `{jobs: {name: {status, creation_time, start_time, finish_time}}, next_page}`; the next
+/// page starts after the last job of this one.
+async fn list(
+    State(state): State<AppState>,
+    Principal(caller): Principal,
+    Path(service): Path<String>,
+    Query(query): Query<PageQuery>,
+) -> AppResult<Json<JobPage>> {
+    jobs::authorize(&state.db, &caller, &service).await?;
+    let after = query.page.filter(|p| !p.is_empty());
+    let mut found = jobs::page(&state.db, &service, None, None, after.as_deref(), PAGE + 1).await?;
+    let more = found.len() as i64 > PAGE;
+    found.truncate(PAGE as usize);
+    let total: i64 = jobs::counts(&state.db, &service)
+        .await?
+        .iter()
+        .map(|(_, n)| n)
+        .sum();
+    let next_page = more.then(|| found.last().map(|j| j.name.clone())).flatten();
+    let remaining = next_page.as_ref().map(|_| {
+        // Jobs after this page: an estimate when jobs arrive meanwhile, as upstream's.
+        (total - found.len() as i64).max(0)
+    });
+    let jobs = found
+        .into_iter()
+        .map(|j| {
+            let times = JobTimes {
+                status: j.state.oscar_status(),
+                creation_time: Some(rfc3339(j.created_at)),
+                start_time: j.started_at.map(rfc3339),
+                finish_time: j.finished_at.map(rfc3339),
+            };
+            (j.name, times)
+        })
+        .collect();
+    Ok(Json(JobPage {
+        jobs,
+        next_page,
+        remaining_jobs: remaining,
+    }))
+}
+
+#[derive(Deserialize)]
+struct LogQuery {
+    timestamps: Option<bool>,
+}
+
+async fn log(
+    State(state): State<AppState>,
+    Principal(caller): Principal,
+    Path((service, job)): Path<(String, String)>,
+    Query(query): Query<LogQuery>,
+) -> AppResult<String> {
+    jobs::log_for(
+        &state.db,
+        &caller,
+        &service,
+        &job,
+        query.timestamps.unwrap_or(false),
+    )
+    .await
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    Principal(caller): Principal,
+    Path((service, job)): Path<(String, String)>,
+) -> AppResult<StatusCode> {
+    let found = jobs::require(&state.db, &caller, &service, &job).await?;
+    if found.state == JobState::Running {
+        return Err(AppError::Conflict(format!(
+            "job {job:?} is running; delete it once it has finished"
+        )));
+    }
+    jobs::delete_named(&state.db, &state.jobs, &caller, &service, &[job]).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct AllQuery {
+    all: Option<bool>,
+}
+
+/// Without `all`, only succeeded jobs go; with `all=true`, every job that is not running.
+async fn remove_all(
+    State(state): State<AppState>,
+    Principal(caller): Principal,
+    Path(service): Path<String>,
+    Query(query): Query<AllQuery>,
+) -> AppResult<StatusCode> {
+    jobs::delete_finished(
+        &state.db,
+        &state.jobs,
+        &caller,
+        &service,
+        query.all.unwrap_or(false),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,276 @@
+//! Event sources: storage notifications routed to the services whose input folders they hit,
+//! `POST /job` bodies, and the reconciler that finds input objects whose event was lost.
+
+use std::collections::HashSet;
+
+use aws_sdk_s3::Client;
+use sqlx::Row;
+use supervisor::event::{Event, StorageEvent, minio_event};
+
+use super::queue::{Enqueued, NewJob, enqueue};
+use super::{Jobs, Trigger, now_ms, rfc3339};
+use crate::server::db::Database;
+use crate::server::services::{self, Caller};
+use crate::service::{Service, StorageIo};
+use crate::{AppError, AppResult};
+
+/// Whether a key in `bucket` falls in this input's folder and passes its filters.
+pub fn input_accepts(input: &StorageIo, bucket: &str, key: &str) -> bool {
+    if !is_platform_store(&input.storage_provider) || key.ends_with('/') {
+        return false;
+    }
+    let path = input.path.trim_matches('/');
+    let (input_bucket, folder) = path.split_once('/').unwrap_or((path, ""));
+    if input_bucket != bucket {
+        return false;
+    }
+    let relative = match folder {
+        "" => key,
+        folder => match key.strip_prefix(folder).and_then(|r| r.strip_prefix('/')) {
+            Some(relative) => relative,
+            None => return false,
+        },
+    };
+    (input.prefix.is_empty()
+        || input
+            .prefix
+            .iter()
+            .any(|p| relative.starts_with(p.as_str())))
+        && (input.suffix.is_empty() || input.suffix.iter().any(|s| relative.ends_with(s.as_str())))
+}
+
+fn is_platform_store(provider: &str) -> bool {
+    matches!(provider, "" | "minio" | "minio.default")
+}
+
+/// An object was created in the platform store: one job for each service with an input
+/// folder it falls in (at most one per object version, however often this is called).
+pub async fn object_created(
+    db: &Database,
+    jobs: &Jobs,
+    event: &StorageEvent,
+    raw_event: &str,
+    trigger: Trigger,
+) -> AppResult<Vec<Enqueued>> {
+    let mut enqueued = Vec::new();
+    for service in services::list(db).await? {
+        if service
+            .input
+            .iter()
+            .any(|input| input_accepts(input, &event.bucket, &event.key))
+        {
+            enqueued
+                .push(enqueue(db, jobs, storage_job(&service, event, raw_event, trigger)).await?);
+        }
+    }
+    Ok(enqueued)
+}
+
+fn storage_job(
+    service: &Service,
+    event: &StorageEvent,
+    raw_event: &str,
+    trigger: Trigger,
+) -> NewJob {
+    NewJob {
+        service: service.name.clone(),
+        owner: service.owner.clone(),
+        trigger,
+        event: raw_event.to_string(),
+        input: Some(format!("{}/{}", event.bucket, event.key)),
+        object: Some(event.object_version()),
+    }
+}
+
+/// The embedded store reports a created object: its ETag and size are read back so the event
+/// looks like MinIO's.
+pub async fn stored_object(
+    db: &Database,
+    jobs: &Jobs,
+    s3: &Client,
+    event_name: &str,
+    bucket: &str,
+    key: &str,
+) -> AppResult<Vec<Enqueued>> {
+    let head = s3
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| {
+            AppError::unavailable("the object store", supervisor::storage::describe(&e))
+        })?;
+    let etag = head.e_tag().map(|e| e.trim_matches('"').to_string());
+    let size = head.content_length().and_then(|s| u64::try_from(s).ok());
+    let time = rfc3339(now_ms());
+    let raw = minio_event(event_name, bucket, key, etag.as_deref(), size, &time).to_string();
+    let event = StorageEvent {
+        provider: "minio.default".into(),
+        bucket: bucket.into(),
+        key: key.into(),
+        etag,
+        version_id: head.version_id().map(str::to_string),
+        size,
+        time: Some(time),
+    };
+    object_created(db, jobs, &event, &raw, Trigger::Bucket).await
+}
+
+/// `POST /job/{service}`: a storage event (deduplicated by object version) or a payload.
+pub async fn job_request(
+    db: &Database,
+    jobs: &Jobs,
+    caller: &Caller,
+    service: &Service,
+    body: Vec<u8>,
+) -> AppResult<Enqueued> {
+    let text = String::from_utf8(body).map_err(|_| {
+        AppError::bad_request(
+            "body",
+            "must be text: a storage event, JSON, or base64-encoded data",
+        )
+    })?;
+    let new = match Event::parse(text.as_bytes()) {
+        Event::Storage(event) => storage_job(service, &event, &text, Trigger::Bucket),
+        Event::Unknown(_) => NewJob {
+            service: service.name.clone(),
+            owner: caller.id.clone(),
+            trigger: Trigger::Api,
+            event: text,
+            input: None,
+            object: None,
+        },
+    };
+    enqueue(db, jobs, new).await
+}
+
+/// Lists every service's input folders and queues the objects that have no job yet: catches
+/// events lost while the platform was down or the store could not reach it. Objects older
+/// than the service are left alone (they were there before it). Returns the jobs made.
+pub async fn reconcile(db: &Database, jobs: &Jobs, s3: &Client) -> AppResult<usize> {
+    let created: Vec<(String, i64)> = sqlx::query("SELECT name, created_at FROM services")
+        .fetch_all(db.pool())
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("name")?, r.try_get("created_at")?)))
+        .collect::<AppResult<_>>()?;
+    let mut made = 0;
+    for (name, created_at) in created {
+        let Some(service) = services::get(db, &name).await? else {
+            continue;
+        };
+        let seen: HashSet<String> = sqlx::query("SELECT object FROM job_inputs WHERE service = $1")
+            .bind(&name)
+            .fetch_all(db.pool())
+            .await?
+            .iter()
+            .map(|r| r.try_get("object"))
+            .collect::<Result<_, _>>()?;
+        for input in &service.input {
+            if !is_platform_store(&input.storage_provider) {
+                continue;
+            }
+            let path = input.path.trim_matches('/');
+            let (bucket, folder) = path.split_once('/').unwrap_or((path, ""));
+            let prefix = if folder.is_empty() {
+                String::new()
+            } else {
+                format!("{folder}/")
+            };
+            let mut pages = s3
+                .list_objects_v2()
+                .bucket(bucket)
+                .prefix(&prefix)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| {
+                    AppError::unavailable("the object store", supervisor::storage::describe(&e))
+                })?;
+                for object in page.contents() {
+                    let key = object.key().unwrap_or_default();
+                    // Created-at is in seconds, modification times too.
+                    let modified = object.last_modified().map(|t| t.secs()).unwrap_or_default();
+                    if modified < created_at || !input_accepts(input, bucket, key) {
+                        continue;
+                    }
+                    let time = rfc3339(modified * 1000);
+                    let etag = match object.e_tag() {
+                        Some(etag) => Some(etag.to_string()),
+                        // Some stores (s3s-fs) list objects without their ETag.
+                        None => s3
+                            .head_object()
+                            .bucket(bucket)
+                            .key(key)
+                            .send()
+                            .await
+                            .ok()
+                            .and_then(|h| h.e_tag().map(str::to_string)),
+                    }
+                    .map(|e| e.trim_matches('"').to_string());
+                    let size = object.size().and_then(|s| u64::try_from(s).ok());
+                    let event = StorageEvent {
+                        provider: "minio.default".into(),
+                        bucket: bucket.into(),
+                        key: key.into(),
+                        etag: etag.clone(),
+                        version_id: None,
+                        size,
+                        time: Some(time.clone()),
+                    };
+                    if seen.contains(&event.object_version()) {
+                        continue;
+                    }
+                    let raw =
+                        minio_event("Put", bucket, key, etag.as_deref(), size, &time).to_string();
+                    let job = storage_job(&service, &event, &raw, Trigger::Reconciler);
+                    if enqueue(db, jobs, job).await?.created {
+                        tracing::info!(service = %name, %bucket, %key, "reconciler queued a job for an object without one");
+                        made += 1;
+                    }
+                }
+            }
+        }
+    }
+    Ok(made)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(path: &str, prefix: &[&str], suffix: &[&str]) -> StorageIo {
+        StorageIo {
+            storage_provider: "minio.default".into(),
+            path: path.into(),
+            prefix: prefix.iter().map(|s| s.to_string()).collect(),
+            suffix: suffix.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn inputs_match_their_folder_and_filters() {
+        let plain = input("b/in", &[], &[]);
+        assert!(
+            plain.storage_provider == "minio.default" && input_accepts(&plain, "b", "in/x.jpg")
+        );
+        assert!(input_accepts(&plain, "b", "in/sub/x.jpg"));
+        assert!(!input_accepts(&plain, "b", "input/x.jpg"));
+        assert!(
+            !input_accepts(&plain, "b", "in/"),
+            "folder markers start nothing"
+        );
+        assert!(!input_accepts(&plain, "other", "in/x.jpg"));
+        assert!(input_accepts(&input("b", &[], &[]), "b", "x.jpg"));
+        let filtered = input("b/in", &["img-"], &[".jpg", ".png"]);
+        assert!(input_accepts(&filtered, "b", "in/img-1.png"));
+        assert!(!input_accepts(&filtered, "b", "in/img-1.txt"));
+        assert!(!input_accepts(&filtered, "b", "in/doc-1.png"));
+        let elsewhere = StorageIo {
+            storage_provider: "s3.aws".into(),
+            ..plain
+        };
+        assert!(!input_accepts(&elsewhere, "b", "in/x.jpg"));
+    }
+}

@@ -1,0 +1,153 @@
+//! Executors run one job's supervisor somewhere: a local process in embedded mode, a
+//! Kubernetes Job in production. Both receive the same [`Execution`].
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use supervisor::Report;
+use supervisor::config::{FunctionConfig, Provider, StorageIo};
+
+use super::logs::LogSink;
+use crate::service::{Service, quantity};
+
+/// Everything a job needs to run, independent of where it runs.
+#[derive(Debug, Clone)]
+pub struct Execution {
+    /// The job name (`JOB_UUID`).
+    pub job: String,
+    /// `function_config.yaml`.
+    pub config: FunctionConfig,
+    pub script: String,
+    /// The job's `EVENT` (given apart from the environment: it may be a whole file).
+    pub event: String,
+    /// The job's environment: the service's variables and secrets, `JOB_UUID`, …
+    pub env: Vec<(String, String)>,
+    pub timeout: Duration,
+    /// Memory limit in bytes, from the service's `memory`.
+    pub memory: Option<u64>,
+    /// Whether the caller waits for a response body.
+    pub sync: bool,
+    /// Keys for `minio.default`, handed to the job apart from its configuration (a mounted
+    /// Secret in Kubernetes, 0600 files locally).
+    pub store_keys: (String, String),
+}
+
+/// What an execution produced.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub report: Report,
+    /// The synchronous response, when one was asked for and the run succeeded.
+    pub response: Option<Vec<u8>>,
+}
+
+#[async_trait::async_trait]
+pub trait Executor: Send + Sync {
+    /// Runs the execution to its end, sending its output lines to `log`. `Err` is a platform
+    /// failure (could not start, lost the process) with a reason for the user.
+    async fn run(&self, execution: Execution, log: LogSink) -> Result<Finished, String>;
+}
+
+/// Where jobs reach the platform's object store as `minio.default`.
+#[derive(Debug, Clone)]
+pub struct StorageAccess {
+    pub endpoint: String,
+    pub region: String,
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+impl Execution {
+    /// Builds the execution of a stored service (with its secrets put back) for an event.
+    pub fn new(
+        job: &str,
+        service: &Service,
+        secrets: &BTreeMap<String, String>,
+        event: String,
+        storage: &StorageAccess,
+        timeout: Duration,
+        sync: bool,
+    ) -> Self {
+        let mut env: Vec<(String, String)> = service
+            .environment
+            .variables
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let prefix = "environment.secrets.";
+        env.extend(secrets.iter().filter_map(|(path, value)| {
+            path.strip_prefix(prefix)
+                .map(|key| (key.to_string(), value.clone()))
+        }));
+        env.extend([
+            ("JOB_UUID".to_string(), job.to_string()),
+            ("OSCAR_SERVICE_NAME".to_string(), service.name.clone()),
+            ("OSCAR_SERVICE_BASE_PATH".to_string(), String::new()),
+        ]);
+        if !service.log_level.is_empty() {
+            env.push(("LOG_LEVEL".to_string(), service.log_level.clone()));
+        }
+        Self {
+            job: job.to_string(),
+            config: function_config(service, secrets, storage),
+            script: service.script.clone(),
+            event,
+            env,
+            timeout,
+            memory: quantity::parse(&service.memory)
+                .ok()
+                .filter(|bytes| *bytes >= 1.0)
+                .map(|bytes| bytes as u64),
+            sync,
+            store_keys: (storage.access_key.clone(), storage.secret_key.clone()),
+        }
+    }
+}
+
+/// The supervisor's view of a service: inputs, outputs, and providers with their
+/// credentials; `minio.default` is the platform store, whose keys travel apart.
+fn function_config(
+    service: &Service,
+    secrets: &BTreeMap<String, String>,
+    storage: &StorageAccess,
+) -> FunctionConfig {
+    let io = |entries: &[crate::service::StorageIo]| -> Vec<StorageIo> {
+        entries
+            .iter()
+            .map(|e| StorageIo {
+                storage_provider: e.storage_provider.clone(),
+                path: e.path.clone(),
+                prefix: e.prefix.clone(),
+                suffix: e.suffix.clone(),
+            })
+            .collect()
+    };
+    let mut providers: BTreeMap<String, BTreeMap<String, Provider>> = service
+        .inactive
+        .get("storage_providers")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default();
+    for (kind, entries) in providers.iter_mut() {
+        for (id, provider) in entries.iter_mut() {
+            let path = format!("storage_providers.{kind}.{id}");
+            if let Some(secret) = secrets.get(&format!("{path}.secret_key")) {
+                provider.secret_key = secret.clone();
+            }
+        }
+    }
+    providers.entry("minio".into()).or_default().insert(
+        "default".into(),
+        Provider {
+            endpoint: storage.endpoint.clone(),
+            region: storage.region.clone(),
+            ..Provider::default()
+        },
+    );
+    FunctionConfig {
+        name: service.name.clone(),
+        input: io(&service.input),
+        output: io(&service.output),
+        storage_providers: providers,
+        log_level: service.log_level.clone(),
+        file_stage_in: service.file_stage_in,
+    }
+}

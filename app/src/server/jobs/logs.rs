@@ -1,0 +1,180 @@
+//! Job logs: every line a job prints, timestamped, stored in the database as it arrives (so
+//! it outlives the process or pod) and pushed to live viewers. Capped per job with a visible
+//! notice.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::Row;
+use tokio::sync::mpsc;
+
+use super::{Jobs, now_ms, rfc3339};
+use crate::AppResult;
+use crate::server::db::Database;
+
+/// How long lines wait before being written together.
+const FLUSH_EVERY: Duration = Duration::from_millis(200);
+const FLUSH_AT_BYTES: usize = 32 * 1024;
+
+/// Where an executor sends a job's output lines (without their newline).
+pub type LogSink = mpsc::Sender<String>;
+
+/// Starts storing the lines sent to the returned sink; the task ends (having written
+/// everything) when every sender is dropped.
+pub fn writer(db: Database, jobs: Jobs, job: String) -> (LogSink, tokio::task::JoinHandle<()>) {
+    let (sink, mut lines) = mpsc::channel::<String>(1024);
+    let limit = jobs.settings().log_limit;
+    let task = tokio::spawn(async move {
+        let mut log = Appender::open(&db, &job, limit).await;
+        let mut buffer = String::new();
+        let mut tick = tokio::time::interval(FLUSH_EVERY);
+        loop {
+            tokio::select! {
+                line = lines.recv() => match line {
+                    Some(line) => {
+                        log.add(&mut buffer, &line);
+                        if buffer.len() >= FLUSH_AT_BYTES {
+                            log.flush(&db, &jobs, &mut buffer).await;
+                        }
+                    }
+                    None => break,
+                },
+                _ = tick.tick() => log.flush(&db, &jobs, &mut buffer).await,
+            }
+        }
+        log.finish(&mut buffer);
+        log.flush(&db, &jobs, &mut buffer).await;
+    });
+    (sink, task)
+}
+
+struct Appender {
+    job: String,
+    limit: u64,
+    size: u64,
+    seq: i64,
+    dropped: u64,
+}
+
+impl Appender {
+    /// Continues after what earlier attempts of the job wrote.
+    async fn open(db: &Database, job: &str, limit: u64) -> Self {
+        let row = sqlx::query(
+            "SELECT COALESCE(MAX(seq), 0) AS seq, (SELECT log_size FROM jobs WHERE name = $1) AS size
+             FROM job_logs WHERE job = $1",
+        )
+        .bind(job)
+        .fetch_one(db.pool())
+        .await;
+        let (seq, size) = match row {
+            Ok(row) => (
+                row.try_get::<i64, _>("seq").unwrap_or_default(),
+                row.try_get::<Option<i64>, _>("size")
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default(),
+            ),
+            Err(err) => {
+                tracing::warn!(%job, %err, "cannot read the job's log position");
+                (0, 0)
+            }
+        };
+        Self {
+            job: job.to_string(),
+            limit,
+            size: size as u64,
+            seq,
+            dropped: 0,
+        }
+    }
+
+    fn add(&mut self, buffer: &mut String, line: &str) {
+        let entry = format!("{} {line}\n", rfc3339(now_ms()));
+        if self.size + (buffer.len() + entry.len()) as u64 > self.limit {
+            self.dropped += entry.len() as u64;
+        } else {
+            buffer.push_str(&entry);
+        }
+    }
+
+    fn finish(&mut self, buffer: &mut String) {
+        if self.dropped > 0 {
+            buffer.push_str(&format!(
+                "{} [log truncated: the limit of {} bytes per job was reached; {} bytes were dropped]\n",
+                rfc3339(now_ms()),
+                self.limit,
+                self.dropped
+            ));
+        }
+    }
+
+    async fn flush(&mut self, db: &Database, jobs: &Jobs, buffer: &mut String) {
+        if buffer.is_empty() {
+            return;
+        }
+        let text = std::mem::take(buffer);
+        self.seq += 1;
+        let written = async {
+            let mut tx = db.pool().begin().await?;
+            sqlx::query("INSERT INTO job_logs (job, seq, chunk) VALUES ($1, $2, $3)")
+                .bind(&self.job)
+                .bind(self.seq)
+                .bind(&text)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE jobs SET log_size = log_size + $1 WHERE name = $2")
+                .bind(text.len() as i64)
+                .bind(&self.job)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await
+        }
+        .await;
+        match written {
+            Ok(()) => {
+                self.size += text.len() as u64;
+                jobs.log_appended(&self.job, Arc::from(text));
+            }
+            // The job may have been deleted meanwhile; its log goes with it.
+            Err(err) => tracing::warn!(job = %self.job, %err, "cannot store job log lines"),
+        }
+    }
+}
+
+/// The whole log of a job; `timestamps` keeps each line's time in front of it.
+pub async fn read(db: &Database, job: &str, timestamps: bool) -> AppResult<String> {
+    let rows = sqlx::query("SELECT chunk FROM job_logs WHERE job = $1 ORDER BY seq")
+        .bind(job)
+        .fetch_all(db.pool())
+        .await?;
+    let mut log = String::new();
+    for row in rows {
+        let chunk: String = row.try_get("chunk")?;
+        if timestamps {
+            log.push_str(&chunk);
+        } else {
+            log.push_str(&strip_timestamps(&chunk));
+        }
+    }
+    Ok(log)
+}
+
+/// Removes the time in front of each line.
+pub fn strip_timestamps(text: &str) -> String {
+    text.split_inclusive('\n')
+        .map(|line| line.split_once(' ').map_or(line, |(_, rest)| rest))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_timestamps;
+
+    #[test]
+    fn timestamps_can_be_left_out() {
+        assert_eq!(
+            strip_timestamps("2026-01-01T00:00:00Z hello world\n2026-01-01T00:00:01Z \n"),
+            "hello world\n\n"
+        );
+    }
+}

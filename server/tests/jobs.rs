@@ -1,0 +1,431 @@
+//! Event-driven execution end to end: uploads, `/job`, `/run`, the job history over REST,
+//! deduplication, failures, timeouts, concurrency and restarts, with the real supervisor run
+//! as a child process against the embedded S3.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::primitives::ByteStream;
+use base64::Engine;
+use common::TestApp;
+use http::StatusCode;
+use serde_json::{Value, json};
+
+const UPPERCASE: &str = "tr a-z A-Z < \"$INPUT_FILE_PATH\" > \"$TMP_OUTPUT_DIR/$(basename \"$INPUT_FILE_PATH\")\"\necho \"processed $STORAGE_OBJECT_KEY\"\n";
+
+fn service(name: &str, script: &str) -> Value {
+    json!({
+        "name": name,
+        "image": "ghcr.io/grycap/alpine",
+        "script": script,
+        "memory": "256Mi",
+        "cpu": "0.5",
+        "input": [{"storage_provider": "minio.default", "path": format!("{name}/in")}],
+        "output": [{"storage_provider": "minio.default", "path": format!("{name}/out")}],
+    })
+}
+
+async fn create(app: &mut TestApp, definition: Value) -> String {
+    let name = definition["name"].as_str().unwrap().to_string();
+    let response = app.rest("POST", "/system/services", Some(definition)).await;
+    assert_eq!(response.status, StatusCode::CREATED, "{}", response.body);
+    let read = app
+        .rest("GET", &format!("/system/services/{name}"), None)
+        .await;
+    read.json()["token"].as_str().unwrap().to_string()
+}
+
+async fn put(app: &TestApp, bucket: &str, key: &str, body: &[u8]) -> String {
+    let put = app
+        .app
+        .state
+        .s3
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(ByteStream::from(body.to_vec()))
+        .send()
+        .await
+        .unwrap();
+    put.e_tag().unwrap().trim_matches('"').to_string()
+}
+
+async fn get(app: &TestApp, bucket: &str, key: &str) -> Option<Vec<u8>> {
+    let object = app
+        .app
+        .state
+        .s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .ok()?;
+    Some(object.body.collect().await.unwrap().to_vec())
+}
+
+/// The service's jobs as `GET /system/logs/{service}` lists them.
+async fn jobs(app: &mut TestApp, service: &str) -> serde_json::Map<String, Value> {
+    let response = app
+        .rest("GET", &format!("/system/logs/{service}"), None)
+        .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    response.json()["jobs"].as_object().cloned().unwrap()
+}
+
+/// Waits (up to a minute, for slow machines) until `count` jobs of the service are finished.
+async fn finished(
+    app: &mut TestApp,
+    service: &str,
+    count: usize,
+) -> serde_json::Map<String, Value> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let all = jobs(app, service).await;
+        let done = all
+            .values()
+            .filter(|j| matches!(j["status"].as_str(), Some("Succeeded" | "Failed")))
+            .count();
+        if done >= count {
+            return all;
+        }
+        assert!(Instant::now() < deadline, "jobs did not finish: {all:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn log(app: &mut TestApp, service: &str, job: &str) -> String {
+    let response = app
+        .rest("GET", &format!("/system/logs/{service}/{job}"), None)
+        .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    response.body
+}
+
+#[tokio::test]
+async fn an_upload_to_the_input_folder_becomes_a_job_and_its_output() {
+    for mut app in TestApp::on_each_database().await {
+        let db = app.database().to_string();
+        create(&mut app, service("upper", UPPERCASE)).await;
+        put(&app, "upper", "in/hello wörld.txt", b"hello").await;
+
+        let all = finished(&mut app, "upper", 1).await;
+        assert_eq!(all.len(), 1, "{db}: one upload, one job: {all:?}");
+        let (name, job) = all.iter().next().unwrap();
+        assert_eq!(job["status"], "Succeeded", "{db}: {job}");
+        assert!(name.starts_with("upper-"), "{name}");
+        for time in ["creation_time", "start_time", "finish_time"] {
+            assert!(
+                job[time].as_str().is_some_and(|t| t.ends_with('Z')),
+                "{db}: {job}"
+            );
+        }
+        assert_eq!(
+            get(&app, "upper", "out/hello wörld.txt").await.as_deref(),
+            Some(&b"HELLO"[..]),
+            "{db}: the output lands in the output folder"
+        );
+        let text = log(&mut app, "upper", name).await;
+        assert!(
+            text.contains("processed in/hello wörld.txt"),
+            "{db}: {text}"
+        );
+        let stamped = app
+            .rest(
+                "GET",
+                &format!("/system/logs/upper/{name}?timestamps=true"),
+                None,
+            )
+            .await;
+        assert!(stamped.body.starts_with("20"), "{db}: {}", stamped.body);
+    }
+}
+
+#[tokio::test]
+async fn a_repeated_minio_notification_never_starts_a_second_job() {
+    let mut app = TestApp::new().await;
+    let token = create(&mut app, service("dedupe", UPPERCASE)).await;
+    let key = "in/cat photo été.txt";
+    let etag = put(&app, "dedupe", key, b"meow").await;
+    finished(&mut app, "dedupe", 1).await;
+
+    // What MinIO posts for that same object: key query-escaped, one record.
+    let event = json!({
+        "EventName": "s3:ObjectCreated:Put",
+        "Key": format!("dedupe/{key}"),
+        "Records": [{"eventVersion": "2.0", "eventSource": "minio:s3", "eventTime": "2026-01-01T10:00:00.000Z",
+            "eventName": "s3:ObjectCreated:Put",
+            "s3": {"bucket": {"name": "dedupe"},
+                   "object": {"key": "in%2Fcat+photo+%C3%A9t%C3%A9.txt", "size": 4, "eTag": etag}}}]
+    });
+    for _ in 0..2 {
+        let response = app
+            .invoke("/job/dedupe", &format!("Bearer {token}"), event.to_string())
+            .await;
+        assert_eq!(response.status, StatusCode::CREATED, "{}", response.body);
+        assert_eq!(response.json()["created"], false, "{}", response.body);
+    }
+    assert_eq!(jobs(&mut app, "dedupe").await.len(), 1);
+
+    // A new version of the object is new work.
+    put(&app, "dedupe", key, b"purr").await;
+    let all = finished(&mut app, "dedupe", 2).await;
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(
+        get(&app, "dedupe", "out/cat photo été.txt")
+            .await
+            .as_deref(),
+        Some(&b"PURR"[..])
+    );
+}
+
+#[tokio::test]
+async fn job_requests_need_the_service_token_or_the_admin() {
+    let mut app = TestApp::new().await;
+    create(&mut app, service("guarded", "cat \"$INPUT_FILE_PATH\"\n")).await;
+    let wrong = app.invoke("/job/guarded", "Bearer nope", "{}").await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    let missing = app.invoke("/job/absent", "Bearer nope", "{}").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    let basic = base64::engine::general_purpose::STANDARD.encode("oscar:test-password");
+    let admin = app
+        .invoke("/job/guarded", &format!("Basic {basic}"), r#"{"n": 1}"#)
+        .await;
+    assert_eq!(admin.status, StatusCode::CREATED, "{}", admin.body);
+    let name = admin.json()["job_name"].as_str().unwrap().to_string();
+    finished(&mut app, "guarded", 1).await;
+    assert!(
+        log(&mut app, "guarded", &name)
+            .await
+            .contains(r#"{"n": 1}"#)
+    );
+}
+
+#[tokio::test]
+async fn a_failing_script_is_a_failed_job_with_its_exit_code_and_log() {
+    let mut app = TestApp::new().await;
+    let token = create(
+        &mut app,
+        service("broken", "echo 'about to fail' >&2\nexit 7\n"),
+    )
+    .await;
+    let response = app
+        .invoke("/job/broken", &format!("Bearer {token}"), "aGk=")
+        .await;
+    assert_eq!(response.status, StatusCode::CREATED);
+    let name = response.json()["job_name"].as_str().unwrap().to_string();
+    let all = finished(&mut app, "broken", 1).await;
+    assert_eq!(all[&name]["status"], "Failed");
+    let text = log(&mut app, "broken", &name).await;
+    assert!(text.contains("about to fail"), "{text}");
+    assert!(text.contains("the script exited with code 7"), "{text}");
+
+    // The dashboard's record has the exit code and the reason.
+    app.login().await;
+    let listed = app.call("jobs/list", &[("service", "broken")]).await.json();
+    let job = &listed["jobs"][0];
+    assert_eq!(job["exit_code"], 7, "{listed}");
+    assert_eq!(job["state"], "failed");
+    assert_eq!(job["trigger"], "api");
+}
+
+#[tokio::test]
+async fn a_job_over_its_time_limit_is_stopped() {
+    let mut app = TestApp::with_config(|c| c.jobs.timeout = Duration::from_secs(1)).await;
+    let token = create(&mut app, service("slow", "echo started\nsleep 30\n")).await;
+    let started = Instant::now();
+    app.invoke("/job/slow", &format!("Bearer {token}"), "{}")
+        .await;
+    let all = finished(&mut app, "slow", 1).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "the job was not stopped"
+    );
+    let (name, job) = all.iter().next().unwrap();
+    assert_eq!(job["status"], "Failed");
+    assert!(log(&mut app, "slow", name).await.contains("longer than 1s"));
+}
+
+#[tokio::test]
+async fn a_synchronous_run_answers_with_the_output() {
+    let mut app = TestApp::new().await;
+    let token = create(&mut app, service("sync", UPPERCASE)).await;
+    let encoded = base64::engine::general_purpose::STANDARD.encode("make me loud");
+    let response = app
+        .invoke("/run/sync", &format!("Bearer {token}"), encoded)
+        .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(response.body.trim())
+        .unwrap();
+    assert_eq!(decoded, b"MAKE ME LOUD");
+
+    // Without output files the answer is what the script printed.
+    create(
+        &mut app,
+        service("echo", "echo \"hello $(cat \"$INPUT_FILE_PATH\")\"\n"),
+    )
+    .await;
+    let basic = base64::engine::general_purpose::STANDARD.encode("oscar:test-password");
+    let response = app
+        .invoke("/run/echo", &format!("Basic {basic}"), r#"{"who": "you"}"#)
+        .await;
+    assert_eq!(response.body, "hello {\"who\": \"you\"}\n");
+
+    // A failing run is a 500 naming the job; every run is in the history as a sync job.
+    create(&mut app, service("sync-fail", "exit 4\n")).await;
+    let response = app
+        .invoke("/run/sync-fail", &format!("Basic {basic}"), "{}")
+        .await;
+    assert_eq!(response.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(
+        response.body.contains("exited with code 4"),
+        "{}",
+        response.body
+    );
+    app.login().await;
+    let listed = app.call("jobs/list", &[("service", "sync")]).await.json();
+    assert_eq!(listed["jobs"][0]["trigger"], "sync", "{listed}");
+    assert_eq!(listed["jobs"][0]["state"], "succeeded", "{listed}");
+}
+
+#[tokio::test]
+async fn a_service_never_runs_more_jobs_at_once_than_its_limit() {
+    let mut app = TestApp::new().await;
+    let mut definition = service("limited", "sleep 0.3\n");
+    definition["annotations"] = json!({"oscar/max-concurrent-jobs": "2"});
+    let token = create(&mut app, definition).await;
+    for i in 0..6 {
+        app.invoke(
+            "/job/limited",
+            &format!("Bearer {token}"),
+            format!("{{\"i\": {i}}}"),
+        )
+        .await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut most = 0;
+    loop {
+        let all = jobs(&mut app, "limited").await;
+        let running = all.values().filter(|j| j["status"] == "Running").count();
+        most = most.max(running);
+        assert!(running <= 2, "{running} jobs ran at once: {all:?}");
+        if all.values().all(|j| j["status"] == "Succeeded") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{all:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(most, 2, "the limit is also used");
+}
+
+#[tokio::test]
+async fn jobs_queued_or_running_at_shutdown_finish_exactly_once_after_restart() {
+    let mut app = TestApp::new().await;
+    let mut definition = service(
+        "restart",
+        "sleep 0.2\necho done > \"$TMP_OUTPUT_DIR/$(basename \"$INPUT_FILE_PATH\")\"\n",
+    );
+    definition["annotations"] = json!({"oscar/max-concurrent-jobs": "4"});
+    create(&mut app, definition).await;
+    for i in 0..20 {
+        put(&app, "restart", &format!("in/file-{i}.txt"), b"x").await;
+    }
+    // Some are running, most are queued.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (config, dir) = app.stop().await;
+
+    let mut app = TestApp::start(config, dir).await;
+    let all = finished(&mut app, "restart", 20).await;
+    assert_eq!(all.len(), 20, "{all:?}");
+    assert!(all.values().all(|j| j["status"] == "Succeeded"), "{all:?}");
+    for i in 0..20 {
+        assert!(
+            get(&app, "restart", &format!("out/file-{i}.txt"))
+                .await
+                .is_some()
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_reconciler_queues_objects_whose_event_was_lost() {
+    // A store that notifies nobody: objects arrive while the platform "is down".
+    let mut app = TestApp::with_config(|c| c.jobs.reconcile_every = None).await;
+    create(&mut app, service("lost", UPPERCASE)).await;
+    let s3 = app.app.state.s3.clone();
+    // Straight to disk would bypass S3 entirely; a second client talks to the same store but
+    // the notification of this upload is dropped by deleting its job's record afterwards.
+    s3.put_object()
+        .bucket("lost")
+        .key("in/a.txt")
+        .body(ByteStream::from_static(b"a"))
+        .send()
+        .await
+        .unwrap();
+    finished(&mut app, "lost", 1).await;
+    let db = app.app.state.db.clone();
+    sqlx::query("DELETE FROM job_inputs")
+        .execute(db.pool())
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM jobs")
+        .execute(db.pool())
+        .await
+        .unwrap();
+
+    let made = app::server::jobs::events::reconcile(&db, &app.app.state.jobs, &s3)
+        .await
+        .unwrap();
+    assert_eq!(made, 1);
+    let again = app::server::jobs::events::reconcile(&db, &app.app.state.jobs, &s3)
+        .await
+        .unwrap();
+    assert_eq!(again, 0, "an object gets one job");
+    let all = finished(&mut app, "lost", 1).await;
+    assert_eq!(all.len(), 1);
+}
+
+#[tokio::test]
+async fn the_job_history_pages_and_deletes_like_oscar() {
+    let mut app = TestApp::new().await;
+    let token = create(
+        &mut app,
+        service("history", "exit $(cat \"$INPUT_FILE_PATH\")\n"),
+    )
+    .await;
+    for code in ["0", "0", "3"] {
+        app.invoke(
+            "/job/history",
+            &format!("Bearer {token}"),
+            format!("{code}\n"),
+        )
+        .await;
+    }
+    // Not base64, not JSON: kept as sent.
+    let all = finished(&mut app, "history", 3).await;
+    let failed: Vec<_> = all
+        .iter()
+        .filter(|(_, j)| j["status"] == "Failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{all:?}");
+
+    // Without `all`, only succeeded jobs go.
+    let response = app.rest("DELETE", "/system/logs/history", None).await;
+    assert_eq!(response.status, StatusCode::NO_CONTENT);
+    let left = jobs(&mut app, "history").await;
+    assert_eq!(left.len(), 1);
+    let name = left.keys().next().unwrap().clone();
+    let response = app
+        .rest("DELETE", &format!("/system/logs/history/{name}"), None)
+        .await;
+    assert_eq!(response.status, StatusCode::NO_CONTENT);
+    let response = app
+        .rest("GET", &format!("/system/logs/history/{name}"), None)
+        .await;
+    assert_eq!(response.status, StatusCode::NOT_FOUND);
+    assert!(jobs(&mut app, "history").await.is_empty());
+    let response = app.rest("GET", "/system/logs/absent", None).await;
+    assert_eq!(response.status, StatusCode::NOT_FOUND);
+}
