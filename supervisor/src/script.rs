@@ -14,7 +14,9 @@ const RESPONSE_LIMIT: usize = 64 * 1024 * 1024;
 
 pub struct Limits {
     pub timeout: Option<Duration>,
-    /// Address-space limit for the script, in bytes (RLIMIT_AS).
+    /// Data-segment limit for the script, in bytes (RLIMIT_DATA: heap and private mappings,
+    /// close to what a container memory limit counts; RLIMIT_AS would also count the
+    /// address space runtimes reserve without using it).
     pub memory: Option<u64>,
 }
 
@@ -55,7 +57,7 @@ pub async fn run(
                     rlim_cur: bytes as libc::rlim_t,
                     rlim_max: bytes as libc::rlim_t,
                 };
-                if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+                if libc::setrlimit(libc::RLIMIT_DATA, &limit) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
             }
@@ -72,10 +74,7 @@ pub async fn run(
     let copy_err = tokio::spawn(tee(stderr, tokio::io::stderr(), false));
 
     let status = match limits.timeout {
-        Some(limit) => match tokio::time::timeout(limit, child.wait()).await {
-            Ok(status) => Some(status),
-            Err(_) => None,
-        },
+        Some(limit) => tokio::time::timeout(limit, child.wait()).await.ok(),
         None => Some(child.wait().await),
     };
     let Some(status) = status else {

@@ -12,6 +12,7 @@ use subtle::ConstantTimeEq;
 use crate::server::services::Caller;
 use crate::server::state::AppState;
 use crate::service::Service;
+use crate::{AppError, AppResult};
 
 /// An authenticated REST caller.
 pub struct Principal(pub Caller);
@@ -60,17 +61,18 @@ pub fn invoker(
     state: &AppState,
     headers: &http::HeaderMap,
     service: &Service,
-) -> Result<Caller, Response> {
+) -> AppResult<Caller> {
     let header = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let Some((scheme, credentials)) = header.and_then(|h| h.split_once(' ')) else {
-        return Err(unauthorized(
-            "missing Authorization header (Bearer with the service token, or HTTP Basic)",
+        return Err(AppError::Unauthorized(
+            "missing Authorization header (Bearer with the service token, or HTTP Basic)".into(),
         ));
     };
     if scheme.eq_ignore_ascii_case("basic") {
-        return basic_admin(state, credentials).ok_or_else(|| unauthorized("invalid credentials"));
+        return basic_admin(state, credentials)
+            .ok_or_else(|| AppError::Unauthorized("invalid credentials".into()));
     }
     let token = credentials.trim();
     if scheme.eq_ignore_ascii_case("bearer")
@@ -82,7 +84,9 @@ pub fn invoker(
             admin: false,
         });
     }
-    Err(unauthorized("invalid token for this service"))
+    Err(AppError::Unauthorized(
+        "invalid token for this service".into(),
+    ))
 }
 
 fn unauthorized(message: &str) -> Response {

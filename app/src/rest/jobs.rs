@@ -45,14 +45,11 @@ async fn job(
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, Response> {
-    let service = services::require(&state.db, &name)
-        .await
-        .map_err(IntoResponse::into_response)?;
+) -> AppResult<Response> {
+    let service = services::require(&state.db, &name).await?;
     let caller = invoker(&state, &headers, &service)?;
-    let enqueued = events::job_request(&state.db, &state.jobs, &caller, &service, body.to_vec())
-        .await
-        .map_err(IntoResponse::into_response)?;
+    let enqueued =
+        events::job_request(&state.db, &state.jobs, &caller, &service, body.to_vec()).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"job_name": enqueued.name, "service": name, "created": enqueued.created})),
@@ -67,17 +64,12 @@ async fn run(
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, Response> {
-    let service = services::require(&state.db, &name)
-        .await
-        .map_err(IntoResponse::into_response)?;
+) -> AppResult<Response> {
+    let service = services::require(&state.db, &name).await?;
     let caller = invoker(&state, &headers, &service)?;
-    let payload = String::from_utf8(body.to_vec()).map_err(|_| {
-        AppError::bad_request("body", "must be text: JSON, or base64-encoded data").into_response()
-    })?;
-    let (job, response) = jobs::run_sync(&state.db, &state.jobs, &caller, &name, payload)
-        .await
-        .map_err(IntoResponse::into_response)?;
+    let payload = String::from_utf8(body.to_vec())
+        .map_err(|_| AppError::bad_request("body", "must be text: JSON, or base64-encoded data"))?;
+    let (job, response) = jobs::run_sync(&state.db, &state.jobs, &caller, &name, payload).await?;
     if job.state == JobState::Succeeded {
         return Ok((StatusCode::OK, response).into_response());
     }
