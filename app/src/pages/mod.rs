@@ -8,6 +8,7 @@ mod login;
 mod new_service;
 mod service_detail;
 mod service_form;
+mod service_jobs;
 mod services;
 mod widgets;
 

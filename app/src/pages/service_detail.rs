@@ -2,6 +2,7 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_params_map};
 
+use super::service_jobs::{InvokePanel, ServiceJobs};
 use super::widgets::{CopyButton, ErrorPanel, PageHeader, loaded};
 use crate::api::services::{DeleteService, PlanDeletion, ServiceToken, get_service};
 use crate::service::{Service, StorageIo};
@@ -84,6 +85,8 @@ fn ServiceDetail(service: Service) -> impl IntoView {
                 <dd><TokenReveal name=name.clone() /></dd>
             </dl>
         </section>
+        <ServiceJobs name=name.clone() />
+        <InvokePanel name=name.clone() />
         <DeleteService name />
     }
 }

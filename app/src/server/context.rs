@@ -20,16 +20,7 @@ pub async fn session() -> AppResult<Session> {
 
 /// The signed-in user as the actor of domain functions (owner checks), or 401.
 pub async fn require_caller() -> AppResult<super::services::Caller> {
-    let user = require_user().await?;
-    // Only the local admin signs in today; OIDC users arrive with the identity issue.
-    Ok(if user.admin {
-        super::services::Caller::admin()
-    } else {
-        super::services::Caller {
-            id: user.id.to_string(),
-            admin: false,
-        }
-    })
+    Ok((&require_user().await?).into())
 }
 
 /// The signed-in user, or 401.

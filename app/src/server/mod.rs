@@ -6,6 +6,7 @@ pub mod buckets;
 pub mod context;
 pub mod db;
 pub mod jobs;
+pub mod live;
 pub mod services;
 pub mod sessions;
 pub mod state;

@@ -31,6 +31,20 @@ impl Caller {
     }
 }
 
+impl From<&crate::api::auth::SessionUser> for Caller {
+    fn from(user: &crate::api::auth::SessionUser) -> Self {
+        // Only the local admin signs in today; OIDC users arrive with the identity issue.
+        if user.admin {
+            Self::admin()
+        } else {
+            Self {
+                id: user.id.to_string(),
+                admin: false,
+            }
+        }
+    }
+}
+
 /// Credential fields inside `storage_providers` and `clusters` entries: kept out of the stored
 /// definition like `environment.secrets`.
 const CREDENTIAL_KEYS: &[&str] = &[

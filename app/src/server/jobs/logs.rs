@@ -132,8 +132,9 @@ impl Appender {
         .await;
         match written {
             Ok(()) => {
+                let offset = self.size;
                 self.size += text.len() as u64;
-                jobs.log_appended(&self.job, Arc::from(text));
+                jobs.log_appended(&self.job, offset, Arc::from(text));
             }
             // The job may have been deleted meanwhile; its log goes with it.
             Err(err) => tracing::warn!(job = %self.job, %err, "cannot store job log lines"),

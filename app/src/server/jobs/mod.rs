@@ -73,6 +73,8 @@ pub struct JobChange {
 #[derive(Debug, Clone)]
 pub struct LogAppended {
     pub job: String,
+    /// Where the text starts in the stored log.
+    pub offset: u64,
     pub text: Arc<str>,
 }
 
@@ -151,9 +153,10 @@ impl Jobs {
         self.inner.logs.subscribe()
     }
 
-    pub(crate) fn log_appended(&self, job: &str, text: Arc<str>) {
+    pub(crate) fn log_appended(&self, job: &str, offset: u64, text: Arc<str>) {
         let _ = self.inner.logs.send(LogAppended {
             job: job.to_string(),
+            offset,
             text,
         });
     }

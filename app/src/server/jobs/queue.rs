@@ -504,7 +504,7 @@ pub async fn delete_finished(
     .bind(all)
     .execute(db.pool())
     .await?;
-    jobs.changed(service, "");
+    jobs.changed(service, "*");
     Ok(done.rows_affected())
 }
 

@@ -1,0 +1,192 @@
+//! Server push for the dashboard: job changes and growing logs as server-sent events, and
+//! log downloads. Plain axum routes (server functions do not stream), signed-in users only.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::routing::get;
+use futures_util::Stream;
+use serde::Deserialize;
+use tokio::sync::broadcast::error::RecvError;
+use tower_sessions::Session;
+
+use super::jobs::{self, logs};
+use super::services::Caller;
+use super::state::AppState;
+use crate::{AppError, AppResult};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/live/jobs/{service}", get(job_changes))
+        .route("/api/live/log/{service}/{job}", get(log_follow))
+        .route("/api/download/log/{service}/{job}", get(log_download))
+}
+
+async fn caller(session: &Session) -> AppResult<Caller> {
+    let user = super::auth::current_user(session)
+        .await?
+        .ok_or_else(AppError::unauthorized)?;
+    Ok((&user).into())
+}
+
+/// An event named `job` (data: the job's name, `*` when many changed) whenever a job of the
+/// service changes; the page reloads its table then. (Browsers drop events without data.)
+async fn job_changes(
+    State(state): State<AppState>,
+    session: Session,
+    Path(service): Path<String>,
+) -> AppResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    jobs::authorize(&state.db, &caller(&session).await?, &service).await?;
+    let changes = state.jobs.subscribe_changes();
+    let stream = futures_util::stream::unfold(changes, move |mut changes| {
+        let service = service.clone();
+        async move {
+            loop {
+                match changes.recv().await {
+                    Ok(change) if change.service == service => {
+                        return Some((Ok(Event::default().event("job").data(change.job)), changes));
+                    }
+                    Ok(_) => continue,
+                    // Missed some: a change without a name makes the page reload everything.
+                    Err(RecvError::Lagged(_)) => {
+                        return Some((Ok(Event::default().event("job").data("*")), changes));
+                    }
+                    Err(RecvError::Closed) => return None,
+                }
+            }
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// The log so far, then each new part as the job writes it (`log` events), then `end` once
+/// the job has finished.
+async fn log_follow(
+    State(state): State<AppState>,
+    session: Session,
+    Path((service, job)): Path<(String, String)>,
+) -> AppResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let caller = caller(&session).await?;
+    jobs::require(&state.db, &caller, &service, &job).await?;
+    // Subscribe before reading, so nothing written in between is missed; parts already in
+    // what was read are recognised by their offset and skipped.
+    let appended = state.jobs.subscribe_logs();
+    let changes = state.jobs.subscribe_changes();
+    let so_far = logs::read(&state.db, &job, true).await?;
+    let follow = Follow {
+        state,
+        job,
+        sent: so_far.len() as u64,
+        appended,
+        changes,
+        first: Some(logs::strip_timestamps(&so_far)),
+        ended: false,
+    };
+    let stream = futures_util::stream::unfold(follow, |mut follow| async move {
+        let event = follow.next().await?;
+        Some((Ok(event), follow))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+struct Follow {
+    state: AppState,
+    job: String,
+    /// Bytes of the stored (timestamped) log already sent.
+    sent: u64,
+    appended: tokio::sync::broadcast::Receiver<jobs::LogAppended>,
+    changes: tokio::sync::broadcast::Receiver<jobs::JobChange>,
+    first: Option<String>,
+    ended: bool,
+}
+
+impl Follow {
+    async fn next(&mut self) -> Option<Event> {
+        if let Some(text) = self.first.take() {
+            return Some(Event::default().event("log").data(text));
+        }
+        if self.ended {
+            return None;
+        }
+        if self.finished().await {
+            self.ended = true;
+            return Some(Event::default().event("end").data("finished"));
+        }
+        loop {
+            tokio::select! {
+                appended = self.appended.recv() => match appended {
+                    Ok(part) if part.job == self.job && part.offset >= self.sent => {
+                        self.sent = part.offset + part.text.len() as u64;
+                        return Some(Event::default().event("log").data(logs::strip_timestamps(&part.text)));
+                    }
+                    Ok(_) => continue,
+                    // Fell behind: send what is missing from the database.
+                    Err(RecvError::Lagged(_)) => {
+                        let all = logs::read(&self.state.db, &self.job, true).await.ok()?;
+                        let missing = all.get(self.sent as usize..).unwrap_or_default().to_string();
+                        self.sent = all.len() as u64;
+                        return Some(Event::default().event("log").data(logs::strip_timestamps(&missing)));
+                    }
+                    Err(RecvError::Closed) => return None,
+                },
+                change = self.changes.recv() => match change {
+                    Ok(change) if change.job == self.job && self.finished().await => {
+                        self.ended = true;
+                        return Some(Event::default().event("end").data("finished"));
+                    }
+                    Ok(_) | Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => return None,
+                },
+            }
+        }
+    }
+
+    /// Finished (or gone), with every part of its log stored.
+    async fn finished(&self) -> bool {
+        match jobs::get(&self.state.db, &self.job).await {
+            Ok(Some(job)) => job.state.is_final() && self.sent >= job.log_size as u64,
+            Ok(None) => true,
+            Err(_) => false,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct DownloadQuery {
+    timestamps: Option<bool>,
+}
+
+async fn log_download(
+    State(state): State<AppState>,
+    session: Session,
+    Path((service, job)): Path<(String, String)>,
+    Query(query): Query<DownloadQuery>,
+) -> AppResult<impl IntoResponse> {
+    let caller = caller(&session).await?;
+    let text = jobs::log_for(
+        &state.db,
+        &caller,
+        &service,
+        &job,
+        query.timestamps.unwrap_or(true),
+    )
+    .await?;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                "text/plain; charset=utf-8".to_string(),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{job}.log\""),
+            ),
+        ],
+        text,
+    ))
+}
