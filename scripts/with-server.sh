@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs a command against the real server binary in embedded mode: a fresh data dir, free
-# loopback ports, a random admin password. The command sees BASE_URL, OSCAR_USERNAME and
-# OSCAR_PASSWORD. Expects `make site` to have built the server and the site.
+# loopback ports, a random admin password. The command sees BASE_URL, OSCAR_USERNAME,
+# OSCAR_PASSWORD, and the embedded store's S3_ENDPOINT, OSCAR_S3_ACCESS_KEY and
+# OSCAR_S3_SECRET_KEY. Expects `make site` to have built the server and the site.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +18,10 @@ s3_port=$(free_port)
 export OSCAR_USERNAME=oscar
 export OSCAR_PASSWORD="test-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 export BASE_URL="http://127.0.0.1:$port"
+# The embedded store's keys, so tests can also upload straight to it (boto3, like users do).
+export OSCAR_S3_ACCESS_KEY="test-access"
+export OSCAR_S3_SECRET_KEY="test-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+export S3_ENDPOINT="http://127.0.0.1:$s3_port"
 
 OSCAR_DATA_DIR="$work/data" OSCAR_LISTEN="127.0.0.1:$port" OSCAR_S3_LISTEN="127.0.0.1:$s3_port" \
   LEPTOS_SITE_ROOT=target/site RUST_LOG="${RUST_LOG:-info}" \

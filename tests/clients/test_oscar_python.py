@@ -1,10 +1,14 @@
 """oscar-python 2.2.0 from PyPI, unmodified, against the real server (scripts/with-server.sh).
 
-Create from an FDL file, list, get, update, remove: the calls OSCAR users make.
+Create from an FDL file, list, get, update, remove, run (sync and async), list jobs, read
+and remove job logs: the calls OSCAR users make. boto3 uploads straight to the embedded store.
 """
 import json
 import os
 import pathlib
+import time
+
+import boto3
 
 import pytest
 import requests
@@ -78,3 +82,80 @@ def test_wrong_credentials_are_a_401():
     with pytest.raises(requests.HTTPError) as refused:
         intruder.list_services()
     assert refused.value.response.status_code == 401
+
+
+UPPERCASE = """#!/bin/sh
+echo "processed $(basename "$INPUT_FILE_PATH")"
+tr a-z A-Z < "$INPUT_FILE_PATH" > "$TMP_OUTPUT_DIR/$(basename "$INPUT_FILE_PATH")"
+"""
+
+
+def uppercase_service(name):
+    return {
+        "name": name, "image": "docker.io/library/alpine:3.20", "script": UPPERCASE,
+        "cpu": "0.5", "memory": "256Mi",
+        "input": [{"storage_provider": "minio.default", "path": f"{name}/in"}],
+        "output": [{"storage_provider": "minio.default", "path": f"{name}/out"}],
+    }
+
+
+def wait_for_jobs(client, service, count):
+    """The service's jobs once `count` of them have finished (OSCAR's list_jobs shape)."""
+    deadline = time.time() + 60
+    while True:
+        jobs = json.loads(client.list_jobs(service).text)["jobs"]
+        done = [j for j in jobs.values() if j["status"] in ("Succeeded", "Failed")]
+        if len(done) >= count:
+            return jobs
+        assert time.time() < deadline, f"jobs did not finish: {jobs}"
+        time.sleep(0.2)
+
+
+def test_run_service_sync_and_async_then_logs_and_removal(client, tmp_path):
+    assert client.create_service(uppercase_service("py-upper")).status_code == 201
+    source = tmp_path / "words.txt"
+    source.write_text("hello from python")
+
+    # Synchronous: the output file comes back base64-encoded and the client decodes it.
+    result = tmp_path / "result.txt"
+    response = client.run_service("py-upper", input=str(source), output=str(result))
+    assert response.status_code == 200
+    assert result.read_text() == "HELLO FROM PYTHON"
+
+    # Asynchronous: 201, then the job shows up in list_jobs with its log.
+    response = client.run_service("py-upper", input=str(source), async_call=True)
+    assert response.status_code == 201
+    jobs = wait_for_jobs(client, "py-upper", 2)
+    assert len(jobs) == 2
+    for name, job in jobs.items():
+        assert job["status"] == "Succeeded", job
+        assert name.startswith("py-upper-")
+        assert job["creation_time"].endswith("Z")
+        assert "processed event-file-" in client.get_job_logs("py-upper", name).text
+
+    first = sorted(jobs)[0]
+    assert client.remove_job("py-upper", first).status_code == 204
+    assert first not in json.loads(client.list_jobs("py-upper").text)["jobs"]
+    assert client.remove_all_jobs("py-upper").status_code == 204
+    assert json.loads(client.list_jobs("py-upper").text)["jobs"] == {}
+    client.remove_service("py-upper")
+
+
+def test_a_boto3_upload_to_the_embedded_store_runs_the_service(client):
+    assert client.create_service(uppercase_service("py-boto")).status_code == 201
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=os.environ["S3_ENDPOINT"],
+        aws_access_key_id=os.environ["OSCAR_S3_ACCESS_KEY"],
+        aws_secret_access_key=os.environ["OSCAR_S3_SECRET_KEY"],
+        region_name="us-east-1",
+    )
+    s3.put_object(Bucket="py-boto", Key="in/notes été.txt", Body=b"straight to the store")
+
+    jobs = wait_for_jobs(client, "py-boto", 1)
+    assert [j["status"] for j in jobs.values()] == ["Succeeded"]
+    output = s3.get_object(Bucket="py-boto", Key="out/notes été.txt")["Body"].read()
+    assert output == b"STRAIGHT TO THE STORE"
+    name = next(iter(jobs))
+    assert "processed notes été.txt" in client.get_job_logs("py-boto", name).text
+    client.remove_service("py-boto")
