@@ -24,7 +24,10 @@ const UPLOADS: usize = 500;
 const NOOP_JOBS: usize = 1_000;
 
 fn now_ns() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
 }
 
 #[tokio::main]
@@ -44,7 +47,12 @@ async fn main() {
         "environment": {"variables": {"STAMPS": stamps.path()}},
         "input": [{"storage_provider": "minio.default", "path": "bench-latency/in"}],
     });
-    assert_eq!(app.rest("POST", "/system/services", Some(service)).await.status, 201);
+    assert_eq!(
+        app.rest("POST", "/system/services", Some(service))
+            .await
+            .status,
+        201
+    );
     let s3 = app.app.state.s3.clone();
     let mut acked = Vec::with_capacity(UPLOADS);
     let every = Duration::from_nanos(1_000_000_000 / RATE);
@@ -80,8 +88,15 @@ async fn main() {
     let pick = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
 
     let direct = direct_supervisor_ms(&app, stamps.path(), 50).await;
-    println!("upload acknowledged → script start, {UPLOADS} uploads at {RATE}/s (embedded S3, SQLite)");
-    println!("  p50 {:.1} ms   p99 {:.1} ms   max {:.1} ms", pick(0.5), pick(0.99), pick(1.0));
+    println!(
+        "upload acknowledged → script start, {UPLOADS} uploads at {RATE}/s (embedded S3, SQLite)"
+    );
+    println!(
+        "  p50 {:.1} ms   p99 {:.1} ms   max {:.1} ms",
+        pick(0.5),
+        pick(0.99),
+        pick(1.0)
+    );
     println!(
         "  baseline: one no-op supervisor run started directly, spawn to exit, p50 {direct:.1} ms (ratio {:.1})",
         pick(0.5) / direct
@@ -89,7 +104,12 @@ async fn main() {
 
     // 2. Sustained no-op jobs per second, from a backlog.
     let service = json!({"name": "bench-noop", "image": "alpine", "script": "true\n"});
-    assert_eq!(app.rest("POST", "/system/services", Some(service)).await.status, 201);
+    assert_eq!(
+        app.rest("POST", "/system/services", Some(service))
+            .await
+            .status,
+        201
+    );
     let owner = app::server::services::ADMIN_OWNER.to_string();
     let started = Instant::now();
     for i in 0..NOOP_JOBS {
@@ -101,7 +121,9 @@ async fn main() {
             input: None,
             object: None,
         };
-        jobs::enqueue(&app.app.state.db, &app.app.state.jobs, new).await.unwrap();
+        jobs::enqueue(&app.app.state.db, &app.app.state.jobs, new)
+            .await
+            .unwrap();
     }
     let queued = started.elapsed();
     loop {

@@ -429,3 +429,79 @@ async fn the_job_history_pages_and_deletes_like_oscar() {
     let response = app.rest("GET", "/system/logs/absent", None).await;
     assert_eq!(response.status, StatusCode::NOT_FOUND);
 }
+
+/// The dashboard's record of one job (server function `jobs/list`), once `done` says so.
+async fn record_when(
+    app: &mut TestApp,
+    service: &str,
+    job: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let listed = app.call("jobs/list", &[("service", service)]).await.json();
+        let found = listed["jobs"]
+            .as_array()
+            .and_then(|jobs| jobs.iter().find(|j| j["name"] == job))
+            .cloned();
+        if let Some(record) = found.filter(&done) {
+            return record;
+        }
+        assert!(Instant::now() < deadline, "{listed}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn platform_failures_are_retried_then_dead_lettered_until_someone_retries() {
+    let mut app = TestApp::with_config(|c| c.jobs.max_attempts = 2).await;
+    let token = create(&mut app, service("flaky", UPPERCASE)).await;
+    app.login().await;
+    // A notification for an object that is not (yet) there: the download fails, which is the
+    // platform's problem, not the script's.
+    let event = json!({"Records": [{"eventSource": "minio:s3", "eventTime": "2026-01-01T00:00:00Z",
+        "s3": {"bucket": {"name": "flaky"}, "object": {"key": "in%2Flate.txt", "eTag": "e1"}}}]});
+    let response = app
+        .invoke("/job/flaky", &format!("Bearer {token}"), event.to_string())
+        .await;
+    let job = response.json()["job_name"].as_str().unwrap().to_string();
+
+    let dead = record_when(&mut app, "flaky", &job, |j| j["state"] == "dead_lettered").await;
+    assert_eq!(dead["attempts"], 2, "{dead}");
+    let reason = dead["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("cannot download flaky/in/late.txt"),
+        "{reason}"
+    );
+    assert!(reason.contains("gave up after 2 attempts"), "{reason}");
+    assert_eq!(jobs(&mut app, "flaky").await[&job]["status"], "Failed");
+
+    // Only dead-lettered jobs can be retried.
+    let refused = app
+        .call("jobs/retry", &[("service", "flaky"), ("job", "flaky-nope")])
+        .await;
+    assert_eq!(refused.status, StatusCode::NOT_FOUND, "{}", refused.body);
+
+    // The object arrives (its own upload makes its own job); the retried job now succeeds.
+    put(&app, "flaky", "in/late.txt", b"late").await;
+    let retried = app
+        .call("jobs/retry", &[("service", "flaky"), ("job", &job)])
+        .await;
+    assert_eq!(retried.status, StatusCode::OK, "{}", retried.body);
+    let done = record_when(&mut app, "flaky", &job, |j| j["state"] == "succeeded").await;
+    assert_eq!(done["exit_code"], 0, "{done}");
+    assert_eq!(done["reason"], Value::Null);
+
+    // The Jobs page lists every service's jobs, newest first.
+    let recent = app.call("jobs/recent", &[]).await.json();
+    let names: Vec<&str> = recent
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&job.as_str()) && names.len() == 2,
+        "{recent}"
+    );
+}

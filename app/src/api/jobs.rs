@@ -149,6 +149,14 @@ pub async fn list_jobs(service: String, state: Option<JobState>) -> Result<JobLi
     jobs::list_for(&context::state().db, &caller, &service, state).await
 }
 
+/// The newest jobs across services, for the Jobs page.
+#[server(endpoint = "jobs/recent")]
+pub async fn recent_jobs() -> Result<Vec<Job>, AppError> {
+    use crate::server::{context, jobs};
+    let caller = context::require_caller().await?;
+    jobs::recent(&context::state().db, &caller, 200).await
+}
+
 #[server(endpoint = "jobs/log")]
 pub async fn job_log(service: String, job: String) -> Result<String, AppError> {
     use crate::server::{context, jobs};

@@ -1,13 +1,66 @@
 use leptos::prelude::*;
+use leptos_router::components::A;
 
-use super::widgets::{EmptyState, PageHeader};
+use super::widgets::{EmptyState, ErrorPanel, PageHeader, format_duration, format_time};
+use crate::api::jobs::recent_jobs;
 
+/// The newest jobs of every service, updated live; each links to its service's page, where
+/// its log is.
 #[component]
 pub fn JobsPage() -> impl IntoView {
+    let version = RwSignal::new(0u64);
+    let jobs = Resource::new(move || version.get(), |_| recent_jobs());
+    #[cfg(feature = "hydrate")]
+    super::service_jobs::listen_for_changes("/api/live/jobs".into(), version);
+    let table = move || {
+        jobs.get().map(|result| match result {
+            Err(error) => view! { <ErrorPanel error /> }.into_any(),
+            Ok(list) if list.is_empty() => view! {
+                <EmptyState title="No jobs yet">
+                    "Each file uploaded to a service's input folder starts a job; its status and log appear here and on the service's page."
+                </EmptyState>
+            }
+            .into_any(),
+            Ok(list) => view! {
+                <section class="panel">
+                    <table class="table jobs" data-testid="all-jobs">
+                        <thead><tr>
+                            <th>"Service"</th><th>"Job"</th><th>"State"</th><th>"Trigger"</th><th>"Input"</th>
+                            <th>"Created"</th><th>"Duration"</th><th>"Exit"</th>
+                        </tr></thead>
+                        <tbody>
+                            {list.into_iter().map(|job| {
+                                let duration = match (job.started_at, job.finished_at) {
+                                    (Some(start), Some(end)) => format_duration(end - start),
+                                    _ => String::new(),
+                                };
+                                let service = job.service.clone();
+                                view! {
+                                    <tr data-job=job.name.clone() data-state=job.state.as_str()>
+                                        <td><A href=format!("/services/{}", crate::url::percent_encode(&service, b""))>{service.clone()}</A></td>
+                                        <td class="mono">{job.name.clone()}</td>
+                                        <td>
+                                            <span class=format!("state state-{}", job.state.as_str()) title=job.reason.clone().unwrap_or_default()>
+                                                {job.state.label()}
+                                            </span>
+                                        </td>
+                                        <td>{job.trigger.as_str()}</td>
+                                        <td class="mono">{job.input.clone().unwrap_or_default()}</td>
+                                        <td>{format_time(job.created_at)}</td>
+                                        <td>{duration}</td>
+                                        <td>{job.exit_code.map(|c| c.to_string()).unwrap_or_default()}</td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                </section>
+            }
+            .into_any(),
+        })
+    };
     view! {
         <PageHeader title="Jobs" />
-        <EmptyState title="No jobs yet">
-            "Each file uploaded to a service's input starts a job; its status and log appear here."
-        </EmptyState>
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>{table}</Transition>
     }
 }

@@ -23,7 +23,10 @@ pub fn ServiceJobs(name: String) -> impl IntoView {
     let delete = ServerAction::<DeleteJobs>::new();
     let retry = ServerAction::<RetryJob>::new();
     #[cfg(feature = "hydrate")]
-    listen_for_changes(&name, version);
+    listen_for_changes(
+        format!("/api/live/jobs/{}", crate::url::percent_encode(&name, b"")),
+        version,
+    );
 
     let service = name.clone();
     let table = move || {
@@ -156,18 +159,15 @@ fn JobRow(
     }
 }
 
-/// Reloads the table when the server reports a change, at most a few times a second.
+/// Bumps `version` (so tables reload) when the job-change stream at `url` reports something,
+/// at most a few times a second.
 #[cfg(feature = "hydrate")]
-fn listen_for_changes(service: &str, version: RwSignal<u64>) {
+pub(super) fn listen_for_changes(url: String, version: RwSignal<u64>) {
     use std::cell::Cell;
     use std::rc::Rc;
     use std::time::Duration;
 
     let scheduled = Rc::new(Cell::new(false));
-    let url = format!(
-        "/api/live/jobs/{}",
-        crate::url::percent_encode(service, b"")
-    );
     let on_change = Box::new(move |_: String| {
         if scheduled.replace(true) {
             return;

@@ -22,6 +22,7 @@ use crate::{AppError, AppResult};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/api/live/jobs", get(all_job_changes))
         .route("/api/live/jobs/{service}", get(job_changes))
         .route("/api/live/log/{service}/{job}", get(log_follow))
         .route("/api/download/log/{service}/{job}", get(log_download))
@@ -34,7 +35,7 @@ async fn caller(session: &Session) -> AppResult<Caller> {
     Ok((&user).into())
 }
 
-/// An event named `job` (data: the job's name, `*` when many changed) whenever a job of the
+/// An event named `job` (data: `service/job`, `*` when many changed) whenever a job of the
 /// service changes; the page reloads its table then. (Browsers drop events without data.)
 async fn job_changes(
     State(state): State<AppState>,
@@ -42,17 +43,38 @@ async fn job_changes(
     Path(service): Path<String>,
 ) -> AppResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     jobs::authorize(&state.db, &caller(&session).await?, &service).await?;
+    Ok(change_events(&state, Some(service)))
+}
+
+/// Job changes of every service, for the admin's Jobs page (others watch their services' pages).
+async fn all_job_changes(
+    State(state): State<AppState>,
+    session: Session,
+) -> AppResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    if !caller(&session).await?.admin {
+        return Err(AppError::Forbidden(
+            "only the admin follows every service's jobs".into(),
+        ));
+    }
+    Ok(change_events(&state, None))
+}
+
+fn change_events(
+    state: &AppState,
+    service: Option<String>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>> + use<>> {
     let changes = state.jobs.subscribe_changes();
     let stream = futures_util::stream::unfold(changes, move |mut changes| {
         let service = service.clone();
         async move {
             loop {
                 match changes.recv().await {
-                    Ok(change) if change.service == service => {
-                        return Some((Ok(Event::default().event("job").data(change.job)), changes));
+                    Ok(change) if service.as_ref().is_none_or(|s| *s == change.service) => {
+                        let data = format!("{}/{}", change.service, change.job);
+                        return Some((Ok(Event::default().event("job").data(data)), changes));
                     }
                     Ok(_) => continue,
-                    // Missed some: a change without a name makes the page reload everything.
+                    // Missed some: the page reloads everything anyway.
                     Err(RecvError::Lagged(_)) => {
                         return Some((Ok(Event::default().event("job").data("*")), changes));
                     }
@@ -61,7 +83,7 @@ async fn job_changes(
             }
         }
     });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 
 /// The log so far, then each new part as the job writes it (`log` events), then `end` once

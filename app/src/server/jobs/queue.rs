@@ -421,6 +421,21 @@ pub async fn counts(db: &Database, service: &str) -> AppResult<Vec<(JobState, i6
     Ok(counts)
 }
 
+/// The newest jobs of every service the caller may see (all of them for the admin).
+pub async fn recent(db: &Database, caller: &Caller, limit: i64) -> AppResult<Vec<Job>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {JOB_COLUMNS} FROM jobs
+         WHERE $1 OR service IN (SELECT name FROM services WHERE owner = $2)
+         ORDER BY created_at DESC, name DESC LIMIT $3"
+    ))
+    .bind(caller.admin)
+    .bind(&caller.id)
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(job_from_row).collect()
+}
+
 /// The service if the caller may see its jobs (its owner or the admin).
 pub async fn authorize(db: &Database, caller: &Caller, service: &str) -> AppResult<()> {
     let service = services::require(db, service).await?;
