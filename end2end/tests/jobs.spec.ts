@@ -55,4 +55,11 @@ test('jobs appear live, their logs stream, and Run now shows the result', async 
   // Finished jobs can be deleted with their logs.
   await row.getByRole('button', { name: 'Delete' }).click();
   await expect(row).toHaveCount(0);
+
+  // The Jobs page lists every service's jobs, linked to their service.
+  await page.getByRole('link', { name: 'Jobs', exact: true }).click();
+  const all = page.getByTestId('all-jobs');
+  await expect(all.locator('tr[data-state="succeeded"]').first()).toBeVisible();
+  await all.getByRole('link', { name: 'jobs-e2e' }).first().click();
+  await expect(page).toHaveURL(/\/services\/jobs-e2e$/);
 });
