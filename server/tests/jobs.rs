@@ -505,3 +505,115 @@ async fn platform_failures_are_retried_then_dead_lettered_until_someone_retries(
         "{recent}"
     );
 }
+
+#[tokio::test]
+async fn two_servers_on_one_postgresql_never_run_a_job_twice() {
+    let Some(url) = common::fresh_postgres_database().await else {
+        // `make test` always provides PostgreSQL (OSCAR_REQUIRE_POSTGRES); plain `cargo test`
+        // without it has nothing to share.
+        assert!(
+            std::env::var("OSCAR_REQUIRE_POSTGRES").is_err(),
+            "TEST_DATABASE_URL is required"
+        );
+        return;
+    };
+    let ran = tempfile::tempdir().unwrap();
+    let mut first = TestApp::with_database(Some(url.clone())).await;
+    let second = TestApp::with_database(Some(url)).await;
+    let mut definition = service(
+        "shared",
+        "echo \"$JOB_UUID\" >> \"$RAN/jobs\"\nsleep 0.05\n",
+    );
+    definition["environment"] = json!({"variables": {"RAN": ran.path()}});
+    let token = create(&mut first, definition).await;
+    for i in 0..40 {
+        first
+            .invoke(
+                "/job/shared",
+                &format!("Bearer {token}"),
+                format!("{{\"i\": {i}}}"),
+            )
+            .await;
+        // Both dispatchers poll the shared queue; wake the second one too.
+        second.app.state.jobs.changed("shared", "");
+    }
+    let all = finished(&mut first, "shared", 40).await;
+    assert!(all.values().all(|j| j["status"] == "Succeeded"), "{all:?}");
+    let lines = std::fs::read_to_string(ran.path().join("jobs")).unwrap();
+    let mut names: Vec<&str> = lines.lines().collect();
+    names.sort();
+    let total = names.len();
+    names.dedup();
+    assert_eq!((total, names.len()), (40, 40), "every job ran exactly once");
+}
+
+#[tokio::test]
+async fn a_long_log_is_capped_with_a_visible_notice() {
+    let mut app = TestApp::with_config(|c| c.jobs.log_limit = 2_000).await;
+    let token = create(
+        &mut app,
+        service(
+            "chatty",
+            "for i in $(seq 1 500); do echo \"line $i\"; done\n",
+        ),
+    )
+    .await;
+    let job = app
+        .invoke("/job/chatty", &format!("Bearer {token}"), "{}")
+        .await
+        .json()["job_name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    finished(&mut app, "chatty", 1).await;
+    let text = log(&mut app, "chatty", &job).await;
+    assert!(text.contains("line 1\n"), "{text}");
+    assert!(!text.contains("line 500"), "{text}");
+    assert!(text.trim_end().ends_with("bytes were dropped]"), "{text}");
+    assert!(text.len() < 2_300, "{}", text.len());
+}
+
+#[tokio::test]
+async fn a_script_over_its_memory_fails_instead_of_taking_the_machine() {
+    let mut app = TestApp::new().await;
+    let mut definition = service(
+        "greedy",
+        "head -c 300000000 /dev/zero | tail -n 1 > /dev/null || exit 9\necho survived\n",
+    );
+    definition["memory"] = json!("64Mi");
+    let token = create(&mut app, definition).await;
+    let job = app
+        .invoke("/job/greedy", &format!("Bearer {token}"), "{}")
+        .await
+        .json()["job_name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let all = finished(&mut app, "greedy", 1).await;
+    let text = log(&mut app, "greedy", &job).await;
+    assert_eq!(all[&job]["status"], "Failed", "{text}");
+    assert!(!text.contains("survived"), "{text}");
+}
+
+#[tokio::test]
+async fn finished_jobs_past_their_retention_are_deleted() {
+    let mut app = TestApp::new().await;
+    let token = create(&mut app, service("old", "true\n")).await;
+    app.invoke("/job/old", &format!("Bearer {token}"), "{}")
+        .await;
+    finished(&mut app, "old", 1).await;
+    let db = app.app.state.db.clone();
+    let past = app::server::jobs::now_ms() - 1_000;
+    assert_eq!(
+        app::server::jobs::delete_expired(&db, past).await.unwrap(),
+        0
+    );
+    let future = app::server::jobs::now_ms() + 1_000;
+    assert_eq!(
+        app::server::jobs::delete_expired(&db, future)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(jobs(&mut app, "old").await.is_empty());
+}
