@@ -75,6 +75,11 @@ pub struct Config {
     /// Where cargo-leptos put the compiled site (wasm, js, css, public assets).
     pub site_root: PathBuf,
     pub jobs: JobSettings,
+    /// ARN of an external store's webhook target for `/system/store-events`
+    /// (`OSCAR_S3_NOTIFY_ARN`): input folders are subscribed to it.
+    pub notify_arn: Option<String>,
+    /// The secret that webhook presents (`OSCAR_WEBHOOK_TOKEN`).
+    pub webhook_token: Option<Secret>,
     /// The supervisor command jobs run: `OSCAR_SUPERVISOR` (a path to `oscar-supervisor`), or
     /// None for this binary's `supervise` subcommand.
     pub supervisor: Option<Vec<String>>,
@@ -127,6 +132,27 @@ impl Config {
             ));
         }
 
+        let notify_arn = var("OSCAR_S3_NOTIFY_ARN");
+        if notify_arn.is_some() && matches!(storage, Storage::Embedded { .. }) {
+            return Err(err(
+                "OSCAR_S3_NOTIFY_ARN",
+                "applies to an external store (OSCAR_S3_ENDPOINT); the embedded store reports new objects itself",
+            ));
+        }
+        let webhook_token = var("OSCAR_WEBHOOK_TOKEN").map(Secret);
+        if webhook_token.as_ref().is_some_and(|t| t.0.len() < 16) {
+            return Err(err(
+                "OSCAR_WEBHOOK_TOKEN",
+                "must be at least 16 characters long",
+            ));
+        }
+        if notify_arn.is_some() && webhook_token.is_none() {
+            return Err(err(
+                "OSCAR_WEBHOOK_TOKEN",
+                "is required with OSCAR_S3_NOTIFY_ARN (the store's webhook authenticates with it)",
+            ));
+        }
+
         let admin_username = var("OSCAR_USERNAME").unwrap_or_else(|| "oscar".into());
         if admin_username.chars().any(|c| c.is_control() || c == ':') {
             return Err(err(
@@ -162,6 +188,8 @@ impl Config {
                 var("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".into()),
             ),
             jobs: job_settings(&var)?,
+            notify_arn,
+            webhook_token,
             supervisor: var("OSCAR_SUPERVISOR").map(|path| vec![path]),
         })
     }
@@ -380,6 +408,33 @@ mod tests {
         assert_eq!(
             parse(&[("OSCAR_RUN_TIMEOUT", "0")]).unwrap_err().var,
             "OSCAR_RUN_TIMEOUT"
+        );
+    }
+
+    #[test]
+    fn store_notifications_need_an_external_store_and_a_token() {
+        let external = [
+            ("OSCAR_S3_ENDPOINT", "https://minio.example.org"),
+            ("OSCAR_S3_ACCESS_KEY", "root"),
+            ("OSCAR_S3_SECRET_KEY", "rootpassword"),
+            ("OSCAR_S3_NOTIFY_ARN", "arn:minio:sqs::oscar:webhook"),
+        ];
+        assert_eq!(parse(&external).unwrap_err().var, "OSCAR_WEBHOOK_TOKEN");
+        let mut with_token = external.to_vec();
+        with_token.push(("OSCAR_WEBHOOK_TOKEN", "a-long-enough-token"));
+        let config = parse(&with_token).unwrap();
+        assert_eq!(
+            config.notify_arn.as_deref(),
+            Some("arn:minio:sqs::oscar:webhook")
+        );
+        let embedded = parse(&[
+            ("OSCAR_S3_NOTIFY_ARN", "arn:x"),
+            ("OSCAR_WEBHOOK_TOKEN", "a-long-enough-token"),
+        ]);
+        assert_eq!(embedded.unwrap_err().var, "OSCAR_S3_NOTIFY_ARN");
+        assert_eq!(
+            parse(&[("OSCAR_WEBHOOK_TOKEN", "short")]).unwrap_err().var,
+            "OSCAR_WEBHOOK_TOKEN"
         );
     }
 

@@ -13,6 +13,7 @@ use app::server::jobs::local::LocalExecutor;
 use app::server::jobs::{self, Jobs, events};
 use app::server::sessions::Sessions;
 use app::server::state::AppState;
+use app::server::store::Store;
 use embedded_s3::{EmbeddedS3, Notification};
 use leptos::config::LeptosOptions;
 use tokio::sync::{mpsc, watch};
@@ -165,7 +166,11 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
     let state = AppState {
         leptos_options: leptos_options(config.site_root.clone()),
         db,
-        s3,
+        s3: Store {
+            client: s3,
+            notify_arn: config.notify_arn.clone(),
+            webhook_token: config.webhook_token.as_ref().map(|t| t.0.clone()),
+        },
         admin: AdminAccount::new(&config.admin_username, admin_password),
         jobs,
         info,

@@ -19,9 +19,18 @@ pub struct StorageEvent {
     pub size: Option<u64>,
     /// `eventTime` of the record.
     pub time: Option<String>,
+    /// `eventName`, e.g. `s3:ObjectCreated:Put`.
+    pub name: Option<String>,
 }
 
 impl StorageEvent {
+    /// Whether the record reports a new object (not a deletion or another change).
+    pub fn is_created(&self) -> bool {
+        self.name
+            .as_deref()
+            .is_none_or(|n| n.contains("ObjectCreated"))
+    }
+
     /// What identifies this version of the object, for "one job per object version": the
     /// version id when the store keeps versions, else the ETag, else the event time.
     pub fn object_version(&self) -> String {
@@ -113,6 +122,7 @@ fn storage_record(record: &Value, provider: &str) -> Option<StorageEvent> {
         version_id: text(object.get("versionId")),
         size: object.get("size").and_then(Value::as_u64),
         time: text(record.get("eventTime")),
+        name: text(record.get("eventName")),
     })
 }
 

@@ -74,11 +74,7 @@ pub fn invoker(
         return basic_admin(state, credentials)
             .ok_or_else(|| AppError::Unauthorized("invalid credentials".into()));
     }
-    let token = credentials.trim();
-    if scheme.eq_ignore_ascii_case("bearer")
-        && !service.token.is_empty()
-        && bool::from(token.as_bytes().ct_eq(service.token.as_bytes()))
-    {
+    if bearer_is(scheme, credentials, &service.token) {
         return Ok(Caller {
             id: service.owner.clone(),
             admin: false,
@@ -87,6 +83,26 @@ pub fn invoker(
     Err(AppError::Unauthorized(
         "invalid token for this service".into(),
     ))
+}
+
+/// Whether `scheme credentials` is `Bearer <expected>` (compared in constant time).
+fn bearer_is(scheme: &str, credentials: &str, expected: &str) -> bool {
+    scheme.eq_ignore_ascii_case("bearer")
+        && !expected.is_empty()
+        && bool::from(credentials.trim().as_bytes().ct_eq(expected.as_bytes()))
+}
+
+/// Checks the Authorization header is `Bearer <expected>`.
+pub fn require_bearer(headers: &http::HeaderMap, expected: &str) -> AppResult<()> {
+    let header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match header.and_then(|h| h.split_once(' ')) {
+        Some((scheme, credentials)) if bearer_is(scheme, credentials, expected) => Ok(()),
+        _ => Err(AppError::Unauthorized(
+            "invalid or missing webhook token".into(),
+        )),
+    }
 }
 
 fn unauthorized(message: &str) -> Response {

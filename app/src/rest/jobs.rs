@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::Principal;
-use super::auth::invoker;
-use crate::server::jobs::{self, JobState, events, rfc3339};
+use super::auth::{invoker, require_bearer};
+use crate::server::jobs::{self, JobState, Trigger, events, rfc3339};
 use crate::server::services;
 use crate::server::state::AppState;
 use crate::{AppError, AppResult};
@@ -33,6 +33,10 @@ pub fn routes() -> Router<AppState> {
         .layer(DefaultBodyLimit::max(BODY_LIMIT));
     Router::new()
         .merge(invoke)
+        .route(
+            "/system/store-events",
+            post(store_event).head(|| async {}).get(|| async {}),
+        )
         .route("/system/logs/{service}", get(list).delete(remove_all))
         .route("/system/logs/{service}/", get(list).delete(remove_all))
         .route("/system/logs/{service}/{job}", get(log).delete(remove))
@@ -55,6 +59,38 @@ async fn job(
         Json(json!({"job_name": enqueued.name, "service": name, "created": enqueued.created})),
     )
         .into_response())
+}
+
+/// An external store's webhook (MinIO / RustFS target, configured once; see README): each
+/// object-created record goes to every service whose input folder it falls in. GET and HEAD
+/// answer 200 for the store's reachability checks.
+async fn store_event(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AppResult<Json<serde_json::Value>> {
+    let Some(token) = &state.s3.webhook_token else {
+        return Err(AppError::NotFound(
+            "store notifications are not configured on this server (OSCAR_WEBHOOK_TOKEN)".into(),
+        ));
+    };
+    require_bearer(&headers, token)?;
+    let text = String::from_utf8(body.to_vec())
+        .map_err(|_| AppError::bad_request("body", "must be a JSON storage event"))?;
+    let supervisor::event::Event::Storage(event) = supervisor::event::Event::parse(text.as_bytes())
+    else {
+        return Err(AppError::bad_request(
+            "body",
+            "is not an S3/MinIO storage event (expected Records[0].eventSource minio:s3 or aws:s3)",
+        ));
+    };
+    if !event.is_created() {
+        return Ok(Json(json!({ "jobs": [] })));
+    }
+    let enqueued =
+        events::object_created(&state.db, &state.jobs, &event, &text, Trigger::Bucket).await?;
+    let jobs: Vec<_> = enqueued.into_iter().map(|e| e.name).collect();
+    Ok(Json(json!({ "jobs": jobs })))
 }
 
 /// Runs at once and answers with the job's response (oscar-api.md §6.4): 500 with the reason

@@ -11,6 +11,7 @@ pub mod services;
 pub mod sessions;
 pub mod state;
 pub mod storage;
+pub mod store;
 pub mod users;
 
 /// Seconds since the epoch, for record timestamps.

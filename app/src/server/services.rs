@@ -8,6 +8,7 @@ use sqlx::Row;
 
 use super::db::Database;
 use super::storage;
+use super::store::{self, Store};
 pub use crate::api::services::{Applied, DeletionPlan};
 use crate::service::{FieldError, Service, validate};
 use crate::{AppError, AppResult};
@@ -73,7 +74,7 @@ impl From<Vec<FieldError>> for AppError {
 /// token. Returns it as stored (secret values blanked).
 pub async fn create(
     db: &Database,
-    s3: &aws_sdk_s3::Client,
+    s3: &Store,
     caller: &Caller,
     mut service: Service,
     now: i64,
@@ -118,7 +119,7 @@ pub async fn create(
 /// value keeps its stored value (forms never see secret values).
 pub async fn update(
     db: &Database,
-    s3: &aws_sdk_s3::Client,
+    s3: &Store,
     caller: &Caller,
     mut service: Service,
     now: i64,
@@ -126,8 +127,8 @@ pub async fn update(
     validate::prepare(&mut service)?;
     let current = require(db, &service.name).await?;
     authorize_owner(caller, &current)?;
-    service.owner = current.owner;
-    service.token = current.token;
+    service.owner = current.owner.clone();
+    service.token = current.token.clone();
     let mut secrets = take_secrets(&mut service);
     let stored = load_secrets(db, &service.name).await?;
     for (path, value) in secrets.iter_mut() {
@@ -138,6 +139,12 @@ pub async fn update(
             }
         }
     }
+    // Input buckets the service no longer reads from stop notifying it.
+    let dropped: Vec<String> = input_buckets(&current)
+        .into_iter()
+        .filter(|b| !input_buckets(&service).contains(b))
+        .collect();
+    store::unsubscribe(s3, &service.name, &dropped).await?;
     storage::prepare_for(db, s3, caller, &service, now).await?;
 
     let mut tx = db.pool().begin().await?;
@@ -169,7 +176,7 @@ pub async fn get(db: &Database, name: &str) -> AppResult<Option<Service>> {
 /// Creates or updates each service, like `oscar-cli apply`; stops at the first failure.
 pub async fn apply(
     db: &Database,
-    s3: &aws_sdk_s3::Client,
+    s3: &Store,
     caller: &Caller,
     definitions: Vec<Service>,
     now: i64,
@@ -243,11 +250,13 @@ async fn plan(
 /// created bucket still in use passes to a service using it, so the last user removes it.
 pub async fn delete(
     db: &Database,
-    s3: &aws_sdk_s3::Client,
+    s3: &Store,
     caller: &Caller,
     name: &str,
 ) -> AppResult<DeletionPlan> {
     let (plan, shared) = plan(db, caller, name).await?;
+    let inputs = input_buckets(&require(db, name).await?);
+    store::unsubscribe(s3, name, &inputs).await?;
     for bucket in &plan.buckets {
         storage::remove_bucket(db, s3, bucket).await?;
     }
@@ -261,6 +270,19 @@ pub async fn delete(
     super::jobs::forget_service(db, name).await?;
     tracing::info!(service = %name, buckets = ?plan.buckets, "service deleted");
     Ok(plan)
+}
+
+/// The platform-store buckets a service reads its inputs from.
+fn input_buckets(service: &Service) -> Vec<String> {
+    let mut buckets: Vec<String> = service
+        .input
+        .iter()
+        .filter(|io| io.storage_provider == "minio.default")
+        .filter_map(|io| io.path.trim_matches('/').split('/').next())
+        .map(str::to_string)
+        .collect();
+    buckets.dedup();
+    buckets
 }
 
 pub fn authorize_owner(caller: &Caller, service: &Service) -> AppResult<()> {

@@ -6,6 +6,7 @@ use leptos::config::LeptosOptions;
 use super::auth::AdminAccount;
 use super::db::Database;
 use super::jobs::Jobs;
+use super::store::Store;
 use crate::api::system::PlatformInfo;
 
 #[derive(Clone, Debug)]
@@ -13,7 +14,7 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub db: Database,
     /// Reaches the object store (embedded s3s or external MinIO) the same way in every mode.
-    pub s3: aws_sdk_s3::Client,
+    pub s3: Store,
     pub admin: AdminAccount,
     /// The job queue, its executor and live job notifications.
     pub jobs: Jobs,

@@ -9,6 +9,7 @@ use sqlx::Row;
 
 use super::db::Database;
 use super::services::Caller;
+use super::store::Store;
 use crate::service::Service;
 use crate::{AppError, AppResult};
 
@@ -28,10 +29,10 @@ pub fn buckets_of(service: &Service) -> BTreeSet<String> {
 
 /// Makes sure every bucket and folder the service uses exists: a bucket the caller owns is
 /// reused, one owned by someone else is a 409, a missing one is created and recorded as made
-/// by this service. Idempotent.
+/// by this service. External stores get the input folders' notification rules. Idempotent.
 pub async fn prepare_for(
     db: &Database,
-    s3: &aws_sdk_s3::Client,
+    s3: &Store,
     caller: &Caller,
     service: &Service,
     now: i64,
@@ -76,7 +77,7 @@ pub async fn prepare_for(
                 .map_err(|e| store_error("creating a folder", e))?;
         }
     }
-    Ok(())
+    super::store::subscribe(s3, service).await
 }
 
 /// Creates the bucket; false when it already existed in the store (made outside the platform).

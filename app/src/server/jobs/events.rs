@@ -113,6 +113,7 @@ pub async fn stored_object(
         version_id: head.version_id().map(str::to_string),
         size,
         time: Some(time),
+        name: Some(format!("s3:ObjectCreated:{event_name}")),
     };
     object_created(db, jobs, &event, &raw, Trigger::Bucket).await
 }
@@ -218,6 +219,7 @@ pub async fn reconcile(db: &Database, jobs: &Jobs, s3: &Client) -> AppResult<usi
                         version_id: None,
                         size,
                         time: Some(time.clone()),
+                        name: Some("s3:ObjectCreated:Put".into()),
                     };
                     if seen.contains(&event.object_version()) {
                         continue;

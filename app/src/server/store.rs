@@ -1,0 +1,205 @@
+//! The platform's object store: an aws-sdk-s3 client (embedded s3s or external MinIO /
+//! RustFS), and for external stores the webhook target that reports new objects.
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::types::{
+    Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter,
+    QueueConfiguration, S3KeyFilter,
+};
+
+use crate::service::Service;
+use crate::{AppError, AppResult};
+
+#[derive(Clone)]
+pub struct Store {
+    pub client: Client,
+    /// ARN of the store's webhook target pointing at `/system/store-events` (external stores;
+    /// the embedded store reports objects itself).
+    pub notify_arn: Option<String>,
+    /// What the store's webhook sends as `Authorization: Bearer …`: its own secret, so a
+    /// leaked service token cannot forge storage events.
+    pub webhook_token: Option<String>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("notify_arn", &self.notify_arn)
+            .field(
+                "webhook_token",
+                &self.webhook_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::ops::Deref for Store {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+/// The id of a notification rule this platform manages for a service.
+fn rule_id(service: &str, index: usize) -> String {
+    format!("oscar-{service}-{index}")
+}
+
+fn is_rule_of(id: Option<&str>, service: &str) -> bool {
+    id.and_then(|id| id.strip_prefix(&format!("oscar-{service}-")))
+        .is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// The `minio.default` input folders of a service, by bucket: `bucket` → [`folder/`, …].
+fn input_prefixes(service: &Service) -> Vec<(String, Vec<String>)> {
+    let mut by_bucket: Vec<(String, Vec<String>)> = Vec::new();
+    for input in &service.input {
+        if !matches!(
+            input.storage_provider.as_str(),
+            "" | "minio" | "minio.default"
+        ) {
+            continue;
+        }
+        let path = input.path.trim_matches('/');
+        let (bucket, folder) = path.split_once('/').unwrap_or((path, ""));
+        let prefix = if folder.is_empty() {
+            String::new()
+        } else {
+            format!("{folder}/")
+        };
+        match by_bucket.iter_mut().find(|(b, _)| b == bucket) {
+            Some((_, prefixes)) => prefixes.push(prefix),
+            None => by_bucket.push((bucket.to_string(), vec![prefix])),
+        }
+    }
+    by_bucket
+}
+
+/// Subscribes the service's input folders to the webhook: one queue configuration per folder
+/// (`s3:ObjectCreated:*`, prefix `folder/`), replacing this service's earlier ones and keeping
+/// every other rule of the bucket. No store restart, unlike upstream.
+pub async fn subscribe(store: &Store, service: &Service) -> AppResult<()> {
+    let Some(arn) = &store.notify_arn else {
+        return Ok(());
+    };
+    for (bucket, prefixes) in input_prefixes(service) {
+        let rules = prefixes
+            .iter()
+            .enumerate()
+            .map(|(i, prefix)| {
+                QueueConfiguration::builder()
+                    .id(rule_id(&service.name, i))
+                    .queue_arn(arn)
+                    .events(Event::from("s3:ObjectCreated:*"))
+                    .filter(
+                        NotificationConfigurationFilter::builder()
+                            .key(
+                                S3KeyFilter::builder()
+                                    .filter_rules(
+                                        FilterRule::builder()
+                                            .name(FilterRuleName::Prefix)
+                                            .value(prefix)
+                                            .build(),
+                                    )
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .build()
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| AppError::internal("notification rule", e))?;
+        replace_rules(store, &bucket, &service.name, rules).await?;
+    }
+    Ok(())
+}
+
+/// Removes the service's rules from these buckets (those that still exist).
+pub async fn unsubscribe(store: &Store, service: &str, buckets: &[String]) -> AppResult<()> {
+    if store.notify_arn.is_none() {
+        return Ok(());
+    }
+    for bucket in buckets {
+        replace_rules(store, bucket, service, Vec::new()).await?;
+    }
+    Ok(())
+}
+
+async fn replace_rules(
+    store: &Store,
+    bucket: &str,
+    service: &str,
+    rules: Vec<QueueConfiguration>,
+) -> AppResult<()> {
+    let unavailable = |e: &(dyn std::error::Error + 'static)| {
+        AppError::unavailable(
+            "the object store's notification settings",
+            supervisor::storage::describe(e),
+        )
+    };
+    let current = store
+        .get_bucket_notification_configuration()
+        .bucket(bucket)
+        .send()
+        .await
+        .map_err(|e| unavailable(&e))?;
+    let mut queues: Vec<QueueConfiguration> = current
+        .queue_configurations()
+        .iter()
+        .filter(|q| !is_rule_of(q.id(), service))
+        .cloned()
+        .collect();
+    queues.extend(rules);
+    let configuration = NotificationConfiguration::builder()
+        .set_queue_configurations(Some(queues))
+        .set_topic_configurations(current.topic_configurations.clone())
+        .set_lambda_function_configurations(current.lambda_function_configurations.clone())
+        .set_event_bridge_configuration(current.event_bridge_configuration.clone())
+        .build();
+    store
+        .put_bucket_notification_configuration()
+        .bucket(bucket)
+        .notification_configuration(configuration)
+        .send()
+        .await
+        .map_err(|e| unavailable(&e))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_this_services_rules_are_replaced() {
+        assert!(is_rule_of(Some("oscar-grayify-0"), "grayify"));
+        assert!(!is_rule_of(Some("oscar-grayify-extra-0"), "grayify"));
+        assert!(!is_rule_of(Some("user-rule"), "grayify"));
+        assert!(!is_rule_of(None, "grayify"));
+    }
+
+    #[test]
+    fn inputs_are_grouped_by_bucket_with_folder_prefixes() {
+        let service = Service::from_json(serde_json::json!({
+            "name": "s",
+            "input": [
+                {"storage_provider": "minio.default", "path": "b/in"},
+                {"storage_provider": "minio.default", "path": "b/more/"},
+                {"storage_provider": "minio.default", "path": "c"},
+                {"storage_provider": "s3.aws", "path": "elsewhere/in"}
+            ]
+        }))
+        .unwrap();
+        assert_eq!(
+            input_prefixes(&service),
+            vec![
+                (
+                    "b".to_string(),
+                    vec!["in/".to_string(), "more/".to_string()]
+                ),
+                ("c".to_string(), vec![String::new()]),
+            ]
+        );
+    }
+}
