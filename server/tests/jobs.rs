@@ -139,6 +139,17 @@ async fn an_upload_to_the_input_folder_becomes_a_job_and_its_output() {
             )
             .await;
         assert!(stamped.body.starts_with("20"), "{db}: {}", stamped.body);
+
+        // The services list shows how busy each service is.
+        app.login().await;
+        let listed = app.call("services/list", &[]).await.json();
+        let activity = &listed[0]["activity"];
+        assert_eq!(
+            (activity["total"].as_i64(), activity["failed"].as_i64()),
+            (Some(1), Some(0)),
+            "{db}: {listed}"
+        );
+        assert!(activity["last"].as_i64().is_some(), "{db}: {listed}");
     }
 }
 

@@ -127,6 +127,17 @@ pub struct Job {
     pub log_size: i64,
 }
 
+/// How busy a service is, for the services list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct JobActivity {
+    pub total: i64,
+    pub running: i64,
+    /// Failed or dead-lettered.
+    pub failed: i64,
+    /// When its newest job was created.
+    pub last: Option<i64>,
+}
+
 /// A service's jobs, newest first, with the count in each state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct JobList {

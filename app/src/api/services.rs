@@ -13,6 +13,7 @@ pub struct ServiceSummary {
     /// `bucket/folder` paths of the inputs and outputs.
     pub inputs: Vec<String>,
     pub outputs: Vec<String>,
+    pub activity: crate::api::jobs::JobActivity,
 }
 
 impl From<&Service> for ServiceSummary {
@@ -25,6 +26,7 @@ impl From<&Service> for ServiceSummary {
             owner: s.owner.clone(),
             inputs: paths(&s.input),
             outputs: paths(&s.output),
+            activity: Default::default(),
         }
     }
 }
@@ -81,8 +83,16 @@ pub async fn save_service(service: Service) -> Result<Applied, AppError> {
 pub async fn list_services() -> Result<Vec<ServiceSummary>, AppError> {
     use crate::server::{context, services};
     context::require_caller().await?;
-    let all = services::list(&context::state().db).await?;
-    Ok(all.iter().map(ServiceSummary::from).collect())
+    let db = context::state().db;
+    let all = services::list(&db).await?;
+    let mut activity = crate::server::jobs::activity(&db).await?;
+    Ok(all
+        .iter()
+        .map(|s| ServiceSummary {
+            activity: activity.remove(&s.name).unwrap_or_default(),
+            ..ServiceSummary::from(s)
+        })
+        .collect())
 }
 
 /// The definition without its token (see `service_token`) and with secret values blank.

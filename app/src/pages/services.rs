@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-use super::widgets::{EmptyState, PageHeader, loaded};
+use super::widgets::{EmptyState, PageHeader, format_time, loaded};
 use crate::api::services::{ServiceSummary, list_services};
 
 #[component]
@@ -45,7 +45,7 @@ pub fn ServicesPage() -> impl IntoView {
             view! {
                 <table class="table">
                     <thead>
-                        <tr><th>"Name"</th><th>"Image"</th><th>"Inputs"</th><th>"Outputs"</th><th>"Owner"</th></tr>
+                        <tr><th>"Name"</th><th>"Image"</th><th>"Inputs"</th><th>"Outputs"</th><th>"Jobs"</th><th>"Last job"</th><th>"Owner"</th></tr>
                     </thead>
                     <tbody>{rows}</tbody>
                 </table>
@@ -58,12 +58,26 @@ pub fn ServicesPage() -> impl IntoView {
 #[component]
 fn ServiceRow(service: ServiceSummary) -> impl IntoView {
     let href = format!("/services/{}", service.name);
+    let activity = service.activity;
+    let mut busy = Vec::new();
+    if activity.running > 0 {
+        busy.push(format!("{} running", activity.running));
+    }
+    if activity.failed > 0 {
+        busy.push(format!("{} failed", activity.failed));
+    }
+    let jobs = match busy.is_empty() {
+        true => activity.total.to_string(),
+        false => format!("{} ({})", activity.total, busy.join(", ")),
+    };
     view! {
         <tr>
             <td><A href=href>{service.name}</A></td>
             <td class="mono">{service.image}</td>
             <td class="mono">{service.inputs.join(", ")}</td>
             <td class="mono">{service.outputs.join(", ")}</td>
+            <td data-testid="job-counts">{jobs}</td>
+            <td>{activity.last.map(format_time).unwrap_or_default()}</td>
             <td>{service.owner}</td>
         </tr>
     }

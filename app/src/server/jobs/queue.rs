@@ -4,6 +4,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Job, JobList, JobState, Jobs, Trigger, job_name, now_ms};
+use crate::api::jobs::JobActivity;
 use crate::server::db::Database;
 use crate::server::services::{self, Caller};
 use crate::{AppError, AppResult};
@@ -402,6 +403,32 @@ pub async fn page(
     .fetch_all(db.pool())
     .await?;
     rows.iter().map(job_from_row).collect()
+}
+
+/// Job totals of every service that has jobs.
+pub async fn activity(db: &Database) -> AppResult<std::collections::HashMap<String, JobActivity>> {
+    let rows = sqlx::query(
+        "SELECT service, COUNT(*) AS total,
+                SUM(CASE WHEN state = 'running' THEN 1 ELSE 0 END) AS running,
+                SUM(CASE WHEN state IN ('failed', 'dead_lettered') THEN 1 ELSE 0 END) AS failed,
+                MAX(created_at) AS last
+         FROM jobs GROUP BY service",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("service")?,
+                JobActivity {
+                    total: r.try_get("total")?,
+                    running: r.try_get("running")?,
+                    failed: r.try_get("failed")?,
+                    last: r.try_get("last")?,
+                },
+            ))
+        })
+        .collect()
 }
 
 pub async fn counts(db: &Database, service: &str) -> AppResult<Vec<(JobState, i64)>> {
