@@ -78,6 +78,8 @@ pub struct Config {
     /// ARN of an external store's webhook target for `/system/store-events`
     /// (`OSCAR_S3_NOTIFY_ARN`): input folders are subscribed to it.
     pub notify_arn: Option<String>,
+    /// Largest upload through the dashboard in bytes (`OSCAR_UPLOAD_LIMIT`, default 5 GiB).
+    pub upload_limit: u64,
     /// The secret that webhook presents (`OSCAR_WEBHOOK_TOKEN`).
     pub webhook_token: Option<Secret>,
     /// The supervisor command jobs run: `OSCAR_SUPERVISOR` (a path to `oscar-supervisor`), or
@@ -190,6 +192,12 @@ impl Config {
             jobs: job_settings(&var)?,
             notify_arn,
             webhook_token,
+            upload_limit: number(
+                "OSCAR_UPLOAD_LIMIT",
+                var("OSCAR_UPLOAD_LIMIT"),
+                UPLOAD_LIMIT,
+            )?
+            .unwrap_or(UPLOAD_LIMIT),
             supervisor: var("OSCAR_SUPERVISOR").map(|path| vec![path]),
         })
     }
@@ -207,6 +215,8 @@ impl Config {
         config
     }
 }
+
+const UPLOAD_LIMIT: u64 = 5 * 1024 * 1024 * 1024;
 
 fn job_settings(var: &impl Fn(&str) -> Option<String>) -> Result<JobSettings, ConfigError> {
     let defaults = JobSettings::default();

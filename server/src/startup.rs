@@ -10,7 +10,7 @@ use app::server::auth::AdminAccount;
 use app::server::db::Database;
 use app::server::jobs::executor::StorageAccess;
 use app::server::jobs::local::LocalExecutor;
-use app::server::jobs::{self, Jobs, events};
+use app::server::jobs::{self, Jobs, Trigger, events};
 use app::server::sessions::Sessions;
 use app::server::state::AppState;
 use app::server::store::Store;
@@ -170,6 +170,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
             client: s3,
             notify_arn: config.notify_arn.clone(),
             webhook_token: config.webhook_token.as_ref().map(|t| t.0.clone()),
+            upload_limit: config.upload_limit,
         },
         admin: AdminAccount::new(&config.admin_username, admin_password),
         jobs,
@@ -285,6 +286,7 @@ async fn handle_notifications(
                 object.event_name,
                 &object.bucket,
                 &object.key,
+                Trigger::Bucket,
             )
             .await
             {

@@ -61,6 +61,7 @@ fn store(endpoint: &str) -> Store {
         client: server::startup::s3_client(endpoint, "us-east-1", &credentials),
         notify_arn: Some("arn:minio:sqs::oscar:webhook".into()),
         webhook_token: None,
+        upload_limit: 1024,
     }
 }
 

@@ -1,3 +1,7 @@
+//! Buckets and objects: the types the bucket browser shows and its server functions. Uploads
+//! stream through `PUT /api/upload/{bucket}/{key}` (`crate::server::uploads`), not a server
+//! function, so bodies never sit in memory whole.
+
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -10,9 +14,90 @@ pub struct BucketSummary {
     pub created: Option<String>,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectEntry {
+    pub key: String,
+    pub size: i64,
+    /// Last modified, milliseconds since the epoch.
+    pub modified: Option<i64>,
+}
+
+/// One page of a folder's listing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ObjectPage {
+    pub bucket: String,
+    /// The folder listed (`""` for the bucket's root, else ending in `/`).
+    pub prefix: String,
+    /// Sub-folders, as full prefixes ending in `/`.
+    pub folders: Vec<String>,
+    pub objects: Vec<ObjectEntry>,
+    /// Continuation token of the next page.
+    pub next: Option<String>,
+    /// Services whose input is this folder: each file uploaded here starts a job of each.
+    pub input_of: Vec<String>,
+}
+
 #[server(prefix = "/api", endpoint = "buckets/list")]
 pub async fn list_buckets() -> Result<Vec<BucketSummary>, AppError> {
     use crate::server::{buckets, context};
     context::require_user().await?;
     buckets::list(&context::state().s3).await
+}
+
+#[server(prefix = "/api", endpoint = "buckets/objects")]
+pub async fn list_objects(
+    bucket: String,
+    prefix: String,
+    next: Option<String>,
+) -> Result<ObjectPage, AppError> {
+    use crate::server::{buckets, context, jobs, services};
+    context::require_user().await?;
+    let state = context::state();
+    let mut page = buckets::list_objects(&state.s3, &bucket, &prefix, next, 200).await?;
+    // A file dropped here is `<prefix><name>`; the services that would run on it.
+    let probe = format!("{prefix}file");
+    page.input_of = services::list(&state.db)
+        .await?
+        .into_iter()
+        .filter(|s| {
+            s.input
+                .iter()
+                .any(|i| jobs::events::input_folder_holds(i, &bucket, &probe))
+        })
+        .map(|s| s.name)
+        .collect();
+    Ok(page)
+}
+
+#[server(prefix = "/api", endpoint = "buckets/folder")]
+pub async fn create_folder(bucket: String, folder: String) -> Result<(), AppError> {
+    use crate::server::{buckets, context};
+    context::require_user().await?;
+    buckets::create_folder(&context::state().s3, &bucket, &folder).await
+}
+
+/// Deletes files and whole folders; returns how many objects went.
+#[server(prefix = "/api", endpoint = "buckets/delete-objects", input = leptos::server_fn::codec::Json)]
+pub async fn delete_objects(
+    bucket: String,
+    keys: Vec<String>,
+    folders: Vec<String>,
+) -> Result<u64, AppError> {
+    use crate::server::{buckets, context};
+    context::require_user().await?;
+    buckets::delete(&context::state().s3, &bucket, &keys, &folders).await
+}
+
+/// A download link valid for `expires_in` seconds (1 to 604800).
+#[server(prefix = "/api", endpoint = "buckets/share")]
+pub async fn share_link(bucket: String, key: String, expires_in: u64) -> Result<String, AppError> {
+    use crate::server::{buckets, context};
+    context::require_user().await?;
+    buckets::share_link(
+        &context::state().s3,
+        &bucket,
+        &key,
+        std::time::Duration::from_secs(expires_in),
+    )
+    .await
 }

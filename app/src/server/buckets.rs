@@ -1,16 +1,35 @@
-//! Buckets in the object store.
+//! Buckets and objects in the platform's store: listing by folder, folders, deletion,
+//! presigned links and streamed uploads.
 
-use crate::api::buckets::BucketSummary;
+use std::time::Duration;
+
+use aws_sdk_s3::error::DisplayErrorContext;
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
+use axum::body::Bytes;
+use futures_util::{Stream, StreamExt};
+
+use crate::api::buckets::{BucketSummary, ObjectEntry, ObjectPage};
+use crate::service::validate;
 use crate::{AppError, AppResult};
+
+/// Objects per listing page at most.
+pub const PAGE_LIMIT: i32 = 1000;
+/// Uploads are sent to the store in parts of this size; memory per upload stays near it.
+pub const PART_SIZE: usize = 8 * 1024 * 1024;
+
+fn unavailable(err: impl std::fmt::Display) -> AppError {
+    AppError::unavailable("the object store", err)
+}
 
 /// Every bucket the platform's store holds, sorted by name.
 pub async fn list(s3: &aws_sdk_s3::Client) -> AppResult<Vec<BucketSummary>> {
-    let out = s3.list_buckets().send().await.map_err(|e| {
-        AppError::unavailable(
-            "the object store",
-            aws_sdk_s3::error::DisplayErrorContext(e),
-        )
-    })?;
+    let out = s3
+        .list_buckets()
+        .send()
+        .await
+        .map_err(|e| unavailable(DisplayErrorContext(e)))?;
     let mut buckets: Vec<BucketSummary> = out
         .buckets()
         .iter()
@@ -23,4 +42,288 @@ pub async fn list(s3: &aws_sdk_s3::Client) -> AppResult<Vec<BucketSummary>> {
         .collect();
     buckets.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(buckets)
+}
+
+fn check_bucket(bucket: &str) -> AppResult<()> {
+    validate::bucket_name(bucket).map_err(|m| AppError::bad_request("bucket", m))
+}
+
+/// One page of a folder: its sub-folders and objects, and where the next page starts.
+pub async fn list_objects(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+    continuation: Option<String>,
+    limit: i32,
+) -> AppResult<ObjectPage> {
+    check_bucket(bucket)?;
+    let page = s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .delimiter("/")
+        .max_keys(limit.clamp(1, PAGE_LIMIT))
+        .set_continuation_token(continuation.filter(|c| !c.is_empty()))
+        .send()
+        .await
+        .map_err(|e| match e.as_service_error() {
+            Some(se) if se.is_no_such_bucket() => {
+                AppError::NotFound(format!("no bucket named {bucket:?}"))
+            }
+            _ => unavailable(DisplayErrorContext(e)),
+        })?;
+    Ok(ObjectPage {
+        bucket: bucket.to_string(),
+        prefix: prefix.to_string(),
+        folders: page
+            .common_prefixes()
+            .iter()
+            .filter_map(|p| p.prefix().map(str::to_string))
+            .collect(),
+        objects: page
+            .contents()
+            .iter()
+            // The folder's own marker is the folder, not a file in it.
+            .filter(|o| o.key().is_some_and(|k| k != prefix))
+            .map(|o| ObjectEntry {
+                key: o.key().unwrap_or_default().to_string(),
+                size: o.size().unwrap_or_default(),
+                modified: o.last_modified().map(|t| t.secs() * 1000),
+            })
+            .collect(),
+        next: page.next_continuation_token().map(str::to_string),
+        // Filled in by callers that know the services.
+        input_of: Vec::new(),
+    })
+}
+
+/// Makes an empty folder visible (a `folder/` marker object).
+pub async fn create_folder(s3: &aws_sdk_s3::Client, bucket: &str, folder: &str) -> AppResult<()> {
+    check_bucket(bucket)?;
+    let folder = folder.trim_end_matches('/');
+    validate::object_key(folder).map_err(|m| AppError::bad_request("folder", m))?;
+    s3.put_object()
+        .bucket(bucket)
+        .key(format!("{folder}/"))
+        .send()
+        .await
+        .map_err(|e| unavailable(DisplayErrorContext(e)))?;
+    Ok(())
+}
+
+/// Deletes objects and whole folders (everything under each `prefix/`). Returns how many
+/// objects went.
+pub async fn delete(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    keys: &[String],
+    folders: &[String],
+) -> AppResult<u64> {
+    check_bucket(bucket)?;
+    let mut doomed: Vec<String> = keys.to_vec();
+    for folder in folders {
+        let prefix = format!("{}/", folder.trim_end_matches('/'));
+        doomed.extend(keys_under(s3, bucket, &prefix).await?);
+        doomed.push(prefix);
+    }
+    let mut deleted = 0;
+    for batch in doomed.chunks(1000) {
+        let objects = batch
+            .iter()
+            .map(|k| ObjectIdentifier::builder().key(k).build())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| AppError::internal("delete request", e))?;
+        let request = Delete::builder()
+            .set_objects(Some(objects))
+            .quiet(true)
+            .build()
+            .map_err(|e| AppError::internal("delete request", e))?;
+        let out = s3
+            .delete_objects()
+            .bucket(bucket)
+            .delete(request)
+            .send()
+            .await
+            .map_err(|e| unavailable(DisplayErrorContext(e)))?;
+        deleted += (batch.len() - out.errors().len()) as u64;
+    }
+    Ok(deleted)
+}
+
+/// Every key under a prefix (all pages).
+pub async fn keys_under(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+) -> AppResult<Vec<String>> {
+    let mut keys = Vec::new();
+    let mut pages = s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| unavailable(DisplayErrorContext(e)))?;
+        keys.extend(
+            page.contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_string)),
+        );
+    }
+    Ok(keys)
+}
+
+/// A link anyone can download the object with until it expires (1 s to 7 days).
+pub async fn share_link(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    expires: Duration,
+) -> AppResult<String> {
+    check_bucket(bucket)?;
+    validate::object_key(key).map_err(|m| AppError::bad_request("key", m))?;
+    if expires.is_zero() || expires > Duration::from_secs(604_800) {
+        return Err(AppError::bad_request(
+            "expires_in",
+            "must be between 1 and 604800 seconds (7 days)",
+        ));
+    }
+    let config =
+        PresigningConfig::expires_in(expires).map_err(|e| AppError::internal("presign", e))?;
+    let request = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .presigned(config)
+        .await
+        .map_err(|e| AppError::internal("presign", DisplayErrorContext(e)))?;
+    Ok(request.uri().to_string())
+}
+
+/// Streams `body` into `bucket/key`: small bodies in one PutObject, larger ones as a
+/// multipart upload, never holding more than one part in memory. Bodies over `limit` bytes
+/// are refused (and what was sent is discarded). Returns the size.
+pub async fn upload<S, E>(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    mut body: S,
+    limit: u64,
+) -> AppResult<u64>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    check_bucket(bucket)?;
+    validate::object_key(key).map_err(|m| AppError::bad_request("key", m))?;
+    let too_large = || {
+        AppError::bad_request(
+            "file",
+            format!("is larger than the upload limit of {limit} bytes"),
+        )
+    };
+    let mut part = Vec::with_capacity(PART_SIZE);
+    let mut total: u64 = 0;
+    let mut multipart: Option<(String, Vec<CompletedPart>)> = None;
+    let result: AppResult<()> = async {
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk
+                .map_err(|e| AppError::bad_request("file", format!("upload interrupted: {e}")))?;
+            total += chunk.len() as u64;
+            if total > limit {
+                return Err(too_large());
+            }
+            part.extend_from_slice(&chunk);
+            if part.len() >= PART_SIZE {
+                let full = std::mem::replace(&mut part, Vec::with_capacity(PART_SIZE));
+                send_part(s3, bucket, key, &mut multipart, full).await?;
+            }
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(err) = result {
+        if let Some((upload_id, _)) = &multipart {
+            let _ = s3
+                .abort_multipart_upload()
+                .bucket(bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .send()
+                .await;
+        }
+        return Err(err);
+    }
+    match multipart {
+        None => {
+            s3.put_object()
+                .bucket(bucket)
+                .key(key)
+                .body(ByteStream::from(part))
+                .send()
+                .await
+                .map_err(|e| unavailable(DisplayErrorContext(e)))?;
+        }
+        Some(_) => {
+            if !part.is_empty() {
+                send_part(s3, bucket, key, &mut multipart, part).await?;
+            }
+            let (upload_id, parts) = multipart.expect("started above");
+            s3.complete_multipart_upload()
+                .bucket(bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .multipart_upload(
+                    CompletedMultipartUpload::builder()
+                        .set_parts(Some(parts))
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(|e| unavailable(DisplayErrorContext(e)))?;
+        }
+    }
+    Ok(total)
+}
+
+async fn send_part(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    multipart: &mut Option<(String, Vec<CompletedPart>)>,
+    bytes: Vec<u8>,
+) -> AppResult<()> {
+    if multipart.is_none() {
+        let started = s3
+            .create_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| unavailable(DisplayErrorContext(e)))?;
+        *multipart = Some((
+            started.upload_id().unwrap_or_default().to_string(),
+            Vec::new(),
+        ));
+    }
+    let (upload_id, parts) = multipart.as_mut().expect("set above");
+    let number = parts.len() as i32 + 1;
+    let sent = s3
+        .upload_part()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(upload_id.as_str())
+        .part_number(number)
+        .body(ByteStream::from(bytes))
+        .send()
+        .await
+        .map_err(|e| unavailable(DisplayErrorContext(e)))?;
+    parts.push(
+        CompletedPart::builder()
+            .part_number(number)
+            .set_e_tag(sent.e_tag().map(str::to_string))
+            .build(),
+    );
+    Ok(())
 }

@@ -12,6 +12,7 @@ pub mod sessions;
 pub mod state;
 pub mod storage;
 pub mod store;
+pub mod uploads;
 pub mod users;
 
 /// Seconds since the epoch, for record timestamps.

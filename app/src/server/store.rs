@@ -19,6 +19,8 @@ pub struct Store {
     /// What the store's webhook sends as `Authorization: Bearer …`: its own secret, so a
     /// leaked service token cannot forge storage events.
     pub webhook_token: Option<String>,
+    /// Largest upload accepted through the dashboard, in bytes.
+    pub upload_limit: u64,
 }
 
 impl std::fmt::Debug for Store {
@@ -29,6 +31,7 @@ impl std::fmt::Debug for Store {
                 "webhook_token",
                 &self.webhook_token.as_ref().map(|_| "<redacted>"),
             )
+            .field("upload_limit", &self.upload_limit)
             .finish_non_exhaustive()
     }
 }

@@ -14,22 +14,31 @@ use crate::server::services::{self, Caller};
 use crate::service::{Service, StorageIo};
 use crate::{AppError, AppResult};
 
-/// Whether a key in `bucket` falls in this input's folder and passes its filters.
-pub fn input_accepts(input: &StorageIo, bucket: &str, key: &str) -> bool {
+/// The key relative to this input's folder, when the key is in it (at any depth).
+fn relative_to_input<'k>(input: &StorageIo, bucket: &str, key: &'k str) -> Option<&'k str> {
     if !is_platform_store(&input.storage_provider) || key.ends_with('/') {
-        return false;
+        return None;
     }
     let path = input.path.trim_matches('/');
     let (input_bucket, folder) = path.split_once('/').unwrap_or((path, ""));
     if input_bucket != bucket {
-        return false;
+        return None;
     }
-    let relative = match folder {
-        "" => key,
-        folder => match key.strip_prefix(folder).and_then(|r| r.strip_prefix('/')) {
-            Some(relative) => relative,
-            None => return false,
-        },
+    match folder {
+        "" => Some(key),
+        folder => key.strip_prefix(folder).and_then(|r| r.strip_prefix('/')),
+    }
+}
+
+/// Whether a key in `bucket` is inside this input's folder, whatever the filters say.
+pub fn input_folder_holds(input: &StorageIo, bucket: &str, key: &str) -> bool {
+    relative_to_input(input, bucket, key).is_some()
+}
+
+/// Whether a key in `bucket` falls in this input's folder and passes its filters.
+pub fn input_accepts(input: &StorageIo, bucket: &str, key: &str) -> bool {
+    let Some(relative) = relative_to_input(input, bucket, key) else {
+        return false;
     };
     (input.prefix.is_empty()
         || input
@@ -82,8 +91,9 @@ fn storage_job(
     }
 }
 
-/// The embedded store reports a created object: its ETag and size are read back so the event
-/// looks like MinIO's.
+/// An object was stored (reported by the embedded store, or uploaded through the dashboard):
+/// its ETag and size are read back so the event looks like MinIO's. The same object reported
+/// both ways makes one job.
 pub async fn stored_object(
     db: &Database,
     jobs: &Jobs,
@@ -91,6 +101,7 @@ pub async fn stored_object(
     event_name: &str,
     bucket: &str,
     key: &str,
+    trigger: Trigger,
 ) -> AppResult<Vec<Enqueued>> {
     let head = s3
         .head_object()
@@ -115,7 +126,7 @@ pub async fn stored_object(
         time: Some(time),
         name: Some(format!("s3:ObjectCreated:{event_name}")),
     };
-    object_created(db, jobs, &event, &raw, Trigger::Bucket).await
+    object_created(db, jobs, &event, &raw, trigger).await
 }
 
 /// `POST /job/{service}`: a storage event (deduplicated by object version) or a payload.

@@ -1,0 +1,232 @@
+//! The bucket browser's server side: streamed uploads (multipart, size limit, key checks,
+//! jobs for service inputs), folder listings with paging, folder deletion, share links.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::primitives::ByteStream;
+use axum::body::Body;
+use common::TestApp;
+use http::{Request, StatusCode};
+use serde_json::json;
+
+async fn upload(app: &mut TestApp, path: &str, body: Vec<u8>) -> common::TestResponse {
+    let request = Request::put(format!("/api/upload/{path}"))
+        .body(Body::from(body))
+        .unwrap();
+    app.send(request).await
+}
+
+#[tokio::test]
+async fn uploads_stream_in_parts_and_start_the_services_job() {
+    let mut app = TestApp::with_config(|c| c.upload_limit = 30 * 1024 * 1024).await;
+    let refused = upload(&mut app, "drop/in/x.txt", b"x".to_vec()).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    app.login().await;
+    let service = json!({
+        "name": "drop", "image": "alpine", "script": "wc -c < \"$INPUT_FILE_PATH\"\n",
+        "input": [{"storage_provider": "minio.default", "path": "drop/in"}],
+    });
+    assert_eq!(
+        app.rest("POST", "/system/services", Some(service))
+            .await
+            .status,
+        201
+    );
+
+    // 20 MiB: three parts of the multipart path.
+    let big: Vec<u8> = (0..20 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
+    let response = upload(&mut app, "drop/in/big%20fil%C3%A9.bin", big.clone()).await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    let answer = response.json();
+    assert_eq!(answer["key"], "in/big filé.bin");
+    assert_eq!(answer["size"], big.len());
+    assert_eq!(answer["jobs"].as_array().unwrap().len(), 1, "{answer}");
+    let stored = app
+        .app
+        .state
+        .s3
+        .get_object()
+        .bucket("drop")
+        .key("in/big filé.bin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stored.body.collect().await.unwrap().to_vec(), big);
+
+    // The page tells where dropped files go.
+    let page = app
+        .call("buckets/objects", &[("bucket", "drop"), ("prefix", "in/")])
+        .await
+        .json();
+    assert_eq!(page["input_of"], json!(["drop"]), "{page}");
+    assert_eq!(page["objects"][0]["key"], "in/big filé.bin", "{page}");
+
+    // Over the limit: refused while streaming, nothing stored.
+    let huge = vec![0u8; 31 * 1024 * 1024];
+    let response = upload(&mut app, "drop/other/huge.bin", huge).await;
+    assert_eq!(
+        response.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        response.body
+    );
+    assert!(
+        response.body.contains("larger than the upload limit"),
+        "{}",
+        response.body
+    );
+    let listed = app
+        .call(
+            "buckets/objects",
+            &[("bucket", "drop"), ("prefix", "other/")],
+        )
+        .await
+        .json();
+    assert_eq!(listed["objects"], json!([]), "{listed}");
+
+    let response = upload(&mut app, "drop/in/%2E%2E/escape.txt", b"x".to_vec()).await;
+    assert_eq!(response.status, StatusCode::BAD_REQUEST);
+    assert!(response.body.contains("'..'"), "{}", response.body);
+}
+
+#[tokio::test]
+async fn listings_page_through_every_object_and_folders_delete_with_their_contents() {
+    let mut app = TestApp::new().await;
+    app.login().await;
+    let s3 = app.app.state.s3.clone();
+    s3.create_bucket().bucket("many").send().await.unwrap();
+    let keys: Vec<String> = (0..2_500)
+        .map(|i| format!("data/item {i:04}.txt"))
+        .collect();
+    for chunk in keys.chunks(100) {
+        let puts = chunk.iter().map(|key| {
+            s3.put_object()
+                .bucket("many")
+                .key(key)
+                .body(ByteStream::from_static(b"x"))
+                .send()
+        });
+        for put in futures_util::future::join_all(puts).await {
+            put.unwrap();
+        }
+    }
+    for key in ["tmp/a.txt", "tmp/deep/b.txt", "tmp/deep/c.txt"] {
+        s3.put_object()
+            .bucket("many")
+            .key(key)
+            .body(ByteStream::from_static(b"y"))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    let root = app
+        .call("buckets/objects", &[("bucket", "many"), ("prefix", "")])
+        .await
+        .json();
+    assert_eq!(root["folders"], json!(["data/", "tmp/"]), "{root}");
+
+    let mut seen = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let mut form = vec![("bucket", "many"), ("prefix", "data/")];
+        if let Some(token) = &next {
+            form.push(("next", token.as_str()));
+        }
+        let page = app.call("buckets/objects", &form).await.json();
+        seen.extend(
+            page["objects"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| o["key"].as_str().unwrap().to_string()),
+        );
+        match page["next"].as_str() {
+            Some(token) => next = Some(token.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, keys, "every object, once, in order");
+
+    let deleted = app
+        .call_json(
+            "buckets/delete-objects",
+            json!({"bucket": "many", "keys": [], "folders": ["tmp"]}),
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.body);
+    assert!(deleted.json().as_u64().unwrap() >= 3, "{}", deleted.body);
+    let root = app
+        .call("buckets/objects", &[("bucket", "many"), ("prefix", "")])
+        .await
+        .json();
+    assert_eq!(root["folders"], json!(["data/"]), "{root}");
+}
+
+#[tokio::test]
+async fn share_links_download_without_credentials_until_they_expire() {
+    let mut app = TestApp::new().await;
+    app.login().await;
+    let s3 = app.app.state.s3.clone();
+    s3.create_bucket().bucket("shared").send().await.unwrap();
+    s3.put_object()
+        .bucket("shared")
+        .key("out/result é.txt")
+        .body(ByteStream::from_static(b"the result"))
+        .send()
+        .await
+        .unwrap();
+    let link = app
+        .call(
+            "buckets/share",
+            &[
+                ("bucket", "shared"),
+                ("key", "out/result é.txt"),
+                ("expires_in", "60"),
+            ],
+        )
+        .await;
+    assert_eq!(link.status, StatusCode::OK, "{}", link.body);
+    let url: String = serde_json::from_str(&link.body).unwrap();
+    let body = tokio::task::spawn_blocking(move || http_get(&url))
+        .await
+        .unwrap();
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    assert!(body.ends_with("the result"), "{body}");
+
+    let refused = app
+        .call(
+            "buckets/share",
+            &[
+                ("bucket", "shared"),
+                ("key", "out/result é.txt"),
+                ("expires_in", "604801"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.body.contains("expires_in"), "{}", refused.body);
+}
+
+/// A plain HTTP/1.1 GET of an absolute `http://host:port/path?query` URL.
+fn http_get(url: &str) -> String {
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_at(rest.find('/').unwrap());
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let started = Instant::now();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    response
+}
