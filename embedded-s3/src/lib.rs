@@ -154,7 +154,8 @@ fn object_created(
 ) -> Option<ObjectCreated> {
     let path = uri.path().strip_prefix('/')?;
     let (bucket, key) = path.split_once('/')?;
-    if key.is_empty() {
+    // Folder markers (`folder/`) are not files: nothing to report.
+    if key.is_empty() || key.ends_with('/') {
         return None;
     }
     let query: Vec<&str> = uri
@@ -247,6 +248,7 @@ mod tests {
         assert_eq!(created("PUT", "/b/k?tagging", false), None);
         assert_eq!(created("PUT", "/b", false), None);
         assert_eq!(created("PUT", "/b/", false), None);
+        assert_eq!(created("PUT", "/b/in/", false), None);
         assert_eq!(created("GET", "/b/k", false), None);
         assert_eq!(created("DELETE", "/b/k", false), None);
     }

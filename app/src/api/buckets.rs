@@ -37,6 +37,28 @@ pub struct ObjectPage {
     pub input_of: Vec<String>,
 }
 
+/// What the browser can show of one object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Preview {
+    /// A short-lived link for images (shown inline).
+    pub image_url: Option<String>,
+    /// A short-lived link for PDFs (shown in a frame).
+    pub pdf_url: Option<String>,
+    /// The first part of text files (JSON, CSV, logs, …).
+    pub text: Option<String>,
+    /// Whether `text` is only the first part.
+    pub truncated: bool,
+    /// A short-lived download link, always.
+    pub download_url: String,
+}
+
+#[server(prefix = "/api", endpoint = "buckets/preview")]
+pub async fn preview_object(bucket: String, key: String) -> Result<Preview, AppError> {
+    use crate::server::{buckets, context};
+    context::require_user().await?;
+    buckets::preview(&context::state().s3, &bucket, &key).await
+}
+
 #[server(prefix = "/api", endpoint = "buckets/list")]
 pub async fn list_buckets() -> Result<Vec<BucketSummary>, AppError> {
     use crate::server::{buckets, context};

@@ -1,4 +1,5 @@
 use leptos::prelude::*;
+use leptos_router::components::A;
 
 use super::widgets::{EmptyState, PageHeader, loaded};
 use crate::api::buckets::list_buckets;
@@ -25,7 +26,7 @@ pub fn BucketsPage() -> impl IntoView {
                     <tbody>
                         {list.into_iter().map(|b| view! {
                             <tr>
-                                <td>{b.name}</td>
+                                <td><A href=format!("/buckets/{}", crate::url::percent_encode(&b.name, b""))>{b.name.clone()}</A></td>
                                 <td>{b.created.unwrap_or_default()}</td>
                             </tr>
                         }).collect_view()}

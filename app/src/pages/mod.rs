@@ -1,5 +1,6 @@
 //! Pages and the layout around them.
 
+mod bucket;
 mod buckets;
 mod info;
 mod jobs;
@@ -58,6 +59,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/services/:name") view=service_detail::ServiceDetailPage />
                     <Route path=path!("/services/:name/edit") view=service_form::EditServicePage />
                     <Route path=path!("/buckets") view=buckets::BucketsPage />
+                    <Route path=path!("/buckets/:name") view=bucket::BucketPage />
                     <Route path=path!("/jobs") view=jobs::JobsPage />
                     <Route path=path!("/info") view=info::InfoPage />
                 </ParentRoute>

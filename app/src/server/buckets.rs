@@ -10,7 +10,7 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectI
 use axum::body::Bytes;
 use futures_util::{Stream, StreamExt};
 
-use crate::api::buckets::{BucketSummary, ObjectEntry, ObjectPage};
+use crate::api::buckets::{BucketSummary, ObjectEntry, ObjectPage, Preview};
 use crate::service::validate;
 use crate::{AppError, AppResult};
 
@@ -199,6 +199,60 @@ pub async fn share_link(
         .await
         .map_err(|e| AppError::internal("presign", DisplayErrorContext(e)))?;
     Ok(request.uri().to_string())
+}
+
+/// Text previews show at most this much of a file.
+const PREVIEW_BYTES: i64 = 64 * 1024;
+/// How long preview and download links stay valid.
+const PREVIEW_LINK: Duration = Duration::from_secs(900);
+
+/// What the browser can show of an object, chosen by its name (and content type for text).
+pub async fn preview(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> AppResult<Preview> {
+    let download_url = share_link(s3, bucket, key, PREVIEW_LINK).await?;
+    let extension = key
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    let mut preview = Preview {
+        image_url: None,
+        pdf_url: None,
+        text: None,
+        truncated: false,
+        download_url: download_url.clone(),
+    };
+    match extension.as_str() {
+        "png" | "jpg" | "jpeg" | "gif" | "webp" | "svg" | "bmp" => {
+            preview.image_url = Some(download_url)
+        }
+        "pdf" => preview.pdf_url = Some(download_url),
+        "txt" | "json" | "csv" | "tsv" | "log" | "md" | "yaml" | "yml" | "xml" | "sh" | "py"
+        | "out" | "err" => {
+            let object = s3
+                .get_object()
+                .bucket(bucket)
+                .key(key)
+                .range(format!("bytes=0-{}", PREVIEW_BYTES - 1))
+                .send()
+                .await
+                .map_err(|e| match e.as_service_error() {
+                    Some(se) if se.is_no_such_key() => {
+                        AppError::NotFound(format!("no object {key:?} in {bucket:?}"))
+                    }
+                    _ => unavailable(DisplayErrorContext(e)),
+                })?;
+            let total = object
+                .content_range()
+                .and_then(|r| r.rsplit('/').next())
+                .and_then(|n| n.parse::<i64>().ok());
+            let bytes = object.body.collect().await.map_err(unavailable)?.to_vec();
+            preview.truncated =
+                total.is_some_and(|t| t > bytes.len() as i64) || bytes.len() as i64 > PREVIEW_BYTES;
+            let shown = &bytes[..bytes.len().min(PREVIEW_BYTES as usize)];
+            preview.text = Some(String::from_utf8_lossy(shown).into_owned());
+        }
+        _ => {}
+    }
+    Ok(preview)
 }
 
 /// Streams `body` into `bucket/key`: small bodies in one PutObject, larger ones as a

@@ -1,0 +1,80 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { test, expect, signIn, api } from './fixtures';
+
+// Files and a folder dropped into a service's input folder upload with progress, start jobs,
+// and their outputs can be previewed, shared and deleted, all without a reload.
+test('uploads into a service input start jobs whose outputs preview in the browser', async ({ page, request }) => {
+  await api.createService(request, {
+    name: 'drop-e2e',
+    image: 'docker.io/library/alpine:3.20',
+    script: 'tr a-z A-Z < "$INPUT_FILE_PATH" > "$TMP_OUTPUT_DIR/$(basename "$INPUT_FILE_PATH")"\n',
+    input: [{ path: 'drop-e2e/in' }],
+    output: [{ path: 'drop-e2e/out' }],
+  });
+
+  await signIn(page, '/buckets');
+  await page.getByRole('link', { name: 'drop-e2e' }).click();
+  await expect(page).toHaveURL(/\/buckets\/drop-e2e$/);
+  await page.goto('/buckets/drop-e2e?prefix=in%2F');
+  await expect(page.getByTestId('input-notice')).toContainText('starts a job of drop-e2e');
+
+  // Three files through the picker, with spaces and unicode in their names.
+  await page.locator('input[name="files"]').setInputFiles([
+    { name: 'one.txt', mimeType: 'text/plain', buffer: Buffer.from('first file') },
+    { name: 'two words.txt', mimeType: 'text/plain', buffer: Buffer.from('second file') },
+    { name: 'été.txt', mimeType: 'text/plain', buffer: Buffer.from('third file') },
+  ]);
+  for (const key of ['in/one.txt', 'in/two words.txt', 'in/été.txt']) {
+    await expect(page.locator(`li[data-upload="${key}"]`)).toHaveAttribute('data-state', 'done', { timeout: 30_000 });
+    await expect(page.locator(`li[data-upload="${key}"]`)).toContainText('1 job(s) started');
+  }
+  await expect(page.getByTestId('overall-progress')).toContainText('100%');
+
+  // A whole folder keeps its structure.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oscar-e2e-'));
+  fs.mkdirSync(path.join(dir, 'batch', 'nested'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'batch', 'a.txt'), 'folder file a');
+  fs.writeFileSync(path.join(dir, 'batch', 'nested', 'b.txt'), 'folder file b');
+  await page.locator('input[name="folder-files"]').setInputFiles(path.join(dir, 'batch'));
+  await expect(page.locator('li[data-upload="in/batch/nested/b.txt"]')).toHaveAttribute('data-state', 'done', { timeout: 30_000 });
+
+  // Drag and drop onto the listing.
+  const dataTransfer = await page.evaluateHandle(() => {
+    const dt = new DataTransfer();
+    dt.items.add(new File(['dropped text'], 'dropped.txt', { type: 'text/plain' }));
+    return dt;
+  });
+  await page.getByTestId('dropzone').dispatchEvent('drop', { dataTransfer });
+  await expect(page.locator('li[data-upload="in/dropped.txt"]')).toHaveAttribute('data-state', 'done', { timeout: 30_000 });
+
+  // The listing refreshed by itself: files and the uploaded folder are there.
+  const objects = page.getByTestId('objects');
+  await expect(objects.locator('tr[data-key="in/two words.txt"]')).toBeVisible();
+  await expect(objects.locator('tr[data-folder="in/batch/"]')).toBeVisible();
+
+  // Outputs of the jobs, previewed and shared.
+  await page.getByRole('navigation', { name: 'Folder' }).getByRole('link', { name: 'drop-e2e' }).click();
+  await page.goto('/buckets/drop-e2e?prefix=out%2F');
+  await expect(async () => {
+    await page.reload();
+    await expect(page.locator('tr[data-key="out/été.txt"]')).toBeVisible({ timeout: 1000 });
+  }).toPass({ timeout: 30_000 });
+  await page.locator('tr[data-key="out/été.txt"]').getByRole('button', { name: 'été.txt' }).click();
+  await expect(page.getByTestId('preview-text')).toHaveText('THIRD FILE');
+  await page.locator('tr[data-key="out/été.txt"]').getByRole('button', { name: 'Share link' }).click();
+  const link = page.locator('tr[data-key="out/été.txt"]').getByTestId('share-link');
+  await expect(link).toHaveAttribute('href', /X-Amz-Signature=/);
+  const shared = await request.get((await link.getAttribute('href'))!);
+  expect(await shared.text()).toBe('THIRD FILE');
+
+  // Deleting a folder deletes what is in it; the confirmation says so.
+  await page.goto('/buckets/drop-e2e?prefix=in%2F');
+  await page.getByRole('checkbox', { name: 'Select batch' }).check();
+  await page.getByRole('button', { name: 'Delete selected (1)' }).click();
+  await expect(page.getByTestId('delete-summary')).toContainText('1 folder(s) with everything in them');
+  await page.getByRole('alertdialog').getByRole('button', { name: 'Delete' }).click();
+  await expect(page.locator('tr[data-folder="in/batch/"]')).toHaveCount(0);
+  await expect(page.locator('tr[data-key="in/one.txt"]')).toBeVisible();
+});
