@@ -230,3 +230,151 @@ fn http_get(url: &str) -> String {
     assert!(started.elapsed() < Duration::from_secs(10));
     response
 }
+
+#[tokio::test]
+async fn the_oscar_bucket_api_creates_lists_pages_presigns_and_deletes() {
+    let mut app = TestApp::new().await;
+    let bad = app
+        .rest(
+            "POST",
+            "/system/buckets",
+            Some(json!({"bucket_name": "Bad_Name"})),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.starts_with("bucket_name:"), "{}", bad.body);
+    let created = app
+        .rest(
+            "POST",
+            "/system/buckets",
+            Some(json!({"bucket_name": "api-files/docs"})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let again = app
+        .rest(
+            "POST",
+            "/system/buckets",
+            Some(json!({"bucket_name": "api-files"})),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+
+    let shared = app
+        .rest(
+            "PUT",
+            "/system/buckets",
+            Some(json!({"bucket_name": "api-files", "visibility": "restricted", "allowed_users": ["ana"]})),
+        )
+        .await;
+    assert_eq!(shared.status, StatusCode::NO_CONTENT, "{}", shared.body);
+    let listed = app.rest("GET", "/system/buckets", None).await.json();
+    let bucket = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["bucket_name"] == "api-files")
+        .cloned()
+        .unwrap();
+    assert_eq!(bucket["visibility"], "restricted");
+    assert_eq!(bucket["allowed_users"], json!(["ana"]));
+
+    // A presigned upload, then paging with `limit` and `prefix`.
+    for name in ["docs/a.txt", "docs/b.txt", "docs/c.txt"] {
+        let presigned = app
+            .rest(
+                "POST",
+                "/system/buckets/api-files/presign",
+                Some(json!({"object_key": name, "operation": "upload", "expires": 60})),
+            )
+            .await;
+        assert_eq!(presigned.status, StatusCode::OK, "{}", presigned.body);
+        let answer = presigned.json();
+        assert_eq!(answer["method"], "PUT");
+        let url = answer["url"].as_str().unwrap().to_string();
+        let put = tokio::task::spawn_blocking(move || http_put(&url, b"content"))
+            .await
+            .unwrap();
+        assert!(put.starts_with("HTTP/1.1 200"), "{put}");
+    }
+    let first = app
+        .rest(
+            "GET",
+            "/system/buckets/api-files?prefix=docs/&limit=2",
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(first["returned_items"], 2, "{first}");
+    assert_eq!(first["is_truncated"], true, "{first}");
+    let next = first["next_page"].as_str().unwrap().to_string();
+    let second = app
+        .rest(
+            "GET",
+            &format!("/system/buckets/api-files?prefix=docs/&limit=2&page={next}"),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(
+        second["objects"][0]["object_name"], "docs/c.txt",
+        "{second}"
+    );
+
+    // Buckets of services keep the service's settings.
+    let service = json!({"name": "owned", "image": "alpine", "script": "true",
+        "input": [{"storage_provider": "minio.default", "path": "owned/in"}]});
+    assert_eq!(
+        app.rest("POST", "/system/services", Some(service))
+            .await
+            .status,
+        201
+    );
+    let refused = app
+        .rest(
+            "PUT",
+            "/system/buckets",
+            Some(json!({"bucket_name": "owned", "visibility": "public"})),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    assert_eq!(
+        app.rest("DELETE", "/system/buckets/api-files", None)
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.rest("GET", "/system/buckets/api-files", None)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let config = app.rest("GET", "/system/config", None).await.json();
+    assert!(
+        config["minio_provider"]["endpoint"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:")
+    );
+}
+
+fn http_put(url: &str, body: &[u8]) -> String {
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_at(rest.find('/').unwrap());
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "PUT {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    stream.write_all(body).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}

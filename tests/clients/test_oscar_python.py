@@ -159,3 +159,41 @@ def test_a_boto3_upload_to_the_embedded_store_runs_the_service(client):
     name = next(iter(jobs))
     assert "processed notes été.txt" in client.get_job_logs("py-boto", name).text
     client.remove_service("py-boto")
+
+
+def test_buckets_and_the_storage_client_through_system_config(client, tmp_path):
+    assert client.create_bucket("py-files").status_code == 201
+    assert "py-files" in [b["bucket_name"] for b in json.loads(client.list_buckets().text)]
+    with pytest.raises(requests.HTTPError) as twice:
+        client.create_bucket("py-files")
+    assert twice.value.response.status_code == 409
+
+    # oscar-python's storage client takes its keys from GET /system/config.
+    storage = client.create_storage_client()
+    local = tmp_path / "notes été.txt"
+    local.write_text("via /system/config")
+    storage.upload_file("minio.default", str(local), "py-files/docs")
+    listed = json.loads(client.get_bucket("py-files").text)
+    assert [o["object_name"] for o in listed["objects"]] == ["docs/notes été.txt"]
+    assert listed["returned_items"] == 1
+
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    storage.download_file("minio.default", str(downloads), "py-files/docs/notes été.txt")
+    assert (downloads / "notes été.txt").read_text() == "via /system/config"
+
+    # Presigned links work without credentials (oscar-python sends `expires`).
+    presigned = json.loads(client.presign_bucket("py-files", "docs/notes été.txt", expires=60).text)
+    assert presigned["method"] == "GET"
+    assert requests.get(presigned["url"], timeout=10).text == "via /system/config"
+
+    assert client.delete_bucket("py-files").status_code == 204
+    assert "py-files" not in [b["bucket_name"] for b in json.loads(client.list_buckets().text)]
+
+
+def test_a_services_storage_client_reads_its_providers(client):
+    assert client.create_service(uppercase_service("py-store")).status_code == 201
+    storage = client.create_storage_client("py-store")
+    listing = storage.list_files_from_path("minio.default", "py-store/in")
+    assert listing["ResponseMetadata"]["HTTPStatusCode"] == 200
+    client.remove_service("py-store")

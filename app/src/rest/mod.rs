@@ -3,6 +3,7 @@
 //! OSCAR's status codes. Errors are plain text, as OSCAR answers.
 
 mod auth;
+mod buckets;
 mod jobs;
 mod services;
 
@@ -13,5 +14,7 @@ use crate::server::state::AppState;
 pub use auth::Principal;
 
 pub fn router() -> Router<AppState> {
-    services::routes().merge(jobs::routes())
+    services::routes()
+        .merge(jobs::routes())
+        .merge(buckets::routes())
 }

@@ -68,6 +68,11 @@ async fn read(
     if services::authorize_owner(&caller, &service).is_err() {
         service.token.clear();
     }
+    // oscar-python's storage client reads this key unconditionally; upstream always has it.
+    service
+        .inactive
+        .entry("storage_providers".into())
+        .or_insert_with(|| serde_json::json!({}));
     Ok(Json(service))
 }
 

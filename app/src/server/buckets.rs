@@ -181,16 +181,7 @@ pub async fn share_link(
     key: &str,
     expires: Duration,
 ) -> AppResult<String> {
-    check_bucket(bucket)?;
-    validate::object_key(key).map_err(|m| AppError::bad_request("key", m))?;
-    if expires.is_zero() || expires > Duration::from_secs(604_800) {
-        return Err(AppError::bad_request(
-            "expires_in",
-            "must be between 1 and 604800 seconds (7 days)",
-        ));
-    }
-    let config =
-        PresigningConfig::expires_in(expires).map_err(|e| AppError::internal("presign", e))?;
+    let config = presigning(bucket, key, expires)?;
     let request = s3
         .get_object()
         .bucket(bucket)
@@ -199,6 +190,38 @@ pub async fn share_link(
         .await
         .map_err(|e| AppError::internal("presign", DisplayErrorContext(e)))?;
     Ok(request.uri().to_string())
+}
+
+/// A link to PUT the object with until it expires (1 s to 7 days).
+pub async fn upload_link(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    expires: Duration,
+    content_type: Option<&str>,
+) -> AppResult<String> {
+    let config = presigning(bucket, key, expires)?;
+    let request = s3
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .set_content_type(content_type.filter(|c| !c.is_empty()).map(str::to_string))
+        .presigned(config)
+        .await
+        .map_err(|e| AppError::internal("presign", DisplayErrorContext(e)))?;
+    Ok(request.uri().to_string())
+}
+
+fn presigning(bucket: &str, key: &str, expires: Duration) -> AppResult<PresigningConfig> {
+    check_bucket(bucket)?;
+    validate::object_key(key).map_err(|m| AppError::bad_request("object_key", m))?;
+    if expires.is_zero() || expires > Duration::from_secs(604_800) {
+        return Err(AppError::bad_request(
+            "expires_in",
+            "must be between 1 and 604800 seconds (7 days)",
+        ));
+    }
+    PresigningConfig::expires_in(expires).map_err(|e| AppError::internal("presign", e))
 }
 
 /// Text previews show at most this much of a file.

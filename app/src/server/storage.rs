@@ -81,7 +81,7 @@ pub async fn prepare_for(
 }
 
 /// Creates the bucket; false when it already existed in the store (made outside the platform).
-async fn create_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> AppResult<bool> {
+pub async fn create_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> AppResult<bool> {
     match s3.create_bucket().bucket(bucket).send().await {
         Ok(_) => Ok(true),
         Err(e)

@@ -1,0 +1,353 @@
+//! `/system/buckets` and `/system/config`: OSCAR's bucket API (oscar-api.md §3.5) and the
+//! store settings oscar-python's storage client reads.
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sqlx::Row;
+
+use super::Principal;
+use crate::server::services::Caller;
+use crate::server::state::AppState;
+use crate::server::{buckets, jobs, now, storage};
+use crate::service::{Visibility, validate};
+use crate::{AppError, AppResult};
+
+/// Objects per page of `GET /system/buckets/{bucket}` unless `limit` says otherwise.
+const PAGE: i32 = 70;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/system/config", get(config))
+        .route("/system/config/", get(config))
+        .route("/system/buckets", get(list).post(create).put(update))
+        .route("/system/buckets/", get(list).post(create).put(update))
+        .route("/system/buckets/{bucket}", get(read).delete(remove))
+        .route("/system/buckets/{bucket}/presign", post(presign))
+}
+
+/// The store as the caller's jobs and clients reach it. Only the admin exists today and gets
+/// the store's keys; per-user keys come with user identities.
+async fn config(State(state): State<AppState>, Principal(_caller): Principal) -> Json<Value> {
+    let storage = state.jobs.storage();
+    Json(json!({
+        "name": "oscar",
+        "namespace": "oscar",
+        "services_namespace": "oscar-svc",
+        "gpu_available": false,
+        "interLink_available": false,
+        "yunikorn_enable": false,
+        "oidc_groups": [],
+        "minio_provider": {
+            "endpoint": storage.endpoint,
+            "verify": storage.endpoint.starts_with("https://"),
+            "access_key": storage.access_key,
+            "secret_key": storage.secret_key,
+            "region": storage.region,
+        },
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+struct BucketRequest {
+    bucket_name: String,
+    visibility: Option<Visibility>,
+    allowed_users: Vec<String>,
+    metadata: Value,
+}
+
+impl Default for BucketRequest {
+    fn default() -> Self {
+        Self {
+            bucket_name: String::new(),
+            visibility: None,
+            allowed_users: Vec::new(),
+            metadata: Value::Null,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct MinioBucket {
+    bucket_name: String,
+    visibility: String,
+    allowed_users: Vec<String>,
+    owner: String,
+    metadata: Value,
+}
+
+fn parse(body: &Bytes) -> AppResult<BucketRequest> {
+    serde_json::from_slice(body)
+        .map_err(|e| AppError::bad_request("body", format!("not a bucket: {e}")))
+}
+
+/// `bucket_name` may be `bucket/folder`: the folder is created too.
+async fn create(
+    State(state): State<AppState>,
+    Principal(caller): Principal,
+    body: Bytes,
+) -> AppResult<StatusCode> {
+    let request = parse(&body)?;
+    let name = request.bucket_name.trim_matches('/');
+    let (bucket, folder) = name.split_once('/').unwrap_or((name, ""));
+    validate::bucket_name(bucket).map_err(|m| AppError::bad_request("bucket_name", m))?;
+    if storage::owner_of(&state.db, bucket).await?.is_some() {
+        return Err(AppError::Conflict(format!(
+            "bucket {bucket:?} already exists"
+        )));
+    }
+    if !storage::create_bucket(&state.s3, bucket).await? {
+        return Err(AppError::Conflict(format!(
+            "bucket {bucket:?} already exists in the store"
+        )));
+    }
+    sqlx::query(
+        "INSERT INTO buckets (name, owner, created_by, created_at, visibility, allowed_users)
+         VALUES ($1, $2, NULL, $3, $4, $5)",
+    )
+    .bind(bucket)
+    .bind(&caller.id)
+    .bind(now())
+    .bind(visibility_text(request.visibility.unwrap_or_default()))
+    .bind(serde_json::to_string(&request.allowed_users).unwrap_or_else(|_| "[]".into()))
+    .execute(state.db.pool())
+    .await?;
+    if !folder.is_empty() {
+        buckets::create_folder(&state.s3, bucket, folder).await?;
+    }
+    Ok(StatusCode::CREATED)
+}
+
+fn visibility_text(visibility: Visibility) -> &'static str {
+    match visibility {
+        Visibility::Private => "private",
+        Visibility::Restricted => "restricted",
+        Visibility::Public => "public",
+    }
+}
+
+/// Buckets the platform knows, with their sharing settings; buckets made outside it are
+/// listed as the admin's.
+async fn list(
+    State(state): State<AppState>,
+    Principal(caller): Principal,
+) -> AppResult<Json<Vec<MinioBucket>>> {
+    let mut out = Vec::new();
+    for bucket in buckets::list(&state.s3).await? {
+        let record = record(&state, &bucket.name).await?;
+        if caller.admin || record.owner == caller.id {
+            out.push(record);
+        }
+    }
+    Ok(Json(out))
+}
+
+async fn record(state: &AppState, bucket: &str) -> AppResult<MinioBucket> {
+    let row = sqlx::query(
+        "SELECT owner, created_by, visibility, allowed_users FROM buckets WHERE name = $1",
+    )
+    .bind(bucket)
+    .fetch_optional(state.db.pool())
+    .await?;
+    Ok(match row {
+        Some(row) => {
+            let created_by: Option<String> = row.try_get("created_by")?;
+            let allowed: String = row.try_get("allowed_users")?;
+            MinioBucket {
+                bucket_name: bucket.to_string(),
+                visibility: row.try_get("visibility")?,
+                allowed_users: serde_json::from_str(&allowed).unwrap_or_default(),
+                owner: row.try_get("owner")?,
+                metadata: match created_by {
+                    Some(service) => json!({"from_service": service}),
+                    None => json!({}),
+                },
+            }
+        }
+        None => MinioBucket {
+            bucket_name: bucket.to_string(),
+            visibility: "private".into(),
+            allowed_users: Vec::new(),
+            owner: crate::server::services::ADMIN_OWNER.into(),
+            metadata: json!({}),
+        },
+    })
+}
+
+/// Only the owner (or the admin) changes or deletes a bucket.
+async fn require_owner(state: &AppState, caller: &Caller, bucket: &str) -> AppResult<MinioBucket> {
+    let exists = buckets::list(&state.s3)
+        .await?
+        .iter()
+        .any(|b| b.name == bucket);
+    if !exists {
+        return Err(AppError::NotFound(format!("no bucket named {bucket:?}")));
+    }
+    let record = record(state, bucket).await?;
+    if !caller.admin && record.owner != caller.id {
+        return Err(AppError::Forbidden(format!(
+            "bucket {bucket:?} belongs to another user"
+        )));
+    }
+    Ok(record)
+}
+
+/// Visibility and allowed users; buckets made for services keep the service's settings.
+async fn update(
+    State(state): State<AppState>,
+    Principal(caller): Principal,
+    body: Bytes,
+) -> AppResult<StatusCode> {
+    let request = parse(&body)?;
+    let bucket = request.bucket_name.trim_matches('/');
+    let record = require_owner(&state, &caller, bucket).await?;
+    if record.metadata.get("from_service").is_some() {
+        return Err(AppError::Forbidden(format!(
+            "bucket {bucket:?} belongs to a service; change the service instead"
+        )));
+    }
+    sqlx::query(
+        "INSERT INTO buckets (name, owner, created_by, created_at, visibility, allowed_users)
+         VALUES ($1, $2, NULL, $3, $4, $5)
+         ON CONFLICT (name) DO UPDATE SET visibility = $4, allowed_users = $5",
+    )
+    .bind(bucket)
+    .bind(&record.owner)
+    .bind(now())
+    .bind(visibility_text(request.visibility.unwrap_or_default()))
+    .bind(serde_json::to_string(&request.allowed_users).unwrap_or_else(|_| "[]".into()))
+    .execute(state.db.pool())
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    Principal(caller): Principal,
+    Path(bucket): Path<String>,
+) -> AppResult<StatusCode> {
+    require_owner(&state, &caller, &bucket).await?;
+    storage::remove_bucket(&state.db, &state.s3, &bucket).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct ObjectsQuery {
+    page: Option<String>,
+    prefix: Option<String>,
+    limit: Option<i32>,
+}
+
+/// The bucket and a page of its objects (all keys under `prefix`, not folders): honours
+/// `prefix` and `limit` (at most 1000) besides upstream's `page`.
+async fn read(
+    State(state): State<AppState>,
+    Principal(caller): Principal,
+    Path(bucket): Path<String>,
+    Query(query): Query<ObjectsQuery>,
+) -> AppResult<Json<Value>> {
+    let record = require_owner(&state, &caller, &bucket).await?;
+    let limit = query.limit.unwrap_or(PAGE).clamp(1, buckets::PAGE_LIMIT);
+    let page = state
+        .s3
+        .list_objects_v2()
+        .bucket(&bucket)
+        .prefix(query.prefix.unwrap_or_default())
+        .max_keys(limit)
+        .set_continuation_token(query.page.filter(|p| !p.is_empty()))
+        .send()
+        .await
+        .map_err(|e| {
+            AppError::unavailable("the object store", supervisor::storage::describe(&e))
+        })?;
+    let objects: Vec<Value> = page
+        .contents()
+        .iter()
+        .filter(|o| o.key().is_some_and(|k| !k.ends_with('/')))
+        .map(|o| {
+            json!({
+                "object_name": o.key().unwrap_or_default(),
+                "size_bytes": o.size().unwrap_or_default(),
+                "last_modified": o.last_modified().map(|t| jobs::rfc3339(t.secs() * 1000)),
+            })
+        })
+        .collect();
+    let mut answer = serde_json::to_value(&record).map_err(|e| AppError::internal("bucket", e))?;
+    answer["returned_items"] = json!(objects.len());
+    answer["objects"] = Value::Array(objects);
+    answer["is_truncated"] = json!(page.is_truncated().unwrap_or(false));
+    answer["next_page"] = json!(page.next_continuation_token().unwrap_or_default());
+    Ok(Json(answer))
+}
+
+#[derive(Deserialize)]
+struct PresignRequest {
+    object_key: Option<String>,
+    operation: Option<String>,
+    expires_in: Option<u64>,
+    /// oscar-python's name for it.
+    expires: Option<u64>,
+    content_type: Option<String>,
+}
+
+/// A URL to download or upload one object without credentials (900 s unless asked; 1 to
+/// 604800). Both `expires_in` and oscar-python's `expires` are read; 0 means the default.
+async fn presign(
+    State(state): State<AppState>,
+    Principal(caller): Principal,
+    Path(bucket): Path<String>,
+    body: Bytes,
+) -> AppResult<Json<Value>> {
+    require_owner(&state, &caller, &bucket).await?;
+    let request: PresignRequest = serde_json::from_slice(&body)
+        .map_err(|e| AppError::bad_request("body", format!("not a presign request: {e}")))?;
+    let key = request
+        .object_key
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| AppError::bad_request("object_key", "is required"))?;
+    let seconds = request
+        .expires_in
+        .filter(|s| *s > 0)
+        .or(request.expires.filter(|s| *s > 0))
+        .unwrap_or(900);
+    let expires = Duration::from_secs(seconds);
+    let operation = request.operation.unwrap_or_else(|| "download".into());
+    let (method, url) = match operation.as_str() {
+        "download" => (
+            "GET",
+            buckets::share_link(&state.s3, &bucket, &key, expires).await?,
+        ),
+        "upload" => (
+            "PUT",
+            buckets::upload_link(
+                &state.s3,
+                &bucket,
+                &key,
+                expires,
+                request.content_type.as_deref(),
+            )
+            .await?,
+        ),
+        other => {
+            return Err(AppError::bad_request(
+                "operation",
+                format!("{other:?} is not one of: upload, download"),
+            ));
+        }
+    };
+    let expires_at = jobs::rfc3339(jobs::now_ms() + seconds as i64 * 1000);
+    Ok(Json(json!({
+        "object_key": key,
+        "operation": operation,
+        "method": method,
+        "url": url,
+        "expires_at": expires_at,
+    })))
+}
