@@ -15,7 +15,10 @@ test('uploads into a service input start jobs whose outputs preview in the brows
   });
 
   await signIn(page, '/buckets');
-  await page.getByRole('link', { name: 'drop-e2e' }).click();
+  // The service's bucket is listed with the service that made it.
+  const bucketRow = page.locator('tr[data-bucket="drop-e2e"]');
+  await expect(bucketRow.getByRole('link', { name: 'drop-e2e' })).toHaveCount(2);
+  await bucketRow.getByRole('link').first().click();
   await expect(page).toHaveURL(/\/buckets\/drop-e2e$/);
   await page.goto('/buckets/drop-e2e?prefix=in%2F');
   await expect(page.getByTestId('input-notice')).toContainText('starts a job of drop-e2e');
@@ -77,4 +80,24 @@ test('uploads into a service input start jobs whose outputs preview in the brows
   await page.getByRole('alertdialog').getByRole('button', { name: 'Delete' }).click();
   await expect(page.locator('tr[data-folder="in/batch/"]')).toHaveCount(0);
   await expect(page.locator('tr[data-key="in/one.txt"]')).toBeVisible();
+});
+
+test('buckets are created and deleted from the Buckets page', async ({ page, expectedErrors }) => {
+  // The refused name is a 400 from the server, which the browser logs.
+  expectedErrors.allow(/status of 400/);
+  await signIn(page, '/buckets');
+  await page.getByLabel('New bucket').fill('Bad_Name');
+  await page.getByRole('button', { name: 'Create bucket' }).click();
+  await expect(page.getByText('bucket_name: may hold only lowercase letters')).toBeVisible();
+
+  await page.getByLabel('New bucket').fill('made-e2e');
+  await page.getByRole('button', { name: 'Create bucket' }).click();
+  const row = page.locator('tr[data-bucket="made-e2e"]');
+  await expect(row).toBeVisible();
+  await expect(row).toContainText('cluster_admin');
+
+  await row.getByRole('button', { name: 'Delete' }).click();
+  await expect(page.getByTestId('bucket-delete-summary')).toHaveText('Delete bucket made-e2e and the 0 object(s) in it?');
+  await page.getByRole('alertdialog').getByRole('button', { name: 'Delete' }).click();
+  await expect(row).toHaveCount(0);
 });

@@ -98,7 +98,11 @@ async fn the_buckets_page_lists_what_the_store_holds() {
     assert_eq!(names, ["inputs", "results"]);
     let page = app.get("/buckets").await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(page.body.contains("<td>results</td>"), "{}", page.body);
+    assert!(
+        page.body.contains(r#"data-bucket="results""#),
+        "{}",
+        page.body
+    );
 }
 
 #[tokio::test]

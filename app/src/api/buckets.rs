@@ -14,6 +14,18 @@ pub struct BucketSummary {
     pub created: Option<String>,
 }
 
+/// A bucket as the Buckets page lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketOverview {
+    pub name: String,
+    pub owner: String,
+    /// The service whose creation made it.
+    pub service: Option<String>,
+    pub visibility: String,
+    pub objects: i64,
+    pub size: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectEntry {
     pub key: String,
@@ -59,11 +71,50 @@ pub async fn preview_object(bucket: String, key: String) -> Result<Preview, AppE
     buckets::preview(&context::state().s3, &bucket, &key).await
 }
 
+/// The caller's buckets (every bucket for the admin) with their size.
 #[server(prefix = "/api", endpoint = "buckets/list")]
-pub async fn list_buckets() -> Result<Vec<BucketSummary>, AppError> {
+pub async fn list_buckets() -> Result<Vec<BucketOverview>, AppError> {
     use crate::server::{buckets, context};
-    context::require_user().await?;
-    buckets::list(&context::state().s3).await
+    let caller = context::require_caller().await?;
+    let state = context::state();
+    let mut out = Vec::new();
+    for record in buckets::visible_to(&state.db, &state.s3, &caller).await? {
+        let (objects, size) = buckets::usage(&state.s3, &record.name).await?;
+        out.push(BucketOverview {
+            name: record.name,
+            owner: record.owner,
+            service: record.service,
+            visibility: record.visibility,
+            objects,
+            size,
+        });
+    }
+    Ok(out)
+}
+
+#[server(prefix = "/api", endpoint = "buckets/create")]
+pub async fn create_bucket(name: String) -> Result<(), AppError> {
+    use crate::server::{buckets, context};
+    let caller = context::require_caller().await?;
+    let state = context::state();
+    buckets::create(
+        &state.db,
+        &state.s3,
+        &caller,
+        &name,
+        Default::default(),
+        &[],
+    )
+    .await
+}
+
+/// Empties and deletes a bucket.
+#[server(prefix = "/api", endpoint = "buckets/delete")]
+pub async fn delete_bucket(name: String) -> Result<(), AppError> {
+    use crate::server::{buckets, context};
+    let caller = context::require_caller().await?;
+    let state = context::state();
+    buckets::remove(&state.db, &state.s3, &caller, &name).await
 }
 
 #[server(prefix = "/api", endpoint = "buckets/objects")]

@@ -36,7 +36,7 @@ fn leaf(path: &str) -> &str {
         .unwrap_or(path)
 }
 
-fn human_size(bytes: i64) -> String {
+pub(super) fn human_size(bytes: i64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = bytes as f64;
     let mut unit = 0;

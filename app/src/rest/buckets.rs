@@ -10,13 +10,12 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sqlx::Row;
 
 use super::Principal;
-use crate::server::services::Caller;
+use crate::server::buckets::{self, BucketRecord};
 use crate::server::state::AppState;
-use crate::server::{buckets, jobs, now, storage};
-use crate::service::{Visibility, validate};
+use crate::server::{jobs, now};
+use crate::service::Visibility;
 use crate::{AppError, AppResult};
 
 /// Objects per page of `GET /system/buckets/{bucket}` unless `limit` says otherwise.
@@ -95,108 +94,38 @@ async fn create(
     body: Bytes,
 ) -> AppResult<StatusCode> {
     let request = parse(&body)?;
-    let name = request.bucket_name.trim_matches('/');
-    let (bucket, folder) = name.split_once('/').unwrap_or((name, ""));
-    validate::bucket_name(bucket).map_err(|m| AppError::bad_request("bucket_name", m))?;
-    if storage::owner_of(&state.db, bucket).await?.is_some() {
-        return Err(AppError::Conflict(format!(
-            "bucket {bucket:?} already exists"
-        )));
-    }
-    if !storage::create_bucket(&state.s3, bucket).await? {
-        return Err(AppError::Conflict(format!(
-            "bucket {bucket:?} already exists in the store"
-        )));
-    }
-    sqlx::query(
-        "INSERT INTO buckets (name, owner, created_by, created_at, visibility, allowed_users)
-         VALUES ($1, $2, NULL, $3, $4, $5)",
+    buckets::create(
+        &state.db,
+        &state.s3,
+        &caller,
+        &request.bucket_name,
+        request.visibility.unwrap_or_default(),
+        &request.allowed_users,
     )
-    .bind(bucket)
-    .bind(&caller.id)
-    .bind(now())
-    .bind(visibility_text(request.visibility.unwrap_or_default()))
-    .bind(serde_json::to_string(&request.allowed_users).unwrap_or_else(|_| "[]".into()))
-    .execute(state.db.pool())
     .await?;
-    if !folder.is_empty() {
-        buckets::create_folder(&state.s3, bucket, folder).await?;
-    }
     Ok(StatusCode::CREATED)
 }
 
-fn visibility_text(visibility: Visibility) -> &'static str {
-    match visibility {
-        Visibility::Private => "private",
-        Visibility::Restricted => "restricted",
-        Visibility::Public => "public",
+fn minio_bucket(record: BucketRecord) -> MinioBucket {
+    MinioBucket {
+        bucket_name: record.name,
+        visibility: record.visibility,
+        allowed_users: record.allowed_users,
+        owner: record.owner,
+        metadata: match record.service {
+            Some(service) => json!({"from_service": service}),
+            None => json!({}),
+        },
     }
 }
 
-/// Buckets the platform knows, with their sharing settings; buckets made outside it are
-/// listed as the admin's.
+/// Buckets the caller owns (every bucket for the admin), with their sharing settings.
 async fn list(
     State(state): State<AppState>,
     Principal(caller): Principal,
 ) -> AppResult<Json<Vec<MinioBucket>>> {
-    let mut out = Vec::new();
-    for bucket in buckets::list(&state.s3).await? {
-        let record = record(&state, &bucket.name).await?;
-        if caller.admin || record.owner == caller.id {
-            out.push(record);
-        }
-    }
-    Ok(Json(out))
-}
-
-async fn record(state: &AppState, bucket: &str) -> AppResult<MinioBucket> {
-    let row = sqlx::query(
-        "SELECT owner, created_by, visibility, allowed_users FROM buckets WHERE name = $1",
-    )
-    .bind(bucket)
-    .fetch_optional(state.db.pool())
-    .await?;
-    Ok(match row {
-        Some(row) => {
-            let created_by: Option<String> = row.try_get("created_by")?;
-            let allowed: String = row.try_get("allowed_users")?;
-            MinioBucket {
-                bucket_name: bucket.to_string(),
-                visibility: row.try_get("visibility")?,
-                allowed_users: serde_json::from_str(&allowed).unwrap_or_default(),
-                owner: row.try_get("owner")?,
-                metadata: match created_by {
-                    Some(service) => json!({"from_service": service}),
-                    None => json!({}),
-                },
-            }
-        }
-        None => MinioBucket {
-            bucket_name: bucket.to_string(),
-            visibility: "private".into(),
-            allowed_users: Vec::new(),
-            owner: crate::server::services::ADMIN_OWNER.into(),
-            metadata: json!({}),
-        },
-    })
-}
-
-/// Only the owner (or the admin) changes or deletes a bucket.
-async fn require_owner(state: &AppState, caller: &Caller, bucket: &str) -> AppResult<MinioBucket> {
-    let exists = buckets::list(&state.s3)
-        .await?
-        .iter()
-        .any(|b| b.name == bucket);
-    if !exists {
-        return Err(AppError::NotFound(format!("no bucket named {bucket:?}")));
-    }
-    let record = record(state, bucket).await?;
-    if !caller.admin && record.owner != caller.id {
-        return Err(AppError::Forbidden(format!(
-            "bucket {bucket:?} belongs to another user"
-        )));
-    }
-    Ok(record)
+    let records = buckets::visible_to(&state.db, &state.s3, &caller).await?;
+    Ok(Json(records.into_iter().map(minio_bucket).collect()))
 }
 
 /// Visibility and allowed users; buckets made for services keep the service's settings.
@@ -207,8 +136,8 @@ async fn update(
 ) -> AppResult<StatusCode> {
     let request = parse(&body)?;
     let bucket = request.bucket_name.trim_matches('/');
-    let record = require_owner(&state, &caller, bucket).await?;
-    if record.metadata.get("from_service").is_some() {
+    let record = buckets::require_owner(&state.db, &state.s3, &caller, bucket).await?;
+    if record.service.is_some() {
         return Err(AppError::Forbidden(format!(
             "bucket {bucket:?} belongs to a service; change the service instead"
         )));
@@ -221,7 +150,9 @@ async fn update(
     .bind(bucket)
     .bind(&record.owner)
     .bind(now())
-    .bind(visibility_text(request.visibility.unwrap_or_default()))
+    .bind(buckets::visibility_text(
+        request.visibility.unwrap_or_default(),
+    ))
     .bind(serde_json::to_string(&request.allowed_users).unwrap_or_else(|_| "[]".into()))
     .execute(state.db.pool())
     .await?;
@@ -233,8 +164,7 @@ async fn remove(
     Principal(caller): Principal,
     Path(bucket): Path<String>,
 ) -> AppResult<StatusCode> {
-    require_owner(&state, &caller, &bucket).await?;
-    storage::remove_bucket(&state.db, &state.s3, &bucket).await?;
+    buckets::remove(&state.db, &state.s3, &caller, &bucket).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -253,7 +183,8 @@ async fn read(
     Path(bucket): Path<String>,
     Query(query): Query<ObjectsQuery>,
 ) -> AppResult<Json<Value>> {
-    let record = require_owner(&state, &caller, &bucket).await?;
+    let record =
+        minio_bucket(buckets::require_owner(&state.db, &state.s3, &caller, &bucket).await?);
     let limit = query.limit.unwrap_or(PAGE).clamp(1, buckets::PAGE_LIMIT);
     let page = state
         .s3
@@ -305,7 +236,7 @@ async fn presign(
     Path(bucket): Path<String>,
     body: Bytes,
 ) -> AppResult<Json<Value>> {
-    require_owner(&state, &caller, &bucket).await?;
+    buckets::require_owner(&state.db, &state.s3, &caller, &bucket).await?;
     let request: PresignRequest = serde_json::from_slice(&body)
         .map_err(|e| AppError::bad_request("body", format!("not a presign request: {e}")))?;
     let key = request

@@ -10,8 +10,13 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectI
 use axum::body::Bytes;
 use futures_util::{Stream, StreamExt};
 
+use sqlx::Row;
+
+use super::db::Database;
+use super::services::{ADMIN_OWNER, Caller};
+use super::{now, storage};
 use crate::api::buckets::{BucketSummary, ObjectEntry, ObjectPage, Preview};
-use crate::service::validate;
+use crate::service::{Visibility, validate};
 use crate::{AppError, AppResult};
 
 /// Objects per listing page at most.
@@ -42,6 +47,154 @@ pub async fn list(s3: &aws_sdk_s3::Client) -> AppResult<Vec<BucketSummary>> {
         .collect();
     buckets.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(buckets)
+}
+
+/// What the platform records about a bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketRecord {
+    pub name: String,
+    pub owner: String,
+    /// The service whose creation made it.
+    pub service: Option<String>,
+    pub visibility: String,
+    pub allowed_users: Vec<String>,
+}
+
+/// The record of a bucket; buckets made outside the platform count as the admin's.
+pub async fn record(db: &Database, bucket: &str) -> AppResult<BucketRecord> {
+    let row = sqlx::query(
+        "SELECT owner, created_by, visibility, allowed_users FROM buckets WHERE name = $1",
+    )
+    .bind(bucket)
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(match row {
+        Some(row) => {
+            let allowed: String = row.try_get("allowed_users")?;
+            BucketRecord {
+                name: bucket.to_string(),
+                owner: row.try_get("owner")?,
+                service: row.try_get("created_by")?,
+                visibility: row.try_get("visibility")?,
+                allowed_users: serde_json::from_str(&allowed).unwrap_or_default(),
+            }
+        }
+        None => BucketRecord {
+            name: bucket.to_string(),
+            owner: ADMIN_OWNER.into(),
+            service: None,
+            visibility: "private".into(),
+            allowed_users: Vec::new(),
+        },
+    })
+}
+
+/// The buckets the caller owns; every bucket for the admin.
+pub async fn visible_to(
+    db: &Database,
+    s3: &aws_sdk_s3::Client,
+    caller: &Caller,
+) -> AppResult<Vec<BucketRecord>> {
+    let mut records = Vec::new();
+    for bucket in list(s3).await? {
+        let record = record(db, &bucket.name).await?;
+        if caller.admin || record.owner == caller.id {
+            records.push(record);
+        }
+    }
+    Ok(records)
+}
+
+/// The bucket's record if the caller owns it (or is the admin): 404 when it does not exist,
+/// 403 when it is someone else's.
+pub async fn require_owner(
+    db: &Database,
+    s3: &aws_sdk_s3::Client,
+    caller: &Caller,
+    bucket: &str,
+) -> AppResult<BucketRecord> {
+    check_bucket(bucket)?;
+    if !list(s3).await?.iter().any(|b| b.name == bucket) {
+        return Err(AppError::NotFound(format!("no bucket named {bucket:?}")));
+    }
+    let record = record(db, bucket).await?;
+    if !caller.admin && record.owner != caller.id {
+        return Err(AppError::Forbidden(format!(
+            "bucket {bucket:?} belongs to another user"
+        )));
+    }
+    Ok(record)
+}
+
+pub fn visibility_text(visibility: Visibility) -> &'static str {
+    match visibility {
+        Visibility::Private => "private",
+        Visibility::Restricted => "restricted",
+        Visibility::Public => "public",
+    }
+}
+
+/// Creates a bucket owned by the caller; `bucket/folder` creates the folder too. 409 when
+/// the bucket exists.
+pub async fn create(
+    db: &Database,
+    s3: &aws_sdk_s3::Client,
+    caller: &Caller,
+    name: &str,
+    visibility: Visibility,
+    allowed_users: &[String],
+) -> AppResult<()> {
+    let name = name.trim_matches('/');
+    let (bucket, folder) = name.split_once('/').unwrap_or((name, ""));
+    validate::bucket_name(bucket).map_err(|m| AppError::bad_request("bucket_name", m))?;
+    if storage::owner_of(db, bucket).await?.is_some() || !storage::create_bucket(s3, bucket).await?
+    {
+        return Err(AppError::Conflict(format!(
+            "bucket {bucket:?} already exists"
+        )));
+    }
+    sqlx::query(
+        "INSERT INTO buckets (name, owner, created_by, created_at, visibility, allowed_users)
+         VALUES ($1, $2, NULL, $3, $4, $5)",
+    )
+    .bind(bucket)
+    .bind(&caller.id)
+    .bind(now())
+    .bind(visibility_text(visibility))
+    .bind(serde_json::to_string(allowed_users).unwrap_or_else(|_| "[]".into()))
+    .execute(db.pool())
+    .await?;
+    if !folder.is_empty() {
+        create_folder(s3, bucket, folder).await?;
+    }
+    Ok(())
+}
+
+/// Empties and deletes a bucket the caller owns.
+pub async fn remove(
+    db: &Database,
+    s3: &aws_sdk_s3::Client,
+    caller: &Caller,
+    bucket: &str,
+) -> AppResult<()> {
+    require_owner(db, s3, caller, bucket).await?;
+    storage::remove_bucket(db, s3, bucket).await
+}
+
+/// How many objects a bucket holds and their total size (folder markers excluded).
+pub async fn usage(s3: &aws_sdk_s3::Client, bucket: &str) -> AppResult<(i64, i64)> {
+    let mut pages = s3.list_objects_v2().bucket(bucket).into_paginator().send();
+    let (mut count, mut size) = (0, 0);
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| unavailable(DisplayErrorContext(e)))?;
+        for object in page.contents() {
+            if object.key().is_some_and(|k| !k.ends_with('/')) {
+                count += 1;
+                size += object.size().unwrap_or_default();
+            }
+        }
+    }
+    Ok((count, size))
 }
 
 fn check_bucket(bucket: &str) -> AppResult<()> {
