@@ -34,7 +34,7 @@ pub fn router(state: AppState, sessions: Sessions, secure_cookies: bool) -> axum
         .route("/", get(|| async { Redirect::to(app::pages::HOME) }))
         .merge(app::rest::router())
         .merge(app::server::live::routes())
-        .merge(app::server::uploads::routes())
+        .merge(app::server::transfers::routes())
         .leptos_routes(&state, routes, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         // Layers added later wrap the earlier ones: trace ⊃ sessions ⊃ sign-in guard ⊃ routes.

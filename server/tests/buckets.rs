@@ -378,3 +378,46 @@ fn http_put(url: &str, body: &[u8]) -> String {
     stream.read_to_string(&mut response).unwrap();
     response
 }
+
+#[tokio::test]
+async fn files_and_folders_download_as_one_zip() {
+    let mut app = TestApp::new().await;
+    let s3 = app.app.state.s3.clone();
+    s3.create_bucket().bucket("zipped").send().await.unwrap();
+    for (key, body) in [
+        ("in/a.txt", "alpha"),
+        ("in/sub/b é.txt", "beta"),
+        ("in/sub/deeper/c.txt", "gamma"),
+        ("in/other.txt", "not chosen"),
+    ] {
+        s3.put_object()
+            .bucket("zipped")
+            .key(key)
+            .body(ByteStream::from(body.as_bytes().to_vec()))
+            .send()
+            .await
+            .unwrap();
+    }
+    let path = "/api/download/zip/zipped?prefix=in%2F&key=in%2Fa.txt&folder=in%2Fsub%2F";
+    assert_eq!(app.get(path).await.status, StatusCode::UNAUTHORIZED);
+    app.login().await;
+    let (status, headers, bytes) = app
+        .send_bytes(Request::get(path).body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[http::header::CONTENT_TYPE], "application/zip");
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    let mut names: Vec<String> = archive.file_names().map(str::to_string).collect();
+    names.sort();
+    assert_eq!(names, ["a.txt", "sub/b é.txt", "sub/deeper/c.txt"]);
+    let mut text = String::new();
+    archive
+        .by_name("sub/b é.txt")
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    assert_eq!(text, "beta");
+
+    let none = app.get("/api/download/zip/zipped?prefix=in%2F").await;
+    assert_eq!(none.status, StatusCode::BAD_REQUEST);
+}

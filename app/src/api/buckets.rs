@@ -1,5 +1,5 @@
 //! Buckets and objects: the types the bucket browser shows and its server functions. Uploads
-//! stream through `PUT /api/upload/{bucket}/{key}` (`crate::server::uploads`), not a server
+//! stream through `PUT /api/upload/{bucket}/{key}` (`crate::server::transfers`), not a server
 //! function, so bodies never sit in memory whole.
 
 use leptos::prelude::*;

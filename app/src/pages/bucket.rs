@@ -284,6 +284,7 @@ fn Toolbar(
             version.update(|v| *v += 1);
         }
     });
+    let (zip_bucket, zip_prefix) = (bucket.clone(), prefix.clone());
     let make = {
         let (bucket, prefix) = (bucket.clone(), prefix.clone());
         move |_| {
@@ -311,6 +312,11 @@ fn Toolbar(
                 <input type="text" name="new-folder" prop:value=folder on:input=move |ev| folder.set(event_target_value(&ev)) />
             </label>
             <button type="button" on:click=make disabled=move || folder.read().trim().is_empty()>"Create folder"</button>
+            <a class="button" data-testid="download-zip"
+                class:disabled=move || selected.read().is_empty()
+                href=move || zip_href(&zip_bucket, &zip_prefix, &selected.read())>
+                "Download selected (zip)"
+            </a>
             <button type="button" class="danger-solid" disabled=move || selected.read().is_empty()
                 on:click=move |_| confirming.set(true)>
                 {move || format!("Delete selected ({})", selected.read().len())}
@@ -340,6 +346,20 @@ fn Toolbar(
         })}
         {move || create.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error /> })}
     }
+}
+
+/// The ZIP download of the selected files and folders, named relative to the folder shown.
+fn zip_href(bucket: &str, prefix: &str, selected: &[String]) -> String {
+    let mut href = format!(
+        "/api/download/zip/{}?prefix={}",
+        percent_encode(bucket, b""),
+        percent_encode(prefix, b"")
+    );
+    for item in selected {
+        let kind = if item.ends_with('/') { "folder" } else { "key" };
+        href.push_str(&format!("&{kind}={}", percent_encode(item, b"")));
+    }
+    href
 }
 
 #[component]

@@ -12,8 +12,9 @@ pub mod sessions;
 pub mod state;
 pub mod storage;
 pub mod store;
-pub mod uploads;
+pub mod transfers;
 pub mod users;
+pub mod zip_stream;
 
 /// Seconds since the epoch, for record timestamps.
 pub fn now() -> i64 {

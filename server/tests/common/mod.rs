@@ -87,7 +87,20 @@ impl TestApp {
         self.app.state.info.database.as_str()
     }
 
-    pub async fn send(&mut self, mut request: Request<Body>) -> TestResponse {
+    pub async fn send(&mut self, request: Request<Body>) -> TestResponse {
+        let (status, headers, bytes) = self.send_bytes(request).await;
+        TestResponse {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    /// Like `send`, for binary bodies.
+    pub async fn send_bytes(
+        &mut self,
+        mut request: Request<Body>,
+    ) -> (StatusCode, http::HeaderMap, Vec<u8>) {
         if let Some(cookie) = &self.cookie {
             request
                 .headers_mut()
@@ -106,11 +119,7 @@ impl TestApp {
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
             .unwrap();
-        TestResponse {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-        }
+        (status, headers, bytes.to_vec())
     }
 
     pub async fn get(&mut self, path: &str) -> TestResponse {
