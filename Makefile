@@ -60,4 +60,4 @@ clients: test-tools site
 test: lint unit e2e clients
 
 bench: tools
-	cargo bench -p server --bench foundation --bench jobs --locked
+	cargo bench -p server --bench foundation --bench jobs --bench uploads --locked

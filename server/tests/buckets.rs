@@ -421,3 +421,74 @@ async fn files_and_folders_download_as_one_zip() {
     let none = app.get("/api/download/zip/zipped?prefix=in%2F").await;
     assert_eq!(none.status, StatusCode::BAD_REQUEST);
 }
+
+/// Peak resident memory of this process so far (VmHWM), in bytes. Each test runs in its own
+/// process under nextest, so the growth is this test's.
+fn peak_rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kib * 1024
+}
+
+#[tokio::test]
+async fn a_1_gib_upload_streams_with_bounded_memory() {
+    const SIZE: u64 = 1024 * 1024 * 1024;
+    const CHUNK: usize = 1024 * 1024;
+    let mut app = TestApp::new().await;
+    app.login().await;
+    app.app
+        .state
+        .s3
+        .create_bucket()
+        .bucket("large")
+        .send()
+        .await
+        .unwrap();
+    // Warm up the upload path so its one-time allocations are not counted.
+    assert_eq!(
+        upload(&mut app, "large/warm-up.bin", vec![1; 9 * 1024 * 1024])
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let before = peak_rss();
+
+    let chunks =
+        futures_util::stream::iter((0..SIZE / CHUNK as u64).map(|i| {
+            Ok::<_, std::io::Error>(axum::body::Bytes::from(vec![(i % 251) as u8; CHUNK]))
+        }));
+    let request = Request::put("/api/upload/large/one-gib.bin")
+        .body(Body::from_stream(chunks))
+        .unwrap();
+    let started = Instant::now();
+    let response = app.send(request).await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    assert_eq!(response.json()["size"], SIZE);
+    let growth = peak_rss().saturating_sub(before);
+    eprintln!(
+        "1 GiB in {:?}, peak RSS growth {} MiB",
+        started.elapsed(),
+        growth / (1024 * 1024)
+    );
+    assert!(
+        growth < 128 * 1024 * 1024,
+        "peak memory grew by {} MiB",
+        growth / (1024 * 1024)
+    );
+
+    let head = app
+        .app
+        .state
+        .s3
+        .head_object()
+        .bucket("large")
+        .key("one-gib.bin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_length(), Some(SIZE as i64));
+}

@@ -432,8 +432,9 @@ pub async fn preview(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> AppRes
 }
 
 /// Streams `body` into `bucket/key`: small bodies in one PutObject, larger ones as a
-/// multipart upload, never holding more than one part in memory. Bodies over `limit` bytes
-/// are refused (and what was sent is discarded). Returns the size.
+/// multipart upload in which one part travels to the store while the next is received, so
+/// memory stays near two parts whatever the size. Bodies over `limit` bytes are refused (and
+/// what was sent is discarded). Returns the size.
 pub async fn upload<S, E>(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
@@ -447,46 +448,39 @@ where
 {
     check_bucket(bucket)?;
     validate::object_key(key).map_err(|m| AppError::bad_request("key", m))?;
-    let too_large = || {
-        AppError::bad_request(
-            "file",
-            format!("is larger than the upload limit of {limit} bytes"),
-        )
-    };
     let mut part = Vec::with_capacity(PART_SIZE);
     let mut total: u64 = 0;
-    let mut multipart: Option<(String, Vec<CompletedPart>)> = None;
-    let result: AppResult<()> = async {
+    let mut multipart: Option<Multipart> = None;
+    let received: AppResult<()> = async {
         while let Some(chunk) = body.next().await {
             let chunk = chunk
                 .map_err(|e| AppError::bad_request("file", format!("upload interrupted: {e}")))?;
             total += chunk.len() as u64;
             if total > limit {
-                return Err(too_large());
+                return Err(AppError::bad_request(
+                    "file",
+                    format!("is larger than the upload limit of {limit} bytes"),
+                ));
             }
             part.extend_from_slice(&chunk);
             if part.len() >= PART_SIZE {
                 let full = std::mem::replace(&mut part, Vec::with_capacity(PART_SIZE));
-                send_part(s3, bucket, key, &mut multipart, full).await?;
+                if multipart.is_none() {
+                    multipart = Some(Multipart::start(s3, bucket, key).await?);
+                }
+                multipart.as_mut().expect("started").send(full).await?;
             }
         }
         Ok(())
     }
     .await;
-    if let Err(err) = result {
-        if let Some((upload_id, _)) = &multipart {
-            let _ = s3
-                .abort_multipart_upload()
-                .bucket(bucket)
-                .key(key)
-                .upload_id(upload_id)
-                .send()
-                .await;
+    match (received, multipart) {
+        (Err(err), Some(multipart)) => {
+            multipart.abort().await;
+            Err(err)
         }
-        return Err(err);
-    }
-    match multipart {
-        None => {
+        (Err(err), None) => Err(err),
+        (Ok(()), None) => {
             s3.put_object()
                 .bucket(bucket)
                 .key(key)
@@ -494,37 +488,39 @@ where
                 .send()
                 .await
                 .map_err(|e| unavailable(DisplayErrorContext(e)))?;
+            Ok(total)
         }
-        Some(_) => {
-            if !part.is_empty() {
-                send_part(s3, bucket, key, &mut multipart, part).await?;
+        (Ok(()), Some(mut multipart)) => {
+            let sent = async {
+                if !part.is_empty() {
+                    multipart.send(part).await?;
+                }
+                multipart.wait().await
             }
-            let (upload_id, parts) = multipart.expect("started above");
-            s3.complete_multipart_upload()
-                .bucket(bucket)
-                .key(key)
-                .upload_id(upload_id)
-                .multipart_upload(
-                    CompletedMultipartUpload::builder()
-                        .set_parts(Some(parts))
-                        .build(),
-                )
-                .send()
-                .await
-                .map_err(|e| unavailable(DisplayErrorContext(e)))?;
+            .await;
+            match sent {
+                Ok(()) => multipart.complete().await.map(|()| total),
+                Err(err) => {
+                    multipart.abort().await;
+                    Err(err)
+                }
+            }
         }
     }
-    Ok(total)
 }
 
-async fn send_part(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    key: &str,
-    multipart: &mut Option<(String, Vec<CompletedPart>)>,
-    bytes: Vec<u8>,
-) -> AppResult<()> {
-    if multipart.is_none() {
+/// A multipart upload with at most one part on its way to the store.
+struct Multipart {
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+    key: String,
+    upload_id: String,
+    parts: Vec<CompletedPart>,
+    in_flight: Option<tokio::task::JoinHandle<AppResult<CompletedPart>>>,
+}
+
+impl Multipart {
+    async fn start(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> AppResult<Self> {
         let started = s3
             .create_multipart_upload()
             .bucket(bucket)
@@ -532,28 +528,80 @@ async fn send_part(
             .send()
             .await
             .map_err(|e| unavailable(DisplayErrorContext(e)))?;
-        *multipart = Some((
-            started.upload_id().unwrap_or_default().to_string(),
-            Vec::new(),
-        ));
+        Ok(Self {
+            s3: s3.clone(),
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            upload_id: started.upload_id().unwrap_or_default().to_string(),
+            parts: Vec::new(),
+            in_flight: None,
+        })
     }
-    let (upload_id, parts) = multipart.as_mut().expect("set above");
-    let number = parts.len() as i32 + 1;
-    let sent = s3
-        .upload_part()
-        .bucket(bucket)
-        .key(key)
-        .upload_id(upload_id.as_str())
-        .part_number(number)
-        .body(ByteStream::from(bytes))
-        .send()
-        .await
-        .map_err(|e| unavailable(DisplayErrorContext(e)))?;
-    parts.push(
-        CompletedPart::builder()
+
+    /// Waits for the part on its way, then sends this one in the background.
+    async fn send(&mut self, bytes: Vec<u8>) -> AppResult<()> {
+        self.wait().await?;
+        let number = self.parts.len() as i32 + 1;
+        let request = self
+            .s3
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .upload_id(&self.upload_id)
             .part_number(number)
-            .set_e_tag(sent.e_tag().map(str::to_string))
-            .build(),
-    );
-    Ok(())
+            .body(ByteStream::from(bytes));
+        self.in_flight = Some(tokio::spawn(async move {
+            let sent = request
+                .send()
+                .await
+                .map_err(|e| unavailable(DisplayErrorContext(e)))?;
+            Ok(CompletedPart::builder()
+                .part_number(number)
+                .set_e_tag(sent.e_tag().map(str::to_string))
+                .build())
+        }));
+        Ok(())
+    }
+
+    async fn wait(&mut self) -> AppResult<()> {
+        if let Some(handle) = self.in_flight.take() {
+            let part = handle
+                .await
+                .map_err(|e| AppError::internal("part upload", e))??;
+            self.parts.push(part);
+        }
+        Ok(())
+    }
+
+    async fn complete(self) -> AppResult<()> {
+        self.s3
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .upload_id(&self.upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(self.parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| unavailable(DisplayErrorContext(e)))?;
+        Ok(())
+    }
+
+    /// Leaves no orphaned parts in the store.
+    async fn abort(mut self) {
+        if let Some(handle) = self.in_flight.take() {
+            handle.abort();
+        }
+        let _ = self
+            .s3
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .upload_id(&self.upload_id)
+            .send()
+            .await;
+    }
 }
