@@ -1,5 +1,5 @@
 //! `make bench`: a 1 GiB upload through the dashboard's upload path (`PUT /api/upload/…`, the
-//! real router in-process, streamed to the embedded S3 in 8 MiB parts) against a direct S3
+//! real router in-process, streamed to the embedded S3 in 16 MiB parts) against a direct S3
 //! multipart PUT of the same file with aws-sdk-s3 in the same run, and the peak memory growth
 //! of the process during the dashboard upload. See BENCHMARKS.md.
 
@@ -74,7 +74,7 @@ async fn main() {
     println!("1 GiB upload into the embedded S3 (release build)");
     println!("  direct S3 multipart PUT (aws-sdk-s3, 16 MiB parts): {direct:.0} MiB/s (baseline)");
     println!(
-        "  dashboard upload path (PUT /api/upload, 8 MiB parts): {dashboard:.0} MiB/s ({:.0} % of direct)",
+        "  dashboard upload path (PUT /api/upload, 16 MiB parts): {dashboard:.0} MiB/s ({:.0} % of direct)",
         dashboard / direct * 100.0
     );
     println!("  peak RSS growth during the dashboard upload: {growth:.1} MiB");

@@ -21,7 +21,7 @@ async fn upload(app: &mut TestApp, path: &str, body: Vec<u8>) -> common::TestRes
 
 #[tokio::test]
 async fn uploads_stream_in_parts_and_start_the_services_job() {
-    let mut app = TestApp::with_config(|c| c.upload_limit = 30 * 1024 * 1024).await;
+    let mut app = TestApp::with_config(|c| c.upload_limit = 50 * 1024 * 1024).await;
     let refused = upload(&mut app, "drop/in/x.txt", b"x".to_vec()).await;
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
     app.login().await;
@@ -36,8 +36,8 @@ async fn uploads_stream_in_parts_and_start_the_services_job() {
         201
     );
 
-    // 20 MiB: three parts of the multipart path.
-    let big: Vec<u8> = (0..20 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
+    // 40 MiB: three parts of the multipart path.
+    let big: Vec<u8> = (0..40 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
     let response = upload(&mut app, "drop/in/big%20fil%C3%A9.bin", big.clone()).await;
     assert_eq!(response.status, StatusCode::OK, "{}", response.body);
     let answer = response.json();
@@ -65,7 +65,7 @@ async fn uploads_stream_in_parts_and_start_the_services_job() {
     assert_eq!(page["objects"][0]["key"], "in/big filé.bin", "{page}");
 
     // Over the limit: refused while streaming, nothing stored.
-    let huge = vec![0u8; 31 * 1024 * 1024];
+    let huge = vec![0u8; 51 * 1024 * 1024];
     let response = upload(&mut app, "drop/other/huge.bin", huge).await;
     assert_eq!(
         response.status,

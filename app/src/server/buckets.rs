@@ -22,7 +22,7 @@ use crate::{AppError, AppResult};
 /// Objects per listing page at most.
 pub const PAGE_LIMIT: i32 = 1000;
 /// Uploads are sent to the store in parts of this size; memory per upload stays near it.
-pub const PART_SIZE: usize = 8 * 1024 * 1024;
+pub const PART_SIZE: usize = 16 * 1024 * 1024;
 
 fn unavailable(err: impl std::fmt::Display) -> AppError {
     AppError::unavailable("the object store", err)
