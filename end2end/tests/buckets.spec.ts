@@ -57,6 +57,21 @@ test('uploads into a service input start jobs whose outputs preview in the brows
   await expect(objects.locator('tr[data-key="in/two words.txt"]')).toBeVisible();
   await expect(objects.locator('tr[data-folder="in/batch/"]')).toBeVisible();
 
+  // Filter by name, then download a selection as one ZIP.
+  await page.getByLabel('Filter by name').fill('two');
+  await expect(objects.locator('tr[data-key="in/two words.txt"]')).toBeVisible();
+  await expect(objects.locator('tr[data-key="in/one.txt"]')).toHaveCount(0);
+  await page.getByLabel('Filter by name').fill('');
+  await page.getByRole('checkbox', { name: 'Select one.txt' }).check();
+  await page.getByRole('checkbox', { name: 'Select batch' }).check();
+  const zipped = page.waitForEvent('download');
+  await page.getByTestId('download-zip').click();
+  const archive = fs.readFileSync((await (await zipped).path())!);
+  expect(archive.subarray(0, 2).toString()).toBe('PK');
+  expect(archive.includes(Buffer.from('batch/nested/b.txt'))).toBe(true);
+  await page.getByRole('checkbox', { name: 'Select one.txt' }).uncheck();
+  await page.getByRole('checkbox', { name: 'Select batch' }).uncheck();
+
   // Outputs of the jobs, previewed and shared.
   await page.getByRole('navigation', { name: 'Folder' }).getByRole('link', { name: 'drop-e2e' }).click();
   await page.goto('/buckets/drop-e2e?prefix=out%2F');

@@ -28,6 +28,33 @@ fn folder_href(bucket: &str, prefix: &str) -> String {
     }
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SortBy {
+    Name,
+    Size,
+    Newest,
+}
+
+fn matches_filter(path: &str, filter: &str) -> bool {
+    let filter = filter.trim().to_lowercase();
+    filter.is_empty() || leaf(path).to_lowercase().contains(&filter)
+}
+
+/// The loaded objects that match the filter, in the chosen order.
+fn arrange(
+    objects: impl Iterator<Item = ObjectEntry>,
+    filter: &str,
+    sort: SortBy,
+) -> Vec<ObjectEntry> {
+    let mut shown: Vec<ObjectEntry> = objects.filter(|o| matches_filter(&o.key, filter)).collect();
+    match sort {
+        SortBy::Name => shown.sort_by(|a, b| a.key.cmp(&b.key)),
+        SortBy::Size => shown.sort_by_key(|o| std::cmp::Reverse(o.size)),
+        SortBy::Newest => shown.sort_by_key(|o| std::cmp::Reverse(o.modified)),
+    }
+    shown
+}
+
 /// The last segment of a key or folder prefix.
 fn leaf(path: &str) -> &str {
     path.trim_end_matches('/')
@@ -71,6 +98,8 @@ fn Browser(bucket: String, prefix: String) -> impl IntoView {
     let more = RwSignal::new(Vec::<ObjectEntry>::new());
     let next = RwSignal::new(None::<String>);
     let selected = RwSignal::new(Vec::<String>::new());
+    let filter = RwSignal::new(String::new());
+    let sort = RwSignal::new(SortBy::Name);
     let previewing = RwSignal::new(None::<String>);
     let first = {
         let (bucket, prefix) = (bucket.clone(), prefix.clone());
@@ -130,6 +159,7 @@ fn Browser(bucket: String, prefix: String) -> impl IntoView {
                     });
                     let folders = page.folders.clone();
                     let objects = page.objects.clone();
+                    let folder_bucket = bucket.clone();
                     let empty = folders.is_empty() && objects.is_empty();
                     view! {
                         {notice}
@@ -138,11 +168,17 @@ fn Browser(bucket: String, prefix: String) -> impl IntoView {
                         } else {
                             view! {
                                 <table class="table objects" data-testid="objects">
-                                    <thead><tr><th></th><th>"Name"</th><th>"Size"</th><th>"Modified"</th><th></th></tr></thead>
+                                    <thead><tr>
+                                        <th></th>
+                                        <th><button type="button" class="link" on:click=move |_| sort.set(SortBy::Name)>"Name"</button></th>
+                                        <th><button type="button" class="link" on:click=move |_| sort.set(SortBy::Size)>"Size"</button></th>
+                                        <th><button type="button" class="link" on:click=move |_| sort.set(SortBy::Newest)>"Modified"</button></th>
+                                        <th></th>
+                                    </tr></thead>
                                     <tbody>
-                                        {folders.into_iter().map(|folder| {
-                                            let href = folder_href(&bucket, &folder);
-                                            let name = format!("{}/", leaf(&folder));
+                                        {move || folders.iter().filter(|f| matches_filter(f, &filter.read())).map(|folder| {
+                                            let href = folder_href(&folder_bucket, folder);
+                                            let name = format!("{}/", leaf(folder));
                                             let value = folder.clone();
                                             view! {
                                                 <tr data-folder=folder.clone()>
@@ -152,8 +188,10 @@ fn Browser(bucket: String, prefix: String) -> impl IntoView {
                                                 </tr>
                                             }
                                         }).collect_view()}
-                                        {objects.into_iter().map(|o| view! { <ObjectRow bucket=bucket.clone() object=o selected previewing /> }).collect_view()}
-                                        {move || more.get().into_iter().map(|o| view! { <ObjectRow bucket=bucket.clone() object=o selected previewing /> }).collect_view()}
+                                        {move || arrange(objects.iter().cloned().chain(more.get()), &filter.read(), sort.get())
+                                            .into_iter()
+                                            .map(|o| view! { <ObjectRow bucket=bucket.clone() object=o selected previewing /> })
+                                            .collect_view()}
                                     </tbody>
                                 </table>
                             }.into_any()
@@ -174,6 +212,7 @@ fn Browser(bucket: String, prefix: String) -> impl IntoView {
                 }).collect_view()}
             </nav>
             <Toolbar bucket=bucket.clone() prefix=prefix.clone() selected version />
+            <input type="search" placeholder="Filter by name" aria-label="Filter by name" bind:value=filter />
             <Uploads bucket=bucket.clone() prefix=prefix.clone() version />
             <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>{listing}</Transition>
             {move || next.get().map(|token| view! {
@@ -285,6 +324,7 @@ fn Toolbar(
         }
     });
     let (zip_bucket, zip_prefix) = (bucket.clone(), prefix.clone());
+    let zip_name = format!("{bucket}.zip");
     let make = {
         let (bucket, prefix) = (bucket.clone(), prefix.clone());
         move |_| {
@@ -312,7 +352,8 @@ fn Toolbar(
                 <input type="text" name="new-folder" prop:value=folder on:input=move |ev| folder.set(event_target_value(&ev)) />
             </label>
             <button type="button" on:click=make disabled=move || folder.read().trim().is_empty()>"Create folder"</button>
-            <a class="button" data-testid="download-zip"
+            // `download` keeps the client-side router out of it: the server answers this link.
+            <a class="button" data-testid="download-zip" download=zip_name
                 class:disabled=move || selected.read().is_empty()
                 href=move || zip_href(&zip_bucket, &zip_prefix, &selected.read())>
                 "Download selected (zip)"
