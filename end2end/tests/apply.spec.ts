@@ -43,3 +43,39 @@ test('a bad FDL shows the path of the field to fix', async ({ page, expectedErro
   await page.getByRole('button', { name: 'Apply' }).click();
   await expect(page.getByRole('alert')).toContainText('functions.oscar[0].local.memory: "12X" is not a Kubernetes quantity');
 });
+
+test('the Form and YAML tabs show the same service both ways', async ({ page, request }) => {
+  await signIn(page, '/new-service');
+  await page.getByLabel('Name', { exact: true }).fill('sync-e2e');
+  await page.getByLabel('Image').fill('docker.io/library/alpine:3.20');
+  await page.getByLabel('Memory').fill('512Mi');
+  await page.getByLabel('Input folders (bucket/folder, one per line)').fill('sync-e2e/in');
+
+  // Form → YAML: the FDL describes what the form holds.
+  await page.getByRole('tab', { name: 'YAML' }).click();
+  const yaml = page.getByLabel('FDL (YAML)');
+  await expect(yaml).toHaveValue(/name: sync-e2e/);
+  await expect(yaml).toHaveValue(/memory: 512Mi/);
+  await expect(yaml).toHaveValue(/path: sync-e2e\/in/);
+
+  // YAML → Form: an edit in the FDL shows up in the form.
+  await yaml.fill((await yaml.inputValue()).replace('memory: 512Mi', 'memory: 1Gi'));
+  await page.getByRole('tab', { name: 'Form' }).click();
+  await expect(page.getByLabel('Memory')).toHaveValue('1Gi');
+  await expect(page.getByLabel('Name', { exact: true })).toHaveValue('sync-e2e');
+
+  // An FDL that cannot be read leaves the form as it was and says why.
+  await page.getByRole('tab', { name: 'YAML' }).click();
+  await page.getByLabel('FDL (YAML)').fill('functions: [unclosed');
+  await page.getByRole('tab', { name: 'Form' }).click();
+  await expect(page.getByTestId('sync-note')).toContainText('not valid YAML');
+  await expect(page.getByLabel('Memory')).toHaveValue('1Gi');
+
+  // The form checks the fields on Create (the drafts had no script yet).
+  await page.getByRole('button', { name: 'Create' }).click();
+  await expect(page.locator('[data-field="script"]')).toContainText('is required');
+  await page.locator('.editor textarea').fill('echo hi');
+  await page.getByRole('button', { name: 'Create' }).click();
+  await expect(page).toHaveURL(/\/services\/sync-e2e$/);
+  await expect(page.getByTestId('memory')).toHaveText('1Gi');
+});

@@ -4,20 +4,71 @@ use leptos_router::components::A;
 use super::service_form::ServiceForm;
 use super::widgets::{ErrorPanel, PageHeader};
 use crate::api::services::ApplyFdl;
-use crate::service::Service;
+use crate::service::{Service, fdl};
 
-/// A new service from the form, or services from an FDL file.
+/// A new service from the form, or services from an FDL file. The two tabs show the same
+/// service: switching to YAML writes the form's service as FDL, switching back fills the form
+/// from the FDL when it holds one service (the form then checks its fields as usual); an FDL
+/// that cannot be read leaves the form as it was, with the reason.
 #[component]
 pub fn NewServicePage() -> impl IntoView {
     let yaml = RwSignal::new(false);
+    let draft = RwSignal::new(Service::default());
+    let fdl = RwSignal::new(String::new());
+    let script_name = RwSignal::new(String::new());
+    let script = RwSignal::new(String::new());
+    let note = RwSignal::new(None::<String>);
+    let to_yaml = move |_| {
+        if !yaml.get_untracked() {
+            let service = draft.get_untracked();
+            if service != Service::default() {
+                fdl.set(fdl::export(&service));
+            }
+            note.set(None);
+            yaml.set(true);
+        }
+    };
+    let to_form = move |_| {
+        if yaml.get_untracked() {
+            let text = fdl.get_untracked();
+            if !text.trim().is_empty() {
+                let (name, body) = (script_name.get_untracked(), script.get_untracked());
+                let attached = |file: &str| (file == name.trim()).then(|| body.clone());
+                match fdl::read(&text, attached) {
+                    Ok(mut services) if services.len() == 1 => {
+                        draft.set(services.remove(0));
+                        note.set(None);
+                    }
+                    Ok(services) => note.set(Some(format!(
+                        "The YAML defines {} services; the form edits one at a time, so apply them from the YAML tab.",
+                        services.len()
+                    ))),
+                    Err(errors) => {
+                        let first = errors
+                            .first()
+                            .map(|e| format!("{}: {}", e.field, e.message))
+                            .unwrap_or_default();
+                        note.set(Some(format!(
+                            "The YAML was not copied into the form ({first}); the form keeps its values."
+                        )));
+                    }
+                }
+            }
+            yaml.set(false);
+        }
+    };
     view! {
         <PageHeader title="New service" />
         <div class="tabs" role="tablist">
-            <button type="button" role="tab" aria-selected=move || (!yaml.get()).to_string() on:click=move |_| yaml.set(false)>"Form"</button>
-            <button type="button" role="tab" aria-selected=move || yaml.get().to_string() on:click=move |_| yaml.set(true)>"YAML"</button>
+            <button type="button" role="tab" aria-selected=move || (!yaml.get()).to_string() on:click=to_form>"Form"</button>
+            <button type="button" role="tab" aria-selected=move || yaml.get().to_string() on:click=to_yaml>"YAML"</button>
         </div>
-        <Show when=move || yaml.get() fallback=|| view! { <ServiceForm original=Service::default() creating=true /> }>
-            <ApplyFdlForm />
+        {move || note.get().map(|text| view! { <p class="notice" data-testid="sync-note">{text}</p> })}
+        <Show
+            when=move || yaml.get()
+            fallback=move || view! { <ServiceForm original=draft.get_untracked() creating=true draft /> }
+        >
+            <ApplyFdlForm fdl script_name script />
         </Show>
     }
 }
@@ -25,11 +76,12 @@ pub fn NewServicePage() -> impl IntoView {
 /// Define services from an FDL file (the format oscar-cli and oscar-python read), pasted or
 /// loaded from disk, with the script file it names.
 #[component]
-fn ApplyFdlForm() -> impl IntoView {
+fn ApplyFdlForm(
+    fdl: RwSignal<String>,
+    script_name: RwSignal<String>,
+    script: RwSignal<String>,
+) -> impl IntoView {
     let apply = ServerAction::<ApplyFdl>::new();
-    let fdl = RwSignal::new(String::new());
-    let script_name = RwSignal::new(String::new());
-    let script = RwSignal::new(String::new());
     view! {
         <section class="panel detail">
             <p class="muted">

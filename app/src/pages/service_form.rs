@@ -24,7 +24,13 @@ pub fn EditServicePage() -> impl IntoView {
 }
 
 #[component]
-pub fn ServiceForm(original: Service, creating: bool) -> impl IntoView {
+pub fn ServiceForm(
+    original: Service,
+    creating: bool,
+    /// Receives the form's service as it is edited (the YAML tab shows it).
+    #[prop(optional)]
+    draft: Option<RwSignal<Service>>,
+) -> impl IntoView {
     let name = RwSignal::new(original.name.clone());
     let image = RwSignal::new(original.image.clone());
     let cpu = RwSignal::new(original.cpu.clone());
@@ -72,8 +78,8 @@ pub fn ServiceForm(original: Service, creating: bool) -> impl IntoView {
         .map(|io| format!("{} ({})", io.path, io.storage_provider))
         .collect();
     let secret_signals = secrets.clone();
-    let submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
+    // The service as the form currently describes it, with what the fields alone find wrong.
+    let current = move || {
         let mut service = original.clone();
         service.name = name.get_untracked().trim().to_string();
         service.image = image.get_untracked();
@@ -82,7 +88,7 @@ pub fn ServiceForm(original: Service, creating: bool) -> impl IntoView {
         service.enable_gpu = gpu.get_untracked();
         service.log_level = log_level.get_untracked();
         service.script = script.get_untracked();
-        let (parsed, mut found) = parse_variables(&variables.get_untracked());
+        let (parsed, found) = parse_variables(&variables.get_untracked());
         service.environment.variables = parsed;
         service.environment.secrets = secret_signals
             .iter()
@@ -90,6 +96,28 @@ pub fn ServiceForm(original: Service, creating: bool) -> impl IntoView {
             .collect();
         service.input = merge_paths(&original.input, &inputs.get_untracked());
         service.output = merge_paths(&original.output, &outputs.get_untracked());
+        (service, found)
+    };
+    // Kept up to date for the YAML tab of "New service".
+    if let Some(draft) = draft {
+        let current = current.clone();
+        Effect::new(move |_| {
+            name.track();
+            image.track();
+            cpu.track();
+            memory.track();
+            gpu.track();
+            log_level.track();
+            script.track();
+            variables.track();
+            inputs.track();
+            outputs.track();
+            draft.set(current().0);
+        });
+    }
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let (service, mut found) = current();
         if let Err(more) = validate::prepare(&mut service.clone()) {
             found.extend(more);
         }

@@ -21,6 +21,51 @@ pub fn parse(
     yaml: &str,
     attachment: impl Fn(&str) -> Option<String>,
 ) -> Result<Vec<Service>, Vec<FieldError>> {
+    let entries = read_entries(yaml, attachment)?;
+    let mut services = Vec::new();
+    let mut errors = Vec::new();
+    for (at, mut service) in entries {
+        match validate::prepare(&mut service) {
+            Ok(()) => services.push(service),
+            Err(found) => errors.extend(found.into_iter().map(|e| FieldError {
+                field: format!("{at}.{}", e.field),
+                message: e.message,
+            })),
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, service) in services.iter().enumerate() {
+        if !seen.insert(service.name.as_str()) {
+            errors.push(FieldError {
+                field: format!("functions.oscar[{i}].{}.name", service.cluster_id),
+                message: format!("{:?} is defined twice in this file", service.name),
+            });
+        }
+    }
+    if errors.is_empty() {
+        Ok(services)
+    } else {
+        Err(errors)
+    }
+}
+
+/// The services of an FDL file as written, fields unchecked: a draft for an editor (the
+/// form checks them itself). Only the file's shape can be wrong here.
+pub fn read(
+    yaml: &str,
+    attachment: impl Fn(&str) -> Option<String>,
+) -> Result<Vec<Service>, Vec<FieldError>> {
+    Ok(read_entries(yaml, attachment)?
+        .into_iter()
+        .map(|(_, service)| service)
+        .collect())
+}
+
+/// Each service with the path of its entry (`functions.oscar[0].<cluster>`).
+fn read_entries(
+    yaml: &str,
+    attachment: impl Fn(&str) -> Option<String>,
+) -> Result<Vec<(String, Service)>, Vec<FieldError>> {
     let error = |field: &str, message: String| {
         vec![FieldError {
             field: field.into(),
@@ -96,22 +141,7 @@ pub fn parse(
             });
             continue;
         }
-        match validate::prepare(&mut service) {
-            Ok(()) => services.push(service),
-            Err(found) => errors.extend(found.into_iter().map(|e| FieldError {
-                field: format!("{at}.{}", e.field),
-                message: e.message,
-            })),
-        }
-    }
-    let mut seen = std::collections::BTreeSet::new();
-    for (i, service) in services.iter().enumerate() {
-        if !seen.insert(service.name.as_str()) {
-            errors.push(FieldError {
-                field: format!("functions.oscar[{i}].{}.name", service.cluster_id),
-                message: format!("{:?} is defined twice in this file", service.name),
-            });
-        }
+        services.push((at, service));
     }
     if errors.is_empty() {
         Ok(services)
@@ -167,6 +197,20 @@ fn resolve_script(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn drafts_are_read_without_checking_their_fields() {
+        let text = "functions:\n  oscar:\n  - c1:\n      name: draft\n      memory: 12X\n";
+        let drafts = read(text, |_| None).unwrap();
+        assert_eq!(drafts[0].name, "draft");
+        assert_eq!(drafts[0].memory, "12X");
+        assert!(parse(text, |_| None).is_err());
+        assert!(
+            read("functions: [", |_| None).unwrap_err()[0]
+                .message
+                .contains("not valid YAML")
+        );
+    }
+
     use super::*;
 
     const WORKFLOW: &str = include_str!("../../../fixtures/fdl/mask-workflow.yaml");
