@@ -32,7 +32,7 @@ pub fn router(state: AppState, sessions: Sessions, secure_cookies: bool) -> axum
         // OSCAR-compatible liveness probe.
         .route("/health", get(|| async { "Ok" }))
         .route("/", get(|| async { Redirect::to(app::pages::HOME) }))
-        .merge(app::rest::router())
+        .merge(app::rest::router(&state))
         .merge(app::server::live::routes())
         .merge(app::server::transfers::routes())
         .leptos_routes(&state, routes, move || shell(options.clone()))

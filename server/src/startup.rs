@@ -174,6 +174,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
         },
         admin: AdminAccount::new(&config.admin_username, admin_password),
         jobs,
+        access_log: Default::default(),
         info,
     };
     let router = crate::router::router(state.clone(), sessions.clone(), config.secure_cookies);

@@ -211,6 +211,34 @@ async fn job_requests_need_the_service_token_or_the_admin() {
             .await
             .contains(r#"{"n": 1}"#)
     );
+
+    // The admin's access log lists each invocation, never a credential.
+    let access = app.rest("GET", "/system/logs", None).await;
+    assert_eq!(access.status, StatusCode::OK, "{}", access.body);
+    let entries = access.json()["logs"].as_array().cloned().unwrap();
+    let seen: Vec<(String, u64, String)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["path"].as_str().unwrap().to_string(),
+                e["status"].as_u64().unwrap(),
+                e["user"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("/job/guarded".to_string(), 401, "service-token".to_string()),
+            ("/job/absent".to_string(), 404, "service-token".to_string()),
+            ("/job/guarded".to_string(), 201, "basic-auth".to_string()),
+        ]
+    );
+    assert!(
+        !access.body.contains("test-password") && !access.body.contains(&basic),
+        "{}",
+        access.body
+    );
 }
 
 #[tokio::test]

@@ -133,6 +133,11 @@ def test_run_service_sync_and_async_then_logs_and_removal(client, tmp_path):
         assert job["creation_time"].endswith("Z")
         assert "processed event-file-" in client.get_job_logs("py-upper", name).text
 
+    # The admin's access log has both invocations.
+    logs = json.loads(client.get_system_logs().text)["logs"]
+    paths = [entry["path"] for entry in logs]
+    assert "/run/py-upper" in paths and "/job/py-upper" in paths
+
     first = sorted(jobs)[0]
     assert client.remove_job("py-upper", first).status_code == 204
     assert first not in json.loads(client.list_jobs("py-upper").text)["jobs"]

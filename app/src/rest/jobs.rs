@@ -24,15 +24,20 @@ const PAGE: i64 = 70;
 /// Invocation bodies carry whole files (base64); upstream sets no limit at all.
 const BODY_LIMIT: usize = 1024 * 1024 * 1024;
 
-pub fn routes() -> Router<AppState> {
+pub fn routes(state: &AppState) -> Router<AppState> {
     let invoke = Router::new()
         .route("/job/{service}", post(job))
         .route("/job/{service}/", post(job))
         .route("/run/{service}", post(run))
         .route("/run/{service}/", post(run))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT));
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            super::access_log::record,
+        ));
     Router::new()
         .merge(invoke)
+        .route("/system/logs", get(super::access_log::list))
         .route(
             "/system/store-events",
             post(store_event).head(|| async {}).get(|| async {}),

@@ -2,6 +2,7 @@
 //! Handlers are thin like server functions: authenticate, call `crate::server::*`, answer with
 //! OSCAR's status codes. Errors are plain text, as OSCAR answers.
 
+mod access_log;
 mod auth;
 mod buckets;
 mod jobs;
@@ -11,10 +12,11 @@ use axum::Router;
 
 use crate::server::state::AppState;
 
+pub use access_log::AccessLog;
 pub use auth::Principal;
 
-pub fn router() -> Router<AppState> {
+pub fn router(state: &AppState) -> Router<AppState> {
     services::routes()
-        .merge(jobs::routes())
+        .merge(jobs::routes(state))
         .merge(buckets::routes())
 }

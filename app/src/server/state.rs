@@ -18,6 +18,8 @@ pub struct AppState {
     pub admin: AdminAccount,
     /// The job queue, its executor and live job notifications.
     pub jobs: Jobs,
+    /// Recent invocations (`GET /system/logs`).
+    pub access_log: crate::rest::AccessLog,
     /// Fixed facts about this deployment, shown on the Info page.
     pub info: PlatformInfo,
 }
