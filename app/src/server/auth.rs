@@ -97,6 +97,14 @@ pub async fn current_user(session: &Session) -> AppResult<Option<SessionUser>> {
         .map_err(|e| AppError::internal("session", e))
 }
 
+/// The signed-in user of this session as the actor of domain functions, or 401.
+pub async fn signed_in(session: &Session) -> AppResult<super::services::Caller> {
+    let user = current_user(session)
+        .await?
+        .ok_or_else(AppError::unauthorized)?;
+    Ok((&user).into())
+}
+
 /// Where to go after sign-in: only a local path, so a crafted link cannot send people away.
 pub fn safe_next(next: Option<&str>) -> String {
     match next {

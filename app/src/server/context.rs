@@ -20,7 +20,7 @@ pub async fn session() -> AppResult<Session> {
 
 /// The signed-in user as the actor of domain functions (owner checks), or 401.
 pub async fn require_caller() -> AppResult<super::services::Caller> {
-    Ok((&require_user().await?).into())
+    super::auth::signed_in(&session().await?).await
 }
 
 /// The signed-in user, or 401.

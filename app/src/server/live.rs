@@ -16,7 +16,6 @@ use tokio::sync::broadcast::error::RecvError;
 use tower_sessions::Session;
 
 use super::jobs::{self, logs};
-use super::services::Caller;
 use super::state::AppState;
 use crate::{AppError, AppResult};
 
@@ -28,13 +27,6 @@ pub fn routes() -> Router<AppState> {
         .route("/api/download/log/{service}/{job}", get(log_download))
 }
 
-async fn caller(session: &Session) -> AppResult<Caller> {
-    let user = super::auth::current_user(session)
-        .await?
-        .ok_or_else(AppError::unauthorized)?;
-    Ok((&user).into())
-}
-
 /// An event named `job` (data: `service/job`, `*` when many changed) whenever a job of the
 /// service changes; the page reloads its table then. (Browsers drop events without data.)
 async fn job_changes(
@@ -42,7 +34,12 @@ async fn job_changes(
     session: Session,
     Path(service): Path<String>,
 ) -> AppResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    jobs::authorize(&state.db, &caller(&session).await?, &service).await?;
+    jobs::authorize(
+        &state.db,
+        &super::auth::signed_in(&session).await?,
+        &service,
+    )
+    .await?;
     Ok(change_events(&state, Some(service)))
 }
 
@@ -51,7 +48,7 @@ async fn all_job_changes(
     State(state): State<AppState>,
     session: Session,
 ) -> AppResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    if !caller(&session).await?.admin {
+    if !super::auth::signed_in(&session).await?.admin {
         return Err(AppError::Forbidden(
             "only the admin follows every service's jobs".into(),
         ));
@@ -93,7 +90,7 @@ async fn log_follow(
     session: Session,
     Path((service, job)): Path<(String, String)>,
 ) -> AppResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    let caller = caller(&session).await?;
+    let caller = super::auth::signed_in(&session).await?;
     jobs::require(&state.db, &caller, &service, &job).await?;
     // Subscribe before reading, so nothing written in between is missed; parts already in
     // what was read are recognised by their offset and skipped.
@@ -189,7 +186,7 @@ async fn log_download(
     Path((service, job)): Path<(String, String)>,
     Query(query): Query<DownloadQuery>,
 ) -> AppResult<impl IntoResponse> {
-    let caller = caller(&session).await?;
+    let caller = super::auth::signed_in(&session).await?;
     let text = jobs::log_for(
         &state.db,
         &caller,

@@ -32,20 +32,13 @@ pub fn routes() -> Router<AppState> {
         .route("/api/download/zip/{bucket}", get(download_zip))
 }
 
-async fn require_user(session: &Session) -> AppResult<()> {
-    super::auth::current_user(session)
-        .await?
-        .ok_or_else(AppError::unauthorized)
-        .map(|_| ())
-}
-
 async fn upload(
     State(state): State<AppState>,
     session: Session,
     Path((bucket, key)): Path<(String, String)>,
     body: Body,
 ) -> AppResult<Json<Value>> {
-    require_user(&session).await?;
+    super::auth::signed_in(&session).await?;
     let size = super::buckets::upload(
         &state.s3,
         &bucket,
@@ -82,7 +75,7 @@ async fn download_zip(
     Path(bucket): Path<String>,
     RawQuery(query): RawQuery,
 ) -> AppResult<Response> {
-    require_user(&session).await?;
+    super::auth::signed_in(&session).await?;
     let mut prefix = String::new();
     let mut keys = Vec::new();
     for (name, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
