@@ -193,6 +193,19 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
             stopped.clone(),
         )),
     ];
+    if state.db.kind() == app::server::db::DatabaseKind::Postgres {
+        let (jobs, db, url, stopped) = (
+            state.jobs.clone(),
+            state.db.clone(),
+            database_url.clone(),
+            stopped.clone(),
+        );
+        background.push(tokio::spawn(async move {
+            if let Err(err) = jobs.share_changes(&db, &url, stopped).await {
+                tracing::warn!(%err, "job changes are no longer shared with other servers");
+            }
+        }));
+    }
     if let Some(every) = config.jobs.reconcile_every {
         background.push(tokio::spawn(reconcile(state.clone(), every, stopped)));
     }

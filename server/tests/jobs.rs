@@ -573,10 +573,23 @@ async fn two_servers_on_one_postgresql_never_run_a_job_twice() {
                 format!("{{\"i\": {i}}}"),
             )
             .await;
-        // Both dispatchers poll the shared queue; wake the second one too.
-        second.app.state.jobs.changed("shared", "");
     }
     let all = finished(&mut first, "shared", 40).await;
+
+    // Changes travel between the servers (LISTEN/NOTIFY): pages on one see the other's jobs.
+    let mut heard = second.app.state.jobs.subscribe_changes();
+    first.app.state.jobs.changed("shared", "probe");
+    let change = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let change = heard.recv().await.unwrap();
+            if change.job == "probe" {
+                return change;
+            }
+        }
+    })
+    .await
+    .expect("the other server hears about the change");
+    assert_eq!(change.service, "shared");
     assert!(all.values().all(|j| j["status"] == "Succeeded"), "{all:?}");
     let lines = std::fs::read_to_string(ran.path().join("jobs")).unwrap();
     let mut names: Vec<&str> = lines.lines().collect();

@@ -124,6 +124,10 @@ struct Follow {
     ended: bool,
 }
 
+/// How often a followed log is read from the database too: parts written by a job running on
+/// another server arrive this way.
+const CATCH_UP_EVERY: Duration = Duration::from_secs(2);
+
 impl Follow {
     async fn next(&mut self) -> Option<Event> {
         if let Some(text) = self.first.take() {
@@ -132,40 +136,51 @@ impl Follow {
         if self.ended {
             return None;
         }
-        if self.finished().await {
-            self.ended = true;
-            return Some(Event::default().event("end").data("finished"));
-        }
         loop {
+            if let Some(missing) = self.catch_up_if_behind().await {
+                return Some(missing);
+            }
+            if self.finished().await {
+                self.ended = true;
+                return Some(Event::default().event("end").data("finished"));
+            }
             tokio::select! {
                 appended = self.appended.recv() => match appended {
                     Ok(part) if part.job == self.job && part.offset >= self.sent => {
                         self.sent = part.offset + part.text.len() as u64;
                         return Some(Event::default().event("log").data(logs::strip_timestamps(&part.text)));
                     }
-                    Ok(_) => continue,
-                    // Fell behind: send what is missing from the database.
-                    Err(RecvError::Lagged(_)) => {
-                        let all = logs::read(&self.state.db, &self.job, true).await.ok()?;
-                        let missing = all.get(self.sent as usize..).unwrap_or_default().to_string();
-                        self.sent = all.len() as u64;
-                        return Some(Event::default().event("log").data(logs::strip_timestamps(&missing)));
-                    }
-                    Err(RecvError::Closed) => return None,
-                },
-                change = self.changes.recv() => match change {
-                    Ok(change) if change.job == self.job && self.finished().await => {
-                        self.ended = true;
-                        return Some(Event::default().event("end").data("finished"));
-                    }
+                    // Others' parts; or fell behind, which the next catch-up repairs.
                     Ok(_) | Err(RecvError::Lagged(_)) => continue,
                     Err(RecvError::Closed) => return None,
                 },
+                change = self.changes.recv() => match change {
+                    Ok(change) if change.job == self.job => {}
+                    Ok(_) | Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => return None,
+                },
+                _ = tokio::time::sleep(CATCH_UP_EVERY) => {}
             }
         }
     }
 
-    /// Finished (or gone), with every part of its log stored.
+    /// What the database holds beyond what was sent (written elsewhere, or missed).
+    async fn catch_up_if_behind(&mut self) -> Option<Event> {
+        let stored = jobs::get(&self.state.db, &self.job).await.ok()??.log_size as u64;
+        if stored <= self.sent {
+            return None;
+        }
+        let all = logs::read(&self.state.db, &self.job, true).await.ok()?;
+        let missing = all.get(self.sent as usize..)?.to_string();
+        self.sent = all.len() as u64;
+        Some(
+            Event::default()
+                .event("log")
+                .data(logs::strip_timestamps(&missing)),
+        )
+    }
+
+    /// Finished (or gone), with every part of its log sent.
     async fn finished(&self) -> bool {
         match jobs::get(&self.state.db, &self.job).await {
             Ok(Some(job)) => job.state.is_final() && self.sent >= job.log_size as u64,

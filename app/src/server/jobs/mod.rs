@@ -59,6 +59,9 @@ impl Default for JobSettings {
     }
 }
 
+/// The PostgreSQL channel servers tell each other about job changes on.
+const PEER_CHANNEL: &str = "oscar_jobs";
+
 /// A service annotation overriding the per-service concurrency limit.
 pub const MAX_CONCURRENCY_ANNOTATION: &str = "oscar/max-concurrent-jobs";
 
@@ -91,6 +94,8 @@ struct Inner {
     /// Identifies this server's leases.
     instance: String,
     wake: Notify,
+    /// Where job changes are published for other servers (PostgreSQL only).
+    peers: std::sync::OnceLock<sqlx::AnyPool>,
     changes: broadcast::Sender<JobChange>,
     logs: broadcast::Sender<LogAppended>,
 }
@@ -113,6 +118,7 @@ impl Jobs {
                 storage,
                 instance: hex::encode(rand::random::<[u8; 8]>()),
                 wake: Notify::new(),
+                peers: std::sync::OnceLock::new(),
                 changes: broadcast::channel(1024).0,
                 logs: broadcast::channel(4096).0,
             }),
@@ -136,13 +142,61 @@ impl Jobs {
         &self.inner.executor
     }
 
-    /// Tells live views and the dispatcher that a job changed.
+    /// Tells live views and the dispatcher that a job changed, here and (on PostgreSQL) on
+    /// every other server of the platform.
     pub fn changed(&self, service: &str, job: &str) {
+        self.changed_here(service, job);
+        if let Some(pool) = self.inner.peers.get() {
+            let payload = format!("{}/{service}/{job}", self.inner.instance);
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                let sent = sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(PEER_CHANNEL)
+                    .bind(payload)
+                    .execute(&pool)
+                    .await;
+                if let Err(err) = sent {
+                    tracing::debug!(%err, "cannot tell other servers about a job change");
+                }
+            });
+        }
+    }
+
+    fn changed_here(&self, service: &str, job: &str) {
         let _ = self.inner.changes.send(JobChange {
             service: service.to_string(),
             job: job.to_string(),
         });
         self.inner.wake.notify_one();
+    }
+
+    /// Shares job changes with the other servers on the same PostgreSQL database (LISTEN /
+    /// NOTIFY): their pages update live and their dispatchers wake for jobs queued here.
+    /// Runs until `stop`.
+    pub async fn share_changes(
+        &self,
+        db: &crate::server::db::Database,
+        url: &str,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<(), sqlx::Error> {
+        let mut listener = sqlx::postgres::PgListener::connect(url).await?;
+        listener.listen(PEER_CHANNEL).await?;
+        let _ = self.inner.peers.set(db.pool().clone());
+        loop {
+            tokio::select! {
+                received = listener.recv() => {
+                    let notification = received?;
+                    let mut parts = notification.payload().splitn(3, '/');
+                    let (Some(instance), Some(service), Some(job)) = (parts.next(), parts.next(), parts.next()) else {
+                        continue;
+                    };
+                    if instance != self.inner.instance {
+                        self.changed_here(service, job);
+                    }
+                }
+                _ = stop.changed() => return Ok(()),
+            }
+        }
     }
 
     pub fn subscribe_changes(&self) -> broadcast::Receiver<JobChange> {
