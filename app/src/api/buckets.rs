@@ -126,7 +126,15 @@ pub async fn list_objects(
     use crate::server::{buckets, context, jobs, services};
     context::require_user().await?;
     let state = context::state();
-    let mut page = buckets::list_objects(&state.s3, &bucket, &prefix, next, 200).await?;
+    let mut page = buckets::list_objects(
+        &state.s3,
+        &bucket,
+        &prefix,
+        next,
+        200,
+        buckets::Listing::Folder,
+    )
+    .await?;
     // A file dropped here is `<prefix><name>`; the services that would run on it.
     let probe = format!("{prefix}file");
     page.input_of = services::list(&state.db)

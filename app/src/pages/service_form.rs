@@ -10,9 +10,7 @@ use leptos_router::hooks::use_navigate;
 use super::widgets::{ErrorPanel, PageHeader, loaded};
 use crate::api::services::SaveService;
 use crate::service::validate::{self, LOG_LEVELS};
-use crate::service::{FieldError, Service, StorageIo};
-
-const OWN_STORE: &str = "minio.default";
+use crate::service::{FieldError, PLATFORM_STORE, Service, StorageIo};
 
 #[component]
 pub fn EditServicePage() -> impl IntoView {
@@ -74,7 +72,7 @@ pub fn ServiceForm(
         .input
         .iter()
         .chain(&original.output)
-        .filter(|io| io.storage_provider != OWN_STORE)
+        .filter(|io| !io.in_platform_store())
         .map(|io| format!("{} ({})", io.path, io.storage_provider))
         .collect();
     let secret_signals = secrets.clone();
@@ -230,7 +228,7 @@ pub fn ServiceForm(
 fn own_store_paths(entries: &[StorageIo]) -> String {
     entries
         .iter()
-        .filter(|io| io.storage_provider == OWN_STORE)
+        .filter(|io| io.in_platform_store())
         .map(|io| io.path.clone())
         .collect::<Vec<_>>()
         .join("\n")
@@ -241,7 +239,7 @@ fn own_store_paths(entries: &[StorageIo]) -> String {
 fn merge_paths(original: &[StorageIo], lines: &str) -> Vec<StorageIo> {
     let mut merged: Vec<StorageIo> = original
         .iter()
-        .filter(|io| io.storage_provider != OWN_STORE)
+        .filter(|io| !io.in_platform_store())
         .cloned()
         .collect();
     for path in lines
@@ -251,9 +249,9 @@ fn merge_paths(original: &[StorageIo], lines: &str) -> Vec<StorageIo> {
     {
         let kept = original
             .iter()
-            .find(|io| io.storage_provider == OWN_STORE && io.path == path);
+            .find(|io| io.in_platform_store() && io.path == path);
         merged.push(kept.cloned().unwrap_or_else(|| StorageIo {
-            storage_provider: OWN_STORE.into(),
+            storage_provider: PLATFORM_STORE.into(),
             path: path.to_string(),
             ..StorageIo::default()
         }));
@@ -300,7 +298,7 @@ mod tests {
     fn edited_folders_keep_filters_and_other_providers() {
         let original = vec![
             StorageIo {
-                storage_provider: OWN_STORE.into(),
+                storage_provider: PLATFORM_STORE.into(),
                 path: "b/in".into(),
                 suffix: vec![".png".into()],
                 ..Default::default()
@@ -317,7 +315,7 @@ mod tests {
         assert_eq!(merged[1].suffix, [".png"]);
         assert_eq!(
             (merged[2].storage_provider.as_str(), merged[2].path.as_str()),
-            (OWN_STORE, "b/more")
+            (PLATFORM_STORE, "b/more")
         );
     }
 }

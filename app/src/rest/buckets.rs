@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::Principal;
-use crate::server::buckets::{self, BucketRecord};
+use crate::server::buckets::{self, BucketRecord, Listing};
 use crate::server::state::AppState;
 use crate::server::{jobs, now};
 use crate::service::Visibility;
@@ -185,36 +185,31 @@ async fn read(
 ) -> AppResult<Json<Value>> {
     let record =
         minio_bucket(buckets::require_owner(&state.db, &state.s3, &caller, &bucket).await?);
-    let limit = query.limit.unwrap_or(PAGE).clamp(1, buckets::PAGE_LIMIT);
-    let page = state
-        .s3
-        .list_objects_v2()
-        .bucket(&bucket)
-        .prefix(query.prefix.unwrap_or_default())
-        .max_keys(limit)
-        .set_continuation_token(query.page.filter(|p| !p.is_empty()))
-        .send()
-        .await
-        .map_err(|e| {
-            AppError::unavailable("the object store", supervisor::storage::describe(&e))
-        })?;
+    let page = buckets::list_objects(
+        &state.s3,
+        &bucket,
+        &query.prefix.unwrap_or_default(),
+        query.page,
+        query.limit.unwrap_or(PAGE),
+        Listing::AllBelow,
+    )
+    .await?;
     let objects: Vec<Value> = page
-        .contents()
+        .objects
         .iter()
-        .filter(|o| o.key().is_some_and(|k| !k.ends_with('/')))
         .map(|o| {
             json!({
-                "object_name": o.key().unwrap_or_default(),
-                "size_bytes": o.size().unwrap_or_default(),
-                "last_modified": o.last_modified().map(|t| jobs::rfc3339(t.secs() * 1000)),
+                "object_name": o.key,
+                "size_bytes": o.size,
+                "last_modified": o.modified.map(jobs::rfc3339),
             })
         })
         .collect();
     let mut answer = serde_json::to_value(&record).map_err(|e| AppError::internal("bucket", e))?;
     answer["returned_items"] = json!(objects.len());
     answer["objects"] = Value::Array(objects);
-    answer["is_truncated"] = json!(page.is_truncated().unwrap_or(false));
-    answer["next_page"] = json!(page.next_continuation_token().unwrap_or_default());
+    answer["is_truncated"] = json!(page.next.is_some());
+    answer["next_page"] = json!(page.next.unwrap_or_default());
     Ok(Json(answer))
 }
 

@@ -14,6 +14,7 @@ use sqlx::Row;
 
 use super::db::Database;
 use super::services::{ADMIN_OWNER, Caller};
+use super::store::unavailable;
 use super::{now, storage};
 use crate::api::buckets::{BucketSummary, ObjectEntry, ObjectPage, Preview};
 use crate::service::{Visibility, validate};
@@ -23,10 +24,6 @@ use crate::{AppError, AppResult};
 pub const PAGE_LIMIT: i32 = 1000;
 /// Uploads are sent to the store in parts of this size; memory per upload stays near it.
 pub const PART_SIZE: usize = 16 * 1024 * 1024;
-
-fn unavailable(err: impl std::fmt::Display) -> AppError {
-    AppError::unavailable("the object store", err)
-}
 
 /// Every bucket the platform's store holds, sorted by name.
 pub async fn list(s3: &aws_sdk_s3::Client) -> AppResult<Vec<BucketSummary>> {
@@ -114,8 +111,13 @@ pub async fn require_owner(
     bucket: &str,
 ) -> AppResult<BucketRecord> {
     check_bucket(bucket)?;
-    if !list(s3).await?.iter().any(|b| b.name == bucket) {
-        return Err(AppError::NotFound(format!("no bucket named {bucket:?}")));
+    if let Err(e) = s3.head_bucket().bucket(bucket).send().await {
+        return Err(match e.as_service_error() {
+            Some(missing) if missing.is_not_found() => {
+                AppError::NotFound(format!("no bucket named {bucket:?}"))
+            }
+            _ => unavailable(DisplayErrorContext(e)),
+        });
     }
     let record = record(db, bucket).await?;
     if !caller.admin && record.owner != caller.id {
@@ -201,6 +203,15 @@ fn check_bucket(bucket: &str) -> AppResult<()> {
     validate::bucket_name(bucket).map_err(|m| AppError::bad_request("bucket", m))
 }
 
+/// What a listing page holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing {
+    /// The folder's files, and its sub-folders as folders (the dashboard's browser).
+    Folder,
+    /// Every object below the prefix, at any depth (OSCAR's bucket API).
+    AllBelow,
+}
+
 /// One page of a folder: its sub-folders and objects, and where the next page starts.
 pub async fn list_objects(
     s3: &aws_sdk_s3::Client,
@@ -208,13 +219,14 @@ pub async fn list_objects(
     prefix: &str,
     continuation: Option<String>,
     limit: i32,
+    listing: Listing,
 ) -> AppResult<ObjectPage> {
     check_bucket(bucket)?;
     let page = s3
         .list_objects_v2()
         .bucket(bucket)
         .prefix(prefix)
-        .delimiter("/")
+        .set_delimiter((listing == Listing::Folder).then(|| "/".to_string()))
         .max_keys(limit.clamp(1, PAGE_LIMIT))
         .set_continuation_token(continuation.filter(|c| !c.is_empty()))
         .send()
@@ -236,8 +248,8 @@ pub async fn list_objects(
         objects: page
             .contents()
             .iter()
-            // The folder's own marker is the folder, not a file in it.
-            .filter(|o| o.key().is_some_and(|k| k != prefix))
+            // Folder markers are folders, not files.
+            .filter(|o| o.key().is_some_and(|k| !k.ends_with('/')))
             .map(|o| ObjectEntry {
                 key: o.key().unwrap_or_default().to_string(),
                 size: o.size().unwrap_or_default(),

@@ -140,9 +140,10 @@ pub async fn update(
         }
     }
     // Input buckets the service no longer reads from stop notifying it.
-    let dropped: Vec<String> = input_buckets(&current)
-        .into_iter()
-        .filter(|b| !input_buckets(&service).contains(b))
+    let kept = storage::buckets_in(&service.input);
+    let dropped: Vec<String> = storage::buckets_in(&current.input)
+        .difference(&kept)
+        .cloned()
         .collect();
     store::unsubscribe(s3, &service.name, &dropped).await?;
     storage::prepare_for(db, s3, caller, &service, now).await?;
@@ -255,7 +256,9 @@ pub async fn delete(
     name: &str,
 ) -> AppResult<DeletionPlan> {
     let (plan, shared) = plan(db, caller, name).await?;
-    let inputs = input_buckets(&require(db, name).await?);
+    let inputs: Vec<String> = storage::buckets_in(&require(db, name).await?.input)
+        .into_iter()
+        .collect();
     store::unsubscribe(s3, name, &inputs).await?;
     for bucket in &plan.buckets {
         storage::remove_bucket(db, s3, bucket).await?;
@@ -270,19 +273,6 @@ pub async fn delete(
     super::jobs::forget_service(db, name).await?;
     tracing::info!(service = %name, buckets = ?plan.buckets, "service deleted");
     Ok(plan)
-}
-
-/// The platform-store buckets a service reads its inputs from.
-fn input_buckets(service: &Service) -> Vec<String> {
-    let mut buckets: Vec<String> = service
-        .input
-        .iter()
-        .filter(|io| io.storage_provider == "minio.default")
-        .filter_map(|io| io.path.trim_matches('/').split('/').next())
-        .map(str::to_string)
-        .collect();
-    buckets.dedup();
-    buckets
 }
 
 pub fn authorize_owner(caller: &Caller, service: &Service) -> AppResult<()> {

@@ -10,20 +10,20 @@ use sqlx::Row;
 use super::db::Database;
 use super::services::Caller;
 use super::store::Store;
-use crate::service::Service;
+use crate::service::{Service, StorageIo};
 use crate::{AppError, AppResult};
-
-const OWN_STORE: &str = "minio.default";
 
 /// The buckets of the platform's store a service reads from or writes to.
 pub fn buckets_of(service: &Service) -> BTreeSet<String> {
-    service
-        .input
-        .iter()
-        .chain(&service.output)
-        .filter(|io| io.storage_provider == OWN_STORE)
-        .filter_map(|io| io.path.split('/').next())
-        .map(str::to_string)
+    buckets_in(service.input.iter().chain(&service.output))
+}
+
+/// The platform-store buckets of some storage entries.
+pub fn buckets_in<'a>(entries: impl IntoIterator<Item = &'a StorageIo>) -> BTreeSet<String> {
+    entries
+        .into_iter()
+        .filter(|io| io.in_platform_store())
+        .map(|io| io.bucket_and_folder().0.to_string())
         .collect()
 }
 
@@ -66,9 +66,11 @@ pub async fn prepare_for(
         .input
         .iter()
         .chain(&service.output)
-        .filter(|io| io.storage_provider == OWN_STORE)
+        .filter(|io| io.in_platform_store())
     {
-        if let Some((bucket, folder)) = io.path.split_once('/') {
+        if let (bucket, folder) = io.bucket_and_folder()
+            && !folder.is_empty()
+        {
             s3.put_object()
                 .bucket(bucket)
                 .key(format!("{folder}/"))

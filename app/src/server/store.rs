@@ -2,6 +2,7 @@
 //! RustFS), and for external stores the webhook target that reports new objects.
 
 use aws_sdk_s3::Client;
+use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::types::{
     Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter,
     QueueConfiguration, S3KeyFilter,
@@ -44,6 +45,11 @@ impl std::ops::Deref for Store {
     }
 }
 
+/// An S3 request failed: users can only retry later; the server log keeps the cause.
+pub fn unavailable(err: impl std::fmt::Display) -> AppError {
+    AppError::unavailable("the object store", err)
+}
+
 /// The id of a notification rule this platform manages for a service.
 fn rule_id(service: &str, index: usize) -> String {
     format!("oscar-{service}-{index}")
@@ -54,23 +60,12 @@ fn is_rule_of(id: Option<&str>, service: &str) -> bool {
         .is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()))
 }
 
-/// The `minio.default` input folders of a service, by bucket: `bucket` → [`folder/`, …].
+/// The platform-store input folders of a service, by bucket: `bucket` → [`folder/`, …].
 fn input_prefixes(service: &Service) -> Vec<(String, Vec<String>)> {
     let mut by_bucket: Vec<(String, Vec<String>)> = Vec::new();
-    for input in &service.input {
-        if !matches!(
-            input.storage_provider.as_str(),
-            "" | "minio" | "minio.default"
-        ) {
-            continue;
-        }
-        let path = input.path.trim_matches('/');
-        let (bucket, folder) = path.split_once('/').unwrap_or((path, ""));
-        let prefix = if folder.is_empty() {
-            String::new()
-        } else {
-            format!("{folder}/")
-        };
+    for input in service.input.iter().filter(|i| i.in_platform_store()) {
+        let bucket = input.bucket_and_folder().0;
+        let prefix = input.folder_prefix();
         match by_bucket.iter_mut().find(|(b, _)| b == bucket) {
             Some((_, prefixes)) => prefixes.push(prefix),
             None => by_bucket.push((bucket.to_string(), vec![prefix])),
@@ -135,18 +130,12 @@ async fn replace_rules(
     service: &str,
     rules: Vec<QueueConfiguration>,
 ) -> AppResult<()> {
-    let unavailable = |e: &(dyn std::error::Error + 'static)| {
-        AppError::unavailable(
-            "the object store's notification settings",
-            supervisor::storage::describe(e),
-        )
-    };
     let current = store
         .get_bucket_notification_configuration()
         .bucket(bucket)
         .send()
         .await
-        .map_err(|e| unavailable(&e))?;
+        .map_err(|e| unavailable(DisplayErrorContext(e)))?;
     let mut queues: Vec<QueueConfiguration> = current
         .queue_configurations()
         .iter()
@@ -166,7 +155,7 @@ async fn replace_rules(
         .notification_configuration(configuration)
         .send()
         .await
-        .map_err(|e| unavailable(&e))?;
+        .map_err(|e| unavailable(DisplayErrorContext(e)))?;
     Ok(())
 }
 

@@ -81,6 +81,44 @@ pub struct StorageIo {
     pub suffix: Vec<String>,
 }
 
+/// The provider id of the platform's own store (what an entry without a provider means).
+pub const PLATFORM_STORE: &str = "minio.default";
+
+impl StorageIo {
+    /// Whether the entry is in the platform's own store (prepared entries always name their
+    /// provider).
+    pub fn in_platform_store(&self) -> bool {
+        self.storage_provider == PLATFORM_STORE
+    }
+
+    /// `bucket/folder/sub` → (`bucket`, `folder/sub`); `bucket` → (`bucket`, ``).
+    pub fn bucket_and_folder(&self) -> (&str, &str) {
+        let path = self.path.trim_matches('/');
+        path.split_once('/').unwrap_or((path, ""))
+    }
+
+    /// The listing prefix of the folder: `folder/`, or `` for a whole bucket.
+    pub fn folder_prefix(&self) -> String {
+        match self.bucket_and_folder().1 {
+            "" => String::new(),
+            folder => format!("{folder}/"),
+        }
+    }
+
+    /// The key relative to this entry's folder, when `bucket/key` is inside it (at any depth).
+    pub fn relative_key<'k>(&self, bucket: &str, key: &'k str) -> Option<&'k str> {
+        let (own_bucket, _) = self.bucket_and_folder();
+        (own_bucket == bucket).then(|| key.strip_prefix(&self.folder_prefix()))?
+    }
+
+    /// Whether a path relative to the folder passes the prefix and suffix filters.
+    pub fn accepts(&self, relative: &str) -> bool {
+        (self.prefix.is_empty() || self.prefix.iter().any(|p| relative.starts_with(p.as_str())))
+            && (self.suffix.is_empty()
+                || self.suffix.iter().any(|s| relative.ends_with(s.as_str())))
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Visibility {

@@ -227,7 +227,7 @@ fn normalise(service: &mut Service) {
 fn normalise_io(io: &mut StorageIo, service_name: &str) {
     let provider = io.storage_provider.trim();
     io.storage_provider = match provider {
-        "" => "minio.default".into(),
+        "" => super::model::PLATFORM_STORE.into(),
         p if !p.contains('.') => format!("{p}.default"),
         p => p.to_string(),
     };

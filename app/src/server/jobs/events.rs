@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 
 use aws_sdk_s3::Client;
+use aws_sdk_s3::error::DisplayErrorContext;
 use sqlx::Row;
 use supervisor::event::{Event, StorageEvent, minio_event};
 
@@ -11,23 +12,16 @@ use super::queue::{Enqueued, NewJob, enqueue};
 use super::{Jobs, Trigger, now_ms, rfc3339};
 use crate::server::db::Database;
 use crate::server::services::{self, Caller};
+use crate::server::store::unavailable;
 use crate::service::{Service, StorageIo};
 use crate::{AppError, AppResult};
 
-/// The key relative to this input's folder, when the key is in it (at any depth).
+/// The key relative to this input's folder, when the key is a file in it (at any depth).
 fn relative_to_input<'k>(input: &StorageIo, bucket: &str, key: &'k str) -> Option<&'k str> {
-    if !is_platform_store(&input.storage_provider) || key.ends_with('/') {
+    if !input.in_platform_store() || key.ends_with('/') {
         return None;
     }
-    let path = input.path.trim_matches('/');
-    let (input_bucket, folder) = path.split_once('/').unwrap_or((path, ""));
-    if input_bucket != bucket {
-        return None;
-    }
-    match folder {
-        "" => Some(key),
-        folder => key.strip_prefix(folder).and_then(|r| r.strip_prefix('/')),
-    }
+    input.relative_key(bucket, key)
 }
 
 /// Whether a key in `bucket` is inside this input's folder, whatever the filters say.
@@ -37,19 +31,7 @@ pub fn input_folder_holds(input: &StorageIo, bucket: &str, key: &str) -> bool {
 
 /// Whether a key in `bucket` falls in this input's folder and passes its filters.
 pub fn input_accepts(input: &StorageIo, bucket: &str, key: &str) -> bool {
-    let Some(relative) = relative_to_input(input, bucket, key) else {
-        return false;
-    };
-    (input.prefix.is_empty()
-        || input
-            .prefix
-            .iter()
-            .any(|p| relative.starts_with(p.as_str())))
-        && (input.suffix.is_empty() || input.suffix.iter().any(|s| relative.ends_with(s.as_str())))
-}
-
-fn is_platform_store(provider: &str) -> bool {
-    matches!(provider, "" | "minio" | "minio.default")
+    relative_to_input(input, bucket, key).is_some_and(|relative| input.accepts(relative))
 }
 
 /// An object was created in the platform store: one job for each service with an input
@@ -109,15 +91,13 @@ pub async fn stored_object(
         .key(key)
         .send()
         .await
-        .map_err(|e| {
-            AppError::unavailable("the object store", supervisor::storage::describe(&e))
-        })?;
+        .map_err(|e| unavailable(DisplayErrorContext(e)))?;
     let etag = head.e_tag().map(|e| e.trim_matches('"').to_string());
     let size = head.content_length().and_then(|s| u64::try_from(s).ok());
     let time = rfc3339(now_ms());
     let raw = minio_event(event_name, bucket, key, etag.as_deref(), size, &time).to_string();
     let event = StorageEvent {
-        provider: "minio.default".into(),
+        provider: crate::service::PLATFORM_STORE.into(),
         bucket: bucket.into(),
         key: key.into(),
         etag,
@@ -179,17 +159,9 @@ pub async fn reconcile(db: &Database, jobs: &Jobs, s3: &Client) -> AppResult<usi
             .iter()
             .map(|r| r.try_get("object"))
             .collect::<Result<_, _>>()?;
-        for input in &service.input {
-            if !is_platform_store(&input.storage_provider) {
-                continue;
-            }
-            let path = input.path.trim_matches('/');
-            let (bucket, folder) = path.split_once('/').unwrap_or((path, ""));
-            let prefix = if folder.is_empty() {
-                String::new()
-            } else {
-                format!("{folder}/")
-            };
+        for input in service.input.iter().filter(|i| i.in_platform_store()) {
+            let bucket = input.bucket_and_folder().0;
+            let prefix = input.folder_prefix();
             let mut pages = s3
                 .list_objects_v2()
                 .bucket(bucket)
@@ -197,9 +169,7 @@ pub async fn reconcile(db: &Database, jobs: &Jobs, s3: &Client) -> AppResult<usi
                 .into_paginator()
                 .send();
             while let Some(page) = pages.next().await {
-                let page = page.map_err(|e| {
-                    AppError::unavailable("the object store", supervisor::storage::describe(&e))
-                })?;
+                let page = page.map_err(|e| unavailable(DisplayErrorContext(e)))?;
                 for object in page.contents() {
                     let key = object.key().unwrap_or_default();
                     // Created-at is in seconds, modification times too.
@@ -223,7 +193,7 @@ pub async fn reconcile(db: &Database, jobs: &Jobs, s3: &Client) -> AppResult<usi
                     .map(|e| e.trim_matches('"').to_string());
                     let size = object.size().and_then(|s| u64::try_from(s).ok());
                     let event = StorageEvent {
-                        provider: "minio.default".into(),
+                        provider: crate::service::PLATFORM_STORE.into(),
                         bucket: bucket.into(),
                         key: key.into(),
                         etag: etag.clone(),
@@ -255,7 +225,7 @@ mod tests {
 
     fn input(path: &str, prefix: &[&str], suffix: &[&str]) -> StorageIo {
         StorageIo {
-            storage_provider: "minio.default".into(),
+            storage_provider: crate::service::PLATFORM_STORE.into(),
             path: path.into(),
             prefix: prefix.iter().map(|s| s.to_string()).collect(),
             suffix: suffix.iter().map(|s| s.to_string()).collect(),
