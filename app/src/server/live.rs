@@ -137,39 +137,46 @@ impl Follow {
             return None;
         }
         loop {
-            if let Some(missing) = self.catch_up_if_behind().await {
-                return Some(missing);
+            // One read of the job per turn: what is stored beyond what was sent, and whether
+            // it has ended.
+            let job = jobs::get(&self.state.db, &self.job).await.ok()?;
+            let stored = job.as_ref().map_or(0, |j| j.log_size as u64);
+            if stored > self.sent {
+                return self.catch_up().await;
             }
-            if self.finished().await {
+            if job.is_none_or(|j| j.state.is_final()) {
                 self.ended = true;
                 return Some(Event::default().event("end").data("finished"));
             }
-            tokio::select! {
-                appended = self.appended.recv() => match appended {
-                    Ok(part) if part.job == self.job && part.offset >= self.sent => {
-                        self.sent = part.offset + part.text.len() as u64;
-                        return Some(Event::default().event("log").data(logs::strip_timestamps(&part.text)));
-                    }
-                    // Others' parts; or fell behind, which the next catch-up repairs.
-                    Ok(_) | Err(RecvError::Lagged(_)) => continue,
-                    Err(RecvError::Closed) => return None,
-                },
-                change = self.changes.recv() => match change {
-                    Ok(change) if change.job == self.job => {}
-                    Ok(_) | Err(RecvError::Lagged(_)) => continue,
-                    Err(RecvError::Closed) => return None,
-                },
-                _ = tokio::time::sleep(CATCH_UP_EVERY) => {}
+            // Then wait for news of this job: its own log parts come straight through; a
+            // change, falling behind, or the catch-up period sends us back to the database.
+            let catch_up = tokio::time::sleep(CATCH_UP_EVERY);
+            tokio::pin!(catch_up);
+            loop {
+                tokio::select! {
+                    appended = self.appended.recv() => match appended {
+                        Ok(part) if part.job == self.job && part.offset >= self.sent => {
+                            self.sent = part.offset + part.text.len() as u64;
+                            return Some(Event::default().event("log").data(logs::strip_timestamps(&part.text)));
+                        }
+                        Ok(_) => continue,
+                        Err(RecvError::Lagged(_)) => break,
+                        Err(RecvError::Closed) => return None,
+                    },
+                    change = self.changes.recv() => match change {
+                        Ok(change) if change.job == self.job => break,
+                        Ok(_) => continue,
+                        Err(RecvError::Lagged(_)) => break,
+                        Err(RecvError::Closed) => return None,
+                    },
+                    _ = &mut catch_up => break,
+                }
             }
         }
     }
 
     /// What the database holds beyond what was sent (written elsewhere, or missed).
-    async fn catch_up_if_behind(&mut self) -> Option<Event> {
-        let stored = jobs::get(&self.state.db, &self.job).await.ok()??.log_size as u64;
-        if stored <= self.sent {
-            return None;
-        }
+    async fn catch_up(&mut self) -> Option<Event> {
         let all = logs::read(&self.state.db, &self.job, true).await.ok()?;
         let missing = all.get(self.sent as usize..)?.to_string();
         self.sent = all.len() as u64;
@@ -178,15 +185,6 @@ impl Follow {
                 .event("log")
                 .data(logs::strip_timestamps(&missing)),
         )
-    }
-
-    /// Finished (or gone), with every part of its log sent.
-    async fn finished(&self) -> bool {
-        match jobs::get(&self.state.db, &self.job).await {
-            Ok(Some(job)) => job.state.is_final() && self.sent >= job.log_size as u64,
-            Ok(None) => true,
-            Err(_) => false,
-        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! Event sources: storage notifications routed to the services whose input folders they hit,
 //! `POST /job` bodies, and the reconciler that finds input objects whose event was lost.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::DisplayErrorContext;
@@ -152,13 +152,7 @@ pub async fn reconcile(db: &Database, jobs: &Jobs, s3: &Client) -> AppResult<usi
         let Some(service) = services::get(db, &name).await? else {
             continue;
         };
-        let seen: HashSet<String> = sqlx::query("SELECT object FROM job_inputs WHERE service = $1")
-            .bind(&name)
-            .fetch_all(db.pool())
-            .await?
-            .iter()
-            .map(|r| r.try_get("object"))
-            .collect::<Result<_, _>>()?;
+        let seen = Seen::load(db, &name).await?;
         for input in service.input.iter().filter(|i| i.in_platform_store()) {
             let bucket = input.bucket_and_folder().0;
             let prefix = input.folder_prefix();
@@ -174,7 +168,10 @@ pub async fn reconcile(db: &Database, jobs: &Jobs, s3: &Client) -> AppResult<usi
                     let key = object.key().unwrap_or_default();
                     // Created-at is in seconds, modification times too.
                     let modified = object.last_modified().map(|t| t.secs()).unwrap_or_default();
-                    if modified < created_at || !input_accepts(input, bucket, key) {
+                    if modified < created_at
+                        || !input_accepts(input, bucket, key)
+                        || seen.since(bucket, key, modified)
+                    {
                         continue;
                     }
                     let time = rfc3339(modified * 1000);
@@ -202,7 +199,7 @@ pub async fn reconcile(db: &Database, jobs: &Jobs, s3: &Client) -> AppResult<usi
                         time: Some(time.clone()),
                         name: Some("s3:ObjectCreated:Put".into()),
                     };
-                    if seen.contains(&event.object_version()) {
+                    if seen.versions.contains(&event.object_version()) {
                         continue;
                     }
                     let raw =
@@ -217,6 +214,45 @@ pub async fn reconcile(db: &Database, jobs: &Jobs, s3: &Client) -> AppResult<usi
         }
     }
     Ok(made)
+}
+
+/// The object versions a service has had jobs for, and when each key was last seen.
+struct Seen {
+    versions: HashSet<String>,
+    /// `bucket/key` → latest `seen_at` (ms).
+    latest: HashMap<String, i64>,
+}
+
+impl Seen {
+    async fn load(db: &Database, service: &str) -> AppResult<Self> {
+        let rows = sqlx::query("SELECT object, seen_at FROM job_inputs WHERE service = $1")
+            .bind(service)
+            .fetch_all(db.pool())
+            .await?;
+        let mut seen = Self {
+            versions: HashSet::new(),
+            latest: HashMap::new(),
+        };
+        for row in rows {
+            let object: String = row.try_get("object")?;
+            let at: i64 = row.try_get("seen_at")?;
+            if let Some((key, _)) = object.rsplit_once('#') {
+                let latest = seen.latest.entry(key.to_string()).or_default();
+                *latest = (*latest).max(at);
+            }
+            seen.versions.insert(object);
+        }
+        Ok(seen)
+    }
+
+    /// Whether the key was seen at least a second after it was last modified (modification
+    /// times have whole seconds): its current version has a job, so the store need not be
+    /// asked for its ETag again.
+    fn since(&self, bucket: &str, key: &str, modified_secs: i64) -> bool {
+        self.latest
+            .get(&format!("{bucket}/{key}"))
+            .is_some_and(|at| (modified_secs + 1) * 1000 <= *at)
+    }
 }
 
 #[cfg(test)]
