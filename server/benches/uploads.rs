@@ -16,16 +16,6 @@ use tokio::io::AsyncReadExt;
 const SIZE: usize = 1024 * 1024 * 1024;
 const CHUNK: usize = 1024 * 1024;
 
-fn peak_rss() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .unwrap()
-        * 1024
-}
-
 #[tokio::main]
 async fn main() {
     let mut app = TestApp::new().await;
@@ -49,7 +39,7 @@ async fn main() {
         .unwrap();
     let direct = mib / started.elapsed().as_secs_f64();
 
-    let before = peak_rss();
+    let before = common::peak_rss();
     let reader = tokio::fs::File::open(&file).await.unwrap();
     let chunks = futures_util::stream::unfold(reader, |mut reader| async move {
         let mut buffer = vec![0u8; CHUNK];
@@ -69,7 +59,7 @@ async fn main() {
     let response = app.send(request).await;
     assert_eq!(response.status, 200, "{}", response.body);
     let dashboard = mib / started.elapsed().as_secs_f64();
-    let growth = peak_rss().saturating_sub(before) as f64 / (1024.0 * 1024.0);
+    let growth = common::peak_rss().saturating_sub(before) as f64 / (1024.0 * 1024.0);
 
     println!("1 GiB upload into the embedded S3 (release build)");
     println!("  direct S3 multipart PUT (aws-sdk-s3, 16 MiB parts): {direct:.0} MiB/s (baseline)");

@@ -409,18 +409,6 @@ async fn files_and_folders_download_as_one_zip() {
     assert_eq!(none.status, StatusCode::BAD_REQUEST);
 }
 
-/// Peak resident memory of this process so far (VmHWM), in bytes. Each test runs in its own
-/// process under nextest, so the growth is this test's.
-fn peak_rss() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap();
-    kib * 1024
-}
-
 #[tokio::test]
 async fn a_1_gib_upload_streams_with_bounded_memory() {
     const SIZE: u64 = 1024 * 1024 * 1024;
@@ -442,7 +430,7 @@ async fn a_1_gib_upload_streams_with_bounded_memory() {
             .status,
         StatusCode::OK
     );
-    let before = peak_rss();
+    let before = common::peak_rss();
 
     let chunks =
         futures_util::stream::iter((0..SIZE / CHUNK as u64).map(|i| {
@@ -455,7 +443,7 @@ async fn a_1_gib_upload_streams_with_bounded_memory() {
     let response = app.send(request).await;
     assert_eq!(response.status, StatusCode::OK, "{}", response.body);
     assert_eq!(response.json()["size"], SIZE);
-    let growth = peak_rss().saturating_sub(before);
+    let growth = common::peak_rss().saturating_sub(before);
     eprintln!(
         "1 GiB in {:?}, peak RSS growth {} MiB",
         started.elapsed(),

@@ -1,8 +1,10 @@
 //! The server binary killed (SIGKILL) with 50 jobs queued or running: after a restart on the
 //! same data directory, every input ends with exactly one succeeded job.
 
+mod common;
+
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -80,20 +82,12 @@ fn statuses(port: u16) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn a_killed_server_loses_no_job_and_runs_none_twice() {
     let dir = tempfile::tempdir().unwrap();
     let ports = Ports {
-        http: free_port(),
-        s3: free_port(),
+        http: common::free_port(),
+        s3: common::free_port(),
     };
     let mut first = start(dir.path(), &ports);
     wait_until_up(ports.http);

@@ -1,5 +1,7 @@
 //! The server binary: fails fast on bad configuration, naming the variable; stops cleanly.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Output, Stdio};
@@ -73,7 +75,7 @@ fn an_unsupported_database_url_is_refused() {
 #[test]
 fn serves_health_logs_json_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = common::free_port();
     let child = server(dir.path())
         .env("OSCAR_LISTEN", format!("127.0.0.1:{port}"))
         .env_remove("OSCAR_PASSWORD")
@@ -135,14 +137,6 @@ fn serves_health_logs_json_and_stops_cleanly_on_sigterm() {
             .any(|l| l["message"] == "requests finished; stopping"),
         "{stdout}"
     );
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn http_get(port: u16, path: &str) -> Option<String> {

@@ -1,7 +1,8 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-use super::widgets::{EmptyState, ErrorPanel, PageHeader, format_duration, format_time};
+use super::service_jobs::JobCells;
+use super::widgets::{EmptyState, ErrorPanel, PageHeader};
 use crate::api::jobs::recent_jobs;
 
 /// The newest jobs of every service, updated live; each links to its service's page, where
@@ -30,25 +31,12 @@ pub fn JobsPage() -> impl IntoView {
                         </tr></thead>
                         <tbody>
                             {list.into_iter().map(|job| {
-                                let duration = match (job.started_at, job.finished_at) {
-                                    (Some(start), Some(end)) => format_duration(end - start),
-                                    _ => String::new(),
-                                };
                                 let service = job.service.clone();
                                 view! {
                                     <tr data-job=job.name.clone() data-state=job.state.as_str()>
                                         <td><A href=format!("/services/{}", crate::url::percent_encode(&service, b""))>{service.clone()}</A></td>
                                         <td class="mono">{job.name.clone()}</td>
-                                        <td>
-                                            <span class=format!("state state-{}", job.state.as_str()) title=job.reason.clone().unwrap_or_default()>
-                                                {job.state.label()}
-                                            </span>
-                                        </td>
-                                        <td>{job.trigger.as_str()}</td>
-                                        <td class="mono">{job.input.clone().unwrap_or_default()}</td>
-                                        <td>{format_time(job.created_at)}</td>
-                                        <td>{duration}</td>
-                                        <td>{job.exit_code.map(|c| c.to_string()).unwrap_or_default()}</td>
+                                        <JobCells job=job.clone() />
                                     </tr>
                                 }
                             }).collect_view()}

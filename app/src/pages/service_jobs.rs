@@ -114,12 +114,6 @@ fn JobRow(
     retry: ServerAction<RetryJob>,
 ) -> impl IntoView {
     let name = job.name.clone();
-    let duration = match (job.started_at, job.finished_at) {
-        (Some(start), Some(end)) => format_duration(end - start),
-        _ => String::new(),
-    };
-    let title = job.reason.clone().unwrap_or_default();
-    let outputs = job.outputs.join("\n");
     let show = {
         let name = name.clone();
         move |_| selected.set(Some(name.clone()))
@@ -145,17 +139,34 @@ fn JobRow(
     view! {
         <tr data-job=name.clone() data-state=job.state.as_str()>
             <td><button type="button" class="link mono" on:click=show title="Show the log">{name.clone()}</button></td>
-            <td><span class=format!("state state-{}", job.state.as_str()) title=title>{job.state.label()}</span></td>
-            <td>{job.trigger.as_str()}</td>
-            <td class="mono" title=outputs>{job.input.clone().unwrap_or_default()}</td>
-            <td>{format_time(job.created_at)}</td>
-            <td>{duration}</td>
-            <td>{job.exit_code.map(|c| c.to_string()).unwrap_or_default()}</td>
+            <JobCells job=job.clone() />
             <td>{actions}</td>
         </tr>
         {job.reason.map(|reason| view! {
             <tr class="reason"><td colspan="8" class="muted">{reason}</td></tr>
         })}
+    }
+}
+
+/// The cells every jobs table shows: state (reason on hover), trigger, input (outputs on
+/// hover), created, duration, exit code.
+#[component]
+pub(super) fn JobCells(job: Job) -> impl IntoView {
+    let duration = match (job.started_at, job.finished_at) {
+        (Some(start), Some(end)) => format_duration(end - start),
+        _ => String::new(),
+    };
+    view! {
+        <td>
+            <span class=format!("state state-{}", job.state.as_str()) title=job.reason.unwrap_or_default()>
+                {job.state.label()}
+            </span>
+        </td>
+        <td>{job.trigger.as_str()}</td>
+        <td class="mono" title=job.outputs.join("\n")>{job.input.unwrap_or_default()}</td>
+        <td>{format_time(job.created_at)}</td>
+        <td>{duration}</td>
+        <td>{job.exit_code.map(|c| c.to_string()).unwrap_or_default()}</td>
     }
 }
 

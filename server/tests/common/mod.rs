@@ -227,6 +227,27 @@ impl TestApp {
     }
 }
 
+/// Peak resident memory of this process so far (VmHWM), in bytes. Each test runs in its own
+/// process under nextest, so the growth is the test's.
+pub fn peak_rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kib * 1024
+}
+
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A new, empty database on the PostgreSQL server of `TEST_DATABASE_URL`, or None when unset.
 pub async fn fresh_postgres_database() -> Option<String> {
     let admin_url = std::env::var("TEST_DATABASE_URL")
