@@ -25,6 +25,9 @@ pub enum AppError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// Too many attempts (sign-ins); the message says when to try again.
+    #[error("{0}")]
+    TooManyRequests(String),
     /// A dependency (object store, database) is down or unreachable.
     #[error("{0}")]
     Unavailable(String),
@@ -55,6 +58,7 @@ impl AppError {
             Self::Forbidden(_) => 403,
             Self::NotFound(_) => 404,
             Self::Conflict(_) => 409,
+            Self::TooManyRequests(_) => 429,
             Self::Unavailable(_) => 503,
             Self::Internal(_) => 500,
         }

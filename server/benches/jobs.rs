@@ -110,7 +110,7 @@ async fn main() {
             .status,
         201
     );
-    let owner = app::server::services::ADMIN_OWNER.to_string();
+    let owner = app::server::access::ADMIN_OWNER.to_string();
     let started = Instant::now();
     for i in 0..NOOP_JOBS {
         let new = NewJob {

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use app::server::jobs::JobSettings;
+use app::server::oidc::OidcSettings;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -85,6 +86,8 @@ pub struct Config {
     /// The supervisor command jobs run: `OSCAR_SUPERVISOR` (a path to `oscar-supervisor`), or
     /// None for this binary's `supervise` subcommand.
     pub supervisor: Option<Vec<String>>,
+    /// Sign-in and bearer tokens from an OIDC provider (`OIDC_CLIENT_ID` turns it on).
+    pub oidc: Option<OidcSettings>,
 }
 
 impl Config {
@@ -199,6 +202,7 @@ impl Config {
             )?
             .unwrap_or(UPLOAD_LIMIT),
             supervisor: var("OSCAR_SUPERVISOR").map(|path| vec![path]),
+            oidc: oidc_settings(&var)?,
         })
     }
 
@@ -217,6 +221,93 @@ impl Config {
 }
 
 const UPLOAD_LIMIT: u64 = 5 * 1024 * 1024 * 1024;
+
+/// EGI Check-In's production issuer, the default provider.
+const EGI_ISSUER: &str = "https://aai.egi.eu/auth/realms/egi";
+const DEFAULT_SCOPES: &str = "openid profile email eduperson_entitlement offline_access";
+
+fn oidc_settings(
+    var: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<OidcSettings>, ConfigError> {
+    let Some(client_id) = var("OIDC_CLIENT_ID") else {
+        for name in [
+            "OIDC_ISSUER",
+            "OIDC_CLIENT_SECRET",
+            "OIDC_REDIRECT_URL",
+            "OIDC_GROUPS",
+        ] {
+            if var(name).is_some() {
+                return Err(err(
+                    name,
+                    "needs OIDC_CLIENT_ID (the platform's client at the provider)",
+                ));
+            }
+        }
+        return Ok(None);
+    };
+    let url = |name: &'static str, value: &str| -> Result<(), ConfigError> {
+        if value.starts_with("https://") || value.starts_with("http://") {
+            Ok(())
+        } else {
+            Err(err(
+                name,
+                format!("{value:?} is not an http:// or https:// URL"),
+            ))
+        }
+    };
+    // Compared byte for byte with the provider's `iss`: used exactly as given.
+    let issuer = var("OIDC_ISSUER").unwrap_or_else(|| EGI_ISSUER.into());
+    url("OIDC_ISSUER", &issuer)?;
+    let redirect_url = var("OIDC_REDIRECT_URL").ok_or_else(|| {
+        err(
+            "OIDC_REDIRECT_URL",
+            format!("is required with OIDC_CLIENT_ID: this platform's public URL followed by {}, as registered at the provider", app::server::sign_in::CALLBACK_PATH),
+        )
+    })?;
+    url("OIDC_REDIRECT_URL", &redirect_url)?;
+    let path = redirect_url
+        .splitn(4, '/')
+        .nth(3)
+        .map(|rest| format!("/{}", rest.split(['?', '#']).next().unwrap_or_default()));
+    if path.as_deref() != Some(app::server::sign_in::CALLBACK_PATH) {
+        return Err(err(
+            "OIDC_REDIRECT_URL",
+            format!(
+                "must end in {} (where this server receives the provider's answer)",
+                app::server::sign_in::CALLBACK_PATH
+            ),
+        ));
+    }
+    let list = |value: String| -> Vec<String> {
+        value
+            .split([',', ' '])
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
+    };
+    let mut scopes = list(var("OIDC_SCOPES").unwrap_or_else(|| DEFAULT_SCOPES.into()));
+    if !scopes.iter().any(|s| s == "openid") {
+        scopes.insert(0, "openid".into());
+    }
+    let display_name = var("OIDC_PROVIDER_NAME").unwrap_or_else(|| {
+        if issuer.contains("/realms/egi") {
+            "EGI Check-In".into()
+        } else {
+            issuer.split('/').nth(2).unwrap_or(&issuer).to_string()
+        }
+    });
+    Ok(Some(OidcSettings {
+        issuer,
+        client_id,
+        client_secret: var("OIDC_CLIENT_SECRET"),
+        redirect_url,
+        scopes,
+        groups: var("OIDC_GROUPS").map(list).unwrap_or_default(),
+        audience: var("OIDC_AUDIENCE"),
+        display_name,
+    }))
+}
 
 fn job_settings(var: &impl Fn(&str) -> Option<String>) -> Result<JobSettings, ConfigError> {
     let defaults = JobSettings::default();
@@ -371,6 +462,64 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn oidc_defaults_to_egi_check_in_and_names_what_is_missing() {
+        assert_eq!(parse(&[]).unwrap().oidc, None);
+        let redirect = ("OIDC_REDIRECT_URL", "https://oscar.example/auth/callback");
+        let oidc = parse(&[
+            ("OIDC_CLIENT_ID", "oscar"),
+            ("OIDC_CLIENT_SECRET", "very-secret"),
+            redirect,
+            ("OIDC_GROUPS", "vo.example.eu, vo.other.eu"),
+        ])
+        .unwrap()
+        .oidc
+        .unwrap();
+        assert_eq!(oidc.issuer, "https://aai.egi.eu/auth/realms/egi");
+        assert_eq!(oidc.display_name, "EGI Check-In");
+        assert_eq!(
+            oidc.scopes,
+            [
+                "openid",
+                "profile",
+                "email",
+                "eduperson_entitlement",
+                "offline_access"
+            ]
+        );
+        assert_eq!(oidc.groups, ["vo.example.eu", "vo.other.eu"]);
+        assert!(!format!("{oidc:?}").contains("very-secret"));
+
+        let var = |vars: &[(&str, &str)]| parse(vars).unwrap_err().var;
+        assert_eq!(var(&[("OIDC_ISSUER", "https://idp")]), "OIDC_ISSUER");
+        assert_eq!(var(&[("OIDC_CLIENT_ID", "oscar")]), "OIDC_REDIRECT_URL");
+        assert_eq!(
+            var(&[
+                ("OIDC_CLIENT_ID", "oscar"),
+                ("OIDC_REDIRECT_URL", "https://oscar.example/cb")
+            ]),
+            "OIDC_REDIRECT_URL"
+        );
+        assert_eq!(
+            var(&[
+                ("OIDC_CLIENT_ID", "oscar"),
+                redirect,
+                ("OIDC_ISSUER", "aai.egi.eu")
+            ]),
+            "OIDC_ISSUER"
+        );
+        let scopes = parse(&[
+            ("OIDC_CLIENT_ID", "oscar"),
+            redirect,
+            ("OIDC_SCOPES", "profile email"),
+        ])
+        .unwrap()
+        .oidc
+        .unwrap()
+        .scopes;
+        assert_eq!(scopes, ["openid", "profile", "email"]);
     }
 
     #[test]

@@ -48,7 +48,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
         database = %app.state.info.database,
         "dashboard listening"
     );
-    axum::serve(listener, app.router.clone())
+    // Peer addresses key the sign-in throttle.
+    let service = app
+        .router
+        .clone()
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     tracing::info!("requests finished; stopping");

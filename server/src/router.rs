@@ -34,6 +34,7 @@ pub fn router(state: AppState, sessions: Sessions, secure_cookies: bool) -> axum
         .route("/", get(|| async { Redirect::to(app::pages::HOME) }))
         .merge(app::rest::router(&state))
         .merge(app::server::live::routes())
+        .merge(app::server::sign_in::routes())
         .merge(app::server::transfers::routes())
         .leptos_routes(&state, routes, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
@@ -53,6 +54,7 @@ pub fn router(state: AppState, sessions: Sessions, secure_cookies: bool) -> axum
 fn is_public(path: &str) -> bool {
     matches!(path, "/health" | "/favicon.svg" | app::pages::LOGIN)
         || path.starts_with("/api/")
+        || path.starts_with("/auth/")
         || path.starts_with("/system/")
         || path.starts_with("/job/")
         || path.starts_with("/run/")

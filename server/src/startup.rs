@@ -11,6 +11,7 @@ use app::server::db::Database;
 use app::server::jobs::executor::StorageAccess;
 use app::server::jobs::local::LocalExecutor;
 use app::server::jobs::{self, Jobs, Trigger, events};
+use app::server::oidc::Oidc;
 use app::server::sessions::Sessions;
 use app::server::state::AppState;
 use app::server::store::Store;
@@ -173,6 +174,13 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
             upload_limit: config.upload_limit,
         },
         admin: AdminAccount::new(&config.admin_username, admin_password),
+        login_throttle: Default::default(),
+        oidc: config
+            .oidc
+            .clone()
+            .map(Oidc::new)
+            .transpose()
+            .context("OIDC_ISSUER: cannot prepare the identity provider client")?,
         jobs,
         access_log: Default::default(),
         info,
@@ -182,6 +190,14 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
     let (stop, stopped) = watch::channel(false);
     let mut background = vec![
         tokio::spawn(delete_expired_sessions(sessions, stopped.clone())),
+        tokio::spawn({
+            let (oidc, stopped) = (state.oidc.clone(), stopped.clone());
+            async move {
+                if let Some(oidc) = oidc {
+                    oidc.warm_up(stopped).await;
+                }
+            }
+        }),
         tokio::spawn(jobs::dispatch::run(
             state.db.clone(),
             state.jobs.clone(),

@@ -10,22 +10,27 @@ use http::StatusCode;
 async fn sign_ins_are_recorded_per_issuer_and_subject() {
     for app in TestApp::on_each_database().await {
         let db = &app.app.state.db;
+        let vo = ["vo.example.eu".to_string()];
         let alice = Identity {
             issuer: "https://idp",
             subject: "alice",
             display_name: "Alice",
             email: Some("a@x"),
+            vos: &vo,
         };
         let first = users::record_login(db, &alice, 100).await.unwrap();
         let renamed = Identity {
             display_name: "Alice B.",
             email: None,
+            vos: &[],
             ..alice.clone()
         };
         let second = users::record_login(db, &renamed, 200).await.unwrap();
         assert_eq!(first.id, second.id, "{}", app.database());
         assert_eq!(second.display_name, "Alice B.");
         assert_eq!(second.email, None);
+        assert_eq!(first.vos, r#"["vo.example.eu"]"#);
+        assert_eq!(second.vos, "[]", "VOs are refreshed at each sign-in");
         assert_eq!((second.created_at, second.last_login_at), (100, 200));
 
         let other_issuer = Identity {

@@ -2,7 +2,8 @@
 
 mod common;
 
-use app::server::services::{self, Caller};
+use app::server::access::Caller;
+use app::server::services;
 use app::service::{Service, fdl};
 use common::TestApp;
 use http::StatusCode;
@@ -289,14 +290,8 @@ async fn buckets_of_other_users_are_refused_and_preexisting_ones_are_kept() {
     for app in TestApp::on_each_database().await {
         let (db, s3) = (&app.app.state.db, &app.app.state.s3);
         let admin = Caller::admin();
-        let bob = Caller {
-            id: "bob".into(),
-            admin: false,
-        };
-        let carol = Caller {
-            id: "carol".into(),
-            admin: false,
-        };
+        let bob = Caller::user("bob", vec![]);
+        let carol = Caller::user("carol", vec![]);
 
         let mut bobs = Service::from_json(text_service()).unwrap();
         bobs.name = "bobs".into();

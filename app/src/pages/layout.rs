@@ -2,14 +2,13 @@ use leptos::prelude::*;
 use leptos_router::components::{A, Outlet};
 use leptos_router::hooks::{use_location, use_navigate};
 
-use crate::api::auth::{Logout, current_user};
+use crate::api::auth::current_user;
 
 /// Sidebar navigation, the signed-in user and the page. The server already sends signed-out
 /// visitors to the login page; this also catches a session that ends while the page is open.
 #[component]
 pub fn Layout() -> impl IntoView {
     let user = Resource::new(|| (), |_| current_user());
-    let logout = ServerAction::<Logout>::new();
     let navigate = use_navigate();
     let location = use_location();
     Effect::new(move |_| {
@@ -29,9 +28,10 @@ pub fn Layout() -> impl IntoView {
                     <li><A href="/jobs">"Jobs"</A></li>
                     <li><A href="/info">"Info"</A></li>
                 </ul>
-                <ActionForm action=logout attr:class="logout">
+                // A full-page form: logging out may continue at the identity provider.
+                <form method="post" action="/auth/logout" class="logout">
                     <button type="submit" class="danger">"Log out"</button>
-                </ActionForm>
+                </form>
             </nav>
             <div class="content">
                 <header class="topbar">

@@ -9,7 +9,7 @@ use http::{StatusCode, header};
 
 use subtle::ConstantTimeEq;
 
-use crate::server::services::Caller;
+use crate::server::access::Caller;
 use crate::server::state::AppState;
 use crate::service::Service;
 use crate::{AppError, AppResult};
@@ -75,10 +75,7 @@ pub fn invoker(
             .ok_or_else(|| AppError::Unauthorized("invalid credentials".into()));
     }
     if bearer_is(scheme, credentials, &service.token) {
-        return Ok(Caller {
-            id: service.owner.clone(),
-            admin: false,
-        });
+        return Ok(Caller::user(&service.owner, Vec::new()));
     }
     Err(AppError::Unauthorized(
         "invalid token for this service".into(),

@@ -1,9 +1,15 @@
-//! Sign-in for the local admin account and the session it leaves behind.
+//! Sign-in (the local admin's password, or an OIDC provider) and the session it leaves behind.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tower_sessions::Session;
 
+use super::access::{ADMIN_OWNER, Caller};
+use super::oidc::SignedIn;
 use super::state::AppState;
 use super::users::{self, Identity, LOCAL_ISSUER};
 use crate::api::auth::SessionUser;
@@ -11,6 +17,8 @@ use crate::{AppError, AppResult};
 
 /// Session key under which the signed-in user is kept.
 const USER_KEY: &str = "user";
+/// Session key of the raw ID token of an OIDC sign-in (for RP-initiated logout).
+const ID_TOKEN_KEY: &str = "id_token";
 
 /// The built-in administrator (`OSCAR_USERNAME` / `OSCAR_PASSWORD`).
 #[derive(Clone)]
@@ -42,10 +50,71 @@ impl AdminAccount {
     }
 }
 
+/// Failed sign-ins of the local admin allowed per client address and window.
+const MAX_FAILURES: u32 = 10;
+const FAILURE_WINDOW: Duration = Duration::from_secs(300);
+
+/// Counts failed admin sign-ins (form and HTTP Basic) per client address, so the password
+/// cannot be guessed at speed. Kept in memory: a restart forgets, which only helps users.
+#[derive(Debug, Default)]
+pub struct LoginThrottle(Mutex<HashMap<String, (u32, Instant)>>);
+
+impl LoginThrottle {
+    /// 429 while `client` has used up its failures for the current window.
+    pub fn check(&self, client: &str) -> AppResult<()> {
+        let mut failures = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match failures.get(client) {
+            Some((count, since)) if since.elapsed() < FAILURE_WINDOW && *count >= MAX_FAILURES => {
+                let wait = FAILURE_WINDOW.saturating_sub(since.elapsed()).as_secs() + 1;
+                Err(AppError::TooManyRequests(format!(
+                    "too many failed sign-ins from this address; try again in {wait} s"
+                )))
+            }
+            Some((_, since)) if since.elapsed() >= FAILURE_WINDOW => {
+                failures.remove(client);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub fn failed(&self, client: &str) {
+        let mut failures = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if failures.len() > 100_000 {
+            failures.retain(|_, (_, since)| since.elapsed() < FAILURE_WINDOW);
+        }
+        failures
+            .entry(client.to_string())
+            .or_insert((0, Instant::now()))
+            .0 += 1;
+    }
+}
+
+/// Checks the admin's credentials through the throttle: 429 when `client` failed too often,
+/// 401 on a wrong password (counted).
+pub fn check_admin(
+    state: &AppState,
+    client: &str,
+    username: &str,
+    password: &str,
+) -> AppResult<()> {
+    state.login_throttle.check(client)?;
+    if state.admin.verify(username, password) {
+        Ok(())
+    } else {
+        state.login_throttle.failed(client);
+        tracing::info!(username, client, "failed admin sign-in");
+        Err(AppError::Unauthorized(
+            "invalid username or password".into(),
+        ))
+    }
+}
+
 /// Signs the admin in: records the login and starts a fresh session (new id against fixation).
 pub async fn login_admin(
     state: &AppState,
     session: &Session,
+    client: &str,
     username: &str,
     password: &str,
     now: i64,
@@ -53,41 +122,76 @@ pub async fn login_admin(
     if username.trim().is_empty() {
         return Err(AppError::bad_request("username", "is required"));
     }
-    if !state.admin.verify(username, password) {
-        tracing::info!(username, "failed sign-in");
-        return Err(AppError::Unauthorized(
-            "invalid username or password".into(),
-        ));
-    }
+    check_admin(state, client, username, password)?;
     let who = Identity {
         issuer: LOCAL_ISSUER,
         subject: username,
         display_name: username,
         email: None,
+        vos: &[],
     };
     let user = users::record_login(&state.db, &who, now).await?;
     let current = SessionUser {
         id: user.id,
+        subject: ADMIN_OWNER.into(),
         name: user.display_name,
         admin: true,
+        vos: Vec::new(),
     };
-    session
-        .cycle_id()
-        .await
-        .map_err(|e| AppError::internal("session", e))?;
-    session
-        .insert(USER_KEY, &current)
-        .await
-        .map_err(|e| AppError::internal("session", e))?;
-    tracing::info!(user = %current.name, "signed in");
+    start_session(session, &current, None).await?;
     Ok(current)
 }
 
-pub async fn logout(session: &Session) -> AppResult<()> {
-    session
-        .flush()
-        .await
-        .map_err(|e| AppError::internal("session", e))
+/// Signs in someone the identity provider vouched for (VO gate already passed).
+pub async fn login_oidc(
+    state: &AppState,
+    session: &Session,
+    signed_in: &SignedIn,
+    now: i64,
+) -> AppResult<SessionUser> {
+    let profile = &signed_in.profile;
+    let who = Identity {
+        issuer: &profile.issuer,
+        subject: &profile.subject,
+        display_name: &profile.name,
+        email: profile.email.as_deref(),
+        vos: &profile.vos,
+    };
+    let user = users::record_login(&state.db, &who, now).await?;
+    let current = SessionUser {
+        id: user.id,
+        subject: profile.subject.clone(),
+        name: user.display_name,
+        admin: false,
+        vos: profile.vos.clone(),
+    };
+    start_session(session, &current, Some(&signed_in.id_token)).await?;
+    Ok(current)
+}
+
+/// A fresh session id (against fixation) holding the user and, for OIDC, the ID token that
+/// logout hands back to the provider.
+async fn start_session(
+    session: &Session,
+    user: &SessionUser,
+    id_token: Option<&str>,
+) -> AppResult<()> {
+    let failed = |e| AppError::internal("session", e);
+    session.cycle_id().await.map_err(failed)?;
+    session.insert(USER_KEY, user).await.map_err(failed)?;
+    if let Some(token) = id_token {
+        session.insert(ID_TOKEN_KEY, token).await.map_err(failed)?;
+    }
+    tracing::info!(user = %user.name, subject = %user.subject, "signed in");
+    Ok(())
+}
+
+/// Ends the session; returns the ID token of an OIDC sign-in, for the provider's logout.
+pub async fn logout(session: &Session) -> AppResult<Option<String>> {
+    let failed = |e| AppError::internal("session", e);
+    let id_token: Option<String> = session.get(ID_TOKEN_KEY).await.map_err(failed)?;
+    session.flush().await.map_err(failed)?;
+    Ok(id_token)
 }
 
 pub async fn current_user(session: &Session) -> AppResult<Option<SessionUser>> {
@@ -98,11 +202,18 @@ pub async fn current_user(session: &Session) -> AppResult<Option<SessionUser>> {
 }
 
 /// The signed-in user of this session as the actor of domain functions, or 401.
-pub async fn signed_in(session: &Session) -> AppResult<super::services::Caller> {
+pub async fn signed_in(session: &Session) -> AppResult<Caller> {
     let user = current_user(session)
         .await?
         .ok_or_else(AppError::unauthorized)?;
     Ok((&user).into())
+}
+
+/// The TCP peer of a request, when the server records it.
+pub fn peer(extensions: &http::Extensions) -> Option<String> {
+    extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip().to_string())
 }
 
 /// Where to go after sign-in: only a local path, so a crafted link cannot send people away.
@@ -131,6 +242,18 @@ mod tests {
         assert!(!admin.verify("oscar", "s3cre"));
         assert!(!admin.verify("oscar2", "s3cret"));
         assert!(!admin.verify("", ""));
+    }
+
+    #[test]
+    fn the_throttle_refuses_after_too_many_failures_per_client() {
+        let throttle = LoginThrottle::default();
+        for _ in 0..MAX_FAILURES {
+            throttle.check("10.0.0.1").unwrap();
+            throttle.failed("10.0.0.1");
+        }
+        let refused = throttle.check("10.0.0.1").unwrap_err();
+        assert_eq!(refused.status(), 429, "{refused}");
+        throttle.check("10.0.0.2").unwrap();
     }
 
     #[test]

@@ -12,8 +12,8 @@ use futures_util::{Stream, StreamExt};
 
 use sqlx::Row;
 
+use super::access::{ADMIN_OWNER, Caller};
 use super::db::Database;
-use super::services::{ADMIN_OWNER, Caller};
 use super::store::unavailable;
 use super::{now, storage};
 use crate::api::buckets::{BucketSummary, ObjectEntry, ObjectPage, Preview};

@@ -1,7 +1,7 @@
 //! What a server function needs from the request it serves: the state, the session and the
 //! signed-in user.
 
-use leptos::prelude::expect_context;
+use leptos::prelude::{expect_context, use_context};
 use tower_sessions::Session;
 
 use super::state::AppState;
@@ -18,8 +18,15 @@ pub async fn session() -> AppResult<Session> {
         .map_err(|e| AppError::internal("session layer missing", e))
 }
 
+/// The client's address (the key of the sign-in throttle); "unknown" when not served over TCP.
+pub fn client_address() -> String {
+    use_context::<http::request::Parts>()
+        .and_then(|parts| super::auth::peer(&parts.extensions))
+        .unwrap_or_else(|| "unknown".into())
+}
+
 /// The signed-in user as the actor of domain functions (owner checks), or 401.
-pub async fn require_caller() -> AppResult<super::services::Caller> {
+pub async fn require_caller() -> AppResult<super::access::Caller> {
     super::auth::signed_in(&session().await?).await
 }
 

@@ -1,14 +1,18 @@
 //! Server-only code: state, database, sessions and the domain functions server functions call.
 //! Compiled only with the `ssr` feature.
 
+pub mod access;
 pub mod auth;
 pub mod buckets;
 pub mod context;
 pub mod db;
+pub mod entitlements;
 pub mod jobs;
 pub mod live;
+pub mod oidc;
 pub mod services;
 pub mod sessions;
+pub mod sign_in;
 pub mod state;
 pub mod storage;
 pub mod store;

@@ -6,45 +6,13 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 use sqlx::Row;
 
+use super::access::Caller;
 use super::db::Database;
 use super::storage;
 use super::store::{self, Store};
 pub use crate::api::services::{Applied, DeletionPlan};
 use crate::service::{FieldError, Service, validate};
 use crate::{AppError, AppResult};
-
-/// Owner recorded for services the local admin creates (OSCAR's name for it).
-pub const ADMIN_OWNER: &str = "cluster_admin";
-
-/// Who is acting: the owner id recorded on what they create, and whether they are the admin.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Caller {
-    pub id: String,
-    pub admin: bool,
-}
-
-impl Caller {
-    pub fn admin() -> Self {
-        Self {
-            id: ADMIN_OWNER.into(),
-            admin: true,
-        }
-    }
-}
-
-impl From<&crate::api::auth::SessionUser> for Caller {
-    fn from(user: &crate::api::auth::SessionUser) -> Self {
-        // Only the local admin signs in today; OIDC users arrive with the identity issue.
-        if user.admin {
-            Self::admin()
-        } else {
-            Self {
-                id: user.id.to_string(),
-                admin: false,
-            }
-        }
-    }
-}
 
 /// Credential fields inside `storage_providers` and `clusters` entries: kept out of the stored
 /// definition like `environment.secrets`.

@@ -3,9 +3,12 @@
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 
-use super::auth::AdminAccount;
+use std::sync::Arc;
+
+use super::auth::{AdminAccount, LoginThrottle};
 use super::db::Database;
 use super::jobs::Jobs;
+use super::oidc::Oidc;
 use super::store::Store;
 use crate::api::system::PlatformInfo;
 
@@ -16,6 +19,10 @@ pub struct AppState {
     /// Reaches the object store (embedded s3s or external MinIO) the same way in every mode.
     pub s3: Store,
     pub admin: AdminAccount,
+    /// Failed admin sign-ins per client address.
+    pub login_throttle: Arc<LoginThrottle>,
+    /// The OIDC provider people sign in with (None: only the local admin).
+    pub oidc: Option<Oidc>,
     /// The job queue, its executor and live job notifications.
     pub jobs: Jobs,
     /// Recent invocations (`GET /system/logs`).

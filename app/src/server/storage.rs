@@ -7,8 +7,8 @@ use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use sqlx::Row;
 
+use super::access::Caller;
 use super::db::Database;
-use super::services::Caller;
 use super::store::Store;
 use crate::service::{Service, StorageIo};
 use crate::{AppError, AppResult};

@@ -128,6 +128,25 @@ pub enum Visibility {
     Public,
 }
 
+impl Visibility {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Private => "private",
+            Self::Restricted => "restricted",
+            Self::Public => "public",
+        }
+    }
+
+    /// Reads a stored value; anything unknown is the safest level, private.
+    pub fn from_text(text: &str) -> Self {
+        match text {
+            "public" => Self::Public,
+            "restricted" => Self::Restricted,
+            _ => Self::Private,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Synchronous {

@@ -10,8 +10,9 @@ use supervisor::event::{Event, StorageEvent, minio_event};
 
 use super::queue::{Enqueued, NewJob, enqueue};
 use super::{Jobs, Trigger, now_ms, rfc3339};
+use crate::server::access::Caller;
 use crate::server::db::Database;
-use crate::server::services::{self, Caller};
+use crate::server::services;
 use crate::server::store::unavailable;
 use crate::service::{Service, StorageIo};
 use crate::{AppError, AppResult};

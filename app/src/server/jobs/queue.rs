@@ -5,8 +5,9 @@ use sqlx::any::AnyRow;
 
 use super::{Job, JobList, JobState, Jobs, Trigger, job_name, now_ms};
 use crate::api::jobs::JobActivity;
+use crate::server::access::Caller;
 use crate::server::db::Database;
-use crate::server::services::{self, Caller};
+use crate::server::services;
 use crate::{AppError, AppResult};
 
 /// A job to queue.
