@@ -127,7 +127,9 @@ async fn main() {
     }
     let queued = started.elapsed();
     loop {
-        let counts = jobs::counts(&app.app.state.db, "bench-noop").await.unwrap();
+        let counts = jobs::counts(&app.app.state.db, "bench-noop", None)
+            .await
+            .unwrap();
         let done: i64 = counts
             .iter()
             .filter(|(s, _)| s.is_final())

@@ -4,10 +4,13 @@
 use app::server::sessions::Sessions;
 use app::server::state::AppState;
 use app::{App, shell};
-use axum::extract::Request;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
+use http::{HeaderName, HeaderValue, header};
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tower_sessions::cookie::SameSite;
@@ -38,15 +41,105 @@ pub fn router(state: AppState, sessions: Sessions, secure_cookies: bool) -> axum
         .merge(app::server::transfers::routes())
         .leptos_routes(&state, routes, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        // Layers added later wrap the earlier ones: trace ⊃ sessions ⊃ sign-in guard ⊃ routes.
+        // Layers added later wrap the earlier ones:
+        // trace ⊃ web security ⊃ sessions ⊃ sign-in guard ⊃ routes.
         .layer(middleware::from_fn(require_sign_in))
         .layer(sessions)
+        .layer(middleware::from_fn_with_state(
+            Arc::new(content_security_policy(&state)),
+            web_security,
+        ))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
         .with_state(state)
+}
+
+/// What pages may load: our own code (Leptos hydrates with inline scripts and wasm),
+/// previews and downloads from the object store, and form posts that continue at the
+/// identity provider (logout).
+fn content_security_policy(state: &AppState) -> HeaderValue {
+    let store = origin_of(&state.info.storage_endpoint).unwrap_or_default();
+    let provider = state
+        .oidc
+        .as_ref()
+        .and_then(|o| origin_of(&o.settings().issuer))
+        .unwrap_or_default();
+    let policy = format!(
+        "default-src 'self'; script-src 'self' 'unsafe-inline' 'wasm-unsafe-eval'; \
+         style-src 'self' 'unsafe-inline'; img-src 'self' data: blob: {store}; \
+         media-src 'self' {store}; frame-src 'self' {store}; connect-src 'self'; \
+         object-src 'none'; base-uri 'self'; frame-ancestors 'self'; form-action 'self' {provider}"
+    );
+    HeaderValue::from_str(&policy)
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'"))
+}
+
+/// `scheme://host[:port]` of a URL.
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    Some(format!("{scheme}://{authority}"))
+}
+
+/// CSRF protection and security headers. A browser marks every cross-site request with
+/// `Origin` (or `Sec-Fetch-Site`); state-changing ones from another site are refused, on top
+/// of the SameSite=Lax session cookie. API clients (oscar-python, MinIO) send neither.
+async fn web_security(
+    State(csp): State<Arc<HeaderValue>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let safe = matches!(
+        *request.method(),
+        http::Method::GET | http::Method::HEAD | http::Method::OPTIONS
+    );
+    if !safe && cross_site(request.headers()) {
+        tracing::warn!(path = %request.uri().path(), "cross-site request refused");
+        return app::AppError::Forbidden(
+            "cross-site request refused: this action must come from the dashboard's own pages"
+                .into(),
+        )
+        .into_response();
+    }
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, (*csp).clone());
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::X_FRAME_OPTIONS,
+        HeaderValue::from_static("SAMEORIGIN"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    response
+}
+
+/// Whether a request comes from a page of another site.
+fn cross_site(headers: &http::HeaderMap) -> bool {
+    let text = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    match text(header::ORIGIN) {
+        Some(origin) => {
+            let authority = origin.split_once("://").map(|(_, a)| a);
+            let ours = [
+                text(header::HOST),
+                text(HeaderName::from_static("x-forwarded-host")),
+            ];
+            !ours.iter().flatten().any(|host| authority == Some(*host))
+        }
+        None => text(HeaderName::from_static("sec-fetch-site")) == Some("cross-site"),
+    }
 }
 
 /// Paths anyone may request. Server functions and the REST API check the caller themselves
@@ -91,6 +184,45 @@ async fn require_sign_in(session: Session, request: Request, next: Next) -> Resp
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cross_site_requests_are_recognised() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut map = http::HeaderMap::new();
+            for (k, v) in pairs {
+                map.insert(*k, HeaderValue::from_static(v));
+            }
+            map
+        };
+        let host = ("host", "oscar.example:3000");
+        assert!(!cross_site(&headers(&[host])), "API clients send no Origin");
+        assert!(!cross_site(&headers(&[
+            host,
+            ("origin", "http://oscar.example:3000")
+        ])));
+        assert!(cross_site(&headers(&[
+            host,
+            ("origin", "https://evil.example")
+        ])));
+        assert!(cross_site(&headers(&[host, ("origin", "null")])));
+        assert!(cross_site(&headers(&[
+            host,
+            ("sec-fetch-site", "cross-site")
+        ])));
+        assert!(!cross_site(&headers(&[
+            host,
+            ("sec-fetch-site", "same-origin")
+        ])));
+        assert!(!cross_site(&headers(&[
+            ("host", "10.0.0.5:3000"),
+            ("x-forwarded-host", "oscar.example"),
+            ("origin", "https://oscar.example"),
+        ])));
+        assert_eq!(
+            origin_of("http://127.0.0.1:9000/x").as_deref(),
+            Some("http://127.0.0.1:9000")
+        );
+    }
 
     #[test]
     fn only_login_health_assets_and_server_functions_are_public() {

@@ -67,11 +67,12 @@ pub struct Preview {
 #[server(prefix = "/api", endpoint = "buckets/preview")]
 pub async fn preview_object(bucket: String, key: String) -> Result<Preview, AppError> {
     use crate::server::{buckets, context};
-    context::require_user().await?;
-    buckets::preview(&context::state().s3, &bucket, &key).await
+    let (state, caller) = (context::state(), context::require_caller().await?);
+    buckets::authorize(&state.db, &state.s3, &caller, &bucket, buckets::Access::Use).await?;
+    buckets::preview(&state.s3, &bucket, &key).await
 }
 
-/// The caller's buckets (every bucket for the admin) with their size.
+/// The buckets the caller may use (every bucket for the admin) with their size.
 #[server(prefix = "/api", endpoint = "buckets/list")]
 pub async fn list_buckets() -> Result<Vec<BucketOverview>, AppError> {
     use crate::server::{buckets, context};
@@ -124,8 +125,8 @@ pub async fn list_objects(
     next: Option<String>,
 ) -> Result<ObjectPage, AppError> {
     use crate::server::{buckets, context, jobs, services};
-    context::require_user().await?;
-    let state = context::state();
+    let (state, caller) = (context::state(), context::require_caller().await?);
+    buckets::authorize(&state.db, &state.s3, &caller, &bucket, buckets::Access::Use).await?;
     let mut page = buckets::list_objects(
         &state.s3,
         &bucket,
@@ -137,7 +138,7 @@ pub async fn list_objects(
     .await?;
     // A file dropped here is `<prefix><name>`; the services that would run on it.
     let probe = format!("{prefix}file");
-    page.input_of = services::list(&state.db)
+    page.input_of = services::list_visible(&state.db, &caller)
         .await?
         .into_iter()
         .filter(|s| {
@@ -153,8 +154,9 @@ pub async fn list_objects(
 #[server(prefix = "/api", endpoint = "buckets/folder")]
 pub async fn create_folder(bucket: String, folder: String) -> Result<(), AppError> {
     use crate::server::{buckets, context};
-    context::require_user().await?;
-    buckets::create_folder(&context::state().s3, &bucket, &folder).await
+    let (state, caller) = (context::state(), context::require_caller().await?);
+    buckets::authorize(&state.db, &state.s3, &caller, &bucket, buckets::Access::Use).await?;
+    buckets::create_folder(&state.s3, &bucket, &folder).await
 }
 
 /// Deletes files and whole folders; returns how many objects went.
@@ -165,17 +167,19 @@ pub async fn delete_objects(
     folders: Vec<String>,
 ) -> Result<u64, AppError> {
     use crate::server::{buckets, context};
-    context::require_user().await?;
-    buckets::delete(&context::state().s3, &bucket, &keys, &folders).await
+    let (state, caller) = (context::state(), context::require_caller().await?);
+    buckets::authorize(&state.db, &state.s3, &caller, &bucket, buckets::Access::Use).await?;
+    buckets::delete(&state.s3, &bucket, &keys, &folders).await
 }
 
 /// A download link valid for `expires_in` seconds (1 to 604800).
 #[server(prefix = "/api", endpoint = "buckets/share")]
 pub async fn share_link(bucket: String, key: String, expires_in: u64) -> Result<String, AppError> {
     use crate::server::{buckets, context};
-    context::require_user().await?;
+    let (state, caller) = (context::state(), context::require_caller().await?);
+    buckets::authorize(&state.db, &state.s3, &caller, &bucket, buckets::Access::Use).await?;
     buckets::share_link(
-        &context::state().s3,
+        &state.s3,
         &bucket,
         &key,
         std::time::Duration::from_secs(expires_in),

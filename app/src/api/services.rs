@@ -82,10 +82,10 @@ pub async fn save_service(service: Service) -> Result<Applied, AppError> {
 #[server(prefix = "/api", endpoint = "services/list")]
 pub async fn list_services() -> Result<Vec<ServiceSummary>, AppError> {
     use crate::server::{context, services};
-    context::require_caller().await?;
+    let caller = context::require_caller().await?;
     let db = context::state().db;
-    let all = services::list(&db).await?;
-    let mut activity = crate::server::jobs::activity(&db).await?;
+    let all = services::list_visible(&db, &caller).await?;
+    let mut activity = crate::server::jobs::activity(&db, &caller).await?;
     Ok(all
         .iter()
         .map(|s| ServiceSummary {
@@ -99,8 +99,8 @@ pub async fn list_services() -> Result<Vec<ServiceSummary>, AppError> {
 #[server(prefix = "/api", endpoint = "services/get")]
 pub async fn get_service(name: String) -> Result<Service, AppError> {
     use crate::server::{context, services};
-    context::require_caller().await?;
-    let mut service = services::require(&context::state().db, &name).await?;
+    let caller = context::require_caller().await?;
+    let mut service = services::require_visible(&context::state().db, &caller, &name).await?;
     service.token.clear();
     Ok(service)
 }
@@ -110,7 +110,7 @@ pub async fn get_service(name: String) -> Result<Service, AppError> {
 pub async fn service_token(name: String) -> Result<String, AppError> {
     use crate::server::{context, services};
     let caller = context::require_caller().await?;
-    let service = services::require(&context::state().db, &name).await?;
+    let service = services::require_visible(&context::state().db, &caller, &name).await?;
     services::authorize_owner(&caller, &service)?;
     Ok(service.token)
 }

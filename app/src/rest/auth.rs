@@ -1,5 +1,6 @@
-//! Who is calling the REST API. Today: the local admin with HTTP Basic (what oscar-cli and
-//! oscar-python send for cluster credentials). OIDC bearer tokens come with the identity issue.
+//! Who is calling the REST API: the local admin with HTTP Basic (oscar-cli's and oscar-python's
+//! cluster credentials), an OIDC user with `Bearer <access token>`, or, on `/job` and `/run`,
+//! anyone holding the service's token.
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::response::{IntoResponse, Response};
@@ -11,8 +12,22 @@ use subtle::ConstantTimeEq;
 
 use crate::server::access::Caller;
 use crate::server::state::AppState;
+use crate::server::{auth, services};
 use crate::service::Service;
 use crate::{AppError, AppResult};
+
+/// The client's address, for the sign-in throttle ("unknown" when not served over TCP).
+pub struct Client(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            auth::peer(&parts.extensions).unwrap_or_else(|| "unknown".into()),
+        ))
+    }
+}
 
 /// An authenticated REST caller.
 pub struct Principal(pub Caller);
@@ -26,87 +41,122 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state = AppState::from_ref(state);
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        let Some((scheme, credentials)) = header.and_then(|h| h.split_once(' ')) else {
-            return Err(unauthorized(
-                "missing Authorization header (HTTP Basic with the admin account)",
-            ));
-        };
-        if !scheme.eq_ignore_ascii_case("basic") {
-            return Err(unauthorized(
-                "only HTTP Basic authentication is accepted here",
-            ));
+        let Ok(Client(client)) = Client::from_request_parts(parts, &()).await;
+        match credentials(&parts.headers) {
+            Some(Credentials::Basic(encoded)) => basic_admin(&state, &client, encoded),
+            Some(Credentials::Bearer(token)) => oidc_user(&state, token).await,
+            None => Err(AppError::Unauthorized(
+                "missing Authorization header (HTTP Basic with the admin account, or Bearer with an OIDC access token)".into(),
+            )),
         }
-        basic_admin(&state, credentials)
-            .map(Self)
-            .ok_or_else(|| unauthorized("invalid credentials"))
+        .map(Self)
+        .map_err(challenge)
     }
 }
 
-fn basic_admin(state: &AppState, credentials: &str) -> Option<Caller> {
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(credentials.trim())
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())?;
-    let (user, password) = decoded.split_once(':')?;
-    state.admin.verify(user, password).then(Caller::admin)
+enum Credentials<'a> {
+    Basic(&'a str),
+    Bearer(&'a str),
 }
 
-/// Who invokes a service (`/job`, `/run`): the admin with Basic, or anyone holding the
-/// service's token as `Bearer` (compared in constant time). Acts as the service owner then.
-pub fn invoker(
-    state: &AppState,
-    headers: &http::HeaderMap,
-    service: &Service,
-) -> AppResult<Caller> {
-    let header = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let Some((scheme, credentials)) = header.and_then(|h| h.split_once(' ')) else {
+fn credentials(headers: &http::HeaderMap) -> Option<Credentials<'_>> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, rest) = value.split_once(' ')?;
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("basic") {
+        Some(Credentials::Basic(rest))
+    } else if scheme.eq_ignore_ascii_case("bearer") && !rest.is_empty() {
+        Some(Credentials::Bearer(rest))
+    } else {
+        None
+    }
+}
+
+fn basic_admin(state: &AppState, client: &str, encoded: &str) -> AppResult<Caller> {
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(|| AppError::Unauthorized("malformed HTTP Basic credentials".into()))?;
+    let (user, password) = decoded.split_once(':').unwrap_or((&decoded, ""));
+    auth::check_admin(state, client, user, password)
+        .map_err(|e| match e {
+            AppError::Unauthorized(_) => AppError::Unauthorized("invalid credentials".into()),
+            other => other,
+        })
+        .map(|()| Caller::admin())
+}
+
+/// An OIDC access token, verified with the provider and passed through the VO gate.
+async fn oidc_user(state: &AppState, token: &str) -> AppResult<Caller> {
+    let Some(oidc) = &state.oidc else {
         return Err(AppError::Unauthorized(
-            "missing Authorization header (Bearer with the service token, or HTTP Basic)".into(),
+            "bearer tokens need an identity provider, and none is configured here (OIDC_CLIENT_ID)"
+                .into(),
         ));
     };
-    if scheme.eq_ignore_ascii_case("basic") {
-        return basic_admin(state, credentials)
-            .ok_or_else(|| AppError::Unauthorized("invalid credentials".into()));
-    }
-    if bearer_is(scheme, credentials, &service.token) {
-        return Ok(Caller::user(&service.owner, Vec::new()));
-    }
-    Err(AppError::Unauthorized(
-        "invalid token for this service".into(),
-    ))
+    let profile = oidc.verify_bearer(token, crate::server::now()).await?;
+    oidc.admit(&profile)?;
+    Ok(Caller::user(profile.subject, profile.vos))
 }
 
-/// Whether `scheme credentials` is `Bearer <expected>` (compared in constant time).
-fn bearer_is(scheme: &str, credentials: &str, expected: &str) -> bool {
-    scheme.eq_ignore_ascii_case("bearer")
-        && !expected.is_empty()
-        && bool::from(credentials.trim().as_bytes().ct_eq(expected.as_bytes()))
+/// Who invokes a service (`/job`, `/run`): the admin with Basic (oscar-cli sends the cluster
+/// credentials), anyone with the service's token (acting as the owner), or an OIDC user the
+/// service is visible to (404 otherwise, like a missing service).
+pub async fn invoker(
+    state: &AppState,
+    headers: &http::HeaderMap,
+    parts_client: &str,
+    service: &Service,
+) -> AppResult<Caller> {
+    match credentials(headers) {
+        Some(Credentials::Basic(encoded)) => basic_admin(state, parts_client, encoded),
+        Some(Credentials::Bearer(token)) if same_secret(token, &service.token) => {
+            Ok(Caller::user(&service.owner, Vec::new()))
+        }
+        Some(Credentials::Bearer(token)) if state.oidc.is_some() => {
+            let caller = oidc_user(state, token).await?;
+            if services::visible(&caller, service) {
+                Ok(caller)
+            } else {
+                Err(AppError::NotFound(format!(
+                    "no service named {:?}",
+                    service.name
+                )))
+            }
+        }
+        Some(Credentials::Bearer(_)) => Err(AppError::Unauthorized(
+            "invalid token for this service".into(),
+        )),
+        None => Err(AppError::Unauthorized(
+            "missing Authorization header (Bearer with the service token or an OIDC access token, or HTTP Basic)".into(),
+        )),
+    }
+}
+
+/// Compared in constant time; an empty secret never matches.
+fn same_secret(given: &str, expected: &str) -> bool {
+    !expected.is_empty() && bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
 }
 
 /// Checks the Authorization header is `Bearer <expected>`.
 pub fn require_bearer(headers: &http::HeaderMap, expected: &str) -> AppResult<()> {
-    let header = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    match header.and_then(|h| h.split_once(' ')) {
-        Some((scheme, credentials)) if bearer_is(scheme, credentials, expected) => Ok(()),
+    match credentials(headers) {
+        Some(Credentials::Bearer(token)) if same_secret(token, expected) => Ok(()),
         _ => Err(AppError::Unauthorized(
             "invalid or missing webhook token".into(),
         )),
     }
 }
 
-fn unauthorized(message: &str) -> Response {
-    (
-        StatusCode::UNAUTHORIZED,
-        [(header::WWW_AUTHENTICATE, "Basic realm=\"OSCAR\"")],
-        message.to_string(),
-    )
-        .into_response()
+/// A 401 tells clients which schemes work.
+fn challenge(err: AppError) -> Response {
+    let mut response = err.into_response();
+    if response.status() == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            http::HeaderValue::from_static("Basic realm=\"OSCAR\", Bearer realm=\"OSCAR\""),
+        );
+    }
+    response
 }

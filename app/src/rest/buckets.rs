@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::Principal;
-use crate::server::buckets::{self, BucketRecord, Listing};
+use crate::server::buckets::{self, Access, BucketRecord, Listing};
 use crate::server::state::AppState;
 use crate::server::{jobs, now};
 use crate::service::Visibility;
@@ -33,8 +33,20 @@ pub fn routes() -> Router<AppState> {
 
 /// The store as the caller's jobs and clients reach it. Only the admin exists today and gets
 /// the store's keys; per-user keys come with user identities.
-async fn config(State(state): State<AppState>, Principal(_caller): Principal) -> Json<Value> {
+/// Root store keys go to the admin only; users get the endpoint without keys (per-user
+/// store credentials are not issued yet) rather than anyone's keys.
+async fn config(State(state): State<AppState>, Principal(caller): Principal) -> Json<Value> {
     let storage = state.jobs.storage();
+    let (access_key, secret_key) = if caller.admin {
+        (storage.access_key.as_str(), storage.secret_key.as_str())
+    } else {
+        ("", "")
+    };
+    let groups = state
+        .oidc
+        .as_ref()
+        .map(|o| o.settings().groups.clone())
+        .unwrap_or_default();
     Json(json!({
         "name": "oscar",
         "namespace": "oscar",
@@ -42,12 +54,12 @@ async fn config(State(state): State<AppState>, Principal(_caller): Principal) ->
         "gpu_available": false,
         "interLink_available": false,
         "yunikorn_enable": false,
-        "oidc_groups": [],
+        "oidc_groups": groups,
         "minio_provider": {
             "endpoint": storage.endpoint,
             "verify": storage.endpoint.starts_with("https://"),
-            "access_key": storage.access_key,
-            "secret_key": storage.secret_key,
+            "access_key": access_key,
+            "secret_key": secret_key,
             "region": storage.region,
         },
     }))
@@ -119,7 +131,7 @@ fn minio_bucket(record: BucketRecord) -> MinioBucket {
     }
 }
 
-/// Buckets the caller owns (every bucket for the admin), with their sharing settings.
+/// Buckets the caller may use (every bucket for the admin), with their sharing settings.
 async fn list(
     State(state): State<AppState>,
     Principal(caller): Principal,
@@ -136,7 +148,7 @@ async fn update(
 ) -> AppResult<StatusCode> {
     let request = parse(&body)?;
     let bucket = request.bucket_name.trim_matches('/');
-    let record = buckets::require_owner(&state.db, &state.s3, &caller, bucket).await?;
+    let record = buckets::authorize(&state.db, &state.s3, &caller, bucket, Access::Manage).await?;
     if record.service.is_some() {
         return Err(AppError::Forbidden(format!(
             "bucket {bucket:?} belongs to a service; change the service instead"
@@ -150,9 +162,7 @@ async fn update(
     .bind(bucket)
     .bind(&record.owner)
     .bind(now())
-    .bind(buckets::visibility_text(
-        request.visibility.unwrap_or_default(),
-    ))
+    .bind(request.visibility.unwrap_or_default().as_str())
     .bind(serde_json::to_string(&request.allowed_users).unwrap_or_else(|_| "[]".into()))
     .execute(state.db.pool())
     .await?;
@@ -183,8 +193,9 @@ async fn read(
     Path(bucket): Path<String>,
     Query(query): Query<ObjectsQuery>,
 ) -> AppResult<Json<Value>> {
-    let record =
-        minio_bucket(buckets::require_owner(&state.db, &state.s3, &caller, &bucket).await?);
+    let record = minio_bucket(
+        buckets::authorize(&state.db, &state.s3, &caller, &bucket, Access::Use).await?,
+    );
     let page = buckets::list_objects(
         &state.s3,
         &bucket,
@@ -231,7 +242,7 @@ async fn presign(
     Path(bucket): Path<String>,
     body: Bytes,
 ) -> AppResult<Json<Value>> {
-    buckets::require_owner(&state.db, &state.s3, &caller, &bucket).await?;
+    buckets::authorize(&state.db, &state.s3, &caller, &bucket, Access::Use).await?;
     let request: PresignRequest = serde_json::from_slice(&body)
         .map_err(|e| AppError::bad_request("body", format!("not a presign request: {e}")))?;
     let key = request

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::Principal;
+use super::auth::Client;
 use super::auth::{invoker, require_bearer};
 use crate::server::jobs::{self, JobState, Trigger, events, rfc3339};
 use crate::server::services;
@@ -51,12 +52,13 @@ pub fn routes(state: &AppState) -> Router<AppState> {
 /// 201 once the job is stored; the body names it (upstream sends none, clients ignore it).
 async fn job(
     State(state): State<AppState>,
+    Client(client): Client,
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> AppResult<Response> {
     let service = services::require(&state.db, &name).await?;
-    let caller = invoker(&state, &headers, &service)?;
+    let caller = invoker(&state, &headers, &client, &service).await?;
     let enqueued =
         events::job_request(&state.db, &state.jobs, &caller, &service, body.to_vec()).await?;
     Ok((
@@ -102,12 +104,13 @@ async fn store_event(
 /// when the job failed, 504 when it ran out of time.
 async fn run(
     State(state): State<AppState>,
+    Client(client): Client,
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> AppResult<Response> {
     let service = services::require(&state.db, &name).await?;
-    let caller = invoker(&state, &headers, &service)?;
+    let caller = invoker(&state, &headers, &client, &service).await?;
     let payload = String::from_utf8(body.to_vec())
         .map_err(|_| AppError::bad_request("body", "must be text: JSON, or base64-encoded data"))?;
     let (job, response) = jobs::run_sync(&state.db, &state.jobs, &caller, &name, payload).await?;
@@ -165,12 +168,20 @@ async fn list(
     Path(service): Path<String>,
     Query(query): Query<PageQuery>,
 ) -> AppResult<Json<JobPage>> {
-    jobs::authorize(&state.db, &caller, &service).await?;
+    let scope = jobs::authorize(&state.db, &caller, &service).await?;
     let after = query.page.filter(|p| !p.is_empty());
-    let mut found = jobs::page(&state.db, &service, None, None, after.as_deref(), PAGE + 1).await?;
+    let mut found = jobs::page(
+        &state.db,
+        &service,
+        scope.owner(),
+        None,
+        after.as_deref(),
+        PAGE + 1,
+    )
+    .await?;
     let more = found.len() as i64 > PAGE;
     found.truncate(PAGE as usize);
-    let total: i64 = jobs::counts(&state.db, &service)
+    let total: i64 = jobs::counts(&state.db, &service, scope.owner())
         .await?
         .iter()
         .map(|(_, n)| n)

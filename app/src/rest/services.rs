@@ -46,12 +46,13 @@ async fn update(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Lists never carry tokens (upstream sends them to anyone who can list).
+/// The services the caller may see; lists never carry tokens (upstream sends them to anyone
+/// who can list).
 async fn list(
     State(state): State<AppState>,
-    Principal(_caller): Principal,
+    Principal(caller): Principal,
 ) -> AppResult<Json<Vec<Service>>> {
-    let mut all = services::list(&state.db).await?;
+    let mut all = services::list_visible(&state.db, &caller).await?;
     for service in &mut all {
         service.token.clear();
     }
@@ -64,7 +65,7 @@ async fn read(
     Principal(caller): Principal,
     Path(name): Path<String>,
 ) -> AppResult<Json<Service>> {
-    let mut service = services::require(&state.db, &name).await?;
+    let mut service = services::require_visible(&state.db, &caller, &name).await?;
     if services::authorize_owner(&caller, &service).is_err() {
         service.token.clear();
     }

@@ -86,7 +86,8 @@ pub async fn record(db: &Database, bucket: &str) -> AppResult<BucketRecord> {
     })
 }
 
-/// The buckets the caller owns; every bucket for the admin.
+/// The buckets the caller may use: their own, those shared with them, public ones; every
+/// bucket for the admin.
 pub async fn visible_to(
     db: &Database,
     s3: &aws_sdk_s3::Client,
@@ -95,20 +96,40 @@ pub async fn visible_to(
     let mut records = Vec::new();
     for bucket in list(s3).await? {
         let record = record(db, &bucket.name).await?;
-        if caller.admin || record.owner == caller.id {
+        if record.usable_by(caller) {
             records.push(record);
         }
     }
     Ok(records)
 }
 
-/// The bucket's record if the caller owns it (or is the admin): 404 when it does not exist,
-/// 403 when it is someone else's.
-pub async fn require_owner(
+/// What a caller wants to do with a bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// List, read, upload, delete objects, share links: whoever the visibility admits.
+    Use,
+    /// Change visibility, delete the bucket: the owner and the admin.
+    Manage,
+}
+
+impl BucketRecord {
+    pub fn usable_by(&self, caller: &Caller) -> bool {
+        caller.may_use(
+            &self.owner,
+            Visibility::from_text(&self.visibility),
+            &self.allowed_users,
+        )
+    }
+}
+
+/// The bucket's record if the caller may do `access` on it: 404 when it does not exist, 403
+/// when it is someone else's and not shared with them.
+pub async fn authorize(
     db: &Database,
     s3: &aws_sdk_s3::Client,
     caller: &Caller,
     bucket: &str,
+    access: Access,
 ) -> AppResult<BucketRecord> {
     check_bucket(bucket)?;
     if let Err(e) = s3.head_bucket().bucket(bucket).send().await {
@@ -120,20 +141,21 @@ pub async fn require_owner(
         });
     }
     let record = record(db, bucket).await?;
-    if !caller.admin && record.owner != caller.id {
-        return Err(AppError::Forbidden(format!(
-            "bucket {bucket:?} belongs to another user"
-        )));
+    let allowed = match access {
+        Access::Use => record.usable_by(caller),
+        Access::Manage => caller.manages(&record.owner),
+    };
+    if !allowed {
+        return Err(AppError::Forbidden(match access {
+            Access::Use => {
+                format!("bucket {bucket:?} belongs to another user and is not shared with you")
+            }
+            Access::Manage => {
+                format!("only the owner of bucket {bucket:?} may change or delete it")
+            }
+        }));
     }
     Ok(record)
-}
-
-pub fn visibility_text(visibility: Visibility) -> &'static str {
-    match visibility {
-        Visibility::Private => "private",
-        Visibility::Restricted => "restricted",
-        Visibility::Public => "public",
-    }
 }
 
 /// Creates a bucket owned by the caller; `bucket/folder` creates the folder too. 409 when
@@ -162,7 +184,7 @@ pub async fn create(
     .bind(bucket)
     .bind(&caller.id)
     .bind(now())
-    .bind(visibility_text(visibility))
+    .bind(visibility.as_str())
     .bind(serde_json::to_string(allowed_users).unwrap_or_else(|_| "[]".into()))
     .execute(db.pool())
     .await?;
@@ -179,7 +201,7 @@ pub async fn remove(
     caller: &Caller,
     bucket: &str,
 ) -> AppResult<()> {
-    require_owner(db, s3, caller, bucket).await?;
+    authorize(db, s3, caller, bucket, Access::Manage).await?;
     storage::remove_bucket(db, s3, bucket).await
 }
 

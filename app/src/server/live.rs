@@ -1,6 +1,7 @@
 //! Server push for the dashboard: job changes and growing logs as server-sent events, and
 //! log downloads. Plain axum routes (server functions do not stream), signed-in users only.
 
+use std::collections::HashSet;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use tower_sessions::Session;
 
 use super::jobs::{self, logs};
 use super::state::AppState;
-use crate::{AppError, AppResult};
+use crate::AppResult;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -40,33 +41,40 @@ async fn job_changes(
         &service,
     )
     .await?;
-    Ok(change_events(&state, Some(service)))
+    Ok(change_events(&state, Some(HashSet::from([service]))))
 }
 
-/// Job changes of every service, for the admin's Jobs page (others watch their services' pages).
+/// Job changes for the Jobs page: of every service for the admin, else of the services the
+/// caller could see when the page opened.
 async fn all_job_changes(
     State(state): State<AppState>,
     session: Session,
 ) -> AppResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    if !super::auth::signed_in(&session).await?.admin {
-        return Err(AppError::Forbidden(
-            "only the admin follows every service's jobs".into(),
-        ));
-    }
-    Ok(change_events(&state, None))
+    let caller = super::auth::signed_in(&session).await?;
+    let services = if caller.admin {
+        None
+    } else {
+        let visible = super::services::list_visible(&state.db, &caller).await?;
+        Some(visible.into_iter().map(|s| s.name).collect())
+    };
+    Ok(change_events(&state, services))
 }
 
 fn change_events(
     state: &AppState,
-    service: Option<String>,
+    services: Option<HashSet<String>>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>> + use<>> {
     let changes = state.jobs.subscribe_changes();
     let stream = futures_util::stream::unfold(changes, move |mut changes| {
-        let service = service.clone();
+        let services = services.clone();
         async move {
             loop {
                 match changes.recv().await {
-                    Ok(change) if service.as_ref().is_none_or(|s| *s == change.service) => {
+                    Ok(change)
+                        if services
+                            .as_ref()
+                            .is_none_or(|s| s.contains(&change.service)) =>
+                    {
                         let data = format!("{}/{}", change.service, change.job);
                         return Some((Ok(Event::default().event("job").data(data)), changes));
                     }

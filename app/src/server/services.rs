@@ -54,6 +54,7 @@ pub async fn create(
             service.name
         )));
     }
+    check_vo(caller, &service)?;
     service.owner = caller.id.clone();
     service.token = new_token();
     let secrets = take_secrets(&mut service);
@@ -93,8 +94,9 @@ pub async fn update(
     now: i64,
 ) -> AppResult<Service> {
     validate::prepare(&mut service)?;
-    let current = require(db, &service.name).await?;
+    let current = require_visible(db, caller, &service.name).await?;
     authorize_owner(caller, &current)?;
+    check_vo(caller, &service)?;
     service.owner = current.owner.clone();
     service.token = current.token.clone();
     let mut secrets = take_secrets(&mut service);
@@ -169,6 +171,38 @@ pub async fn require(db: &Database, name: &str) -> AppResult<Service> {
     get(db, name).await?.ok_or_else(|| not_found(name))
 }
 
+/// The service if the caller may see it (owner, admin, or shared by its visibility); 404
+/// otherwise, so private services do not reveal that they exist.
+pub async fn require_visible(db: &Database, caller: &Caller, name: &str) -> AppResult<Service> {
+    match get(db, name).await? {
+        Some(service) if visible(caller, &service) => Ok(service),
+        _ => Err(not_found(name)),
+    }
+}
+
+pub fn visible(caller: &Caller, service: &Service) -> bool {
+    caller.may_use(&service.owner, service.visibility, &service.allowed_users)
+}
+
+/// The services the caller may see, by name.
+pub async fn list_visible(db: &Database, caller: &Caller) -> AppResult<Vec<Service>> {
+    let mut all = list(db).await?;
+    all.retain(|s| visible(caller, s));
+    Ok(all)
+}
+
+/// A user may only put a service in a VO they belong to (the admin anywhere).
+fn check_vo(caller: &Caller, service: &Service) -> AppResult<()> {
+    if caller.admin || service.vo.is_empty() || caller.vos.contains(&service.vo) {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(format!(
+            "vo: you are not a member of the VO {:?}",
+            service.vo
+        )))
+    }
+}
+
 /// Every service, by name.
 pub async fn list(db: &Database) -> AppResult<Vec<Service>> {
     let rows = sqlx::query("SELECT definition, owner, token FROM services ORDER BY name")
@@ -188,7 +222,7 @@ async fn plan(
     caller: &Caller,
     name: &str,
 ) -> AppResult<(DeletionPlan, Vec<(String, String)>)> {
-    let service = require(db, name).await?;
+    let service = require_visible(db, caller, name).await?;
     authorize_owner(caller, &service)?;
     let others: Vec<Service> = list(db)
         .await?

@@ -19,6 +19,7 @@ use axum::routing::{get, put};
 use serde_json::{Value, json};
 use tower_sessions::Session;
 
+use super::buckets::Access;
 use super::jobs::{Trigger, events};
 use super::state::AppState;
 use super::zip_stream::ZipStream;
@@ -38,7 +39,8 @@ async fn upload(
     Path((bucket, key)): Path<(String, String)>,
     body: Body,
 ) -> AppResult<Json<Value>> {
-    super::auth::signed_in(&session).await?;
+    let caller = super::auth::signed_in(&session).await?;
+    super::buckets::authorize(&state.db, &state.s3, &caller, &bucket, Access::Use).await?;
     let size = super::buckets::upload(
         &state.s3,
         &bucket,
@@ -75,7 +77,8 @@ async fn download_zip(
     Path(bucket): Path<String>,
     RawQuery(query): RawQuery,
 ) -> AppResult<Response> {
-    super::auth::signed_in(&session).await?;
+    let caller = super::auth::signed_in(&session).await?;
+    super::buckets::authorize(&state.db, &state.s3, &caller, &bucket, Access::Use).await?;
     let mut prefix = String::new();
     let mut keys = Vec::new();
     for (name, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {

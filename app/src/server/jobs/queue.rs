@@ -406,15 +406,22 @@ pub async fn page(
     rows.iter().map(job_from_row).collect()
 }
 
-/// Job totals of every service that has jobs.
-pub async fn activity(db: &Database) -> AppResult<std::collections::HashMap<String, JobActivity>> {
+/// Job totals per service, over the jobs the caller may see.
+pub async fn activity(
+    db: &Database,
+    caller: &Caller,
+) -> AppResult<std::collections::HashMap<String, JobActivity>> {
     let rows = sqlx::query(
         "SELECT service, COUNT(*) AS total,
                 SUM(CASE WHEN state = 'running' THEN 1 ELSE 0 END) AS running,
                 SUM(CASE WHEN state IN ('failed', 'dead_lettered') THEN 1 ELSE 0 END) AS failed,
                 MAX(created_at) AS last
-         FROM jobs GROUP BY service",
+         FROM jobs
+         WHERE $1 OR owner = $2 OR service IN (SELECT name FROM services WHERE owner = $2)
+         GROUP BY service",
     )
+    .bind(caller.admin)
+    .bind(&caller.id)
     .fetch_all(db.pool())
     .await?;
     rows.iter()
@@ -432,12 +439,20 @@ pub async fn activity(db: &Database) -> AppResult<std::collections::HashMap<Stri
         .collect()
 }
 
-pub async fn counts(db: &Database, service: &str) -> AppResult<Vec<(JobState, i64)>> {
-    let rows =
-        sqlx::query("SELECT state, COUNT(*) AS n FROM jobs WHERE service = $1 GROUP BY state")
-            .bind(service)
-            .fetch_all(db.pool())
-            .await?;
+/// How many jobs of the service are in each state (of `owner` only, when given).
+pub async fn counts(
+    db: &Database,
+    service: &str,
+    owner: Option<&str>,
+) -> AppResult<Vec<(JobState, i64)>> {
+    let rows = sqlx::query(
+        "SELECT state, COUNT(*) AS n FROM jobs WHERE service = $1 AND ($2 IS NULL OR owner = $2)
+         GROUP BY state",
+    )
+    .bind(service)
+    .bind(owner)
+    .fetch_all(db.pool())
+    .await?;
     let mut counts = Vec::new();
     for row in rows {
         let state: String = row.try_get("state")?;
@@ -449,11 +464,12 @@ pub async fn counts(db: &Database, service: &str) -> AppResult<Vec<(JobState, i6
     Ok(counts)
 }
 
-/// The newest jobs of every service the caller may see (all of them for the admin).
+/// The newest jobs the caller may see: every job for the admin, else their own and those of
+/// the services they own.
 pub async fn recent(db: &Database, caller: &Caller, limit: i64) -> AppResult<Vec<Job>> {
     let rows = sqlx::query(&format!(
         "SELECT {JOB_COLUMNS} FROM jobs
-         WHERE $1 OR service IN (SELECT name FROM services WHERE owner = $2)
+         WHERE $1 OR owner = $2 OR service IN (SELECT name FROM services WHERE owner = $2)
          ORDER BY created_at DESC, name DESC LIMIT $3"
     ))
     .bind(caller.admin)
@@ -464,10 +480,23 @@ pub async fn recent(db: &Database, caller: &Caller, limit: i64) -> AppResult<Vec
     rows.iter().map(job_from_row).collect()
 }
 
-/// The service if the caller may see its jobs (its owner or the admin).
-pub async fn authorize(db: &Database, caller: &Caller, service: &str) -> AppResult<()> {
-    let service = services::require(db, service).await?;
-    services::authorize_owner(caller, &service)
+/// Whose jobs of a service the caller sees: the service owner and the admin see every job,
+/// others (the service is shared with them) only the jobs they started. A service the caller
+/// may not see is a 404.
+pub async fn authorize(db: &Database, caller: &Caller, service: &str) -> AppResult<JobScope> {
+    let service = services::require_visible(db, caller, service).await?;
+    Ok(JobScope(
+        (!caller.manages(&service.owner)).then(|| caller.id.clone()),
+    ))
+}
+
+/// The owner the caller's job queries are limited to (None: every job of the service).
+pub struct JobScope(pub Option<String>);
+
+impl JobScope {
+    pub fn owner(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
 }
 
 /// The jobs table of the service page: the newest 200, with counts per state.
@@ -477,19 +506,19 @@ pub async fn list_for(
     service: &str,
     state: Option<JobState>,
 ) -> AppResult<JobList> {
-    authorize(db, caller, service).await?;
+    let scope = authorize(db, caller, service).await?;
     Ok(JobList {
-        jobs: page(db, service, None, state, None, 200).await?,
-        counts: counts(db, service).await?,
+        jobs: page(db, service, scope.owner(), state, None, 200).await?,
+        counts: counts(db, service, scope.owner()).await?,
     })
 }
 
 /// A job of `service` the caller may see, or 404.
 pub async fn require(db: &Database, caller: &Caller, service: &str, job: &str) -> AppResult<Job> {
-    authorize(db, caller, service).await?;
+    let scope = authorize(db, caller, service).await?;
     get(db, job)
         .await?
-        .filter(|j| j.service == service)
+        .filter(|j| j.service == service && scope.owner().is_none_or(|o| j.owner == o))
         .ok_or_else(|| AppError::NotFound(format!("service {service:?} has no job named {job:?}")))
 }
 
@@ -513,15 +542,18 @@ pub async fn delete_named(
     service: &str,
     names: &[String],
 ) -> AppResult<u64> {
-    authorize(db, caller, service).await?;
+    let scope = authorize(db, caller, service).await?;
     let mut deleted = 0;
     for name in names {
-        let done =
-            sqlx::query("DELETE FROM jobs WHERE name = $1 AND service = $2 AND state <> 'running'")
-                .bind(name)
-                .bind(service)
-                .execute(db.pool())
-                .await?;
+        let done = sqlx::query(
+            "DELETE FROM jobs WHERE name = $1 AND service = $2 AND state <> 'running'
+               AND ($3 IS NULL OR owner = $3)",
+        )
+        .bind(name)
+        .bind(service)
+        .bind(scope.owner())
+        .execute(db.pool())
+        .await?;
         if done.rows_affected() == 1 {
             deleted += 1;
             jobs.changed(service, name);
@@ -539,12 +571,14 @@ pub async fn delete_finished(
     service: &str,
     all: bool,
 ) -> AppResult<u64> {
-    authorize(db, caller, service).await?;
+    let scope = authorize(db, caller, service).await?;
     let done = sqlx::query(
-        "DELETE FROM jobs WHERE service = $1 AND (state = 'succeeded' OR ($2 AND state <> 'running'))",
+        "DELETE FROM jobs WHERE service = $1 AND (state = 'succeeded' OR ($2 AND state <> 'running'))
+           AND ($3 IS NULL OR owner = $3)",
     )
     .bind(service)
     .bind(all)
+    .bind(scope.owner())
     .execute(db.pool())
     .await?;
     jobs.changed(service, "*");
@@ -616,8 +650,8 @@ pub async fn run_sync(
     service: &str,
     payload: String,
 ) -> AppResult<(Job, Vec<u8>)> {
-    let found = services::require(db, service).await?;
-    services::authorize_owner(caller, &found)?;
+    // Anyone the service is shared with may invoke it; the job is theirs.
+    let found = services::require_visible(db, caller, service).await?;
     let new = NewJob {
         service: service.to_string(),
         owner: caller.id.clone(),
