@@ -61,6 +61,13 @@ pub async fn prepare_for(
             }
         }
     }
+    // The buckets a service made are shared like the service itself.
+    sqlx::query("UPDATE buckets SET visibility = $1, allowed_users = $2 WHERE created_by = $3")
+        .bind(service.visibility.as_str())
+        .bind(serde_json::to_string(&service.allowed_users).unwrap_or_else(|_| "[]".into()))
+        .bind(&service.name)
+        .execute(db.pool())
+        .await?;
     // Folder markers make empty folders visible in every S3 browser.
     for io in service
         .input

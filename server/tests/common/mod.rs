@@ -2,6 +2,8 @@
 //! dir with the embedded S3 on a free loopback port. Requests go in-process (no HTTP socket).
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod oidc;
+
 use axum::body::Body;
 use http::{Request, StatusCode, header};
 use server::config::Config;
@@ -47,6 +49,26 @@ impl TestApp {
     /// Embedded mode with the given database URL (None: SQLite in the data dir).
     pub async fn with_database(database_url: Option<String>) -> Self {
         Self::with_config(|config| config.database_url = database_url).await
+    }
+
+    /// Embedded mode with sign-in through `issuer` (the fake provider), VO `oidc::VO` required.
+    pub async fn with_oidc(issuer: &str) -> Self {
+        let settings = app::server::oidc::OidcSettings {
+            issuer: issuer.to_string(),
+            client_id: oidc::CLIENT_ID.into(),
+            client_secret: Some(oidc::CLIENT_SECRET.into()),
+            redirect_url: "http://127.0.0.1:3000/auth/callback".into(),
+            scopes: vec![
+                "openid".into(),
+                "profile".into(),
+                "email".into(),
+                "eduperson_entitlement".into(),
+            ],
+            groups: vec![oidc::VO.into()],
+            audience: None,
+            display_name: "Test IdP".into(),
+        };
+        Self::with_config(|config| config.oidc = Some(settings)).await
     }
 
     /// Embedded mode with SQLite, after `adjust` changed the test configuration.
@@ -224,6 +246,54 @@ impl TestApp {
 
     pub fn forget_cookie(&mut self) {
         self.cookie = None;
+    }
+
+    /// The current session cookie, to switch between several signed-in users.
+    pub fn session(&self) -> Option<String> {
+        self.cookie.clone()
+    }
+
+    pub fn use_session(&mut self, cookie: Option<String>) {
+        self.cookie = cookie;
+    }
+
+    /// Signs `user` in through the OIDC flow (the provider signs in the `login_hint` user);
+    /// returns the callback's response (a redirect to `next`, or to the login page).
+    pub async fn login_oidc(&mut self, op: &oidc::FakeOp, user: &str, next: &str) -> TestResponse {
+        self.forget_cookie();
+        let start = self
+            .get(&format!(
+                "/auth/login?next={}&login_hint={}",
+                app::url::percent_encode(next, b"/"),
+                app::url::percent_encode(user, b"")
+            ))
+            .await;
+        assert_eq!(start.status, StatusCode::SEE_OTHER, "{}", start.body);
+        let callback = op.authorize(start.location());
+        let path = callback.split_once("://").unwrap().1;
+        let path = &path[path.find('/').unwrap()..];
+        self.get(path).await
+    }
+
+    /// A REST request with `Authorization: Bearer <token>`.
+    pub async fn rest_bearer(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+        token: &str,
+    ) -> TestResponse {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"));
+        if body.is_some() {
+            request = request.header(header::CONTENT_TYPE, "application/json");
+        }
+        let body = body
+            .map(|b| Body::from(b.to_string()))
+            .unwrap_or_else(Body::empty);
+        self.send(request.body(body).unwrap()).await
     }
 }
 

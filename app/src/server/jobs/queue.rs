@@ -545,6 +545,15 @@ pub async fn delete_named(
     let scope = authorize(db, caller, service).await?;
     let mut deleted = 0;
     for name in names {
+        // Someone else's job is as good as missing: 404, not a silent 0.
+        if !get(db, name)
+            .await?
+            .is_some_and(|j| j.service == service && scope.owner().is_none_or(|o| j.owner == o))
+        {
+            return Err(AppError::NotFound(format!(
+                "service {service:?} has no job named {name:?}"
+            )));
+        }
         let done = sqlx::query(
             "DELETE FROM jobs WHERE name = $1 AND service = $2 AND state <> 'running'
                AND ($3 IS NULL OR owner = $3)",

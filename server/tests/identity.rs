@@ -1,0 +1,260 @@
+//! Sign-in through an OpenID provider, bearer tokens on the REST API, the VO gate, logout,
+//! CSRF and the admin sign-in throttle. The provider is `common::oidc::FakeOp` on loopback.
+
+mod common;
+
+use common::oidc::FakeOp;
+use common::{ADMIN, PASSWORD, TestApp};
+use http::{Request, StatusCode, header};
+
+#[tokio::test]
+async fn signing_in_through_the_provider_starts_a_fresh_session_for_that_user() {
+    let op = FakeOp::start().await;
+    let mut app = TestApp::with_oidc(op.issuer()).await;
+
+    let start = app
+        .get("/auth/login?next=/buckets&login_hint=bob@test")
+        .await;
+    assert_eq!(start.status, StatusCode::SEE_OTHER);
+    let authorize = start.location().to_string();
+    assert!(authorize.starts_with(&format!("{}/authorize?", op.issuer())));
+    for part in [
+        "code_challenge_method=S256",
+        "nonce=",
+        "state=",
+        "scope=openid+profile+email+eduperson_entitlement",
+        "login_hint=bob%40test",
+    ] {
+        assert!(authorize.contains(part), "{part} missing in {authorize}");
+    }
+    let before = app.session();
+    let callback = op.authorize(&authorize);
+    let path = &callback[callback.find("/auth/callback").unwrap()..];
+    let done = app.get(path).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_eq!(done.location(), "/buckets");
+    assert_ne!(app.session(), before, "the session id changes at sign-in");
+
+    let me = app.call("auth/me", &[]).await.json();
+    assert_eq!(me["name"], "Bob Example");
+    assert_eq!(me["subject"], "bob@test");
+    assert_eq!(me["admin"], false);
+    assert_eq!(
+        me["vos"],
+        serde_json::json!(["vo.example.eu", "vo.other.eu"])
+    );
+    // Signed-in users reach the pages.
+    assert_eq!(app.get("/services").await.status, StatusCode::OK);
+
+    // The code and state cannot be used twice.
+    let again = app.get(path).await;
+    assert_eq!(again.location(), "/login?error=failed");
+}
+
+#[tokio::test]
+async fn users_outside_the_required_vo_are_turned_away_with_the_reason() {
+    let op = FakeOp::start().await;
+    let mut app = TestApp::with_oidc(op.issuer()).await;
+    let refused = app.login_oidc(&op, "carol@test", "/services").await;
+    assert_eq!(refused.location(), "/login?error=vo");
+    assert_eq!(app.call("auth/me", &[]).await.body, "null");
+    let page = app.get("/login?error=vo").await;
+    assert!(
+        page.body.contains("members of the VO vo.example.eu"),
+        "{}",
+        page.body
+    );
+}
+
+#[tokio::test]
+async fn a_callback_not_started_in_this_browser_is_refused() {
+    let op = FakeOp::start().await;
+    let mut app = TestApp::with_oidc(op.issuer()).await;
+    let start = app.get("/auth/login?login_hint=alice@test").await;
+    let callback = op.authorize(start.location());
+    // Another browser (no cookie) brings the code back: no pending sign-in there.
+    app.forget_cookie();
+    let path = &callback[callback.find("/auth/callback").unwrap()..];
+    assert_eq!(app.get(path).await.location(), "/login?error=failed");
+    // A forged state in the right browser.
+    let start = app.get("/auth/login?login_hint=alice@test").await;
+    let callback = op.authorize(start.location());
+    let path = &callback[callback.find("/auth/callback").unwrap()..];
+    let forged = format!("{}state=forged", &path[..path.find("state=").unwrap()]);
+    assert_eq!(app.get(&forged).await.location(), "/login?error=failed");
+    assert_eq!(app.call("auth/me", &[]).await.body, "null");
+}
+
+#[tokio::test]
+async fn logout_ends_the_session_here_and_at_the_provider() {
+    let op = FakeOp::start().await;
+    let mut app = TestApp::with_oidc(op.issuer()).await;
+    app.login_oidc(&op, "alice@test", "/services").await;
+    let cookie = app.session();
+    let out = app
+        .send(
+            Request::post("/auth/logout")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    let target = out.location();
+    assert!(
+        target.starts_with(&format!("{}/session/end?", op.issuer())),
+        "{target}"
+    );
+    assert!(target.contains("id_token_hint="), "{target}");
+    assert!(
+        target.contains("post_logout_redirect_uri=http%3A%2F%2F127.0.0.1%3A3000%2Flogin"),
+        "{target}"
+    );
+    // The old cookie is worthless now.
+    app.use_session(cookie);
+    assert_eq!(app.call("auth/me", &[]).await.body, "null");
+    assert_eq!(app.get("/services").await.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn a_provider_that_is_down_at_start_is_used_once_it_is_up() {
+    let port = common::free_port();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let mut app = TestApp::with_oidc(&issuer).await;
+    let down = app.get("/auth/login").await;
+    assert_eq!(down.location(), "/login?error=unavailable");
+    let page = app.get("/login?error=unavailable").await;
+    assert!(page.body.contains("cannot be reached right now"));
+
+    let op = FakeOp::on(
+        tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap(),
+    );
+    let up = app.login_oidc(&op, "alice@test", "/jobs").await;
+    assert_eq!(up.location(), "/jobs", "no restart needed");
+}
+
+#[tokio::test]
+async fn bearer_tokens_are_checked_for_signature_issuer_expiry_and_vo() {
+    let op = FakeOp::start().await;
+    let other = FakeOp::start().await;
+    let mut app = TestApp::with_oidc(op.issuer()).await;
+    let get = async |app: &mut TestApp, token: &str| {
+        app.rest_bearer("GET", "/system/services", None, token)
+            .await
+    };
+
+    let valid = op.token_for("alice@test", 300);
+    assert_eq!(get(&mut app, &valid).await.status, StatusCode::OK);
+    assert_eq!(get(&mut app, &valid).await.status, StatusCode::OK);
+    assert_eq!(op.userinfo_calls(), 1, "verified tokens are cached briefly");
+
+    for (token, why) in [
+        (op.token_for("alice@test", -120), "expired"),
+        (
+            op.forged_token("alice@test", "bob@test"),
+            "not signed by the identity provider",
+        ),
+        (
+            other.token_for("alice@test", 300),
+            "issued by another provider",
+        ),
+        ("not-a-token".to_string(), "invalid or expired token"),
+        ("eyJ.eyJ.sig".to_string(), "invalid token"),
+    ] {
+        let refused = get(&mut app, &token).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::UNAUTHORIZED,
+            "{why}: {}",
+            refused.body
+        );
+        assert!(refused.body.contains(why), "{why}: {}", refused.body);
+        assert!(refused.headers.contains_key(header::WWW_AUTHENTICATE));
+    }
+
+    let outsider = get(&mut app, &op.token_for("carol@test", 300)).await;
+    assert_eq!(outsider.status, StatusCode::FORBIDDEN);
+    assert!(outsider.body.contains("vo.example.eu"), "{}", outsider.body);
+
+    // The admin's Basic credentials still work with OIDC on.
+    assert_eq!(
+        app.rest("GET", "/system/services", None).await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn bearer_tokens_are_refused_when_no_provider_is_configured() {
+    let mut app = TestApp::new().await;
+    let refused = app
+        .rest_bearer("GET", "/system/services", None, "eyJhbGciOi.x.y")
+        .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert!(refused.body.contains("OIDC_CLIENT_ID"), "{}", refused.body);
+}
+
+#[tokio::test]
+async fn cross_site_posts_are_refused_and_pages_carry_security_headers() {
+    let mut app = TestApp::new().await;
+    app.login().await;
+    let forged = app
+        .send(
+            Request::post("/api/services/delete")
+                .header(header::ORIGIN, "https://evil.example")
+                .header(header::HOST, "127.0.0.1:3000")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(axum::body::Body::from("name=anything"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(forged.body.contains("cross-site request refused"));
+
+    let same = app
+        .send(
+            Request::post("/api/auth/me")
+                .header(header::ORIGIN, "http://127.0.0.1:3000")
+                .header(header::HOST, "127.0.0.1:3000")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(same.status, StatusCode::OK, "{}", same.body);
+
+    let page = app.get("/login").await;
+    let csp = page.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
+    assert!(
+        csp.contains("frame-ancestors 'self'") && csp.contains("object-src 'none'"),
+        "{csp}"
+    );
+    assert_eq!(page.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+}
+
+#[tokio::test]
+async fn repeated_wrong_admin_passwords_are_throttled() {
+    let mut app = TestApp::new().await;
+    for _ in 0..10 {
+        let wrong = app
+            .call("auth/login", &[("username", ADMIN), ("password", "guess")])
+            .await;
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    }
+    let throttled = app
+        .call("auth/login", &[("username", ADMIN), ("password", PASSWORD)])
+        .await;
+    assert_eq!(
+        throttled.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        throttled.body
+    );
+    assert!(throttled.body.contains("too many failed sign-ins"));
+    // HTTP Basic counts against the same budget.
+    assert_eq!(
+        app.rest("GET", "/system/services", None).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
