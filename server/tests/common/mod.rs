@@ -53,6 +53,10 @@ impl TestApp {
 
     /// Embedded mode with sign-in through `issuer` (the fake provider), VO `oidc::VO` required.
     pub async fn with_oidc(issuer: &str) -> Self {
+        Self::with_oidc_on(issuer, None).await
+    }
+
+    pub async fn with_oidc_on(issuer: &str, database_url: Option<String>) -> Self {
         let settings = app::server::oidc::OidcSettings {
             issuer: issuer.to_string(),
             client_id: oidc::CLIENT_ID.into(),
@@ -68,7 +72,11 @@ impl TestApp {
             audience: None,
             display_name: "Test IdP".into(),
         };
-        Self::with_config(|config| config.oidc = Some(settings)).await
+        Self::with_config(|config| {
+            config.oidc = Some(settings);
+            config.database_url = database_url;
+        })
+        .await
     }
 
     /// Embedded mode with SQLite, after `adjust` changed the test configuration.

@@ -1,0 +1,441 @@
+//! The authorization matrix: anonymous, user A (alice), user B (bob) and the admin against
+//! every REST endpoint and server function, over private, restricted (shared with bob) and
+//! public services and buckets of alice. Runs on SQLite and PostgreSQL. Every mismatch is
+//! collected, so one run shows the whole matrix.
+
+mod common;
+
+use common::TestApp;
+use common::oidc::FakeOp;
+use http::{Request, StatusCode};
+use serde_json::{Value, json};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Who {
+    Anon,
+    Alice,
+    Bob,
+    Admin,
+}
+use Who::*;
+
+const EVERYONE: [Who; 4] = [Anon, Alice, Bob, Admin];
+
+struct World {
+    app: TestApp,
+    alice_token: String,
+    bob_token: String,
+    sessions: [(Who, Option<String>); 4],
+    failures: Vec<String>,
+}
+
+fn service(name: &str, visibility: &str, allowed: &[&str]) -> Value {
+    json!({"name": name, "image": "alpine", "script": "cat \"$INPUT_FILE_PATH\"",
+           "visibility": visibility, "allowed_users": allowed,
+           "input": [{"storage_provider": "minio.default", "path": format!("{name}-in/in")}],
+           "output": [{"storage_provider": "minio.default", "path": format!("{name}-in/out")}]})
+}
+
+impl World {
+    async fn rest(
+        &mut self,
+        who: Who,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> common::TestResponse {
+        self.app.forget_cookie();
+        match who {
+            Anon => self.app.rest_as(method, path, body, None).await,
+            Alice => {
+                let token = self.alice_token.clone();
+                self.app.rest_bearer(method, path, body, &token).await
+            }
+            Bob => {
+                let token = self.bob_token.clone();
+                self.app.rest_bearer(method, path, body, &token).await
+            }
+            Admin => self.app.rest(method, path, body).await,
+        }
+    }
+
+    fn signed_in(&mut self, who: Who) {
+        let cookie = self
+            .sessions
+            .iter()
+            .find(|(w, _)| *w == who)
+            .unwrap()
+            .1
+            .clone();
+        self.app.use_session(cookie);
+    }
+
+    async fn call(
+        &mut self,
+        who: Who,
+        endpoint: &str,
+        form: &[(&str, &str)],
+    ) -> common::TestResponse {
+        self.signed_in(who);
+        self.app.call(endpoint, form).await
+    }
+
+    async fn call_json(&mut self, who: Who, endpoint: &str, body: Value) -> common::TestResponse {
+        self.signed_in(who);
+        self.app.call_json(endpoint, body).await
+    }
+
+    async fn page(&mut self, who: Who, method: &str, path: &str) -> common::TestResponse {
+        self.signed_in(who);
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .body(axum::body::Body::from("x"))
+            .unwrap();
+        self.app.send(request).await
+    }
+
+    fn expect(&mut self, what: &str, who: Who, got: &common::TestResponse, want: u16) {
+        if got.status.as_u16() != want {
+            self.failures.push(format!(
+                "{what} as {who:?}: expected {want}, got {} ({})",
+                got.status,
+                got.body.chars().take(160).collect::<String>()
+            ));
+        }
+    }
+
+    fn check(&mut self, what: &str, truth: bool) {
+        if !truth {
+            self.failures.push(what.to_string());
+        }
+    }
+}
+
+fn names(list: &Value, key: &str) -> Vec<String> {
+    let mut names: Vec<String> = list
+        .as_array()
+        .unwrap_or(&Vec::new())
+        .iter()
+        .map(|s| s[key].as_str().unwrap_or_default().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn every_route_enforces_owner_and_visibility() {
+    let mut databases = vec![None];
+    if let Some(url) = common::fresh_postgres_database().await {
+        databases.push(Some(url));
+    }
+    for database in databases {
+        let op = FakeOp::start().await;
+        let mut app = TestApp::with_oidc_on(op.issuer(), database).await;
+        let mut sessions = [(Anon, None), (Alice, None), (Bob, None), (Admin, None)];
+        app.login_oidc(&op, "alice@test", "/").await;
+        sessions[1].1 = app.session();
+        app.login_oidc(&op, "bob@test", "/").await;
+        sessions[2].1 = app.session();
+        app.forget_cookie();
+        app.login().await;
+        sessions[3].1 = app.session();
+        let mut w = World {
+            app,
+            alice_token: op.token_for("alice@test", 600),
+            bob_token: op.token_for("bob@test", 600),
+            sessions,
+            failures: Vec::new(),
+        };
+        let db = w.app.database().to_string();
+        matrix(&mut w).await;
+        assert!(w.failures.is_empty(), "{db}:\n{}", w.failures.join("\n"));
+    }
+}
+
+async fn matrix(w: &mut World) {
+    // alice's things: three services (their buckets share their visibility) and a bucket.
+    for (name, visibility, allowed) in [
+        ("ap", "private", vec![]),
+        ("ar", "restricted", vec!["bob@test"]),
+        ("au", "public", vec![]),
+    ] {
+        let made = w
+            .rest(
+                Alice,
+                "POST",
+                "/system/services",
+                Some(service(name, visibility, &allowed)),
+            )
+            .await;
+        assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    }
+    let made = w
+        .rest(
+            Alice,
+            "POST",
+            "/system/buckets",
+            Some(json!({"bucket_name": "abk"})),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let job_of = |r: &common::TestResponse| r.json()["job_name"].as_str().unwrap().to_string();
+    let alice_ap_job = job_of(
+        &w.rest(Alice, "POST", "/job/ap", Some(json!({"x": 1})))
+            .await,
+    );
+    let alice_ar_job = job_of(
+        &w.rest(Alice, "POST", "/job/ar", Some(json!({"x": 1})))
+            .await,
+    );
+
+    let ar_job_path = format!("/system/logs/ar/{alice_ar_job}");
+    let ap_job_path = format!("/system/logs/ap/{alice_ap_job}");
+    // REST: [anonymous, alice, bob, admin].
+    let rows: Vec<(&str, &str, Option<Value>, [u16; 4])> = vec![
+        ("GET", "/system/services/ap", None, [401, 200, 404, 200]),
+        ("GET", "/system/services/ar", None, [401, 200, 200, 200]),
+        ("GET", "/system/services/au", None, [401, 200, 200, 200]),
+        (
+            "PUT",
+            "/system/services",
+            Some(service("ar", "restricted", &["bob@test"])),
+            [401, 204, 403, 204],
+        ),
+        (
+            "PUT",
+            "/system/services",
+            Some(service("ap", "private", &[])),
+            [401, 204, 404, 204],
+        ),
+        ("POST", "/job/ap", Some(json!({})), [401, 201, 404, 201]),
+        ("POST", "/job/ar", Some(json!({})), [401, 201, 201, 201]),
+        ("POST", "/job/au", Some(json!({})), [401, 201, 201, 201]),
+        ("GET", "/system/logs/ap", None, [401, 200, 404, 200]),
+        ("GET", "/system/logs/ar", None, [401, 200, 200, 200]),
+        ("GET", &ar_job_path, None, [401, 200, 404, 200]),
+        ("GET", &ap_job_path, None, [401, 200, 404, 200]),
+        ("GET", "/system/buckets/ap-in", None, [401, 200, 403, 200]),
+        ("GET", "/system/buckets/ar-in", None, [401, 200, 200, 200]),
+        ("GET", "/system/buckets/au-in", None, [401, 200, 200, 200]),
+        ("GET", "/system/buckets/abk", None, [401, 200, 403, 200]),
+        (
+            "POST",
+            "/system/buckets/ap-in/presign",
+            Some(json!({"object_key": "in/x", "operation": "download"})),
+            [401, 200, 403, 200],
+        ),
+        (
+            "POST",
+            "/system/buckets/ar-in/presign",
+            Some(json!({"object_key": "in/x", "operation": "upload"})),
+            [401, 200, 200, 200],
+        ),
+        (
+            "PUT",
+            "/system/buckets",
+            Some(json!({"bucket_name": "abk", "visibility": "private"})),
+            [401, 204, 403, 204],
+        ),
+        ("GET", "/system/logs", None, [401, 403, 403, 200]),
+        ("GET", "/system/config", None, [401, 200, 200, 200]),
+        ("GET", "/system/services", None, [401, 200, 200, 200]),
+        ("GET", "/system/buckets", None, [401, 200, 200, 200]),
+    ];
+    for (method, path, body, want) in rows {
+        for (who, status) in EVERYONE.into_iter().zip(want) {
+            let got = w.rest(who, method, path, body.clone()).await;
+            w.expect(&format!("{method} {path}"), who, &got, status);
+        }
+    }
+    // Destructive ones: bob only, before anyone else may delete.
+    for (method, path, status) in [
+        ("DELETE", format!("/system/logs/ar/{alice_ar_job}"), 404),
+        ("DELETE", "/system/logs/ap".to_string(), 404),
+        ("DELETE", "/system/buckets/abk".into(), 403),
+        ("DELETE", "/system/buckets/ar-in".into(), 403),
+        ("DELETE", "/system/services/ar".into(), 403),
+        ("DELETE", "/system/services/ap".into(), 404),
+    ] {
+        let got = w.rest(Bob, method, &path, None).await;
+        w.expect(&format!("{method} {path}"), Bob, &got, status);
+    }
+    // Lists show only what each may see.
+    let bob_services = names(
+        &w.rest(Bob, "GET", "/system/services", None).await.json(),
+        "name",
+    );
+    w.check(
+        &format!("bob lists services {bob_services:?}"),
+        bob_services == ["ar", "au"],
+    );
+    let bob_buckets = names(
+        &w.rest(Bob, "GET", "/system/buckets", None).await.json(),
+        "bucket_name",
+    );
+    w.check(
+        &format!("bob lists buckets {bob_buckets:?}"),
+        bob_buckets == ["ar-in", "au-in"],
+    );
+    let bob_ar_jobs = w.rest(Bob, "GET", "/system/logs/ar", None).await.json();
+    w.check(
+        &format!("bob sees only his own jobs of ar: {bob_ar_jobs}"),
+        !bob_ar_jobs["jobs"]
+            .as_object()
+            .unwrap()
+            .contains_key(&alice_ar_job)
+            && bob_ar_jobs["jobs"].as_object().unwrap().len() == 1,
+    );
+    let bob_config = w.rest(Bob, "GET", "/system/config", None).await.json();
+    w.check(
+        "bob gets no store keys",
+        bob_config["minio_provider"]["secret_key"] == "",
+    );
+    let bob_ar = w.rest(Bob, "GET", "/system/services/ar", None).await.json();
+    w.check("bob does not get ar's token", bob_ar["token"] == "");
+
+    // Server functions: [anonymous, alice, bob, admin].
+    let rows: Vec<(&str, Vec<(&str, &str)>, [u16; 4])> = vec![
+        ("services/get", vec![("name", "ap")], [401, 200, 404, 200]),
+        ("services/get", vec![("name", "ar")], [401, 200, 200, 200]),
+        ("services/token", vec![("name", "ar")], [401, 200, 403, 200]),
+        ("services/token", vec![("name", "ap")], [401, 200, 404, 200]),
+        (
+            "services/deletion-plan",
+            vec![("name", "ap")],
+            [401, 200, 404, 200],
+        ),
+        (
+            "services/deletion-plan",
+            vec![("name", "ar")],
+            [401, 200, 403, 200],
+        ),
+        ("services/list", vec![], [401, 200, 200, 200]),
+        ("jobs/list", vec![("service", "ap")], [401, 200, 404, 200]),
+        ("jobs/list", vec![("service", "ar")], [401, 200, 200, 200]),
+        (
+            "jobs/log",
+            vec![("service", "ar"), ("job", &alice_ar_job)],
+            [401, 200, 404, 200],
+        ),
+        (
+            "jobs/retry",
+            vec![("service", "ar"), ("job", &alice_ar_job)],
+            [401, 409, 404, 409],
+        ),
+        ("jobs/recent", vec![], [401, 200, 200, 200]),
+        ("buckets/list", vec![], [401, 200, 200, 200]),
+        (
+            "buckets/objects",
+            vec![("bucket", "ap-in"), ("prefix", "")],
+            [401, 200, 403, 200],
+        ),
+        (
+            "buckets/objects",
+            vec![("bucket", "ar-in"), ("prefix", "")],
+            [401, 200, 200, 200],
+        ),
+        (
+            "buckets/share",
+            vec![("bucket", "ap-in"), ("key", "in/"), ("expires_in", "60")],
+            [401, 200, 403, 200],
+        ),
+        (
+            "buckets/preview",
+            vec![("bucket", "ap-in"), ("key", "in/")],
+            [401, 200, 403, 200],
+        ),
+        ("system/info", vec![], [401, 200, 200, 200]),
+    ];
+    for (endpoint, form, want) in rows {
+        for (who, status) in EVERYONE.into_iter().zip(want) {
+            let got = w.call(who, endpoint, &form).await;
+            w.expect(endpoint, who, &got, status);
+        }
+    }
+    for (endpoint, form, status) in [
+        (
+            "buckets/folder",
+            vec![("bucket", "ap-in"), ("folder", "new")],
+            403,
+        ),
+        ("buckets/delete", vec![("name", "ar-in")], 403),
+        ("buckets/delete", vec![("name", "abk")], 403),
+        ("services/delete", vec![("name", "ar")], 403),
+        ("services/delete", vec![("name", "ap")], 404),
+        (
+            "jobs/delete",
+            vec![("service", "ar"), ("jobs[0]", &alice_ar_job)],
+            404,
+        ),
+        ("jobs/run", vec![("service", "ap"), ("payload", "x")], 404),
+    ] {
+        for who in [Anon, Bob] {
+            let got = w.call(who, endpoint, &form).await;
+            w.expect(endpoint, who, &got, if who == Anon { 401 } else { status });
+        }
+    }
+    for (endpoint, body, status) in [
+        (
+            "buckets/delete-objects",
+            json!({"bucket": "ap-in", "keys": ["in/x"], "folders": []}),
+            403,
+        ),
+        (
+            "services/save",
+            json!({"service": service("ar", "public", &[])}),
+            403,
+        ),
+        (
+            "services/save",
+            json!({"service": service("ap", "public", &[])}),
+            404,
+        ),
+    ] {
+        for who in [Anon, Bob] {
+            let got = w.call_json(who, endpoint, body.clone()).await;
+            w.expect(endpoint, who, &got, if who == Anon { 401 } else { status });
+        }
+    }
+    // Streams and transfers (plain routes behind the session).
+    for (method, path, status) in [
+        ("GET", "/api/live/jobs/ap".to_string(), 404),
+        ("GET", format!("/api/live/log/ar/{alice_ar_job}"), 404),
+        ("GET", format!("/api/download/log/ar/{alice_ar_job}"), 404),
+        ("PUT", "/api/upload/ap-in/in/x.txt".into(), 403),
+        ("GET", "/api/download/zip/ap-in?key=in/x".into(), 403),
+    ] {
+        for who in [Anon, Bob] {
+            let got = w.page(who, method, &path).await;
+            w.expect(
+                &format!("{method} {path}"),
+                who,
+                &got,
+                if who == Anon { 401 } else { status },
+            );
+        }
+    }
+    // The dashboard's lists for bob.
+    let listed = w.call(Bob, "services/list", &[]).await.json();
+    let listed = names(&listed, "name");
+    w.check(
+        &format!("bob's services page lists {listed:?}"),
+        listed == ["ar", "au"],
+    );
+    let listed = names(&w.call(Bob, "buckets/list", &[]).await.json(), "name");
+    w.check(
+        &format!("bob's buckets page lists {listed:?}"),
+        listed == ["ar-in", "au-in"],
+    );
+    let recent = w.call(Bob, "jobs/recent", &[]).await.json();
+    let recent: Vec<&str> = recent
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["service"].as_str().unwrap())
+        .collect();
+    w.check(
+        &format!("bob's jobs page shows only his jobs: {recent:?}"),
+        recent.len() == 2 && !recent.contains(&"ap"),
+    );
+}
