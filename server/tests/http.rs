@@ -196,8 +196,8 @@ async fn info_reports_version_mode_storage_and_database() {
 async fn logout_ends_the_session() {
     let mut app = TestApp::new().await;
     app.login().await;
-    let response = app.call("auth/logout", &[]).await;
-    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    let response = app.logout().await;
+    assert_eq!(response.status, StatusCode::SEE_OTHER, "{}", response.body);
     assert_eq!(response.location(), "/login");
     assert_eq!(app.get("/services").await.status, StatusCode::SEE_OTHER);
     assert_eq!(
@@ -226,7 +226,7 @@ async fn a_stolen_cookie_is_useless_after_logout() {
         .to_str()
         .unwrap();
     let cookie = cookie.split(';').next().unwrap().to_string();
-    app.call("auth/logout", &[]).await;
+    app.logout().await;
     app.forget_cookie();
     let request = http::Request::get("/services")
         .header(http::header::COOKIE, cookie)

@@ -91,13 +91,7 @@ async fn logout_ends_the_session_here_and_at_the_provider() {
     let mut app = TestApp::with_oidc(op.issuer()).await;
     app.login_oidc(&op, "alice@test", "/services").await;
     let cookie = app.session();
-    let out = app
-        .send(
-            Request::post("/auth/logout")
-                .body(axum::body::Body::empty())
-                .unwrap(),
-        )
-        .await;
+    let out = app.logout().await;
     assert_eq!(out.status, StatusCode::SEE_OTHER);
     let target = out.location();
     assert!(

@@ -199,7 +199,7 @@ async fn the_rest_api_needs_the_admin_credentials() {
             .headers
             .get(http::header::WWW_AUTHENTICATE)
             .unwrap(),
-        "Basic realm=\"OSCAR\""
+        "Basic realm=\"OSCAR\", Bearer realm=\"OSCAR\""
     );
     let wrong = app
         .rest_as("GET", "/system/services", None, Some(("oscar", "wrong")))
@@ -312,8 +312,9 @@ async fn buckets_of_other_users_are_refused_and_preexisting_ones_are_kept() {
                 .contains("\"shared-data\" belongs to another user"),
             "{err}"
         );
+        // Bob's service is private: to carol it does not exist.
         let err = services::delete(db, s3, &carol, "bobs").await.unwrap_err();
-        assert_eq!(err.status(), 403);
+        assert_eq!(err.status(), 404);
 
         // A bucket made outside the platform is adopted, used, and never deleted by it.
         s3.create_bucket()

@@ -256,6 +256,12 @@ impl TestApp {
         self.cookie = None;
     }
 
+    /// Submits the layout's "Log out" form.
+    pub async fn logout(&mut self) -> TestResponse {
+        self.send(Request::post("/auth/logout").body(Body::empty()).unwrap())
+            .await
+    }
+
     /// The current session cookie, to switch between several signed-in users.
     pub fn session(&self) -> Option<String> {
         self.cookie.clone()
