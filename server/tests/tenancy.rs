@@ -21,6 +21,9 @@ use Who::*;
 
 const EVERYONE: [Who; 4] = [Anon, Alice, Bob, Admin];
 
+/// A server function's arguments.
+type Form<'a> = Vec<(&'a str, &'a str)>;
+
 struct World {
     app: TestApp,
     alice_token: String,
@@ -295,7 +298,7 @@ async fn matrix(w: &mut World) {
     w.check("bob does not get ar's token", bob_ar["token"] == "");
 
     // Server functions: [anonymous, alice, bob, admin].
-    let rows: Vec<(&str, Vec<(&str, &str)>, [u16; 4])> = vec![
+    let rows: Vec<(&str, Form, [u16; 4])> = vec![
         ("services/get", vec![("name", "ap")], [401, 200, 404, 200]),
         ("services/get", vec![("name", "ar")], [401, 200, 200, 200]),
         ("services/token", vec![("name", "ar")], [401, 200, 403, 200]),

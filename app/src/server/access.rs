@@ -42,7 +42,7 @@ impl Caller {
         self.manages(owner)
             || match visibility {
                 Visibility::Private => false,
-                Visibility::Restricted => allowed_users.iter().any(|u| *u == self.id),
+                Visibility::Restricted => allowed_users.contains(&self.id),
                 Visibility::Public => true,
             }
     }

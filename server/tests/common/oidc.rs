@@ -273,7 +273,7 @@ async fn userinfo(State(op): State<Arc<Op>>, headers: HeaderMap) -> Response {
         .iter()
         .find(|(s, _, _)| *s == sub)
         .copied()
-        .unwrap_or((&"", "Unknown", &[]));
+        .unwrap_or(("", "Unknown", &[]));
     Json(json!({
         "sub": sub,
         "name": name,
