@@ -23,9 +23,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(
-            auth::peer(&parts.extensions).unwrap_or_else(|| "unknown".into()),
-        ))
+        Ok(Self(auth::client_address(&parts.extensions)))
     }
 }
 
@@ -119,10 +117,7 @@ pub async fn invoker(
             if services::visible(&caller, service) {
                 Ok(caller)
             } else {
-                Err(AppError::NotFound(format!(
-                    "no service named {:?}",
-                    service.name
-                )))
+                Err(services::not_found(&service.name))
             }
         }
         Some(Credentials::Bearer(_)) => Err(AppError::Unauthorized(

@@ -209,11 +209,12 @@ pub async fn signed_in(session: &Session) -> AppResult<Caller> {
     Ok((&user).into())
 }
 
-/// The TCP peer of a request, when the server records it.
-pub fn peer(extensions: &http::Extensions) -> Option<String> {
+/// The client's address (the key of the sign-in throttle); "unknown" when the request did
+/// not come over TCP (in-process tests).
+pub fn client_address(extensions: &http::Extensions) -> String {
     extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|info| info.0.ip().to_string())
+        .map_or_else(|| "unknown".into(), |info| info.0.ip().to_string())
 }
 
 /// Where to go after sign-in: only a local path, so a crafted link cannot send people away.

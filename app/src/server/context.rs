@@ -18,11 +18,12 @@ pub async fn session() -> AppResult<Session> {
         .map_err(|e| AppError::internal("session layer missing", e))
 }
 
-/// The client's address (the key of the sign-in throttle); "unknown" when not served over TCP.
+/// The client's address (the key of the sign-in throttle).
 pub fn client_address() -> String {
-    use_context::<http::request::Parts>()
-        .and_then(|parts| super::auth::peer(&parts.extensions))
-        .unwrap_or_else(|| "unknown".into())
+    use_context::<http::request::Parts>().map_or_else(
+        || "unknown".into(),
+        |parts| super::auth::client_address(&parts.extensions),
+    )
 }
 
 /// The signed-in user as the actor of domain functions (owner checks), or 401.

@@ -296,7 +296,7 @@ async fn exists(db: &Database, name: &str) -> AppResult<bool> {
     Ok(found.is_some())
 }
 
-fn not_found(name: &str) -> AppError {
+pub fn not_found(name: &str) -> AppError {
     AppError::NotFound(format!("no service named {name:?}"))
 }
 

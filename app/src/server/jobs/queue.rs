@@ -554,15 +554,12 @@ pub async fn delete_named(
                 "service {service:?} has no job named {name:?}"
             )));
         }
-        let done = sqlx::query(
-            "DELETE FROM jobs WHERE name = $1 AND service = $2 AND state <> 'running'
-               AND ($3 IS NULL OR owner = $3)",
-        )
-        .bind(name)
-        .bind(service)
-        .bind(scope.owner())
-        .execute(db.pool())
-        .await?;
+        let done =
+            sqlx::query("DELETE FROM jobs WHERE name = $1 AND service = $2 AND state <> 'running'")
+                .bind(name)
+                .bind(service)
+                .execute(db.pool())
+                .await?;
         if done.rows_affected() == 1 {
             deleted += 1;
             jobs.changed(service, name);
