@@ -2,6 +2,9 @@
 //! listener. The rest of the platform reaches it only through aws-sdk-s3, exactly as it reaches
 //! an external MinIO, so embedded and production mode differ only in configuration.
 //!
+//! Requests must be signed with the root keys or with a key the platform issued to a person
+//! or a running job ([`KeyRing`]); those reach only the buckets the platform allows them.
+//!
 //! Like MinIO's bucket notifications, every object created (PutObject, CopyObject,
 //! CompleteMultipartUpload) is reported to a [`Notifier`]; unlike MinIO's webhook, the
 //! client's request is answered only once the platform has taken the report, so an
@@ -15,11 +18,13 @@ use anyhow::Context;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use hyper_util::server::graceful::GracefulShutdown;
-use s3s::auth::SimpleAuth;
 use s3s::service::S3ServiceBuilder;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
+
+mod keys;
+pub use keys::{KeyRing, Keys};
 
 /// How long in-flight S3 requests may take to finish once shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -54,12 +59,11 @@ pub struct EmbeddedS3 {
 
 impl EmbeddedS3 {
     /// Serves the objects under `root` (created when missing) on `listener`, accepting only
-    /// requests signed with the given root credentials, reporting created objects to `notify`.
+    /// requests signed with `keys`, reporting created objects to `notify`.
     pub fn start(
         listener: TcpListener,
         root: &Path,
-        access_key: &str,
-        secret_key: &str,
+        keys: Keys,
         notify: Option<Notifier>,
     ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(root)
@@ -69,8 +73,12 @@ impl EmbeddedS3 {
             .map_err(|e| {
                 anyhow::anyhow!("cannot open S3 data directory {}: {e:?}", root.display())
             })?;
-        let mut builder = S3ServiceBuilder::new(fs);
-        builder.set_auth(SimpleAuth::from_single(access_key, secret_key));
+        let mut builder = S3ServiceBuilder::new(keys::Scoped {
+            fs,
+            keys: keys.clone(),
+        });
+        builder.set_auth(keys.clone());
+        builder.set_access(keys);
         let service = builder.build();
 
         let addr = listener.local_addr()?;

@@ -15,7 +15,8 @@ use app::server::oidc::Oidc;
 use app::server::sessions::Sessions;
 use app::server::state::AppState;
 use app::server::store::Store;
-use embedded_s3::{EmbeddedS3, Notification};
+use app::server::store_keys;
+use embedded_s3::{EmbeddedS3, KeyRing, Keys, Notification};
 use leptos::config::LeptosOptions;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -23,6 +24,27 @@ use tower_sessions::ExpiredDeletion;
 
 use crate::config::{Config, S3Credentials, Secret, Storage};
 use crate::secrets;
+
+/// The embedded store asks the platform about the keys it issued to users and jobs.
+struct PlatformKeys {
+    db: Database,
+    root_secret: String,
+}
+
+#[async_trait::async_trait]
+impl KeyRing for PlatformKeys {
+    async fn secret_key(&self, access_key: &str) -> Result<Option<String>, String> {
+        store_keys::secret(&self.db, &self.root_secret, access_key)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn may_use(&self, access_key: &str, bucket: &str) -> Result<bool, String> {
+        store_keys::may_use(&self.db, access_key, bucket)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
 
 /// How often expired sessions are removed from the database.
 const SESSION_CLEANUP_EVERY: Duration = Duration::from_secs(600);
@@ -83,13 +105,15 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("OSCAR_S3_LISTEN: cannot listen on {listen}"))?;
-            let server = EmbeddedS3::start(
-                listener,
-                &data_dir.join("s3"),
-                &credentials.access_key,
-                &credentials.secret_key.0,
-                Some(notifier),
-            )?;
+            let keys = Keys {
+                root_access_key: credentials.access_key.clone(),
+                root_secret_key: credentials.secret_key.0.clone(),
+                ring: Some(Arc::new(PlatformKeys {
+                    db: db.clone(),
+                    root_secret: credentials.secret_key.0.clone(),
+                })),
+            };
+            let server = EmbeddedS3::start(listener, &data_dir.join("s3"), keys, Some(notifier))?;
             let endpoint = server.endpoint_url();
             (Some(server), endpoint, credentials)
         }
@@ -161,6 +185,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
             region: config.s3_region.clone(),
             access_key: credentials.access_key.clone(),
             secret_key: credentials.secret_key.0.clone(),
+            scoped_keys: embedded,
         },
     );
 

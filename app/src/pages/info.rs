@@ -1,7 +1,9 @@
 use leptos::prelude::*;
 
-use super::widgets::{PageHeader, loaded};
-use crate::api::system::system_info;
+use super::widgets::{CopyButton, ErrorPanel, PageHeader, loaded};
+use crate::api::system::{
+    GetStoreCredentials, RotateStoreCredentials, StoreCredentials, StoreKeyKind, system_info,
+};
 
 #[component]
 pub fn InfoPage() -> impl IntoView {
@@ -17,6 +19,82 @@ pub fn InfoPage() -> impl IntoView {
                 <dt>"Storage endpoint"</dt><dd data-testid="storage-endpoint">{i.storage_endpoint}</dd>
                 <dt>"Database"</dt><dd data-testid="database">{i.database}</dd>
             </dl>
+        })}
+        <StoreKeys />
+    }
+}
+
+/// The keys for the user's own S3 clients (aws-cli, boto3, rclone, oscar-python). They reach
+/// the page only when asked for, so the secret is not in every rendered Info page.
+#[component]
+fn StoreKeys() -> impl IntoView {
+    let show = ServerAction::<GetStoreCredentials>::new();
+    let rotate = ServerAction::<RotateStoreCredentials>::new();
+    let confirming = RwSignal::new(false);
+    // The latest answer of either action.
+    let keys = Memo::new(move |_| {
+        let rotated = rotate.value().get();
+        match rotated {
+            Some(Ok(keys)) => Some(Ok(keys)),
+            _ => show.value().get(),
+        }
+    });
+    view! {
+        <section class="panel" aria-labelledby="store-keys-title">
+            <h2 id="store-keys-title">"Object store keys"</h2>
+            {move || match keys.get() {
+                None => view! {
+                    <p class="muted">"Keys for your own S3 clients. They reach only the buckets you may use."</p>
+                    <button type="button" on:click=move |_| { show.dispatch(GetStoreCredentials {}); }>
+                        "Show my store keys"
+                    </button>
+                }.into_any(),
+                Some(Err(error)) => view! { <ErrorPanel error /> }.into_any(),
+                Some(Ok(keys)) => view! { <KeysShown keys confirming rotate /> }.into_any(),
+            }}
+            {move || rotate.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error /> })}
+        </section>
+    }
+}
+
+#[component]
+fn KeysShown(
+    keys: StoreCredentials,
+    confirming: RwSignal<bool>,
+    rotate: ServerAction<RotateStoreCredentials>,
+) -> impl IntoView {
+    let note = match keys.kind {
+        StoreKeyKind::Root => "These are the store's root keys: they reach every bucket. Keep them to the platform's operators.",
+        StoreKeyKind::Personal => "Your own keys: they reach the buckets you own or that are shared with you, and nothing else.",
+        StoreKeyKind::NotIssued => "This platform uses an external store, which manages its own users: ask its operator for keys.",
+    };
+    let personal = keys.kind == StoreKeyKind::Personal;
+    let has_keys = keys.kind != StoreKeyKind::NotIssued;
+    view! {
+        <p class="muted" data-testid="store-keys-note">{note}</p>
+        <dl class="facts">
+            <dt>"Endpoint"</dt><dd>{keys.endpoint.clone()}</dd>
+            <dt>"Region"</dt><dd>{keys.region.clone()}</dd>
+            {has_keys.then(|| view! {
+                <dt>"Access key"</dt>
+                <dd><code data-testid="store-access-key">{keys.access_key.clone()}</code> " " <CopyButton text=keys.access_key.clone() /></dd>
+                <dt>"Secret key"</dt>
+                <dd><code data-testid="store-secret-key">{keys.secret_key.clone()}</code> " " <CopyButton text=keys.secret_key.clone() /></dd>
+            })}
+        </dl>
+        {personal.then(|| view! {
+            <button type="button" on:click=move |_| confirming.set(true)>"Rotate keys"</button>
+            {move || confirming.get().then(|| view! {
+                <div class="confirm" role="alertdialog" aria-label="Confirm rotation">
+                    <p>"New keys replace these at once: clients still using them will be refused."</p>
+                    <button type="button" on:click=move |_| confirming.set(false)>"Cancel"</button>
+                    " "
+                    <button type="button" class="danger-solid" on:click=move |_| {
+                        confirming.set(false);
+                        rotate.dispatch(RotateStoreCredentials {});
+                    }>"Rotate"</button>
+                </div>
+            })}
         })}
     }
 }

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use super::Principal;
 use crate::server::buckets::{self, Access, BucketRecord, Listing};
 use crate::server::state::AppState;
-use crate::server::{jobs, now};
+use crate::server::{jobs, now, store_keys};
 use crate::service::Visibility;
 use crate::{AppError, AppResult};
 
@@ -31,23 +31,19 @@ pub fn routes() -> Router<AppState> {
         .route("/system/buckets/{bucket}/presign", post(presign))
 }
 
-/// The store as the caller's jobs and clients reach it. Only the admin exists today and gets
-/// the store's keys; per-user keys come with user identities.
-/// Root store keys go to the admin only; users get the endpoint without keys (per-user
-/// store credentials are not issued yet) rather than anyone's keys.
-async fn config(State(state): State<AppState>, Principal(caller): Principal) -> Json<Value> {
-    let storage = state.jobs.storage();
-    let (access_key, secret_key) = if caller.admin {
-        (storage.access_key.as_str(), storage.secret_key.as_str())
-    } else {
-        ("", "")
-    };
+/// The store as the caller reaches it with their own clients (oscar-python's storage client
+/// reads `minio_provider`): the root keys for the admin, the user's own key otherwise.
+async fn config(
+    State(state): State<AppState>,
+    Principal(caller): Principal,
+) -> AppResult<Json<Value>> {
+    let keys = store_keys::for_caller(&state.db, state.jobs.storage(), &caller).await?;
     let groups = state
         .oidc
         .as_ref()
         .map(|o| o.settings().groups.clone())
         .unwrap_or_default();
-    Json(json!({
+    Ok(Json(json!({
         "name": "oscar",
         "namespace": "oscar",
         "services_namespace": "oscar-svc",
@@ -56,13 +52,13 @@ async fn config(State(state): State<AppState>, Principal(caller): Principal) -> 
         "yunikorn_enable": false,
         "oidc_groups": groups,
         "minio_provider": {
-            "endpoint": storage.endpoint,
-            "verify": storage.endpoint.starts_with("https://"),
-            "access_key": access_key,
-            "secret_key": secret_key,
-            "region": storage.region,
+            "verify": keys.endpoint.starts_with("https://"),
+            "endpoint": keys.endpoint,
+            "access_key": keys.access_key,
+            "secret_key": keys.secret_key,
+            "region": keys.region,
         },
-    }))
+    })))
 }
 
 #[derive(Debug, Deserialize)]

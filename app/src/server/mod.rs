@@ -16,6 +16,7 @@ pub mod sign_in;
 pub mod state;
 pub mod storage;
 pub mod store;
+pub mod store_keys;
 pub mod transfers;
 pub mod users;
 pub mod zip_stream;

@@ -52,8 +52,12 @@ pub trait Executor: Send + Sync {
 pub struct StorageAccess {
     pub endpoint: String,
     pub region: String,
+    /// The root keys of the store.
     pub access_key: String,
     pub secret_key: String,
+    /// Whether the store accepts the keys this platform issues (the embedded one does): then
+    /// each job gets its own key instead of the root keys (`store_keys`).
+    pub scoped_keys: bool,
 }
 
 impl Execution {
@@ -98,7 +102,7 @@ impl Execution {
                 .filter(|bytes| *bytes >= 1.0)
                 .map(|bytes| bytes as u64),
             sync,
-            store_keys: (storage.access_key.clone(), storage.secret_key.clone()),
+            store_keys: crate::server::store_keys::for_job(storage, job),
         }
     }
 }

@@ -1,0 +1,209 @@
+//! Who may sign requests to the embedded store and what each may do. The root keys (the
+//! platform's own) may do everything; every other key belongs to a person or a running job,
+//! which the platform knows about through a [`KeyRing`], and may only work with objects in
+//! the buckets the platform says they may use. Buckets themselves are created, shared and
+//! deleted through the platform's API, which records who owns them.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use s3s::access::{S3Access, S3AccessContext};
+use s3s::auth::{S3Auth, SecretKey};
+use s3s::dto::*;
+use s3s::path::S3Path;
+use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
+
+/// The platform's answers about keys other than the root keys.
+#[async_trait::async_trait]
+pub trait KeyRing: Send + Sync + 'static {
+    /// The secret of `access_key`; `None` when the key does not exist or no longer works.
+    /// `Err` (with the cause for the log) when the platform cannot tell right now.
+    async fn secret_key(&self, access_key: &str) -> Result<Option<String>, String>;
+    /// Whether the holder of `access_key` may list, read, write and delete objects in `bucket`.
+    async fn may_use(&self, access_key: &str, bucket: &str) -> Result<bool, String>;
+}
+
+/// The root keys and, when the platform issues other keys, where to look them up.
+#[derive(Clone)]
+pub struct Keys {
+    pub root_access_key: String,
+    pub root_secret_key: String,
+    pub ring: Option<Arc<dyn KeyRing>>,
+}
+
+impl Keys {
+    fn is_root(&self, credentials: Option<&s3s::auth::Credentials>) -> bool {
+        credentials.is_some_and(|c| c.access_key == self.root_access_key)
+    }
+
+    async fn may_use(&self, access_key: &str, bucket: &str) -> S3Result<bool> {
+        match &self.ring {
+            Some(ring) => ring.may_use(access_key, bucket).await.map_err(unavailable),
+            None => Ok(false),
+        }
+    }
+}
+
+fn unavailable(cause: String) -> s3s::S3Error {
+    tracing::warn!(%cause, "embedded S3: cannot check a key");
+    s3_error!(ServiceUnavailable, "Please try again later.")
+}
+
+#[async_trait::async_trait]
+impl S3Auth for Keys {
+    async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
+        if access_key == self.root_access_key {
+            return Ok(SecretKey::from(self.root_secret_key.as_str()));
+        }
+        let found = match &self.ring {
+            Some(ring) => ring.secret_key(access_key).await.map_err(unavailable)?,
+            None => None,
+        };
+        found
+            .map(SecretKey::from)
+            .ok_or_else(|| s3_error!(InvalidAccessKeyId))
+    }
+}
+
+/// What keys other than the root's may do on a bucket itself (besides its objects).
+const BUCKET_READS: &[&str] = &[
+    "ListObjects",
+    "ListObjectsV2",
+    "ListObjectVersions",
+    "HeadBucket",
+    "GetBucketLocation",
+    "ListMultipartUploads",
+    "DeleteObjects",
+];
+
+#[async_trait::async_trait]
+impl S3Access for Keys {
+    async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        let Some(credentials) = cx.credentials() else {
+            return Err(s3_error!(AccessDenied, "Signature is required"));
+        };
+        if self.is_root(Some(credentials)) {
+            return Ok(());
+        }
+        let access_key = credentials.access_key.clone();
+        let operation = cx.s3_op().name();
+        let bucket = match cx.s3_path() {
+            // Answered with the caller's buckets only (see `Scoped::list_buckets`).
+            S3Path::Root if operation == "ListBuckets" => return Ok(()),
+            S3Path::Bucket { bucket } if BUCKET_READS.contains(&operation) => bucket.to_string(),
+            S3Path::Object { bucket, .. } => bucket.to_string(),
+            _ => {
+                return Err(s3_error!(
+                    AccessDenied,
+                    "buckets are created, shared and deleted through the platform's API (/system/buckets)"
+                ));
+            }
+        };
+        let mut buckets = vec![bucket];
+        // CopyObject and UploadPartCopy read another object: its bucket must be usable too.
+        if let Some(source) = cx.headers().get("x-amz-copy-source") {
+            let source = copy_source_bucket(source.to_str().unwrap_or_default())
+                .ok_or_else(|| s3_error!(InvalidArgument, "invalid x-amz-copy-source"))?;
+            buckets.push(source);
+        }
+        for bucket in &buckets {
+            if !self.may_use(&access_key, bucket).await? {
+                return Err(s3_error!(AccessDenied, "Access Denied."));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The bucket of an `x-amz-copy-source` header (`[/]bucket/key[?versionId=…]`, URL-encoded).
+fn copy_source_bucket(header: &str) -> Option<String> {
+    let path = header.strip_prefix('/').unwrap_or(header);
+    let (bucket, _) = path.split_once('/')?;
+    let bucket = percent_encoding::percent_decode_str(bucket)
+        .decode_utf8()
+        .ok()?;
+    (!bucket.is_empty()).then(|| bucket.into_owned())
+}
+
+/// The file-system store, answering ListBuckets with the buckets the signer may use.
+pub(crate) struct Scoped {
+    pub fs: s3s_fs::FileSystem,
+    pub keys: Keys,
+}
+
+type Answer<'a, T> = Pin<Box<dyn Future<Output = S3Result<S3Response<T>>> + Send + 'a>>;
+
+/// Hands operations to the file-system store unchanged (the trait's methods, as
+/// `async_trait` writes them).
+macro_rules! delegate {
+    ($($operation:ident($input:ty) -> $output:ty;)*) => {
+        $(
+            fn $operation<'a, 'b>(&'a self, req: S3Request<$input>) -> Answer<'b, $output>
+            where
+                'a: 'b,
+                Self: 'b,
+            {
+                self.fs.$operation(req)
+            }
+        )*
+    };
+}
+
+#[async_trait::async_trait]
+impl S3 for Scoped {
+    delegate! {
+        create_bucket(CreateBucketInput) -> CreateBucketOutput;
+        copy_object(CopyObjectInput) -> CopyObjectOutput;
+        delete_bucket(DeleteBucketInput) -> DeleteBucketOutput;
+        delete_object(DeleteObjectInput) -> DeleteObjectOutput;
+        delete_objects(DeleteObjectsInput) -> DeleteObjectsOutput;
+        get_bucket_location(GetBucketLocationInput) -> GetBucketLocationOutput;
+        get_object(GetObjectInput) -> GetObjectOutput;
+        head_bucket(HeadBucketInput) -> HeadBucketOutput;
+        head_object(HeadObjectInput) -> HeadObjectOutput;
+        list_objects(ListObjectsInput) -> ListObjectsOutput;
+        list_objects_v2(ListObjectsV2Input) -> ListObjectsV2Output;
+        put_object(PutObjectInput) -> PutObjectOutput;
+        create_multipart_upload(CreateMultipartUploadInput) -> CreateMultipartUploadOutput;
+        upload_part(UploadPartInput) -> UploadPartOutput;
+        upload_part_copy(UploadPartCopyInput) -> UploadPartCopyOutput;
+        list_parts(ListPartsInput) -> ListPartsOutput;
+        complete_multipart_upload(CompleteMultipartUploadInput) -> CompleteMultipartUploadOutput;
+        abort_multipart_upload(AbortMultipartUploadInput) -> AbortMultipartUploadOutput;
+    }
+
+    async fn list_buckets(
+        &self,
+        req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
+        let signer = req.credentials.clone();
+        let mut answer = self.fs.list_buckets(req).await?;
+        if self.keys.is_root(signer.as_ref()) {
+            return Ok(answer);
+        }
+        let access_key = signer.map(|c| c.access_key).unwrap_or_default();
+        let mut usable = Vec::new();
+        for bucket in answer.output.buckets.take().unwrap_or_default() {
+            let name = bucket.name.as_deref().unwrap_or_default();
+            if self.keys.may_use(&access_key, name).await? {
+                usable.push(bucket);
+            }
+        }
+        answer.output.buckets = Some(usable);
+        Ok(answer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::copy_source_bucket;
+
+    #[test]
+    fn copy_sources_name_their_bucket() {
+        assert_eq!(copy_source_bucket("/b/k").as_deref(), Some("b"));
+        assert_eq!(copy_source_bucket("b/dir/k?versionId=1").as_deref(), Some("b"));
+        assert_eq!(copy_source_bucket("my%2Dbucket/k").as_deref(), Some("my-bucket"));
+        assert_eq!(copy_source_bucket("/b"), None);
+        assert_eq!(copy_source_bucket("//k"), None);
+    }
+}

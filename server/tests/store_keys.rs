@@ -1,0 +1,295 @@
+//! Keys to the embedded store for people and jobs: each reaches only what its holder may use,
+//! through aws-sdk-s3 exactly as a user's own client (boto3, aws-cli, rclone) would.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::error::DisplayErrorContext;
+use aws_sdk_s3::primitives::ByteStream;
+use common::TestApp;
+use common::oidc::FakeOp;
+use http::StatusCode;
+use serde_json::{Value, json};
+use server::config::{S3Credentials, Secret};
+
+fn client(app: &TestApp, access_key: &str, secret_key: &str) -> Client {
+    let credentials = S3Credentials {
+        access_key: access_key.into(),
+        secret_key: Secret(secret_key.into()),
+    };
+    server::startup::s3_client(&app.app.state.info.storage_endpoint, "us-east-1", &credentials)
+}
+
+fn keys_of(config: &Value) -> (String, String) {
+    let provider = &config["minio_provider"];
+    (
+        provider["access_key"].as_str().unwrap().to_string(),
+        provider["secret_key"].as_str().unwrap().to_string(),
+    )
+}
+
+/// The S3 error code of a failed call ("" when it succeeded).
+async fn refusal<T, E: std::error::Error + 'static>(
+    call: impl Future<Output = Result<T, aws_sdk_s3::error::SdkError<E>>>,
+) -> String {
+    match call.await {
+        Ok(_) => String::new(),
+        Err(err) => {
+            let text = format!("{}", DisplayErrorContext(&err));
+            ["AccessDenied", "InvalidAccessKeyId"]
+                .into_iter()
+                .find(|code| text.contains(code))
+                .unwrap_or(&*text)
+                .to_string()
+        }
+    }
+}
+
+async fn put(s3: &Client, bucket: &str, key: &str) -> String {
+    refusal(
+        s3.put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(ByteStream::from_static(b"data"))
+            .send(),
+    )
+    .await
+}
+
+async fn listed(s3: &Client, bucket: &str) -> String {
+    refusal(s3.list_objects_v2().bucket(bucket).send()).await
+}
+
+#[tokio::test]
+async fn users_get_keys_that_reach_only_the_buckets_they_may_use() {
+    let op = FakeOp::start().await;
+    let mut app = TestApp::with_oidc(op.issuer()).await;
+    let alice = op.token_for("alice@test", 600);
+    let bob = op.token_for("bob@test", 600);
+    for (token, bucket, visibility, allowed) in [
+        (&alice, "alice-data", "private", vec![]),
+        (&bob, "bob-data", "private", vec![]),
+        (&bob, "bob-public", "public", vec![]),
+        (&bob, "bob-shared", "restricted", vec!["alice@test"]),
+    ] {
+        let body = json!({"bucket_name": bucket, "visibility": visibility, "allowed_users": allowed});
+        let created = app
+            .rest_bearer("POST", "/system/buckets", Some(body), token)
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    }
+    app.app
+        .state
+        .s3
+        .put_object()
+        .bucket("bob-data")
+        .key("secret.txt")
+        .body(ByteStream::from_static(b"bob's"))
+        .send()
+        .await
+        .unwrap();
+
+    let config = app
+        .rest_bearer("GET", "/system/config", None, &alice)
+        .await
+        .json();
+    let (access_key, secret_key) = keys_of(&config);
+    assert!(access_key.starts_with("OSCU"), "{config}");
+    assert_ne!(access_key, app.app.state.jobs.storage().access_key);
+    let again = app
+        .rest_bearer("GET", "/system/config", None, &alice)
+        .await
+        .json();
+    assert_eq!(keys_of(&again), (access_key.clone(), secret_key.clone()));
+    let s3 = client(&app, &access_key, &secret_key);
+
+    // Her own bucket, and bob's public and shared ones.
+    for bucket in ["alice-data", "bob-public", "bob-shared"] {
+        assert_eq!(put(&s3, bucket, "from-alice.txt").await, "", "{bucket}");
+        assert_eq!(listed(&s3, bucket).await, "", "{bucket}");
+        let read = s3
+            .get_object()
+            .bucket(bucket)
+            .key("from-alice.txt")
+            .send()
+            .await;
+        assert!(read.is_ok(), "{bucket}");
+    }
+    let buckets = s3.list_buckets().send().await.unwrap();
+    let mut names: Vec<_> = buckets.buckets().iter().filter_map(|b| b.name()).collect();
+    names.sort();
+    assert_eq!(names, ["alice-data", "bob-public", "bob-shared"]);
+
+    // Not bob's private bucket, by any operation; not buckets themselves; not missing ones.
+    assert_eq!(listed(&s3, "bob-data").await, "AccessDenied");
+    assert_eq!(put(&s3, "bob-data", "planted.txt").await, "AccessDenied");
+    let read = s3.get_object().bucket("bob-data").key("secret.txt").send();
+    assert_eq!(refusal(read).await, "AccessDenied");
+    let deleted = s3.delete_object().bucket("bob-data").key("secret.txt").send();
+    assert_eq!(refusal(deleted).await, "AccessDenied");
+    let copied = s3
+        .copy_object()
+        .bucket("alice-data")
+        .key("stolen.txt")
+        .copy_source("bob-data/secret.txt")
+        .send();
+    assert_eq!(refusal(copied).await, "AccessDenied");
+    let copied = s3
+        .copy_object()
+        .bucket("alice-data")
+        .key("copied.txt")
+        .copy_source("bob-public/from-alice.txt")
+        .send();
+    assert_eq!(refusal(copied).await, "");
+    assert_eq!(listed(&s3, "nowhere").await, "AccessDenied");
+    let made = s3.create_bucket().bucket("alice-made").send();
+    assert_eq!(refusal(made).await, "AccessDenied");
+    let removed = s3.delete_bucket().bucket("alice-data").send();
+    assert_eq!(refusal(removed).await, "AccessDenied");
+
+    // Sharing is read at each request: unshared, the bucket is out of reach at once.
+    let unshare = json!({"bucket_name": "bob-shared", "visibility": "private"});
+    let changed = app
+        .rest_bearer("PUT", "/system/buckets", Some(unshare), &bob)
+        .await;
+    assert_eq!(changed.status, StatusCode::NO_CONTENT, "{}", changed.body);
+    assert_eq!(listed(&s3, "bob-shared").await, "AccessDenied");
+
+    // Rotation: the old key stops working, the new one works.
+    app.login_oidc(&op, "alice@test", "/").await;
+    let rotated = app.call("system/rotate_store_credentials", &[]).await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+    let rotated = rotated.json();
+    let new_key = rotated["access_key"].as_str().unwrap();
+    assert_ne!(new_key, access_key);
+    assert_eq!(listed(&s3, "alice-data").await, "InvalidAccessKeyId");
+    let s3 = client(&app, new_key, rotated["secret_key"].as_str().unwrap());
+    assert_eq!(listed(&s3, "alice-data").await, "");
+    let config = app
+        .rest_bearer("GET", "/system/config", None, &alice)
+        .await
+        .json();
+    assert_eq!(keys_of(&config).0, new_key);
+
+    // Keys nobody was issued, and secrets that do not match, are refused.
+    let guessed = client(&app, "OSCUAAAAAAAAAAAAAAAA", &secret_key);
+    assert_eq!(listed(&guessed, "alice-data").await, "InvalidAccessKeyId");
+    let wrong = client(&app, new_key, &secret_key);
+    assert_ne!(listed(&wrong, "alice-data").await, "");
+
+    // The admin keeps the root keys and cannot rotate them here.
+    let admin = app.rest("GET", "/system/config", None).await.json();
+    assert_eq!(keys_of(&admin).0, app.app.state.jobs.storage().access_key);
+    app.forget_cookie();
+    app.login().await;
+    let refused = app.call("system/rotate_store_credentials", &[]).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+}
+
+#[tokio::test]
+async fn an_upload_with_a_users_own_key_starts_the_job() {
+    let op = FakeOp::start().await;
+    let mut app = TestApp::with_oidc(op.issuer()).await;
+    let alice = op.token_for("alice@test", 600);
+    let service = json!({"name": "echo", "image": "alpine", "script": "cat \"$INPUT_FILE_PATH\" > \"$TMP_OUTPUT_DIR/out.txt\"",
+        "input": [{"storage_provider": "minio.default", "path": "echo/in"}],
+        "output": [{"storage_provider": "minio.default", "path": "echo/out"}]});
+    let created = app
+        .rest_bearer("POST", "/system/services", Some(service), &alice)
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let config = app
+        .rest_bearer("GET", "/system/config", None, &alice)
+        .await
+        .json();
+    let (access_key, secret_key) = keys_of(&config);
+    let s3 = client(&app, &access_key, &secret_key);
+    assert_eq!(put(&s3, "echo", "in/a.txt").await, "");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let output = s3.get_object().bucket("echo").key("out/out.txt").send().await;
+        if let Ok(output) = output {
+            let bytes = output.body.collect().await.unwrap().into_bytes();
+            assert_eq!(&bytes[..], b"data");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no output");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_jobs_key_reaches_its_services_buckets_only_while_it_runs() {
+    let mut app = TestApp::new().await;
+    let service = json!({"name": "slow", "image": "alpine",
+        "script": "sleep 2; cp \"$INPUT_FILE_PATH\" \"$TMP_OUTPUT_DIR/\"",
+        "input": [{"storage_provider": "minio.default", "path": "slow/in"}],
+        "output": [{"storage_provider": "minio.default", "path": "slow-out/out"}]});
+    let created = app.rest("POST", "/system/services", Some(service)).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let created = app
+        .rest("POST", "/system/buckets", Some(json!({"bucket_name": "other"})))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let root = app.app.state.s3.client.clone();
+    root.put_object()
+        .bucket("slow")
+        .key("in/a.txt")
+        .body(ByteStream::from_static(b"input"))
+        .send()
+        .await
+        .unwrap();
+
+    let job = running_job(&mut app, "slow").await;
+    let (access_key, secret_key) =
+        app::server::store_keys::for_job(app.app.state.jobs.storage(), &job);
+    assert_ne!(access_key, app.app.state.jobs.storage().access_key);
+    let s3 = client(&app, &access_key, &secret_key);
+    assert_eq!(listed(&s3, "slow").await, "");
+    assert_eq!(listed(&s3, "slow-out").await, "");
+    assert_eq!(listed(&s3, "other").await, "AccessDenied");
+    assert_eq!(put(&s3, "other", "x.txt").await, "AccessDenied");
+    let buckets = s3.list_buckets().send().await.unwrap();
+    let mut names: Vec<_> = buckets.buckets().iter().filter_map(|b| b.name()).collect();
+    names.sort();
+    assert_eq!(names, ["slow", "slow-out"]);
+
+    // The supervisor did its work with this key, which then stopped working.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let jobs = app.rest("GET", "/system/logs/slow", None).await.json();
+        let status = jobs["jobs"][&job]["status"].as_str().unwrap_or_default().to_string();
+        if status == "Succeeded" {
+            break;
+        }
+        assert_ne!(status, "Failed", "{jobs}");
+        assert!(Instant::now() < deadline, "{jobs}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let output = root.get_object().bucket("slow-out").key("out/a.txt").send();
+    assert!(output.await.is_ok());
+    assert_eq!(listed(&s3, "slow").await, "InvalidAccessKeyId");
+}
+
+/// The name of the service's job once it runs.
+async fn running_job(app: &mut TestApp, service: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let jobs = app
+            .rest("GET", &format!("/system/logs/{service}"), None)
+            .await
+            .json();
+        let running = jobs["jobs"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .find(|(_, job)| job["status"] == "Running");
+        if let Some((name, _)) = running {
+            return name.clone();
+        }
+        assert!(Instant::now() < deadline, "no running job: {jobs}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
