@@ -39,3 +39,22 @@ test('someone outside the required VO is told which VO is required', async ({ pa
   await page.goto('/services');
   await expect(page).toHaveURL(/\/login\?next=/);
 });
+
+test('a user sees their own store keys on the Info page and rotates them', async ({ page }) => {
+  await page.goto('/auth/login?login_hint=bob@test&next=/info');
+  await expect(page).toHaveURL(/\/info$/);
+  await hydrated(page);
+  // The secret is not in the page until asked for.
+  await expect(page.getByTestId('store-secret-key')).toHaveCount(0);
+  await page.getByRole('button', { name: 'Show my store keys' }).click();
+  const accessKey = page.getByTestId('store-access-key');
+  await expect(accessKey).toHaveText(/^OSCU[A-Z2-7]{16}$/);
+  await expect(page.getByTestId('store-keys-note')).toContainText('buckets you own or that are shared with you');
+  const first = await accessKey.textContent();
+  await expect(page.getByTestId('store-secret-key')).toHaveText(/^[0-9a-f]{64}$/);
+
+  await page.getByRole('button', { name: 'Rotate keys' }).click();
+  await page.getByRole('alertdialog', { name: 'Confirm rotation' }).getByRole('button', { name: 'Rotate' }).click();
+  await expect(accessKey).not.toHaveText(first!);
+  await expect(accessKey).toHaveText(/^OSCU[A-Z2-7]{16}$/);
+});

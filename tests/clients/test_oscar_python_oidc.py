@@ -54,3 +54,22 @@ def test_an_oidc_user_creates_a_service_runs_it_and_others_cannot_see_it(tmp_pat
     assert "vo.example.eu" in refused.value.response.text
 
     assert alice.remove_service("py-alice").status_code == 204
+
+
+def test_an_oidc_users_storage_client_reaches_only_their_buckets(tmp_path):
+    alice = oidc_client("alice@test")
+    assert alice.create_bucket("py-alice-files").status_code == 201
+    # oscar-python's storage client takes alice's own keys from GET /system/config.
+    storage = alice.create_storage_client()
+    local = tmp_path / "notes.txt"
+    local.write_text("alice's notes")
+    storage.upload_file("minio.default", str(local), "py-alice-files/docs")
+    listed = json.loads(alice.get_bucket("py-alice-files").text)
+    assert [o["object_name"] for o in listed["objects"]] == ["docs/notes.txt"]
+
+    bob_storage = oidc_client("bob@test").create_storage_client()
+    with pytest.raises(Exception) as refused:
+        bob_storage.download_file("minio.default", str(tmp_path), "py-alice-files/docs/notes.txt")
+    assert "403" in str(refused.value) or "AccessDenied" in str(refused.value)
+
+    assert alice.delete_bucket("py-alice-files").status_code == 204
