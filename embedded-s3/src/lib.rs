@@ -39,6 +39,8 @@ pub struct ObjectCreated {
     pub event_name: &'static str,
     pub bucket: String,
     pub key: String,
+    /// The access key that signed the request, unless it was the root key (the platform's own).
+    pub signer: Option<String>,
 }
 
 /// A notification and the channel to say it has been handled.
@@ -73,6 +75,7 @@ impl EmbeddedS3 {
             .map_err(|e| {
                 anyhow::anyhow!("cannot open S3 data directory {}: {e:?}", root.display())
             })?;
+        let root_key = keys.root_access_key.clone();
         let mut builder = S3ServiceBuilder::new(keys::Scoped {
             fs,
             keys: keys.clone(),
@@ -98,9 +101,16 @@ impl EmbeddedS3 {
                     _ = stopped.changed() => break,
                 };
                 let (service, notify) = (service.clone(), notify.clone());
+                let root_key = root_key.clone();
                 let notifying =
                     hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                        let created = object_created(req.method(), req.uri(), req.headers());
+                        let created = object_created(req.method(), req.uri(), req.headers())
+                            .map(|mut object| {
+                                // Verified by the store before the response succeeds.
+                                object.signer = signer(req.uri(), req.headers())
+                                    .filter(|key| *key != root_key);
+                                object
+                            });
                         let (service, notify) = (service.clone(), notify.clone());
                         async move {
                             let response = hyper::service::Service::call(&service, req).await?;
@@ -205,7 +215,29 @@ fn object_created(
         event_name,
         bucket: decode(bucket),
         key: decode(key),
+        signer: None,
     })
+}
+
+/// The access key of a SigV4 request: `Credential=<key>/<scope>` in the Authorization header,
+/// or `X-Amz-Credential` in a presigned URL's query.
+fn signer(uri: &http::Uri, headers: &http::HeaderMap) -> Option<String> {
+    let from_header = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once("Credential=").map(|(_, rest)| rest.to_string()));
+    let credential = from_header.or_else(|| {
+        uri.query()?.split('&').find_map(|pair| {
+            let value = pair.strip_prefix("X-Amz-Credential=")?;
+            Some(
+                percent_encoding::percent_decode_str(value)
+                    .decode_utf8_lossy()
+                    .into_owned(),
+            )
+        })
+    })?;
+    let key = credential.split('/').next()?;
+    (!key.is_empty()).then(|| key.to_string())
 }
 
 async fn report(notify: &Notifier, object: ObjectCreated) {
@@ -237,6 +269,28 @@ mod tests {
         }
         object_created(&method.parse().unwrap(), &uri.parse().unwrap(), &headers)
             .map(|o| (o.event_name, o.bucket, o.key))
+    }
+
+    #[test]
+    fn the_signer_comes_from_the_authorization_header_or_a_presigned_query() {
+        let mut headers = http::HeaderMap::new();
+        let uri: http::Uri = "/b/k".parse().unwrap();
+        assert_eq!(signer(&uri, &headers), None);
+        headers.insert(
+            http::header::AUTHORIZATION,
+            "AWS4-HMAC-SHA256 Credential=OSCUABC/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(signer(&uri, &headers).as_deref(), Some("OSCUABC"));
+        let presigned: http::Uri =
+            "/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=OSCJ-s-1%2F20260101%2Fus-east-1%2Fs3%2Faws4_request"
+                .parse()
+                .unwrap();
+        assert_eq!(
+            signer(&presigned, &http::HeaderMap::new()).as_deref(),
+            Some("OSCJ-s-1")
+        );
     }
 
     #[test]

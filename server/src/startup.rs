@@ -342,6 +342,7 @@ async fn handle_notifications(
                 &object.bucket,
                 &object.key,
                 Trigger::Bucket,
+                object.signer.as_deref(),
             )
             .await
             {

@@ -293,3 +293,113 @@ async fn running_job(app: &mut TestApp, service: &str) -> String {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// The owners of a service's jobs, as the admin sees them (job name → owner).
+async fn job_owners(app: &mut TestApp, service: &str, count: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let jobs = app
+            .rest("GET", &format!("/system/logs/{service}"), None)
+            .await
+            .json();
+        let all = jobs["jobs"].as_object().cloned().unwrap_or_default();
+        if all.len() >= count {
+            let mut names: Vec<_> = all.keys().cloned().collect();
+            names.sort();
+            let mut owners = Vec::new();
+            for name in names {
+                let state = app::server::jobs::require(
+                    &app.app.state.db,
+                    &app::server::access::Caller::admin(),
+                    service,
+                    &name,
+                )
+                .await
+                .unwrap();
+                owners.push(state.owner);
+            }
+            owners.sort();
+            return owners;
+        }
+        assert!(Instant::now() < deadline, "{jobs}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn jobs_started_by_an_upload_belong_to_the_uploader_who_may_see_the_service() {
+    let op = FakeOp::start().await;
+    let mut app = TestApp::with_oidc(op.issuer()).await;
+    let (alice, bob) = (op.token_for("alice@test", 600), op.token_for("bob@test", 600));
+    // bob shares a bucket with alice, and makes it the input of a service he keeps private.
+    let share = json!({"bucket_name": "bobs-drop", "visibility": "restricted", "allowed_users": ["alice@test"]});
+    let shared = app
+        .rest_bearer("POST", "/system/buckets", Some(share), &bob)
+        .await;
+    assert_eq!(shared.status, StatusCode::CREATED, "{}", shared.body);
+    for (name, visibility, input) in [
+        ("shared", "public", "shared/in"),
+        ("hidden", "private", "bobs-drop/in"),
+    ] {
+        let service = json!({"name": name, "image": "alpine", "script": "true",
+            "visibility": visibility,
+            "input": [{"storage_provider": "minio.default", "path": input}]});
+        let created = app
+            .rest_bearer("POST", "/system/services", Some(service), &bob)
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    }
+
+    let config = app
+        .rest_bearer("GET", "/system/config", None, &alice)
+        .await
+        .json();
+    let (access_key, secret_key) = keys_of(&config);
+    let s3 = client(&app, &access_key, &secret_key);
+    // Her own client, then the dashboard (the platform's key, her name in the metadata).
+    assert_eq!(put(&s3, "shared", "in/own-client.txt").await, "");
+    app.login_oidc(&op, "alice@test", "/").await;
+    let request = http::Request::put("/api/upload/shared/in/dashboard.txt")
+        .body(axum::body::Body::from("x"))
+        .unwrap();
+    let uploaded = app.send(request).await;
+    assert_eq!(uploaded.status, StatusCode::OK, "{}", uploaded.body);
+    // Someone forging the metadata with their own key is still themselves.
+    let forged = s3
+        .put_object()
+        .bucket("shared")
+        .key("in/forged.txt")
+        .metadata("oscar-uploader", "bob@test")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await;
+    assert!(forged.is_ok());
+    assert_eq!(
+        job_owners(&mut app, "shared", 3).await,
+        ["alice@test", "alice@test", "alice@test"]
+    );
+    let mine = app
+        .rest_bearer("GET", "/system/logs/shared", None, &alice)
+        .await
+        .json();
+    assert_eq!(mine["jobs"].as_object().unwrap().len(), 3, "{mine}");
+
+    // A service alice may not see keeps the job its owner's.
+    assert_eq!(put(&s3, "bobs-drop", "in/a.txt").await, "");
+    assert_eq!(job_owners(&mut app, "hidden", 1).await, ["bob@test"]);
+    // Uploads by the platform itself (no user named) stay the owner's too.
+    app.app
+        .state
+        .s3
+        .put_object()
+        .bucket("shared")
+        .key("in/by-admin.txt")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        job_owners(&mut app, "shared", 4).await,
+        ["alice@test", "alice@test", "alice@test", "bob@test"]
+    );
+}

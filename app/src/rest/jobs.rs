@@ -95,7 +95,8 @@ async fn store_event(
         return Ok(Json(json!({ "jobs": [] })));
     }
     let enqueued =
-        events::object_created(&state.db, &state.jobs, &event, &text, Trigger::Bucket).await?;
+        events::object_created(&state.db, &state.jobs, &event, &text, Trigger::Bucket, None)
+            .await?;
     let jobs: Vec<_> = enqueued.into_iter().map(|e| e.name).collect();
     Ok(Json(json!({ "jobs": jobs })))
 }

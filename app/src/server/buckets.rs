@@ -15,6 +15,7 @@ use sqlx::Row;
 use super::access::{ADMIN_OWNER, Caller};
 use super::db::Database;
 use super::store::unavailable;
+use super::jobs::events;
 use super::{now, storage};
 use crate::api::buckets::{BucketSummary, ObjectEntry, ObjectPage, Preview};
 use crate::service::{Visibility, validate};
@@ -468,9 +469,11 @@ pub async fn preview(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> AppRes
 /// Streams `body` into `bucket/key`: small bodies in one PutObject, larger ones as a
 /// multipart upload in which one part travels to the store while the next is received, so
 /// memory stays near two parts whatever the size. Bodies over `limit` bytes are refused (and
-/// what was sent is discarded). Returns the size.
+/// what was sent is discarded). The object's metadata names the uploader, so the job it starts
+/// is theirs (`events::object_created`). Returns the size.
 pub async fn upload<S, E>(
     s3: &aws_sdk_s3::Client,
+    uploader: &Caller,
     bucket: &str,
     key: &str,
     mut body: S,
@@ -500,7 +503,7 @@ where
             if part.len() >= PART_SIZE {
                 let full = std::mem::replace(&mut part, Vec::with_capacity(PART_SIZE));
                 if multipart.is_none() {
-                    multipart = Some(Multipart::start(s3, bucket, key).await?);
+                    multipart = Some(Multipart::start(s3, uploader, bucket, key).await?);
                 }
                 multipart.as_mut().expect("started").send(full).await?;
             }
@@ -518,6 +521,7 @@ where
             s3.put_object()
                 .bucket(bucket)
                 .key(key)
+                .metadata(events::UPLOADER_METADATA, &uploader.id)
                 .body(ByteStream::from(part))
                 .send()
                 .await
@@ -554,11 +558,17 @@ struct Multipart {
 }
 
 impl Multipart {
-    async fn start(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> AppResult<Self> {
+    async fn start(
+        s3: &aws_sdk_s3::Client,
+        uploader: &Caller,
+        bucket: &str,
+        key: &str,
+    ) -> AppResult<Self> {
         let started = s3
             .create_multipart_upload()
             .bucket(bucket)
             .key(key)
+            .metadata(events::UPLOADER_METADATA, &uploader.id)
             .send()
             .await
             .map_err(|e| unavailable(DisplayErrorContext(e)))?;

@@ -150,6 +150,14 @@ async fn holder(db: &Database, access_key: &str) -> AppResult<Option<Holder>> {
         .transpose()
 }
 
+/// The user a key belongs to (`None` for jobs' keys and keys nobody was issued).
+pub async fn user_of(db: &Database, access_key: &str) -> AppResult<Option<String>> {
+    Ok(match holder(db, access_key).await? {
+        Some(Holder::User(owner)) => Some(owner),
+        _ => None,
+    })
+}
+
 /// The secret of a key the store was shown, when the key exists and works now.
 pub async fn secret(db: &Database, root_secret: &str, access_key: &str) -> AppResult<Option<String>> {
     Ok(holder(db, access_key)

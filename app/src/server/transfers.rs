@@ -43,6 +43,7 @@ async fn upload(
     super::buckets::authorize(&state.db, &state.s3, &caller, &bucket, Access::Use).await?;
     let size = super::buckets::upload(
         &state.s3,
+        &caller,
         &bucket,
         &key,
         body.into_data_stream(),
@@ -57,6 +58,7 @@ async fn upload(
         &bucket,
         &key,
         Trigger::Upload,
+        None,
     )
     .await?;
     tracing::info!(%bucket, %key, size, jobs = jobs.len(), "uploaded");

@@ -14,6 +14,7 @@ use crate::server::access::Caller;
 use crate::server::db::Database;
 use crate::server::services;
 use crate::server::store::unavailable;
+use crate::server::store_keys;
 use crate::service::{Service, StorageIo};
 use crate::{AppError, AppResult};
 
@@ -35,14 +36,21 @@ pub fn input_accepts(input: &StorageIo, bucket: &str, key: &str) -> bool {
     relative_to_input(input, bucket, key).is_some_and(|relative| input.accepts(relative))
 }
 
+/// User metadata the dashboard puts on what it uploads: the store sees the platform's root key,
+/// this names the signed-in user it uploaded for.
+pub const UPLOADER_METADATA: &str = "oscar-uploader";
+
 /// An object was created in the platform store: one job for each service with an input
-/// folder it falls in (at most one per object version, however often this is called).
+/// folder it falls in (at most one per object version, however often this is called). The job
+/// belongs to the uploader when known and the service is visible to them, else to the
+/// service's owner.
 pub async fn object_created(
     db: &Database,
     jobs: &Jobs,
     event: &StorageEvent,
     raw_event: &str,
     trigger: Trigger,
+    uploader: Option<&str>,
 ) -> AppResult<Vec<Enqueued>> {
     let mut enqueued = Vec::new();
     for service in services::list(db).await? {
@@ -51,8 +59,13 @@ pub async fn object_created(
             .iter()
             .any(|input| input_accepts(input, &event.bucket, &event.key))
         {
-            enqueued
-                .push(enqueue(db, jobs, storage_job(&service, event, raw_event, trigger)).await?);
+            let mut job = storage_job(&service, event, raw_event, trigger);
+            if let Some(uploader) = uploader
+                && services::visible(&Caller::user(uploader, Vec::new()), &service)
+            {
+                job.owner = uploader.to_string();
+            }
+            enqueued.push(enqueue(db, jobs, job).await?);
         }
     }
     Ok(enqueued)
@@ -76,7 +89,8 @@ fn storage_job(
 
 /// An object was stored (reported by the embedded store, or uploaded through the dashboard):
 /// its ETag and size are read back so the event looks like MinIO's. The same object reported
-/// both ways makes one job.
+/// both ways makes one job. `signer` is the key that stored it unless it was the platform's
+/// own, in which case the dashboard's metadata names the uploader.
 pub async fn stored_object(
     db: &Database,
     jobs: &Jobs,
@@ -85,6 +99,7 @@ pub async fn stored_object(
     bucket: &str,
     key: &str,
     trigger: Trigger,
+    signer: Option<&str>,
 ) -> AppResult<Vec<Enqueued>> {
     let head = s3
         .head_object()
@@ -107,7 +122,14 @@ pub async fn stored_object(
         time: Some(time),
         name: Some(format!("s3:ObjectCreated:{event_name}")),
     };
-    object_created(db, jobs, &event, &raw, trigger).await
+    let uploader = match signer {
+        Some(key) => store_keys::user_of(db, key).await?,
+        None => head
+            .metadata()
+            .and_then(|m| m.get(UPLOADER_METADATA))
+            .cloned(),
+    };
+    object_created(db, jobs, &event, &raw, trigger, uploader.as_deref()).await
 }
 
 /// `POST /job/{service}`: a storage event (deduplicated by object version) or a payload.
