@@ -201,8 +201,14 @@ mod tests {
     #[test]
     fn copy_sources_name_their_bucket() {
         assert_eq!(copy_source_bucket("/b/k").as_deref(), Some("b"));
-        assert_eq!(copy_source_bucket("b/dir/k?versionId=1").as_deref(), Some("b"));
-        assert_eq!(copy_source_bucket("my%2Dbucket/k").as_deref(), Some("my-bucket"));
+        assert_eq!(
+            copy_source_bucket("b/dir/k?versionId=1").as_deref(),
+            Some("b")
+        );
+        assert_eq!(
+            copy_source_bucket("my%2Dbucket/k").as_deref(),
+            Some("my-bucket")
+        );
         assert_eq!(copy_source_bucket("/b"), None);
         assert_eq!(copy_source_bucket("//k"), None);
     }

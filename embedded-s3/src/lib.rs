@@ -104,13 +104,14 @@ impl EmbeddedS3 {
                 let root_key = root_key.clone();
                 let notifying =
                     hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                        let created = object_created(req.method(), req.uri(), req.headers())
-                            .map(|mut object| {
+                        let created = object_created(req.method(), req.uri(), req.headers()).map(
+                            |mut object| {
                                 // Verified by the store before the response succeeds.
-                                object.signer = signer(req.uri(), req.headers())
-                                    .filter(|key| *key != root_key);
+                                object.signer =
+                                    signer(req.uri(), req.headers()).filter(|key| *key != root_key);
                                 object
-                            });
+                            },
+                        );
                         let (service, notify) = (service.clone(), notify.clone());
                         async move {
                             let response = hyper::service::Service::call(&service, req).await?;
@@ -225,7 +226,10 @@ fn signer(uri: &http::Uri, headers: &http::HeaderMap) -> Option<String> {
     let from_header = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once("Credential=").map(|(_, rest)| rest.to_string()));
+        .and_then(|v| {
+            v.split_once("Credential=")
+                .map(|(_, rest)| rest.to_string())
+        });
     let credential = from_header.or_else(|| {
         uri.query()?.split('&').find_map(|pair| {
             let value = pair.strip_prefix("X-Amz-Credential=")?;

@@ -334,17 +334,14 @@ async fn handle_notifications(
         let state = state.clone();
         tokio::spawn(async move {
             let object = &notification.object;
-            if let Err(err) = events::stored_object(
-                &state.db,
-                &state.jobs,
-                &state.s3,
-                object.event_name,
-                &object.bucket,
-                &object.key,
-                Trigger::Bucket,
-                object.signer.as_deref(),
-            )
-            .await
+            let stored = events::Stored {
+                event_name: object.event_name,
+                bucket: &object.bucket,
+                key: &object.key,
+                trigger: Trigger::Bucket,
+                signer: object.signer.as_deref(),
+            };
+            if let Err(err) = events::stored_object(&state.db, &state.jobs, &state.s3, stored).await
             {
                 tracing::warn!(bucket = %object.bucket, key = %object.key, %err, "cannot queue a job for a stored object; the reconciler will retry");
             }

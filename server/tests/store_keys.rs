@@ -19,7 +19,11 @@ fn client(app: &TestApp, access_key: &str, secret_key: &str) -> Client {
         access_key: access_key.into(),
         secret_key: Secret(secret_key.into()),
     };
-    server::startup::s3_client(&app.app.state.info.storage_endpoint, "us-east-1", &credentials)
+    server::startup::s3_client(
+        &app.app.state.info.storage_endpoint,
+        "us-east-1",
+        &credentials,
+    )
 }
 
 fn keys_of(config: &Value) -> (String, String) {
@@ -74,7 +78,8 @@ async fn users_get_keys_that_reach_only_the_buckets_they_may_use() {
         (&bob, "bob-public", "public", vec![]),
         (&bob, "bob-shared", "restricted", vec!["alice@test"]),
     ] {
-        let body = json!({"bucket_name": bucket, "visibility": visibility, "allowed_users": allowed});
+        let body =
+            json!({"bucket_name": bucket, "visibility": visibility, "allowed_users": allowed});
         let created = app
             .rest_bearer("POST", "/system/buckets", Some(body), token)
             .await;
@@ -127,7 +132,11 @@ async fn users_get_keys_that_reach_only_the_buckets_they_may_use() {
     assert_eq!(put(&s3, "bob-data", "planted.txt").await, "AccessDenied");
     let read = s3.get_object().bucket("bob-data").key("secret.txt").send();
     assert_eq!(refusal(read).await, "AccessDenied");
-    let deleted = s3.delete_object().bucket("bob-data").key("secret.txt").send();
+    let deleted = s3
+        .delete_object()
+        .bucket("bob-data")
+        .key("secret.txt")
+        .send();
     assert_eq!(refusal(deleted).await, "AccessDenied");
     let copied = s3
         .copy_object()
@@ -209,7 +218,12 @@ async fn an_upload_with_a_users_own_key_starts_the_job() {
     assert_eq!(put(&s3, "echo", "in/a.txt").await, "");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let output = s3.get_object().bucket("echo").key("out/out.txt").send().await;
+        let output = s3
+            .get_object()
+            .bucket("echo")
+            .key("out/out.txt")
+            .send()
+            .await;
         if let Ok(output) = output {
             let bytes = output.body.collect().await.unwrap().into_bytes();
             assert_eq!(&bytes[..], b"data");
@@ -230,7 +244,11 @@ async fn a_jobs_key_reaches_its_services_buckets_only_while_it_runs() {
     let created = app.rest("POST", "/system/services", Some(service)).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     let created = app
-        .rest("POST", "/system/buckets", Some(json!({"bucket_name": "other"})))
+        .rest(
+            "POST",
+            "/system/buckets",
+            Some(json!({"bucket_name": "other"})),
+        )
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     let root = app.app.state.s3.client.clone();
@@ -260,7 +278,10 @@ async fn a_jobs_key_reaches_its_services_buckets_only_while_it_runs() {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let jobs = app.rest("GET", "/system/logs/slow", None).await.json();
-        let status = jobs["jobs"][&job]["status"].as_str().unwrap_or_default().to_string();
+        let status = jobs["jobs"][&job]["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         if status == "Succeeded" {
             break;
         }
@@ -330,7 +351,10 @@ async fn job_owners(app: &mut TestApp, service: &str, count: usize) -> Vec<Strin
 async fn jobs_started_by_an_upload_belong_to_the_uploader_who_may_see_the_service() {
     let op = FakeOp::start().await;
     let mut app = TestApp::with_oidc(op.issuer()).await;
-    let (alice, bob) = (op.token_for("alice@test", 600), op.token_for("bob@test", 600));
+    let (alice, bob) = (
+        op.token_for("alice@test", 600),
+        op.token_for("bob@test", 600),
+    );
     // bob shares a bucket with alice, and makes it the input of a service he keeps private.
     let share = json!({"bucket_name": "bobs-drop", "visibility": "restricted", "allowed_users": ["alice@test"]});
     let shared = app

@@ -64,9 +64,15 @@ fn KeysShown(
     rotate: ServerAction<RotateStoreCredentials>,
 ) -> impl IntoView {
     let note = match keys.kind {
-        StoreKeyKind::Root => "These are the store's root keys: they reach every bucket. Keep them to the platform's operators.",
-        StoreKeyKind::Personal => "Your own keys: they reach the buckets you own or that are shared with you, and nothing else.",
-        StoreKeyKind::NotIssued => "This platform uses an external store, which manages its own users: ask its operator for keys.",
+        StoreKeyKind::Root => {
+            "These are the store's root keys: they reach every bucket. Keep them to the platform's operators."
+        }
+        StoreKeyKind::Personal => {
+            "Your own keys: they reach the buckets you own or that are shared with you, and nothing else."
+        }
+        StoreKeyKind::NotIssued => {
+            "This platform uses an external store, which manages its own users: ask its operator for keys."
+        }
     };
     let personal = keys.kind == StoreKeyKind::Personal;
     let has_keys = keys.kind != StoreKeyKind::NotIssued;

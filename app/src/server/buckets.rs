@@ -14,8 +14,8 @@ use sqlx::Row;
 
 use super::access::{ADMIN_OWNER, Caller};
 use super::db::Database;
-use super::store::unavailable;
 use super::jobs::events;
+use super::store::unavailable;
 use super::{now, storage};
 use crate::api::buckets::{BucketSummary, ObjectEntry, ObjectPage, Preview};
 use crate::service::{Visibility, validate};

@@ -97,7 +97,11 @@ pub async fn rotate(
     Ok(credentials(storage, StoreKeyKind::Personal, access_key))
 }
 
-fn credentials(storage: &StorageAccess, kind: StoreKeyKind, access_key: String) -> StoreCredentials {
+fn credentials(
+    storage: &StorageAccess,
+    kind: StoreKeyKind,
+    access_key: String,
+) -> StoreCredentials {
     let secret_key = match kind {
         StoreKeyKind::Root => storage.secret_key.clone(),
         StoreKeyKind::Personal => secret_of(&storage.secret_key, &access_key),
@@ -159,7 +163,11 @@ pub async fn user_of(db: &Database, access_key: &str) -> AppResult<Option<String
 }
 
 /// The secret of a key the store was shown, when the key exists and works now.
-pub async fn secret(db: &Database, root_secret: &str, access_key: &str) -> AppResult<Option<String>> {
+pub async fn secret(
+    db: &Database,
+    root_secret: &str,
+    access_key: &str,
+) -> AppResult<Option<String>> {
     Ok(holder(db, access_key)
         .await?
         .map(|_| secret_of(root_secret, access_key)))

@@ -50,17 +50,14 @@ async fn upload(
         state.s3.upload_limit,
     )
     .await?;
-    let jobs = events::stored_object(
-        &state.db,
-        &state.jobs,
-        &state.s3,
-        "Put",
-        &bucket,
-        &key,
-        Trigger::Upload,
-        None,
-    )
-    .await?;
+    let stored = events::Stored {
+        event_name: "Put",
+        bucket: &bucket,
+        key: &key,
+        trigger: Trigger::Upload,
+        signer: None,
+    };
+    let jobs = events::stored_object(&state.db, &state.jobs, &state.s3, stored).await?;
     tracing::info!(%bucket, %key, size, jobs = jobs.len(), "uploaded");
     let jobs: Vec<String> = jobs.into_iter().map(|j| j.name).collect();
     Ok(Json(

@@ -87,20 +87,34 @@ fn storage_job(
     }
 }
 
-/// An object was stored (reported by the embedded store, or uploaded through the dashboard):
-/// its ETag and size are read back so the event looks like MinIO's. The same object reported
-/// both ways makes one job. `signer` is the key that stored it unless it was the platform's
-/// own, in which case the dashboard's metadata names the uploader.
+/// An object the platform store reports as created, or the dashboard uploaded.
+#[derive(Debug, Clone, Copy)]
+pub struct Stored<'a> {
+    /// `Put`, `Copy` or `CompleteMultipartUpload`.
+    pub event_name: &'a str,
+    pub bucket: &'a str,
+    pub key: &'a str,
+    pub trigger: Trigger,
+    /// The key that stored it unless it was the platform's own, in which case the dashboard's
+    /// metadata names the uploader.
+    pub signer: Option<&'a str>,
+}
+
+/// An object was stored: its ETag and size are read back so the event looks like MinIO's.
+/// The same object reported both ways makes one job.
 pub async fn stored_object(
     db: &Database,
     jobs: &Jobs,
     s3: &Client,
-    event_name: &str,
-    bucket: &str,
-    key: &str,
-    trigger: Trigger,
-    signer: Option<&str>,
+    stored: Stored<'_>,
 ) -> AppResult<Vec<Enqueued>> {
+    let Stored {
+        event_name,
+        bucket,
+        key,
+        trigger,
+        signer,
+    } = stored;
     let head = s3
         .head_object()
         .bucket(bucket)
