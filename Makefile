@@ -13,7 +13,7 @@ CARGO_TEST := $(shell command -v cargo-nextest >/dev/null && echo "cargo nextest
 # Never `--workspace` for native builds: it would compile `frontend` too and unify app's
 # `hydrate` and `ssr` features. Native commands use the default members; the wasm crate is
 # checked on its own target.
-.PHONY: run test build e2e clients bench tools test-tools site unit lint help
+.PHONY: run test build e2e clients bench tools test-tools site unit manifests lint help
 
 help:
 	@echo "make run    - build and serve the dashboard in embedded mode on http://127.0.0.1:3000"
@@ -46,9 +46,16 @@ lint: test-tools
 	cargo clippy --all-targets --locked -- -D warnings
 	cargo clippy -p frontend --target wasm32-unknown-unknown --locked -- -D warnings
 
+# The unit tests also write the Kubernetes objects the builders make; `manifests` checks them.
+MANIFESTS := $(CARGO_TARGET_DIR)/manifests
+
 unit: test-tools
+	rm -rf $(MANIFESTS)
 	url="$$(scripts/postgres.sh)"; \
-	TEST_DATABASE_URL="$$url" OSCAR_REQUIRE_POSTGRES=1 $(CARGO_TEST) --locked
+	TEST_DATABASE_URL="$$url" OSCAR_REQUIRE_POSTGRES=1 OSCAR_MANIFESTS_DIR=$(MANIFESTS) $(CARGO_TEST) --locked
+
+manifests: test-tools
+	scripts/validate-manifests.sh $(MANIFESTS)
 
 e2e: test-tools site
 	end2end/run.sh
@@ -57,7 +64,7 @@ e2e: test-tools site
 clients: test-tools site
 	tests/clients/run.sh
 
-test: lint unit e2e clients
+test: lint unit manifests e2e clients
 
 bench: tools
 	cargo bench -p server --bench foundation --bench jobs --bench uploads --locked

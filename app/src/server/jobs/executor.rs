@@ -20,8 +20,11 @@ pub struct Execution {
     pub script: String,
     /// The job's `EVENT` (given apart from the environment: it may be a whole file).
     pub event: String,
-    /// The job's environment: the service's variables and secrets, `JOB_UUID`, …
+    /// The job's environment: the service's variables, `JOB_UUID`, …
     pub env: Vec<(String, String)>,
+    /// The service's `environment.secrets`, added to the environment (from the service's own
+    /// Secret in Kubernetes, so they never appear in a Job's spec).
+    pub secrets: Vec<(String, String)>,
     pub timeout: Duration,
     /// Memory limit in bytes, from the service's `memory`.
     pub memory: Option<u64>,
@@ -77,11 +80,6 @@ impl Execution {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let prefix = "environment.secrets.";
-        env.extend(secrets.iter().filter_map(|(path, value)| {
-            path.strip_prefix(prefix)
-                .map(|key| (key.to_string(), value.clone()))
-        }));
         env.extend([
             ("JOB_UUID".to_string(), job.to_string()),
             ("OSCAR_SERVICE_NAME".to_string(), service.name.clone()),
@@ -96,6 +94,7 @@ impl Execution {
             script: service.script.clone(),
             event,
             env,
+            secrets: secret_variables(secrets),
             timeout,
             memory: quantity::parse(&service.memory)
                 .ok()
@@ -105,6 +104,17 @@ impl Execution {
             store_keys: crate::server::store_keys::for_job(storage, job),
         }
     }
+}
+
+/// The values of `environment.secrets`, by variable name.
+pub fn secret_variables(secrets: &BTreeMap<String, String>) -> Vec<(String, String)> {
+    secrets
+        .iter()
+        .filter_map(|(path, value)| {
+            path.strip_prefix("environment.secrets.")
+                .map(|key| (key.to_string(), value.clone()))
+        })
+        .collect()
 }
 
 /// The supervisor's view of a service: inputs, outputs, and providers with their

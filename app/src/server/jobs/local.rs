@@ -64,6 +64,7 @@ impl LocalExecutor {
             .env("HOME", dir)
             .env("TMPDIR", &files.tmp)
             .envs(execution.env.iter().map(|(k, v)| (k, v)))
+            .envs(execution.secrets.iter().map(|(k, v)| (k, v)))
             .env("OSCAR_CONFIG_DIR", &files.config)
             .env("OSCAR_PROVIDERS_DIR", &files.providers)
             .env("OSCAR_RESULT_FILE", &files.result)
