@@ -669,3 +669,24 @@ async fn finished_jobs_past_their_retention_are_deleted() {
     );
     assert!(jobs(&mut app, "old").await.is_empty());
 }
+
+#[tokio::test]
+async fn jobs_see_the_services_variables_and_secrets() {
+    let mut app = TestApp::new().await;
+    let mut definition = service(
+        "envs",
+        "echo \"$MODE $API_KEY\" > \"$TMP_OUTPUT_DIR/env.txt\"\n",
+    );
+    definition["environment"] =
+        json!({"variables": {"MODE": "gray"}, "secrets": {"API_KEY": "s3cr3t"}});
+    create(&mut app, definition).await;
+    put(&app, "envs", "in/a.txt", b"x").await;
+    let all = finished(&mut app, "envs", 1).await;
+    assert_eq!(
+        all.values().next().unwrap()["status"],
+        "Succeeded",
+        "{all:?}"
+    );
+    let output = get(&app, "envs", "out/env.txt").await.unwrap();
+    assert_eq!(output, b"gray s3cr3t\n");
+}
