@@ -2,6 +2,7 @@
 //! supervisor copied in by an init container from the platform's own image. `objects` holds
 //! the pure functions that build every object the platform creates.
 
+pub mod cluster;
 pub mod objects;
 
 use std::time::Duration;

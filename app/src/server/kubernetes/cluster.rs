@@ -1,0 +1,286 @@
+//! The Kubernetes calls of the executor, with retries: conflicts, throttling and server
+//! errors are retried with backoff; anything else ends the job with the API's reason.
+
+use std::time::Duration;
+
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, PostParams};
+
+use super::ClusterSettings;
+use super::objects;
+use crate::server::jobs::executor::Execution;
+use crate::service::Service;
+
+/// Attempts per call, and the first wait (doubled each time).
+const ATTEMPTS: u32 = 5;
+const FIRST_WAIT: Duration = Duration::from_millis(100);
+
+#[derive(Clone)]
+pub struct Cluster {
+    client: kube::Client,
+    settings: ClusterSettings,
+}
+
+impl Cluster {
+    pub fn new(client: kube::Client, settings: ClusterSettings) -> Self {
+        Self { client, settings }
+    }
+
+    pub fn settings(&self) -> &ClusterSettings {
+        &self.settings
+    }
+
+    /// Starts an execution: its Job, then the Job's Secret owned by it (the pod waits for
+    /// the Secret to mount). Two API round trips; a Job left by an earlier attempt is reused.
+    pub async fn submit(&self, service: &Service, execution: &Execution) -> Result<(), String> {
+        let namespace = objects::namespace_of(&self.settings, &service.owner);
+        let jobs: Api<Job> = Api::namespaced(self.client.clone(), &namespace);
+        let create = PostParams::default();
+        let job = objects::job(service, execution, &self.settings, &namespace);
+        let created = match retried(|| jobs.create(&create, &job)).await {
+            Ok(created) => created,
+            Err(err) if already_exists(&err) => retried(|| jobs.get(&execution.job))
+                .await
+                .map_err(|e| refused("read the job", e))?,
+            Err(err) => return Err(refused("create the job", err)),
+        };
+        let uid = created
+            .metadata
+            .uid
+            .ok_or("the cluster answered with a Job without a uid")?;
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &namespace);
+        let secret = objects::job_secret(execution, &namespace, &service.name, &uid);
+        match retried(|| secrets.create(&create, &secret)).await {
+            Ok(_) => Ok(()),
+            Err(err) if already_exists(&err) => Ok(()),
+            Err(err) => Err(refused("create the job's Secret", err)),
+        }
+    }
+}
+
+/// Runs `call` until it succeeds, fails for good, or has been tried [`ATTEMPTS`] times.
+async fn retried<T, F, Fut>(mut call: F) -> Result<T, kube::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, kube::Error>>,
+{
+    let mut wait = FIRST_WAIT;
+    let mut attempt = 1;
+    loop {
+        match call().await {
+            Err(err) if attempt < ATTEMPTS && transient(&err) => {
+                tracing::debug!(%err, attempt, "Kubernetes call failed; retrying");
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
+fn transient(err: &kube::Error) -> bool {
+    match err {
+        kube::Error::Api(status) => {
+            status.code == 429
+                || status.code >= 500
+                || (status.code == 409 && !status.is_already_exists())
+        }
+        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
+        _ => false,
+    }
+}
+
+fn already_exists(err: &kube::Error) -> bool {
+    matches!(err, kube::Error::Api(status) if status.is_already_exists())
+}
+
+/// What the user reads when a call fails for good: the API's own message (quota exceeded,
+/// invalid name, forbidden) says what to fix.
+fn refused(what: &str, err: kube::Error) -> String {
+    match err {
+        kube::Error::Api(status) if !status.message.is_empty() => {
+            format!("the cluster refused to {what}: {}", status.message)
+        }
+        other => format!("cannot {what} on the cluster: {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use http::{Request, Response};
+    use kube::client::Body;
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::server::jobs::executor::StorageAccess;
+    use crate::server::kubernetes::Namespacing;
+
+    type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+
+    fn cluster() -> (Cluster, Handle) {
+        let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let settings = ClusterSettings {
+            namespace: "oscar-svc".into(),
+            namespacing: Namespacing::Shared,
+            platform_image: "oscar:test".into(),
+            job_ttl: Duration::from_secs(600),
+        };
+        (
+            Cluster::new(kube::Client::new(service, "default"), settings),
+            handle,
+        )
+    }
+
+    fn work() -> (Service, Execution) {
+        let service = Service::from_json(json!({"name": "s", "image": "alpine", "script": "true",
+            "input": [{"storage_provider": "minio.default", "path": "s/in"}]}))
+        .unwrap();
+        let storage = StorageAccess {
+            endpoint: "http://s3".into(),
+            region: "us-east-1".into(),
+            access_key: "root".into(),
+            secret_key: "root-secret".into(),
+            scoped_keys: true,
+        };
+        let execution = Execution::new(
+            "s-1",
+            &service,
+            &BTreeMap::new(),
+            "{}".into(),
+            &storage,
+            Duration::from_secs(60),
+            false,
+        );
+        (service, execution)
+    }
+
+    /// Takes the next request: its method, path and JSON body.
+    async fn next(
+        handle: &mut Handle,
+    ) -> (
+        String,
+        String,
+        Value,
+        tower_test::mock::SendResponse<Response<Body>>,
+    ) {
+        let (request, respond) = handle.next_request().await.expect("a request");
+        let method = request.method().to_string();
+        let path = request.uri().path().to_string();
+        let bytes = http_body_util::BodyExt::collect(request.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (method, path, body, respond)
+    }
+
+    fn answer(respond: tower_test::mock::SendResponse<Response<Body>>, code: u16, body: Value) {
+        let response = Response::builder()
+            .status(code)
+            .body(Body::from(serde_json::to_vec(&body).unwrap()))
+            .unwrap();
+        respond.send_response(response);
+    }
+
+    fn status(code: u16, reason: &str, message: &str) -> Value {
+        json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code,
+               "reason": reason, "message": message})
+    }
+
+    #[tokio::test]
+    async fn a_submission_is_two_calls_job_then_its_owned_secret() {
+        let (cluster, mut handle) = cluster();
+        let (service, execution) = work();
+        let server = tokio::spawn(async move {
+            let (method, path, mut job, respond) = next(&mut handle).await;
+            assert_eq!(
+                (method.as_str(), path.as_str()),
+                ("POST", "/apis/batch/v1/namespaces/oscar-svc/jobs")
+            );
+            assert_eq!(job["kind"], "Job");
+            assert_eq!(job["metadata"]["name"], "s-1");
+            job["metadata"]["uid"] = json!("uid-42");
+            answer(respond, 201, job);
+            let (method, path, secret, respond) = next(&mut handle).await;
+            assert_eq!(
+                (method.as_str(), path.as_str()),
+                ("POST", "/api/v1/namespaces/oscar-svc/secrets")
+            );
+            assert_eq!(secret["metadata"]["ownerReferences"][0]["uid"], "uid-42");
+            assert_eq!(secret["stringData"]["accessKey"], "OSCJ-s-1");
+            answer(respond, 201, secret);
+            handle
+        });
+        cluster.submit(&service, &execution).await.unwrap();
+        let mut handle = server.await.unwrap();
+        // No third call.
+        drop(cluster);
+        assert!(handle.next_request().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn throttling_and_server_errors_are_retried_refusals_are_not() {
+        let (cluster, mut handle) = cluster();
+        let (service, execution) = work();
+        let server = tokio::spawn(async move {
+            let (_, _, _, respond) = next(&mut handle).await;
+            answer(respond, 429, status(429, "TooManyRequests", "slow down"));
+            let (_, _, _, respond) = next(&mut handle).await;
+            answer(
+                respond,
+                503,
+                status(503, "ServiceUnavailable", "etcd is busy"),
+            );
+            let (_, _, mut job, respond) = next(&mut handle).await;
+            job["metadata"]["uid"] = json!("uid-1");
+            answer(respond, 201, job);
+            let (_, _, _, respond) = next(&mut handle).await;
+            answer(
+                respond,
+                403,
+                status(
+                    403,
+                    "Forbidden",
+                    "exceeded quota: compute-resources, requested: limits.memory=256Mi",
+                ),
+            );
+        });
+        let err = cluster.submit(&service, &execution).await.unwrap_err();
+        server.await.unwrap();
+        assert!(err.contains("exceeded quota: compute-resources"), "{err}");
+        assert!(
+            err.starts_with("the cluster refused to create the job's Secret"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_job_left_by_an_earlier_attempt_is_reused() {
+        let (cluster, mut handle) = cluster();
+        let (service, execution) = work();
+        let server = tokio::spawn(async move {
+            let (_, _, mut job, respond) = next(&mut handle).await;
+            answer(
+                respond,
+                409,
+                status(409, "AlreadyExists", "jobs.batch \"s-1\" already exists"),
+            );
+            let (method, path, _, respond) = next(&mut handle).await;
+            assert_eq!(
+                (method.as_str(), path.as_str()),
+                ("GET", "/apis/batch/v1/namespaces/oscar-svc/jobs/s-1")
+            );
+            job["metadata"]["uid"] = json!("uid-7");
+            answer(respond, 200, job);
+            let (_, _, secret, respond) = next(&mut handle).await;
+            assert_eq!(secret["metadata"]["ownerReferences"][0]["uid"], "uid-7");
+            answer(respond, 409, status(409, "AlreadyExists", "exists"));
+        });
+        cluster.submit(&service, &execution).await.unwrap();
+        server.await.unwrap();
+    }
+}
