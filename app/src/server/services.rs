@@ -300,7 +300,7 @@ pub fn not_found(name: &str) -> AppError {
     AppError::NotFound(format!("no service named {name:?}"))
 }
 
-fn from_row(row: &sqlx::any::AnyRow) -> AppResult<Service> {
+pub(crate) fn from_row(row: &sqlx::any::AnyRow) -> AppResult<Service> {
     let definition: String = row.try_get("definition")?;
     let mut service: Service = serde_json::from_str(&definition)
         .map_err(|e| AppError::internal("stored service definition", e))?;

@@ -14,6 +14,7 @@ use super::db::Database;
 use super::jobs::executor::StorageAccess;
 use super::{now, services, storage};
 use crate::api::system::{StoreCredentials, StoreKeyKind};
+use crate::service::Service;
 use crate::{AppError, AppResult};
 
 /// User keys: `OSCU` and 16 random characters, like the 20-character keys of AWS.
@@ -52,24 +53,37 @@ pub async fn for_caller(
     let (kind, access_key) = if caller.admin {
         (StoreKeyKind::Root, storage.access_key.clone())
     } else if storage.scoped_keys {
-        sqlx::query(
-            "INSERT INTO store_keys (access_key, owner, created_at) VALUES ($1, $2, $3)
-             ON CONFLICT (owner) DO NOTHING",
-        )
-        .bind(new_user_key())
-        .bind(&caller.id)
-        .bind(now())
-        .execute(db.pool())
-        .await?;
-        let row = sqlx::query("SELECT access_key FROM store_keys WHERE owner = $1")
-            .bind(&caller.id)
-            .fetch_one(db.pool())
-            .await?;
-        (StoreKeyKind::Personal, row.try_get("access_key")?)
+        let key = match key_of(db, &caller.id).await? {
+            Some(key) => key,
+            None => {
+                // Two first requests at once: one key wins, both read it.
+                sqlx::query(
+                    "INSERT INTO store_keys (access_key, owner, created_at) VALUES ($1, $2, $3)
+                     ON CONFLICT (owner) DO NOTHING",
+                )
+                .bind(new_user_key())
+                .bind(&caller.id)
+                .bind(now())
+                .execute(db.pool())
+                .await?;
+                key_of(db, &caller.id)
+                    .await?
+                    .ok_or_else(|| AppError::internal("store key", "not recorded"))?
+            }
+        };
+        (StoreKeyKind::Personal, key)
     } else {
         (StoreKeyKind::NotIssued, String::new())
     };
     Ok(credentials(storage, kind, access_key))
+}
+
+async fn key_of(db: &Database, owner: &str) -> AppResult<Option<String>> {
+    let row = sqlx::query("SELECT access_key FROM store_keys WHERE owner = $1")
+        .bind(owner)
+        .fetch_optional(db.pool())
+        .await?;
+    row.map(|row| Ok(row.try_get("access_key")?)).transpose()
 }
 
 /// Replaces the caller's key; the old one stops working at once.
@@ -129,18 +143,21 @@ fn new_user_key() -> String {
 /// Who holds a key this platform issued.
 enum Holder {
     User(String),
-    /// A running job, with its service's name.
-    Job(String),
+    /// A running job, with its service.
+    Job(Box<Service>),
 }
 
 async fn holder(db: &Database, access_key: &str) -> AppResult<Option<Holder>> {
     if let Some(job) = access_key.strip_prefix(JOB_KEY) {
-        let row = sqlx::query("SELECT service FROM jobs WHERE name = $1 AND state = 'running'")
-            .bind(job)
-            .fetch_optional(db.pool())
-            .await?;
+        let row = sqlx::query(
+            "SELECT s.definition, s.owner, s.token FROM jobs j JOIN services s ON s.name = j.service
+             WHERE j.name = $1 AND j.state = 'running'",
+        )
+        .bind(job)
+        .fetch_optional(db.pool())
+        .await?;
         return row
-            .map(|row| Ok(Holder::Job(row.try_get("service")?)))
+            .map(|row| Ok(Holder::Job(Box::new(services::from_row(&row)?))))
             .transpose();
     }
     if !access_key.starts_with(USER_KEY) {
@@ -179,9 +196,7 @@ pub async fn may_use(db: &Database, access_key: &str, bucket: &str) -> AppResult
         Some(Holder::User(owner)) => buckets::record(db, bucket)
             .await?
             .usable_by(&Caller::user(owner, Vec::new())),
-        Some(Holder::Job(service)) => services::get(db, &service)
-            .await?
-            .is_some_and(|service| storage::buckets_of(&service).contains(bucket)),
+        Some(Holder::Job(service)) => storage::buckets_of(&service).contains(bucket),
         None => false,
     })
 }

@@ -107,7 +107,7 @@ impl Execution {
 }
 
 /// The values of `environment.secrets`, by variable name.
-pub fn secret_variables(secrets: &BTreeMap<String, String>) -> Vec<(String, String)> {
+fn secret_variables(secrets: &BTreeMap<String, String>) -> Vec<(String, String)> {
     secrets
         .iter()
         .filter_map(|(path, value)| {

@@ -27,10 +27,6 @@ impl Cluster {
         Self { client, settings }
     }
 
-    pub fn settings(&self) -> &ClusterSettings {
-        &self.settings
-    }
-
     /// Starts an execution: its Job, then the Job's Secret owned by it (the pod waits for
     /// the Secret to mount). Two API round trips; a Job left by an earlier attempt is reused.
     pub async fn submit(&self, service: &Service, execution: &Execution) -> Result<(), String> {

@@ -416,40 +416,24 @@ mod tests {
             let execution = execution(&service);
             let ns = namespace_of(&settings, &service.owner);
             let name = if gpu { "job-gpu" } else { "job" };
-            let to_json = |v: &dyn erased::Json| v.json();
             out.push((
                 name.to_string(),
-                to_json(&job(&service, &execution, &settings, &ns)),
+                json(&job(&service, &execution, &settings, &ns)),
             ));
             if !gpu {
-                out.push((
-                    "job-secret".into(),
-                    to_json(&job_secret(
-                        &execution,
-                        &ns,
-                        &service.name,
-                        "9b6f1c52-1d1e-4c1b-8f0e-0c7d1f2a3b4c",
-                    )),
-                ));
-                out.push((
-                    "service-secret".into(),
-                    to_json(&service_secret(&service, &ns, &execution.secrets)),
-                ));
-                out.push(("namespace".into(), to_json(&namespace(&ns, &service.owner))));
+                let owner_uid = "9b6f1c52-1d1e-4c1b-8f0e-0c7d1f2a3b4c";
+                let job_secret = job_secret(&execution, &ns, &service.name, owner_uid);
+                out.push(("job-secret".into(), json(&job_secret)));
+                let service_secret = service_secret(&service, &ns, &execution.secrets);
+                out.push(("service-secret".into(), json(&service_secret)));
+                out.push(("namespace".into(), json(&namespace(&ns, &service.owner))));
             }
         }
         out
     }
 
-    mod erased {
-        pub trait Json {
-            fn json(&self) -> serde_json::Value;
-        }
-        impl<T: serde::Serialize> Json for T {
-            fn json(&self) -> serde_json::Value {
-                serde_json::to_value(self).expect("Kubernetes objects serialise")
-            }
-        }
+    fn json(object: &impl serde::Serialize) -> serde_json::Value {
+        serde_json::to_value(object).expect("Kubernetes objects serialise")
     }
 
     #[test]
@@ -458,6 +442,7 @@ mod tests {
         let service = service(false);
         let execution = execution(&service);
         let job = job(&service, &execution, &settings, "oscar-svc");
+        let text = serde_json::to_string(&job).unwrap();
         assert_eq!(job.metadata.name.as_deref(), Some(execution.job.as_str()));
         assert_eq!(job.metadata.namespace.as_deref(), Some("oscar-svc"));
         let labels = job.metadata.labels.clone().unwrap();
@@ -518,16 +503,7 @@ mod tests {
                 .contains_key("nvidia.com/gpu")
         );
         // Nothing secret in the Job itself.
-        let text = serde_json::to_string(&job_json(&service, &execution, &settings)).unwrap();
         assert!(!text.contains("planted-secret") && !text.contains(&execution.store_keys.1));
-    }
-
-    fn job_json(
-        service: &Service,
-        execution: &Execution,
-        settings: &ClusterSettings,
-    ) -> serde_json::Value {
-        serde_json::to_value(job(service, execution, settings, "oscar-svc")).unwrap()
     }
 
     #[test]
