@@ -289,6 +289,7 @@ async fn secret_values_never_appear_in_responses() {
 async fn buckets_of_other_users_are_refused_and_preexisting_ones_are_kept() {
     for app in TestApp::on_each_database().await {
         let (db, s3) = (&app.app.state.db, &app.app.state.s3);
+        let executor = app.app.state.jobs.executor().as_ref();
         let admin = Caller::admin();
         let bob = Caller::user("bob", vec![]);
         let carol = Caller::user("carol", vec![]);
@@ -297,13 +298,13 @@ async fn buckets_of_other_users_are_refused_and_preexisting_ones_are_kept() {
         bobs.name = "bobs".into();
         bobs.input[0].path = "shared-data/in".into();
         bobs.output[0].path = "shared-data/out".into();
-        services::create(db, s3, &bob, bobs.clone(), 1)
+        services::create(db, s3, executor, &bob, bobs.clone(), 1)
             .await
             .unwrap();
 
         let mut carols = bobs.clone();
         carols.name = "carols".into();
-        let err = services::create(db, s3, &carol, carols, 2)
+        let err = services::create(db, s3, executor, &carol, carols, 2)
             .await
             .unwrap_err();
         assert_eq!(err.status(), 409, "{}: {err}", app.database());
@@ -313,7 +314,7 @@ async fn buckets_of_other_users_are_refused_and_preexisting_ones_are_kept() {
             "{err}"
         );
         // Bob's service is private: to carol it does not exist.
-        let err = services::delete(db, s3, &carol, "bobs").await.unwrap_err();
+        let err = services::delete(db, s3, executor, &carol, "bobs").await.unwrap_err();
         assert_eq!(err.status(), 404);
 
         // A bucket made outside the platform is adopted, used, and never deleted by it.
@@ -326,12 +327,12 @@ async fn buckets_of_other_users_are_refused_and_preexisting_ones_are_kept() {
         adopted.name = "adopted".into();
         adopted.input[0].path = "field-data/raw".into();
         adopted.output[0].path = "field-data/clean".into();
-        services::create(db, s3, &admin, adopted, 3).await.unwrap();
+        services::create(db, s3, executor, &admin, adopted, 3).await.unwrap();
         let plan = services::deletion_plan(db, &admin, "adopted")
             .await
             .unwrap();
         assert!(plan.buckets.is_empty(), "{plan:?}");
-        services::delete(db, s3, &admin, "adopted").await.unwrap();
+        services::delete(db, s3, executor, &admin, "adopted").await.unwrap();
         assert!(bucket_exists(&app, "field-data").await);
         assert_eq!(keys(&app, "field-data").await, ["clean/", "raw/"]);
     }

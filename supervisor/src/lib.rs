@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod event;
+pub mod response;
 mod script;
 pub mod storage;
 
@@ -35,8 +36,21 @@ pub struct Settings {
     /// Where the [`Report`] goes (`OSCAR_RESULT_FILE`, default `/dev/termination-log` when it
     /// exists, as Kubernetes provides it).
     pub result_file: Option<PathBuf>,
-    /// Where a synchronous response goes (`OSCAR_RESPONSE_FILE`); none for asynchronous jobs.
-    pub response_file: Option<PathBuf>,
+    /// Where a synchronous response goes; none for asynchronous jobs.
+    pub response: Option<ResponseSink>,
+    /// Largest report in bytes (`OSCAR_RESULT_LIMIT`): Kubernetes keeps 4096 bytes of a
+    /// termination message, so a longer report would be cut into invalid JSON.
+    pub result_limit: Option<usize>,
+}
+
+/// Where a synchronous response goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResponseSink {
+    /// A file the executor reads back (`OSCAR_RESPONSE_FILE`).
+    File(PathBuf),
+    /// Framed at the end of the job's log (`OSCAR_RESPONSE_IN_LOG=1`), for a pod whose
+    /// files are gone when it ends: see [`response`].
+    Log,
 }
 
 impl Settings {
@@ -65,7 +79,14 @@ impl Settings {
             result_file: var("OSCAR_RESULT_FILE")
                 .map(PathBuf::from)
                 .or_else(|| termination_log.exists().then_some(termination_log)),
-            response_file: var("OSCAR_RESPONSE_FILE").map(PathBuf::from),
+            response: match (var("OSCAR_RESPONSE_FILE"), var("OSCAR_RESPONSE_IN_LOG")) {
+                (Some(file), _) => Some(ResponseSink::File(file.into())),
+                (None, Some(_)) => Some(ResponseSink::Log),
+                (None, None) => None,
+            },
+            result_limit: number("OSCAR_RESULT_LIMIT")?
+                .and_then(|n| usize::try_from(n).ok())
+                .filter(|n| *n > 0),
         })
     }
 }
@@ -90,6 +111,36 @@ pub enum Report {
 }
 
 impl Report {
+    /// The report as JSON of at most `limit` bytes: outputs beyond what fits are left out
+    /// (the log names each upload) and a long reason is shortened.
+    pub fn to_json_within(&self, limit: usize) -> String {
+        let mut report = self.clone();
+        let mut dropped = 0;
+        loop {
+            let text = serde_json::to_string(&report).unwrap_or_default();
+            if text.len() <= limit {
+                if dropped > 0 {
+                    eprintln!(
+                        "oscar-supervisor: the report lists the first outputs only; {dropped} more are named above"
+                    );
+                }
+                return text;
+            }
+            match &mut report {
+                Self::Succeeded { outputs } | Self::Failed { outputs, .. } if !outputs.is_empty() => {
+                    outputs.pop();
+                    dropped += 1;
+                }
+                Self::Failed { reason, .. } | Self::Error { reason } if reason.len() > 64 => {
+                    let keep = reason.floor_char_boundary(reason.len() / 2);
+                    reason.truncate(keep);
+                    reason.push('…');
+                }
+                _ => return text,
+            }
+        }
+    }
+
     /// The process exit code: the script's own when it failed, 1 for platform errors.
     pub fn exit_code(&self) -> u8 {
         match self {
@@ -240,14 +291,23 @@ pub async fn supervise(settings: &Settings, raw_event: Vec<u8>) -> Report {
         }
     }
 
-    if let Some(path) = &settings.response_file {
+    if let Some(sink) = &settings.response {
         let body = match &event {
             Event::Unknown(_) => response_body(output_dir, &files, stdout),
             Event::Storage(_) => Ok(stdout),
         };
-        if let Err(reason) = body.and_then(|body| {
-            std::fs::write(path, body).map_err(|e| format!("cannot write the response: {e}"))
-        }) {
+        let written = body.and_then(|body| match sink {
+            ResponseSink::File(path) => {
+                std::fs::write(path, body).map_err(|e| format!("cannot write the response: {e}"))
+            }
+            ResponseSink::Log => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(response::frame(&body).as_bytes())
+                    .and_then(|()| out.flush())
+                    .map_err(|e| format!("cannot write the response: {e}"))
+            }
+        });
+        if let Err(reason) = written {
             return Report::Error { reason };
         }
     }
@@ -392,7 +452,7 @@ fn file_suffix() -> String {
 pub fn main() -> ExitCode {
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
-        Err(reason) => return finish(None, Report::Error { reason }),
+        Err(reason) => return finish(None, None, Report::Error { reason }),
     };
     let event_file = std::env::var_os("OSCAR_EVENT_FILE").filter(|f| !f.is_empty());
     let raw_event = match (std::env::var_os("EVENT"), event_file) {
@@ -402,6 +462,7 @@ pub fn main() -> ExitCode {
             Err(e) => {
                 return finish(
                     settings.result_file.as_deref(),
+                    settings.result_limit,
                     Report::Error {
                         reason: format!("cannot read the event from OSCAR_EVENT_FILE: {e}"),
                     },
@@ -413,6 +474,7 @@ pub fn main() -> ExitCode {
             if let Err(e) = std::io::Read::read_to_end(&mut std::io::stdin(), &mut buffer) {
                 return finish(
                     settings.result_file.as_deref(),
+                    settings.result_limit,
                     Report::Error {
                         reason: format!("cannot read the event from standard input: {e}"),
                     },
@@ -429,6 +491,7 @@ pub fn main() -> ExitCode {
         Err(e) => {
             return finish(
                 settings.result_file.as_deref(),
+                settings.result_limit,
                 Report::Error {
                     reason: format!("cannot start: {e}"),
                 },
@@ -436,10 +499,14 @@ pub fn main() -> ExitCode {
         }
     };
     let report = runtime.block_on(supervise(&settings, raw_event));
-    finish(settings.result_file.as_deref(), report)
+    finish(
+        settings.result_file.as_deref(),
+        settings.result_limit,
+        report,
+    )
 }
 
-fn finish(result_file: Option<&Path>, report: Report) -> ExitCode {
+fn finish(result_file: Option<&Path>, limit: Option<usize>, report: Report) -> ExitCode {
     match &report {
         Report::Succeeded { .. } => {}
         Report::Failed { reason, .. } | Report::Error { reason } => {
@@ -447,7 +514,7 @@ fn finish(result_file: Option<&Path>, report: Report) -> ExitCode {
         }
     }
     if let Some(path) = result_file {
-        let text = serde_json::to_string(&report).unwrap_or_default();
+        let text = report.to_json_within(limit.unwrap_or(usize::MAX));
         if let Err(e) = std::fs::write(path, text) {
             eprintln!("oscar-supervisor: cannot write {}: {e}", path.display());
         }

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use base64::Engine;
-use supervisor::{Report, Settings, supervise};
+use supervisor::{Report, ResponseSink, Settings, supervise};
 
 fn settings(dir: &Path, script: &str, timeout: Option<Duration>) -> Settings {
     std::fs::write(
@@ -21,7 +21,8 @@ fn settings(dir: &Path, script: &str, timeout: Option<Duration>) -> Settings {
         timeout,
         memory: None,
         result_file: None,
-        response_file: Some(dir.join("response")),
+        response: Some(ResponseSink::File(dir.join("response"))),
+        result_limit: None,
     }
 }
 
@@ -105,4 +106,28 @@ async fn a_missing_configuration_is_a_platform_error() {
     };
     let report = supervise(&settings, b"{}".to_vec()).await;
     assert!(matches!(report, Report::Error { reason } if reason.contains("function_config.yaml")));
+}
+
+#[test]
+fn a_report_is_cut_to_fit_a_termination_message() {
+    let outputs: Vec<String> = (0..500).map(|i| format!("out/folder/file-{i:04}.txt")).collect();
+    let report = Report::Succeeded {
+        outputs: outputs.clone(),
+    };
+    let text = report.to_json_within(4096);
+    assert!(text.len() <= 4096, "{}", text.len());
+    let Report::Succeeded { outputs: kept } = serde_json::from_str(&text).unwrap() else {
+        panic!("{text}");
+    };
+    assert!(kept.len() > 50 && kept.len() < 500);
+    assert_eq!(kept[..], outputs[..kept.len()]);
+    let long = Report::Error {
+        reason: "é".repeat(5000),
+    };
+    let text = long.to_json_within(4096);
+    assert!(text.len() <= 4096);
+    assert!(matches!(serde_json::from_str(&text).unwrap(), Report::Error { .. }));
+    // A report that fits is unchanged.
+    let small = Report::Succeeded { outputs: vec!["a/b".into()] };
+    assert_eq!(small.to_json_within(4096), serde_json::to_string(&small).unwrap());
 }

@@ -8,6 +8,7 @@ use sqlx::Row;
 
 use super::access::Caller;
 use super::db::Database;
+use super::jobs::executor::{Executor, secret_variables};
 use super::storage;
 use super::store::{self, Store};
 pub use crate::api::services::{Applied, DeletionPlan};
@@ -43,6 +44,7 @@ impl From<Vec<FieldError>> for AppError {
 pub async fn create(
     db: &Database,
     s3: &Store,
+    executor: &dyn Executor,
     caller: &Caller,
     mut service: Service,
     now: i64,
@@ -59,6 +61,7 @@ pub async fn create(
     service.token = new_token();
     let secrets = take_secrets(&mut service);
     storage::prepare_for(db, s3, caller, &service, now).await?;
+    prepare_runs(executor, &service, &secrets).await?;
 
     let mut tx = db.pool().begin().await?;
     let inserted = sqlx::query(
@@ -89,6 +92,7 @@ pub async fn create(
 pub async fn update(
     db: &Database,
     s3: &Store,
+    executor: &dyn Executor,
     caller: &Caller,
     mut service: Service,
     now: i64,
@@ -117,6 +121,7 @@ pub async fn update(
         .collect();
     store::unsubscribe(s3, &service.name, &dropped).await?;
     storage::prepare_for(db, s3, caller, &service, now).await?;
+    prepare_runs(executor, &service, &secrets).await?;
 
     let mut tx = db.pool().begin().await?;
     sqlx::query("UPDATE services SET definition = $1, updated_at = $2 WHERE name = $3")
@@ -148,6 +153,7 @@ pub async fn get(db: &Database, name: &str) -> AppResult<Option<Service>> {
 pub async fn apply(
     db: &Database,
     s3: &Store,
+    executor: &dyn Executor,
     caller: &Caller,
     definitions: Vec<Service>,
     now: i64,
@@ -157,9 +163,9 @@ pub async fn apply(
         let name = service.name.clone();
         let created = !exists(db, &name).await?;
         if created {
-            create(db, s3, caller, service, now).await?;
+            create(db, s3, executor, caller, service, now).await?;
         } else {
-            update(db, s3, caller, service, now).await?;
+            update(db, s3, executor, caller, service, now).await?;
         }
         applied.push(Applied { name, created });
     }
@@ -254,13 +260,18 @@ async fn plan(
 pub async fn delete(
     db: &Database,
     s3: &Store,
+    executor: &dyn Executor,
     caller: &Caller,
     name: &str,
 ) -> AppResult<DeletionPlan> {
     let (plan, shared) = plan(db, caller, name).await?;
-    let inputs: Vec<String> = storage::buckets_in(&require(db, name).await?.input)
-        .into_iter()
-        .collect();
+    let service = require(db, name).await?;
+    // First, so a cluster that refuses leaves the service whole for another try.
+    executor
+        .service_deleted(&service)
+        .await
+        .map_err(AppError::Unavailable)?;
+    let inputs: Vec<String> = storage::buckets_in(&service.input).into_iter().collect();
     store::unsubscribe(s3, name, &inputs).await?;
     for bucket in &plan.buckets {
         storage::remove_bucket(db, s3, bucket).await?;
@@ -275,6 +286,19 @@ pub async fn delete(
     super::jobs::forget_service(db, name).await?;
     tracing::info!(service = %name, buckets = ?plan.buckets, "service deleted");
     Ok(plan)
+}
+
+/// Where the service's jobs run is ready, with its current secrets, before the service is
+/// stored: a cluster that refuses leaves the stored service as it was.
+async fn prepare_runs(
+    executor: &dyn Executor,
+    service: &Service,
+    secrets: &BTreeMap<String, String>,
+) -> AppResult<()> {
+    executor
+        .service_saved(service, &secret_variables(secrets))
+        .await
+        .map_err(AppError::Unavailable)
 }
 
 pub fn authorize_owner(caller: &Caller, service: &Service) -> AppResult<()> {

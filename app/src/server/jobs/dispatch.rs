@@ -142,7 +142,7 @@ pub(crate) async fn execute(
     );
     let (log, writer) = logs::writer(db.clone(), jobs.clone(), job.to_string());
     tracing::info!(%job, service = %service.name, "job started");
-    let result = jobs.executor().run(execution, log).await;
+    let result = jobs.executor().run(&service, execution, log).await;
     let _ = writer.await;
     let (outcome, response) = match result {
         Ok(finished) => {

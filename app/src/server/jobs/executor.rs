@@ -45,9 +45,29 @@ pub struct Finished {
 
 #[async_trait::async_trait]
 pub trait Executor: Send + Sync {
-    /// Runs the execution to its end, sending its output lines to `log`. `Err` is a platform
-    /// failure (could not start, lost the process) with a reason for the user.
-    async fn run(&self, execution: Execution, log: LogSink) -> Result<Finished, String>;
+    /// Runs the execution of `service` to its end, sending its output lines to `log`. `Err`
+    /// is a platform failure (could not start, lost the process) with a reason for the user.
+    async fn run(
+        &self,
+        service: &Service,
+        execution: Execution,
+        log: LogSink,
+    ) -> Result<Finished, String>;
+
+    /// Prepares where a created or updated service's jobs run, with its secrets
+    /// (`environment.secrets` by variable name). Local processes need nothing.
+    async fn service_saved(
+        &self,
+        _service: &Service,
+        _secrets: &[(String, String)],
+    ) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Removes what the service's jobs left where they ran.
+    async fn service_deleted(&self, _service: &Service) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Where jobs reach the platform's object store as `minio.default`.
@@ -107,7 +127,7 @@ impl Execution {
 }
 
 /// The values of `environment.secrets`, by variable name.
-fn secret_variables(secrets: &BTreeMap<String, String>) -> Vec<(String, String)> {
+pub fn secret_variables(secrets: &BTreeMap<String, String>) -> Vec<(String, String)> {
     secrets
         .iter()
         .filter_map(|(path, value)| {

@@ -13,6 +13,7 @@ use tokio::process::Command;
 
 use super::executor::{Execution, Executor, Finished};
 use super::logs::LogSink;
+use crate::service::Service;
 
 /// Time the supervisor gets beyond the script's limit to upload outputs and report.
 const GRACE: Duration = Duration::from_secs(60);
@@ -28,7 +29,12 @@ pub struct LocalExecutor {
 
 #[async_trait::async_trait]
 impl Executor for LocalExecutor {
-    async fn run(&self, execution: Execution, log: LogSink) -> Result<Finished, String> {
+    async fn run(
+        &self,
+        _service: &Service,
+        execution: Execution,
+        log: LogSink,
+    ) -> Result<Finished, String> {
         let dir = self.work_root.join(&execution.job);
         let result = self.run_in(&dir, &execution, log).await;
         if let Err(err) = tokio::fs::remove_dir_all(&dir).await {

@@ -4,14 +4,16 @@
 use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, PostParams};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Secret};
+use kube::api::{Api, DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams};
 
-use super::ClusterSettings;
 use super::objects;
+use super::{ClusterSettings, Namespacing};
 use crate::server::jobs::executor::Execution;
 use crate::service::Service;
 
+/// Who the platform's server-side applies are recorded as.
+const FIELD_MANAGER: &str = "oscar";
 /// Attempts per call, and the first wait (doubled each time).
 const ATTEMPTS: u32 = 5;
 const FIRST_WAIT: Duration = Duration::from_millis(100);
@@ -27,10 +29,18 @@ impl Cluster {
         Self { client, settings }
     }
 
+    pub fn settings(&self) -> &ClusterSettings {
+        &self.settings
+    }
+
+    pub fn namespace_of(&self, service: &Service) -> String {
+        objects::namespace_of(&self.settings, &service.owner)
+    }
+
     /// Starts an execution: its Job, then the Job's Secret owned by it (the pod waits for
     /// the Secret to mount). Two API round trips; a Job left by an earlier attempt is reused.
     pub async fn submit(&self, service: &Service, execution: &Execution) -> Result<(), String> {
-        let namespace = objects::namespace_of(&self.settings, &service.owner);
+        let namespace = self.namespace_of(service);
         let jobs: Api<Job> = Api::namespaced(self.client.clone(), &namespace);
         let create = PostParams::default();
         let job = objects::job(service, execution, &self.settings, &namespace);
@@ -52,6 +62,77 @@ impl Cluster {
             Err(err) if already_exists(&err) => Ok(()),
             Err(err) => Err(refused("create the job's Secret", err)),
         }
+    }
+}
+
+impl Cluster {
+    /// The job's output: the log of its pod's job container.
+    pub async fn log(&self, namespace: &str, pod: &str) -> Result<String, String> {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+        let params = LogParams {
+            container: Some(objects::JOB_CONTAINER.into()),
+            ..Default::default()
+        };
+        retried(|| pods.logs(pod, &params))
+            .await
+            .map_err(|e| refused("read the job's log", e))
+    }
+
+    /// Deletes a job that will not run, with its pod and Secret.
+    pub async fn remove_job(&self, namespace: &str, job: &str) -> Result<(), String> {
+        let jobs: Api<Job> = Api::namespaced(self.client.clone(), namespace);
+        delete_if_present(&jobs, job, &DeleteParams::background(), "delete the job").await
+    }
+
+    /// Makes the service's namespace (one per user) and keeps its Secret equal to its
+    /// `environment.secrets`: applied when there are some, deleted when there are none.
+    pub async fn prepare_service(
+        &self,
+        service: &Service,
+        secrets: &[(String, String)],
+    ) -> Result<(), String> {
+        let namespace = self.namespace_of(service);
+        let apply = PatchParams::apply(FIELD_MANAGER).force();
+        if self.settings.namespacing == Namespacing::PerUser && namespace != self.settings.namespace
+        {
+            let namespaces: Api<Namespace> = Api::all(self.client.clone());
+            let object = Patch::Apply(objects::namespace(&namespace, &service.owner));
+            retried(|| namespaces.patch(&namespace, &apply, &object))
+                .await
+                .map_err(|e| refused("create the user's namespace", e))?;
+        }
+        let name = objects::service_secret_name(&service.name);
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), &namespace);
+        if secrets.is_empty() {
+            let what = "delete the service's Secret";
+            return delete_if_present(&api, &name, &DeleteParams::default(), what).await;
+        }
+        let object = Patch::Apply(objects::service_secret(service, &namespace, secrets));
+        retried(|| api.patch(&name, &apply, &object))
+            .await
+            .map(|_| ())
+            .map_err(|e| refused("save the service's Secret", e))
+    }
+
+    /// Deletes the service's Jobs (their pods and Secrets go with them) and its Secret.
+    pub async fn remove_service(&self, service: &Service) -> Result<(), String> {
+        let namespace = self.namespace_of(service);
+        let jobs: Api<Job> = Api::namespaced(self.client.clone(), &namespace);
+        let selector = ListParams::default().labels(&format!(
+            "{}={},{}={}",
+            objects::SERVICE_LABEL,
+            service.name,
+            objects::MANAGED_LABEL,
+            objects::MANAGED_BY
+        ));
+        let background = DeleteParams::background();
+        retried(|| jobs.delete_collection(&background, &selector))
+            .await
+            .map_err(|e| refused("delete the service's jobs", e))?;
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &namespace);
+        let name = objects::service_secret_name(&service.name);
+        let what = "delete the service's Secret";
+        delete_if_present(&secrets, &name, &DeleteParams::default(), what).await
     }
 }
 
@@ -85,6 +166,23 @@ fn transient(err: &kube::Error) -> bool {
         }
         kube::Error::HyperError(_) | kube::Error::Service(_) => true,
         _ => false,
+    }
+}
+
+/// Deletes an object; one already gone is fine.
+async fn delete_if_present<K>(
+    api: &Api<K>,
+    name: &str,
+    params: &DeleteParams,
+    what: &str,
+) -> Result<(), String>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    match retried(|| api.delete(name, params)).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.is_not_found() => Ok(()),
+        Err(err) => Err(refused(what, err)),
     }
 }
 
@@ -124,6 +222,7 @@ mod tests {
             namespacing: Namespacing::Shared,
             platform_image: "oscar:test".into(),
             job_ttl: Duration::from_secs(600),
+            pending_timeout: Duration::from_secs(300),
         };
         (
             Cluster::new(kube::Client::new(service, "default"), settings),

@@ -3,7 +3,9 @@
 //! the pure functions that build every object the platform creates.
 
 pub mod cluster;
+pub mod executor;
 pub mod objects;
+pub mod tracker;
 
 use std::time::Duration;
 
@@ -17,6 +19,9 @@ pub struct ClusterSettings {
     pub platform_image: String,
     /// How long finished Jobs stay on the cluster (their logs are kept by the platform).
     pub job_ttl: Duration,
+    /// How long a job may wait for its pod to start (image pulls, scheduling, quota) before
+    /// it fails with the cluster's reason.
+    pub pending_timeout: Duration,
 }
 
 /// One namespace for every service, or one per user.

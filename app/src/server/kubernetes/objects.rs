@@ -33,6 +33,8 @@ pub const OWNER_ANNOTATION: &str = "oscar.grycap/owner";
 pub const JOB_CONTAINER: &str = "oscar-container";
 /// Where the supervisor writes its report: Kubernetes returns it in the pod's status.
 pub const REPORT_PATH: &str = "/dev/termination-log";
+/// What Kubernetes keeps of a termination message.
+pub const REPORT_LIMIT: usize = 4096;
 
 /// Time the supervisor gets beyond the script's limit to upload outputs and report.
 const GRACE_SECONDS: i64 = 60;
@@ -151,11 +153,16 @@ pub fn job(
         env_var("OSCAR_PROVIDERS_DIR", PROVIDERS_DIR),
         env_var("OSCAR_EVENT_FILE", &format!("{CONFIG_DIR}/event")),
         env_var("OSCAR_RESULT_FILE", REPORT_PATH),
+        env_var("OSCAR_RESULT_LIMIT", &REPORT_LIMIT.to_string()),
         env_var(
             "OSCAR_SCRIPT_TIMEOUT",
             &execution.timeout.as_secs().max(1).to_string(),
         ),
     ]);
+    if execution.sync {
+        // The pod's files are gone when it ends; its log can still be read.
+        env.push(env_var("OSCAR_RESPONSE_IN_LOG", "1"));
+    }
     let files = |items: &[(&str, &str)]| {
         items
             .iter()
@@ -366,6 +373,7 @@ mod tests {
             namespacing,
             platform_image: "ghcr.io/example/oscar:1.0".into(),
             job_ttl: Duration::from_secs(3600),
+            pending_timeout: Duration::from_secs(300),
         }
     }
 
