@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use app::server::jobs::JobSettings;
+use app::server::kubernetes::{ClusterSettings, Namespacing};
 use app::server::oidc::OidcSettings;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +89,22 @@ pub struct Config {
     pub supervisor: Option<Vec<String>>,
     /// Sign-in and bearer tokens from an OIDC provider (`OIDC_CLIENT_ID` turns it on).
     pub oidc: Option<OidcSettings>,
+    /// Where jobs run (`OSCAR_EXECUTOR`).
+    pub executor: ExecutorConfig,
+    /// The store's address as jobs reach it (`OSCAR_JOB_S3_ENDPOINT`), when it differs from
+    /// the platform's (pods reach the embedded store through a Service, not loopback).
+    pub job_s3_endpoint: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecutorConfig {
+    /// Supervised processes on this machine.
+    Local,
+    /// Kubernetes Jobs (`OSCAR_KUBE_*`), reached in-cluster or through `OSCAR_KUBECONFIG`.
+    Kubernetes {
+        cluster: ClusterSettings,
+        kubeconfig: Option<PathBuf>,
+    },
 }
 
 impl Config {
@@ -203,6 +220,16 @@ impl Config {
             .unwrap_or(UPLOAD_LIMIT),
             supervisor: var("OSCAR_SUPERVISOR").map(|path| vec![path]),
             oidc: oidc_settings(&var)?,
+            executor: executor(&var)?,
+            job_s3_endpoint: match var("OSCAR_JOB_S3_ENDPOINT") {
+                Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => {
+                    return Err(err(
+                        "OSCAR_JOB_S3_ENDPOINT",
+                        format!("{url:?} is not an http:// or https:// URL"),
+                    ));
+                }
+                other => other.map(|url| url.trim_end_matches('/').to_string()),
+            },
         })
     }
 
@@ -307,6 +334,81 @@ fn oidc_settings(
         audience: var("OIDC_AUDIENCE"),
         display_name,
     }))
+}
+
+const KUBE_VARS: &[&str] = &[
+    "OSCAR_KUBE_NAMESPACE",
+    "OSCAR_KUBE_NAMESPACE_PER_USER",
+    "OSCAR_KUBE_PLATFORM_IMAGE",
+    "OSCAR_KUBE_JOB_TTL",
+    "OSCAR_KUBE_PENDING_TIMEOUT",
+    "OSCAR_KUBECONFIG",
+];
+
+fn executor(var: &impl Fn(&str) -> Option<String>) -> Result<ExecutorConfig, ConfigError> {
+    match var("OSCAR_EXECUTOR").as_deref() {
+        None | Some("local") => {
+            if let Some(name) = KUBE_VARS.iter().find(|name| var(name).is_some()) {
+                return Err(err(name, "applies with OSCAR_EXECUTOR=kubernetes"));
+            }
+            Ok(ExecutorConfig::Local)
+        }
+        Some("kubernetes") => {
+            let namespace = var("OSCAR_KUBE_NAMESPACE").unwrap_or_else(|| "oscar-svc".into());
+            // Per-user namespaces append '-' and 10 characters; a namespace has at most 63.
+            let valid = !namespace.is_empty()
+                && namespace.len() <= 52
+                && namespace
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !namespace.starts_with('-')
+                && !namespace.ends_with('-');
+            if !valid {
+                return Err(err(
+                    "OSCAR_KUBE_NAMESPACE",
+                    format!(
+                        "{namespace:?} is not a namespace name (lowercase letters, digits and '-', at most 52 characters)"
+                    ),
+                ));
+            }
+            let per_user = boolean(
+                "OSCAR_KUBE_NAMESPACE_PER_USER",
+                var("OSCAR_KUBE_NAMESPACE_PER_USER"),
+                false,
+            )?;
+            let platform_image = var("OSCAR_KUBE_PLATFORM_IMAGE").ok_or_else(|| {
+                err(
+                    "OSCAR_KUBE_PLATFORM_IMAGE",
+                    "is required with OSCAR_EXECUTOR=kubernetes: the platform's image, whose supervisor jobs run",
+                )
+            })?;
+            let seconds = |name: &'static str, default: u64| -> Result<Duration, ConfigError> {
+                let value = number(name, var(name), default)?.unwrap_or(default);
+                if value == 0 {
+                    return Err(err(name, "must be greater than 0"));
+                }
+                Ok(Duration::from_secs(value))
+            };
+            Ok(ExecutorConfig::Kubernetes {
+                cluster: ClusterSettings {
+                    namespace,
+                    namespacing: if per_user {
+                        Namespacing::PerUser
+                    } else {
+                        Namespacing::Shared
+                    },
+                    platform_image,
+                    job_ttl: seconds("OSCAR_KUBE_JOB_TTL", 600)?,
+                    pending_timeout: seconds("OSCAR_KUBE_PENDING_TIMEOUT", 300)?,
+                },
+                kubeconfig: var("OSCAR_KUBECONFIG").map(PathBuf::from),
+            })
+        }
+        Some(other) => Err(err(
+            "OSCAR_EXECUTOR",
+            format!("{other:?} is not one of: local, kubernetes"),
+        )),
+    }
 }
 
 fn job_settings(var: &impl Fn(&str) -> Option<String>) -> Result<JobSettings, ConfigError> {
@@ -462,6 +564,59 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn the_kubernetes_executor_needs_the_platform_image_and_names_bad_values() {
+        assert_eq!(parse(&[]).unwrap().executor, ExecutorConfig::Local);
+        let kube = ("OSCAR_EXECUTOR", "kubernetes");
+        let image = ("OSCAR_KUBE_PLATFORM_IMAGE", "ghcr.io/example/oscar:1.0");
+        assert_eq!(parse(&[kube]).unwrap_err().var, "OSCAR_KUBE_PLATFORM_IMAGE");
+        let ExecutorConfig::Kubernetes {
+            cluster,
+            kubeconfig,
+        } = parse(&[kube, image]).unwrap().executor
+        else {
+            panic!("kubernetes");
+        };
+        assert_eq!(cluster.namespace, "oscar-svc");
+        assert_eq!(cluster.namespacing, Namespacing::Shared);
+        assert_eq!(cluster.job_ttl, Duration::from_secs(600));
+        assert_eq!(cluster.pending_timeout, Duration::from_secs(300));
+        assert_eq!(kubeconfig, None);
+        let per_user = parse(&[kube, image, ("OSCAR_KUBE_NAMESPACE_PER_USER", "true")]).unwrap();
+        assert!(matches!(
+            per_user.executor,
+            ExecutorConfig::Kubernetes { cluster, .. } if cluster.namespacing == Namespacing::PerUser
+        ));
+        for (bad, var) in [
+            (
+                ("OSCAR_KUBE_NAMESPACE", "Oscar_Svc"),
+                "OSCAR_KUBE_NAMESPACE",
+            ),
+            (
+                ("OSCAR_KUBE_PENDING_TIMEOUT", "0"),
+                "OSCAR_KUBE_PENDING_TIMEOUT",
+            ),
+            (("OSCAR_KUBE_JOB_TTL", "soon"), "OSCAR_KUBE_JOB_TTL"),
+        ] {
+            assert_eq!(parse(&[kube, image, bad]).unwrap_err().var, var);
+        }
+        assert_eq!(
+            parse(&[("OSCAR_EXECUTOR", "docker")]).unwrap_err().var,
+            "OSCAR_EXECUTOR"
+        );
+        // Cluster settings without the cluster executor are a mistake worth naming.
+        assert_eq!(
+            parse(&[image]).unwrap_err().var,
+            "OSCAR_KUBE_PLATFORM_IMAGE"
+        );
+        assert_eq!(
+            parse(&[("OSCAR_JOB_S3_ENDPOINT", "minio:9000")])
+                .unwrap_err()
+                .var,
+            "OSCAR_JOB_S3_ENDPOINT"
+        );
     }
 
     #[test]

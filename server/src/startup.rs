@@ -8,9 +8,10 @@ use anyhow::Context;
 use app::api::system::PlatformInfo;
 use app::server::auth::AdminAccount;
 use app::server::db::Database;
-use app::server::jobs::executor::StorageAccess;
+use app::server::jobs::executor::{Executor, StorageAccess};
 use app::server::jobs::local::LocalExecutor;
 use app::server::jobs::{self, Jobs, Trigger, events};
+use app::server::kubernetes::executor::KubernetesExecutor;
 use app::server::oidc::Oidc;
 use app::server::sessions::Sessions;
 use app::server::state::AppState;
@@ -22,7 +23,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tower_sessions::ExpiredDeletion;
 
-use crate::config::{Config, S3Credentials, Secret, Storage};
+use crate::config::{Config, ExecutorConfig, S3Credentials, Secret, Storage};
 use crate::secrets;
 
 /// The embedded store asks the platform about the keys it issued to users and jobs.
@@ -164,24 +165,43 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
         database: db.kind().label().to_string(),
     };
 
-    let executor = LocalExecutor {
-        supervisor: match &config.supervisor {
-            Some(command) => command.clone(),
-            None => vec![
-                std::env::current_exe()
-                    .context("cannot find this program to run jobs with (set OSCAR_SUPERVISOR)")?
-                    .to_string_lossy()
-                    .into_owned(),
-                "supervise".into(),
-            ],
-        },
-        work_root: job_work_root(&data_dir)?,
+    let (stop, stopped) = watch::channel(false);
+    let mut background = Vec::new();
+    let executor: Arc<dyn Executor> = match &config.executor {
+        ExecutorConfig::Local => Arc::new(LocalExecutor {
+            supervisor: match &config.supervisor {
+                Some(command) => command.clone(),
+                None => vec![
+                    std::env::current_exe()
+                        .context(
+                            "cannot find this program to run jobs with (set OSCAR_SUPERVISOR)",
+                        )?
+                        .to_string_lossy()
+                        .into_owned(),
+                    "supervise".into(),
+                ],
+            },
+            work_root: job_work_root(&data_dir)?,
+        }),
+        ExecutorConfig::Kubernetes {
+            cluster,
+            kubeconfig,
+        } => {
+            let client = kube_client(kubeconfig.as_deref()).await?;
+            let (executor, tasks) =
+                KubernetesExecutor::start(client, cluster.clone(), stopped.clone());
+            background.extend(tasks);
+            Arc::new(executor)
+        }
     };
     let jobs = Jobs::new(
         config.jobs.clone(),
-        Arc::new(executor),
+        executor,
         StorageAccess {
-            endpoint: info.storage_endpoint.clone(),
+            endpoint: config
+                .job_s3_endpoint
+                .clone()
+                .unwrap_or_else(|| info.storage_endpoint.clone()),
             region: config.s3_region.clone(),
             access_key: credentials.access_key.clone(),
             secret_key: credentials.secret_key.0.clone(),
@@ -212,8 +232,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
     };
     let router = crate::router::router(state.clone(), sessions.clone(), config.secure_cookies);
 
-    let (stop, stopped) = watch::channel(false);
-    let mut background = vec![
+    background.extend([
         tokio::spawn(delete_expired_sessions(sessions, stopped.clone())),
         tokio::spawn({
             let (oidc, stopped) = (state.oidc.clone(), stopped.clone());
@@ -233,7 +252,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
             notifications,
             stopped.clone(),
         )),
-    ];
+    ]);
     if state.db.kind() == app::server::db::DatabaseKind::Postgres {
         let (jobs, db, url, stopped) = (
             state.jobs.clone(),
@@ -272,6 +291,27 @@ impl Application {
         }
         self.state.db.close().await;
     }
+}
+
+/// The cluster client: from `OSCAR_KUBECONFIG` when given, else in-cluster or `KUBECONFIG`.
+async fn kube_client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<kube::Client> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let file = kube::config::Kubeconfig::read_from(path)
+                .with_context(|| format!("OSCAR_KUBECONFIG: cannot read {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(file, &Default::default())
+                .await
+                .with_context(|| format!("OSCAR_KUBECONFIG: cannot use {}", path.display()))?
+        }
+        None => kube::Config::infer().await.context(
+            "OSCAR_EXECUTOR=kubernetes: no in-cluster service account and no kubeconfig (set OSCAR_KUBECONFIG)",
+        )?,
+    };
+    // Both ring and aws-lc-rs are linked in; kube's TLS needs the process to pick one. An
+    // error means one was picked already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    kube::Client::try_from(config)
+        .context("OSCAR_EXECUTOR=kubernetes: cannot make a cluster client")
 }
 
 fn embedded_credentials(secrets_dir: &std::path::Path) -> anyhow::Result<S3Credentials> {

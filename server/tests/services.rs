@@ -314,7 +314,9 @@ async fn buckets_of_other_users_are_refused_and_preexisting_ones_are_kept() {
             "{err}"
         );
         // Bob's service is private: to carol it does not exist.
-        let err = services::delete(db, s3, executor, &carol, "bobs").await.unwrap_err();
+        let err = services::delete(db, s3, executor, &carol, "bobs")
+            .await
+            .unwrap_err();
         assert_eq!(err.status(), 404);
 
         // A bucket made outside the platform is adopted, used, and never deleted by it.
@@ -327,12 +329,16 @@ async fn buckets_of_other_users_are_refused_and_preexisting_ones_are_kept() {
         adopted.name = "adopted".into();
         adopted.input[0].path = "field-data/raw".into();
         adopted.output[0].path = "field-data/clean".into();
-        services::create(db, s3, executor, &admin, adopted, 3).await.unwrap();
+        services::create(db, s3, executor, &admin, adopted, 3)
+            .await
+            .unwrap();
         let plan = services::deletion_plan(db, &admin, "adopted")
             .await
             .unwrap();
         assert!(plan.buckets.is_empty(), "{plan:?}");
-        services::delete(db, s3, executor, &admin, "adopted").await.unwrap();
+        services::delete(db, s3, executor, &admin, "adopted")
+            .await
+            .unwrap();
         assert!(bucket_exists(&app, "field-data").await);
         assert_eq!(keys(&app, "field-data").await, ["clean/", "raw/"]);
     }

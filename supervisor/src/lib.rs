@@ -127,7 +127,9 @@ impl Report {
                 return text;
             }
             match &mut report {
-                Self::Succeeded { outputs } | Self::Failed { outputs, .. } if !outputs.is_empty() => {
+                Self::Succeeded { outputs } | Self::Failed { outputs, .. }
+                    if !outputs.is_empty() =>
+                {
                     outputs.pop();
                     dropped += 1;
                 }

@@ -29,7 +29,11 @@ pub fn unframe(lines: Vec<String>) -> (Vec<String>, Option<Vec<u8>>) {
     let Some(begin) = lines.iter().rposition(|l| l == BEGIN) else {
         return (lines, None);
     };
-    let Some(end) = lines[begin..].iter().position(|l| l == END).map(|i| begin + i) else {
+    let Some(end) = lines[begin..]
+        .iter()
+        .position(|l| l == END)
+        .map(|i| begin + i)
+    else {
         return (lines, None);
     };
     let encoded: String = lines[begin + 1..end].concat();

@@ -110,7 +110,9 @@ async fn a_missing_configuration_is_a_platform_error() {
 
 #[test]
 fn a_report_is_cut_to_fit_a_termination_message() {
-    let outputs: Vec<String> = (0..500).map(|i| format!("out/folder/file-{i:04}.txt")).collect();
+    let outputs: Vec<String> = (0..500)
+        .map(|i| format!("out/folder/file-{i:04}.txt"))
+        .collect();
     let report = Report::Succeeded {
         outputs: outputs.clone(),
     };
@@ -126,8 +128,16 @@ fn a_report_is_cut_to_fit_a_termination_message() {
     };
     let text = long.to_json_within(4096);
     assert!(text.len() <= 4096);
-    assert!(matches!(serde_json::from_str(&text).unwrap(), Report::Error { .. }));
+    assert!(matches!(
+        serde_json::from_str(&text).unwrap(),
+        Report::Error { .. }
+    ));
     // A report that fits is unchanged.
-    let small = Report::Succeeded { outputs: vec!["a/b".into()] };
-    assert_eq!(small.to_json_within(4096), serde_json::to_string(&small).unwrap());
+    let small = Report::Succeeded {
+        outputs: vec!["a/b".into()],
+    };
+    assert_eq!(
+        small.to_json_within(4096),
+        serde_json::to_string(&small).unwrap()
+    );
 }

@@ -63,7 +63,15 @@ pub async fn apply_fdl(
     };
     let definitions = crate::service::fdl::parse(&fdl, attached)?;
     let state = context::state();
-    services::apply(&state.db, &state.s3, state.jobs.executor().as_ref(), &caller, definitions, now()).await
+    services::apply(
+        &state.db,
+        &state.s3,
+        state.jobs.executor().as_ref(),
+        &caller,
+        definitions,
+        now(),
+    )
+    .await
 }
 
 /// Saves a whole definition from the dashboard form (JSON body: it is nested): creates the
@@ -73,7 +81,15 @@ pub async fn save_service(service: Service) -> Result<Applied, AppError> {
     use crate::server::{context, now, services};
     let caller = context::require_caller().await?;
     let state = context::state();
-    let mut applied = services::apply(&state.db, &state.s3, state.jobs.executor().as_ref(), &caller, vec![service], now()).await?;
+    let mut applied = services::apply(
+        &state.db,
+        &state.s3,
+        state.jobs.executor().as_ref(),
+        &caller,
+        vec![service],
+        now(),
+    )
+    .await?;
     applied
         .pop()
         .ok_or_else(|| AppError::internal("saving a service", "nothing applied"))
@@ -127,5 +143,12 @@ pub async fn delete_service(name: String) -> Result<DeletionPlan, AppError> {
     use crate::server::{context, services};
     let caller = context::require_caller().await?;
     let state = context::state();
-    services::delete(&state.db, &state.s3, state.jobs.executor().as_ref(), &caller, &name).await
+    services::delete(
+        &state.db,
+        &state.s3,
+        state.jobs.executor().as_ref(),
+        &caller,
+        &name,
+    )
+    .await
 }

@@ -33,7 +33,15 @@ async fn create(
     Principal(caller): Principal,
     body: Bytes,
 ) -> AppResult<StatusCode> {
-    services::create(&state.db, &state.s3, state.jobs.executor().as_ref(), &caller, parse(&body)?, now()).await?;
+    services::create(
+        &state.db,
+        &state.s3,
+        state.jobs.executor().as_ref(),
+        &caller,
+        parse(&body)?,
+        now(),
+    )
+    .await?;
     Ok(StatusCode::CREATED)
 }
 
@@ -42,7 +50,15 @@ async fn update(
     Principal(caller): Principal,
     body: Bytes,
 ) -> AppResult<StatusCode> {
-    services::update(&state.db, &state.s3, state.jobs.executor().as_ref(), &caller, parse(&body)?, now()).await?;
+    services::update(
+        &state.db,
+        &state.s3,
+        state.jobs.executor().as_ref(),
+        &caller,
+        parse(&body)?,
+        now(),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -82,6 +98,13 @@ async fn remove(
     Principal(caller): Principal,
     Path(name): Path<String>,
 ) -> AppResult<StatusCode> {
-    services::delete(&state.db, &state.s3, state.jobs.executor().as_ref(), &caller, &name).await?;
+    services::delete(
+        &state.db,
+        &state.s3,
+        state.jobs.executor().as_ref(),
+        &caller,
+        &name,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -9,9 +9,9 @@ use supervisor::Report;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::ClusterSettings;
 use super::cluster::Cluster;
 use super::tracker::{Observation, Tracker, observe};
-use super::ClusterSettings;
 use crate::server::jobs::executor::{Execution, Executor, Finished};
 use crate::server::jobs::logs::LogSink;
 use crate::service::Service;
@@ -104,6 +104,16 @@ impl Executor for KubernetesExecutor {
         self.cluster.submit(service, &execution).await?;
         let (pod, report) = self.ended(&namespace, &execution.job, submitted).await?;
         let mut response = None;
+        if pod.is_none() {
+            // No pod output to show: the log says why.
+            let reason = match &report {
+                Ok(Report::Failed { reason, .. } | Report::Error { reason }) | Err(reason) => {
+                    reason.as_str()
+                }
+                Ok(Report::Succeeded { .. }) => "the job succeeded, but its pod is gone",
+            };
+            let _ = log.send(format!("oscar: {reason}")).await;
+        }
         if let Some(pod) = pod {
             match self.cluster.log(&namespace, &pod).await {
                 Ok(text) => {

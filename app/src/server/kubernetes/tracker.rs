@@ -42,7 +42,9 @@ struct Waiters(Mutex<HashMap<String, Arc<Notify>>>);
 
 impl Waiters {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Notify>>> {
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn wake(&self, job: &str) {
@@ -97,7 +99,11 @@ impl Tracker {
     /// What wakes the execution of `job` on each change of its objects; [`Self::forget`]
     /// when it ends.
     pub fn register(&self, job: &str) -> Arc<Notify> {
-        self.waiters.lock().entry(job.to_string()).or_default().clone()
+        self.waiters
+            .lock()
+            .entry(job.to_string())
+            .or_default()
+            .clone()
     }
 
     pub fn forget(&self, job: &str) {
@@ -126,7 +132,12 @@ where
 }
 
 fn job_of<K: Resource>(object: &K) -> Option<&str> {
-    object.meta().labels.as_ref()?.get(JOB_LABEL).map(String::as_str)
+    object
+        .meta()
+        .labels
+        .as_ref()?
+        .get(JOB_LABEL)
+        .map(String::as_str)
 }
 
 /// Keeps one store in step with the cluster and wakes the executions whose objects changed.
@@ -397,7 +408,10 @@ mod tests {
 
     #[test]
     fn pending_pods_say_why_and_hopeless_ones_break() {
-        assert_eq!(observe(Some(&job(json!([]))), &[]), Observation::Waiting(None));
+        assert_eq!(
+            observe(Some(&job(json!([]))), &[]),
+            Observation::Waiting(None)
+        );
         let pulling = pod(json!({"phase": "Pending", "containerStatuses": container(
             json!({"waiting": {"reason": "ImagePullBackOff",
                    "message": "Back-off pulling image \"nope:1\""}}))}));
@@ -413,9 +427,11 @@ mod tests {
             observe(None, &invalid),
             Observation::Broken("InvalidImageName: bad ref".into())
         );
-        let unschedulable = pod(json!({"phase": "Pending", "conditions": [{"type": "PodScheduled",
+        let unschedulable = pod(
+            json!({"phase": "Pending", "conditions": [{"type": "PodScheduled",
             "status": "False", "reason": "Unschedulable",
-            "message": "0/3 nodes are available: 3 Insufficient cpu."}]}));
+            "message": "0/3 nodes are available: 3 Insufficient cpu."}]}),
+        );
         assert_eq!(
             observe(None, &unschedulable),
             Observation::Waiting(Some(

@@ -1,0 +1,395 @@
+//! The fake's kubelet and Job controller in one: for each new Job it makes a pod, mounts its
+//! Secret and emptyDir volumes into a temporary directory, runs `cp` init containers and
+//! then the container's command as a local process (paths under mount points rewritten to
+//! that directory), keeps its output as the pod log, and reports phases, the termination
+//! message and the Job's conditions as a cluster would. Images named in `unpullable` never
+//! pull (`ImagePullBackOff`), like a wrong registry path.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use base64::Engine;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::FakeCluster;
+use crate::store::{Key, random_suffix};
+
+/// What a termination message keeps, as on a cluster.
+const MESSAGE_LIMIT: usize = 4096;
+
+#[derive(Debug, Clone, Default)]
+pub struct Kubelet {
+    /// Files of images, as the local commands that stand for them: an init container's
+    /// `cp <file> <dest>` makes `<dest>` run that command.
+    pub programs: BTreeMap<String, Vec<String>>,
+    /// Images that never pull.
+    pub unpullable: Vec<String>,
+}
+
+impl FakeCluster {
+    /// Starts running Jobs; stops when the returned handle is aborted or dropped with the
+    /// runtime.
+    pub fn start_kubelet(&self, kubelet: Kubelet) -> tokio::task::JoinHandle<()> {
+        let cluster = self.clone();
+        tokio::spawn(async move {
+            let mut changes = cluster.changes();
+            let mut started = HashSet::new();
+            loop {
+                changes.borrow_and_update();
+                for job in cluster.list("jobs", None) {
+                    let uid = job["metadata"]["uid"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string();
+                    if started.insert(uid) {
+                        tokio::spawn(run_job(cluster.clone(), kubelet.clone(), job));
+                    }
+                }
+                if changes.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+    }
+}
+
+fn text(value: &Value) -> String {
+    value.as_str().unwrap_or_default().to_string()
+}
+
+async fn run_job(cluster: FakeCluster, kubelet: Kubelet, job: Value) {
+    let namespace = text(&job["metadata"]["namespace"]);
+    let job_name = text(&job["metadata"]["name"]);
+    let template = &job["spec"]["template"];
+    let mut labels = template["metadata"]["labels"].clone();
+    labels["job-name"] = json!(job_name);
+    labels["batch.kubernetes.io/job-name"] = json!(job_name);
+    let pod_name = format!("{job_name}-{}", random_suffix());
+    let pod = json!({
+        "metadata": {"name": pod_name, "labels": labels,
+            "annotations": template["metadata"]["annotations"],
+            "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": job_name,
+                "uid": job["metadata"]["uid"], "controller": true}]},
+        "spec": template["spec"],
+        "status": {"phase": "Pending",
+            "conditions": [{"type": "PodScheduled", "status": "True"}]},
+    });
+    if cluster
+        .store()
+        .create("pods", "v1", "Pod", &namespace, pod)
+        .is_err()
+    {
+        return;
+    }
+    let pod_key = Key::new("pods", &namespace, &pod_name);
+    let job_key = Key::new("jobs", &namespace, &job_name);
+    let spec = &template["spec"];
+    let container = spec["containers"][0].clone();
+    let container_name = text(&container["name"]);
+    let image = text(&container["image"]);
+    let waiting = |reason: &str, message: &str| {
+        json!([{"name": container_name, "image": image, "imageID": "", "ready": false,
+            "restartCount": 0, "state": {"waiting": {"reason": reason, "message": message}}}])
+    };
+    if kubelet.unpullable.contains(&image) {
+        let message = format!("Back-off pulling image \"{image}\"");
+        cluster.store().update(&pod_key, |pod| {
+            pod["status"]["containerStatuses"] = waiting("ImagePullBackOff", &message);
+        });
+        return;
+    }
+
+    let Ok(dir) = tempfile::tempdir() else { return };
+    let mounts = match mount_volumes(&cluster, &namespace, spec, dir.path(), &pod_key).await {
+        Some(mounts) => mounts,
+        None => return,
+    };
+    let mut commands: BTreeMap<String, Vec<String>> = kubelet.programs.clone();
+    for init in spec["initContainers"].as_array().into_iter().flatten() {
+        let command: Vec<String> = init["command"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(text)
+            .collect();
+        match command.as_slice() {
+            [cp, from, to] if cp == "cp" && kubelet.programs.contains_key(from) => {
+                commands.insert(to.clone(), kubelet.programs[from].clone());
+            }
+            _ => {
+                fail_pod(
+                    &cluster,
+                    &pod_key,
+                    &job_key,
+                    "the fake kubelet runs `cp` init containers only",
+                );
+                return;
+            }
+        }
+    }
+
+    let message_path = container["terminationMessagePath"]
+        .as_str()
+        .unwrap_or("/dev/termination-log")
+        .to_string();
+    let message_file = dir.path().join("termination-log");
+    let local = |value: &str| -> String {
+        if value == message_path {
+            return message_file.to_string_lossy().into_owned();
+        }
+        for (mount_path, local_dir) in &mounts {
+            if let Some(rest) = value.strip_prefix(mount_path.as_str())
+                && (rest.is_empty() || rest.starts_with('/'))
+            {
+                return format!("{}{rest}", local_dir.display());
+            }
+        }
+        value.to_string()
+    };
+    let mut env: Vec<(String, String)> = Vec::new();
+    for from in container["envFrom"].as_array().into_iter().flatten() {
+        let name = text(&from["secretRef"]["name"]);
+        match cluster.get("secrets", &namespace, &name) {
+            Some(secret) => env.extend(decoded(&secret)),
+            None if from["secretRef"]["optional"] == json!(true) => {}
+            None => {
+                let message = format!("secret \"{name}\" not found");
+                cluster.store().update(&pod_key, |pod| {
+                    pod["status"]["containerStatuses"] =
+                        waiting("CreateContainerConfigError", &message);
+                });
+                return;
+            }
+        }
+    }
+    for var in container["env"].as_array().into_iter().flatten() {
+        env.push((
+            text(&var["name"]),
+            local(var["value"].as_str().unwrap_or_default()),
+        ));
+    }
+    let command: Vec<String> = container["command"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(text)
+        .collect();
+    let Some((program, args)) = command.split_first() else {
+        fail_pod(&cluster, &pod_key, &job_key, "the container has no command");
+        return;
+    };
+    let mut full: Vec<String> = commands
+        .get(program)
+        .cloned()
+        .unwrap_or_else(|| vec![local(program)]);
+    full.extend(args.iter().cloned());
+
+    let mut process = tokio::process::Command::new(&full[0]);
+    process
+        .args(&full[1..])
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir.path())
+        .env("TMPDIR", dir.path())
+        .envs(env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = match process.spawn() {
+        Ok(child) => child,
+        Err(err) => {
+            fail_pod(
+                &cluster,
+                &pod_key,
+                &job_key,
+                &format!("cannot start {}: {err}", full[0]),
+            );
+            return;
+        }
+    };
+    let running = json!([{"name": container_name, "image": image, "imageID": "", "ready": true,
+        "restartCount": 0, "state": {"running": {}}}]);
+    cluster.store().update(&pod_key, |pod| {
+        pod["status"]["phase"] = json!("Running");
+        pod["status"]["containerStatuses"] = running;
+    });
+    cluster
+        .store()
+        .update(&job_key, |job| job["status"]["active"] = json!(1));
+    let out = tokio::spawn(keep_log(
+        cluster.clone(),
+        namespace.clone(),
+        pod_name.clone(),
+        child.stdout.take(),
+    ));
+    let err = tokio::spawn(keep_log(
+        cluster.clone(),
+        namespace.clone(),
+        pod_name.clone(),
+        child.stderr.take(),
+    ));
+
+    let deadline = job["spec"]["activeDeadlineSeconds"]
+        .as_u64()
+        .map(Duration::from_secs)
+        .unwrap_or(Duration::MAX / 4);
+    let deleted = {
+        let cluster = cluster.clone();
+        let pod_key = pod_key.clone();
+        async move {
+            while cluster.store().get(&pod_key).is_some() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let exit = tokio::select! {
+        status = child.wait() => status.ok().and_then(|s| s.code()),
+        _ = tokio::time::sleep(deadline) => {
+            let _ = child.kill().await;
+            let _ = tokio::join!(out, err);
+            cluster.store().update(&pod_key, |pod| {
+                pod["status"]["phase"] = json!("Failed");
+                pod["status"]["reason"] = json!("DeadlineExceeded");
+            });
+            cluster.store().update(&job_key, |job| {
+                job["status"]["active"] = json!(0);
+                job["status"]["failed"] = json!(1);
+                job["status"]["conditions"] = json!([{"type": "Failed", "status": "True",
+                    "reason": "DeadlineExceeded", "message": "Job was active longer than specified deadline"}]);
+            });
+            return;
+        }
+        // Deleted while running: the process goes with it.
+        () = deleted => return,
+    };
+    let _ = tokio::join!(out, err);
+    let code = exit.unwrap_or(137);
+    let mut message = std::fs::read(&message_file).unwrap_or_default();
+    message.truncate(MESSAGE_LIMIT);
+    let message = String::from_utf8_lossy(&message).into_owned();
+    let succeeded = code == 0;
+    let terminated = json!([{"name": container_name, "image": image, "imageID": "",
+        "ready": false, "restartCount": 0, "state": {"terminated": {"exitCode": code,
+            "reason": if succeeded { "Completed" } else { "Error" }, "message": message}}}]);
+    cluster.store().update(&pod_key, |pod| {
+        pod["status"]["phase"] = json!(if succeeded { "Succeeded" } else { "Failed" });
+        pod["status"]["containerStatuses"] = terminated;
+    });
+    cluster.store().update(&job_key, |job| {
+        job["status"]["active"] = json!(0);
+        if succeeded {
+            job["status"]["succeeded"] = json!(1);
+            job["status"]["conditions"] = json!([{"type": "Complete", "status": "True"}]);
+        } else {
+            job["status"]["failed"] = json!(1);
+            job["status"]["conditions"] = json!([{"type": "Failed", "status": "True",
+                "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}]);
+        }
+    });
+}
+
+/// The Secret's data, decoded.
+fn decoded(secret: &Value) -> Vec<(String, String)> {
+    secret["data"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(key, value)| {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(value.as_str().unwrap_or_default())
+                .unwrap_or_default();
+            (key.clone(), String::from_utf8_lossy(&bytes).into_owned())
+        })
+        .collect()
+}
+
+/// Lays out the container's volumes under `root`, waiting (as a kubelet does) for the
+/// Secrets they need. Returns mount path → local directory, longest path first; `None` when
+/// the pod was deleted meanwhile.
+async fn mount_volumes(
+    cluster: &FakeCluster,
+    namespace: &str,
+    spec: &Value,
+    root: &Path,
+    pod: &Key,
+) -> Option<Vec<(String, PathBuf)>> {
+    let mut volumes: BTreeMap<String, PathBuf> = BTreeMap::new();
+    for volume in spec["volumes"].as_array().into_iter().flatten() {
+        let name = text(&volume["name"]);
+        let local = root.join("volumes").join(&name);
+        std::fs::create_dir_all(&local).ok()?;
+        if volume["secret"].is_object() {
+            let secret_name = text(&volume["secret"]["secretName"]);
+            let secret = loop {
+                if let Some(secret) = cluster.get("secrets", namespace, &secret_name) {
+                    break secret;
+                }
+                cluster.store().get(pod)?;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            };
+            let data: BTreeMap<String, String> = decoded(&secret).into_iter().collect();
+            let items: Vec<(String, String)> = match volume["secret"]["items"].as_array() {
+                Some(items) => items
+                    .iter()
+                    .map(|item| (text(&item["key"]), text(&item["path"])))
+                    .collect(),
+                None => data.keys().map(|k| (k.clone(), k.clone())).collect(),
+            };
+            for (key, path) in items {
+                let file = local.join(path);
+                std::fs::create_dir_all(file.parent()?).ok()?;
+                std::fs::write(
+                    &file,
+                    data.get(&key).map(String::as_str).unwrap_or_default(),
+                )
+                .ok()?;
+            }
+        }
+        volumes.insert(name, local);
+    }
+    let container = &spec["containers"][0];
+    let mut mounts: Vec<(String, PathBuf)> = container["volumeMounts"]
+        .as_array()
+        .into_iter()
+        .chain(spec["initContainers"][0]["volumeMounts"].as_array())
+        .flatten()
+        .filter_map(|m| {
+            Some((
+                text(&m["mountPath"]),
+                volumes.get(m["name"].as_str()?)?.clone(),
+            ))
+        })
+        .collect();
+    mounts.sort_by_key(|(path, _)| std::cmp::Reverse(path.len()));
+    mounts.dedup_by(|a, b| a.0 == b.0);
+    Some(mounts)
+}
+
+fn fail_pod(cluster: &FakeCluster, pod: &Key, job: &Key, message: &str) {
+    cluster.store().update(pod, |pod| {
+        pod["status"]["phase"] = json!("Failed");
+        pod["status"]["message"] = json!(message);
+    });
+    cluster.store().update(job, |job| {
+        job["status"]["conditions"] = json!([{"type": "Failed", "status": "True",
+            "reason": "BackoffLimitExceeded", "message": message}]);
+    });
+}
+
+async fn keep_log(
+    cluster: FakeCluster,
+    namespace: String,
+    pod: String,
+    stream: Option<impl tokio::io::AsyncRead + Unpin>,
+) {
+    let Some(stream) = stream else { return };
+    let mut lines = BufReader::new(stream).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        cluster.store().append_log(&namespace, &pod, &line);
+    }
+}

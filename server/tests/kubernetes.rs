@@ -1,0 +1,183 @@
+//! Kubernetes mode end to end. No cluster runs on our machines: the server reaches the fake
+//! API server (`fake-kube`) on loopback through a kubeconfig, as it would a real one, and the
+//! fake kubelet runs each Job's supervisor as a local process against the embedded S3.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use app::server::kubernetes::{ClusterSettings, Namespacing, SUPERVISOR_IN_IMAGE};
+use base64::Engine;
+use common::TestApp;
+use common::jobs::{UPPERCASE, create, finished, get, log, put, service};
+use fake_kube::kubelet::Kubelet;
+use fake_kube::{FakeCluster, Served};
+use http::StatusCode;
+use serde_json::json;
+use server::config::ExecutorConfig;
+
+const NAMESPACE: &str = "oscar-svc";
+const UNPULLABLE: &str = "registry.example/missing:1";
+
+struct Cluster {
+    fake: FakeCluster,
+    served: Served,
+    _kubelet: tokio::task::JoinHandle<()>,
+}
+
+async fn cluster() -> Cluster {
+    let fake = FakeCluster::new();
+    let kubelet = fake.start_kubelet(Kubelet {
+        programs: BTreeMap::from([(
+            SUPERVISOR_IN_IMAGE.to_string(),
+            vec![env!("CARGO_BIN_EXE_server").into(), "supervise".into()],
+        )]),
+        unpullable: vec![UNPULLABLE.into()],
+    });
+    let served = fake.serve().await.unwrap();
+    Cluster {
+        fake,
+        served,
+        _kubelet: kubelet,
+    }
+}
+
+async fn app_on(cluster: &Cluster, pending_timeout: Duration) -> TestApp {
+    let kubeconfig = cluster.served.kubeconfig.clone();
+    TestApp::with_config(|config| {
+        config.executor = ExecutorConfig::Kubernetes {
+            cluster: ClusterSettings {
+                namespace: NAMESPACE.into(),
+                namespacing: Namespacing::Shared,
+                platform_image: "ghcr.io/example/oscar:test".into(),
+                job_ttl: Duration::from_secs(600),
+                pending_timeout,
+            },
+            kubeconfig: Some(kubeconfig),
+        };
+    })
+    .await
+}
+
+/// API calls other than the shared watches, from the `skip`th on.
+fn calls(fake: &FakeCluster, skip: usize) -> Vec<String> {
+    fake.requests()
+        .into_iter()
+        .skip(skip)
+        .filter(|r| !r.contains("watch=true"))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_upload_runs_as_a_job_on_the_cluster_and_its_log_outlives_the_pod() {
+    let cluster = cluster().await;
+    let mut app = app_on(&cluster, Duration::from_secs(60)).await;
+    let mut definition = service(
+        "kupper",
+        &format!("{UPPERCASE}[ \"$TOKEN\" = s3cret ] && echo token arrived\n"),
+    );
+    definition["environment"] = json!({"secrets": {"TOKEN": "s3cret"}});
+    let token = create(&mut app, definition).await;
+
+    // The service's secrets live in its own Secret, never in a Job's spec.
+    let secret = cluster
+        .fake
+        .get("secrets", NAMESPACE, "kupper-env")
+        .expect("the service's Secret");
+    assert_eq!(
+        secret["data"]["TOKEN"],
+        base64::engine::general_purpose::STANDARD.encode("s3cret")
+    );
+
+    let before = cluster.fake.requests().len();
+    put(&app, "kupper", "in/hello.txt", b"hello cluster").await;
+    let all = finished(&mut app, "kupper", 1).await;
+    let (job, record) = all.iter().next().unwrap();
+    assert_eq!(record["status"], "Succeeded", "{all:?}");
+    assert_eq!(
+        get(&app, "kupper", "out/hello.txt").await.as_deref(),
+        Some(&b"HELLO CLUSTER"[..])
+    );
+    let text = log(&mut app, "kupper", job).await;
+    assert!(text.contains("processed in/hello.txt"), "{text}");
+    assert!(text.contains("token arrived"), "{text}");
+
+    // The Job as created: the user's image, the platform's labels, no secret in its spec.
+    let created = cluster.fake.get("jobs", NAMESPACE, job).expect("the Job");
+    assert_eq!(
+        created["spec"]["template"]["spec"]["containers"][0]["image"],
+        "ghcr.io/grycap/alpine"
+    );
+    assert_eq!(created["metadata"]["labels"]["oscar_service"], "kupper");
+    assert!(!created.to_string().contains("s3cret"));
+
+    // Per job: the Job and its Secret, then the log once; waiting cost nothing.
+    let calls = calls(&cluster.fake, before);
+    let shapes: Vec<&str> = calls.iter().map(|c| c.split('?').next().unwrap()).collect();
+    assert_eq!(shapes.len(), 3, "{calls:?}");
+    assert_eq!(shapes[0], "POST /apis/batch/v1/namespaces/oscar-svc/jobs");
+    assert_eq!(shapes[1], "POST /api/v1/namespaces/oscar-svc/secrets");
+    assert!(
+        shapes[2].starts_with(&format!("GET /api/v1/namespaces/oscar-svc/pods/{job}-"))
+            && shapes[2].ends_with("/log"),
+        "{calls:?}"
+    );
+
+    // The TTL controller deletes the Job, its pod and Secret: the log stays with the record.
+    cluster.fake.delete("jobs", NAMESPACE, job).unwrap();
+    assert!(cluster.fake.get("secrets", NAMESPACE, job).is_none());
+    assert!(cluster.fake.list("pods", Some(NAMESPACE)).is_empty());
+    assert_eq!(log(&mut app, "kupper", job).await, text);
+
+    // A synchronous run is a Job too; its response comes back through the pod's log.
+    let encoded = base64::engine::general_purpose::STANDARD.encode("make me loud");
+    let response = app
+        .invoke("/run/kupper", &format!("Bearer {token}"), encoded)
+        .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(response.body.trim())
+        .unwrap();
+    assert_eq!(decoded, b"MAKE ME LOUD");
+    let all = finished(&mut app, "kupper", 2).await;
+    let sync_job = all.keys().find(|name| *name != job).unwrap().clone();
+    let sync_log = log(&mut app, "kupper", &sync_job).await;
+    assert!(!sync_log.contains("response (base64)"), "{sync_log}");
+
+    // Deleting the service removes its Jobs and Secrets from the cluster.
+    let response = app.rest("DELETE", "/system/services/kupper", None).await;
+    assert_eq!(response.status, StatusCode::NO_CONTENT, "{}", response.body);
+    assert!(cluster.fake.list("jobs", Some(NAMESPACE)).is_empty());
+    assert!(cluster.fake.list("secrets", Some(NAMESPACE)).is_empty());
+}
+
+#[tokio::test]
+async fn jobs_that_cannot_start_or_fail_say_why() {
+    let cluster = cluster().await;
+    let mut app = app_on(&cluster, Duration::from_secs(2)).await;
+
+    let mut definition = service("kpull", UPPERCASE);
+    definition["image"] = json!(UNPULLABLE);
+    create(&mut app, definition).await;
+    put(&app, "kpull", "in/a.txt", b"a").await;
+    let all = finished(&mut app, "kpull", 1).await;
+    let (job, record) = all.iter().next().unwrap();
+    assert_eq!(record["status"], "Failed", "{all:?}");
+    let text = log(&mut app, "kpull", job).await;
+    assert!(
+        text.contains("could not start") && text.contains("ImagePullBackOff"),
+        "{text}"
+    );
+    // It does not stay behind on the cluster.
+    assert!(cluster.fake.get("jobs", NAMESPACE, job).is_none());
+
+    create(&mut app, service("kfail", "echo about to fail\nexit 3\n")).await;
+    put(&app, "kfail", "in/a.txt", b"a").await;
+    let all = finished(&mut app, "kfail", 1).await;
+    let (job, record) = all.iter().next().unwrap();
+    assert_eq!(record["status"], "Failed", "{all:?}");
+    let text = log(&mut app, "kfail", job).await;
+    assert!(text.contains("about to fail"), "{text}");
+    assert!(text.contains("exited with code 3"), "{text}");
+}
