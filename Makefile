@@ -67,4 +67,4 @@ clients: test-tools site
 test: lint unit manifests e2e clients
 
 bench: tools
-	cargo bench -p server --bench foundation --bench jobs --bench uploads --locked
+	cargo bench -p server --bench foundation --bench jobs --bench uploads --bench kubernetes --locked

