@@ -5,7 +5,7 @@
 //! message and the Job's conditions as a cluster would. Images named in `unpullable` never
 //! pull (`ImagePullBackOff`), like a wrong registry path.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -14,8 +14,8 @@ use base64::Engine;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::FakeCluster;
 use crate::store::{Key, random_suffix};
+use crate::{FakeCluster, Selector};
 
 /// What a termination message keeps, as on a cluster.
 const MESSAGE_LIMIT: usize = 4096;
@@ -36,15 +36,14 @@ impl FakeCluster {
         let cluster = self.clone();
         tokio::spawn(async move {
             let mut changes = cluster.changes();
-            let mut started = HashSet::new();
+            let mut seen = 0;
+            let every = Selector::default();
             loop {
                 changes.borrow_and_update();
-                for job in cluster.list("jobs", None) {
-                    let uid = job["metadata"]["uid"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string();
-                    if started.insert(uid) {
+                for (version, event) in cluster.store().events_after(seen, "jobs", None, &every) {
+                    seen = version;
+                    if event["type"] == "ADDED" {
+                        let job = event["object"].clone();
                         tokio::spawn(run_job(cluster.clone(), kubelet.clone(), job));
                     }
                 }
@@ -325,12 +324,15 @@ async fn mount_volumes(
         std::fs::create_dir_all(&local).ok()?;
         if volume["secret"].is_object() {
             let secret_name = text(&volume["secret"]["secretName"]);
+            let mut changes = cluster.changes();
             let secret = loop {
+                changes.borrow_and_update();
                 if let Some(secret) = cluster.get("secrets", namespace, &secret_name) {
                     break secret;
                 }
                 cluster.store().get(pod)?;
-                tokio::time::sleep(Duration::from_millis(20)).await;
+                // Woken by the next change (the Secret's creation), at the latest in 1 s.
+                let _ = tokio::time::timeout(Duration::from_secs(1), changes.changed()).await;
             };
             let data: BTreeMap<String, String> = decoded(&secret).into_iter().collect();
             let items: Vec<(String, String)> = match volume["secret"]["items"].as_array() {

@@ -11,6 +11,7 @@ use app::server::db::Database;
 use app::server::jobs::executor::{Executor, StorageAccess};
 use app::server::jobs::local::LocalExecutor;
 use app::server::jobs::{self, Jobs, Trigger, events};
+use app::server::kubernetes::Namespacing;
 use app::server::kubernetes::executor::KubernetesExecutor;
 use app::server::oidc::Oidc;
 use app::server::sessions::Sessions;
@@ -163,6 +164,20 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
         .to_string(),
         storage_endpoint: endpoint,
         database: db.kind().label().to_string(),
+        executor: match &config.executor {
+            ExecutorConfig::Local => {
+                "local processes on this machine (the service image is not used)".to_string()
+            }
+            ExecutorConfig::Kubernetes { cluster, .. } => match cluster.namespacing {
+                Namespacing::Shared => {
+                    format!("Kubernetes Jobs in namespace {}", cluster.namespace)
+                }
+                Namespacing::PerUser => format!(
+                    "Kubernetes Jobs in one namespace per user ({}-…)",
+                    cluster.namespace
+                ),
+            },
+        },
     };
 
     let (stop, stopped) = watch::channel(false);

@@ -145,6 +145,11 @@ async fn an_upload_runs_as_a_job_on_the_cluster_and_its_log_outlives_the_pod() {
     let sync_log = log(&mut app, "kupper", &sync_job).await;
     assert!(!sync_log.contains("response (base64)"), "{sync_log}");
 
+    // Info says where jobs run.
+    app.login().await;
+    let info = app.call("system/info", &[]).await.json();
+    assert_eq!(info["executor"], "Kubernetes Jobs in namespace oscar-svc");
+
     // Deleting the service removes its Jobs and Secrets from the cluster.
     let response = app.rest("DELETE", "/system/services/kupper", None).await;
     assert_eq!(response.status, StatusCode::NO_CONTENT, "{}", response.body);

@@ -15,6 +15,8 @@ pub struct PlatformInfo {
     pub storage_endpoint: String,
     /// "SQLite" or "PostgreSQL".
     pub database: String,
+    /// Where jobs run, in words.
+    pub executor: String,
 }
 
 #[server(prefix = "/api", endpoint = "system/info")]

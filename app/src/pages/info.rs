@@ -18,6 +18,7 @@ pub fn InfoPage() -> impl IntoView {
                 <dt>"Storage"</dt><dd>{i.storage}</dd>
                 <dt>"Storage endpoint"</dt><dd data-testid="storage-endpoint">{i.storage_endpoint}</dd>
                 <dt>"Database"</dt><dd data-testid="database">{i.database}</dd>
+                <dt>"Jobs run as"</dt><dd data-testid="executor">{i.executor}</dd>
             </dl>
         })}
         <StoreKeys />

@@ -299,7 +299,7 @@ pub fn InvokePanel(name: String) -> impl IntoView {
             <p class="muted">
                 "Runs the script once on this input and shows the result (like POST /run). "
                 "Text is passed as typed (JSON as is, anything else is read as base64); a file is sent base64-encoded. "
-                "Jobs run on this machine with its own tools: the service image is not used in embedded mode."
+                "With the local executor (embedded mode) jobs run on this machine with its own tools and the service image is not used; with the Kubernetes executor they run in the image (Info shows which)."
             </p>
             <label>
                 "Input"

@@ -172,6 +172,9 @@ pub(crate) async fn execute(
         },
         other => other,
     };
+    if let Outcome::Error { reason } = &outcome {
+        tracing::warn!(%job, %reason, "job failed for a platform reason");
+    }
     let state = queue::finish(db, jobs, job, &outcome).await?;
     tracing::info!(%job, state = ?state, "job ended");
     jobs.changed(&service.name, job);

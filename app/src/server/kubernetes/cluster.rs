@@ -354,6 +354,46 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_users_service_gets_their_namespace_and_a_secret_kept_in_step() {
+        let fake = fake_kube::FakeCluster::new();
+        let settings = ClusterSettings {
+            namespacing: Namespacing::PerUser,
+            ..cluster().0.settings
+        };
+        let cluster = Cluster::new(fake.client(), settings);
+        let (mut service, _) = work();
+        service.owner = "alice@egi.eu".into();
+        let namespace = cluster.namespace_of(&service);
+        assert!(namespace.starts_with("oscar-svc-"), "{namespace}");
+        let secrets = vec![("TOKEN".to_string(), "one".to_string())];
+        cluster.prepare_service(&service, &secrets).await.unwrap();
+        let created = fake
+            .get("namespaces", "", &namespace)
+            .expect("her namespace");
+        assert_eq!(
+            created["metadata"]["annotations"][objects::OWNER_ANNOTATION],
+            "alice@egi.eu"
+        );
+        let secret = fake
+            .get("secrets", &namespace, "s-env")
+            .expect("the service's Secret");
+        assert_eq!(secret["data"]["TOKEN"], "b25l");
+        // An update applies the new values; a service without secrets has no Secret.
+        let secrets = vec![("TOKEN".to_string(), "two".to_string())];
+        cluster.prepare_service(&service, &secrets).await.unwrap();
+        let secret = fake.get("secrets", &namespace, "s-env").unwrap();
+        assert_eq!(secret["data"]["TOKEN"], "dHdv");
+        cluster.prepare_service(&service, &[]).await.unwrap();
+        assert!(fake.get("secrets", &namespace, "s-env").is_none());
+        // The admin's services stay in the shared namespace, which is not created.
+        let (mut admin_service, _) = work();
+        admin_service.owner = crate::server::access::ADMIN_OWNER.into();
+        assert_eq!(cluster.namespace_of(&admin_service), "oscar-svc");
+        cluster.prepare_service(&admin_service, &[]).await.unwrap();
+        assert_eq!(fake.list("namespaces", None).len(), 1);
+    }
+
+    #[tokio::test]
     async fn a_job_left_by_an_earlier_attempt_is_reused() {
         let (cluster, mut handle) = cluster();
         let (service, execution) = work();

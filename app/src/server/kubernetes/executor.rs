@@ -16,8 +16,10 @@ use crate::server::jobs::executor::{Execution, Executor, Finished};
 use crate::server::jobs::logs::LogSink;
 use crate::service::Service;
 
-/// How often a waiting execution looks again without a change (for the pending timeout).
+/// How often a waiting execution looks again without a change (for the timeouts).
 const RECHECK: Duration = Duration::from_secs(2);
+/// How long a finished Job's pod status may lag behind it.
+const SETTLE: Duration = Duration::from_secs(10);
 
 pub struct KubernetesExecutor {
     cluster: Cluster,
@@ -47,6 +49,7 @@ impl KubernetesExecutor {
         let wake = self.tracker.register(job);
         let pending_timeout = self.cluster.settings().pending_timeout;
         let mut seen = false;
+        let mut settling_since: Option<Instant> = None;
         let result = loop {
             let (found, pods) = self.tracker.observe(namespace, job);
             if found.is_none() && seen {
@@ -55,6 +58,12 @@ impl KubernetesExecutor {
             seen |= found.is_some();
             let cannot_start = match observe(found.as_deref(), &pods) {
                 Observation::Ended { pod, report } => break Ok((pod, report)),
+                Observation::Settling { pod, otherwise } => {
+                    if settling_since.get_or_insert_with(Instant::now).elapsed() > SETTLE {
+                        break Ok((pod, otherwise));
+                    }
+                    None
+                }
                 Observation::Broken(reason) => Some(reason),
                 Observation::Waiting(why) if submitted.elapsed() > pending_timeout => {
                     Some(why.unwrap_or_else(|| {

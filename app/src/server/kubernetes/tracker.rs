@@ -188,6 +188,13 @@ pub enum Observation {
         pod: Option<String>,
         report: Result<Report, String>,
     },
+    /// The Job is over but its pod's last status has not been seen: the two watches are
+    /// separate streams, so it usually follows at once. If it never does (the pod was
+    /// deleted), `otherwise` is the outcome.
+    Settling {
+        pod: Option<String>,
+        otherwise: Result<Report, String>,
+    },
 }
 
 pub fn observe(job: Option<&Job>, pods: &[Arc<Pod>]) -> Observation {
@@ -196,6 +203,27 @@ pub fn observe(job: Option<&Job>, pods: &[Arc<Pod>]) -> Observation {
         .max_by_key(|pod| pod.metadata.creation_timestamp.clone());
     let pod_name = pod.and_then(|pod| pod.metadata.name.clone());
     let status = pod.and_then(|pod| pod.status.as_ref());
+    let conditions = job
+        .and_then(|j| j.status.as_ref())
+        .and_then(|s| s.conditions.as_ref());
+    let condition = |kind: &str| {
+        conditions
+            .into_iter()
+            .flatten()
+            .find(|c| c.type_ == kind && c.status == "True")
+    };
+    let failed = condition("Failed");
+    // The Job controller kills the pod at the deadline: its own end says nothing more.
+    if failed.is_some_and(|c| c.reason.as_deref() == Some("DeadlineExceeded")) {
+        return Observation::Ended {
+            pod: pod_name,
+            report: Ok(Report::Failed {
+                exit_code: None,
+                reason: "the job ran longer than its time limit and was stopped".into(),
+                outputs: Vec::new(),
+            }),
+        };
+    }
     let container = status
         .and_then(|s| s.container_statuses.as_ref())
         .and_then(|all| all.iter().find(|c| c.name == JOB_CONTAINER));
@@ -208,38 +236,23 @@ pub fn observe(job: Option<&Job>, pods: &[Arc<Pod>]) -> Observation {
             report: report_of(ended),
         };
     }
-    let conditions = job
-        .and_then(|j| j.status.as_ref())
-        .and_then(|s| s.conditions.as_ref());
-    let condition = |kind: &str| {
-        conditions
-            .into_iter()
-            .flatten()
-            .find(|c| c.type_ == kind && c.status == "True")
-    };
-    if let Some(failed) = condition("Failed") {
-        let reason = match failed.reason.as_deref() {
-            Some("DeadlineExceeded") => {
-                "the job ran longer than its time limit and was stopped".to_string()
-            }
-            _ => format!(
-                "the cluster failed the job: {}",
-                failed.message.as_deref().unwrap_or("no reason given")
-            ),
-        };
-        return Observation::Ended {
+    if let Some(failed) = failed {
+        return Observation::Settling {
             pod: pod_name,
-            report: Ok(Report::Failed {
+            otherwise: Ok(Report::Failed {
                 exit_code: None,
-                reason,
+                reason: format!(
+                    "the cluster failed the job: {}",
+                    failed.message.as_deref().unwrap_or("no reason given")
+                ),
                 outputs: Vec::new(),
             }),
         };
     }
-    if condition("Complete").is_some() && pod.is_none() {
-        return Observation::Ended {
-            pod: None,
-            report: Err("the job completed but its pod is gone, and with it the report".into()),
+    if condition("Complete").is_some() {
+        return Observation::Settling {
+            pod: pod_name,
+            otherwise: Err("the job completed but its pod is gone, and with it the report".into()),
         };
     }
     match status.and_then(|s| s.phase.as_deref()) {
@@ -404,6 +417,45 @@ mod tests {
             panic!("a failed Job ends the job");
         };
         assert!(reason.contains("time limit"));
+    }
+
+    #[test]
+    fn a_finished_job_waits_for_its_pods_last_status() {
+        let complete = job(json!([{"type": "Complete", "status": "True"}]));
+        let running = pod(json!({"phase": "Running", "containerStatuses": container(
+            json!({"running": {}}))}));
+        let Observation::Settling {
+            otherwise: Err(_), ..
+        } = observe(Some(&complete), &running)
+        else {
+            panic!("the pod's status is still to come");
+        };
+        let failed = job(json!([{"type": "Failed", "status": "True",
+            "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}]));
+        let report =
+            json!({"status": "failed", "exit_code": 3, "reason": "the script exited with code 3",
+            "outputs": []})
+            .to_string();
+        let ended = pod(json!({"phase": "Failed", "containerStatuses": container(
+            json!({"terminated": {"exitCode": 3, "reason": "Error", "message": report}}))}));
+        assert!(matches!(
+            observe(Some(&failed), &running),
+            Observation::Settling {
+                otherwise: Ok(Report::Failed { .. }),
+                ..
+            }
+        ));
+        // Once it comes, the supervisor's own report wins over the Job's condition.
+        assert!(matches!(
+            observe(Some(&failed), &ended),
+            Observation::Ended {
+                report: Ok(Report::Failed {
+                    exit_code: Some(3),
+                    ..
+                }),
+                ..
+            }
+        ));
     }
 
     #[test]
