@@ -186,3 +186,53 @@ async fn jobs_that_cannot_start_or_fail_say_why() {
     assert!(text.contains("about to fail"), "{text}");
     assert!(text.contains("exited with code 3"), "{text}");
 }
+
+#[tokio::test]
+async fn a_job_whose_server_restarted_runs_again_in_a_fresh_job() {
+    let cluster = cluster().await;
+    let app = app_on(&cluster, Duration::from_secs(60)).await;
+    let mut app = app;
+    let script = format!("sleep 1\n{UPPERCASE}");
+    create(&mut app, service("krestart", &script)).await;
+    put(&app, "krestart", "in/a.txt", b"again").await;
+    // Its pod runs; the server stops (the store with it), so this attempt's upload fails.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let running = |fake: &FakeCluster| {
+        fake.list("pods", Some(NAMESPACE))
+            .iter()
+            .any(|p| p["status"]["phase"] == "Running")
+    };
+    while !running(&cluster.fake) {
+        assert!(std::time::Instant::now() < deadline, "no pod ran");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (config, dir) = app.stop().await;
+    let job_ended = |fake: &FakeCluster| {
+        fake.list("jobs", Some(NAMESPACE))
+            .iter()
+            .all(|j| j["status"]["conditions"].is_array())
+    };
+    while !job_ended(&cluster.fake) {
+        assert!(std::time::Instant::now() < deadline, "the Job never ended");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let before = cluster.fake.requests().len();
+
+    // After the restart the job is given back to the queue; the ended Job is replaced.
+    let mut app = TestApp::start(config, dir).await;
+    let all = finished(&mut app, "krestart", 1).await;
+    let (job, record) = all.iter().next().unwrap();
+    assert_eq!(record["status"], "Succeeded", "{all:?}");
+    assert_eq!(
+        get(&app, "krestart", "out/a.txt").await.as_deref(),
+        Some(&b"AGAIN"[..])
+    );
+    let calls = calls(&cluster.fake, before);
+    assert!(
+        calls.iter().any(|c| c.starts_with(&format!(
+            "DELETE /apis/batch/v1/namespaces/{NAMESPACE}/jobs/{job}"
+        ))),
+        "{calls:?}"
+    );
+    assert_eq!(cluster.fake.list("jobs", Some(NAMESPACE)).len(), 1);
+}

@@ -38,24 +38,52 @@ impl Cluster {
     }
 
     /// Starts an execution: its Job, then the Job's Secret owned by it (the pod waits for
-    /// the Secret to mount). Two API round trips; a Job left by an earlier attempt is reused.
+    /// the Secret to mount). Two API round trips. A Job left by an earlier attempt (a server
+    /// restart) is reattached while it runs; one that already ended is replaced, so this
+    /// attempt really runs.
     pub async fn submit(&self, service: &Service, execution: &Execution) -> Result<(), String> {
         let namespace = self.namespace_of(service);
         let jobs: Api<Job> = Api::namespaced(self.client.clone(), &namespace);
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &namespace);
         let create = PostParams::default();
         let job = objects::job(service, execution, &self.settings, &namespace);
-        let created = match retried(|| jobs.create(&create, &job)).await {
-            Ok(created) => created,
-            Err(err) if already_exists(&err) => retried(|| jobs.get(&execution.job))
-                .await
-                .map_err(|e| refused("read the job", e))?,
-            Err(err) => return Err(refused("create the job", err)),
+        let mut replaced = false;
+        let mut waits = 0;
+        let created = loop {
+            match retried(|| jobs.create(&create, &job)).await {
+                Ok(created) => break created,
+                Err(err) if already_exists(&err) => {
+                    let existing = retried(|| jobs.get(&execution.job))
+                        .await
+                        .map_err(|e| refused("read the job", e))?;
+                    if !ended(&existing) {
+                        break existing;
+                    }
+                    if replaced {
+                        // Still being deleted: give the cluster a moment.
+                        waits += 1;
+                        if waits > 50 {
+                            return Err(
+                                "the Job of an earlier attempt is still being deleted".into()
+                            );
+                        }
+                        tokio::time::sleep(FIRST_WAIT).await;
+                        continue;
+                    }
+                    // Its Secret too: the new Job's pod must not mount the old one.
+                    self.remove_job(&namespace, &execution.job).await?;
+                    let what = "delete the job's old Secret";
+                    delete_if_present(&secrets, &execution.job, &DeleteParams::default(), what)
+                        .await?;
+                    replaced = true;
+                }
+                Err(err) => return Err(refused("create the job", err)),
+            }
         };
         let uid = created
             .metadata
             .uid
             .ok_or("the cluster answered with a Job without a uid")?;
-        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &namespace);
         let secret = objects::job_secret(execution, &namespace, &service.name, &uid);
         match retried(|| secrets.create(&create, &secret)).await {
             Ok(_) => Ok(()),
@@ -63,6 +91,17 @@ impl Cluster {
             Err(err) => Err(refused("create the job's Secret", err)),
         }
     }
+}
+
+/// Whether a Job has run to its end, successfully or not.
+fn ended(job: &Job) -> bool {
+    job.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|all| {
+            all.iter()
+                .any(|c| matches!(c.type_.as_str(), "Complete" | "Failed") && c.status == "True")
+        })
 }
 
 impl Cluster {
