@@ -216,6 +216,7 @@ async fn handle(State(store): State<Arc<Store>>, request: Request) -> Response {
     };
     let selector = Selector::parse(&query(&request, "labelSelector").unwrap_or_default());
     let watching = query(&request, "watch").is_some_and(|w| w == "true" || w == "1");
+    let following = query(&request, "follow").is_some_and(|w| w == "true" || w == "1");
     let since = query(&request, "resourceVersion").and_then(|v| v.parse::<u64>().ok());
     let timeout = query(&request, "timeoutSeconds")
         .and_then(|v| v.parse::<u64>().ok())
@@ -304,6 +305,7 @@ async fn handle(State(store): State<Arc<Store>>, request: Request) -> Response {
         }
         ("GET", Some(name), Some("log")) if target.resource == "pods" => {
             match store.log(&namespace, name) {
+                Some(_) if following => follow_log(store, namespace, name.clone()),
                 Some(text) => text.into_response(),
                 None => not_found(&target, name),
             }
@@ -322,6 +324,36 @@ fn not_found(target: &Target, name: &str) -> Response {
         "NotFound",
         format!("{} {name:?} not found", target.resource),
     )
+}
+
+/// A followed log: what the pod printed so far, then each new line, until the pod has ended
+/// (or is gone).
+fn follow_log(store: Arc<Store>, namespace: String, pod: String) -> Response {
+    let state = (0usize, store.changes());
+    let chunks = stream::unfold(state, move |(sent, mut changes)| {
+        let (store, namespace, pod) = (store.clone(), namespace.clone(), pod.clone());
+        async move {
+            loop {
+                changes.borrow_and_update();
+                // The phase first: a pod's last lines are in its log before it ends.
+                let phase =
+                    store.get(&Key::new("pods", &namespace, &pod))?["status"]["phase"].clone();
+                let text = store.log(&namespace, &pod)?;
+                if text.len() > sent {
+                    let chunk = Ok::<_, std::io::Error>(Bytes::from(text[sent..].to_string()));
+                    return Some((chunk, (text.len(), changes)));
+                }
+                if phase == "Succeeded" || phase == "Failed" {
+                    return None;
+                }
+                changes.changed().await.ok()?;
+            }
+        }
+    });
+    Response::builder()
+        .header("content-type", "text/plain")
+        .body(Body::from_stream(chunks))
+        .unwrap_or_default()
 }
 
 /// A watch: the events after `since` (everything as ADDED without it), one JSON per line,

@@ -301,6 +301,9 @@ impl Store {
             .or_default();
         log.push_str(line);
         log.push('\n');
+        drop(inner);
+        // Wakes followers of the log (the version is unchanged: no object changed).
+        self.changes.send_modify(|_| {});
     }
 
     /// A pod's log; none once the pod is gone, as on a cluster.

@@ -236,3 +236,38 @@ async fn a_job_whose_server_restarted_runs_again_in_a_fresh_job() {
     );
     assert_eq!(cluster.fake.list("jobs", Some(NAMESPACE)).len(), 1);
 }
+
+#[tokio::test]
+async fn a_running_jobs_output_reaches_its_log_live() {
+    let cluster = cluster().await;
+    let mut app = app_on(&cluster, Duration::from_secs(60)).await;
+    let script = "echo first line\nsleep 2\necho last line\n";
+    create(&mut app, service("klive", script)).await;
+    put(&app, "klive", "in/a.txt", b"a").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let job = loop {
+        let all = common::jobs::jobs(&mut app, "klive").await;
+        if let Some((job, record)) = all.iter().next() {
+            let text = log(&mut app, "klive", job).await;
+            if text.contains("first line") {
+                // Shown while the script still sleeps.
+                assert_eq!(record["status"], "Running", "{all:?}");
+                assert!(!text.contains("last line"), "{text}");
+                break job.clone();
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "no live output");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    finished(&mut app, "klive", 1).await;
+    let text = log(&mut app, "klive", &job).await;
+    assert_eq!(text.matches("first line").count(), 1, "{text}");
+    assert!(text.contains("last line"), "{text}");
+    // The followed stream was the log's only read.
+    let reads: Vec<String> = calls(&cluster.fake, 0)
+        .into_iter()
+        .filter(|c| c.contains("/log"))
+        .collect();
+    assert_eq!(reads.len(), 1, "{reads:?}");
+    assert!(reads[0].contains("follow=true"), "{reads:?}");
+}

@@ -117,6 +117,24 @@ impl Cluster {
             .map_err(|e| refused("read the job's log", e))
     }
 
+    /// The job's output line by line as it is printed, until its container ends.
+    pub async fn follow_log(
+        &self,
+        namespace: &str,
+        pod: &str,
+    ) -> Result<impl futures_util::Stream<Item = std::io::Result<String>> + use<>, String> {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+        let params = LogParams {
+            container: Some(objects::JOB_CONTAINER.into()),
+            follow: true,
+            ..Default::default()
+        };
+        let reader = retried(|| pods.log_stream(pod, &params))
+            .await
+            .map_err(|e| refused("follow the job's log", e))?;
+        Ok(futures_util::AsyncBufReadExt::lines(reader))
+    }
+
     /// Deletes a job that will not run, with its pod and Secret.
     pub async fn remove_job(&self, namespace: &str, job: &str) -> Result<(), String> {
         let jobs: Api<Job> = Api::namespaced(self.client.clone(), namespace);

@@ -1,9 +1,14 @@
 //! The Kubernetes executor: submits each execution as a Job (two API calls), waits on the
-//! shared watch for its end (no polling of the API), then reads the pod's log once and keeps
-//! it with the job record, so it outlives the pod. Pods that cannot start fail the job with
-//! the cluster's reason instead of leaving it pending.
+//! shared watch for its end (no polling of the API), and keeps the pod's output with the job
+//! record, so it outlives the pod: followed live while the container runs (one streaming
+//! request), or read once at the end when that was not possible. Pods that cannot start fail
+//! the job with the cluster's reason instead of leaving it pending.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
 
 use supervisor::Report;
 use tokio::sync::watch;
@@ -20,6 +25,8 @@ use crate::service::Service;
 const RECHECK: Duration = Duration::from_secs(2);
 /// How long a finished Job's pod status may lag behind it.
 const SETTLE: Duration = Duration::from_secs(10);
+/// How long a followed log may take to end after its container did.
+const FOLLOW_GRACE: Duration = Duration::from_secs(5);
 
 pub struct KubernetesExecutor {
     cluster: Cluster,
@@ -39,13 +46,16 @@ impl KubernetesExecutor {
     }
 
     /// Waits for the job's end as the watch sees it: the pod to read the log of, and the
-    /// report. A job that cannot start is deleted and fails with the cluster's reason.
+    /// report. A job that cannot start is deleted and fails with the cluster's reason. Once
+    /// its container runs, its output goes to `live` as it is printed.
     async fn ended(
         &self,
         namespace: &str,
         job: &str,
         submitted: Instant,
-    ) -> Result<(Option<String>, Result<Report, String>), String> {
+        live: Option<&LogSink>,
+    ) -> Result<(Option<String>, Result<Report, String>, Option<Follower>), String> {
+        let mut follower = None;
         let wake = self.tracker.register(job);
         let pending_timeout = self.cluster.settings().pending_timeout;
         let mut seen = false;
@@ -64,6 +74,12 @@ impl KubernetesExecutor {
                     }
                     None
                 }
+                Observation::Running(pod) => {
+                    if let (None, Some(live)) = (&follower, live) {
+                        follower = Some(Follower::start(&self.cluster, namespace, &pod, live));
+                    }
+                    None
+                }
                 Observation::Broken(reason) => Some(reason),
                 Observation::Waiting(why) if submitted.elapsed() > pending_timeout => {
                     Some(why.unwrap_or_else(|| {
@@ -71,7 +87,7 @@ impl KubernetesExecutor {
                             .to_string()
                     }))
                 }
-                Observation::Waiting(_) | Observation::Running => None,
+                Observation::Waiting(_) => None,
             };
             if let Some(why) = cannot_start {
                 if let Err(err) = self.cluster.remove_job(namespace, job).await {
@@ -96,7 +112,53 @@ impl KubernetesExecutor {
             }
         };
         self.tracker.forget(job);
-        result
+        result.map(|(pod, report)| (pod, report, follower))
+    }
+}
+
+/// Sends a running pod's output to the job's log as it is printed.
+struct Follower {
+    task: JoinHandle<bool>,
+    /// Lines sent so far.
+    sent: Arc<AtomicUsize>,
+}
+
+impl Follower {
+    fn start(cluster: &Cluster, namespace: &str, pod: &str, log: &LogSink) -> Self {
+        let sent = Arc::new(AtomicUsize::new(0));
+        let (cluster, namespace, pod, log) = (
+            cluster.clone(),
+            namespace.to_string(),
+            pod.to_string(),
+            log.clone(),
+        );
+        let counter = sent.clone();
+        let task = tokio::spawn(async move {
+            let Ok(lines) = cluster.follow_log(&namespace, &pod).await else {
+                return false;
+            };
+            let mut lines = std::pin::pin!(lines);
+            while let Some(line) = lines.next().await {
+                let Ok(line) = line else { return false };
+                if log.send(line).await.is_err() {
+                    return false;
+                }
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+            true
+        });
+        Self { task, sent }
+    }
+
+    /// Lines already in the job's log when the whole output was followed, otherwise how many
+    /// to skip of a final read. The stream ends with the container; a stalled one is cut.
+    async fn finish(mut self) -> (bool, usize) {
+        let whole = matches!(
+            tokio::time::timeout(FOLLOW_GRACE, &mut self.task).await,
+            Ok(Ok(true))
+        );
+        self.task.abort();
+        (whole, self.sent.load(Ordering::Relaxed))
     }
 }
 
@@ -111,7 +173,15 @@ impl Executor for KubernetesExecutor {
         let namespace = self.cluster.namespace_of(service);
         let submitted = Instant::now();
         self.cluster.submit(service, &execution).await?;
-        let (pod, report) = self.ended(&namespace, &execution.job, submitted).await?;
+        // A synchronous run's response is framed at the end of its output: read whole.
+        let live = (!execution.sync).then_some(&log);
+        let (pod, report, follower) = self
+            .ended(&namespace, &execution.job, submitted, live)
+            .await?;
+        let (followed, skip) = match follower {
+            Some(follower) => follower.finish().await,
+            None => (false, 0),
+        };
         let mut response = None;
         if pod.is_none() {
             // No pod output to show: the log says why.
@@ -123,10 +193,10 @@ impl Executor for KubernetesExecutor {
             };
             let _ = log.send(format!("oscar: {reason}")).await;
         }
-        if let Some(pod) = pod {
+        if let Some(pod) = pod.filter(|_| !followed) {
             match self.cluster.log(&namespace, &pod).await {
                 Ok(text) => {
-                    let lines: Vec<String> = text.lines().map(String::from).collect();
+                    let lines: Vec<String> = text.lines().skip(skip).map(String::from).collect();
                     let lines = if execution.sync {
                         let (rest, body) = supervisor::response::unframe(lines);
                         response = body;

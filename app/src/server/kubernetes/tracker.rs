@@ -179,7 +179,8 @@ async fn follow<K>(
 pub enum Observation {
     /// Not started; the cluster's reason when it gives one (image pull, scheduling).
     Waiting(Option<String>),
-    Running,
+    /// Its container runs, in this pod.
+    Running(String),
     /// It will never start (invalid image name, missing configuration): fail now.
     Broken(String),
     /// Over: the pod to read the log of, and the supervisor's report, or why there is none
@@ -256,7 +257,7 @@ pub fn observe(job: Option<&Job>, pods: &[Arc<Pod>]) -> Observation {
         };
     }
     match status.and_then(|s| s.phase.as_deref()) {
-        Some("Running") => return Observation::Running,
+        Some("Running") => return Observation::Running(pod_name.unwrap_or_default()),
         Some("Failed") => {
             // Evicted, or lost with its node, before the container ended.
             let status = status.expect("a phase comes with a status");
@@ -495,7 +496,10 @@ mod tests {
         assert_eq!(observe(None, &creating), Observation::Waiting(None));
         let running = pod(json!({"phase": "Running", "containerStatuses": container(
             json!({"running": {}}))}));
-        assert_eq!(observe(None, &running), Observation::Running);
+        assert_eq!(
+            observe(None, &running),
+            Observation::Running("s-1-abcde".into())
+        );
     }
 
     #[test]
