@@ -68,6 +68,10 @@ impl FakeCluster {
         let url = format!("http://{}", listener.local_addr()?);
         let router = self.router();
         let server = tokio::spawn(async move {
+            // Small chunks (watch events, followed logs) go out at once, as from a real server.
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             let _ = axum::serve(listener, router).await;
         });
         let dir = tempfile::tempdir()?;
