@@ -27,6 +27,9 @@ pub struct Kubelet {
     pub programs: BTreeMap<String, Vec<String>>,
     /// Images that never pull.
     pub unpullable: Vec<String>,
+    /// Images whose pods a ResourceQuota refuses: no pod is made, the Job gets a
+    /// `FailedCreate` warning Event instead, as from the Job controller.
+    pub over_quota: Vec<String>,
 }
 
 impl FakeCluster {
@@ -67,6 +70,20 @@ async fn run_job(cluster: FakeCluster, kubelet: Kubelet, job: Value) {
     labels["job-name"] = json!(job_name);
     labels["batch.kubernetes.io/job-name"] = json!(job_name);
     let pod_name = format!("{job_name}-{}", random_suffix());
+    let image = text(&template["spec"]["containers"][0]["image"]);
+    if kubelet.over_quota.contains(&image) {
+        let event = json!({
+            "metadata": {"generateName": format!("{job_name}.")},
+            "involvedObject": {"apiVersion": "batch/v1", "kind": "Job", "name": job_name,
+                "namespace": namespace, "uid": job["metadata"]["uid"]},
+            "type": "Warning", "reason": "FailedCreate",
+            "message": format!("Error creating: pods \"{pod_name}\" is forbidden: exceeded quota: compute-resources, requested: limits.memory=256Mi, used: limits.memory=1Gi, limited: limits.memory=1Gi"),
+        });
+        let _ = cluster
+            .store()
+            .create("events", "v1", "Event", &namespace, event);
+        return;
+    }
     let pod = json!({
         "metadata": {"name": pod_name, "labels": labels,
             "annotations": template["metadata"]["annotations"],
@@ -88,7 +105,6 @@ async fn run_job(cluster: FakeCluster, kubelet: Kubelet, job: Value) {
     let spec = &template["spec"];
     let container = spec["containers"][0].clone();
     let container_name = text(&container["name"]);
-    let image = text(&container["image"]);
     let waiting = |reason: &str, message: &str| {
         json!([{"name": container_name, "image": image, "imageID": "", "ready": false,
             "restartCount": 0, "state": {"waiting": {"reason": reason, "message": message}}}])

@@ -1,7 +1,7 @@
 //! A fake Kubernetes for tests, since no cluster runs on our machines: an in-memory API
 //! server with the subset the platform uses (create, get, list with label selectors, watch,
 //! server-side apply as an upsert, delete with owner cascade, delete collection, pod logs)
-//! for Jobs, Pods, Secrets and Namespaces, plus a [`kubelet`] that runs each Job's command as
+//! for Jobs, Pods, Secrets, Namespaces and Events, plus a [`kubelet`] that runs each Job's command as
 //! a local process and reports pod and Job status the way a cluster does.
 //!
 //! It serves in-process ([`FakeCluster::client`]) or on loopback with a kubeconfig for the
@@ -31,6 +31,7 @@ const RESOURCES: &[(&str, &str, &str, bool)] = &[
     ("pods", "v1", "Pod", true),
     ("secrets", "v1", "Secret", true),
     ("namespaces", "v1", "Namespace", false),
+    ("events", "v1", "Event", true),
 ];
 
 #[derive(Clone, Default)]
@@ -219,6 +220,7 @@ async fn handle(State(store): State<Arc<Store>>, request: Request) -> Response {
         return status(404, "NotFound", format!("the fake serves no {path}"));
     };
     let selector = Selector::parse(&query(&request, "labelSelector").unwrap_or_default());
+    let fields = query(&request, "fieldSelector").unwrap_or_default();
     let watching = query(&request, "watch").is_some_and(|w| w == "true" || w == "1");
     let following = query(&request, "follow").is_some_and(|w| w == "true" || w == "1");
     let since = query(&request, "resourceVersion").and_then(|v| v.parse::<u64>().ok());
@@ -240,8 +242,15 @@ async fn handle(State(store): State<Arc<Store>>, request: Request) -> Response {
             Duration::from_secs(timeout),
         ),
         ("GET", None, None) => {
-            let (items, version) =
+            let (mut items, version) =
                 store.list_with_version(target.resource, target.namespace.as_deref(), &selector);
+            // Field selectors: `a.b=value` terms on the object's fields.
+            for term in fields.split(',').filter(|t| !t.is_empty()) {
+                let (path, value) = term.split_once('=').unwrap_or((term, ""));
+                items.retain(|item| {
+                    path.split('.').fold(item, |v, key| &v[key]).as_str() == Some(value)
+                });
+            }
             axum::Json(json!({"apiVersion": target.api_version,
                 "kind": format!("{}List", target.kind),
                 "metadata": {"resourceVersion": version.to_string()}, "items": items}))

@@ -37,6 +37,7 @@ async fn main() {
             vec![env!("CARGO_BIN_EXE_server").into(), "supervise".into()],
         )]),
         unpullable: Vec::new(),
+        over_quota: Vec::new(),
     });
     let served = fake.serve().await.unwrap();
     let kubeconfig = served.kubeconfig.clone();

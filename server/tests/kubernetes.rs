@@ -19,6 +19,7 @@ use server::config::ExecutorConfig;
 
 const NAMESPACE: &str = "oscar-svc";
 const UNPULLABLE: &str = "registry.example/missing:1";
+const OVER_QUOTA: &str = "registry.example/too-big:1";
 
 struct Cluster {
     fake: FakeCluster,
@@ -34,6 +35,7 @@ async fn cluster() -> Cluster {
             vec![env!("CARGO_BIN_EXE_server").into(), "supervise".into()],
         )]),
         unpullable: vec![UNPULLABLE.into()],
+        over_quota: vec![OVER_QUOTA.into()],
     });
     let served = fake.serve().await.unwrap();
     Cluster {
@@ -176,6 +178,20 @@ async fn jobs_that_cannot_start_or_fail_say_why() {
     );
     // It does not stay behind on the cluster.
     assert!(cluster.fake.get("jobs", NAMESPACE, job).is_none());
+
+    // A quota refusing the pod: no pod at all, the Job's event says why.
+    let mut definition = service("kquota", UPPERCASE);
+    definition["image"] = json!(OVER_QUOTA);
+    create(&mut app, definition).await;
+    put(&app, "kquota", "in/a.txt", b"a").await;
+    let all = finished(&mut app, "kquota", 1).await;
+    let (job, record) = all.iter().next().unwrap();
+    assert_eq!(record["status"], "Failed", "{all:?}");
+    let text = log(&mut app, "kquota", job).await;
+    assert!(
+        text.contains("FailedCreate") && text.contains("exceeded quota: compute-resources"),
+        "{text}"
+    );
 
     create(&mut app, service("kfail", "echo about to fail\nexit 3\n")).await;
     put(&app, "kfail", "in/a.txt", b"a").await;

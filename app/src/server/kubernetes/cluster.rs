@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Namespace, Pod, Secret};
+use k8s_openapi::api::core::v1::{Event, Namespace, Pod, Secret};
 use kube::api::{Api, DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams};
 
 use super::objects;
@@ -133,6 +133,25 @@ impl Cluster {
             .await
             .map_err(|e| refused("follow the job's log", e))?;
         Ok(futures_util::AsyncBufReadExt::lines(reader))
+    }
+
+    /// The cluster's latest warning about a Job (a quota refusing its pod, an admission
+    /// webhook), as `reason: message`. Read only when a job does not start.
+    pub async fn job_warning(&self, namespace: &str, job: &str) -> Option<String> {
+        let events: Api<Event> = Api::namespaced(self.client.clone(), namespace);
+        let params = ListParams::default().fields(&format!(
+            "involvedObject.kind=Job,involvedObject.name={job},type=Warning"
+        ));
+        let listed = retried(|| events.list(&params)).await.ok()?;
+        let latest = listed
+            .items
+            .into_iter()
+            .max_by_key(|e| e.last_timestamp.clone().or(e.first_timestamp.clone()))?;
+        Some(format!(
+            "{}: {}",
+            latest.reason.unwrap_or_default(),
+            latest.message.unwrap_or_default()
+        ))
     }
 
     /// Deletes a job that will not run, with its pod and Secret.

@@ -82,10 +82,17 @@ impl KubernetesExecutor {
                 }
                 Observation::Broken(reason) => Some(reason),
                 Observation::Waiting(why) if submitted.elapsed() > pending_timeout => {
-                    Some(why.unwrap_or_else(|| {
-                        "no pod was started (a quota or admission policy may refuse it: see the Job's events)"
-                            .to_string()
-                    }))
+                    Some(match why {
+                        Some(why) => why,
+                        // No pod at all: the Job's events say why (quota, admission).
+                        None => self
+                            .cluster
+                            .job_warning(namespace, job)
+                            .await
+                            .unwrap_or_else(|| {
+                                "no pod was started, and the cluster gave no reason".to_string()
+                            }),
+                    })
                 }
                 Observation::Waiting(_) => None,
             };
