@@ -13,7 +13,8 @@ CARGO_TEST := $(shell command -v cargo-nextest >/dev/null && echo "cargo nextest
 # Never `--workspace` for native builds: it would compile `frontend` too and unify app's
 # `hydrate` and `ssr` features. Native commands use the default members; the wasm crate is
 # checked on its own target.
-.PHONY: run test build e2e clients bench tools test-tools site unit manifests lint help
+.PHONY: run test build e2e clients bench tools test-tools site unit manifests lint help \
+	reliability reliability-ci load fuzz
 
 help:
 	@echo "make run    - build and serve the dashboard in embedded mode on http://127.0.0.1:3000"
@@ -22,6 +23,9 @@ help:
 	@echo "make e2e    - browser tests only"
 	@echo "make clients - oscar-python (PyPI) against the real server"
 	@echo "make bench  - benchmarks (results go in BENCHMARKS.md)"
+	@echo "make reliability - crash, outage and fault drills in full (results go in RELIABILITY.md)"
+	@echo "make load   - 5-minute load test: 50 dashboard users + 200 concurrent uploads"
+	@echo "make fuzz   - every fuzz target for FUZZ_SECONDS (600) each, nightly toolchain"
 
 tools:
 	@scripts/install-tools.sh
@@ -64,7 +68,30 @@ e2e: test-tools site
 clients: test-tools site
 	tests/clients/run.sh
 
-test: lint unit manifests e2e clients
+# Drills against the real server binary, counting lost and duplicated work (RELIABILITY.md).
+# `make test` runs them smaller, on the debug server the browser tests use.
+reliability-ci: test-tools site
+	cargo build --locked -p reliability
+	url="$$(scripts/postgres.sh)"; \
+	$(CARGO_TARGET_DIR)/debug/reliability --server $(SERVER) --scale ci --postgres "$$url"
+
+RELEASE := $(CARGO_TARGET_DIR)/release
+
+reliability: test-tools
+	cargo build --release --locked -p server -p reliability
+	url="$$(scripts/postgres.sh)"; \
+	$(RELEASE)/reliability --server $(RELEASE)/server --scale full --postgres "$$url" \
+	  | tee $(CARGO_TARGET_DIR)/reliability.md
+
+load: tools
+	cargo build --release --locked -p server -p reliability
+	$(RELEASE)/reliability --server $(RELEASE)/server load | tee $(CARGO_TARGET_DIR)/load.md
+
+FUZZ_SECONDS ?= 600
+fuzz:
+	scripts/fuzz.sh $(FUZZ_SECONDS)
+
+test: lint unit manifests e2e clients reliability-ci
 
 bench: tools
 	cargo bench -p server --bench foundation --bench jobs --bench uploads --bench kubernetes --locked

@@ -122,6 +122,14 @@ mod ssr {
                 sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
                     Self::unavailable("the database", err)
                 }
+                // PostgreSQL restarting (57P01-57P03) or a broken connection (class 08).
+                sqlx::Error::Database(ref db)
+                    if db
+                        .code()
+                        .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")) =>
+                {
+                    Self::unavailable("the database", err)
+                }
                 other => Self::internal("database", other),
             }
         }

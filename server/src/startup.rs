@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use app::AppError;
 use app::api::system::PlatformInfo;
 use app::server::auth::AdminAccount;
 use app::server::db::Database;
@@ -359,17 +360,30 @@ pub fn s3_client(endpoint: &str, region: &str, credentials: &S3Credentials) -> a
 }
 
 /// Jobs' working directories; what a killed server left there is removed (the jobs themselves
-/// are queued again from the database).
+/// are queued again from the database). The directory itself stays: it may be a volume of its
+/// own, mounted there.
 fn job_work_root(data_dir: &std::path::Path) -> anyhow::Result<PathBuf> {
     let root = data_dir.join("jobs");
-    if root.exists() {
-        std::fs::remove_dir_all(&root)
-            .with_context(|| format!("OSCAR_DATA_DIR: cannot clean {}", root.display()))?;
-    }
     std::fs::create_dir_all(&root)
         .with_context(|| format!("OSCAR_DATA_DIR: cannot create {}", root.display()))?;
+    let clean = || -> std::io::Result<()> {
+        for entry in std::fs::read_dir(&root)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                std::fs::remove_dir_all(&path)?;
+            } else {
+                std::fs::remove_file(&path)?;
+            }
+        }
+        Ok(())
+    };
+    clean().with_context(|| format!("OSCAR_DATA_DIR: cannot clean {}", root.display()))?;
     Ok(root)
 }
+
+/// How long queuing a stored object's job is retried while the database is unavailable (the
+/// store waits up to 10 s for the answer before acknowledging the upload anyway).
+const QUEUE_RETRY_FOR: Duration = Duration::from_secs(8);
 
 /// Objects created in the embedded store become jobs; the store answers the upload once
 /// this is done.
@@ -396,9 +410,21 @@ async fn handle_notifications(
                 trigger: Trigger::Bucket,
                 signer: object.signer.as_deref(),
             };
-            if let Err(err) = events::stored_object(&state.db, &state.jobs, &state.s3, stored).await
-            {
-                tracing::warn!(bucket = %object.bucket, key = %object.key, %err, "cannot queue a job for a stored object; the reconciler will retry");
+            // A database restart is waited out while the uploader waits for its answer.
+            let deadline = tokio::time::Instant::now() + QUEUE_RETRY_FOR;
+            let mut pause = Duration::from_millis(100);
+            loop {
+                match events::stored_object(&state.db, &state.jobs, &state.s3, stored).await {
+                    Err(AppError::Unavailable(_)) if tokio::time::Instant::now() < deadline => {
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_secs(1));
+                    }
+                    Err(err) => {
+                        tracing::warn!(bucket = %object.bucket, key = %object.key, %err, "cannot queue a job for a stored object; the reconciler will retry");
+                        break;
+                    }
+                    Ok(_) => break,
+                }
             }
             let _ = notification.handled.send(());
         });

@@ -51,7 +51,7 @@ pub async fn run(db: Database, jobs: Jobs, mut stop: watch::Receiver<bool>) {
     // Stopping: the processes die with their tasks; their jobs are queued again at once so a
     // restart (or another server) picks them up without waiting for the lease to expire.
     tasks.shutdown().await;
-    if let Err(err) = queue::release(&db, jobs.instance()).await {
+    if let Err(err) = queue::release(&db, jobs.instance(), None).await {
         tracing::warn!(%err, "cannot release running jobs");
     }
 }
@@ -72,6 +72,9 @@ async fn maintain(db: &Database, jobs: &Jobs) {
 }
 
 async fn dispatch_ready(db: &Database, jobs: &Jobs, tasks: &mut JoinSet<()>) -> AppResult<()> {
+    if !jobs.store_ready().await {
+        return Ok(());
+    }
     let ready = queue::ready(db, ROUND).await?;
     let mut definitions: BTreeMap<String, Option<Service>> = BTreeMap::new();
     // A service whose claim failed is at its limit for the rest of this round.
@@ -99,11 +102,41 @@ async fn dispatch_ready(db: &Database, jobs: &Jobs, tasks: &mut JoinSet<()>) -> 
         let (db, jobs) = (db.clone(), jobs.clone());
         tasks.spawn(async move {
             if let Err(err) = execute(&db, &jobs, &job, service, false).await {
-                tracing::warn!(%job, %err, "job bookkeeping failed");
+                // Still running under this server's lease, it would never run again.
+                tracing::warn!(%job, %err, "job bookkeeping failed; the job is queued again");
+                let released =
+                    while_unavailable(|| queue::release(&db, jobs.instance(), Some(&job))).await;
+                if let Err(err) = released {
+                    tracing::warn!(%job, %err, "cannot queue the job again; its lease will expire");
+                }
             }
         });
     }
     Ok(())
+}
+
+/// How long a job's bookkeeping is retried while the database is unreachable; after that
+/// the lease expires and the job runs again.
+const RETRY_BOOKKEEPING_FOR: Duration = Duration::from_secs(300);
+
+/// Runs `write` again while the database is unavailable (a restart): a run that is over must
+/// not lose its result, nor a job its place in the queue.
+async fn while_unavailable<T, F>(mut write: impl FnMut() -> F) -> AppResult<T>
+where
+    F: std::future::Future<Output = AppResult<T>>,
+{
+    let started = std::time::Instant::now();
+    let mut pause = Duration::from_millis(250);
+    loop {
+        match write().await {
+            Err(AppError::Unavailable(err)) if started.elapsed() < RETRY_BOOKKEEPING_FOR => {
+                tracing::warn!(%err, "job bookkeeping waits for the database");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            other => return other,
+        }
+    }
 }
 
 fn concurrency_limit(service: &Service, default: u32) -> u32 {
@@ -142,8 +175,9 @@ pub(crate) async fn execute(
     );
     let (log, writer) = logs::writer(db.clone(), jobs.clone(), job.to_string());
     tracing::info!(%job, service = %service.name, "job started");
+    // The platform's own word on a failed attempt goes to the job's log too.
+    let notes = log.clone();
     let result = jobs.executor().run(&service, execution, log).await;
-    let _ = writer.await;
     let (outcome, response) = match result {
         Ok(finished) => {
             let outcome = match finished.report {
@@ -163,19 +197,27 @@ pub(crate) async fn execute(
         }
         Err(reason) => (Outcome::Error { reason }, Vec::new()),
     };
-    // Nobody waits to retry a synchronous run: its caller gets the failure now.
     let outcome = match outcome {
+        // Nobody waits to retry a synchronous run: its caller gets the failure now.
         Outcome::Error { reason } if sync => Outcome::Failed {
             exit_code: None,
             reason,
             outputs: Vec::new(),
         },
+        Outcome::Error { reason } if jobs.store_lost().await => Outcome::Waiting {
+            reason: format!("{reason}; the object store is unreachable, the job waits for it"),
+        },
         other => other,
     };
-    if let Outcome::Error { reason } = &outcome {
+    if let Outcome::Error { reason } | Outcome::Waiting { reason } = &outcome {
         tracing::warn!(%job, %reason, "job failed for a platform reason");
+        let _ = notes
+            .send(format!("[oscar] this attempt failed: {reason}"))
+            .await;
     }
-    let state = queue::finish(db, jobs, job, &outcome).await?;
+    drop(notes);
+    let _ = writer.await;
+    let state = while_unavailable(|| queue::finish(db, jobs, job, &outcome)).await?;
     tracing::info!(%job, state = ?state, "job ended");
     jobs.changed(&service.name, job);
     match state {

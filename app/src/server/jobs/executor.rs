@@ -83,6 +83,40 @@ pub struct StorageAccess {
     pub scoped_keys: bool,
 }
 
+/// How long a reachability check of the store may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl StorageAccess {
+    /// Whether the store's address accepts connections (as jobs reach it).
+    pub async fn reachable(&self) -> bool {
+        let Some(address) = authority(&self.endpoint) else {
+            return true;
+        };
+        matches!(
+            tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(address)).await,
+            Ok(Ok(_))
+        )
+    }
+}
+
+/// `host:port` of an endpoint URL, with the scheme's default port.
+fn authority(endpoint: &str) -> Option<String> {
+    let uri: http::Uri = endpoint.parse().ok()?;
+    let host = uri.host()?.trim_start_matches('[').trim_end_matches(']');
+    let port = uri
+        .port_u16()
+        .unwrap_or(if uri.scheme_str() == Some("https") {
+            443
+        } else {
+            80
+        });
+    Some(if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    })
+}
+
 impl Execution {
     /// Builds the execution of a stored service (with its secrets put back) for an event.
     pub fn new(
@@ -183,5 +217,47 @@ fn function_config(
         storage_providers: providers,
         log_level: service.log_level.clone(),
         file_stage_in: service.file_stage_in,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_store_is_probed_at_the_endpoints_host_and_port() {
+        assert_eq!(
+            authority("http://127.0.0.1:9000").as_deref(),
+            Some("127.0.0.1:9000")
+        );
+        assert_eq!(
+            authority("https://minio.example.org/").as_deref(),
+            Some("minio.example.org:443")
+        );
+        assert_eq!(
+            authority("http://minio.oscar").as_deref(),
+            Some("minio.oscar:80")
+        );
+        assert_eq!(
+            authority("http://[::1]:9000").as_deref(),
+            Some("[::1]:9000")
+        );
+        assert_eq!(authority("not a url"), None);
+    }
+
+    #[tokio::test]
+    async fn a_closed_port_is_unreachable() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let storage = StorageAccess {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            region: "us-east-1".into(),
+            access_key: String::new(),
+            secret_key: String::new(),
+            scoped_keys: false,
+        };
+        assert!(storage.reachable().await);
+        drop(listener);
+        assert!(!storage.reachable().await);
     }
 }

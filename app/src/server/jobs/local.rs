@@ -128,6 +128,12 @@ impl LocalExecutor {
                 });
             }
         };
+        // Processes the script left behind (or a killed supervisor's script) would hold the
+        // output pipes open: the group ends with its supervisor.
+        if let Some(pid) = pid {
+            // SAFETY: plain syscall on the job's own process group.
+            unsafe { libc::killpg(pid as i32, libc::SIGKILL) };
+        }
         let _ = tokio::join!(out, err);
         let report = match tokio::fs::read(&files.result).await {
             Ok(bytes) => serde_json::from_slice::<Report>(&bytes)

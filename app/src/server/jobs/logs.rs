@@ -15,6 +15,8 @@ use crate::server::db::Database;
 /// How long lines wait before being written together.
 const FLUSH_EVERY: Duration = Duration::from_millis(200);
 const FLUSH_AT_BYTES: usize = 32 * 1024;
+/// Tries (one second apart) to store the last lines of a job while the database is down.
+const FINAL_FLUSH_ATTEMPTS: usize = 30;
 
 /// Where an executor sends a job's output lines (without their newline).
 pub type LogSink = mpsc::Sender<String>;
@@ -43,7 +45,16 @@ pub fn writer(db: Database, jobs: Jobs, job: String) -> (LogSink, tokio::task::J
             }
         }
         log.finish(&mut buffer);
-        log.flush(&db, &jobs, &mut buffer).await;
+        for _ in 0..FINAL_FLUSH_ATTEMPTS {
+            log.flush(&db, &jobs, &mut buffer).await;
+            if buffer.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        if !buffer.is_empty() {
+            tracing::error!(%job, bytes = buffer.len(), "the database stayed unreachable; the end of the job's log is lost");
+        }
     });
     (sink, task)
 }
@@ -136,8 +147,13 @@ impl Appender {
                 self.size += text.len() as u64;
                 jobs.log_appended(&self.job, offset, Arc::from(text));
             }
-            // The job may have been deleted meanwhile; its log goes with it.
-            Err(err) => tracing::warn!(job = %self.job, %err, "cannot store job log lines"),
+            // The database is unreachable (a restart): the lines wait for the next flush. The
+            // buffer stays within the log limit (`add`).
+            Err(err) => {
+                tracing::warn!(job = %self.job, %err, "cannot store job log lines yet");
+                self.seq -= 1;
+                buffer.insert_str(0, &text);
+            }
         }
     }
 }

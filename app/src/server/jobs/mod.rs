@@ -14,6 +14,7 @@ pub mod logs;
 mod queue;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Notify, broadcast};
@@ -98,6 +99,9 @@ struct Inner {
     peers: std::sync::OnceLock<sqlx::AnyPool>,
     changes: broadcast::Sender<JobChange>,
     logs: broadcast::Sender<LogAppended>,
+    /// Whether the store jobs use was found unreachable: until it answers again, jobs wait in
+    /// the queue instead of spending their attempts on failures nobody can fix by retrying.
+    store_down: AtomicBool,
 }
 
 impl std::fmt::Debug for Jobs {
@@ -121,6 +125,7 @@ impl Jobs {
                 peers: std::sync::OnceLock::new(),
                 changes: broadcast::channel(1024).0,
                 logs: broadcast::channel(4096).0,
+                store_down: AtomicBool::new(false),
             }),
         }
     }
@@ -213,6 +218,30 @@ impl Jobs {
             offset,
             text,
         });
+    }
+
+    /// Whether jobs may start: true unless the store was found unreachable and still is.
+    pub(crate) async fn store_ready(&self) -> bool {
+        if !self.inner.store_down.load(Ordering::Relaxed) {
+            return true;
+        }
+        let up = self.inner.storage.reachable().await;
+        if up && self.inner.store_down.swap(false, Ordering::Relaxed) {
+            tracing::info!(endpoint = %self.inner.storage.endpoint, "the object store answers again; jobs start again");
+        }
+        up
+    }
+
+    /// After a job failed for a platform reason: whether the store is unreachable (then the
+    /// dispatcher holds jobs back until it answers).
+    pub(crate) async fn store_lost(&self) -> bool {
+        if self.inner.storage.reachable().await {
+            return false;
+        }
+        if !self.inner.store_down.swap(true, Ordering::Relaxed) {
+            tracing::warn!(endpoint = %self.inner.storage.endpoint, "the object store is unreachable; jobs wait for it");
+        }
+        true
     }
 
     pub(crate) async fn woken(&self) {

@@ -212,16 +212,18 @@ pub(crate) async fn recover_expired(
     Ok(recovered)
 }
 
-/// Gives this server's running jobs back to the queue (at shutdown): the attempt they were in
-/// does not count.
-pub(crate) async fn release(db: &Database, instance: &str) -> AppResult<()> {
+/// Gives this server's running jobs (or just `job`) back to the queue, at shutdown or when
+/// their bookkeeping failed: the attempt they were in does not count.
+pub(crate) async fn release(db: &Database, instance: &str, job: Option<&str>) -> AppResult<()> {
     sqlx::query(
         "UPDATE jobs SET state = 'pending', lease_owner = NULL, lease_until = NULL,
                          attempts = attempts - 1, run_after = $1
-         WHERE lease_owner = $2 AND state = 'running' AND trigger <> 'sync'",
+         WHERE lease_owner = $2 AND state = 'running' AND trigger <> 'sync'
+           AND ($3 IS NULL OR name = $3)",
     )
     .bind(now_ms())
     .bind(instance)
+    .bind(job)
     .execute(db.pool())
     .await?;
     Ok(())
@@ -253,6 +255,11 @@ pub(crate) enum Outcome {
     },
     /// A platform failure: retried with backoff, dead-lettered after the last attempt.
     Error {
+        reason: String,
+    },
+    /// A platform failure caused by an outage the job waits out (the store unreachable): queued
+    /// again without counting the attempt.
+    Waiting {
         reason: String,
     },
 }
@@ -308,11 +315,20 @@ pub(crate) async fn finish(
                 now + backoff_ms(attempts),
             )
         }
+        Outcome::Waiting { reason } => (
+            JobState::Pending,
+            None,
+            Some(reason.clone()),
+            Vec::new(),
+            now,
+        ),
     };
+    let uncounted = i64::from(matches!(outcome, Outcome::Waiting { .. }));
     let outputs = serde_json::to_string(&outputs).unwrap_or_else(|_| "[]".into());
     let done = sqlx::query(
         "UPDATE jobs SET state = $1, exit_code = $2, reason = $3, outputs = $4, run_after = $5,
-                         finished_at = $6, lease_owner = NULL, lease_until = NULL
+                         finished_at = $6, lease_owner = NULL, lease_until = NULL,
+                         attempts = attempts - $9
          WHERE name = $7 AND state = 'running' AND lease_owner = $8",
     )
     .bind(state.as_str())
@@ -323,6 +339,7 @@ pub(crate) async fn finish(
     .bind(state.is_final().then_some(now))
     .bind(job)
     .bind(jobs.instance())
+    .bind(uncounted)
     .execute(db.pool())
     .await?;
     Ok((done.rows_affected() == 1).then_some(state))

@@ -1,0 +1,159 @@
+//! `make reliability`: drills against the real server binary that count lost and duplicated
+//! work. See RELIABILITY.md for what each drill does and its latest figures.
+//!
+//! ```text
+//! reliability --server PATH [--scale full|ci] [--seed N] [--postgres URL] [DRILL...]
+//! ```
+//! Drills: `crash`, `storage-outage`, `executor-faults`, `database-restart` (all by default;
+//! the last one needs `--postgres`). Exits 1 when any drill lost or duplicated anything, or
+//! could not finish.
+
+mod drills;
+mod platform;
+mod proxy;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use drills::{Row, Scale};
+
+const DRILLS: [&str; 4] = [
+    "crash",
+    "storage-outage",
+    "executor-faults",
+    "database-restart",
+];
+
+struct Options {
+    server: PathBuf,
+    scale: Scale,
+    scale_name: String,
+    seed: u64,
+    postgres: Option<String>,
+    drills: Vec<String>,
+}
+
+fn options() -> anyhow::Result<Options> {
+    let mut args = std::env::args().skip(1);
+    let mut options = Options {
+        server: PathBuf::new(),
+        scale: Scale::full(),
+        scale_name: "full".into(),
+        seed: rand::random::<u32>().into(),
+        postgres: None,
+        drills: Vec::new(),
+    };
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().with_context(|| format!("{name} needs a value"));
+        match arg.as_str() {
+            "--server" => options.server = value("--server")?.into(),
+            "--scale" => {
+                options.scale_name = value("--scale")?;
+                options.scale = match options.scale_name.as_str() {
+                    "full" => Scale::full(),
+                    "ci" => Scale::ci(),
+                    other => bail!("--scale: {other:?} is neither full nor ci"),
+                };
+            }
+            "--seed" => options.seed = value("--seed")?.parse().context("--seed: not a number")?,
+            "--postgres" => options.postgres = Some(value("--postgres")?),
+            drill if DRILLS.contains(&drill) => options.drills.push(drill.to_string()),
+            other => bail!("unknown argument {other:?} (drills: {})", DRILLS.join(", ")),
+        }
+    }
+    if options.server.as_os_str().is_empty() {
+        bail!("--server: the path of the server binary is required");
+    }
+    if options.drills.is_empty() {
+        options.drills = DRILLS.iter().map(|d| d.to_string()).collect();
+    }
+    Ok(options)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let options = match options() {
+        Ok(options) => options,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let dir = match tempfile::Builder::new().prefix("oscar-drills-").tempdir() {
+        Ok(dir) => dir,
+        Err(err) => {
+            eprintln!("error: cannot make a temporary directory: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    println!(
+        "reliability drills, scale {}, seed {}, in {}",
+        options.scale_name,
+        options.seed,
+        dir.path().display()
+    );
+    let mut rows = Vec::new();
+    let mut failures = Vec::new();
+    for drill in &options.drills {
+        println!("running {drill} …");
+        let (server, dir, scale) = (&options.server, dir.path(), &options.scale);
+        let result = match drill.as_str() {
+            "crash" => drills::crash(server, dir, scale, options.seed).await,
+            "storage-outage" => drills::storage_outage(server, dir, scale).await,
+            "executor-faults" => drills::executor_faults(server, dir, scale).await,
+            "database-restart" => match &options.postgres {
+                Some(url) => drills::database_restart(server, dir, scale, url).await,
+                None => Err(anyhow::anyhow!("--postgres: a PostgreSQL URL is required")),
+            },
+            _ => unreachable!("checked in options()"),
+        };
+        match result {
+            Ok(row) => {
+                println!("  {}", row.notes);
+                if row.lost > 0 || row.duplicated > 0 {
+                    failures.push(format!(
+                        "{drill}: {} lost, {} duplicated",
+                        row.lost, row.duplicated
+                    ));
+                }
+                rows.push(row);
+            }
+            Err(err) => failures.push(format!("{drill}: {err:#}")),
+        }
+    }
+    print_table(&rows);
+    if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        for failure in &failures {
+            eprintln!("FAILED {failure}");
+        }
+        // Kept for the post-mortem: every server's log is in there.
+        eprintln!("drill data kept in {}", dir.keep().display());
+        ExitCode::from(1)
+    }
+}
+
+fn print_table(rows: &[Row]) {
+    println!();
+    println!("| drill | inputs | jobs | succeeded | failed as meant | lost | duplicated | time |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for row in rows {
+        println!(
+            "| {} | {} | {} | {} | {} | **{}** | **{}** | {:.0} s |",
+            row.drill,
+            row.inputs,
+            row.jobs,
+            row.succeeded,
+            row.failed_as_expected,
+            row.lost,
+            row.duplicated,
+            row.seconds
+        );
+    }
+    println!();
+    for row in rows {
+        println!("- {}: {}", row.drill, row.notes);
+    }
+}
