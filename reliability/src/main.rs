@@ -3,12 +3,14 @@
 //!
 //! ```text
 //! reliability --server PATH [--scale full|ci] [--seed N] [--postgres URL] [DRILL...]
+//! reliability --server PATH load [--seconds N]
 //! ```
 //! Drills: `crash`, `storage-outage`, `executor-faults`, `database-restart` (all by default;
 //! the last one needs `--postgres`). Exits 1 when any drill lost or duplicated anything, or
-//! could not finish.
+//! could not finish. `load` is the load test (`load.rs`); it exits 1 when a request failed.
 
 mod drills;
+mod load;
 mod platform;
 mod proxy;
 
@@ -32,6 +34,7 @@ struct Options {
     seed: u64,
     postgres: Option<String>,
     drills: Vec<String>,
+    load: Option<load::LoadOptions>,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -43,6 +46,7 @@ fn options() -> anyhow::Result<Options> {
         seed: rand::random::<u32>().into(),
         postgres: None,
         drills: Vec::new(),
+        load: None,
     };
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().with_context(|| format!("{name} needs a value"));
@@ -58,6 +62,17 @@ fn options() -> anyhow::Result<Options> {
             }
             "--seed" => options.seed = value("--seed")?.parse().context("--seed: not a number")?,
             "--postgres" => options.postgres = Some(value("--postgres")?),
+            "load" => options.load = Some(load::LoadOptions::default()),
+            "--seconds" => {
+                let seconds = value("--seconds")?
+                    .parse()
+                    .context("--seconds: not a number")?;
+                options
+                    .load
+                    .as_mut()
+                    .context("--seconds: only with load")?
+                    .seconds = seconds;
+            }
             drill if DRILLS.contains(&drill) => options.drills.push(drill.to_string()),
             other => bail!("unknown argument {other:?} (drills: {})", DRILLS.join(", ")),
         }
@@ -87,6 +102,16 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(load) = &options.load {
+        return match load::run(&options.server, dir.path(), load).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("FAILED load: {err:#}");
+                eprintln!("data kept in {}", dir.keep().display());
+                ExitCode::from(1)
+            }
+        };
+    }
     println!(
         "reliability drills, scale {}, seed {}, in {}",
         options.scale_name,

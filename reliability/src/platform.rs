@@ -167,20 +167,75 @@ impl Platform {
         body: Option<&Value>,
     ) -> anyhow::Result<(u16, String)> {
         let auth = base64::engine::general_purpose::STANDARD.encode(format!("oscar:{PASSWORD}"));
-        let request = http::Request::builder()
-            .method(method)
-            .uri(format!("http://127.0.0.1:{}{path}", self.http))
+        let request = self
+            .request(method, path)
             .header(http::header::AUTHORIZATION, format!("Basic {auth}"))
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(Full::new(Bytes::from(
                 body.map(Value::to_string).unwrap_or_default(),
             )))?;
+        let (status, _, body) = self.send(request).await?;
+        Ok((status, String::from_utf8_lossy(&body).into_owned()))
+    }
+
+    /// A request to the server, to finish with headers and a body.
+    pub fn request(&self, method: &str, path: &str) -> http::request::Builder {
+        http::Request::builder()
+            .method(method)
+            .uri(format!("http://127.0.0.1:{}{path}", self.http))
+    }
+
+    /// Sends a request: status, headers and the whole body.
+    pub async fn send(
+        &self,
+        request: http::Request<Full<Bytes>>,
+    ) -> anyhow::Result<(u16, http::HeaderMap, Bytes)> {
         let response = tokio::time::timeout(Duration::from_secs(30), self.client.request(request))
             .await
             .context("no answer within 30 s")??;
-        let status = response.status().as_u16();
-        let bytes = response.into_body().collect().await?.to_bytes();
-        Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await?.to_bytes();
+        Ok((parts.status.as_u16(), parts.headers, body))
+    }
+
+    /// Signs the admin in to the dashboard: the session cookie (`name=value`).
+    pub async fn sign_in(&self) -> anyhow::Result<String> {
+        let request = self
+            .request("POST", "/api/auth/login")
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .header(http::header::ACCEPT, "application/json")
+            .body(Full::new(Bytes::from(format!(
+                "username=oscar&password={PASSWORD}"
+            ))))?;
+        let (status, headers, body) = self.send(request).await?;
+        if status != 200 {
+            bail!(
+                "signing in answered {status}: {}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        headers
+            .get_all(http::header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok()?.split(';').next())
+            .next_back()
+            .map(str::to_string)
+            .context("signing in set no session cookie")
+    }
+
+    /// The server's resident memory, in KiB.
+    pub fn rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
     }
 
     pub async fn create_service(&self, definition: &Value) -> anyhow::Result<()> {

@@ -323,6 +323,12 @@ async fn kube_client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<kub
             "OSCAR_EXECUTOR=kubernetes: no in-cluster service account and no kubeconfig (set OSCAR_KUBECONFIG)",
         )?,
     };
+    let mut config = config;
+    // Every call has an end: a cluster that stops answering fails the call (and it is retried)
+    // instead of holding a job. Reads allow for watches, which the API server ends at 290 s.
+    config.connect_timeout = Some(Duration::from_secs(10));
+    config.write_timeout = Some(Duration::from_secs(30));
+    config.read_timeout = Some(Duration::from_secs(295));
     // Both ring and aws-lc-rs are linked in; kube's TLS needs the process to pick one. An
     // error means one was picked already.
     let _ = rustls::crypto::ring::default_provider().install_default();
