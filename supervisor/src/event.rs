@@ -255,4 +255,51 @@ mod tests {
         assert_eq!(event.key, "in/a b+c%.txt");
         assert_eq!(event.object_version(), "b/in/a b+c%.txt#e:e1");
     }
+
+    /// Property tests: keys of any text survive the escaping of notifications.
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Any unicode, and often the characters escaping gets wrong.
+        fn text() -> impl Strategy<Value = String> {
+            prop_oneof![
+                any::<String>(),
+                "[a-zA-Z0-9 +%/&=?#.~*_\\\\:;,é€😀\u{0}\n-]{0,40}",
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn keys_decode_to_what_was_encoded(key in text()) {
+                let encoded = encode_key(&key);
+                prop_assert!(
+                    encoded.bytes().all(|b| b.is_ascii_alphanumeric() || b"*-._+%".contains(&b)),
+                    "{:?}",
+                    encoded
+                );
+                prop_assert_eq!(decode_key(&encoded), key);
+            }
+
+            #[test]
+            fn built_events_parse_back_to_their_object(
+                bucket in text(),
+                key in text(),
+                name in prop_oneof![Just("Put"), Just("Copy"), Just("CompleteMultipartUpload")],
+                etag in proptest::option::of("[0-9a-f]{32}"),
+                size in proptest::option::of(any::<u64>()),
+            ) {
+                let built = minio_event(name, &bucket, &key, etag.as_deref(), size, "2026-11-22T00:00:00Z");
+                let parsed = Event::parse(built.to_string().as_bytes());
+                let Some(event) = parsed.storage() else {
+                    return Err(TestCaseError::fail(format!("not a storage event: {built}")));
+                };
+                prop_assert_eq!(&event.bucket, &bucket);
+                prop_assert_eq!(&event.key, &key);
+                prop_assert_eq!(event.size, size);
+                prop_assert!(event.is_created());
+                prop_assert_eq!(event.name.clone(), Some(format!("s3:ObjectCreated:{name}")));
+            }
+        }
+    }
 }
