@@ -122,11 +122,12 @@ mod ssr {
                 sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
                     Self::unavailable("the database", err)
                 }
-                // PostgreSQL restarting (57P01-57P03) or a broken connection (class 08).
+                // PostgreSQL restarting (57P01-57P03), a broken connection (class 08) or no
+                // connection slot / resources left (class 53).
                 sqlx::Error::Database(ref db)
-                    if db
-                        .code()
-                        .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")) =>
+                    if db.code().is_some_and(|c| {
+                        c.starts_with("08") || c.starts_with("57P") || c.starts_with("53")
+                    }) =>
                 {
                     Self::unavailable("the database", err)
                 }

@@ -177,8 +177,36 @@ async fn require_sign_in(session: Session, request: Request, next: Next) -> Resp
             Redirect::to(&target).into_response()
         }
         Ok(None) => app::AppError::unauthorized().into_response(),
+        Err(err @ app::AppError::Unavailable(_)) if request.method() == http::Method::GET => {
+            unavailable_page(&err.to_string())
+        }
         Err(err) => err.into_response(),
     }
+}
+
+/// What a browser shows while the database is down: the reason, and a retry by itself.
+fn unavailable_page(message: &str) -> Response {
+    let page = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta http-equiv=\"refresh\" content=\"10\"><title>Temporarily unavailable</title>\
+         <link rel=\"stylesheet\" href=\"/pkg/oscar.css\"></head><body><main class=\"page\">\
+         <h1>Temporarily unavailable</h1><p>{}.</p><p>Uploaded files and queued jobs are kept; \
+         this page tries again every 10 seconds.</p></main></body></html>",
+        html_escape(message)
+    );
+    (
+        http::StatusCode::SERVICE_UNAVAILABLE,
+        [(http::header::RETRY_AFTER, "10")],
+        axum::response::Html(page),
+    )
+        .into_response()
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 #[cfg(test)]

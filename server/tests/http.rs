@@ -234,3 +234,62 @@ async fn a_stolen_cookie_is_useless_after_logout() {
         .unwrap();
     assert_eq!(app.send(request).await.status, StatusCode::SEE_OTHER);
 }
+
+/// PostgreSQL refusing every connection (connection limit 0, existing ones terminated), as
+/// while it restarts: pages say so and retry, API calls answer 503. Needs TEST_DATABASE_URL.
+#[tokio::test]
+async fn a_database_outage_gives_a_page_that_retries_and_503_answers() {
+    let Some(url) = common::fresh_postgres_database().await else {
+        assert!(
+            std::env::var("OSCAR_REQUIRE_POSTGRES").is_err(),
+            "TEST_DATABASE_URL is required"
+        );
+        return;
+    };
+    let mut app = TestApp::with_database(Some(url.clone())).await;
+    app.login().await;
+    assert_eq!(app.get("/services").await.status, StatusCode::OK);
+
+    let name = url.rsplit('/').next().unwrap().split('?').next().unwrap();
+    let admin = sqlx::PgPool::connect(&std::env::var("TEST_DATABASE_URL").unwrap())
+        .await
+        .unwrap();
+    sqlx::query(&format!("ALTER DATABASE {name} CONNECTION LIMIT 0"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+        .bind(name)
+        .execute(&admin)
+        .await
+        .unwrap();
+
+    let page = app.get("/services").await;
+    assert_eq!(
+        page.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        page.body
+    );
+    assert_eq!(page.headers[http::header::RETRY_AFTER], "10");
+    assert!(
+        page.body.contains("Temporarily unavailable")
+            && page.body.contains("the database is unavailable right now"),
+        "{}",
+        page.body
+    );
+    let rest = app.rest("GET", "/system/services", None).await;
+    assert_eq!(
+        rest.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        rest.body
+    );
+
+    // Back: the same session works again.
+    sqlx::query(&format!("ALTER DATABASE {name} CONNECTION LIMIT -1"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    assert_eq!(app.get("/services").await.status, StatusCode::OK);
+}

@@ -198,7 +198,8 @@ pub async fn current_user(session: &Session) -> AppResult<Option<SessionUser>> {
     session
         .get(USER_KEY)
         .await
-        .map_err(|e| AppError::internal("session", e))
+        // Sessions live in the platform database: failing to read one means it is down.
+        .map_err(|e| AppError::unavailable("the database", e))
 }
 
 /// The signed-in user of this session as the actor of domain functions, or 401.
