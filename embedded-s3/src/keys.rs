@@ -82,6 +82,7 @@ impl S3Access for Keys {
         let Some(credentials) = cx.credentials() else {
             return Err(s3_error!(AccessDenied, "Signature is required"));
         };
+        storable(cx)?;
         if self.is_root(Some(credentials)) {
             return Ok(());
         }
@@ -113,6 +114,57 @@ impl S3Access for Keys {
         }
         Ok(())
     }
+}
+
+/// Refuses, for everyone, the object keys s3s-fs cannot store safely: it keeps an object in
+/// the file `<bucket>/<key>`, which a `..` segment would move out of the bucket (and of the
+/// access checks) and a leading `/` would replace (MinIO refuses both); and its metadata in
+/// a file named after both in base64, which must fit a file name.
+fn storable(cx: &S3AccessContext<'_>) -> S3Result<()> {
+    let creates_upload = cx.s3_op().name() == "CreateMultipartUpload";
+    let source = (cx.headers().get("x-amz-copy-source"))
+        .and_then(|header| CopySource::parse(header.to_str().ok()?).ok());
+    let source = match &source {
+        Some(CopySource::Bucket { bucket, key, .. }) => Some((&**bucket, &**key, false)),
+        _ => None,
+    };
+    let target = (cx.s3_path().as_object()).map(|(bucket, key)| (bucket, key, creates_upload));
+    for (bucket, key, upload) in [target, source].into_iter().flatten() {
+        if !stays_in_bucket(key) {
+            return Err(s3_error!(
+                InvalidArgument,
+                "object keys must not start with '/' or have '.' or '..' segments"
+            ));
+        }
+        if !metadata_fits(bucket, key, upload) {
+            return Err(s3_error!(
+                KeyTooLongError,
+                "the key is too long for this store: its metadata file, named after the bucket and the key, would need a name of over 255 bytes"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether the file of `key` is inside its bucket's folder.
+fn stays_in_bucket(key: &str) -> bool {
+    !key.starts_with('/')
+        && !key
+            .split('/')
+            .any(|segment| segment == "." || segment == "..")
+}
+
+/// Whether s3s-fs's metadata file names for the object fit in 255 bytes:
+/// `.bucket-<base64>.object-<base64>` then `.metadata.json` (or `.internal.json`), or
+/// `.upload-<uuid>.metadata.json` while a multipart upload is open.
+fn metadata_fits(bucket: &str, key: &str, upload: bool) -> bool {
+    let base64 = |text: &str| (text.len() * 4).div_ceil(3);
+    let suffix = if upload {
+        ".upload-00000000-0000-0000-0000-000000000000.metadata.json".len()
+    } else {
+        ".metadata.json".len()
+    };
+    ".bucket-.object-".len() + base64(bucket) + base64(key) + suffix <= 255
 }
 
 /// The bucket of an `x-amz-copy-source` header (`[/]bucket/key[?versionId=…]`, URL-encoded).
@@ -168,8 +220,40 @@ impl S3 for Scoped {
         upload_part(UploadPartInput) -> UploadPartOutput;
         upload_part_copy(UploadPartCopyInput) -> UploadPartCopyOutput;
         list_parts(ListPartsInput) -> ListPartsOutput;
-        complete_multipart_upload(CompleteMultipartUploadInput) -> CompleteMultipartUploadOutput;
         abort_multipart_upload(AbortMultipartUploadInput) -> AbortMultipartUploadOutput;
+    }
+
+    /// s3s-fs fails with InternalError (500) on a part that was never uploaded, after it has
+    /// dropped the upload; S3 answers InvalidPart and keeps it, so the parts are checked first.
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let requested: Vec<i32> = (req.input.multipart_upload.as_ref())
+            .and_then(|upload| upload.parts.as_ref())
+            .into_iter()
+            .flatten()
+            .filter_map(|part| part.part_number)
+            .collect();
+        if !requested.is_empty() {
+            let listing = req.clone().map_input(|input| ListPartsInput {
+                bucket: input.bucket,
+                key: input.key,
+                upload_id: input.upload_id,
+                ..Default::default()
+            });
+            let uploaded = self.fs.list_parts(listing).await?.output.parts;
+            let uploaded: Vec<i32> = (uploaded.iter().flatten())
+                .filter_map(|part| part.part_number)
+                .collect();
+            if let Some(missing) = requested.iter().find(|n| !uploaded.contains(n)) {
+                return Err(s3_error!(
+                    InvalidPart,
+                    "part {missing} has not been uploaded"
+                ));
+            }
+        }
+        self.fs.complete_multipart_upload(req).await
     }
 
     async fn list_buckets(

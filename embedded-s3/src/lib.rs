@@ -18,7 +18,7 @@ use anyhow::Context;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use hyper_util::server::graceful::GracefulShutdown;
-use s3s::service::S3ServiceBuilder;
+use s3s::service::{S3Service, S3ServiceBuilder};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -68,21 +68,8 @@ impl EmbeddedS3 {
         keys: Keys,
         notify: Option<Notifier>,
     ) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(root)
-            .with_context(|| format!("cannot create S3 data directory {}", root.display()))?;
-        let fs = s3s_fs::FileSystem::new(root)
-            // s3s_fs::Error does not implement std::error::Error.
-            .map_err(|e| {
-                anyhow::anyhow!("cannot open S3 data directory {}: {e:?}", root.display())
-            })?;
         let root_key = keys.root_access_key.clone();
-        let mut builder = S3ServiceBuilder::new(keys::Scoped {
-            fs,
-            keys: keys.clone(),
-        });
-        builder.set_auth(keys.clone());
-        builder.set_access(keys);
-        let service = builder.build();
+        let service = service(root, keys)?;
 
         let addr = listener.local_addr()?;
         let (stop, mut stopped) = watch::channel(false);
@@ -165,14 +152,36 @@ impl EmbeddedS3 {
     }
 }
 
+/// The S3 service [`EmbeddedS3::start`] serves: s3s-fs over `root` (created when missing),
+/// accepting only requests signed with `keys`. The fuzz targets drive it in-process.
+pub fn service(root: &Path, keys: Keys) -> anyhow::Result<S3Service> {
+    std::fs::create_dir_all(root)
+        .with_context(|| format!("cannot create S3 data directory {}", root.display()))?;
+    let fs = s3s_fs::FileSystem::new(root)
+        // s3s_fs::Error does not implement std::error::Error.
+        .map_err(|e| anyhow::anyhow!("cannot open S3 data directory {}: {e:?}", root.display()))?;
+    let mut builder = S3ServiceBuilder::new(keys::Scoped {
+        fs,
+        keys: keys.clone(),
+    });
+    builder.set_auth(keys.clone());
+    builder.set_access(keys);
+    Ok(builder.build())
+}
+
 /// The object a request creates if it succeeds, from its method and path-style URI.
-fn object_created(
+// Public for the fuzz targets (fuzz/), not part of the API.
+#[doc(hidden)]
+pub fn object_created(
     method: &http::Method,
     uri: &http::Uri,
     headers: &http::HeaderMap,
 ) -> Option<ObjectCreated> {
-    let path = uri.path().strip_prefix('/')?;
-    let (bucket, key) = path.split_once('/')?;
+    // Decoded whole, then split, as s3s does: an escaped slash (`%2F`) is still a slash.
+    let path = percent_encoding::percent_decode_str(uri.path())
+        .decode_utf8()
+        .ok()?;
+    let (bucket, key) = path.strip_prefix('/')?.split_once('/')?;
     // Folder markers (`folder/`) are not files: nothing to report.
     if key.is_empty() || key.ends_with('/') {
         return None;
@@ -207,22 +216,19 @@ fn object_created(
         http::Method::POST if has("uploadId") => "CompleteMultipartUpload",
         _ => return None,
     };
-    let decode = |text: &str| {
-        percent_encoding::percent_decode_str(text)
-            .decode_utf8_lossy()
-            .into_owned()
-    };
     Some(ObjectCreated {
         event_name,
-        bucket: decode(bucket),
-        key: decode(key),
+        bucket: bucket.to_string(),
+        key: key.to_string(),
         signer: None,
     })
 }
 
 /// The access key of a SigV4 request: `Credential=<key>/<scope>` in the Authorization header,
 /// or `X-Amz-Credential` in a presigned URL's query.
-fn signer(uri: &http::Uri, headers: &http::HeaderMap) -> Option<String> {
+// Public for the fuzz targets (fuzz/), not part of the API.
+#[doc(hidden)]
+pub fn signer(uri: &http::Uri, headers: &http::HeaderMap) -> Option<String> {
     let from_header = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -315,7 +321,203 @@ mod tests {
         assert_eq!(created("PUT", "/b", false), None);
         assert_eq!(created("PUT", "/b/", false), None);
         assert_eq!(created("PUT", "/b/in/", false), None);
+        // s3s decodes the path before splitting it (seen reading the code, then with the fuzz
+        // target `object_keys`).
+        assert_eq!(created("PUT", "/b/in%2F", false), None);
+        let split = Some(("Put", "b".to_string(), "in/a.txt".to_string()));
+        assert_eq!(created("PUT", "/b%2Fin/a.txt", false), split);
         assert_eq!(created("GET", "/b/k", false), None);
         assert_eq!(created("DELETE", "/b/k", false), None);
+    }
+
+    /// Requests from the fuzz target `multipart_uploads` (fuzz/) that the store answered with
+    /// 500 or that wrote outside their bucket, sent to the service `start` serves.
+    mod hostile_requests {
+        use std::time::SystemTime;
+
+        use aws_sigv4::http_request::{
+            PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest,
+            SigningSettings, UriPathNormalizationMode, sign,
+        };
+
+        use super::super::{Keys, service};
+
+        const ACCESS_KEY: &str = "root";
+        const SECRET_KEY: &str = "root-secret";
+
+        struct Store {
+            service: s3s::service::S3Service,
+            dir: tempfile::TempDir,
+        }
+
+        impl Store {
+            fn new() -> Self {
+                let dir = tempfile::tempdir().unwrap();
+                for bucket in ["fuzz", "other"] {
+                    std::fs::create_dir_all(dir.path().join("store").join(bucket)).unwrap();
+                }
+                let keys = Keys {
+                    root_access_key: ACCESS_KEY.into(),
+                    root_secret_key: SECRET_KEY.into(),
+                    ring: None,
+                };
+                let service = service(&dir.path().join("store"), keys).unwrap();
+                Self { service, dir }
+            }
+
+            /// Sends `method target` signed with the root keys: the status and the answer.
+            async fn send(&self, method: &str, target: &str, body: &str) -> (u16, String) {
+                self.send_with(method, target, &[], body).await
+            }
+
+            async fn send_with(
+                &self,
+                method: &str,
+                target: &str,
+                headers: &[(&str, &str)],
+                body: &str,
+            ) -> (u16, String) {
+                let mut request = http::Request::builder()
+                    .method(method)
+                    .uri(target)
+                    .header("host", "localhost")
+                    .header("content-length", body.len())
+                    .body(s3s::Body::from(body.to_string()))
+                    .unwrap();
+                for (name, value) in headers {
+                    request.headers_mut().insert(
+                        http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                        value.parse().unwrap(),
+                    );
+                }
+                let identity = aws_credential_types::Credentials::new(
+                    ACCESS_KEY, SECRET_KEY, None, None, "test",
+                )
+                .into();
+                let mut settings = SigningSettings::default();
+                settings.percent_encoding_mode = PercentEncodingMode::Single;
+                settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+                settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+                let params = aws_sigv4::sign::v4::SigningParams::builder()
+                    .identity(&identity)
+                    .region("us-east-1")
+                    .name("s3")
+                    .time(SystemTime::now())
+                    .settings(settings)
+                    .build()
+                    .unwrap()
+                    .into();
+                let headers: Vec<(String, String)> = request
+                    .headers()
+                    .iter()
+                    .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_string()))
+                    .collect();
+                let signable = SignableRequest::new(
+                    method,
+                    format!("http://localhost{target}"),
+                    headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+                    SignableBody::Bytes(body.as_bytes()),
+                )
+                .unwrap();
+                let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+                instructions.apply_to_request_http1x(&mut request);
+                let response = self.service.call(request).await.unwrap();
+                let status = response.status().as_u16();
+                let mut body = response.into_body();
+                let body = body.store_all_limited(1 << 20).await.unwrap();
+                (status, String::from_utf8_lossy(&body).into_owned())
+            }
+
+            async fn create_upload(&self, key: &str) -> String {
+                let (status, body) = self.send("POST", &format!("/fuzz/{key}?uploads"), "").await;
+                assert_eq!(status, 200, "{body}");
+                let start = body.find("<UploadId>").unwrap() + "<UploadId>".len();
+                let end = body.find("</UploadId>").unwrap();
+                body[start..end].to_string()
+            }
+        }
+
+        fn complete(parts: &[u32]) -> String {
+            let parts: String = parts
+                .iter()
+                .map(|n| format!("<Part><PartNumber>{n}</PartNumber><ETag>x</ETag></Part>"))
+                .collect();
+            format!("<CompleteMultipartUpload>{parts}</CompleteMultipartUpload>")
+        }
+
+        #[tokio::test]
+        async fn completing_with_a_part_never_uploaded_is_invalid_and_keeps_the_upload() {
+            let store = Store::new();
+            let upload = store.create_upload("k").await;
+            let target = format!("/fuzz/k?uploadId={upload}");
+            let (status, body) = store.send("POST", &target, &complete(&[1, 2])).await;
+            assert_eq!(status, 400, "{body}");
+            assert!(body.contains("<Code>InvalidPart</Code>"), "{body}");
+
+            let part = format!("/fuzz/k?partNumber=1&uploadId={upload}");
+            assert_eq!(store.send("PUT", &part, "hello").await.0, 200);
+            let (status, body) = store.send("POST", &target, &complete(&[1])).await;
+            assert_eq!(status, 200, "{body}");
+            let (status, body) = store.send("GET", "/fuzz/k", "").await;
+            assert_eq!((status, body.as_str()), (200, "hello"));
+        }
+
+        #[tokio::test]
+        async fn keys_cannot_leave_their_bucket() {
+            let store = Store::new();
+            for key in ["../other/x", "a/../../other/x", "a/./b", "/abs"] {
+                let (status, body) = store
+                    .send("POST", &format!("/fuzz/{key}?uploads"), "")
+                    .await;
+                assert_eq!(status, 400, "{key}: {body}");
+                assert!(body.contains("<Code>InvalidArgument</Code>"), "{body}");
+                let put = store.send("PUT", &format!("/fuzz/{key}"), "escape").await;
+                assert_eq!(put.0, 400, "{key}: {}", put.1);
+            }
+            // The copy source too: reading another bucket through `fuzz/..`.
+            std::fs::write(store.dir.path().join("store/other/secret"), "s").unwrap();
+            let upload = store.create_upload("k").await;
+            let part = format!("/fuzz/k?partNumber=1&uploadId={upload}");
+            let copy = [("x-amz-copy-source", "fuzz/../other/secret")];
+            let (status, body) = store.send_with("PUT", &part, &copy, "").await;
+            assert_eq!(status, 400, "{body}");
+            std::fs::remove_file(store.dir.path().join("store/other/secret")).unwrap();
+            let other = store.dir.path().join("store/other");
+            assert_eq!(std::fs::read_dir(other).unwrap().count(), 0);
+            let root: Vec<_> = std::fs::read_dir(store.dir.path().join("store"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .filter(|name| !name.starts_with('.'))
+                .collect();
+            assert_eq!(root.len(), 2, "{root:?}");
+        }
+
+        #[tokio::test]
+        async fn keys_too_long_for_the_store_are_refused_not_failed() {
+            let store = Store::new();
+            for key in ["a".repeat(200), "a/".repeat(100), "\u{FFFD}".repeat(64)] {
+                const PATH: &percent_encoding::AsciiSet =
+                    &percent_encoding::NON_ALPHANUMERIC.remove(b'/');
+                let escaped = percent_encoding::utf8_percent_encode(&key, PATH);
+                let target = format!("/fuzz/{escaped}?uploads");
+                let (status, body) = store.send("POST", &target, "").await;
+                assert_eq!(status, 400, "{body}");
+                assert!(body.contains("<Code>KeyTooLongError</Code>"), "{body}");
+            }
+            // What fits is stored.
+            let key = "k".repeat(120);
+            let upload = store.create_upload(&key).await;
+            let part = format!("/fuzz/{key}?partNumber=1&uploadId={upload}");
+            assert_eq!(store.send("PUT", &part, "x").await.0, 200);
+            let done = format!("/fuzz/{key}?uploadId={upload}");
+            assert_eq!(store.send("POST", &done, &complete(&[1])).await.0, 200);
+            assert_eq!(
+                store
+                    .send("PUT", &format!("/fuzz/{}", "p".repeat(160)), "x")
+                    .await
+                    .0,
+                200
+            );
+        }
     }
 }

@@ -298,6 +298,22 @@ mod tests {
     }
 
     #[test]
+    fn empty_shared_sections_are_left_out_of_an_export() {
+        // From the fuzz target `service_definitions`: a `storage_providers:` left empty is
+        // copied into the service as null, which says nothing and is not exported.
+        let text = format!("{TEXT}storage_providers:\n");
+        let original = parse(&text, no_files).unwrap().remove(0);
+        assert_eq!(original.inactive["storage_providers"], Value::Null);
+        assert!(original.inactive_fields_set().is_empty());
+        let back = parse(&export(&original), no_files).unwrap().remove(0);
+        let expected = Service {
+            inactive: Default::default(),
+            ..original
+        };
+        assert_eq!(back, expected);
+    }
+
+    #[test]
     fn malformed_files_are_explained() {
         assert_eq!(parse("functions: [", no_files).unwrap_err()[0].field, "fdl");
         assert_eq!(
