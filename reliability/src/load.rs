@@ -4,7 +4,8 @@
 //!
 //! - 50 signed-in users, each looping over what the dashboard does: the services page (SSR),
 //!   a service's page (SSR), and the server functions behind them (platform info, service
-//!   list, a service's jobs);
+//!   list, a service's jobs), pausing `think` (1 s, as a person reading the page; 0 makes
+//!   them a closed loop that only measures throughput) after each request;
 //! - 200 uploads in flight at all times through the dashboard's upload endpoint (64 KiB each,
 //!   to a plain bucket, keys reused so the disk stays bounded);
 //! - the server's resident memory sampled every second.
@@ -32,6 +33,7 @@ pub struct LoadOptions {
     pub uploads: usize,
     pub services: usize,
     pub jobs_per_service: usize,
+    pub think: Duration,
 }
 
 impl Default for LoadOptions {
@@ -42,6 +44,7 @@ impl Default for LoadOptions {
             uploads: 200,
             services: 1000,
             jobs_per_service: 100,
+            think: Duration::from_secs(1),
         }
     }
 }
@@ -123,8 +126,11 @@ pub async fn run(server: &Path, dir: &Path, options: &LoadOptions) -> anyhow::Re
     }
 
     println!(
-        "{} users and {} uploads for {} s …",
-        options.users, options.uploads, options.seconds
+        "{} users (thinking {} ms after each request) and {} uploads for {} s …",
+        options.users,
+        options.think.as_millis(),
+        options.uploads,
+        options.seconds
     );
     let timings = Arc::new(Mutex::new(Timings::default()));
     let until = Instant::now() + Duration::from_secs(options.seconds);
@@ -132,9 +138,12 @@ pub async fn run(server: &Path, dir: &Path, options: &LoadOptions) -> anyhow::Re
     let mut tasks = JoinSet::new();
     for user in 0..options.users {
         let (platform, timings) = (platform.clone(), timings.clone());
-        let services = options.services;
+        let (services, think) = (options.services, options.think);
+        // Users start spread over one think time, not in step.
+        let offset = think.mul_f64(user as f64 / options.users as f64);
         tasks.spawn(async move {
             let cookie = platform.sign_in().await?;
+            tokio::time::sleep(offset).await;
             let mut round = user;
             while Instant::now() < until {
                 round += 1;
@@ -167,6 +176,7 @@ pub async fn run(server: &Path, dir: &Path, options: &LoadOptions) -> anyhow::Re
                         }
                     };
                     timings.lock().await.add(kind, started.elapsed(), ok);
+                    tokio::time::sleep(think).await;
                 }
             }
             anyhow::Ok(())

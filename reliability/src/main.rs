@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! reliability --server PATH [--scale full|ci] [--seed N] [--postgres URL] [DRILL...]
-//! reliability --server PATH load [--seconds N]
+//! reliability --server PATH load [--seconds N] [--think-ms N]
 //! ```
 //! Drills: `crash`, `storage-outage`, `executor-faults`, `database-restart` (all by default;
 //! the last one needs `--postgres`). Exits 1 when any drill lost or duplicated anything, or
@@ -72,6 +72,16 @@ fn options() -> anyhow::Result<Options> {
                     .as_mut()
                     .context("--seconds: only with load")?
                     .seconds = seconds;
+            }
+            "--think-ms" => {
+                let ms: u64 = value("--think-ms")?
+                    .parse()
+                    .context("--think-ms: not a number")?;
+                options
+                    .load
+                    .as_mut()
+                    .context("--think-ms: only with load")?
+                    .think = std::time::Duration::from_millis(ms);
             }
             drill if DRILLS.contains(&drill) => options.drills.push(drill.to_string()),
             other => bail!("unknown argument {other:?} (drills: {})", DRILLS.join(", ")),

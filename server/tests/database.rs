@@ -101,3 +101,99 @@ async fn postgres_is_exercised_when_make_test_runs() {
         );
     }
 }
+
+#[tokio::test]
+async fn job_counts_follow_every_insert_state_change_and_deletion() {
+    use app::server::access::Caller;
+    use app::server::jobs::activity;
+    for app in TestApp::on_each_database().await {
+        let db = &app.app.state.db;
+        let pool = db.pool();
+        let insert = |name: String, service: &'static str, owner: &'static str, state, at: i64| {
+            sqlx::query(
+                "INSERT INTO jobs (name, service, owner, trigger, event, state, run_after, created_at)
+                 VALUES ($1, $2, $3, 'bucket', '{}', $4, 0, $5)",
+            )
+            .bind(name)
+            .bind(service)
+            .bind(owner)
+            .bind(state)
+            .bind(at)
+            .execute(pool)
+        };
+        let states = ["pending", "running", "succeeded", "failed", "dead_lettered"];
+        for i in 0..40i64 {
+            let (service, owner) = [("a", "alice"), ("a", "bob"), ("b", "bob")][i as usize % 3];
+            let state = states[i as usize % states.len()];
+            insert(format!("j{i}"), service, owner, state, 1_000 + i)
+                .await
+                .unwrap();
+        }
+        // Through the queue's own kinds of statement: state changes one by one and many at
+        // once, changes that keep the state, and deletions (of the newest job too).
+        let run = |sql: &'static str| sqlx::query(sql).execute(pool);
+        run("UPDATE jobs SET state = 'running' WHERE name IN ('j0', 'j3', 'j8')")
+            .await
+            .unwrap();
+        run("UPDATE jobs SET state = 'succeeded' WHERE state = 'running' AND service = 'b'")
+            .await
+            .unwrap();
+        run("UPDATE jobs SET state = state, reason = 'x' WHERE name = 'j1'")
+            .await
+            .unwrap();
+        run("UPDATE jobs SET lease_until = 5 WHERE state = 'running'")
+            .await
+            .unwrap();
+        run("DELETE FROM jobs WHERE name IN ('j39', 'j38', 'j4')")
+            .await
+            .unwrap();
+        run("DELETE FROM jobs WHERE service = 'b' AND state = 'failed'")
+            .await
+            .unwrap();
+
+        // What aggregating the whole table says, for each kind of caller.
+        let expected = |filter: &'static str| async move {
+            let rows: Vec<(String, i64, i64, i64, Option<i64>)> = sqlx::query_as(&format!(
+                "SELECT service, COUNT(*),
+                        CAST(SUM(CASE WHEN state = 'running' THEN 1 ELSE 0 END) AS BIGINT),
+                        CAST(SUM(CASE WHEN state IN ('failed', 'dead_lettered') THEN 1 ELSE 0 END) AS BIGINT),
+                        MAX(created_at)
+                 FROM jobs WHERE {filter} GROUP BY service"
+            ))
+            .fetch_all(pool)
+            .await
+            .unwrap();
+            rows.into_iter()
+                .map(|(service, total, running, failed, last)| {
+                    let counts = app::api::jobs::JobActivity {
+                        total,
+                        running,
+                        failed,
+                        last,
+                    };
+                    (service, counts)
+                })
+                .collect::<std::collections::HashMap<_, _>>()
+        };
+        let everyone = activity(db, &Caller::admin()).await.unwrap();
+        assert_eq!(everyone, expected("1 = 1").await, "{}", app.database());
+        assert_eq!(everyone["a"].total, 25, "{}: {everyone:?}", app.database());
+        let alice = activity(db, &Caller::user("alice", vec![])).await.unwrap();
+        assert_eq!(
+            alice,
+            expected("owner = 'alice'").await,
+            "{}",
+            app.database()
+        );
+
+        // A service's last job gone: its counts go with it.
+        run("DELETE FROM jobs WHERE service = 'b'").await.unwrap();
+        let everyone = activity(db, &Caller::admin()).await.unwrap();
+        assert_eq!(everyone, expected("1 = 1").await, "{}", app.database());
+        assert!(
+            !everyone.contains_key("b"),
+            "{}: {everyone:?}",
+            app.database()
+        );
+    }
+}

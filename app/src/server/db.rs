@@ -38,6 +38,8 @@ impl DatabaseKind {
 pub struct Database {
     pool: AnyPool,
     kind: DatabaseKind,
+    /// The parsed service definitions, kept while the database says they are current.
+    pub(crate) services: super::services::Catalog,
 }
 
 impl Database {
@@ -67,7 +69,11 @@ impl Database {
             .connect(url)
             .await?;
         pool.acquire().await?;
-        Ok(Self { pool, kind })
+        Ok(Self {
+            pool,
+            kind,
+            services: Default::default(),
+        })
     }
 
     /// Applies the migrations of this backend that are not applied yet.

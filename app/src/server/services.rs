@@ -2,6 +2,7 @@
 //! Callers (server functions, REST handlers) authorise first and pass who is acting.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 use sqlx::Row;
@@ -192,9 +193,8 @@ pub fn visible(caller: &Caller, service: &Service) -> bool {
 
 /// The services the caller may see, by name.
 pub async fn list_visible(db: &Database, caller: &Caller) -> AppResult<Vec<Service>> {
-    let mut all = list(db).await?;
-    all.retain(|s| visible(caller, s));
-    Ok(all)
+    let all = list(db).await?;
+    Ok(all.iter().filter(|s| visible(caller, s)).cloned().collect())
 }
 
 /// A user may only put a service in a VO they belong to (the admin anywhere).
@@ -209,13 +209,30 @@ fn check_vo(caller: &Caller, service: &Service) -> AppResult<()> {
     }
 }
 
-/// Every service, by name.
-pub async fn list(db: &Database) -> AppResult<Vec<Service>> {
+/// Every service, by name. Parsed once per change: every upload and every services page
+/// needs them, and `services_version` (bumped by triggers on `services`, by any server) says
+/// when the parsed copy is stale.
+pub async fn list(db: &Database) -> AppResult<Arc<Vec<Service>>> {
+    // The version first: a change committed between the two reads makes the next call reload.
+    let version: i64 = sqlx::query_scalar("SELECT version FROM services_version")
+        .fetch_one(db.pool())
+        .await?;
+    if let Some((seen, services)) = db.services.0.lock().unwrap().as_ref()
+        && *seen == version
+    {
+        return Ok(services.clone());
+    }
     let rows = sqlx::query("SELECT definition, owner, token FROM services ORDER BY name")
         .fetch_all(db.pool())
         .await?;
-    rows.iter().map(from_row).collect()
+    let services = Arc::new(rows.iter().map(from_row).collect::<AppResult<Vec<_>>>()?);
+    *db.services.0.lock().unwrap() = Some((version, services.clone()));
+    Ok(services)
 }
+
+/// What [`list`] read last, and at which `services_version`.
+#[derive(Clone, Debug, Default)]
+pub struct Catalog(Arc<Mutex<Option<(i64, Arc<Vec<Service>>)>>>);
 
 /// What `delete` would remove.
 pub async fn deletion_plan(db: &Database, caller: &Caller, name: &str) -> AppResult<DeletionPlan> {
@@ -230,11 +247,8 @@ async fn plan(
 ) -> AppResult<(DeletionPlan, Vec<(String, String)>)> {
     let service = require_visible(db, caller, name).await?;
     authorize_owner(caller, &service)?;
-    let others: Vec<Service> = list(db)
-        .await?
-        .into_iter()
-        .filter(|s| s.name != name)
-        .collect();
+    let all = list(db).await?;
+    let others: Vec<&Service> = all.iter().filter(|s| s.name != name).collect();
     let mut buckets = Vec::new();
     let mut shared = Vec::new();
     for bucket in storage::created_by(db, name).await? {

@@ -53,7 +53,7 @@ pub async fn object_created(
     uploader: Option<&str>,
 ) -> AppResult<Vec<Enqueued>> {
     let mut enqueued = Vec::new();
-    for service in services::list(db).await? {
+    for service in services::list(db).await?.iter() {
         if service
             .input
             .iter()

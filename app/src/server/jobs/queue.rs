@@ -107,7 +107,8 @@ async fn insert(
 
 /// Claims a pending job for this server, unless its service already runs `limit` jobs. The
 /// conditional update makes the claim exclusive: of two servers racing for a row, the second
-/// finds it no longer pending.
+/// finds it no longer pending. Running jobs are counted in `job_activity`, not by a scan of
+/// the service's history.
 pub(crate) async fn claim(
     db: &Database,
     instance: &str,
@@ -120,7 +121,7 @@ pub(crate) async fn claim(
         "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2,
                          attempts = attempts + 1, started_at = $3
          WHERE name = $4 AND state = 'pending'
-           AND (SELECT COUNT(*) FROM jobs r WHERE r.service = $5 AND r.state = 'running') < $6",
+           AND (SELECT COALESCE(SUM(running), 0) FROM job_activity WHERE service = $5) < $6",
     )
     .bind(instance)
     .bind(lease_until)
@@ -429,11 +430,11 @@ pub async fn activity(
     caller: &Caller,
 ) -> AppResult<std::collections::HashMap<String, JobActivity>> {
     let rows = sqlx::query(
-        "SELECT service, COUNT(*) AS total,
-                SUM(CASE WHEN state = 'running' THEN 1 ELSE 0 END) AS running,
-                SUM(CASE WHEN state IN ('failed', 'dead_lettered') THEN 1 ELSE 0 END) AS failed,
-                MAX(created_at) AS last
-         FROM jobs
+        // `job_activity` holds the counts per service and job owner (kept by triggers).
+        "SELECT service, CAST(SUM(total) AS BIGINT) AS total,
+                CAST(SUM(running) AS BIGINT) AS running, CAST(SUM(failed) AS BIGINT) AS failed,
+                MAX(last) AS last
+         FROM job_activity
          WHERE $1 OR owner = $2 OR service IN (SELECT name FROM services WHERE owner = $2)
          GROUP BY service",
     )
