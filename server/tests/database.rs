@@ -197,3 +197,57 @@ async fn job_counts_follow_every_insert_state_change_and_deletion() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_parsed_services_follow_changes_made_by_another_server() {
+    use app::server::services::list;
+    for app in TestApp::on_each_database().await {
+        let db = &app.app.state.db;
+        let names = |services: &[app::service::Service]| {
+            services
+                .iter()
+                .map(|s| (s.name.clone(), s.image.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&list(db).await.unwrap()), [], "{}", app.database());
+        // Straight into the table, as another server sharing the database would write.
+        let definition =
+            |image: &str| serde_json::json!({"name": "other", "image": image}).to_string();
+        sqlx::query(
+            "INSERT INTO services (name, owner, definition, token, created_at, updated_at)
+             VALUES ('other', 'bob', $1, 't', 0, 0)",
+        )
+        .bind(definition("first"))
+        .execute(db.pool())
+        .await
+        .unwrap();
+        let seen = list(db).await.unwrap();
+        assert_eq!(
+            names(&seen),
+            [("other".into(), "first".into())],
+            "{}",
+            app.database()
+        );
+        assert!(
+            std::sync::Arc::ptr_eq(&seen, &list(db).await.unwrap()),
+            "{}: unchanged services are not parsed again",
+            app.database()
+        );
+        sqlx::query("UPDATE services SET definition = $1 WHERE name = 'other'")
+            .bind(definition("second"))
+            .execute(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(
+            names(&list(db).await.unwrap()),
+            [("other".into(), "second".into())],
+            "{}",
+            app.database()
+        );
+        sqlx::query("DELETE FROM services")
+            .execute(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(names(&list(db).await.unwrap()), [], "{}", app.database());
+    }
+}
