@@ -7,7 +7,9 @@
 //!   list, a service's jobs), pausing `think` (1 s, as a person reading the page; 0 makes
 //!   them a closed loop that only measures throughput) after each request;
 //! - 200 uploads in flight at all times through the dashboard's upload endpoint (64 KiB each,
-//!   to a plain bucket, keys reused so the disk stays bounded);
+//!   to a plain bucket, keys reused so the disk stays bounded), each sent at `upload_rate`
+//!   (64 KiB/s, a browser on a modest link; 0 sends as fast as loopback allows, which only
+//!   measures throughput);
 //! - the server's resident memory sampled every second.
 //!
 //! Before the mixed load, the services page alone (one client, one request at a time) gives
@@ -19,8 +21,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use http_body_util::Full;
+use std::convert::Infallible;
+
+use futures_util::Stream;
+use http_body_util::{Full, StreamBody};
 use hyper::body::Bytes;
+use hyper::body::Frame;
 use serde_json::json;
 use tokio::sync::Mutex;
 use tokio::task::JoinSet;
@@ -34,6 +40,8 @@ pub struct LoadOptions {
     pub services: usize,
     pub jobs_per_service: usize,
     pub think: Duration,
+    /// Bytes per second of each upload; 0 for no pacing.
+    pub upload_rate: u64,
 }
 
 impl Default for LoadOptions {
@@ -45,6 +53,7 @@ impl Default for LoadOptions {
             services: 1000,
             jobs_per_service: 100,
             think: Duration::from_secs(1),
+            upload_rate: 64 * 1024,
         }
     }
 }
@@ -126,10 +135,11 @@ pub async fn run(server: &Path, dir: &Path, options: &LoadOptions) -> anyhow::Re
     }
 
     println!(
-        "{} users (thinking {} ms after each request) and {} uploads for {} s …",
+        "{} users (thinking {} ms after each request) and {} uploads ({} KiB/s each, 0 = unpaced) for {} s …",
         options.users,
         options.think.as_millis(),
         options.uploads,
+        options.upload_rate / 1024,
         options.seconds
     );
     let timings = Arc::new(Mutex::new(Timings::default()));
@@ -184,6 +194,7 @@ pub async fn run(server: &Path, dir: &Path, options: &LoadOptions) -> anyhow::Re
     }
     for uploader in 0..options.uploads {
         let (platform, timings, cookie) = (platform.clone(), timings.clone(), cookie.clone());
+        let rate = options.upload_rate;
         tasks.spawn(async move {
             let body = Bytes::from(vec![b'x'; UPLOAD_BYTES]);
             let mut n = 0;
@@ -195,7 +206,8 @@ pub async fn run(server: &Path, dir: &Path, options: &LoadOptions) -> anyhow::Re
                         &format!("/api/upload/{UPLOAD_BUCKET}/u{uploader}/{}", n % 8),
                     )
                     .header(http::header::COOKIE, &cookie)
-                    .body(Full::new(body.clone()))?;
+                    .header(http::header::CONTENT_LENGTH, body.len())
+                    .body(paced(body.clone(), rate))?;
                 let started = Instant::now();
                 let ok = matches!(platform.send(request).await, Ok((200, _, _)));
                 timings
@@ -238,6 +250,31 @@ pub async fn run(server: &Path, dir: &Path, options: &LoadOptions) -> anyhow::Re
         bail!("{errors} requests failed");
     }
     Ok(())
+}
+
+/// `body` sent in 8 KiB chunks at `rate` bytes per second (at once when 0).
+fn paced(
+    body: Bytes,
+    rate: u64,
+) -> StreamBody<impl Stream<Item = Result<Frame<Bytes>, Infallible>>> {
+    const CHUNK: usize = 8 * 1024;
+    let pause = match rate {
+        0 => Duration::ZERO,
+        rate => Duration::from_secs_f64(CHUNK as f64 / rate as f64),
+    };
+    StreamBody::new(futures_util::stream::unfold(0, move |at| {
+        let body = body.clone();
+        async move {
+            if at >= body.len() {
+                return None;
+            }
+            if at > 0 {
+                tokio::time::sleep(pause).await;
+            }
+            let end = (at + CHUNK).min(body.len());
+            Some((Ok(Frame::data(body.slice(at..end))), end))
+        }
+    }))
 }
 
 enum Step {

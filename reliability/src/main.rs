@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! reliability --server PATH [--scale full|ci] [--seed N] [--postgres URL] [DRILL...]
-//! reliability --server PATH load [--seconds N] [--think-ms N]
+//! reliability --server PATH load [--seconds N] [--think-ms N] [--upload-kib-per-s N]
 //! ```
 //! Drills: `crash`, `storage-outage`, `executor-faults`, `database-restart` (all by default;
 //! the last one needs `--postgres`). Exits 1 when any drill lost or duplicated anything, or
@@ -82,6 +82,16 @@ fn options() -> anyhow::Result<Options> {
                     .as_mut()
                     .context("--think-ms: only with load")?
                     .think = std::time::Duration::from_millis(ms);
+            }
+            "--upload-kib-per-s" => {
+                let kib: u64 = value("--upload-kib-per-s")?
+                    .parse()
+                    .context("--upload-kib-per-s: not a number")?;
+                options
+                    .load
+                    .as_mut()
+                    .context("--upload-kib-per-s: only with load")?
+                    .upload_rate = kib * 1024;
             }
             drill if DRILLS.contains(&drill) => options.drills.push(drill.to_string()),
             other => bail!("unknown argument {other:?} (drills: {})", DRILLS.join(", ")),

@@ -2,12 +2,14 @@
 //! restarted on the same data directory, and driven the way users drive it: the OSCAR REST
 //! API with the admin's Basic credentials and S3 with the store's keys.
 
+use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use base64::Engine;
+use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
@@ -26,7 +28,7 @@ pub struct Platform {
     pub s3: u16,
     env: Vec<(String, String)>,
     child: Option<Child>,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<HttpConnector, UnsyncBoxBody<Bytes, Infallible>>,
     pub store: aws_sdk_s3::Client,
 }
 
@@ -186,10 +188,14 @@ impl Platform {
     }
 
     /// Sends a request: status, headers and the whole body.
-    pub async fn send(
+    pub async fn send<B>(
         &self,
-        request: http::Request<Full<Bytes>>,
-    ) -> anyhow::Result<(u16, http::HeaderMap, Bytes)> {
+        request: http::Request<B>,
+    ) -> anyhow::Result<(u16, http::HeaderMap, Bytes)>
+    where
+        B: hyper::body::Body<Data = Bytes, Error = Infallible> + Send + 'static,
+    {
+        let request = request.map(BodyExt::boxed_unsync);
         let response = tokio::time::timeout(Duration::from_secs(30), self.client.request(request))
             .await
             .context("no answer within 30 s")??;

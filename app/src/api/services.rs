@@ -100,10 +100,12 @@ pub async fn list_services() -> Result<Vec<ServiceSummary>, AppError> {
     use crate::server::{context, services};
     let caller = context::require_caller().await?;
     let db = context::state().db;
-    let all = services::list_visible(&db, &caller).await?;
+    // The shared parsed list, filtered by reference: a summary needs a few fields only.
+    let all = services::list(&db).await?;
     let mut activity = crate::server::jobs::activity(&db, &caller).await?;
     Ok(all
         .iter()
+        .filter(|s| services::visible(&caller, s))
         .map(|s| ServiceSummary {
             activity: activity.remove(&s.name).unwrap_or_default(),
             ..ServiceSummary::from(s)
