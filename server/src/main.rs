@@ -2,11 +2,6 @@ use std::process::ExitCode;
 
 use server::config::Config;
 
-// SSR and the S3 paths allocate many small strings from many threads; mimalloc keeps that
-// fast and the tail short where glibc's allocator consolidates and locks (BENCHMARKS.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     // The local executor runs jobs as `server supervise` (the same program as the
     // `oscar-supervisor` binary): one binary to install in embedded mode.
