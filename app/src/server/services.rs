@@ -232,7 +232,10 @@ pub async fn list(db: &Database) -> AppResult<Arc<Vec<Service>>> {
 
 /// What [`list`] read last, and at which `services_version`.
 #[derive(Clone, Debug, Default)]
-pub struct Catalog(Arc<Mutex<Option<(i64, Arc<Vec<Service>>)>>>);
+pub struct Catalog(Arc<Mutex<Option<Parsed>>>);
+
+/// A `services_version` and the services read at it.
+type Parsed = (i64, Arc<Vec<Service>>);
 
 /// What `delete` would remove.
 pub async fn deletion_plan(db: &Database, caller: &Caller, name: &str) -> AppResult<DeletionPlan> {

@@ -59,9 +59,9 @@ pub async fn object_created(
             .iter()
             .any(|input| input_accepts(input, &event.bucket, &event.key))
         {
-            let mut job = storage_job(&service, event, raw_event, trigger);
+            let mut job = storage_job(service, event, raw_event, trigger);
             if let Some(uploader) = uploader
-                && services::visible(&Caller::user(uploader, Vec::new()), &service)
+                && services::visible(&Caller::user(uploader, Vec::new()), service)
             {
                 job.owner = uploader.to_string();
             }
