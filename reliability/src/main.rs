@@ -63,35 +63,17 @@ fn options() -> anyhow::Result<Options> {
             "--seed" => options.seed = value("--seed")?.parse().context("--seed: not a number")?,
             "--postgres" => options.postgres = Some(value("--postgres")?),
             "load" => options.load = Some(load::LoadOptions::default()),
-            "--seconds" => {
-                let seconds = value("--seconds")?
+            "--seconds" | "--think-ms" | "--upload-kib-per-s" => {
+                let number: u64 = value(&arg)?
                     .parse()
-                    .context("--seconds: not a number")?;
-                options
-                    .load
-                    .as_mut()
-                    .context("--seconds: only with load")?
-                    .seconds = seconds;
-            }
-            "--think-ms" => {
-                let ms: u64 = value("--think-ms")?
-                    .parse()
-                    .context("--think-ms: not a number")?;
-                options
-                    .load
-                    .as_mut()
-                    .context("--think-ms: only with load")?
-                    .think = std::time::Duration::from_millis(ms);
-            }
-            "--upload-kib-per-s" => {
-                let kib: u64 = value("--upload-kib-per-s")?
-                    .parse()
-                    .context("--upload-kib-per-s: not a number")?;
-                options
-                    .load
-                    .as_mut()
-                    .context("--upload-kib-per-s: only with load")?
-                    .upload_rate = kib * 1024;
+                    .with_context(|| format!("{arg}: not a number"))?;
+                let load =
+                    (options.load.as_mut()).with_context(|| format!("{arg}: only with load"))?;
+                match arg.as_str() {
+                    "--seconds" => load.seconds = number,
+                    "--think-ms" => load.think = std::time::Duration::from_millis(number),
+                    _ => load.upload_rate = number * 1024,
+                }
             }
             drill if DRILLS.contains(&drill) => options.drills.push(drill.to_string()),
             other => bail!("unknown argument {other:?} (drills: {})", DRILLS.join(", ")),
