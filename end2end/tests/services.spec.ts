@@ -22,6 +22,11 @@ test('a service defined through the API is listed, inspected, and deleted with c
   await expect(row).toHaveCount(0);
   await page.getByLabel('Filter services').fill('alpine');
   await expect(row).toHaveCount(1);
+  // Filtered on the server; the address keeps the filter, so a reload shows the same list.
+  await expect(page).toHaveURL(/\/services\?q=alpine$/);
+  await page.reload();
+  await expect(page.getByLabel('Filter services')).toHaveValue('alpine');
+  await expect(row).toHaveCount(1);
 
   await row.getByRole('link', { name: 'upper-e2e' }).click();
   await expect(page).toHaveURL(/\/services\/upper-e2e$/);

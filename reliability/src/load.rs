@@ -169,8 +169,11 @@ pub async fn run(server: &Path, dir: &Path, options: &LoadOptions) -> anyhow::Re
                         Step::Call("system/info", String::new()),
                     ),
                     (
-                        "POST /api/services/list",
-                        Step::Call("services/list", String::new()),
+                        "POST /api/services/list (filtered)",
+                        Step::Call(
+                            "services/list",
+                            format!("filter=load-0{}&page={}", round % 10, round % 3 + 1),
+                        ),
                     ),
                     (
                         "POST /api/jobs/list",

@@ -53,7 +53,7 @@ async fn an_upload_to_the_input_folder_becomes_a_job_and_its_output() {
         // The services list shows how busy each service is.
         app.login().await;
         let listed = app.call("services/list", &[]).await.json();
-        let activity = &listed[0]["activity"];
+        let activity = &listed["services"][0]["activity"];
         assert_eq!(
             (activity["total"].as_i64(), activity["failed"].as_i64()),
             (Some(1), Some(0)),

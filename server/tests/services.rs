@@ -345,6 +345,101 @@ async fn buckets_of_other_users_are_refused_and_preexisting_ones_are_kept() {
 }
 
 #[tokio::test]
+async fn the_services_list_is_filtered_and_paged_on_the_server() {
+    let mut app = TestApp::new().await;
+    for i in 0..52 {
+        let image = if i % 2 == 0 {
+            "alpine:3.20"
+        } else {
+            "ubuntu:24.04"
+        };
+        let service = json!({"name": format!("page-{i:02}"), "image": image, "script": "true"});
+        let created = app.rest("POST", "/system/services", Some(service)).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    }
+    app.login().await;
+    let names = |listed: &Value| -> Vec<String> {
+        listed["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let first = app.call("services/list", &[]).await.json();
+    assert_eq!(
+        (&first["matching"], &first["visible"], &first["page"]),
+        (&json!(52), &json!(52), &json!(1))
+    );
+    let shown = names(&first);
+    assert_eq!((shown.len(), shown[0].as_str()), (50, "page-00"));
+    assert_eq!(shown[49], "page-49");
+
+    let second = app.call("services/list", &[("page", "2")]).await.json();
+    assert_eq!(names(&second), ["page-50", "page-51"]);
+    let past_the_end = app.call("services/list", &[("page", "9")]).await.json();
+    assert_eq!(past_the_end["page"], 2, "the last page instead");
+
+    // Name, image or owner, any case, before paging.
+    let ubuntu = app
+        .call("services/list", &[("filter", " UBUNTU ")])
+        .await
+        .json();
+    assert_eq!(
+        (ubuntu["matching"].as_u64(), names(&ubuntu).len()),
+        (Some(26), 26)
+    );
+    let fifties = app
+        .call("services/list", &[("filter", "page-5")])
+        .await
+        .json();
+    assert_eq!(names(&fifties), ["page-50", "page-51"]);
+    let by_owner = app
+        .call("services/list", &[("filter", "cluster_ADMIN")])
+        .await
+        .json();
+    assert_eq!(by_owner["matching"], 52);
+    let bad = app.call("services/list", &[("page", "two")]).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+
+    // The page renders only its rows, with links to the others that keep the filter.
+    let page = app.get("/services").await;
+    assert!(
+        page.body.contains(r#"href="/services/page-49""#),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains(r#"href="/services/page-50""#),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains(r#"href="/services?page=2""#),
+        "{}",
+        page.body
+    );
+    let filtered = app.get("/services?q=page-5").await;
+    assert!(
+        filtered.body.contains(r#"href="/services/page-51""#),
+        "{}",
+        filtered.body
+    );
+    assert!(
+        !filtered.body.contains(r#"href="/services/page-10""#),
+        "{}",
+        filtered.body
+    );
+    let last = app.get("/services?q=page&page=2").await;
+    assert!(
+        last.body.contains(r#"href="/services?q=page""#),
+        "{}",
+        last.body
+    );
+    assert!(last.body.contains("51–52 of 52 services"), "{}", last.body);
+}
+
+#[tokio::test]
 async fn the_dashboard_lists_shows_reveals_and_deletes_services() {
     let mut app = TestApp::new().await;
     for endpoint in [
@@ -362,8 +457,8 @@ async fn the_dashboard_lists_shows_reveals_and_deletes_services() {
     app.login().await;
 
     let listed = app.call("services/list", &[]).await.json();
-    assert_eq!(listed[0]["name"], "upper");
-    assert_eq!(listed[0]["inputs"], json!(["upper/in"]));
+    assert_eq!(listed["services"][0]["name"], "upper");
+    assert_eq!(listed["services"][0]["inputs"], json!(["upper/in"]));
     let page = app.get("/services").await;
     assert!(
         page.body.contains(r#"href="/services/upper""#),

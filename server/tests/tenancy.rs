@@ -428,7 +428,7 @@ async fn matrix(w: &mut World) {
     }
     // The dashboard's lists for bob.
     let listed = w.call(Bob, "services/list", &[]).await.json();
-    let listed = names(&listed, "name");
+    let listed = names(&listed["services"], "name");
     w.check(
         &format!("bob's services page lists {listed:?}"),
         listed == ["ar", "au"],

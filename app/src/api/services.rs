@@ -31,6 +31,30 @@ impl From<&Service> for ServiceSummary {
     }
 }
 
+/// One page of the services list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServicesPage {
+    pub services: Vec<ServiceSummary>,
+    /// Services matching the filter, on every page.
+    pub matching: usize,
+    /// Services the caller may see, filter or not.
+    pub visible: usize,
+    /// The page shown, from 1 (a page past the end shows the last one).
+    pub page: usize,
+    pub per_page: usize,
+}
+
+impl ServicesPage {
+    /// How many pages `matching` services fill (one, even when none match).
+    pub fn count_pages(matching: usize, per_page: usize) -> usize {
+        matching.div_ceil(per_page).max(1)
+    }
+
+    pub fn pages(&self) -> usize {
+        Self::count_pages(self.matching, self.per_page)
+    }
+}
+
 /// What deleting a service removes, shown before the user confirms.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeletionPlan {
@@ -95,22 +119,15 @@ pub async fn save_service(service: Service) -> Result<Applied, AppError> {
         .ok_or_else(|| AppError::internal("saving a service", "nothing applied"))
 }
 
+/// A page of the services the caller may see whose name, image or owner contains `filter`.
 #[server(prefix = "/api", endpoint = "services/list")]
-pub async fn list_services() -> Result<Vec<ServiceSummary>, AppError> {
+pub async fn list_services(
+    #[server(default)] filter: String,
+    #[server(default)] page: usize,
+) -> Result<ServicesPage, AppError> {
     use crate::server::{context, services};
     let caller = context::require_caller().await?;
-    let db = context::state().db;
-    // The shared parsed list, filtered by reference: a summary needs a few fields only.
-    let all = services::list(&db).await?;
-    let mut activity = crate::server::jobs::activity(&db, &caller).await?;
-    Ok(all
-        .iter()
-        .filter(|s| services::visible(&caller, s))
-        .map(|s| ServiceSummary {
-            activity: activity.remove(&s.name).unwrap_or_default(),
-            ..ServiceSummary::from(s)
-        })
-        .collect())
+    services::page(&context::state().db, &caller, &filter, page).await
 }
 
 /// The definition without its token (see `service_token`) and with secret values blank.

@@ -478,7 +478,7 @@ pub async fn upload<S, E>(
     key: &str,
     mut body: S,
     limit: u64,
-) -> AppResult<u64>
+) -> AppResult<events::Version>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
@@ -518,7 +518,8 @@ where
         }
         (Err(err), None) => Err(err),
         (Ok(()), None) => {
-            s3.put_object()
+            let put = s3
+                .put_object()
                 .bucket(bucket)
                 .key(key)
                 .metadata(events::UPLOADER_METADATA, &uploader.id)
@@ -526,7 +527,7 @@ where
                 .send()
                 .await
                 .map_err(|e| unavailable(DisplayErrorContext(e)))?;
-            Ok(total)
+            Ok(events::Version::new(put.e_tag(), put.version_id(), total))
         }
         (Ok(()), Some(mut multipart)) => {
             let sent = async {
@@ -537,7 +538,7 @@ where
             }
             .await;
             match sent {
-                Ok(()) => multipart.complete().await.map(|()| total),
+                Ok(()) => multipart.complete(total).await,
                 Err(err) => {
                     multipart.abort().await;
                     Err(err)
@@ -617,8 +618,9 @@ impl Multipart {
         Ok(())
     }
 
-    async fn complete(self) -> AppResult<()> {
-        self.s3
+    async fn complete(self, size: u64) -> AppResult<events::Version> {
+        let completed = self
+            .s3
             .complete_multipart_upload()
             .bucket(&self.bucket)
             .key(&self.key)
@@ -631,7 +633,11 @@ impl Multipart {
             .send()
             .await
             .map_err(|e| unavailable(DisplayErrorContext(e)))?;
-        Ok(())
+        Ok(events::Version::new(
+            completed.e_tag(),
+            completed.version_id(),
+            size,
+        ))
     }
 
     /// Leaves no orphaned parts in the store.

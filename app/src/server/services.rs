@@ -12,7 +12,7 @@ use super::db::Database;
 use super::jobs::executor::{Executor, secret_variables};
 use super::storage;
 use super::store::{self, Store};
-pub use crate::api::services::{Applied, DeletionPlan};
+pub use crate::api::services::{Applied, DeletionPlan, ServiceSummary, ServicesPage};
 use crate::service::{FieldError, Service, validate};
 use crate::{AppError, AppResult};
 
@@ -195,6 +195,54 @@ pub fn visible(caller: &Caller, service: &Service) -> bool {
 pub async fn list_visible(db: &Database, caller: &Caller) -> AppResult<Vec<Service>> {
     let all = list(db).await?;
     Ok(all.iter().filter(|s| visible(caller, s)).cloned().collect())
+}
+
+/// Rows on a page of the services list: enough to scan, few enough to render fast with
+/// thousands of services.
+pub const PER_PAGE: usize = 50;
+
+/// A page of the services the caller may see whose name, image or owner contains `filter`
+/// (ignoring case), with the job counts of those on it. Pages count from 1; one past the end
+/// shows the last.
+pub async fn page(
+    db: &Database,
+    caller: &Caller,
+    filter: &str,
+    page: usize,
+) -> AppResult<ServicesPage> {
+    // The shared parsed list, filtered by reference: a summary needs a few fields only.
+    let all = list(db).await?;
+    let wanted = filter.trim().to_lowercase();
+    let matches = |s: &Service| {
+        [&s.name, &s.image, &s.owner]
+            .iter()
+            .any(|field| field.to_lowercase().contains(&wanted))
+    };
+    let mut visible_to_caller = 0;
+    let matching: Vec<&Service> = all
+        .iter()
+        .filter(|s| visible(caller, s))
+        .inspect(|_| visible_to_caller += 1)
+        .filter(|s| wanted.is_empty() || matches(s))
+        .collect();
+    let pages = ServicesPage::count_pages(matching.len(), PER_PAGE);
+    let page = page.clamp(1, pages);
+    let shown = &matching[(page - 1) * PER_PAGE..matching.len().min(page * PER_PAGE)];
+    let names: Vec<&str> = shown.iter().map(|s| s.name.as_str()).collect();
+    let mut activity = super::jobs::activity(db, caller, &names).await?;
+    Ok(ServicesPage {
+        services: shown
+            .iter()
+            .map(|s| ServiceSummary {
+                activity: activity.remove(&s.name).unwrap_or_default(),
+                ..ServiceSummary::from(*s)
+            })
+            .collect(),
+        matching: matching.len(),
+        visible: visible_to_caller,
+        page,
+        per_page: PER_PAGE,
+    })
 }
 
 /// A user may only put a service in a VO they belong to (the admin anywhere).

@@ -41,7 +41,7 @@ async fn upload(
 ) -> AppResult<Json<Value>> {
     let caller = super::auth::signed_in(&session).await?;
     super::buckets::authorize(&state.db, &state.s3, &caller, &bucket, Access::Use).await?;
-    let size = super::buckets::upload(
+    let version = super::buckets::upload(
         &state.s3,
         &caller,
         &bucket,
@@ -50,6 +50,7 @@ async fn upload(
         state.s3.upload_limit,
     )
     .await?;
+    let size = version.size.unwrap_or_default();
     let stored = events::Stored {
         event_name: "Put",
         bucket: &bucket,
@@ -57,7 +58,8 @@ async fn upload(
         trigger: Trigger::Upload,
         signer: None,
     };
-    let jobs = events::stored_object(&state.db, &state.jobs, &state.s3, stored).await?;
+    let jobs =
+        events::stored_version(&state.db, &state.jobs, stored, version, Some(&caller.id)).await?;
     tracing::info!(%bucket, %key, size, jobs = jobs.len(), "uploaded");
     let jobs: Vec<String> = jobs.into_iter().map(|j| j.name).collect();
     Ok(Json(

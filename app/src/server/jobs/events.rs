@@ -100,6 +100,25 @@ pub struct Stored<'a> {
     pub signer: Option<&'a str>,
 }
 
+/// What the store says of an object version it holds.
+#[derive(Debug, Clone, Default)]
+pub struct Version {
+    /// Without quotes.
+    pub etag: Option<String>,
+    pub version_id: Option<String>,
+    pub size: Option<u64>,
+}
+
+impl Version {
+    pub fn new(etag: Option<&str>, version_id: Option<&str>, size: u64) -> Self {
+        Self {
+            etag: etag.map(|e| e.trim_matches('"').to_string()),
+            version_id: version_id.map(str::to_string),
+            size: Some(size),
+        }
+    }
+}
+
 /// An object was stored: its ETag and size are read back so the event looks like MinIO's.
 /// The same object reported both ways makes one job.
 pub async fn stored_object(
@@ -108,22 +127,49 @@ pub async fn stored_object(
     s3: &Client,
     stored: Stored<'_>,
 ) -> AppResult<Vec<Enqueued>> {
+    let head = s3
+        .head_object()
+        .bucket(stored.bucket)
+        .key(stored.key)
+        .send()
+        .await
+        .map_err(|e| unavailable(DisplayErrorContext(e)))?;
+    let version = Version {
+        etag: head.e_tag().map(|e| e.trim_matches('"').to_string()),
+        version_id: head.version_id().map(str::to_string),
+        size: head.content_length().and_then(|s| u64::try_from(s).ok()),
+    };
+    let uploader = match stored.signer {
+        Some(key) => store_keys::user_of(db, key).await?,
+        None => head
+            .metadata()
+            .and_then(|m| m.get(UPLOADER_METADATA))
+            .cloned(),
+    };
+    stored_version(db, jobs, stored, version, uploader.as_deref()).await
+}
+
+/// An object version the platform stored itself, for `uploader`: what the store answered
+/// is all the event needs (no second request to read it back).
+pub async fn stored_version(
+    db: &Database,
+    jobs: &Jobs,
+    stored: Stored<'_>,
+    version: Version,
+    uploader: Option<&str>,
+) -> AppResult<Vec<Enqueued>> {
     let Stored {
         event_name,
         bucket,
         key,
         trigger,
-        signer,
+        ..
     } = stored;
-    let head = s3
-        .head_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .map_err(|e| unavailable(DisplayErrorContext(e)))?;
-    let etag = head.e_tag().map(|e| e.trim_matches('"').to_string());
-    let size = head.content_length().and_then(|s| u64::try_from(s).ok());
+    let Version {
+        etag,
+        version_id,
+        size,
+    } = version;
     let time = rfc3339(now_ms());
     let raw = minio_event(event_name, bucket, key, etag.as_deref(), size, &time).to_string();
     let event = StorageEvent {
@@ -131,19 +177,12 @@ pub async fn stored_object(
         bucket: bucket.into(),
         key: key.into(),
         etag,
-        version_id: head.version_id().map(str::to_string),
+        version_id,
         size,
         time: Some(time),
         name: Some(format!("s3:ObjectCreated:{event_name}")),
     };
-    let uploader = match signer {
-        Some(key) => store_keys::user_of(db, key).await?,
-        None => head
-            .metadata()
-            .and_then(|m| m.get(UPLOADER_METADATA))
-            .cloned(),
-    };
-    object_created(db, jobs, &event, &raw, trigger, uploader.as_deref()).await
+    object_created(db, jobs, &event, &raw, trigger, uploader).await
 }
 
 /// `POST /job/{service}`: a storage event (deduplicated by object version) or a payload.
@@ -178,18 +217,23 @@ pub async fn job_request(
 /// events lost while the platform was down or the store could not reach it. Objects older
 /// than the service are left alone (they were there before it). Returns the jobs made.
 pub async fn reconcile(db: &Database, jobs: &Jobs, s3: &Client) -> AppResult<usize> {
-    let created: Vec<(String, i64)> = sqlx::query("SELECT name, created_at FROM services")
+    let created: HashMap<String, i64> = sqlx::query("SELECT name, created_at FROM services")
         .fetch_all(db.pool())
         .await?
         .iter()
         .map(|r| Ok((r.try_get("name")?, r.try_get("created_at")?)))
         .collect::<AppResult<_>>()?;
     let mut made = 0;
-    for (name, created_at) in created {
-        let Some(service) = services::get(db, &name).await? else {
+    // The shared parsed definitions: a pass must stay cheap with thousands of services.
+    for service in services::list(db).await?.iter() {
+        let name = &service.name;
+        let Some(&created_at) = created.get(name) else {
             continue;
         };
-        let seen = Seen::load(db, &name).await?;
+        if !service.input.iter().any(|i| i.in_platform_store()) {
+            continue;
+        }
+        let seen = Seen::load(db, name).await?;
         for input in service.input.iter().filter(|i| i.in_platform_store()) {
             let bucket = input.bucket_and_folder().0;
             let prefix = input.folder_prefix();
@@ -241,7 +285,7 @@ pub async fn reconcile(db: &Database, jobs: &Jobs, s3: &Client) -> AppResult<usi
                     }
                     let raw =
                         minio_event("Put", bucket, key, etag.as_deref(), size, &time).to_string();
-                    let job = storage_job(&service, &event, &raw, Trigger::Reconciler);
+                    let job = storage_job(service, &event, &raw, Trigger::Reconciler);
                     if enqueue(db, jobs, job).await?.created {
                         tracing::info!(service = %name, %bucket, %key, "reconciler queued a job for an object without one");
                         made += 1;

@@ -424,24 +424,34 @@ pub async fn page(
     rows.iter().map(job_from_row).collect()
 }
 
-/// Job totals per service, over the jobs the caller may see.
+/// Job totals of the named services, over the jobs the caller may see.
 pub async fn activity(
     db: &Database,
     caller: &Caller,
+    services: &[&str],
 ) -> AppResult<std::collections::HashMap<String, JobActivity>> {
-    let rows = sqlx::query(
-        // `job_activity` holds the counts per service and job owner (kept by triggers).
+    if services.is_empty() {
+        return Ok(Default::default());
+    }
+    let names = (3..services.len() + 3)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    // `job_activity` holds the counts per service and job owner (kept by triggers).
+    let sql = format!(
         "SELECT service, CAST(SUM(total) AS BIGINT) AS total,
                 CAST(SUM(running) AS BIGINT) AS running, CAST(SUM(failed) AS BIGINT) AS failed,
                 MAX(last) AS last
          FROM job_activity
-         WHERE $1 OR owner = $2 OR service IN (SELECT name FROM services WHERE owner = $2)
-         GROUP BY service",
-    )
-    .bind(caller.admin)
-    .bind(&caller.id)
-    .fetch_all(db.pool())
-    .await?;
+         WHERE service IN ({names})
+           AND ($1 OR owner = $2 OR service IN (SELECT name FROM services WHERE owner = $2))
+         GROUP BY service"
+    );
+    let mut query = sqlx::query(&sql).bind(caller.admin).bind(&caller.id);
+    for service in services {
+        query = query.bind(*service);
+    }
+    let rows = query.fetch_all(db.pool()).await?;
     rows.iter()
         .map(|r| {
             Ok((
