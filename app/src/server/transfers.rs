@@ -2,8 +2,9 @@
 //!
 //! `PUT /api/upload/{bucket}/{key}`: uploads go to the store part by part (memory bounded by
 //! the part size, size limit enforced while streaming). A file that lands in a service's input
-//! folder starts its job here too, which also covers external stores without notifications;
-//! the store's own report of it makes no second job.
+//! folder starts its job here too, from the ETag the store answered (nothing is read back),
+//! which also covers external stores without notifications; the store's own report of it
+//! makes no second job.
 //!
 //! `GET /api/download/zip/{bucket}?prefix=…&key=…&folder=…`: several objects and whole
 //! folders as one ZIP, written while the objects are read.
