@@ -53,22 +53,30 @@ pub async fn object_created(
     uploader: Option<&str>,
 ) -> AppResult<Vec<Enqueued>> {
     let mut enqueued = Vec::new();
-    for service in services::list(db).await?.iter() {
-        if service
-            .input
-            .iter()
-            .any(|input| input_accepts(input, &event.bucket, &event.key))
+    for service in accepting(&services::list(db).await?, &event.bucket, &event.key) {
+        let mut job = storage_job(service, event, raw_event, trigger);
+        if let Some(uploader) = uploader
+            && services::visible(&Caller::user(uploader, Vec::new()), service)
         {
-            let mut job = storage_job(service, event, raw_event, trigger);
-            if let Some(uploader) = uploader
-                && services::visible(&Caller::user(uploader, Vec::new()), service)
-            {
-                job.owner = uploader.to_string();
-            }
-            enqueued.push(enqueue(db, jobs, job).await?);
+            job.owner = uploader.to_string();
         }
+        enqueued.push(enqueue(db, jobs, job).await?);
     }
     Ok(enqueued)
+}
+
+/// The services with an input that takes this object.
+fn accepting<'s>(
+    services: &'s [Service],
+    bucket: &'s str,
+    key: &'s str,
+) -> impl Iterator<Item = &'s Service> {
+    services.iter().filter(move |service| {
+        service
+            .input
+            .iter()
+            .any(|input| input_accepts(input, bucket, key))
+    })
 }
 
 fn storage_job(
@@ -127,6 +135,11 @@ pub async fn stored_object(
     s3: &Client,
     stored: Stored<'_>,
 ) -> AppResult<Vec<Enqueued>> {
+    // Most objects start nothing: those are not read back.
+    let all = services::list(db).await?;
+    if accepting(&all, stored.bucket, stored.key).next().is_none() {
+        return Ok(Vec::new());
+    }
     let head = s3
         .head_object()
         .bucket(stored.bucket)
