@@ -87,6 +87,10 @@ impl EmbeddedS3 {
                     },
                     _ = stopped.changed() => break,
                 };
+                // Answers go out in several writes (headers, streamed bodies): no Nagle delay.
+                if let Err(err) = socket.set_nodelay(true) {
+                    tracing::warn!(%err, "embedded S3: cannot set TCP_NODELAY");
+                }
                 let (service, notify) = (service.clone(), notify.clone());
                 let root_key = root_key.clone();
                 let notifying =

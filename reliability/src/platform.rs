@@ -67,8 +67,12 @@ impl Platform {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             child: None,
-            client: Client::builder(hyper_util::rt::TokioExecutor::new())
-                .build(HttpConnector::new()),
+            client: Client::builder(hyper_util::rt::TokioExecutor::new()).build({
+                // As browsers do.
+                let mut connector = HttpConnector::new();
+                connector.set_nodelay(true);
+                connector
+            }),
             store: supervisor::storage::client(
                 &format!("http://127.0.0.1:{s3}"),
                 "us-east-1",

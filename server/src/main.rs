@@ -37,10 +37,18 @@ async fn serve() -> ExitCode {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
+    use axum::serve::ListenerExt;
     let app = server::startup::build(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("OSCAR_LISTEN: cannot listen on {}: {e}", config.listen))?;
+    // Pages are streamed in several writes: without this, Nagle's algorithm holds the later
+    // ones until the browser's delayed ACK (40 ms on Linux).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::warn!(%err, "cannot set TCP_NODELAY");
+        }
+    });
     tracing::info!(
         url = %format!("http://{}", listener.local_addr()?),
         mode = %app.state.info.mode,

@@ -421,6 +421,10 @@ async fn the_services_list_is_filtered_and_paged_on_the_server() {
     );
     let filtered = app.get("/services?q=page-5").await;
     assert!(
+        filtered.body.contains(r#"value="page-5""#),
+        "the filter box keeps the filter"
+    );
+    assert!(
         filtered.body.contains(r#"href="/services/page-51""#),
         "{}",
         filtered.body

@@ -68,6 +68,8 @@ pub fn ServicesPage() -> impl IntoView {
                 type="search"
                 placeholder="Filter by name, image or owner"
                 aria-label="Filter services"
+                // The attribute for the page as sent, the property once it runs.
+                value=filter.get_untracked()
                 prop:value=typed
                 on:input=on_input
             />
