@@ -37,7 +37,7 @@ async fn serve() -> ExitCode {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
-    use axum::serve::ListenerExt;
+    use axum::serve::{Listener, ListenerExt};
     let app = server::startup::build(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
