@@ -4,14 +4,16 @@
 //! the buckets the platform says they may use. Buckets themselves are created, shared and
 //! deleted through the platform's API, which records who owns them.
 
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 
+use http::StatusCode;
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{S3Auth, SecretKey};
 use s3s::dto::*;
 use s3s::path::S3Path;
-use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
+use s3s::{S3, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
 /// The platform's answers about keys other than the root keys.
 #[async_trait::async_trait]
@@ -180,7 +182,52 @@ fn copy_source_bucket(header: &str) -> Option<String> {
 /// The file-system store, answering ListBuckets with the buckets the signer may use.
 pub(crate) struct Scoped {
     pub fs: s3s_fs::FileSystem,
+    /// The directory `fs` serves.
+    pub root: PathBuf,
     pub keys: Keys,
+}
+
+/// s3s-fs keeps an object as the file `<bucket>/<key>`, so an object cannot be created inside
+/// another one (`p/q` when `p` is an object) nor where other objects are (`p` when `p/q` or
+/// the folder `p/` exists); s3s-fs fails with InternalError (500) on both. Refused like
+/// MinIO, which has the same layout, with its error codes.
+async fn check_place(root: &Path, bucket: &str, key: &str) -> S3Result<()> {
+    let segments: Vec<&str> = key.split('/').collect();
+    let mut path = root.join(bucket);
+    for (at, segment) in segments.iter().enumerate() {
+        // A folder marker (`p/`) ends with an empty segment: it makes a directory.
+        if segment.is_empty() {
+            continue;
+        }
+        path.push(segment);
+        let Ok(found) = tokio::fs::symlink_metadata(&path).await else {
+            // Nothing below a missing path can be in the way.
+            return Ok(());
+        };
+        let last = at + 1 == segments.len();
+        if !last && !found.is_dir() {
+            let parent = segments[..=at].join("/");
+            return Err(refusal(
+                "XMinioParentIsObject",
+                StatusCode::BAD_REQUEST,
+                format!("{parent:?} is an object, so no key can continue it with '/'"),
+            ));
+        }
+        if last && found.is_dir() {
+            return Err(refusal(
+                "XMinioObjectExistsAsDirectory",
+                StatusCode::CONFLICT,
+                format!("{key:?} is a folder (other objects are stored under {key}/)"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn refusal(code: &'static str, status: StatusCode, message: String) -> s3s::S3Error {
+    let mut error = s3s::S3Error::with_message(S3ErrorCode::Custom(code.into()), message);
+    error.set_status_code(status);
+    error
 }
 
 type Answer<'a, T> = Pin<Box<dyn Future<Output = S3Result<S3Response<T>>> + Send + 'a>>;
@@ -205,7 +252,6 @@ macro_rules! delegate {
 impl S3 for Scoped {
     delegate! {
         create_bucket(CreateBucketInput) -> CreateBucketOutput;
-        copy_object(CopyObjectInput) -> CopyObjectOutput;
         delete_bucket(DeleteBucketInput) -> DeleteBucketOutput;
         delete_object(DeleteObjectInput) -> DeleteObjectOutput;
         delete_objects(DeleteObjectsInput) -> DeleteObjectsOutput;
@@ -215,12 +261,35 @@ impl S3 for Scoped {
         head_object(HeadObjectInput) -> HeadObjectOutput;
         list_objects(ListObjectsInput) -> ListObjectsOutput;
         list_objects_v2(ListObjectsV2Input) -> ListObjectsV2Output;
-        put_object(PutObjectInput) -> PutObjectOutput;
-        create_multipart_upload(CreateMultipartUploadInput) -> CreateMultipartUploadOutput;
         upload_part(UploadPartInput) -> UploadPartOutput;
         upload_part_copy(UploadPartCopyInput) -> UploadPartCopyOutput;
         list_parts(ListPartsInput) -> ListPartsOutput;
         abort_multipart_upload(AbortMultipartUploadInput) -> AbortMultipartUploadOutput;
+    }
+
+    async fn put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        check_place(&self.root, &req.input.bucket, &req.input.key).await?;
+        self.fs.put_object(req).await
+    }
+
+    /// Refused at the start too, before any part is sent.
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        check_place(&self.root, &req.input.bucket, &req.input.key).await?;
+        self.fs.create_multipart_upload(req).await
+    }
+
+    async fn copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        check_place(&self.root, &req.input.bucket, &req.input.key).await?;
+        self.fs.copy_object(req).await
     }
 
     /// s3s-fs fails with InternalError (500) on a part that was never uploaded, after it has
@@ -229,6 +298,7 @@ impl S3 for Scoped {
         &self,
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        check_place(&self.root, &req.input.bucket, &req.input.key).await?;
         let requested: Vec<i32> = (req.input.multipart_upload.as_ref())
             .and_then(|upload| upload.parts.as_ref())
             .into_iter()

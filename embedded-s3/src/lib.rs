@@ -166,6 +166,7 @@ pub fn service(root: &Path, keys: Keys) -> anyhow::Result<S3Service> {
         .map_err(|e| anyhow::anyhow!("cannot open S3 data directory {}: {e:?}", root.display()))?;
     let mut builder = S3ServiceBuilder::new(keys::Scoped {
         fs,
+        root: root.to_path_buf(),
         keys: keys.clone(),
     });
     builder.set_auth(keys.clone());
@@ -464,6 +465,52 @@ mod tests {
             assert_eq!(status, 200, "{body}");
             let (status, body) = store.send("GET", "/fuzz/k", "").await;
             assert_eq!((status, body.as_str()), (200, "hello"));
+        }
+
+        #[tokio::test]
+        async fn objects_cannot_sit_inside_objects_or_where_folders_are() {
+            let store = Store::new();
+            assert_eq!(store.send("PUT", "/fuzz/p", "file").await.0, 200);
+            // Found by the fuzzer: `p/p` after `p` (s3s-fs answered 500).
+            for (method, target) in [("PUT", "/fuzz/p/p"), ("POST", "/fuzz/p/p?uploads")] {
+                let (status, body) = store.send(method, target, "").await;
+                assert_eq!(status, 400, "{method} {target}: {body}");
+                assert!(body.contains("<Code>XMinioParentIsObject</Code>"), "{body}");
+            }
+            // An upload started before `p` was stored cannot complete inside it.
+            let upload = store.create_upload("q/r").await;
+            assert_eq!(store.send("PUT", "/fuzz/q", "file").await.0, 200);
+            let part = format!("/fuzz/q/r?partNumber=1&uploadId={upload}");
+            assert_eq!(store.send("PUT", &part, "x").await.0, 200);
+            let done = format!("/fuzz/q/r?uploadId={upload}");
+            let (status, body) = store.send("POST", &done, &complete(&[1])).await;
+            assert_eq!(status, 400, "{body}");
+            assert!(body.contains("<Code>XMinioParentIsObject</Code>"), "{body}");
+            let copy = [("x-amz-copy-source", "fuzz/p")];
+            let (status, body) = store.send_with("PUT", "/fuzz/p/q/r", &copy, "").await;
+            assert_eq!(status, 400, "{body}");
+            let (status, body) = store.send("PUT", "/fuzz/p/", "").await;
+            assert_eq!(status, 400, "a folder named like an object: {body}");
+
+            // The other way round: an object named like a folder.
+            assert_eq!(store.send("PUT", "/fuzz/dir/x", "x").await.0, 200);
+            assert_eq!(store.send("PUT", "/fuzz/marker/", "").await.0, 200);
+            for target in ["/fuzz/dir", "/fuzz/marker"] {
+                let (status, body) = store.send("PUT", target, "x").await;
+                assert_eq!(status, 409, "{target}: {body}");
+                assert!(
+                    body.contains("<Code>XMinioObjectExistsAsDirectory</Code>"),
+                    "{body}"
+                );
+            }
+            // What was there is untouched, and neighbours are fine.
+            assert_eq!(store.send("GET", "/fuzz/p", "").await, (200, "file".into()));
+            assert_eq!(
+                store.send("GET", "/fuzz/dir/x", "").await,
+                (200, "x".into())
+            );
+            assert_eq!(store.send("PUT", "/fuzz/dir/y/z", "z").await.0, 200);
+            assert_eq!(store.send("PUT", "/fuzz/pq", "x").await.0, 200);
         }
 
         #[tokio::test]

@@ -20,6 +20,45 @@ async fn upload(app: &mut TestApp, path: &str, body: Vec<u8>) -> common::TestRes
 }
 
 #[tokio::test]
+async fn uploads_the_store_cannot_place_are_refused_with_its_reason() {
+    let mut app = TestApp::with_config(|c| c.upload_limit = 50 * 1024 * 1024).await;
+    app.login().await;
+    let created = app
+        .rest(
+            "POST",
+            "/system/buckets",
+            Some(json!({"bucket_name": "place"})),
+        )
+        .await;
+    assert!(created.status.is_success(), "{}", created.body);
+    let stored = upload(&mut app, "place/a", b"a".to_vec()).await;
+    assert_eq!(stored.status, StatusCode::OK, "{}", stored.body);
+    // Inside an object: one request, and the multipart path (17 MiB, two parts).
+    for body in [b"b".to_vec(), vec![0u8; 17 * 1024 * 1024]] {
+        let inside = upload(&mut app, "place/a/b", body).await;
+        assert_eq!(inside.status, StatusCode::BAD_REQUEST, "{}", inside.body);
+        assert!(
+            inside.body.contains("key") && inside.body.contains("is an object"),
+            "{}",
+            inside.body
+        );
+    }
+    // Where a folder is.
+    let stored = upload(&mut app, "place/dir/x", b"x".to_vec()).await;
+    assert_eq!(stored.status, StatusCode::OK, "{}", stored.body);
+    let folder = upload(&mut app, "place/dir", b"d".to_vec()).await;
+    assert_eq!(folder.status, StatusCode::CONFLICT, "{}", folder.body);
+    assert!(folder.body.contains("is a folder"), "{}", folder.body);
+    // The multipart upload that was refused left no parts behind.
+    let left: Vec<_> = std::fs::read_dir(app.config.data_dir.join("s3"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(".upload"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[tokio::test]
 async fn uploads_stream_in_parts_and_start_the_services_job() {
     let mut app = TestApp::with_config(|c| c.upload_limit = 50 * 1024 * 1024).await;
     let refused = upload(&mut app, "drop/in/x.txt", b"x".to_vec()).await;

@@ -15,7 +15,7 @@ use sqlx::Row;
 use super::access::{ADMIN_OWNER, Caller};
 use super::db::Database;
 use super::jobs::events;
-use super::store::unavailable;
+use super::store::{refused, unavailable};
 use super::{now, storage};
 use crate::api::buckets::{BucketSummary, ObjectEntry, ObjectPage, Preview};
 use crate::service::{Visibility, validate};
@@ -526,7 +526,7 @@ where
                 .body(ByteStream::from(part))
                 .send()
                 .await
-                .map_err(|e| unavailable(DisplayErrorContext(e)))?;
+                .map_err(|e| refused("key", e))?;
             Ok(events::Version::new(put.e_tag(), put.version_id(), total))
         }
         (Ok(()), Some(mut multipart)) => {
@@ -572,7 +572,7 @@ impl Multipart {
             .metadata(events::UPLOADER_METADATA, &uploader.id)
             .send()
             .await
-            .map_err(|e| unavailable(DisplayErrorContext(e)))?;
+            .map_err(|e| refused("key", e))?;
         Ok(Self {
             s3: s3.clone(),
             bucket: bucket.to_string(),
@@ -618,7 +618,8 @@ impl Multipart {
         Ok(())
     }
 
-    async fn complete(self, size: u64) -> AppResult<events::Version> {
+    /// A refused completion aborts the upload too.
+    async fn complete(mut self, size: u64) -> AppResult<events::Version> {
         let completed = self
             .s3
             .complete_multipart_upload()
@@ -627,17 +628,19 @@ impl Multipart {
             .upload_id(&self.upload_id)
             .multipart_upload(
                 CompletedMultipartUpload::builder()
-                    .set_parts(Some(self.parts))
+                    .set_parts(Some(std::mem::take(&mut self.parts)))
                     .build(),
             )
             .send()
-            .await
-            .map_err(|e| unavailable(DisplayErrorContext(e)))?;
-        Ok(events::Version::new(
-            completed.e_tag(),
-            completed.version_id(),
-            size,
-        ))
+            .await;
+        match completed {
+            Ok(done) => Ok(events::Version::new(done.e_tag(), done.version_id(), size)),
+            Err(err) => {
+                let err = refused("key", err);
+                self.abort().await;
+                Err(err)
+            }
+        }
     }
 
     /// Leaves no orphaned parts in the store.

@@ -50,6 +50,27 @@ pub fn unavailable(err: impl std::fmt::Display) -> AppError {
     AppError::unavailable("the object store", err)
 }
 
+/// A write the store refused because of what was asked (an object where a folder is, and the
+/// like): the user sees the store's reason on `field`. Anything else is [`unavailable`].
+pub fn refused<E>(field: &str, err: aws_sdk_s3::error::SdkError<E>) -> AppError
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    if let aws_sdk_s3::error::SdkError::ServiceError(refusal) = &err {
+        let status = refusal.raw().status().as_u16();
+        let reason = refusal
+            .err()
+            .message()
+            .unwrap_or("refused by the object store");
+        match status {
+            409 => return AppError::Conflict(format!("{field}: {reason}")),
+            400 | 422 => return AppError::bad_request(field, reason),
+            _ => {}
+        }
+    }
+    unavailable(aws_sdk_s3::error::DisplayErrorContext(err))
+}
+
 /// The id of a notification rule this platform manages for a service.
 fn rule_id(service: &str, index: usize) -> String {
     format!("oscar-{service}-{index}")
