@@ -65,10 +65,35 @@ const UPLOAD_BUCKET: &str = "load-uploads";
 #[derive(Default)]
 struct Timings {
     kinds: BTreeMap<&'static str, (Vec<u64>, usize)>,
+    /// When the measured phase began, and how many requests ended slow in each of its
+    /// seconds: stalls that hit every request at once show up as clusters.
+    began: Option<Instant>,
+    slow: BTreeMap<u64, usize>,
 }
 
+/// A request slower than this is counted in [`Timings::slow`].
+const SLOW: Duration = Duration::from_millis(100);
+
 impl Timings {
+    fn since(began: Instant) -> Self {
+        Self {
+            began: Some(began),
+            ..Self::default()
+        }
+    }
+
+    /// A dashboard request: counted in `slow` too.
     fn add(&mut self, kind: &'static str, took: Duration, ok: bool) {
+        if let Some(began) = self.began
+            && took > SLOW
+        {
+            *self.slow.entry(began.elapsed().as_secs()).or_default() += 1;
+        }
+        self.record(kind, took, ok);
+    }
+
+    /// An upload (which takes about a second by design).
+    fn record(&mut self, kind: &'static str, took: Duration, ok: bool) {
         let entry = self.kinds.entry(kind).or_default();
         entry.0.push(took.as_micros() as u64);
         if !ok {
@@ -78,6 +103,26 @@ impl Timings {
 
     fn errors(&self) -> usize {
         self.kinds.values().map(|(_, e)| e).sum()
+    }
+
+    /// The seconds of the run in which most requests ended slow.
+    fn print_stalls(&self) {
+        let mut worst: Vec<(u64, usize)> = self.slow.iter().map(|(s, n)| (*s, *n)).collect();
+        worst.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let shown: Vec<String> = (worst.iter().take(12))
+            .map(|(second, n)| format!("{second} s: {n}"))
+            .collect();
+        println!(
+            "dashboard requests over {} ms: {} in {} of the seconds; most in (second of the run: count): {}",
+            SLOW.as_millis(),
+            self.slow.values().sum::<usize>(),
+            self.slow.len(),
+            if shown.is_empty() {
+                "none".to_string()
+            } else {
+                shown.join(", ")
+            }
+        );
     }
 
     fn print(&mut self, seconds: f64) {
@@ -142,7 +187,7 @@ pub async fn run(server: &Path, dir: &Path, options: &LoadOptions) -> anyhow::Re
         options.upload_rate / 1024,
         options.seconds
     );
-    let timings = Arc::new(Mutex::new(Timings::default()));
+    let timings = Arc::new(Mutex::new(Timings::since(Instant::now())));
     let until = Instant::now() + Duration::from_secs(options.seconds);
     let rss_before = platform.rss_kib().unwrap_or_default();
     let mut tasks = JoinSet::new();
@@ -216,7 +261,7 @@ pub async fn run(server: &Path, dir: &Path, options: &LoadOptions) -> anyhow::Re
                 timings
                     .lock()
                     .await
-                    .add("PUT /api/upload (64 KiB)", started.elapsed(), ok);
+                    .record("PUT /api/upload (64 KiB)", started.elapsed(), ok);
             }
             anyhow::Ok(())
         });
@@ -236,6 +281,8 @@ pub async fn run(server: &Path, dir: &Path, options: &LoadOptions) -> anyhow::Re
     println!();
     let mut timings = timings.lock().await;
     timings.print(options.seconds as f64);
+    println!();
+    timings.print_stalls();
     let uploads = timings
         .kinds
         .get("PUT /api/upload (64 KiB)")
