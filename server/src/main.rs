@@ -2,13 +2,23 @@ use std::process::ExitCode;
 
 use server::config::Config;
 
+/// Enough for the file calls of many concurrent uploads, few enough not to crowd the cores.
+const BLOCKING_THREADS: usize = 32;
+
 fn main() -> ExitCode {
     // The local executor runs jobs as `server supervise` (the same program as the
     // `oscar-supervisor` binary): one binary to install in embedded mode.
     if std::env::args_os().nth(1).is_some_and(|a| a == "supervise") {
         return supervisor::main();
     }
-    match tokio::runtime::Runtime::new() {
+    // The embedded store's file calls run on the blocking pool; tokio's default of up to 512
+    // threads let a burst of uploads grow it to hundreds on two cores, and every request
+    // waited behind them for seconds.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(BLOCKING_THREADS)
+        .build();
+    match runtime {
         Ok(runtime) => runtime.block_on(serve()),
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");
