@@ -248,6 +248,25 @@ macro_rules! delegate {
     };
 }
 
+/// Hands operations that create an object to the file-system store once [`check_place`]
+/// agrees.
+macro_rules! placed {
+    ($($operation:ident($input:ty) -> $output:ty;)*) => {
+        $(
+            fn $operation<'a, 'b>(&'a self, req: S3Request<$input>) -> Answer<'b, $output>
+            where
+                'a: 'b,
+                Self: 'b,
+            {
+                Box::pin(async move {
+                    check_place(&self.root, &req.input.bucket, &req.input.key).await?;
+                    self.fs.$operation(req).await
+                })
+            }
+        )*
+    };
+}
+
 #[async_trait::async_trait]
 impl S3 for Scoped {
     delegate! {
@@ -267,29 +286,11 @@ impl S3 for Scoped {
         abort_multipart_upload(AbortMultipartUploadInput) -> AbortMultipartUploadOutput;
     }
 
-    async fn put_object(
-        &self,
-        req: S3Request<PutObjectInput>,
-    ) -> S3Result<S3Response<PutObjectOutput>> {
-        check_place(&self.root, &req.input.bucket, &req.input.key).await?;
-        self.fs.put_object(req).await
-    }
-
-    /// Refused at the start too, before any part is sent.
-    async fn create_multipart_upload(
-        &self,
-        req: S3Request<CreateMultipartUploadInput>,
-    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
-        check_place(&self.root, &req.input.bucket, &req.input.key).await?;
-        self.fs.create_multipart_upload(req).await
-    }
-
-    async fn copy_object(
-        &self,
-        req: S3Request<CopyObjectInput>,
-    ) -> S3Result<S3Response<CopyObjectOutput>> {
-        check_place(&self.root, &req.input.bucket, &req.input.key).await?;
-        self.fs.copy_object(req).await
+    // CreateMultipartUpload too, so nothing is sent for an upload that cannot complete.
+    placed! {
+        put_object(PutObjectInput) -> PutObjectOutput;
+        create_multipart_upload(CreateMultipartUploadInput) -> CreateMultipartUploadOutput;
+        copy_object(CopyObjectInput) -> CopyObjectOutput;
     }
 
     /// s3s-fs fails with InternalError (500) on a part that was never uploaded, after it has
