@@ -7,9 +7,10 @@
 //!   list, a service's jobs), pausing `think` (1 s, as a person reading the page; 0 makes
 //!   them a closed loop that only measures throughput) after each request;
 //! - 200 uploads in flight at all times through the dashboard's upload endpoint (64 KiB each,
-//!   to a plain bucket, keys reused so the disk stays bounded), each sent at `upload_rate`
-//!   (64 KiB/s, a browser on a modest link; 0 sends as fast as loopback allows, which only
-//!   measures throughput);
+//!   to a plain bucket), each sent at `upload_rate` (64 KiB/s, a browser on a modest link; 0
+//!   sends as fast as loopback allows, which only measures throughput). Each is a new object,
+//!   as users upload new files: about 4 GiB in 5 minutes at the default pace, removed at the
+//!   end;
 //! - the server's resident memory sampled every second.
 //!
 //! Before the mixed load, the services page alone (one client, one request at a time) gives
@@ -243,15 +244,23 @@ pub async fn run(server: &Path, dir: &Path, options: &LoadOptions) -> anyhow::Re
     for uploader in 0..options.uploads {
         let (platform, timings, cookie) = (platform.clone(), timings.clone(), cookie.clone());
         let rate = options.upload_rate;
+        // Uploads start spread over the time one takes, as browsers' would: started in step,
+        // they stay in step for many seconds and reach the store all at once.
+        let offset = match rate {
+            0 => Duration::ZERO,
+            rate => Duration::from_secs_f64(UPLOAD_BYTES as f64 / rate as f64)
+                .mul_f64(uploader as f64 / options.uploads as f64),
+        };
         tasks.spawn(async move {
             let body = Bytes::from(vec![b'x'; UPLOAD_BYTES]);
+            tokio::time::sleep(offset).await;
             let mut n = 0;
             while Instant::now() < until {
                 n += 1;
                 let request = platform
                     .request(
                         "PUT",
-                        &format!("/api/upload/{UPLOAD_BUCKET}/u{uploader}/{}", n % 8),
+                        &format!("/api/upload/{UPLOAD_BUCKET}/u{uploader}/{n}"),
                     )
                     .header(http::header::COOKIE, &cookie)
                     .header(http::header::CONTENT_LENGTH, body.len())

@@ -17,7 +17,8 @@ use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, Session, SessionManagerLayer};
 use tracing::Level;
 
-/// Sessions end after this long without a request.
+/// Sessions end after this long without a request (give or take the hour between renewals,
+/// `app::server::auth::current_user`).
 const SESSION_IDLE: time::Duration = time::Duration::hours(12);
 
 pub fn router(state: AppState, sessions: Sessions, secure_cookies: bool) -> axum::Router {

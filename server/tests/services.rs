@@ -5,6 +5,7 @@ mod common;
 use app::server::access::Caller;
 use app::server::services;
 use app::service::{Service, fdl};
+use aws_sdk_s3::primitives::ByteStream;
 use common::TestApp;
 use http::StatusCode;
 use serde_json::{Value, json};
@@ -342,6 +343,38 @@ async fn buckets_of_other_users_are_refused_and_preexisting_ones_are_kept() {
         assert!(bucket_exists(&app, "field-data").await);
         assert_eq!(keys(&app, "field-data").await, ["clean/", "raw/"]);
     }
+}
+
+/// A folder a service needs where the store holds an object of that name is the user's to
+/// fix: a 400 naming the field and the store's reason, and no service is left half made.
+#[tokio::test]
+async fn a_service_folder_where_an_object_is_is_refused_naming_the_field() {
+    let app = TestApp::new().await;
+    let (db, s3) = (&app.app.state.db, &app.app.state.s3);
+    let executor = app.app.state.jobs.executor().as_ref();
+    s3.create_bucket().bucket("clash").send().await.unwrap();
+    s3.put_object()
+        .bucket("clash")
+        .key("in")
+        .body(ByteStream::from_static(b"an object, not a folder"))
+        .send()
+        .await
+        .unwrap();
+    let mut service = Service::from_json(text_service()).unwrap();
+    service.name = "clash".into();
+    service.input[0].path = "clash/in".into();
+    service.output[0].path = "clash/out".into();
+
+    let err = services::create(db, s3, executor, &Caller::admin(), service, 1)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), 400, "{err}");
+    assert!(
+        err.to_string().starts_with("input: \"in\" is an object"),
+        "{err}"
+    );
+    let all = services::list(db).await.unwrap();
+    assert!(all.iter().all(|s| s.name != "clash"), "{all:?}");
 }
 
 #[tokio::test]

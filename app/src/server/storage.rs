@@ -3,13 +3,13 @@
 
 use std::collections::BTreeSet;
 
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use sqlx::Row;
 
 use super::access::Caller;
 use super::db::Database;
-use super::store::Store;
+use super::store::{Store, refused};
 use crate::service::{Service, StorageIo};
 use crate::{AppError, AppResult};
 
@@ -69,11 +69,11 @@ pub async fn prepare_for(
         .execute(db.pool())
         .await?;
     // Folder markers make empty folders visible in every S3 browser.
-    for io in service
-        .input
-        .iter()
-        .chain(&service.output)
-        .filter(|io| io.in_platform_store())
+    let inputs = service.input.iter().map(|io| ("input", io));
+    let outputs = service.output.iter().map(|io| ("output", io));
+    for (field, io) in inputs
+        .chain(outputs)
+        .filter(|(_, io)| io.in_platform_store())
     {
         if let (bucket, folder) = io.bucket_and_folder()
             && !folder.is_empty()
@@ -83,7 +83,7 @@ pub async fn prepare_for(
                 .key(format!("{folder}/"))
                 .send()
                 .await
-                .map_err(|e| store_error("creating a folder", e))?;
+                .map_err(|e| refused(field, e))?;
         }
     }
     super::store::subscribe(s3, service).await
@@ -101,7 +101,7 @@ pub async fn create_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> AppResult<b
         {
             Ok(false)
         }
-        Err(e) => Err(store_error("creating a bucket", e)),
+        Err(e) => Err(refused("bucket", e)),
     }
 }
 
@@ -142,7 +142,7 @@ pub async fn remove_bucket(db: &Database, s3: &aws_sdk_s3::Client, bucket: &str)
             .set_continuation_token(continuation)
             .send()
             .await
-            .map_err(|e| store_error("listing a bucket", e))?;
+            .map_err(|e| refused("bucket", e))?;
         let keys: Vec<ObjectIdentifier> = page
             .contents()
             .iter()
@@ -164,7 +164,7 @@ pub async fn remove_bucket(db: &Database, s3: &aws_sdk_s3::Client, bucket: &str)
                 .delete(delete)
                 .send()
                 .await
-                .map_err(|e| store_error("deleting objects", e))?;
+                .map_err(|e| refused("bucket", e))?;
         }
         continuation = page.next_continuation_token().map(str::to_string);
         if continuation.is_none() {
@@ -174,27 +174,11 @@ pub async fn remove_bucket(db: &Database, s3: &aws_sdk_s3::Client, bucket: &str)
     match s3.delete_bucket().bucket(bucket).send().await {
         Ok(_) => {}
         Err(e) if e.code() == Some("NoSuchBucket") => {}
-        Err(e) => return Err(store_error("deleting a bucket", e)),
+        Err(e) => return Err(refused("bucket", e)),
     }
     sqlx::query("DELETE FROM buckets WHERE name = $1")
         .bind(bucket)
         .execute(db.pool())
         .await?;
     Ok(())
-}
-
-fn store_error<E: std::error::Error + 'static>(
-    what: &str,
-    err: aws_sdk_s3::error::SdkError<E>,
-) -> AppError
-where
-    aws_sdk_s3::error::SdkError<E>: ProvideErrorMetadata,
-{
-    match &err {
-        aws_sdk_s3::error::SdkError::DispatchFailure(_)
-        | aws_sdk_s3::error::SdkError::TimeoutError(_) => {
-            AppError::unavailable("the object store", DisplayErrorContext(&err))
-        }
-        _ => AppError::internal(what, DisplayErrorContext(&err)),
-    }
 }

@@ -50,8 +50,8 @@ pub fn unavailable(err: impl std::fmt::Display) -> AppError {
     AppError::unavailable("the object store", err)
 }
 
-/// A write the store refused because of what was asked (an object where a folder is, and the
-/// like): the user sees the store's reason on `field`. Anything else is [`unavailable`].
+/// A request the store refused because of what was asked (an object where a folder is, and
+/// the like): the user sees the store's reason on `field`. Anything else is [`unavailable`].
 pub fn refused<E>(field: &str, err: aws_sdk_s3::error::SdkError<E>) -> AppError
 where
     E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,

@@ -52,8 +52,22 @@ pub async fn object_created(
     trigger: Trigger,
     uploader: Option<&str>,
 ) -> AppResult<Vec<Enqueued>> {
+    let all = services::list(db).await?;
+    enqueue_for(db, jobs, &all, event, raw_event, trigger, uploader).await
+}
+
+/// [`object_created`] with the services already read.
+async fn enqueue_for(
+    db: &Database,
+    jobs: &Jobs,
+    services: &[Service],
+    event: &StorageEvent,
+    raw_event: &str,
+    trigger: Trigger,
+    uploader: Option<&str>,
+) -> AppResult<Vec<Enqueued>> {
     let mut enqueued = Vec::new();
-    for service in accepting(&services::list(db).await?, &event.bucket, &event.key) {
+    for service in accepting(services, &event.bucket, &event.key) {
         let mut job = storage_job(service, event, raw_event, trigger);
         if let Some(uploader) = uploader
             && services::visible(&Caller::user(uploader, Vec::new()), service)
@@ -159,7 +173,7 @@ pub async fn stored_object(
             .and_then(|m| m.get(UPLOADER_METADATA))
             .cloned(),
     };
-    stored_version(db, jobs, stored, version, uploader.as_deref()).await
+    version_stored(db, jobs, &all, stored, version, uploader.as_deref()).await
 }
 
 /// An object version the platform stored itself, for `uploader`: what the store answered
@@ -167,6 +181,19 @@ pub async fn stored_object(
 pub async fn stored_version(
     db: &Database,
     jobs: &Jobs,
+    stored: Stored<'_>,
+    version: Version,
+    uploader: Option<&str>,
+) -> AppResult<Vec<Enqueued>> {
+    let all = services::list(db).await?;
+    version_stored(db, jobs, &all, stored, version, uploader).await
+}
+
+/// [`stored_version`] with the services already read.
+async fn version_stored(
+    db: &Database,
+    jobs: &Jobs,
+    services: &[Service],
     stored: Stored<'_>,
     version: Version,
     uploader: Option<&str>,
@@ -195,7 +222,7 @@ pub async fn stored_version(
         time: Some(time),
         name: Some(format!("s3:ObjectCreated:{event_name}")),
     };
-    object_created(db, jobs, &event, &raw, trigger, uploader).await
+    enqueue_for(db, jobs, services, &event, &raw, trigger, uploader).await
 }
 
 /// `POST /job/{service}`: a storage event (deduplicated by object version) or a payload.
