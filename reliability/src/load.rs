@@ -9,8 +9,9 @@
 //! - 200 uploads in flight at all times through the dashboard's upload endpoint (64 KiB each,
 //!   to a plain bucket), each sent at `upload_rate` (64 KiB/s, a browser on a modest link; 0
 //!   sends as fast as loopback allows, which only measures throughput). Each is a new object,
-//!   as users upload new files: about 4 GiB in 5 minutes at the default pace, removed at the
-//!   end;
+//!   as users upload new files (up to [`KEYS_PER_UPLOADER`], 5 GiB in all, then overwritten):
+//!   about 4 GiB in 5 minutes at the default pace, in the temporary directory (`TMPDIR`),
+//!   removed at the end unless the run fails;
 //! - the server's resident memory sampled every second.
 //!
 //! Before the mixed load, the services page alone (one client, one request at a time) gives
@@ -61,6 +62,9 @@ impl Default for LoadOptions {
 
 const UPLOAD_BYTES: usize = 64 * 1024;
 const UPLOAD_BUCKET: &str = "load-uploads";
+/// New keys per uploader before it overwrites its first: more than a default run needs, and a
+/// bound on the disk a long or unpaced run fills.
+const KEYS_PER_UPLOADER: u64 = 400;
 
 /// Latencies (µs) and errors per kind of request.
 #[derive(Default)]
@@ -260,7 +264,10 @@ pub async fn run(server: &Path, dir: &Path, options: &LoadOptions) -> anyhow::Re
                 let request = platform
                     .request(
                         "PUT",
-                        &format!("/api/upload/{UPLOAD_BUCKET}/u{uploader}/{n}"),
+                        &format!(
+                            "/api/upload/{UPLOAD_BUCKET}/u{uploader}/{}",
+                            n % KEYS_PER_UPLOADER
+                        ),
                     )
                     .header(http::header::COOKIE, &cookie)
                     .header(http::header::CONTENT_LENGTH, body.len())

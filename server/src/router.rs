@@ -17,9 +17,10 @@ use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, Session, SessionManagerLayer};
 use tracing::Level;
 
-/// Sessions end after this long without a request (give or take the hour between renewals,
-/// `app::server::auth::current_user`).
-const SESSION_IDLE: time::Duration = time::Duration::hours(12);
+/// Sessions end this long after they last changed (sign-in). The layer saves a session only
+/// when it changes: moving the expiry on every request would write the database on every
+/// request, and a save racing a logout would bring the session back.
+const SESSION_LIFETIME: time::Duration = time::Duration::hours(12);
 
 pub fn router(state: AppState, sessions: Sessions, secure_cookies: bool) -> axum::Router {
     let sessions = SessionManagerLayer::new(sessions)
@@ -28,7 +29,7 @@ pub fn router(state: AppState, sessions: Sessions, secure_cookies: bool) -> axum
         .with_same_site(SameSite::Lax)
         .with_http_only(true)
         .with_secure(secure_cookies)
-        .with_expiry(Expiry::OnInactivity(SESSION_IDLE));
+        .with_expiry(Expiry::OnInactivity(SESSION_LIFETIME));
 
     let routes = generate_route_list(App);
     let options = state.leptos_options.clone();

@@ -365,16 +365,55 @@ async fn a_service_folder_where_an_object_is_is_refused_naming_the_field() {
     service.input[0].path = "clash/in".into();
     service.output[0].path = "clash/out".into();
 
-    let err = services::create(db, s3, executor, &Caller::admin(), service, 1)
+    let err = services::create(db, s3, executor, &Caller::admin(), service.clone(), 1)
         .await
         .unwrap_err();
     assert_eq!(err.status(), 400, "{err}");
     assert!(
-        err.to_string().starts_with("input: \"in\" is an object"),
+        err.to_string()
+            .starts_with("input[0].path: \"in\" is an object"),
+        "{err}"
+    );
+    service.input[0].path = "clash/fresh".into();
+    service.output[0].path = "clash/in/results".into();
+    let err = services::create(db, s3, executor, &Caller::admin(), service, 2)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), 400, "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("output[0].path: \"in\" is an object"),
         "{err}"
     );
     let all = services::list(db).await.unwrap();
     assert!(all.iter().all(|s| s.name != "clash"), "{all:?}");
+}
+
+/// A bucket the service made but someone removed behind the platform's back does not stop the
+/// service from being deleted.
+#[tokio::test]
+async fn a_service_whose_bucket_was_removed_outside_can_be_deleted() {
+    let app = TestApp::new().await;
+    let (db, s3) = (&app.app.state.db, &app.app.state.s3);
+    let executor = app.app.state.jobs.executor().as_ref();
+    let mut service = Service::from_json(text_service()).unwrap();
+    service.name = "orphan".into();
+    service.input[0].path = "vanished/in".into();
+    service.output[0].path = "vanished/out".into();
+    services::create(db, s3, executor, &Caller::admin(), service, 1)
+        .await
+        .unwrap();
+    std::fs::remove_dir_all(app.config.data_dir.join("s3").join("vanished")).unwrap();
+
+    services::delete(db, s3, executor, &Caller::admin(), "orphan")
+        .await
+        .unwrap();
+    assert_eq!(
+        app::server::storage::owner_of(db, "vanished")
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 #[tokio::test]

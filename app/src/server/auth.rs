@@ -19,12 +19,6 @@ use crate::{AppError, AppResult};
 const USER_KEY: &str = "user";
 /// Session key of the raw ID token of an OIDC sign-in (for RP-initiated logout).
 const ID_TOKEN_KEY: &str = "id_token";
-/// Session key of when the session's expiry last moved forward (ms since the epoch).
-const RENEWED_KEY: &str = "renewed_at";
-/// A session in use has its expiry moved forward at most this often. The session layer saves
-/// only sessions that changed; saving on every request would write the database on every
-/// request, hundreds a second under an upload burst.
-const RENEW_EVERY_MS: i64 = 3_600_000;
 
 /// The built-in administrator (`OSCAR_USERNAME` / `OSCAR_PASSWORD`).
 #[derive(Clone)]
@@ -185,10 +179,6 @@ async fn start_session(
     let failed = |e| AppError::internal("session", e);
     session.cycle_id().await.map_err(failed)?;
     session.insert(USER_KEY, user).await.map_err(failed)?;
-    session
-        .insert(RENEWED_KEY, super::jobs::now_ms())
-        .await
-        .map_err(failed)?;
     if let Some(token) = id_token {
         session.insert(ID_TOKEN_KEY, token).await.map_err(failed)?;
     }
@@ -204,23 +194,12 @@ pub async fn logout(session: &Session) -> AppResult<Option<String>> {
     Ok(id_token)
 }
 
-/// The signed-in user, if any. A session in use is renewed (saved with a new expiry) once an
-/// hour, so it ends after the idle time the session layer sets, counted from its last use.
 pub async fn current_user(session: &Session) -> AppResult<Option<SessionUser>> {
-    // Sessions live in the platform database: failing to read one means it is down.
-    let unavailable = |e| AppError::unavailable("the database", e);
-    let user: Option<SessionUser> = session.get(USER_KEY).await.map_err(unavailable)?;
-    if user.is_some() {
-        let now = super::jobs::now_ms();
-        let renewed: Option<i64> = session.get(RENEWED_KEY).await.map_err(unavailable)?;
-        if renewed.is_none_or(|at| now - at >= RENEW_EVERY_MS) {
-            session
-                .insert(RENEWED_KEY, now)
-                .await
-                .map_err(unavailable)?;
-        }
-    }
-    Ok(user)
+    session
+        .get(USER_KEY)
+        .await
+        // Sessions live in the platform database: failing to read one means it is down.
+        .map_err(|e| AppError::unavailable("the database", e))
 }
 
 /// The signed-in user of this session as the actor of domain functions, or 401.
@@ -277,40 +256,6 @@ mod tests {
         let refused = throttle.check("10.0.0.1").unwrap_err();
         assert_eq!(refused.status(), 429, "{refused}");
         throttle.check("10.0.0.2").unwrap();
-    }
-
-    #[tokio::test]
-    async fn a_session_in_use_is_renewed_once_an_hour() {
-        use std::sync::Arc;
-        use tower_sessions::MemoryStore;
-        let session = Session::new(None, Arc::new(MemoryStore::default()), None);
-        let user = SessionUser {
-            id: 1,
-            subject: "ada".into(),
-            name: "Ada".into(),
-            admin: false,
-            vos: Vec::new(),
-        };
-        start_session(&session, &user, None).await.unwrap();
-        let renewed = |session: Session| async move {
-            session.get::<i64>(RENEWED_KEY).await.unwrap().unwrap()
-        };
-        let signed_in = renewed(session.clone()).await;
-
-        // Within the hour: nothing to save.
-        assert!(current_user(&session).await.unwrap().is_some());
-        assert_eq!(renewed(session.clone()).await, signed_in);
-
-        // Used again after an hour: renewed, so the session layer saves it with a new expiry.
-        let stale = signed_in - RENEW_EVERY_MS;
-        session.insert(RENEWED_KEY, stale).await.unwrap();
-        assert!(current_user(&session).await.unwrap().is_some());
-        assert!(renewed(session.clone()).await >= signed_in);
-
-        // Nobody signed in: nothing is written into an empty session.
-        let anonymous = Session::new(None, Arc::new(MemoryStore::default()), None);
-        assert!(current_user(&anonymous).await.unwrap().is_none());
-        assert!(anonymous.is_empty().await);
     }
 
     #[test]

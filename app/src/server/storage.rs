@@ -69,11 +69,15 @@ pub async fn prepare_for(
         .execute(db.pool())
         .await?;
     // Folder markers make empty folders visible in every S3 browser.
-    let inputs = service.input.iter().map(|io| ("input", io));
-    let outputs = service.output.iter().map(|io| ("output", io));
-    for (field, io) in inputs
+    let inputs = service
+        .input
+        .iter()
+        .enumerate()
+        .map(|(i, io)| ("input", i, io));
+    let outputs = (service.output.iter().enumerate()).map(|(i, io)| ("output", i, io));
+    for (list, i, io) in inputs
         .chain(outputs)
-        .filter(|(_, io)| io.in_platform_store())
+        .filter(|(_, _, io)| io.in_platform_store())
     {
         if let (bucket, folder) = io.bucket_and_folder()
             && !folder.is_empty()
@@ -83,7 +87,7 @@ pub async fn prepare_for(
                 .key(format!("{folder}/"))
                 .send()
                 .await
-                .map_err(|e| refused(field, e))?;
+                .map_err(|e| refused(&format!("{list}[{i}].path"), e))?;
         }
     }
     super::store::subscribe(s3, service).await
@@ -101,7 +105,7 @@ pub async fn create_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> AppResult<b
         {
             Ok(false)
         }
-        Err(e) => Err(refused("bucket", e)),
+        Err(e) => Err(refused(&format!("bucket {bucket:?}"), e)),
     }
 }
 
@@ -134,6 +138,7 @@ pub async fn hand_over(db: &Database, bucket: &str, service: &str) -> AppResult<
 
 /// Deletes every object of the bucket, then the bucket and its record.
 pub async fn remove_bucket(db: &Database, s3: &aws_sdk_s3::Client, bucket: &str) -> AppResult<()> {
+    let field = format!("bucket {bucket:?}");
     let mut continuation = None;
     loop {
         let page = s3
@@ -141,8 +146,13 @@ pub async fn remove_bucket(db: &Database, s3: &aws_sdk_s3::Client, bucket: &str)
             .bucket(bucket)
             .set_continuation_token(continuation)
             .send()
-            .await
-            .map_err(|e| refused("bucket", e))?;
+            .await;
+        let page = match page {
+            Ok(page) => page,
+            // Deleted outside the platform: only its record is left to remove.
+            Err(e) if e.code() == Some("NoSuchBucket") => break,
+            Err(e) => return Err(refused(&field, e)),
+        };
         let keys: Vec<ObjectIdentifier> = page
             .contents()
             .iter()
@@ -164,7 +174,7 @@ pub async fn remove_bucket(db: &Database, s3: &aws_sdk_s3::Client, bucket: &str)
                 .delete(delete)
                 .send()
                 .await
-                .map_err(|e| refused("bucket", e))?;
+                .map_err(|e| refused(&field, e))?;
         }
         continuation = page.next_continuation_token().map(str::to_string);
         if continuation.is_none() {
@@ -174,7 +184,7 @@ pub async fn remove_bucket(db: &Database, s3: &aws_sdk_s3::Client, bucket: &str)
     match s3.delete_bucket().bucket(bucket).send().await {
         Ok(_) => {}
         Err(e) if e.code() == Some("NoSuchBucket") => {}
-        Err(e) => return Err(refused("bucket", e)),
+        Err(e) => return Err(refused(&field, e)),
     }
     sqlx::query("DELETE FROM buckets WHERE name = $1")
         .bind(bucket)

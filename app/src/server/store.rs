@@ -50,25 +50,33 @@ pub fn unavailable(err: impl std::fmt::Display) -> AppError {
     AppError::unavailable("the object store", err)
 }
 
-/// A request the store refused because of what was asked (an object where a folder is, and
-/// the like): the user sees the store's reason on `field`. Anything else is [`unavailable`].
+/// A store request that failed. What the store refused because of what was asked (an object
+/// where a folder is, a missing bucket) is the user's to fix, with the store's reason on
+/// `field`; an unreachable store is [`unavailable`]; any other answer is a fault of ours or of
+/// the store, logged with its cause.
 pub fn refused<E>(field: &str, err: aws_sdk_s3::error::SdkError<E>) -> AppError
 where
     E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
 {
-    if let aws_sdk_s3::error::SdkError::ServiceError(refusal) = &err {
-        let status = refusal.raw().status().as_u16();
-        let reason = refusal
-            .err()
-            .message()
-            .unwrap_or("refused by the object store");
-        match status {
-            409 => return AppError::Conflict(format!("{field}: {reason}")),
-            400 | 422 => return AppError::bad_request(field, reason),
-            _ => {}
+    use aws_sdk_s3::error::SdkError;
+    match &err {
+        SdkError::ServiceError(refusal) => {
+            let reason = refusal
+                .err()
+                .message()
+                .unwrap_or("refused by the object store");
+            match refusal.raw().status().as_u16() {
+                400 | 422 => AppError::bad_request(field, reason),
+                404 => AppError::NotFound(format!("{field}: {reason}")),
+                409 => AppError::Conflict(format!("{field}: {reason}")),
+                _ => AppError::internal("the object store", DisplayErrorContext(err)),
+            }
         }
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
+            unavailable(DisplayErrorContext(err))
+        }
+        _ => AppError::internal("a store request", DisplayErrorContext(err)),
     }
-    unavailable(aws_sdk_s3::error::DisplayErrorContext(err))
 }
 
 /// The id of a notification rule this platform manages for a service.
