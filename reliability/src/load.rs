@@ -67,12 +67,11 @@ const UPLOAD_BUCKET: &str = "load-uploads";
 const KEYS_PER_UPLOADER: u64 = 400;
 
 /// Latencies (µs) and errors per kind of request.
-#[derive(Default)]
 struct Timings {
     kinds: BTreeMap<&'static str, (Vec<u64>, usize)>,
     /// When the measured phase began, and how many requests ended slow in each of its
     /// seconds: stalls that hit every request at once show up as clusters.
-    began: Option<Instant>,
+    began: Instant,
     slow: BTreeMap<u64, usize>,
 }
 
@@ -82,17 +81,16 @@ const SLOW: Duration = Duration::from_millis(100);
 impl Timings {
     fn since(began: Instant) -> Self {
         Self {
-            began: Some(began),
-            ..Self::default()
+            kinds: BTreeMap::new(),
+            began,
+            slow: BTreeMap::new(),
         }
     }
 
     /// A dashboard request: counted in `slow` too.
     fn add(&mut self, kind: &'static str, took: Duration, ok: bool) {
-        if let Some(began) = self.began
-            && took > SLOW
-        {
-            *self.slow.entry(began.elapsed().as_secs()).or_default() += 1;
+        if took > SLOW {
+            *self.slow.entry(self.began.elapsed().as_secs()).or_default() += 1;
         }
         self.record(kind, took, ok);
     }
@@ -175,7 +173,7 @@ pub async fn run(server: &Path, dir: &Path, options: &LoadOptions) -> anyhow::Re
     let cookie = platform.sign_in().await?;
 
     // The services page alone.
-    let mut quiet = Timings::default();
+    let mut quiet = Timings::since(Instant::now());
     for i in 0..520 {
         let started = Instant::now();
         let ok = page(&platform, &cookie, "/services").await;

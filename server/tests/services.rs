@@ -5,7 +5,6 @@ mod common;
 use app::server::access::Caller;
 use app::server::services;
 use app::service::{Service, fdl};
-use aws_sdk_s3::primitives::ByteStream;
 use common::TestApp;
 use http::StatusCode;
 use serde_json::{Value, json};
@@ -353,38 +352,29 @@ async fn a_service_folder_where_an_object_is_is_refused_naming_the_field() {
     let (db, s3) = (&app.app.state.db, &app.app.state.s3);
     let executor = app.app.state.jobs.executor().as_ref();
     s3.create_bucket().bucket("clash").send().await.unwrap();
-    s3.put_object()
-        .bucket("clash")
-        .key("in")
-        .body(ByteStream::from_static(b"an object, not a folder"))
-        .send()
-        .await
-        .unwrap();
+    common::jobs::put(&app, "clash", "in", b"an object, not a folder").await;
     let mut service = Service::from_json(text_service()).unwrap();
     service.name = "clash".into();
-    service.input[0].path = "clash/in".into();
-    service.output[0].path = "clash/out".into();
-
-    let err = services::create(db, s3, executor, &Caller::admin(), service.clone(), 1)
-        .await
-        .unwrap_err();
-    assert_eq!(err.status(), 400, "{err}");
-    assert!(
-        err.to_string()
-            .starts_with("input[0].path: \"in\" is an object"),
-        "{err}"
-    );
-    service.input[0].path = "clash/fresh".into();
-    service.output[0].path = "clash/in/results".into();
-    let err = services::create(db, s3, executor, &Caller::admin(), service, 2)
-        .await
-        .unwrap_err();
-    assert_eq!(err.status(), 400, "{err}");
-    assert!(
-        err.to_string()
-            .starts_with("output[0].path: \"in\" is an object"),
-        "{err}"
-    );
+    for (input, output, expected) in [
+        (
+            "clash/in",
+            "clash/out",
+            "input[0].path: \"in\" is an object",
+        ),
+        (
+            "clash/fresh",
+            "clash/in/results",
+            "output[0].path: \"in\" is an object",
+        ),
+    ] {
+        service.input[0].path = input.into();
+        service.output[0].path = output.into();
+        let err = services::create(db, s3, executor, &Caller::admin(), service.clone(), 1)
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), 400, "{err}");
+        assert!(err.to_string().starts_with(expected), "{err}");
+    }
     let all = services::list(db).await.unwrap();
     assert!(all.iter().all(|s| s.name != "clash"), "{all:?}");
 }

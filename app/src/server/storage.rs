@@ -69,25 +69,19 @@ pub async fn prepare_for(
         .execute(db.pool())
         .await?;
     // Folder markers make empty folders visible in every S3 browser.
-    let inputs = service
-        .input
-        .iter()
-        .enumerate()
-        .map(|(i, io)| ("input", i, io));
-    let outputs = (service.output.iter().enumerate()).map(|(i, io)| ("output", i, io));
-    for (list, i, io) in inputs
-        .chain(outputs)
-        .filter(|(_, _, io)| io.in_platform_store())
-    {
-        if let (bucket, folder) = io.bucket_and_folder()
-            && !folder.is_empty()
-        {
-            s3.put_object()
-                .bucket(bucket)
-                .key(format!("{folder}/"))
-                .send()
-                .await
-                .map_err(|e| refused(&format!("{list}[{i}].path"), e))?;
+    for (list, entries) in [("input", &service.input), ("output", &service.output)] {
+        for (i, io) in entries.iter().enumerate() {
+            if let (bucket, folder) = io.bucket_and_folder()
+                && io.in_platform_store()
+                && !folder.is_empty()
+            {
+                s3.put_object()
+                    .bucket(bucket)
+                    .key(format!("{folder}/"))
+                    .send()
+                    .await
+                    .map_err(|e| refused(&format!("{list}[{i}].path"), e))?;
+            }
         }
     }
     super::store::subscribe(s3, service).await

@@ -53,11 +53,11 @@ pub async fn object_created(
     uploader: Option<&str>,
 ) -> AppResult<Vec<Enqueued>> {
     let all = services::list(db).await?;
-    enqueue_for(db, jobs, &all, event, raw_event, trigger, uploader).await
+    object_created_among(db, jobs, &all, event, raw_event, trigger, uploader).await
 }
 
 /// [`object_created`] with the services already read.
-async fn enqueue_for(
+async fn object_created_among(
     db: &Database,
     jobs: &Jobs,
     services: &[Service],
@@ -173,7 +173,7 @@ pub async fn stored_object(
             .and_then(|m| m.get(UPLOADER_METADATA))
             .cloned(),
     };
-    version_stored(db, jobs, &all, stored, version, uploader.as_deref()).await
+    stored_version_among(db, jobs, &all, stored, version, uploader.as_deref()).await
 }
 
 /// An object version the platform stored itself, for `uploader`: what the store answered
@@ -186,11 +186,11 @@ pub async fn stored_version(
     uploader: Option<&str>,
 ) -> AppResult<Vec<Enqueued>> {
     let all = services::list(db).await?;
-    version_stored(db, jobs, &all, stored, version, uploader).await
+    stored_version_among(db, jobs, &all, stored, version, uploader).await
 }
 
 /// [`stored_version`] with the services already read.
-async fn version_stored(
+async fn stored_version_among(
     db: &Database,
     jobs: &Jobs,
     services: &[Service],
@@ -222,7 +222,7 @@ async fn version_stored(
         time: Some(time),
         name: Some(format!("s3:ObjectCreated:{event_name}")),
     };
-    enqueue_for(db, jobs, services, &event, &raw, trigger, uploader).await
+    object_created_among(db, jobs, services, &event, &raw, trigger, uploader).await
 }
 
 /// `POST /job/{service}`: a storage event (deduplicated by object version) or a payload.
