@@ -274,7 +274,12 @@ pub async fn list(db: &Database) -> AppResult<Arc<Vec<Service>>> {
         .fetch_all(db.pool())
         .await?;
     let services = Arc::new(rows.iter().map(from_row).collect::<AppResult<Vec<_>>>()?);
-    *db.services.0.lock().unwrap() = Some((version, services.clone()));
+    // Concurrent callers (the reconciler, uploads) finish in any order: keep the first copy
+    // of the newest version, so callers holding it keep sharing it and nothing is parsed again.
+    let mut cached = db.services.0.lock().unwrap();
+    if cached.as_ref().is_none_or(|(seen, _)| *seen < version) {
+        *cached = Some((version, services.clone()));
+    }
     Ok(services)
 }
 
