@@ -49,6 +49,16 @@ async fn uploads_the_store_cannot_place_are_refused_with_its_reason() {
     let folder = upload(&mut app, "place/dir", b"d".to_vec()).await;
     assert_eq!(folder.status, StatusCode::CONFLICT, "{}", folder.body);
     assert!(folder.body.contains("is a folder"), "{}", folder.body);
+    // A folder made where the object is.
+    let marker = app
+        .call("buckets/folder", &[("bucket", "place"), ("folder", "a")])
+        .await;
+    assert_eq!(marker.status, StatusCode::BAD_REQUEST, "{}", marker.body);
+    assert!(
+        marker.body.contains("folder") && marker.body.contains("is an object"),
+        "{}",
+        marker.body
+    );
     // The multipart upload that was refused left no parts behind.
     let left: Vec<_> = std::fs::read_dir(app.config.data_dir.join("s3"))
         .unwrap()

@@ -302,8 +302,19 @@ async fn jobs_queued_or_running_at_shutdown_finish_exactly_once_after_restart() 
 async fn the_reconciler_queues_objects_whose_event_was_lost() {
     // A store that notifies nobody: objects arrive while the platform "is down".
     let mut app = TestApp::with_config(|c| c.jobs.reconcile_every = None).await;
+    // Listed first, its bucket removed outside the platform: the others are still reconciled.
+    create(&mut app, service("gone", UPPERCASE)).await;
     create(&mut app, service("lost", UPPERCASE)).await;
     let s3 = app.app.state.s3.clone();
+    for key in ["in/", "out/"] {
+        s3.delete_object()
+            .bucket("gone")
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+    }
+    s3.delete_bucket().bucket("gone").send().await.unwrap();
     // Straight to disk would bypass S3 entirely; a second client talks to the same store but
     // the notification of this upload is dropped by deleting its job's record afterwards.
     s3.put_object()
@@ -334,6 +345,19 @@ async fn the_reconciler_queues_objects_whose_event_was_lost() {
     assert_eq!(again, 0, "an object gets one job");
     let all = finished(&mut app, "lost", 1).await;
     assert_eq!(all.len(), 1);
+
+    // Reported, then deleted before it was read back: nothing to run, and nothing to retry.
+    let stored = app::server::jobs::events::Stored {
+        event_name: "Put",
+        bucket: "lost",
+        key: "in/deleted.txt",
+        trigger: app::server::jobs::Trigger::Bucket,
+        signer: None,
+    };
+    let made = app::server::jobs::events::stored_object(&db, &app.app.state.jobs, &s3, stored)
+        .await
+        .unwrap();
+    assert!(made.is_empty(), "{made:?}");
 }
 
 #[tokio::test]

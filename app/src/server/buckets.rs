@@ -32,7 +32,7 @@ pub async fn list(s3: &aws_sdk_s3::Client) -> AppResult<Vec<BucketSummary>> {
         .list_buckets()
         .send()
         .await
-        .map_err(|e| unavailable(DisplayErrorContext(e)))?;
+        .map_err(|e| refused("buckets", e))?;
     let mut buckets: Vec<BucketSummary> = out
         .buckets()
         .iter()
@@ -138,7 +138,7 @@ pub async fn authorize(
             Some(missing) if missing.is_not_found() => {
                 AppError::NotFound(format!("no bucket named {bucket:?}"))
             }
-            _ => unavailable(DisplayErrorContext(e)),
+            _ => refused(&format!("bucket {bucket:?}"), e),
         });
     }
     let record = record(db, bucket).await?;
@@ -211,7 +211,7 @@ pub async fn usage(s3: &aws_sdk_s3::Client, bucket: &str) -> AppResult<(i64, i64
     let mut pages = s3.list_objects_v2().bucket(bucket).into_paginator().send();
     let (mut count, mut size) = (0, 0);
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| unavailable(DisplayErrorContext(e)))?;
+        let page = page.map_err(|e| refused(&format!("bucket {bucket:?}"), e))?;
         for object in page.contents() {
             if object.key().is_some_and(|k| !k.ends_with('/')) {
                 count += 1;
@@ -258,7 +258,7 @@ pub async fn list_objects(
             Some(se) if se.is_no_such_bucket() => {
                 AppError::NotFound(format!("no bucket named {bucket:?}"))
             }
-            _ => unavailable(DisplayErrorContext(e)),
+            _ => refused(&format!("bucket {bucket:?}"), e),
         })?;
     Ok(ObjectPage {
         bucket: bucket.to_string(),
@@ -295,7 +295,7 @@ pub async fn create_folder(s3: &aws_sdk_s3::Client, bucket: &str, folder: &str) 
         .key(format!("{folder}/"))
         .send()
         .await
-        .map_err(|e| unavailable(DisplayErrorContext(e)))?;
+        .map_err(|e| refused("folder", e))?;
     Ok(())
 }
 
@@ -332,7 +332,7 @@ pub async fn delete(
             .delete(request)
             .send()
             .await
-            .map_err(|e| unavailable(DisplayErrorContext(e)))?;
+            .map_err(|e| refused(&format!("bucket {bucket:?}"), e))?;
         deleted += (batch.len() - out.errors().len()) as u64;
     }
     Ok(deleted)
@@ -352,7 +352,7 @@ pub async fn keys_under(
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| unavailable(DisplayErrorContext(e)))?;
+        let page = page.map_err(|e| refused(&format!("bucket {bucket:?}"), e))?;
         keys.extend(
             page.contents()
                 .iter()
@@ -449,7 +449,7 @@ pub async fn preview(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> AppRes
                     Some(se) if se.is_no_such_key() => {
                         AppError::NotFound(format!("no object {key:?} in {bucket:?}"))
                     }
-                    _ => unavailable(DisplayErrorContext(e)),
+                    _ => refused("key", e),
                 })?;
             let total = object
                 .content_range()
@@ -596,10 +596,7 @@ impl Multipart {
             .part_number(number)
             .body(ByteStream::from(bytes));
         self.in_flight = Some(tokio::spawn(async move {
-            let sent = request
-                .send()
-                .await
-                .map_err(|e| unavailable(DisplayErrorContext(e)))?;
+            let sent = request.send().await.map_err(|e| refused("key", e))?;
             Ok(CompletedPart::builder()
                 .part_number(number)
                 .set_e_tag(sent.e_tag().map(str::to_string))

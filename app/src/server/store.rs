@@ -45,7 +45,7 @@ impl std::ops::Deref for Store {
     }
 }
 
-/// An S3 request failed: users can only retry later; the server log keeps the cause.
+/// The store could not be reached: users can only retry later; the server log keeps the cause.
 pub fn unavailable(err: impl std::fmt::Display) -> AppError {
     AppError::unavailable("the object store", err)
 }
@@ -164,7 +164,7 @@ async fn replace_rules(
         .bucket(bucket)
         .send()
         .await
-        .map_err(|e| unavailable(DisplayErrorContext(e)))?;
+        .map_err(|e| refused(&format!("bucket {bucket:?}"), e))?;
     let mut queues: Vec<QueueConfiguration> = current
         .queue_configurations()
         .iter()
@@ -184,7 +184,7 @@ async fn replace_rules(
         .notification_configuration(configuration)
         .send()
         .await
-        .map_err(|e| unavailable(DisplayErrorContext(e)))?;
+        .map_err(|e| refused(&format!("bucket {bucket:?}"), e))?;
     Ok(())
 }
 

@@ -4,7 +4,6 @@
 use std::collections::{HashMap, HashSet};
 
 use aws_sdk_s3::Client;
-use aws_sdk_s3::error::DisplayErrorContext;
 use sqlx::Row;
 use supervisor::event::{Event, StorageEvent, minio_event};
 
@@ -13,7 +12,7 @@ use super::{Jobs, Trigger, now_ms, rfc3339};
 use crate::server::access::Caller;
 use crate::server::db::Database;
 use crate::server::services;
-use crate::server::store::unavailable;
+use crate::server::store::refused;
 use crate::server::store_keys;
 use crate::service::{Service, StorageIo};
 use crate::{AppError, AppResult};
@@ -154,13 +153,20 @@ pub async fn stored_object(
     if accepting(&all, stored.bucket, stored.key).next().is_none() {
         return Ok(Vec::new());
     }
-    let head = s3
+    let head = match s3
         .head_object()
         .bucket(stored.bucket)
         .key(stored.key)
         .send()
         .await
-        .map_err(|e| unavailable(DisplayErrorContext(e)))?;
+    {
+        Ok(head) => head,
+        // Deleted since it was stored: there is nothing left to process.
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => {
+            return Ok(Vec::new());
+        }
+        Err(e) => return Err(refused("key", e)),
+    };
     let version = Version {
         etag: head.e_tag().map(|e| e.trim_matches('"').to_string()),
         version_id: head.version_id().map(str::to_string),
@@ -284,7 +290,15 @@ pub async fn reconcile(db: &Database, jobs: &Jobs, s3: &Client) -> AppResult<usi
                 .into_paginator()
                 .send();
             while let Some(page) = pages.next().await {
-                let page = page.map_err(|e| unavailable(DisplayErrorContext(e)))?;
+                let page = match page {
+                    Ok(page) => page,
+                    // Removed outside the platform: the other services' folders still count.
+                    Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_bucket()) => {
+                        tracing::warn!(service = %name, %bucket, "reconciler: input bucket not found");
+                        break;
+                    }
+                    Err(e) => return Err(refused(&format!("bucket {bucket:?}"), e)),
+                };
                 for object in page.contents() {
                     let key = object.key().unwrap_or_default();
                     // Created-at is in seconds, modification times too.
