@@ -54,8 +54,13 @@ async fn uploads_the_store_cannot_place_are_refused_with_its_reason() {
         .call("buckets/folder", &[("bucket", "place"), ("folder", "a")])
         .await;
     assert_eq!(marker.status, StatusCode::BAD_REQUEST, "{}", marker.body);
+    let refusal = &marker.json()["BadRequest"];
+    assert_eq!(refusal["field"], "folder", "{}", marker.body);
     assert!(
-        marker.body.contains("folder") && marker.body.contains("is an object"),
+        refusal["message"]
+            .as_str()
+            .unwrap()
+            .contains("is an object"),
         "{}",
         marker.body
     );

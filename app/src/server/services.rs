@@ -274,13 +274,17 @@ pub async fn list(db: &Database) -> AppResult<Arc<Vec<Service>>> {
         .fetch_all(db.pool())
         .await?;
     let services = Arc::new(rows.iter().map(from_row).collect::<AppResult<Vec<_>>>()?);
-    // Concurrent callers (the reconciler, uploads) finish in any order: keep the first copy
-    // of the newest version, so callers holding it keep sharing it and nothing is parsed again.
+    // Concurrent callers (the reconciler, uploads) finish in any order: the first copy of a
+    // version is the one kept and shared, and an older read never replaces a newer one.
     let mut cached = db.services.0.lock().unwrap();
-    if cached.as_ref().is_none_or(|(seen, _)| *seen < version) {
-        *cached = Some((version, services.clone()));
+    match cached.as_ref() {
+        Some((seen, kept)) if *seen == version => Ok(kept.clone()),
+        Some((seen, _)) if *seen > version => Ok(services),
+        _ => {
+            *cached = Some((version, services.clone()));
+            Ok(services)
+        }
     }
-    Ok(services)
 }
 
 /// What [`list`] read last, and at which `services_version`.

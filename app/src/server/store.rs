@@ -52,8 +52,8 @@ pub fn unavailable(err: impl std::fmt::Display) -> AppError {
 
 /// A store request that failed. What the store refused because of what was asked (an object
 /// where a folder is, a missing bucket) is the user's to fix, with the store's reason on
-/// `field`; an unreachable store is [`unavailable`]; any other answer is a fault of ours or of
-/// the store, logged with its cause.
+/// `field`; a store unreachable or answering "try again" (5xx) is [`unavailable`]; any other
+/// answer (a denied request) is a fault of ours or of the store, logged with its cause.
 pub fn refused<E>(field: &str, err: aws_sdk_s3::error::SdkError<E>) -> AppError
 where
     E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
@@ -69,6 +69,8 @@ where
                 400 | 422 => AppError::bad_request(field, reason),
                 404 => AppError::NotFound(format!("{field}: {reason}")),
                 409 => AppError::Conflict(format!("{field}: {reason}")),
+                // Overloaded or starting (SlowDown, a proxy's 502/504): S3 clients retry these.
+                500 | 502 | 503 | 504 => unavailable(DisplayErrorContext(err)),
                 _ => AppError::internal("the object store", DisplayErrorContext(err)),
             }
         }
@@ -191,6 +193,31 @@ async fn replace_rules(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn store_answers_map_to_what_the_user_can_do() {
+        use aws_sdk_s3::config::http::HttpResponse;
+        use aws_sdk_s3::error::{ErrorMetadata, SdkError};
+        use aws_sdk_s3::operation::put_object::PutObjectError;
+        use aws_sdk_s3::primitives::SdkBody;
+        let answer = |status: u16| {
+            let err = PutObjectError::generic(ErrorMetadata::builder().message("why").build());
+            let raw = HttpResponse::new(status.try_into().unwrap(), SdkBody::empty());
+            refused("key", SdkError::service_error(err, raw))
+        };
+        assert!(
+            matches!(answer(400), AppError::BadRequest { field, message } if field == "key" && message == "why")
+        );
+        assert!(matches!(answer(404), AppError::NotFound(m) if m == "key: why"));
+        assert!(matches!(answer(409), AppError::Conflict(m) if m == "key: why"));
+        for status in [500, 502, 503, 504] {
+            assert!(
+                matches!(answer(status), AppError::Unavailable(_)),
+                "{status}"
+            );
+        }
+        assert!(matches!(answer(403), AppError::Internal(_)));
+    }
 
     #[test]
     fn only_this_services_rules_are_replaced() {

@@ -163,6 +163,7 @@ pub async fn stored_object(
         Ok(head) => head,
         // Deleted since it was stored: there is nothing left to process.
         Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => {
+            tracing::info!(bucket = %stored.bucket, key = %stored.key, "stored object gone before it was read back: no job");
             return Ok(Vec::new());
         }
         Err(e) => return Err(refused("key", e)),
@@ -290,14 +291,16 @@ pub async fn reconcile(db: &Database, jobs: &Jobs, s3: &Client) -> AppResult<usi
                 .into_paginator()
                 .send();
             while let Some(page) = pages.next().await {
-                let page = match page {
+                let page = match page.map_err(|e| refused(&format!("bucket {bucket:?}"), e)) {
                     Ok(page) => page,
-                    // Removed outside the platform: the other services' folders still count.
-                    Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_bucket()) => {
-                        tracing::warn!(service = %name, %bucket, "reconciler: input bucket not found");
+                    // The store is down: the whole pass is retried later.
+                    Err(err @ AppError::Unavailable(_)) => return Err(err),
+                    // This folder only (a bucket removed or closed to us outside the platform):
+                    // the other services' folders are still reconciled.
+                    Err(err) => {
+                        tracing::warn!(service = %name, %bucket, %err, "reconciler: cannot list an input folder");
                         break;
                     }
-                    Err(e) => return Err(refused(&format!("bucket {bucket:?}"), e)),
                 };
                 for object in page.contents() {
                     let key = object.key().unwrap_or_default();
