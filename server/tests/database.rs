@@ -102,6 +102,9 @@ async fn postgres_is_exercised_when_make_test_runs() {
     }
 }
 
+/// A day, in the milliseconds jobs are timed in.
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
 #[tokio::test]
 async fn job_counts_follow_every_insert_state_change_and_deletion() {
     use app::server::access::Caller;
@@ -112,17 +115,20 @@ async fn job_counts_follow_every_insert_state_change_and_deletion() {
         let insert = |name: String, service: &'static str, owner: &'static str, state, at: i64| {
             sqlx::query(
                 "INSERT INTO jobs (name, service, owner, trigger, event, state, run_after, created_at)
-                 VALUES ($1, $2, $3, 'bucket', '{}', $4, 0, $5)",
+                 VALUES ($1, $2, $3, 'bucket', '{}', $4, $5, $6)",
             )
             .bind(name)
             .bind(service)
             .bind(owner)
             .bind(state)
+            .bind(at + DAY_MS)
             .bind(at)
             .execute(pool)
         };
         let states = ["pending", "running", "succeeded", "failed", "dead_lettered"];
         // Recent jobs: the retention sweep running beside the test deletes old finished ones.
+        // Due in a day, with leases that do not expire: the app's dispatcher, which would end
+        // pending jobs of these missing services, and its lease recovery leave them alone.
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
@@ -146,7 +152,9 @@ async fn job_counts_follow_every_insert_state_change_and_deletion() {
         run("UPDATE jobs SET state = state, reason = 'x' WHERE name = 'j1'")
             .await
             .unwrap();
-        run("UPDATE jobs SET lease_until = 5 WHERE state = 'running'")
+        sqlx::query("UPDATE jobs SET lease_until = $1 WHERE state = 'running'")
+            .bind(now + DAY_MS)
+            .execute(pool)
             .await
             .unwrap();
         run("DELETE FROM jobs WHERE name IN ('j39', 'j38', 'j4')")
@@ -265,5 +273,47 @@ async fn the_parsed_services_follow_changes_made_by_another_server() {
             .await
             .unwrap();
         assert_eq!(names(&list(db).await.unwrap()), [], "{}", app.database());
+
+        // A backup restored (or a lagging replica promoted): the row is back, and so is the
+        // version from before the delete.
+        let version = || async {
+            sqlx::query_scalar::<_, i64>("SELECT version FROM services_version")
+                .fetch_one(db.pool())
+                .await
+                .unwrap()
+        };
+        let seen = version().await;
+        sqlx::query(
+            "INSERT INTO services (name, owner, definition, token, created_at, updated_at)
+             VALUES ('other', 'bob', $1, 't', 0, 0)",
+        )
+        .bind(definition("second"))
+        .execute(db.pool())
+        .await
+        .unwrap();
+        sqlx::query("UPDATE services_version SET version = $1")
+            .bind(seen - 1)
+            .execute(db.pool())
+            .await
+            .unwrap();
+        let restored = [("other".into(), "second".into())];
+        assert_eq!(
+            names(&list(db).await.unwrap()),
+            restored,
+            "{}",
+            app.database()
+        );
+        // The next change must not land on the number this server saw before the restore.
+        sqlx::query("UPDATE services SET definition = $1 WHERE name = 'other'")
+            .bind(definition("third"))
+            .execute(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(
+            names(&list(db).await.unwrap()),
+            [("other".into(), "third".into())],
+            "{}",
+            app.database()
+        );
     }
 }

@@ -279,6 +279,8 @@ pub async fn list(db: &Database) -> AppResult<Arc<Vec<Service>>> {
     let mut cached = db.services.0.lock().unwrap();
     match cached.as_ref() {
         Some((seen, kept)) if *seen == version => Ok(kept.clone()),
+        // An older read, or a database restored to before what was seen (until its next
+        // change, numbered past everything seen: migration 0009): right, but not kept.
         Some((seen, _)) if *seen > version => Ok(services),
         _ => {
             *cached = Some((version, services.clone()));
