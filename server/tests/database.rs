@@ -237,14 +237,20 @@ async fn the_parsed_services_follow_changes_made_by_another_server() {
         // Straight into the table, as another server sharing the database would write.
         let definition =
             |image: &str| serde_json::json!({"name": "other", "image": image}).to_string();
-        sqlx::query(
-            "INSERT INTO services (name, owner, definition, token, created_at, updated_at)
-             VALUES ('other', 'bob', $1, 't', 0, 0)",
-        )
-        .bind(definition("first"))
-        .execute(db.pool())
-        .await
-        .unwrap();
+        let insert = |image: &str| {
+            sqlx::query(
+                "INSERT INTO services (name, owner, definition, token, created_at, updated_at)
+                 VALUES ('other', 'bob', $1, 't', 0, 0)",
+            )
+            .bind(definition(image))
+            .execute(db.pool())
+        };
+        let update = |image: &str| {
+            sqlx::query("UPDATE services SET definition = $1 WHERE name = 'other'")
+                .bind(definition(image))
+                .execute(db.pool())
+        };
+        insert("first").await.unwrap();
         let seen = list(db).await.unwrap();
         assert_eq!(
             names(&seen),
@@ -257,11 +263,7 @@ async fn the_parsed_services_follow_changes_made_by_another_server() {
             "{}: unchanged services are not parsed again",
             app.database()
         );
-        sqlx::query("UPDATE services SET definition = $1 WHERE name = 'other'")
-            .bind(definition("second"))
-            .execute(db.pool())
-            .await
-            .unwrap();
+        update("second").await.unwrap();
         assert_eq!(
             names(&list(db).await.unwrap()),
             [("other".into(), "second".into())],
@@ -276,39 +278,24 @@ async fn the_parsed_services_follow_changes_made_by_another_server() {
 
         // A backup restored (or a lagging replica promoted): the row is back, and so is the
         // version from before the delete.
-        let version = || async {
-            sqlx::query_scalar::<_, i64>("SELECT version FROM services_version")
-                .fetch_one(db.pool())
-                .await
-                .unwrap()
-        };
-        let seen = version().await;
-        sqlx::query(
-            "INSERT INTO services (name, owner, definition, token, created_at, updated_at)
-             VALUES ('other', 'bob', $1, 't', 0, 0)",
-        )
-        .bind(definition("second"))
-        .execute(db.pool())
-        .await
-        .unwrap();
+        let last_seen: i64 = sqlx::query_scalar("SELECT version FROM services_version")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+        insert("second").await.unwrap();
         sqlx::query("UPDATE services_version SET version = $1")
-            .bind(seen - 1)
+            .bind(last_seen - 1)
             .execute(db.pool())
             .await
             .unwrap();
-        let restored = [("other".into(), "second".into())];
         assert_eq!(
             names(&list(db).await.unwrap()),
-            restored,
+            [("other".into(), "second".into())],
             "{}",
             app.database()
         );
         // The next change must not land on the number this server saw before the restore.
-        sqlx::query("UPDATE services SET definition = $1 WHERE name = 'other'")
-            .bind(definition("third"))
-            .execute(db.pool())
-            .await
-            .unwrap();
+        update("third").await.unwrap();
         assert_eq!(
             names(&list(db).await.unwrap()),
             [("other".into(), "third".into())],

@@ -15,7 +15,7 @@ use sqlx::Row;
 use super::access::{ADMIN_OWNER, Caller};
 use super::db::Database;
 use super::jobs::events;
-use super::store::{refused, unavailable};
+use super::store::{refused, refused_in, unavailable};
 use super::{now, storage};
 use crate::api::buckets::{BucketSummary, ObjectEntry, ObjectPage, Preview};
 use crate::service::{Visibility, validate};
@@ -138,7 +138,7 @@ pub async fn authorize(
             Some(missing) if missing.is_not_found() => {
                 AppError::NotFound(format!("no bucket named {bucket:?}"))
             }
-            _ => refused(&format!("bucket {bucket:?}"), e),
+            _ => refused_in(bucket, e),
         });
     }
     let record = record(db, bucket).await?;
@@ -211,7 +211,7 @@ pub async fn usage(s3: &aws_sdk_s3::Client, bucket: &str) -> AppResult<(i64, i64
     let mut pages = s3.list_objects_v2().bucket(bucket).into_paginator().send();
     let (mut count, mut size) = (0, 0);
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| refused(&format!("bucket {bucket:?}"), e))?;
+        let page = page.map_err(|e| refused_in(bucket, e))?;
         for object in page.contents() {
             if object.key().is_some_and(|k| !k.ends_with('/')) {
                 count += 1;
@@ -258,7 +258,7 @@ pub async fn list_objects(
             Some(se) if se.is_no_such_bucket() => {
                 AppError::NotFound(format!("no bucket named {bucket:?}"))
             }
-            _ => refused(&format!("bucket {bucket:?}"), e),
+            _ => refused_in(bucket, e),
         })?;
     Ok(ObjectPage {
         bucket: bucket.to_string(),
@@ -332,7 +332,7 @@ pub async fn delete(
             .delete(request)
             .send()
             .await
-            .map_err(|e| refused(&format!("bucket {bucket:?}"), e))?;
+            .map_err(|e| refused_in(bucket, e))?;
         deleted += (batch.len() - out.errors().len()) as u64;
     }
     Ok(deleted)
@@ -352,7 +352,7 @@ pub async fn keys_under(
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| refused(&format!("bucket {bucket:?}"), e))?;
+        let page = page.map_err(|e| refused_in(bucket, e))?;
         keys.extend(
             page.contents()
                 .iter()

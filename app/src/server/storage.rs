@@ -9,7 +9,7 @@ use sqlx::Row;
 
 use super::access::Caller;
 use super::db::Database;
-use super::store::{Store, refused};
+use super::store::{Store, refused, refused_in};
 use crate::service::{Service, StorageIo};
 use crate::{AppError, AppResult};
 
@@ -99,7 +99,7 @@ pub async fn create_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> AppResult<b
         {
             Ok(false)
         }
-        Err(e) => Err(refused(&format!("bucket {bucket:?}"), e)),
+        Err(e) => Err(refused_in(bucket, e)),
     }
 }
 
@@ -132,7 +132,6 @@ pub async fn hand_over(db: &Database, bucket: &str, service: &str) -> AppResult<
 
 /// Deletes every object of the bucket, then the bucket and its record.
 pub async fn remove_bucket(db: &Database, s3: &aws_sdk_s3::Client, bucket: &str) -> AppResult<()> {
-    let field = format!("bucket {bucket:?}");
     let mut continuation = None;
     loop {
         let page = s3
@@ -145,7 +144,7 @@ pub async fn remove_bucket(db: &Database, s3: &aws_sdk_s3::Client, bucket: &str)
             Ok(page) => page,
             // Deleted outside the platform: only its record is left to remove.
             Err(e) if e.code() == Some("NoSuchBucket") => break,
-            Err(e) => return Err(refused(&field, e)),
+            Err(e) => return Err(refused_in(bucket, e)),
         };
         let keys: Vec<ObjectIdentifier> = page
             .contents()
@@ -168,7 +167,7 @@ pub async fn remove_bucket(db: &Database, s3: &aws_sdk_s3::Client, bucket: &str)
                 .delete(delete)
                 .send()
                 .await
-                .map_err(|e| refused(&field, e))?;
+                .map_err(|e| refused_in(bucket, e))?;
         }
         continuation = page.next_continuation_token().map(str::to_string);
         if continuation.is_none() {
@@ -178,7 +177,7 @@ pub async fn remove_bucket(db: &Database, s3: &aws_sdk_s3::Client, bucket: &str)
     match s3.delete_bucket().bucket(bucket).send().await {
         Ok(_) => {}
         Err(e) if e.code() == Some("NoSuchBucket") => {}
-        Err(e) => return Err(refused(&field, e)),
+        Err(e) => return Err(refused_in(bucket, e)),
     }
     sqlx::query("DELETE FROM buckets WHERE name = $1")
         .bind(bucket)

@@ -81,6 +81,14 @@ where
     }
 }
 
+/// [`refused`] for a request on a whole bucket: the bucket is what the user is told about.
+pub fn refused_in<E>(bucket: &str, err: aws_sdk_s3::error::SdkError<E>) -> AppError
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    refused(&format!("bucket {bucket:?}"), err)
+}
+
 /// The id of a notification rule this platform manages for a service.
 fn rule_id(service: &str, index: usize) -> String {
     format!("oscar-{service}-{index}")
@@ -166,7 +174,7 @@ async fn replace_rules(
         .bucket(bucket)
         .send()
         .await
-        .map_err(|e| refused(&format!("bucket {bucket:?}"), e))?;
+        .map_err(|e| refused_in(bucket, e))?;
     let mut queues: Vec<QueueConfiguration> = current
         .queue_configurations()
         .iter()
@@ -186,7 +194,7 @@ async fn replace_rules(
         .notification_configuration(configuration)
         .send()
         .await
-        .map_err(|e| refused(&format!("bucket {bucket:?}"), e))?;
+        .map_err(|e| refused_in(bucket, e))?;
     Ok(())
 }
 

@@ -12,7 +12,7 @@ use super::{Jobs, Trigger, now_ms, rfc3339};
 use crate::server::access::Caller;
 use crate::server::db::Database;
 use crate::server::services;
-use crate::server::store::refused;
+use crate::server::store::{refused, refused_in};
 use crate::server::store_keys;
 use crate::service::{Service, StorageIo};
 use crate::{AppError, AppResult};
@@ -291,7 +291,7 @@ pub async fn reconcile(db: &Database, jobs: &Jobs, s3: &Client) -> AppResult<usi
                 .into_paginator()
                 .send();
             while let Some(page) = pages.next().await {
-                let page = match page.map_err(|e| refused(&format!("bucket {bucket:?}"), e)) {
+                let page = match page.map_err(|e| refused_in(bucket, e)) {
                     Ok(page) => page,
                     // The store is down: the whole pass is retried later.
                     Err(err @ AppError::Unavailable(_)) => return Err(err),
