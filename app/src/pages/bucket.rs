@@ -86,7 +86,9 @@ pub fn BucketPage() -> impl IntoView {
     let prefix = Memo::new(move |_| query.read().get("prefix").unwrap_or_default());
     view! {
         <PageHeader title="Bucket" />
-        {move || view! { <Browser bucket=bucket.get() prefix=prefix.get() /> }}
+        // The browser and its parts are type-erased (`into_any`): nested as one type, they
+        // overflowed rustc's depth limit computing the page's layout in the release wasm build.
+        {move || view! { <Browser bucket=bucket.get() prefix=prefix.get() /> }.into_any()}
     }
 }
 
@@ -225,6 +227,7 @@ fn Browser(bucket: String, prefix: String) -> impl IntoView {
         </section>
         {move || previewing.get().map(|key| view! { <Preview bucket=bucket.clone() key previewing /> })}
     }
+    .into_any()
 }
 
 #[component]
@@ -387,6 +390,7 @@ fn Toolbar(
         })}
         {move || create.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error /> })}
     }
+    .into_any()
 }
 
 /// The ZIP download of the selected files and folders, named relative to the folder shown.
@@ -436,6 +440,7 @@ fn Preview(bucket: String, key: String, previewing: RwSignal<Option<String>>) ->
             </Transition>
         </section>
     }
+    .into_any()
 }
 
 /// One file being uploaded.
@@ -583,6 +588,7 @@ fn Uploads(bucket: String, prefix: String, version: RwSignal<u64>) -> impl IntoV
             </ul>
         </div>
     }
+    .into_any()
 }
 
 /// The browser side of uploads: a queue of files sent with XMLHttpRequest (for upload
