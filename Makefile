@@ -13,14 +13,15 @@ CARGO_TEST := $(shell command -v cargo-nextest >/dev/null && echo "cargo nextest
 # Never `--workspace` for native builds: it would compile `frontend` too and unify app's
 # `hydrate` and `ssr` features. Native commands use the default members; the wasm crate is
 # checked on its own target.
-.PHONY: run test build e2e clients bench tools test-tools site unit manifests lint help \
-	reliability reliability-ci load fuzz
+.PHONY: run test build e2e clients bench tools test-tools site unit manifests lint \
+	help reliability reliability-ci load fuzz release-smoke
 
 help:
 	@echo "make run    - build and serve the dashboard in embedded mode on http://127.0.0.1:3000"
 	@echo "make test   - every test layer: lint, unit + integration (SQLite and PostgreSQL), browser"
-	@echo "make build  - release server and optimised site (target/site)"
+	@echo "make build  - what the image ships: release server, optimised site, static supervisor"
 	@echo "make e2e    - browser tests only"
+	@echo "make release-smoke - browser smoke tests on make build's output, laid out as the image"
 	@echo "make clients - oscar-python (PyPI) against the real server"
 	@echo "make bench  - benchmarks (results go in BENCHMARKS.md)"
 	@echo "make reliability - crash, outage and fault drills in full (results go in RELIABILITY.md)"
@@ -33,16 +34,31 @@ tools:
 test-tools: tools
 	@scripts/install-test-tools.sh
 
-# Debug server + wasm site: what `run` serves and what the browser tests drive.
+# Debug server (its dependencies optimised: Cargo.toml) + wasm site: what `run` serves and
+# what the browser tests drive.
 site: tools
 	cargo leptos build --cargo-locked
 
 run: site
 	LEPTOS_SITE_ROOT=target/site exec $(SERVER)
 
+RELEASE := $(CARGO_TARGET_DIR)/release
+# The supervisor runs inside users' images (glibc or musl alike), so it is linked statically.
+STATIC := $(shell uname -m)-unknown-linux-musl
+
+# What the production image ships, and all the Dockerfile builds with: the release server,
+# the optimised site beside it (not in target/site, which `make run` serves) and the static
+# supervisor that Kubernetes jobs run.
 build: tools
 	@[ -x node_modules/.bin/wasm-opt ] || npm ci --no-audit --no-fund --loglevel=error
-	cargo leptos build --release --cargo-locked
+	LEPTOS_SITE_ROOT=$(RELEASE)/site cargo leptos build --release --cargo-locked
+	cargo build --release --locked -p supervisor --target $(STATIC)
+	install -D $(CARGO_TARGET_DIR)/$(STATIC)/release/oscar-supervisor $(RELEASE)/static/oscar-supervisor
+
+# `make build`'s output laid out as the Dockerfile's runtime stage (checking the Dockerfile),
+# started, and driven by the browser tests tagged @smoke: a release-only failure fails CI.
+release-smoke: test-tools build
+	scripts/release-smoke.sh
 
 lint: test-tools
 	hadolint Dockerfile
@@ -75,23 +91,21 @@ reliability-ci: test-tools site
 	url="$$(scripts/postgres.sh)"; \
 	$(CARGO_TARGET_DIR)/debug/reliability --server $(SERVER) --scale ci --postgres "$$url"
 
-RELEASE := $(CARGO_TARGET_DIR)/release
-
-reliability: test-tools
-	cargo build --release --locked -p server -p reliability
+reliability: test-tools build
+	cargo build --release --locked -p reliability
 	url="$$(scripts/postgres.sh)"; \
 	$(RELEASE)/reliability --server $(RELEASE)/server --scale full --postgres "$$url" \
 	  | tee $(CARGO_TARGET_DIR)/reliability.md
 
-load: tools
-	cargo build --release --locked -p server -p reliability
+load: build
+	cargo build --release --locked -p reliability
 	$(RELEASE)/reliability --server $(RELEASE)/server load | tee $(CARGO_TARGET_DIR)/load.md
 
 FUZZ_SECONDS ?= 600
 fuzz:
 	scripts/fuzz.sh $(FUZZ_SECONDS)
 
-test: lint unit manifests e2e clients reliability-ci
+test: lint unit manifests e2e clients reliability-ci release-smoke
 
 bench: tools
 	cargo bench -p server --bench foundation --bench jobs --bench uploads --bench kubernetes --locked

@@ -9,8 +9,17 @@ WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/[^0-9.]/, "
 # 0.3.11 does not build on rustc 1.95.
 CARGO_LEPTOS_VERSION=0.3.10
 
-if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
-  rustup target add wasm32-unknown-unknown
+# The browser bundle, and the static supervisor that Kubernetes jobs run inside users' images.
+static="$(uname -m)-unknown-linux-musl"
+for target in wasm32-unknown-unknown "$static"; do
+  rustup target list --installed | grep -qx "$target" || rustup target add "$target"
+done
+# musl-gcc: the supervisor's TLS (aws-lc) compiles C for the static target.
+if ! command -v musl-gcc >/dev/null; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq musl-tools >/dev/null
 fi
 
 # The CLI must equal the wasm-bindgen crate in Cargo.lock exactly, or every front build fails.

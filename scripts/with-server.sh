@@ -2,14 +2,15 @@
 # Runs a command against the real server binary in embedded mode: a fresh data dir, free
 # loopback ports, a random admin password. The command sees BASE_URL, OSCAR_USERNAME,
 # OSCAR_PASSWORD, the embedded store's S3_ENDPOINT, OSCAR_S3_ACCESS_KEY and
-# OSCAR_S3_SECRET_KEY, and the test OpenID provider's OIDC_ISSUER. Expects `make site` to have built the server and the site.
+# OSCAR_S3_SECRET_KEY, and the test OpenID provider's OIDC_ISSUER. Serves what `make site`
+# built, or SERVER_BIN with the site at LEPTOS_SITE_ROOT (the release smoke test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-target_dir="${CARGO_TARGET_DIR:-target}"
-server_bin="$target_dir/debug/server"
+server_bin="${SERVER_BIN:-${CARGO_TARGET_DIR:-target}/debug/server}"
+site_root="${LEPTOS_SITE_ROOT:-target/site}"
 [ -x "$server_bin" ] || { echo "with-server: $server_bin is missing; run 'make site' first" >&2; exit 1; }
-[ -d target/site/pkg ] || { echo "with-server: target/site/pkg is missing; run 'make site' first" >&2; exit 1; }
+[ -d "$site_root/pkg" ] || { echo "with-server: $site_root/pkg is missing; run 'make site' first" >&2; exit 1; }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 work=$(mktemp -d)
@@ -34,7 +35,7 @@ OP_PORT=$op_port OP_REDIRECT_URIS="$OIDC_REDIRECT_URL" OP_POST_LOGOUT_URIS="$BAS
 op_pid=$!
 
 OSCAR_DATA_DIR="$work/data" OSCAR_LISTEN="127.0.0.1:$port" OSCAR_S3_LISTEN="127.0.0.1:$s3_port" \
-  LEPTOS_SITE_ROOT=target/site RUST_LOG="${RUST_LOG:-info}" \
+  LEPTOS_SITE_ROOT="$site_root" RUST_LOG="${RUST_LOG:-info}" \
   "$server_bin" >"$work/server.log" 2>&1 &
 server_pid=$!
 cleanup() {

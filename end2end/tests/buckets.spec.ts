@@ -5,7 +5,7 @@ import { test, expect, signIn, api } from './fixtures';
 
 // Files and a folder dropped into a service's input folder upload with progress, start jobs,
 // and their outputs can be previewed, shared and deleted, all without a reload.
-test('uploads into a service input start jobs whose outputs preview in the browser', async ({ page, request }) => {
+test('uploads into a service input start jobs whose outputs preview in the browser @smoke', async ({ page, request }) => {
   await api.createService(request, {
     name: 'drop-e2e',
     image: 'docker.io/library/alpine:3.20',

@@ -3,7 +3,7 @@ import { test, expect, hydrated, api } from './fixtures';
 // Sign-in through a real OpenID provider (npm oidc-provider, started by scripts/with-server.sh)
 // with EGI-style entitlements: alice and bob are in vo.example.eu, carol is not.
 
-test('a VO member signs in with the provider, sees only what is theirs, and logs out', async ({ page, request }) => {
+test('a VO member signs in with the provider, sees only what is theirs, and logs out @smoke', async ({ page, request }) => {
   // The admin's private service must not show up for alice.
   await api.createService(request, {
     name: 'admin-private', image: 'alpine', script: 'true',

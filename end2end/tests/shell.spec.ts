@@ -21,7 +21,7 @@ test('a wrong password shows a message and keeps the user on the login page', as
   await expect(page).toHaveURL(/\/login$/);
 });
 
-test('the admin signs in, visits every page through the hydrated app, and signs out', async ({ page }) => {
+test('the admin signs in, visits every page through the hydrated app, and signs out @smoke', async ({ page }) => {
   await signIn(page, '/services');
   await expect(page.getByRole('heading', { name: 'Services', level: 1 })).toBeVisible();
 
