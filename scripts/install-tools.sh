@@ -29,6 +29,10 @@ if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGE
 fi
 
 # no_downloads: a missing external tool fails loudly instead of fetching from the network.
+# Unoptimised and without debug info: cargo-leptos only runs cargo, wasm-bindgen and wasm-opt
+# and minifies one small CSS file, and its release build was most of a first `make run`
+# (README, Set-up).
 if [ "$(cargo-leptos --version 2>/dev/null | awk '{print $2}')" != "$CARGO_LEPTOS_VERSION" ]; then
-  cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked --features no_downloads --force
+  CARGO_PROFILE_DEV_DEBUG=0 cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" \
+    --locked --features no_downloads --debug --force
 fi
