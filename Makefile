@@ -13,7 +13,7 @@ CARGO_TEST := $(shell command -v cargo-nextest >/dev/null && echo "cargo nextest
 # Never `--workspace` for native builds: it would compile `frontend` too and unify app's
 # `hydrate` and `ssr` features. Native commands use the default members; the wasm crate is
 # checked on its own target.
-.PHONY: run test build e2e clients bench tools test-tools site unit manifests lint \
+.PHONY: run test build e2e clients bench bench-served tools test-tools site unit manifests lint \
 	help reliability reliability-ci load fuzz release-smoke
 
 help:
@@ -24,6 +24,7 @@ help:
 	@echo "make release-smoke - browser smoke tests on make build's output, laid out as the image"
 	@echo "make clients - oscar-python (PyPI) against the real server"
 	@echo "make bench  - benchmarks (results go in BENCHMARKS.md)"
+	@echo "make bench-served - uploads and job starts through the servers make run and make build make"
 	@echo "make reliability - crash, outage and fault drills in full (results go in RELIABILITY.md)"
 	@echo "make load   - 5-minute load test: 50 dashboard users + 200 concurrent uploads"
 	@echo "make fuzz   - every fuzz target for FUZZ_SECONDS (600) each, nightly toolchain"
@@ -109,3 +110,9 @@ test: lint unit manifests e2e clients reliability-ci release-smoke
 
 bench: tools
 	cargo bench -p server --bench foundation --bench jobs --bench uploads --bench kubernetes --locked
+
+# Through the real listeners: the server `make run` serves against the release server.
+bench-served: site build
+	cargo build --release --locked -p reliability
+	$(RELEASE)/reliability --server $(SERVER) served --baseline $(RELEASE)/server \
+	  | tee $(CARGO_TARGET_DIR)/served.md

@@ -4,15 +4,19 @@
 //! ```text
 //! reliability --server PATH [--scale full|ci] [--seed N] [--postgres URL] [DRILL...]
 //! reliability --server PATH load [--seconds N] [--think-ms N] [--upload-kib-per-s N]
+//! reliability --server PATH served [--baseline PATH]
 //! ```
 //! Drills: `crash`, `storage-outage`, `executor-faults`, `database-restart` (all by default;
 //! the last one needs `--postgres`). Exits 1 when any drill lost or duplicated anything, or
 //! could not finish. `load` is the load test (`load.rs`); it exits 1 when a request failed.
+//! `served` measures uploads and event latency through the listeners of each binary
+//! (`served.rs`), the baseline first.
 
 mod drills;
 mod load;
 mod platform;
 mod proxy;
+mod served;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,6 +39,8 @@ struct Options {
     postgres: Option<String>,
     drills: Vec<String>,
     load: Option<load::LoadOptions>,
+    /// `served`: the binaries measured before `server`, as its baselines.
+    served: Option<Vec<PathBuf>>,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -47,6 +53,7 @@ fn options() -> anyhow::Result<Options> {
         postgres: None,
         drills: Vec::new(),
         load: None,
+        served: None,
     };
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().with_context(|| format!("{name} needs a value"));
@@ -63,6 +70,13 @@ fn options() -> anyhow::Result<Options> {
             "--seed" => options.seed = value("--seed")?.parse().context("--seed: not a number")?,
             "--postgres" => options.postgres = Some(value("--postgres")?),
             "load" => options.load = Some(load::LoadOptions::default()),
+            "served" => options.served = Some(Vec::new()),
+            "--baseline" => {
+                let path = value("--baseline")?.into();
+                (options.served.as_mut())
+                    .context("--baseline: only with served")?
+                    .push(path);
+            }
             "--seconds" | "--think-ms" | "--upload-kib-per-s" => {
                 let number: u64 = value(&arg)?
                     .parse()
@@ -104,15 +118,16 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(baselines) = &options.served {
+        let servers: Vec<_> = (baselines.iter().chain([&options.server]))
+            .map(PathBuf::as_path)
+            .collect();
+        let result = served::run(&servers, dir.path()).await;
+        return finished("served", result, dir);
+    }
     if let Some(load) = &options.load {
-        return match load::run(&options.server, dir.path(), load).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(err) => {
-                eprintln!("FAILED load: {err:#}");
-                eprintln!("data kept in {}", dir.keep().display());
-                ExitCode::from(1)
-            }
-        };
+        let result = load::run(&options.server, dir.path(), load).await;
+        return finished("load", result, dir);
     }
     println!(
         "reliability drills, scale {}, seed {}, in {}",
@@ -159,6 +174,18 @@ async fn main() -> ExitCode {
         // Kept for the post-mortem: every server's log is in there.
         eprintln!("drill data kept in {}", dir.keep().display());
         ExitCode::from(1)
+    }
+}
+
+/// How `load` or `served` ended; a failed run keeps its data (the server's log) for a look.
+fn finished(what: &str, result: anyhow::Result<()>, dir: tempfile::TempDir) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("FAILED {what}: {err:#}");
+            eprintln!("data kept in {}", dir.keep().display());
+            ExitCode::from(1)
+        }
     }
 }
 
