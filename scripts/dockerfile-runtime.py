@@ -123,10 +123,8 @@ def main():
 
     if not command:
         fail("the runtime stage has no CMD")
-    program = next(
-        (root / d.lstrip("/") / command[0] for d in ("/usr/local/bin", "/usr/bin") if (root / d.lstrip("/") / command[0]).exists()),
-        None,
-    )
+    on_path = (root / directory / command[0] for directory in ("usr/local/bin", "usr/bin"))
+    program = next((path for path in on_path if path.exists()), None)
     if program is None:
         fail(f"the runtime stage's CMD {command[0]} is not copied onto its PATH")
     site = runtime_env.get("LEPTOS_SITE_ROOT")
