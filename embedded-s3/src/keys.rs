@@ -118,10 +118,10 @@ impl S3Access for Keys {
     }
 }
 
-/// Refuses, for everyone, the object keys s3s-fs cannot store safely: it keeps an object in
-/// the file `<bucket>/<key>`, which a `..` segment would move out of the bucket (and of the
-/// access checks) and a leading `/` would replace (MinIO refuses both); and its metadata in
-/// a file named after both in base64, which must fit a file name.
+/// Refuses, for everyone, the object keys s3s-fs cannot store safely (see [`object_key`]) in
+/// the URL's path and the copy source; and keys whose metadata file, named after the bucket
+/// and the key in base64, would not fit a file name. Keys in request bodies (DeleteObjects,
+/// POST forms) are checked by [`Scoped`] once the body is read.
 fn storable(cx: &S3AccessContext<'_>) -> S3Result<()> {
     let creates_upload = cx.s3_op().name() == "CreateMultipartUpload";
     let source = (cx.headers().get("x-amz-copy-source"))
@@ -132,12 +132,7 @@ fn storable(cx: &S3AccessContext<'_>) -> S3Result<()> {
     };
     let target = (cx.s3_path().as_object()).map(|(bucket, key)| (bucket, key, creates_upload));
     for (bucket, key, upload) in [target, source].into_iter().flatten() {
-        if !stays_in_bucket(key) {
-            return Err(s3_error!(
-                InvalidArgument,
-                "object keys must not start with '/' or have '.' or '..' segments"
-            ));
-        }
+        in_bucket(key)?;
         if !metadata_fits(bucket, key, upload) {
             return Err(s3_error!(
                 KeyTooLongError,
@@ -148,12 +143,39 @@ fn storable(cx: &S3AccessContext<'_>) -> S3Result<()> {
     Ok(())
 }
 
-/// Whether the file of `key` is inside its bucket's folder.
-fn stays_in_bucket(key: &str) -> bool {
-    !key.starts_with('/')
-        && !key
-            .split('/')
-            .any(|segment| segment == "." || segment == "..")
+/// An object key the platform and this store accept: at most 1,024 bytes, no control
+/// characters, no `.` or `..` path segments, not starting with `/`. Spaces and any other
+/// unicode are fine. s3s-fs keeps an object in the file `<bucket>/<key>`, which a `..`
+/// segment would move out of the bucket (and of the access checks) and a leading `/` would
+/// replace (MinIO refuses both). The one check for every key, the platform's included.
+pub fn object_key(key: &str) -> Result<(), String> {
+    if key.is_empty() {
+        return Err("is empty".into());
+    }
+    if key.len() > 1024 {
+        return Err(format!(
+            "is {} bytes long; at most 1024 are allowed",
+            key.len()
+        ));
+    }
+    if key.chars().any(char::is_control) {
+        return Err("must not contain control characters".into());
+    }
+    if key.starts_with('/') {
+        return Err("must not start with '/'".into());
+    }
+    if key
+        .split('/')
+        .any(|segment| segment == ".." || segment == ".")
+    {
+        return Err("must not contain '.' or '..' path segments".into());
+    }
+    Ok(())
+}
+
+/// [`object_key`] as the store's answer (400 InvalidArgument).
+fn in_bucket(key: &str) -> S3Result<()> {
+    object_key(key).map_err(|why| s3_error!(InvalidArgument, "object key {key:?} {why}"))
 }
 
 /// Whether s3s-fs's metadata file names for the object fit in 255 bytes:
@@ -192,6 +214,8 @@ pub(crate) struct Scoped {
 /// the folder `p/` exists); s3s-fs fails with InternalError (500) on both. Refused like
 /// MinIO, which has the same layout, with its error codes.
 async fn check_place(root: &Path, bucket: &str, key: &str) -> S3Result<()> {
+    // The key of a POST form upload comes from its body, not the path `storable` saw.
+    in_bucket(key)?;
     let segments: Vec<&str> = key.split('/').collect();
     let mut path = root.join(bucket);
     for (at, segment) in segments.iter().enumerate() {
@@ -273,7 +297,6 @@ impl S3 for Scoped {
         create_bucket(CreateBucketInput) -> CreateBucketOutput;
         delete_bucket(DeleteBucketInput) -> DeleteBucketOutput;
         delete_object(DeleteObjectInput) -> DeleteObjectOutput;
-        delete_objects(DeleteObjectsInput) -> DeleteObjectsOutput;
         get_bucket_location(GetBucketLocationInput) -> GetBucketLocationOutput;
         get_object(GetObjectInput) -> GetObjectOutput;
         head_bucket(HeadBucketInput) -> HeadBucketOutput;
@@ -291,6 +314,18 @@ impl S3 for Scoped {
         put_object(PutObjectInput) -> PutObjectOutput;
         create_multipart_upload(CreateMultipartUploadInput) -> CreateMultipartUploadOutput;
         copy_object(CopyObjectInput) -> CopyObjectOutput;
+    }
+
+    /// The keys are in the body, which the access check does not see: s3s-fs would delete
+    /// `<bucket>/../other/key`, or another bucket's folder with `../other/`.
+    async fn delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        for object in &req.input.delete.objects {
+            in_bucket(&object.key)?;
+        }
+        self.fs.delete_objects(req).await
     }
 
     /// s3s-fs fails with InternalError (500) on a part that was never uploaded, after it has
@@ -351,7 +386,24 @@ impl S3 for Scoped {
 
 #[cfg(test)]
 mod tests {
-    use super::copy_source_bucket;
+    use super::{copy_source_bucket, object_key};
+
+    #[test]
+    fn object_keys_allow_unicode_but_not_path_tricks() {
+        assert!(object_key("in/cat photo été.jpg").is_ok());
+        assert!(object_key("in/folder/").is_ok());
+        assert!(object_key("a/../b").unwrap_err().contains("'..'"));
+        assert!(object_key("../other/").is_err());
+        assert!(object_key("./a").is_err());
+        assert!(object_key("/a").is_err());
+        assert!(object_key("a\nb").is_err());
+        assert!(
+            object_key(&"x".repeat(1025))
+                .unwrap_err()
+                .contains("1025 bytes")
+        );
+        assert!(object_key("").is_err());
+    }
 
     #[test]
     fn copy_sources_name_their_bucket() {

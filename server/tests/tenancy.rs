@@ -450,3 +450,235 @@ async fn matrix(w: &mut World) {
         recent.len() == 2 && !recent.contains(&"ap"),
     );
 }
+
+/// Two tenants on one server: alice and bob signed in (sessions) and with bearer tokens.
+struct Tenants {
+    _op: FakeOp,
+    app: TestApp,
+    alice: String,
+    bob: String,
+    alice_session: Option<String>,
+    bob_session: Option<String>,
+}
+
+impl Tenants {
+    /// On SQLite, then on PostgreSQL when `TEST_DATABASE_URL` is set.
+    async fn on_each_database() -> Vec<Self> {
+        let mut databases = vec![None];
+        if let Some(url) = common::fresh_postgres_database().await {
+            databases.push(Some(url));
+        }
+        let mut all = Vec::new();
+        for database in databases {
+            let op = FakeOp::start().await;
+            let mut app = TestApp::with_oidc_on(op.issuer(), database).await;
+            app.login_oidc(&op, "alice@test", "/").await;
+            let alice_session = app.session();
+            app.login_oidc(&op, "bob@test", "/").await;
+            let bob_session = app.session();
+            app.forget_cookie();
+            all.push(Self {
+                alice: op.token_for("alice@test", 600),
+                bob: op.token_for("bob@test", 600),
+                _op: op,
+                app,
+                alice_session,
+                bob_session,
+            });
+        }
+        all
+    }
+
+    async fn bucket(&mut self, token: &str, name: &str, visibility: &str) {
+        let body = json!({"bucket_name": name, "visibility": visibility});
+        let made = self
+            .app
+            .rest_bearer("POST", "/system/buckets", Some(body), token)
+            .await;
+        assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    }
+
+    /// Stores `bucket/key` with the platform's keys, named as uploaded by `uploader`.
+    async fn object(&self, bucket: &str, key: &str, uploader: Option<&str>) {
+        self.app
+            .app
+            .state
+            .s3
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .set_metadata(uploader.map(|u| [("oscar-uploader".to_string(), u.to_string())].into()))
+            .body(aws_sdk_s3::primitives::ByteStream::from_static(b"data"))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    async fn exists(&self, bucket: &str, key: &str) -> bool {
+        let s3 = &self.app.app.state.s3;
+        s3.head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .is_ok()
+    }
+
+    /// A server function as `who` (None: anonymous).
+    async fn call_json(
+        &mut self,
+        who: Option<Who>,
+        endpoint: &str,
+        body: Value,
+    ) -> common::TestResponse {
+        self.sign_in(who);
+        self.app.call_json(endpoint, body).await
+    }
+
+    async fn call(
+        &mut self,
+        who: Option<Who>,
+        endpoint: &str,
+        form: &[(&str, &str)],
+    ) -> common::TestResponse {
+        self.sign_in(who);
+        self.app.call(endpoint, form).await
+    }
+
+    async fn get(&mut self, who: Option<Who>, path: &str) -> common::TestResponse {
+        self.sign_in(who);
+        self.app.get(path).await
+    }
+
+    fn sign_in(&mut self, who: Option<Who>) {
+        let session = match who {
+            Some(Alice) => self.alice_session.clone(),
+            Some(Bob) => self.bob_session.clone(),
+            _ => None,
+        };
+        self.app.use_session(session);
+    }
+}
+
+/// The S3 error code of a refused request, or "" when it succeeded.
+fn refusal<T, E>(result: Result<T, aws_sdk_s3::error::SdkError<E>>) -> String
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata,
+{
+    match result {
+        Ok(_) => String::new(),
+        Err(err) => err
+            .as_service_error()
+            .and_then(|e| e.code())
+            .unwrap_or("not answered")
+            .to_string(),
+    }
+}
+
+fn delete_request(keys: &[&str]) -> aws_sdk_s3::types::Delete {
+    use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+    let objects = keys
+        .iter()
+        .map(|k| ObjectIdentifier::builder().key(*k).build().unwrap())
+        .collect();
+    Delete::builder()
+        .set_objects(Some(objects))
+        .build()
+        .unwrap()
+}
+
+/// Issue 20.1: keys with `..` segments, wherever they are written, stay in their bucket.
+#[tokio::test]
+async fn keys_with_dot_segments_cannot_reach_another_tenants_bucket() {
+    for mut t in Tenants::on_each_database().await {
+        let db = t.app.database().to_string();
+        let (alice, bob) = (t.alice.clone(), t.bob.clone());
+        t.bucket(&alice, "alice-bucket", "private").await;
+        t.bucket(&alice, "alice-empty", "private").await;
+        t.bucket(&bob, "bob-bucket", "private").await;
+        t.object("alice-bucket", "file", Some("alice@test")).await;
+
+        // Bob's own store key: DeleteObjects with the keys in its body, and keys in the path.
+        let s3 = t.app.store_client_for(&bob).await;
+        for key in [
+            "../alice-bucket/file",
+            "../alice-empty/",
+            "x/../../alice-bucket/file",
+        ] {
+            let deleted = s3
+                .delete_objects()
+                .bucket("bob-bucket")
+                .delete(delete_request(&[key]))
+                .send()
+                .await;
+            assert_eq!(refusal(deleted), "InvalidArgument", "{db}: {key}");
+        }
+        let started = s3
+            .create_multipart_upload()
+            .bucket("bob-bucket")
+            .key("../alice-bucket/planted")
+            .send()
+            .await;
+        assert_ne!(refusal(started), "", "{db}");
+
+        // The dashboard: delete, ZIP, preview and share links.
+        for body in [
+            json!({"bucket": "bob-bucket", "keys": ["../alice-bucket/file"], "folders": []}),
+            json!({"bucket": "bob-bucket", "keys": [], "folders": ["../alice-empty"]}),
+        ] {
+            let got = t
+                .call_json(Some(Bob), "buckets/delete-objects", body.clone())
+                .await;
+            assert_eq!(
+                got.status,
+                StatusCode::BAD_REQUEST,
+                "{db}: {body} {}",
+                got.body
+            );
+            let got = t.call_json(None, "buckets/delete-objects", body).await;
+            assert_eq!(got.status, StatusCode::UNAUTHORIZED, "{db}");
+        }
+        for query in ["key=../alice-bucket/file", "folder=../alice-bucket"] {
+            let path = format!("/api/download/zip/bob-bucket?{query}");
+            let got = t.get(Some(Bob), &path).await;
+            assert_eq!(
+                got.status,
+                StatusCode::BAD_REQUEST,
+                "{db}: {path} {}",
+                got.body
+            );
+        }
+        let escape = [("bucket", "bob-bucket"), ("key", "../alice-bucket/file")];
+        let got = t.call(Some(Bob), "buckets/preview", &escape).await;
+        assert_eq!(got.status, StatusCode::BAD_REQUEST, "{db}: {}", got.body);
+        let share = [escape.as_slice(), &[("expires_in", "60")]].concat();
+        let got = t.call(Some(Bob), "buckets/share", &share).await;
+        assert_eq!(got.status, StatusCode::BAD_REQUEST, "{db}: {}", got.body);
+        for operation in ["upload", "download"] {
+            let body = json!({"object_key": "../alice-bucket/file", "operation": operation});
+            let got = t
+                .app
+                .rest_bearer(
+                    "POST",
+                    "/system/buckets/bob-bucket/presign",
+                    Some(body),
+                    &bob,
+                )
+                .await;
+            assert_eq!(got.status, StatusCode::BAD_REQUEST, "{db}: {}", got.body);
+        }
+
+        // Alice's object and her empty bucket are still there, and still hers to use.
+        assert!(t.exists("alice-bucket", "file").await, "{db}");
+        let got = t
+            .app
+            .rest_bearer("GET", "/system/buckets/alice-empty", None, &alice)
+            .await;
+        assert_eq!(got.status, StatusCode::OK, "{db}: {}", got.body);
+        let got = t
+            .app
+            .rest_bearer("DELETE", "/system/buckets/alice-empty", None, &alice)
+            .await;
+        assert_eq!(got.status, StatusCode::NO_CONTENT, "{db}: {}", got.body);
+    }
+}

@@ -178,6 +178,7 @@ pub async fn share_link(bucket: String, key: String, expires_in: u64) -> Result<
     use crate::server::{buckets, context};
     let (state, caller) = (context::state(), context::require_caller().await?);
     buckets::authorize(&state.db, &state.s3, &caller, &bucket, buckets::Access::Use).await?;
+    buckets::check_key("key", &key)?;
     buckets::share_link(
         &state.s3,
         &bucket,

@@ -226,6 +226,12 @@ fn check_bucket(bucket: &str) -> AppResult<()> {
     validate::bucket_name(bucket).map_err(|m| AppError::bad_request("bucket", m))
 }
 
+/// Every object key a caller names passes the store's own check before it is sent with the
+/// platform's keys: a `..` segment would reach another bucket.
+pub fn check_key(field: &str, key: &str) -> AppResult<()> {
+    embedded_s3::object_key(key).map_err(|m| AppError::bad_request(field, m))
+}
+
 /// What a listing page holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Listing {
@@ -289,7 +295,7 @@ pub async fn list_objects(
 pub async fn create_folder(s3: &aws_sdk_s3::Client, bucket: &str, folder: &str) -> AppResult<()> {
     check_bucket(bucket)?;
     let folder = folder.trim_end_matches('/');
-    validate::object_key(folder).map_err(|m| AppError::bad_request("folder", m))?;
+    check_key("folder", folder)?;
     s3.put_object()
         .bucket(bucket)
         .key(format!("{folder}/"))
@@ -308,6 +314,12 @@ pub async fn delete(
     folders: &[String],
 ) -> AppResult<u64> {
     check_bucket(bucket)?;
+    for key in keys {
+        check_key("keys", key)?;
+    }
+    for folder in folders {
+        check_key("folders", folder)?;
+    }
     let mut doomed: Vec<String> = keys.to_vec();
     for folder in folders {
         let prefix = format!("{}/", folder.trim_end_matches('/'));
@@ -402,7 +414,7 @@ pub async fn upload_link(
 
 fn presigning(bucket: &str, key: &str, expires: Duration) -> AppResult<PresigningConfig> {
     check_bucket(bucket)?;
-    validate::object_key(key).map_err(|m| AppError::bad_request("object_key", m))?;
+    check_key("object_key", key)?;
     if expires.is_zero() || expires > Duration::from_secs(604_800) {
         return Err(AppError::bad_request(
             "expires_in",
@@ -419,6 +431,7 @@ const PREVIEW_LINK: Duration = Duration::from_secs(900);
 
 /// What the browser can show of an object, chosen by its name (and content type for text).
 pub async fn preview(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> AppResult<Preview> {
+    check_key("key", key)?;
     let download_url = share_link(s3, bucket, key, PREVIEW_LINK).await?;
     let extension = key
         .rsplit_once('.')
@@ -484,7 +497,7 @@ where
     E: std::fmt::Display,
 {
     check_bucket(bucket)?;
-    validate::object_key(key).map_err(|m| AppError::bad_request("key", m))?;
+    check_key("key", key)?;
     let mut part = Vec::with_capacity(PART_SIZE);
     let mut total: u64 = 0;
     let mut multipart: Option<Multipart> = None;

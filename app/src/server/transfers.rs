@@ -86,8 +86,12 @@ async fn download_zip(
     for (name, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         match name.as_ref() {
             "prefix" => prefix = value.into_owned(),
-            "key" => keys.push(value.into_owned()),
+            "key" => {
+                super::buckets::check_key("key", &value)?;
+                keys.push(value.into_owned());
+            }
             "folder" => {
+                super::buckets::check_key("folder", &value)?;
                 let folder = format!("{}/", value.trim_end_matches('/'));
                 keys.extend(
                     super::buckets::keys_under(&state.s3, &bucket, &folder)
