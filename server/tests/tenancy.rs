@@ -682,3 +682,94 @@ async fn keys_with_dot_segments_cannot_reach_another_tenants_bucket() {
         assert_eq!(got.status, StatusCode::NO_CONTENT, "{db}: {}", got.body);
     }
 }
+
+/// Issue 20.2: a bucket made outside the platform has no owner; naming it in a service does
+/// not make the service's owner its owner. Only the admin adopts it.
+#[tokio::test]
+async fn only_the_admin_adopts_a_bucket_made_outside_the_platform() {
+    for mut t in Tenants::on_each_database().await {
+        let db = t.app.database().to_string();
+        let (alice, bob) = (t.alice.clone(), t.bob.clone());
+        let s3 = t.app.app.state.s3.clone();
+        s3.create_bucket().bucket("archive").send().await.unwrap();
+        t.object("archive", "ledger.txt", None).await;
+
+        let taker = |visibility: &str| {
+            json!({"name": "taker", "image": "alpine", "script": "true", "visibility": visibility,
+                   "input": [{"storage_provider": "minio.default", "path": "archive/in"}]})
+        };
+        let got = t
+            .app
+            .rest_bearer("POST", "/system/services", Some(taker("private")), &alice)
+            .await;
+        assert_eq!(got.status, StatusCode::CONFLICT, "{db}: {}", got.body);
+        assert!(
+            got.body.contains("only the admin may adopt it"),
+            "{db}: {}",
+            got.body
+        );
+        // Nor by updating a service of hers, nor through the dashboard.
+        let mut own = taker("public");
+        own["name"] = json!("alice-svc");
+        own["input"][0]["path"] = json!("alice-in/in");
+        let got = t
+            .app
+            .rest_bearer("POST", "/system/services", Some(own.clone()), &alice)
+            .await;
+        assert_eq!(got.status, StatusCode::CREATED, "{db}: {}", got.body);
+        own["output"] = json!([{"storage_provider": "minio.default", "path": "archive/out"}]);
+        let got = t
+            .app
+            .rest_bearer("PUT", "/system/services", Some(own), &alice)
+            .await;
+        assert_eq!(got.status, StatusCode::CONFLICT, "{db}: {}", got.body);
+        let body = json!({"service": taker("private")});
+        let got = t.call_json(Some(Bob), "services/save", body.clone()).await;
+        assert_eq!(got.status, StatusCode::CONFLICT, "{db}: {}", got.body);
+        let got = t.call_json(None, "services/save", body).await;
+        assert_eq!(got.status, StatusCode::UNAUTHORIZED, "{db}");
+
+        // The bucket is still out of everyone's reach but the admin's.
+        for token in [&alice, &bob] {
+            let got = t
+                .app
+                .rest_bearer("GET", "/system/buckets/archive", None, token)
+                .await;
+            assert_eq!(got.status, StatusCode::FORBIDDEN, "{db}: {}", got.body);
+            let presign = json!({"object_key": "ledger.txt", "operation": "download"});
+            let got = t
+                .app
+                .rest_bearer(
+                    "POST",
+                    "/system/buckets/archive/presign",
+                    Some(presign),
+                    token,
+                )
+                .await;
+            assert_eq!(got.status, StatusCode::FORBIDDEN, "{db}: {}", got.body);
+            let got = t
+                .app
+                .rest_bearer("DELETE", "/system/buckets/archive", None, token)
+                .await;
+            assert_eq!(got.status, StatusCode::FORBIDDEN, "{db}: {}", got.body);
+            let own_key = t.app.store_client_for(token).await;
+            let listed = own_key.list_objects_v2().bucket("archive").send().await;
+            assert_eq!(refusal(listed), "AccessDenied", "{db}");
+        }
+        let got = t
+            .app
+            .rest_as("GET", "/system/buckets/archive", None, None)
+            .await;
+        assert_eq!(got.status, StatusCode::UNAUTHORIZED, "{db}");
+
+        // The admin adopts it by naming it in a service.
+        let got = t
+            .app
+            .rest("POST", "/system/services", Some(taker("private")))
+            .await;
+        assert_eq!(got.status, StatusCode::CREATED, "{db}: {}", got.body);
+        let bucket = t.app.rest("GET", "/system/buckets/archive", None).await;
+        assert_eq!(bucket.json()["owner"], "cluster_admin", "{db}");
+        assert!(t.exists("archive", "ledger.txt").await, "{db}");
+    }
+}
