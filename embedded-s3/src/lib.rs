@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 mod keys;
-pub use keys::{KeyRing, Keys, object_key};
+pub use keys::{KeyRing, Keys, Reach, UPLOADER, object_key};
 
 /// How long in-flight S3 requests may take to finish once shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);

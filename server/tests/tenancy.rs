@@ -773,3 +773,215 @@ async fn only_the_admin_adopts_a_bucket_made_outside_the_platform() {
         assert!(t.exists("archive", "ledger.txt").await, "{db}");
     }
 }
+
+async fn upload_as(t: &mut Tenants, who: Who, path: &str) -> common::TestResponse {
+    t.sign_in(Some(who));
+    let request = Request::put(path)
+        .body(axum::body::Body::from("x"))
+        .unwrap();
+    t.app.send(request).await
+}
+
+/// Issue 20.3: on a bucket shared with him, bob lists, reads and uploads, and replaces or
+/// deletes only what he uploaded: the same through his own store key, the dashboard and the
+/// REST API. Alice, the owner, deletes anything.
+#[tokio::test]
+async fn sharees_never_delete_or_replace_what_others_uploaded() {
+    for mut t in Tenants::on_each_database().await {
+        let db = t.app.database().to_string();
+        let (alice, bob) = (t.alice.clone(), t.bob.clone());
+        let made = t
+            .app
+            .rest_bearer(
+                "POST",
+                "/system/services",
+                Some(service("au", "public", &[])),
+                &alice,
+            )
+            .await;
+        assert_eq!(made.status, StatusCode::CREATED, "{db}: {}", made.body);
+        let body = json!({"bucket_name": "ar-data", "visibility": "restricted",
+                          "allowed_users": ["bob@test"]});
+        let made = t
+            .app
+            .rest_bearer("POST", "/system/buckets", Some(body), &alice)
+            .await;
+        assert_eq!(made.status, StatusCode::CREATED, "{db}: {}", made.body);
+        let alice_s3 = t.app.store_client_for(&alice).await;
+        let bob_s3 = t.app.store_client_for(&bob).await;
+        let put = |s3: &aws_sdk_s3::Client, bucket: &str, key: &str| {
+            s3.put_object()
+                .bucket(bucket)
+                .key(key)
+                .body(aws_sdk_s3::primitives::ByteStream::from_static(b"x"))
+        };
+
+        for bucket in ["au-in", "ar-data"] {
+            // Alice's objects: with her own key, and through the dashboard.
+            let stored = put(&alice_s3, bucket, "own-key.txt").send().await;
+            assert_eq!(refusal(stored), "", "{db}");
+            let got = upload_as(
+                &mut t,
+                Alice,
+                &format!("/api/upload/{bucket}/dashboard.txt"),
+            )
+            .await;
+            assert_eq!(got.status, StatusCode::OK, "{db}: {}", got.body);
+            let theirs = ["own-key.txt", "dashboard.txt"];
+
+            // Bob's key: reads and lists; never deletes, replaces or copies over hers.
+            let listed = bob_s3.list_objects_v2().bucket(bucket).send().await;
+            assert_eq!(refusal(listed), "", "{db}");
+            let read = bob_s3
+                .get_object()
+                .bucket(bucket)
+                .key("own-key.txt")
+                .send()
+                .await;
+            assert_eq!(refusal(read), "", "{db}");
+            for key in theirs {
+                let what = format!("{db}: {bucket}/{key}");
+                let deleted = bob_s3.delete_object().bucket(bucket).key(key).send().await;
+                assert_eq!(refusal(deleted), "AccessDenied", "{what}");
+                let deleted = bob_s3
+                    .delete_objects()
+                    .bucket(bucket)
+                    .delete(delete_request(&[key]))
+                    .send()
+                    .await;
+                assert_eq!(refusal(deleted), "AccessDenied", "{what}");
+                assert_eq!(
+                    refusal(put(&bob_s3, bucket, key).send().await),
+                    "AccessDenied",
+                    "{what}"
+                );
+                let copied = bob_s3
+                    .copy_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .copy_source(format!("{bucket}/{}", theirs[0]))
+                    .send()
+                    .await;
+                assert_eq!(refusal(copied), "AccessDenied", "{what}");
+                let started = bob_s3
+                    .create_multipart_upload()
+                    .bucket(bucket)
+                    .key(key)
+                    .send()
+                    .await;
+                assert_eq!(refusal(started), "AccessDenied", "{what}");
+            }
+            // What he uploads is his, whatever metadata he sends: he may replace and delete it.
+            let forged = put(&bob_s3, bucket, "bob.txt").metadata("oscar-uploader", "alice@test");
+            assert_eq!(refusal(forged.send().await), "", "{db}");
+            let head = t
+                .app
+                .app
+                .state
+                .s3
+                .head_object()
+                .bucket(bucket)
+                .key("bob.txt")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                head.metadata().unwrap()["oscar-uploader"],
+                "bob@test",
+                "{db}"
+            );
+            let copied = bob_s3
+                .copy_object()
+                .bucket(bucket)
+                .key("bob-copy.txt")
+                .copy_source(format!("{bucket}/own-key.txt"))
+                .send()
+                .await;
+            assert_eq!(refusal(copied), "", "{db}");
+            assert_eq!(
+                refusal(put(&bob_s3, bucket, "bob.txt").send().await),
+                "",
+                "{db}"
+            );
+            let deleted = bob_s3
+                .delete_objects()
+                .bucket(bucket)
+                .delete(delete_request(&["bob.txt", "bob-copy.txt"]))
+                .send()
+                .await;
+            assert_eq!(refusal(deleted), "", "{db}");
+
+            // The dashboard: the same rights.
+            for body in [
+                json!({"bucket": bucket, "keys": ["dashboard.txt"], "folders": []}),
+                json!({"bucket": bucket, "keys": ["own-key.txt"], "folders": []}),
+            ] {
+                let got = t
+                    .call_json(Some(Bob), "buckets/delete-objects", body.clone())
+                    .await;
+                assert_eq!(
+                    got.status,
+                    StatusCode::FORBIDDEN,
+                    "{db}: {body} {}",
+                    got.body
+                );
+                let got = t.call_json(None, "buckets/delete-objects", body).await;
+                assert_eq!(got.status, StatusCode::UNAUTHORIZED, "{db}");
+            }
+            let got = upload_as(&mut t, Bob, &format!("/api/upload/{bucket}/dashboard.txt")).await;
+            assert_eq!(got.status, StatusCode::FORBIDDEN, "{db}: {}", got.body);
+            let got = upload_as(&mut t, Bob, &format!("/api/upload/{bucket}/mine/b.txt")).await;
+            assert_eq!(got.status, StatusCode::OK, "{db}: {}", got.body);
+            let own = json!({"bucket": bucket, "keys": [], "folders": ["mine"]});
+            let got = t.call_json(Some(Bob), "buckets/delete-objects", own).await;
+            assert_eq!(got.status, StatusCode::OK, "{db}: {}", got.body);
+
+            // REST: no upload link over her objects, no sharing change, no bucket deletion.
+            let presign = |key: &str| json!({"object_key": key, "operation": "upload"});
+            let path = format!("/system/buckets/{bucket}/presign");
+            let got = t
+                .app
+                .rest_bearer("POST", &path, Some(presign("dashboard.txt")), &bob)
+                .await;
+            assert_eq!(got.status, StatusCode::FORBIDDEN, "{db}: {}", got.body);
+            let got = t
+                .app
+                .rest_bearer("POST", &path, Some(presign("new.txt")), &bob)
+                .await;
+            assert_eq!(got.status, StatusCode::OK, "{db}: {}", got.body);
+            let share = json!({"bucket_name": bucket, "visibility": "public"});
+            let got = t
+                .app
+                .rest_bearer("PUT", "/system/buckets", Some(share), &bob)
+                .await;
+            assert_eq!(got.status, StatusCode::FORBIDDEN, "{db}: {}", got.body);
+            let got = t
+                .app
+                .rest_bearer("DELETE", &format!("/system/buckets/{bucket}"), None, &bob)
+                .await;
+            assert_eq!(got.status, StatusCode::FORBIDDEN, "{db}: {}", got.body);
+            for key in theirs {
+                assert!(t.exists(bucket, key).await, "{db}: {bucket}/{key}");
+            }
+
+            // The owner deletes anything, bob's uploads included.
+            assert_eq!(
+                refusal(put(&bob_s3, bucket, "bob.txt").send().await),
+                "",
+                "{db}"
+            );
+            let deleted = alice_s3
+                .delete_objects()
+                .bucket(bucket)
+                .delete(delete_request(&["bob.txt", "own-key.txt"]))
+                .send()
+                .await;
+            assert_eq!(refusal(deleted), "", "{db}");
+            let body = json!({"bucket": bucket, "keys": ["dashboard.txt"], "folders": []});
+            let got = t
+                .call_json(Some(Alice), "buckets/delete-objects", body)
+                .await;
+            assert_eq!(got.status, StatusCode::OK, "{db}: {}", got.body);
+        }
+    }
+}

@@ -107,7 +107,8 @@ pub async fn visible_to(
 /// What a caller wants to do with a bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// List, read, upload, delete objects, share links: whoever the visibility admits.
+    /// List, read, upload, share links: whoever the visibility admits. Replacing and deleting
+    /// objects also needs [`may_replace`].
     Use,
     /// Change visibility, delete the bucket: the owner and the admin.
     Manage,
@@ -305,14 +306,49 @@ pub async fn create_folder(s3: &aws_sdk_s3::Client, bucket: &str, folder: &str) 
     Ok(())
 }
 
-/// Deletes objects and whole folders (everything under each `prefix/`). Returns how many
-/// objects went.
+/// A user the bucket is shared with replaces or deletes only what they uploaded, as named by
+/// the object's `oscar-uploader` (written by the platform for its own uploads and by the
+/// embedded store for users' keys, whatever the client sent); the owner and the admin
+/// anything. Folder markers hold nothing anyone uploaded. The embedded store applies the same
+/// rule to users' keys (`embedded_s3::Reach`).
+pub async fn may_replace(
+    s3: &aws_sdk_s3::Client,
+    record: &BucketRecord,
+    caller: &Caller,
+    key: &str,
+) -> AppResult<()> {
+    if caller.manages(&record.owner) || key.ends_with('/') {
+        return Ok(());
+    }
+    let bucket = &record.name;
+    match s3.head_object().bucket(bucket).key(key).send().await {
+        Ok(head)
+            if head
+                .metadata()
+                .and_then(|m| m.get(events::UPLOADER_METADATA))
+                == Some(&caller.id) =>
+        {
+            Ok(())
+        }
+        Ok(_) => Err(AppError::Forbidden(format!(
+            "{key:?} in bucket {bucket:?} was uploaded by someone else: only its uploader and the bucket's owner may replace or delete it"
+        ))),
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(()),
+        Err(e) => Err(refused("key", e)),
+    }
+}
+
+/// Deletes objects and whole folders (everything under each `prefix/`) that the caller may
+/// delete (see [`may_replace`]); nothing when one of them is not. Returns how many objects
+/// went.
 pub async fn delete(
     s3: &aws_sdk_s3::Client,
-    bucket: &str,
+    record: &BucketRecord,
+    caller: &Caller,
     keys: &[String],
     folders: &[String],
 ) -> AppResult<u64> {
+    let bucket = record.name.as_str();
     check_bucket(bucket)?;
     for key in keys {
         check_key("keys", key)?;
@@ -325,6 +361,9 @@ pub async fn delete(
         let prefix = format!("{}/", folder.trim_end_matches('/'));
         doomed.extend(keys_under(s3, bucket, &prefix).await?);
         doomed.push(prefix);
+    }
+    for key in &doomed {
+        may_replace(s3, record, caller, key).await?;
     }
     let mut deleted = 0;
     for batch in doomed.chunks(1000) {

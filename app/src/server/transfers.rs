@@ -41,7 +41,9 @@ async fn upload(
     body: Body,
 ) -> AppResult<Json<Value>> {
     let caller = super::auth::signed_in(&session).await?;
-    super::buckets::authorize(&state.db, &state.s3, &caller, &bucket, Access::Use).await?;
+    let record =
+        super::buckets::authorize(&state.db, &state.s3, &caller, &bucket, Access::Use).await?;
+    super::buckets::may_replace(&state.s3, &record, &caller, &key).await?;
     let version = super::buckets::upload(
         &state.s3,
         &caller,
