@@ -19,7 +19,7 @@ use app::server::sessions::Sessions;
 use app::server::state::AppState;
 use app::server::store::Store;
 use app::server::store_keys;
-use embedded_s3::{EmbeddedS3, KeyRing, Keys, Notification};
+use embedded_s3::{EmbeddedS3, KeyRing, Keys, Notification, Reach};
 use leptos::config::LeptosOptions;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -42,8 +42,8 @@ impl KeyRing for PlatformKeys {
             .map_err(|e| e.to_string())
     }
 
-    async fn may_use(&self, access_key: &str, bucket: &str) -> Result<bool, String> {
-        store_keys::may_use(&self.db, access_key, bucket)
+    async fn reach(&self, access_key: &str, bucket: &str) -> Result<Reach, String> {
+        store_keys::reach(&self.db, access_key, bucket)
             .await
             .map_err(|e| e.to_string())
     }

@@ -238,7 +238,7 @@ async fn presign(
     Path(bucket): Path<String>,
     body: Bytes,
 ) -> AppResult<Json<Value>> {
-    buckets::authorize(&state.db, &state.s3, &caller, &bucket, Access::Use).await?;
+    let record = buckets::authorize(&state.db, &state.s3, &caller, &bucket, Access::Use).await?;
     let request: PresignRequest = serde_json::from_slice(&body)
         .map_err(|e| AppError::bad_request("body", format!("not a presign request: {e}")))?;
     let key = request
@@ -252,6 +252,11 @@ async fn presign(
         .unwrap_or(900);
     let expires = Duration::from_secs(seconds);
     let operation = request.operation.unwrap_or_else(|| "download".into());
+    if operation == "upload" {
+        // Checked when the link is made: the platform's keys sign it.
+        buckets::check_key("object_key", &key)?;
+        buckets::may_replace(&state.s3, &record, &caller, &key).await?;
+    }
     let (method, url) = match operation.as_str() {
         "download" => (
             "GET",

@@ -290,6 +290,22 @@ impl TestApp {
         self.get(path).await
     }
 
+    /// An S3 client of the embedded store with the keys `GET /system/config` gives the holder
+    /// of `token` (what oscar-python's storage client uses).
+    pub async fn store_client_for(&mut self, token: &str) -> aws_sdk_s3::Client {
+        let config = self
+            .rest_bearer("GET", "/system/config", None, token)
+            .await
+            .json();
+        let provider = &config["minio_provider"];
+        supervisor::storage::client(
+            &self.app.state.info.storage_endpoint,
+            "us-east-1",
+            provider["access_key"].as_str().unwrap(),
+            provider["secret_key"].as_str().unwrap(),
+        )
+    }
+
     /// A REST request with `Authorization: Bearer <token>`.
     pub async fn rest_bearer(
         &mut self,
