@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use app::AppError;
 use app::api::system::PlatformInfo;
-use app::server::auth::AdminAccount;
+use app::server::auth::{AdminAccount, LoginThrottle};
 use app::server::db::Database;
 use app::server::jobs::executor::{Executor, StorageAccess};
 use app::server::jobs::local::LocalExecutor;
@@ -235,7 +235,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
             upload_limit: config.upload_limit,
         },
         admin: AdminAccount::new(&config.admin_username, admin_password),
-        login_throttle: Default::default(),
+        login_throttle: Arc::new(LoginThrottle::new(config.trusted_proxies.clone())),
         oidc: config
             .oidc
             .clone()

@@ -227,10 +227,26 @@ async fn cross_site_posts_are_refused_and_pages_carry_security_headers() {
     assert_eq!(page.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
 }
 
+/// A sign-in form post from `peer`, through `forwarded` proxies when given.
+fn admin_login_from(peer: &str, forwarded: Option<&str>, password: &str) -> Request<axum::body::Body> {
+    let mut request = Request::post("/api/auth/login")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::ACCEPT, "application/json");
+    if let Some(hops) = forwarded {
+        request = request.header("x-forwarded-for", hops);
+    }
+    let mut request = request
+        .body(axum::body::Body::from(format!("username={ADMIN}&password={password}")))
+        .unwrap();
+    let peer: std::net::SocketAddr = format!("{peer}:40000").parse().unwrap();
+    request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+    request
+}
+
 #[tokio::test]
 async fn repeated_wrong_admin_passwords_are_throttled() {
     let mut app = TestApp::new().await;
-    for _ in 0..10 {
+    for _ in 0..6 {
         let wrong = app
             .call("auth/login", &[("username", ADMIN), ("password", "guess")])
             .await;
@@ -251,4 +267,33 @@ async fn repeated_wrong_admin_passwords_are_throttled() {
         app.rest("GET", "/system/services", None).await.status,
         StatusCode::TOO_MANY_REQUESTS
     );
+}
+
+#[tokio::test]
+async fn failures_from_one_client_never_lock_the_admin_out_elsewhere() {
+    let mut app = TestApp::with_config(|c| c.trusted_proxies = vec!["10.9.0.0/16".parse().unwrap()]).await;
+    // An attacker guessing at speed, directly and through the proxy, naming another client
+    // in X-Forwarded-For as the proxy would pass it on.
+    for _ in 0..30 {
+        app.send(admin_login_from("203.0.113.66", None, "guess")).await;
+        app.send(admin_login_from("10.9.0.2", Some("198.51.100.7, 203.0.113.66"), "guess"))
+            .await;
+    }
+    let attacker = app.send(admin_login_from("203.0.113.66", None, PASSWORD)).await;
+    assert_eq!(attacker.status, StatusCode::TOO_MANY_REQUESTS, "{}", attacker.body);
+
+    // The admin, from an address that has not failed: straight in, or through the same
+    // proxy, whose X-Forwarded-For names the real client.
+    let direct = app.send(admin_login_from("192.0.2.10", None, PASSWORD)).await;
+    assert_eq!(direct.status, StatusCode::OK, "{}", direct.body);
+    let proxied = app
+        .send(admin_login_from("10.9.0.2", Some("192.0.2.11"), PASSWORD))
+        .await;
+    assert_eq!(proxied.status, StatusCode::OK, "{}", proxied.body);
+
+    // An untrusted peer cannot pick the address it is counted under.
+    let spoofed = app
+        .send(admin_login_from("203.0.113.66", Some("192.0.2.12"), PASSWORD))
+        .await;
+    assert_eq!(spoofed.status, StatusCode::TOO_MANY_REQUESTS, "{}", spoofed.body);
 }

@@ -19,7 +19,7 @@ pub struct AppState {
     /// Reaches the object store (embedded s3s or external MinIO) the same way in every mode.
     pub s3: Store,
     pub admin: AdminAccount,
-    /// Failed admin sign-ins per client address.
+    /// Failed admin sign-ins per username and client address.
     pub login_throttle: Arc<LoginThrottle>,
     /// The OIDC provider people sign in with (None: only the local admin).
     pub oidc: Option<Oidc>,
