@@ -21,7 +21,9 @@ pub fn ServiceDetailPage() -> impl IntoView {
     let service = routed_service();
     view! {
         <PageHeader title="Service" />
-        {loaded(service, |s| view! { <ServiceDetail service=s /> })}
+        // The page's parts are type-erased (`into_any`) like the bucket browser's: nested as
+        // one type, they overflowed rustc's depth limit computing the page's layout.
+        {loaded(service, |s| view! { <ServiceDetail service=s /> }.into_any())}
     }
 }
 
@@ -89,6 +91,7 @@ fn ServiceDetail(service: Service) -> impl IntoView {
         <InvokePanel name=name.clone() />
         <DeleteService name />
     }
+    .into_any()
 }
 
 fn storage_list(entries: &[StorageIo]) -> String {
@@ -175,4 +178,5 @@ fn DeleteService(name: String) -> impl IntoView {
             }}
         </section>
     }
+    .into_any()
 }

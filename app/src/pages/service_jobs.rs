@@ -103,6 +103,7 @@ pub fn ServiceJobs(name: String) -> impl IntoView {
             {move || selected.get().map(|job| view! { <JobLog service=name.clone() job selected /> })}
         </section>
     }
+    .into_any()
 }
 
 #[component]
@@ -319,6 +320,7 @@ pub fn InvokePanel(name: String) -> impl IntoView {
             })}
         </section>
     }
+    .into_any()
 }
 
 #[component]
