@@ -298,13 +298,13 @@ async fn buckets_of_other_users_are_refused_and_preexisting_ones_are_kept() {
         bobs.name = "bobs".into();
         bobs.input[0].path = "shared-data/in".into();
         bobs.output[0].path = "shared-data/out".into();
-        services::create(db, s3, executor, &bob, bobs.clone(), 1)
+        services::create(db, s3, executor, &bob, &[], bobs.clone(), 1)
             .await
             .unwrap();
 
         let mut carols = bobs.clone();
         carols.name = "carols".into();
-        let err = services::create(db, s3, executor, &carol, carols, 2)
+        let err = services::create(db, s3, executor, &carol, &[], carols, 2)
             .await
             .unwrap_err();
         assert_eq!(err.status(), 409, "{}: {err}", app.database());
@@ -329,7 +329,7 @@ async fn buckets_of_other_users_are_refused_and_preexisting_ones_are_kept() {
         adopted.name = "adopted".into();
         adopted.input[0].path = "field-data/raw".into();
         adopted.output[0].path = "field-data/clean".into();
-        services::create(db, s3, executor, &admin, adopted, 3)
+        services::create(db, s3, executor, &admin, &[], adopted, 3)
             .await
             .unwrap();
         let plan = services::deletion_plan(db, &admin, "adopted")
@@ -369,7 +369,7 @@ async fn a_service_folder_where_an_object_is_is_refused_naming_the_field() {
     ] {
         service.input[0].path = input.into();
         service.output[0].path = output.into();
-        let err = services::create(db, s3, executor, &Caller::admin(), service.clone(), 1)
+        let err = services::create(db, s3, executor, &Caller::admin(), &[], service.clone(), 1)
             .await
             .unwrap_err();
         assert_eq!(err.status(), 400, "{err}");
@@ -390,7 +390,7 @@ async fn a_service_whose_bucket_was_removed_outside_can_be_deleted() {
     service.name = "orphan".into();
     service.input[0].path = "vanished/in".into();
     service.output[0].path = "vanished/out".into();
-    services::create(db, s3, executor, &Caller::admin(), service, 1)
+    services::create(db, s3, executor, &Caller::admin(), &[], service, 1)
         .await
         .unwrap();
     std::fs::remove_dir_all(app.config.data_dir.join("s3").join("vanished")).unwrap();

@@ -38,11 +38,6 @@ async fn config(
     Principal(caller): Principal,
 ) -> AppResult<Json<Value>> {
     let keys = store_keys::for_caller(&state.db, state.jobs.storage(), &caller).await?;
-    let groups = state
-        .oidc
-        .as_ref()
-        .map(|o| o.settings().groups.clone())
-        .unwrap_or_default();
     Ok(Json(json!({
         "name": "oscar",
         "namespace": "oscar",
@@ -50,7 +45,7 @@ async fn config(
         "gpu_available": false,
         "interLink_available": false,
         "yunikorn_enable": false,
-        "oidc_groups": groups,
+        "oidc_groups": state.vo_groups(),
         "minio_provider": {
             "verify": keys.endpoint.starts_with("https://"),
             "endpoint": keys.endpoint,

@@ -58,21 +58,7 @@ impl TestApp {
     }
 
     pub async fn with_oidc_on(issuer: &str, database_url: Option<String>) -> Self {
-        let settings = app::server::oidc::OidcSettings {
-            issuer: issuer.to_string(),
-            client_id: oidc::CLIENT_ID.into(),
-            client_secret: Some(oidc::CLIENT_SECRET.into()),
-            redirect_url: "http://127.0.0.1:3000/auth/callback".into(),
-            scopes: vec![
-                "openid".into(),
-                "profile".into(),
-                "email".into(),
-                "eduperson_entitlement".into(),
-            ],
-            groups: vec![oidc::VO.into()],
-            audience: None,
-            display_name: "Test IdP".into(),
-        };
+        let settings = oidc::settings(issuer);
         Self::with_config(|config| {
             config.oidc = Some(settings);
             config.database_url = database_url;
@@ -310,6 +296,22 @@ impl TestApp {
             .unwrap_or_else(Body::empty);
         self.send(request.body(body).unwrap()).await
     }
+}
+
+/// Upstream's own test service (grycap/oscar-tests `data/00-cowsay.yaml`, its entry sent as
+/// JSON the way oscar-python and the Robot suite send it), named `name`, with buckets of its own.
+pub fn upstream_cowsay(name: &str) -> serde_json::Value {
+    serde_json::json!({
+        "name": name,
+        "cpu": "1.0",
+        "memory": "128Mi",
+        "image": "ghcr.io/grycap/cowsay",
+        "script": "#!/bin/sh\n\nif [ \"$INPUT_TYPE\" = \"json\" ]\nthen\n    jq '.message' \"$INPUT_FILE_PATH\" -r | /usr/games/cowsay\nelse\n    cat \"$INPUT_FILE_PATH\" | /usr/games/cowsay\nfi\n",
+        "input": [{"storage_provider": "minio", "path": format!("{name}/input")}],
+        "output": [{"storage_provider": "minio", "path": format!("{name}/output")}],
+        "isolation_level": "SERVICE",
+        "visibility": "private",
+    })
 }
 
 /// Peak resident memory of this process so far (VmHWM), in bytes. Each test runs in its own
