@@ -5,7 +5,7 @@ mod common;
 use app::server::access::Caller;
 use app::server::services;
 use app::service::{Service, fdl};
-use common::TestApp;
+use common::{TestApp, upstream_cowsay};
 use http::StatusCode;
 use serde_json::{Value, json};
 
@@ -120,6 +120,36 @@ async fn the_two_service_workflow_is_created_listed_and_deleted_through_rest() {
         );
         assert_eq!(app.rest("GET", "/system/services", None).await.body, "[]");
     }
+}
+
+/// Upstream labels every service `oscar_service: <name>`, keeping the user's labels; the Robot
+/// suite and scripts look for it in the list (and update keeps it).
+#[tokio::test]
+async fn services_carry_upstreams_oscar_service_label() {
+    let mut app = TestApp::new().await;
+    let mut cowsay = upstream_cowsay("robot-test-cowsay");
+    cowsay["labels"] = json!({"team": "vision"});
+    let created = app
+        .rest("POST", "/system/services", Some(cowsay.clone()))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let labels = json!({"oscar_service": "robot-test-cowsay", "team": "vision"});
+
+    let listed = app.rest("GET", "/system/services", None).await;
+    assert!(
+        listed
+            .body
+            .contains(r#""oscar_service":"robot-test-cowsay""#),
+        "{}",
+        listed.body
+    );
+    assert_eq!(listed.json()[0]["labels"], labels);
+    let updated = app.rest("PUT", "/system/services", Some(cowsay)).await;
+    assert_eq!(updated.status, StatusCode::NO_CONTENT, "{}", updated.body);
+    let read = app
+        .rest("GET", "/system/services/robot-test-cowsay", None)
+        .await;
+    assert_eq!(read.json()["labels"], labels);
 }
 
 #[tokio::test]

@@ -7,5 +7,7 @@ pub mod model;
 pub mod quantity;
 pub mod validate;
 
-pub use model::{Environment, PLATFORM_STORE, Service, StorageIo, Synchronous, Visibility};
+pub use model::{
+    Environment, PLATFORM_STORE, SERVICE_LABEL, Service, StorageIo, Synchronous, Visibility,
+};
 pub use validate::FieldError;

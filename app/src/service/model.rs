@@ -81,6 +81,10 @@ pub struct StorageIo {
     pub suffix: Vec<String>,
 }
 
+/// The label upstream gives every service (and its jobs): its name. Clients and scripts
+/// filter services on it.
+pub const SERVICE_LABEL: &str = "oscar_service";
+
 /// The provider id of the platform's own store (what an entry without a provider means).
 pub const PLATFORM_STORE: &str = "minio.default";
 
