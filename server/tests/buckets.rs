@@ -272,6 +272,41 @@ async fn share_links_download_without_credentials_until_they_expire() {
     assert!(refused.body.contains("expires_in"), "{}", refused.body);
 }
 
+/// Upstream's presign requests: the Robot suite and oscar-python send `expires` as a numeric
+/// string or a number, with fields this platform does not use; upstream ignores unknown fields.
+#[tokio::test]
+async fn presign_takes_the_expiry_as_a_number_or_a_numeric_string() {
+    let mut app = TestApp::new().await;
+    // grycap/oscar-tests data/bucket.json
+    let bucket = json!({"bucket_name": "robot-test", "visibility": "private", "allowed_users": []});
+    let created = app.rest("POST", "/system/buckets", Some(bucket)).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let presign = async |app: &mut TestApp, body| {
+        app.rest("POST", "/system/buckets/robot-test/presign", Some(body))
+            .await
+    };
+    for body in [
+        json!({"object_key": "f.txt", "operation": "download", "expires": "3600"}),
+        json!({"object_key": "f.txt", "operation": "download", "expires": 3600}),
+        json!({"object_key": "f.txt", "operation": "upload", "expires_in": " 3600 ",
+               "content_type": "text/plain", "extra_headers": {"x-note": "a"}, "unknown": [1]}),
+    ] {
+        let answer = presign(&mut app, body.clone()).await;
+        assert_eq!(answer.status, StatusCode::OK, "{body}: {}", answer.body);
+        let url = answer.json()["url"].as_str().unwrap().to_string();
+        assert!(url.contains("X-Amz-Expires=3600"), "{body}: {url}");
+    }
+    for (field, given) in [("expires", json!("soon")), ("expires_in", json!(-1))] {
+        let body = json!({"object_key": "f.txt", "operation": "download", field: given});
+        let refused = presign(&mut app, body).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+        assert_eq!(
+            refused.body,
+            format!("{field}: {given} is not a number of seconds")
+        );
+    }
+}
+
 #[tokio::test]
 async fn the_oscar_bucket_api_creates_lists_pages_presigns_and_deletes() {
     let mut app = TestApp::new().await;

@@ -215,14 +215,30 @@ async fn read(
     Ok(Json(answer))
 }
 
+/// Unknown fields are ignored, as upstream's decoder does.
 #[derive(Deserialize)]
 struct PresignRequest {
     object_key: Option<String>,
     operation: Option<String>,
-    expires_in: Option<u64>,
+    expires_in: Option<Value>,
     /// oscar-python's name for it.
-    expires: Option<u64>,
+    expires: Option<Value>,
     content_type: Option<String>,
+}
+
+/// Seconds given as a number or a numeric string (oscar-python and the Robot suite send
+/// `"3600"`); absent or null is 0, which leaves it to the other field or the default.
+fn seconds(field: &str, value: Option<Value>) -> AppResult<u64> {
+    match &value {
+        None | Some(Value::Null) => Some(0),
+        Some(Value::Number(n)) => n.as_u64(),
+        Some(Value::String(s)) => s.trim().parse().ok(),
+        Some(_) => None,
+    }
+    .ok_or_else(|| {
+        let given = value.unwrap_or_default();
+        AppError::bad_request(field, format!("{given} is not a number of seconds"))
+    })
 }
 
 /// A URL to download or upload one object without credentials (900 s unless asked; 1 to
@@ -240,11 +256,14 @@ async fn presign(
         .object_key
         .filter(|k| !k.is_empty())
         .ok_or_else(|| AppError::bad_request("object_key", "is required"))?;
-    let seconds = request
-        .expires_in
-        .filter(|s| *s > 0)
-        .or(request.expires.filter(|s| *s > 0))
-        .unwrap_or(900);
+    let seconds = [
+        ("expires_in", request.expires_in),
+        ("expires", request.expires),
+    ]
+    .into_iter()
+    .map(|(field, value)| seconds(field, value))
+    .find(|seconds| !matches!(seconds, Ok(0)))
+    .unwrap_or(Ok(900))?;
     let expires = Duration::from_secs(seconds);
     let operation = request.operation.unwrap_or_else(|| "download".into());
     let (method, url) = match operation.as_str() {
