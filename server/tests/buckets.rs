@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
 use axum::body::Body;
-use common::TestApp;
+use common::{TestApp, upstream_fields_missing, upstream_json};
 use http::{Request, StatusCode};
 use serde_json::json;
 
@@ -305,6 +305,44 @@ async fn presign_takes_the_expiry_as_a_number_or_a_numeric_string() {
             format!("{field}: {given} is not a number of seconds")
         );
     }
+}
+
+/// The bucket API answers with upstream's types in upstream's field order; usage accounting
+/// (`storage_usage`, `attribution`) is not there.
+#[tokio::test]
+async fn buckets_are_answered_in_upstreams_field_order() {
+    let mut app = TestApp::new().await;
+    let bucket = json!({"bucket_name": "robot-test", "visibility": "private", "allowed_users": []});
+    let created = app.rest("POST", "/system/buckets", Some(bucket)).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    for key in ["a.txt", "b.txt"] {
+        common::jobs::put(&app, "robot-test", key, b"content").await;
+    }
+    const USAGE: [&str; 5] = [
+        "storage_usage",
+        "storage_usage.used",
+        "storage_usage.used_bytes",
+        "storage_usage.objects",
+        "attribution",
+    ];
+
+    let listed = app.rest("GET", "/system/buckets", None).await;
+    let missing = upstream_fields_missing(&listed.body, &upstream_json("buckets"));
+    assert_eq!(missing, USAGE.map(|k| format!("[].{k}")));
+    let page = app
+        .rest("GET", "/system/buckets/robot-test?limit=1", None)
+        .await;
+    let missing = upstream_fields_missing(&page.body, &upstream_json("bucket"));
+    assert_eq!(missing, USAGE);
+    let presigned = app
+        .rest(
+            "POST",
+            "/system/buckets/robot-test/presign",
+            Some(json!({"object_key": "a.txt", "operation": "download"})),
+        )
+        .await;
+    let missing = upstream_fields_missing(&presigned.body, &upstream_json("presign"));
+    assert_eq!(missing, Vec::<String>::new());
 }
 
 #[tokio::test]

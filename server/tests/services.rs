@@ -5,7 +5,7 @@ mod common;
 use app::server::access::Caller;
 use app::server::services;
 use app::service::{Service, fdl};
-use common::{TestApp, upstream_cowsay};
+use common::{TestApp, upstream_cowsay, upstream_fields_missing, upstream_json};
 use http::StatusCode;
 use serde_json::{Value, json};
 
@@ -150,6 +150,37 @@ async fn services_carry_upstreams_oscar_service_label() {
         .rest("GET", "/system/services/robot-test-cowsay", None)
         .await;
     assert_eq!(read.json()["labels"], labels);
+}
+
+/// Services are answered in upstream's field order, nested objects too: the Robot suite
+/// compares text (`mount_cycle.robot`), and upstream's JSON of a service comes back with the
+/// same fields in the same order.
+#[tokio::test]
+async fn services_are_answered_in_upstreams_field_order() {
+    let mut app = TestApp::new().await;
+    let mut cowsay = upstream_cowsay("robot-test-mount");
+    cowsay["mount"] = json!({"storage_provider": "minio.default", "path": "robot-test/mount"});
+    let fixture = upstream_json("service");
+    for body in [cowsay, serde_json::from_str(&fixture).unwrap()] {
+        let created = app.rest("POST", "/system/services", Some(body)).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    }
+    let read = app
+        .rest("GET", "/system/services/robot-test-mount", None)
+        .await;
+    assert!(
+        read.body
+            .contains(r#""mount":{"storage_provider":"minio.default","path":"robot-test/mount"}"#),
+        "{}",
+        read.body
+    );
+    let upstream = app
+        .rest("GET", "/system/services/robot-test-cowsay", None)
+        .await;
+    assert_eq!(
+        upstream_fields_missing(&upstream.body, &fixture),
+        Vec::<String>::new()
+    );
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
-//! `/system/buckets` and `/system/config`: OSCAR's bucket API (oscar-api.md §3.5) and the
-//! store settings oscar-python's storage client reads.
+//! `/system/buckets` and `/system/config`: OSCAR's bucket API (oscar-api.md §3.5), answered
+//! with upstream's types in their field order (`MinIOBucket`, `BucketListResponse`,
+//! `PresignResponse`), and the store settings oscar-python's storage client reads.
 
 use std::time::Duration;
 
@@ -83,6 +84,26 @@ struct MinioBucket {
     allowed_users: Vec<String>,
     owner: String,
     metadata: Value,
+}
+
+/// Upstream's `BucketListResponse`: the bucket, a page of its objects, then the paging.
+#[derive(Serialize)]
+struct BucketPage {
+    #[serde(flatten)]
+    bucket: MinioBucket,
+    objects: Vec<MinioObject>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_page: Option<String>,
+    is_truncated: bool,
+    returned_items: usize,
+}
+
+#[derive(Serialize)]
+struct MinioObject {
+    object_name: String,
+    size_bytes: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_modified: Option<String>,
 }
 
 fn parse(body: &Bytes) -> AppResult<BucketRequest> {
@@ -181,38 +202,36 @@ struct ObjectsQuery {
 async fn read(
     State(state): State<AppState>,
     Principal(caller): Principal,
-    Path(bucket): Path<String>,
+    Path(name): Path<String>,
     Query(query): Query<ObjectsQuery>,
-) -> AppResult<Json<Value>> {
-    let record = minio_bucket(
-        buckets::authorize(&state.db, &state.s3, &caller, &bucket, Access::Use).await?,
-    );
+) -> AppResult<Json<BucketPage>> {
+    let bucket =
+        minio_bucket(buckets::authorize(&state.db, &state.s3, &caller, &name, Access::Use).await?);
     let page = buckets::list_objects(
         &state.s3,
-        &bucket,
+        &name,
         &query.prefix.unwrap_or_default(),
         query.page,
         query.limit.unwrap_or(PAGE),
         Listing::AllBelow,
     )
     .await?;
-    let objects: Vec<Value> = page
+    let objects: Vec<MinioObject> = page
         .objects
-        .iter()
-        .map(|o| {
-            json!({
-                "object_name": o.key,
-                "size_bytes": o.size,
-                "last_modified": o.modified.map(jobs::rfc3339),
-            })
+        .into_iter()
+        .map(|o| MinioObject {
+            object_name: o.key,
+            size_bytes: o.size,
+            last_modified: o.modified.map(jobs::rfc3339),
         })
         .collect();
-    let mut answer = serde_json::to_value(&record).map_err(|e| AppError::internal("bucket", e))?;
-    answer["returned_items"] = json!(objects.len());
-    answer["objects"] = Value::Array(objects);
-    answer["is_truncated"] = json!(page.next.is_some());
-    answer["next_page"] = json!(page.next.unwrap_or_default());
-    Ok(Json(answer))
+    Ok(Json(BucketPage {
+        bucket,
+        returned_items: objects.len(),
+        objects,
+        is_truncated: page.next.is_some(),
+        next_page: page.next,
+    }))
 }
 
 /// Unknown fields are ignored, as upstream's decoder does.
@@ -224,6 +243,16 @@ struct PresignRequest {
     /// oscar-python's name for it.
     expires: Option<Value>,
     content_type: Option<String>,
+}
+
+/// Upstream's `PresignResponse`, less `headers` (no `extra_headers` are signed here).
+#[derive(Serialize)]
+struct Presigned {
+    object_key: String,
+    operation: String,
+    method: &'static str,
+    url: String,
+    expires_at: String,
 }
 
 /// Seconds given as a number or a numeric string (oscar-python and the Robot suite send
@@ -248,7 +277,7 @@ async fn presign(
     Principal(caller): Principal,
     Path(bucket): Path<String>,
     body: Bytes,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<Presigned>> {
     buckets::authorize(&state.db, &state.s3, &caller, &bucket, Access::Use).await?;
     let request: PresignRequest = serde_json::from_slice(&body)
         .map_err(|e| AppError::bad_request("body", format!("not a presign request: {e}")))?;
@@ -289,12 +318,11 @@ async fn presign(
             ));
         }
     };
-    let expires_at = jobs::rfc3339(jobs::now_ms() + seconds as i64 * 1000);
-    Ok(Json(json!({
-        "object_key": key,
-        "operation": operation,
-        "method": method,
-        "url": url,
-        "expires_at": expires_at,
-    })))
+    Ok(Json(Presigned {
+        object_key: key,
+        operation,
+        method,
+        url,
+        expires_at: jobs::rfc3339(jobs::now_ms() + seconds as i64 * 1000),
+    }))
 }

@@ -4,6 +4,7 @@
 
 pub mod fdl;
 pub mod model;
+pub mod order;
 pub mod quantity;
 pub mod validate;
 

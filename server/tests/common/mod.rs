@@ -314,6 +314,76 @@ pub fn upstream_cowsay(name: &str) -> serde_json::Value {
     })
 }
 
+/// Upstream's JSON of an OSCAR type (`fixtures/oscar/<name>.json`).
+pub fn upstream_json(name: &str) -> String {
+    let path = format!(
+        "{}/../fixtures/oscar/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Checks that `answer` has only upstream's fields (`fixture`: upstream's JSON of the same
+/// type), in upstream's order, and returns upstream's fields it leaves out.
+pub fn upstream_fields_missing(answer: &str, fixture: &str) -> Vec<String> {
+    let (ours, upstream) = (layout(answer), layout(fixture));
+    let in_upstream_order: Vec<&String> = upstream.iter().filter(|k| ours.contains(k)).collect();
+    assert_eq!(
+        ours.iter().collect::<Vec<_>>(),
+        in_upstream_order,
+        "not upstream's fields in upstream's order: {answer}"
+    );
+    upstream.into_iter().filter(|k| !ours.contains(k)).collect()
+}
+
+/// The object keys of a JSON text in the order they first appear, each by its path
+/// (`config.name`, `[].objects[].size_bytes`). serde_json's maps are sorted, so the text is
+/// scanned.
+fn layout(json: &str) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::new();
+    // The open objects and lists: their path, and whether a list.
+    let mut open: Vec<(String, bool)> = Vec::new();
+    let mut key = String::new();
+    let mut chars = json.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                let mut text = String::new();
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => text.extend(chars.next()),
+                        '"' => break,
+                        c => text.push(c),
+                    }
+                }
+                if let Some((object, false)) = open.last()
+                    && chars.as_str().trim_start().starts_with(':')
+                {
+                    key = match object.as_str() {
+                        "" => text,
+                        object => format!("{object}.{text}"),
+                    };
+                    if !keys.contains(&key) {
+                        keys.push(key.clone());
+                    }
+                }
+            }
+            '{' | '[' => {
+                let path = match open.last() {
+                    Some((list, true)) => format!("{list}[]"),
+                    _ => key.clone(),
+                };
+                open.push((path, c == '['));
+            }
+            '}' | ']' => {
+                open.pop();
+            }
+            _ => {}
+        }
+    }
+    keys
+}
+
 /// Peak resident memory of this process so far (VmHWM), in bytes. Each test runs in its own
 /// process under nextest, so the growth is the test's.
 pub fn peak_rss() -> u64 {
