@@ -344,7 +344,10 @@ mod tests {
         assert_eq!(from("203.0.113.9", &["198.51.100.1"]), "203.0.113.9");
         // Through our proxy: the hop it added, not what the client wrote before it.
         assert_eq!(from("10.1.0.5", &["6.6.6.6, 198.51.100.1"]), "198.51.100.1");
-        assert_eq!(from("10.1.0.5", &["198.51.100.1", "10.1.0.7"]), "198.51.100.1");
+        assert_eq!(
+            from("10.1.0.5", &["198.51.100.1", "10.1.0.7"]),
+            "198.51.100.1"
+        );
         assert_eq!(from("10.1.0.5", &[]), "10.1.0.5");
         assert_eq!(from("10.1.0.5", &["junk"]), "10.1.0.5");
         let in_process = http::Request::new(()).into_parts().0;

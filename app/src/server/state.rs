@@ -31,6 +31,13 @@ pub struct AppState {
     pub info: PlatformInfo,
 }
 
+impl AppState {
+    /// The VOs the platform gates on (`OIDC_GROUPS`); none without OIDC.
+    pub fn vo_groups(&self) -> &[String] {
+        self.oidc.as_ref().map_or(&[], |o| &o.settings().groups)
+    }
+}
+
 impl FromRef<AppState> for LeptosOptions {
     fn from_ref(state: &AppState) -> Self {
         state.leptos_options.clone()

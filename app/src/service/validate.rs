@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{Service, StorageIo};
+use super::model::{SERVICE_LABEL, Service, StorageIo};
 use super::quantity;
 
 pub const DEFAULT_CPU: &str = "0.2";
@@ -190,6 +190,10 @@ pub fn prepare(service: &mut Service) -> Result<(), Vec<FieldError>> {
     }
 
     if errors.0.is_empty() {
+        // Upstream adds it to the stored service, keeping the user's other labels.
+        service
+            .labels
+            .insert(SERVICE_LABEL.into(), service.name.clone());
         Ok(())
     } else {
         Err(errors.0)
