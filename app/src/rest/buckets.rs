@@ -1,6 +1,5 @@
-//! `/system/buckets` and `/system/config`: OSCAR's bucket API (oscar-api.md §3.5), answered
-//! with upstream's types in their field order (`MinIOBucket`, `BucketListResponse`,
-//! `PresignResponse`), and the store settings oscar-python's storage client reads.
+//! `/system/buckets`: OSCAR's bucket API (oscar-api.md §3.5), answered with upstream's types
+//! in their field order (`MinIOBucket`, `BucketListResponse`, `PresignResponse`).
 
 use std::time::Duration;
 
@@ -15,7 +14,7 @@ use serde_json::{Value, json};
 use super::Principal;
 use crate::server::buckets::{self, Access, BucketRecord, Listing};
 use crate::server::state::AppState;
-use crate::server::{jobs, now, store_keys};
+use crate::server::{jobs, now};
 use crate::service::Visibility;
 use crate::{AppError, AppResult};
 
@@ -24,37 +23,10 @@ const PAGE: i32 = 70;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/system/config", get(config))
-        .route("/system/config/", get(config))
         .route("/system/buckets", get(list).post(create).put(update))
         .route("/system/buckets/", get(list).post(create).put(update))
         .route("/system/buckets/{bucket}", get(read).delete(remove))
         .route("/system/buckets/{bucket}/presign", post(presign))
-}
-
-/// The store as the caller reaches it with their own clients (oscar-python's storage client
-/// reads `minio_provider`): the root keys for the admin, the user's own key otherwise.
-async fn config(
-    State(state): State<AppState>,
-    Principal(caller): Principal,
-) -> AppResult<Json<Value>> {
-    let keys = store_keys::for_caller(&state.db, state.jobs.storage(), &caller).await?;
-    Ok(Json(json!({
-        "name": "oscar",
-        "namespace": "oscar",
-        "services_namespace": "oscar-svc",
-        "gpu_available": false,
-        "interLink_available": false,
-        "yunikorn_enable": false,
-        "oidc_groups": state.vo_groups(),
-        "minio_provider": {
-            "verify": keys.endpoint.starts_with("https://"),
-            "endpoint": keys.endpoint,
-            "access_key": keys.access_key,
-            "secret_key": keys.secret_key,
-            "region": keys.region,
-        },
-    })))
 }
 
 #[derive(Debug, Deserialize)]
