@@ -1,8 +1,9 @@
 //! Who may sign requests to the embedded store and what each may do. The root keys (the
 //! platform's own) may do everything; every other key belongs to a person or a running job,
 //! which the platform knows about through a [`KeyRing`], and may only work with objects in
-//! the buckets the platform says they may use. Buckets themselves are created, shared and
-//! deleted through the platform's API, which records who owns them.
+//! the buckets the platform says they may use, as far as it says ([`Reach`]: a user a bucket
+//! is shared with replaces and deletes only what they uploaded). Buckets themselves are
+//! created, shared and deleted through the platform's API, which records who owns them.
 
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -21,9 +22,26 @@ pub trait KeyRing: Send + Sync + 'static {
     /// The secret of `access_key`; `None` when the key does not exist or no longer works.
     /// `Err` (with the cause for the log) when the platform cannot tell right now.
     async fn secret_key(&self, access_key: &str) -> Result<Option<String>, String>;
-    /// Whether the holder of `access_key` may list, read, write and delete objects in `bucket`.
-    async fn may_use(&self, access_key: &str, bucket: &str) -> Result<bool, String>;
+    /// What the holder of `access_key` may do with the objects in `bucket`.
+    async fn reach(&self, access_key: &str, bucket: &str) -> Result<Reach, String>;
 }
+
+/// What the holder of a key may do with the objects of one bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    /// Nothing: the bucket is neither theirs nor shared with them.
+    None,
+    /// Every object: the bucket's owner or the admin (`uploader`: their id), or a running job
+    /// of a service using the bucket (`None`: it acts for the service's owner).
+    Full { uploader: Option<String> },
+    /// A user the bucket is shared with: list, read and upload; replace and delete only what
+    /// they uploaded themselves.
+    Shared { uploader: String },
+}
+
+/// The object metadata naming who uploaded it (`x-amz-meta-oscar-uploader`). The store writes
+/// it for every key but the root's, so it can be trusted.
+pub const UPLOADER: &str = "oscar-uploader";
 
 /// The root keys and, when the platform issues other keys, where to look them up.
 #[derive(Clone)]
@@ -38,10 +56,10 @@ impl Keys {
         credentials.is_some_and(|c| c.access_key == self.root_access_key)
     }
 
-    async fn may_use(&self, access_key: &str, bucket: &str) -> S3Result<bool> {
+    async fn reach(&self, access_key: &str, bucket: &str) -> S3Result<Reach> {
         match &self.ring {
-            Some(ring) => ring.may_use(access_key, bucket).await.map_err(unavailable),
-            None => Ok(false),
+            Some(ring) => ring.reach(access_key, bucket).await.map_err(unavailable),
+            None => Ok(Reach::None),
         }
     }
 }
@@ -109,19 +127,23 @@ impl S3Access for Keys {
                 .ok_or_else(|| s3_error!(InvalidArgument, "invalid x-amz-copy-source"))?;
             buckets.push(source);
         }
+        let mut reaches = Vec::new();
         for bucket in &buckets {
-            if !self.may_use(&access_key, bucket).await? {
-                return Err(s3_error!(AccessDenied, "Access Denied."));
+            match self.reach(&access_key, bucket).await? {
+                Reach::None => return Err(s3_error!(AccessDenied, "Access Denied.")),
+                reach => reaches.push(reach),
             }
         }
+        // The target bucket's, for the operation itself (see `Scoped::may_replace`).
+        cx.extensions_mut().insert(reaches.swap_remove(0));
         Ok(())
     }
 }
 
-/// Refuses, for everyone, the object keys s3s-fs cannot store safely: it keeps an object in
-/// the file `<bucket>/<key>`, which a `..` segment would move out of the bucket (and of the
-/// access checks) and a leading `/` would replace (MinIO refuses both); and its metadata in
-/// a file named after both in base64, which must fit a file name.
+/// Refuses, for everyone, the object keys s3s-fs cannot store safely (see [`object_key`]) in
+/// the URL's path and the copy source; and keys whose metadata file, named after the bucket
+/// and the key in base64, would not fit a file name. Keys in request bodies (DeleteObjects,
+/// POST forms) are checked by [`Scoped`] once the body is read.
 fn storable(cx: &S3AccessContext<'_>) -> S3Result<()> {
     let creates_upload = cx.s3_op().name() == "CreateMultipartUpload";
     let source = (cx.headers().get("x-amz-copy-source"))
@@ -132,12 +154,7 @@ fn storable(cx: &S3AccessContext<'_>) -> S3Result<()> {
     };
     let target = (cx.s3_path().as_object()).map(|(bucket, key)| (bucket, key, creates_upload));
     for (bucket, key, upload) in [target, source].into_iter().flatten() {
-        if !stays_in_bucket(key) {
-            return Err(s3_error!(
-                InvalidArgument,
-                "object keys must not start with '/' or have '.' or '..' segments"
-            ));
-        }
+        in_bucket(key)?;
         if !metadata_fits(bucket, key, upload) {
             return Err(s3_error!(
                 KeyTooLongError,
@@ -148,12 +165,39 @@ fn storable(cx: &S3AccessContext<'_>) -> S3Result<()> {
     Ok(())
 }
 
-/// Whether the file of `key` is inside its bucket's folder.
-fn stays_in_bucket(key: &str) -> bool {
-    !key.starts_with('/')
-        && !key
-            .split('/')
-            .any(|segment| segment == "." || segment == "..")
+/// An object key the platform and this store accept: at most 1,024 bytes, no control
+/// characters, no `.` or `..` path segments, not starting with `/`. Spaces and any other
+/// unicode are fine. s3s-fs keeps an object in the file `<bucket>/<key>`, which a `..`
+/// segment would move out of the bucket (and of the access checks) and a leading `/` would
+/// replace (MinIO refuses both). The one check for every key, the platform's included.
+pub fn object_key(key: &str) -> Result<(), String> {
+    if key.is_empty() {
+        return Err("is empty".into());
+    }
+    if key.len() > 1024 {
+        return Err(format!(
+            "is {} bytes long; at most 1024 are allowed",
+            key.len()
+        ));
+    }
+    if key.chars().any(char::is_control) {
+        return Err("must not contain control characters".into());
+    }
+    if key.starts_with('/') {
+        return Err("must not start with '/'".into());
+    }
+    if key
+        .split('/')
+        .any(|segment| segment == ".." || segment == ".")
+    {
+        return Err("must not contain '.' or '..' path segments".into());
+    }
+    Ok(())
+}
+
+/// [`object_key`] as the store's answer (400 InvalidArgument).
+fn in_bucket(key: &str) -> S3Result<()> {
+    object_key(key).map_err(|why| s3_error!(InvalidArgument, "object key {key:?} {why}"))
 }
 
 /// Whether s3s-fs's metadata file names for the object fit in 255 bytes:
@@ -192,6 +236,8 @@ pub(crate) struct Scoped {
 /// the folder `p/` exists); s3s-fs fails with InternalError (500) on both. Refused like
 /// MinIO, which has the same layout, with its error codes.
 async fn check_place(root: &Path, bucket: &str, key: &str) -> S3Result<()> {
+    // The key of a POST form upload comes from its body, not the path `storable` saw.
+    in_bucket(key)?;
     let segments: Vec<&str> = key.split('/').collect();
     let mut path = root.join(bucket);
     for (at, segment) in segments.iter().enumerate() {
@@ -230,6 +276,80 @@ fn refusal(code: &'static str, status: StatusCode, message: String) -> s3s::S3Er
     error
 }
 
+/// Who the store names as the uploader of what this request stores: `None` for the root
+/// keys (the platform names the uploader itself), `Some(None)` for jobs (nobody).
+fn uploader_of<T>(req: &S3Request<T>) -> Option<Option<String>> {
+    match reach_of(req)? {
+        Reach::Full { uploader } => Some(uploader),
+        Reach::Shared { uploader } => Some(Some(uploader)),
+        Reach::None => None,
+    }
+}
+
+/// Names the signer as the uploader whatever the request said: who may delete an object
+/// depends on it.
+fn name_uploader(uploader: Option<Option<String>>, metadata: &mut Option<Metadata>) {
+    let Some(uploader) = uploader else {
+        return;
+    };
+    let metadata = metadata.get_or_insert_default();
+    metadata.remove(UPLOADER);
+    if let Some(uploader) = uploader {
+        metadata.insert(UPLOADER.into(), uploader);
+    }
+}
+
+/// The target bucket's [`Reach`] of a request signed with a key other than the root's.
+fn reach_of<T>(req: &S3Request<T>) -> Option<Reach> {
+    req.extensions.get::<Reach>().cloned()
+}
+
+/// A HeadObject of `bucket/key` for the store's own checks.
+fn probe(bucket: &str, key: &str) -> S3Request<HeadObjectInput> {
+    S3Request {
+        input: HeadObjectInput {
+            bucket: bucket.into(),
+            key: key.into(),
+            ..Default::default()
+        },
+        method: http::Method::HEAD,
+        uri: http::Uri::default(),
+        headers: http::HeaderMap::new(),
+        extensions: http::Extensions::new(),
+        credentials: None,
+        region: None,
+        service: None,
+        trailing_headers: None,
+    }
+}
+
+impl Scoped {
+    /// A user the bucket is shared with replaces or deletes only the objects they uploaded.
+    /// Folder markers are not checked: s3s-fs removes a folder only when it is empty.
+    async fn may_replace(&self, reach: Option<&Reach>, bucket: &str, key: &str) -> S3Result<()> {
+        let Some(Reach::Shared { uploader }) = reach else {
+            return Ok(());
+        };
+        if key.ends_with('/') {
+            return Ok(());
+        }
+        match self.fs.head_object(probe(bucket, key)).await {
+            Err(e) if *e.code() == S3ErrorCode::NoSuchKey => Ok(()),
+            Err(e) => Err(e),
+            Ok(found)
+                if found.output.metadata.as_ref().and_then(|m| m.get(UPLOADER))
+                    == Some(uploader) =>
+            {
+                Ok(())
+            }
+            Ok(_) => Err(s3_error!(
+                AccessDenied,
+                "{key:?} was uploaded by someone else: only its uploader and the bucket's owner may replace or delete it"
+            )),
+        }
+    }
+}
+
 type Answer<'a, T> = Pin<Box<dyn Future<Output = S3Result<S3Response<T>>> + Send + 'a>>;
 
 /// Hands operations to the file-system store unchanged (the trait's methods, as
@@ -259,7 +379,12 @@ macro_rules! placed {
                 Self: 'b,
             {
                 Box::pin(async move {
+                    let mut req = req;
+                    let reach = reach_of(&req);
                     check_place(&self.root, &req.input.bucket, &req.input.key).await?;
+                    self.may_replace(reach.as_ref(), &req.input.bucket, &req.input.key).await?;
+                    let uploader = uploader_of(&req);
+                    name_uploader(uploader, &mut req.input.metadata);
                     self.fs.$operation(req).await
                 })
             }
@@ -272,8 +397,6 @@ impl S3 for Scoped {
     delegate! {
         create_bucket(CreateBucketInput) -> CreateBucketOutput;
         delete_bucket(DeleteBucketInput) -> DeleteBucketOutput;
-        delete_object(DeleteObjectInput) -> DeleteObjectOutput;
-        delete_objects(DeleteObjectsInput) -> DeleteObjectsOutput;
         get_bucket_location(GetBucketLocationInput) -> GetBucketLocationOutput;
         get_object(GetObjectInput) -> GetObjectOutput;
         head_bucket(HeadBucketInput) -> HeadBucketOutput;
@@ -290,7 +413,64 @@ impl S3 for Scoped {
     placed! {
         put_object(PutObjectInput) -> PutObjectOutput;
         create_multipart_upload(CreateMultipartUploadInput) -> CreateMultipartUploadOutput;
-        copy_object(CopyObjectInput) -> CopyObjectOutput;
+    }
+
+    /// As [`placed!`]; the copy's metadata is the source's (S3's default) with its uploader
+    /// replaced, so a copy of someone else's object is the copier's.
+    async fn copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        let mut req = req;
+        let reach = reach_of(&req);
+        check_place(&self.root, &req.input.bucket, &req.input.key).await?;
+        self.may_replace(reach.as_ref(), &req.input.bucket, &req.input.key)
+            .await?;
+        let Some(uploader) = uploader_of(&req) else {
+            return self.fs.copy_object(req).await;
+        };
+        let copies = req.input.metadata_directive.as_ref().map(|d| d.as_str())
+            != Some(MetadataDirective::REPLACE);
+        let source = match &req.input.copy_source {
+            CopySource::Bucket { bucket, key, .. } if copies => Some(probe(bucket, key)),
+            _ => None,
+        };
+        if let Some(source) = source {
+            let source = self.fs.head_object(source).await?.output;
+            req.input.metadata = source.metadata;
+            req.input.content_type = source.content_type;
+            req.input.metadata_directive =
+                Some(MetadataDirective::from_static(MetadataDirective::REPLACE));
+        }
+        name_uploader(Some(uploader), &mut req.input.metadata);
+        self.fs.copy_object(req).await
+    }
+
+    async fn delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let reach = reach_of(&req);
+        self.may_replace(reach.as_ref(), &req.input.bucket, &req.input.key)
+            .await?;
+        self.fs.delete_object(req).await
+    }
+
+    /// The keys are in the body, which the access check does not see: s3s-fs would delete
+    /// `<bucket>/../other/key`, or another bucket's folder with `../other/`.
+    async fn delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        for object in &req.input.delete.objects {
+            in_bucket(&object.key)?;
+        }
+        let reach = reach_of(&req);
+        for object in &req.input.delete.objects {
+            self.may_replace(reach.as_ref(), &req.input.bucket, &object.key)
+                .await?;
+        }
+        self.fs.delete_objects(req).await
     }
 
     /// s3s-fs fails with InternalError (500) on a part that was never uploaded, after it has
@@ -300,6 +480,10 @@ impl S3 for Scoped {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         check_place(&self.root, &req.input.bucket, &req.input.key).await?;
+        // The object may have been stored by someone else since the upload started.
+        let reach = reach_of(&req);
+        self.may_replace(reach.as_ref(), &req.input.bucket, &req.input.key)
+            .await?;
         let requested: Vec<i32> = (req.input.multipart_upload.as_ref())
             .and_then(|upload| upload.parts.as_ref())
             .into_iter()
@@ -340,7 +524,7 @@ impl S3 for Scoped {
         let mut usable = Vec::new();
         for bucket in answer.output.buckets.take().unwrap_or_default() {
             let name = bucket.name.as_deref().unwrap_or_default();
-            if self.keys.may_use(&access_key, name).await? {
+            if self.keys.reach(&access_key, name).await? != Reach::None {
                 usable.push(bucket);
             }
         }
@@ -351,7 +535,24 @@ impl S3 for Scoped {
 
 #[cfg(test)]
 mod tests {
-    use super::copy_source_bucket;
+    use super::{copy_source_bucket, object_key};
+
+    #[test]
+    fn object_keys_allow_unicode_but_not_path_tricks() {
+        assert!(object_key("in/cat photo été.jpg").is_ok());
+        assert!(object_key("in/folder/").is_ok());
+        assert!(object_key("a/../b").unwrap_err().contains("'..'"));
+        assert!(object_key("../other/").is_err());
+        assert!(object_key("./a").is_err());
+        assert!(object_key("/a").is_err());
+        assert!(object_key("a\nb").is_err());
+        assert!(
+            object_key(&"x".repeat(1025))
+                .unwrap_err()
+                .contains("1025 bytes")
+        );
+        assert!(object_key("").is_err());
+    }
 
     #[test]
     fn copy_sources_name_their_bucket() {

@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 mod keys;
-pub use keys::{KeyRing, Keys};
+pub use keys::{KeyRing, Keys, Reach, UPLOADER, object_key};
 
 /// How long in-flight S3 requests may take to finish once shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -532,7 +532,24 @@ mod tests {
             let copy = [("x-amz-copy-source", "fuzz/../other/secret")];
             let (status, body) = store.send_with("PUT", &part, &copy, "").await;
             assert_eq!(status, 400, "{body}");
+            // Keys in a DeleteObjects body: a file and a whole (empty) bucket of another.
+            for key in ["../other/secret", "../other/", "a/../../other/secret"] {
+                let body = format!("<Delete><Object><Key>{key}</Key></Object></Delete>");
+                let (status, answer) = store.send("POST", "/fuzz?delete", &body).await;
+                assert_eq!(status, 400, "{key}: {answer}");
+                assert!(answer.contains("<Code>InvalidArgument</Code>"), "{answer}");
+            }
+            assert!(store.dir.path().join("store/other/secret").exists());
             std::fs::remove_file(store.dir.path().join("store/other/secret")).unwrap();
+            let (status, answer) = store
+                .send(
+                    "POST",
+                    "/fuzz?delete",
+                    "<Delete><Object><Key>../other/</Key></Object></Delete>",
+                )
+                .await;
+            assert_eq!(status, 400, "{answer}");
+            assert!(store.dir.path().join("store/other").is_dir());
             let other = store.dir.path().join("store/other");
             assert_eq!(std::fs::read_dir(other).unwrap().count(), 0);
             let root: Vec<_> = std::fs::read_dir(store.dir.path().join("store"))

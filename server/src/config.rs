@@ -73,6 +73,9 @@ pub struct Config {
     /// None: generated once and kept in the data dir.
     pub admin_password: Option<Secret>,
     pub secure_cookies: bool,
+    /// Proxies whose `X-Forwarded-For` names the client (`OSCAR_TRUSTED_PROXIES`: addresses
+    /// or networks, comma-separated); the sign-in throttle keys on that client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub log_format: LogFormat,
     /// Where cargo-leptos put the compiled site (wasm, js, css, public assets).
     pub site_root: PathBuf,
@@ -196,6 +199,7 @@ impl Config {
             admin_username,
             admin_password,
             secure_cookies: boolean("OSCAR_SECURE_COOKIES", var("OSCAR_SECURE_COOKIES"), false)?,
+            trusted_proxies: networks("OSCAR_TRUSTED_PROXIES", var("OSCAR_TRUSTED_PROXIES"))?,
             log_format: match var("OSCAR_LOG_FORMAT").as_deref() {
                 None | Some("text") => LogFormat::Text,
                 Some("json") => LogFormat::Json,
@@ -516,6 +520,24 @@ fn boolean(var: &'static str, value: Option<String>, default: bool) -> Result<bo
             format!("{other:?} is not a boolean (true or false)"),
         )),
     }
+}
+
+/// Comma-separated addresses (one host each) or networks in CIDR notation.
+fn networks(var: &'static str, value: Option<String>) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    let items = value.iter().flat_map(|v| v.split(',')).map(str::trim);
+    items
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            item.parse::<ipnet::IpNet>()
+                .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    err(
+                        var,
+                        format!("{item:?} is neither an IP address nor a network (10.0.0.0/8)"),
+                    )
+                })
+        })
+        .collect()
 }
 
 fn credentials(
@@ -840,6 +862,17 @@ mod tests {
                 .unwrap()
                 .secure_cookies
         );
+        assert_eq!(
+            parse(&[("OSCAR_TRUSTED_PROXIES", "10.0.0.0/8,nope")])
+                .unwrap_err()
+                .var,
+            "OSCAR_TRUSTED_PROXIES"
+        );
+        let proxies = parse(&[("OSCAR_TRUSTED_PROXIES", " 10.0.0.0/8, 192.0.2.7 ,::1")])
+            .unwrap()
+            .trusted_proxies;
+        let proxies: Vec<String> = proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(proxies, ["10.0.0.0/8", "192.0.2.7/32", "::1/128"]);
     }
 
     #[test]

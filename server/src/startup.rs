@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use app::AppError;
 use app::api::system::PlatformInfo;
-use app::server::auth::AdminAccount;
+use app::server::auth::{AdminAccount, LoginThrottle};
 use app::server::db::Database;
 use app::server::jobs::executor::{Executor, StorageAccess};
 use app::server::jobs::local::LocalExecutor;
@@ -19,7 +19,7 @@ use app::server::sessions::Sessions;
 use app::server::state::AppState;
 use app::server::store::Store;
 use app::server::store_keys;
-use embedded_s3::{EmbeddedS3, KeyRing, Keys, Notification};
+use embedded_s3::{EmbeddedS3, KeyRing, Keys, Notification, Reach};
 use leptos::config::LeptosOptions;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -42,8 +42,8 @@ impl KeyRing for PlatformKeys {
             .map_err(|e| e.to_string())
     }
 
-    async fn may_use(&self, access_key: &str, bucket: &str) -> Result<bool, String> {
-        store_keys::may_use(&self.db, access_key, bucket)
+    async fn reach(&self, access_key: &str, bucket: &str) -> Result<Reach, String> {
+        store_keys::reach(&self.db, access_key, bucket)
             .await
             .map_err(|e| e.to_string())
     }
@@ -235,7 +235,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
             upload_limit: config.upload_limit,
         },
         admin: AdminAccount::new(&config.admin_username, admin_password),
-        login_throttle: Default::default(),
+        login_throttle: Arc::new(LoginThrottle::new(config.trusted_proxies.clone())),
         oidc: config
             .oidc
             .clone()

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
 use axum::body::Body;
-use common::TestApp;
+use common::{TestApp, upstream_fields_missing, upstream_json};
 use http::{Request, StatusCode};
 use serde_json::json;
 
@@ -270,6 +270,79 @@ async fn share_links_download_without_credentials_until_they_expire() {
         .await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     assert!(refused.body.contains("expires_in"), "{}", refused.body);
+}
+
+/// Upstream's presign requests: the Robot suite and oscar-python send `expires` as a numeric
+/// string or a number, with fields this platform does not use; upstream ignores unknown fields.
+#[tokio::test]
+async fn presign_takes_the_expiry_as_a_number_or_a_numeric_string() {
+    let mut app = TestApp::new().await;
+    // grycap/oscar-tests data/bucket.json
+    let bucket = json!({"bucket_name": "robot-test", "visibility": "private", "allowed_users": []});
+    let created = app.rest("POST", "/system/buckets", Some(bucket)).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let presign = async |app: &mut TestApp, body| {
+        app.rest("POST", "/system/buckets/robot-test/presign", Some(body))
+            .await
+    };
+    for body in [
+        json!({"object_key": "f.txt", "operation": "download", "expires": "3600"}),
+        json!({"object_key": "f.txt", "operation": "download", "expires": 3600}),
+        json!({"object_key": "f.txt", "operation": "upload", "expires_in": " 3600 ",
+               "content_type": "text/plain", "extra_headers": {"x-note": "a"}, "unknown": [1]}),
+    ] {
+        let answer = presign(&mut app, body.clone()).await;
+        assert_eq!(answer.status, StatusCode::OK, "{body}: {}", answer.body);
+        let url = answer.json()["url"].as_str().unwrap().to_string();
+        assert!(url.contains("X-Amz-Expires=3600"), "{body}: {url}");
+    }
+    for (field, given) in [("expires", json!("soon")), ("expires_in", json!(-1))] {
+        let body = json!({"object_key": "f.txt", "operation": "download", field: given});
+        let refused = presign(&mut app, body).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+        assert_eq!(
+            refused.body,
+            format!("{field}: {given} is not a number of seconds")
+        );
+    }
+}
+
+/// The bucket API answers with upstream's types in upstream's field order; usage accounting
+/// (`storage_usage`, `attribution`) is not there.
+#[tokio::test]
+async fn buckets_are_answered_in_upstreams_field_order() {
+    let mut app = TestApp::new().await;
+    let bucket = json!({"bucket_name": "robot-test", "visibility": "private", "allowed_users": []});
+    let created = app.rest("POST", "/system/buckets", Some(bucket)).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    for key in ["a.txt", "b.txt"] {
+        common::jobs::put(&app, "robot-test", key, b"content").await;
+    }
+    const USAGE: [&str; 5] = [
+        "storage_usage",
+        "storage_usage.used",
+        "storage_usage.used_bytes",
+        "storage_usage.objects",
+        "attribution",
+    ];
+
+    let listed = app.rest("GET", "/system/buckets", None).await;
+    let missing = upstream_fields_missing(&listed.body, &upstream_json("buckets"));
+    assert_eq!(missing, USAGE.map(|k| format!("[].{k}")));
+    let page = app
+        .rest("GET", "/system/buckets/robot-test?limit=1", None)
+        .await;
+    let missing = upstream_fields_missing(&page.body, &upstream_json("bucket"));
+    assert_eq!(missing, USAGE);
+    let presigned = app
+        .rest(
+            "POST",
+            "/system/buckets/robot-test/presign",
+            Some(json!({"object_key": "a.txt", "operation": "download"})),
+        )
+        .await;
+    let missing = upstream_fields_missing(&presigned.body, &upstream_json("presign"));
+    assert_eq!(missing, Vec::<String>::new());
 }
 
 #[tokio::test]

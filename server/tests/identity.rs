@@ -3,8 +3,8 @@
 
 mod common;
 
-use common::oidc::FakeOp;
-use common::{ADMIN, PASSWORD, TestApp};
+use common::oidc::{self, FakeOp};
+use common::{ADMIN, PASSWORD, TestApp, upstream_cowsay};
 use http::{Request, StatusCode, header};
 
 #[tokio::test]
@@ -227,10 +227,34 @@ async fn cross_site_posts_are_refused_and_pages_carry_security_headers() {
     assert_eq!(page.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
 }
 
+/// A sign-in form post from `peer`, through `forwarded` proxies when given.
+fn admin_login_from(
+    peer: &str,
+    forwarded: Option<&str>,
+    password: &str,
+) -> Request<axum::body::Body> {
+    let mut request = Request::post("/api/auth/login")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::ACCEPT, "application/json");
+    if let Some(hops) = forwarded {
+        request = request.header("x-forwarded-for", hops);
+    }
+    let mut request = request
+        .body(axum::body::Body::from(format!(
+            "username={ADMIN}&password={password}"
+        )))
+        .unwrap();
+    let peer: std::net::SocketAddr = format!("{peer}:40000").parse().unwrap();
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(peer));
+    request
+}
+
 #[tokio::test]
 async fn repeated_wrong_admin_passwords_are_throttled() {
     let mut app = TestApp::new().await;
-    for _ in 0..10 {
+    for _ in 0..6 {
         let wrong = app
             .call("auth/login", &[("username", ADMIN), ("password", "guess")])
             .await;
@@ -251,4 +275,123 @@ async fn repeated_wrong_admin_passwords_are_throttled() {
         app.rest("GET", "/system/services", None).await.status,
         StatusCode::TOO_MANY_REQUESTS
     );
+}
+
+#[tokio::test]
+async fn failures_from_one_client_never_lock_the_admin_out_elsewhere() {
+    let mut app =
+        TestApp::with_config(|c| c.trusted_proxies = vec!["10.9.0.0/16".parse().unwrap()]).await;
+    // An attacker guessing at speed, directly and through the proxy, naming another client
+    // in X-Forwarded-For as the proxy would pass it on.
+    for _ in 0..30 {
+        app.send(admin_login_from("203.0.113.66", None, "guess"))
+            .await;
+        app.send(admin_login_from(
+            "10.9.0.2",
+            Some("198.51.100.7, 203.0.113.66"),
+            "guess",
+        ))
+        .await;
+    }
+    let attacker = app
+        .send(admin_login_from("203.0.113.66", None, PASSWORD))
+        .await;
+    assert_eq!(
+        attacker.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        attacker.body
+    );
+
+    // The admin, from an address that has not failed: straight in, or through the same
+    // proxy, whose X-Forwarded-For names the real client.
+    let direct = app
+        .send(admin_login_from("192.0.2.10", None, PASSWORD))
+        .await;
+    assert_eq!(direct.status, StatusCode::OK, "{}", direct.body);
+    let proxied = app
+        .send(admin_login_from("10.9.0.2", Some("192.0.2.11"), PASSWORD))
+        .await;
+    assert_eq!(proxied.status, StatusCode::OK, "{}", proxied.body);
+
+    // An untrusted peer cannot pick the address it is counted under.
+    let spoofed = app
+        .send(admin_login_from(
+            "203.0.113.66",
+            Some("192.0.2.12"),
+            PASSWORD,
+        ))
+        .await;
+    assert_eq!(
+        spoofed.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        spoofed.body
+    );
+}
+
+/// Upstream's VO rule: membership is checked only for a VO the platform gates on
+/// (`OIDC_GROUPS`); any other is kept as given, and a service without one gets the first gated
+/// VO its creator is a member of.
+#[tokio::test]
+async fn service_vos_follow_upstreams_rule() {
+    let op = FakeOp::start().await;
+    let mut app = TestApp::with_config(|config| {
+        let mut settings = oidc::settings(op.issuer());
+        settings.groups = vec!["vo.other.eu".into(), oidc::VO.into()];
+        config.oidc = Some(settings);
+    })
+    .await;
+    let alice = op.token_for("alice@test", 300);
+    let bob = op.token_for("bob@test", 300);
+    let create = async |app: &mut TestApp, token: &str, name: &str, vo: Option<&str>| {
+        let mut body = upstream_cowsay(name);
+        if let Some(vo) = vo {
+            body["vo"] = vo.into();
+        }
+        app.rest_bearer("POST", "/system/services", Some(body), token)
+            .await
+    };
+    let vo_of = async |app: &mut TestApp, token: &str, name: &str| {
+        let path = format!("/system/services/{name}");
+        app.rest_bearer("GET", &path, None, token).await.json()["vo"].clone()
+    };
+
+    // oscar-tests' FDLs name their own VO, which this platform does not gate on.
+    let created = create(&mut app, &alice, "vo-given", Some("/oscar-test")).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(vo_of(&mut app, &alice, "vo-given").await, "/oscar-test");
+
+    let refused = create(&mut app, &alice, "vo-gated", Some("vo.other.eu")).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert_eq!(
+        refused.body,
+        "vo: you are not a member of the VO \"vo.other.eu\""
+    );
+    let member = create(&mut app, &bob, "vo-member", Some("vo.other.eu")).await;
+    assert_eq!(member.status, StatusCode::CREATED, "{}", member.body);
+
+    // None: the first configured VO the creator is a member of.
+    for (token, name, vo) in [
+        (&alice, "vo-alice", oidc::VO),
+        (&bob, "vo-bob", "vo.other.eu"),
+    ] {
+        let created = create(&mut app, token, name, None).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        assert_eq!(vo_of(&mut app, token, name).await, vo, "{name}");
+    }
+
+    // An update checks membership again only when the VO changes to a gated one.
+    let mut update = upstream_cowsay("vo-given");
+    update["vo"] = "/oscar-test".into();
+    let kept = app
+        .rest_bearer("PUT", "/system/services", Some(update.clone()), &alice)
+        .await;
+    assert_eq!(kept.status, StatusCode::NO_CONTENT, "{}", kept.body);
+    update["vo"] = "vo.other.eu".into();
+    let moved = app
+        .rest_bearer("PUT", "/system/services", Some(update), &alice)
+        .await;
+    assert_eq!(moved.status, StatusCode::BAD_REQUEST, "{}", moved.body);
+    assert!(moved.body.starts_with("vo: "), "{}", moved.body);
 }

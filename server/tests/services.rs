@@ -5,7 +5,7 @@ mod common;
 use app::server::access::Caller;
 use app::server::services;
 use app::service::{Service, fdl};
-use common::TestApp;
+use common::{TestApp, upstream_cowsay, upstream_fields_missing, upstream_json};
 use http::StatusCode;
 use serde_json::{Value, json};
 
@@ -120,6 +120,67 @@ async fn the_two_service_workflow_is_created_listed_and_deleted_through_rest() {
         );
         assert_eq!(app.rest("GET", "/system/services", None).await.body, "[]");
     }
+}
+
+/// Upstream labels every service `oscar_service: <name>`, keeping the user's labels; the Robot
+/// suite and scripts look for it in the list (and update keeps it).
+#[tokio::test]
+async fn services_carry_upstreams_oscar_service_label() {
+    let mut app = TestApp::new().await;
+    let mut cowsay = upstream_cowsay("robot-test-cowsay");
+    cowsay["labels"] = json!({"team": "vision"});
+    let created = app
+        .rest("POST", "/system/services", Some(cowsay.clone()))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let labels = json!({"oscar_service": "robot-test-cowsay", "team": "vision"});
+
+    let listed = app.rest("GET", "/system/services", None).await;
+    assert!(
+        listed
+            .body
+            .contains(r#""oscar_service":"robot-test-cowsay""#),
+        "{}",
+        listed.body
+    );
+    assert_eq!(listed.json()[0]["labels"], labels);
+    let updated = app.rest("PUT", "/system/services", Some(cowsay)).await;
+    assert_eq!(updated.status, StatusCode::NO_CONTENT, "{}", updated.body);
+    let read = app
+        .rest("GET", "/system/services/robot-test-cowsay", None)
+        .await;
+    assert_eq!(read.json()["labels"], labels);
+}
+
+/// Services are answered in upstream's field order, nested objects too: the Robot suite
+/// compares text (`mount_cycle.robot`), and upstream's JSON of a service comes back with the
+/// same fields in the same order.
+#[tokio::test]
+async fn services_are_answered_in_upstreams_field_order() {
+    let mut app = TestApp::new().await;
+    let mut cowsay = upstream_cowsay("robot-test-mount");
+    cowsay["mount"] = json!({"storage_provider": "minio.default", "path": "robot-test/mount"});
+    let fixture = upstream_json("service");
+    for body in [cowsay, serde_json::from_str(&fixture).unwrap()] {
+        let created = app.rest("POST", "/system/services", Some(body)).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    }
+    let read = app
+        .rest("GET", "/system/services/robot-test-mount", None)
+        .await;
+    assert!(
+        read.body
+            .contains(r#""mount":{"storage_provider":"minio.default","path":"robot-test/mount"}"#),
+        "{}",
+        read.body
+    );
+    let upstream = app
+        .rest("GET", "/system/services/robot-test-cowsay", None)
+        .await;
+    assert_eq!(
+        upstream_fields_missing(&upstream.body, &fixture),
+        Vec::<String>::new()
+    );
 }
 
 #[tokio::test]
@@ -298,13 +359,13 @@ async fn buckets_of_other_users_are_refused_and_preexisting_ones_are_kept() {
         bobs.name = "bobs".into();
         bobs.input[0].path = "shared-data/in".into();
         bobs.output[0].path = "shared-data/out".into();
-        services::create(db, s3, executor, &bob, bobs.clone(), 1)
+        services::create(db, s3, executor, &bob, &[], bobs.clone(), 1)
             .await
             .unwrap();
 
         let mut carols = bobs.clone();
         carols.name = "carols".into();
-        let err = services::create(db, s3, executor, &carol, carols, 2)
+        let err = services::create(db, s3, executor, &carol, &[], carols, 2)
             .await
             .unwrap_err();
         assert_eq!(err.status(), 409, "{}: {err}", app.database());
@@ -329,7 +390,7 @@ async fn buckets_of_other_users_are_refused_and_preexisting_ones_are_kept() {
         adopted.name = "adopted".into();
         adopted.input[0].path = "field-data/raw".into();
         adopted.output[0].path = "field-data/clean".into();
-        services::create(db, s3, executor, &admin, adopted, 3)
+        services::create(db, s3, executor, &admin, &[], adopted, 3)
             .await
             .unwrap();
         let plan = services::deletion_plan(db, &admin, "adopted")
@@ -369,7 +430,7 @@ async fn a_service_folder_where_an_object_is_is_refused_naming_the_field() {
     ] {
         service.input[0].path = input.into();
         service.output[0].path = output.into();
-        let err = services::create(db, s3, executor, &Caller::admin(), service.clone(), 1)
+        let err = services::create(db, s3, executor, &Caller::admin(), &[], service.clone(), 1)
             .await
             .unwrap_err();
         assert_eq!(err.status(), 400, "{err}");
@@ -390,7 +451,7 @@ async fn a_service_whose_bucket_was_removed_outside_can_be_deleted() {
     service.name = "orphan".into();
     service.input[0].path = "vanished/in".into();
     service.output[0].path = "vanished/out".into();
-    services::create(db, s3, executor, &Caller::admin(), service, 1)
+    services::create(db, s3, executor, &Caller::admin(), &[], service, 1)
         .await
         .unwrap();
     std::fs::remove_dir_all(app.config.data_dir.join("s3").join("vanished")).unwrap();

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::ByteStream;
-use common::TestApp;
 use common::oidc::FakeOp;
+use common::{TestApp, upstream_fields_missing, upstream_json};
 use http::StatusCode;
 use serde_json::json;
 use server::config::{S3Credentials, Secret};
@@ -192,6 +192,32 @@ async fn users_get_keys_that_reach_only_the_buckets_they_may_use() {
     app.login().await;
     let refused = app.call("system/rotate_store_credentials", &[]).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+}
+
+/// `GET /system/config` is upstream's `ConfigForUser`: the cluster's settings under `config`
+/// (the Robot suite reads `["config"]["kueue_enable"]`), the caller's store keys under
+/// `minio_provider` at the top, where oscar-python's storage client reads them.
+#[tokio::test]
+async fn the_config_has_upstreams_shape() {
+    let op = FakeOp::start().await;
+    let mut app = TestApp::with_oidc(op.issuer()).await;
+    let alice = op.token_for("alice@test", 300);
+    // oscar-python's storage client asks with a trailing slash.
+    let answer = app
+        .rest_bearer("GET", "/system/config/", None, &alice)
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let missing = upstream_fields_missing(&answer.body, &upstream_json("config"));
+    // No Knative here (upstream leaves the field out then too); `/run` works all the same.
+    assert_eq!(missing, ["config.serverless_backend"]);
+    assert!(answer.body.contains(r#""name":"oscar""#), "{}", answer.body);
+    let config = answer.json();
+    assert_eq!(config["config"]["kueue_enable"], false);
+    assert_eq!(config["config"]["oidc_groups"], json!([common::oidc::VO]));
+    assert_eq!(config["allowed_image_repositories"], json!([]));
+    let (access_key, secret_key) = config_keys(&mut app, &alice).await;
+    let s3 = client(&app, &access_key, &secret_key);
+    assert_eq!(refusal(s3.list_buckets().send()).await, "");
 }
 
 #[tokio::test]

@@ -450,3 +450,538 @@ async fn matrix(w: &mut World) {
         recent.len() == 2 && !recent.contains(&"ap"),
     );
 }
+
+/// Two tenants on one server: alice and bob signed in (sessions) and with bearer tokens.
+struct Tenants {
+    _op: FakeOp,
+    app: TestApp,
+    alice: String,
+    bob: String,
+    alice_session: Option<String>,
+    bob_session: Option<String>,
+}
+
+impl Tenants {
+    /// On SQLite, then on PostgreSQL when `TEST_DATABASE_URL` is set.
+    async fn on_each_database() -> Vec<Self> {
+        let mut databases = vec![None];
+        if let Some(url) = common::fresh_postgres_database().await {
+            databases.push(Some(url));
+        }
+        let mut all = Vec::new();
+        for database in databases {
+            let op = FakeOp::start().await;
+            let mut app = TestApp::with_oidc_on(op.issuer(), database).await;
+            app.login_oidc(&op, "alice@test", "/").await;
+            let alice_session = app.session();
+            app.login_oidc(&op, "bob@test", "/").await;
+            let bob_session = app.session();
+            app.forget_cookie();
+            all.push(Self {
+                alice: op.token_for("alice@test", 600),
+                bob: op.token_for("bob@test", 600),
+                _op: op,
+                app,
+                alice_session,
+                bob_session,
+            });
+        }
+        all
+    }
+
+    async fn bucket(&mut self, token: &str, name: &str, visibility: &str) {
+        let body = json!({"bucket_name": name, "visibility": visibility});
+        let made = self
+            .app
+            .rest_bearer("POST", "/system/buckets", Some(body), token)
+            .await;
+        assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    }
+
+    /// Stores `bucket/key` with the platform's keys, named as uploaded by `uploader`.
+    async fn object(&self, bucket: &str, key: &str, uploader: Option<&str>) {
+        self.app
+            .app
+            .state
+            .s3
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .set_metadata(uploader.map(|u| [("oscar-uploader".to_string(), u.to_string())].into()))
+            .body(aws_sdk_s3::primitives::ByteStream::from_static(b"data"))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    async fn exists(&self, bucket: &str, key: &str) -> bool {
+        let s3 = &self.app.app.state.s3;
+        s3.head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .is_ok()
+    }
+
+    /// A server function as `who` (None: anonymous).
+    async fn call_json(
+        &mut self,
+        who: Option<Who>,
+        endpoint: &str,
+        body: Value,
+    ) -> common::TestResponse {
+        self.sign_in(who);
+        self.app.call_json(endpoint, body).await
+    }
+
+    async fn call(
+        &mut self,
+        who: Option<Who>,
+        endpoint: &str,
+        form: &[(&str, &str)],
+    ) -> common::TestResponse {
+        self.sign_in(who);
+        self.app.call(endpoint, form).await
+    }
+
+    async fn get(&mut self, who: Option<Who>, path: &str) -> common::TestResponse {
+        self.sign_in(who);
+        self.app.get(path).await
+    }
+
+    fn sign_in(&mut self, who: Option<Who>) {
+        let session = match who {
+            Some(Alice) => self.alice_session.clone(),
+            Some(Bob) => self.bob_session.clone(),
+            _ => None,
+        };
+        self.app.use_session(session);
+    }
+}
+
+/// The S3 error code of a refused request, or "" when it succeeded.
+fn refusal<T, E>(result: Result<T, aws_sdk_s3::error::SdkError<E>>) -> String
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata,
+{
+    match result {
+        Ok(_) => String::new(),
+        Err(err) => err
+            .as_service_error()
+            .and_then(|e| e.code())
+            .unwrap_or("not answered")
+            .to_string(),
+    }
+}
+
+fn delete_request(keys: &[&str]) -> aws_sdk_s3::types::Delete {
+    use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+    let objects = keys
+        .iter()
+        .map(|k| ObjectIdentifier::builder().key(*k).build().unwrap())
+        .collect();
+    Delete::builder()
+        .set_objects(Some(objects))
+        .build()
+        .unwrap()
+}
+
+/// Issue 20.1: keys with `..` segments, wherever they are written, stay in their bucket.
+#[tokio::test]
+async fn keys_with_dot_segments_cannot_reach_another_tenants_bucket() {
+    for mut t in Tenants::on_each_database().await {
+        let db = t.app.database().to_string();
+        let (alice, bob) = (t.alice.clone(), t.bob.clone());
+        t.bucket(&alice, "alice-bucket", "private").await;
+        t.bucket(&alice, "alice-empty", "private").await;
+        t.bucket(&bob, "bob-bucket", "private").await;
+        t.object("alice-bucket", "file", Some("alice@test")).await;
+
+        // Bob's own store key: DeleteObjects with the keys in its body, and keys in the path.
+        let s3 = t.app.store_client_for(&bob).await;
+        for key in [
+            "../alice-bucket/file",
+            "../alice-empty/",
+            "x/../../alice-bucket/file",
+        ] {
+            let deleted = s3
+                .delete_objects()
+                .bucket("bob-bucket")
+                .delete(delete_request(&[key]))
+                .send()
+                .await;
+            assert_eq!(refusal(deleted), "InvalidArgument", "{db}: {key}");
+        }
+        let started = s3
+            .create_multipart_upload()
+            .bucket("bob-bucket")
+            .key("../alice-bucket/planted")
+            .send()
+            .await;
+        assert_ne!(refusal(started), "", "{db}");
+
+        // The dashboard: delete, ZIP, preview and share links.
+        for body in [
+            json!({"bucket": "bob-bucket", "keys": ["../alice-bucket/file"], "folders": []}),
+            json!({"bucket": "bob-bucket", "keys": [], "folders": ["../alice-empty"]}),
+        ] {
+            let got = t
+                .call_json(Some(Bob), "buckets/delete-objects", body.clone())
+                .await;
+            assert_eq!(
+                got.status,
+                StatusCode::BAD_REQUEST,
+                "{db}: {body} {}",
+                got.body
+            );
+            let got = t.call_json(None, "buckets/delete-objects", body).await;
+            assert_eq!(got.status, StatusCode::UNAUTHORIZED, "{db}");
+        }
+        for query in ["key=../alice-bucket/file", "folder=../alice-bucket"] {
+            let path = format!("/api/download/zip/bob-bucket?{query}");
+            let got = t.get(Some(Bob), &path).await;
+            assert_eq!(
+                got.status,
+                StatusCode::BAD_REQUEST,
+                "{db}: {path} {}",
+                got.body
+            );
+        }
+        let escape = [("bucket", "bob-bucket"), ("key", "../alice-bucket/file")];
+        let got = t.call(Some(Bob), "buckets/preview", &escape).await;
+        assert_eq!(got.status, StatusCode::BAD_REQUEST, "{db}: {}", got.body);
+        let share = [escape.as_slice(), &[("expires_in", "60")]].concat();
+        let got = t.call(Some(Bob), "buckets/share", &share).await;
+        assert_eq!(got.status, StatusCode::BAD_REQUEST, "{db}: {}", got.body);
+        for operation in ["upload", "download"] {
+            let body = json!({"object_key": "../alice-bucket/file", "operation": operation});
+            let got = t
+                .app
+                .rest_bearer(
+                    "POST",
+                    "/system/buckets/bob-bucket/presign",
+                    Some(body),
+                    &bob,
+                )
+                .await;
+            assert_eq!(got.status, StatusCode::BAD_REQUEST, "{db}: {}", got.body);
+        }
+
+        // Alice's object and her empty bucket are still there, and still hers to use.
+        assert!(t.exists("alice-bucket", "file").await, "{db}");
+        let got = t
+            .app
+            .rest_bearer("GET", "/system/buckets/alice-empty", None, &alice)
+            .await;
+        assert_eq!(got.status, StatusCode::OK, "{db}: {}", got.body);
+        let got = t
+            .app
+            .rest_bearer("DELETE", "/system/buckets/alice-empty", None, &alice)
+            .await;
+        assert_eq!(got.status, StatusCode::NO_CONTENT, "{db}: {}", got.body);
+    }
+}
+
+/// Issue 20.2: a bucket made outside the platform has no owner; naming it in a service does
+/// not make the service's owner its owner. Only the admin adopts it.
+#[tokio::test]
+async fn only_the_admin_adopts_a_bucket_made_outside_the_platform() {
+    for mut t in Tenants::on_each_database().await {
+        let db = t.app.database().to_string();
+        let (alice, bob) = (t.alice.clone(), t.bob.clone());
+        let s3 = t.app.app.state.s3.clone();
+        s3.create_bucket().bucket("archive").send().await.unwrap();
+        t.object("archive", "ledger.txt", None).await;
+
+        let taker = |visibility: &str| {
+            json!({"name": "taker", "image": "alpine", "script": "true", "visibility": visibility,
+                   "input": [{"storage_provider": "minio.default", "path": "archive/in"}]})
+        };
+        let got = t
+            .app
+            .rest_bearer("POST", "/system/services", Some(taker("private")), &alice)
+            .await;
+        assert_eq!(got.status, StatusCode::CONFLICT, "{db}: {}", got.body);
+        assert!(
+            got.body.contains("only the admin may adopt it"),
+            "{db}: {}",
+            got.body
+        );
+        // Nor by updating a service of hers, nor through the dashboard.
+        let mut own = taker("public");
+        own["name"] = json!("alice-svc");
+        own["input"][0]["path"] = json!("alice-in/in");
+        let got = t
+            .app
+            .rest_bearer("POST", "/system/services", Some(own.clone()), &alice)
+            .await;
+        assert_eq!(got.status, StatusCode::CREATED, "{db}: {}", got.body);
+        own["output"] = json!([{"storage_provider": "minio.default", "path": "archive/out"}]);
+        let got = t
+            .app
+            .rest_bearer("PUT", "/system/services", Some(own), &alice)
+            .await;
+        assert_eq!(got.status, StatusCode::CONFLICT, "{db}: {}", got.body);
+        let body = json!({"service": taker("private")});
+        let got = t.call_json(Some(Bob), "services/save", body.clone()).await;
+        assert_eq!(got.status, StatusCode::CONFLICT, "{db}: {}", got.body);
+        let got = t.call_json(None, "services/save", body).await;
+        assert_eq!(got.status, StatusCode::UNAUTHORIZED, "{db}");
+
+        // The bucket is still out of everyone's reach but the admin's.
+        for token in [&alice, &bob] {
+            let got = t
+                .app
+                .rest_bearer("GET", "/system/buckets/archive", None, token)
+                .await;
+            assert_eq!(got.status, StatusCode::FORBIDDEN, "{db}: {}", got.body);
+            let presign = json!({"object_key": "ledger.txt", "operation": "download"});
+            let got = t
+                .app
+                .rest_bearer(
+                    "POST",
+                    "/system/buckets/archive/presign",
+                    Some(presign),
+                    token,
+                )
+                .await;
+            assert_eq!(got.status, StatusCode::FORBIDDEN, "{db}: {}", got.body);
+            let got = t
+                .app
+                .rest_bearer("DELETE", "/system/buckets/archive", None, token)
+                .await;
+            assert_eq!(got.status, StatusCode::FORBIDDEN, "{db}: {}", got.body);
+            let own_key = t.app.store_client_for(token).await;
+            let listed = own_key.list_objects_v2().bucket("archive").send().await;
+            assert_eq!(refusal(listed), "AccessDenied", "{db}");
+        }
+        let got = t
+            .app
+            .rest_as("GET", "/system/buckets/archive", None, None)
+            .await;
+        assert_eq!(got.status, StatusCode::UNAUTHORIZED, "{db}");
+
+        // The admin adopts it by naming it in a service.
+        let got = t
+            .app
+            .rest("POST", "/system/services", Some(taker("private")))
+            .await;
+        assert_eq!(got.status, StatusCode::CREATED, "{db}: {}", got.body);
+        let bucket = t.app.rest("GET", "/system/buckets/archive", None).await;
+        assert_eq!(bucket.json()["owner"], "cluster_admin", "{db}");
+        assert!(t.exists("archive", "ledger.txt").await, "{db}");
+    }
+}
+
+async fn upload_as(t: &mut Tenants, who: Who, path: &str) -> common::TestResponse {
+    t.sign_in(Some(who));
+    let request = Request::put(path)
+        .body(axum::body::Body::from("x"))
+        .unwrap();
+    t.app.send(request).await
+}
+
+/// Issue 20.3: on a bucket shared with him, bob lists, reads and uploads, and replaces or
+/// deletes only what he uploaded: the same through his own store key, the dashboard and the
+/// REST API. Alice, the owner, deletes anything.
+#[tokio::test]
+async fn sharees_never_delete_or_replace_what_others_uploaded() {
+    for mut t in Tenants::on_each_database().await {
+        let db = t.app.database().to_string();
+        let (alice, bob) = (t.alice.clone(), t.bob.clone());
+        let made = t
+            .app
+            .rest_bearer(
+                "POST",
+                "/system/services",
+                Some(service("au", "public", &[])),
+                &alice,
+            )
+            .await;
+        assert_eq!(made.status, StatusCode::CREATED, "{db}: {}", made.body);
+        let body = json!({"bucket_name": "ar-data", "visibility": "restricted",
+                          "allowed_users": ["bob@test"]});
+        let made = t
+            .app
+            .rest_bearer("POST", "/system/buckets", Some(body), &alice)
+            .await;
+        assert_eq!(made.status, StatusCode::CREATED, "{db}: {}", made.body);
+        let alice_s3 = t.app.store_client_for(&alice).await;
+        let bob_s3 = t.app.store_client_for(&bob).await;
+        let put = |s3: &aws_sdk_s3::Client, bucket: &str, key: &str| {
+            s3.put_object()
+                .bucket(bucket)
+                .key(key)
+                .body(aws_sdk_s3::primitives::ByteStream::from_static(b"x"))
+        };
+
+        for bucket in ["au-in", "ar-data"] {
+            // Alice's objects: with her own key, and through the dashboard.
+            let stored = put(&alice_s3, bucket, "own-key.txt").send().await;
+            assert_eq!(refusal(stored), "", "{db}");
+            let got = upload_as(
+                &mut t,
+                Alice,
+                &format!("/api/upload/{bucket}/dashboard.txt"),
+            )
+            .await;
+            assert_eq!(got.status, StatusCode::OK, "{db}: {}", got.body);
+            let theirs = ["own-key.txt", "dashboard.txt"];
+
+            // Bob's key: reads and lists; never deletes, replaces or copies over hers.
+            let listed = bob_s3.list_objects_v2().bucket(bucket).send().await;
+            assert_eq!(refusal(listed), "", "{db}");
+            let read = bob_s3
+                .get_object()
+                .bucket(bucket)
+                .key("own-key.txt")
+                .send()
+                .await;
+            assert_eq!(refusal(read), "", "{db}");
+            for key in theirs {
+                let what = format!("{db}: {bucket}/{key}");
+                let deleted = bob_s3.delete_object().bucket(bucket).key(key).send().await;
+                assert_eq!(refusal(deleted), "AccessDenied", "{what}");
+                let deleted = bob_s3
+                    .delete_objects()
+                    .bucket(bucket)
+                    .delete(delete_request(&[key]))
+                    .send()
+                    .await;
+                assert_eq!(refusal(deleted), "AccessDenied", "{what}");
+                assert_eq!(
+                    refusal(put(&bob_s3, bucket, key).send().await),
+                    "AccessDenied",
+                    "{what}"
+                );
+                let copied = bob_s3
+                    .copy_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .copy_source(format!("{bucket}/{}", theirs[0]))
+                    .send()
+                    .await;
+                assert_eq!(refusal(copied), "AccessDenied", "{what}");
+                let started = bob_s3
+                    .create_multipart_upload()
+                    .bucket(bucket)
+                    .key(key)
+                    .send()
+                    .await;
+                assert_eq!(refusal(started), "AccessDenied", "{what}");
+            }
+            // What he uploads is his, whatever metadata he sends: he may replace and delete it.
+            let forged = put(&bob_s3, bucket, "bob.txt").metadata("oscar-uploader", "alice@test");
+            assert_eq!(refusal(forged.send().await), "", "{db}");
+            let head = t
+                .app
+                .app
+                .state
+                .s3
+                .head_object()
+                .bucket(bucket)
+                .key("bob.txt")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                head.metadata().unwrap()["oscar-uploader"],
+                "bob@test",
+                "{db}"
+            );
+            let copied = bob_s3
+                .copy_object()
+                .bucket(bucket)
+                .key("bob-copy.txt")
+                .copy_source(format!("{bucket}/own-key.txt"))
+                .send()
+                .await;
+            assert_eq!(refusal(copied), "", "{db}");
+            assert_eq!(
+                refusal(put(&bob_s3, bucket, "bob.txt").send().await),
+                "",
+                "{db}"
+            );
+            let deleted = bob_s3
+                .delete_objects()
+                .bucket(bucket)
+                .delete(delete_request(&["bob.txt", "bob-copy.txt"]))
+                .send()
+                .await;
+            assert_eq!(refusal(deleted), "", "{db}");
+
+            // The dashboard: the same rights.
+            for body in [
+                json!({"bucket": bucket, "keys": ["dashboard.txt"], "folders": []}),
+                json!({"bucket": bucket, "keys": ["own-key.txt"], "folders": []}),
+            ] {
+                let got = t
+                    .call_json(Some(Bob), "buckets/delete-objects", body.clone())
+                    .await;
+                assert_eq!(
+                    got.status,
+                    StatusCode::FORBIDDEN,
+                    "{db}: {body} {}",
+                    got.body
+                );
+                let got = t.call_json(None, "buckets/delete-objects", body).await;
+                assert_eq!(got.status, StatusCode::UNAUTHORIZED, "{db}");
+            }
+            let got = upload_as(&mut t, Bob, &format!("/api/upload/{bucket}/dashboard.txt")).await;
+            assert_eq!(got.status, StatusCode::FORBIDDEN, "{db}: {}", got.body);
+            let got = upload_as(&mut t, Bob, &format!("/api/upload/{bucket}/mine/b.txt")).await;
+            assert_eq!(got.status, StatusCode::OK, "{db}: {}", got.body);
+            let own = json!({"bucket": bucket, "keys": [], "folders": ["mine"]});
+            let got = t.call_json(Some(Bob), "buckets/delete-objects", own).await;
+            assert_eq!(got.status, StatusCode::OK, "{db}: {}", got.body);
+
+            // REST: no upload link over her objects, no sharing change, no bucket deletion.
+            let presign = |key: &str| json!({"object_key": key, "operation": "upload"});
+            let path = format!("/system/buckets/{bucket}/presign");
+            let got = t
+                .app
+                .rest_bearer("POST", &path, Some(presign("dashboard.txt")), &bob)
+                .await;
+            assert_eq!(got.status, StatusCode::FORBIDDEN, "{db}: {}", got.body);
+            let got = t
+                .app
+                .rest_bearer("POST", &path, Some(presign("new.txt")), &bob)
+                .await;
+            assert_eq!(got.status, StatusCode::OK, "{db}: {}", got.body);
+            let share = json!({"bucket_name": bucket, "visibility": "public"});
+            let got = t
+                .app
+                .rest_bearer("PUT", "/system/buckets", Some(share), &bob)
+                .await;
+            assert_eq!(got.status, StatusCode::FORBIDDEN, "{db}: {}", got.body);
+            let got = t
+                .app
+                .rest_bearer("DELETE", &format!("/system/buckets/{bucket}"), None, &bob)
+                .await;
+            assert_eq!(got.status, StatusCode::FORBIDDEN, "{db}: {}", got.body);
+            for key in theirs {
+                assert!(t.exists(bucket, key).await, "{db}: {bucket}/{key}");
+            }
+
+            // The owner deletes anything, bob's uploads included.
+            assert_eq!(
+                refusal(put(&bob_s3, bucket, "bob.txt").send().await),
+                "",
+                "{db}"
+            );
+            let deleted = alice_s3
+                .delete_objects()
+                .bucket(bucket)
+                .delete(delete_request(&["bob.txt", "own-key.txt"]))
+                .send()
+                .await;
+            assert_eq!(refusal(deleted), "", "{db}");
+            let body = json!({"bucket": bucket, "keys": ["dashboard.txt"], "folders": []});
+            let got = t
+                .call_json(Some(Alice), "buckets/delete-objects", body)
+                .await;
+            assert_eq!(got.status, StatusCode::OK, "{db}: {}", got.body);
+        }
+    }
+}

@@ -168,8 +168,9 @@ pub async fn delete_objects(
 ) -> Result<u64, AppError> {
     use crate::server::{buckets, context};
     let (state, caller) = (context::state(), context::require_caller().await?);
-    buckets::authorize(&state.db, &state.s3, &caller, &bucket, buckets::Access::Use).await?;
-    buckets::delete(&state.s3, &bucket, &keys, &folders).await
+    let record =
+        buckets::authorize(&state.db, &state.s3, &caller, &bucket, buckets::Access::Use).await?;
+    buckets::delete(&state.s3, &record, &caller, &keys, &folders).await
 }
 
 /// A download link valid for `expires_in` seconds (1 to 604800).
@@ -178,6 +179,7 @@ pub async fn share_link(bucket: String, key: String, expires_in: u64) -> Result<
     use crate::server::{buckets, context};
     let (state, caller) = (context::state(), context::require_caller().await?);
     buckets::authorize(&state.db, &state.s3, &caller, &bucket, buckets::Access::Use).await?;
+    buckets::check_key("key", &key)?;
     buckets::share_link(
         &state.s3,
         &bucket,

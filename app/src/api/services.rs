@@ -92,6 +92,7 @@ pub async fn apply_fdl(
         &state.s3,
         state.jobs.executor().as_ref(),
         &caller,
+        state.vo_groups(),
         definitions,
         now(),
     )
@@ -110,6 +111,7 @@ pub async fn save_service(service: Service) -> Result<Applied, AppError> {
         &state.s3,
         state.jobs.executor().as_ref(),
         &caller,
+        state.vo_groups(),
         vec![service],
         now(),
     )

@@ -19,11 +19,16 @@ use crate::{AppError, AppResult};
 /// The client's address, for the sign-in throttle ("unknown" when not served over TCP).
 pub struct Client(pub String);
 
-impl<S: Send + Sync> FromRequestParts<S> for Client {
+impl<S> FromRequestParts<S> for Client
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(auth::client_address(&parts.extensions)))
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
+        Ok(Self(state.login_throttle.client_address(parts)))
     }
 }
 
@@ -39,7 +44,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state = AppState::from_ref(state);
-        let Ok(Client(client)) = Client::from_request_parts(parts, &()).await;
+        let client = state.login_throttle.client_address(parts);
         match credentials(&parts.headers) {
             Some(Credentials::Basic(encoded)) => basic_admin(&state, &client, encoded),
             Some(Credentials::Bearer(token)) => oidc_user(&state, token).await,

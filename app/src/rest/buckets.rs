@@ -1,5 +1,5 @@
-//! `/system/buckets` and `/system/config`: OSCAR's bucket API (oscar-api.md §3.5) and the
-//! store settings oscar-python's storage client reads.
+//! `/system/buckets`: OSCAR's bucket API (oscar-api.md §3.5), answered with upstream's types
+//! in their field order (`MinIOBucket`, `BucketListResponse`, `PresignResponse`).
 
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use super::Principal;
 use crate::server::buckets::{self, Access, BucketRecord, Listing};
 use crate::server::state::AppState;
-use crate::server::{jobs, now, store_keys};
+use crate::server::{jobs, now};
 use crate::service::Visibility;
 use crate::{AppError, AppResult};
 
@@ -23,42 +23,10 @@ const PAGE: i32 = 70;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/system/config", get(config))
-        .route("/system/config/", get(config))
         .route("/system/buckets", get(list).post(create).put(update))
         .route("/system/buckets/", get(list).post(create).put(update))
         .route("/system/buckets/{bucket}", get(read).delete(remove))
         .route("/system/buckets/{bucket}/presign", post(presign))
-}
-
-/// The store as the caller reaches it with their own clients (oscar-python's storage client
-/// reads `minio_provider`): the root keys for the admin, the user's own key otherwise.
-async fn config(
-    State(state): State<AppState>,
-    Principal(caller): Principal,
-) -> AppResult<Json<Value>> {
-    let keys = store_keys::for_caller(&state.db, state.jobs.storage(), &caller).await?;
-    let groups = state
-        .oidc
-        .as_ref()
-        .map(|o| o.settings().groups.clone())
-        .unwrap_or_default();
-    Ok(Json(json!({
-        "name": "oscar",
-        "namespace": "oscar",
-        "services_namespace": "oscar-svc",
-        "gpu_available": false,
-        "interLink_available": false,
-        "yunikorn_enable": false,
-        "oidc_groups": groups,
-        "minio_provider": {
-            "verify": keys.endpoint.starts_with("https://"),
-            "endpoint": keys.endpoint,
-            "access_key": keys.access_key,
-            "secret_key": keys.secret_key,
-            "region": keys.region,
-        },
-    })))
 }
 
 #[derive(Debug, Deserialize)]
@@ -88,6 +56,26 @@ struct MinioBucket {
     allowed_users: Vec<String>,
     owner: String,
     metadata: Value,
+}
+
+/// Upstream's `BucketListResponse`: the bucket, a page of its objects, then the paging.
+#[derive(Serialize)]
+struct BucketPage {
+    #[serde(flatten)]
+    bucket: MinioBucket,
+    objects: Vec<MinioObject>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_page: Option<String>,
+    is_truncated: bool,
+    returned_items: usize,
+}
+
+#[derive(Serialize)]
+struct MinioObject {
+    object_name: String,
+    size_bytes: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_modified: Option<String>,
 }
 
 fn parse(body: &Bytes) -> AppResult<BucketRequest> {
@@ -186,48 +174,72 @@ struct ObjectsQuery {
 async fn read(
     State(state): State<AppState>,
     Principal(caller): Principal,
-    Path(bucket): Path<String>,
+    Path(name): Path<String>,
     Query(query): Query<ObjectsQuery>,
-) -> AppResult<Json<Value>> {
-    let record = minio_bucket(
-        buckets::authorize(&state.db, &state.s3, &caller, &bucket, Access::Use).await?,
-    );
+) -> AppResult<Json<BucketPage>> {
+    let bucket =
+        minio_bucket(buckets::authorize(&state.db, &state.s3, &caller, &name, Access::Use).await?);
     let page = buckets::list_objects(
         &state.s3,
-        &bucket,
+        &name,
         &query.prefix.unwrap_or_default(),
         query.page,
         query.limit.unwrap_or(PAGE),
         Listing::AllBelow,
     )
     .await?;
-    let objects: Vec<Value> = page
+    let objects: Vec<MinioObject> = page
         .objects
-        .iter()
-        .map(|o| {
-            json!({
-                "object_name": o.key,
-                "size_bytes": o.size,
-                "last_modified": o.modified.map(jobs::rfc3339),
-            })
+        .into_iter()
+        .map(|o| MinioObject {
+            object_name: o.key,
+            size_bytes: o.size,
+            last_modified: o.modified.map(jobs::rfc3339),
         })
         .collect();
-    let mut answer = serde_json::to_value(&record).map_err(|e| AppError::internal("bucket", e))?;
-    answer["returned_items"] = json!(objects.len());
-    answer["objects"] = Value::Array(objects);
-    answer["is_truncated"] = json!(page.next.is_some());
-    answer["next_page"] = json!(page.next.unwrap_or_default());
-    Ok(Json(answer))
+    Ok(Json(BucketPage {
+        bucket,
+        returned_items: objects.len(),
+        objects,
+        is_truncated: page.next.is_some(),
+        next_page: page.next,
+    }))
 }
 
+/// Unknown fields are ignored, as upstream's decoder does.
 #[derive(Deserialize)]
 struct PresignRequest {
     object_key: Option<String>,
     operation: Option<String>,
-    expires_in: Option<u64>,
+    expires_in: Option<Value>,
     /// oscar-python's name for it.
-    expires: Option<u64>,
+    expires: Option<Value>,
     content_type: Option<String>,
+}
+
+/// Upstream's `PresignResponse`, less `headers` (no `extra_headers` are signed here).
+#[derive(Serialize)]
+struct Presigned {
+    object_key: String,
+    operation: String,
+    method: &'static str,
+    url: String,
+    expires_at: String,
+}
+
+/// Seconds given as a number or a numeric string (oscar-python and the Robot suite send
+/// `"3600"`); absent or null is 0, which leaves it to the other field or the default.
+fn seconds(field: &str, value: Option<Value>) -> AppResult<u64> {
+    match &value {
+        None | Some(Value::Null) => Some(0),
+        Some(Value::Number(n)) => n.as_u64(),
+        Some(Value::String(s)) => s.trim().parse().ok(),
+        Some(_) => None,
+    }
+    .ok_or_else(|| {
+        let given = value.unwrap_or_default();
+        AppError::bad_request(field, format!("{given} is not a number of seconds"))
+    })
 }
 
 /// A URL to download or upload one object without credentials (900 s unless asked; 1 to
@@ -237,21 +249,29 @@ async fn presign(
     Principal(caller): Principal,
     Path(bucket): Path<String>,
     body: Bytes,
-) -> AppResult<Json<Value>> {
-    buckets::authorize(&state.db, &state.s3, &caller, &bucket, Access::Use).await?;
+) -> AppResult<Json<Presigned>> {
+    let record = buckets::authorize(&state.db, &state.s3, &caller, &bucket, Access::Use).await?;
     let request: PresignRequest = serde_json::from_slice(&body)
         .map_err(|e| AppError::bad_request("body", format!("not a presign request: {e}")))?;
     let key = request
         .object_key
         .filter(|k| !k.is_empty())
         .ok_or_else(|| AppError::bad_request("object_key", "is required"))?;
-    let seconds = request
-        .expires_in
-        .filter(|s| *s > 0)
-        .or(request.expires.filter(|s| *s > 0))
-        .unwrap_or(900);
+    let seconds = [
+        ("expires_in", request.expires_in),
+        ("expires", request.expires),
+    ]
+    .into_iter()
+    .map(|(field, value)| seconds(field, value))
+    .find(|seconds| !matches!(seconds, Ok(0)))
+    .unwrap_or(Ok(900))?;
     let expires = Duration::from_secs(seconds);
     let operation = request.operation.unwrap_or_else(|| "download".into());
+    if operation == "upload" {
+        // Checked when the link is made: the platform's keys sign it.
+        buckets::check_key("object_key", &key)?;
+        buckets::may_replace(&state.s3, &record, &caller, &key).await?;
+    }
     let (method, url) = match operation.as_str() {
         "download" => (
             "GET",
@@ -275,12 +295,11 @@ async fn presign(
             ));
         }
     };
-    let expires_at = jobs::rfc3339(jobs::now_ms() + seconds as i64 * 1000);
-    Ok(Json(json!({
-        "object_key": key,
-        "operation": operation,
-        "method": method,
-        "url": url,
-        "expires_at": expires_at,
-    })))
+    Ok(Json(Presigned {
+        object_key: key,
+        operation,
+        method,
+        url,
+        expires_at: jobs::rfc3339(jobs::now_ms() + seconds as i64 * 1000),
+    }))
 }

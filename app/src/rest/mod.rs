@@ -5,6 +5,7 @@
 mod access_log;
 mod auth;
 mod buckets;
+mod config;
 mod jobs;
 mod services;
 
@@ -19,4 +20,5 @@ pub fn router(state: &AppState) -> Router<AppState> {
     services::routes()
         .merge(jobs::routes(state))
         .merge(buckets::routes())
+        .merge(config::routes())
 }

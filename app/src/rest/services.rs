@@ -38,6 +38,7 @@ async fn create(
         &state.s3,
         state.jobs.executor().as_ref(),
         &caller,
+        state.vo_groups(),
         parse(&body)?,
         now(),
     )
@@ -55,6 +56,7 @@ async fn update(
         &state.s3,
         state.jobs.executor().as_ref(),
         &caller,
+        state.vo_groups(),
         parse(&body)?,
         now(),
     )

@@ -50,59 +50,121 @@ impl AdminAccount {
     }
 }
 
-/// Failed sign-ins of the local admin allowed per client address and window.
-const MAX_FAILURES: u32 = 10;
-const FAILURE_WINDOW: Duration = Duration::from_secs(300);
+/// Failed sign-ins of one username from one client address before each further attempt waits.
+const FREE_FAILURES: u32 = 5;
+/// The wait doubles with every failure past the free ones, up to this.
+const MAX_WAIT: Duration = Duration::from_secs(300);
+/// Failures older than this are forgotten.
+const FORGET_AFTER: Duration = Duration::from_secs(900);
 
-/// Counts failed admin sign-ins (form and HTTP Basic) per client address, so the password
-/// cannot be guessed at speed. Kept in memory: a restart forgets, which only helps users.
+/// Slows down guessing the admin's password (form and HTTP Basic): failures are counted per
+/// (username, client address), so a client that never failed is never refused, whoever
+/// else keeps failing; behind a proxy the client address comes from `X-Forwarded-For`, when
+/// the proxy is trusted (`OSCAR_TRUSTED_PROXIES`). Kept in memory: a restart forgets, which
+/// only helps users.
 #[derive(Debug, Default)]
-pub struct LoginThrottle(Mutex<HashMap<String, (u32, Instant)>>);
+pub struct LoginThrottle {
+    trusted_proxies: Vec<ipnet::IpNet>,
+    failures: Mutex<HashMap<(String, String), (u32, Instant)>>,
+}
 
 impl LoginThrottle {
-    /// 429 while `client` has used up its failures for the current window.
-    pub fn check(&self, client: &str) -> AppResult<()> {
-        let mut failures = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        match failures.get(client) {
-            Some((count, since)) if since.elapsed() < FAILURE_WINDOW && *count >= MAX_FAILURES => {
-                let wait = FAILURE_WINDOW.saturating_sub(since.elapsed()).as_secs() + 1;
-                Err(AppError::TooManyRequests(format!(
-                    "too many failed sign-ins from this address; try again in {wait} s"
-                )))
+    pub fn new(trusted_proxies: Vec<ipnet::IpNet>) -> Self {
+        Self {
+            trusted_proxies,
+            failures: Mutex::default(),
+        }
+    }
+
+    /// The client's address: the TCP peer or, when the peer is a trusted proxy, the nearest
+    /// address in `X-Forwarded-For` that is not one (proxies append to it, so anything to its
+    /// left may be forged). "unknown" when the request did not come over TCP (in-process
+    /// tests).
+    pub fn client_address(&self, parts: &http::request::Parts) -> String {
+        let Some(peer) = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip())
+        else {
+            return "unknown".into();
+        };
+        let trusted = |ip: &std::net::IpAddr| self.trusted_proxies.iter().any(|n| n.contains(ip));
+        if !trusted(&peer) {
+            return peer.to_string();
+        }
+        let forwarded = parts.headers.get_all("x-forwarded-for").iter();
+        let hops: Vec<&str> = forwarded
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .collect();
+        for hop in hops.iter().rev() {
+            match hop.parse::<std::net::IpAddr>() {
+                Ok(ip) if trusted(&ip) => continue,
+                Ok(ip) => return ip.to_string(),
+                // Not written by a proxy of ours: the proxy is the last address we know.
+                Err(_) => break,
             }
-            Some((_, since)) if since.elapsed() >= FAILURE_WINDOW => {
-                failures.remove(client);
-                Ok(())
-            }
+        }
+        peer.to_string()
+    }
+
+    /// 429 while `username` from `client` must wait after its last failure.
+    pub fn check(&self, username: &str, client: &str) -> AppResult<()> {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (username.to_string(), client.to_string());
+        let Some(&(count, last)) = failures.get(&key) else {
+            return Ok(());
+        };
+        if last.elapsed() >= FORGET_AFTER {
+            failures.remove(&key);
+            return Ok(());
+        }
+        let wait = match count.checked_sub(FREE_FAILURES + 1) {
+            None => return Ok(()),
+            Some(past) => Duration::from_secs(1u64 << past.min(16)).min(MAX_WAIT),
+        };
+        match wait.checked_sub(last.elapsed()) {
+            Some(left) if !left.is_zero() => Err(AppError::TooManyRequests(format!(
+                "too many failed sign-ins as {username:?} from this address; try again in {} s",
+                left.as_secs() + 1
+            ))),
             _ => Ok(()),
         }
     }
 
-    pub fn failed(&self, client: &str) {
-        let mut failures = self.0.lock().unwrap_or_else(|e| e.into_inner());
+    pub fn failed(&self, username: &str, client: &str) {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         if failures.len() > 100_000 {
-            failures.retain(|_, (_, since)| since.elapsed() < FAILURE_WINDOW);
+            failures.retain(|_, (_, last)| last.elapsed() < FORGET_AFTER);
         }
-        failures
-            .entry(client.to_string())
-            .or_insert((0, Instant::now()))
-            .0 += 1;
+        let entry = failures
+            .entry((username.to_string(), client.to_string()))
+            .or_insert((0, Instant::now()));
+        *entry = (entry.0 + 1, Instant::now());
+    }
+
+    /// A correct password ends the backoff of that username and address.
+    pub fn succeeded(&self, username: &str, client: &str) {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        failures.remove(&(username.to_string(), client.to_string()));
     }
 }
 
-/// Checks the admin's credentials through the throttle: 429 when `client` failed too often,
-/// 401 on a wrong password (counted).
+/// Checks the admin's credentials through the throttle: 429 while `username` from `client`
+/// must wait, 401 on a wrong password (counted).
 pub fn check_admin(
     state: &AppState,
     client: &str,
     username: &str,
     password: &str,
 ) -> AppResult<()> {
-    state.login_throttle.check(client)?;
+    state.login_throttle.check(username, client)?;
     if state.admin.verify(username, password) {
+        state.login_throttle.succeeded(username, client);
         Ok(())
     } else {
-        state.login_throttle.failed(client);
+        state.login_throttle.failed(username, client);
         tracing::info!(username, client, "failed admin sign-in");
         Err(AppError::Unauthorized(
             "invalid username or password".into(),
@@ -210,14 +272,6 @@ pub async fn signed_in(session: &Session) -> AppResult<Caller> {
     Ok((&user).into())
 }
 
-/// The client's address (the key of the sign-in throttle); "unknown" when the request did
-/// not come over TCP (in-process tests).
-pub fn client_address(extensions: &http::Extensions) -> String {
-    extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map_or_else(|| "unknown".into(), |info| info.0.ip().to_string())
-}
-
 /// Where to go after sign-in: only a local path, so a crafted link cannot send people away.
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
@@ -247,15 +301,57 @@ mod tests {
     }
 
     #[test]
-    fn the_throttle_refuses_after_too_many_failures_per_client() {
+    fn the_throttle_backs_off_per_username_and_client() {
         let throttle = LoginThrottle::default();
-        for _ in 0..MAX_FAILURES {
-            throttle.check("10.0.0.1").unwrap();
-            throttle.failed("10.0.0.1");
+        for _ in 0..FREE_FAILURES {
+            throttle.check("oscar", "10.0.0.1").unwrap();
+            throttle.failed("oscar", "10.0.0.1");
         }
-        let refused = throttle.check("10.0.0.1").unwrap_err();
+        throttle.check("oscar", "10.0.0.1").unwrap();
+        throttle.failed("oscar", "10.0.0.1");
+        let refused = throttle.check("oscar", "10.0.0.1").unwrap_err();
         assert_eq!(refused.status(), 429, "{refused}");
-        throttle.check("10.0.0.2").unwrap();
+        // Another address, or another username from that address, has not failed.
+        throttle.check("oscar", "10.0.0.2").unwrap();
+        throttle.check("alice", "10.0.0.1").unwrap();
+        // After the wait (1 s after the first failure past the free ones), one more try.
+        let mut failures = throttle.failures.lock().unwrap();
+        let key = ("oscar".to_string(), "10.0.0.1".to_string());
+        failures.get_mut(&key).unwrap().1 -= Duration::from_secs(2);
+        drop(failures);
+        throttle.check("oscar", "10.0.0.1").unwrap();
+        throttle.succeeded("oscar", "10.0.0.1");
+        assert!(throttle.failures.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_client_address_comes_from_trusted_proxies_only() {
+        let throttle = LoginThrottle::new(vec!["10.1.0.0/16".parse().unwrap()]);
+        let from = |peer: &str, forwarded: &[&str]| {
+            let mut request = http::Request::new(());
+            let peer: std::net::SocketAddr = format!("{peer}:4000").parse().unwrap();
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+            for value in forwarded {
+                request
+                    .headers_mut()
+                    .append("x-forwarded-for", value.parse().unwrap());
+            }
+            throttle.client_address(&request.into_parts().0)
+        };
+        // A client that is no proxy of ours cannot choose its address.
+        assert_eq!(from("203.0.113.9", &["198.51.100.1"]), "203.0.113.9");
+        // Through our proxy: the hop it added, not what the client wrote before it.
+        assert_eq!(from("10.1.0.5", &["6.6.6.6, 198.51.100.1"]), "198.51.100.1");
+        assert_eq!(
+            from("10.1.0.5", &["198.51.100.1", "10.1.0.7"]),
+            "198.51.100.1"
+        );
+        assert_eq!(from("10.1.0.5", &[]), "10.1.0.5");
+        assert_eq!(from("10.1.0.5", &["junk"]), "10.1.0.5");
+        let in_process = http::Request::new(()).into_parts().0;
+        assert_eq!(throttle.client_address(&in_process), "unknown");
     }
 
     #[test]

@@ -107,7 +107,8 @@ pub async fn visible_to(
 /// What a caller wants to do with a bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// List, read, upload, delete objects, share links: whoever the visibility admits.
+    /// List, read, upload, share links: whoever the visibility admits. Replacing and deleting
+    /// objects also needs [`may_replace`].
     Use,
     /// Change visibility, delete the bucket: the owner and the admin.
     Manage,
@@ -226,6 +227,12 @@ fn check_bucket(bucket: &str) -> AppResult<()> {
     validate::bucket_name(bucket).map_err(|m| AppError::bad_request("bucket", m))
 }
 
+/// Every object key a caller names passes the store's own check before it is sent with the
+/// platform's keys: a `..` segment would reach another bucket.
+pub fn check_key(field: &str, key: &str) -> AppResult<()> {
+    embedded_s3::object_key(key).map_err(|m| AppError::bad_request(field, m))
+}
+
 /// What a listing page holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Listing {
@@ -289,7 +296,7 @@ pub async fn list_objects(
 pub async fn create_folder(s3: &aws_sdk_s3::Client, bucket: &str, folder: &str) -> AppResult<()> {
     check_bucket(bucket)?;
     let folder = folder.trim_end_matches('/');
-    validate::object_key(folder).map_err(|m| AppError::bad_request("folder", m))?;
+    check_key("folder", folder)?;
     s3.put_object()
         .bucket(bucket)
         .key(format!("{folder}/"))
@@ -299,20 +306,64 @@ pub async fn create_folder(s3: &aws_sdk_s3::Client, bucket: &str, folder: &str) 
     Ok(())
 }
 
-/// Deletes objects and whole folders (everything under each `prefix/`). Returns how many
-/// objects went.
+/// A user the bucket is shared with replaces or deletes only what they uploaded, as named by
+/// the object's `oscar-uploader` (written by the platform for its own uploads and by the
+/// embedded store for users' keys, whatever the client sent); the owner and the admin
+/// anything. Folder markers hold nothing anyone uploaded. The embedded store applies the same
+/// rule to users' keys (`embedded_s3::Reach`).
+pub async fn may_replace(
+    s3: &aws_sdk_s3::Client,
+    record: &BucketRecord,
+    caller: &Caller,
+    key: &str,
+) -> AppResult<()> {
+    if caller.manages(&record.owner) || key.ends_with('/') {
+        return Ok(());
+    }
+    let bucket = &record.name;
+    match s3.head_object().bucket(bucket).key(key).send().await {
+        Ok(head)
+            if head
+                .metadata()
+                .and_then(|m| m.get(events::UPLOADER_METADATA))
+                == Some(&caller.id) =>
+        {
+            Ok(())
+        }
+        Ok(_) => Err(AppError::Forbidden(format!(
+            "{key:?} in bucket {bucket:?} was uploaded by someone else: only its uploader and the bucket's owner may replace or delete it"
+        ))),
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(()),
+        Err(e) => Err(refused("key", e)),
+    }
+}
+
+/// Deletes objects and whole folders (everything under each `prefix/`) that the caller may
+/// delete (see [`may_replace`]); nothing when one of them is not. Returns how many objects
+/// went.
 pub async fn delete(
     s3: &aws_sdk_s3::Client,
-    bucket: &str,
+    record: &BucketRecord,
+    caller: &Caller,
     keys: &[String],
     folders: &[String],
 ) -> AppResult<u64> {
+    let bucket = record.name.as_str();
     check_bucket(bucket)?;
+    for key in keys {
+        check_key("keys", key)?;
+    }
+    for folder in folders {
+        check_key("folders", folder)?;
+    }
     let mut doomed: Vec<String> = keys.to_vec();
     for folder in folders {
         let prefix = format!("{}/", folder.trim_end_matches('/'));
         doomed.extend(keys_under(s3, bucket, &prefix).await?);
         doomed.push(prefix);
+    }
+    for key in &doomed {
+        may_replace(s3, record, caller, key).await?;
     }
     let mut deleted = 0;
     for batch in doomed.chunks(1000) {
@@ -402,7 +453,7 @@ pub async fn upload_link(
 
 fn presigning(bucket: &str, key: &str, expires: Duration) -> AppResult<PresigningConfig> {
     check_bucket(bucket)?;
-    validate::object_key(key).map_err(|m| AppError::bad_request("object_key", m))?;
+    check_key("object_key", key)?;
     if expires.is_zero() || expires > Duration::from_secs(604_800) {
         return Err(AppError::bad_request(
             "expires_in",
@@ -419,6 +470,7 @@ const PREVIEW_LINK: Duration = Duration::from_secs(900);
 
 /// What the browser can show of an object, chosen by its name (and content type for text).
 pub async fn preview(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> AppResult<Preview> {
+    check_key("key", key)?;
     let download_url = share_link(s3, bucket, key, PREVIEW_LINK).await?;
     let extension = key
         .rsplit_once('.')
@@ -484,7 +536,7 @@ where
     E: std::fmt::Display,
 {
     check_bucket(bucket)?;
-    validate::object_key(key).map_err(|m| AppError::bad_request("key", m))?;
+    check_key("key", key)?;
     let mut part = Vec::with_capacity(PART_SIZE);
     let mut total: u64 = 0;
     let mut multipart: Option<Multipart> = None;

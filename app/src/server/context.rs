@@ -22,7 +22,7 @@ pub async fn session() -> AppResult<Session> {
 pub fn client_address() -> String {
     use_context::<http::request::Parts>().map_or_else(
         || "unknown".into(),
-        |parts| super::auth::client_address(&parts.extensions),
+        |parts| state().login_throttle.client_address(&parts),
     )
 }
 

@@ -41,12 +41,14 @@ impl From<Vec<FieldError>> for AppError {
 }
 
 /// Creates a service: validates it, prepares its buckets and folders, stores it with a fresh
-/// token. Returns it as stored (secret values blanked).
+/// token. Returns it as stored (secret values blanked). `vo_groups` are the VOs the platform
+/// gates on (`OIDC_GROUPS`).
 pub async fn create(
     db: &Database,
     s3: &Store,
     executor: &dyn Executor,
     caller: &Caller,
+    vo_groups: &[String],
     mut service: Service,
     now: i64,
 ) -> AppResult<Service> {
@@ -57,7 +59,7 @@ pub async fn create(
             service.name
         )));
     }
-    check_vo(caller, &service)?;
+    settle_vo(caller, vo_groups, &mut service)?;
     service.owner = caller.id.clone();
     service.token = new_token();
     let secrets = take_secrets(&mut service);
@@ -95,13 +97,17 @@ pub async fn update(
     s3: &Store,
     executor: &dyn Executor,
     caller: &Caller,
+    vo_groups: &[String],
     mut service: Service,
     now: i64,
 ) -> AppResult<Service> {
     validate::prepare(&mut service)?;
     let current = require_visible(db, caller, &service.name).await?;
     authorize_owner(caller, &current)?;
-    check_vo(caller, &service)?;
+    // Like upstream, membership is checked again only when the VO changes.
+    if service.vo != current.vo {
+        check_vo(caller, vo_groups, &service.vo)?;
+    }
     service.owner = current.owner.clone();
     service.token = current.token.clone();
     let mut secrets = take_secrets(&mut service);
@@ -156,6 +162,7 @@ pub async fn apply(
     s3: &Store,
     executor: &dyn Executor,
     caller: &Caller,
+    vo_groups: &[String],
     definitions: Vec<Service>,
     now: i64,
 ) -> AppResult<Vec<Applied>> {
@@ -164,9 +171,9 @@ pub async fn apply(
         let name = service.name.clone();
         let created = !exists(db, &name).await?;
         if created {
-            create(db, s3, executor, caller, service, now).await?;
+            create(db, s3, executor, caller, vo_groups, service, now).await?;
         } else {
-            update(db, s3, executor, caller, service, now).await?;
+            update(db, s3, executor, caller, vo_groups, service, now).await?;
         }
         applied.push(Applied { name, created });
     }
@@ -245,15 +252,35 @@ pub async fn page(
     })
 }
 
-/// A user may only put a service in a VO they belong to (the admin anywhere).
-fn check_vo(caller: &Caller, service: &Service) -> AppResult<()> {
-    if caller.admin || service.vo.is_empty() || caller.vos.contains(&service.vo) {
+/// Upstream's VO rule for a user's new service: a VO the platform gates on needs membership,
+/// any other is kept as given (FDLs written for other clusters name their own VOs); none means
+/// the first gated VO the user is in. The admin's VO is taken as given.
+fn settle_vo(caller: &Caller, vo_groups: &[String], service: &mut Service) -> AppResult<()> {
+    if caller.admin || vo_groups.is_empty() || !service.vo.is_empty() {
+        return check_vo(caller, vo_groups, &service.vo);
+    }
+    service.vo = vo_groups
+        .iter()
+        .find(|vo| caller.vos.contains(vo))
+        .cloned()
+        .ok_or_else(|| {
+            AppError::bad_request(
+                "vo",
+                format!("must be one of your VOs among {}", vo_groups.join(", ")),
+            )
+        })?;
+    Ok(())
+}
+
+/// A user may only name a gated VO they belong to (400 like upstream's; the admin any).
+fn check_vo(caller: &Caller, vo_groups: &[String], vo: &str) -> AppResult<()> {
+    if caller.admin || !vo_groups.iter().any(|g| g == vo) || caller.vos.iter().any(|v| v == vo) {
         Ok(())
     } else {
-        Err(AppError::Forbidden(format!(
-            "vo: you are not a member of the VO {:?}",
-            service.vo
-        )))
+        Err(AppError::bad_request(
+            "vo",
+            format!("you are not a member of the VO {vo:?}"),
+        ))
     }
 }
 

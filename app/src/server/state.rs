@@ -19,7 +19,7 @@ pub struct AppState {
     /// Reaches the object store (embedded s3s or external MinIO) the same way in every mode.
     pub s3: Store,
     pub admin: AdminAccount,
-    /// Failed admin sign-ins per client address.
+    /// Failed admin sign-ins per username and client address.
     pub login_throttle: Arc<LoginThrottle>,
     /// The OIDC provider people sign in with (None: only the local admin).
     pub oidc: Option<Oidc>,
@@ -29,6 +29,13 @@ pub struct AppState {
     pub access_log: crate::rest::AccessLog,
     /// Fixed facts about this deployment, shown on the Info page.
     pub info: PlatformInfo,
+}
+
+impl AppState {
+    /// The VOs the platform gates on (`OIDC_GROUPS`); none without OIDC.
+    pub fn vo_groups(&self) -> &[String] {
+        self.oidc.as_ref().map_or(&[], |o| &o.settings().groups)
+    }
 }
 
 impl FromRef<AppState> for LeptosOptions {

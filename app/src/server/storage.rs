@@ -29,7 +29,8 @@ pub fn buckets_in<'a>(entries: impl IntoIterator<Item = &'a StorageIo>) -> BTree
 
 /// Makes sure every bucket and folder the service uses exists: a bucket the caller owns is
 /// reused, one owned by someone else is a 409, a missing one is created and recorded as made
-/// by this service. External stores get the input folders' notification rules. Idempotent.
+/// by this service; one in the store without a record is adopted by the admin only (409 for
+/// anyone else). External stores get the input folders' notification rules. Idempotent.
 pub async fn prepare_for(
     db: &Database,
     s3: &Store,
@@ -47,6 +48,13 @@ pub async fn prepare_for(
             }
             None => {
                 let created = create_bucket(s3, &bucket).await?;
+                // A bucket made outside the platform (root keys, an external store's own) has
+                // no owner yet: naming it must not make the caller its owner.
+                if !created && !caller.admin {
+                    return Err(AppError::Conflict(format!(
+                        "bucket {bucket:?} exists in the store but was not created through the platform; only the admin may adopt it"
+                    )));
+                }
                 let created_by = created.then_some(service.name.as_str());
                 sqlx::query(
                     "INSERT INTO buckets (name, owner, created_by, created_at) VALUES ($1, $2, $3, $4)

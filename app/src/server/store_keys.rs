@@ -4,6 +4,7 @@
 //! from the root secret and the access key, never stored. External stores (MinIO, RustFS)
 //! manage their own users: there jobs get the configured keys and users none.
 
+use embedded_s3::Reach;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use sqlx::Row;
@@ -190,14 +191,28 @@ pub async fn secret(
         .map(|_| secret_of(root_secret, access_key)))
 }
 
-/// Whether the holder of a key may work with the objects of `bucket`.
-pub async fn may_use(db: &Database, access_key: &str, bucket: &str) -> AppResult<bool> {
+/// What the holder of a key may do with the objects of `bucket`: the same rights as the
+/// dashboard and the REST API give its user (`buckets::may_replace`); a job acts for its
+/// service's owner on the service's buckets.
+pub async fn reach(db: &Database, access_key: &str, bucket: &str) -> AppResult<Reach> {
     Ok(match holder(db, access_key).await? {
-        Some(Holder::User(owner)) => buckets::record(db, bucket)
-            .await?
-            .usable_by(&Caller::user(owner, Vec::new())),
-        Some(Holder::Job(service)) => storage::buckets_of(&service).contains(bucket),
-        None => false,
+        Some(Holder::User(user)) => {
+            let record = buckets::record(db, bucket).await?;
+            let caller = Caller::user(&user, Vec::new());
+            if caller.manages(&record.owner) {
+                Reach::Full {
+                    uploader: Some(user),
+                }
+            } else if record.usable_by(&caller) {
+                Reach::Shared { uploader: user }
+            } else {
+                Reach::None
+            }
+        }
+        Some(Holder::Job(service)) if storage::buckets_of(&service).contains(bucket) => {
+            Reach::Full { uploader: None }
+        }
+        _ => Reach::None,
     })
 }
 

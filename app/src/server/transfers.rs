@@ -41,7 +41,9 @@ async fn upload(
     body: Body,
 ) -> AppResult<Json<Value>> {
     let caller = super::auth::signed_in(&session).await?;
-    super::buckets::authorize(&state.db, &state.s3, &caller, &bucket, Access::Use).await?;
+    let record =
+        super::buckets::authorize(&state.db, &state.s3, &caller, &bucket, Access::Use).await?;
+    super::buckets::may_replace(&state.s3, &record, &caller, &key).await?;
     let version = super::buckets::upload(
         &state.s3,
         &caller,
@@ -86,8 +88,12 @@ async fn download_zip(
     for (name, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         match name.as_ref() {
             "prefix" => prefix = value.into_owned(),
-            "key" => keys.push(value.into_owned()),
+            "key" => {
+                super::buckets::check_key("key", &value)?;
+                keys.push(value.into_owned());
+            }
             "folder" => {
+                super::buckets::check_key("folder", &value)?;
                 let folder = format!("{}/", value.trim_end_matches('/'));
                 keys.extend(
                     super::buckets::keys_under(&state.s3, &bucket, &folder)

@@ -4,8 +4,11 @@
 
 pub mod fdl;
 pub mod model;
+pub mod order;
 pub mod quantity;
 pub mod validate;
 
-pub use model::{Environment, PLATFORM_STORE, Service, StorageIo, Synchronous, Visibility};
+pub use model::{
+    Environment, PLATFORM_STORE, SERVICE_LABEL, Service, StorageIo, Synchronous, Visibility,
+};
 pub use validate::FieldError;

@@ -3,11 +3,15 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
+use super::order::{self, InOrder};
+
+/// Written in upstream's field order (see `Serialize` below); `remote = "Self"` makes the
+/// derives plain functions the trait impls call.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, remote = "Self")]
 pub struct Service {
     pub name: String,
     pub cluster_id: String,
@@ -22,6 +26,7 @@ pub struct Service {
     pub log_level: String,
     pub alpine: bool,
     pub file_stage_in: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub image_pull_secrets: Vec<String>,
     pub environment: Environment,
     pub annotations: BTreeMap<String, String>,
@@ -39,6 +44,21 @@ pub struct Service {
     /// Fields this platform stores and returns but does not act on yet (see `INACTIVE_FIELDS`).
     #[serde(flatten)]
     pub inactive: BTreeMap<String, Value>,
+}
+
+/// In upstream's field order, nested objects too: clients and scripts compare the text.
+impl Serialize for Service {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let value = Self::serialize(self, serde_json::value::Serializer)
+            .map_err(serde::ser::Error::custom)?;
+        InOrder(&value, &order::SERVICE).serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Service {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Self::deserialize(deserializer)
+    }
 }
 
 /// Accepted, validated as JSON, stored and returned unchanged; their features come later.
@@ -70,6 +90,7 @@ pub struct Environment {
     pub secrets: BTreeMap<String, String>,
 }
 
+/// Upstream's `StorageIOConfig`, empty filters left out as upstream does.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct StorageIo {
@@ -77,9 +98,15 @@ pub struct StorageIo {
     pub storage_provider: String,
     /// `bucket/folder…`
     pub path: String,
-    pub prefix: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub suffix: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub prefix: Vec<String>,
 }
+
+/// The label upstream gives every service (and its jobs): its name. Clients and scripts
+/// filter services on it.
+pub const SERVICE_LABEL: &str = "oscar_service";
 
 /// The provider id of the platform's own store (what an entry without a provider means).
 pub const PLATFORM_STORE: &str = "minio.default";
@@ -314,6 +341,16 @@ mod tests {
         assert_eq!(service.inactive_fields_set(), ["expose"]);
         let back = serde_json::to_value(&service).unwrap();
         assert_eq!(back["expose"], expose);
+    }
+
+    /// Upstream's JSON of a service (every field this platform keeps) reads and writes back
+    /// to the same text: upstream's field order, nested objects and `omitempty` included.
+    #[test]
+    fn serialises_in_upstreams_field_order() {
+        let upstream = include_str!("../../../fixtures/oscar/service.json");
+        let service = Service::from_json(serde_json::from_str(upstream).unwrap()).unwrap();
+        let text = serde_json::to_string_pretty(&service).unwrap() + "\n";
+        assert_eq!(text, upstream);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{Service, StorageIo};
+use super::model::{SERVICE_LABEL, Service, StorageIo};
 use super::quantity;
 
 pub const DEFAULT_CPU: &str = "0.2";
@@ -190,6 +190,10 @@ pub fn prepare(service: &mut Service) -> Result<(), Vec<FieldError>> {
     }
 
     if errors.0.is_empty() {
+        // Upstream adds it to the stored service, keeping the user's other labels.
+        service
+            .labels
+            .insert(SERVICE_LABEL.into(), service.name.clone());
         Ok(())
     } else {
         Err(errors.0)
@@ -394,33 +398,6 @@ fn is_env_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
-/// An object key users may create: at most 1,024 bytes, no control characters, no `.` or
-/// `..` path segments, not starting with `/`. Spaces and any other unicode are fine.
-pub fn object_key(key: &str) -> Result<(), String> {
-    if key.is_empty() {
-        return Err("is empty".into());
-    }
-    if key.len() > 1024 {
-        return Err(format!(
-            "is {} bytes long; at most 1024 are allowed",
-            key.len()
-        ));
-    }
-    if key.chars().any(char::is_control) {
-        return Err("must not contain control characters".into());
-    }
-    if key.starts_with('/') {
-        return Err("must not start with '/'".into());
-    }
-    if key
-        .split('/')
-        .any(|segment| segment == ".." || segment == ".")
-    {
-        return Err("must not contain '.' or '..' path segments".into());
-    }
-    Ok(())
-}
-
 /// S3 bucket naming rules (the subset MinIO enforces).
 pub fn bucket_name(name: &str) -> Result<(), String> {
     if !(3..=63).contains(&name.len()) {
@@ -451,21 +428,6 @@ pub fn bucket_name(name: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn object_keys_allow_unicode_but_not_path_tricks() {
-        assert!(object_key("in/cat photo été.jpg").is_ok());
-        assert!(object_key("a/../b").unwrap_err().contains("'..'"));
-        assert!(object_key("./a").is_err());
-        assert!(object_key("/a").is_err());
-        assert!(object_key("a\nb").is_err());
-        assert!(
-            object_key(&"x".repeat(1025))
-                .unwrap_err()
-                .contains("1025 bytes")
-        );
-        assert!(object_key("").is_err());
-    }
-
     use super::*;
     use serde_json::json;
 

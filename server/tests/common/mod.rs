@@ -58,21 +58,7 @@ impl TestApp {
     }
 
     pub async fn with_oidc_on(issuer: &str, database_url: Option<String>) -> Self {
-        let settings = app::server::oidc::OidcSettings {
-            issuer: issuer.to_string(),
-            client_id: oidc::CLIENT_ID.into(),
-            client_secret: Some(oidc::CLIENT_SECRET.into()),
-            redirect_url: "http://127.0.0.1:3000/auth/callback".into(),
-            scopes: vec![
-                "openid".into(),
-                "profile".into(),
-                "email".into(),
-                "eduperson_entitlement".into(),
-            ],
-            groups: vec![oidc::VO.into()],
-            audience: None,
-            display_name: "Test IdP".into(),
-        };
+        let settings = oidc::settings(issuer);
         Self::with_config(|config| {
             config.oidc = Some(settings);
             config.database_url = database_url;
@@ -290,6 +276,22 @@ impl TestApp {
         self.get(path).await
     }
 
+    /// An S3 client of the embedded store with the keys `GET /system/config` gives the holder
+    /// of `token` (what oscar-python's storage client uses).
+    pub async fn store_client_for(&mut self, token: &str) -> aws_sdk_s3::Client {
+        let config = self
+            .rest_bearer("GET", "/system/config", None, token)
+            .await
+            .json();
+        let provider = &config["minio_provider"];
+        supervisor::storage::client(
+            &self.app.state.info.storage_endpoint,
+            "us-east-1",
+            provider["access_key"].as_str().unwrap(),
+            provider["secret_key"].as_str().unwrap(),
+        )
+    }
+
     /// A REST request with `Authorization: Bearer <token>`.
     pub async fn rest_bearer(
         &mut self,
@@ -310,6 +312,92 @@ impl TestApp {
             .unwrap_or_else(Body::empty);
         self.send(request.body(body).unwrap()).await
     }
+}
+
+/// Upstream's own test service (grycap/oscar-tests `data/00-cowsay.yaml`, its entry sent as
+/// JSON the way oscar-python and the Robot suite send it), named `name`, with buckets of its own.
+pub fn upstream_cowsay(name: &str) -> serde_json::Value {
+    serde_json::json!({
+        "name": name,
+        "cpu": "1.0",
+        "memory": "128Mi",
+        "image": "ghcr.io/grycap/cowsay",
+        "script": "#!/bin/sh\n\nif [ \"$INPUT_TYPE\" = \"json\" ]\nthen\n    jq '.message' \"$INPUT_FILE_PATH\" -r | /usr/games/cowsay\nelse\n    cat \"$INPUT_FILE_PATH\" | /usr/games/cowsay\nfi\n",
+        "input": [{"storage_provider": "minio", "path": format!("{name}/input")}],
+        "output": [{"storage_provider": "minio", "path": format!("{name}/output")}],
+        "isolation_level": "SERVICE",
+        "visibility": "private",
+    })
+}
+
+/// Upstream's JSON of an OSCAR type (`fixtures/oscar/<name>.json`).
+pub fn upstream_json(name: &str) -> String {
+    let path = format!(
+        "{}/../fixtures/oscar/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Checks that `answer` has only upstream's fields (`fixture`: upstream's JSON of the same
+/// type), in upstream's order, and returns upstream's fields it leaves out.
+pub fn upstream_fields_missing(answer: &str, fixture: &str) -> Vec<String> {
+    let (ours, upstream) = (layout(answer), layout(fixture));
+    let in_upstream_order: Vec<&String> = upstream.iter().filter(|k| ours.contains(k)).collect();
+    assert_eq!(
+        ours.iter().collect::<Vec<_>>(),
+        in_upstream_order,
+        "not upstream's fields in upstream's order: {answer}"
+    );
+    upstream.into_iter().filter(|k| !ours.contains(k)).collect()
+}
+
+/// The object keys of a JSON text in the order they first appear, each by its path
+/// (`config.name`, `[].objects[].size_bytes`). serde_json's maps are sorted, so the text is
+/// scanned.
+fn layout(json: &str) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::new();
+    // The open objects and lists: their path, and whether a list.
+    let mut open: Vec<(String, bool)> = Vec::new();
+    let mut key = String::new();
+    let mut chars = json.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                let mut text = String::new();
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => text.extend(chars.next()),
+                        '"' => break,
+                        c => text.push(c),
+                    }
+                }
+                if let Some((object, false)) = open.last()
+                    && chars.as_str().trim_start().starts_with(':')
+                {
+                    key = match object.as_str() {
+                        "" => text,
+                        object => format!("{object}.{text}"),
+                    };
+                    if !keys.contains(&key) {
+                        keys.push(key.clone());
+                    }
+                }
+            }
+            '{' | '[' => {
+                let path = match open.last() {
+                    Some((list, true)) => format!("{list}[]"),
+                    _ => key.clone(),
+                };
+                open.push((path, c == '['));
+            }
+            '}' | ']' => {
+                open.pop();
+            }
+            _ => {}
+        }
+    }
+    keys
 }
 
 /// Peak resident memory of this process so far (VmHWM), in bytes. Each test runs in its own

@@ -42,6 +42,25 @@ const USERS: &[(&str, &str, &[&str])] = &[
     ),
 ];
 
+/// This platform's registration with the fake provider at `issuer`, `VO` required.
+pub fn settings(issuer: &str) -> app::server::oidc::OidcSettings {
+    app::server::oidc::OidcSettings {
+        issuer: issuer.to_string(),
+        client_id: CLIENT_ID.into(),
+        client_secret: Some(CLIENT_SECRET.into()),
+        redirect_url: "http://127.0.0.1:3000/auth/callback".into(),
+        scopes: vec![
+            "openid".into(),
+            "profile".into(),
+            "email".into(),
+            "eduperson_entitlement".into(),
+        ],
+        groups: vec![VO.into()],
+        audience: None,
+        display_name: "Test IdP".into(),
+    }
+}
+
 struct Grant {
     sub: String,
     nonce: String,

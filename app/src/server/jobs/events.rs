@@ -37,7 +37,7 @@ pub fn input_accepts(input: &StorageIo, bucket: &str, key: &str) -> bool {
 
 /// User metadata the dashboard puts on what it uploads: the store sees the platform's root key,
 /// this names the signed-in user it uploaded for.
-pub const UPLOADER_METADATA: &str = "oscar-uploader";
+pub const UPLOADER_METADATA: &str = embedded_s3::UPLOADER;
 
 /// An object was created in the platform store: one job for each service with an input
 /// folder it falls in (at most one per object version, however often this is called). The job

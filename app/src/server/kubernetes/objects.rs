@@ -20,8 +20,7 @@ use crate::server::access::ADMIN_OWNER;
 use crate::server::jobs::executor::Execution;
 use crate::service::Service;
 
-/// Label naming the service (OSCAR's).
-pub const SERVICE_LABEL: &str = "oscar_service";
+pub use crate::service::SERVICE_LABEL;
 /// Label naming the job: what the platform's watch keys on.
 pub const JOB_LABEL: &str = "oscar.grycap/job";
 /// Label on everything this platform manages (its watches select on it).
