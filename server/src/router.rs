@@ -106,8 +106,16 @@ async fn web_security(
         )
         .into_response();
     }
+    // API answers are per caller and some carry keys (`/system/config`, the Info page's store
+    // keys): no cache, shared or the browser's, may keep them.
+    let api = ["/system/", "/api/"]
+        .iter()
+        .any(|prefix| request.uri().path().starts_with(prefix));
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
+    if api && !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     headers.insert(header::CONTENT_SECURITY_POLICY, (*csp).clone());
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,

@@ -221,6 +221,19 @@ async fn the_config_has_upstreams_shape() {
 }
 
 #[tokio::test]
+async fn answers_carrying_keys_are_never_cached() {
+    let mut app = TestApp::new().await;
+    app.login().await;
+    let keys = app.call("system/store_credentials", &[]).await;
+    assert_eq!(keys.status, StatusCode::OK, "{}", keys.body);
+    let config = app.rest("GET", "/system/config", None).await;
+    assert_eq!(config.status, StatusCode::OK, "{}", config.body);
+    for answer in [keys, config] {
+        assert_eq!(answer.headers[http::header::CACHE_CONTROL], "no-store");
+    }
+}
+
+#[tokio::test]
 async fn an_upload_with_a_users_own_key_starts_the_job() {
     let op = FakeOp::start().await;
     let mut app = TestApp::with_oidc(op.issuer()).await;
