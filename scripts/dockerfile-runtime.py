@@ -54,10 +54,10 @@ def copy_arguments(rest):
     return flags, paths[:-1], paths[-1]
 
 
-def built(path, workdir_env):
+def built(path, build_env):
     """Where a path of the build stage is on this machine."""
     path = Path(path)
-    target = Path(workdir_env.get("CARGO_TARGET_DIR", "/src/target"))
+    target = Path(build_env.get("CARGO_TARGET_DIR", "/src/target"))
     if path.is_relative_to(target):
         return TARGET / path.relative_to(target)
     if path.is_relative_to("/src"):
