@@ -8,11 +8,11 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use supervisor::Report;
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 
 use super::executor::{Execution, Executor, Finished};
-use super::logs::LogSink;
+use super::logs::{LineSplitter, LogSink, send_all};
 use crate::service::Service;
 
 /// Time the supervisor gets beyond the script's limit to upload outputs and report.
@@ -187,22 +187,21 @@ fn prepare(dir: &Path, execution: &Execution) -> std::io::Result<JobFiles> {
     Ok(files)
 }
 
-/// Sends a stream's lines to the log (invalid UTF-8 replaced, not dropped).
+/// Sends a stream's lines to the log, each at most [`super::logs::MAX_LINE`] bytes.
 async fn forward(stream: Option<impl AsyncRead + Unpin>, log: LogSink) {
-    let Some(stream) = stream else { return };
-    let mut reader = BufReader::new(stream);
-    let mut line = Vec::new();
+    let Some(mut stream) = stream else { return };
+    let mut splitter = LineSplitter::default();
+    let mut lines = Vec::new();
+    let mut buffer = vec![0; 16 * 1024];
     loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {
-                let text = String::from_utf8_lossy(&line);
-                let text = text.trim_end_matches(['\n', '\r']).to_string();
-                if log.send(text).await.is_err() {
-                    return;
-                }
-            }
+        match stream.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(read) => splitter.push(&buffer[..read], &mut lines),
+        }
+        if !send_all(&mut lines, &log).await {
+            return;
         }
     }
+    lines.extend(splitter.finish());
+    send_all(&mut lines, &log).await;
 }

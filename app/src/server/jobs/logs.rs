@@ -21,6 +21,68 @@ const FINAL_FLUSH_ATTEMPTS: usize = 30;
 /// Where an executor sends a job's output lines (without their newline).
 pub type LogSink = mpsc::Sender<String>;
 
+/// Longest line kept: the rest of a longer one is dropped with a notice, so a job printing
+/// without newlines cannot make the server hold its output.
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// Cuts a job's output into lines of at most [`MAX_LINE`] bytes, whatever the chunks it
+/// arrives in (invalid UTF-8 replaced, not dropped).
+#[derive(Debug, Default)]
+pub struct LineSplitter {
+    line: Vec<u8>,
+    /// Bytes of the current line past [`MAX_LINE`].
+    cut: u64,
+}
+
+impl LineSplitter {
+    /// Adds output; the lines it completes go to `lines`.
+    pub fn push(&mut self, mut chunk: &[u8], lines: &mut Vec<String>) {
+        while !chunk.is_empty() {
+            let (part, rest, ended) = match chunk.iter().position(|b| *b == b'\n') {
+                Some(end) => (&chunk[..end], &chunk[end + 1..], true),
+                None => (chunk, &[][..], false),
+            };
+            let kept = part.len().min(MAX_LINE - self.line.len());
+            self.line.extend_from_slice(&part[..kept]);
+            self.cut += (part.len() - kept) as u64;
+            if ended {
+                lines.push(self.take());
+            }
+            chunk = rest;
+        }
+    }
+
+    /// The last line, when the output did not end with a newline.
+    pub fn finish(mut self) -> Option<String> {
+        (!self.line.is_empty() || self.cut > 0).then(|| self.take())
+    }
+
+    fn take(&mut self) -> String {
+        let mut text = String::from_utf8_lossy(&self.line)
+            .trim_end_matches('\r')
+            .to_string();
+        if self.cut > 0 {
+            text.push_str(&format!(
+                " [line cut: {} more bytes; lines are kept up to {MAX_LINE} bytes]",
+                self.cut
+            ));
+        }
+        self.line.clear();
+        self.cut = 0;
+        text
+    }
+}
+
+/// Sends lines to the log; false once nobody stores them any more.
+pub async fn send_all(lines: &mut Vec<String>, log: &LogSink) -> bool {
+    for line in lines.drain(..) {
+        if log.send(line).await.is_err() {
+            return false;
+        }
+    }
+    true
+}
+
 /// Starts storing the lines sent to the returned sink; the task ends (having written
 /// everything) when every sender is dropped.
 pub fn writer(db: Database, jobs: Jobs, job: String) -> (LogSink, tokio::task::JoinHandle<()>) {
@@ -185,7 +247,49 @@ pub fn strip_timestamps(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::strip_timestamps;
+    use super::*;
+
+    fn split(chunks: &[&[u8]]) -> Vec<String> {
+        let mut splitter = LineSplitter::default();
+        let mut lines = Vec::new();
+        for chunk in chunks {
+            splitter.push(chunk, &mut lines);
+        }
+        lines.extend(splitter.finish());
+        lines
+    }
+
+    #[test]
+    fn lines_are_whole_whatever_the_chunks() {
+        assert_eq!(
+            split(&[b"one\ntw", b"o\r\n", b"", b"\nthree"]),
+            ["one", "two", "", "three"]
+        );
+        assert_eq!(split(&[b"a\n"]), ["a"]);
+        assert!(split(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_line_longer_than_the_cap_is_cut_with_a_notice() {
+        let long = vec![b'x'; MAX_LINE + 10];
+        let lines = split(&[&long[..100], &long[100..], b"\nnext\n"]);
+        assert_eq!(lines.len(), 2);
+        assert!(lines[0].starts_with(&"x".repeat(MAX_LINE)));
+        assert!(
+            lines[0].ends_with("[line cut: 10 more bytes; lines are kept up to 65536 bytes]"),
+            "{}",
+            &lines[0][MAX_LINE..]
+        );
+        assert_eq!(lines[1], "next");
+        let unended = split(&[&long]);
+        assert_eq!(unended.len(), 1);
+        assert!(unended[0].contains("[line cut: 10 more bytes"));
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced() {
+        assert_eq!(split(&[b"caf\xff\n"]), ["caf\u{fffd}"]);
+    }
 
     #[test]
     fn timestamps_can_be_left_out() {

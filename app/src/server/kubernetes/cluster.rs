@@ -117,12 +117,12 @@ impl Cluster {
             .map_err(|e| refused("read the job's log", e))
     }
 
-    /// The job's output line by line as it is printed, until its container ends.
+    /// The job's output as it is printed, until its container ends.
     pub async fn follow_log(
         &self,
         namespace: &str,
         pod: &str,
-    ) -> Result<impl futures_util::Stream<Item = std::io::Result<String>> + use<>, String> {
+    ) -> Result<impl futures_util::AsyncBufRead + use<>, String> {
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
         let params = LogParams {
             container: Some(objects::JOB_CONTAINER.into()),
@@ -132,7 +132,7 @@ impl Cluster {
         let reader = retried(|| pods.log_stream(pod, &params))
             .await
             .map_err(|e| refused("follow the job's log", e))?;
-        Ok(futures_util::AsyncBufReadExt::lines(reader))
+        Ok(reader)
     }
 
     /// The cluster's latest warning about a Job (a quota refusing its pod, an admission

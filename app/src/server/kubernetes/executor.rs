@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
+use futures_util::AsyncReadExt;
 
 use supervisor::Report;
 use tokio::sync::watch;
@@ -18,7 +18,7 @@ use super::ClusterSettings;
 use super::cluster::Cluster;
 use super::tracker::{Observation, Tracker, observe};
 use crate::server::jobs::executor::{Execution, Executor, Finished};
-use crate::server::jobs::logs::LogSink;
+use crate::server::jobs::logs::{LineSplitter, LogSink, send_all};
 use crate::service::Service;
 
 /// How often a waiting execution looks again without a change (for the timeouts).
@@ -141,18 +141,27 @@ impl Follower {
         );
         let counter = sent.clone();
         let task = tokio::spawn(async move {
-            let Ok(lines) = cluster.follow_log(&namespace, &pod).await else {
+            let Ok(reader) = cluster.follow_log(&namespace, &pod).await else {
                 return false;
             };
-            let mut lines = std::pin::pin!(lines);
-            while let Some(line) = lines.next().await {
-                let Ok(line) = line else { return false };
-                if log.send(line).await.is_err() {
+            let mut reader = std::pin::pin!(reader);
+            let mut splitter = LineSplitter::default();
+            let mut lines = Vec::new();
+            let mut buffer = vec![0; 16 * 1024];
+            loop {
+                match reader.read(&mut buffer).await {
+                    Ok(0) => break,
+                    Ok(read) => splitter.push(&buffer[..read], &mut lines),
+                    Err(_) => return false,
+                }
+                counter.fetch_add(lines.len(), Ordering::Relaxed);
+                if !send_all(&mut lines, &log).await {
                     return false;
                 }
-                counter.fetch_add(1, Ordering::Relaxed);
             }
-            true
+            lines.extend(splitter.finish());
+            counter.fetch_add(lines.len(), Ordering::Relaxed);
+            send_all(&mut lines, &log).await
         });
         Self { task, sent }
     }
@@ -203,7 +212,12 @@ impl Executor for KubernetesExecutor {
         if let Some(pod) = pod.filter(|_| !followed) {
             match self.cluster.log(&namespace, &pod).await {
                 Ok(text) => {
-                    let lines: Vec<String> = text.lines().skip(skip).map(String::from).collect();
+                    // Cut as the followed output was, so that `skip` counts the same lines.
+                    let mut splitter = LineSplitter::default();
+                    let mut lines = Vec::new();
+                    splitter.push(text.as_bytes(), &mut lines);
+                    lines.extend(splitter.finish());
+                    let lines: Vec<String> = lines.into_iter().skip(skip).collect();
                     let lines = if execution.sync {
                         let (rest, body) = supervisor::response::unframe(lines);
                         response = body;
