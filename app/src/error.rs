@@ -25,6 +25,9 @@ pub enum AppError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// A request body over a configured limit; the message names the limit.
+    #[error("{0}")]
+    PayloadTooLarge(String),
     /// Too many attempts (sign-ins); the message says when to try again.
     #[error("{0}")]
     TooManyRequests(String),
@@ -58,6 +61,7 @@ impl AppError {
             Self::Forbidden(_) => 403,
             Self::NotFound(_) => 404,
             Self::Conflict(_) => 409,
+            Self::PayloadTooLarge(_) => 413,
             Self::TooManyRequests(_) => 429,
             Self::Unavailable(_) => 503,
             Self::Internal(_) => 500,
@@ -169,6 +173,7 @@ mod tests {
         assert_eq!(AppError::Forbidden("no".into()).status(), 403);
         assert_eq!(AppError::NotFound("x".into()).status(), 404);
         assert_eq!(AppError::Conflict("x".into()).status(), 409);
+        assert_eq!(AppError::PayloadTooLarge("x".into()).status(), 413);
         assert_eq!(AppError::Unavailable("x".into()).status(), 503);
         assert_eq!(AppError::Internal("abc".into()).status(), 500);
     }

@@ -449,6 +449,7 @@ fn job_settings(var: &impl Fn(&str) -> Option<String>) -> Result<JobSettings, Co
         timeout: seconds("OSCAR_JOB_TIMEOUT", defaults.timeout)?,
         sync_timeout: seconds("OSCAR_RUN_TIMEOUT", defaults.sync_timeout)?,
         log_limit: count("OSCAR_JOB_LOG_LIMIT", defaults.log_limit)?,
+        payload_limit: count("OSCAR_MAX_PAYLOAD_BYTES", defaults.payload_limit)?,
         retention: Duration::from_secs(
             count(
                 "OSCAR_JOB_RETENTION_DAYS",
@@ -467,6 +468,9 @@ fn job_settings(var: &impl Fn(&str) -> Option<String>) -> Result<JobSettings, Co
         if value.is_zero() {
             return Err(err(name, "must be greater than 0"));
         }
+    }
+    if settings.payload_limit == 0 {
+        return Err(err("OSCAR_MAX_PAYLOAD_BYTES", "must be greater than 0"));
     }
     Ok(settings)
 }

@@ -72,3 +72,97 @@ async fn keys_scripts_and_log_lines_render_as_text() {
         .unwrap_or_default();
     assert!(!content_type.contains("html"), "{content_type}");
 }
+
+/// A request body that records whether anyone read it.
+fn watched_body(read: &std::sync::Arc<std::sync::atomic::AtomicBool>) -> axum::body::Body {
+    let read = read.clone();
+    axum::body::Body::from_stream(futures_util::stream::once(async move {
+        read.store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok::<_, std::io::Error>(vec![b'x'; 1024])
+    }))
+}
+
+/// Issue 20.4: invocation bodies are read only once the caller is known, and only up to
+/// `OSCAR_MAX_PAYLOAD_BYTES` (413 naming it, whether the length is declared or not).
+#[tokio::test]
+async fn invocation_bodies_are_read_after_the_credentials_and_up_to_the_limit() {
+    let mut app = TestApp::with_config(|config| config.jobs.payload_limit = 4096).await;
+    let token = jobs::create(
+        &mut app,
+        jobs::service("limited", "cat \"$INPUT_FILE_PATH\""),
+    )
+    .await;
+    for path in [
+        "/job/limited",
+        "/run/limited",
+        "/job/missing",
+        "/run/missing",
+    ] {
+        for authorization in ["", "Bearer not-the-token", "Bearer "] {
+            let read = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let answer = app.invoke(path, authorization, watched_body(&read)).await;
+            assert_eq!(
+                answer.status,
+                StatusCode::UNAUTHORIZED,
+                "{path} {authorization:?}: {}",
+                answer.body
+            );
+            assert!(
+                !read.load(std::sync::atomic::Ordering::SeqCst),
+                "{path} {authorization:?}: the body was read before the credentials were checked"
+            );
+        }
+    }
+    let bearer = format!("Bearer {token}");
+    for path in ["/job/limited", "/run/limited"] {
+        let declared = app.invoke(path, &bearer, vec![b'x'; 4097]).await;
+        assert_eq!(
+            declared.status,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "{path}: {}",
+            declared.body
+        );
+        assert!(
+            declared.body.contains("OSCAR_MAX_PAYLOAD_BYTES"),
+            "{}",
+            declared.body
+        );
+        // Chunked, without a declared length.
+        let chunks =
+            futures_util::stream::iter((0..5).map(|_| Ok::<_, std::io::Error>(vec![b'x'; 1000])));
+        let streamed = app
+            .invoke(path, &bearer, axum::body::Body::from_stream(chunks))
+            .await;
+        assert_eq!(
+            streamed.status,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "{path}: {}",
+            streamed.body
+        );
+    }
+    let fits = app.invoke("/job/limited", &bearer, vec![b'x'; 4096]).await;
+    assert_eq!(fits.status, StatusCode::CREATED, "{}", fits.body);
+}
+
+/// Issue 20.4: a job printing one long line without a newline is stored cut, with a notice;
+/// the server never holds the whole line.
+#[tokio::test]
+async fn an_endless_line_is_cut_with_a_notice() {
+    let mut app = TestApp::new().await;
+    let script = "head -c 3000000 /dev/zero | tr '\\0' x\necho\necho after\n";
+    jobs::create(&mut app, jobs::service("longline", script)).await;
+    jobs::put(&app, "longline", "in/x.txt", b"data").await;
+    let finished = jobs::finished(&mut app, "longline", 1).await;
+    let job = finished.keys().next().unwrap().clone();
+    let log = jobs::log(&mut app, "longline", &job).await;
+    assert!(
+        log.contains("[line cut: 2934464 more bytes; lines are kept up to 65536 bytes]"),
+        "{}",
+        &log[log.len().saturating_sub(400)..]
+    );
+    assert!(
+        log.contains("\nafter\n"),
+        "the lines after the long one are kept"
+    );
+    assert!(log.len() < 70_000, "{} bytes stored", log.len());
+}

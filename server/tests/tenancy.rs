@@ -985,3 +985,108 @@ async fn sharees_never_delete_or_replace_what_others_uploaded() {
         }
     }
 }
+
+/// A MinIO notification for one object.
+fn storage_event(bucket: &str, key: &str) -> String {
+    json!({"EventName": "s3:ObjectCreated:Put", "Key": format!("{bucket}/{key}"),
+           "Records": [{"eventVersion": "2.0", "eventSource": "minio:s3",
+                        "eventName": "s3:ObjectCreated:Put",
+                        "s3": {"bucket": {"name": bucket},
+                               "object": {"key": key, "size": 1, "eTag": "e1"}}}]})
+    .to_string()
+}
+
+/// Issue 20.8: anonymous callers of `/job` and `/run` get 401 for private and missing services
+/// alike (names cannot be enumerated); a signed-in user who may not see a service gets the
+/// same 404 as for a missing one.
+#[tokio::test]
+async fn invocations_do_not_reveal_which_services_exist() {
+    for mut t in Tenants::on_each_database().await {
+        let db = t.app.database().to_string();
+        let alice = t.alice.clone();
+        let bob = t.bob.clone();
+        let made = t
+            .app
+            .rest_bearer(
+                "POST",
+                "/system/services",
+                Some(service("ap", "private", &[])),
+                &alice,
+            )
+            .await;
+        assert_eq!(made.status, StatusCode::CREATED, "{db}: {}", made.body);
+        t.app.forget_cookie();
+        for verb in ["job", "run"] {
+            let mut answers = Vec::new();
+            for name in ["ap", "no-such-service"] {
+                let path = format!("/{verb}/{name}");
+                let anonymous = t.app.invoke(&path, "", "{}").await;
+                let forged = t.app.invoke(&path, "Bearer forged", "{}").await;
+                let bob_says = t.app.invoke(&path, &format!("Bearer {bob}"), "{}").await;
+                assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED, "{db} {path}");
+                assert_eq!(forged.status, StatusCode::UNAUTHORIZED, "{db} {path}");
+                assert_eq!(bob_says.status, StatusCode::NOT_FOUND, "{db} {path}");
+                answers.push((anonymous.body, forged.body));
+            }
+            assert_eq!(
+                answers[0], answers[1],
+                "{db} /{verb}: the answers tell the names apart"
+            );
+        }
+    }
+}
+
+/// Issue 20.8: a storage event sent to `/job` or `/run` counts only for an object in one of
+/// the service's input folders: otherwise a caller of a public service could have its job
+/// fetch any object of its buckets (others' outputs) and read it back.
+#[tokio::test]
+async fn invoked_storage_events_stay_in_the_input_folders() {
+    for mut t in Tenants::on_each_database().await {
+        let db = t.app.database().to_string();
+        let alice = t.alice.clone();
+        let bob = t.bob.clone();
+        let made = t
+            .app
+            .rest_bearer(
+                "POST",
+                "/system/services",
+                Some(service("au", "public", &[])),
+                &alice,
+            )
+            .await;
+        assert_eq!(made.status, StatusCode::CREATED, "{db}: {}", made.body);
+        t.bucket(&alice, "alice-private", "private").await;
+        t.app.forget_cookie();
+        let bearer = format!("Bearer {bob}");
+        for (bucket, key) in [
+            ("au-in", "out/alice-result.txt"),
+            ("au-in", "input/x.txt"),
+            ("au-in", "in/"),
+            ("alice-private", "in/x.txt"),
+        ] {
+            for verb in ["job", "run"] {
+                let path = format!("/{verb}/au");
+                let answer = t
+                    .app
+                    .invoke(&path, &bearer, storage_event(bucket, key))
+                    .await;
+                assert_eq!(
+                    answer.status,
+                    StatusCode::BAD_REQUEST,
+                    "{db} {path} {bucket}/{key}: {}",
+                    answer.body
+                );
+                assert!(
+                    answer.body.contains("Records[0].s3.object.key"),
+                    "{}",
+                    answer.body
+                );
+            }
+        }
+        let inside = t
+            .app
+            .invoke("/job/au", &bearer, storage_event("au-in", "in/x.txt"))
+            .await;
+        assert_eq!(inside.status, StatusCode::CREATED, "{db}: {}", inside.body);
+    }
+}

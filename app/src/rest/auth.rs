@@ -103,31 +103,40 @@ async fn oidc_user(state: &AppState, token: &str) -> AppResult<Caller> {
     Ok(Caller::user(profile.subject, profile.vos))
 }
 
-/// Who invokes a service (`/job`, `/run`): the admin with Basic (oscar-cli sends the cluster
-/// credentials), anyone with the service's token (acting as the owner), or an OIDC user the
-/// service is visible to (404 otherwise, like a missing service).
+/// Who invokes a service (`/job`, `/run`), and the service: the admin with Basic (oscar-cli
+/// sends the cluster credentials), anyone with the service's token (acting as the owner), or
+/// an OIDC user the service is visible to. Credentials are checked before the service is
+/// looked up, so anonymous callers learn nothing of which services exist (401 for every name);
+/// a signed-in caller gets 404 for services they may not see, like missing ones.
 pub async fn invoker(
     state: &AppState,
     headers: &http::HeaderMap,
     parts_client: &str,
-    service: &Service,
-) -> AppResult<Caller> {
+    name: &str,
+) -> AppResult<(Caller, Service)> {
     match credentials(headers) {
-        Some(Credentials::Basic(encoded)) => basic_admin(state, parts_client, encoded),
-        Some(Credentials::Bearer(token)) if same_secret(token, &service.token) => {
-            Ok(Caller::user(&service.owner, Vec::new()))
+        Some(Credentials::Basic(encoded)) => {
+            let caller = basic_admin(state, parts_client, encoded)?;
+            Ok((caller, services::require(&state.db, name).await?))
         }
-        Some(Credentials::Bearer(token)) if state.oidc.is_some() => {
+        Some(Credentials::Bearer(token)) => {
+            let found = services::get(&state.db, name).await?;
+            if let Some(service) = found.as_ref()
+                && same_secret(token, &service.token)
+            {
+                return Ok((Caller::user(&service.owner, Vec::new()), service.clone()));
+            }
+            if state.oidc.is_none() {
+                return Err(AppError::Unauthorized(
+                    "invalid token for this service".into(),
+                ));
+            }
             let caller = oidc_user(state, token).await?;
-            if services::visible(&caller, service) {
-                Ok(caller)
-            } else {
-                Err(services::not_found(&service.name))
+            match found {
+                Some(service) if services::visible(&caller, &service) => Ok((caller, service)),
+                _ => Err(services::not_found(name)),
             }
         }
-        Some(Credentials::Bearer(_)) => Err(AppError::Unauthorized(
-            "invalid token for this service".into(),
-        )),
         None => Err(AppError::Unauthorized(
             "missing Authorization header (Bearer with the service token or an OIDC access token, or HTTP Basic)".into(),
         )),

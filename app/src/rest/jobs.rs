@@ -2,12 +2,13 @@
 
 use std::collections::BTreeMap;
 
-use axum::body::Bytes;
+use axum::body::{Body, HttpBody};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -15,15 +16,11 @@ use super::Principal;
 use super::auth::Client;
 use super::auth::{invoker, require_bearer};
 use crate::server::jobs::{self, JobState, Trigger, events, rfc3339};
-use crate::server::services;
 use crate::server::state::AppState;
 use crate::{AppError, AppResult};
 
 /// Jobs per page of `GET /system/logs/{service}` (OSCAR's `JOB_LISTING_LIMIT`).
 const PAGE: i64 = 70;
-
-/// Invocation bodies carry whole files (base64); upstream sets no limit at all.
-const BODY_LIMIT: usize = 1024 * 1024 * 1024;
 
 pub fn routes(state: &AppState) -> Router<AppState> {
     let invoke = Router::new()
@@ -31,7 +28,8 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/job/{service}/", post(job))
         .route("/run/{service}", post(run))
         .route("/run/{service}/", post(run))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        // Bodies are read by the handlers once the caller is known, up to the payload limit.
+        .layer(DefaultBodyLimit::disable())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             super::access_log::record,
@@ -55,17 +53,41 @@ async fn job(
     Client(client): Client,
     Path(name): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> AppResult<Response> {
-    let service = services::require(&state.db, &name).await?;
-    let caller = invoker(&state, &headers, &client, &service).await?;
-    let enqueued =
-        events::job_request(&state.db, &state.jobs, &caller, &service, body.to_vec()).await?;
+    let (caller, service) = invoker(&state, &headers, &client, &name).await?;
+    let body = payload(body, state.jobs.settings().payload_limit).await?;
+    let enqueued = events::job_request(&state.db, &state.jobs, &caller, &service, body).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"job_name": enqueued.name, "service": name, "created": enqueued.created})),
     )
         .into_response())
+}
+
+/// An invocation body, refused with 413 as soon as it passes `limit` bytes (never buffered
+/// past it).
+async fn payload(body: Body, limit: u64) -> AppResult<Vec<u8>> {
+    let too_large = || {
+        AppError::PayloadTooLarge(format!(
+            "the request body is larger than this server's limit of {limit} bytes (OSCAR_MAX_PAYLOAD_BYTES)"
+        ))
+    };
+    // A declared length over the limit is refused before anything is read.
+    if HttpBody::size_hint(&body).lower() > limit {
+        return Err(too_large());
+    }
+    let mut stream = body.into_data_stream();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|e| AppError::bad_request("body", format!("could not be read: {e}")))?;
+        if (bytes.len() + chunk.len()) as u64 > limit {
+            return Err(too_large());
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
 }
 
 /// An external store's webhook (MinIO / RustFS target, configured once; see README): each
@@ -74,7 +96,7 @@ async fn job(
 async fn store_event(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> AppResult<Json<serde_json::Value>> {
     let Some(token) = &state.s3.webhook_token else {
         return Err(AppError::NotFound(
@@ -82,7 +104,8 @@ async fn store_event(
         ));
     };
     require_bearer(&headers, token)?;
-    let text = String::from_utf8(body.to_vec())
+    let body = payload(body, state.jobs.settings().payload_limit).await?;
+    let text = String::from_utf8(body)
         .map_err(|_| AppError::bad_request("body", "must be a JSON storage event"))?;
     let supervisor::event::Event::Storage(event) = supervisor::event::Event::parse(text.as_bytes())
     else {
@@ -108,12 +131,13 @@ async fn run(
     Client(client): Client,
     Path(name): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> AppResult<Response> {
-    let service = services::require(&state.db, &name).await?;
-    let caller = invoker(&state, &headers, &client, &service).await?;
-    let payload = String::from_utf8(body.to_vec())
+    let (caller, service) = invoker(&state, &headers, &client, &name).await?;
+    let body = payload(body, state.jobs.settings().payload_limit).await?;
+    let payload = String::from_utf8(body)
         .map_err(|_| AppError::bad_request("body", "must be text: JSON, or base64-encoded data"))?;
+    events::invocation_event(&service, &payload)?;
     let (job, response) = jobs::run_sync(&state.db, &state.jobs, &caller, &name, payload).await?;
     if job.state == JobState::Succeeded {
         return Ok((StatusCode::OK, response).into_response());

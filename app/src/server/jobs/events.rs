@@ -232,6 +232,31 @@ async fn stored_version_among(
     object_created_among(db, jobs, services, &event, &raw, trigger, uploader).await
 }
 
+/// What an invocation body is: a storage event on an object in one of the service's input
+/// folders, or a payload. A storage event naming any other object is refused: the job's keys
+/// reach all of the service's buckets, so a caller could have the job fetch an object they may
+/// not read (another user's output) and return it.
+pub fn invocation_event(service: &Service, text: &str) -> AppResult<Option<StorageEvent>> {
+    let Event::Storage(event) = Event::parse(text.as_bytes()) else {
+        return Ok(None);
+    };
+    let in_input_folder = !event.key.ends_with('/')
+        && service.input.iter().any(|input| {
+            input.storage_provider == event.provider
+                && input.relative_key(&event.bucket, &event.key).is_some()
+        });
+    if !in_input_folder {
+        return Err(AppError::bad_request(
+            "Records[0].s3.object.key",
+            format!(
+                "{}/{} in {} is not in an input folder of service {:?}: storage events may only name objects in its input folders",
+                event.bucket, event.key, event.provider, service.name
+            ),
+        ));
+    }
+    Ok(Some(event))
+}
+
 /// `POST /job/{service}`: a storage event (deduplicated by object version) or a payload.
 pub async fn job_request(
     db: &Database,
@@ -246,9 +271,9 @@ pub async fn job_request(
             "must be text: a storage event, JSON, or base64-encoded data",
         )
     })?;
-    let new = match Event::parse(text.as_bytes()) {
-        Event::Storage(event) => storage_job(service, &event, &text, Trigger::Bucket),
-        Event::Unknown(_) => NewJob {
+    let new = match invocation_event(service, &text)? {
+        Some(event) => storage_job(service, &event, &text, Trigger::Bucket),
+        None => NewJob {
             service: service.name.clone(),
             owner: caller.id.clone(),
             trigger: Trigger::Api,

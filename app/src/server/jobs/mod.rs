@@ -39,6 +39,8 @@ pub struct JobSettings {
     pub sync_timeout: Duration,
     /// Log bytes kept per job; the rest is dropped with a notice.
     pub log_limit: u64,
+    /// Largest `/job` or `/run` body (`OSCAR_MAX_PAYLOAD_BYTES`); larger ones get 413.
+    pub payload_limit: u64,
     /// Finished jobs and their logs are deleted after this long.
     pub retention: Duration,
     /// How often input folders are listed for objects without a job; None disables it.
@@ -54,6 +56,7 @@ impl Default for JobSettings {
             timeout: Duration::from_secs(3600),
             sync_timeout: Duration::from_secs(300),
             log_limit: 1024 * 1024,
+            payload_limit: 64 * 1024 * 1024,
             retention: Duration::from_secs(30 * 24 * 3600),
             reconcile_every: Some(Duration::from_secs(60)),
         }

@@ -329,7 +329,8 @@ pub(crate) async fn finish(
     let done = sqlx::query(
         "UPDATE jobs SET state = $1, exit_code = $2, reason = $3, outputs = $4, run_after = $5,
                          finished_at = $6, lease_owner = NULL, lease_until = NULL,
-                         attempts = attempts - $9
+                         attempts = attempts - $9,
+                         event = CASE WHEN $10 AND LENGTH(event) > $11 THEN '' ELSE event END
          WHERE name = $7 AND state = 'running' AND lease_owner = $8",
     )
     .bind(state.as_str())
@@ -341,10 +342,17 @@ pub(crate) async fn finish(
     .bind(job)
     .bind(jobs.instance())
     .bind(uncounted)
+    // A job that ran to its end is never run again (dead-lettered ones may be retried): a
+    // large body it was invoked with need not stay in the database for its history.
+    .bind(matches!(state, JobState::Succeeded | JobState::Failed))
+    .bind(KEPT_EVENT_BYTES)
     .execute(db.pool())
     .await?;
     Ok((done.rows_affected() == 1).then_some(state))
 }
+
+/// Events up to this size stay with a finished job; larger ones are dropped when it ends.
+const KEPT_EVENT_BYTES: i64 = 4096;
 
 /// 1 s, 2 s, 4 s, … capped at 5 minutes.
 fn backoff_ms(attempts: i64) -> i64 {
