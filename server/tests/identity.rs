@@ -395,3 +395,39 @@ async fn service_vos_follow_upstreams_rule() {
     assert_eq!(moved.status, StatusCode::BAD_REQUEST, "{}", moved.body);
     assert!(moved.body.starts_with("vo: "), "{}", moved.body);
 }
+
+/// Issue 20.8: owner ids are subjects, so a provider issuing `sub=cluster_admin` would make
+/// that user the owner of everything the local admin made. Such a subject is refused, with
+/// a bearer token and at sign-in.
+#[tokio::test]
+async fn a_subject_named_like_the_admin_is_refused() {
+    let op = FakeOp::start().await;
+    let mut app = TestApp::with_oidc(op.issuer()).await;
+    let made = app
+        .rest("POST", "/system/services", Some(upstream_cowsay("admins")))
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let token = op.token_for("cluster_admin", 600);
+    for (method, path) in [
+        ("GET", "/system/services/admins"),
+        ("DELETE", "/system/services/admins"),
+        ("GET", "/system/buckets"),
+    ] {
+        let got = app.rest_bearer(method, path, None, &token).await;
+        assert_eq!(
+            got.status,
+            StatusCode::FORBIDDEN,
+            "{method} {path}: {}",
+            got.body
+        );
+        assert!(got.body.contains("reserved"), "{}", got.body);
+    }
+    let signed_in = app.login_oidc(&op, "cluster_admin", "/services").await;
+    assert!(
+        signed_in.location().starts_with("/login?error="),
+        "{:?}",
+        signed_in.headers
+    );
+    let still_there = app.rest("GET", "/system/services/admins", None).await;
+    assert_eq!(still_there.status, StatusCode::OK);
+}

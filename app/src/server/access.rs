@@ -6,6 +6,11 @@ use crate::service::Visibility;
 /// Owner recorded for what the local admin creates (OSCAR's name for it).
 pub const ADMIN_OWNER: &str = "cluster_admin";
 
+/// Ids no OIDC user may have: owner ids are subjects, and these already name someone.
+pub fn reserved_owner(id: &str) -> bool {
+    id.is_empty() || id.eq_ignore_ascii_case(ADMIN_OWNER)
+}
+
 /// The actor of a domain function: the owner id recorded on what they create (the OIDC `sub`,
 /// or `cluster_admin`), whether they are the admin, and their VOs.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -489,6 +489,12 @@ impl Oidc {
                 }
             })?;
         let subject = info.subject().to_string();
+        if super::access::reserved_owner(&subject) {
+            // Owner ids are subjects: this one would own what the local admin made.
+            return Err(AppError::Forbidden(format!(
+                "the identity provider's subject {subject:?} is reserved on this platform; sign in with another account"
+            )));
+        }
         let email = info.email().map(|e| e.to_string());
         let name = info
             .name()

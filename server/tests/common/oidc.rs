@@ -20,7 +20,8 @@ pub const CLIENT_ID: &str = "oscar-test";
 pub const CLIENT_SECRET: &str = "oscar-test-secret";
 pub const VO: &str = "vo.example.eu";
 
-/// Test users: (sub, name, entitlements). carol is outside the required VO.
+/// Test users: (sub, name, entitlements). carol is outside the required VO; the provider
+/// also issues the platform's reserved owner id as a subject, to someone inside it.
 const USERS: &[(&str, &str, &[&str])] = &[
     (
         "alice@test",
@@ -39,6 +40,11 @@ const USERS: &[(&str, &str, &[&str])] = &[
         "carol@test",
         "Carol Outsider",
         &["urn:mace:egi.eu:group:vo.other.eu:role=member#aai.egi.eu"],
+    ),
+    (
+        "cluster_admin",
+        "Not The Admin",
+        &["urn:mace:egi.eu:group:vo.example.eu:role=member#aai.egi.eu"],
     ),
 ];
 
