@@ -1090,3 +1090,58 @@ async fn invoked_storage_events_stay_in_the_input_folders() {
         assert_eq!(inside.status, StatusCode::CREATED, "{db}: {}", inside.body);
     }
 }
+
+/// Issue 20.8: on a service shared with him, bob's live job feeds (the service page's and the
+/// Jobs page's) tell him of his own jobs only, never the names of others' jobs.
+#[tokio::test]
+async fn live_job_feeds_carry_only_the_viewers_own_jobs_of_a_shared_service() {
+    use futures_util::StreamExt;
+    use tower::ServiceExt;
+    for mut t in Tenants::on_each_database().await {
+        let db = t.app.database().to_string();
+        let (alice, bob) = (t.alice.clone(), t.bob.clone());
+        let made = t
+            .app
+            .rest_bearer(
+                "POST",
+                "/system/services",
+                Some(service("au", "public", &[])),
+                &alice,
+            )
+            .await;
+        assert_eq!(made.status, StatusCode::CREATED, "{db}: {}", made.body);
+        for path in ["/api/live/jobs/au", "/api/live/jobs"] {
+            let request = Request::get(path)
+                .header(http::header::COOKIE, t.bob_session.clone().unwrap())
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let feed = t.app.app.router.clone().oneshot(request).await.unwrap();
+            assert_eq!(feed.status(), StatusCode::OK, "{db} {path}");
+            let mut feed = feed.into_body().into_data_stream();
+            t.app.forget_cookie();
+            let alices = t
+                .app
+                .invoke("/job/au", &format!("Bearer {alice}"), "{}")
+                .await;
+            let bobs = t
+                .app
+                .invoke("/job/au", &format!("Bearer {bob}"), "{}")
+                .await;
+            let alices = alices.json()["job_name"].as_str().unwrap().to_string();
+            let bobs = bobs.json()["job_name"].as_str().unwrap().to_string();
+            let mut seen = String::new();
+            while !seen.contains(&bobs) {
+                let chunk = tokio::time::timeout(std::time::Duration::from_secs(30), feed.next())
+                    .await
+                    .unwrap_or_else(|_| panic!("{db} {path}: no event for bob's job in {seen:?}"))
+                    .unwrap()
+                    .unwrap();
+                seen.push_str(&String::from_utf8_lossy(&chunk));
+            }
+            assert!(
+                !seen.contains(&alices),
+                "{db} {path}: alice's job reached bob: {seen}"
+            );
+        }
+    }
+}

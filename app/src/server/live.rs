@@ -1,7 +1,7 @@
 //! Server push for the dashboard: job changes and growing logs as server-sent events, and
 //! log downloads. Plain axum routes (server functions do not stream), signed-in users only.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -29,19 +29,20 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// An event named `job` (data: `service/job`, `*` when many changed) whenever a job of the
-/// service changes; the page reloads its table then. (Browsers drop events without data.)
+/// service the caller sees changes; the page reloads its table then. (Browsers drop events
+/// without data.)
 async fn job_changes(
     State(state): State<AppState>,
     session: Session,
     Path(service): Path<String>,
 ) -> AppResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    jobs::authorize(
-        &state.db,
-        &super::auth::signed_in(&session).await?,
-        &service,
-    )
-    .await?;
-    Ok(change_events(&state, Some(HashSet::from([service]))))
+    let caller = super::auth::signed_in(&session).await?;
+    let scope = jobs::authorize(&state.db, &caller, &service).await?;
+    let watched = Watched {
+        services: Some(HashMap::from([(service, scope.owner().is_some())])),
+        caller: caller.id,
+    };
+    Ok(change_events(&state, watched))
 }
 
 /// Job changes for the Jobs page: of every service for the admin, else of the services the
@@ -55,30 +56,66 @@ async fn all_job_changes(
         None
     } else {
         let visible = super::services::list_visible(&state.db, &caller).await?;
-        Some(visible.into_iter().map(|s| s.name).collect())
+        Some(
+            visible
+                .into_iter()
+                .map(|s| {
+                    let own_jobs_only = !caller.manages(&s.owner);
+                    (s.name, own_jobs_only)
+                })
+                .collect(),
+        )
     };
-    Ok(change_events(&state, services))
+    let watched = Watched {
+        services,
+        caller: caller.id,
+    };
+    Ok(change_events(&state, watched))
+}
+
+/// Whose job changes a viewer is told of.
+#[derive(Clone)]
+struct Watched {
+    /// Service → whether only the viewer's own jobs of it count (a service shared with them);
+    /// None: every service (the admin).
+    services: Option<HashMap<String, bool>>,
+    caller: String,
+}
+
+impl Watched {
+    /// What to send of a change, if anything: other users' job names on a shared service
+    /// stay theirs.
+    async fn event_data(&self, state: &AppState, change: &jobs::JobChange) -> Option<String> {
+        let own_jobs_only = match &self.services {
+            None => false,
+            Some(services) => *services.get(&change.service)?,
+        };
+        if own_jobs_only && change.job != "*" {
+            let job = jobs::get(&state.db, &change.job).await.ok()??;
+            if job.owner != self.caller {
+                return None;
+            }
+        }
+        Some(format!("{}/{}", change.service, change.job))
+    }
 }
 
 fn change_events(
     state: &AppState,
-    services: Option<HashSet<String>>,
+    watched: Watched,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>> + use<>> {
     let changes = state.jobs.subscribe_changes();
+    let state = state.clone();
     let stream = futures_util::stream::unfold(changes, move |mut changes| {
-        let services = services.clone();
+        let (state, watched) = (state.clone(), watched.clone());
         async move {
             loop {
                 match changes.recv().await {
-                    Ok(change)
-                        if services
-                            .as_ref()
-                            .is_none_or(|s| s.contains(&change.service)) =>
-                    {
-                        let data = format!("{}/{}", change.service, change.job);
-                        return Some((Ok(Event::default().event("job").data(data)), changes));
+                    Ok(change) => {
+                        if let Some(data) = watched.event_data(&state, &change).await {
+                            return Some((Ok(Event::default().event("job").data(data)), changes));
+                        }
                     }
-                    Ok(_) => continue,
                     // Missed some: the page reloads everything anyway.
                     Err(RecvError::Lagged(_)) => {
                         return Some((Ok(Event::default().event("job").data("*")), changes));
