@@ -279,11 +279,23 @@ fn refusal(code: &'static str, status: StatusCode, message: String) -> s3s::S3Er
 /// Who the store names as the uploader of what this request stores: `None` for the root
 /// keys (the platform names the uploader itself), `Some(None)` for jobs (nobody).
 fn uploader_of<T>(req: &S3Request<T>) -> Option<Option<String>> {
-    match reach_of(req)? {
+    let Some(reach) = reach_of(req) else {
+        // A link the root keys signed: whoever holds it chooses the headers it is sent with,
+        // so its uploader metadata says nothing.
+        return presigned(req).then_some(None);
+    };
+    match reach {
         Reach::Full { uploader } => Some(uploader),
         Reach::Shared { uploader } => Some(Some(uploader)),
         Reach::None => None,
     }
+}
+
+/// Whether the request is signed in its query string (a presigned link).
+fn presigned<T>(req: &S3Request<T>) -> bool {
+    req.uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|p| p.starts_with("X-Amz-Signature=")))
 }
 
 /// Names the signer as the uploader whatever the request said: who may delete an object
@@ -398,7 +410,6 @@ impl S3 for Scoped {
         create_bucket(CreateBucketInput) -> CreateBucketOutput;
         delete_bucket(DeleteBucketInput) -> DeleteBucketOutput;
         get_bucket_location(GetBucketLocationInput) -> GetBucketLocationOutput;
-        get_object(GetObjectInput) -> GetObjectOutput;
         head_bucket(HeadBucketInput) -> HeadBucketOutput;
         head_object(HeadObjectInput) -> HeadObjectOutput;
         list_objects(ListObjectsInput) -> ListObjectsOutput;
@@ -444,6 +455,24 @@ impl S3 for Scoped {
         }
         name_uploader(Some(uploader), &mut req.input.metadata);
         self.fs.copy_object(req).await
+    }
+
+    /// With S3's response overrides (`response-content-type`, `response-content-disposition`),
+    /// which the platform's share links use to serve stored files as downloads.
+    async fn get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        let content_type = req.input.response_content_type.clone();
+        let disposition = req.input.response_content_disposition.clone();
+        let mut answer = self.fs.get_object(req).await?;
+        if content_type.is_some() {
+            answer.output.content_type = content_type;
+        }
+        if disposition.is_some() {
+            answer.output.content_disposition = disposition;
+        }
+        Ok(answer)
     }
 
     async fn delete_object(

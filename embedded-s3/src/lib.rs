@@ -27,6 +27,27 @@ mod keys;
 pub use keys::{KeyRing, Keys, Reach, UPLOADER, object_key};
 
 /// How long in-flight S3 requests may take to finish once shutdown starts.
+/// Stored files are the users' own, and the store answers on the dashboard's site: a
+/// browser must never sniff them into another type, nor run them as a page with an origin
+/// (`sandbox`). PDFs are the exception: Chrome refuses to start its viewer in any sandbox,
+/// and a response typed `application/pdf` without sniffing renders as a PDF or not at all.
+fn harmless(headers: &mut http::HeaderMap) {
+    headers.insert(
+        http::header::X_CONTENT_TYPE_OPTIONS,
+        http::HeaderValue::from_static("nosniff"),
+    );
+    let pdf = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.eq_ignore_ascii_case("application/pdf"));
+    if !pdf {
+        headers.insert(
+            http::header::CONTENT_SECURITY_POLICY,
+            http::HeaderValue::from_static("sandbox"),
+        );
+    }
+}
+
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// How long an upload's answer waits for the platform to take its notification; after that
 /// the platform's reconciler finds the object instead.
@@ -105,7 +126,8 @@ impl EmbeddedS3 {
                         );
                         let (service, notify) = (service.clone(), notify.clone());
                         async move {
-                            let response = hyper::service::Service::call(&service, req).await?;
+                            let mut response = hyper::service::Service::call(&service, req).await?;
+                            harmless(response.headers_mut());
                             if let (Some(object), Some(notify), true) =
                                 (created, notify, response.status().is_success())
                             {
