@@ -66,10 +66,12 @@ pub struct Preview {
 
 #[server(prefix = "/api", endpoint = "buckets/preview")]
 pub async fn preview_object(bucket: String, key: String) -> Result<Preview, AppError> {
-    use crate::server::{buckets, context};
+    use crate::server::{buckets, context, store_keys};
     let (state, caller) = (context::state(), context::require_caller().await?);
     buckets::authorize(&state.db, &state.s3, &caller, &bucket, buckets::Access::Use).await?;
-    buckets::preview(&state.s3, &bucket, &key).await
+    let signer =
+        store_keys::link_signer(&state.db, state.jobs.storage(), &state.s3, &caller).await?;
+    buckets::preview(&state.s3, &signer, &bucket, &key).await
 }
 
 /// The buckets the caller may use (every bucket for the admin) with their size.
@@ -176,12 +178,14 @@ pub async fn delete_objects(
 /// A download link valid for `expires_in` seconds (1 to 604800).
 #[server(prefix = "/api", endpoint = "buckets/share")]
 pub async fn share_link(bucket: String, key: String, expires_in: u64) -> Result<String, AppError> {
-    use crate::server::{buckets, context};
+    use crate::server::{buckets, context, store_keys};
     let (state, caller) = (context::state(), context::require_caller().await?);
     buckets::authorize(&state.db, &state.s3, &caller, &bucket, buckets::Access::Use).await?;
     buckets::check_key("key", &key)?;
+    let signer =
+        store_keys::link_signer(&state.db, state.jobs.storage(), &state.s3, &caller).await?;
     buckets::share_link(
-        &state.s3,
+        &signer,
         &bucket,
         &key,
         std::time::Duration::from_secs(expires_in),

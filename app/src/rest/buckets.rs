@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use super::Principal;
 use crate::server::buckets::{self, Access, BucketRecord, Listing};
 use crate::server::state::AppState;
-use crate::server::{jobs, now};
+use crate::server::{jobs, now, store_keys};
 use crate::service::Visibility;
 use crate::{AppError, AppResult};
 
@@ -268,19 +268,21 @@ async fn presign(
     let expires = Duration::from_secs(seconds);
     let operation = request.operation.unwrap_or_else(|| "download".into());
     if operation == "upload" {
-        // Checked when the link is made: the platform's keys sign it.
+        // Checked when the link is made too (the admin's links carry the root keys).
         buckets::check_key("object_key", &key)?;
         buckets::may_replace(&state.s3, &record, &caller, &key).await?;
     }
+    let signer =
+        store_keys::link_signer(&state.db, state.jobs.storage(), &state.s3, &caller).await?;
     let (method, url) = match operation.as_str() {
         "download" => (
             "GET",
-            buckets::share_link(&state.s3, &bucket, &key, expires).await?,
+            buckets::share_link(&signer, &bucket, &key, expires).await?,
         ),
         "upload" => (
             "PUT",
             buckets::upload_link(
-                &state.s3,
+                &signer,
                 &bucket,
                 &key,
                 expires,

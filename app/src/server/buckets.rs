@@ -413,18 +413,61 @@ pub async fn keys_under(
     Ok(keys)
 }
 
-/// A link anyone can download the object with until it expires (1 s to 7 days).
+/// How a browser opening a share link gets the object: shown, as a type it displays inertly
+/// (raster images, PDF, plain text), or else saved as a file. Whatever type the uploader gave,
+/// HTML, SVG or XML never open as a page on the store's origin (same site as the dashboard).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shown {
+    Image(&'static str),
+    Pdf,
+    Text,
+    Download,
+}
+
+impl Shown {
+    pub fn of(key: &str) -> Self {
+        let extension = key
+            .rsplit_once('.')
+            .map(|(_, e)| e.to_ascii_lowercase())
+            .unwrap_or_default();
+        match extension.as_str() {
+            "png" => Self::Image("image/png"),
+            "jpg" | "jpeg" => Self::Image("image/jpeg"),
+            "gif" => Self::Image("image/gif"),
+            "webp" => Self::Image("image/webp"),
+            "bmp" => Self::Image("image/bmp"),
+            "pdf" => Self::Pdf,
+            "txt" | "json" | "csv" | "tsv" | "log" | "md" | "yaml" | "yml" | "xml" | "sh"
+            | "py" | "out" | "err" => Self::Text,
+            _ => Self::Download,
+        }
+    }
+}
+
+/// A link anyone can download the object with until it expires (1 s to 7 days), signed by
+/// `signer` ([`super::store_keys::link_signer`]). It pins the type the store answers with, or makes
+/// the object a download ([`Shown`]).
 pub async fn share_link(
-    s3: &aws_sdk_s3::Client,
+    signer: &aws_sdk_s3::Client,
     bucket: &str,
     key: &str,
     expires: Duration,
 ) -> AppResult<String> {
     let config = presigning(bucket, key, expires)?;
-    let request = s3
-        .get_object()
-        .bucket(bucket)
-        .key(key)
+    let request = signer.get_object().bucket(bucket).key(key);
+    let request = match Shown::of(key) {
+        Shown::Image(content_type) => request.response_content_type(content_type),
+        Shown::Pdf => request.response_content_type("application/pdf"),
+        Shown::Text => request.response_content_type("text/plain; charset=utf-8"),
+        Shown::Download => {
+            let name = key.rsplit('/').next().unwrap_or(key);
+            request.response_content_disposition(format!(
+                "attachment; filename*=UTF-8''{}",
+                crate::url::percent_encode(name, b"")
+            ))
+        }
+    };
+    let request = request
         .presigned(config)
         .await
         .map_err(|e| AppError::internal("presign", DisplayErrorContext(e)))?;
@@ -468,14 +511,15 @@ const PREVIEW_BYTES: i64 = 64 * 1024;
 /// How long preview and download links stay valid.
 const PREVIEW_LINK: Duration = Duration::from_secs(900);
 
-/// What the browser can show of an object, chosen by its name (and content type for text).
-pub async fn preview(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> AppResult<Preview> {
+/// What the browser can show of an object, chosen by its name; links are signed by `signer`.
+pub async fn preview(
+    s3: &aws_sdk_s3::Client,
+    signer: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+) -> AppResult<Preview> {
     check_key("key", key)?;
-    let download_url = share_link(s3, bucket, key, PREVIEW_LINK).await?;
-    let extension = key
-        .rsplit_once('.')
-        .map(|(_, e)| e.to_ascii_lowercase())
-        .unwrap_or_default();
+    let download_url = share_link(signer, bucket, key, PREVIEW_LINK).await?;
     let mut preview = Preview {
         image_url: None,
         pdf_url: None,
@@ -483,13 +527,13 @@ pub async fn preview(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> AppRes
         truncated: false,
         download_url: download_url.clone(),
     };
-    match extension.as_str() {
-        "png" | "jpg" | "jpeg" | "gif" | "webp" | "svg" | "bmp" => {
-            preview.image_url = Some(download_url)
-        }
-        "pdf" => preview.pdf_url = Some(download_url),
-        "txt" | "json" | "csv" | "tsv" | "log" | "md" | "yaml" | "yml" | "xml" | "sh" | "py"
-        | "out" | "err" => {
+    let svg = key.to_ascii_lowercase().ends_with(".svg");
+    match Shown::of(key) {
+        // An <img> never runs what an SVG holds, and shows it whatever the link's disposition.
+        Shown::Image(_) => preview.image_url = Some(download_url),
+        Shown::Download if svg => preview.image_url = Some(download_url),
+        Shown::Pdf => preview.pdf_url = Some(download_url),
+        Shown::Text => {
             let object = s3
                 .get_object()
                 .bucket(bucket)
@@ -513,7 +557,7 @@ pub async fn preview(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> AppRes
             let shown = &bytes[..bytes.len().min(PREVIEW_BYTES as usize)];
             preview.text = Some(String::from_utf8_lossy(shown).into_owned());
         }
-        _ => {}
+        Shown::Download => {}
     }
     Ok(preview)
 }

@@ -79,6 +79,34 @@ pub async fn for_caller(
     Ok(credentials(storage, kind, access_key))
 }
 
+/// Signs the caller's share and upload links with their own key, so that the store checks
+/// their rights when a link is used and rotating the key revokes every link they made. The
+/// admin's links, and everyone's on an external store (no user keys there), carry the root
+/// keys' signature.
+pub async fn link_signer(
+    db: &Database,
+    storage: &StorageAccess,
+    s3: &aws_sdk_s3::Client,
+    caller: &Caller,
+) -> AppResult<aws_sdk_s3::Client> {
+    let credentials = for_caller(db, storage, caller).await?;
+    if !matches!(credentials.kind, StoreKeyKind::Personal) {
+        return Ok(s3.clone());
+    }
+    let config = s3
+        .config()
+        .to_builder()
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            credentials.access_key,
+            credentials.secret_key,
+            None,
+            None,
+            "oscar-user-key",
+        ))
+        .build();
+    Ok(aws_sdk_s3::Client::from_conf(config))
+}
+
 async fn key_of(db: &Database, owner: &str) -> AppResult<Option<String>> {
     let row = sqlx::query("SELECT access_key FROM store_keys WHERE owner = $1")
         .bind(owner)
