@@ -69,10 +69,16 @@ fn content_security_policy(state: &AppState) -> HeaderValue {
         .as_ref()
         .and_then(|o| origin_of(&o.settings().issuer))
         .unwrap_or_default();
+    // Frames only ever hold the PDF preview, a link to the store.
+    let frames = if store.is_empty() {
+        "'none'"
+    } else {
+        store.as_str()
+    };
     let policy = format!(
         "default-src 'self'; script-src 'self' 'unsafe-inline' 'wasm-unsafe-eval'; \
          style-src 'self' 'unsafe-inline'; img-src 'self' data: blob: {store}; \
-         media-src 'self' {store}; frame-src 'self' {store}; connect-src 'self'; \
+         media-src 'self' {store}; frame-src {frames}; connect-src 'self'; \
          object-src 'none'; base-uri 'self'; frame-ancestors 'self'; form-action 'self' {provider}"
     );
     HeaderValue::from_str(&policy)
