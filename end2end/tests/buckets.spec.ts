@@ -116,3 +116,41 @@ test('buckets are created and deleted from the Buckets page', async ({ page, exp
   await page.getByRole('alertdialog').getByRole('button', { name: 'Delete' }).click();
   await expect(row).toHaveCount(0);
 });
+
+// Issue 20.6: a stored page never runs as one. Opened from its share link, an HTML file is a
+// download; the same markup stored as .txt shows as text and as .pdf renders as a PDF or not
+// at all. No script of it runs on the store's origin, the dashboard's site.
+test('an uploaded HTML file opened from its share link does not run script', async ({ page, request }) => {
+  await api.createBucket(request, 'pages-e2e');
+  await signIn(page, '/buckets/pages-e2e');
+  const markup = "<html><head><title>pwned</title></head><body><script>document.title = 'ran'; fetch('/?ran')</script>page</body></html>";
+  await page.locator('input[name="files"]').setInputFiles([
+    { name: 'page.html', mimeType: 'text/html', buffer: Buffer.from(markup) },
+    { name: 'page.txt', mimeType: 'text/html', buffer: Buffer.from(markup) },
+    { name: 'page.pdf', mimeType: 'text/html', buffer: Buffer.from(markup) },
+  ]);
+  for (const key of ['page.html', 'page.txt', 'page.pdf']) {
+    await expect(page.locator(`li[data-upload="${key}"]`)).toHaveAttribute('data-state', 'done', { timeout: 30_000 });
+  }
+  const links: Record<string, string> = {};
+  for (const key of ['page.html', 'page.txt', 'page.pdf']) {
+    const row = page.locator(`tr[data-key="${key}"]`);
+    await row.getByRole('button', { name: 'Share link' }).click();
+    await expect(row.getByTestId('share-link')).toHaveAttribute('href', /X-Amz-Signature=/);
+    links[key] = (await row.getByTestId('share-link').getAttribute('href'))!;
+  }
+
+  const opened = await page.context().newPage();
+  const download = opened.waitForEvent('download');
+  await opened.goto(links['page.html']).catch(() => {});
+  expect((await download).suggestedFilename()).toBe('page.html');
+
+  await opened.goto(links['page.txt']);
+  await expect(opened.locator('body')).toContainText("document.title = 'ran'");
+  expect(await opened.title()).not.toBe('ran');
+
+  await opened.goto(links['page.pdf']).catch(() => {});
+  await opened.waitForTimeout(500);
+  expect(await opened.title()).not.toBe('ran');
+  expect(await opened.title()).not.toBe('pwned');
+});

@@ -50,6 +50,10 @@ export const api = {
     const created = await request.post('/system/services', { data: service, headers: basic });
     expect(created.status(), await created.text()).toBe(201);
   },
+  async createBucket(request: APIRequestContext, name: string) {
+    const created = await request.post('/system/buckets', { data: { bucket_name: name }, headers: basic });
+    expect(created.status(), await created.text()).toBe(201);
+  },
   /** The response of `GET /system/services/{name}`. */
   getService(request: APIRequestContext, name: string) {
     return request.get(`/system/services/${name}`, { headers: basic });

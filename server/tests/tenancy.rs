@@ -1145,3 +1145,209 @@ async fn live_job_feeds_carry_only_the_viewers_own_jobs_of_a_shared_service() {
         }
     }
 }
+
+/// A share (or upload) link for `bucket/key` as `token`'s holder asks for it.
+async fn presign(t: &mut Tenants, token: &str, bucket: &str, key: &str, operation: &str) -> String {
+    let body = json!({"object_key": key, "operation": operation, "expires_in": 600});
+    let made = t
+        .app
+        .rest_bearer(
+            "POST",
+            &format!("/system/buckets/{bucket}/presign"),
+            Some(body),
+            token,
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+    made.json()["url"].as_str().unwrap().to_string()
+}
+
+/// Issue 20.6: a stored HTML, SVG or XML file opened from a share link is a download or inert
+/// text, never a page on the store's origin; the store never lets a browser sniff a type, and
+/// sandboxes whatever it answers except PDFs (typed as such).
+#[tokio::test]
+async fn shared_files_never_open_as_active_content() {
+    for mut t in Tenants::on_each_database().await {
+        let db = t.app.database().to_string();
+        let alice = t.alice.clone();
+        t.bucket(&alice, "pages", "private").await;
+        let page = b"<html><script>alert(document.domain)</script></html>";
+        for key in [
+            "a.html", "b.svg", "c.htm", "d", "e.pdf", "f.txt", "g.xml", "h.png",
+        ] {
+            t.app
+                .app
+                .state
+                .s3
+                .put_object()
+                .bucket("pages")
+                .key(key)
+                .content_type("text/html")
+                .body(aws_sdk_s3::primitives::ByteStream::from_static(page))
+                .send()
+                .await
+                .unwrap();
+        }
+        for (key, disposition, content_type) in [
+            (
+                "a.html",
+                Some("attachment; filename*=UTF-8''a.html"),
+                "text/html",
+            ),
+            (
+                "b.svg",
+                Some("attachment; filename*=UTF-8''b.svg"),
+                "text/html",
+            ),
+            (
+                "c.htm",
+                Some("attachment; filename*=UTF-8''c.htm"),
+                "text/html",
+            ),
+            ("d", Some("attachment; filename*=UTF-8''d"), "text/html"),
+            ("e.pdf", None, "application/pdf"),
+            ("f.txt", None, "text/plain; charset=utf-8"),
+            ("g.xml", None, "text/plain; charset=utf-8"),
+            ("h.png", None, "image/png"),
+        ] {
+            let link = presign(&mut t, &alice, "pages", key, "download").await;
+            let (status, headers, body) = common::fetch_url("GET", &link, &[], b"").await;
+            assert_eq!(
+                status,
+                200,
+                "{db} {key}: {}",
+                String::from_utf8_lossy(&body)
+            );
+            assert_eq!(body, page, "{db} {key}");
+            let header = |name: &str| headers.get(name).map(String::as_str);
+            assert_eq!(header("content-disposition"), disposition, "{db} {key}");
+            assert_eq!(header("content-type"), Some(content_type), "{db} {key}");
+            assert_eq!(
+                header("x-content-type-options"),
+                Some("nosniff"),
+                "{db} {key}"
+            );
+            let sandboxed = header("content-security-policy") == Some("sandbox");
+            assert_eq!(sandboxed, key != "e.pdf", "{db} {key}: {headers:?}");
+        }
+        // The dashboard's preview links are the same links.
+        t.sign_in(Some(Alice));
+        let preview = t
+            .app
+            .call("buckets/preview", &[("bucket", "pages"), ("key", "a.html")])
+            .await;
+        assert_eq!(preview.status, StatusCode::OK, "{}", preview.body);
+        let link = preview.json()["download_url"].as_str().unwrap().to_string();
+        let (_, headers, _) = common::fetch_url("GET", &link, &[], b"").await;
+        assert!(
+            headers["content-disposition"].starts_with("attachment"),
+            "{db}"
+        );
+    }
+}
+
+/// Issue 20.7: links are signed with their maker's own key. A sharee's link dies when the
+/// bucket stops being shared with him or when he rotates his keys; his upload links name him
+/// as the uploader, and nobody can name another uploader through a link's headers.
+#[tokio::test]
+async fn links_are_signed_with_their_makers_key() {
+    for mut t in Tenants::on_each_database().await {
+        let db = t.app.database().to_string();
+        let (alice, bob) = (t.alice.clone(), t.bob.clone());
+        t.bucket(&alice, "shared", "public").await;
+        t.object("shared", "data.txt", Some("alice@test")).await;
+
+        let download = presign(&mut t, &bob, "shared", "data.txt", "download").await;
+        let root = t.app.app.state.jobs.storage().access_key.clone();
+        assert!(
+            !download.contains(&format!("X-Amz-Credential={root}")),
+            "{db}: signed with the root key: {download}"
+        );
+        assert_eq!(
+            common::fetch_url("GET", &download, &[], b"").await.0,
+            200,
+            "{db}"
+        );
+
+        // An upload link of bob's names bob, whatever header its holder adds.
+        let upload = presign(&mut t, &bob, "shared", "bobs.txt", "upload").await;
+        let spoof = [("x-amz-meta-oscar-uploader", "alice@test")];
+        let (status, _, body) = common::fetch_url("PUT", &upload, &spoof, b"bob's").await;
+        assert_eq!(status, 200, "{db}: {}", String::from_utf8_lossy(&body));
+        assert_eq!(
+            t.uploader("shared", "bobs.txt").await.as_deref(),
+            Some("bob@test"),
+            "{db}"
+        );
+        // An admin's (root-signed) link names nobody when its holder claims to be alice.
+        let admin = presign_as_admin(&mut t, "shared", "admins.txt").await;
+        let (status, _, _) = common::fetch_url("PUT", &admin, &spoof, b"x").await;
+        assert_eq!(status, 200, "{db}");
+        assert_eq!(t.uploader("shared", "admins.txt").await, None, "{db}");
+
+        // Alice stops sharing: bob's link stops working.
+        let private = json!({"bucket_name": "shared", "visibility": "private"});
+        let changed = t
+            .app
+            .rest_bearer("PUT", "/system/buckets", Some(private), &alice)
+            .await;
+        assert!(changed.status.is_success(), "{db}: {}", changed.body);
+        assert_eq!(
+            common::fetch_url("GET", &download, &[], b"").await.0,
+            403,
+            "{db}"
+        );
+
+        // Bob's links to his own bucket die with his key.
+        t.bucket(&bob, "bobs", "private").await;
+        t.object("bobs", "mine.txt", Some("bob@test")).await;
+        let mine = presign(&mut t, &bob, "bobs", "mine.txt", "download").await;
+        assert_eq!(
+            common::fetch_url("GET", &mine, &[], b"").await.0,
+            200,
+            "{db}"
+        );
+        t.sign_in(Some(Bob));
+        let rotated = t.app.call("system/rotate_store_credentials", &[]).await;
+        assert_eq!(rotated.status, StatusCode::OK, "{db}: {}", rotated.body);
+        assert_eq!(
+            common::fetch_url("GET", &mine, &[], b"").await.0,
+            403,
+            "{db}"
+        );
+    }
+}
+
+async fn presign_as_admin(t: &mut Tenants, bucket: &str, key: &str) -> String {
+    t.app.forget_cookie();
+    let body = json!({"object_key": key, "operation": "upload", "expires_in": 600});
+    let made = t
+        .app
+        .rest(
+            "POST",
+            &format!("/system/buckets/{bucket}/presign"),
+            Some(body),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+    made.json()["url"].as_str().unwrap().to_string()
+}
+
+impl Tenants {
+    async fn uploader(&self, bucket: &str, key: &str) -> Option<String> {
+        let head = self
+            .app
+            .app
+            .state
+            .s3
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        head.metadata()
+            .and_then(|m| m.get("oscar-uploader"))
+            .cloned()
+    }
+}
