@@ -107,9 +107,14 @@ async fn job_requests_need_the_service_token_or_the_admin() {
     create(&mut app, service("guarded", "cat \"$INPUT_FILE_PATH\"\n")).await;
     let wrong = app.invoke("/job/guarded", "Bearer nope", "{}").await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    // A wrong token says nothing of whether the service exists; the admin learns it.
     let missing = app.invoke("/job/absent", "Bearer nope", "{}").await;
-    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(missing.status, StatusCode::UNAUTHORIZED);
     let basic = base64::engine::general_purpose::STANDARD.encode("oscar:test-password");
+    let absent = app
+        .invoke("/job/absent", &format!("Basic {basic}"), "{}")
+        .await;
+    assert_eq!(absent.status, StatusCode::NOT_FOUND);
     let admin = app
         .invoke("/job/guarded", &format!("Basic {basic}"), r#"{"n": 1}"#)
         .await;
