@@ -60,10 +60,17 @@ pub enum Event {
 
 const DEFAULT_PROVIDER: &str = "minio.default";
 
+/// Larger events are payloads whatever they hold: a notification is a few KiB, and the
+/// platform can then tell a storage event from a payload without reading a large body whole.
+pub const STORAGE_EVENT_LIMIT: usize = 1024 * 1024;
+
 impl Event {
     /// Reads an event the way OSCAR's supervisor does: delegation and API-gateway wrappers are
     /// unwrapped, storage records recognised by `eventSource`, everything else is a payload.
     pub fn parse(raw: &[u8]) -> Self {
+        if raw.len() > STORAGE_EVENT_LIMIT {
+            return Self::Unknown(raw.to_vec());
+        }
         parse_with_provider(raw, DEFAULT_PROVIDER)
     }
 
@@ -228,6 +235,11 @@ mod tests {
             Event::Unknown(b"{\"a\":1}".to_vec())
         );
         assert!(matches!(Event::parse(b"aGVsbG8="), Event::Unknown(_)));
+        let padded = format!("{MINIO}{}", " ".repeat(STORAGE_EVENT_LIMIT));
+        assert!(
+            matches!(Event::parse(padded.as_bytes()), Event::Unknown(_)),
+            "a notification padded past the limit is a payload"
+        );
         let foreign = br#"{"Records":[{"eventSource":"other"}]}"#;
         assert!(matches!(Event::parse(foreign), Event::Unknown(_)));
     }
