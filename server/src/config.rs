@@ -450,6 +450,8 @@ fn job_settings(var: &impl Fn(&str) -> Option<String>) -> Result<JobSettings, Co
         sync_timeout: seconds("OSCAR_RUN_TIMEOUT", defaults.sync_timeout)?,
         log_limit: count("OSCAR_JOB_LOG_LIMIT", defaults.log_limit)?,
         payload_limit: count("OSCAR_MAX_PAYLOAD_BYTES", defaults.payload_limit)?,
+        // Set in the data directory when the server starts.
+        spool: defaults.spool,
         retention: Duration::from_secs(
             count(
                 "OSCAR_JOB_RETENTION_DAYS",

@@ -197,7 +197,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
                     "supervise".into(),
                 ],
             },
-            work_root: job_work_root(&data_dir)?,
+            work_root: emptied(&data_dir, "jobs")?,
         }),
         ExecutorConfig::Kubernetes {
             cluster,
@@ -210,8 +210,10 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
             Arc::new(executor)
         }
     };
+    let mut job_settings = config.jobs.clone();
+    job_settings.spool = emptied(&data_dir, "spool")?;
     let jobs = Jobs::new(
-        config.jobs.clone(),
+        job_settings,
         executor,
         StorageAccess {
             endpoint: config
@@ -365,11 +367,12 @@ pub fn s3_client(endpoint: &str, region: &str, credentials: &S3Credentials) -> a
     )
 }
 
-/// Jobs' working directories; what a killed server left there is removed (the jobs themselves
-/// are queued again from the database). The directory itself stays: it may be a volume of its
-/// own, mounted there.
-fn job_work_root(data_dir: &std::path::Path) -> anyhow::Result<PathBuf> {
-    let root = data_dir.join("jobs");
+/// A directory of the data dir for what lives only while the server runs: jobs' working
+/// directories (the jobs themselves are queued again from the database) and `/run` bodies
+/// (their callers are gone). What a killed server left there is removed; the directory itself
+/// stays: it may be a volume of its own, mounted there.
+fn emptied(data_dir: &std::path::Path, name: &str) -> anyhow::Result<PathBuf> {
+    let root = data_dir.join(name);
     std::fs::create_dir_all(&root)
         .with_context(|| format!("OSCAR_DATA_DIR: cannot create {}", root.display()))?;
     let clean = || -> std::io::Result<()> {

@@ -166,3 +166,43 @@ async fn an_endless_line_is_cut_with_a_notice() {
     );
     assert!(log.len() < 70_000, "{} bytes stored", log.len());
 }
+
+/// Issue 20.4: a `/run` input goes to a file as it arrives, never whole into the server's
+/// memory, and nothing of it stays behind once the run is over.
+#[tokio::test]
+async fn run_inputs_stream_to_the_job_and_leave_nothing_behind() {
+    const SIZE: usize = 96 * 1024 * 1024;
+    const CHUNK: usize = 1024 * 1024;
+    let mut app = TestApp::with_config(|config| config.jobs.payload_limit = 2 * SIZE as u64).await;
+    let script = "wc -c < \"$INPUT_FILE_PATH\"\n";
+    let token = jobs::create(&mut app, jobs::service("big-run", script)).await;
+    let bearer = format!("Bearer {token}");
+    // Warm up the run path so its one-time allocations are not counted.
+    let warm = app.invoke("/run/big-run", &bearer, "QUFB").await;
+    assert_eq!(warm.status, StatusCode::OK, "{}", warm.body);
+    let before = common::peak_rss();
+
+    // Base64 of zeros, sent in chunks without a declared length.
+    let chunks = futures_util::stream::iter(
+        (0..SIZE / CHUNK).map(|_| Ok::<_, std::io::Error>(vec![b'A'; CHUNK])),
+    );
+    let answer = app
+        .invoke(
+            "/run/big-run",
+            &bearer,
+            axum::body::Body::from_stream(chunks),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(answer.body.trim(), (SIZE / 4 * 3).to_string());
+    let growth = common::peak_rss().saturating_sub(before);
+    assert!(
+        growth < 32 * 1024 * 1024,
+        "peak memory grew by {} MiB for a {} MiB input",
+        growth / (1024 * 1024),
+        SIZE / (1024 * 1024)
+    );
+    let spool = &app.app.state.jobs.settings().spool;
+    let left: Vec<_> = std::fs::read_dir(spool).unwrap().collect();
+    assert!(left.is_empty(), "left in {}: {left:?}", spool.display());
+}

@@ -198,7 +198,7 @@ pub async fn run_service(service: String, payload: String) -> Result<RunResult, 
     let caller = context::require_caller().await?;
     let state = context::state();
     let (job, response) =
-        jobs::run_sync(&state.db, &state.jobs, &caller, &service, payload).await?;
+        jobs::run_sync(&state.db, &state.jobs, &caller, &service, payload.into()).await?;
     Ok(RunResult {
         job,
         response: String::from_utf8_lossy(&response).into_owned(),

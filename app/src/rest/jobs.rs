@@ -2,19 +2,21 @@
 
 use std::collections::BTreeMap;
 
-use axum::body::{Body, HttpBody};
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use tokio::io::AsyncWriteExt;
 
 use super::Principal;
 use super::auth::Client;
 use super::auth::{invoker, require_bearer};
+use crate::server::jobs::executor::EventBody;
 use crate::server::jobs::{self, JobState, Trigger, events, rfc3339};
 use crate::server::state::AppState;
 use crate::{AppError, AppResult};
@@ -65,29 +67,64 @@ async fn job(
         .into_response())
 }
 
-/// An invocation body, refused with 413 as soon as it passes `limit` bytes (never buffered
-/// past it).
-async fn payload(body: Body, limit: u64) -> AppResult<Vec<u8>> {
-    let too_large = || {
+/// The body's chunks, refused with 413 as soon as they pass `limit` bytes (a declared length
+/// over it before anything is read).
+fn limited(body: Body, limit: u64) -> AppResult<impl Stream<Item = AppResult<Bytes>>> {
+    let too_large = move || {
         AppError::PayloadTooLarge(format!(
             "the request body is larger than this server's limit of {limit} bytes (OSCAR_MAX_PAYLOAD_BYTES)"
         ))
     };
-    // A declared length over the limit is refused before anything is read.
     if HttpBody::size_hint(&body).lower() > limit {
         return Err(too_large());
     }
-    let mut stream = body.into_data_stream();
-    let mut bytes = Vec::new();
-    while let Some(chunk) = stream.next().await {
+    let mut received = 0u64;
+    Ok(body.into_data_stream().map(move |chunk| {
         let chunk =
             chunk.map_err(|e| AppError::bad_request("body", format!("could not be read: {e}")))?;
-        if (bytes.len() + chunk.len()) as u64 > limit {
+        received += chunk.len() as u64;
+        if received > limit {
             return Err(too_large());
         }
-        bytes.extend_from_slice(&chunk);
+        Ok(chunk)
+    }))
+}
+
+/// An invocation body in memory (`/job` bodies are stored with their job anyway).
+async fn payload(body: Body, limit: u64) -> AppResult<Vec<u8>> {
+    let mut chunks = std::pin::pin!(limited(body, limit)?);
+    let mut bytes = Vec::new();
+    while let Some(chunk) = chunks.next().await {
+        bytes.extend_from_slice(&chunk?);
     }
     Ok(bytes)
+}
+
+/// A `/run` body written to a file as it arrives, so that a large input never sits in the
+/// server's memory; the file goes when the run is over (the local executor moves it).
+struct Spooled(std::path::PathBuf);
+
+impl Spooled {
+    async fn receive(body: Body, dir: &std::path::Path, limit: u64) -> AppResult<Self> {
+        let unwritable = |e: std::io::Error| AppError::internal("spool the /run body", e);
+        tokio::fs::create_dir_all(dir).await.map_err(unwritable)?;
+        let spooled = Self(dir.join(uuid::Uuid::new_v4().to_string()));
+        let mut file = tokio::fs::File::create(&spooled.0)
+            .await
+            .map_err(unwritable)?;
+        let mut chunks = std::pin::pin!(limited(body, limit)?);
+        while let Some(chunk) = chunks.next().await {
+            file.write_all(&chunk?).await.map_err(unwritable)?;
+        }
+        file.flush().await.map_err(unwritable)?;
+        Ok(spooled)
+    }
+}
+
+impl Drop for Spooled {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// An external store's webhook (MinIO / RustFS target, configured once; see README): each
@@ -133,12 +170,12 @@ async fn run(
     headers: HeaderMap,
     body: Body,
 ) -> AppResult<Response> {
-    let (caller, service) = invoker(&state, &headers, &client, &name).await?;
-    let body = payload(body, state.jobs.settings().payload_limit).await?;
-    let payload = String::from_utf8(body)
-        .map_err(|_| AppError::bad_request("body", "must be text: JSON, or base64-encoded data"))?;
-    events::invocation_event(&service, &payload)?;
+    let (caller, _) = invoker(&state, &headers, &client, &name).await?;
+    let settings = state.jobs.settings();
+    let spooled = Spooled::receive(body, &settings.spool, settings.payload_limit).await?;
+    let payload = EventBody::File(spooled.0.clone());
     let (job, response) = jobs::run_sync(&state.db, &state.jobs, &caller, &name, payload).await?;
+    drop(spooled);
     if job.state == JobState::Succeeded {
         return Ok((StatusCode::OK, response).into_response());
     }

@@ -8,7 +8,7 @@ use supervisor::Report;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use super::executor::Execution;
+use super::executor::{EventBody, Execution};
 use super::queue::{self, Outcome};
 use super::{Jobs, MAX_CONCURRENCY_ANNOTATION, logs, now_ms};
 use crate::server::db::Database;
@@ -101,7 +101,7 @@ async fn dispatch_ready(db: &Database, jobs: &Jobs, tasks: &mut JoinSet<()>) -> 
         jobs.changed(&service_name, &job);
         let (db, jobs) = (db.clone(), jobs.clone());
         tasks.spawn(async move {
-            if let Err(err) = execute(&db, &jobs, &job, service, false).await {
+            if let Err(err) = execute(&db, &jobs, &job, service, false, None).await {
                 // Still running under this server's lease, it would never run again.
                 tracing::warn!(%job, %err, "job bookkeeping failed; the job is queued again");
                 let released =
@@ -156,9 +156,13 @@ pub(crate) async fn execute(
     job: &str,
     service: Service,
     sync: bool,
+    spooled: Option<EventBody>,
 ) -> AppResult<Vec<u8>> {
     let secrets = services::load_secrets(db, &service.name).await?;
-    let event = queue::event_of(db, job).await?;
+    let event = match spooled {
+        Some(event) => event,
+        None => EventBody::Text(queue::event_of(db, job).await?),
+    };
     let timeout = if sync {
         jobs.settings().sync_timeout
     } else {

@@ -236,8 +236,8 @@ async fn stored_version_among(
 /// folders, or a payload. A storage event naming any other object is refused: the job's keys
 /// reach all of the service's buckets, so a caller could have the job fetch an object they may
 /// not read (another user's output) and return it.
-pub fn invocation_event(service: &Service, text: &str) -> AppResult<Option<StorageEvent>> {
-    let Event::Storage(event) = Event::parse(text.as_bytes()) else {
+pub fn invocation_event(service: &Service, body: &[u8]) -> AppResult<Option<StorageEvent>> {
+    let Event::Storage(event) = Event::parse(body) else {
         return Ok(None);
     };
     let in_input_folder = !event.key.ends_with('/')
@@ -271,7 +271,7 @@ pub async fn job_request(
             "must be text: a storage event, JSON, or base64-encoded data",
         )
     })?;
-    let new = match invocation_event(service, &text)? {
+    let new = match invocation_event(service, text.as_bytes())? {
         Some(event) => storage_job(service, &event, &text, Trigger::Bucket),
         None => NewJob {
             service: service.name.clone(),

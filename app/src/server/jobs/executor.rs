@@ -19,7 +19,7 @@ pub struct Execution {
     pub config: FunctionConfig,
     pub script: String,
     /// The job's `EVENT` (given apart from the environment: it may be a whole file).
-    pub event: String,
+    pub event: EventBody,
     /// The job's environment: the service's variables, `JOB_UUID`, …
     pub env: Vec<(String, String)>,
     /// The service's `environment.secrets`, added to the environment (from the service's own
@@ -33,6 +33,38 @@ pub struct Execution {
     /// Keys for `minio.default`, handed to the job apart from its configuration (a mounted
     /// Secret in Kubernetes, 0600 files locally).
     pub store_keys: (String, String),
+}
+
+/// A job's event: its stored text, or a `/run` body spooled to a file as it arrived (never
+/// held in memory whole).
+#[derive(Debug, Clone)]
+pub enum EventBody {
+    Text(String),
+    File(std::path::PathBuf),
+}
+
+impl EventBody {
+    /// The event as text (invalid UTF-8 replaced), for executors that pass it by value.
+    pub async fn read(&self) -> std::io::Result<String> {
+        match self {
+            Self::Text(text) => Ok(text.clone()),
+            Self::File(path) => {
+                Ok(String::from_utf8_lossy(&tokio::fs::read(path).await?).into_owned())
+            }
+        }
+    }
+}
+
+impl From<String> for EventBody {
+    fn from(text: String) -> Self {
+        Self::Text(text)
+    }
+}
+
+impl From<&str> for EventBody {
+    fn from(text: &str) -> Self {
+        Self::Text(text.to_string())
+    }
 }
 
 /// What an execution produced.
@@ -123,7 +155,7 @@ impl Execution {
         job: &str,
         service: &Service,
         secrets: &BTreeMap<String, String>,
-        event: String,
+        event: impl Into<EventBody>,
         storage: &StorageAccess,
         timeout: Duration,
         sync: bool,
@@ -146,7 +178,7 @@ impl Execution {
             job: job.to_string(),
             config: function_config(service, secrets, storage),
             script: service.script.clone(),
-            event,
+            event: event.into(),
             env,
             secrets: secret_variables(secrets),
             timeout,

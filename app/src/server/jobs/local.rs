@@ -11,7 +11,7 @@ use supervisor::Report;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 
-use super::executor::{Execution, Executor, Finished};
+use super::executor::{EventBody, Execution, Executor, Finished};
 use super::logs::{LineSplitter, LogSink, send_all};
 use crate::service::Service;
 
@@ -177,7 +177,15 @@ fn prepare(dir: &Path, execution: &Execution) -> std::io::Result<JobFiles> {
     let config = serde_norway::to_string(&execution.config).map_err(std::io::Error::other)?;
     std::fs::write(files.config.join("function_config.yaml"), config)?;
     std::fs::write(files.config.join("script.sh"), &execution.script)?;
-    std::fs::write(&files.event, &execution.event)?;
+    match &execution.event {
+        EventBody::Text(text) => std::fs::write(&files.event, text)?,
+        // Moved, not copied: the spool is in the data directory too. A copy when it is not.
+        EventBody::File(spooled) => {
+            if std::fs::rename(spooled, &files.event).is_err() {
+                std::fs::copy(spooled, &files.event)?;
+            }
+        }
+    }
     let (access_key, secret_key) = &execution.store_keys;
     for (name, value) in [("accessKey", access_key), ("secretKey", secret_key)] {
         let path = keys.join(name);

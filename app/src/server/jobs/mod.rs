@@ -41,6 +41,8 @@ pub struct JobSettings {
     pub log_limit: u64,
     /// Largest `/job` or `/run` body (`OSCAR_MAX_PAYLOAD_BYTES`); larger ones get 413.
     pub payload_limit: u64,
+    /// Where `/run` bodies wait for their job (`<data dir>/spool`).
+    pub spool: std::path::PathBuf,
     /// Finished jobs and their logs are deleted after this long.
     pub retention: Duration,
     /// How often input folders are listed for objects without a job; None disables it.
@@ -57,6 +59,7 @@ impl Default for JobSettings {
             sync_timeout: Duration::from_secs(300),
             log_limit: 1024 * 1024,
             payload_limit: 64 * 1024 * 1024,
+            spool: std::env::temp_dir().join("oscar-spool"),
             retention: Duration::from_secs(30 * 24 * 3600),
             reconcile_every: Some(Duration::from_secs(60)),
         }

@@ -2,7 +2,9 @@
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use supervisor::event::STORAGE_EVENT_LIMIT;
 
+use super::executor::EventBody;
 use super::{Job, JobList, JobState, Jobs, Trigger, job_name, now_ms};
 use crate::api::jobs::JobActivity;
 use crate::server::access::Caller;
@@ -690,15 +692,32 @@ pub async fn run_sync(
     jobs: &Jobs,
     caller: &Caller,
     service: &str,
-    payload: String,
+    payload: EventBody,
 ) -> AppResult<(Job, Vec<u8>)> {
     // Anyone the service is shared with may invoke it; the job is theirs.
     let found = services::require_visible(db, caller, service).await?;
+    // Larger bodies are payloads to the supervisor too.
+    let small = match &payload {
+        EventBody::Text(text) => Some(text.as_bytes().to_vec()),
+        EventBody::File(path) => match tokio::fs::metadata(path).await {
+            Ok(meta) if meta.len() as usize <= STORAGE_EVENT_LIMIT => {
+                tokio::fs::read(path).await.ok()
+            }
+            _ => None,
+        },
+    };
+    if let Some(body) = small {
+        super::events::invocation_event(&found, &body)?;
+    }
     let new = NewJob {
         service: service.to_string(),
         owner: caller.id.clone(),
         trigger: Trigger::Sync,
-        event: payload,
+        // A spooled body goes to the job from its file; nobody runs this job again.
+        event: match &payload {
+            EventBody::Text(text) => text.clone(),
+            EventBody::File(_) => String::new(),
+        },
         input: None,
         object: None,
     };
@@ -711,7 +730,8 @@ pub async fn run_sync(
     )
     .await?;
     jobs.changed(service, &enqueued.name);
-    let response = super::dispatch::execute(db, jobs, &enqueued.name, found, true).await?;
+    let response =
+        super::dispatch::execute(db, jobs, &enqueued.name, found, true, Some(payload)).await?;
     let job = get(db, &enqueued.name)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("job {:?} was deleted", enqueued.name)))?;

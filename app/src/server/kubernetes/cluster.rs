@@ -84,7 +84,12 @@ impl Cluster {
             .metadata
             .uid
             .ok_or("the cluster answered with a Job without a uid")?;
-        let secret = objects::job_secret(execution, &namespace, &service.name, &uid);
+        let event = execution
+            .event
+            .read()
+            .await
+            .map_err(|e| format!("cannot read the job's event: {e}"))?;
+        let secret = objects::job_secret(execution, &event, &namespace, &service.name, &uid);
         match retried(|| secrets.create(&create, &secret)).await {
             Ok(_) => Ok(()),
             Err(err) if already_exists(&err) => Ok(()),

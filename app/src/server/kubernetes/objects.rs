@@ -90,7 +90,13 @@ pub fn service_secret_name(service: &str) -> String {
 
 /// The Secret a job's files come from: its configuration, script, event and store keys.
 /// Created after the Job and owned by it, so it goes when the Job does.
-pub fn job_secret(execution: &Execution, namespace: &str, service: &str, job_uid: &str) -> Secret {
+pub fn job_secret(
+    execution: &Execution,
+    event: &str,
+    namespace: &str,
+    service: &str,
+    job_uid: &str,
+) -> Secret {
     let (access_key, secret_key) = &execution.store_keys;
     let config = serde_norway::to_string(&execution.config).unwrap_or_default();
     Secret {
@@ -114,7 +120,7 @@ pub fn job_secret(execution: &Execution, namespace: &str, service: &str, job_uid
         string_data: Some(BTreeMap::from([
             ("function_config.yaml".to_string(), config),
             ("script.sh".to_string(), execution.script.clone()),
-            ("event".to_string(), execution.event.clone()),
+            ("event".to_string(), event.to_string()),
             ("accessKey".to_string(), access_key.clone()),
             ("secretKey".to_string(), secret_key.clone()),
         ])),
@@ -391,6 +397,8 @@ mod tests {
         service
     }
 
+    const EVENT: &str = "{\"Key\": \"grayify/in/a.png\"}";
+
     fn execution(service: &Service) -> Execution {
         let secrets = BTreeMap::from([(
             "environment.secrets.API_KEY".to_string(),
@@ -407,7 +415,7 @@ mod tests {
             "grayify-0e5b7a4c-8f3a-4d55-9d5e-2b1f0c9a7e11",
             service,
             &secrets,
-            "{\"Key\": \"grayify/in/a.png\"}".into(),
+            EVENT,
             &storage,
             Duration::from_secs(300),
             false,
@@ -429,7 +437,7 @@ mod tests {
             ));
             if !gpu {
                 let owner_uid = "9b6f1c52-1d1e-4c1b-8f0e-0c7d1f2a3b4c";
-                let job_secret = job_secret(&execution, &ns, &service.name, owner_uid);
+                let job_secret = job_secret(&execution, EVENT, &ns, &service.name, owner_uid);
                 out.push(("job-secret".into(), json(&job_secret)));
                 let service_secret = service_secret(&service, &ns, &execution.secrets);
                 out.push(("service-secret".into(), json(&service_secret)));
@@ -527,12 +535,13 @@ mod tests {
     fn the_job_secret_carries_the_files_and_goes_with_the_job() {
         let service = service(false);
         let execution = execution(&service);
-        let secret = job_secret(&execution, "oscar-svc", &service.name, "uid-1");
+        let secret = job_secret(&execution, EVENT, "oscar-svc", &service.name, "uid-1");
         let owner = &secret.metadata.owner_references.as_ref().unwrap()[0];
         assert_eq!((owner.kind.as_str(), owner.uid.as_str()), ("Job", "uid-1"));
         let data = secret.string_data.unwrap();
         assert!(data["function_config.yaml"].contains("grayify/in"));
         assert_eq!(data["script.sh"], "convert");
+        assert_eq!(data["event"], EVENT);
         assert_eq!(data["accessKey"], format!("OSCJ-{}", execution.job));
         let service_secret = service_secret(&service, "oscar-svc", &execution.secrets);
         assert_eq!(
