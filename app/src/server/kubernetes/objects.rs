@@ -215,12 +215,7 @@ pub fn job(
                 run_as_non_root: Some(true),
                 run_as_user: Some(10001),
                 read_only_root_filesystem: Some(true),
-                allow_privilege_escalation: Some(false),
-                capabilities: Some(Capabilities {
-                    drop: Some(vec!["ALL".into()]),
-                    add: None,
-                }),
-                ..Default::default()
+                ..unprivileged()
             }),
             ..Default::default()
         }]),
@@ -244,10 +239,8 @@ pub fn job(
                 mount("oscar-config", CONFIG_DIR, true),
                 mount("oscar-providers", PROVIDERS_DIR, true),
             ]),
-            security_context: Some(SecurityContext {
-                allow_privilege_escalation: Some(false),
-                ..Default::default()
-            }),
+            // Whatever user the image runs as, it gains no privilege (setuid, capabilities).
+            security_context: Some(unprivileged()),
             ..Default::default()
         }],
         volumes: Some(vec![
@@ -296,6 +289,18 @@ pub fn job(
                 spec: Some(pod),
             },
             ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// What every container of a job runs with: no privilege escalation, no capabilities.
+fn unprivileged() -> SecurityContext {
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".into()]),
+            add: None,
         }),
         ..Default::default()
     }
@@ -511,6 +516,31 @@ mod tests {
         );
         // Nothing secret in the Job itself.
         assert!(!text.contains("planted-secret") && !text.contains(&execution.store_keys.1));
+    }
+
+    #[test]
+    fn no_container_of_a_job_can_gain_privileges() {
+        let settings = settings(Namespacing::Shared);
+        let service = service(false);
+        let job = job(&service, &execution(&service), &settings, "oscar-svc");
+        let pod = job.spec.unwrap().template.spec.unwrap();
+        let containers = pod.init_containers.iter().flatten().chain(&pod.containers);
+        let mut seen = 0;
+        for container in containers {
+            let context = container.security_context.as_ref().unwrap();
+            assert_eq!(
+                context.allow_privilege_escalation,
+                Some(false),
+                "{}",
+                container.name
+            );
+            let capabilities = context.capabilities.as_ref().unwrap();
+            assert_eq!(capabilities.drop.as_deref(), Some(&["ALL".to_string()][..]));
+            assert_eq!(capabilities.add, None);
+            assert_ne!(context.privileged, Some(true));
+            seen += 1;
+        }
+        assert_eq!(seen, 2);
     }
 
     #[test]
