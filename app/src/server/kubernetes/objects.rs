@@ -19,15 +19,12 @@ use super::{ClusterSettings, Namespacing, SUPERVISOR_IN_IMAGE};
 use crate::server::access::ADMIN_OWNER;
 use crate::server::jobs::executor::Execution;
 use crate::service::Service;
+use crate::service::validate::is_reserved_key;
 
-pub use crate::service::SERVICE_LABEL;
-/// Label naming the job: what the platform's watch keys on.
-pub const JOB_LABEL: &str = "oscar.grycap/job";
+pub use crate::service::{JOB_LABEL, OWNER_ANNOTATION, SERVICE_LABEL};
 /// Label on everything this platform manages (its watches select on it).
 pub const MANAGED_LABEL: &str = "app.kubernetes.io/managed-by";
 pub const MANAGED_BY: &str = "oscar";
-/// Annotation with the owner's full id (labels cannot hold every id).
-pub const OWNER_ANNOTATION: &str = "oscar.grycap/owner";
 /// Name of the container running the user's image (OSCAR's).
 pub const JOB_CONTAINER: &str = "oscar-container";
 /// Where the supervisor writes its report: Kubernetes returns it in the pod's status.
@@ -130,12 +127,12 @@ pub fn job(
     settings: &ClusterSettings,
     namespace: &str,
 ) -> Job {
-    let mut labels: BTreeMap<String, String> = service.labels.clone();
+    let mut labels = services_own(&service.labels);
     labels.extend(managed([
         (SERVICE_LABEL, service.name.as_str()),
         (JOB_LABEL, execution.job.as_str()),
     ]));
-    let mut annotations = service.annotations.clone();
+    let mut annotations = services_own(&service.annotations);
     annotations.insert(OWNER_ANNOTATION.into(), service.owner.clone());
     let metadata = ObjectMeta {
         labels: Some(labels),
@@ -304,6 +301,15 @@ fn unprivileged() -> SecurityContext {
         }),
         ..Default::default()
     }
+}
+
+/// The service's labels or annotations without the keys it may not set. Validation refuses
+/// them; this keeps one stored before that rule (or written to the database) off the pod.
+fn services_own(map: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    map.iter()
+        .filter(|(key, _)| !is_reserved_key(key))
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect()
 }
 
 /// The service's cpu and memory as requests and limits (the same: jobs get what they ask
@@ -541,6 +547,49 @@ mod tests {
             seen += 1;
         }
         assert_eq!(seen, 2);
+    }
+
+    /// A service stored before keys were checked, or written to the database directly: its
+    /// reserved keys stay off the pod, which carries the platform's own values.
+    #[test]
+    fn reserved_labels_and_annotations_never_reach_the_pod() {
+        let settings = settings(Namespacing::Shared);
+        let mut service = service(false);
+        service.labels.extend([
+            (MANAGED_LABEL.to_string(), "someone-else".to_string()),
+            (JOB_LABEL.to_string(), "another-job".to_string()),
+            (
+                "app.kubernetes.io/component".to_string(),
+                "server".to_string(),
+            ),
+        ]);
+        service.annotations.extend([
+            (
+                "container.apparmor.security.beta.kubernetes.io/oscar-container".to_string(),
+                "unconfined".to_string(),
+            ),
+            (OWNER_ANNOTATION.to_string(), ADMIN_OWNER.to_string()),
+        ]);
+        let execution = execution(&service);
+        let job = job(&service, &execution, &settings, "oscar-svc");
+        let template = job.spec.unwrap().template.metadata.unwrap();
+        let labels = template.labels.unwrap();
+        let annotations = template.annotations.unwrap();
+        assert_eq!(labels[MANAGED_LABEL], MANAGED_BY);
+        assert_eq!(labels[JOB_LABEL], execution.job);
+        assert!(!labels.contains_key("app.kubernetes.io/component"));
+        assert_eq!(labels["team"], "vision");
+        assert_eq!(annotations[OWNER_ANNOTATION], "alice@example.org");
+        assert_eq!(annotations["note"], "demo");
+        assert_eq!(annotations.len(), 2, "{annotations:?}");
+    }
+
+    /// Every key the platform sets is one a service may not.
+    #[test]
+    fn the_platforms_keys_are_reserved() {
+        for key in [SERVICE_LABEL, JOB_LABEL, MANAGED_LABEL, OWNER_ANNOTATION] {
+            assert!(is_reserved_key(key), "{key}");
+        }
     }
 
     #[test]
