@@ -11,6 +11,7 @@ use super::objects;
 use super::{ClusterSettings, Namespacing};
 use crate::server::jobs::executor::Execution;
 use crate::service::Service;
+use crate::{AppError, AppResult};
 
 /// Who the platform's server-side applies are recorded as.
 const FIELD_MANAGER: &str = "oscar";
@@ -188,6 +189,37 @@ impl Cluster {
             .await
             .map(|_| ())
             .map_err(|e| refused("save the service's Secret", e))
+    }
+
+    /// Refuses `image_pull_secrets` the service's owner may not use: each must be a Secret in
+    /// the namespace of its jobs, and one of theirs ([`objects::may_pull_with`]). Only the
+    /// Secrets' metadata is read.
+    pub async fn check_pull_secrets(&self, service: &Service) -> AppResult<()> {
+        let namespace = self.namespace_of(service);
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), &namespace);
+        for (i, name) in service.image_pull_secrets.iter().enumerate() {
+            let field = format!("image_pull_secrets[{i}]");
+            let found = retried(|| api.get_metadata_opt(name))
+                .await
+                .map_err(|e| AppError::Unavailable(refused("read an image pull Secret", e)))?;
+            let Some(secret) = found else {
+                return Err(AppError::bad_request(
+                    field,
+                    format!("there is no Secret {name:?} in namespace {namespace:?}"),
+                ));
+            };
+            if !objects::may_pull_with(&secret.metadata, &service.owner) {
+                return Err(AppError::bad_request(
+                    field,
+                    format!(
+                        "the Secret {name:?} is not yours: an admin marks it as yours with \
+                         `kubectl annotate secret {name} -n {namespace} {}=<your id>`",
+                        objects::OWNER_ANNOTATION
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Deletes the service's Jobs (their pods and Secrets go with them) and its Secret.
@@ -467,6 +499,64 @@ mod tests {
         assert_eq!(cluster.namespace_of(&admin_service), "oscar-svc");
         cluster.prepare_service(&admin_service, &[]).await.unwrap();
         assert_eq!(fake.list("namespaces", None).len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_user_may_pull_only_with_secrets_marked_as_theirs() {
+        let fake = fake_kube::FakeCluster::new();
+        let cluster = Cluster::new(fake.client(), cluster().0.settings);
+        let secrets: Api<Secret> = Api::namespaced(fake.client(), "oscar-svc");
+        for (name, owner) in [("alice-reg", Some("alice@egi.eu")), ("shared-reg", None)] {
+            let mut secret = Secret::default();
+            secret.metadata.name = Some(name.into());
+            secret.metadata.annotations = owner.map(|owner| {
+                BTreeMap::from([(objects::OWNER_ANNOTATION.to_string(), owner.to_string())])
+            });
+            secrets
+                .create(&PostParams::default(), &secret)
+                .await
+                .unwrap();
+        }
+        let (base, _) = work();
+        let check = |owner: &str, names: &[&str]| {
+            let mut service = base.clone();
+            service.owner = owner.into();
+            service.image_pull_secrets = names.iter().map(|n| n.to_string()).collect();
+            let cluster = cluster.clone();
+            async move { cluster.check_pull_secrets(&service).await }
+        };
+        check("alice@egi.eu", &["alice-reg"]).await.unwrap();
+        // Bob names Alice's credentials, or ones nobody was given: refused, naming the entry.
+        for names in [&["alice-reg"][..], &["shared-reg"], &["missing"]] {
+            let err = check("bob@egi.eu", names).await.unwrap_err();
+            let AppError::BadRequest { field, message } = err else {
+                panic!("{err:?}")
+            };
+            assert_eq!(field, "image_pull_secrets[0]");
+            assert!(!message.is_empty());
+        }
+        let err = check("bob@egi.eu", &["alice-reg"]).await.unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("kubectl annotate secret alice-reg"),
+            "{err}"
+        );
+        // The admin's services may use any that exists.
+        check(
+            crate::server::access::ADMIN_OWNER,
+            &["shared-reg", "alice-reg"],
+        )
+        .await
+        .unwrap();
+        let err = check(
+            crate::server::access::ADMIN_OWNER,
+            &["shared-reg", "missing"],
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(err, AppError::BadRequest { ref field, .. } if field == "image_pull_secrets[1]")
+        );
     }
 
     #[tokio::test]

@@ -81,6 +81,18 @@ pub fn service_secret(service: &Service, namespace: &str, secrets: &[(String, St
     }
 }
 
+/// Whether a service of `owner` may name this Secret in `image_pull_secrets`: the admin's
+/// services any, a user's only one an admin marked as theirs with [`OWNER_ANNOTATION`]
+/// (registry credentials are someone's: naming them must not be enough to use them).
+pub fn may_pull_with(secret: &ObjectMeta, owner: &str) -> bool {
+    owner == ADMIN_OWNER
+        || secret
+            .annotations
+            .as_ref()
+            .and_then(|annotations| annotations.get(OWNER_ANNOTATION))
+            .is_some_and(|marked| marked == owner)
+}
+
 pub fn service_secret_name(service: &str) -> String {
     format!("{service}-env")
 }
@@ -618,6 +630,25 @@ mod tests {
             service_secret.string_data.unwrap()["API_KEY"],
             "planted-secret"
         );
+    }
+
+    #[test]
+    fn a_pull_secret_is_usable_by_the_user_it_is_marked_for_and_the_admin() {
+        let marked = |owner: Option<&str>| ObjectMeta {
+            annotations: owner
+                .map(|owner| BTreeMap::from([(OWNER_ANNOTATION.to_string(), owner.to_string())])),
+            ..Default::default()
+        };
+        assert!(may_pull_with(
+            &marked(Some("alice@example.org")),
+            "alice@example.org"
+        ));
+        assert!(!may_pull_with(
+            &marked(Some("alice@example.org")),
+            "bob@example.org"
+        ));
+        assert!(!may_pull_with(&marked(None), "bob@example.org"));
+        assert!(may_pull_with(&marked(None), ADMIN_OWNER));
     }
 
     #[test]
