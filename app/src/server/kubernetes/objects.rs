@@ -386,6 +386,10 @@ fn managed<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> BTreeMap<
 mod tests {
     use std::time::Duration;
 
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::networking::v1::NetworkPolicy;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+
     use super::*;
     use crate::server::jobs::executor::StorageAccess;
 
@@ -600,6 +604,68 @@ mod tests {
     #[test]
     fn the_platforms_keys_are_reserved() {
         for key in [SERVICE_LABEL, JOB_LABEL, MANAGED_LABEL, OWNER_ANNOTATION] {
+            assert!(is_reserved_key(key), "{key}");
+        }
+    }
+
+    /// Whether `selector` selects an object with `labels` (Kubernetes' rules).
+    fn selects(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
+        let by_labels = selector
+            .match_labels
+            .iter()
+            .flatten()
+            .all(|(key, value)| labels.get(key) == Some(value));
+        let by_expressions = selector.match_expressions.iter().flatten().all(|e| {
+            let listed = labels
+                .get(&e.key)
+                .is_some_and(|value| e.values.iter().flatten().any(|v| v == value));
+            match e.operator.as_str() {
+                "Exists" => labels.contains_key(&e.key),
+                "DoesNotExist" => !labels.contains_key(&e.key),
+                "In" => listed,
+                "NotIn" => !listed,
+                other => panic!("unknown operator {other}"),
+            }
+        });
+        by_labels && by_expressions
+    }
+
+    /// The shipped NetworkPolicy confines exactly the pods the builder makes: it selects
+    /// every job pod, not the server's, and only on keys services cannot set.
+    #[test]
+    fn the_shipped_network_policy_selects_job_pods_on_reserved_keys() {
+        let policy: NetworkPolicy = serde_norway::from_str(include_str!(
+            "../../../../deploy/kubernetes/base/networkpolicy.yaml"
+        ))
+        .unwrap();
+        let selector = policy.spec.unwrap().pod_selector.unwrap();
+        let service = service(false);
+        let job = job(
+            &service,
+            &execution(&service),
+            &settings(Namespacing::Shared),
+            "x",
+        );
+        let pod_labels = job.spec.unwrap().template.metadata.unwrap().labels.unwrap();
+        assert!(selects(&selector, &pod_labels), "{pod_labels:?}");
+
+        let server: Deployment = serde_norway::from_str(include_str!(
+            "../../../../deploy/kubernetes/base/deployment.yaml"
+        ))
+        .unwrap();
+        let server_labels = server
+            .spec
+            .unwrap()
+            .template
+            .metadata
+            .unwrap()
+            .labels
+            .unwrap();
+        assert!(!selects(&selector, &server_labels));
+
+        let keys = selector.match_labels.iter().flatten().map(|(key, _)| key);
+        let keys = keys.chain(selector.match_expressions.iter().flatten().map(|e| &e.key));
+        for key in keys {
             assert!(is_reserved_key(key), "{key}");
         }
     }
