@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Event, Namespace, Pod, Secret};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{Api, DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams};
 
 use super::objects;
@@ -177,6 +178,7 @@ impl Cluster {
             retried(|| namespaces.patch(&namespace, &apply, &object))
                 .await
                 .map_err(|e| refused("create the user's namespace", e))?;
+            self.confine_jobs_in(&namespace).await?;
         }
         let name = objects::service_secret_name(&service.name);
         let api: Api<Secret> = Api::namespaced(self.client.clone(), &namespace);
@@ -189,6 +191,26 @@ impl Cluster {
             .await
             .map(|_| ())
             .map_err(|e| refused("save the service's Secret", e))
+    }
+
+    /// Gives a user's namespace the jobs' NetworkPolicy of the shared one (applied again at
+    /// each save, so it follows the operator's changes); none there, none copied.
+    async fn confine_jobs_in(&self, namespace: &str) -> Result<(), String> {
+        let shared: Api<NetworkPolicy> =
+            Api::namespaced(self.client.clone(), &self.settings.namespace);
+        let found = retried(|| shared.get_opt(objects::JOBS_POLICY))
+            .await
+            .map_err(|e| refused("read the jobs' NetworkPolicy", e))?;
+        let Some(policy) = found else {
+            return Ok(());
+        };
+        let api: Api<NetworkPolicy> = Api::namespaced(self.client.clone(), namespace);
+        let apply = PatchParams::apply(FIELD_MANAGER).force();
+        let object = Patch::Apply(objects::jobs_policy_in(&policy, namespace));
+        retried(|| api.patch(objects::JOBS_POLICY, &apply, &object))
+            .await
+            .map(|_| ())
+            .map_err(|e| refused("apply the jobs' NetworkPolicy", e))
     }
 
     /// Refuses `image_pull_secrets` the service's owner may not use: each must be a Secret in
@@ -474,7 +496,26 @@ mod tests {
         let namespace = cluster.namespace_of(&service);
         assert!(namespace.starts_with("oscar-svc-"), "{namespace}");
         let secrets = vec![("TOKEN".to_string(), "one".to_string())];
+        // Without the shipped NetworkPolicy in the shared namespace, there is none to copy.
         cluster.prepare_service(&service, &secrets).await.unwrap();
+        assert!(fake.list("networkpolicies", None).is_empty());
+        let policies: Api<NetworkPolicy> = Api::namespaced(fake.client(), "oscar-svc");
+        let shipped: NetworkPolicy = serde_norway::from_str(include_str!(
+            "../../../../deploy/kubernetes/base/networkpolicy.yaml"
+        ))
+        .unwrap();
+        policies
+            .create(&PostParams::default(), &shipped)
+            .await
+            .unwrap();
+        cluster.prepare_service(&service, &secrets).await.unwrap();
+        let copied = fake
+            .get("networkpolicies", &namespace, objects::JOBS_POLICY)
+            .expect("her jobs are confined");
+        assert_eq!(
+            copied["spec"],
+            serde_json::to_value(&shipped).unwrap()["spec"]
+        );
         let created = fake
             .get("namespaces", "", &namespace)
             .expect("her namespace");

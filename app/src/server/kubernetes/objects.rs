@@ -11,6 +11,7 @@ use k8s_openapi::api::core::v1::{
     ResourceRequirements, SeccompProfile, Secret, SecretEnvSource, SecretVolumeSource,
     SecurityContext, Volume, VolumeMount,
 };
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use sha2::{Digest, Sha256};
@@ -31,6 +32,9 @@ pub const JOB_CONTAINER: &str = "oscar-container";
 pub const REPORT_PATH: &str = "/dev/termination-log";
 /// What Kubernetes keeps of a termination message.
 pub const REPORT_LIMIT: usize = 4096;
+
+/// The jobs' NetworkPolicy, as `deploy/kubernetes` ships it in the shared namespace.
+pub const JOBS_POLICY: &str = "oscar-jobs";
 
 /// Time the supervisor gets beyond the script's limit to upload outputs and report.
 const GRACE_SECONDS: i64 = 60;
@@ -63,6 +67,20 @@ pub fn namespace(name: &str, owner: &str) -> Namespace {
             ..Default::default()
         },
         ..Default::default()
+    }
+}
+
+/// The jobs' NetworkPolicy for a user's namespace: the shared namespace's, so the operator's
+/// one policy confines every job alike.
+pub fn jobs_policy_in(shared: &NetworkPolicy, namespace: &str) -> NetworkPolicy {
+    NetworkPolicy {
+        metadata: ObjectMeta {
+            name: Some(JOBS_POLICY.to_string()),
+            namespace: Some(namespace.to_string()),
+            labels: Some(managed([])),
+            ..Default::default()
+        },
+        spec: shared.spec.clone(),
     }
 }
 
@@ -387,7 +405,6 @@ mod tests {
     use std::time::Duration;
 
     use k8s_openapi::api::apps::v1::Deployment;
-    use k8s_openapi::api::networking::v1::NetworkPolicy;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
     use super::*;
@@ -461,6 +478,8 @@ mod tests {
                 let service_secret = service_secret(&service, &ns, &execution.secrets);
                 out.push(("service-secret".into(), json(&service_secret)));
                 out.push(("namespace".into(), json(&namespace(&ns, &service.owner))));
+                let policy = jobs_policy_in(&shipped_policy(), &ns);
+                out.push(("network-policy".into(), json(&policy)));
             }
         }
         out
@@ -608,6 +627,26 @@ mod tests {
         }
     }
 
+    fn shipped_policy() -> NetworkPolicy {
+        serde_norway::from_str(include_str!(
+            "../../../../deploy/kubernetes/base/networkpolicy.yaml"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_users_namespace_gets_the_shared_namespaces_policy() {
+        let shared = shipped_policy();
+        let copy = jobs_policy_in(&shared, "oscar-svc-0123456789");
+        assert_eq!(copy.metadata.name.as_deref(), Some(JOBS_POLICY));
+        assert_eq!(
+            copy.metadata.namespace.as_deref(),
+            Some("oscar-svc-0123456789")
+        );
+        assert_eq!(copy.metadata.labels.unwrap()[MANAGED_LABEL], MANAGED_BY);
+        assert_eq!(copy.spec, shared.spec);
+    }
+
     /// Whether `selector` selects an object with `labels` (Kubernetes' rules).
     fn selects(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
         let by_labels = selector
@@ -634,10 +673,8 @@ mod tests {
     /// every job pod, not the server's, and only on keys services cannot set.
     #[test]
     fn the_shipped_network_policy_selects_job_pods_on_reserved_keys() {
-        let policy: NetworkPolicy = serde_norway::from_str(include_str!(
-            "../../../../deploy/kubernetes/base/networkpolicy.yaml"
-        ))
-        .unwrap();
+        let policy = shipped_policy();
+        assert_eq!(policy.metadata.name.as_deref(), Some(JOBS_POLICY));
         let selector = policy.spec.unwrap().pod_selector.unwrap();
         let service = service(false);
         let job = job(
@@ -743,7 +780,17 @@ mod tests {
             .iter()
             .map(|(_, v)| v["kind"].as_str().unwrap_or_default())
             .collect();
-        assert_eq!(kinds, ["Job", "Secret", "Secret", "Namespace", "Job"]);
+        assert_eq!(
+            kinds,
+            [
+                "Job",
+                "Secret",
+                "Secret",
+                "Namespace",
+                "NetworkPolicy",
+                "Job"
+            ]
+        );
         if let Some(dir) = std::env::var_os("OSCAR_MANIFESTS_DIR") {
             let dir = std::path::Path::new(&dir);
             std::fs::create_dir_all(dir).unwrap();
