@@ -326,4 +326,21 @@ async fn services_cannot_loosen_their_pods_confinement() {
     let read = app.rest("GET", "/system/services/kconfined", None).await;
     assert_eq!(read.status, StatusCode::NOT_FOUND, "{}", read.body);
     assert!(cluster.fake.list("secrets", Some(NAMESPACE)).is_empty());
+
+    // An update is checked the same way.
+    let mut definition = service("kconfined", UPPERCASE);
+    create(&mut app, definition.clone()).await;
+    definition["image_pull_secrets"] = json!(["nobodys-registry"]);
+    let response = app.rest("PUT", "/system/services", Some(definition)).await;
+    assert_eq!(
+        response.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        response.body
+    );
+    assert!(
+        response.body.contains("image_pull_secrets[0]"),
+        "{}",
+        response.body
+    );
 }
