@@ -113,9 +113,9 @@ pub fn prepare(service: &mut Service) -> Result<(), Vec<FieldError>> {
         );
     }
     for (key, value) in &service.labels {
-        // The stored form carries it (see the end): sending it back is no override.
-        let own_label = key == SERVICE_LABEL && *value == service.name;
-        if let (false, Err(why)) = (own_label, service_key(key)) {
+        // As upstream, it is set to the service's name below whatever was sent (a definition
+        // read back, or copied from another service, carries one).
+        if let (false, Err(why)) = (key == SERVICE_LABEL, service_key(key)) {
             errors.add(format!("labels.{key}"), why);
         }
         if let Err(why) = label_value(value) {
@@ -642,7 +642,6 @@ mod tests {
             "labels": {
                 "app.kubernetes.io/managed-by": "oscar",
                 "oscar.grycap/job": "someone-elses",
-                "oscar_service": "another-service",
                 "team": "vision"
             },
             "annotations": {
@@ -662,7 +661,6 @@ mod tests {
             [
                 "labels.app.kubernetes.io/managed-by",
                 "labels.oscar.grycap/job",
-                "labels.oscar_service",
                 "annotations.container.apparmor.security.beta.kubernetes.io/oscar-container",
                 "annotations.io.kubernetes.cri-o.Devices",
                 "annotations.node.k8s.io/x",
@@ -684,10 +682,9 @@ mod tests {
     #[test]
     fn upstreams_labels_are_accepted() {
         let upstream = include_str!("../../../fixtures/oscar/service.json");
-        let mut value: serde_json::Value = serde_json::from_str(upstream).unwrap();
-        let labels = value["labels"].clone();
-        value["labels"]["oscar_service"] = json!("grayify");
-        let mut s = service(with(json!({"labels": value["labels"]})));
+        let value: serde_json::Value = serde_json::from_str(upstream).unwrap();
+        let labels = &value["labels"];
+        let mut s = service(with(json!({ "labels": labels })));
         prepare(&mut s).unwrap();
         assert!(
             labels
@@ -699,12 +696,10 @@ mod tests {
     }
 
     #[test]
-    fn a_stored_service_keeps_its_own_label() {
-        let mut s = service(minimal());
+    fn the_service_label_is_always_the_services_name() {
+        let mut s = service(with(json!({"labels": {SERVICE_LABEL: "copied-from"}})));
         prepare(&mut s).unwrap();
         assert_eq!(s.labels[SERVICE_LABEL], "grayify");
-        // Sent back as read (an update), it is accepted.
-        prepare(&mut s).unwrap();
     }
 
     #[test]
