@@ -24,6 +24,15 @@ for kustomization in deploy/kubernetes/base deploy/kubernetes/overlays/*; do
   out="$rendered/$(basename "$kustomization").yaml"
   "$kubectl" kustomize "$kustomization" > "$out"
 done
+# Components no overlay uses, each on the base.
+for component in deploy/kubernetes/components/jobs-internet; do
+  on_base="$dir/on-base-$(basename "$component")"
+  rm -rf "$on_base" && mkdir -p "$on_base"
+  printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - %s\ncomponents:\n  - %s\n' \
+    "$(realpath --relative-to="$on_base" deploy/kubernetes/base)" \
+    "$(realpath --relative-to="$on_base" "$component")" > "$on_base/kustomization.yaml"
+  "$kubectl" kustomize "$on_base" > "$rendered/base-$(basename "$component").yaml"
+done
 deployed=("$rendered"/*.yaml)
 # Warnings name the HTTPRoute (no schema); failures still fail.
 kubernetes-validate -k 1.33.0 --strict --quiet --no-warn "${deployed[@]}"
@@ -61,7 +70,14 @@ for path in sys.argv[1:]:
     assert [p["port"] for p in rule["ports"]] == [store.port], f"{path}: the store rule is not on port {store.port}"
     assert [t["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for t in rule["to"]] == [store_ns], f"{path}: the store rule is not to namespace {store_ns}"
     api_port = int(config["OSCAR_LISTEN"].rsplit(":", 1)[1])
-    open_ports = [p["port"] for r in policy["spec"]["egress"] for p in r["ports"]]
+    open_ports = [p["port"] for r in policy["spec"]["egress"] for p in r.get("ports", [])]
     assert api_port not in open_ports, f"{path}: jobs may reach port {api_port}"
+    # Address ranges (the Internet) leave out those of the cluster and the cloud's metadata.
+    for block in (t["ipBlock"] for r in policy["spec"]["egress"] for t in r["to"] if "ipBlock" in t):
+        if ":" not in block["cidr"]:
+            private = {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"}
+        else:
+            private = {"fc00::/7", "fe80::/10"}
+        assert private <= set(block.get("except", [])), f"{path}: {block['cidr']} includes the cluster's addresses"
 PY
 echo "validate-manifests: ${#deployed[@]} deploy/kubernetes rendering(s) valid for Kubernetes 1.33"
