@@ -4,7 +4,8 @@
 # - what the executor's builders make (the unit tests write examples into DIR);
 # - deploy/kubernetes: each overlay rendered with kustomize (pinned kubectl), into DIR too.
 # The Gateway API HTTPRoute is a CRD, absent from those schemas: its backends are checked
-# against the rendered Services instead.
+# against the rendered Services instead. The jobs' NetworkPolicy is checked against the
+# settings (the store's address, the API port).
 set -euo pipefail
 dir="${1:?usage: validate-manifests.sh DIR}"
 kubectl="${KUBECTL:-$HOME/.cache/oscar/kubectl-venv/bin/kubectl}"
@@ -23,11 +24,21 @@ for kustomization in deploy/kubernetes/base deploy/kubernetes/overlays/*; do
   out="$rendered/$(basename "$kustomization").yaml"
   "$kubectl" kustomize "$kustomization" > "$out"
 done
+# Components no overlay uses, each on the base.
+for component in deploy/kubernetes/components/jobs-internet; do
+  on_base="$dir/on-base-$(basename "$component")"
+  rm -rf "$on_base" && mkdir -p "$on_base"
+  printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - %s\ncomponents:\n  - %s\n' \
+    "$(realpath --relative-to="$on_base" deploy/kubernetes/base)" \
+    "$(realpath --relative-to="$on_base" "$component")" > "$on_base/kustomization.yaml"
+  "$kubectl" kustomize "$on_base" > "$rendered/base-$(basename "$component").yaml"
+done
 deployed=("$rendered"/*.yaml)
 # Warnings name the HTTPRoute (no schema); failures still fail.
 kubernetes-validate -k 1.33.0 --strict --quiet --no-warn "${deployed[@]}"
 python3 - "${deployed[@]}" <<'PY'
 import sys, yaml
+from urllib.parse import urlparse
 for path in sys.argv[1:]:
     docs = [d for d in yaml.safe_load_all(open(path)) if d]
     services = {(d["metadata"]["namespace"], d["metadata"]["name"]): d for d in docs if d["kind"] == "Service"}
@@ -45,5 +56,28 @@ for path in sys.argv[1:]:
             assert service, f"{path}: {route['kind']} points at a missing Service {ns}/{name}"
             ports = [p["port"] for p in service["spec"]["ports"]] + [p.get("name") for p in service["spec"]["ports"]]
             assert port in ports, f"{path}: Service {ns}/{name} has no port {port}"
+    # The jobs' NetworkPolicy follows the settings: in the jobs' namespace, its store rule
+    # on the store's namespace and port, and never the server's API port.
+    config = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "oscar")["data"]
+    policies = [d for d in docs if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "oscar-jobs"]
+    assert len(policies) == 1, f"{path}: no NetworkPolicy oscar-jobs"
+    policy = policies[0]
+    assert policy["metadata"]["namespace"] == config["OSCAR_KUBE_NAMESPACE"], f"{path}: oscar-jobs is not in the jobs' namespace"
+    assert not policy["spec"].get("ingress") and "Ingress" in policy["spec"]["policyTypes"], f"{path}: jobs accept connections"
+    store = urlparse(config.get("OSCAR_JOB_S3_ENDPOINT") or config["OSCAR_S3_ENDPOINT"])
+    store_ns = store.hostname.split(".")[1]
+    rule = policy["spec"]["egress"][1]
+    assert [p["port"] for p in rule["ports"]] == [store.port], f"{path}: the store rule is not on port {store.port}"
+    assert [t["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for t in rule["to"]] == [store_ns], f"{path}: the store rule is not to namespace {store_ns}"
+    api_port = int(config["OSCAR_LISTEN"].rsplit(":", 1)[1])
+    open_ports = [p["port"] for r in policy["spec"]["egress"] for p in r.get("ports", [])]
+    assert api_port not in open_ports, f"{path}: jobs may reach port {api_port}"
+    # Address ranges (the Internet) leave out those of the cluster and the cloud's metadata.
+    for block in (t["ipBlock"] for r in policy["spec"]["egress"] for t in r["to"] if "ipBlock" in t):
+        if ":" not in block["cidr"]:
+            private = {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"}
+        else:
+            private = {"fc00::/7", "fe80::/10"}
+        assert private <= set(block.get("except", [])), f"{path}: {block['cidr']} includes the cluster's addresses"
 PY
 echo "validate-manifests: ${#deployed[@]} deploy/kubernetes rendering(s) valid for Kubernetes 1.33"

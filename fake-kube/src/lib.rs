@@ -32,6 +32,12 @@ const RESOURCES: &[(&str, &str, &str, bool)] = &[
     ("secrets", "v1", "Secret", true),
     ("namespaces", "v1", "Namespace", false),
     ("events", "v1", "Event", true),
+    (
+        "networkpolicies",
+        "networking.k8s.io/v1",
+        "NetworkPolicy",
+        true,
+    ),
 ];
 
 #[derive(Clone, Default)]
@@ -136,7 +142,8 @@ struct Target {
 fn target(path: &str) -> Option<Target> {
     let rest = path
         .strip_prefix("/api/v1/")
-        .or_else(|| path.strip_prefix("/apis/batch/v1/"))?;
+        .or_else(|| path.strip_prefix("/apis/batch/v1/"))
+        .or_else(|| path.strip_prefix("/apis/networking.k8s.io/v1/"))?;
     let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     let (namespace, resource, name, subresource) = match segments.as_slice() {
         [resource] => (None, *resource, None, None),

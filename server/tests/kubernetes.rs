@@ -287,3 +287,60 @@ async fn a_running_jobs_output_reaches_its_log_live() {
     assert_eq!(reads.len(), 1, "{reads:?}");
     assert!(reads[0].contains("follow=true"), "{reads:?}");
 }
+
+/// What would weaken a job pod's isolation is refused when the service is saved, with the
+/// field to fix, and nothing of the service is made.
+#[tokio::test]
+async fn services_cannot_loosen_their_pods_confinement() {
+    let cluster = cluster().await;
+    let mut app = app_on(&cluster, Duration::from_secs(60)).await;
+    let refused = [
+        (
+            json!({"annotations": {"container.apparmor.security.beta.kubernetes.io/oscar-container": "unconfined"}}),
+            "annotations.container.apparmor.security.beta.kubernetes.io/oscar-container",
+        ),
+        (
+            json!({"labels": {"app.kubernetes.io/managed-by": "someone"}}),
+            "labels.app.kubernetes.io/managed-by",
+        ),
+        (
+            json!({"image_pull_secrets": ["nobodys-registry"]}),
+            "image_pull_secrets[0]",
+        ),
+    ];
+    for (extra, field) in refused {
+        let mut definition = service("kconfined", UPPERCASE);
+        definition
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let response = app.rest("POST", "/system/services", Some(definition)).await;
+        assert_eq!(
+            response.status,
+            StatusCode::BAD_REQUEST,
+            "{}",
+            response.body
+        );
+        assert!(response.body.contains(field), "{field}: {}", response.body);
+    }
+    let read = app.rest("GET", "/system/services/kconfined", None).await;
+    assert_eq!(read.status, StatusCode::NOT_FOUND, "{}", read.body);
+    assert!(cluster.fake.list("secrets", Some(NAMESPACE)).is_empty());
+
+    // An update is checked the same way.
+    let mut definition = service("kconfined", UPPERCASE);
+    create(&mut app, definition.clone()).await;
+    definition["image_pull_secrets"] = json!(["nobodys-registry"]);
+    let response = app.rest("PUT", "/system/services", Some(definition)).await;
+    assert_eq!(
+        response.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        response.body
+    );
+    assert!(
+        response.body.contains("image_pull_secrets[0]"),
+        "{}",
+        response.body
+    );
+}

@@ -61,6 +61,7 @@ pub async fn create(
     }
     settle_vo(caller, vo_groups, &mut service)?;
     service.owner = caller.id.clone();
+    executor.check_service(&service).await?;
     service.token = new_token();
     let secrets = take_secrets(&mut service);
     storage::prepare_for(db, s3, caller, &service, now).await?;
@@ -109,6 +110,7 @@ pub async fn update(
         check_vo(caller, vo_groups, &service.vo)?;
     }
     service.owner = current.owner.clone();
+    executor.check_service(&service).await?;
     service.token = current.token.clone();
     let mut secrets = take_secrets(&mut service);
     let stored = load_secrets(db, &service.name).await?;

@@ -9,6 +9,7 @@ pub mod quantity;
 pub mod validate;
 
 pub use model::{
-    Environment, PLATFORM_STORE, SERVICE_LABEL, Service, StorageIo, Synchronous, Visibility,
+    Environment, JOB_LABEL, OWNER_ANNOTATION, PLATFORM_STORE, SERVICE_LABEL, Service, StorageIo,
+    Synchronous, Visibility,
 };
 pub use validate::FieldError;

@@ -107,6 +107,10 @@ pub struct StorageIo {
 /// The label upstream gives every service (and its jobs): its name. Clients and scripts
 /// filter services on it.
 pub const SERVICE_LABEL: &str = "oscar_service";
+/// Label naming the job: what the platform's watch keys on.
+pub const JOB_LABEL: &str = "oscar.grycap/job";
+/// Annotation with the owner's full id (labels cannot hold every id).
+pub const OWNER_ANNOTATION: &str = "oscar.grycap/owner";
 
 /// The provider id of the platform's own store (what an entry without a provider means).
 pub const PLATFORM_STORE: &str = "minio.default";

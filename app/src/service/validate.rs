@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{SERVICE_LABEL, Service, StorageIo};
+use super::model::{JOB_LABEL, OWNER_ANNOTATION, SERVICE_LABEL, Service, StorageIo};
 use super::quantity;
 
 pub const DEFAULT_CPU: &str = "0.2";
@@ -113,7 +113,9 @@ pub fn prepare(service: &mut Service) -> Result<(), Vec<FieldError>> {
         );
     }
     for (key, value) in &service.labels {
-        if let Err(why) = qualified_name(key) {
+        // As upstream, it is set to the service's name below whatever was sent (a definition
+        // read back, or copied from another service, carries one).
+        if let (false, Err(why)) = (key == SERVICE_LABEL, service_key(key)) {
             errors.add(format!("labels.{key}"), why);
         }
         if let Err(why) = label_value(value) {
@@ -121,7 +123,7 @@ pub fn prepare(service: &mut Service) -> Result<(), Vec<FieldError>> {
         }
     }
     for key in service.annotations.keys() {
-        if let Err(why) = qualified_name(key) {
+        if let Err(why) = service_key(key) {
             errors.add(format!("annotations.{key}"), why);
         }
     }
@@ -350,6 +352,49 @@ fn dns_subdomain(s: &str) -> Result<(), String> {
     s.split('.')
         .try_for_each(|label| dns_label(label, 63))
         .map_err(|_| format!("{s:?} is not a valid DNS subdomain name"))
+}
+
+/// Key prefixes (with their subdomains) of Kubernetes: their labels and annotations confine
+/// pods (AppArmor, seccomp, pod security) or select them (the platform's watches and the jobs'
+/// NetworkPolicy select on `app.kubernetes.io/managed-by`).
+const RESERVED_DOMAINS: &[&str] = &["kubernetes.io", "k8s.io"];
+/// Keys the platform (its service and job labels, its owner annotation) or the Job controller
+/// set on job pods.
+const RESERVED_KEYS: &[&str] = &[
+    SERVICE_LABEL,
+    JOB_LABEL,
+    OWNER_ANNOTATION,
+    "job-name",
+    "controller-uid",
+];
+/// CRI-O reads pod annotations named `io.kubernetes.cri-o.*` (devices, user namespaces).
+const RESERVED_RUNTIME_PREFIX: &str = "io.kubernetes.";
+
+/// Whether a label or annotation key belongs to the cluster or the platform rather than to a
+/// service: the one rule validation and the Job builder share.
+pub fn is_reserved_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    let in_domain = key.rsplit_once('/').is_some_and(|(prefix, _)| {
+        RESERVED_DOMAINS
+            .iter()
+            .any(|domain| prefix == *domain || prefix.ends_with(&format!(".{domain}")))
+    });
+    in_domain || RESERVED_KEYS.contains(&key.as_str()) || key.starts_with(RESERVED_RUNTIME_PREFIX)
+}
+
+/// A key a service may put on its jobs: valid for Kubernetes and not reserved.
+fn service_key(key: &str) -> Result<(), String> {
+    qualified_name(key)?;
+    if is_reserved_key(key) {
+        return Err(format!(
+            "key {key:?} is reserved: keys under {} (or their subdomains), starting with {:?}, \
+             and {} belong to the cluster or the platform",
+            RESERVED_DOMAINS.join(", "),
+            RESERVED_RUNTIME_PREFIX,
+            RESERVED_KEYS.join(", "),
+        ));
+    }
+    Ok(())
 }
 
 /// Kubernetes label/annotation key: optional `dns.subdomain/` prefix, then a name.
@@ -583,12 +628,78 @@ mod tests {
     #[test]
     fn labels_and_annotations_use_kubernetes_rules() {
         let errors = errors_of(with(json!({
-            "labels": {"app.kubernetes.io/name": "ok", "bad key": "v", "k": "bad value!"},
+            "labels": {"example.com/name": "ok", "bad key": "v", "k": "bad value!"},
             "annotations": {"example.com/note": "anything goes here!"}
         })));
         assert_eq!(errors.len(), 2, "{errors:?}");
         assert!(errors[0].starts_with("labels.bad key: key"));
         assert!(errors[1].starts_with("labels.k: value"));
+    }
+
+    #[test]
+    fn keys_of_kubernetes_and_the_platform_are_refused() {
+        let errors = errors_of(with(json!({
+            "labels": {
+                "app.kubernetes.io/managed-by": "oscar",
+                "oscar.grycap/job": "someone-elses",
+                "team": "vision"
+            },
+            "annotations": {
+                "container.apparmor.security.beta.kubernetes.io/oscar-container": "unconfined",
+                "seccomp.security.alpha.kubernetes.io/pod": "unconfined",
+                "node.k8s.io/x": "y",
+                "io.kubernetes.cri-o.Devices": "/dev/fuse",
+                "sidecar.istio.io/inject": "false"
+            }
+        })));
+        let fields: Vec<&str> = errors
+            .iter()
+            .map(|e| e.split(':').next().unwrap())
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "labels.app.kubernetes.io/managed-by",
+                "labels.oscar.grycap/job",
+                "annotations.container.apparmor.security.beta.kubernetes.io/oscar-container",
+                "annotations.io.kubernetes.cri-o.Devices",
+                "annotations.node.k8s.io/x",
+                "annotations.seccomp.security.alpha.kubernetes.io/pod",
+            ]
+        );
+        assert!(errors[0].contains("is reserved"), "{errors:?}");
+        // Lookalikes outside those domains are the service's.
+        for key in [
+            "notkubernetes.io/x",
+            "kubernetes.io.example.com/x",
+            "example.com/k8s.io",
+        ] {
+            assert!(!is_reserved_key(key), "{key}");
+        }
+    }
+
+    /// What upstream's API returns of a service (its own labels included) can be sent back.
+    #[test]
+    fn upstreams_labels_are_accepted() {
+        let upstream = include_str!("../../../fixtures/oscar/service.json");
+        let value: serde_json::Value = serde_json::from_str(upstream).unwrap();
+        let labels = &value["labels"];
+        let mut s = service(with(json!({ "labels": labels })));
+        prepare(&mut s).unwrap();
+        assert!(
+            labels
+                .as_object()
+                .unwrap()
+                .keys()
+                .all(|k| s.labels.contains_key(k))
+        );
+    }
+
+    #[test]
+    fn the_service_label_is_always_the_services_name() {
+        let mut s = service(with(json!({"labels": {SERVICE_LABEL: "copied-from"}})));
+        prepare(&mut s).unwrap();
+        assert_eq!(s.labels[SERVICE_LABEL], "grayify");
     }
 
     #[test]

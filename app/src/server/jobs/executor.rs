@@ -8,6 +8,7 @@ use supervisor::Report;
 use supervisor::config::{FunctionConfig, Provider, StorageIo};
 
 use super::logs::LogSink;
+use crate::AppResult;
 use crate::service::{Service, quantity};
 
 /// Everything a job needs to run, independent of where it runs.
@@ -85,6 +86,12 @@ pub trait Executor: Send + Sync {
         execution: Execution,
         log: LogSink,
     ) -> Result<Finished, String>;
+
+    /// Refuses what a service to be created or updated may not use where its jobs run
+    /// (another user's image pull Secret), before anything is prepared or stored.
+    async fn check_service(&self, _service: &Service) -> AppResult<()> {
+        Ok(())
+    }
 
     /// Prepares where a created or updated service's jobs run, with its secrets
     /// (`environment.secrets` by variable name). Local processes need nothing.

@@ -5,12 +5,14 @@ use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Event, Namespace, Pod, Secret};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{Api, DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams};
 
 use super::objects;
 use super::{ClusterSettings, Namespacing};
 use crate::server::jobs::executor::Execution;
 use crate::service::Service;
+use crate::{AppError, AppResult};
 
 /// Who the platform's server-side applies are recorded as.
 const FIELD_MANAGER: &str = "oscar";
@@ -181,6 +183,7 @@ impl Cluster {
             retried(|| namespaces.patch(&namespace, &apply, &object))
                 .await
                 .map_err(|e| refused("create the user's namespace", e))?;
+            self.confine_jobs_in(&namespace).await?;
         }
         let name = objects::service_secret_name(&service.name);
         let api: Api<Secret> = Api::namespaced(self.client.clone(), &namespace);
@@ -193,6 +196,57 @@ impl Cluster {
             .await
             .map(|_| ())
             .map_err(|e| refused("save the service's Secret", e))
+    }
+
+    /// Gives a user's namespace the jobs' NetworkPolicy of the shared one (applied again at
+    /// each save, so it follows the operator's changes); none there, none copied.
+    async fn confine_jobs_in(&self, namespace: &str) -> Result<(), String> {
+        let shared: Api<NetworkPolicy> =
+            Api::namespaced(self.client.clone(), &self.settings.namespace);
+        let found = retried(|| shared.get_opt(objects::JOBS_POLICY))
+            .await
+            .map_err(|e| refused("read the jobs' NetworkPolicy", e))?;
+        let Some(policy) = found else {
+            return Ok(());
+        };
+        let api: Api<NetworkPolicy> = Api::namespaced(self.client.clone(), namespace);
+        let apply = PatchParams::apply(FIELD_MANAGER).force();
+        let object = Patch::Apply(objects::jobs_policy_in(&policy, namespace));
+        retried(|| api.patch(objects::JOBS_POLICY, &apply, &object))
+            .await
+            .map(|_| ())
+            .map_err(|e| refused("apply the jobs' NetworkPolicy", e))
+    }
+
+    /// Refuses `image_pull_secrets` the service's owner may not use: each must be a Secret in
+    /// the namespace of its jobs, and one of theirs ([`objects::may_pull_with`]). Only the
+    /// Secrets' metadata is read.
+    pub async fn check_pull_secrets(&self, service: &Service) -> AppResult<()> {
+        let namespace = self.namespace_of(service);
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), &namespace);
+        for (i, name) in service.image_pull_secrets.iter().enumerate() {
+            let field = format!("image_pull_secrets[{i}]");
+            let found = retried(|| api.get_metadata_opt(name))
+                .await
+                .map_err(|e| AppError::Unavailable(refused("read an image pull Secret", e)))?;
+            let Some(secret) = found else {
+                return Err(AppError::bad_request(
+                    field,
+                    format!("there is no Secret {name:?} in namespace {namespace:?}"),
+                ));
+            };
+            if !objects::may_pull_with(&secret.metadata, &service.owner) {
+                return Err(AppError::bad_request(
+                    field,
+                    format!(
+                        "the Secret {name:?} is not yours: an admin marks it as yours with \
+                         `kubectl annotate secret {name} -n {namespace} {}=<your id>`",
+                        objects::OWNER_ANNOTATION
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Deletes the service's Jobs (their pods and Secrets go with them) and its Secret.
@@ -447,7 +501,26 @@ mod tests {
         let namespace = cluster.namespace_of(&service);
         assert!(namespace.starts_with("oscar-svc-"), "{namespace}");
         let secrets = vec![("TOKEN".to_string(), "one".to_string())];
+        // Without the shipped NetworkPolicy in the shared namespace, there is none to copy.
         cluster.prepare_service(&service, &secrets).await.unwrap();
+        assert!(fake.list("networkpolicies", None).is_empty());
+        let policies: Api<NetworkPolicy> = Api::namespaced(fake.client(), "oscar-svc");
+        let shipped: NetworkPolicy = serde_norway::from_str(include_str!(
+            "../../../../deploy/kubernetes/base/networkpolicy.yaml"
+        ))
+        .unwrap();
+        policies
+            .create(&PostParams::default(), &shipped)
+            .await
+            .unwrap();
+        cluster.prepare_service(&service, &secrets).await.unwrap();
+        let copied = fake
+            .get("networkpolicies", &namespace, objects::JOBS_POLICY)
+            .expect("her jobs are confined");
+        assert_eq!(
+            copied["spec"],
+            serde_json::to_value(&shipped).unwrap()["spec"]
+        );
         let created = fake
             .get("namespaces", "", &namespace)
             .expect("her namespace");
@@ -472,6 +545,64 @@ mod tests {
         assert_eq!(cluster.namespace_of(&admin_service), "oscar-svc");
         cluster.prepare_service(&admin_service, &[]).await.unwrap();
         assert_eq!(fake.list("namespaces", None).len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_user_may_pull_only_with_secrets_marked_as_theirs() {
+        let fake = fake_kube::FakeCluster::new();
+        let cluster = Cluster::new(fake.client(), cluster().0.settings);
+        let secrets: Api<Secret> = Api::namespaced(fake.client(), "oscar-svc");
+        for (name, owner) in [("alice-reg", Some("alice@egi.eu")), ("shared-reg", None)] {
+            let mut secret = Secret::default();
+            secret.metadata.name = Some(name.into());
+            secret.metadata.annotations = owner.map(|owner| {
+                BTreeMap::from([(objects::OWNER_ANNOTATION.to_string(), owner.to_string())])
+            });
+            secrets
+                .create(&PostParams::default(), &secret)
+                .await
+                .unwrap();
+        }
+        let (base, _) = work();
+        let check = |owner: &str, names: &[&str]| {
+            let mut service = base.clone();
+            service.owner = owner.into();
+            service.image_pull_secrets = names.iter().map(|n| n.to_string()).collect();
+            let cluster = cluster.clone();
+            async move { cluster.check_pull_secrets(&service).await }
+        };
+        check("alice@egi.eu", &["alice-reg"]).await.unwrap();
+        // Bob names Alice's credentials, or ones nobody was given: refused, naming the entry.
+        for names in [&["alice-reg"][..], &["shared-reg"], &["missing"]] {
+            let err = check("bob@egi.eu", names).await.unwrap_err();
+            let AppError::BadRequest { field, message } = err else {
+                panic!("{err:?}")
+            };
+            assert_eq!(field, "image_pull_secrets[0]");
+            assert!(!message.is_empty());
+        }
+        let err = check("bob@egi.eu", &["alice-reg"]).await.unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("kubectl annotate secret alice-reg"),
+            "{err}"
+        );
+        // The admin's services may use any that exists.
+        check(
+            crate::server::access::ADMIN_OWNER,
+            &["shared-reg", "alice-reg"],
+        )
+        .await
+        .unwrap();
+        let err = check(
+            crate::server::access::ADMIN_OWNER,
+            &["shared-reg", "missing"],
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(err, AppError::BadRequest { ref field, .. } if field == "image_pull_secrets[1]")
+        );
     }
 
     #[tokio::test]

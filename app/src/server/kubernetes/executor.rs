@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 use super::ClusterSettings;
 use super::cluster::Cluster;
 use super::tracker::{Observation, Tracker, observe};
+use crate::AppResult;
 use crate::server::jobs::executor::{Execution, Executor, Finished};
 use crate::server::jobs::logs::{LineSplitter, LogSink, send_all};
 use crate::service::Service;
@@ -242,6 +243,10 @@ impl Executor for KubernetesExecutor {
             return Err("the job succeeded but its response was not found in its log".into());
         }
         Ok(Finished { report, response })
+    }
+
+    async fn check_service(&self, service: &Service) -> AppResult<()> {
+        self.cluster.check_pull_secrets(service).await
     }
 
     async fn service_saved(

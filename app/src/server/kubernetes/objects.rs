@@ -11,6 +11,7 @@ use k8s_openapi::api::core::v1::{
     ResourceRequirements, SeccompProfile, Secret, SecretEnvSource, SecretVolumeSource,
     SecurityContext, Volume, VolumeMount,
 };
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use sha2::{Digest, Sha256};
@@ -19,21 +20,21 @@ use super::{ClusterSettings, Namespacing, SUPERVISOR_IN_IMAGE};
 use crate::server::access::ADMIN_OWNER;
 use crate::server::jobs::executor::Execution;
 use crate::service::Service;
+use crate::service::validate::is_reserved_key;
 
-pub use crate::service::SERVICE_LABEL;
-/// Label naming the job: what the platform's watch keys on.
-pub const JOB_LABEL: &str = "oscar.grycap/job";
+pub use crate::service::{JOB_LABEL, OWNER_ANNOTATION, SERVICE_LABEL};
 /// Label on everything this platform manages (its watches select on it).
 pub const MANAGED_LABEL: &str = "app.kubernetes.io/managed-by";
 pub const MANAGED_BY: &str = "oscar";
-/// Annotation with the owner's full id (labels cannot hold every id).
-pub const OWNER_ANNOTATION: &str = "oscar.grycap/owner";
 /// Name of the container running the user's image (OSCAR's).
 pub const JOB_CONTAINER: &str = "oscar-container";
 /// Where the supervisor writes its report: Kubernetes returns it in the pod's status.
 pub const REPORT_PATH: &str = "/dev/termination-log";
 /// What Kubernetes keeps of a termination message.
 pub const REPORT_LIMIT: usize = 4096;
+
+/// The jobs' NetworkPolicy, as `deploy/kubernetes` ships it in the shared namespace.
+pub const JOBS_POLICY: &str = "oscar-jobs";
 
 /// Time the supervisor gets beyond the script's limit to upload outputs and report.
 const GRACE_SECONDS: i64 = 60;
@@ -69,6 +70,20 @@ pub fn namespace(name: &str, owner: &str) -> Namespace {
     }
 }
 
+/// The jobs' NetworkPolicy for a user's namespace: the shared namespace's, so the operator's
+/// one policy confines every job alike.
+pub fn jobs_policy_in(shared: &NetworkPolicy, namespace: &str) -> NetworkPolicy {
+    NetworkPolicy {
+        metadata: ObjectMeta {
+            name: Some(JOBS_POLICY.to_string()),
+            namespace: Some(namespace.to_string()),
+            labels: Some(managed([])),
+            ..Default::default()
+        },
+        spec: shared.spec.clone(),
+    }
+}
+
 /// The Secret with a service's `environment.secrets`, read by its jobs through `envFrom`.
 pub fn service_secret(service: &Service, namespace: &str, secrets: &[(String, String)]) -> Secret {
     Secret {
@@ -82,6 +97,18 @@ pub fn service_secret(service: &Service, namespace: &str, secrets: &[(String, St
         type_: Some("Opaque".into()),
         ..Default::default()
     }
+}
+
+/// Whether a service of `owner` may name this Secret in `image_pull_secrets`: the admin's
+/// services any, a user's only one an admin marked as theirs with [`OWNER_ANNOTATION`]
+/// (registry credentials are someone's: naming them must not be enough to use them).
+pub fn may_pull_with(secret: &ObjectMeta, owner: &str) -> bool {
+    owner == ADMIN_OWNER
+        || secret
+            .annotations
+            .as_ref()
+            .and_then(|annotations| annotations.get(OWNER_ANNOTATION))
+            .is_some_and(|marked| marked == owner)
 }
 
 pub fn service_secret_name(service: &str) -> String {
@@ -136,12 +163,12 @@ pub fn job(
     settings: &ClusterSettings,
     namespace: &str,
 ) -> Job {
-    let mut labels: BTreeMap<String, String> = service.labels.clone();
+    let mut labels = services_own(&service.labels);
     labels.extend(managed([
         (SERVICE_LABEL, service.name.as_str()),
         (JOB_LABEL, execution.job.as_str()),
     ]));
-    let mut annotations = service.annotations.clone();
+    let mut annotations = services_own(&service.annotations);
     annotations.insert(OWNER_ANNOTATION.into(), service.owner.clone());
     let metadata = ObjectMeta {
         labels: Some(labels),
@@ -221,12 +248,7 @@ pub fn job(
                 run_as_non_root: Some(true),
                 run_as_user: Some(10001),
                 read_only_root_filesystem: Some(true),
-                allow_privilege_escalation: Some(false),
-                capabilities: Some(Capabilities {
-                    drop: Some(vec!["ALL".into()]),
-                    add: None,
-                }),
-                ..Default::default()
+                ..unprivileged()
             }),
             ..Default::default()
         }]),
@@ -250,10 +272,8 @@ pub fn job(
                 mount("oscar-config", CONFIG_DIR, true),
                 mount("oscar-providers", PROVIDERS_DIR, true),
             ]),
-            security_context: Some(SecurityContext {
-                allow_privilege_escalation: Some(false),
-                ..Default::default()
-            }),
+            // Whatever user the image runs as, it gains no privilege (setuid, capabilities).
+            security_context: Some(unprivileged()),
             ..Default::default()
         }],
         volumes: Some(vec![
@@ -305,6 +325,27 @@ pub fn job(
         }),
         ..Default::default()
     }
+}
+
+/// What every container of a job runs with: no privilege escalation, no capabilities.
+fn unprivileged() -> SecurityContext {
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".into()]),
+            add: None,
+        }),
+        ..Default::default()
+    }
+}
+
+/// The service's labels or annotations without the keys it may not set. Validation refuses
+/// them; this keeps one stored before that rule (or written to the database) off the pod.
+fn services_own(map: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    map.iter()
+        .filter(|(key, _)| !is_reserved_key(key))
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect()
 }
 
 /// The service's cpu and memory as requests and limits (the same: jobs get what they ask
@@ -368,6 +409,9 @@ fn managed<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> BTreeMap<
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
+
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
     use super::*;
     use crate::server::jobs::executor::StorageAccess;
@@ -442,6 +486,8 @@ mod tests {
                 let service_secret = service_secret(&service, &ns, &execution.secrets);
                 out.push(("service-secret".into(), json(&service_secret)));
                 out.push(("namespace".into(), json(&namespace(&ns, &service.owner))));
+                let policy = jobs_policy_in(&shipped_policy(), &ns);
+                out.push(("network-policy".into(), json(&policy)));
             }
         }
         out
@@ -522,6 +568,154 @@ mod tests {
     }
 
     #[test]
+    fn no_container_of_a_job_can_gain_privileges() {
+        let settings = settings(Namespacing::Shared);
+        let service = service(false);
+        let job = job(&service, &execution(&service), &settings, "oscar-svc");
+        let pod = job.spec.unwrap().template.spec.unwrap();
+        let containers = pod.init_containers.iter().flatten().chain(&pod.containers);
+        let mut seen = 0;
+        for container in containers {
+            let context = container.security_context.as_ref().unwrap();
+            assert_eq!(
+                context.allow_privilege_escalation,
+                Some(false),
+                "{}",
+                container.name
+            );
+            let capabilities = context.capabilities.as_ref().unwrap();
+            assert_eq!(capabilities.drop.as_deref(), Some(&["ALL".to_string()][..]));
+            assert_eq!(capabilities.add, None);
+            assert_ne!(context.privileged, Some(true));
+            seen += 1;
+        }
+        assert_eq!(seen, 2);
+    }
+
+    /// A service stored before keys were checked, or written to the database directly: its
+    /// reserved keys stay off the pod, which carries the platform's own values.
+    #[test]
+    fn reserved_labels_and_annotations_never_reach_the_pod() {
+        let settings = settings(Namespacing::Shared);
+        let mut service = service(false);
+        service.labels.extend([
+            (MANAGED_LABEL.to_string(), "someone-else".to_string()),
+            (JOB_LABEL.to_string(), "another-job".to_string()),
+            (
+                "app.kubernetes.io/component".to_string(),
+                "server".to_string(),
+            ),
+        ]);
+        service.annotations.extend([
+            (
+                "container.apparmor.security.beta.kubernetes.io/oscar-container".to_string(),
+                "unconfined".to_string(),
+            ),
+            (OWNER_ANNOTATION.to_string(), ADMIN_OWNER.to_string()),
+        ]);
+        let execution = execution(&service);
+        let job = job(&service, &execution, &settings, "oscar-svc");
+        let template = job.spec.unwrap().template.metadata.unwrap();
+        let labels = template.labels.unwrap();
+        let annotations = template.annotations.unwrap();
+        assert_eq!(labels[MANAGED_LABEL], MANAGED_BY);
+        assert_eq!(labels[JOB_LABEL], execution.job);
+        assert!(!labels.contains_key("app.kubernetes.io/component"));
+        assert_eq!(labels["team"], "vision");
+        assert_eq!(annotations[OWNER_ANNOTATION], "alice@example.org");
+        assert_eq!(annotations["note"], "demo");
+        assert_eq!(annotations.len(), 2, "{annotations:?}");
+    }
+
+    /// Every key the platform sets is one a service may not.
+    #[test]
+    fn the_platforms_keys_are_reserved() {
+        for key in [SERVICE_LABEL, JOB_LABEL, MANAGED_LABEL, OWNER_ANNOTATION] {
+            assert!(is_reserved_key(key), "{key}");
+        }
+    }
+
+    fn shipped_policy() -> NetworkPolicy {
+        serde_norway::from_str(include_str!(
+            "../../../../deploy/kubernetes/base/networkpolicy.yaml"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_users_namespace_gets_the_shared_namespaces_policy() {
+        let shared = shipped_policy();
+        let copy = jobs_policy_in(&shared, "oscar-svc-0123456789");
+        assert_eq!(copy.metadata.name.as_deref(), Some(JOBS_POLICY));
+        assert_eq!(
+            copy.metadata.namespace.as_deref(),
+            Some("oscar-svc-0123456789")
+        );
+        assert_eq!(copy.metadata.labels.unwrap()[MANAGED_LABEL], MANAGED_BY);
+        assert_eq!(copy.spec, shared.spec);
+    }
+
+    /// Whether `selector` selects an object with `labels` (Kubernetes' rules).
+    fn selects(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
+        let by_labels = selector
+            .match_labels
+            .iter()
+            .flatten()
+            .all(|(key, value)| labels.get(key) == Some(value));
+        let by_expressions = selector.match_expressions.iter().flatten().all(|e| {
+            let listed = labels
+                .get(&e.key)
+                .is_some_and(|value| e.values.iter().flatten().any(|v| v == value));
+            match e.operator.as_str() {
+                "Exists" => labels.contains_key(&e.key),
+                "DoesNotExist" => !labels.contains_key(&e.key),
+                "In" => listed,
+                "NotIn" => !listed,
+                other => panic!("unknown operator {other}"),
+            }
+        });
+        by_labels && by_expressions
+    }
+
+    /// The shipped NetworkPolicy confines exactly the pods the builder makes: it selects
+    /// every job pod, not the server's, and only on keys services cannot set.
+    #[test]
+    fn the_shipped_network_policy_selects_job_pods_on_reserved_keys() {
+        let policy = shipped_policy();
+        assert_eq!(policy.metadata.name.as_deref(), Some(JOBS_POLICY));
+        let selector = policy.spec.unwrap().pod_selector.unwrap();
+        let service = service(false);
+        let job = job(
+            &service,
+            &execution(&service),
+            &settings(Namespacing::Shared),
+            "x",
+        );
+        let pod_labels = job.spec.unwrap().template.metadata.unwrap().labels.unwrap();
+        assert!(selects(&selector, &pod_labels), "{pod_labels:?}");
+
+        let server: Deployment = serde_norway::from_str(include_str!(
+            "../../../../deploy/kubernetes/base/deployment.yaml"
+        ))
+        .unwrap();
+        let server_labels = server
+            .spec
+            .unwrap()
+            .template
+            .metadata
+            .unwrap()
+            .labels
+            .unwrap();
+        assert!(!selects(&selector, &server_labels));
+
+        let keys = selector.match_labels.iter().flatten().map(|(key, _)| key);
+        let keys = keys.chain(selector.match_expressions.iter().flatten().map(|e| &e.key));
+        for key in keys {
+            assert!(is_reserved_key(key), "{key}");
+        }
+    }
+
+    #[test]
     fn gpu_services_ask_for_one_gpu() {
         let settings = settings(Namespacing::Shared);
         let service = service(true);
@@ -551,6 +745,25 @@ mod tests {
     }
 
     #[test]
+    fn a_pull_secret_is_usable_by_the_user_it_is_marked_for_and_the_admin() {
+        let marked = |owner: Option<&str>| ObjectMeta {
+            annotations: owner
+                .map(|owner| BTreeMap::from([(OWNER_ANNOTATION.to_string(), owner.to_string())])),
+            ..Default::default()
+        };
+        assert!(may_pull_with(
+            &marked(Some("alice@example.org")),
+            "alice@example.org"
+        ));
+        assert!(!may_pull_with(
+            &marked(Some("alice@example.org")),
+            "bob@example.org"
+        ));
+        assert!(!may_pull_with(&marked(None), "bob@example.org"));
+        assert!(may_pull_with(&marked(None), ADMIN_OWNER));
+    }
+
+    #[test]
     fn users_get_a_namespace_of_their_own_when_asked() {
         let per_user = settings(Namespacing::PerUser);
         let alice = namespace_of(&per_user, "alice@example.org");
@@ -576,7 +789,17 @@ mod tests {
             .iter()
             .map(|(_, v)| v["kind"].as_str().unwrap_or_default())
             .collect();
-        assert_eq!(kinds, ["Job", "Secret", "Secret", "Namespace", "Job"]);
+        assert_eq!(
+            kinds,
+            [
+                "Job",
+                "Secret",
+                "Secret",
+                "Namespace",
+                "NetworkPolicy",
+                "Job"
+            ]
+        );
         if let Some(dir) = std::env::var_os("OSCAR_MANIFESTS_DIR") {
             let dir = std::path::Path::new(&dir);
             std::fs::create_dir_all(dir).unwrap();
