@@ -380,7 +380,7 @@ mod tests {
             "s-1",
             &service,
             &BTreeMap::new(),
-            "{}".into(),
+            "{}",
             &storage,
             Duration::from_secs(60),
             false,
