@@ -45,7 +45,10 @@ pub fn router(state: AppState, sessions: Sessions, secure_cookies: bool) -> axum
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         // Layers added later wrap the earlier ones:
         // trace ⊃ web security ⊃ sessions ⊃ sign-in guard ⊃ routes.
-        .layer(middleware::from_fn(require_sign_in))
+        .layer(middleware::from_fn_with_state(
+            state.jobs.settings().payload_limit,
+            require_sign_in,
+        ))
         .layer(sessions)
         .layer(middleware::from_fn_with_state(
             Arc::new(content_security_policy(&state)),
@@ -170,9 +173,40 @@ fn is_public(path: &str) -> bool {
         || path.starts_with("/pkg/")
 }
 
-/// Signed-out visitors of a page go to the login page and come back after signing in.
-async fn require_sign_in(session: Session, request: Request, next: Next) -> Response {
-    if is_public(request.uri().path()) {
+/// Server functions a signed-out visitor may call.
+const SIGNED_OUT_FUNCTIONS: &[&str] = &["/api/auth/login", "/api/auth/me"];
+/// Largest body of a server function a signed-out visitor may call (a login form).
+const SIGNED_OUT_BODY: u64 = 64 * 1024;
+
+/// Signed-out visitors of a page go to the login page and come back after signing in. A
+/// server function reads its whole body before it can check the caller, so their bodies are
+/// bounded here, and a signed-out caller of any but the sign-in functions is refused before
+/// a byte of it is read.
+async fn require_sign_in(
+    State(payload_limit): State<u64>,
+    session: Session,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path();
+    let function = request.method() == http::Method::POST && path.starts_with("/api/");
+    if function {
+        let signed_out_function = SIGNED_OUT_FUNCTIONS.contains(&path);
+        let (limit, setting) = if signed_out_function {
+            (SIGNED_OUT_BODY, "for signing in")
+        } else {
+            match app::server::auth::current_user(&session).await {
+                Ok(Some(_)) => (payload_limit, "OSCAR_MAX_PAYLOAD_BYTES"),
+                Ok(None) => return app::AppError::unauthorized().into_response(),
+                Err(err) => return err.into_response(),
+            }
+        };
+        return match bounded(request, limit, setting) {
+            Ok(request) => next.run(request).await,
+            Err(refused) => refused.into_response(),
+        };
+    }
+    if is_public(path) {
         return next.run(request).await;
     }
     match app::server::auth::current_user(&session).await {
@@ -198,6 +232,17 @@ async fn require_sign_in(session: Session, request: Request, next: Next) -> Resp
         }
         Err(err) => err.into_response(),
     }
+}
+
+/// The request with a body that ends in an error past `limit` bytes; 413 at once when its
+/// declared length is over.
+fn bounded(request: Request, limit: u64, setting: &'static str) -> app::AppResult<Request> {
+    let (parts, body) = request.into_parts();
+    let chunks = app::rest::body::limited(body, limit, setting)?;
+    Ok(Request::from_parts(
+        parts,
+        axum::body::Body::from_stream(chunks),
+    ))
 }
 
 /// What a browser shows while the database is down: the reason, and a retry by itself.

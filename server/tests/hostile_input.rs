@@ -206,3 +206,66 @@ async fn run_inputs_stream_to_the_job_and_leave_nothing_behind() {
     let left: Vec<_> = std::fs::read_dir(spool).unwrap().collect();
     assert!(left.is_empty(), "left in {}: {left:?}", spool.display());
 }
+
+/// Issue 20.4, the same class: a server function reads its whole body before it checks the
+/// caller, so a signed-out caller of any but the sign-in functions is refused before a byte
+/// is read, and the sign-in function's body is small.
+#[tokio::test]
+async fn server_function_bodies_are_bounded_and_read_only_for_signed_in_callers() {
+    let mut app = TestApp::with_config(|config| config.jobs.payload_limit = 4096).await;
+    for endpoint in [
+        "/api/buckets/preview",
+        "/api/jobs/run",
+        "/api/no-such-function",
+    ] {
+        let read = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let request = http::Request::post(endpoint)
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(watched_body(&read))
+            .unwrap();
+        let answer = app.send(request).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::UNAUTHORIZED,
+            "{endpoint}: {}",
+            answer.body
+        );
+        assert!(
+            !read.load(std::sync::atomic::Ordering::SeqCst),
+            "{endpoint}: body read"
+        );
+    }
+    let huge_login = http::Request::post("/api/auth/login")
+        .header(
+            http::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .body(axum::body::Body::from(vec![b'a'; 65 * 1024]))
+        .unwrap();
+    let answer = app.send(huge_login).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{}",
+        answer.body
+    );
+    // Signed in, up to OSCAR_MAX_PAYLOAD_BYTES.
+    app.login().await;
+    let payload = "a".repeat(5000);
+    let over = app
+        .call("jobs/run", &[("service", "x"), ("payload", &payload)])
+        .await;
+    assert_eq!(over.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", over.body);
+    assert!(
+        over.body.contains("OSCAR_MAX_PAYLOAD_BYTES"),
+        "{}",
+        over.body
+    );
+    let within = app
+        .call("jobs/run", &[("service", "x"), ("payload", "a")])
+        .await;
+    assert_eq!(within.status, StatusCode::NOT_FOUND, "{}", within.body);
+}

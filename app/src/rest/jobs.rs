@@ -2,13 +2,13 @@
 
 use std::collections::BTreeMap;
 
-use axum::body::{Body, Bytes, HttpBody};
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use futures_util::{Stream, StreamExt};
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
@@ -16,10 +16,14 @@ use tokio::io::AsyncWriteExt;
 use super::Principal;
 use super::auth::Client;
 use super::auth::{invoker, require_bearer};
+use super::body::limited;
 use crate::server::jobs::executor::EventBody;
 use crate::server::jobs::{self, JobState, Trigger, events, rfc3339};
 use crate::server::state::AppState;
 use crate::{AppError, AppResult};
+
+/// What names the limit of invocation bodies.
+const PAYLOAD_LIMIT: &str = "OSCAR_MAX_PAYLOAD_BYTES";
 
 /// Jobs per page of `GET /system/logs/{service}` (OSCAR's `JOB_LISTING_LIMIT`).
 const PAGE: i64 = 70;
@@ -67,32 +71,9 @@ async fn job(
         .into_response())
 }
 
-/// The body's chunks, refused with 413 as soon as they pass `limit` bytes (a declared length
-/// over it before anything is read).
-fn limited(body: Body, limit: u64) -> AppResult<impl Stream<Item = AppResult<Bytes>>> {
-    let too_large = move || {
-        AppError::PayloadTooLarge(format!(
-            "the request body is larger than this server's limit of {limit} bytes (OSCAR_MAX_PAYLOAD_BYTES)"
-        ))
-    };
-    if HttpBody::size_hint(&body).lower() > limit {
-        return Err(too_large());
-    }
-    let mut received = 0u64;
-    Ok(body.into_data_stream().map(move |chunk| {
-        let chunk =
-            chunk.map_err(|e| AppError::bad_request("body", format!("could not be read: {e}")))?;
-        received += chunk.len() as u64;
-        if received > limit {
-            return Err(too_large());
-        }
-        Ok(chunk)
-    }))
-}
-
 /// An invocation body in memory (`/job` bodies are stored with their job anyway).
 async fn payload(body: Body, limit: u64) -> AppResult<Vec<u8>> {
-    let mut chunks = std::pin::pin!(limited(body, limit)?);
+    let mut chunks = std::pin::pin!(limited(body, limit, PAYLOAD_LIMIT)?);
     let mut bytes = Vec::new();
     while let Some(chunk) = chunks.next().await {
         bytes.extend_from_slice(&chunk?);
@@ -112,7 +93,7 @@ impl Spooled {
         let mut file = tokio::fs::File::create(&spooled.0)
             .await
             .map_err(unwritable)?;
-        let mut chunks = std::pin::pin!(limited(body, limit)?);
+        let mut chunks = std::pin::pin!(limited(body, limit, PAYLOAD_LIMIT)?);
         while let Some(chunk) = chunks.next().await {
             file.write_all(&chunk?).await.map_err(unwritable)?;
         }

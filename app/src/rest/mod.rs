@@ -4,6 +4,7 @@
 
 mod access_log;
 mod auth;
+pub mod body;
 mod buckets;
 mod config;
 mod jobs;
