@@ -145,7 +145,8 @@ async fn job_requests_need_the_service_token_or_the_admin() {
         seen,
         [
             ("/job/guarded".to_string(), 401, "service-token".to_string()),
-            ("/job/absent".to_string(), 404, "service-token".to_string()),
+            ("/job/absent".to_string(), 401, "service-token".to_string()),
+            ("/job/absent".to_string(), 404, "basic-auth".to_string()),
             ("/job/guarded".to_string(), 201, "basic-auth".to_string()),
         ]
     );
