@@ -357,7 +357,9 @@ fn dns_subdomain(s: &str) -> Result<(), String> {
 /// Key prefixes (with their subdomains) of Kubernetes: their labels and annotations confine
 /// pods (AppArmor, seccomp, pod security) or select them (the platform's watches and the jobs'
 /// NetworkPolicy select on `app.kubernetes.io/managed-by`).
-const RESERVED_DOMAINS: &[&str] = &["kubernetes.io", "k8s.io"];
+/// `x-k8s.io` is the Kubernetes SIGs' projects' (Kueue's `kueue.x-k8s.io/queue-name` would let
+/// a job pick another tenant's queue and quota).
+const RESERVED_DOMAINS: &[&str] = &["kubernetes.io", "k8s.io", "x-k8s.io"];
 /// Keys the platform (its service and job labels, its owner annotation) or the Job controller
 /// set on job pods.
 const RESERVED_KEYS: &[&str] = &[
@@ -641,6 +643,7 @@ mod tests {
         let errors = errors_of(with(json!({
             "labels": {
                 "app.kubernetes.io/managed-by": "oscar",
+                "kueue.x-k8s.io/queue-name": "someone-elses-queue",
                 "oscar.grycap/job": "someone-elses",
                 "team": "vision"
             },
@@ -660,6 +663,7 @@ mod tests {
             fields,
             [
                 "labels.app.kubernetes.io/managed-by",
+                "labels.kueue.x-k8s.io/queue-name",
                 "labels.oscar.grycap/job",
                 "annotations.container.apparmor.security.beta.kubernetes.io/oscar-container",
                 "annotations.io.kubernetes.cri-o.Devices",

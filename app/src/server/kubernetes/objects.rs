@@ -54,12 +54,20 @@ pub fn namespace_of(settings: &ClusterSettings, owner: &str) -> String {
     }
 }
 
-/// A user's namespace, labelled as the platform's.
+/// The Pod Security levels of the jobs' namespaces, as `deploy/kubernetes/base` sets them on
+/// the shared one: users' images may run as root (baseline enforced), the restricted level's
+/// violations are warned about.
+const POD_SECURITY: [(&str, &str); 2] = [
+    ("pod-security.kubernetes.io/enforce", "baseline"),
+    ("pod-security.kubernetes.io/warn", "restricted"),
+];
+
+/// A user's namespace, labelled as the platform's, with the shared namespace's Pod Security.
 pub fn namespace(name: &str, owner: &str) -> Namespace {
     Namespace {
         metadata: ObjectMeta {
             name: Some(name.to_string()),
-            labels: Some(managed([])),
+            labels: Some(managed(POD_SECURITY)),
             annotations: Some(BTreeMap::from([(
                 OWNER_ANNOTATION.to_string(),
                 owner.to_string(),
@@ -633,6 +641,27 @@ mod tests {
         for key in [SERVICE_LABEL, JOB_LABEL, MANAGED_LABEL, OWNER_ANNOTATION] {
             assert!(is_reserved_key(key), "{key}");
         }
+    }
+
+    #[test]
+    fn a_users_namespace_enforces_the_shared_namespaces_pod_security() {
+        let shipped = include_str!("../../../../deploy/kubernetes/base/namespaces.yaml");
+        let shared = serde_norway::Deserializer::from_str(shipped)
+            .map(|doc| Namespace::deserialize(doc).unwrap())
+            .find(|ns| ns.metadata.name.as_deref() == Some("oscar-svc"))
+            .unwrap();
+        let security = |ns: &Namespace| -> BTreeMap<String, String> {
+            ns.metadata
+                .labels
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(k, _)| k.starts_with("pod-security.kubernetes.io/"))
+                .collect()
+        };
+        let users = namespace("oscar-svc-0123456789", "alice@example.org");
+        assert!(!security(&shared).is_empty());
+        assert_eq!(security(&users), security(&shared));
     }
 
     fn shipped_policy() -> NetworkPolicy {
