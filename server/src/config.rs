@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use app::server::jobs::JobSettings;
+use app::server::jobs::sandbox::JobMount;
 use app::server::kubernetes::{ClusterSettings, Namespacing};
 use app::server::oidc::OidcSettings;
 
@@ -95,6 +96,8 @@ pub struct Config {
     /// Run local jobs as plain processes when this host cannot sandbox them, even with
     /// several users (`OSCAR_ALLOW_UNSANDBOXED_JOBS`).
     pub allow_unsandboxed_jobs: bool,
+    /// Host directories every sandboxed job sees (`OSCAR_JOB_MOUNTS`).
+    pub job_mounts: Vec<JobMount>,
     /// Where jobs run (`OSCAR_EXECUTOR`).
     pub executor: ExecutorConfig,
     /// The store's address as jobs reach it (`OSCAR_JOB_S3_ENDPOINT`), when it differs from
@@ -232,6 +235,13 @@ impl Config {
                 var("OSCAR_ALLOW_UNSANDBOXED_JOBS"),
                 false,
             )?,
+            job_mounts: var("OSCAR_JOB_MOUNTS")
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|entry| !entry.is_empty())
+                .map(|entry| JobMount::parse(entry).map_err(|e| err("OSCAR_JOB_MOUNTS", e)))
+                .collect::<Result<_, _>>()?,
             executor: executor(&var)?,
             job_s3_endpoint: match var("OSCAR_JOB_S3_ENDPOINT") {
                 Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => {

@@ -375,9 +375,30 @@ fn local_executor(config: &Config, data_dir: &std::path::Path) -> anyhow::Result
             "supervise".into(),
         ],
     };
+    for mount in &config.job_mounts {
+        let path = mount
+            .path
+            .canonicalize()
+            .ok()
+            .filter(|p| p.is_dir())
+            .with_context(|| {
+                format!(
+                    "OSCAR_JOB_MOUNTS: {} is not a directory",
+                    mount.path.display()
+                )
+            })?;
+        // Jobs must never see the data directory (secrets, database, everyone's files).
+        if path.starts_with(data_dir) || data_dir.starts_with(&path) {
+            anyhow::bail!(
+                "OSCAR_JOB_MOUNTS: {} overlaps the data directory {}, which jobs must never see",
+                mount.path.display(),
+                data_dir.display()
+            );
+        }
+    }
     let several_users = config.oidc.is_some();
     let sandbox = sandbox_or_why(
-        Sandbox::probe(&work_root),
+        Sandbox::probe(&work_root, config.job_mounts.clone()),
         several_users,
         config.allow_unsandboxed_jobs,
     )

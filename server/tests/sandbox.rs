@@ -57,3 +57,28 @@ async fn a_job_reaches_nothing_of_the_platform() {
     );
     assert!(!data_dir.join("planted").exists());
 }
+
+/// `OSCAR_JOB_MOUNTS` shows jobs a host directory, but never one holding or inside the data
+/// directory.
+#[tokio::test]
+async fn job_mounts_never_reach_the_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    for mount in [
+        format!("{}:rw", dir.path().display()),
+        format!("{}/data/secrets", dir.path().display()),
+    ] {
+        let mut config = server::config::Config::embedded_for_tests(dir.path().join("data"));
+        config.supervisor = Some(vec![
+            env!("CARGO_BIN_EXE_server").into(),
+            "supervise".into(),
+        ]);
+        std::fs::create_dir_all(dir.path().join("data/secrets")).unwrap();
+        config.job_mounts = vec![app::server::jobs::sandbox::JobMount::parse(&mount).unwrap()];
+        let Err(refused) = server::startup::build(&config).await else {
+            panic!("{mount}: the server started");
+        };
+        let refused = format!("{refused:#}");
+        assert!(refused.contains("OSCAR_JOB_MOUNTS"), "{refused}");
+        assert!(refused.contains("data directory"), "{refused}");
+    }
+}

@@ -14,7 +14,7 @@ use tokio::process::Command;
 
 use super::executor::{EventBody, Execution, Executor, Finished};
 use super::logs::{LineSplitter, LogSink, send_all};
-use super::sandbox::{self, Sandbox};
+use super::sandbox::Sandbox;
 use crate::service::Service;
 
 /// Time the supervisor gets beyond the script's limit to upload outputs and report.
@@ -64,7 +64,7 @@ impl LocalExecutor {
         let mut command = match &self.sandbox {
             Some(sandbox) => {
                 let mut command = Command::new(sandbox.program());
-                command.args(sandbox::arguments(dir, Path::new(program), args));
+                command.args(sandbox.arguments(dir, Path::new(program), args));
                 command
             }
             None => {

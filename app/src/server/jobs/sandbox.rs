@@ -33,21 +33,47 @@ const ETC: &[&str] = &[
     "/etc/mime.types",
 ];
 
-/// Bubblewrap, found and known to work on this host.
+/// A host directory the operator shows every job (`OSCAR_JOB_MOUNTS`): shared reference data
+/// read-only, or a writable scratch area.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobMount {
+    pub path: PathBuf,
+    pub writable: bool,
+}
+
+impl JobMount {
+    /// `path` or `path:ro` (read-only), `path:rw` (writable); absolute paths only.
+    pub fn parse(entry: &str) -> Result<Self, String> {
+        let (path, writable) = match entry.rsplit_once(':') {
+            Some((path, "rw")) => (path, true),
+            Some((path, "ro")) => (path, false),
+            _ => (entry, false),
+        };
+        let path = PathBuf::from(path);
+        if !path.is_absolute() {
+            return Err(format!("{entry:?} is not an absolute path"));
+        }
+        Ok(Self { path, writable })
+    }
+}
+
+/// Bubblewrap, found and known to work on this host, and what every job sees besides its own
+/// directory.
 #[derive(Debug, Clone)]
 pub struct Sandbox {
     bwrap: PathBuf,
+    mounts: Vec<JobMount>,
 }
 
 impl Sandbox {
     /// Bubblewrap from `PATH`, if it can make the sandbox here: it needs unprivileged user
     /// namespaces (or root), which some hosts and container runtimes turn off. The reason
     /// otherwise.
-    pub fn probe(work_root: &Path) -> Result<Self, String> {
+    pub fn probe(work_root: &Path, mounts: Vec<JobMount>) -> Result<Self, String> {
         let bwrap = find_program("bwrap").ok_or("bubblewrap (bwrap) is not installed")?;
-        let sandbox = Self { bwrap };
+        let sandbox = Self { bwrap, mounts };
         let output = std::process::Command::new(&sandbox.bwrap)
-            .args(arguments(
+            .args(sandbox.arguments(
                 work_root,
                 Path::new("/bin/sh"),
                 &["-c".into(), "exit 0".into()],
@@ -69,6 +95,12 @@ impl Sandbox {
     pub fn program(&self) -> &Path {
         &self.bwrap
     }
+
+    /// Bubblewrap's arguments that run `program args` confined, `job_dir` its working
+    /// directory and the only place it may write besides its own `/tmp` and writable mounts.
+    pub fn arguments(&self, job_dir: &Path, program: &Path, args: &[String]) -> Vec<OsString> {
+        arguments(job_dir, program, args, &self.mounts)
+    }
 }
 
 /// A program by path, or by name in `PATH`, as an absolute path.
@@ -84,9 +116,12 @@ pub fn find_program(name: &str) -> Option<PathBuf> {
         .find(|path| path.is_file())
 }
 
-/// Bubblewrap's arguments that run `program args` confined, `job_dir` its working directory
-/// and the only place it may write besides its own `/tmp`.
-pub fn arguments(job_dir: &Path, program: &Path, args: &[String]) -> Vec<OsString> {
+fn arguments(
+    job_dir: &Path,
+    program: &Path,
+    args: &[String],
+    mounts: &[JobMount],
+) -> Vec<OsString> {
     let mut out: Vec<OsString> = [
         // The job goes when its supervisor's parent (this server) does.
         "--die-with-parent",
@@ -113,6 +148,16 @@ pub fn arguments(job_dir: &Path, program: &Path, args: &[String]) -> Vec<OsStrin
     // the job's directory.
     let mut bind = |how: &str, path: &Path| out.extend([how.into(), path.into(), path.into()]);
     bind("--ro-bind", program);
+    for mount in mounts {
+        bind(
+            if mount.writable {
+                "--bind"
+            } else {
+                "--ro-bind"
+            },
+            &mount.path,
+        );
+    }
     bind("--bind", job_dir);
     out.extend([
         "--chdir".into(),
@@ -143,12 +188,34 @@ mod tests {
     }
 
     #[test]
+    fn mounts_are_absolute_and_read_only_unless_asked() {
+        let mount = |path: &str, writable| JobMount {
+            path: path.into(),
+            writable,
+        };
+        assert_eq!(JobMount::parse("/data:rw"), Ok(mount("/data", true)));
+        assert_eq!(JobMount::parse("/data:ro"), Ok(mount("/data", false)));
+        assert_eq!(JobMount::parse("/data"), Ok(mount("/data", false)));
+        assert!(JobMount::parse("data:rw").unwrap_err().contains("absolute"));
+    }
+
+    #[test]
     fn a_job_sees_its_directory_the_host_programs_and_nothing_of_the_platform() {
         let job = Path::new("/var/lib/oscar/jobs/svc-1");
         let program = Path::new("/opt/oscar/server");
-        let args = text(&arguments(job, program, &["supervise".into()]));
-        assert_eq!(binds(&args, "--bind"), ["/var/lib/oscar/jobs/svc-1"]);
-        assert_eq!(binds(&args, "--ro-bind"), ["/opt/oscar/server"]);
+        let mounts = [
+            JobMount::parse("/srv/models").unwrap(),
+            JobMount::parse("/srv/scratch:rw").unwrap(),
+        ];
+        let args = text(&arguments(job, program, &["supervise".into()], &mounts));
+        assert_eq!(
+            binds(&args, "--bind"),
+            ["/srv/scratch", "/var/lib/oscar/jobs/svc-1"]
+        );
+        assert_eq!(
+            binds(&args, "--ro-bind"),
+            ["/opt/oscar/server", "/srv/models"]
+        );
         let read_only = binds(&args, "--ro-bind-try");
         assert!(read_only.contains(&"/usr".to_string()));
         assert!(read_only.contains(&"/etc/ssl".to_string()));
