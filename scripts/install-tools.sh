@@ -14,12 +14,16 @@ static="$(uname -m)-unknown-linux-musl"
 for target in wasm32-unknown-unknown "$static"; do
   rustup target list --installed | grep -qx "$target" || rustup target add "$target"
 done
-# musl-gcc: the supervisor's TLS (aws-lc) compiles C for the static target.
-if ! command -v musl-gcc >/dev/null; then
+# musl-gcc: the supervisor's TLS (aws-lc) compiles C for the static target. bubblewrap: the
+# sandbox every local job runs in (`make run`'s embedded mode).
+apt_missing=()
+command -v musl-gcc >/dev/null || apt_missing+=(musl-tools)
+command -v bwrap >/dev/null || apt_missing+=(bubblewrap)
+if [ ${#apt_missing[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq musl-tools >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${apt_missing[@]}" >/dev/null
 fi
 
 # The CLI must equal the wasm-bindgen crate in Cargo.lock exactly, or every front build fails.

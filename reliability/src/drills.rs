@@ -85,7 +85,8 @@ struct Drill {
 impl Drill {
     /// Creates the service: `pause` seconds of work, then the copy.
     async fn new(platform: &Platform, service: &str, pause: &str) -> anyhow::Result<Self> {
-        let runs = platform.data.join(format!("{service}.runs"));
+        std::fs::create_dir_all(&platform.shared)?;
+        let runs = platform.shared.join(format!("{service}.runs"));
         std::fs::write(&runs, "")?;
         let script = format!(
             "sleep {pause}\nname=$(basename \"$INPUT_FILE_PATH\")\n\

@@ -24,6 +24,9 @@ const SECRET_KEY: &str = "drill-secret-key";
 pub struct Platform {
     server: PathBuf,
     pub data: PathBuf,
+    /// Beside the data directory, writable by jobs (`OSCAR_JOB_MOUNTS`): where they leave
+    /// what the drills count (runs, start times).
+    pub shared: PathBuf,
     pub http: u16,
     pub s3: u16,
     env: Vec<(String, String)>,
@@ -60,6 +63,7 @@ impl Platform {
         Self {
             server: server.to_path_buf(),
             data: data.to_path_buf(),
+            shared: data.with_extension("shared"),
             http: free_port(),
             s3,
             env: env
@@ -90,6 +94,7 @@ impl Platform {
     /// `server.log` in the data directory.
     pub async fn start(&mut self) -> anyhow::Result<()> {
         std::fs::create_dir_all(&self.data)?;
+        std::fs::create_dir_all(&self.shared)?;
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -105,6 +110,7 @@ impl Platform {
             .env("OSCAR_S3_ACCESS_KEY", ACCESS_KEY)
             .env("OSCAR_S3_SECRET_KEY", SECRET_KEY)
             .env("RUST_LOG", "warn")
+            .env("OSCAR_JOB_MOUNTS", format!("{}:rw", self.shared.display()))
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)

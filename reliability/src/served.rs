@@ -131,7 +131,7 @@ async fn measure(server: &Path, data: &Path, file: &Path, body: &Bytes) -> anyho
             .push(mib / started.elapsed().as_secs_f64());
     }
 
-    let stamps = data.join("stamps");
+    let stamps = platform.shared.join("stamps");
     std::fs::create_dir_all(&stamps)?;
     platform
         .create_service(&json!({

@@ -7,6 +7,9 @@
 //!    a backlog, on this machine. Baseline: the same supervisor runs, one after another, with
 //!    no queue, database or log capture.
 //!
+//! 3. The sandbox's cost: the same direct supervisor run inside bubblewrap (the host
+//!    executor's `jobs::sandbox`) against the plain run.
+//!
 //! See BENCHMARKS.md for results.
 
 #[path = "../tests/common/mod.rs"]
@@ -32,12 +35,15 @@ fn now_ns() -> u128 {
 
 #[tokio::main]
 async fn main() {
+    let stamps = tempfile::tempdir().unwrap();
+    // Jobs write their start times where the bench reads them (a writable sandbox mount).
+    let mount = format!("{}:rw", stamps.path().display());
     let mut app = TestApp::with_config(|c| {
         c.jobs.max_concurrent_per_service = 64;
         c.jobs.reconcile_every = None;
+        c.job_mounts = vec![app::server::jobs::sandbox::JobMount::parse(&mount).unwrap()];
     })
     .await;
-    let stamps = tempfile::tempdir().unwrap();
 
     // 1. Upload acknowledged → script start.
     let service = json!({
@@ -87,7 +93,7 @@ async fn main() {
     latencies.sort_by(f64::total_cmp);
     let pick = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
 
-    let direct = direct_supervisor_ms(&app, stamps.path(), 50).await;
+    let direct = direct_supervisor_ms(&app, stamps.path(), 50, false).await;
     println!(
         "upload acknowledged → script start, {UPLOADS} uploads at {RATE}/s (embedded S3, SQLite)"
     );
@@ -142,7 +148,7 @@ async fn main() {
     }
     let total = started.elapsed();
     let rate = NOOP_JOBS as f64 / total.as_secs_f64();
-    let baseline = 1000.0 / direct_supervisor_ms(&app, stamps.path(), 100).await;
+    let baseline = 1000.0 / direct_supervisor_ms(&app, stamps.path(), 100, false).await;
     println!(
         "no-op jobs: {NOOP_JOBS} queued in {:.2} s, all finished after {:.2} s: {rate:.0} jobs/s",
         queued.as_secs_f64(),
@@ -152,16 +158,44 @@ async fn main() {
         "  baseline: the supervisor run back to back without the platform: {baseline:.0} runs/s (ratio {:.2})",
         rate / baseline
     );
+
+    // 3. The sandbox's cost per job.
+    println!("jobs run {}", app.app.state.info.executor);
+    let plain = direct_supervisor_ms(&app, stamps.path(), 200, false).await;
+    let sandboxed = direct_supervisor_ms(&app, stamps.path(), 200, true).await;
+    println!(
+        "sandbox: a no-op supervisor run, spawn to exit, p50 {sandboxed:.1} ms in bubblewrap vs {plain:.1} ms plain: +{:.1} ms (ratio {:.2})",
+        sandboxed - plain,
+        sandboxed / plain
+    );
 }
 
 /// Median milliseconds from spawning the supervisor (on a payload event, script `true`) to
-/// its exit, without queue, database or log capture.
-async fn direct_supervisor_ms(app: &TestApp, dir: &std::path::Path, runs: usize) -> f64 {
+/// its exit, without queue, database or log capture; in the jobs' sandbox if asked.
+async fn direct_supervisor_ms(
+    app: &TestApp,
+    dir: &std::path::Path,
+    runs: usize,
+    sandboxed: bool,
+) -> f64 {
     let config = dir.join("direct");
     std::fs::create_dir_all(&config).unwrap();
     std::fs::write(config.join("function_config.yaml"), "name: direct\n").unwrap();
     std::fs::write(config.join("script.sh"), "true\n").unwrap();
-    let command = app.config.supervisor.clone().unwrap();
+    let mut command = app.config.supervisor.clone().unwrap();
+    if sandboxed {
+        let sandbox =
+            app::server::jobs::sandbox::Sandbox::probe(dir, Vec::new()).expect("bubblewrap works");
+        let mut wrapped = vec![sandbox.program().to_string_lossy().into_owned()];
+        let program = std::path::Path::new(&command[0]);
+        wrapped.extend(
+            sandbox
+                .arguments(dir, program, &command[1..])
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned()),
+        );
+        command = wrapped;
+    }
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs {
         let begun = Instant::now();

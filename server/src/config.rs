@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use app::server::jobs::JobSettings;
+use app::server::jobs::sandbox::JobMount;
 use app::server::kubernetes::{ClusterSettings, Namespacing};
 use app::server::oidc::OidcSettings;
 
@@ -92,6 +93,11 @@ pub struct Config {
     pub supervisor: Option<Vec<String>>,
     /// Sign-in and bearer tokens from an OIDC provider (`OIDC_CLIENT_ID` turns it on).
     pub oidc: Option<OidcSettings>,
+    /// Run local jobs as plain processes when this host cannot sandbox them, even with
+    /// several users (`OSCAR_ALLOW_UNSANDBOXED_JOBS`).
+    pub allow_unsandboxed_jobs: bool,
+    /// Host directories every sandboxed job sees (`OSCAR_JOB_MOUNTS`).
+    pub job_mounts: Vec<JobMount>,
     /// Where jobs run (`OSCAR_EXECUTOR`).
     pub executor: ExecutorConfig,
     /// The store's address as jobs reach it (`OSCAR_JOB_S3_ENDPOINT`), when it differs from
@@ -224,6 +230,18 @@ impl Config {
             .unwrap_or(UPLOAD_LIMIT),
             supervisor: var("OSCAR_SUPERVISOR").map(|path| vec![path]),
             oidc: oidc_settings(&var)?,
+            allow_unsandboxed_jobs: boolean(
+                "OSCAR_ALLOW_UNSANDBOXED_JOBS",
+                var("OSCAR_ALLOW_UNSANDBOXED_JOBS"),
+                false,
+            )?,
+            job_mounts: var("OSCAR_JOB_MOUNTS")
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|entry| !entry.is_empty())
+                .map(|entry| JobMount::parse(entry).map_err(|e| err("OSCAR_JOB_MOUNTS", e)))
+                .collect::<Result<_, _>>()?,
             executor: executor(&var)?,
             job_s3_endpoint: match var("OSCAR_JOB_S3_ENDPOINT") {
                 Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => {
@@ -351,7 +369,8 @@ const KUBE_VARS: &[&str] = &[
 
 fn executor(var: &impl Fn(&str) -> Option<String>) -> Result<ExecutorConfig, ConfigError> {
     match var("OSCAR_EXECUTOR").as_deref() {
-        None | Some("local") => {
+        // `host`: scripts run with this machine's programs (`local`, its earlier name).
+        None | Some("host" | "local") => {
             if let Some(name) = KUBE_VARS.iter().find(|name| var(name).is_some()) {
                 return Err(err(name, "applies with OSCAR_EXECUTOR=kubernetes"));
             }
@@ -410,7 +429,7 @@ fn executor(var: &impl Fn(&str) -> Option<String>) -> Result<ExecutorConfig, Con
         }
         Some(other) => Err(err(
             "OSCAR_EXECUTOR",
-            format!("{other:?} is not one of: local, kubernetes"),
+            format!("{other:?} is not one of: host, kubernetes"),
         )),
     }
 }

@@ -11,6 +11,7 @@ use app::server::auth::{AdminAccount, LoginThrottle};
 use app::server::db::Database;
 use app::server::jobs::executor::{Executor, StorageAccess};
 use app::server::jobs::local::LocalExecutor;
+use app::server::jobs::sandbox::{self, Sandbox};
 use app::server::jobs::{self, Jobs, Trigger, events};
 use app::server::kubernetes::Namespacing;
 use app::server::kubernetes::executor::KubernetesExecutor;
@@ -145,6 +146,39 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
         }
     };
 
+    let (stop, stopped) = watch::channel(false);
+    let mut background = Vec::new();
+    let (executor, executor_description): (Arc<dyn Executor>, String) = match &config.executor {
+        ExecutorConfig::Local => {
+            let local = local_executor(config, &data_dir)?;
+            let description = if local.sandbox.is_some() {
+                "processes on this machine, each in a sandbox (bubblewrap) with this machine's programs (the service image is not used)"
+            } else {
+                "processes on this machine, NOT sandboxed: scripts can read everything this server can (the service image is not used)"
+            };
+            (Arc::new(local), description.to_string())
+        }
+        ExecutorConfig::Kubernetes {
+            cluster,
+            kubeconfig,
+        } => {
+            let client = kube_client(kubeconfig.as_deref()).await?;
+            let (executor, tasks) =
+                KubernetesExecutor::start(client, cluster.clone(), stopped.clone());
+            background.extend(tasks);
+            let description = match cluster.namespacing {
+                Namespacing::Shared => {
+                    format!("Kubernetes Jobs in namespace {}", cluster.namespace)
+                }
+                Namespacing::PerUser => format!(
+                    "Kubernetes Jobs in one namespace per user ({}-…)",
+                    cluster.namespace
+                ),
+            };
+            (Arc::new(executor), description)
+        }
+    };
+
     let embedded = embedded_s3.is_some();
     let info = PlatformInfo {
         version: env!("CARGO_PKG_VERSION").to_string(),
@@ -165,51 +199,9 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
         .to_string(),
         storage_endpoint: endpoint,
         database: db.kind().label().to_string(),
-        executor: match &config.executor {
-            ExecutorConfig::Local => {
-                "local processes on this machine (the service image is not used)".to_string()
-            }
-            ExecutorConfig::Kubernetes { cluster, .. } => match cluster.namespacing {
-                Namespacing::Shared => {
-                    format!("Kubernetes Jobs in namespace {}", cluster.namespace)
-                }
-                Namespacing::PerUser => format!(
-                    "Kubernetes Jobs in one namespace per user ({}-…)",
-                    cluster.namespace
-                ),
-            },
-        },
+        executor: executor_description,
     };
 
-    let (stop, stopped) = watch::channel(false);
-    let mut background = Vec::new();
-    let executor: Arc<dyn Executor> = match &config.executor {
-        ExecutorConfig::Local => Arc::new(LocalExecutor {
-            supervisor: match &config.supervisor {
-                Some(command) => command.clone(),
-                None => vec![
-                    std::env::current_exe()
-                        .context(
-                            "cannot find this program to run jobs with (set OSCAR_SUPERVISOR)",
-                        )?
-                        .to_string_lossy()
-                        .into_owned(),
-                    "supervise".into(),
-                ],
-            },
-            work_root: emptied(&data_dir, "jobs")?,
-        }),
-        ExecutorConfig::Kubernetes {
-            cluster,
-            kubeconfig,
-        } => {
-            let client = kube_client(kubeconfig.as_deref()).await?;
-            let (executor, tasks) =
-                KubernetesExecutor::start(client, cluster.clone(), stopped.clone());
-            background.extend(tasks);
-            Arc::new(executor)
-        }
-    };
     let mut job_settings = config.jobs.clone();
     job_settings.spool = emptied(&data_dir, "spool")?;
     let jobs = Jobs::new(
@@ -367,6 +359,82 @@ pub fn s3_client(endpoint: &str, region: &str, credentials: &S3Credentials) -> a
     )
 }
 
+/// The host executor: this binary's `supervise` (or `OSCAR_SUPERVISOR`), each job in the
+/// sandbox. Without one (no bubblewrap, user namespaces off) jobs could read the data dir's
+/// secrets, the database and every user's files, so that is refused while several users can
+/// sign in, unless `OSCAR_ALLOW_UNSANDBOXED_JOBS` says otherwise.
+fn local_executor(config: &Config, data_dir: &std::path::Path) -> anyhow::Result<LocalExecutor> {
+    let work_root = emptied(data_dir, "jobs")?;
+    let mut supervisor = match &config.supervisor {
+        Some(command) => command.clone(),
+        None => vec![
+            std::env::current_exe()
+                .context("cannot find this program to run jobs with (set OSCAR_SUPERVISOR)")?
+                .to_string_lossy()
+                .into_owned(),
+            "supervise".into(),
+        ],
+    };
+    for mount in &config.job_mounts {
+        let path = mount
+            .path
+            .canonicalize()
+            .ok()
+            .filter(|p| p.is_dir())
+            .with_context(|| {
+                format!(
+                    "OSCAR_JOB_MOUNTS: {} is not a directory",
+                    mount.path.display()
+                )
+            })?;
+        // Jobs must never see the data directory (secrets, database, everyone's files).
+        if path.starts_with(data_dir) || data_dir.starts_with(&path) {
+            anyhow::bail!(
+                "OSCAR_JOB_MOUNTS: {} overlaps the data directory {}, which jobs must never see",
+                mount.path.display(),
+                data_dir.display()
+            );
+        }
+    }
+    let several_users = config.oidc.is_some();
+    let sandbox = sandbox_or_why(
+        Sandbox::probe(&work_root, config.job_mounts.clone()),
+        several_users,
+        config.allow_unsandboxed_jobs,
+    )
+    .map_err(anyhow::Error::msg)?;
+    if sandbox.is_some() {
+        // The sandbox binds the supervisor by its path.
+        let program = sandbox::find_program(&supervisor[0])
+            .with_context(|| format!("OSCAR_SUPERVISOR: {} is not a program", supervisor[0]))?;
+        supervisor[0] = program.to_string_lossy().into_owned();
+    }
+    Ok(LocalExecutor {
+        supervisor,
+        work_root,
+        sandbox,
+    })
+}
+
+/// Whether jobs may run without the sandbox the probe could not make: not while several users
+/// share the machine, unless the operator said so.
+fn sandbox_or_why<S>(
+    probed: Result<S, String>,
+    several_users: bool,
+    allow_unsandboxed: bool,
+) -> Result<Option<S>, String> {
+    match probed {
+        Ok(sandbox) => Ok(Some(sandbox)),
+        Err(why) if several_users && !allow_unsandboxed => Err(format!(
+            "jobs cannot be sandboxed on this host ({why}), and with OIDC sign-in several users would share it: a job could read the platform's secrets and every user's files. Install bubblewrap and allow unprivileged user namespaces, use OSCAR_EXECUTOR=kubernetes, or set OSCAR_ALLOW_UNSANDBOXED_JOBS=true to run them unsandboxed anyway"
+        )),
+        Err(why) => {
+            tracing::warn!(%why, "jobs run unsandboxed: a job can read everything this server can");
+            Ok(None)
+        }
+    }
+}
+
 /// A directory of the data dir for what lives only while the server runs: jobs' working
 /// directories (the jobs themselves are queued again from the database) and `/run` bodies
 /// (their callers are gone). What a killed server left there is removed; the directory itself
@@ -501,7 +569,21 @@ pub fn redact_url(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::redact_url;
+    use super::{redact_url, sandbox_or_why};
+
+    #[test]
+    fn jobs_run_unsandboxed_only_for_a_single_user_or_when_allowed() {
+        let missing = || Err::<(), _>("bubblewrap (bwrap) is not installed".to_string());
+        assert_eq!(sandbox_or_why(Ok(()), true, false), Ok(Some(())));
+        assert_eq!(sandbox_or_why(missing(), false, false), Ok(None));
+        assert_eq!(sandbox_or_why(missing(), true, true), Ok(None));
+        let refused = sandbox_or_why(missing(), true, false).unwrap_err();
+        assert!(refused.contains("bwrap) is not installed"), "{refused}");
+        assert!(
+            refused.contains("OSCAR_ALLOW_UNSANDBOXED_JOBS=true"),
+            "{refused}"
+        );
+    }
 
     #[test]
     fn passwords_are_redacted_from_urls() {

@@ -6,6 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use app::server::jobs::sandbox::JobMount;
 use aws_sdk_s3::primitives::ByteStream;
 use base64::Engine;
 use common::TestApp;
@@ -497,8 +498,16 @@ async fn two_servers_on_one_postgresql_never_run_a_job_twice() {
         return;
     };
     let ran = tempfile::tempdir().unwrap();
-    let mut first = TestApp::with_database(Some(url.clone())).await;
-    let second = TestApp::with_database(Some(url)).await;
+    // Jobs write where the test reads, through a writable mount of their sandbox.
+    let on = |url: String| {
+        let mount = JobMount::parse(&format!("{}:rw", ran.path().display())).unwrap();
+        move |config: &mut server::config::Config| {
+            config.database_url = Some(url);
+            config.job_mounts = vec![mount];
+        }
+    };
+    let mut first = TestApp::with_config(on(url.clone())).await;
+    let second = TestApp::with_config(on(url)).await;
     let mut definition = service(
         "shared",
         "echo \"$JOB_UUID\" >> \"$RAN/jobs\"\nsleep 0.05\n",

@@ -1,6 +1,7 @@
 //! The local executor of embedded mode: each job is a supervisor child process in a fresh
-//! working directory and its own process group, killed as a group at its time limit. The
-//! service image is not used: scripts run with the host's tools.
+//! working directory and its own process group, killed as a group at its time limit, inside
+//! the [`sandbox`](super::sandbox) when the host allows one. The service image is not used:
+//! scripts run with the host's tools.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ use tokio::process::Command;
 
 use super::executor::{EventBody, Execution, Executor, Finished};
 use super::logs::{LineSplitter, LogSink, send_all};
+use super::sandbox::Sandbox;
 use crate::service::Service;
 
 /// Time the supervisor gets beyond the script's limit to upload outputs and report.
@@ -25,6 +27,8 @@ pub struct LocalExecutor {
     pub supervisor: Vec<String>,
     /// Jobs' working directories go under it.
     pub work_root: PathBuf,
+    /// None: jobs run as plain processes (see `OSCAR_ALLOW_UNSANDBOXED_JOBS`).
+    pub sandbox: Option<Sandbox>,
 }
 
 #[async_trait::async_trait]
@@ -57,9 +61,19 @@ impl LocalExecutor {
             .supervisor
             .split_first()
             .ok_or("no supervisor program configured")?;
-        let mut command = Command::new(program);
+        let mut command = match &self.sandbox {
+            Some(sandbox) => {
+                let mut command = Command::new(sandbox.program());
+                command.args(sandbox.arguments(dir, Path::new(program), args));
+                command
+            }
+            None => {
+                let mut command = Command::new(program);
+                command.args(args);
+                command
+            }
+        };
         command
-            .args(args)
             .current_dir(dir)
             .env_clear()
             .envs(

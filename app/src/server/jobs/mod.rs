@@ -12,6 +12,7 @@ pub mod executor;
 pub mod local;
 pub mod logs;
 mod queue;
+pub mod sandbox;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
