@@ -647,7 +647,7 @@ mod tests {
     fn a_users_namespace_enforces_the_shared_namespaces_pod_security() {
         let shipped = include_str!("../../../../deploy/kubernetes/base/namespaces.yaml");
         let shared = serde_norway::Deserializer::from_str(shipped)
-            .map(|doc| Namespace::deserialize(doc).unwrap())
+            .map(|doc| <Namespace as serde::Deserialize>::deserialize(doc).unwrap())
             .find(|ns| ns.metadata.name.as_deref() == Some("oscar-svc"))
             .unwrap();
         let security = |ns: &Namespace| -> BTreeMap<String, String> {
