@@ -8,18 +8,17 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-/// The host's programs and libraries (on merged-/usr systems all but `/usr` are symlinks into
-/// it, which bubblewrap follows).
+/// The host's programs and libraries.
 const SYSTEM: &[&str] = &[
     "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
 ];
-/// What programs read of the host's `/etc`: name resolution, TLS roots, users and groups,
-/// time zones, the loader's cache, Debian's alternatives. Nothing else of it (keys, shadow).
+/// What programs read of the host's `/etc`: name resolution, TLS roots (Debian's and Red Hat's
+/// places), users and groups, time zones, the loader's cache, Debian's alternatives. Nothing
+/// else of it (keys, shadow). Each is a mount, which costs every job start.
 const ETC: &[&str] = &[
     "/etc/resolv.conf",
     "/etc/hosts",
     "/etc/nsswitch.conf",
-    "/etc/host.conf",
     "/etc/ssl",
     "/etc/ca-certificates",
     "/etc/pki",
@@ -27,11 +26,33 @@ const ETC: &[&str] = &[
     "/etc/group",
     "/etc/localtime",
     "/etc/ld.so.cache",
-    "/etc/ld.so.conf",
-    "/etc/ld.so.conf.d",
     "/etc/alternatives",
-    "/etc/mime.types",
 ];
+
+/// How a top-level program directory of the host is shown to jobs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SystemPath {
+    /// Bound read-only.
+    Bound(PathBuf),
+    /// A symlink on the host (merged `/usr`: `/bin` → `usr/bin`), made again: cheaper than a
+    /// mount.
+    Link { path: PathBuf, target: PathBuf },
+}
+
+impl SystemPath {
+    /// What this host has of [`SYSTEM`].
+    fn of_host() -> Vec<Self> {
+        SYSTEM
+            .iter()
+            .map(PathBuf::from)
+            .filter_map(|path| match std::fs::read_link(&path) {
+                Ok(target) => Some(Self::Link { path, target }),
+                Err(_) if path.is_dir() => Some(Self::Bound(path)),
+                Err(_) => None,
+            })
+            .collect()
+    }
+}
 
 /// A host directory the operator shows every job (`OSCAR_JOB_MOUNTS`): shared reference data
 /// read-only, or a writable scratch area.
@@ -62,6 +83,7 @@ impl JobMount {
 #[derive(Debug, Clone)]
 pub struct Sandbox {
     bwrap: PathBuf,
+    system: Vec<SystemPath>,
     mounts: Vec<JobMount>,
 }
 
@@ -71,7 +93,11 @@ impl Sandbox {
     /// otherwise.
     pub fn probe(work_root: &Path, mounts: Vec<JobMount>) -> Result<Self, String> {
         let bwrap = find_program("bwrap").ok_or("bubblewrap (bwrap) is not installed")?;
-        let sandbox = Self { bwrap, mounts };
+        let sandbox = Self {
+            bwrap,
+            system: SystemPath::of_host(),
+            mounts,
+        };
         let output = std::process::Command::new(&sandbox.bwrap)
             .args(sandbox.arguments(
                 work_root,
@@ -99,7 +125,7 @@ impl Sandbox {
     /// Bubblewrap's arguments that run `program args` confined, `job_dir` its working
     /// directory and the only place it may write besides its own `/tmp` and writable mounts.
     pub fn arguments(&self, job_dir: &Path, program: &Path, args: &[String]) -> Vec<OsString> {
-        arguments(job_dir, program, args, &self.mounts)
+        arguments(job_dir, program, args, &self.system, &self.mounts)
     }
 }
 
@@ -120,6 +146,7 @@ fn arguments(
     job_dir: &Path,
     program: &Path,
     args: &[String],
+    system: &[SystemPath],
     mounts: &[JobMount],
 ) -> Vec<OsString> {
     let mut out: Vec<OsString> = [
@@ -139,7 +166,15 @@ fn arguments(
     .iter()
     .map(OsString::from)
     .collect();
-    for path in SYSTEM.iter().chain(ETC) {
+    for entry in system {
+        match entry {
+            SystemPath::Bound(path) => out.extend(["--ro-bind".into(), path.into(), path.into()]),
+            SystemPath::Link { path, target } => {
+                out.extend(["--symlink".into(), target.into(), path.into()])
+            }
+        }
+    }
+    for path in ETC {
         out.extend(["--ro-bind-try", path, path].map(OsString::from));
     }
     out.extend(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"].map(OsString::from));
@@ -207,17 +242,30 @@ mod tests {
             JobMount::parse("/srv/models").unwrap(),
             JobMount::parse("/srv/scratch:rw").unwrap(),
         ];
-        let args = text(&arguments(job, program, &["supervise".into()], &mounts));
+        let system = [
+            SystemPath::Bound("/usr".into()),
+            SystemPath::Link {
+                path: "/bin".into(),
+                target: "usr/bin".into(),
+            },
+        ];
+        let args = text(&arguments(
+            job,
+            program,
+            &["supervise".into()],
+            &system,
+            &mounts,
+        ));
+        assert_eq!(binds(&args, "--symlink"), ["usr/bin"]);
         assert_eq!(
             binds(&args, "--bind"),
             ["/srv/scratch", "/var/lib/oscar/jobs/svc-1"]
         );
         assert_eq!(
             binds(&args, "--ro-bind"),
-            ["/opt/oscar/server", "/srv/models"]
+            ["/usr", "/opt/oscar/server", "/srv/models"]
         );
         let read_only = binds(&args, "--ro-bind-try");
-        assert!(read_only.contains(&"/usr".to_string()));
         assert!(read_only.contains(&"/etc/ssl".to_string()));
         assert!(
             read_only
