@@ -54,6 +54,16 @@ pub struct Served {
     _server: tokio::task::JoinHandle<()>,
 }
 
+/// What this fake says it is (`kubectl version`'s server part).
+pub const VERSION: &str = "v1.33.0-fake";
+
+async fn version() -> axum::Json<Value> {
+    axum::Json(serde_json::json!({
+        "major": "1", "minor": "33", "gitVersion": VERSION, "gitCommit": "", "gitTreeState": "clean",
+        "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.24", "compiler": "gc", "platform": "linux/amd64"
+    }))
+}
+
 impl FakeCluster {
     pub fn new() -> Self {
         Self::default()
@@ -61,6 +71,7 @@ impl FakeCluster {
 
     pub fn router(&self) -> axum::Router {
         axum::Router::new()
+            .route("/version", axum::routing::get(version))
             .fallback(handle)
             .with_state(self.store.clone())
     }

@@ -344,3 +344,13 @@ async fn services_cannot_loosen_their_pods_confinement() {
         response.body
     );
 }
+
+/// `/system/info` names the cluster's Kubernetes version, as upstream's does.
+#[tokio::test]
+async fn the_cluster_info_names_the_clusters_version() {
+    let cluster = cluster().await;
+    let mut app = app_on(&cluster, Duration::from_secs(60)).await;
+    let info = app.rest("GET", "/system/info", None).await;
+    assert_eq!(info.status, StatusCode::OK, "{}", info.body);
+    assert_eq!(info.json()["kubernetes_version"], fake_kube::VERSION);
+}

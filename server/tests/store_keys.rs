@@ -455,3 +455,34 @@ async fn jobs_started_by_an_upload_belong_to_the_uploader_who_may_see_the_servic
         ["alice@test", "alice@test", "alice@test", "bob@test"]
     );
 }
+
+/// `GET /system/info` (oscar-python's `get_cluster_info`, oscar-cli's `cluster info`):
+/// upstream's fields in upstream's order, for the admin and signed-in users, 401 otherwise.
+#[tokio::test]
+async fn the_cluster_info_has_upstreams_fields() {
+    let op = FakeOp::start().await;
+    let mut app = TestApp::with_oidc(op.issuer()).await;
+    let alice = op.token_for("alice@test", 300);
+    let admin = app.rest("GET", "/system/info", None).await;
+    let user = app.rest_bearer("GET", "/system/info/", None, &alice).await;
+    for answer in [admin, user] {
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        assert!(
+            answer.body.starts_with(r#"{"version":""#),
+            "{}",
+            answer.body
+        );
+        let info = answer.json();
+        assert_eq!(info["version"], env!("CARGO_PKG_VERSION"));
+        assert!(matches!(
+            info["architecture"].as_str(),
+            Some("amd64" | "arm64")
+        ));
+        assert_eq!(info["kubernetes_version"], "", "embedded mode");
+        let fields: Vec<&String> = info.as_object().unwrap().keys().collect();
+        assert_eq!(fields.len(), 4, "{fields:?}");
+    }
+    app.forget_cookie();
+    let anonymous = app.rest_as("GET", "/system/info", None, None).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+}

@@ -28,6 +28,13 @@ def client():
     })
 
 
+def test_cluster_info_answers_with_upstreams_fields(client):
+    info = json.loads(client.get_cluster_info().text)
+    assert info["version"]
+    assert info["architecture"] in ("amd64", "arm64")
+    assert info["kubernetes_version"] == ""
+
+
 def test_service_round_trip_from_an_fdl_file(client):
     created = client.create_service(str(FIXTURES / "grayify.yaml"))
     assert created.status_code == 201

@@ -17,6 +17,44 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/system/config", get(config))
         .route("/system/config/", get(config))
+        .route("/system/info", get(info))
+        .route("/system/info/", get(info))
+}
+
+/// Upstream's `types.Info` (oscar-python's `get_cluster_info`, oscar-cli's `cluster info`,
+/// which use it to check the credentials). `serverless_backend` is left out, as upstream does
+/// without Knative or OpenFaaS; `kubernetes_version` is empty in embedded mode.
+#[derive(Serialize)]
+struct Info {
+    version: String,
+    git_commit: String,
+    architecture: &'static str,
+    kubernetes_version: String,
+}
+
+async fn info(State(state): State<AppState>, Principal(_): Principal) -> Json<Info> {
+    Json(Info {
+        version: state.info.version.clone(),
+        git_commit: state.info.git_commit.clone(),
+        architecture: go_architecture(std::env::consts::ARCH),
+        kubernetes_version: state
+            .jobs
+            .executor()
+            .kubernetes_version()
+            .await
+            .unwrap_or_default(),
+    })
+}
+
+/// The architecture as Go names it (upstream reports `runtime.GOARCH`).
+fn go_architecture(rust: &'static str) -> &'static str {
+    match rust {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        other => other,
+    }
 }
 
 /// Fields in upstream's order; clients compare the text.

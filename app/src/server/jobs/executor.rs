@@ -107,6 +107,12 @@ pub trait Executor: Send + Sync {
     async fn service_deleted(&self, _service: &Service) -> Result<(), String> {
         Ok(())
     }
+
+    /// The version of the Kubernetes cluster jobs run on (`GET /version`'s `gitVersion`), for
+    /// `/system/info`; None off Kubernetes or when the cluster does not answer.
+    async fn kubernetes_version(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Where jobs reach the platform's object store as `minio.default`.

@@ -124,6 +124,17 @@ impl Cluster {
             .map_err(|e| refused("read the job's log", e))
     }
 
+    /// The API server's `gitVersion` (e.g. `v1.33.1`).
+    pub async fn version(&self) -> Option<String> {
+        match self.client.apiserver_version().await {
+            Ok(info) => Some(info.git_version),
+            Err(err) => {
+                tracing::warn!(%err, "the cluster does not tell its version");
+                None
+            }
+        }
+    }
+
     /// The job's output as it is printed, until its container ends.
     pub async fn follow_log(
         &self,

@@ -249,6 +249,10 @@ impl Executor for KubernetesExecutor {
         self.cluster.check_pull_secrets(service).await
     }
 
+    async fn kubernetes_version(&self) -> Option<String> {
+        self.cluster.version().await
+    }
+
     async fn service_saved(
         &self,
         service: &Service,
