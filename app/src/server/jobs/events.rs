@@ -14,25 +14,34 @@ use crate::server::db::Database;
 use crate::server::services;
 use crate::server::store::{refused, refused_in};
 use crate::server::store_keys;
-use crate::service::{Service, StorageIo};
+use crate::service::{PLATFORM_STORE, Service, StorageIo};
 use crate::{AppError, AppResult};
 
-/// The key relative to this input's folder, when the key is a file in it (at any depth).
-fn relative_to_input<'k>(input: &StorageIo, bucket: &str, key: &'k str) -> Option<&'k str> {
-    if !input.in_platform_store() || key.ends_with('/') {
+/// The key relative to this input's folder, when `bucket/key` of `provider` is a file in it
+/// (at any depth).
+fn relative_to_input<'k>(
+    input: &StorageIo,
+    provider: &str,
+    bucket: &str,
+    key: &'k str,
+) -> Option<&'k str> {
+    if input.storage_provider != provider || key.ends_with('/') {
         return None;
     }
     input.relative_key(bucket, key)
 }
 
-/// Whether a key in `bucket` is inside this input's folder, whatever the filters say.
+/// Whether a key in `bucket` of the platform store is inside this input's folder, whatever
+/// the filters say.
 pub fn input_folder_holds(input: &StorageIo, bucket: &str, key: &str) -> bool {
-    relative_to_input(input, bucket, key).is_some()
+    relative_to_input(input, PLATFORM_STORE, bucket, key).is_some()
 }
 
-/// Whether a key in `bucket` falls in this input's folder and passes its filters.
+/// Whether a key in `bucket` of the platform store falls in this input's folder and passes
+/// its filters.
 pub fn input_accepts(input: &StorageIo, bucket: &str, key: &str) -> bool {
-    relative_to_input(input, bucket, key).is_some_and(|relative| input.accepts(relative))
+    relative_to_input(input, PLATFORM_STORE, bucket, key)
+        .is_some_and(|relative| input.accepts(relative))
 }
 
 /// User metadata the dashboard puts on what it uploads: the store sees the platform's root key,
@@ -220,7 +229,7 @@ async fn stored_version_among(
     let time = rfc3339(now_ms());
     let raw = minio_event(event_name, bucket, key, etag.as_deref(), size, &time).to_string();
     let event = StorageEvent {
-        provider: crate::service::PLATFORM_STORE.into(),
+        provider: PLATFORM_STORE.into(),
         bucket: bucket.into(),
         key: key.into(),
         etag,
@@ -240,11 +249,9 @@ pub fn invocation_event(service: &Service, body: &[u8]) -> AppResult<Option<Stor
     let Event::Storage(event) = Event::parse(body) else {
         return Ok(None);
     };
-    let in_input_folder = !event.key.ends_with('/')
-        && service.input.iter().any(|input| {
-            input.storage_provider == event.provider
-                && input.relative_key(&event.bucket, &event.key).is_some()
-        });
+    let in_input_folder = service.input.iter().any(|input| {
+        relative_to_input(input, &event.provider, &event.bucket, &event.key).is_some()
+    });
     if !in_input_folder {
         return Err(AppError::bad_request(
             "Records[0].s3.object.key",
@@ -353,7 +360,7 @@ pub async fn reconcile(db: &Database, jobs: &Jobs, s3: &Client) -> AppResult<usi
                     .map(|e| e.trim_matches('"').to_string());
                     let size = object.size().and_then(|s| u64::try_from(s).ok());
                     let event = StorageEvent {
-                        provider: crate::service::PLATFORM_STORE.into(),
+                        provider: PLATFORM_STORE.into(),
                         bucket: bucket.into(),
                         key: key.into(),
                         etag: etag.clone(),
@@ -424,7 +431,7 @@ mod tests {
 
     fn input(path: &str, prefix: &[&str], suffix: &[&str]) -> StorageIo {
         StorageIo {
-            storage_provider: crate::service::PLATFORM_STORE.into(),
+            storage_provider: PLATFORM_STORE.into(),
             path: path.into(),
             prefix: prefix.iter().map(|s| s.to_string()).collect(),
             suffix: suffix.iter().map(|s| s.to_string()).collect(),
