@@ -419,6 +419,9 @@ pub async fn keys_under(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shown {
     Image(&'static str),
+    /// An image that is also a page (it may hold script): a download from a link, shown only
+    /// where the browser never runs it, as an `<img>`.
+    Svg,
     Pdf,
     Text,
     Download,
@@ -436,6 +439,7 @@ impl Shown {
             "gif" => Self::Image("image/gif"),
             "webp" => Self::Image("image/webp"),
             "bmp" => Self::Image("image/bmp"),
+            "svg" => Self::Svg,
             "pdf" => Self::Pdf,
             "txt" | "json" | "csv" | "tsv" | "log" | "md" | "yaml" | "yml" | "xml" | "sh"
             | "py" | "out" | "err" => Self::Text,
@@ -459,7 +463,7 @@ pub async fn share_link(
         Shown::Image(content_type) => request.response_content_type(content_type),
         Shown::Pdf => request.response_content_type("application/pdf"),
         Shown::Text => request.response_content_type("text/plain; charset=utf-8"),
-        Shown::Download => {
+        Shown::Svg | Shown::Download => {
             let name = key.rsplit('/').next().unwrap_or(key);
             request.response_content_disposition(format!(
                 "attachment; filename*=UTF-8''{}",
@@ -527,11 +531,8 @@ pub async fn preview(
         truncated: false,
         download_url: download_url.clone(),
     };
-    let svg = key.to_ascii_lowercase().ends_with(".svg");
     match Shown::of(key) {
-        // An <img> never runs what an SVG holds, and shows it whatever the link's disposition.
-        Shown::Image(_) => preview.image_url = Some(download_url),
-        Shown::Download if svg => preview.image_url = Some(download_url),
+        Shown::Image(_) | Shown::Svg => preview.image_url = Some(download_url),
         Shown::Pdf => preview.pdf_url = Some(download_url),
         Shown::Text => {
             let object = s3
