@@ -1,7 +1,11 @@
-//! Hostile text (object keys, scripts, log lines) reaches the pages as text, never as markup:
-//! server-rendered HTML and the data it carries for hydration escape it.
+//! Hostile input. Text (object keys, scripts, log lines) reaches the pages as text, never as
+//! markup. Bodies and lines (invocations, server functions, job output) are read only from
+//! callers that may send them, and only up to their limits.
 
 mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::TestApp;
 use common::jobs;
@@ -73,13 +77,15 @@ async fn keys_scripts_and_log_lines_render_as_text() {
     assert!(!content_type.contains("html"), "{content_type}");
 }
 
-/// A request body that records whether anyone read it.
-fn watched_body(read: &std::sync::Arc<std::sync::atomic::AtomicBool>) -> axum::body::Body {
-    let read = read.clone();
-    axum::body::Body::from_stream(futures_util::stream::once(async move {
-        read.store(true, std::sync::atomic::Ordering::SeqCst);
+/// A request body that records whether anyone read it, and the record.
+fn watched_body() -> (axum::body::Body, Arc<AtomicBool>) {
+    let read = Arc::new(AtomicBool::new(false));
+    let record = read.clone();
+    let body = axum::body::Body::from_stream(futures_util::stream::once(async move {
+        record.store(true, Ordering::SeqCst);
         Ok::<_, std::io::Error>(vec![b'x'; 1024])
-    }))
+    }));
+    (body, read)
 }
 
 /// Issue 20.4: invocation bodies are read only once the caller is known, and only up to
@@ -99,8 +105,8 @@ async fn invocation_bodies_are_read_after_the_credentials_and_up_to_the_limit() 
         "/run/missing",
     ] {
         for authorization in ["", "Bearer not-the-token", "Bearer "] {
-            let read = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-            let answer = app.invoke(path, authorization, watched_body(&read)).await;
+            let (body, read) = watched_body();
+            let answer = app.invoke(path, authorization, body).await;
             assert_eq!(
                 answer.status,
                 StatusCode::UNAUTHORIZED,
@@ -108,7 +114,7 @@ async fn invocation_bodies_are_read_after_the_credentials_and_up_to_the_limit() 
                 answer.body
             );
             assert!(
-                !read.load(std::sync::atomic::Ordering::SeqCst),
+                !read.load(Ordering::SeqCst),
                 "{path} {authorization:?}: the body was read before the credentials were checked"
             );
         }
@@ -218,13 +224,13 @@ async fn server_function_bodies_are_bounded_and_read_only_for_signed_in_callers(
         "/api/jobs/run",
         "/api/no-such-function",
     ] {
-        let read = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (body, read) = watched_body();
         let request = http::Request::post(endpoint)
             .header(
                 http::header::CONTENT_TYPE,
                 "application/x-www-form-urlencoded",
             )
-            .body(watched_body(&read))
+            .body(body)
             .unwrap();
         let answer = app.send(request).await;
         assert_eq!(
@@ -233,10 +239,7 @@ async fn server_function_bodies_are_bounded_and_read_only_for_signed_in_callers(
             "{endpoint}: {}",
             answer.body
         );
-        assert!(
-            !read.load(std::sync::atomic::Ordering::SeqCst),
-            "{endpoint}: body read"
-        );
+        assert!(!read.load(Ordering::SeqCst), "{endpoint}: body read");
     }
     let huge_login = http::Request::post("/api/auth/login")
         .header(

@@ -489,6 +489,21 @@ impl Tenants {
         all
     }
 
+    /// A service of `token`'s holder with buckets of its own ([`service`]), shared with nobody
+    /// in particular.
+    async fn service(&mut self, token: &str, name: &str, visibility: &str) {
+        let made = self
+            .app
+            .rest_bearer(
+                "POST",
+                "/system/services",
+                Some(service(name, visibility, &[])),
+                token,
+            )
+            .await;
+        assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    }
+
     async fn bucket(&mut self, token: &str, name: &str, visibility: &str) {
         let body = json!({"bucket_name": name, "visibility": visibility});
         let made = self
@@ -790,16 +805,7 @@ async fn sharees_never_delete_or_replace_what_others_uploaded() {
     for mut t in Tenants::on_each_database().await {
         let db = t.app.database().to_string();
         let (alice, bob) = (t.alice.clone(), t.bob.clone());
-        let made = t
-            .app
-            .rest_bearer(
-                "POST",
-                "/system/services",
-                Some(service("au", "public", &[])),
-                &alice,
-            )
-            .await;
-        assert_eq!(made.status, StatusCode::CREATED, "{db}: {}", made.body);
+        t.service(&alice, "au", "public").await;
         let body = json!({"bucket_name": "ar-data", "visibility": "restricted",
                           "allowed_users": ["bob@test"]});
         let made = t
@@ -1005,16 +1011,7 @@ async fn invocations_do_not_reveal_which_services_exist() {
         let db = t.app.database().to_string();
         let alice = t.alice.clone();
         let bob = t.bob.clone();
-        let made = t
-            .app
-            .rest_bearer(
-                "POST",
-                "/system/services",
-                Some(service("ap", "private", &[])),
-                &alice,
-            )
-            .await;
-        assert_eq!(made.status, StatusCode::CREATED, "{db}: {}", made.body);
+        t.service(&alice, "ap", "private").await;
         t.app.forget_cookie();
         for verb in ["job", "run"] {
             let mut answers = Vec::new();
@@ -1045,16 +1042,7 @@ async fn invoked_storage_events_stay_in_the_input_folders() {
         let db = t.app.database().to_string();
         let alice = t.alice.clone();
         let bob = t.bob.clone();
-        let made = t
-            .app
-            .rest_bearer(
-                "POST",
-                "/system/services",
-                Some(service("au", "public", &[])),
-                &alice,
-            )
-            .await;
-        assert_eq!(made.status, StatusCode::CREATED, "{db}: {}", made.body);
+        t.service(&alice, "au", "public").await;
         t.bucket(&alice, "alice-private", "private").await;
         t.app.forget_cookie();
         let bearer = format!("Bearer {bob}");
@@ -1100,16 +1088,7 @@ async fn live_job_feeds_carry_only_the_viewers_own_jobs_of_a_shared_service() {
     for mut t in Tenants::on_each_database().await {
         let db = t.app.database().to_string();
         let (alice, bob) = (t.alice.clone(), t.bob.clone());
-        let made = t
-            .app
-            .rest_bearer(
-                "POST",
-                "/system/services",
-                Some(service("au", "public", &[])),
-                &alice,
-            )
-            .await;
-        assert_eq!(made.status, StatusCode::CREATED, "{db}: {}", made.body);
+        t.service(&alice, "au", "public").await;
         for path in ["/api/live/jobs/au", "/api/live/jobs"] {
             let request = Request::get(path)
                 .header(http::header::COOKIE, t.bob_session.clone().unwrap())
