@@ -130,10 +130,10 @@ def main():
     site = runtime_env.get("LEPTOS_SITE_ROOT")
     if not site or not (root / site.lstrip("/") / "pkg").is_dir():
         fail(f"LEPTOS_SITE_ROOT ({site}) holds no compiled site (pkg/)")
-    source = (REPO / "app/src/server/kubernetes/mod.rs").read_text()
+    source = (REPO / "domain/src/kubernetes/mod.rs").read_text()
     supervisor = re.search(r'SUPERVISOR_IN_IMAGE: &str = "([^"]+)"', source)
     if not supervisor:
-        fail("SUPERVISOR_IN_IMAGE not found in app/src/server/kubernetes/mod.rs")
+        fail("SUPERVISOR_IN_IMAGE not found in domain/src/kubernetes/mod.rs")
     if not (root / supervisor[1].lstrip("/")).is_file():
         fail(f"the static supervisor is not at {supervisor[1]}, where Kubernetes jobs copy it from")
 

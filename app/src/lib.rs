@@ -1,15 +1,12 @@
-//! The dashboard: routes and pages (isomorphic), server functions with the types they exchange
-//! (`api`), and, with the `ssr` feature, the server-side state and domain code (`server`).
+//! The web layer: the dashboard's pages (isomorphic), its server functions (`api`, isomorphic:
+//! the browser gets their client halves) and, with the `ssr` feature, every other HTTP entry
+//! point (`web`: the OSCAR REST API, live feeds, sign-in redirects, uploads and downloads).
+//! Handlers are thin: they check the caller, call a `domain` function and map its error.
 
 pub mod api;
-pub mod error;
 pub mod pages;
 #[cfg(feature = "ssr")]
-pub mod rest;
-#[cfg(feature = "ssr")]
-pub mod server;
-pub mod service;
-pub mod url;
+pub mod web;
 
-pub use error::{AppError, AppResult};
+pub use model::{AppError, AppResult};
 pub use pages::{App, shell};

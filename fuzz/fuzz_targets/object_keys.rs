@@ -1,19 +1,19 @@
 //! Object keys and bucket names: the platform's rules (`validate::object_key`,
 //! `validate::bucket_name`), the key escaping of storage notifications
-//! (`supervisor::event::{encode_key, decode_key}`), URL escaping (`app::url::percent_encode`)
+//! (`model::function::event::{encode_key, decode_key}`), URL escaping (`model::url::percent_encode`)
 //! and the embedded store's request classifier (`embedded_s3::{object_created, signer}`),
 //! which decides from a raw request which object it creates and who signed it.
 //!
 //! The input is taken whole as a key; as a request it is `METHOD URI\nAUTHORIZATION\nCOPY-SOURCE`.
 #![no_main]
 
-use app::service::validate::{bucket_name, object_key};
-use app::url::percent_encode;
+use model::service::validate::{bucket_name, object_key};
+use model::url::percent_encode;
 use embedded_s3::{object_created, signer};
 use libfuzzer_sys::fuzz_target;
 use percent_encoding::percent_decode_str;
 use s3s::path::{S3Path, parse_path_style};
-use supervisor::event::{decode_key, encode_key};
+use model::function::event::{decode_key, encode_key};
 
 fn check_key(key: &str) {
     if object_key(key).is_ok() {

@@ -1,12 +1,12 @@
 //! Service definitions from users: FDL files (`fdl::read` for the editor's draft, `fdl::parse`
 //! for `POST /system/services/fdl`-style applies) and the JSON body `POST`/`PUT
 //! /system/services` receives (`serde_json` then `Service::from_json`, as
-//! `app/src/rest/services.rs` reads it, then `validate::prepare`, as `server::services::create`
+//! `app/src/web/rest/services.rs` reads it, then `validate::prepare`, as `domain::services::create`
 //! does). Every service that validates must export to an FDL file that reads back as the same
 //! service (`fdl::export`; see the test `an_exported_service_reads_back_the_same`).
 #![no_main]
 
-use app::service::{Service, fdl, validate};
+use model::service::{Service, fdl, validate};
 use libfuzzer_sys::fuzz_target;
 
 const ATTACHED: &str = "#!/bin/sh\ncp \"$INPUT_FILE_PATH\" \"$TMP_OUTPUT_DIR/\"\n";

@@ -1,14 +1,14 @@
 //! Storage events as the platform receives them: MinIO/S3 webhook bodies (`POST
 //! /system/store-events` in `app/src/rest/jobs.rs`), `POST /job` bodies and the events a job's
-//! supervisor reads, all through `supervisor::event::Event::parse`; the object version that
+//! supervisor reads, all through `model::function::event::Event::parse`; the object version that
 //! deduplicates jobs; the routing of a record to input folders
-//! (`app::server::jobs::events::input_accepts`); payload decoding (`payload_bytes`).
+//! (`domain::jobs::events::input_accepts`); payload decoding (`payload_bytes`).
 #![no_main]
 
-use app::server::jobs::events::{input_accepts, input_folder_holds};
-use app::service::StorageIo;
+use domain::jobs::events::{input_accepts, input_folder_holds};
+use model::service::StorageIo;
 use libfuzzer_sys::fuzz_target;
-use supervisor::event::{Event, minio_event, payload_bytes};
+use model::function::event::{Event, minio_event, payload_bytes};
 
 fn inputs() -> [StorageIo; 3] {
     let input = |path: &str, prefix: &[&str], suffix: &[&str]| StorageIo {

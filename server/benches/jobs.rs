@@ -17,9 +17,9 @@ mod common;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use app::server::jobs::{self, NewJob, Trigger};
 use aws_sdk_s3::primitives::ByteStream;
 use common::TestApp;
+use domain::jobs::{self, NewJob, Trigger};
 use serde_json::json;
 
 const RATE: u64 = 50;
@@ -41,7 +41,7 @@ async fn main() {
     let mut app = TestApp::with_config(|c| {
         c.jobs.max_concurrent_per_service = 64;
         c.jobs.reconcile_every = None;
-        c.job_mounts = vec![app::server::jobs::sandbox::JobMount::parse(&mount).unwrap()];
+        c.job_mounts = vec![domain::jobs::sandbox::JobMount::parse(&mount).unwrap()];
     })
     .await;
 
@@ -116,7 +116,7 @@ async fn main() {
             .status,
         201
     );
-    let owner = app::server::access::ADMIN_OWNER.to_string();
+    let owner = domain::access::ADMIN_OWNER.to_string();
     let started = Instant::now();
     for i in 0..NOOP_JOBS {
         let new = NewJob {
@@ -185,7 +185,7 @@ async fn direct_supervisor_ms(
     let mut command = app.config.supervisor.clone().unwrap();
     if sandboxed {
         let sandbox =
-            app::server::jobs::sandbox::Sandbox::probe(dir, Vec::new()).expect("bubblewrap works");
+            domain::jobs::sandbox::Sandbox::probe(dir, Vec::new()).expect("bubblewrap works");
         let mut wrapped = vec![sandbox.program().to_string_lossy().into_owned()];
         let program = std::path::Path::new(&command[0]);
         wrapped.extend(

@@ -15,10 +15,10 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use app::server::jobs;
-use app::server::kubernetes::{ClusterSettings, Namespacing, SUPERVISOR_IN_IMAGE};
 use common::TestApp;
 use common::jobs::{create, put, service};
+use domain::jobs;
+use domain::kubernetes::{ClusterSettings, Namespacing, SUPERVISOR_IN_IMAGE};
 use fake_kube::FakeCluster;
 use fake_kube::kubelet::Kubelet;
 use server::config::ExecutorConfig;

@@ -5,10 +5,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use app::server::jobs::JobSettings;
-use app::server::jobs::sandbox::JobMount;
-use app::server::kubernetes::{ClusterSettings, Namespacing};
-use app::server::oidc::OidcSettings;
+use domain::jobs::JobSettings;
+use domain::jobs::sandbox::JobMount;
+use domain::kubernetes::{ClusterSettings, Namespacing};
+use domain::oidc::OidcSettings;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -155,7 +155,7 @@ impl Config {
         let database_url = var("DATABASE_URL");
         if database_url
             .as_deref()
-            .is_some_and(|url| app::server::db::DatabaseKind::from_url(url).is_none())
+            .is_some_and(|url| domain::db::DatabaseKind::from_url(url).is_none())
         {
             return Err(err(
                 "DATABASE_URL",
@@ -310,7 +310,7 @@ fn oidc_settings(
     let redirect_url = var("OIDC_REDIRECT_URL").ok_or_else(|| {
         err(
             "OIDC_REDIRECT_URL",
-            format!("is required with OIDC_CLIENT_ID: this platform's public URL followed by {}, as registered at the provider", app::server::sign_in::CALLBACK_PATH),
+            format!("is required with OIDC_CLIENT_ID: this platform's public URL followed by {}, as registered at the provider", app::web::sign_in::CALLBACK_PATH),
         )
     })?;
     url("OIDC_REDIRECT_URL", &redirect_url)?;
@@ -318,12 +318,12 @@ fn oidc_settings(
         .splitn(4, '/')
         .nth(3)
         .map(|rest| format!("/{}", rest.split(['?', '#']).next().unwrap_or_default()));
-    if path.as_deref() != Some(app::server::sign_in::CALLBACK_PATH) {
+    if path.as_deref() != Some(app::web::sign_in::CALLBACK_PATH) {
         return Err(err(
             "OIDC_REDIRECT_URL",
             format!(
                 "must end in {} (where this server receives the provider's answer)",
-                app::server::sign_in::CALLBACK_PATH
+                app::web::sign_in::CALLBACK_PATH
             ),
         ));
     }

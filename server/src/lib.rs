@@ -1,5 +1,5 @@
 //! The platform server: configuration, start-up wiring, router and telemetry. Domain code
-//! lives in the `app` crate (`app::server`); this crate only puts it together.
+//! lives in the `app` crate (`domain`); this crate only puts it together.
 
 pub mod config;
 pub mod router;

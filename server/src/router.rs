@@ -1,9 +1,9 @@
 //! The HTTP surface: pages and server functions (leptos), health, static files, and the layers
 //! around them (sign-in guard, sessions, request tracing).
 
-use app::server::sessions::Sessions;
-use app::server::state::AppState;
+use app::web::state::AppState;
 use app::{App, shell};
+use domain::sessions::Sessions;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
@@ -37,14 +37,15 @@ pub fn router(state: AppState, sessions: Sessions, secure_cookies: bool) -> axum
         // OSCAR-compatible liveness probe.
         .route("/health", get(|| async { "Ok" }))
         .route("/", get(|| async { Redirect::to(app::pages::HOME) }))
-        .merge(app::rest::router(&state))
-        .merge(app::server::live::routes())
-        .merge(app::server::sign_in::routes())
-        .merge(app::server::transfers::routes())
+        .merge(app::web::rest::router(&state))
+        .merge(app::web::live::routes())
+        .merge(app::web::sign_in::routes())
+        .merge(app::web::transfers::routes())
         .leptos_routes(&state, routes, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         // Layers added later wrap the earlier ones:
-        // trace ⊃ web security ⊃ sessions ⊃ sign-in guard ⊃ routes.
+        // trace ⊃ web security ⊃ sessions ⊃ sign-in guard ⊃ server function status ⊃ routes.
+        .layer(middleware::from_fn(app::web::server_fn_status::set_status))
         .layer(middleware::from_fn_with_state(
             state.jobs.settings().payload_limit,
             require_sign_in,
@@ -109,7 +110,7 @@ async fn web_security(
     );
     if !safe && cross_site(request.headers()) {
         tracing::warn!(path = %request.uri().path(), "cross-site request refused");
-        return app::AppError::Forbidden(
+        return model::AppError::Forbidden(
             "cross-site request refused: this action must come from the dashboard's own pages"
                 .into(),
         )
@@ -195,9 +196,9 @@ async fn require_sign_in(
         let (limit, setting) = if signed_out_function {
             (SIGNED_OUT_BODY, "for signing in")
         } else {
-            match app::server::auth::current_user(&session).await {
+            match domain::auth::current_user(&session).await {
                 Ok(Some(_)) => (payload_limit, "OSCAR_MAX_PAYLOAD_BYTES"),
-                Ok(None) => return app::AppError::unauthorized().into_response(),
+                Ok(None) => return model::AppError::unauthorized().into_response(),
                 Err(err) => return err.into_response(),
             }
         };
@@ -209,7 +210,7 @@ async fn require_sign_in(
     if is_public(path) {
         return next.run(request).await;
     }
-    match app::server::auth::current_user(&session).await {
+    match domain::auth::current_user(&session).await {
         Ok(Some(_)) => next.run(request).await,
         Ok(None)
             if request.method() == http::Method::GET || request.method() == http::Method::HEAD =>
@@ -222,12 +223,12 @@ async fn require_sign_in(
             let target = format!(
                 "{}?next={}",
                 app::pages::LOGIN,
-                app::url::percent_encode(back, b"/")
+                model::url::percent_encode(back, b"/")
             );
             Redirect::to(&target).into_response()
         }
-        Ok(None) => app::AppError::unauthorized().into_response(),
-        Err(err @ app::AppError::Unavailable(_)) if request.method() == http::Method::GET => {
+        Ok(None) => model::AppError::unauthorized().into_response(),
+        Err(err @ model::AppError::Unavailable(_)) if request.method() == http::Method::GET => {
             unavailable_page(&err.to_string())
         }
         Err(err) => err.into_response(),
@@ -236,9 +237,9 @@ async fn require_sign_in(
 
 /// The request with a body that ends in an error past `limit` bytes; 413 at once when its
 /// declared length is over.
-fn bounded(request: Request, limit: u64, setting: &'static str) -> app::AppResult<Request> {
+fn bounded(request: Request, limit: u64, setting: &'static str) -> model::AppResult<Request> {
     let (parts, body) = request.into_parts();
-    let chunks = app::rest::body::limited(body, limit, setting)?;
+    let chunks = app::web::rest::body::limited(body, limit, setting)?;
     Ok(Request::from_parts(
         parts,
         axum::body::Body::from_stream(chunks),

@@ -5,23 +5,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use app::AppError;
-use app::api::system::PlatformInfo;
-use app::server::auth::{AdminAccount, LoginThrottle};
-use app::server::db::Database;
-use app::server::jobs::executor::{Executor, StorageAccess};
-use app::server::jobs::local::LocalExecutor;
-use app::server::jobs::sandbox::{self, Sandbox};
-use app::server::jobs::{self, Jobs, Trigger, events};
-use app::server::kubernetes::Namespacing;
-use app::server::kubernetes::executor::KubernetesExecutor;
-use app::server::oidc::Oidc;
-use app::server::sessions::Sessions;
-use app::server::state::AppState;
-use app::server::store::Store;
-use app::server::store_keys;
+use app::web::state::AppState;
+use domain::App;
+use domain::auth::{AdminAccount, LoginThrottle};
+use domain::db::Database;
+use domain::jobs::executor::{Executor, StorageAccess};
+use domain::jobs::local::LocalExecutor;
+use domain::jobs::sandbox::{self, Sandbox};
+use domain::jobs::{self, Jobs, Trigger, events};
+use domain::kubernetes::Namespacing;
+use domain::kubernetes::executor::KubernetesExecutor;
+use domain::oidc::Oidc;
+use domain::sessions::Sessions;
+use domain::store::Store;
+use domain::store_keys;
 use embedded_s3::{EmbeddedS3, KeyRing, Keys, Notification, Reach};
 use leptos::config::LeptosOptions;
+use model::AppError;
+use model::system::PlatformInfo;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tower_sessions::ExpiredDeletion;
@@ -219,8 +220,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
         },
     );
 
-    let state = AppState {
-        leptos_options: leptos_options(config.site_root.clone()),
+    let platform = App {
         db,
         s3: Store {
             client: s3,
@@ -229,7 +229,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
             upload_limit: config.upload_limit,
         },
         admin: AdminAccount::new(&config.admin_username, admin_password),
-        login_throttle: Arc::new(LoginThrottle::new(config.trusted_proxies.clone())),
+        login_throttle: LoginThrottle::new(config.trusted_proxies.clone()),
         oidc: config
             .oidc
             .clone()
@@ -240,6 +240,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
         access_log: Default::default(),
         info,
     };
+    let state = AppState::new(platform, leptos_options(config.site_root.clone()));
     let router = crate::router::router(state.clone(), sessions.clone(), config.secure_cookies);
 
     background.extend([
@@ -263,7 +264,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
             stopped.clone(),
         )),
     ]);
-    if state.db.kind() == app::server::db::DatabaseKind::Postgres {
+    if state.db.kind() == domain::db::DatabaseKind::Postgres {
         let (jobs, db, url, stopped) = (
             state.jobs.clone(),
             state.db.clone(),

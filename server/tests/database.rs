@@ -2,8 +2,8 @@
 
 mod common;
 
-use app::server::users::{self, Identity};
 use common::{ADMIN, TestApp};
+use domain::users::{self, Identity};
 use http::StatusCode;
 
 #[tokio::test]
@@ -107,8 +107,8 @@ const DAY_MS: i64 = 24 * 3600 * 1000;
 
 #[tokio::test]
 async fn job_counts_follow_every_insert_state_change_and_deletion() {
-    use app::server::access::Caller;
-    use app::server::jobs::activity;
+    use domain::access::Caller;
+    use domain::jobs::activity;
     for app in TestApp::on_each_database().await {
         let db = &app.app.state.db;
         let pool = db.pool();
@@ -178,7 +178,7 @@ async fn job_counts_follow_every_insert_state_change_and_deletion() {
             .unwrap();
             rows.into_iter()
                 .map(|(service, total, running, failed, last)| {
-                    let counts = app::api::jobs::JobActivity {
+                    let counts = model::jobs::JobActivity {
                         total,
                         running,
                         failed,
@@ -224,10 +224,10 @@ async fn job_counts_follow_every_insert_state_change_and_deletion() {
 
 #[tokio::test]
 async fn the_parsed_services_follow_changes_made_by_another_server() {
-    use app::server::services::list;
+    use domain::services::list;
     for app in TestApp::on_each_database().await {
         let db = &app.app.state.db;
-        let names = |services: &[app::service::Service]| {
+        let names = |services: &[model::service::Service]| {
             services
                 .iter()
                 .map(|s| (s.name.clone(), s.image.clone()))

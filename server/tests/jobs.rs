@@ -6,11 +6,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use app::server::jobs::sandbox::JobMount;
 use aws_sdk_s3::primitives::ByteStream;
 use base64::Engine;
 use common::TestApp;
 use common::jobs::{UPPERCASE, create, finished, get, jobs, log, put, service};
+use domain::jobs::sandbox::JobMount;
 use http::StatusCode;
 use serde_json::{Value, json};
 
@@ -342,11 +342,11 @@ async fn the_reconciler_queues_objects_whose_event_was_lost() {
         .await
         .unwrap();
 
-    let made = app::server::jobs::events::reconcile(&db, &app.app.state.jobs, &s3)
+    let made = domain::jobs::events::reconcile(&db, &app.app.state.jobs, &s3)
         .await
         .unwrap();
     assert_eq!(made, 1);
-    let again = app::server::jobs::events::reconcile(&db, &app.app.state.jobs, &s3)
+    let again = domain::jobs::events::reconcile(&db, &app.app.state.jobs, &s3)
         .await
         .unwrap();
     assert_eq!(again, 0, "an object gets one job");
@@ -354,14 +354,14 @@ async fn the_reconciler_queues_objects_whose_event_was_lost() {
     assert_eq!(all.len(), 1);
 
     // Reported, then deleted before it was read back: nothing to run, and nothing to retry.
-    let stored = app::server::jobs::events::Stored {
+    let stored = domain::jobs::events::Stored {
         event_name: "Put",
         bucket: "lost",
         key: "in/deleted.txt",
-        trigger: app::server::jobs::Trigger::Bucket,
+        trigger: domain::jobs::Trigger::Bucket,
         signer: None,
     };
-    let made = app::server::jobs::events::stored_object(&db, &app.app.state.jobs, &s3, stored)
+    let made = domain::jobs::events::stored_object(&db, &app.app.state.jobs, &s3, stored)
         .await
         .unwrap();
     assert!(made.is_empty(), "{made:?}");
@@ -604,18 +604,10 @@ async fn finished_jobs_past_their_retention_are_deleted() {
         .await;
     finished(&mut app, "old", 1).await;
     let db = app.app.state.db.clone();
-    let past = app::server::jobs::now_ms() - 1_000;
-    assert_eq!(
-        app::server::jobs::delete_expired(&db, past).await.unwrap(),
-        0
-    );
-    let future = app::server::jobs::now_ms() + 1_000;
-    assert_eq!(
-        app::server::jobs::delete_expired(&db, future)
-            .await
-            .unwrap(),
-        1
-    );
+    let past = domain::jobs::now_ms() - 1_000;
+    assert_eq!(domain::jobs::delete_expired(&db, past).await.unwrap(), 0);
+    let future = domain::jobs::now_ms() + 1_000;
+    assert_eq!(domain::jobs::delete_expired(&db, future).await.unwrap(), 1);
     assert!(jobs(&mut app, "old").await.is_empty());
 }
 

@@ -7,10 +7,10 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use app::server::kubernetes::{ClusterSettings, Namespacing, SUPERVISOR_IN_IMAGE};
 use base64::Engine;
 use common::TestApp;
 use common::jobs::{UPPERCASE, create, finished, get, log, put, service};
+use domain::kubernetes::{ClusterSettings, Namespacing, SUPERVISOR_IN_IMAGE};
 use fake_kube::kubelet::Kubelet;
 use fake_kube::{FakeCluster, Served};
 use http::StatusCode;

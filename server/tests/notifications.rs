@@ -5,10 +5,10 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use app::server::store::{self, Store};
 use axum::extract::{Path, RawQuery, State};
 use axum::routing::get;
 use common::TestApp;
+use domain::store::{self, Store};
 use http::StatusCode;
 use serde_json::json;
 use server::config::{S3Credentials, Secret};
@@ -68,7 +68,7 @@ fn store(endpoint: &str) -> Store {
 #[tokio::test]
 async fn input_folders_are_subscribed_keeping_other_rules() {
     let (endpoint, recorded) = fake_store().await;
-    let service = app::service::Service::from_json(json!({
+    let service = model::service::Service::from_json(json!({
         "name": "ocr",
         "input": [
             {"storage_provider": "minio.default", "path": "scans/in"},

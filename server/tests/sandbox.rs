@@ -73,7 +73,7 @@ async fn job_mounts_never_reach_the_data_directory() {
             "supervise".into(),
         ]);
         std::fs::create_dir_all(dir.path().join("data/secrets")).unwrap();
-        config.job_mounts = vec![app::server::jobs::sandbox::JobMount::parse(&mount).unwrap()];
+        config.job_mounts = vec![domain::jobs::sandbox::JobMount::parse(&mount).unwrap()];
         let Err(refused) = server::startup::build(&config).await else {
             panic!("{mount}: the server started");
         };

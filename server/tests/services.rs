@@ -2,11 +2,11 @@
 
 mod common;
 
-use app::server::access::Caller;
-use app::server::services;
-use app::service::{Service, fdl};
 use common::{TestApp, upstream_cowsay, upstream_fields_missing, upstream_json};
+use domain::access::Caller;
+use domain::services;
 use http::StatusCode;
+use model::service::{Service, fdl};
 use serde_json::{Value, json};
 
 const WORKFLOW: &str = include_str!("../../fixtures/fdl/mask-workflow.yaml");
@@ -460,9 +460,7 @@ async fn a_service_whose_bucket_was_removed_outside_can_be_deleted() {
         .await
         .unwrap();
     assert_eq!(
-        app::server::storage::owner_of(db, "vanished")
-            .await
-            .unwrap(),
+        domain::storage::owner_of(db, "vanished").await.unwrap(),
         None
     );
 }

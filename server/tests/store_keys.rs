@@ -293,8 +293,7 @@ async fn a_jobs_key_reaches_its_services_buckets_only_while_it_runs() {
         .unwrap();
 
     let job = running_job(&mut app, "slow").await;
-    let (access_key, secret_key) =
-        app::server::store_keys::for_job(app.app.state.jobs.storage(), &job);
+    let (access_key, secret_key) = domain::store_keys::for_job(app.app.state.jobs.storage(), &job);
     assert_ne!(access_key, app.app.state.jobs.storage().access_key);
     let s3 = client(&app, &access_key, &secret_key);
     assert_eq!(listed(&s3, "slow").await, "");
@@ -361,9 +360,9 @@ async fn job_owners(app: &mut TestApp, service: &str, count: usize) -> Vec<Strin
             names.sort();
             let mut owners = Vec::new();
             for name in names {
-                let state = app::server::jobs::require(
+                let state = domain::jobs::require(
                     &app.app.state.db,
-                    &app::server::access::Caller::admin(),
+                    &domain::access::Caller::admin(),
                     service,
                     &name,
                 )

@@ -4,9 +4,6 @@
 //! (the pod's termination message in Kubernetes) so the platform can tell a failing script
 //! from a failing platform.
 
-pub mod config;
-pub mod event;
-pub mod response;
 mod script;
 pub mod storage;
 
@@ -16,10 +13,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use base64::Engine;
-use serde::{Deserialize, Serialize};
 
-use config::FunctionConfig;
-use event::Event;
+use model::function::config::FunctionConfig;
+use model::function::event::{self, Event};
+use model::function::{Report, response};
 
 /// Where the supervisor finds its inputs; every path can be moved by an environment variable
 /// so the local executor needs no fixed locations.
@@ -93,68 +90,6 @@ impl Settings {
 
 /// Largest event passed to the script as `$EVENT`.
 const EVENT_ENV_LIMIT: usize = 64 * 1024;
-
-/// How a job ended, as the supervisor saw it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "status")]
-pub enum Report {
-    /// The script exited 0 and every output was uploaded.
-    Succeeded { outputs: Vec<String> },
-    /// The script failed: exit code, signal or timeout. Final; running it again would not help.
-    Failed {
-        exit_code: Option<i32>,
-        reason: String,
-        outputs: Vec<String>,
-    },
-    /// The platform failed (storage unreachable, bad configuration): worth retrying.
-    Error { reason: String },
-}
-
-impl Report {
-    /// The report as JSON of at most `limit` bytes: outputs beyond what fits are left out
-    /// (the log names each upload) and a long reason is shortened.
-    pub fn to_json_within(&self, limit: usize) -> String {
-        let mut report = self.clone();
-        let mut dropped = 0;
-        loop {
-            let text = serde_json::to_string(&report).unwrap_or_default();
-            if text.len() <= limit {
-                if dropped > 0 {
-                    eprintln!(
-                        "oscar-supervisor: the report lists the first outputs only; {dropped} more are named above"
-                    );
-                }
-                return text;
-            }
-            match &mut report {
-                Self::Succeeded { outputs } | Self::Failed { outputs, .. }
-                    if !outputs.is_empty() =>
-                {
-                    outputs.pop();
-                    dropped += 1;
-                }
-                Self::Failed { reason, .. } | Self::Error { reason } if reason.len() > 64 => {
-                    let keep = reason.floor_char_boundary(reason.len() / 2);
-                    reason.truncate(keep);
-                    reason.push('…');
-                }
-                _ => return text,
-            }
-        }
-    }
-
-    /// The process exit code: the script's own when it failed, 1 for platform errors.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Self::Succeeded { .. } => 0,
-            Self::Failed { exit_code, .. } => exit_code
-                .and_then(|c| u8::try_from(c).ok())
-                .unwrap_or(1)
-                .max(1),
-            Self::Error { .. } => 1,
-        }
-    }
-}
 
 /// Runs one job to its end. Never panics on bad input: every problem becomes a report.
 pub async fn supervise(settings: &Settings, raw_event: Vec<u8>) -> Report {

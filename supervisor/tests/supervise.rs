@@ -6,7 +6,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use base64::Engine;
-use supervisor::{Report, ResponseSink, Settings, supervise};
+use model::function::Report;
+use supervisor::{ResponseSink, Settings, supervise};
 
 fn settings(dir: &Path, script: &str, timeout: Option<Duration>) -> Settings {
     std::fs::write(

@@ -1,72 +1,15 @@
 //! Buckets and objects: the types the bucket browser shows and its server functions. Uploads
-//! stream through `PUT /api/upload/{bucket}/{key}` (`crate::server::transfers`), not a server
+//! stream through `PUT /api/upload/{bucket}/{key}` (`crate::web::transfers`), not a server
 //! function, so bodies never sit in memory whole.
 
-use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
-
 use crate::AppError;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BucketSummary {
-    pub name: String,
-    /// Creation time as the store reports it (RFC 3339).
-    pub created: Option<String>,
-}
-
-/// A bucket as the Buckets page lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BucketOverview {
-    pub name: String,
-    pub owner: String,
-    /// The service whose creation made it.
-    pub service: Option<String>,
-    pub visibility: String,
-    pub objects: i64,
-    pub size: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ObjectEntry {
-    pub key: String,
-    pub size: i64,
-    /// Last modified, milliseconds since the epoch.
-    pub modified: Option<i64>,
-}
-
-/// One page of a folder's listing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct ObjectPage {
-    pub bucket: String,
-    /// The folder listed (`""` for the bucket's root, else ending in `/`).
-    pub prefix: String,
-    /// Sub-folders, as full prefixes ending in `/`.
-    pub folders: Vec<String>,
-    pub objects: Vec<ObjectEntry>,
-    /// Continuation token of the next page.
-    pub next: Option<String>,
-    /// Services whose input is this folder: each file uploaded here starts a job of each.
-    pub input_of: Vec<String>,
-}
-
-/// What the browser can show of one object.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Preview {
-    /// A short-lived link for images (shown inline).
-    pub image_url: Option<String>,
-    /// A short-lived link for PDFs (shown in a frame).
-    pub pdf_url: Option<String>,
-    /// The first part of text files (JSON, CSV, logs, …).
-    pub text: Option<String>,
-    /// Whether `text` is only the first part.
-    pub truncated: bool,
-    /// A short-lived download link, always.
-    pub download_url: String,
-}
+use leptos::prelude::*;
+pub use model::buckets::*;
 
 #[server(prefix = "/api", endpoint = "buckets/preview")]
 pub async fn preview_object(bucket: String, key: String) -> Result<Preview, AppError> {
-    use crate::server::{buckets, context, store_keys};
+    use crate::web::context;
+    use domain::{buckets, store_keys};
     let (state, caller) = (context::state(), context::require_caller().await?);
     buckets::authorize(&state.db, &state.s3, &caller, &bucket, buckets::Access::Use).await?;
     let signer =
@@ -77,7 +20,8 @@ pub async fn preview_object(bucket: String, key: String) -> Result<Preview, AppE
 /// The buckets the caller may use (every bucket for the admin) with their size.
 #[server(prefix = "/api", endpoint = "buckets/list")]
 pub async fn list_buckets() -> Result<Vec<BucketOverview>, AppError> {
-    use crate::server::{buckets, context};
+    use crate::web::context;
+    use domain::buckets;
     let caller = context::require_caller().await?;
     let state = context::state();
     let mut out = Vec::new();
@@ -97,7 +41,8 @@ pub async fn list_buckets() -> Result<Vec<BucketOverview>, AppError> {
 
 #[server(prefix = "/api", endpoint = "buckets/create")]
 pub async fn create_bucket(name: String) -> Result<(), AppError> {
-    use crate::server::{buckets, context};
+    use crate::web::context;
+    use domain::buckets;
     let caller = context::require_caller().await?;
     let state = context::state();
     buckets::create(
@@ -114,7 +59,8 @@ pub async fn create_bucket(name: String) -> Result<(), AppError> {
 /// Empties and deletes a bucket.
 #[server(prefix = "/api", endpoint = "buckets/delete")]
 pub async fn delete_bucket(name: String) -> Result<(), AppError> {
-    use crate::server::{buckets, context};
+    use crate::web::context;
+    use domain::buckets;
     let caller = context::require_caller().await?;
     let state = context::state();
     buckets::remove(&state.db, &state.s3, &caller, &name).await
@@ -126,7 +72,8 @@ pub async fn list_objects(
     prefix: String,
     next: Option<String>,
 ) -> Result<ObjectPage, AppError> {
-    use crate::server::{buckets, context, jobs, services};
+    use crate::web::context;
+    use domain::{buckets, jobs, services};
     let (state, caller) = (context::state(), context::require_caller().await?);
     buckets::authorize(&state.db, &state.s3, &caller, &bucket, buckets::Access::Use).await?;
     let mut page = buckets::list_objects(
@@ -155,7 +102,8 @@ pub async fn list_objects(
 
 #[server(prefix = "/api", endpoint = "buckets/folder")]
 pub async fn create_folder(bucket: String, folder: String) -> Result<(), AppError> {
-    use crate::server::{buckets, context};
+    use crate::web::context;
+    use domain::buckets;
     let (state, caller) = (context::state(), context::require_caller().await?);
     buckets::authorize(&state.db, &state.s3, &caller, &bucket, buckets::Access::Use).await?;
     buckets::create_folder(&state.s3, &bucket, &folder).await
@@ -168,7 +116,8 @@ pub async fn delete_objects(
     keys: Vec<String>,
     folders: Vec<String>,
 ) -> Result<u64, AppError> {
-    use crate::server::{buckets, context};
+    use crate::web::context;
+    use domain::buckets;
     let (state, caller) = (context::state(), context::require_caller().await?);
     let record =
         buckets::authorize(&state.db, &state.s3, &caller, &bucket, buckets::Access::Use).await?;
@@ -178,7 +127,8 @@ pub async fn delete_objects(
 /// A download link valid for `expires_in` seconds (1 to 604800).
 #[server(prefix = "/api", endpoint = "buckets/share")]
 pub async fn share_link(bucket: String, key: String, expires_in: u64) -> Result<String, AppError> {
-    use crate::server::{buckets, context, store_keys};
+    use crate::web::context;
+    use domain::{buckets, store_keys};
     let (state, caller) = (context::state(), context::require_caller().await?);
     buckets::authorize(&state.db, &state.s3, &caller, &bucket, buckets::Access::Use).await?;
     buckets::check_key("key", &key)?;

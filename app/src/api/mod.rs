@@ -1,5 +1,5 @@
 //! Server functions by domain, with the types they exchange with the browser. Each one checks
-//! the user, calls a plain function in `crate::server` and maps its error. Endpoints are
+//! the user, calls a plain function in `domain` and maps its error. Endpoints are
 //! stable (`/api/<endpoint>`) so tests and separately built binaries agree.
 
 pub mod auth;

@@ -1,65 +1,18 @@
-use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
-
 use crate::AppError;
-
-/// Facts about this deployment for the Info page.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PlatformInfo {
-    pub version: String,
-    pub git_commit: String,
-    /// "embedded" (everything on this machine) or "external" (store and database configured).
-    pub mode: String,
-    /// "embedded S3 (s3s)" or "external S3".
-    pub storage: String,
-    pub storage_endpoint: String,
-    /// "SQLite" or "PostgreSQL".
-    pub database: String,
-    /// Where jobs run, in words.
-    pub executor: String,
-}
+use leptos::prelude::*;
+pub use model::system::*;
 
 #[server(prefix = "/api", endpoint = "system/info")]
 pub async fn system_info() -> Result<PlatformInfo, AppError> {
-    use crate::server::context;
+    use crate::web::context;
     context::require_user().await?;
     Ok(context::state().info.clone())
 }
 
-/// Which keys [`StoreCredentials`] holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum StoreKeyKind {
-    /// The store's root keys (the admin).
-    Root,
-    /// The user's own key to the embedded store, limited to the buckets they may use.
-    Personal,
-    /// None: an external store manages its own users.
-    NotIssued,
-}
-
-/// How the signed-in user reaches the object store with their own S3 clients.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoreCredentials {
-    pub endpoint: String,
-    pub region: String,
-    pub kind: StoreKeyKind,
-    pub access_key: String,
-    pub secret_key: String,
-}
-
-impl std::fmt::Debug for StoreCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoreCredentials")
-            .field("endpoint", &self.endpoint)
-            .field("kind", &self.kind)
-            .field("access_key", &self.access_key)
-            .finish_non_exhaustive()
-    }
-}
-
 #[server(prefix = "/api", endpoint = "system/store_credentials")]
 pub async fn get_store_credentials() -> Result<StoreCredentials, AppError> {
-    use crate::server::{context, store_keys};
+    use crate::web::context;
+    use domain::store_keys;
     let caller = context::require_caller().await?;
     let state = context::state();
     store_keys::for_caller(&state.db, state.jobs.storage(), &caller).await
@@ -67,7 +20,8 @@ pub async fn get_store_credentials() -> Result<StoreCredentials, AppError> {
 
 #[server(prefix = "/api", endpoint = "system/rotate_store_credentials")]
 pub async fn rotate_store_credentials() -> Result<StoreCredentials, AppError> {
-    use crate::server::{context, store_keys};
+    use crate::web::context;
+    use domain::store_keys;
     let caller = context::require_caller().await?;
     let state = context::state();
     store_keys::rotate(&state.db, state.jobs.storage(), &caller).await

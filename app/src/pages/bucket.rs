@@ -10,7 +10,7 @@ use super::widgets::{CopyButton, ErrorPanel, PageHeader, format_time};
 use crate::api::buckets::{
     CreateFolder, DeleteObjects, ObjectEntry, ShareLink, list_objects, preview_object,
 };
-use crate::url::percent_encode;
+use model::url::percent_encode;
 
 /// Uploads running at once.
 #[cfg(feature = "hydrate")]
@@ -604,7 +604,7 @@ mod uploader {
     use wasm_bindgen::closure::Closure;
 
     use super::{PARALLEL_UPLOADS, Upload, UploadState};
-    use crate::url::percent_encode;
+    use model::url::percent_encode;
 
     #[derive(Clone)]
     pub struct Queue {

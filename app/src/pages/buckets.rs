@@ -4,7 +4,7 @@ use leptos_router::components::A;
 use super::bucket::human_size;
 use super::widgets::{EmptyState, ErrorPanel, PageHeader, loaded};
 use crate::api::buckets::{CreateBucket, DeleteBucket, list_buckets};
-use crate::url::percent_encode;
+use model::url::percent_encode;
 
 /// The user's buckets (every bucket for the admin): owner, the service that made it, size;
 /// create and delete.

@@ -34,7 +34,7 @@ pub fn JobsPage() -> impl IntoView {
                                 let service = job.service.clone();
                                 view! {
                                     <tr data-job=job.name.clone() data-state=job.state.as_str()>
-                                        <td><A href=format!("/services/{}", crate::url::percent_encode(&service, b""))>{service.clone()}</A></td>
+                                        <td><A href=format!("/services/{}", model::url::percent_encode(&service, b""))>{service.clone()}</A></td>
                                         <td class="mono">{job.name.clone()}</td>
                                         <JobCells job=job.clone() />
                                     </tr>

@@ -38,7 +38,7 @@ pub fn LoginPage() -> impl IntoView {
     let provider_link = move || {
         format!(
             "/auth/login?next={}",
-            crate::url::percent_encode(&next(), b"/")
+            model::url::percent_encode(&next(), b"/")
         )
     };
 

@@ -18,9 +18,7 @@ use leptos_meta::{MetaTags, Title, provide_meta_context};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::path;
 
-/// Where a signed-in user lands.
-pub const HOME: &str = "/services";
-pub const LOGIN: &str = "/login";
+pub use model::routes::{HOME, LOGIN};
 
 /// The HTML document around the app; the server renders it, the browser hydrates `App`.
 pub fn shell(options: LeptosOptions) -> impl IntoView {

@@ -4,7 +4,7 @@ use leptos_router::components::A;
 use super::service_form::ServiceForm;
 use super::widgets::{ErrorPanel, PageHeader};
 use crate::api::services::ApplyFdl;
-use crate::service::{Service, fdl};
+use model::service::{Service, fdl};
 
 /// A new service from the form, or services from an FDL file. The two tabs show the same
 /// service: switching to YAML writes the form's service as FDL, switching back fills the form

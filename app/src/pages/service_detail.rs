@@ -5,7 +5,7 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 use super::service_jobs::{InvokePanel, ServiceJobs};
 use super::widgets::{CopyButton, ErrorPanel, PageHeader, loaded};
 use crate::api::services::{DeleteService, PlanDeletion, ServiceToken, get_service};
-use crate::service::{Service, StorageIo};
+use model::service::{Service, StorageIo};
 
 /// The service named by the route's `:name`, reloaded when the route changes.
 pub(super) fn routed_service() -> Resource<Result<Service, crate::AppError>> {
@@ -37,7 +37,7 @@ fn ServiceDetail(service: Service) -> impl IntoView {
     // Built from the loaded definition on both sides, so server HTML and hydration agree.
     let fdl_href = format!(
         "data:application/yaml;charset=utf-8,{}",
-        crate::url::percent_encode(&crate::service::fdl::export(&service), b"")
+        model::url::percent_encode(&model::service::fdl::export(&service), b"")
     );
     let run = format!("/run/{name}");
     let job = format!("/job/{name}");

@@ -9,8 +9,8 @@ use leptos_router::hooks::use_navigate;
 
 use super::widgets::{ErrorPanel, PageHeader, loaded};
 use crate::api::services::SaveService;
-use crate::service::validate::{self, LOG_LEVELS};
-use crate::service::{FieldError, PLATFORM_STORE, Service, StorageIo};
+use model::service::validate::{self, LOG_LEVELS};
+use model::service::{FieldError, PLATFORM_STORE, Service, StorageIo};
 
 #[component]
 pub fn EditServicePage() -> impl IntoView {

@@ -24,7 +24,7 @@ pub fn ServiceJobs(name: String) -> impl IntoView {
     let retry = ServerAction::<RetryJob>::new();
     #[cfg(feature = "hydrate")]
     listen_for_changes(
-        format!("/api/live/jobs/{}", crate::url::percent_encode(&name, b"")),
+        format!("/api/live/jobs/{}", model::url::percent_encode(&name, b"")),
         version,
     );
 
@@ -207,8 +207,8 @@ fn JobLog(service: String, job: String, selected: RwSignal<Option<String>>) -> i
     let log_ref = NodeRef::<leptos::html::Pre>::new();
     let path = format!(
         "{}/{}",
-        crate::url::percent_encode(&service, b""),
-        crate::url::percent_encode(&job, b"")
+        model::url::percent_encode(&service, b""),
+        model::url::percent_encode(&job, b"")
     );
     #[cfg(feature = "hydrate")]
     {

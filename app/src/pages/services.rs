@@ -15,7 +15,7 @@ const FILTER_PAUSE: Duration = Duration::from_millis(300);
 fn href(filter: &str, page: usize) -> String {
     let mut query = Vec::new();
     if !filter.is_empty() {
-        query.push(format!("q={}", crate::url::percent_encode(filter, b"")));
+        query.push(format!("q={}", model::url::percent_encode(filter, b"")));
     }
     if page > 1 {
         query.push(format!("page={page}"));

@@ -151,8 +151,8 @@ impl TestApp {
             .map(|(k, v)| {
                 format!(
                     "{}={}",
-                    app::url::percent_encode(k, b""),
-                    app::url::percent_encode(v, b"")
+                    model::url::percent_encode(k, b""),
+                    model::url::percent_encode(v, b"")
                 )
             })
             .collect::<Vec<_>>()
@@ -265,8 +265,8 @@ impl TestApp {
         let start = self
             .get(&format!(
                 "/auth/login?next={}&login_hint={}",
-                app::url::percent_encode(next, b"/"),
-                app::url::percent_encode(user, b"")
+                model::url::percent_encode(next, b"/"),
+                model::url::percent_encode(user, b"")
             ))
             .await;
         assert_eq!(start.status, StatusCode::SEE_OTHER, "{}", start.body);

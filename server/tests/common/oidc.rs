@@ -49,8 +49,8 @@ const USERS: &[(&str, &str, &[&str])] = &[
 ];
 
 /// This platform's registration with the fake provider at `issuer`, `VO` required.
-pub fn settings(issuer: &str) -> app::server::oidc::OidcSettings {
-    app::server::oidc::OidcSettings {
+pub fn settings(issuer: &str) -> domain::oidc::OidcSettings {
+    domain::oidc::OidcSettings {
         issuer: issuer.to_string(),
         client_id: CLIENT_ID.into(),
         client_secret: Some(CLIENT_SECRET.into()),
@@ -205,7 +205,7 @@ impl Op {
         format!(
             "{}?code={code}&state={}",
             params["redirect_uri"],
-            app::url::percent_encode(&params["state"], b"")
+            model::url::percent_encode(&params["state"], b"")
         )
     }
 }

@@ -1,0 +1,307 @@
+//! `/system/buckets`: OSCAR's bucket API (oscar-api.md §3.5), answered with upstream's types
+//! in their field order (`MinIOBucket`, `BucketListResponse`, `PresignResponse`).
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::Principal;
+use crate::web::state::AppState;
+use crate::{AppError, AppResult};
+use domain::buckets::{self, Access, BucketRecord, Listing};
+use domain::{jobs, now, store_keys};
+use model::service::Visibility;
+
+/// Objects per page of `GET /system/buckets/{bucket}` unless `limit` says otherwise.
+const PAGE: i32 = 70;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/system/buckets", get(list).post(create).put(update))
+        .route("/system/buckets/", get(list).post(create).put(update))
+        .route("/system/buckets/{bucket}", get(read).delete(remove))
+        .route("/system/buckets/{bucket}/presign", post(presign))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+struct BucketRequest {
+    bucket_name: String,
+    visibility: Option<Visibility>,
+    allowed_users: Vec<String>,
+    metadata: Value,
+}
+
+impl Default for BucketRequest {
+    fn default() -> Self {
+        Self {
+            bucket_name: String::new(),
+            visibility: None,
+            allowed_users: Vec::new(),
+            metadata: Value::Null,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct MinioBucket {
+    bucket_name: String,
+    visibility: String,
+    allowed_users: Vec<String>,
+    owner: String,
+    metadata: Value,
+}
+
+/// Upstream's `BucketListResponse`: the bucket, a page of its objects, then the paging.
+#[derive(Serialize)]
+struct BucketPage {
+    #[serde(flatten)]
+    bucket: MinioBucket,
+    objects: Vec<MinioObject>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_page: Option<String>,
+    is_truncated: bool,
+    returned_items: usize,
+}
+
+#[derive(Serialize)]
+struct MinioObject {
+    object_name: String,
+    size_bytes: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_modified: Option<String>,
+}
+
+fn parse(body: &Bytes) -> AppResult<BucketRequest> {
+    serde_json::from_slice(body)
+        .map_err(|e| AppError::bad_request("body", format!("not a bucket: {e}")))
+}
+
+/// `bucket_name` may be `bucket/folder`: the folder is created too.
+async fn create(
+    State(state): State<AppState>,
+    Principal(caller): Principal,
+    body: Bytes,
+) -> AppResult<StatusCode> {
+    let request = parse(&body)?;
+    buckets::create(
+        &state.db,
+        &state.s3,
+        &caller,
+        &request.bucket_name,
+        request.visibility.unwrap_or_default(),
+        &request.allowed_users,
+    )
+    .await?;
+    Ok(StatusCode::CREATED)
+}
+
+fn minio_bucket(record: BucketRecord) -> MinioBucket {
+    MinioBucket {
+        bucket_name: record.name,
+        visibility: record.visibility,
+        allowed_users: record.allowed_users,
+        owner: record.owner,
+        metadata: match record.service {
+            Some(service) => json!({"from_service": service}),
+            None => json!({}),
+        },
+    }
+}
+
+/// Buckets the caller may use (every bucket for the admin), with their sharing settings.
+async fn list(
+    State(state): State<AppState>,
+    Principal(caller): Principal,
+) -> AppResult<Json<Vec<MinioBucket>>> {
+    let records = buckets::visible_to(&state.db, &state.s3, &caller).await?;
+    Ok(Json(records.into_iter().map(minio_bucket).collect()))
+}
+
+/// Visibility and allowed users; buckets made for services keep the service's settings.
+async fn update(
+    State(state): State<AppState>,
+    Principal(caller): Principal,
+    body: Bytes,
+) -> AppResult<StatusCode> {
+    let request = parse(&body)?;
+    let bucket = request.bucket_name.trim_matches('/');
+    let record = buckets::authorize(&state.db, &state.s3, &caller, bucket, Access::Manage).await?;
+    if record.service.is_some() {
+        return Err(AppError::Forbidden(format!(
+            "bucket {bucket:?} belongs to a service; change the service instead"
+        )));
+    }
+    sqlx::query(
+        "INSERT INTO buckets (name, owner, created_by, created_at, visibility, allowed_users)
+         VALUES ($1, $2, NULL, $3, $4, $5)
+         ON CONFLICT (name) DO UPDATE SET visibility = $4, allowed_users = $5",
+    )
+    .bind(bucket)
+    .bind(&record.owner)
+    .bind(now())
+    .bind(request.visibility.unwrap_or_default().as_str())
+    .bind(serde_json::to_string(&request.allowed_users).unwrap_or_else(|_| "[]".into()))
+    .execute(state.db.pool())
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    Principal(caller): Principal,
+    Path(bucket): Path<String>,
+) -> AppResult<StatusCode> {
+    buckets::remove(&state.db, &state.s3, &caller, &bucket).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct ObjectsQuery {
+    page: Option<String>,
+    prefix: Option<String>,
+    limit: Option<i32>,
+}
+
+/// The bucket and a page of its objects (all keys under `prefix`, not folders): honours
+/// `prefix` and `limit` (at most 1000) besides upstream's `page`.
+async fn read(
+    State(state): State<AppState>,
+    Principal(caller): Principal,
+    Path(name): Path<String>,
+    Query(query): Query<ObjectsQuery>,
+) -> AppResult<Json<BucketPage>> {
+    let bucket =
+        minio_bucket(buckets::authorize(&state.db, &state.s3, &caller, &name, Access::Use).await?);
+    let page = buckets::list_objects(
+        &state.s3,
+        &name,
+        &query.prefix.unwrap_or_default(),
+        query.page,
+        query.limit.unwrap_or(PAGE),
+        Listing::AllBelow,
+    )
+    .await?;
+    let objects: Vec<MinioObject> = page
+        .objects
+        .into_iter()
+        .map(|o| MinioObject {
+            object_name: o.key,
+            size_bytes: o.size,
+            last_modified: o.modified.map(jobs::rfc3339),
+        })
+        .collect();
+    Ok(Json(BucketPage {
+        bucket,
+        returned_items: objects.len(),
+        objects,
+        is_truncated: page.next.is_some(),
+        next_page: page.next,
+    }))
+}
+
+/// Unknown fields are ignored, as upstream's decoder does.
+#[derive(Deserialize)]
+struct PresignRequest {
+    object_key: Option<String>,
+    operation: Option<String>,
+    expires_in: Option<Value>,
+    /// oscar-python's name for it.
+    expires: Option<Value>,
+    content_type: Option<String>,
+}
+
+/// Upstream's `PresignResponse`, less `headers` (no `extra_headers` are signed here).
+#[derive(Serialize)]
+struct Presigned {
+    object_key: String,
+    operation: String,
+    method: &'static str,
+    url: String,
+    expires_at: String,
+}
+
+/// Seconds given as a number or a numeric string (oscar-python and the Robot suite send
+/// `"3600"`); absent or null is 0, which leaves it to the other field or the default.
+fn seconds(field: &str, value: Option<Value>) -> AppResult<u64> {
+    match &value {
+        None | Some(Value::Null) => Some(0),
+        Some(Value::Number(n)) => n.as_u64(),
+        Some(Value::String(s)) => s.trim().parse().ok(),
+        Some(_) => None,
+    }
+    .ok_or_else(|| {
+        let given = value.unwrap_or_default();
+        AppError::bad_request(field, format!("{given} is not a number of seconds"))
+    })
+}
+
+/// A URL to download or upload one object without credentials (900 s unless asked; 1 to
+/// 604800). Both `expires_in` and oscar-python's `expires` are read; 0 means the default.
+async fn presign(
+    State(state): State<AppState>,
+    Principal(caller): Principal,
+    Path(bucket): Path<String>,
+    body: Bytes,
+) -> AppResult<Json<Presigned>> {
+    let record = buckets::authorize(&state.db, &state.s3, &caller, &bucket, Access::Use).await?;
+    let request: PresignRequest = serde_json::from_slice(&body)
+        .map_err(|e| AppError::bad_request("body", format!("not a presign request: {e}")))?;
+    let key = request
+        .object_key
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| AppError::bad_request("object_key", "is required"))?;
+    let seconds = [
+        ("expires_in", request.expires_in),
+        ("expires", request.expires),
+    ]
+    .into_iter()
+    .map(|(field, value)| seconds(field, value))
+    .find(|seconds| !matches!(seconds, Ok(0)))
+    .unwrap_or(Ok(900))?;
+    let expires = Duration::from_secs(seconds);
+    let operation = request.operation.unwrap_or_else(|| "download".into());
+    if operation == "upload" {
+        // Checked when the link is made too (the admin's links carry the root keys).
+        buckets::check_key("object_key", &key)?;
+        buckets::may_replace(&state.s3, &record, &caller, &key).await?;
+    }
+    let signer =
+        store_keys::link_signer(&state.db, state.jobs.storage(), &state.s3, &caller).await?;
+    let (method, url) = match operation.as_str() {
+        "download" => (
+            "GET",
+            buckets::share_link(&signer, &bucket, &key, expires).await?,
+        ),
+        "upload" => (
+            "PUT",
+            buckets::upload_link(
+                &signer,
+                &bucket,
+                &key,
+                expires,
+                request.content_type.as_deref(),
+            )
+            .await?,
+        ),
+        other => {
+            return Err(AppError::bad_request(
+                "operation",
+                format!("{other:?} is not one of: upload, download"),
+            ));
+        }
+    };
+    Ok(Json(Presigned {
+        object_key: key,
+        operation,
+        method,
+        url,
+        expires_at: jobs::rfc3339(jobs::now_ms() + seconds as i64 * 1000),
+    }))
+}

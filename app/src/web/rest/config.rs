@@ -1,0 +1,127 @@
+//! `GET /system/config`: upstream's `ConfigForUser` (grycap/oscar `pkg/types/config.go`): the
+//! cluster's settings under `config`, and the store as the caller reaches it with their own
+//! clients under `minio_provider`, where oscar-python's storage client reads it.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+
+use super::Principal;
+use crate::AppResult;
+use crate::web::state::AppState;
+use domain::store_keys;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/system/config", get(config))
+        .route("/system/config/", get(config))
+        .route("/system/info", get(info))
+        .route("/system/info/", get(info))
+}
+
+/// Upstream's `types.Info` (oscar-python's `get_cluster_info`, oscar-cli's `cluster info`,
+/// which use it to check the credentials). `serverless_backend` is left out, as upstream does
+/// without Knative or OpenFaaS; `kubernetes_version` is empty in embedded mode.
+#[derive(Serialize)]
+struct Info {
+    version: String,
+    git_commit: String,
+    architecture: &'static str,
+    kubernetes_version: String,
+}
+
+async fn info(State(state): State<AppState>, Principal(_): Principal) -> Json<Info> {
+    Json(Info {
+        version: state.info.version.clone(),
+        git_commit: state.info.git_commit.clone(),
+        architecture: go_architecture(std::env::consts::ARCH),
+        kubernetes_version: state
+            .jobs
+            .executor()
+            .kubernetes_version()
+            .await
+            .unwrap_or_default(),
+    })
+}
+
+/// The architecture as Go names it (upstream reports `runtime.GOARCH`).
+fn go_architecture(rust: &'static str) -> &'static str {
+    match rust {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        other => other,
+    }
+}
+
+/// Fields in upstream's order; clients compare the text.
+#[derive(Serialize)]
+struct ConfigForUser<'a> {
+    config: Config<'a>,
+    minio_provider: MinioProvider,
+    /// Any image may be used here.
+    allowed_image_repositories: &'a [String],
+}
+
+/// Upstream's `Config` as it serialises: the fields without `json:"-"`, less
+/// `serverless_backend`, which upstream leaves out without Knative (`/run` works here all the
+/// same).
+#[derive(Serialize)]
+struct Config<'a> {
+    name: &'a str,
+    namespace: &'a str,
+    services_namespace: &'a str,
+    controller_service_account: &'a str,
+    gpu_available: bool,
+    #[serde(rename = "interLink_available")]
+    interlink_available: bool,
+    yunikorn_enable: bool,
+    kueue_enable: bool,
+    volume_enable: bool,
+    oidc_groups: &'a [String],
+    minio_quota_enabled: bool,
+}
+
+#[derive(Serialize)]
+struct MinioProvider {
+    endpoint: String,
+    verify: bool,
+    access_key: String,
+    secret_key: String,
+    region: String,
+}
+
+/// The root keys for the admin, the user's own key otherwise.
+async fn config(
+    State(state): State<AppState>,
+    Principal(caller): Principal,
+) -> AppResult<Response> {
+    let keys = store_keys::for_caller(&state.db, state.jobs.storage(), &caller).await?;
+    let answer = ConfigForUser {
+        config: Config {
+            name: "oscar",
+            namespace: "oscar",
+            services_namespace: "oscar-svc",
+            controller_service_account: "",
+            gpu_available: false,
+            interlink_available: false,
+            yunikorn_enable: false,
+            kueue_enable: false,
+            volume_enable: false,
+            oidc_groups: state.vo_groups(),
+            minio_quota_enabled: false,
+        },
+        minio_provider: MinioProvider {
+            verify: keys.endpoint.starts_with("https://"),
+            endpoint: keys.endpoint,
+            access_key: keys.access_key,
+            secret_key: keys.secret_key,
+            region: keys.region,
+        },
+        allowed_image_repositories: &[],
+    };
+    Ok(Json(answer).into_response())
+}

@@ -1,0 +1,314 @@
+//! Invocation (`/job`, `/run`) and the job history (`/system/logs`), oscar-api.md §3.3-3.4.
+
+use std::collections::BTreeMap;
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio::io::AsyncWriteExt;
+
+use super::Principal;
+use super::auth::Client;
+use super::auth::{invoker, require_bearer};
+use super::body::limited;
+use crate::web::state::AppState;
+use crate::{AppError, AppResult};
+use domain::jobs::executor::EventBody;
+use domain::jobs::{self, JobState, Trigger, events, rfc3339};
+
+/// What names the limit of invocation bodies.
+const PAYLOAD_LIMIT: &str = "OSCAR_MAX_PAYLOAD_BYTES";
+
+/// Jobs per page of `GET /system/logs/{service}` (OSCAR's `JOB_LISTING_LIMIT`).
+const PAGE: i64 = 70;
+
+pub fn routes(state: &AppState) -> Router<AppState> {
+    let invoke = Router::new()
+        .route("/job/{service}", post(job))
+        .route("/job/{service}/", post(job))
+        .route("/run/{service}", post(run))
+        .route("/run/{service}/", post(run))
+        // Bodies are read by the handlers once the caller is known, up to the payload limit.
+        .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            super::access_log::record,
+        ));
+    Router::new()
+        .merge(invoke)
+        .route("/system/logs", get(super::access_log::list))
+        .route(
+            "/system/store-events",
+            post(store_event).head(|| async {}).get(|| async {}),
+        )
+        .route("/system/logs/{service}", get(list).delete(remove_all))
+        .route("/system/logs/{service}/", get(list).delete(remove_all))
+        .route("/system/logs/{service}/{job}", get(log).delete(remove))
+        .route("/system/logs/{service}/{job}/", delete(remove))
+}
+
+/// 201 once the job is stored; the body names it (upstream sends none, clients ignore it).
+async fn job(
+    State(state): State<AppState>,
+    Client(client): Client,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> AppResult<Response> {
+    let (caller, service) = invoker(&state, &headers, &client, &name).await?;
+    let body = payload(body, state.jobs.settings().payload_limit).await?;
+    let enqueued = events::job_request(&state.db, &state.jobs, &caller, &service, body).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"job_name": enqueued.name, "service": name, "created": enqueued.created})),
+    )
+        .into_response())
+}
+
+/// An invocation body in memory (`/job` bodies are stored with their job anyway).
+async fn payload(body: Body, limit: u64) -> AppResult<Vec<u8>> {
+    let mut chunks = std::pin::pin!(limited(body, limit, PAYLOAD_LIMIT)?);
+    let mut bytes = Vec::new();
+    while let Some(chunk) = chunks.next().await {
+        bytes.extend_from_slice(&chunk?);
+    }
+    Ok(bytes)
+}
+
+/// A `/run` body written to a file as it arrives, so that a large input never sits in the
+/// server's memory; the file goes when the run is over (the local executor moves it).
+struct Spooled(std::path::PathBuf);
+
+impl Spooled {
+    async fn receive(body: Body, dir: &std::path::Path, limit: u64) -> AppResult<Self> {
+        let unwritable = |e: std::io::Error| AppError::internal("spool the /run body", e);
+        tokio::fs::create_dir_all(dir).await.map_err(unwritable)?;
+        let spooled = Self(dir.join(uuid::Uuid::new_v4().to_string()));
+        let mut file = tokio::fs::File::create(&spooled.0)
+            .await
+            .map_err(unwritable)?;
+        let mut chunks = std::pin::pin!(limited(body, limit, PAYLOAD_LIMIT)?);
+        while let Some(chunk) = chunks.next().await {
+            file.write_all(&chunk?).await.map_err(unwritable)?;
+        }
+        file.flush().await.map_err(unwritable)?;
+        Ok(spooled)
+    }
+}
+
+impl Drop for Spooled {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// An external store's webhook (MinIO / RustFS target, configured once; see README): each
+/// object-created record goes to every service whose input folder it falls in. GET and HEAD
+/// answer 200 for the store's reachability checks.
+async fn store_event(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> AppResult<Json<serde_json::Value>> {
+    let Some(token) = &state.s3.webhook_token else {
+        return Err(AppError::NotFound(
+            "store notifications are not configured on this server (OSCAR_WEBHOOK_TOKEN)".into(),
+        ));
+    };
+    require_bearer(&headers, token)?;
+    let body = payload(body, state.jobs.settings().payload_limit).await?;
+    let text = String::from_utf8(body)
+        .map_err(|_| AppError::bad_request("body", "must be a JSON storage event"))?;
+    let model::function::event::Event::Storage(event) =
+        model::function::event::Event::parse(text.as_bytes())
+    else {
+        return Err(AppError::bad_request(
+            "body",
+            "is not an S3/MinIO storage event (expected Records[0].eventSource minio:s3 or aws:s3)",
+        ));
+    };
+    if !event.is_created() {
+        return Ok(Json(json!({ "jobs": [] })));
+    }
+    let enqueued =
+        events::object_created(&state.db, &state.jobs, &event, &text, Trigger::Bucket, None)
+            .await?;
+    let jobs: Vec<_> = enqueued.into_iter().map(|e| e.name).collect();
+    Ok(Json(json!({ "jobs": jobs })))
+}
+
+/// Runs at once and answers with the job's response (oscar-api.md §6.4): 500 with the reason
+/// when the job failed, 504 when it ran out of time.
+async fn run(
+    State(state): State<AppState>,
+    Client(client): Client,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> AppResult<Response> {
+    let (caller, _) = invoker(&state, &headers, &client, &name).await?;
+    let settings = state.jobs.settings();
+    let spooled = Spooled::receive(body, &settings.spool, settings.payload_limit).await?;
+    let payload = EventBody::File(spooled.0.clone());
+    let (job, response) = jobs::run_sync(&state.db, &state.jobs, &caller, &name, payload).await?;
+    drop(spooled);
+    if job.state == JobState::Succeeded {
+        return Ok((StatusCode::OK, response).into_response());
+    }
+    let ran_ms = job.finished_at.unwrap_or_default() - job.started_at.unwrap_or_default();
+    let timed_out = ran_ms >= state.jobs.settings().sync_timeout.as_millis() as i64;
+    let status = if timed_out {
+        StatusCode::GATEWAY_TIMEOUT
+    } else {
+        StatusCode::INTERNAL_SERVER_ERROR
+    };
+    let reason = job.reason.unwrap_or_else(|| "the job failed".into());
+    Ok((
+        status,
+        format!(
+            "job {} failed: {reason}; its log: GET /system/logs/{name}/{}\n",
+            job.name, job.name
+        ),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    page: Option<String>,
+}
+
+#[derive(Serialize)]
+struct JobTimes {
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    creation_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    finish_time: Option<String>,
+}
+
+#[derive(Serialize)]
+struct JobPage {
+    jobs: BTreeMap<String, JobTimes>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_page: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remaining_jobs: Option<i64>,
+}
+
+/// `{jobs: {name: {status, creation_time, start_time, finish_time}}, next_page}`; the next
+/// page starts after the last job of this one.
+async fn list(
+    State(state): State<AppState>,
+    Principal(caller): Principal,
+    Path(service): Path<String>,
+    Query(query): Query<PageQuery>,
+) -> AppResult<Json<JobPage>> {
+    let scope = jobs::authorize(&state.db, &caller, &service).await?;
+    let after = query.page.filter(|p| !p.is_empty());
+    let mut found = jobs::page(
+        &state.db,
+        &service,
+        scope.owner(),
+        None,
+        after.as_deref(),
+        PAGE + 1,
+    )
+    .await?;
+    let more = found.len() as i64 > PAGE;
+    found.truncate(PAGE as usize);
+    let total: i64 = jobs::counts(&state.db, &service, scope.owner())
+        .await?
+        .iter()
+        .map(|(_, n)| n)
+        .sum();
+    let next_page = more.then(|| found.last().map(|j| j.name.clone())).flatten();
+    let remaining = next_page.as_ref().map(|_| {
+        // Jobs after this page: an estimate when jobs arrive meanwhile, as upstream's.
+        (total - found.len() as i64).max(0)
+    });
+    let jobs = found
+        .into_iter()
+        .map(|j| {
+            let times = JobTimes {
+                status: j.state.oscar_status(),
+                creation_time: Some(rfc3339(j.created_at)),
+                start_time: j.started_at.map(rfc3339),
+                finish_time: j.finished_at.map(rfc3339),
+            };
+            (j.name, times)
+        })
+        .collect();
+    Ok(Json(JobPage {
+        jobs,
+        next_page,
+        remaining_jobs: remaining,
+    }))
+}
+
+#[derive(Deserialize)]
+struct LogQuery {
+    timestamps: Option<bool>,
+}
+
+async fn log(
+    State(state): State<AppState>,
+    Principal(caller): Principal,
+    Path((service, job)): Path<(String, String)>,
+    Query(query): Query<LogQuery>,
+) -> AppResult<String> {
+    jobs::log_for(
+        &state.db,
+        &caller,
+        &service,
+        &job,
+        query.timestamps.unwrap_or(false),
+    )
+    .await
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    Principal(caller): Principal,
+    Path((service, job)): Path<(String, String)>,
+) -> AppResult<StatusCode> {
+    let found = jobs::require(&state.db, &caller, &service, &job).await?;
+    if found.state == JobState::Running {
+        return Err(AppError::Conflict(format!(
+            "job {job:?} is running; delete it once it has finished"
+        )));
+    }
+    jobs::delete_named(&state.db, &state.jobs, &caller, &service, &[job]).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct AllQuery {
+    all: Option<bool>,
+}
+
+/// Without `all`, only succeeded jobs go; with `all=true`, every job that is not running.
+async fn remove_all(
+    State(state): State<AppState>,
+    Principal(caller): Principal,
+    Path(service): Path<String>,
+    Query(query): Query<AllQuery>,
+) -> AppResult<StatusCode> {
+    jobs::delete_finished(
+        &state.db,
+        &state.jobs,
+        &caller,
+        &service,
+        query.all.unwrap_or(false),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

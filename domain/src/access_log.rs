@@ -1,0 +1,83 @@
+//! The manager's access log of invocations (`GET /system/logs`, oscar-api.md §3.4): every
+//! `POST /job/*` and `/run/*` with its status, latency, caller and client address. Kept in
+//! memory (the newest entries) and written to the server log.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use model::{AppError, AppResult};
+use serde::Serialize;
+
+use crate::access::Caller;
+use crate::jobs::{now_ms, rfc3339};
+
+/// Entries kept for `GET /system/logs`.
+const KEPT: usize = 1000;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    timestamp: String,
+    status: u16,
+    latency: String,
+    client_ip: String,
+    method: String,
+    path: String,
+    user: String,
+    raw: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AccessLog {
+    entries: Arc<Mutex<VecDeque<Entry>>>,
+}
+
+impl AccessLog {
+    pub fn push(&self, entry: Entry) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() == KEPT {
+            entries.pop_front();
+        }
+        entries.push_back(entry);
+    }
+
+    /// Recent invocations, for the admin only.
+    pub fn read(&self, caller: &Caller) -> AppResult<Vec<Entry>> {
+        if !caller.admin {
+            return Err(AppError::Forbidden(
+                "only the admin reads the access log".into(),
+            ));
+        }
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(entries.iter().cloned().collect())
+    }
+}
+
+impl Entry {
+    /// One invocation that ended with `status` after `latency`; `user` names the kind of
+    /// credential, never the credential.
+    pub fn new(
+        method: String,
+        path: String,
+        client_ip: String,
+        user: String,
+        status: u16,
+        latency: Duration,
+    ) -> Self {
+        let latency = format!("{latency:?}");
+        let timestamp = rfc3339(now_ms());
+        tracing::info!(%method, %path, status, %latency, %user, "invocation");
+        Self {
+            raw: format!(
+                "[OSCAR] {timestamp} | {status} | {latency} | {client_ip} | {method} {path} | {user}"
+            ),
+            timestamp,
+            status,
+            latency,
+            client_ip,
+            method,
+            path,
+            user,
+        }
+    }
+}

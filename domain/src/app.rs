@@ -1,0 +1,35 @@
+//! The platform as one value: every component a use case may need, built once at start by
+//! the server's start-up and shared (behind an `Arc`) by every request.
+
+use super::access_log::AccessLog;
+use super::auth::{AdminAccount, LoginThrottle};
+use super::db::Database;
+use super::jobs::Jobs;
+use super::oidc::Oidc;
+use super::store::Store;
+use model::system::PlatformInfo;
+
+#[derive(Debug)]
+pub struct App {
+    pub db: Database,
+    /// Reaches the object store (embedded s3s or external MinIO) the same way in every mode.
+    pub s3: Store,
+    pub admin: AdminAccount,
+    /// Failed admin sign-ins per username and client address.
+    pub login_throttle: LoginThrottle,
+    /// The OIDC provider people sign in with (None: only the local admin).
+    pub oidc: Option<Oidc>,
+    /// The job queue, its executor and live job notifications.
+    pub jobs: Jobs,
+    /// Recent invocations (`GET /system/logs`).
+    pub access_log: AccessLog,
+    /// Fixed facts about this deployment, shown on the Info page.
+    pub info: PlatformInfo,
+}
+
+impl App {
+    /// The VOs the platform gates on (`OIDC_GROUPS`); none without OIDC.
+    pub fn vo_groups(&self) -> &[String] {
+        self.oidc.as_ref().map_or(&[], |o| &o.settings().groups)
+    }
+}

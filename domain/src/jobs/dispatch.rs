@@ -1,0 +1,233 @@
+//! The dispatcher: claims pending jobs within each service's concurrency limit, runs them
+//! through the executor, records outcomes, renews its leases and takes over expired ones.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use model::function::Report;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::executor::{EventBody, Execution};
+use super::queue::{self, Outcome};
+use super::{Jobs, MAX_CONCURRENCY_ANNOTATION, logs, now_ms};
+use crate::db::Database;
+use crate::services;
+use model::service::Service;
+use model::{AppError, AppResult};
+
+/// How often pending jobs are looked for without a wake-up (retries whose time came, jobs
+/// queued by another server).
+const POLL_EVERY: Duration = Duration::from_millis(500);
+/// Jobs looked at per round.
+const ROUND: i64 = 200;
+const CLEANUP_EVERY: Duration = Duration::from_secs(3600);
+
+/// Runs until `stop` turns true; then gives its running jobs back to the queue.
+pub async fn run(db: Database, jobs: Jobs, mut stop: watch::Receiver<bool>) {
+    let mut tasks = JoinSet::new();
+    let mut maintenance = tokio::time::interval(jobs.settings().lease / 3);
+    let mut cleanup = tokio::time::interval(CLEANUP_EVERY);
+    loop {
+        if let Err(err) = dispatch_ready(&db, &jobs, &mut tasks).await {
+            tracing::warn!(%err, "cannot dispatch jobs");
+        }
+        tokio::select! {
+            _ = jobs.woken() => {}
+            Some(_) = tasks.join_next() => {}
+            _ = maintenance.tick() => maintain(&db, &jobs).await,
+            _ = cleanup.tick() => {
+                let cutoff = now_ms() - jobs.settings().retention.as_millis() as i64;
+                match queue::delete_expired(&db, cutoff).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(jobs = n, "deleted jobs past their retention"),
+                    Err(err) => tracing::warn!(%err, "cannot delete old jobs"),
+                }
+            }
+            _ = tokio::time::sleep(POLL_EVERY) => {}
+            _ = stop.changed() => break,
+        }
+    }
+    // Stopping: the processes die with their tasks; their jobs are queued again at once so a
+    // restart (or another server) picks them up without waiting for the lease to expire.
+    tasks.shutdown().await;
+    if let Err(err) = queue::release(&db, jobs.instance(), None).await {
+        tracing::warn!(%err, "cannot release running jobs");
+    }
+}
+
+async fn maintain(db: &Database, jobs: &Jobs) {
+    let until = now_ms() + jobs.settings().lease.as_millis() as i64;
+    if let Err(err) = queue::renew_leases(db, jobs.instance(), until).await {
+        tracing::warn!(%err, "cannot renew job leases");
+    }
+    match queue::recover_expired(db, jobs.settings().max_attempts).await {
+        Ok(recovered) => {
+            for (job, service) in recovered {
+                jobs.changed(&service, &job);
+            }
+        }
+        Err(err) => tracing::warn!(%err, "cannot recover expired jobs"),
+    }
+}
+
+async fn dispatch_ready(db: &Database, jobs: &Jobs, tasks: &mut JoinSet<()>) -> AppResult<()> {
+    if !jobs.store_ready().await {
+        return Ok(());
+    }
+    let ready = queue::ready(db, ROUND).await?;
+    let mut definitions: BTreeMap<String, Option<Service>> = BTreeMap::new();
+    // A service whose claim failed is at its limit for the rest of this round.
+    let mut full = BTreeSet::new();
+    for (job, service_name) in ready {
+        if full.contains(&service_name) {
+            continue;
+        }
+        if !definitions.contains_key(&service_name) {
+            let found = services::get(db, &service_name).await?;
+            definitions.insert(service_name.clone(), found);
+        }
+        let Some(service) = definitions[&service_name].clone() else {
+            // Deleted after the job was queued.
+            queue::abandon(db, &job, "the service was deleted").await?;
+            continue;
+        };
+        let lease_until = now_ms() + jobs.settings().lease.as_millis() as i64;
+        let limit = concurrency_limit(&service, jobs.settings().max_concurrent_per_service);
+        if !queue::claim(db, jobs.instance(), lease_until, &job, &service_name, limit).await? {
+            full.insert(service_name);
+            continue;
+        }
+        jobs.changed(&service_name, &job);
+        let (db, jobs) = (db.clone(), jobs.clone());
+        tasks.spawn(async move {
+            if let Err(err) = execute(&db, &jobs, &job, service, false, None).await {
+                // Still running under this server's lease, it would never run again.
+                tracing::warn!(%job, %err, "job bookkeeping failed; the job is queued again");
+                let released =
+                    while_unavailable(|| queue::release(&db, jobs.instance(), Some(&job))).await;
+                if let Err(err) = released {
+                    tracing::warn!(%job, %err, "cannot queue the job again; its lease will expire");
+                }
+            }
+        });
+    }
+    Ok(())
+}
+
+/// How long a job's bookkeeping is retried while the database is unreachable; after that
+/// the lease expires and the job runs again.
+const RETRY_BOOKKEEPING_FOR: Duration = Duration::from_secs(300);
+
+/// Runs `write` again while the database is unavailable (a restart): a run that is over must
+/// not lose its result, nor a job its place in the queue.
+async fn while_unavailable<T, F>(mut write: impl FnMut() -> F) -> AppResult<T>
+where
+    F: std::future::Future<Output = AppResult<T>>,
+{
+    let started = std::time::Instant::now();
+    let mut pause = Duration::from_millis(250);
+    loop {
+        match write().await {
+            Err(AppError::Unavailable(err)) if started.elapsed() < RETRY_BOOKKEEPING_FOR => {
+                tracing::warn!(%err, "job bookkeeping waits for the database");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn concurrency_limit(service: &Service, default: u32) -> u32 {
+    service
+        .annotations
+        .get(MAX_CONCURRENCY_ANNOTATION)
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(default)
+}
+
+/// Runs a job this server has claimed and records how it ended. Returns the synchronous
+/// response (empty for asynchronous jobs or failed runs).
+pub(crate) async fn execute(
+    db: &Database,
+    jobs: &Jobs,
+    job: &str,
+    service: Service,
+    sync: bool,
+    spooled: Option<EventBody>,
+) -> AppResult<Vec<u8>> {
+    let secrets = services::load_secrets(db, &service.name).await?;
+    let event = match spooled {
+        Some(event) => event,
+        None => EventBody::Text(queue::event_of(db, job).await?),
+    };
+    let timeout = if sync {
+        jobs.settings().sync_timeout
+    } else {
+        jobs.settings().timeout
+    };
+    let execution = Execution::new(
+        job,
+        &service,
+        &secrets,
+        event,
+        jobs.storage(),
+        timeout,
+        sync,
+    );
+    let (log, writer) = logs::writer(db.clone(), jobs.clone(), job.to_string());
+    tracing::info!(%job, service = %service.name, "job started");
+    // The platform's own word on a failed attempt goes to the job's log too.
+    let notes = log.clone();
+    let result = jobs.executor().run(&service, execution, log).await;
+    let (outcome, response) = match result {
+        Ok(finished) => {
+            let outcome = match finished.report {
+                Report::Succeeded { outputs } => Outcome::Succeeded { outputs },
+                Report::Failed {
+                    exit_code,
+                    reason,
+                    outputs,
+                } => Outcome::Failed {
+                    exit_code,
+                    reason,
+                    outputs,
+                },
+                Report::Error { reason } => Outcome::Error { reason },
+            };
+            (outcome, finished.response.unwrap_or_default())
+        }
+        Err(reason) => (Outcome::Error { reason }, Vec::new()),
+    };
+    let outcome = match outcome {
+        // Nobody waits to retry a synchronous run: its caller gets the failure now.
+        Outcome::Error { reason } if sync => Outcome::Failed {
+            exit_code: None,
+            reason,
+            outputs: Vec::new(),
+        },
+        Outcome::Error { reason } if jobs.store_lost().await => Outcome::Waiting {
+            reason: format!("{reason}; the object store is unreachable, the job waits for it"),
+        },
+        other => other,
+    };
+    if let Outcome::Error { reason } | Outcome::Waiting { reason } = &outcome {
+        tracing::warn!(%job, %reason, "job failed for a platform reason");
+        let _ = notes
+            .send(format!("[oscar] this attempt failed: {reason}"))
+            .await;
+    }
+    drop(notes);
+    let _ = writer.await;
+    let state = while_unavailable(|| queue::finish(db, jobs, job, &outcome)).await?;
+    tracing::info!(%job, state = ?state, "job ended");
+    jobs.changed(&service.name, job);
+    match state {
+        Some(_) => Ok(response),
+        None => Err(AppError::Conflict(format!(
+            "job {job:?} was taken over by another server while it ran"
+        ))),
+    }
+}

@@ -1,0 +1,309 @@
+//! Executors run one job's supervisor somewhere: a local process in embedded mode, a
+//! Kubernetes Job in production. Both receive the same [`Execution`].
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use model::function::Report;
+use model::function::config::{FunctionConfig, Provider};
+use model::service::StorageIo;
+
+use super::logs::LogSink;
+use model::AppResult;
+use model::service::{Service, quantity};
+
+/// Everything a job needs to run, independent of where it runs.
+#[derive(Debug, Clone)]
+pub struct Execution {
+    /// The job name (`JOB_UUID`).
+    pub job: String,
+    /// `function_config.yaml`.
+    pub config: FunctionConfig,
+    pub script: String,
+    /// The job's `EVENT` (given apart from the environment: it may be a whole file).
+    pub event: EventBody,
+    /// The job's environment: the service's variables, `JOB_UUID`, …
+    pub env: Vec<(String, String)>,
+    /// The service's `environment.secrets`, added to the environment (from the service's own
+    /// Secret in Kubernetes, so they never appear in a Job's spec).
+    pub secrets: Vec<(String, String)>,
+    pub timeout: Duration,
+    /// Memory limit in bytes, from the service's `memory`.
+    pub memory: Option<u64>,
+    /// Whether the caller waits for a response body.
+    pub sync: bool,
+    /// Keys for `minio.default`, handed to the job apart from its configuration (a mounted
+    /// Secret in Kubernetes, 0600 files locally).
+    pub store_keys: (String, String),
+}
+
+/// A job's event: its stored text, or a `/run` body spooled to a file as it arrived (never
+/// held in memory whole).
+#[derive(Debug, Clone)]
+pub enum EventBody {
+    Text(String),
+    File(std::path::PathBuf),
+}
+
+impl EventBody {
+    /// The event as text (invalid UTF-8 replaced), for executors that pass it by value.
+    pub async fn read(&self) -> std::io::Result<String> {
+        match self {
+            Self::Text(text) => Ok(text.clone()),
+            Self::File(path) => {
+                Ok(String::from_utf8_lossy(&tokio::fs::read(path).await?).into_owned())
+            }
+        }
+    }
+}
+
+impl From<String> for EventBody {
+    fn from(text: String) -> Self {
+        Self::Text(text)
+    }
+}
+
+impl From<&str> for EventBody {
+    fn from(text: &str) -> Self {
+        Self::Text(text.to_string())
+    }
+}
+
+/// What an execution produced.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub report: Report,
+    /// The synchronous response, when one was asked for and the run succeeded.
+    pub response: Option<Vec<u8>>,
+}
+
+#[async_trait::async_trait]
+pub trait Executor: Send + Sync {
+    /// Runs the execution of `service` to its end, sending its output lines to `log`. `Err`
+    /// is a platform failure (could not start, lost the process) with a reason for the user.
+    async fn run(
+        &self,
+        service: &Service,
+        execution: Execution,
+        log: LogSink,
+    ) -> Result<Finished, String>;
+
+    /// Refuses what a service to be created or updated may not use where its jobs run
+    /// (another user's image pull Secret), before anything is prepared or stored.
+    async fn check_service(&self, _service: &Service) -> AppResult<()> {
+        Ok(())
+    }
+
+    /// Prepares where a created or updated service's jobs run, with its secrets
+    /// (`environment.secrets` by variable name). Local processes need nothing.
+    async fn service_saved(
+        &self,
+        _service: &Service,
+        _secrets: &[(String, String)],
+    ) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Removes what the service's jobs left where they ran.
+    async fn service_deleted(&self, _service: &Service) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// The version of the Kubernetes cluster jobs run on (`GET /version`'s `gitVersion`), for
+    /// `/system/info`; None off Kubernetes or when the cluster does not answer.
+    async fn kubernetes_version(&self) -> Option<String> {
+        None
+    }
+}
+
+/// Where jobs reach the platform's object store as `minio.default`.
+#[derive(Debug, Clone)]
+pub struct StorageAccess {
+    pub endpoint: String,
+    pub region: String,
+    /// The root keys of the store.
+    pub access_key: String,
+    pub secret_key: String,
+    /// Whether the store accepts the keys this platform issues (the embedded one does): then
+    /// each job gets its own key instead of the root keys (`store_keys`).
+    pub scoped_keys: bool,
+}
+
+/// How long a reachability check of the store may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl StorageAccess {
+    /// Whether the store's address accepts connections (as jobs reach it).
+    pub async fn reachable(&self) -> bool {
+        let Some(address) = authority(&self.endpoint) else {
+            return true;
+        };
+        matches!(
+            tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(address)).await,
+            Ok(Ok(_))
+        )
+    }
+}
+
+/// `host:port` of an endpoint URL, with the scheme's default port.
+fn authority(endpoint: &str) -> Option<String> {
+    let uri: http::Uri = endpoint.parse().ok()?;
+    let host = uri.host()?.trim_start_matches('[').trim_end_matches(']');
+    let port = uri
+        .port_u16()
+        .unwrap_or(if uri.scheme_str() == Some("https") {
+            443
+        } else {
+            80
+        });
+    Some(if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    })
+}
+
+impl Execution {
+    /// Builds the execution of a stored service (with its secrets put back) for an event.
+    pub fn new(
+        job: &str,
+        service: &Service,
+        secrets: &BTreeMap<String, String>,
+        event: impl Into<EventBody>,
+        storage: &StorageAccess,
+        timeout: Duration,
+        sync: bool,
+    ) -> Self {
+        let mut env: Vec<(String, String)> = service
+            .environment
+            .variables
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        env.extend([
+            ("JOB_UUID".to_string(), job.to_string()),
+            ("OSCAR_SERVICE_NAME".to_string(), service.name.clone()),
+            ("OSCAR_SERVICE_BASE_PATH".to_string(), String::new()),
+        ]);
+        if !service.log_level.is_empty() {
+            env.push(("LOG_LEVEL".to_string(), service.log_level.clone()));
+        }
+        Self {
+            job: job.to_string(),
+            config: function_config(service, secrets, storage),
+            script: service.script.clone(),
+            event: event.into(),
+            env,
+            secrets: secret_variables(secrets),
+            timeout,
+            memory: quantity::parse(&service.memory)
+                .ok()
+                .filter(|bytes| *bytes >= 1.0)
+                .map(|bytes| bytes as u64),
+            sync,
+            store_keys: crate::store_keys::for_job(storage, job),
+        }
+    }
+}
+
+/// The values of `environment.secrets`, by variable name.
+pub fn secret_variables(secrets: &BTreeMap<String, String>) -> Vec<(String, String)> {
+    secrets
+        .iter()
+        .filter_map(|(path, value)| {
+            path.strip_prefix("environment.secrets.")
+                .map(|key| (key.to_string(), value.clone()))
+        })
+        .collect()
+}
+
+/// The supervisor's view of a service: inputs, outputs, and providers with their
+/// credentials; `minio.default` is the platform store, whose keys travel apart.
+fn function_config(
+    service: &Service,
+    secrets: &BTreeMap<String, String>,
+    storage: &StorageAccess,
+) -> FunctionConfig {
+    let io = |entries: &[model::service::StorageIo]| -> Vec<StorageIo> {
+        entries
+            .iter()
+            .map(|e| StorageIo {
+                storage_provider: e.storage_provider.clone(),
+                path: e.path.clone(),
+                prefix: e.prefix.clone(),
+                suffix: e.suffix.clone(),
+            })
+            .collect()
+    };
+    let mut providers: BTreeMap<String, BTreeMap<String, Provider>> = service
+        .inactive
+        .get("storage_providers")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default();
+    for (kind, entries) in providers.iter_mut() {
+        for (id, provider) in entries.iter_mut() {
+            let path = format!("storage_providers.{kind}.{id}");
+            if let Some(secret) = secrets.get(&format!("{path}.secret_key")) {
+                provider.secret_key = secret.clone();
+            }
+        }
+    }
+    providers.entry("minio".into()).or_default().insert(
+        "default".into(),
+        Provider {
+            endpoint: storage.endpoint.clone(),
+            region: storage.region.clone(),
+            ..Provider::default()
+        },
+    );
+    FunctionConfig {
+        name: service.name.clone(),
+        input: io(&service.input),
+        output: io(&service.output),
+        storage_providers: providers,
+        log_level: service.log_level.clone(),
+        file_stage_in: service.file_stage_in,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_store_is_probed_at_the_endpoints_host_and_port() {
+        assert_eq!(
+            authority("http://127.0.0.1:9000").as_deref(),
+            Some("127.0.0.1:9000")
+        );
+        assert_eq!(
+            authority("https://minio.example.org/").as_deref(),
+            Some("minio.example.org:443")
+        );
+        assert_eq!(
+            authority("http://minio.oscar").as_deref(),
+            Some("minio.oscar:80")
+        );
+        assert_eq!(
+            authority("http://[::1]:9000").as_deref(),
+            Some("[::1]:9000")
+        );
+        assert_eq!(authority("not a url"), None);
+    }
+
+    #[tokio::test]
+    async fn a_closed_port_is_unreachable() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let storage = StorageAccess {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            region: "us-east-1".into(),
+            access_key: String::new(),
+            secret_key: String::new(),
+            scoped_keys: false,
+        };
+        assert!(storage.reachable().await);
+        drop(listener);
+        assert!(!storage.reachable().await);
+    }
+}

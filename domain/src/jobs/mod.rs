@@ -1,0 +1,309 @@
+//! Jobs: the durable queue, its dispatcher, the executors and the job history with logs.
+//!
+//! Every event source ends in [`enqueue`], which writes the job row (and, for storage events,
+//! the object version it was made for) before the event is acknowledged. The
+//! [`dispatch::Dispatcher`] claims pending jobs with a lease, runs them through an
+//! [`executor::Executor`] and records the outcome; a job whose server died is claimed again once
+//! its lease expires.
+
+pub mod dispatch;
+pub mod events;
+pub mod executor;
+pub mod local;
+pub mod logs;
+mod queue;
+pub mod sandbox;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{Notify, broadcast};
+
+pub use self::queue::*;
+use executor::{Executor, StorageAccess};
+pub use model::jobs::{Job, JobList, JobState, Trigger};
+
+/// Limits and periods of job handling (all configurable, see `server/src/config.rs`).
+#[derive(Debug, Clone)]
+pub struct JobSettings {
+    /// Jobs of one service running at once, unless the service sets
+    /// [`MAX_CONCURRENCY_ANNOTATION`].
+    pub max_concurrent_per_service: u32,
+    /// Attempts for platform failures before a job is dead-lettered.
+    pub max_attempts: u32,
+    /// How long a claimed job stays with its server without a heartbeat.
+    pub lease: Duration,
+    /// Wall-clock limit of an asynchronous job.
+    pub timeout: Duration,
+    /// Wall-clock limit of a synchronous run (`/run`).
+    pub sync_timeout: Duration,
+    /// Log bytes kept per job; the rest is dropped with a notice.
+    pub log_limit: u64,
+    /// Largest `/job` or `/run` body (`OSCAR_MAX_PAYLOAD_BYTES`); larger ones get 413.
+    pub payload_limit: u64,
+    /// Where `/run` bodies wait for their job (`<data dir>/spool`).
+    pub spool: std::path::PathBuf,
+    /// Finished jobs and their logs are deleted after this long.
+    pub retention: Duration,
+    /// How often input folders are listed for objects without a job; None disables it.
+    pub reconcile_every: Option<Duration>,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        Self {
+            max_concurrent_per_service: 10,
+            max_attempts: 5,
+            lease: Duration::from_secs(30),
+            timeout: Duration::from_secs(3600),
+            sync_timeout: Duration::from_secs(300),
+            log_limit: 1024 * 1024,
+            payload_limit: 64 * 1024 * 1024,
+            spool: std::env::temp_dir().join("oscar-spool"),
+            retention: Duration::from_secs(30 * 24 * 3600),
+            reconcile_every: Some(Duration::from_secs(60)),
+        }
+    }
+}
+
+/// The PostgreSQL channel servers tell each other about job changes on.
+const PEER_CHANNEL: &str = "oscar_jobs";
+
+/// A service annotation overriding the per-service concurrency limit.
+pub const MAX_CONCURRENCY_ANNOTATION: &str = "oscar/max-concurrent-jobs";
+
+/// A job changed state (or appeared, or was deleted): what live views listen to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobChange {
+    pub service: String,
+    pub job: String,
+}
+
+/// New log text of a running job.
+#[derive(Debug, Clone)]
+pub struct LogAppended {
+    pub job: String,
+    /// Where the text starts in the stored log.
+    pub offset: u64,
+    pub text: Arc<str>,
+}
+
+/// The job machinery one server runs: executor, wake-ups and live notifications.
+#[derive(Clone)]
+pub struct Jobs {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    settings: JobSettings,
+    executor: Arc<dyn Executor>,
+    storage: StorageAccess,
+    /// Identifies this server's leases.
+    instance: String,
+    wake: Notify,
+    /// Where job changes are published for other servers (PostgreSQL only).
+    peers: std::sync::OnceLock<sqlx::AnyPool>,
+    changes: broadcast::Sender<JobChange>,
+    logs: broadcast::Sender<LogAppended>,
+    /// Whether the store jobs use was found unreachable: until it answers again, jobs wait in
+    /// the queue instead of spending their attempts on failures nobody can fix by retrying.
+    store_down: AtomicBool,
+}
+
+impl std::fmt::Debug for Jobs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Jobs")
+            .field("instance", &self.inner.instance)
+            .field("settings", &self.inner.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Jobs {
+    pub fn new(settings: JobSettings, executor: Arc<dyn Executor>, storage: StorageAccess) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                settings,
+                executor,
+                storage,
+                instance: hex::encode(rand::random::<[u8; 8]>()),
+                wake: Notify::new(),
+                peers: std::sync::OnceLock::new(),
+                changes: broadcast::channel(1024).0,
+                logs: broadcast::channel(4096).0,
+                store_down: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    pub fn settings(&self) -> &JobSettings {
+        &self.inner.settings
+    }
+
+    pub fn instance(&self) -> &str {
+        &self.inner.instance
+    }
+
+    /// How jobs reach the platform store.
+    pub fn storage(&self) -> &StorageAccess {
+        &self.inner.storage
+    }
+
+    pub fn executor(&self) -> &Arc<dyn Executor> {
+        &self.inner.executor
+    }
+
+    /// Tells live views and the dispatcher that a job changed, here and (on PostgreSQL) on
+    /// every other server of the platform.
+    pub fn changed(&self, service: &str, job: &str) {
+        self.changed_here(service, job);
+        if let Some(pool) = self.inner.peers.get() {
+            let payload = format!("{}/{service}/{job}", self.inner.instance);
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                let sent = sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(PEER_CHANNEL)
+                    .bind(payload)
+                    .execute(&pool)
+                    .await;
+                if let Err(err) = sent {
+                    tracing::debug!(%err, "cannot tell other servers about a job change");
+                }
+            });
+        }
+    }
+
+    fn changed_here(&self, service: &str, job: &str) {
+        let _ = self.inner.changes.send(JobChange {
+            service: service.to_string(),
+            job: job.to_string(),
+        });
+        self.inner.wake.notify_one();
+    }
+
+    /// Shares job changes with the other servers on the same PostgreSQL database (LISTEN /
+    /// NOTIFY): their pages update live and their dispatchers wake for jobs queued here.
+    /// Runs until `stop`.
+    pub async fn share_changes(
+        &self,
+        db: &crate::db::Database,
+        url: &str,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<(), sqlx::Error> {
+        let mut listener = sqlx::postgres::PgListener::connect(url).await?;
+        listener.listen(PEER_CHANNEL).await?;
+        let _ = self.inner.peers.set(db.pool().clone());
+        loop {
+            tokio::select! {
+                received = listener.recv() => {
+                    let notification = received?;
+                    let mut parts = notification.payload().splitn(3, '/');
+                    let (Some(instance), Some(service), Some(job)) = (parts.next(), parts.next(), parts.next()) else {
+                        continue;
+                    };
+                    if instance != self.inner.instance {
+                        self.changed_here(service, job);
+                    }
+                }
+                _ = stop.changed() => return Ok(()),
+            }
+        }
+    }
+
+    pub fn subscribe_changes(&self) -> broadcast::Receiver<JobChange> {
+        self.inner.changes.subscribe()
+    }
+
+    pub fn subscribe_logs(&self) -> broadcast::Receiver<LogAppended> {
+        self.inner.logs.subscribe()
+    }
+
+    pub(crate) fn log_appended(&self, job: &str, offset: u64, text: Arc<str>) {
+        let _ = self.inner.logs.send(LogAppended {
+            job: job.to_string(),
+            offset,
+            text,
+        });
+    }
+
+    /// Whether jobs may start: true unless the store was found unreachable and still is.
+    pub(crate) async fn store_ready(&self) -> bool {
+        if !self.inner.store_down.load(Ordering::Relaxed) {
+            return true;
+        }
+        let up = self.inner.storage.reachable().await;
+        if up && self.inner.store_down.swap(false, Ordering::Relaxed) {
+            tracing::info!(endpoint = %self.inner.storage.endpoint, "the object store answers again; jobs start again");
+        }
+        up
+    }
+
+    /// After a job failed for a platform reason: whether the store is unreachable (then the
+    /// dispatcher holds jobs back until it answers).
+    pub(crate) async fn store_lost(&self) -> bool {
+        if self.inner.storage.reachable().await {
+            return false;
+        }
+        if !self.inner.store_down.swap(true, Ordering::Relaxed) {
+            tracing::warn!(endpoint = %self.inner.storage.endpoint, "the object store is unreachable; jobs wait for it");
+        }
+        true
+    }
+
+    pub(crate) async fn woken(&self) {
+        self.inner.wake.notified().await
+    }
+}
+
+/// `<service>-<uuid>`, the service name cut to 16 characters when it has 25 or more (OSCAR's
+/// rule, which keeps job names valid Kubernetes names).
+pub fn job_name(service: &str) -> String {
+    let prefix = if service.len() >= 25 {
+        &service[..16]
+    } else {
+        service
+    };
+    format!("{prefix}-{}", uuid::Uuid::new_v4())
+}
+
+/// Milliseconds since the epoch, for job times.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+/// RFC 3339 with milliseconds, UTC, as OSCAR clients and log lines show times.
+pub fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_names_follow_oscar() {
+        let name = job_name("grayify");
+        assert!(
+            name.starts_with("grayify-") && name.len() == 8 + 36,
+            "{name}"
+        );
+        let long = "a-service-name-of-25-char";
+        assert_eq!(long.len(), 25);
+        assert!(job_name(long).starts_with("a-service-name-o-"));
+    }
+
+    #[test]
+    fn times_are_rfc3339() {
+        assert_eq!(rfc3339(1_767_261_600_123), "2026-01-01T10:00:00.123Z");
+    }
+}

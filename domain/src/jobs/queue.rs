@@ -1,0 +1,739 @@
+//! The job table as a durable queue, and the job history callers read and prune.
+
+use model::function::event::STORAGE_EVENT_LIMIT;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::executor::EventBody;
+use super::{Job, JobList, JobState, Jobs, Trigger, job_name, now_ms};
+use crate::access::Caller;
+use crate::db::Database;
+use crate::services;
+use model::jobs::JobActivity;
+use model::{AppError, AppResult};
+
+/// A job to queue.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub service: String,
+    pub owner: String,
+    pub trigger: Trigger,
+    /// The job's `EVENT`.
+    pub event: String,
+    /// `bucket/key` of the input object.
+    pub input: Option<String>,
+    /// The object version (see `model::function::event::StorageEvent::object_version`): at most one
+    /// job is ever made per service and version.
+    pub object: Option<String>,
+}
+
+/// Where an event went: the job made for it, or the one already made for the same object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enqueued {
+    pub name: String,
+    pub created: bool,
+}
+
+/// Stores a pending job (durably: when this returns, the job survives a crash) unless the
+/// object version already has one.
+pub async fn enqueue(db: &Database, jobs: &Jobs, new: NewJob) -> AppResult<Enqueued> {
+    let enqueued = insert(db, &new, JobState::Pending, None).await?;
+    if enqueued.created {
+        jobs.changed(&new.service, &enqueued.name);
+    }
+    Ok(enqueued)
+}
+
+/// Inserts the job row (claimed by `lease_owner` at once when given, for synchronous runs).
+async fn insert(
+    db: &Database,
+    new: &NewJob,
+    state: JobState,
+    lease: Option<(&str, i64)>,
+) -> AppResult<Enqueued> {
+    let name = job_name(&new.service);
+    let now = now_ms();
+    let mut tx = db.pool().begin().await?;
+    if let Some(object) = &new.object {
+        let inserted = sqlx::query(
+            "INSERT INTO job_inputs (service, object, job, seen_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&new.service)
+        .bind(object)
+        .bind(&name)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            let existing: String =
+                sqlx::query("SELECT job FROM job_inputs WHERE service = $1 AND object = $2")
+                    .bind(&new.service)
+                    .bind(object)
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get("job")?;
+            return Ok(Enqueued {
+                name: existing,
+                created: false,
+            });
+        }
+    }
+    let (lease_owner, lease_until) = lease.unzip();
+    sqlx::query(
+        "INSERT INTO jobs (name, service, owner, trigger, event, input, state, attempts, run_after,
+                           lease_owner, lease_until, created_at, started_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind(&name)
+    .bind(&new.service)
+    .bind(&new.owner)
+    .bind(new.trigger.as_str())
+    .bind(&new.event)
+    .bind(&new.input)
+    .bind(state.as_str())
+    .bind(i64::from(lease.is_some()))
+    .bind(now)
+    .bind(lease_owner)
+    .bind(lease_until)
+    .bind(now)
+    .bind(lease.map(|_| now))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Enqueued {
+        name,
+        created: true,
+    })
+}
+
+/// Claims a pending job for this server, unless its service already runs `limit` jobs. The
+/// conditional update makes the claim exclusive: of two servers racing for a row, the second
+/// finds it no longer pending. Running jobs are counted in `job_activity`, not by a scan of
+/// the service's history.
+pub(crate) async fn claim(
+    db: &Database,
+    instance: &str,
+    lease_until: i64,
+    job: &str,
+    service: &str,
+    limit: u32,
+) -> AppResult<bool> {
+    let claimed = sqlx::query(
+        "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2,
+                         attempts = attempts + 1, started_at = $3
+         WHERE name = $4 AND state = 'pending'
+           AND (SELECT COALESCE(SUM(running), 0) FROM job_activity WHERE service = $5) < $6",
+    )
+    .bind(instance)
+    .bind(lease_until)
+    .bind(now_ms())
+    .bind(job)
+    .bind(service)
+    .bind(i64::from(limit))
+    .execute(db.pool())
+    .await?;
+    Ok(claimed.rows_affected() == 1)
+}
+
+/// Pending jobs whose time has come, oldest first: `(job, service)`.
+pub(crate) async fn ready(db: &Database, limit: i64) -> AppResult<Vec<(String, String)>> {
+    let rows = sqlx::query(
+        "SELECT name, service FROM jobs WHERE state = 'pending' AND run_after <= $1
+         ORDER BY created_at LIMIT $2",
+    )
+    .bind(now_ms())
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("name")?, r.try_get("service")?)))
+        .collect()
+}
+
+/// Extends the leases of every job this server runs.
+pub(crate) async fn renew_leases(db: &Database, instance: &str, until: i64) -> AppResult<()> {
+    sqlx::query("UPDATE jobs SET lease_until = $1 WHERE lease_owner = $2 AND state = 'running'")
+        .bind(until)
+        .bind(instance)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Jobs whose server stopped renewing their lease: queued again (or dead-lettered after too
+/// many attempts); synchronous runs fail, their caller is gone. Returns the affected jobs.
+pub(crate) async fn recover_expired(
+    db: &Database,
+    max_attempts: u32,
+) -> AppResult<Vec<(String, String)>> {
+    let now = now_ms();
+    let rows = sqlx::query(
+        "SELECT name, service, trigger, attempts FROM jobs WHERE state = 'running' AND lease_until < $1",
+    )
+    .bind(now)
+    .fetch_all(db.pool())
+    .await?;
+    let mut recovered = Vec::new();
+    for row in rows {
+        let name: String = row.try_get("name")?;
+        let trigger: String = row.try_get("trigger")?;
+        let attempts: i64 = row.try_get("attempts")?;
+        let (state, reason) = if trigger == Trigger::Sync.as_str() {
+            (
+                JobState::Failed,
+                "the server stopped during this synchronous run".to_string(),
+            )
+        } else if attempts >= i64::from(max_attempts) {
+            (
+                JobState::DeadLettered,
+                format!("the server running it stopped ({attempts} attempts)"),
+            )
+        } else {
+            (
+                JobState::Pending,
+                "the server running it stopped; queued again".to_string(),
+            )
+        };
+        let done = sqlx::query(
+            "UPDATE jobs SET state = $1, reason = $2, lease_owner = NULL, lease_until = NULL,
+                             run_after = $3, finished_at = $4
+             WHERE name = $5 AND state = 'running' AND lease_until < $3",
+        )
+        .bind(state.as_str())
+        .bind(&reason)
+        .bind(now)
+        .bind(state.is_final().then_some(now))
+        .bind(&name)
+        .execute(db.pool())
+        .await?;
+        if done.rows_affected() == 1 {
+            tracing::warn!(job = %name, state = state.as_str(), "job lease expired");
+            recovered.push((name, row.try_get("service")?));
+        }
+    }
+    Ok(recovered)
+}
+
+/// Gives this server's running jobs (or just `job`) back to the queue, at shutdown or when
+/// their bookkeeping failed: the attempt they were in does not count.
+pub(crate) async fn release(db: &Database, instance: &str, job: Option<&str>) -> AppResult<()> {
+    sqlx::query(
+        "UPDATE jobs SET state = 'pending', lease_owner = NULL, lease_until = NULL,
+                         attempts = attempts - 1, run_after = $1
+         WHERE lease_owner = $2 AND state = 'running' AND trigger <> 'sync'
+           AND ($3 IS NULL OR name = $3)",
+    )
+    .bind(now_ms())
+    .bind(instance)
+    .bind(job)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// Ends a pending job that can no longer run.
+pub(crate) async fn abandon(db: &Database, job: &str, reason: &str) -> AppResult<()> {
+    sqlx::query(
+        "UPDATE jobs SET state = 'failed', reason = $1, finished_at = $2 WHERE name = $3 AND state = 'pending'",
+    )
+    .bind(reason)
+    .bind(now_ms())
+    .bind(job)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// How a run ended, to record.
+#[derive(Debug, Clone)]
+pub(crate) enum Outcome {
+    Succeeded {
+        outputs: Vec<String>,
+    },
+    Failed {
+        exit_code: Option<i32>,
+        reason: String,
+        outputs: Vec<String>,
+    },
+    /// A platform failure: retried with backoff, dead-lettered after the last attempt.
+    Error {
+        reason: String,
+    },
+    /// A platform failure caused by an outage the job waits out (the store unreachable): queued
+    /// again without counting the attempt.
+    Waiting {
+        reason: String,
+    },
+}
+
+/// Records the end of a run this server holds the lease of. Returns the new state, or None if
+/// the lease was lost meanwhile (another server owns the job now).
+pub(crate) async fn finish(
+    db: &Database,
+    jobs: &Jobs,
+    job: &str,
+    outcome: &Outcome,
+) -> AppResult<Option<JobState>> {
+    let now = now_ms();
+    let attempts: i64 = sqlx::query("SELECT attempts FROM jobs WHERE name = $1")
+        .bind(job)
+        .fetch_optional(db.pool())
+        .await?
+        .map(|r| r.try_get("attempts"))
+        .transpose()?
+        .unwrap_or_default();
+    let (state, exit_code, reason, outputs, run_after) = match outcome {
+        Outcome::Succeeded { outputs } => {
+            (JobState::Succeeded, Some(0), None, outputs.clone(), now)
+        }
+        Outcome::Failed {
+            exit_code,
+            reason,
+            outputs,
+        } => (
+            JobState::Failed,
+            exit_code.map(i64::from),
+            Some(reason.clone()),
+            outputs.clone(),
+            now,
+        ),
+        Outcome::Error { reason } => {
+            let last = attempts >= i64::from(jobs.settings().max_attempts);
+            let state = if last {
+                JobState::DeadLettered
+            } else {
+                JobState::Pending
+            };
+            let reason = if last {
+                format!("{reason} (gave up after {attempts} attempts)")
+            } else {
+                format!("{reason} (attempt {attempts}; retrying)")
+            };
+            (
+                state,
+                None,
+                Some(reason),
+                Vec::new(),
+                now + backoff_ms(attempts),
+            )
+        }
+        Outcome::Waiting { reason } => (
+            JobState::Pending,
+            None,
+            Some(reason.clone()),
+            Vec::new(),
+            now,
+        ),
+    };
+    let uncounted = i64::from(matches!(outcome, Outcome::Waiting { .. }));
+    let outputs = serde_json::to_string(&outputs).unwrap_or_else(|_| "[]".into());
+    let done = sqlx::query(
+        "UPDATE jobs SET state = $1, exit_code = $2, reason = $3, outputs = $4, run_after = $5,
+                         finished_at = $6, lease_owner = NULL, lease_until = NULL,
+                         attempts = attempts - $9,
+                         event = CASE WHEN $10 AND LENGTH(event) > $11 THEN '' ELSE event END
+         WHERE name = $7 AND state = 'running' AND lease_owner = $8",
+    )
+    .bind(state.as_str())
+    .bind(exit_code)
+    .bind(reason)
+    .bind(outputs)
+    .bind(run_after)
+    .bind(state.is_final().then_some(now))
+    .bind(job)
+    .bind(jobs.instance())
+    .bind(uncounted)
+    // A job that ran to its end is never run again (dead-lettered ones may be retried): a
+    // large body it was invoked with need not stay in the database for its history.
+    .bind(matches!(state, JobState::Succeeded | JobState::Failed))
+    .bind(KEPT_EVENT_BYTES)
+    .execute(db.pool())
+    .await?;
+    Ok((done.rows_affected() == 1).then_some(state))
+}
+
+/// Events up to this size stay with a finished job; larger ones are dropped when it ends.
+const KEPT_EVENT_BYTES: i64 = 4096;
+
+/// 1 s, 2 s, 4 s, … capped at 5 minutes.
+fn backoff_ms(attempts: i64) -> i64 {
+    let exponent = attempts.clamp(1, 20) - 1;
+    (1000i64 << exponent).min(300_000)
+}
+
+const JOB_COLUMNS: &str = "name, service, owner, trigger, input, state, attempts, created_at,
+    started_at, finished_at, exit_code, reason, outputs, log_size";
+
+fn job_from_row(row: &AnyRow) -> AppResult<Job> {
+    let text = |column: &str| -> AppResult<String> { Ok(row.try_get(column)?) };
+    let outputs: String = row.try_get("outputs")?;
+    Ok(Job {
+        name: text("name")?,
+        service: text("service")?,
+        owner: text("owner")?,
+        trigger: Trigger::parse(&text("trigger")?).unwrap_or(Trigger::Api),
+        input: row.try_get("input")?,
+        state: JobState::parse(&text("state")?).unwrap_or(JobState::Failed),
+        attempts: row.try_get("attempts")?,
+        created_at: row.try_get("created_at")?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+        exit_code: row.try_get("exit_code")?,
+        reason: row.try_get("reason")?,
+        outputs: serde_json::from_str(&outputs).unwrap_or_default(),
+        log_size: row.try_get("log_size")?,
+    })
+}
+
+pub async fn get(db: &Database, job: &str) -> AppResult<Option<Job>> {
+    let row = sqlx::query(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE name = $1"))
+        .bind(job)
+        .fetch_optional(db.pool())
+        .await?;
+    row.as_ref().map(job_from_row).transpose()
+}
+
+/// The event a job was made for.
+pub(crate) async fn event_of(db: &Database, job: &str) -> AppResult<String> {
+    Ok(sqlx::query("SELECT event FROM jobs WHERE name = $1")
+        .bind(job)
+        .fetch_one(db.pool())
+        .await?
+        .try_get("event")?)
+}
+
+/// A page of a service's jobs, newest first: `after` is the last name of the previous page.
+pub async fn page(
+    db: &Database,
+    service: &str,
+    owner: Option<&str>,
+    state: Option<JobState>,
+    after: Option<&str>,
+    limit: i64,
+) -> AppResult<Vec<Job>> {
+    // Newest first, ties broken by name, so a page boundary is a (created_at, name) pair.
+    let boundary = match after {
+        Some(name) => get(db, name).await?.map(|j| (j.created_at, j.name)),
+        None => None,
+    };
+    let rows = sqlx::query(&format!(
+        "SELECT {JOB_COLUMNS} FROM jobs
+         WHERE service = $1 AND ($2 IS NULL OR owner = $2) AND ($3 IS NULL OR state = $3)
+           AND ($4 IS NULL OR created_at < $4 OR (created_at = $4 AND name < $5))
+         ORDER BY created_at DESC, name DESC LIMIT $6"
+    ))
+    .bind(service)
+    .bind(owner)
+    .bind(state.map(JobState::as_str))
+    .bind(boundary.as_ref().map(|b| b.0))
+    .bind(boundary.as_ref().map(|b| b.1.clone()).unwrap_or_default())
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(job_from_row).collect()
+}
+
+/// Job totals of the named services, over the jobs the caller may see.
+pub async fn activity(
+    db: &Database,
+    caller: &Caller,
+    services: &[&str],
+) -> AppResult<std::collections::HashMap<String, JobActivity>> {
+    if services.is_empty() {
+        return Ok(Default::default());
+    }
+    let names = (3..services.len() + 3)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    // `job_activity` holds the counts per service and job owner (kept by triggers).
+    let sql = format!(
+        "SELECT service, CAST(SUM(total) AS BIGINT) AS total,
+                CAST(SUM(running) AS BIGINT) AS running, CAST(SUM(failed) AS BIGINT) AS failed,
+                MAX(last) AS last
+         FROM job_activity
+         WHERE service IN ({names})
+           AND ($1 OR owner = $2 OR service IN (SELECT name FROM services WHERE owner = $2))
+         GROUP BY service"
+    );
+    let mut query = sqlx::query(&sql).bind(caller.admin).bind(&caller.id);
+    for service in services {
+        query = query.bind(*service);
+    }
+    let rows = query.fetch_all(db.pool()).await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("service")?,
+                JobActivity {
+                    total: r.try_get("total")?,
+                    running: r.try_get("running")?,
+                    failed: r.try_get("failed")?,
+                    last: r.try_get("last")?,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// How many jobs of the service are in each state (of `owner` only, when given).
+pub async fn counts(
+    db: &Database,
+    service: &str,
+    owner: Option<&str>,
+) -> AppResult<Vec<(JobState, i64)>> {
+    let rows = sqlx::query(
+        "SELECT state, COUNT(*) AS n FROM jobs WHERE service = $1 AND ($2 IS NULL OR owner = $2)
+         GROUP BY state",
+    )
+    .bind(service)
+    .bind(owner)
+    .fetch_all(db.pool())
+    .await?;
+    let mut counts = Vec::new();
+    for row in rows {
+        let state: String = row.try_get("state")?;
+        if let Some(state) = JobState::parse(&state) {
+            counts.push((state, row.try_get("n")?));
+        }
+    }
+    counts.sort();
+    Ok(counts)
+}
+
+/// The newest jobs the caller may see: every job for the admin, else their own and those of
+/// the services they own.
+pub async fn recent(db: &Database, caller: &Caller, limit: i64) -> AppResult<Vec<Job>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {JOB_COLUMNS} FROM jobs
+         WHERE $1 OR owner = $2 OR service IN (SELECT name FROM services WHERE owner = $2)
+         ORDER BY created_at DESC, name DESC LIMIT $3"
+    ))
+    .bind(caller.admin)
+    .bind(&caller.id)
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(job_from_row).collect()
+}
+
+/// Whose jobs of a service the caller sees: the service owner and the admin see every job,
+/// others (the service is shared with them) only the jobs they started. A service the caller
+/// may not see is a 404.
+pub async fn authorize(db: &Database, caller: &Caller, service: &str) -> AppResult<JobScope> {
+    let service = services::require_visible(db, caller, service).await?;
+    Ok(JobScope(
+        (!caller.manages(&service.owner)).then(|| caller.id.clone()),
+    ))
+}
+
+/// The owner the caller's job queries are limited to (None: every job of the service).
+pub struct JobScope(pub Option<String>);
+
+impl JobScope {
+    pub fn owner(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+}
+
+/// The jobs table of the service page: the newest 200, with counts per state.
+pub async fn list_for(
+    db: &Database,
+    caller: &Caller,
+    service: &str,
+    state: Option<JobState>,
+) -> AppResult<JobList> {
+    let scope = authorize(db, caller, service).await?;
+    Ok(JobList {
+        jobs: page(db, service, scope.owner(), state, None, 200).await?,
+        counts: counts(db, service, scope.owner()).await?,
+    })
+}
+
+/// A job of `service` the caller may see, or 404.
+pub async fn require(db: &Database, caller: &Caller, service: &str, job: &str) -> AppResult<Job> {
+    let scope = authorize(db, caller, service).await?;
+    get(db, job)
+        .await?
+        .filter(|j| j.service == service && scope.owner().is_none_or(|o| j.owner == o))
+        .ok_or_else(|| AppError::NotFound(format!("service {service:?} has no job named {job:?}")))
+}
+
+pub async fn log_for(
+    db: &Database,
+    caller: &Caller,
+    service: &str,
+    job: &str,
+    timestamps: bool,
+) -> AppResult<String> {
+    require(db, caller, service, job).await?;
+    super::logs::read(db, job, timestamps).await
+}
+
+/// Deletes the named jobs of a service with their logs (running ones are left alone: their
+/// process would go on writing). Returns how many went.
+pub async fn delete_named(
+    db: &Database,
+    jobs: &Jobs,
+    caller: &Caller,
+    service: &str,
+    names: &[String],
+) -> AppResult<u64> {
+    let scope = authorize(db, caller, service).await?;
+    let mut deleted = 0;
+    for name in names {
+        // Someone else's job is as good as missing: 404, not a silent 0.
+        if !get(db, name)
+            .await?
+            .is_some_and(|j| j.service == service && scope.owner().is_none_or(|o| j.owner == o))
+        {
+            return Err(AppError::NotFound(format!(
+                "service {service:?} has no job named {name:?}"
+            )));
+        }
+        let done =
+            sqlx::query("DELETE FROM jobs WHERE name = $1 AND service = $2 AND state <> 'running'")
+                .bind(name)
+                .bind(service)
+                .execute(db.pool())
+                .await?;
+        if done.rows_affected() == 1 {
+            deleted += 1;
+            jobs.changed(service, name);
+        }
+    }
+    Ok(deleted)
+}
+
+/// `DELETE /system/logs/{service}`: finished jobs that succeeded, or with `all` every job that
+/// is not running. Returns how many went.
+pub async fn delete_finished(
+    db: &Database,
+    jobs: &Jobs,
+    caller: &Caller,
+    service: &str,
+    all: bool,
+) -> AppResult<u64> {
+    let scope = authorize(db, caller, service).await?;
+    let done = sqlx::query(
+        "DELETE FROM jobs WHERE service = $1 AND (state = 'succeeded' OR ($2 AND state <> 'running'))
+           AND ($3 IS NULL OR owner = $3)",
+    )
+    .bind(service)
+    .bind(all)
+    .bind(scope.owner())
+    .execute(db.pool())
+    .await?;
+    jobs.changed(service, "*");
+    Ok(done.rows_affected())
+}
+
+/// Queues a dead-lettered job again, with a fresh set of attempts.
+pub async fn retry(
+    db: &Database,
+    jobs: &Jobs,
+    caller: &Caller,
+    service: &str,
+    job: &str,
+) -> AppResult<()> {
+    let found = require(db, caller, service, job).await?;
+    if found.state != JobState::DeadLettered {
+        return Err(AppError::Conflict(format!(
+            "job {job:?} is {}, only dead-lettered jobs can be retried",
+            found.state.label().to_lowercase()
+        )));
+    }
+    sqlx::query(
+        "UPDATE jobs SET state = 'pending', attempts = 0, run_after = $1, reason = NULL, finished_at = NULL
+         WHERE name = $2 AND state = 'dead_lettered'",
+    )
+    .bind(now_ms())
+    .bind(job)
+    .execute(db.pool())
+    .await?;
+    jobs.changed(service, job);
+    Ok(())
+}
+
+/// Removes a deleted service's jobs and what they remembered.
+pub async fn forget_service(db: &Database, service: &str) -> AppResult<()> {
+    sqlx::query("DELETE FROM jobs WHERE service = $1")
+        .bind(service)
+        .execute(db.pool())
+        .await?;
+    sqlx::query("DELETE FROM job_inputs WHERE service = $1")
+        .bind(service)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Deletes finished jobs older than the retention period, and the object versions seen
+/// before it. Returns how many jobs went.
+pub async fn delete_expired(db: &Database, older_than_ms: i64) -> AppResult<u64> {
+    let done = sqlx::query(
+        "DELETE FROM jobs WHERE created_at < $1 AND state IN ('succeeded', 'failed', 'dead_lettered')",
+    )
+    .bind(older_than_ms)
+    .execute(db.pool())
+    .await?;
+    sqlx::query("DELETE FROM job_inputs WHERE seen_at < $1")
+        .bind(older_than_ms)
+        .execute(db.pool())
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// Runs a service at once on a payload and waits for the answer (`POST /run`, the dashboard's
+/// invoke panel). The job is recorded like any other, with trigger `sync`.
+pub async fn run_sync(
+    db: &Database,
+    jobs: &Jobs,
+    caller: &Caller,
+    service: &str,
+    payload: EventBody,
+) -> AppResult<(Job, Vec<u8>)> {
+    // Anyone the service is shared with may invoke it; the job is theirs.
+    let found = services::require_visible(db, caller, service).await?;
+    // Larger bodies are payloads to the supervisor too.
+    let small = match &payload {
+        EventBody::Text(text) => Some(text.as_bytes().to_vec()),
+        EventBody::File(path) => match tokio::fs::metadata(path).await {
+            Ok(meta) if meta.len() as usize <= STORAGE_EVENT_LIMIT => {
+                tokio::fs::read(path).await.ok()
+            }
+            _ => None,
+        },
+    };
+    if let Some(body) = small {
+        super::events::invocation_event(&found, &body)?;
+    }
+    let new = NewJob {
+        service: service.to_string(),
+        owner: caller.id.clone(),
+        trigger: Trigger::Sync,
+        // A spooled body goes to the job from its file; nobody runs this job again.
+        event: match &payload {
+            EventBody::Text(text) => text.clone(),
+            EventBody::File(_) => String::new(),
+        },
+        input: None,
+        object: None,
+    };
+    let lease_until = now_ms() + jobs.settings().lease.as_millis() as i64;
+    let enqueued = insert(
+        db,
+        &new,
+        JobState::Running,
+        Some((jobs.instance(), lease_until)),
+    )
+    .await?;
+    jobs.changed(service, &enqueued.name);
+    let response =
+        super::dispatch::execute(db, jobs, &enqueued.name, found, true, Some(payload)).await?;
+    let job = get(db, &enqueued.name)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("job {:?} was deleted", enqueued.name)))?;
+    Ok((job, response))
+}

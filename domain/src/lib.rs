@@ -1,0 +1,32 @@
+//! The domain: what the platform does, with no web framework in it. Use cases are plain async
+//! functions over the platform's components (database, object store, executor, identity
+//! provider), called by the web layer (`app`: server functions, the REST API, live feeds) and
+//! by the server's start-up. Types that cross a boundary live in `model`.
+
+pub mod access;
+pub mod access_log;
+mod app;
+pub mod auth;
+pub mod buckets;
+pub mod db;
+pub mod entitlements;
+pub mod jobs;
+pub mod kubernetes;
+pub mod oidc;
+pub mod services;
+pub mod sessions;
+pub mod storage;
+pub mod store;
+pub mod store_keys;
+pub mod users;
+pub mod zip_stream;
+
+pub use app::App;
+
+/// Seconds since the epoch, for record timestamps.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}

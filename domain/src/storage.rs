@@ -1,0 +1,195 @@
+//! The platform's buckets: who owns each, creating them for services, and removing them.
+//! Only `minio.default` entries (the platform's own store) are prepared here.
+
+use std::collections::BTreeSet;
+
+use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+use sqlx::Row;
+
+use super::access::Caller;
+use super::db::Database;
+use super::store::{Store, refused, refused_in};
+use model::service::{Service, StorageIo};
+use model::{AppError, AppResult};
+
+/// The buckets of the platform's store a service reads from or writes to.
+pub fn buckets_of(service: &Service) -> BTreeSet<String> {
+    buckets_in(service.input.iter().chain(&service.output))
+}
+
+/// The platform-store buckets of some storage entries.
+pub fn buckets_in<'a>(entries: impl IntoIterator<Item = &'a StorageIo>) -> BTreeSet<String> {
+    entries
+        .into_iter()
+        .filter(|io| io.in_platform_store())
+        .map(|io| io.bucket_and_folder().0.to_string())
+        .collect()
+}
+
+/// Makes sure every bucket and folder the service uses exists: a bucket the caller owns is
+/// reused, one owned by someone else is a 409, a missing one is created and recorded as made
+/// by this service; one in the store without a record is adopted by the admin only (409 for
+/// anyone else). External stores get the input folders' notification rules. Idempotent.
+pub async fn prepare_for(
+    db: &Database,
+    s3: &Store,
+    caller: &Caller,
+    service: &Service,
+    now: i64,
+) -> AppResult<()> {
+    for bucket in buckets_of(service) {
+        match owner_of(db, &bucket).await? {
+            Some(owner) if owner == caller.id || caller.admin => {}
+            Some(_) => {
+                return Err(AppError::Conflict(format!(
+                    "bucket {bucket:?} belongs to another user; choose another bucket name"
+                )));
+            }
+            None => {
+                let created = create_bucket(s3, &bucket).await?;
+                // A bucket made outside the platform (root keys, an external store's own) has
+                // no owner yet: naming it must not make the caller its owner.
+                if !created && !caller.admin {
+                    return Err(AppError::Conflict(format!(
+                        "bucket {bucket:?} exists in the store but was not created through the platform; only the admin may adopt it"
+                    )));
+                }
+                let created_by = created.then_some(service.name.as_str());
+                sqlx::query(
+                    "INSERT INTO buckets (name, owner, created_by, created_at) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(&bucket)
+                .bind(&caller.id)
+                .bind(created_by)
+                .bind(now)
+                .execute(db.pool())
+                .await?;
+            }
+        }
+    }
+    // The buckets a service made are shared like the service itself.
+    sqlx::query("UPDATE buckets SET visibility = $1, allowed_users = $2 WHERE created_by = $3")
+        .bind(service.visibility.as_str())
+        .bind(serde_json::to_string(&service.allowed_users).unwrap_or_else(|_| "[]".into()))
+        .bind(&service.name)
+        .execute(db.pool())
+        .await?;
+    // Folder markers make empty folders visible in every S3 browser.
+    for (list, entries) in [("input", &service.input), ("output", &service.output)] {
+        for (i, io) in entries.iter().enumerate() {
+            if let (bucket, folder) = io.bucket_and_folder()
+                && io.in_platform_store()
+                && !folder.is_empty()
+            {
+                s3.put_object()
+                    .bucket(bucket)
+                    .key(format!("{folder}/"))
+                    .send()
+                    .await
+                    .map_err(|e| refused(&format!("{list}[{i}].path"), e))?;
+            }
+        }
+    }
+    super::store::subscribe(s3, service).await
+}
+
+/// Creates the bucket; false when it already existed in the store (made outside the platform).
+pub async fn create_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> AppResult<bool> {
+    match s3.create_bucket().bucket(bucket).send().await {
+        Ok(_) => Ok(true),
+        Err(e)
+            if matches!(
+                e.code(),
+                Some("BucketAlreadyOwnedByYou" | "BucketAlreadyExists")
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(refused_in(bucket, e)),
+    }
+}
+
+pub async fn owner_of(db: &Database, bucket: &str) -> AppResult<Option<String>> {
+    let row = sqlx::query("SELECT owner FROM buckets WHERE name = $1")
+        .bind(bucket)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(row.map(|r| r.try_get("owner")).transpose()?)
+}
+
+/// Buckets the service's creation made.
+pub async fn created_by(db: &Database, service: &str) -> AppResult<Vec<String>> {
+    let rows = sqlx::query("SELECT name FROM buckets WHERE created_by = $1 ORDER BY name")
+        .bind(service)
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter().map(|r| Ok(r.try_get("name")?)).collect()
+}
+
+/// Records `service` as the creator of `bucket`, so deleting that service removes it.
+pub async fn hand_over(db: &Database, bucket: &str, service: &str) -> AppResult<()> {
+    sqlx::query("UPDATE buckets SET created_by = $1 WHERE name = $2")
+        .bind(service)
+        .bind(bucket)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Deletes every object of the bucket, then the bucket and its record.
+pub async fn remove_bucket(db: &Database, s3: &aws_sdk_s3::Client, bucket: &str) -> AppResult<()> {
+    let mut continuation = None;
+    loop {
+        let page = s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .set_continuation_token(continuation)
+            .send()
+            .await;
+        let page = match page {
+            Ok(page) => page,
+            // Deleted outside the platform: only its record is left to remove.
+            Err(e) if e.code() == Some("NoSuchBucket") => break,
+            Err(e) => return Err(refused_in(bucket, e)),
+        };
+        let keys: Vec<ObjectIdentifier> = page
+            .contents()
+            .iter()
+            .filter_map(|o| {
+                ObjectIdentifier::builder()
+                    .set_key(o.key().map(str::to_string))
+                    .build()
+                    .ok()
+            })
+            .collect();
+        if !keys.is_empty() {
+            let delete = Delete::builder()
+                .set_objects(Some(keys))
+                .quiet(true)
+                .build()
+                .map_err(|e| AppError::internal("delete request", e))?;
+            s3.delete_objects()
+                .bucket(bucket)
+                .delete(delete)
+                .send()
+                .await
+                .map_err(|e| refused_in(bucket, e))?;
+        }
+        continuation = page.next_continuation_token().map(str::to_string);
+        if continuation.is_none() {
+            break;
+        }
+    }
+    match s3.delete_bucket().bucket(bucket).send().await {
+        Ok(_) => {}
+        Err(e) if e.code() == Some("NoSuchBucket") => {}
+        Err(e) => return Err(refused_in(bucket, e)),
+    }
+    sqlx::query("DELETE FROM buckets WHERE name = $1")
+        .bind(bucket)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,288 @@
+//! Keys to the embedded store for people and jobs, so that nobody but the platform holds the
+//! root keys. A user's key reaches the buckets they may use (`buckets::BucketRecord::usable_by`);
+//! a job's key reaches its service's buckets, and only while the job runs. Secrets are derived
+//! from the root secret and the access key, never stored. External stores (MinIO, RustFS)
+//! manage their own users: there jobs get the configured keys and users none.
+
+use embedded_s3::Reach;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use sqlx::Row;
+
+use super::access::Caller;
+use super::buckets;
+use super::db::Database;
+use super::jobs::executor::StorageAccess;
+use super::{now, services, storage};
+use model::service::Service;
+use model::system::{StoreCredentials, StoreKeyKind};
+use model::{AppError, AppResult};
+
+/// User keys: `OSCU` and 16 random characters, like the 20-character keys of AWS.
+const USER_KEY: &str = "OSCU";
+/// Job keys: `OSCJ-` and the job's name.
+const JOB_KEY: &str = "OSCJ-";
+
+/// The secret of an access key issued by this platform.
+pub fn secret_of(root_secret: &str, access_key: &str) -> String {
+    // HMAC accepts keys of any length.
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(root_secret.as_bytes()).expect("HMAC takes any key");
+    mac.update(b"oscar store key\0");
+    mac.update(access_key.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// The keys a job gets for `minio.default`: its own when the store is the embedded one.
+pub fn for_job(storage: &StorageAccess, job: &str) -> (String, String) {
+    if storage.scoped_keys {
+        let access_key = format!("{JOB_KEY}{job}");
+        let secret = secret_of(&storage.secret_key, &access_key);
+        (access_key, secret)
+    } else {
+        (storage.access_key.clone(), storage.secret_key.clone())
+    }
+}
+
+/// The keys the caller uses with the store: the root keys for the admin, their own (made on
+/// first use) for a user of the embedded store, none for a user of an external store.
+pub async fn for_caller(
+    db: &Database,
+    storage: &StorageAccess,
+    caller: &Caller,
+) -> AppResult<StoreCredentials> {
+    let (kind, access_key) = if caller.admin {
+        (StoreKeyKind::Root, storage.access_key.clone())
+    } else if storage.scoped_keys {
+        let key = match key_of(db, &caller.id).await? {
+            Some(key) => key,
+            None => {
+                // Two first requests at once: one key wins, both read it.
+                sqlx::query(
+                    "INSERT INTO store_keys (access_key, owner, created_at) VALUES ($1, $2, $3)
+                     ON CONFLICT (owner) DO NOTHING",
+                )
+                .bind(new_user_key())
+                .bind(&caller.id)
+                .bind(now())
+                .execute(db.pool())
+                .await?;
+                key_of(db, &caller.id)
+                    .await?
+                    .ok_or_else(|| AppError::internal("store key", "not recorded"))?
+            }
+        };
+        (StoreKeyKind::Personal, key)
+    } else {
+        (StoreKeyKind::NotIssued, String::new())
+    };
+    Ok(credentials(storage, kind, access_key))
+}
+
+/// Signs the caller's share and upload links with their own key, so that the store checks
+/// their rights when a link is used and rotating the key revokes every link they made. The
+/// admin's links, and everyone's on an external store (no user keys there), carry the root
+/// keys' signature.
+pub async fn link_signer(
+    db: &Database,
+    storage: &StorageAccess,
+    s3: &aws_sdk_s3::Client,
+    caller: &Caller,
+) -> AppResult<aws_sdk_s3::Client> {
+    let credentials = for_caller(db, storage, caller).await?;
+    if !matches!(credentials.kind, StoreKeyKind::Personal) {
+        return Ok(s3.clone());
+    }
+    let config = s3
+        .config()
+        .to_builder()
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            credentials.access_key,
+            credentials.secret_key,
+            None,
+            None,
+            "oscar-user-key",
+        ))
+        .build();
+    Ok(aws_sdk_s3::Client::from_conf(config))
+}
+
+async fn key_of(db: &Database, owner: &str) -> AppResult<Option<String>> {
+    let row = sqlx::query("SELECT access_key FROM store_keys WHERE owner = $1")
+        .bind(owner)
+        .fetch_optional(db.pool())
+        .await?;
+    row.map(|row| Ok(row.try_get("access_key")?)).transpose()
+}
+
+/// Replaces the caller's key; the old one stops working at once.
+pub async fn rotate(
+    db: &Database,
+    storage: &StorageAccess,
+    caller: &Caller,
+) -> AppResult<StoreCredentials> {
+    if caller.admin || !storage.scoped_keys {
+        return Err(AppError::bad_request(
+            "store_keys",
+            "only keys issued by the embedded store can be rotated here; the root keys are set in the server's configuration",
+        ));
+    }
+    let access_key = new_user_key();
+    sqlx::query(
+        "INSERT INTO store_keys (access_key, owner, created_at) VALUES ($1, $2, $3)
+         ON CONFLICT (owner) DO UPDATE SET access_key = excluded.access_key, created_at = excluded.created_at",
+    )
+    .bind(&access_key)
+    .bind(&caller.id)
+    .bind(now())
+    .execute(db.pool())
+    .await?;
+    Ok(credentials(storage, StoreKeyKind::Personal, access_key))
+}
+
+fn credentials(
+    storage: &StorageAccess,
+    kind: StoreKeyKind,
+    access_key: String,
+) -> StoreCredentials {
+    let secret_key = match kind {
+        StoreKeyKind::Root => storage.secret_key.clone(),
+        StoreKeyKind::Personal => secret_of(&storage.secret_key, &access_key),
+        StoreKeyKind::NotIssued => String::new(),
+    };
+    StoreCredentials {
+        endpoint: storage.endpoint.clone(),
+        region: storage.region.clone(),
+        kind,
+        access_key,
+        secret_key,
+    }
+}
+
+fn new_user_key() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut rng = rand::rng();
+    let tail: String = (0..16)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect();
+    format!("{USER_KEY}{tail}")
+}
+
+/// Who holds a key this platform issued.
+enum Holder {
+    User(String),
+    /// A running job, with its service.
+    Job(Box<Service>),
+}
+
+async fn holder(db: &Database, access_key: &str) -> AppResult<Option<Holder>> {
+    if let Some(job) = access_key.strip_prefix(JOB_KEY) {
+        let row = sqlx::query(
+            "SELECT s.definition, s.owner, s.token FROM jobs j JOIN services s ON s.name = j.service
+             WHERE j.name = $1 AND j.state = 'running'",
+        )
+        .bind(job)
+        .fetch_optional(db.pool())
+        .await?;
+        return row
+            .map(|row| Ok(Holder::Job(Box::new(services::from_row(&row)?))))
+            .transpose();
+    }
+    if !access_key.starts_with(USER_KEY) {
+        return Ok(None);
+    }
+    let row = sqlx::query("SELECT owner FROM store_keys WHERE access_key = $1")
+        .bind(access_key)
+        .fetch_optional(db.pool())
+        .await?;
+    row.map(|row| Ok(Holder::User(row.try_get("owner")?)))
+        .transpose()
+}
+
+/// The user a key belongs to (`None` for jobs' keys and keys nobody was issued).
+pub async fn user_of(db: &Database, access_key: &str) -> AppResult<Option<String>> {
+    Ok(match holder(db, access_key).await? {
+        Some(Holder::User(owner)) => Some(owner),
+        _ => None,
+    })
+}
+
+/// The secret of a key the store was shown, when the key exists and works now.
+pub async fn secret(
+    db: &Database,
+    root_secret: &str,
+    access_key: &str,
+) -> AppResult<Option<String>> {
+    Ok(holder(db, access_key)
+        .await?
+        .map(|_| secret_of(root_secret, access_key)))
+}
+
+/// What the holder of a key may do with the objects of `bucket`: the same rights as the
+/// dashboard and the REST API give its user (`buckets::may_replace`); a job acts for its
+/// service's owner on the service's buckets.
+pub async fn reach(db: &Database, access_key: &str, bucket: &str) -> AppResult<Reach> {
+    Ok(match holder(db, access_key).await? {
+        Some(Holder::User(user)) => {
+            let record = buckets::record(db, bucket).await?;
+            let caller = Caller::user(&user, Vec::new());
+            if caller.manages(&record.owner) {
+                Reach::Full {
+                    uploader: Some(user),
+                }
+            } else if record.usable_by(&caller) {
+                Reach::Shared { uploader: user }
+            } else {
+                Reach::None
+            }
+        }
+        Some(Holder::Job(service)) if storage::buckets_of(&service).contains(bucket) => {
+            Reach::Full { uploader: None }
+        }
+        _ => Reach::None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn storage(scoped_keys: bool) -> StorageAccess {
+        StorageAccess {
+            endpoint: "http://127.0.0.1:9000".into(),
+            region: "us-east-1".into(),
+            access_key: "root".into(),
+            secret_key: "root-secret".into(),
+            scoped_keys,
+        }
+    }
+
+    #[test]
+    fn secrets_depend_on_the_root_secret_and_the_key() {
+        let secret = secret_of("root-secret", "OSCUABC");
+        assert_eq!(secret.len(), 64);
+        assert_eq!(secret, secret_of("root-secret", "OSCUABC"));
+        assert_ne!(secret, secret_of("other-secret", "OSCUABC"));
+        assert_ne!(secret, secret_of("root-secret", "OSCUABD"));
+    }
+
+    #[test]
+    fn jobs_get_their_own_keys_from_the_embedded_store_only() {
+        let (key, secret) = for_job(&storage(true), "svc-1");
+        assert_eq!(key, "OSCJ-svc-1");
+        assert_eq!(secret, secret_of("root-secret", "OSCJ-svc-1"));
+        assert_eq!(
+            for_job(&storage(false), "svc-1"),
+            ("root".to_string(), "root-secret".to_string())
+        );
+    }
+
+    #[test]
+    fn user_keys_look_like_s3_keys() {
+        let key = new_user_key();
+        assert_eq!(key.len(), 20);
+        assert!(key.starts_with(USER_KEY));
+        assert_ne!(key, new_user_key());
+    }
+}

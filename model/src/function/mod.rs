@@ -1,0 +1,10 @@
+//! The contract between the platform and the supervisor inside each job: the function
+//! configuration it reads, the events it receives, the response framing on its output and the
+//! report it ends with. One definition serves the supervisor, the executors and the REST API.
+
+pub mod config;
+pub mod event;
+pub mod report;
+pub mod response;
+
+pub use report::Report;

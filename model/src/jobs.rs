@@ -1,0 +1,150 @@
+//! Jobs as the dashboard and the REST API show them: state, trigger, activity.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    /// Failed for platform reasons too many times; waits for someone to press "retry".
+    DeadLettered,
+}
+
+impl JobState {
+    pub const ALL: [JobState; 5] = [
+        Self::Pending,
+        Self::Running,
+        Self::Succeeded,
+        Self::Failed,
+        Self::DeadLettered,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::DeadLettered => "dead_lettered",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Pending => "Pending",
+            Self::Running => "Running",
+            Self::Succeeded => "Succeeded",
+            Self::Failed => "Failed",
+            Self::DeadLettered => "Dead-lettered",
+        }
+    }
+
+    /// The pod-phase word OSCAR clients expect in `/system/logs`.
+    pub fn oscar_status(self) -> &'static str {
+        match self {
+            Self::Pending => "Pending",
+            Self::Running => "Running",
+            Self::Succeeded => "Succeeded",
+            Self::Failed | Self::DeadLettered => "Failed",
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::DeadLettered)
+    }
+}
+
+/// What started a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// A storage notification (embedded store, MinIO webhook).
+    Bucket,
+    /// An upload through the dashboard or the REST API.
+    Upload,
+    /// `POST /job/{service}` with a payload.
+    Api,
+    /// `POST /run/{service}` or the dashboard's invoke panel.
+    Sync,
+    /// Found by the reconciler: an input object without a job (its event was lost).
+    Reconciler,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Bucket => "bucket",
+            Self::Upload => "upload",
+            Self::Api => "api",
+            Self::Sync => "sync",
+            Self::Reconciler => "reconciler",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            Self::Bucket,
+            Self::Upload,
+            Self::Api,
+            Self::Sync,
+            Self::Reconciler,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == text)
+    }
+}
+
+/// One job as the dashboard and the REST API show it. Times are milliseconds since the epoch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    pub name: String,
+    pub service: String,
+    pub owner: String,
+    pub trigger: Trigger,
+    /// `bucket/key` of the input object, for storage-triggered jobs.
+    pub input: Option<String>,
+    pub state: JobState,
+    pub attempts: i64,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub exit_code: Option<i64>,
+    /// Why it failed, or why the last attempt failed while it waits for a retry.
+    pub reason: Option<String>,
+    /// `bucket/key` of each uploaded output.
+    pub outputs: Vec<String>,
+    pub log_size: i64,
+}
+
+/// How busy a service is, for the services list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct JobActivity {
+    pub total: i64,
+    pub running: i64,
+    /// Failed or dead-lettered.
+    pub failed: i64,
+    /// When its newest job was created.
+    pub last: Option<i64>,
+}
+
+/// A service's jobs, newest first, with the count in each state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct JobList {
+    pub jobs: Vec<Job>,
+    pub counts: Vec<(JobState, i64)>,
+}
+
+/// The answer of a synchronous run from the dashboard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunResult {
+    pub job: Job,
+    /// The response body as upstream shapes it (base64 of the output, or the script output).
+    pub response: String,
+}

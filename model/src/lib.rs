@@ -1,0 +1,23 @@
+//! The bottom layer: every type that crosses a boundary, and nothing that does I/O. The browser
+//! (wasm), the web layer, the domain and the in-job supervisor all build on it, so each type
+//! exists once.
+//!
+//! - [`error`]: the error users see, on every wire.
+//! - [`service`]: the OSCAR service definition, its validation and FDL files.
+//! - [`function`]: the supervisor contract (function config, events, report, response frames).
+//! - [`auth`], [`buckets`], [`jobs`], [`services`], [`system`]: what the dashboard's server
+//!   functions and the REST API exchange.
+//! - [`routes`], [`url`]: paths and URL encoding both sides must agree on.
+
+pub mod auth;
+pub mod buckets;
+pub mod error;
+pub mod function;
+pub mod jobs;
+pub mod routes;
+pub mod service;
+pub mod services;
+pub mod system;
+pub mod url;
+
+pub use error::{AppError, AppResult};

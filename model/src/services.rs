@@ -1,0 +1,72 @@
+//! Services as the dashboard lists them, and what applying or deleting one does.
+
+use serde::{Deserialize, Serialize};
+
+use crate::service::Service;
+
+/// One row of the services list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceSummary {
+    pub name: String,
+    pub image: String,
+    pub owner: String,
+    /// `bucket/folder` paths of the inputs and outputs.
+    pub inputs: Vec<String>,
+    pub outputs: Vec<String>,
+    pub activity: crate::jobs::JobActivity,
+}
+
+impl From<&Service> for ServiceSummary {
+    fn from(s: &Service) -> Self {
+        let paths =
+            |ios: &[crate::service::StorageIo]| ios.iter().map(|io| io.path.clone()).collect();
+        Self {
+            name: s.name.clone(),
+            image: s.image.clone(),
+            owner: s.owner.clone(),
+            inputs: paths(&s.input),
+            outputs: paths(&s.output),
+            activity: Default::default(),
+        }
+    }
+}
+
+/// One page of the services list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServicesPage {
+    pub services: Vec<ServiceSummary>,
+    /// Services matching the filter, on every page.
+    pub matching: usize,
+    /// Services the caller may see, filter or not.
+    pub visible: usize,
+    /// The page shown, from 1 (a page past the end shows the last one).
+    pub page: usize,
+    pub per_page: usize,
+}
+
+impl ServicesPage {
+    /// How many pages `matching` services fill (one, even when none match).
+    pub fn count_pages(matching: usize, per_page: usize) -> usize {
+        matching.div_ceil(per_page).max(1)
+    }
+
+    pub fn pages(&self) -> usize {
+        Self::count_pages(self.matching, self.per_page)
+    }
+}
+
+/// What deleting a service removes, shown before the user confirms.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeletionPlan {
+    pub service: String,
+    /// Buckets the service created and no other service uses; deleted with all their objects.
+    pub buckets: Vec<String>,
+}
+
+/// One service an FDL apply touched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Applied {
+    pub name: String,
+    /// False when an existing service was updated.
+    pub created: bool,
+}
