@@ -8,6 +8,7 @@ use serde_json::Value;
 use sqlx::Row;
 
 use super::access::Caller;
+use super::buckets::records;
 use super::db::Database;
 use super::jobs::executor::{Executor, secret_variables};
 use super::storage;
@@ -329,7 +330,7 @@ async fn plan(
     let others: Vec<&Service> = all.iter().filter(|s| s.name != name).collect();
     let mut buckets = Vec::new();
     let mut shared = Vec::new();
-    for bucket in storage::created_by(db, name).await? {
+    for bucket in records::created_by(db, name).await? {
         match others
             .iter()
             .find(|other| storage::buckets_of(other).contains(&bucket))
@@ -369,7 +370,7 @@ pub async fn delete(
         storage::remove_bucket(db, s3, bucket).await?;
     }
     for (bucket, user) in &shared {
-        storage::hand_over(db, bucket, user).await?;
+        records::hand_over(db, bucket, user).await?;
     }
     sqlx::query("DELETE FROM services WHERE name = $1")
         .bind(name)

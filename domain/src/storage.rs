@@ -3,13 +3,12 @@
 
 use std::collections::BTreeSet;
 
-use aws_sdk_s3::error::ProvideErrorMetadata;
-use aws_sdk_s3::types::{Delete, ObjectIdentifier};
-use sqlx::Row;
-
 use super::access::Caller;
+use super::buckets::{Sharing, records};
 use super::db::Database;
 use super::store::{Store, refused, refused_in};
+use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use model::service::{Service, StorageIo};
 use model::{AppError, AppResult};
 
@@ -39,7 +38,7 @@ pub async fn prepare_for(
     now: i64,
 ) -> AppResult<()> {
     for bucket in buckets_of(service) {
-        match owner_of(db, &bucket).await? {
+        match records::owner_of(db, &bucket).await? {
             Some(owner) if owner == caller.id || caller.admin => {}
             Some(_) => {
                 return Err(AppError::Conflict(format!(
@@ -56,26 +55,17 @@ pub async fn prepare_for(
                     )));
                 }
                 let created_by = created.then_some(service.name.as_str());
-                sqlx::query(
-                    "INSERT INTO buckets (name, owner, created_by, created_at) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (name) DO NOTHING",
-                )
-                .bind(&bucket)
-                .bind(&caller.id)
-                .bind(created_by)
-                .bind(now)
-                .execute(db.pool())
-                .await?;
+                let private = Sharing::default();
+                records::insert(db, &bucket, &caller.id, created_by, &private, now).await?;
             }
         }
     }
     // The buckets a service made are shared like the service itself.
-    sqlx::query("UPDATE buckets SET visibility = $1, allowed_users = $2 WHERE created_by = $3")
-        .bind(service.visibility.as_str())
-        .bind(serde_json::to_string(&service.allowed_users).unwrap_or_else(|_| "[]".into()))
-        .bind(&service.name)
-        .execute(db.pool())
-        .await?;
+    let sharing = Sharing {
+        visibility: service.visibility,
+        allowed_users: service.allowed_users.clone(),
+    };
+    records::share_like_service(db, &service.name, &sharing).await?;
     // Folder markers make empty folders visible in every S3 browser.
     for (list, entries) in [("input", &service.input), ("output", &service.output)] {
         for (i, io) in entries.iter().enumerate() {
@@ -109,33 +99,6 @@ pub async fn create_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> AppResult<b
         }
         Err(e) => Err(refused_in(bucket, e)),
     }
-}
-
-pub async fn owner_of(db: &Database, bucket: &str) -> AppResult<Option<String>> {
-    let row = sqlx::query("SELECT owner FROM buckets WHERE name = $1")
-        .bind(bucket)
-        .fetch_optional(db.pool())
-        .await?;
-    Ok(row.map(|r| r.try_get("owner")).transpose()?)
-}
-
-/// Buckets the service's creation made.
-pub async fn created_by(db: &Database, service: &str) -> AppResult<Vec<String>> {
-    let rows = sqlx::query("SELECT name FROM buckets WHERE created_by = $1 ORDER BY name")
-        .bind(service)
-        .fetch_all(db.pool())
-        .await?;
-    rows.iter().map(|r| Ok(r.try_get("name")?)).collect()
-}
-
-/// Records `service` as the creator of `bucket`, so deleting that service removes it.
-pub async fn hand_over(db: &Database, bucket: &str, service: &str) -> AppResult<()> {
-    sqlx::query("UPDATE buckets SET created_by = $1 WHERE name = $2")
-        .bind(service)
-        .bind(bucket)
-        .execute(db.pool())
-        .await?;
-    Ok(())
 }
 
 /// Deletes every object of the bucket, then the bucket and its record.
@@ -187,9 +150,5 @@ pub async fn remove_bucket(db: &Database, s3: &aws_sdk_s3::Client, bucket: &str)
         Err(e) if e.code() == Some("NoSuchBucket") => {}
         Err(e) => return Err(refused_in(bucket, e)),
     }
-    sqlx::query("DELETE FROM buckets WHERE name = $1")
-        .bind(bucket)
-        .execute(db.pool())
-        .await?;
-    Ok(())
+    records::delete(db, bucket).await
 }

@@ -460,7 +460,9 @@ async fn a_service_whose_bucket_was_removed_outside_can_be_deleted() {
         .await
         .unwrap();
     assert_eq!(
-        domain::storage::owner_of(db, "vanished").await.unwrap(),
+        domain::buckets::records::owner_of(db, "vanished")
+            .await
+            .unwrap(),
         None
     );
 }

@@ -31,7 +31,7 @@ pub async fn list_buckets() -> Result<Vec<BucketOverview>, AppError> {
             name: record.name,
             owner: record.owner,
             service: record.service,
-            visibility: record.visibility,
+            visibility: record.visibility.as_str().to_string(),
             objects,
             size,
         });
@@ -50,8 +50,7 @@ pub async fn create_bucket(name: String) -> Result<(), AppError> {
         &state.s3,
         &caller,
         &name,
-        Default::default(),
-        &[],
+        &buckets::Sharing::default(),
     )
     .await
 }

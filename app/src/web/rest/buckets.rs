@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 use super::Principal;
 use crate::web::state::AppState;
 use crate::{AppError, AppResult};
-use domain::buckets::{self, Access, BucketRecord, Listing};
-use domain::{jobs, now, store_keys};
+use domain::buckets::{self, Access, BucketRecord, Listing, Sharing};
+use domain::{jobs, store_keys};
 use model::service::Visibility;
 
 /// Objects per page of `GET /system/buckets/{bucket}` unless `limit` says otherwise.
@@ -95,8 +95,10 @@ async fn create(
         &state.s3,
         &caller,
         &request.bucket_name,
-        request.visibility.unwrap_or_default(),
-        &request.allowed_users,
+        &Sharing {
+            visibility: request.visibility.unwrap_or_default(),
+            allowed_users: request.allowed_users,
+        },
     )
     .await?;
     Ok(StatusCode::CREATED)
@@ -105,7 +107,7 @@ async fn create(
 fn minio_bucket(record: BucketRecord) -> MinioBucket {
     MinioBucket {
         bucket_name: record.name,
-        visibility: record.visibility,
+        visibility: record.visibility.as_str().to_string(),
         allowed_users: record.allowed_users,
         owner: record.owner,
         metadata: match record.service {
@@ -132,24 +134,11 @@ async fn update(
 ) -> AppResult<StatusCode> {
     let request = parse(&body)?;
     let bucket = request.bucket_name.trim_matches('/');
-    let record = buckets::authorize(&state.db, &state.s3, &caller, bucket, Access::Manage).await?;
-    if record.service.is_some() {
-        return Err(AppError::Forbidden(format!(
-            "bucket {bucket:?} belongs to a service; change the service instead"
-        )));
-    }
-    sqlx::query(
-        "INSERT INTO buckets (name, owner, created_by, created_at, visibility, allowed_users)
-         VALUES ($1, $2, NULL, $3, $4, $5)
-         ON CONFLICT (name) DO UPDATE SET visibility = $4, allowed_users = $5",
-    )
-    .bind(bucket)
-    .bind(&record.owner)
-    .bind(now())
-    .bind(request.visibility.unwrap_or_default().as_str())
-    .bind(serde_json::to_string(&request.allowed_users).unwrap_or_else(|_| "[]".into()))
-    .execute(state.db.pool())
-    .await?;
+    let sharing = Sharing {
+        visibility: request.visibility.unwrap_or_default(),
+        allowed_users: request.allowed_users,
+    };
+    buckets::share(&state.db, &state.s3, &caller, bucket, &sharing).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -10,16 +10,18 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectI
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
-use sqlx::Row;
-
-use super::access::{ADMIN_OWNER, Caller};
+use super::access::Caller;
 use super::db::Database;
 use super::jobs::events;
 use super::store::{refused, refused_in, unavailable};
 use super::{now, storage};
 use model::buckets::{BucketSummary, ObjectEntry, ObjectPage, Preview};
-use model::service::{Visibility, validate};
+use model::service::validate;
 use model::{AppError, AppResult};
+
+pub mod records;
+
+pub use records::{BucketRecord, Sharing, record};
 
 /// Objects per listing page at most.
 pub const PAGE_LIMIT: i32 = 1000;
@@ -47,46 +49,6 @@ pub async fn list(s3: &aws_sdk_s3::Client) -> AppResult<Vec<BucketSummary>> {
     Ok(buckets)
 }
 
-/// What the platform records about a bucket.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BucketRecord {
-    pub name: String,
-    pub owner: String,
-    /// The service whose creation made it.
-    pub service: Option<String>,
-    pub visibility: String,
-    pub allowed_users: Vec<String>,
-}
-
-/// The record of a bucket; buckets made outside the platform count as the admin's.
-pub async fn record(db: &Database, bucket: &str) -> AppResult<BucketRecord> {
-    let row = sqlx::query(
-        "SELECT owner, created_by, visibility, allowed_users FROM buckets WHERE name = $1",
-    )
-    .bind(bucket)
-    .fetch_optional(db.pool())
-    .await?;
-    Ok(match row {
-        Some(row) => {
-            let allowed: String = row.try_get("allowed_users")?;
-            BucketRecord {
-                name: bucket.to_string(),
-                owner: row.try_get("owner")?,
-                service: row.try_get("created_by")?,
-                visibility: row.try_get("visibility")?,
-                allowed_users: serde_json::from_str(&allowed).unwrap_or_default(),
-            }
-        }
-        None => BucketRecord {
-            name: bucket.to_string(),
-            owner: ADMIN_OWNER.into(),
-            service: None,
-            visibility: "private".into(),
-            allowed_users: Vec::new(),
-        },
-    })
-}
-
 /// The buckets the caller may use: their own, those shared with them, public ones; every
 /// bucket for the admin.
 pub async fn visible_to(
@@ -112,16 +74,6 @@ pub enum Access {
     Use,
     /// Change visibility, delete the bucket: the owner and the admin.
     Manage,
-}
-
-impl BucketRecord {
-    pub fn usable_by(&self, caller: &Caller) -> bool {
-        caller.may_use(
-            &self.owner,
-            Visibility::from_text(&self.visibility),
-            &self.allowed_users,
-        )
-    }
 }
 
 /// The bucket's record if the caller may do `access` on it: 404 when it does not exist, 403
@@ -167,33 +119,44 @@ pub async fn create(
     s3: &aws_sdk_s3::Client,
     caller: &Caller,
     name: &str,
-    visibility: Visibility,
-    allowed_users: &[String],
+    sharing: &Sharing,
 ) -> AppResult<()> {
     let name = name.trim_matches('/');
     let (bucket, folder) = name.split_once('/').unwrap_or((name, ""));
     validate::bucket_name(bucket).map_err(|m| AppError::bad_request("bucket_name", m))?;
-    if storage::owner_of(db, bucket).await?.is_some() || !storage::create_bucket(s3, bucket).await?
+    if records::owner_of(db, bucket).await?.is_some() || !storage::create_bucket(s3, bucket).await?
     {
         return Err(AppError::Conflict(format!(
             "bucket {bucket:?} already exists"
         )));
     }
-    sqlx::query(
-        "INSERT INTO buckets (name, owner, created_by, created_at, visibility, allowed_users)
-         VALUES ($1, $2, NULL, $3, $4, $5)",
-    )
-    .bind(bucket)
-    .bind(&caller.id)
-    .bind(now())
-    .bind(visibility.as_str())
-    .bind(serde_json::to_string(allowed_users).unwrap_or_else(|_| "[]".into()))
-    .execute(db.pool())
-    .await?;
+    if !records::insert(db, bucket, &caller.id, None, sharing, now()).await? {
+        return Err(AppError::Conflict(format!(
+            "bucket {bucket:?} already exists"
+        )));
+    }
     if !folder.is_empty() {
         create_folder(s3, bucket, folder).await?;
     }
     Ok(())
+}
+
+/// Sets who may use a bucket the caller manages. Buckets made for services are shared like
+/// their service, so they are changed through it.
+pub async fn share(
+    db: &Database,
+    s3: &aws_sdk_s3::Client,
+    caller: &Caller,
+    bucket: &str,
+    sharing: &Sharing,
+) -> AppResult<()> {
+    let record = authorize(db, s3, caller, bucket, Access::Manage).await?;
+    if record.service.is_some() {
+        return Err(AppError::Forbidden(format!(
+            "bucket {bucket:?} belongs to a service; change the service instead"
+        )));
+    }
+    records::set_sharing(db, bucket, &record.owner, sharing, now()).await
 }
 
 /// Empties and deletes a bucket the caller owns.

@@ -1,0 +1,163 @@
+//! The `buckets` table, and the only code that reads or writes it: who owns each bucket, the
+//! service whose creation made it, and who it is shared with.
+
+use sqlx::Row;
+
+use crate::access::{ADMIN_OWNER, Caller};
+use crate::db::Database;
+use model::AppResult;
+use model::service::Visibility;
+
+/// What the platform records about a bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketRecord {
+    pub name: String,
+    pub owner: String,
+    /// The service whose creation made it.
+    pub service: Option<String>,
+    pub visibility: Visibility,
+    pub allowed_users: Vec<String>,
+}
+
+/// The record of a bucket; buckets made outside the platform count as the admin's.
+pub async fn record(db: &Database, bucket: &str) -> AppResult<BucketRecord> {
+    let row = sqlx::query(
+        "SELECT owner, created_by, visibility, allowed_users FROM buckets WHERE name = $1",
+    )
+    .bind(bucket)
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(match row {
+        Some(row) => {
+            let allowed: String = row.try_get("allowed_users")?;
+            BucketRecord {
+                name: bucket.to_string(),
+                owner: row.try_get("owner")?,
+                service: row.try_get("created_by")?,
+                visibility: Visibility::from_text(row.try_get("visibility")?),
+                allowed_users: serde_json::from_str(&allowed).unwrap_or_default(),
+            }
+        }
+        None => BucketRecord {
+            name: bucket.to_string(),
+            owner: ADMIN_OWNER.into(),
+            service: None,
+            visibility: Visibility::Private,
+            allowed_users: Vec::new(),
+        },
+    })
+}
+
+impl BucketRecord {
+    pub fn usable_by(&self, caller: &Caller) -> bool {
+        caller.may_use(&self.owner, self.visibility, &self.allowed_users)
+    }
+}
+
+/// Who may use a bucket besides its owner.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sharing {
+    pub visibility: Visibility,
+    pub allowed_users: Vec<String>,
+}
+
+impl Sharing {
+    fn allowed_users_json(&self) -> String {
+        serde_json::to_string(&self.allowed_users).unwrap_or_else(|_| "[]".into())
+    }
+}
+
+/// Records a new bucket; false (and nothing written) when it has a record already.
+pub async fn insert(
+    db: &Database,
+    bucket: &str,
+    owner: &str,
+    created_by: Option<&str>,
+    sharing: &Sharing,
+    now: i64,
+) -> AppResult<bool> {
+    let done = sqlx::query(
+        "INSERT INTO buckets (name, owner, created_by, created_at, visibility, allowed_users)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(bucket)
+    .bind(owner)
+    .bind(created_by)
+    .bind(now)
+    .bind(sharing.visibility.as_str())
+    .bind(sharing.allowed_users_json())
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Sets a bucket's sharing, recording it for `owner` if it had no record (made outside the
+/// platform).
+pub async fn set_sharing(
+    db: &Database,
+    bucket: &str,
+    owner: &str,
+    sharing: &Sharing,
+    now: i64,
+) -> AppResult<()> {
+    sqlx::query(
+        "INSERT INTO buckets (name, owner, created_by, created_at, visibility, allowed_users)
+         VALUES ($1, $2, NULL, $3, $4, $5)
+         ON CONFLICT (name) DO UPDATE SET visibility = $4, allowed_users = $5",
+    )
+    .bind(bucket)
+    .bind(owner)
+    .bind(now)
+    .bind(sharing.visibility.as_str())
+    .bind(sharing.allowed_users_json())
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// Shares every bucket a service made as the service itself is shared.
+pub async fn share_like_service(db: &Database, service: &str, sharing: &Sharing) -> AppResult<()> {
+    sqlx::query("UPDATE buckets SET visibility = $1, allowed_users = $2 WHERE created_by = $3")
+        .bind(sharing.visibility.as_str())
+        .bind(sharing.allowed_users_json())
+        .bind(service)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+pub async fn owner_of(db: &Database, bucket: &str) -> AppResult<Option<String>> {
+    let row = sqlx::query("SELECT owner FROM buckets WHERE name = $1")
+        .bind(bucket)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(row.map(|r| r.try_get("owner")).transpose()?)
+}
+
+/// Buckets the service's creation made.
+pub async fn created_by(db: &Database, service: &str) -> AppResult<Vec<String>> {
+    let rows = sqlx::query("SELECT name FROM buckets WHERE created_by = $1 ORDER BY name")
+        .bind(service)
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter().map(|r| Ok(r.try_get("name")?)).collect()
+}
+
+/// Records `service` as the creator of `bucket`, so deleting that service removes it.
+pub async fn hand_over(db: &Database, bucket: &str, service: &str) -> AppResult<()> {
+    sqlx::query("UPDATE buckets SET created_by = $1 WHERE name = $2")
+        .bind(service)
+        .bind(bucket)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+pub async fn delete(db: &Database, bucket: &str) -> AppResult<()> {
+    sqlx::query("DELETE FROM buckets WHERE name = $1")
+        .bind(bucket)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
