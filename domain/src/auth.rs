@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use tower_sessions::Session;
+use tower_sessions_core::Session;
 
 use super::access::{ADMIN_OWNER, Caller};
 use super::oidc::SignedIn;

@@ -22,7 +22,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::sync::{Mutex, RwLock};
-use tower_sessions::Session;
+use tower_sessions_core::Session;
 
 use super::entitlements;
 use model::{AppError, AppResult};

@@ -367,7 +367,7 @@ pub async fn delete(
     let inputs: Vec<String> = storage::buckets_in(&service.input).into_iter().collect();
     store::unsubscribe(s3, name, &inputs).await?;
     for bucket in &plan.buckets {
-        storage::remove_bucket(db, s3, bucket).await?;
+        storage::remove_bucket(db, &s3.client, bucket).await?;
     }
     for (bucket, user) in &shared {
         records::hand_over(db, bucket, user).await?;

@@ -46,7 +46,7 @@ pub async fn prepare_for(
                 )));
             }
             None => {
-                let created = create_bucket(s3, &bucket).await?;
+                let created = create_bucket(&s3.client, &bucket).await?;
                 // A bucket made outside the platform (root keys, an external store's own) has
                 // no owner yet: naming it must not make the caller its owner.
                 if !created && !caller.admin {
@@ -73,7 +73,8 @@ pub async fn prepare_for(
                 && io.in_platform_store()
                 && !folder.is_empty()
             {
-                s3.put_object()
+                s3.client
+                    .put_object()
                     .bucket(bucket)
                     .key(format!("{folder}/"))
                     .send()

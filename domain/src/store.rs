@@ -37,14 +37,6 @@ impl std::fmt::Debug for Store {
     }
 }
 
-impl std::ops::Deref for Store {
-    type Target = Client;
-
-    fn deref(&self) -> &Client {
-        &self.client
-    }
-}
-
 /// The store could not be reached: users can only retry later; the server log keeps the cause.
 pub fn unavailable(err: impl std::fmt::Display) -> AppError {
     AppError::unavailable("the object store", err)
@@ -170,6 +162,7 @@ async fn replace_rules(
     rules: Vec<QueueConfiguration>,
 ) -> AppResult<()> {
     let current = store
+        .client
         .get_bucket_notification_configuration()
         .bucket(bucket)
         .send()
@@ -189,6 +182,7 @@ async fn replace_rules(
         .set_event_bridge_configuration(current.event_bridge_configuration.clone())
         .build();
     store
+        .client
         .put_bucket_notification_configuration()
         .bucket(bucket)
         .notification_configuration(configuration)

@@ -61,11 +61,17 @@ async fn main() {
     .await;
 
     let s3 = app.app.state.s3.clone();
-    s3.create_bucket().bucket("bench").send().await.unwrap();
+    s3.client
+        .create_bucket()
+        .bucket("bench")
+        .send()
+        .await
+        .unwrap();
     let payload = vec![7u8; OBJECT_SIZE];
     let started = Instant::now();
     for i in 0..OBJECTS {
-        s3.put_object()
+        s3.client
+            .put_object()
             .bucket("bench")
             .key(format!("object-{i}"))
             .body(ByteStream::from(payload.clone()))
@@ -77,6 +83,7 @@ async fn main() {
     let started = Instant::now();
     for i in 0..OBJECTS {
         let out = s3
+            .client
             .get_object()
             .bucket("bench")
             .key(format!("object-{i}"))

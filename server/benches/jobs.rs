@@ -65,7 +65,8 @@ async fn main() {
     let start = Instant::now();
     for i in 0..UPLOADS {
         tokio::time::sleep_until((start + every * i as u32).into()).await;
-        s3.put_object()
+        s3.client
+            .put_object()
             .bucket("bench-latency")
             .key(format!("in/{i}"))
             .body(ByteStream::from_static(b"x"))

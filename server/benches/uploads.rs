@@ -21,7 +21,12 @@ async fn main() {
     let mut app = TestApp::new().await;
     app.login().await;
     let s3 = app.app.state.s3.clone();
-    s3.create_bucket().bucket("bench").send().await.unwrap();
+    s3.client
+        .create_bucket()
+        .bucket("bench")
+        .send()
+        .await
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("one-gib.bin");
     {
@@ -34,7 +39,7 @@ async fn main() {
     let mib = SIZE as f64 / (1024.0 * 1024.0);
 
     let started = Instant::now();
-    supervisor::storage::upload(&s3, "bench", "direct.bin", &file)
+    supervisor::storage::upload(&s3.client, "bench", "direct.bin", &file)
         .await
         .unwrap();
     let direct = mib / started.elapsed().as_secs_f64();

@@ -492,7 +492,8 @@ async fn handle_notifications(
             let deadline = tokio::time::Instant::now() + QUEUE_RETRY_FOR;
             let mut pause = Duration::from_millis(100);
             loop {
-                match events::stored_object(&state.db, &state.jobs, &state.s3, stored).await {
+                match events::stored_object(&state.db, &state.jobs, &state.s3.client, stored).await
+                {
                     Err(AppError::Unavailable(_)) if tokio::time::Instant::now() < deadline => {
                         tokio::time::sleep(pause).await;
                         pause = (pause * 2).min(Duration::from_secs(1));
@@ -516,7 +517,7 @@ async fn reconcile(state: AppState, every: Duration, mut stopped: watch::Receive
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                if let Err(err) = events::reconcile(&state.db, &state.jobs, &state.s3).await {
+                if let Err(err) = events::reconcile(&state.db, &state.jobs, &state.s3.client).await {
                     tracing::warn!(%err, "reconciler pass failed");
                 }
             }

@@ -102,6 +102,7 @@ async fn uploads_stream_in_parts_and_start_the_services_job() {
         .app
         .state
         .s3
+        .client
         .get_object()
         .bucket("drop")
         .key("in/big filé.bin")
@@ -151,13 +152,19 @@ async fn listings_page_through_every_object_and_folders_delete_with_their_conten
     let mut app = TestApp::new().await;
     app.login().await;
     let s3 = app.app.state.s3.clone();
-    s3.create_bucket().bucket("many").send().await.unwrap();
+    s3.client
+        .create_bucket()
+        .bucket("many")
+        .send()
+        .await
+        .unwrap();
     let keys: Vec<String> = (0..2_500)
         .map(|i| format!("data/item {i:04}.txt"))
         .collect();
     for chunk in keys.chunks(100) {
         let puts = chunk.iter().map(|key| {
-            s3.put_object()
+            s3.client
+                .put_object()
                 .bucket("many")
                 .key(key)
                 .body(ByteStream::from_static(b"x"))
@@ -168,7 +175,8 @@ async fn listings_page_through_every_object_and_folders_delete_with_their_conten
         }
     }
     for key in ["tmp/a.txt", "tmp/deep/b.txt", "tmp/deep/c.txt"] {
-        s3.put_object()
+        s3.client
+            .put_object()
             .bucket("many")
             .key(key)
             .body(ByteStream::from_static(b"y"))
@@ -225,8 +233,14 @@ async fn share_links_download_without_credentials_until_they_expire() {
     let mut app = TestApp::new().await;
     app.login().await;
     let s3 = app.app.state.s3.clone();
-    s3.create_bucket().bucket("shared").send().await.unwrap();
-    s3.put_object()
+    s3.client
+        .create_bucket()
+        .bucket("shared")
+        .send()
+        .await
+        .unwrap();
+    s3.client
+        .put_object()
         .bucket("shared")
         .key("out/result é.txt")
         .body(ByteStream::from_static(b"the result"))
@@ -497,14 +511,20 @@ fn http_put(url: &str, body: &[u8]) -> String {
 async fn files_and_folders_download_as_one_zip() {
     let mut app = TestApp::new().await;
     let s3 = app.app.state.s3.clone();
-    s3.create_bucket().bucket("zipped").send().await.unwrap();
+    s3.client
+        .create_bucket()
+        .bucket("zipped")
+        .send()
+        .await
+        .unwrap();
     for (key, body) in [
         ("in/a.txt", "alpha"),
         ("in/sub/b é.txt", "beta"),
         ("in/sub/deeper/c.txt", "gamma"),
         ("in/other.txt", "not chosen"),
     ] {
-        s3.put_object()
+        s3.client
+            .put_object()
             .bucket("zipped")
             .key(key)
             .body(ByteStream::from(body.as_bytes().to_vec()))
@@ -545,6 +565,7 @@ async fn a_1_gib_upload_streams_with_bounded_memory() {
     app.app
         .state
         .s3
+        .client
         .create_bucket()
         .bucket("large")
         .send()
@@ -586,6 +607,7 @@ async fn a_1_gib_upload_streams_with_bounded_memory() {
         .app
         .state
         .s3
+        .client
         .head_object()
         .bucket("large")
         .key("one-gib.bin")

@@ -314,17 +314,24 @@ async fn the_reconciler_queues_objects_whose_event_was_lost() {
     create(&mut app, service("lost", UPPERCASE)).await;
     let s3 = app.app.state.s3.clone();
     for key in ["in/", "out/"] {
-        s3.delete_object()
+        s3.client
+            .delete_object()
             .bucket("gone")
             .key(key)
             .send()
             .await
             .unwrap();
     }
-    s3.delete_bucket().bucket("gone").send().await.unwrap();
+    s3.client
+        .delete_bucket()
+        .bucket("gone")
+        .send()
+        .await
+        .unwrap();
     // Straight to disk would bypass S3 entirely; a second client talks to the same store but
     // the notification of this upload is dropped by deleting its job's record afterwards.
-    s3.put_object()
+    s3.client
+        .put_object()
         .bucket("lost")
         .key("in/a.txt")
         .body(ByteStream::from_static(b"a"))
@@ -342,11 +349,11 @@ async fn the_reconciler_queues_objects_whose_event_was_lost() {
         .await
         .unwrap();
 
-    let made = domain::jobs::events::reconcile(&db, &app.app.state.jobs, &s3)
+    let made = domain::jobs::events::reconcile(&db, &app.app.state.jobs, &s3.client)
         .await
         .unwrap();
     assert_eq!(made, 1);
-    let again = domain::jobs::events::reconcile(&db, &app.app.state.jobs, &s3)
+    let again = domain::jobs::events::reconcile(&db, &app.app.state.jobs, &s3.client)
         .await
         .unwrap();
     assert_eq!(again, 0, "an object gets one job");
@@ -361,7 +368,7 @@ async fn the_reconciler_queues_objects_whose_event_was_lost() {
         trigger: domain::jobs::Trigger::Bucket,
         signer: None,
     };
-    let made = domain::jobs::events::stored_object(&db, &app.app.state.jobs, &s3, stored)
+    let made = domain::jobs::events::stored_object(&db, &app.app.state.jobs, &s3.client, stored)
         .await
         .unwrap();
     assert!(made.is_empty(), "{made:?}");

@@ -29,6 +29,7 @@ async fn bucket_exists(app: &TestApp, bucket: &str) -> bool {
     app.app
         .state
         .s3
+        .client
         .head_bucket()
         .bucket(bucket)
         .send()
@@ -381,7 +382,8 @@ async fn buckets_of_other_users_are_refused_and_preexisting_ones_are_kept() {
         assert_eq!(err.status(), 404);
 
         // A bucket made outside the platform is adopted, used, and never deleted by it.
-        s3.create_bucket()
+        s3.client
+            .create_bucket()
             .bucket("field-data")
             .send()
             .await
@@ -412,7 +414,12 @@ async fn a_service_folder_where_an_object_is_is_refused_naming_the_field() {
     let app = TestApp::new().await;
     let (db, s3) = (&app.app.state.db, &app.app.state.s3);
     let executor = app.app.state.jobs.executor().as_ref();
-    s3.create_bucket().bucket("clash").send().await.unwrap();
+    s3.client
+        .create_bucket()
+        .bucket("clash")
+        .send()
+        .await
+        .unwrap();
     common::jobs::put(&app, "clash", "in", b"an object, not a folder").await;
     let mut service = Service::from_json(text_service()).unwrap();
     service.name = "clash".into();

@@ -10,9 +10,15 @@ use http::StatusCode;
 async fn objects_round_trip_through_the_embedded_store() {
     let app = TestApp::new().await;
     let s3 = &app.app.state.s3;
-    s3.create_bucket().bucket("inputs").send().await.unwrap();
+    s3.client
+        .create_bucket()
+        .bucket("inputs")
+        .send()
+        .await
+        .unwrap();
     let body = "hello from a scientist\n".repeat(100);
-    s3.put_object()
+    s3.client
+        .put_object()
         .bucket("inputs")
         .key("folder/with space/ünïcode.txt")
         .body(ByteStream::from(body.clone().into_bytes()))
@@ -21,6 +27,7 @@ async fn objects_round_trip_through_the_embedded_store() {
         .unwrap();
 
     let listed = s3
+        .client
         .list_objects_v2()
         .bucket("inputs")
         .prefix("folder/")
@@ -31,6 +38,7 @@ async fn objects_round_trip_through_the_embedded_store() {
     assert_eq!(keys, ["folder/with space/ünïcode.txt"]);
 
     let got = s3
+        .client
         .get_object()
         .bucket("inputs")
         .key("folder/with space/ünïcode.txt")
@@ -74,6 +82,7 @@ async fn the_buckets_page_lists_what_the_store_holds() {
     app.app
         .state
         .s3
+        .client
         .create_bucket()
         .bucket("results")
         .send()
@@ -82,6 +91,7 @@ async fn the_buckets_page_lists_what_the_store_holds() {
     app.app
         .state
         .s3
+        .client
         .create_bucket()
         .bucket("inputs")
         .send()
@@ -113,6 +123,7 @@ async fn generated_store_credentials_survive_a_restart() {
     first
         .state
         .s3
+        .client
         .create_bucket()
         .bucket("kept")
         .send()
@@ -120,7 +131,7 @@ async fn generated_store_credentials_survive_a_restart() {
         .unwrap();
     first.shutdown().await;
     let second = server::startup::build(&config).await.unwrap();
-    let buckets = second.state.s3.list_buckets().send().await.unwrap();
+    let buckets = second.state.s3.client.list_buckets().send().await.unwrap();
     assert_eq!(
         buckets
             .buckets()

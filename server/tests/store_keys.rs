@@ -93,6 +93,7 @@ async fn users_get_keys_that_reach_only_the_buckets_they_may_use() {
     app.app
         .state
         .s3
+        .client
         .put_object()
         .bucket("bob-data")
         .key("secret.txt")
@@ -442,6 +443,7 @@ async fn jobs_started_by_an_upload_belong_to_the_uploader_who_may_see_the_servic
     app.app
         .state
         .s3
+        .client
         .put_object()
         .bucket("shared")
         .key("in/by-admin.txt")

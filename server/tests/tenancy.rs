@@ -519,6 +519,7 @@ impl Tenants {
             .app
             .state
             .s3
+            .client
             .put_object()
             .bucket(bucket)
             .key(key)
@@ -531,7 +532,8 @@ impl Tenants {
 
     async fn exists(&self, bucket: &str, key: &str) -> bool {
         let s3 = &self.app.app.state.s3;
-        s3.head_object()
+        s3.client
+            .head_object()
             .bucket(bucket)
             .key(key)
             .send()
@@ -706,7 +708,12 @@ async fn only_the_admin_adopts_a_bucket_made_outside_the_platform() {
         let db = t.app.database().to_string();
         let (alice, bob) = (t.alice.clone(), t.bob.clone());
         let s3 = t.app.app.state.s3.clone();
-        s3.create_bucket().bucket("archive").send().await.unwrap();
+        s3.client
+            .create_bucket()
+            .bucket("archive")
+            .send()
+            .await
+            .unwrap();
         t.object("archive", "ledger.txt", None).await;
 
         let taker = |visibility: &str| {
@@ -885,6 +892,7 @@ async fn sharees_never_delete_or_replace_what_others_uploaded() {
                 .app
                 .state
                 .s3
+                .client
                 .head_object()
                 .bucket(bucket)
                 .key("bob.txt")
@@ -1158,6 +1166,7 @@ async fn shared_files_never_open_as_active_content() {
                 .app
                 .state
                 .s3
+                .client
                 .put_object()
                 .bucket("pages")
                 .key(key)
@@ -1319,6 +1328,7 @@ impl Tenants {
             .app
             .state
             .s3
+            .client
             .head_object()
             .bucket(bucket)
             .key(key)

@@ -11,10 +11,17 @@ pub async fn preview_object(bucket: String, key: String) -> Result<Preview, AppE
     use crate::web::context;
     use domain::{buckets, store_keys};
     let (state, caller) = (context::state(), context::require_caller().await?);
-    buckets::authorize(&state.db, &state.s3, &caller, &bucket, buckets::Access::Use).await?;
+    buckets::authorize(
+        &state.db,
+        &state.s3.client,
+        &caller,
+        &bucket,
+        buckets::Access::Use,
+    )
+    .await?;
     let signer =
-        store_keys::link_signer(&state.db, state.jobs.storage(), &state.s3, &caller).await?;
-    buckets::preview(&state.s3, &signer, &bucket, &key).await
+        store_keys::link_signer(&state.db, state.jobs.storage(), &state.s3.client, &caller).await?;
+    buckets::preview(&state.s3.client, &signer, &bucket, &key).await
 }
 
 /// The buckets the caller may use (every bucket for the admin) with their size.
@@ -25,8 +32,8 @@ pub async fn list_buckets() -> Result<Vec<BucketOverview>, AppError> {
     let caller = context::require_caller().await?;
     let state = context::state();
     let mut out = Vec::new();
-    for record in buckets::visible_to(&state.db, &state.s3, &caller).await? {
-        let (objects, size) = buckets::usage(&state.s3, &record.name).await?;
+    for record in buckets::visible_to(&state.db, &state.s3.client, &caller).await? {
+        let (objects, size) = buckets::usage(&state.s3.client, &record.name).await?;
         out.push(BucketOverview {
             name: record.name,
             owner: record.owner,
@@ -47,7 +54,7 @@ pub async fn create_bucket(name: String) -> Result<(), AppError> {
     let state = context::state();
     buckets::create(
         &state.db,
-        &state.s3,
+        &state.s3.client,
         &caller,
         &name,
         &buckets::Sharing::default(),
@@ -62,7 +69,7 @@ pub async fn delete_bucket(name: String) -> Result<(), AppError> {
     use domain::buckets;
     let caller = context::require_caller().await?;
     let state = context::state();
-    buckets::remove(&state.db, &state.s3, &caller, &name).await
+    buckets::remove(&state.db, &state.s3.client, &caller, &name).await
 }
 
 #[server(prefix = "/api", endpoint = "buckets/objects")]
@@ -74,9 +81,16 @@ pub async fn list_objects(
     use crate::web::context;
     use domain::{buckets, jobs, services};
     let (state, caller) = (context::state(), context::require_caller().await?);
-    buckets::authorize(&state.db, &state.s3, &caller, &bucket, buckets::Access::Use).await?;
+    buckets::authorize(
+        &state.db,
+        &state.s3.client,
+        &caller,
+        &bucket,
+        buckets::Access::Use,
+    )
+    .await?;
     let mut page = buckets::list_objects(
-        &state.s3,
+        &state.s3.client,
         &bucket,
         &prefix,
         next,
@@ -104,8 +118,15 @@ pub async fn create_folder(bucket: String, folder: String) -> Result<(), AppErro
     use crate::web::context;
     use domain::buckets;
     let (state, caller) = (context::state(), context::require_caller().await?);
-    buckets::authorize(&state.db, &state.s3, &caller, &bucket, buckets::Access::Use).await?;
-    buckets::create_folder(&state.s3, &bucket, &folder).await
+    buckets::authorize(
+        &state.db,
+        &state.s3.client,
+        &caller,
+        &bucket,
+        buckets::Access::Use,
+    )
+    .await?;
+    buckets::create_folder(&state.s3.client, &bucket, &folder).await
 }
 
 /// Deletes files and whole folders; returns how many objects went.
@@ -118,9 +139,15 @@ pub async fn delete_objects(
     use crate::web::context;
     use domain::buckets;
     let (state, caller) = (context::state(), context::require_caller().await?);
-    let record =
-        buckets::authorize(&state.db, &state.s3, &caller, &bucket, buckets::Access::Use).await?;
-    buckets::delete(&state.s3, &record, &caller, &keys, &folders).await
+    let record = buckets::authorize(
+        &state.db,
+        &state.s3.client,
+        &caller,
+        &bucket,
+        buckets::Access::Use,
+    )
+    .await?;
+    buckets::delete(&state.s3.client, &record, &caller, &keys, &folders).await
 }
 
 /// A download link valid for `expires_in` seconds (1 to 604800).
@@ -129,10 +156,17 @@ pub async fn share_link(bucket: String, key: String, expires_in: u64) -> Result<
     use crate::web::context;
     use domain::{buckets, store_keys};
     let (state, caller) = (context::state(), context::require_caller().await?);
-    buckets::authorize(&state.db, &state.s3, &caller, &bucket, buckets::Access::Use).await?;
+    buckets::authorize(
+        &state.db,
+        &state.s3.client,
+        &caller,
+        &bucket,
+        buckets::Access::Use,
+    )
+    .await?;
     buckets::check_key("key", &key)?;
     let signer =
-        store_keys::link_signer(&state.db, state.jobs.storage(), &state.s3, &caller).await?;
+        store_keys::link_signer(&state.db, state.jobs.storage(), &state.s3.client, &caller).await?;
     buckets::share_link(
         &signer,
         &bucket,

@@ -42,10 +42,11 @@ async fn upload(
 ) -> AppResult<Json<Value>> {
     let caller = domain::auth::signed_in(&session).await?;
     let record =
-        domain::buckets::authorize(&state.db, &state.s3, &caller, &bucket, Access::Use).await?;
-    domain::buckets::may_replace(&state.s3, &record, &caller, &key).await?;
+        domain::buckets::authorize(&state.db, &state.s3.client, &caller, &bucket, Access::Use)
+            .await?;
+    domain::buckets::may_replace(&state.s3.client, &record, &caller, &key).await?;
     let version = domain::buckets::upload(
-        &state.s3,
+        &state.s3.client,
         &caller,
         &bucket,
         &key,
@@ -82,7 +83,7 @@ async fn download_zip(
     RawQuery(query): RawQuery,
 ) -> AppResult<Response> {
     let caller = domain::auth::signed_in(&session).await?;
-    domain::buckets::authorize(&state.db, &state.s3, &caller, &bucket, Access::Use).await?;
+    domain::buckets::authorize(&state.db, &state.s3.client, &caller, &bucket, Access::Use).await?;
     let mut prefix = String::new();
     let mut keys = Vec::new();
     for (name, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
@@ -96,7 +97,7 @@ async fn download_zip(
                 domain::buckets::check_key("folder", &value)?;
                 let folder = format!("{}/", value.trim_end_matches('/'));
                 keys.extend(
-                    domain::buckets::keys_under(&state.s3, &bucket, &folder)
+                    domain::buckets::keys_under(&state.s3.client, &bucket, &folder)
                         .await?
                         .into_iter()
                         .filter(|k| !k.ends_with('/')),
@@ -116,7 +117,7 @@ async fn download_zip(
     let s3 = state.s3.clone();
     let archive_bucket = bucket.clone();
     tokio::spawn(async move {
-        if let Err(err) = write_zip(&s3, &archive_bucket, &prefix, &keys, &sender).await {
+        if let Err(err) = write_zip(&s3.client, &archive_bucket, &prefix, &keys, &sender).await {
             // The response has started: the browser sees a broken download, the log says why.
             tracing::warn!(bucket = %archive_bucket, %err, "zip download stopped");
             let _ = sender.send(Err(std::io::Error::other(err))).await;

@@ -38,7 +38,7 @@ pub async fn run(db: Database, jobs: Jobs, mut stop: watch::Receiver<bool>) {
             _ = maintenance.tick() => maintain(&db, &jobs).await,
             _ = cleanup.tick() => {
                 let cutoff = now_ms() - jobs.settings().retention.as_millis() as i64;
-                match queue::delete_expired(&db, cutoff).await {
+                match super::delete_expired(&db, cutoff).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(jobs = n, "deleted jobs past their retention"),
                     Err(err) => tracing::warn!(%err, "cannot delete old jobs"),

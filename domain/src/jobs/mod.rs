@@ -9,6 +9,7 @@
 pub mod dispatch;
 pub mod events;
 pub mod executor;
+mod history;
 pub mod local;
 pub mod logs;
 mod queue;
@@ -20,6 +21,7 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, broadcast};
 
+pub use self::history::*;
 pub use self::queue::*;
 use executor::{Executor, StorageAccess};
 pub use model::jobs::{Job, JobList, JobState, Trigger};

@@ -38,6 +38,7 @@ pub async fn put(app: &TestApp, bucket: &str, key: &str, body: &[u8]) -> String 
         .app
         .state
         .s3
+        .client
         .put_object()
         .bucket(bucket)
         .key(key)
@@ -53,6 +54,7 @@ pub async fn get(app: &TestApp, bucket: &str, key: &str) -> Option<Vec<u8>> {
         .app
         .state
         .s3
+        .client
         .get_object()
         .bucket(bucket)
         .key(key)

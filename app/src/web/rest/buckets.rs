@@ -92,7 +92,7 @@ async fn create(
     let request = parse(&body)?;
     buckets::create(
         &state.db,
-        &state.s3,
+        &state.s3.client,
         &caller,
         &request.bucket_name,
         &Sharing {
@@ -122,7 +122,7 @@ async fn list(
     State(state): State<AppState>,
     Principal(caller): Principal,
 ) -> AppResult<Json<Vec<MinioBucket>>> {
-    let records = buckets::visible_to(&state.db, &state.s3, &caller).await?;
+    let records = buckets::visible_to(&state.db, &state.s3.client, &caller).await?;
     Ok(Json(records.into_iter().map(minio_bucket).collect()))
 }
 
@@ -138,7 +138,7 @@ async fn update(
         visibility: request.visibility.unwrap_or_default(),
         allowed_users: request.allowed_users,
     };
-    buckets::share(&state.db, &state.s3, &caller, bucket, &sharing).await?;
+    buckets::share(&state.db, &state.s3.client, &caller, bucket, &sharing).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -147,7 +147,7 @@ async fn remove(
     Principal(caller): Principal,
     Path(bucket): Path<String>,
 ) -> AppResult<StatusCode> {
-    buckets::remove(&state.db, &state.s3, &caller, &bucket).await?;
+    buckets::remove(&state.db, &state.s3.client, &caller, &bucket).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -166,10 +166,11 @@ async fn read(
     Path(name): Path<String>,
     Query(query): Query<ObjectsQuery>,
 ) -> AppResult<Json<BucketPage>> {
-    let bucket =
-        minio_bucket(buckets::authorize(&state.db, &state.s3, &caller, &name, Access::Use).await?);
+    let bucket = minio_bucket(
+        buckets::authorize(&state.db, &state.s3.client, &caller, &name, Access::Use).await?,
+    );
     let page = buckets::list_objects(
-        &state.s3,
+        &state.s3.client,
         &name,
         &query.prefix.unwrap_or_default(),
         query.page,
@@ -239,7 +240,8 @@ async fn presign(
     Path(bucket): Path<String>,
     body: Bytes,
 ) -> AppResult<Json<Presigned>> {
-    let record = buckets::authorize(&state.db, &state.s3, &caller, &bucket, Access::Use).await?;
+    let record =
+        buckets::authorize(&state.db, &state.s3.client, &caller, &bucket, Access::Use).await?;
     let request: PresignRequest = serde_json::from_slice(&body)
         .map_err(|e| AppError::bad_request("body", format!("not a presign request: {e}")))?;
     let key = request
@@ -259,10 +261,10 @@ async fn presign(
     if operation == "upload" {
         // Checked when the link is made too (the admin's links carry the root keys).
         buckets::check_key("object_key", &key)?;
-        buckets::may_replace(&state.s3, &record, &caller, &key).await?;
+        buckets::may_replace(&state.s3.client, &record, &caller, &key).await?;
     }
     let signer =
-        store_keys::link_signer(&state.db, state.jobs.storage(), &state.s3, &caller).await?;
+        store_keys::link_signer(&state.db, state.jobs.storage(), &state.s3.client, &caller).await?;
     let (method, url) = match operation.as_str() {
         "download" => (
             "GET",

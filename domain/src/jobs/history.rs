@@ -1,0 +1,294 @@
+//! The job history callers read and prune: pages and counts for the dashboard and the REST
+//! API, who sees which jobs, logs, deletion, retries and retention.
+
+use sqlx::Row;
+
+use super::queue::{JOB_COLUMNS, get, job_from_row};
+use super::{Job, JobList, JobState, Jobs, now_ms};
+use crate::access::Caller;
+use crate::db::Database;
+use crate::services;
+use model::jobs::JobActivity;
+use model::{AppError, AppResult};
+
+/// A page of a service's jobs, newest first: `after` is the last name of the previous page.
+pub async fn page(
+    db: &Database,
+    service: &str,
+    owner: Option<&str>,
+    state: Option<JobState>,
+    after: Option<&str>,
+    limit: i64,
+) -> AppResult<Vec<Job>> {
+    // Newest first, ties broken by name, so a page boundary is a (created_at, name) pair.
+    let boundary = match after {
+        Some(name) => get(db, name).await?.map(|j| (j.created_at, j.name)),
+        None => None,
+    };
+    let rows = sqlx::query(&format!(
+        "SELECT {JOB_COLUMNS} FROM jobs
+         WHERE service = $1 AND ($2 IS NULL OR owner = $2) AND ($3 IS NULL OR state = $3)
+           AND ($4 IS NULL OR created_at < $4 OR (created_at = $4 AND name < $5))
+         ORDER BY created_at DESC, name DESC LIMIT $6"
+    ))
+    .bind(service)
+    .bind(owner)
+    .bind(state.map(JobState::as_str))
+    .bind(boundary.as_ref().map(|b| b.0))
+    .bind(boundary.as_ref().map(|b| b.1.clone()).unwrap_or_default())
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(job_from_row).collect()
+}
+
+/// Job totals of the named services, over the jobs the caller may see.
+pub async fn activity(
+    db: &Database,
+    caller: &Caller,
+    services: &[&str],
+) -> AppResult<std::collections::HashMap<String, JobActivity>> {
+    if services.is_empty() {
+        return Ok(Default::default());
+    }
+    let names = (3..services.len() + 3)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    // `job_activity` holds the counts per service and job owner (kept by triggers).
+    let sql = format!(
+        "SELECT service, CAST(SUM(total) AS BIGINT) AS total,
+                CAST(SUM(running) AS BIGINT) AS running, CAST(SUM(failed) AS BIGINT) AS failed,
+                MAX(last) AS last
+         FROM job_activity
+         WHERE service IN ({names})
+           AND ($1 OR owner = $2 OR service IN (SELECT name FROM services WHERE owner = $2))
+         GROUP BY service"
+    );
+    let mut query = sqlx::query(&sql).bind(caller.admin).bind(&caller.id);
+    for service in services {
+        query = query.bind(*service);
+    }
+    let rows = query.fetch_all(db.pool()).await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("service")?,
+                JobActivity {
+                    total: r.try_get("total")?,
+                    running: r.try_get("running")?,
+                    failed: r.try_get("failed")?,
+                    last: r.try_get("last")?,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// How many jobs of the service are in each state (of `owner` only, when given).
+pub async fn counts(
+    db: &Database,
+    service: &str,
+    owner: Option<&str>,
+) -> AppResult<Vec<(JobState, i64)>> {
+    let rows = sqlx::query(
+        "SELECT state, COUNT(*) AS n FROM jobs WHERE service = $1 AND ($2 IS NULL OR owner = $2)
+         GROUP BY state",
+    )
+    .bind(service)
+    .bind(owner)
+    .fetch_all(db.pool())
+    .await?;
+    let mut counts = Vec::new();
+    for row in rows {
+        let state: String = row.try_get("state")?;
+        if let Some(state) = JobState::parse(&state) {
+            counts.push((state, row.try_get("n")?));
+        }
+    }
+    counts.sort();
+    Ok(counts)
+}
+
+/// The newest jobs the caller may see: every job for the admin, else their own and those of
+/// the services they own.
+pub async fn recent(db: &Database, caller: &Caller, limit: i64) -> AppResult<Vec<Job>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {JOB_COLUMNS} FROM jobs
+         WHERE $1 OR owner = $2 OR service IN (SELECT name FROM services WHERE owner = $2)
+         ORDER BY created_at DESC, name DESC LIMIT $3"
+    ))
+    .bind(caller.admin)
+    .bind(&caller.id)
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(job_from_row).collect()
+}
+
+/// Whose jobs of a service the caller sees: the service owner and the admin see every job,
+/// others (the service is shared with them) only the jobs they started. A service the caller
+/// may not see is a 404.
+pub async fn authorize(db: &Database, caller: &Caller, service: &str) -> AppResult<JobScope> {
+    let service = services::require_visible(db, caller, service).await?;
+    Ok(JobScope(
+        (!caller.manages(&service.owner)).then(|| caller.id.clone()),
+    ))
+}
+
+/// The owner the caller's job queries are limited to (None: every job of the service).
+pub struct JobScope(pub Option<String>);
+
+impl JobScope {
+    pub fn owner(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+}
+
+/// The jobs table of the service page: the newest 200, with counts per state.
+pub async fn list_for(
+    db: &Database,
+    caller: &Caller,
+    service: &str,
+    state: Option<JobState>,
+) -> AppResult<JobList> {
+    let scope = authorize(db, caller, service).await?;
+    Ok(JobList {
+        jobs: page(db, service, scope.owner(), state, None, 200).await?,
+        counts: counts(db, service, scope.owner()).await?,
+    })
+}
+
+/// A job of `service` the caller may see, or 404.
+pub async fn require(db: &Database, caller: &Caller, service: &str, job: &str) -> AppResult<Job> {
+    let scope = authorize(db, caller, service).await?;
+    get(db, job)
+        .await?
+        .filter(|j| j.service == service && scope.owner().is_none_or(|o| j.owner == o))
+        .ok_or_else(|| AppError::NotFound(format!("service {service:?} has no job named {job:?}")))
+}
+
+pub async fn log_for(
+    db: &Database,
+    caller: &Caller,
+    service: &str,
+    job: &str,
+    timestamps: bool,
+) -> AppResult<String> {
+    require(db, caller, service, job).await?;
+    super::logs::read(db, job, timestamps).await
+}
+
+/// Deletes the named jobs of a service with their logs (running ones are left alone: their
+/// process would go on writing). Returns how many went.
+pub async fn delete_named(
+    db: &Database,
+    jobs: &Jobs,
+    caller: &Caller,
+    service: &str,
+    names: &[String],
+) -> AppResult<u64> {
+    let scope = authorize(db, caller, service).await?;
+    let mut deleted = 0;
+    for name in names {
+        // Someone else's job is as good as missing: 404, not a silent 0.
+        if !get(db, name)
+            .await?
+            .is_some_and(|j| j.service == service && scope.owner().is_none_or(|o| j.owner == o))
+        {
+            return Err(AppError::NotFound(format!(
+                "service {service:?} has no job named {name:?}"
+            )));
+        }
+        let done =
+            sqlx::query("DELETE FROM jobs WHERE name = $1 AND service = $2 AND state <> 'running'")
+                .bind(name)
+                .bind(service)
+                .execute(db.pool())
+                .await?;
+        if done.rows_affected() == 1 {
+            deleted += 1;
+            jobs.changed(service, name);
+        }
+    }
+    Ok(deleted)
+}
+
+/// `DELETE /system/logs/{service}`: finished jobs that succeeded, or with `all` every job that
+/// is not running. Returns how many went.
+pub async fn delete_finished(
+    db: &Database,
+    jobs: &Jobs,
+    caller: &Caller,
+    service: &str,
+    all: bool,
+) -> AppResult<u64> {
+    let scope = authorize(db, caller, service).await?;
+    let done = sqlx::query(
+        "DELETE FROM jobs WHERE service = $1 AND (state = 'succeeded' OR ($2 AND state <> 'running'))
+           AND ($3 IS NULL OR owner = $3)",
+    )
+    .bind(service)
+    .bind(all)
+    .bind(scope.owner())
+    .execute(db.pool())
+    .await?;
+    jobs.changed(service, "*");
+    Ok(done.rows_affected())
+}
+
+/// Queues a dead-lettered job again, with a fresh set of attempts.
+pub async fn retry(
+    db: &Database,
+    jobs: &Jobs,
+    caller: &Caller,
+    service: &str,
+    job: &str,
+) -> AppResult<()> {
+    let found = require(db, caller, service, job).await?;
+    if found.state != JobState::DeadLettered {
+        return Err(AppError::Conflict(format!(
+            "job {job:?} is {}, only dead-lettered jobs can be retried",
+            found.state.label().to_lowercase()
+        )));
+    }
+    sqlx::query(
+        "UPDATE jobs SET state = 'pending', attempts = 0, run_after = $1, reason = NULL, finished_at = NULL
+         WHERE name = $2 AND state = 'dead_lettered'",
+    )
+    .bind(now_ms())
+    .bind(job)
+    .execute(db.pool())
+    .await?;
+    jobs.changed(service, job);
+    Ok(())
+}
+
+/// Removes a deleted service's jobs and what they remembered.
+pub async fn forget_service(db: &Database, service: &str) -> AppResult<()> {
+    sqlx::query("DELETE FROM jobs WHERE service = $1")
+        .bind(service)
+        .execute(db.pool())
+        .await?;
+    sqlx::query("DELETE FROM job_inputs WHERE service = $1")
+        .bind(service)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Deletes finished jobs older than the retention period, and the object versions seen
+/// before it. Returns how many jobs went.
+pub async fn delete_expired(db: &Database, older_than_ms: i64) -> AppResult<u64> {
+    let done = sqlx::query(
+        "DELETE FROM jobs WHERE created_at < $1 AND state IN ('succeeded', 'failed', 'dead_lettered')",
+    )
+    .bind(older_than_ms)
+    .execute(db.pool())
+    .await?;
+    sqlx::query("DELETE FROM job_inputs WHERE seen_at < $1")
+        .bind(older_than_ms)
+        .execute(db.pool())
+        .await?;
+    Ok(done.rows_affected())
+}
