@@ -63,7 +63,67 @@ pub struct Application {
     background: Vec<JoinHandle<()>>,
 }
 
+/// Builds the application in named steps; each names the setting at fault when it fails.
 pub async fn build(config: &Config) -> anyhow::Result<Application> {
+    let data_dir = data_dir(config)?;
+    let database = open_database(config, &data_dir).await?;
+    let secrets_dir = data_dir.join("secrets");
+    let (notifier, notifications) = mpsc::channel::<Notification>(256);
+    let store = open_store(config, &data_dir, &secrets_dir, &database.db, notifier).await?;
+    let admin = admin_account(config, &secrets_dir)?;
+
+    let (stop, stopped) = watch::channel(false);
+    let mut background = Vec::new();
+    let (executor, executor_description) =
+        start_executor(config, &data_dir, &stopped, &mut background).await?;
+    let info = platform_info(config, &store, &database.db, executor_description);
+    let jobs = job_queue(config, &data_dir, executor, &store, &info)?;
+
+    let platform = App {
+        db: database.db,
+        s3: Store {
+            client: s3_client(&store.endpoint, &config.s3_region, &store.credentials),
+            notify_arn: config.notify_arn.clone(),
+            webhook_token: config.webhook_token.as_ref().map(|t| t.0.clone()),
+            upload_limit: config.upload_limit,
+        },
+        admin,
+        login_throttle: LoginThrottle::new(config.trusted_proxies.clone()),
+        oidc: config
+            .oidc
+            .clone()
+            .map(Oidc::new)
+            .transpose()
+            .context("OIDC_ISSUER: cannot prepare the identity provider client")?,
+        jobs,
+        access_log: Default::default(),
+        info,
+    };
+    let state = AppState::new(platform, leptos_options(config.site_root.clone()));
+    let router = crate::router::router(
+        state.clone(),
+        database.sessions.clone(),
+        config.secure_cookies,
+    );
+    background.extend(start_background_tasks(
+        config,
+        &state,
+        database.sessions,
+        &database.url,
+        notifications,
+        stopped,
+    ));
+    Ok(Application {
+        state,
+        router,
+        embedded_s3: store.embedded,
+        stop,
+        background,
+    })
+}
+
+/// `OSCAR_DATA_DIR`, created and made absolute.
+fn data_dir(config: &Config) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
         format!(
             "OSCAR_DATA_DIR: cannot create {}",
@@ -77,6 +137,21 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
         )
     })?;
 
+    Ok(data_dir)
+}
+
+/// The platform database and the session store in it.
+struct OpenDatabase {
+    db: Database,
+    sessions: Sessions,
+    url: String,
+}
+
+/// Connects `DATABASE_URL` (or SQLite in the data dir) and applies the migrations.
+async fn open_database(
+    config: &Config,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<OpenDatabase> {
     let database_url = config
         .database_url
         .clone()
@@ -92,8 +167,29 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
         format!("DATABASE_URL: cannot prepare the session table in {shown_url}")
     })?;
 
-    let secrets_dir = data_dir.join("secrets");
-    let (notifier, notifications) = mpsc::channel::<Notification>(256);
+    Ok(OpenDatabase {
+        db,
+        sessions,
+        url: database_url,
+    })
+}
+
+/// The object store: where it is, its root credentials, and the embedded server when this
+/// process runs it.
+struct OpenStore {
+    embedded: Option<EmbeddedS3>,
+    endpoint: String,
+    credentials: S3Credentials,
+}
+
+/// Starts the embedded store (`OSCAR_S3_LISTEN`) or takes the external one's settings.
+async fn open_store(
+    config: &Config,
+    data_dir: &std::path::Path,
+    secrets_dir: &std::path::Path,
+    db: &Database,
+    notifier: mpsc::Sender<Notification>,
+) -> anyhow::Result<OpenStore> {
     let (embedded_s3, endpoint, credentials) = match &config.storage {
         Storage::External {
             endpoint,
@@ -105,7 +201,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
         } => {
             let credentials = match credentials {
                 Some(given) => given.clone(),
-                None => embedded_credentials(&secrets_dir)?,
+                None => embedded_credentials(secrets_dir)?,
             };
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
@@ -123,12 +219,19 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
             (Some(server), endpoint, credentials)
         }
     };
-    let s3 = s3_client(&endpoint, &config.s3_region, &credentials);
+    Ok(OpenStore {
+        embedded: embedded_s3,
+        endpoint,
+        credentials,
+    })
+}
 
+/// The local admin, with `OSCAR_PASSWORD` or a password generated once into the data dir.
+fn admin_account(config: &Config, secrets_dir: &std::path::Path) -> anyhow::Result<AdminAccount> {
     let admin_password = match &config.admin_password {
         Some(given) => given.0.clone(),
         None => {
-            let stored = secrets::load_or_generate(&secrets_dir, "admin-password", || {
+            let stored = secrets::load_or_generate(secrets_dir, "admin-password", || {
                 secrets::random_hex(12)
             })
             .context("OSCAR_DATA_DIR: cannot keep the generated admin password")?;
@@ -147,11 +250,20 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
         }
     };
 
-    let (stop, stopped) = watch::channel(false);
-    let mut background = Vec::new();
-    let (executor, executor_description): (Arc<dyn Executor>, String) = match &config.executor {
+    Ok(AdminAccount::new(&config.admin_username, admin_password))
+}
+
+/// The executor `OSCAR_EXECUTOR` names, with how the Info page describes it. The Kubernetes
+/// executor's watches join `background`.
+async fn start_executor(
+    config: &Config,
+    data_dir: &std::path::Path,
+    stopped: &watch::Receiver<bool>,
+    background: &mut Vec<JoinHandle<()>>,
+) -> anyhow::Result<(Arc<dyn Executor>, String)> {
+    Ok(match &config.executor {
         ExecutorConfig::Local => {
-            let local = local_executor(config, &data_dir)?;
+            let local = local_executor(config, data_dir)?;
             let description = if local.sandbox.is_some() {
                 "processes on this machine, each in a sandbox (bubblewrap) with this machine's programs (the service image is not used)"
             } else {
@@ -178,10 +290,18 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
             };
             (Arc::new(executor), description)
         }
-    };
+    })
+}
 
-    let embedded = embedded_s3.is_some();
-    let info = PlatformInfo {
+/// Fixed facts about this deployment, shown on the Info page and by `GET /system/info`.
+fn platform_info(
+    config: &Config,
+    store: &OpenStore,
+    db: &Database,
+    executor: String,
+) -> PlatformInfo {
+    let embedded = store.embedded.is_some();
+    PlatformInfo {
         version: env!("CARGO_PKG_VERSION").to_string(),
         git_commit: option_env!("OSCAR_GIT_COMMIT")
             .unwrap_or("unknown")
@@ -198,13 +318,23 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
             "external S3"
         }
         .to_string(),
-        storage_endpoint: endpoint,
+        storage_endpoint: store.endpoint.clone(),
         database: db.kind().label().to_string(),
-        executor: executor_description,
-    };
+        executor,
+    }
+}
 
+/// The job queue with its settings, executor and the store's address for jobs; the spool of
+/// `/run` bodies starts empty.
+fn job_queue(
+    config: &Config,
+    data_dir: &std::path::Path,
+    executor: Arc<dyn Executor>,
+    store: &OpenStore,
+    info: &PlatformInfo,
+) -> anyhow::Result<Jobs> {
     let mut job_settings = config.jobs.clone();
-    job_settings.spool = emptied(&data_dir, "spool")?;
+    job_settings.spool = emptied(data_dir, "spool")?;
     let jobs = Jobs::new(
         job_settings,
         executor,
@@ -214,35 +344,26 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
                 .clone()
                 .unwrap_or_else(|| info.storage_endpoint.clone()),
             region: config.s3_region.clone(),
-            access_key: credentials.access_key.clone(),
-            secret_key: credentials.secret_key.0.clone(),
-            scoped_keys: embedded,
+            access_key: store.credentials.access_key.clone(),
+            secret_key: store.credentials.secret_key.0.clone(),
+            scoped_keys: store.embedded.is_some(),
         },
     );
 
-    let platform = App {
-        db,
-        s3: Store {
-            client: s3,
-            notify_arn: config.notify_arn.clone(),
-            webhook_token: config.webhook_token.as_ref().map(|t| t.0.clone()),
-            upload_limit: config.upload_limit,
-        },
-        admin: AdminAccount::new(&config.admin_username, admin_password),
-        login_throttle: LoginThrottle::new(config.trusted_proxies.clone()),
-        oidc: config
-            .oidc
-            .clone()
-            .map(Oidc::new)
-            .transpose()
-            .context("OIDC_ISSUER: cannot prepare the identity provider client")?,
-        jobs,
-        access_log: Default::default(),
-        info,
-    };
-    let state = AppState::new(platform, leptos_options(config.site_root.clone()));
-    let router = crate::router::router(state.clone(), sessions.clone(), config.secure_cookies);
+    Ok(jobs)
+}
 
+/// Session cleanup, OIDC discovery, the job dispatcher, the embedded store's notifications,
+/// job changes shared over PostgreSQL, the reconciler.
+fn start_background_tasks(
+    config: &Config,
+    state: &AppState,
+    sessions: Sessions,
+    database_url: &str,
+    notifications: mpsc::Receiver<Notification>,
+    stopped: watch::Receiver<bool>,
+) -> Vec<JoinHandle<()>> {
+    let mut background = Vec::new();
     background.extend([
         tokio::spawn(delete_expired_sessions(sessions, stopped.clone())),
         tokio::spawn({
@@ -268,7 +389,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
         let (jobs, db, url, stopped) = (
             state.jobs.clone(),
             state.db.clone(),
-            database_url.clone(),
+            database_url.to_string(),
             stopped.clone(),
         );
         background.push(tokio::spawn(async move {
@@ -280,13 +401,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
     if let Some(every) = config.jobs.reconcile_every {
         background.push(tokio::spawn(reconcile(state.clone(), every, stopped)));
     }
-    Ok(Application {
-        state,
-        router,
-        embedded_s3,
-        stop,
-        background,
-    })
+    background
 }
 
 impl Application {

@@ -23,11 +23,6 @@ impl AppState {
         }
     }
 
-    /// The platform, for tasks that outlive a request.
-    pub fn app(&self) -> Arc<App> {
-        self.app.clone()
-    }
-
     /// The client's address as the sign-in throttle counts it (see `LoginThrottle`).
     pub fn client_address(&self, parts: &Parts) -> String {
         let peer = parts
