@@ -123,10 +123,9 @@ impl Config {
 
     /// Reads the configuration through `get` (the environment, or a map in tests).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        // Unset and empty both mean "use the default".
-        let var = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        let env = Env(&get);
 
-        let storage = match var("OSCAR_S3_ENDPOINT") {
+        let storage = match env.text("OSCAR_S3_ENDPOINT") {
             Some(endpoint) => {
                 let endpoint = endpoint.trim_end_matches('/').to_string();
                 if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
@@ -135,7 +134,7 @@ impl Config {
                         format!("{endpoint:?} is not an http:// or https:// URL"),
                     ));
                 }
-                let credentials = credentials(&var)?.ok_or_else(|| {
+                let credentials = credentials(&env)?.ok_or_else(|| {
                     err(
                         "OSCAR_S3_ACCESS_KEY",
                         "is required with OSCAR_S3_ENDPOINT (and so is OSCAR_S3_SECRET_KEY)",
@@ -147,12 +146,12 @@ impl Config {
                 }
             }
             None => Storage::Embedded {
-                listen: socket_addr("OSCAR_S3_LISTEN", var("OSCAR_S3_LISTEN"), "127.0.0.1:9000")?,
-                credentials: credentials(&var)?,
+                listen: env.socket_addr("OSCAR_S3_LISTEN", "127.0.0.1:9000")?,
+                credentials: credentials(&env)?,
             },
         };
 
-        let database_url = var("DATABASE_URL");
+        let database_url = env.text("DATABASE_URL");
         if database_url
             .as_deref()
             .is_some_and(|url| domain::db::DatabaseKind::from_url(url).is_none())
@@ -163,14 +162,14 @@ impl Config {
             ));
         }
 
-        let notify_arn = var("OSCAR_S3_NOTIFY_ARN");
+        let notify_arn = env.text("OSCAR_S3_NOTIFY_ARN");
         if notify_arn.is_some() && matches!(storage, Storage::Embedded { .. }) {
             return Err(err(
                 "OSCAR_S3_NOTIFY_ARN",
                 "applies to an external store (OSCAR_S3_ENDPOINT); the embedded store reports new objects itself",
             ));
         }
-        let webhook_token = var("OSCAR_WEBHOOK_TOKEN").map(Secret);
+        let webhook_token = env.text("OSCAR_WEBHOOK_TOKEN").map(Secret);
         if webhook_token.as_ref().is_some_and(|t| t.0.len() < 16) {
             return Err(err(
                 "OSCAR_WEBHOOK_TOKEN",
@@ -184,29 +183,34 @@ impl Config {
             ));
         }
 
-        let admin_username = var("OSCAR_USERNAME").unwrap_or_else(|| "oscar".into());
+        let admin_username = env.text("OSCAR_USERNAME").unwrap_or_else(|| "oscar".into());
         if admin_username.chars().any(|c| c.is_control() || c == ':') {
             return Err(err(
                 "OSCAR_USERNAME",
                 "must not contain ':' or control characters",
             ));
         }
-        let admin_password = var("OSCAR_PASSWORD").map(Secret);
+        let admin_password = env.text("OSCAR_PASSWORD").map(Secret);
         if admin_password.as_ref().is_some_and(|p| p.0.len() < 8) {
             return Err(err("OSCAR_PASSWORD", "must be at least 8 characters long"));
         }
 
         Ok(Self {
-            listen: socket_addr("OSCAR_LISTEN", var("OSCAR_LISTEN"), "127.0.0.1:3000")?,
-            data_dir: PathBuf::from(var("OSCAR_DATA_DIR").unwrap_or_else(|| "./data".into())),
+            listen: env.socket_addr("OSCAR_LISTEN", "127.0.0.1:3000")?,
+            data_dir: PathBuf::from(
+                env.text("OSCAR_DATA_DIR")
+                    .unwrap_or_else(|| "./data".into()),
+            ),
             database_url,
             storage,
-            s3_region: var("OSCAR_S3_REGION").unwrap_or_else(|| "us-east-1".into()),
+            s3_region: env
+                .text("OSCAR_S3_REGION")
+                .unwrap_or_else(|| "us-east-1".into()),
             admin_username,
             admin_password,
-            secure_cookies: boolean("OSCAR_SECURE_COOKIES", var("OSCAR_SECURE_COOKIES"), false)?,
-            trusted_proxies: networks("OSCAR_TRUSTED_PROXIES", var("OSCAR_TRUSTED_PROXIES"))?,
-            log_format: match var("OSCAR_LOG_FORMAT").as_deref() {
+            secure_cookies: env.boolean("OSCAR_SECURE_COOKIES", false)?,
+            trusted_proxies: env.networks("OSCAR_TRUSTED_PROXIES")?,
+            log_format: match env.text("OSCAR_LOG_FORMAT").as_deref() {
                 None | Some("text") => LogFormat::Text,
                 Some("json") => LogFormat::Json,
                 Some(other) => {
@@ -217,33 +221,26 @@ impl Config {
                 }
             },
             site_root: PathBuf::from(
-                var("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".into()),
+                env.text("LEPTOS_SITE_ROOT")
+                    .unwrap_or_else(|| "target/site".into()),
             ),
-            jobs: job_settings(&var)?,
+            jobs: job_settings(&env)?,
             notify_arn,
             webhook_token,
-            upload_limit: number(
-                "OSCAR_UPLOAD_LIMIT",
-                var("OSCAR_UPLOAD_LIMIT"),
-                UPLOAD_LIMIT,
-            )?
-            .unwrap_or(UPLOAD_LIMIT),
-            supervisor: var("OSCAR_SUPERVISOR").map(|path| vec![path]),
-            oidc: oidc_settings(&var)?,
-            allow_unsandboxed_jobs: boolean(
-                "OSCAR_ALLOW_UNSANDBOXED_JOBS",
-                var("OSCAR_ALLOW_UNSANDBOXED_JOBS"),
-                false,
-            )?,
-            job_mounts: var("OSCAR_JOB_MOUNTS")
+            upload_limit: env.number("OSCAR_UPLOAD_LIMIT", UPLOAD_LIMIT)?,
+            supervisor: env.text("OSCAR_SUPERVISOR").map(|path| vec![path]),
+            oidc: oidc_settings(&env)?,
+            allow_unsandboxed_jobs: env.boolean("OSCAR_ALLOW_UNSANDBOXED_JOBS", false)?,
+            job_mounts: env
+                .text("OSCAR_JOB_MOUNTS")
                 .unwrap_or_default()
                 .split(',')
                 .map(str::trim)
                 .filter(|entry| !entry.is_empty())
                 .map(|entry| JobMount::parse(entry).map_err(|e| err("OSCAR_JOB_MOUNTS", e)))
                 .collect::<Result<_, _>>()?,
-            executor: executor(&var)?,
-            job_s3_endpoint: match var("OSCAR_JOB_S3_ENDPOINT") {
+            executor: executor(&env)?,
+            job_s3_endpoint: match env.text("OSCAR_JOB_S3_ENDPOINT") {
                 Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => {
                     return Err(err(
                         "OSCAR_JOB_S3_ENDPOINT",
@@ -275,17 +272,15 @@ const UPLOAD_LIMIT: u64 = 5 * 1024 * 1024 * 1024;
 const EGI_ISSUER: &str = "https://aai.egi.eu/auth/realms/egi";
 const DEFAULT_SCOPES: &str = "openid profile email eduperson_entitlement offline_access";
 
-fn oidc_settings(
-    var: &impl Fn(&str) -> Option<String>,
-) -> Result<Option<OidcSettings>, ConfigError> {
-    let Some(client_id) = var("OIDC_CLIENT_ID") else {
+fn oidc_settings(env: &Env) -> Result<Option<OidcSettings>, ConfigError> {
+    let Some(client_id) = env.text("OIDC_CLIENT_ID") else {
         for name in [
             "OIDC_ISSUER",
             "OIDC_CLIENT_SECRET",
             "OIDC_REDIRECT_URL",
             "OIDC_GROUPS",
         ] {
-            if var(name).is_some() {
+            if env.text(name).is_some() {
                 return Err(err(
                     name,
                     "needs OIDC_CLIENT_ID (the platform's client at the provider)",
@@ -305,9 +300,9 @@ fn oidc_settings(
         }
     };
     // Compared byte for byte with the provider's `iss`: used exactly as given.
-    let issuer = var("OIDC_ISSUER").unwrap_or_else(|| EGI_ISSUER.into());
+    let issuer = env.text("OIDC_ISSUER").unwrap_or_else(|| EGI_ISSUER.into());
     url("OIDC_ISSUER", &issuer)?;
-    let redirect_url = var("OIDC_REDIRECT_URL").ok_or_else(|| {
+    let redirect_url = env.text("OIDC_REDIRECT_URL").ok_or_else(|| {
         err(
             "OIDC_REDIRECT_URL",
             format!("is required with OIDC_CLIENT_ID: this platform's public URL followed by {}, as registered at the provider", app::web::sign_in::CALLBACK_PATH),
@@ -335,11 +330,14 @@ fn oidc_settings(
             .map(String::from)
             .collect()
     };
-    let mut scopes = list(var("OIDC_SCOPES").unwrap_or_else(|| DEFAULT_SCOPES.into()));
+    let mut scopes = list(
+        env.text("OIDC_SCOPES")
+            .unwrap_or_else(|| DEFAULT_SCOPES.into()),
+    );
     if !scopes.iter().any(|s| s == "openid") {
         scopes.insert(0, "openid".into());
     }
-    let display_name = var("OIDC_PROVIDER_NAME").unwrap_or_else(|| {
+    let display_name = env.text("OIDC_PROVIDER_NAME").unwrap_or_else(|| {
         if issuer.contains("/realms/egi") {
             "EGI Check-In".into()
         } else {
@@ -349,11 +347,11 @@ fn oidc_settings(
     Ok(Some(OidcSettings {
         issuer,
         client_id,
-        client_secret: var("OIDC_CLIENT_SECRET"),
+        client_secret: env.text("OIDC_CLIENT_SECRET"),
         redirect_url,
         scopes,
-        groups: var("OIDC_GROUPS").map(list).unwrap_or_default(),
-        audience: var("OIDC_AUDIENCE"),
+        groups: env.text("OIDC_GROUPS").map(list).unwrap_or_default(),
+        audience: env.text("OIDC_AUDIENCE"),
         display_name,
     }))
 }
@@ -367,17 +365,19 @@ const KUBE_VARS: &[&str] = &[
     "OSCAR_KUBECONFIG",
 ];
 
-fn executor(var: &impl Fn(&str) -> Option<String>) -> Result<ExecutorConfig, ConfigError> {
-    match var("OSCAR_EXECUTOR").as_deref() {
+fn executor(env: &Env) -> Result<ExecutorConfig, ConfigError> {
+    match env.text("OSCAR_EXECUTOR").as_deref() {
         // `host`: scripts run with this machine's programs (`local`, its earlier name).
         None | Some("host" | "local") => {
-            if let Some(name) = KUBE_VARS.iter().find(|name| var(name).is_some()) {
+            if let Some(name) = KUBE_VARS.iter().find(|name| env.text(name).is_some()) {
                 return Err(err(name, "applies with OSCAR_EXECUTOR=kubernetes"));
             }
             Ok(ExecutorConfig::Local)
         }
         Some("kubernetes") => {
-            let namespace = var("OSCAR_KUBE_NAMESPACE").unwrap_or_else(|| "oscar-svc".into());
+            let namespace = env
+                .text("OSCAR_KUBE_NAMESPACE")
+                .unwrap_or_else(|| "oscar-svc".into());
             // Per-user namespaces append '-' and 10 characters; a namespace has at most 63.
             let valid = !namespace.is_empty()
                 && namespace.len() <= 52
@@ -394,19 +394,15 @@ fn executor(var: &impl Fn(&str) -> Option<String>) -> Result<ExecutorConfig, Con
                     ),
                 ));
             }
-            let per_user = boolean(
-                "OSCAR_KUBE_NAMESPACE_PER_USER",
-                var("OSCAR_KUBE_NAMESPACE_PER_USER"),
-                false,
-            )?;
-            let platform_image = var("OSCAR_KUBE_PLATFORM_IMAGE").ok_or_else(|| {
+            let per_user = env.boolean("OSCAR_KUBE_NAMESPACE_PER_USER", false)?;
+            let platform_image = env.text("OSCAR_KUBE_PLATFORM_IMAGE").ok_or_else(|| {
                 err(
                     "OSCAR_KUBE_PLATFORM_IMAGE",
                     "is required with OSCAR_EXECUTOR=kubernetes: the platform's image, whose supervisor jobs run",
                 )
             })?;
             let seconds = |name: &'static str, default: u64| -> Result<Duration, ConfigError> {
-                let value = number(name, var(name), default)?.unwrap_or(default);
+                let value = env.number(name, default)?;
                 if value == 0 {
                     return Err(err(name, "must be greater than 0"));
                 }
@@ -424,7 +420,7 @@ fn executor(var: &impl Fn(&str) -> Option<String>) -> Result<ExecutorConfig, Con
                     job_ttl: seconds("OSCAR_KUBE_JOB_TTL", 600)?,
                     pending_timeout: seconds("OSCAR_KUBE_PENDING_TIMEOUT", 300)?,
                 },
-                kubeconfig: var("OSCAR_KUBECONFIG").map(PathBuf::from),
+                kubeconfig: env.text("OSCAR_KUBECONFIG").map(PathBuf::from),
             })
         }
         Some(other) => Err(err(
@@ -434,45 +430,27 @@ fn executor(var: &impl Fn(&str) -> Option<String>) -> Result<ExecutorConfig, Con
     }
 }
 
-fn job_settings(var: &impl Fn(&str) -> Option<String>) -> Result<JobSettings, ConfigError> {
+fn job_settings(env: &Env) -> Result<JobSettings, ConfigError> {
     let defaults = JobSettings::default();
-    let seconds = |name: &'static str, default: Duration| -> Result<Duration, ConfigError> {
-        Ok(number(name, var(name), default.as_secs())?.map_or(default, Duration::from_secs))
-    };
-    let count = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
-        Ok(number(name, var(name), default)?.unwrap_or(default))
-    };
-    let positive = |name: &'static str, value: u64| -> Result<u32, ConfigError> {
-        u32::try_from(value)
-            .ok()
-            .filter(|v| *v > 0)
-            .ok_or_else(|| err(name, format!("{value} is out of range (1 to {})", u32::MAX)))
-    };
-    let reconcile = seconds(
+    let reconcile = env.seconds(
         "OSCAR_RECONCILE_INTERVAL",
         defaults.reconcile_every.unwrap_or_default(),
     )?;
     let settings = JobSettings {
-        max_concurrent_per_service: positive(
+        max_concurrent_per_service: env.count(
             "OSCAR_MAX_CONCURRENT_JOBS",
-            count(
-                "OSCAR_MAX_CONCURRENT_JOBS",
-                defaults.max_concurrent_per_service.into(),
-            )?,
+            defaults.max_concurrent_per_service,
         )?,
-        max_attempts: positive(
-            "OSCAR_JOB_MAX_ATTEMPTS",
-            count("OSCAR_JOB_MAX_ATTEMPTS", defaults.max_attempts.into())?,
-        )?,
-        lease: seconds("OSCAR_JOB_LEASE", defaults.lease)?,
-        timeout: seconds("OSCAR_JOB_TIMEOUT", defaults.timeout)?,
-        sync_timeout: seconds("OSCAR_RUN_TIMEOUT", defaults.sync_timeout)?,
-        log_limit: count("OSCAR_JOB_LOG_LIMIT", defaults.log_limit)?,
-        payload_limit: count("OSCAR_MAX_PAYLOAD_BYTES", defaults.payload_limit)?,
+        max_attempts: env.count("OSCAR_JOB_MAX_ATTEMPTS", defaults.max_attempts)?,
+        lease: env.seconds("OSCAR_JOB_LEASE", defaults.lease)?,
+        timeout: env.seconds("OSCAR_JOB_TIMEOUT", defaults.timeout)?,
+        sync_timeout: env.seconds("OSCAR_RUN_TIMEOUT", defaults.sync_timeout)?,
+        log_limit: env.number("OSCAR_JOB_LOG_LIMIT", defaults.log_limit)?,
+        payload_limit: env.number("OSCAR_MAX_PAYLOAD_BYTES", defaults.payload_limit)?,
         // Set in the data directory when the server starts.
         spool: defaults.spool,
         retention: Duration::from_secs(
-            count(
+            env.number(
                 "OSCAR_JOB_RETENTION_DAYS",
                 defaults.retention.as_secs() / 86_400,
             )? * 86_400,
@@ -496,24 +474,6 @@ fn job_settings(var: &impl Fn(&str) -> Option<String>) -> Result<JobSettings, Co
     Ok(settings)
 }
 
-/// A whole number, or None when unset.
-fn number(
-    var: &'static str,
-    value: Option<String>,
-    default: u64,
-) -> Result<Option<u64>, ConfigError> {
-    value
-        .map(|v| {
-            v.trim().parse().map_err(|_| {
-                err(
-                    var,
-                    format!("{v:?} is not a whole number (default {default})"),
-                )
-            })
-        })
-        .transpose()
-}
-
 fn err(var: &'static str, message: impl Into<String>) -> ConfigError {
     ConfigError {
         var,
@@ -521,54 +481,89 @@ fn err(var: &'static str, message: impl Into<String>) -> ConfigError {
     }
 }
 
-fn socket_addr(
-    var: &'static str,
-    value: Option<String>,
-    default: &str,
-) -> Result<SocketAddr, ConfigError> {
-    let value = value.unwrap_or_else(|| default.to_string());
-    value.trim().parse().map_err(|_| {
-        err(
-            var,
-            format!("{value:?} is not a socket address (expected host:port, e.g. {default})"),
-        )
-    })
-}
+/// The environment as the configuration reads it. Each typed read names its variable once, and
+/// its error names it too. Unset and empty both mean "use the default".
+struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
 
-fn boolean(var: &'static str, value: Option<String>, default: bool) -> Result<bool, ConfigError> {
-    match value.as_deref().map(str::to_ascii_lowercase).as_deref() {
-        None => Ok(default),
-        Some("1" | "true" | "yes" | "on") => Ok(true),
-        Some("0" | "false" | "no" | "off") => Ok(false),
-        Some(other) => Err(err(
-            var,
-            format!("{other:?} is not a boolean (true or false)"),
-        )),
+impl Env<'_> {
+    fn text(&self, name: &str) -> Option<String> {
+        (self.0)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    /// A whole number.
+    fn number(&self, name: &'static str, default: u64) -> Result<u64, ConfigError> {
+        let Some(value) = self.text(name) else {
+            return Ok(default);
+        };
+        value.trim().parse().map_err(|_| {
+            err(
+                name,
+                format!("{value:?} is not a whole number (default {default})"),
+            )
+        })
+    }
+
+    /// A count from 1 to `u32::MAX`.
+    fn count(&self, name: &'static str, default: u32) -> Result<u32, ConfigError> {
+        let value = self.number(name, default.into())?;
+        u32::try_from(value)
+            .ok()
+            .filter(|v| *v > 0)
+            .ok_or_else(|| err(name, format!("{value} is out of range (1 to {})", u32::MAX)))
+    }
+
+    /// A whole number of seconds.
+    fn seconds(&self, name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
+        Ok(Duration::from_secs(self.number(name, default.as_secs())?))
+    }
+
+    fn socket_addr(&self, name: &'static str, default: &str) -> Result<SocketAddr, ConfigError> {
+        let value = self.text(name).unwrap_or_else(|| default.to_string());
+        value.trim().parse().map_err(|_| {
+            err(
+                name,
+                format!("{value:?} is not a socket address (expected host:port, e.g. {default})"),
+            )
+        })
+    }
+
+    fn boolean(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.text(name).map(|v| v.to_ascii_lowercase()).as_deref() {
+            None => Ok(default),
+            Some("1" | "true" | "yes" | "on") => Ok(true),
+            Some("0" | "false" | "no" | "off") => Ok(false),
+            Some(other) => Err(err(
+                name,
+                format!("{other:?} is not a boolean (true or false)"),
+            )),
+        }
+    }
+
+    /// Comma-separated addresses (one host each) or networks in CIDR notation.
+    fn networks(&self, name: &'static str) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        let value = self.text(name);
+        let items = value.iter().flat_map(|v| v.split(',')).map(str::trim);
+        items
+            .filter(|item| !item.is_empty())
+            .map(|item| {
+                item.parse::<ipnet::IpNet>()
+                    .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        err(
+                            name,
+                            format!("{item:?} is neither an IP address nor a network (10.0.0.0/8)"),
+                        )
+                    })
+            })
+            .collect()
     }
 }
 
-/// Comma-separated addresses (one host each) or networks in CIDR notation.
-fn networks(var: &'static str, value: Option<String>) -> Result<Vec<ipnet::IpNet>, ConfigError> {
-    let items = value.iter().flat_map(|v| v.split(',')).map(str::trim);
-    items
-        .filter(|item| !item.is_empty())
-        .map(|item| {
-            item.parse::<ipnet::IpNet>()
-                .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                .map_err(|_| {
-                    err(
-                        var,
-                        format!("{item:?} is neither an IP address nor a network (10.0.0.0/8)"),
-                    )
-                })
-        })
-        .collect()
-}
-
-fn credentials(
-    var: &impl Fn(&str) -> Option<String>,
-) -> Result<Option<S3Credentials>, ConfigError> {
-    match (var("OSCAR_S3_ACCESS_KEY"), var("OSCAR_S3_SECRET_KEY")) {
+fn credentials(env: &Env) -> Result<Option<S3Credentials>, ConfigError> {
+    match (
+        env.text("OSCAR_S3_ACCESS_KEY"),
+        env.text("OSCAR_S3_SECRET_KEY"),
+    ) {
         (None, None) => Ok(None),
         (Some(_), None) => Err(err(
             "OSCAR_S3_SECRET_KEY",

@@ -139,6 +139,14 @@ impl TestApp {
         (status, headers, bytes.to_vec())
     }
 
+    /// Uploads `body` the way the dashboard does (`PUT /api/upload/{bucket}/{key}`).
+    pub async fn upload(&mut self, path: &str, body: Vec<u8>) -> TestResponse {
+        let request = Request::put(format!("/api/upload/{path}"))
+            .body(Body::from(body))
+            .unwrap();
+        self.send(request).await
+    }
+
     pub async fn get(&mut self, path: &str) -> TestResponse {
         self.send(Request::get(path).body(Body::empty()).unwrap())
             .await
