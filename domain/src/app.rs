@@ -6,12 +6,15 @@ use super::auth::{AdminAccount, LoginThrottle};
 use super::db::Database;
 use super::jobs::Jobs;
 use super::oidc::Oidc;
+use super::services::Catalog;
 use super::store::Store;
 use model::system::PlatformInfo;
 
 #[derive(Debug)]
 pub struct App {
     pub db: Database,
+    /// Every service, parsed once per change.
+    pub services: Catalog,
     /// Reaches the object store (embedded s3s or external MinIO) the same way in every mode.
     pub s3: Store,
     pub admin: AdminAccount,

@@ -38,8 +38,6 @@ impl DatabaseKind {
 pub struct Database {
     pool: AnyPool,
     kind: DatabaseKind,
-    /// The parsed service definitions, kept while the database says they are current.
-    pub(crate) services: super::services::Catalog,
 }
 
 impl Database {
@@ -69,11 +67,7 @@ impl Database {
             .connect(url)
             .await?;
         pool.acquire().await?;
-        Ok(Self {
-            pool,
-            kind,
-            services: Default::default(),
-        })
+        Ok(Self { pool, kind })
     }
 
     /// Applies the migrations of this backend that are not applied yet.

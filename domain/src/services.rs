@@ -189,8 +189,12 @@ pub fn visible(caller: &Caller, service: &Service) -> bool {
 }
 
 /// The services the caller may see, by name.
-pub async fn list_visible(db: &Database, caller: &Caller) -> AppResult<Vec<Service>> {
-    let all = list(db).await?;
+pub async fn list_visible(
+    db: &Database,
+    catalog: &Catalog,
+    caller: &Caller,
+) -> AppResult<Vec<Service>> {
+    let all = catalog.list(db).await?;
     Ok(all.iter().filter(|s| visible(caller, s)).cloned().collect())
 }
 
@@ -203,12 +207,13 @@ pub const PER_PAGE: usize = 50;
 /// shows the last.
 pub async fn page(
     db: &Database,
+    catalog: &Catalog,
     caller: &Caller,
     filter: &str,
     page: usize,
 ) -> AppResult<ServicesPage> {
     // The shared parsed list, filtered by reference: a summary needs a few fields only.
-    let all = list(db).await?;
+    let all = catalog.list(db).await?;
     let wanted = filter.trim().to_lowercase();
     let matches = |s: &Service| {
         [&s.name, &s.image, &s.owner]
@@ -274,59 +279,68 @@ fn check_vo(caller: &Caller, vo_groups: &[String], vo: &str) -> AppResult<()> {
     }
 }
 
-/// Every service, by name. Parsed once per change: every upload and every services page
+/// Every service, parsed once per change and shared: every upload and every services page
 /// needs them, and `services_version` (bumped by triggers on `services`, by any server) says
-/// when the parsed copy is stale.
-pub async fn list(db: &Database) -> AppResult<Arc<Vec<Service>>> {
-    // The version first: a change committed between the two reads makes the next call reload.
-    let version: i64 = sqlx::query_scalar("SELECT version FROM services_version")
-        .fetch_one(db.pool())
-        .await?;
-    if let Some((seen, services)) = db.services.0.lock().unwrap().as_ref()
-        && *seen == version
-    {
-        return Ok(services.clone());
-    }
-    let rows = sqlx::query("SELECT definition, owner, token FROM services ORDER BY name")
-        .fetch_all(db.pool())
-        .await?;
-    let services = Arc::new(rows.iter().map(from_row).collect::<AppResult<Vec<_>>>()?);
-    // Concurrent callers (the reconciler, uploads) finish in any order: the first copy of a
-    // version is the one kept and shared, and an older read never replaces a newer one.
-    let mut cached = db.services.0.lock().unwrap();
-    match cached.as_ref() {
-        Some((seen, kept)) if *seen == version => Ok(kept.clone()),
-        // An older read, or a database restored to before what was seen (until its next
-        // change, numbered past everything seen: migration 0009): right, but not kept.
-        Some((seen, _)) if *seen > version => Ok(services),
-        _ => {
-            *cached = Some((version, services.clone()));
-            Ok(services)
-        }
-    }
-}
-
-/// What [`list`] read last, and at which `services_version`.
-#[derive(Clone, Debug, Default)]
-pub struct Catalog(Arc<Mutex<Option<Parsed>>>);
+/// when the parsed copy is stale. One per platform (`App::services`).
+#[derive(Debug, Default)]
+pub struct Catalog(Mutex<Option<Parsed>>);
 
 /// A `services_version` and the services read at it.
 type Parsed = (i64, Arc<Vec<Service>>);
 
+impl Catalog {
+    /// Every service, by name.
+    pub async fn list(&self, db: &Database) -> AppResult<Arc<Vec<Service>>> {
+        // The version first: a change committed between the two reads makes the next call
+        // reload.
+        let version: i64 = sqlx::query_scalar("SELECT version FROM services_version")
+            .fetch_one(db.pool())
+            .await?;
+        if let Some((seen, services)) = self.0.lock().unwrap().as_ref()
+            && *seen == version
+        {
+            return Ok(services.clone());
+        }
+        let rows = sqlx::query("SELECT definition, owner, token FROM services ORDER BY name")
+            .fetch_all(db.pool())
+            .await?;
+        let services = Arc::new(rows.iter().map(from_row).collect::<AppResult<Vec<_>>>()?);
+        // Concurrent callers (the reconciler, uploads) finish in any order: the first copy of
+        // a version is the one kept and shared, and an older read never replaces a newer one.
+        let mut cached = self.0.lock().unwrap();
+        match cached.as_ref() {
+            Some((seen, kept)) if *seen == version => Ok(kept.clone()),
+            // An older read, or a database restored to before what was seen (until its next
+            // change, numbered past everything seen: migration 0009): right, but not kept.
+            Some((seen, _)) if *seen > version => Ok(services),
+            _ => {
+                *cached = Some((version, services.clone()));
+                Ok(services)
+            }
+        }
+    }
+}
+
 /// What `delete` would remove.
-pub async fn deletion_plan(db: &Database, caller: &Caller, name: &str) -> AppResult<DeletionPlan> {
-    Ok(plan(db, caller, name).await?.0)
+pub async fn deletion_plan(
+    db: &Database,
+    catalog: &Catalog,
+    caller: &Caller,
+    name: &str,
+) -> AppResult<DeletionPlan> {
+    Ok(plan(db, catalog, caller, name).await?.0)
 }
 
 /// The plan, plus the created buckets other services still use, each with one such service.
 async fn plan(
     db: &Database,
+    catalog: &Catalog,
     caller: &Caller,
     name: &str,
 ) -> AppResult<(DeletionPlan, Vec<(String, String)>)> {
     let service = require_visible(db, caller, name).await?;
     authorize_owner(caller, &service)?;
-    let all = list(db).await?;
+    let all = catalog.list(db).await?;
     let others: Vec<&Service> = all.iter().filter(|s| s.name != name).collect();
     let mut buckets = Vec::new();
     let mut shared = Vec::new();
@@ -352,12 +366,13 @@ async fn plan(
 /// created bucket still in use passes to a service using it, so the last user removes it.
 pub async fn delete(
     db: &Database,
+    catalog: &Catalog,
     s3: &Store,
     executor: &dyn Executor,
     caller: &Caller,
     name: &str,
 ) -> AppResult<DeletionPlan> {
-    let (plan, shared) = plan(db, caller, name).await?;
+    let (plan, shared) = plan(db, catalog, caller, name).await?;
     let service = require(db, name).await?;
     // First, so a cluster that refuses leaves the service whole for another try.
     executor

@@ -81,6 +81,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
 
     let platform = App {
         db: database.db,
+        services: Default::default(),
         s3: Store {
             client: s3_client(&store.endpoint, &config.s3_region, &store.credentials),
             notify_arn: config.notify_arn.clone(),
@@ -607,7 +608,14 @@ async fn handle_notifications(
             let deadline = tokio::time::Instant::now() + QUEUE_RETRY_FOR;
             let mut pause = Duration::from_millis(100);
             loop {
-                match events::stored_object(&state.db, &state.jobs, &state.s3.client, stored).await
+                match events::stored_object(
+                    &state.db,
+                    &state.services,
+                    &state.jobs,
+                    &state.s3.client,
+                    stored,
+                )
+                .await
                 {
                     Err(AppError::Unavailable(_)) if tokio::time::Instant::now() < deadline => {
                         tokio::time::sleep(pause).await;
@@ -632,7 +640,7 @@ async fn reconcile(state: AppState, every: Duration, mut stopped: watch::Receive
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                if let Err(err) = events::reconcile(&state.db, &state.jobs, &state.s3.client).await {
+                if let Err(err) = events::reconcile(&state.db, &state.services, &state.jobs, &state.s3.client).await {
                     tracing::warn!(%err, "reconciler pass failed");
                 }
             }

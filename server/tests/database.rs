@@ -224,16 +224,20 @@ async fn job_counts_follow_every_insert_state_change_and_deletion() {
 
 #[tokio::test]
 async fn the_parsed_services_follow_changes_made_by_another_server() {
-    use domain::services::list;
     for app in TestApp::on_each_database().await {
-        let db = &app.app.state.db;
+        let (db, catalog) = (&app.app.state.db, &app.app.state.services);
         let names = |services: &[model::service::Service]| {
             services
                 .iter()
                 .map(|s| (s.name.clone(), s.image.clone()))
                 .collect::<Vec<_>>()
         };
-        assert_eq!(names(&list(db).await.unwrap()), [], "{}", app.database());
+        assert_eq!(
+            names(&catalog.list(db).await.unwrap()),
+            [],
+            "{}",
+            app.database()
+        );
         // Straight into the table, as another server sharing the database would write.
         let definition =
             |image: &str| serde_json::json!({"name": "other", "image": image}).to_string();
@@ -251,7 +255,7 @@ async fn the_parsed_services_follow_changes_made_by_another_server() {
                 .execute(db.pool())
         };
         insert("first").await.unwrap();
-        let seen = list(db).await.unwrap();
+        let seen = catalog.list(db).await.unwrap();
         assert_eq!(
             names(&seen),
             [("other".into(), "first".into())],
@@ -259,13 +263,13 @@ async fn the_parsed_services_follow_changes_made_by_another_server() {
             app.database()
         );
         assert!(
-            std::sync::Arc::ptr_eq(&seen, &list(db).await.unwrap()),
+            std::sync::Arc::ptr_eq(&seen, &catalog.list(db).await.unwrap()),
             "{}: unchanged services are not parsed again",
             app.database()
         );
         update("second").await.unwrap();
         assert_eq!(
-            names(&list(db).await.unwrap()),
+            names(&catalog.list(db).await.unwrap()),
             [("other".into(), "second".into())],
             "{}",
             app.database()
@@ -274,7 +278,12 @@ async fn the_parsed_services_follow_changes_made_by_another_server() {
             .execute(db.pool())
             .await
             .unwrap();
-        assert_eq!(names(&list(db).await.unwrap()), [], "{}", app.database());
+        assert_eq!(
+            names(&catalog.list(db).await.unwrap()),
+            [],
+            "{}",
+            app.database()
+        );
 
         // A backup restored (or a lagging replica promoted): the row is back, and so is the
         // version from before the delete.
@@ -289,7 +298,7 @@ async fn the_parsed_services_follow_changes_made_by_another_server() {
             .await
             .unwrap();
         assert_eq!(
-            names(&list(db).await.unwrap()),
+            names(&catalog.list(db).await.unwrap()),
             [("other".into(), "second".into())],
             "{}",
             app.database()
@@ -297,7 +306,7 @@ async fn the_parsed_services_follow_changes_made_by_another_server() {
         // The next change must not land on the number this server saw before the restore.
         update("third").await.unwrap();
         assert_eq!(
-            names(&list(db).await.unwrap()),
+            names(&catalog.list(db).await.unwrap()),
             [("other".into(), "third".into())],
             "{}",
             app.database()

@@ -349,13 +349,23 @@ async fn the_reconciler_queues_objects_whose_event_was_lost() {
         .await
         .unwrap();
 
-    let made = domain::jobs::events::reconcile(&db, &app.app.state.jobs, &s3.client)
-        .await
-        .unwrap();
+    let made = domain::jobs::events::reconcile(
+        &db,
+        &app.app.state.services,
+        &app.app.state.jobs,
+        &s3.client,
+    )
+    .await
+    .unwrap();
     assert_eq!(made, 1);
-    let again = domain::jobs::events::reconcile(&db, &app.app.state.jobs, &s3.client)
-        .await
-        .unwrap();
+    let again = domain::jobs::events::reconcile(
+        &db,
+        &app.app.state.services,
+        &app.app.state.jobs,
+        &s3.client,
+    )
+    .await
+    .unwrap();
     assert_eq!(again, 0, "an object gets one job");
     let all = finished(&mut app, "lost", 1).await;
     assert_eq!(all.len(), 1);
@@ -368,9 +378,15 @@ async fn the_reconciler_queues_objects_whose_event_was_lost() {
         trigger: domain::jobs::Trigger::Bucket,
         signer: None,
     };
-    let made = domain::jobs::events::stored_object(&db, &app.app.state.jobs, &s3.client, stored)
-        .await
-        .unwrap();
+    let made = domain::jobs::events::stored_object(
+        &db,
+        &app.app.state.services,
+        &app.app.state.jobs,
+        &s3.client,
+        stored,
+    )
+    .await
+    .unwrap();
     assert!(made.is_empty(), "{made:?}");
 }
 

@@ -376,7 +376,7 @@ async fn buckets_of_other_users_are_refused_and_preexisting_ones_are_kept() {
             "{err}"
         );
         // Bob's service is private: to carol it does not exist.
-        let err = services::delete(db, s3, executor, &carol, "bobs")
+        let err = services::delete(db, &app.app.state.services, s3, executor, &carol, "bobs")
             .await
             .unwrap_err();
         assert_eq!(err.status(), 404);
@@ -395,11 +395,11 @@ async fn buckets_of_other_users_are_refused_and_preexisting_ones_are_kept() {
         services::create(db, s3, executor, &admin, &[], adopted, 3)
             .await
             .unwrap();
-        let plan = services::deletion_plan(db, &admin, "adopted")
+        let plan = services::deletion_plan(db, &app.app.state.services, &admin, "adopted")
             .await
             .unwrap();
         assert!(plan.buckets.is_empty(), "{plan:?}");
-        services::delete(db, s3, executor, &admin, "adopted")
+        services::delete(db, &app.app.state.services, s3, executor, &admin, "adopted")
             .await
             .unwrap();
         assert!(bucket_exists(&app, "field-data").await);
@@ -443,7 +443,7 @@ async fn a_service_folder_where_an_object_is_is_refused_naming_the_field() {
         assert_eq!(err.status(), 400, "{err}");
         assert!(err.to_string().starts_with(expected), "{err}");
     }
-    let all = services::list(db).await.unwrap();
+    let all = app.app.state.services.list(db).await.unwrap();
     assert!(all.iter().all(|s| s.name != "clash"), "{all:?}");
 }
 
@@ -463,9 +463,16 @@ async fn a_service_whose_bucket_was_removed_outside_can_be_deleted() {
         .unwrap();
     std::fs::remove_dir_all(app.config.data_dir.join("s3").join("vanished")).unwrap();
 
-    services::delete(db, s3, executor, &Caller::admin(), "orphan")
-        .await
-        .unwrap();
+    services::delete(
+        db,
+        &app.app.state.services,
+        s3,
+        executor,
+        &Caller::admin(),
+        "orphan",
+    )
+    .await
+    .unwrap();
     assert_eq!(
         domain::buckets::records::owner_of(db, "vanished")
             .await

@@ -100,7 +100,7 @@ pub async fn list_objects(
     .await?;
     // A file dropped here is `<prefix><name>`; the services that would run on it.
     let probe = format!("{prefix}file");
-    page.input_of = services::list_visible(&state.db, &caller)
+    page.input_of = services::list_visible(&state.db, &state.services, &caller)
         .await?
         .into_iter()
         .filter(|s| {

@@ -64,7 +64,8 @@ pub async fn list_services(
     use crate::web::context;
     use domain::services;
     let caller = context::require_caller().await?;
-    services::page(&context::state().db, &caller, &filter, page).await
+    let state = context::state();
+    services::page(&state.db, &state.services, &caller, &filter, page).await
 }
 
 /// The definition without its token (see `service_token`) and with secret values blank.
@@ -94,7 +95,8 @@ pub async fn plan_deletion(name: String) -> Result<DeletionPlan, AppError> {
     use crate::web::context;
     use domain::services;
     let caller = context::require_caller().await?;
-    services::deletion_plan(&context::state().db, &caller, &name).await
+    let state = context::state();
+    services::deletion_plan(&state.db, &state.services, &caller, &name).await
 }
 
 #[server(prefix = "/api", endpoint = "services/delete")]
@@ -105,6 +107,7 @@ pub async fn delete_service(name: String) -> Result<DeletionPlan, AppError> {
     let state = context::state();
     services::delete(
         &state.db,
+        &state.services,
         &state.s3,
         state.jobs.executor().as_ref(),
         &caller,

@@ -55,7 +55,7 @@ async fn all_job_changes(
     let services = if caller.admin {
         None
     } else {
-        let visible = domain::services::list_visible(&state.db, &caller).await?;
+        let visible = domain::services::list_visible(&state.db, &state.services, &caller).await?;
         Some(
             visible
                 .into_iter()

@@ -62,8 +62,15 @@ async fn upload(
         trigger: Trigger::Upload,
         signer: None,
     };
-    let jobs =
-        events::stored_version(&state.db, &state.jobs, stored, version, Some(&caller.id)).await?;
+    let jobs = events::stored_version(
+        &state.db,
+        &state.services,
+        &state.jobs,
+        stored,
+        version,
+        Some(&caller.id),
+    )
+    .await?;
     tracing::info!(%bucket, %key, size, jobs = jobs.len(), "uploaded");
     let jobs: Vec<String> = jobs.into_iter().map(|j| j.name).collect();
     Ok(Json(

@@ -11,7 +11,7 @@ use super::queue::{Enqueued, NewJob, enqueue};
 use super::{Jobs, Trigger, now_ms, rfc3339};
 use crate::access::Caller;
 use crate::db::Database;
-use crate::services;
+use crate::services::{self, Catalog};
 use crate::store::{refused, refused_in};
 use crate::store_keys;
 use model::service::{PLATFORM_STORE, Service, StorageIo};
@@ -54,13 +54,14 @@ pub const UPLOADER_METADATA: &str = embedded_s3::UPLOADER;
 /// service's owner.
 pub async fn object_created(
     db: &Database,
+    catalog: &Catalog,
     jobs: &Jobs,
     event: &StorageEvent,
     raw_event: &str,
     trigger: Trigger,
     uploader: Option<&str>,
 ) -> AppResult<Vec<Enqueued>> {
-    let all = services::list(db).await?;
+    let all = catalog.list(db).await?;
     object_created_among(db, jobs, &all, event, raw_event, trigger, uploader).await
 }
 
@@ -153,12 +154,13 @@ impl Version {
 /// The same object reported both ways makes one job.
 pub async fn stored_object(
     db: &Database,
+    catalog: &Catalog,
     jobs: &Jobs,
     s3: &Client,
     stored: Stored<'_>,
 ) -> AppResult<Vec<Enqueued>> {
     // Most objects start nothing: those are not read back.
-    let all = services::list(db).await?;
+    let all = catalog.list(db).await?;
     if accepting(&all, stored.bucket, stored.key).next().is_none() {
         return Ok(Vec::new());
     }
@@ -196,12 +198,13 @@ pub async fn stored_object(
 /// is all the event needs (no second request to read it back).
 pub async fn stored_version(
     db: &Database,
+    catalog: &Catalog,
     jobs: &Jobs,
     stored: Stored<'_>,
     version: Version,
     uploader: Option<&str>,
 ) -> AppResult<Vec<Enqueued>> {
-    let all = services::list(db).await?;
+    let all = catalog.list(db).await?;
     stored_version_among(db, jobs, &all, stored, version, uploader).await
 }
 
@@ -295,7 +298,12 @@ pub async fn job_request(
 /// Lists every service's input folders and queues the objects that have no job yet: catches
 /// events lost while the platform was down or the store could not reach it. Objects older
 /// than the service are left alone (they were there before it). Returns the jobs made.
-pub async fn reconcile(db: &Database, jobs: &Jobs, s3: &Client) -> AppResult<usize> {
+pub async fn reconcile(
+    db: &Database,
+    catalog: &Catalog,
+    jobs: &Jobs,
+    s3: &Client,
+) -> AppResult<usize> {
     let created: HashMap<String, i64> = sqlx::query("SELECT name, created_at FROM services")
         .fetch_all(db.pool())
         .await?
@@ -304,7 +312,7 @@ pub async fn reconcile(db: &Database, jobs: &Jobs, s3: &Client) -> AppResult<usi
         .collect::<AppResult<_>>()?;
     let mut made = 0;
     // The shared parsed definitions: a pass must stay cheap with thousands of services.
-    for service in services::list(db).await?.iter() {
+    for service in catalog.list(db).await?.iter() {
         let name = &service.name;
         let Some(&created_at) = created.get(name) else {
             continue;

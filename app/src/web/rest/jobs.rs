@@ -136,9 +136,16 @@ async fn store_event(
     if !event.is_created() {
         return Ok(Json(json!({ "jobs": [] })));
     }
-    let enqueued =
-        events::object_created(&state.db, &state.jobs, &event, &text, Trigger::Bucket, None)
-            .await?;
+    let enqueued = events::object_created(
+        &state.db,
+        &state.services,
+        &state.jobs,
+        &event,
+        &text,
+        Trigger::Bucket,
+        None,
+    )
+    .await?;
     let jobs: Vec<_> = enqueued.into_iter().map(|e| e.name).collect();
     Ok(Json(json!({ "jobs": jobs })))
 }

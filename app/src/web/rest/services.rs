@@ -70,7 +70,7 @@ async fn list(
     State(state): State<AppState>,
     Principal(caller): Principal,
 ) -> AppResult<Json<Vec<Service>>> {
-    let mut all = services::list_visible(&state.db, &caller).await?;
+    let mut all = services::list_visible(&state.db, &state.services, &caller).await?;
     for service in &mut all {
         service.token.clear();
     }
@@ -102,6 +102,7 @@ async fn remove(
 ) -> AppResult<StatusCode> {
     services::delete(
         &state.db,
+        &state.services,
         &state.s3,
         state.jobs.executor().as_ref(),
         &caller,
