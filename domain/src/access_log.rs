@@ -33,7 +33,16 @@ pub struct AccessLog {
 }
 
 impl AccessLog {
+    /// Keeps `entry` and writes it to the server log.
     pub fn push(&self, entry: Entry) {
+        tracing::info!(
+            method = %entry.method,
+            path = %entry.path,
+            status = entry.status,
+            latency = %entry.latency,
+            user = %entry.user,
+            "invocation"
+        );
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() == KEPT {
             entries.pop_front();
@@ -66,7 +75,6 @@ impl Entry {
     ) -> Self {
         let latency = format!("{latency:?}");
         let timestamp = rfc3339(now_ms());
-        tracing::info!(%method, %path, status, %latency, %user, "invocation");
         Self {
             raw: format!(
                 "[OSCAR] {timestamp} | {status} | {latency} | {client_ip} | {method} {path} | {user}"

@@ -451,7 +451,12 @@ fn finish(result_file: Option<&Path>, limit: Option<usize>, report: Report) -> E
         }
     }
     if let Some(path) = result_file {
-        let text = report.to_json_within(limit.unwrap_or(usize::MAX));
+        let (text, dropped) = report.to_json_within(limit.unwrap_or(usize::MAX));
+        if dropped > 0 {
+            eprintln!(
+                "oscar-supervisor: the report lists the first outputs only; {dropped} more are named above"
+            );
+        }
         if let Err(e) = std::fs::write(path, text) {
             eprintln!("oscar-supervisor: cannot write {}: {e}", path.display());
         }

@@ -19,20 +19,15 @@ pub enum Report {
 }
 
 impl Report {
-    /// The report as JSON of at most `limit` bytes: outputs beyond what fits are left out
-    /// (the log names each upload) and a long reason is shortened.
-    pub fn to_json_within(&self, limit: usize) -> String {
+    /// The report as JSON of at most `limit` bytes, and how many outputs were left out to fit
+    /// (the log names each upload); a long reason is shortened.
+    pub fn to_json_within(&self, limit: usize) -> (String, usize) {
         let mut report = self.clone();
         let mut dropped = 0;
         loop {
             let text = serde_json::to_string(&report).unwrap_or_default();
             if text.len() <= limit {
-                if dropped > 0 {
-                    eprintln!(
-                        "oscar-supervisor: the report lists the first outputs only; {dropped} more are named above"
-                    );
-                }
-                return text;
+                return (text, dropped);
             }
             match &mut report {
                 Self::Succeeded { outputs } | Self::Failed { outputs, .. }
@@ -46,7 +41,7 @@ impl Report {
                     reason.truncate(keep);
                     reason.push('…');
                 }
-                _ => return text,
+                _ => return (text, dropped),
             }
         }
     }
