@@ -127,13 +127,9 @@ impl Config {
 
         let storage = match env.text("OSCAR_S3_ENDPOINT") {
             Some(endpoint) => {
-                let endpoint = endpoint.trim_end_matches('/').to_string();
-                if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
-                    return Err(err(
-                        "OSCAR_S3_ENDPOINT",
-                        format!("{endpoint:?} is not an http:// or https:// URL"),
-                    ));
-                }
+                let endpoint = http_url("OSCAR_S3_ENDPOINT", endpoint)?
+                    .trim_end_matches('/')
+                    .to_string();
                 let credentials = credentials(&env)?.ok_or_else(|| {
                     err(
                         "OSCAR_S3_ACCESS_KEY",
@@ -240,15 +236,11 @@ impl Config {
                 .map(|entry| JobMount::parse(entry).map_err(|e| err("OSCAR_JOB_MOUNTS", e)))
                 .collect::<Result<_, _>>()?,
             executor: executor(&env)?,
-            job_s3_endpoint: match env.text("OSCAR_JOB_S3_ENDPOINT") {
-                Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => {
-                    return Err(err(
-                        "OSCAR_JOB_S3_ENDPOINT",
-                        format!("{url:?} is not an http:// or https:// URL"),
-                    ));
-                }
-                other => other.map(|url| url.trim_end_matches('/').to_string()),
-            },
+            job_s3_endpoint: env
+                .text("OSCAR_JOB_S3_ENDPOINT")
+                .map(|url| http_url("OSCAR_JOB_S3_ENDPOINT", url))
+                .transpose()?
+                .map(|url| url.trim_end_matches('/').to_string()),
         })
     }
 
@@ -289,26 +281,18 @@ fn oidc_settings(env: &Env) -> Result<Option<OidcSettings>, ConfigError> {
         }
         return Ok(None);
     };
-    let url = |name: &'static str, value: &str| -> Result<(), ConfigError> {
-        if value.starts_with("https://") || value.starts_with("http://") {
-            Ok(())
-        } else {
-            Err(err(
-                name,
-                format!("{value:?} is not an http:// or https:// URL"),
-            ))
-        }
-    };
     // Compared byte for byte with the provider's `iss`: used exactly as given.
-    let issuer = env.text("OIDC_ISSUER").unwrap_or_else(|| EGI_ISSUER.into());
-    url("OIDC_ISSUER", &issuer)?;
+    let issuer = http_url(
+        "OIDC_ISSUER",
+        env.text("OIDC_ISSUER").unwrap_or_else(|| EGI_ISSUER.into()),
+    )?;
     let redirect_url = env.text("OIDC_REDIRECT_URL").ok_or_else(|| {
         err(
             "OIDC_REDIRECT_URL",
             format!("is required with OIDC_CLIENT_ID: this platform's public URL followed by {}, as registered at the provider", app::web::sign_in::CALLBACK_PATH),
         )
     })?;
-    url("OIDC_REDIRECT_URL", &redirect_url)?;
+    let redirect_url = http_url("OIDC_REDIRECT_URL", redirect_url)?;
     let path = redirect_url
         .splitn(4, '/')
         .nth(3)
@@ -472,6 +456,18 @@ fn job_settings(env: &Env) -> Result<JobSettings, ConfigError> {
         return Err(err("OSCAR_MAX_PAYLOAD_BYTES", "must be greater than 0"));
     }
     Ok(settings)
+}
+
+/// `value` when it is an http:// or https:// URL.
+fn http_url(var: &'static str, value: String) -> Result<String, ConfigError> {
+    if value.starts_with("https://") || value.starts_with("http://") {
+        Ok(value)
+    } else {
+        Err(err(
+            var,
+            format!("{value:?} is not an http:// or https:// URL"),
+        ))
+    }
 }
 
 fn err(var: &'static str, message: impl Into<String>) -> ConfigError {
