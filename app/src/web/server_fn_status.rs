@@ -2,7 +2,7 @@
 //! bad field, 401, 404…), including errors raised before the function body runs, such as
 //! undecodable arguments. The error travels as JSON in the body, marked by a header.
 
-use axum::body::{Body, to_bytes};
+use axum::body::{Body, HttpBody, to_bytes};
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -15,6 +15,14 @@ const ERROR_BODY_LIMIT: usize = 64 * 1024;
 pub async fn set_status(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     if !response.headers().contains_key(SERVER_FN_ERROR_HEADER) {
+        return response;
+    }
+    let small = response
+        .body()
+        .size_hint()
+        .upper()
+        .is_some_and(|n| n <= ERROR_BODY_LIMIT as u64);
+    if !small {
         return response;
     }
     let (mut parts, body) = response.into_parts();
