@@ -24,7 +24,25 @@ pub fn client(endpoint: &str, region: &str, access_key: &str, secret_key: &str) 
     } else {
         region
     };
-    let config = aws_sdk_s3::Config::builder()
+    let mut config = aws_sdk_s3::Config::builder();
+    if endpoint.starts_with("http://") {
+        // No TLS, so no root certificates: images without any (busybox, alpine without
+        // ca-certificates) reach a plain-HTTP store too.
+        use aws_smithy_http_client::tls;
+        let context = tls::TlsContext::builder()
+            .with_trust_store(tls::TrustStore::empty())
+            .build()
+            .expect("an empty trust store is a valid TLS context");
+        config = config.http_client(
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(tls::Provider::Rustls(
+                    tls::rustls_provider::CryptoMode::AwsLc,
+                ))
+                .tls_context(context)
+                .build_https(),
+        );
+    }
+    let config = config
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(Region::new(region.to_string()))
