@@ -13,6 +13,7 @@ pub mod entitlements;
 pub mod jobs;
 pub mod kubernetes;
 pub mod oidc;
+pub mod registry_credentials;
 pub mod services;
 pub mod sessions;
 pub mod storage;

@@ -49,7 +49,7 @@ pub async fn create(
     }
     settle_vo(caller, vo_groups, &mut service)?;
     service.owner = caller.id.clone();
-    executor.check_service(&service).await?;
+    check_runs(db, executor, &service).await?;
     service.token = new_token();
     let secrets = take_secrets(&mut service);
     storage::prepare_for(db, s3, caller, &service, now).await?;
@@ -98,7 +98,7 @@ pub async fn update(
         check_vo(caller, vo_groups, &service.vo)?;
     }
     service.owner = current.owner.clone();
-    executor.check_service(&service).await?;
+    check_runs(db, executor, &service).await?;
     service.token = current.token.clone();
     let mut secrets = take_secrets(&mut service);
     let stored = load_secrets(db, &service.name).await?;
@@ -394,6 +394,17 @@ pub async fn delete(
     super::jobs::forget_service(db, name).await?;
     tracing::info!(service = %name, buckets = ?plan.buckets, "service deleted");
     Ok(plan)
+}
+
+/// Refuses what the service may not use where its jobs run: another user's pull Secret on
+/// Kubernetes, registry credentials its owner does not have for the image executor.
+async fn check_runs(db: &Database, executor: &dyn Executor, service: &Service) -> AppResult<()> {
+    executor.check_service(service).await?;
+    if executor.pulls_images() {
+        crate::registry_credentials::check_names(db, &service.owner, &service.image_pull_secrets)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Where the service's jobs run is ready, with its current secrets, before the service is

@@ -22,7 +22,7 @@ use oci_client::Reference;
 use oci_client::manifest::{OciDescriptor, OciImageManifest};
 use serde::{Deserialize, Serialize};
 
-pub use registry::{Credentials, Mirror};
+pub use registry::{Credentials, Mirror, registry_host, registry_of};
 use registry::{Registries, Source};
 
 /// How the cache is set up (`OSCAR_IMAGE_*`, `OSCAR_REGISTRY_MIRRORS`).
@@ -160,7 +160,9 @@ impl Drop for Pending {
 
 impl std::fmt::Debug for Images {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Images").field("dir", &self.settings.dir).finish()
+        f.debug_struct("Images")
+            .field("dir", &self.settings.dir)
+            .finish()
     }
 }
 
@@ -248,7 +250,9 @@ impl Images {
             .expect("progress")
             .insert(image.to_string(), progress.clone());
         let private = credentials.is_some();
-        let pulled = self.pull(source, &manifest, &digest, private, &progress).await;
+        let pulled = self
+            .pull(source, &manifest, &digest, private, &progress)
+            .await;
         self.progress.lock().expect("progress").remove(image);
         pulled?;
         Ok(self.take(&digest).expect("pulled image"))
@@ -257,7 +261,11 @@ impl Images {
     /// The digest to use without asking the registry: a digest reference's own, or a tag's
     /// resolved recently enough; None when the image is not cached or is private and these
     /// credentials were not shown to give it.
-    fn cached_digest(&self, reference: &Reference, credentials: Option<&Credentials>) -> Option<String> {
+    fn cached_digest(
+        &self,
+        reference: &Reference,
+        credentials: Option<&Credentials>,
+    ) -> Option<String> {
         let digest = self.known_digest(reference)?;
         self.may_use(&digest, credentials).then_some(digest)
     }
@@ -373,7 +381,11 @@ impl Images {
     }
 
     /// The image's configuration, refused when it is for another platform.
-    async fn config(&self, source: &Source, descriptor: &OciDescriptor) -> Result<ImageConfig, String> {
+    async fn config(
+        &self,
+        source: &Source,
+        descriptor: &OciDescriptor,
+    ) -> Result<ImageConfig, String> {
         let mut bytes = Vec::new();
         source
             .client
@@ -466,7 +478,11 @@ impl Images {
                 .min_by_key(|(_, entry)| entry.last_used)
                 .map(|(digest, _)| digest.clone());
             let Some(victim) = victim else {
-                tracing::warn!(used, limit = self.settings.limit, "the image cache is over its limit; every image in it is in use");
+                tracing::warn!(
+                    used,
+                    limit = self.settings.limit,
+                    "the image cache is over its limit; every image in it is in use"
+                );
                 return;
             };
             state.index.images.remove(&victim);
@@ -509,8 +525,12 @@ impl Images {
             .flatten()
         {
             let path = entry.path();
-            let partial = path.extension().is_some_and(|e| e.to_string_lossy().starts_with("partial"));
-            if !used.contains(&path) && !(partial && !state.pending.is_empty()) {
+            let partial = path
+                .extension()
+                .is_some_and(|e| e.to_string_lossy().starts_with("partial"));
+            // A partial file is some pull's, under way while any is.
+            let pulling = partial && !state.pending.is_empty();
+            if !used.contains(&path) && !pulling {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
@@ -577,9 +597,7 @@ fn file_name(digest: &str) -> Result<String, String> {
 
 /// Unpacks `blobs` in order into a new root, renamed to `root` once whole. Returns its size.
 fn unpack_root(dir: &Path, root: &Path, blobs: &[PathBuf]) -> std::io::Result<u64> {
-    let partial = dir
-        .join("roots")
-        .join(format!(".partial-{}", unique()));
+    let partial = dir.join("roots").join(format!(".partial-{}", unique()));
     std::fs::create_dir(&partial)?;
     let unpacked = (|| {
         for blob in blobs {
@@ -637,7 +655,13 @@ fn disk_usage(root: &Path) -> u64 {
             total += meta.blocks() * 512;
         }
         if meta.is_dir() {
-            pending.extend(std::fs::read_dir(&path).into_iter().flatten().flatten().map(|e| e.path()));
+            pending.extend(
+                std::fs::read_dir(&path)
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .map(|e| e.path()),
+            );
         }
     }
     total
@@ -650,7 +674,13 @@ fn remove_tree(path: &Path) {
     while let Some(dir) = pending.pop() {
         if std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
             let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
-            pending.extend(std::fs::read_dir(&dir).into_iter().flatten().flatten().map(|e| e.path()));
+            pending.extend(
+                std::fs::read_dir(&dir)
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .map(|e| e.path()),
+            );
         }
     }
     if let Err(e) = std::fs::remove_dir_all(path)
@@ -679,7 +709,10 @@ fn registry_error(image: &Reference, error: oci_client::errors::OciDistributionE
     use oci_client::errors::OciDistributionError as E;
     match error {
         E::AuthenticationFailure(why) => {
-            format!("{} refused the credentials: {why}", image.resolve_registry())
+            format!(
+                "{} refused the credentials: {why}",
+                image.resolve_registry()
+            )
         }
         E::UnauthorizedError { .. } => format!(
             "{} needs credentials for {image} (image_pull_secrets)",
@@ -791,8 +824,16 @@ mod tests {
         std::os::unix::fs::symlink("/run/resolv.conf", root.join("etc/resolv.conf")).unwrap();
         std::os::unix::fs::symlink("/var/tmp", root.join("tmp")).unwrap();
         make_mount_points(root).unwrap();
-        assert!(std::fs::symlink_metadata(root.join("etc/resolv.conf")).unwrap().is_file());
-        assert!(std::fs::symlink_metadata(root.join("tmp")).unwrap().is_dir());
+        assert!(
+            std::fs::symlink_metadata(root.join("etc/resolv.conf"))
+                .unwrap()
+                .is_file()
+        );
+        assert!(
+            std::fs::symlink_metadata(root.join("tmp"))
+                .unwrap()
+                .is_dir()
+        );
         assert!(root.join("oscar").is_dir() && root.join("proc").is_dir());
     }
 }

@@ -59,13 +59,45 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
+/// The registry an image reference names, as credentials are matched to it (`docker.io` for
+/// Docker Hub).
+pub fn registry_of(image: &str) -> Result<String, String> {
+    let reference: Reference = image
+        .parse()
+        .map_err(|e| format!("{image:?} is not an image reference: {e}"))?;
+    Ok(reference.registry().to_string())
+}
+
+/// A registry address as people write it (`https://index.docker.io/v1/`, `ghcr.io`,
+/// `harbor.lan:8443/`) as [`registry_of`] names it.
+pub fn registry_host(server: &str) -> String {
+    let host = server
+        .trim()
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
+    let host = host
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    match host.as_str() {
+        "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => {
+            "docker.io".to_string()
+        }
+        _ => host,
+    }
+}
+
+/// A registry host and the credentials used there.
+type ClientKey = (String, Option<Credentials>);
+
 pub(crate) struct Registries {
     mirrors: Vec<Mirror>,
     /// `host[:port]`s reached over plain HTTP besides loopback and insecure mirrors.
     insecure: Vec<String>,
     /// One client per registry host and credentials: a client keeps the first credentials
     /// (and tokens) it is given for a registry, which must never serve another user's pull.
-    clients: Mutex<HashMap<(String, Option<Credentials>), Arc<Client>>>,
+    clients: Mutex<HashMap<ClientKey, Arc<Client>>>,
 }
 
 /// One place to pull from: a reference naming that registry, and how to sign in there.
@@ -165,7 +197,11 @@ mod tests {
                 insecure: true
             })
         );
-        assert!(!Mirror::parse("ghcr.io=https://mirror.example").unwrap().insecure);
+        assert!(
+            !Mirror::parse("ghcr.io=https://mirror.example")
+                .unwrap()
+                .insecure
+        );
         assert!(Mirror::parse("docker.io=mirror.example").is_err());
         assert!(Mirror::parse("docker.io").is_err());
         assert!(Mirror::parse("docker.io=https://mirror.example/path").is_err());
@@ -185,7 +221,12 @@ mod tests {
         let sources = registries.sources(&reference, Some(&credentials));
         let places: Vec<_> = sources
             .iter()
-            .map(|s| (s.reference.whole(), matches!(s.auth, RegistryAuth::Anonymous)))
+            .map(|s| {
+                (
+                    s.reference.whole(),
+                    matches!(s.auth, RegistryAuth::Anonymous),
+                )
+            })
             .collect();
         assert_eq!(
             places,
@@ -198,6 +239,20 @@ mod tests {
             .parse()
             .unwrap();
         assert_eq!(registries.sources(&other, None).len(), 1);
+    }
+
+    #[test]
+    fn credentials_match_the_registry_an_image_names() {
+        assert_eq!(registry_of("alpine").unwrap(), "docker.io");
+        assert_eq!(registry_of("ghcr.io/grycap/cowsay:1").unwrap(), "ghcr.io");
+        assert_eq!(
+            registry_of("harbor.lan:8443/x/y").unwrap(),
+            "harbor.lan:8443"
+        );
+        assert!(registry_of("UPPER/Case").is_err());
+        assert_eq!(registry_host("https://index.docker.io/v1/"), "docker.io");
+        assert_eq!(registry_host("GHCR.io"), "ghcr.io");
+        assert_eq!(registry_host("http://harbor.lan:8443/"), "harbor.lan:8443");
     }
 
     #[test]

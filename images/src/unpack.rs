@@ -79,12 +79,16 @@ fn apply_tar(root: &Path, tar: impl Read) -> io::Result<u64> {
                 file.set_permissions(fs::Permissions::from_mode(mode & 0o777 | 0o400))?;
             }
             EntryType::Symlink => {
-                let target = entry.link_name()?.ok_or_else(|| invalid("a symlink without a target"))?;
+                let target = entry
+                    .link_name()?
+                    .ok_or_else(|| invalid("a symlink without a target"))?;
                 remove(&path)?;
                 std::os::unix::fs::symlink(target, &path)?;
             }
             EntryType::Link => {
-                let target = entry.link_name()?.ok_or_else(|| invalid("a hard link without a target"))?;
+                let target = entry
+                    .link_name()?
+                    .ok_or_else(|| invalid("a hard link without a target"))?;
                 let target = relative(&target)?;
                 let target_parent = resolve(root, target.parent().unwrap_or(Path::new("")))?;
                 let target = target_parent.join(target.file_name().unwrap_or_default());
@@ -108,7 +112,10 @@ fn relative(path: &Path) -> io::Result<PathBuf> {
             Component::Normal(name) => out.push(name),
             Component::RootDir | Component::CurDir => {}
             Component::ParentDir | Component::Prefix(_) => {
-                return Err(invalid(&format!("{} climbs out of the image", path.display())));
+                return Err(invalid(&format!(
+                    "{} climbs out of the image",
+                    path.display()
+                )));
             }
         }
     }
@@ -288,7 +295,10 @@ mod tests {
             .link(EntryType::Link, "bin/tr", "bin/busybox")
             .bytes();
         apply_layer(root, &layer[..]).unwrap();
-        assert_eq!(fs::read_link(root.join("bin/sh")).unwrap(), Path::new("/bin/busybox"));
+        assert_eq!(
+            fs::read_link(root.join("bin/sh")).unwrap(),
+            Path::new("/bin/busybox")
+        );
         assert_eq!(read(root, "bin/tr").as_deref(), Some("#!"));
         use std::os::unix::fs::MetadataExt;
         assert_eq!(
@@ -316,7 +326,10 @@ mod tests {
         apply_layer(root, &upper[..]).unwrap();
         assert_eq!(fs::read_dir(outside.path()).unwrap().count(), 0);
         // Both landed where the image sees them: under its own root.
-        assert_eq!(read(root, &format!("{}/planted", &escape[1..])).as_deref(), Some("x"));
+        assert_eq!(
+            read(root, &format!("{}/planted", &escape[1..])).as_deref(),
+            Some("x")
+        );
         assert_eq!(read(root, "tmp/planted").as_deref(), Some("x"));
 
         let climbing = Layer::default().file("../planted", "x").bytes();
@@ -343,8 +356,14 @@ mod tests {
         fs::create_dir_all(root.join("usr/lib")).unwrap();
         std::os::unix::fs::symlink("usr/lib", root.join("lib")).unwrap();
         std::os::unix::fs::symlink("/lib/../../..", root.join("loop")).unwrap();
-        assert_eq!(resolve(root, Path::new("lib/x")).unwrap(), root.join("usr/lib/x"));
-        assert_eq!(resolve(root, Path::new("loop/etc")).unwrap(), root.join("etc"));
+        assert_eq!(
+            resolve(root, Path::new("lib/x")).unwrap(),
+            root.join("usr/lib/x")
+        );
+        assert_eq!(
+            resolve(root, Path::new("loop/etc")).unwrap(),
+            root.join("etc")
+        );
         std::os::unix::fs::symlink("self", root.join("self")).unwrap();
         assert!(resolve(root, Path::new("self/x")).is_err());
     }

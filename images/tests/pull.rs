@@ -37,7 +37,12 @@ async fn an_image_is_pulled_once_and_runs_from_its_root() {
     );
     assert!(a.config.env.iter().any(|e| e.starts_with("PATH=")));
     // Two jobs at once: one manifest request, one download of the layer.
-    assert_eq!(registry.requests(&["GET /v2/tools/blobs/"]), 2, "{}", registry.log()); // config + layer
+    assert_eq!(
+        registry.requests(&["GET /v2/tools/blobs/"]),
+        2,
+        "{}",
+        registry.log()
+    ); // config + layer
     assert_eq!(registry.requests(&["GET /v2/tools/manifests/1"]), 1);
 
     // Within the refresh period the tag is not asked for again, and the cache survives a
@@ -62,7 +67,10 @@ async fn layers_stack_with_whiteouts_and_links_stay_inside_the_root() {
         .with_layer(Layer::default().file(&format!("escape/{marker}"), b"x", 0o644));
     let image = registry.push("layered:1", &image).await;
     let cache = tempfile::tempdir().unwrap();
-    let pulled = open(settings(cache.path())).prepare(&image, None).await.unwrap();
+    let pulled = open(settings(cache.path()))
+        .prepare(&image, None)
+        .await
+        .unwrap();
     assert!(!pulled.root.join("bin/wget").exists());
     assert!(pulled.root.join("bin/tr").exists());
     assert!(pulled.root.join(&marker).is_file());
@@ -74,7 +82,12 @@ async fn failures_name_their_reason() {
     let registry = Registry::start(Some(("alice", "s3cret")));
     let image = registry.push("private:1", &TestImage::busybox()).await;
     let mut arm = TestImage::busybox();
-    arm.architecture = if test_registry::oci_architecture() == "arm64" { "amd64" } else { "arm64" }.into();
+    arm.architecture = if test_registry::oci_architecture() == "arm64" {
+        "amd64"
+    } else {
+        "arm64"
+    }
+    .into();
     let credentials = |password: &str| Credentials {
         username: "alice".into(),
         password: password.into(),
@@ -85,33 +98,67 @@ async fn failures_name_their_reason() {
 
     let err = images.prepare(&image, None).await.unwrap_err();
     assert!(err.contains("credentials"), "{err}");
-    let err = images.prepare(&image, Some(&credentials("wrong"))).await.unwrap_err();
-    assert!(err.contains("credentials") || err.contains("refused"), "{err}");
+    let err = images
+        .prepare(&image, Some(&credentials("wrong")))
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains("credentials") || err.contains("refused"),
+        "{err}"
+    );
     let missing = registry.reference("nothing:here");
-    let err = images.prepare(&missing, Some(&credentials("s3cret"))).await.unwrap_err();
+    let err = images
+        .prepare(&missing, Some(&credentials("s3cret")))
+        .await
+        .unwrap_err();
     assert!(err.contains("nothing"), "{err}");
-    let err = images.prepare(&other, Some(&credentials("s3cret"))).await.unwrap_err();
+    let err = images
+        .prepare(&other, Some(&credentials("s3cret")))
+        .await
+        .unwrap_err();
     assert!(err.contains("is built for linux/"), "{err}");
     let err = images.prepare("Not An Image!", None).await.unwrap_err();
     assert!(err.contains("not an image reference"), "{err}");
-    images.prepare(&image, Some(&credentials("s3cret"))).await.unwrap();
+    images
+        .prepare(&image, Some(&credentials("s3cret")))
+        .await
+        .unwrap();
     // Cached now, yet a tenant who only names it, or guesses wrong, gets nothing from the
     // cache; the owner of the credentials still does, without a new download.
     let err = images.prepare(&image, None).await.unwrap_err();
     assert!(err.contains("credentials"), "{err}");
-    assert!(images.prepare(&image, Some(&credentials("wrong"))).await.is_err());
-    images.prepare(&image, Some(&credentials("s3cret"))).await.unwrap();
-    assert_eq!(registry.requests(&["GET /v2/private/blobs/", "\" 200 "]), 2, "{}", registry.log());
+    assert!(
+        images
+            .prepare(&image, Some(&credentials("wrong")))
+            .await
+            .is_err()
+    );
+    images
+        .prepare(&image, Some(&credentials("s3cret")))
+        .await
+        .unwrap();
+    assert_eq!(
+        registry.requests(&["GET /v2/private/blobs/", "\" 200 "]),
+        2,
+        "{}",
+        registry.log()
+    );
 }
 
 #[tokio::test]
 async fn least_recently_used_images_not_in_use_are_evicted() {
     let registry = Registry::start(None);
     let first = registry
-        .push("first:1", &TestImage::busybox().with_random_layer("data", 1 << 20))
+        .push(
+            "first:1",
+            &TestImage::busybox().with_random_layer("data", 1 << 20),
+        )
         .await;
     let second = registry
-        .push("second:1", &TestImage::busybox().with_random_layer("data", 2 << 20))
+        .push(
+            "second:1",
+            &TestImage::busybox().with_random_layer("data", 2 << 20),
+        )
         .await;
     let cache = tempfile::tempdir().unwrap();
     let mut small = settings(cache.path());
@@ -129,11 +176,16 @@ async fn least_recently_used_images_not_in_use_are_evicted() {
     // The next pull makes room by evicting the least recently used image.
     images.prepare(&first, None).await.unwrap();
     let third = registry
-        .push("third:1", &TestImage::busybox().with_random_layer("data", 3 << 20))
+        .push(
+            "third:1",
+            &TestImage::busybox().with_random_layer("data", 3 << 20),
+        )
         .await;
     let kept = images.prepare(&third, None).await.unwrap();
     assert!(kept.root.exists());
-    let roots = std::fs::read_dir(cache.path().join("roots")).unwrap().count();
+    let roots = std::fs::read_dir(cache.path().join("roots"))
+        .unwrap()
+        .count();
     assert!(roots < 3, "{roots} roots kept");
 
     let mut tiny = settings(tempfile::tempdir().unwrap().path());
@@ -148,22 +200,33 @@ async fn mirrors_serve_first_and_a_tag_outlives_its_registry() {
     mirror.push("team/tools:1", &TestImage::busybox()).await;
     let cache = tempfile::tempdir().unwrap();
     let mut with_mirror = settings(cache.path());
-    with_mirror.mirrors = vec![Mirror::parse(&format!("registry.invalid=http://{}", mirror.host)).unwrap()];
+    with_mirror.mirrors =
+        vec![Mirror::parse(&format!("registry.invalid=http://{}", mirror.host)).unwrap()];
     with_mirror.tag_refresh = Duration::ZERO;
     let images = open(with_mirror);
-    images.prepare("registry.invalid/team/tools:1", None).await.unwrap();
+    images
+        .prepare("registry.invalid/team/tools:1", None)
+        .await
+        .unwrap();
     assert_eq!(mirror.requests(&["GET /v2/team/tools/manifests/1"]), 1);
 
     // The mirror gone and the registry unknown: the digest the tag last named is used.
     drop(mirror);
-    images.prepare("registry.invalid/team/tools:1", None).await.unwrap();
+    images
+        .prepare("registry.invalid/team/tools:1", None)
+        .await
+        .unwrap();
 }
 
 fn dir_size(path: &std::path::Path) -> u64 {
     let mut total = 0;
     for entry in std::fs::read_dir(path).unwrap().flatten() {
         let meta = std::fs::symlink_metadata(entry.path()).unwrap();
-        total += if meta.is_dir() { dir_size(&entry.path()) } else { meta.len() };
+        total += if meta.is_dir() {
+            dir_size(&entry.path())
+        } else {
+            meta.len()
+        };
     }
     total
 }

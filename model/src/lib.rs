@@ -5,8 +5,8 @@
 //! - [`error`]: the error users see, on every wire.
 //! - [`service`]: the OSCAR service definition, its validation and FDL files.
 //! - [`function`]: the supervisor contract (function config, events, report, response frames).
-//! - [`auth`], [`buckets`], [`jobs`], [`services`], [`system`]: what the dashboard's server
-//!   functions and the REST API exchange.
+//! - [`auth`], [`buckets`], [`jobs`], [`registries`], [`services`], [`system`]: what the
+//!   dashboard's server functions and the REST API exchange.
 //! - [`routes`], [`url`]: paths and URL encoding both sides must agree on.
 
 pub mod auth;
@@ -14,6 +14,7 @@ pub mod buckets;
 pub mod error;
 pub mod function;
 pub mod jobs;
+pub mod registries;
 pub mod routes;
 pub mod service;
 pub mod services;

@@ -191,7 +191,12 @@ async fn direct_supervisor_ms(
         let program = std::path::Path::new(&command[0]);
         wrapped.extend(
             sandbox
-                .arguments(dir, program, &command[1..])
+                .arguments(
+                    domain::jobs::sandbox::Programs::Host,
+                    dir,
+                    program,
+                    &command[1..],
+                )
                 .iter()
                 .map(|a| a.to_string_lossy().into_owned()),
         );

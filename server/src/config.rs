@@ -107,14 +107,33 @@ pub struct Config {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExecutorConfig {
-    /// Supervised processes on this machine.
-    Local,
+    /// Supervised processes on this machine, in their service's image.
+    Image(ImageSettings),
+    /// Supervised processes on this machine, with its programs.
+    Host,
     /// Kubernetes Jobs (`OSCAR_KUBE_*`), reached in-cluster or through `OSCAR_KUBECONFIG`.
     Kubernetes {
         cluster: ClusterSettings,
         kubeconfig: Option<PathBuf>,
     },
 }
+
+/// The image executor's cache and registries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageSettings {
+    /// Bytes of images kept (`OSCAR_IMAGE_CACHE_LIMIT`, a quantity such as `20Gi`).
+    pub cache_limit: u64,
+    /// How long a tag's digest is trusted before its registry is asked again
+    /// (`OSCAR_IMAGE_TAG_REFRESH`, seconds).
+    pub tag_refresh: Duration,
+    /// `OSCAR_REGISTRY_MIRRORS`: `registry=http(s)://host[:port]`, comma-separated.
+    pub mirrors: Vec<images::Mirror>,
+    /// `OSCAR_INSECURE_REGISTRIES`: `host[:port]`s spoken to over plain HTTP.
+    pub insecure: Vec<String>,
+}
+
+/// Images kept by default: a handful of scientific images.
+const IMAGE_CACHE_LIMIT: &str = "20Gi";
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -228,11 +247,8 @@ impl Config {
             oidc: oidc_settings(&env)?,
             allow_unsandboxed_jobs: env.boolean("OSCAR_ALLOW_UNSANDBOXED_JOBS", false)?,
             job_mounts: env
-                .text("OSCAR_JOB_MOUNTS")
-                .unwrap_or_default()
-                .split(',')
-                .map(str::trim)
-                .filter(|entry| !entry.is_empty())
+                .list("OSCAR_JOB_MOUNTS")
+                .iter()
                 .map(|entry| JobMount::parse(entry).map_err(|e| err("OSCAR_JOB_MOUNTS", e)))
                 .collect::<Result<_, _>>()?,
             executor: executor(&env)?,
@@ -349,14 +365,57 @@ const KUBE_VARS: &[&str] = &[
     "OSCAR_KUBECONFIG",
 ];
 
+/// Settings of the image executor, a mistake with another.
+const IMAGE_VARS: &[&str] = &[
+    "OSCAR_IMAGE_CACHE_LIMIT",
+    "OSCAR_IMAGE_TAG_REFRESH",
+    "OSCAR_REGISTRY_MIRRORS",
+    "OSCAR_INSECURE_REGISTRIES",
+];
+
+/// Cluster settings without the cluster executor are a mistake worth naming.
+fn not_for_the_cluster(env: &Env) -> Result<(), ConfigError> {
+    match KUBE_VARS.iter().find(|name| env.text(name).is_some()) {
+        Some(name) => Err(err(name, "applies with OSCAR_EXECUTOR=kubernetes")),
+        None => Ok(()),
+    }
+}
+
 fn executor(env: &Env) -> Result<ExecutorConfig, ConfigError> {
     match env.text("OSCAR_EXECUTOR").as_deref() {
         // `host`: scripts run with this machine's programs (`local`, its earlier name).
-        None | Some("host" | "local") => {
-            if let Some(name) = KUBE_VARS.iter().find(|name| env.text(name).is_some()) {
-                return Err(err(name, "applies with OSCAR_EXECUTOR=kubernetes"));
+        Some("host" | "local") => {
+            not_for_the_cluster(env)?;
+            if let Some(name) = IMAGE_VARS.iter().find(|name| env.text(name).is_some()) {
+                return Err(err(name, "applies with OSCAR_EXECUTOR=image"));
             }
-            Ok(ExecutorConfig::Local)
+            Ok(ExecutorConfig::Host)
+        }
+        None | Some("image") => {
+            not_for_the_cluster(env)?;
+            let limit = env.text("OSCAR_IMAGE_CACHE_LIMIT");
+            let limit = limit.as_deref().unwrap_or(IMAGE_CACHE_LIMIT);
+            let cache_limit = model::service::quantity::parse(limit)
+                .ok()
+                .filter(|bytes| *bytes >= 1.0)
+                .ok_or_else(|| {
+                    err(
+                        "OSCAR_IMAGE_CACHE_LIMIT",
+                        format!("{limit:?} is not a size (bytes, or a quantity such as 20Gi)"),
+                    )
+                })?;
+            Ok(ExecutorConfig::Image(ImageSettings {
+                cache_limit: cache_limit as u64,
+                tag_refresh: env.seconds("OSCAR_IMAGE_TAG_REFRESH", Duration::from_secs(300))?,
+                mirrors: env
+                    .list("OSCAR_REGISTRY_MIRRORS")
+                    .iter()
+                    .map(|entry| {
+                        images::Mirror::parse(entry).map_err(|e| err("OSCAR_REGISTRY_MIRRORS", e))
+                    })
+                    .collect::<Result<_, _>>()?,
+                insecure: env.list("OSCAR_INSECURE_REGISTRIES"),
+            }))
         }
         Some("kubernetes") => {
             let namespace = env
@@ -409,7 +468,7 @@ fn executor(env: &Env) -> Result<ExecutorConfig, ConfigError> {
         }
         Some(other) => Err(err(
             "OSCAR_EXECUTOR",
-            format!("{other:?} is not one of: host, kubernetes"),
+            format!("{other:?} is not one of: image, host, kubernetes"),
         )),
     }
 }
@@ -506,6 +565,17 @@ impl Env<'_> {
             .ok()
             .filter(|v| *v > 0)
             .ok_or_else(|| err(name, format!("{value} is out of range (1 to {})", u32::MAX)))
+    }
+
+    /// Comma-separated entries, trimmed, empty ones dropped.
+    fn list(&self, name: &str) -> Vec<String> {
+        let value = self.text(name).unwrap_or_default();
+        value
+            .split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(String::from)
+            .collect()
     }
 
     /// A whole number of seconds.
@@ -605,8 +675,57 @@ mod tests {
     }
 
     #[test]
+    fn jobs_run_in_their_image_by_default_with_a_bounded_cache() {
+        let ExecutorConfig::Image(settings) = parse(&[]).unwrap().executor else {
+            panic!("the image executor is the default");
+        };
+        assert_eq!(settings.cache_limit, 20 << 30);
+        assert_eq!(settings.tag_refresh, Duration::from_secs(300));
+        let ExecutorConfig::Image(settings) = parse(&[
+            ("OSCAR_EXECUTOR", "image"),
+            ("OSCAR_IMAGE_CACHE_LIMIT", "512Mi"),
+            (
+                "OSCAR_REGISTRY_MIRRORS",
+                "docker.io=http://127.0.0.1:5000, ghcr.io=https://m.example",
+            ),
+            ("OSCAR_INSECURE_REGISTRIES", "harbor.lan:80"),
+        ])
+        .unwrap()
+        .executor
+        else {
+            panic!("image");
+        };
+        assert_eq!(settings.cache_limit, 512 << 20);
+        assert_eq!(settings.mirrors.len(), 2);
+        assert_eq!(settings.insecure, ["harbor.lan:80"]);
+        for (bad, var) in [
+            (
+                ("OSCAR_IMAGE_CACHE_LIMIT", "lots"),
+                "OSCAR_IMAGE_CACHE_LIMIT",
+            ),
+            (
+                ("OSCAR_REGISTRY_MIRRORS", "docker.io=mirror"),
+                "OSCAR_REGISTRY_MIRRORS",
+            ),
+            (
+                ("OSCAR_IMAGE_TAG_REFRESH", "soon"),
+                "OSCAR_IMAGE_TAG_REFRESH",
+            ),
+        ] {
+            assert_eq!(parse(&[bad]).unwrap_err().var, var);
+        }
+        let host = ("OSCAR_EXECUTOR", "host");
+        assert_eq!(parse(&[host]).unwrap().executor, ExecutorConfig::Host);
+        assert_eq!(
+            parse(&[host, ("OSCAR_IMAGE_CACHE_LIMIT", "1Gi")])
+                .unwrap_err()
+                .var,
+            "OSCAR_IMAGE_CACHE_LIMIT"
+        );
+    }
+
+    #[test]
     fn the_kubernetes_executor_needs_the_platform_image_and_names_bad_values() {
-        assert_eq!(parse(&[]).unwrap().executor, ExecutorConfig::Local);
         let kube = ("OSCAR_EXECUTOR", "kubernetes");
         let image = ("OSCAR_KUBE_PLATFORM_IMAGE", "ghcr.io/example/oscar:1.0");
         assert_eq!(parse(&[kube]).unwrap_err().var, "OSCAR_KUBE_PLATFORM_IMAGE");

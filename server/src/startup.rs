@@ -10,8 +10,8 @@ use domain::App;
 use domain::auth::{AdminAccount, LoginThrottle};
 use domain::db::Database;
 use domain::jobs::executor::{Executor, StorageAccess};
-use domain::jobs::local::LocalExecutor;
-use domain::jobs::sandbox::{self, Sandbox};
+use domain::jobs::local::{LocalExecutor, ServiceImages};
+use domain::jobs::sandbox::{self, Loader, Sandbox};
 use domain::jobs::{self, Jobs, Trigger, events};
 use domain::kubernetes::Namespacing;
 use domain::kubernetes::executor::KubernetesExecutor;
@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tower_sessions::ExpiredDeletion;
 
-use crate::config::{Config, ExecutorConfig, S3Credentials, Secret, Storage};
+use crate::config::{Config, ExecutorConfig, ImageSettings, S3Credentials, Secret, Storage};
 use crate::secrets;
 
 /// The embedded store asks the platform about the keys it issued to users and jobs.
@@ -263,8 +263,14 @@ async fn start_executor(
     background: &mut Vec<JoinHandle<()>>,
 ) -> anyhow::Result<(Arc<dyn Executor>, String)> {
     Ok(match &config.executor {
-        ExecutorConfig::Local => {
-            let local = local_executor(config, data_dir)?;
+        ExecutorConfig::Image(settings) => {
+            let local = local_executor(config, data_dir, Some(settings))?;
+            let description = "processes on this machine, each in its service's image (pulled into a cache of at most {limit} MB) and in a sandbox (bubblewrap)"
+                .replace("{limit}", &(settings.cache_limit >> 20).to_string());
+            (Arc::new(local), description)
+        }
+        ExecutorConfig::Host => {
+            let local = local_executor(config, data_dir, None)?;
             let description = if local.sandbox.is_some() {
                 "processes on this machine, each in a sandbox (bubblewrap) with this machine's programs (the service image is not used)"
             } else {
@@ -476,11 +482,16 @@ pub fn s3_client(endpoint: &str, region: &str, credentials: &S3Credentials) -> a
     )
 }
 
-/// The host executor: this binary's `supervise` (or `OSCAR_SUPERVISOR`), each job in the
-/// sandbox. Without one (no bubblewrap, user namespaces off) jobs could read the data dir's
+/// The image or host executor: this binary's `supervise` (or `OSCAR_SUPERVISOR`), each job in
+/// the sandbox, in its service's image when `images` are set. Without a sandbox (no
+/// bubblewrap, user namespaces off) images cannot run, and host jobs could read the data dir's
 /// secrets, the database and every user's files, so that is refused while several users can
 /// sign in, unless `OSCAR_ALLOW_UNSANDBOXED_JOBS` says otherwise.
-fn local_executor(config: &Config, data_dir: &std::path::Path) -> anyhow::Result<LocalExecutor> {
+fn local_executor(
+    config: &Config,
+    data_dir: &std::path::Path,
+    images: Option<&ImageSettings>,
+) -> anyhow::Result<LocalExecutor> {
     let work_root = emptied(data_dir, "jobs")?;
     let mut supervisor = match &config.supervisor {
         Some(command) => command.clone(),
@@ -513,24 +524,48 @@ fn local_executor(config: &Config, data_dir: &std::path::Path) -> anyhow::Result
             );
         }
     }
-    let several_users = config.oidc.is_some();
-    let sandbox = sandbox_or_why(
-        Sandbox::probe(&work_root, config.job_mounts.clone()),
-        several_users,
-        config.allow_unsandboxed_jobs,
-    )
-    .map_err(anyhow::Error::msg)?;
+    let probed = Sandbox::probe(&work_root, config.job_mounts.clone());
+    let sandbox = match (probed, images) {
+        (Err(why), Some(_)) => anyhow::bail!(
+            "jobs run in their service's image inside a sandbox, and bubblewrap cannot make one here ({why}). Install bubblewrap and allow unprivileged user namespaces, or set OSCAR_EXECUTOR=host to run scripts with this machine's programs"
+        ),
+        (probed, _) => sandbox_or_why(probed, config.oidc.is_some(), config.allow_unsandboxed_jobs)
+            .map_err(anyhow::Error::msg)?,
+    };
     if sandbox.is_some() {
         // The sandbox binds the supervisor by its path.
         let program = sandbox::find_program(&supervisor[0])
             .with_context(|| format!("OSCAR_SUPERVISOR: {} is not a program", supervisor[0]))?;
         supervisor[0] = program.to_string_lossy().into_owned();
     }
+    let images = match images {
+        Some(settings) => Some(service_images(settings, data_dir, &supervisor[0])?),
+        None => None,
+    };
     Ok(LocalExecutor {
         supervisor,
         work_root,
         sandbox,
+        images,
     })
+}
+
+/// The image cache (`images/` in the data dir) and how the supervisor starts in an image.
+fn service_images(
+    settings: &ImageSettings,
+    data_dir: &std::path::Path,
+    supervisor: &str,
+) -> anyhow::Result<ServiceImages> {
+    let cache = images::Images::open(images::Settings {
+        dir: data_dir.join("images"),
+        limit: settings.cache_limit,
+        tag_refresh: settings.tag_refresh,
+        mirrors: settings.mirrors.clone(),
+        insecure: settings.insecure.clone(),
+    })
+    .context("OSCAR_DATA_DIR: cannot open the image cache")?;
+    let loader = Loader::of(std::path::Path::new(supervisor)).map_err(anyhow::Error::msg)?;
+    Ok(ServiceImages { cache, loader })
 }
 
 /// Whether jobs may run without the sandbox the probe could not make: not while several users

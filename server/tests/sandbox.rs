@@ -1,12 +1,14 @@
-//! Jobs of the host executor run in the sandbox (issue 22): from inside a job, everything of
-//! the platform is out of reach. Each attempt below works for a plain child process of the
-//! server; the job reports what it could do.
+//! Jobs run in the sandbox (issue 22), in their service's image or with the host's programs:
+//! from inside a job, everything of the platform is out of reach. Each attempt below works for
+//! a plain child process of the server; the job reports what it could do.
 
 mod common;
 
 use common::TestApp;
 use common::jobs;
 use serde_json::json;
+use server::config::ExecutorConfig;
+use test_registry::{Registry, TestImage};
 
 /// Shell lines that each try one escape and print `ESCAPED <what>` if it worked.
 const ATTEMPTS: &str = r#"
@@ -28,11 +30,22 @@ tr a-z A-Z < "$INPUT_FILE_PATH" > "$TMP_OUTPUT_DIR/result.txt"
 "#;
 
 #[tokio::test]
-async fn a_job_reaches_nothing_of_the_platform() {
-    let mut app = TestApp::new().await;
+async fn a_job_in_its_image_reaches_nothing_of_the_platform() {
+    let app = TestApp::new().await;
+    assert!(matches!(app.config.executor, ExecutorConfig::Image(_)));
+    attempt_escapes(app).await;
+}
+
+#[tokio::test]
+async fn a_job_with_the_host_programs_reaches_nothing_of_the_platform() {
+    let app = TestApp::with_config(|config| config.executor = ExecutorConfig::Host).await;
+    attempt_escapes(app).await;
+}
+
+async fn attempt_escapes(mut app: TestApp) {
     let info = app.app.state.info.executor.clone();
     assert!(
-        info.contains("each in a sandbox"),
+        info.contains("in a sandbox"),
         "jobs are not sandboxed here: {info}"
     );
     let data_dir = app.config.data_dir.clone();
@@ -81,4 +94,127 @@ async fn job_mounts_never_reach_the_data_directory() {
         assert!(refused.contains("OSCAR_JOB_MOUNTS"), "{refused}");
         assert!(refused.contains("data directory"), "{refused}");
     }
+}
+
+/// An image whose only extra is a tool in `/usr/local/bin`.
+pub fn image_with_tool() -> TestImage {
+    TestImage::busybox().with_program(
+        "only-in-image",
+        "#!/bin/sh\necho \"from the image: $(tr a-z A-Z)\"\n",
+    )
+}
+
+#[tokio::test]
+async fn a_script_uses_the_tools_of_its_image_and_only_there() {
+    let registry = Registry::start(None);
+    let image = registry.push("team/tool:1", &image_with_tool()).await;
+    let script = "only-in-image < \"$INPUT_FILE_PATH\" > \"$TMP_OUTPUT_DIR/out.txt\"\n";
+    for executor in ["image", "host"] {
+        let mut app = TestApp::with_config(|config| {
+            if executor == "host" {
+                config.executor = ExecutorConfig::Host;
+            }
+        })
+        .await;
+        let mut definition = jobs::service("tool", script);
+        definition["image"] = json!(image);
+        jobs::create(&mut app, definition).await;
+        jobs::put(&app, "tool", "in/a.txt", b"hello").await;
+        let finished = jobs::finished(&mut app, "tool", 1).await;
+        let (job, state) = finished.iter().next().unwrap();
+        let log = jobs::log(&mut app, "tool", job).await;
+        let output = jobs::get(&app, "tool", "out/out.txt").await;
+        if executor == "image" {
+            assert_eq!(state["status"], "Succeeded", "{log}");
+            assert_eq!(
+                output.as_deref(),
+                Some(&b"from the image: HELLO\n"[..]),
+                "{log}"
+            );
+        } else {
+            assert_eq!(
+                state["status"], "Failed",
+                "the host has no such tool: {log}"
+            );
+            assert!(log.contains("only-in-image"), "{log}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_image_that_cannot_be_pulled_fails_the_job_with_the_reason() {
+    let registry = Registry::start(Some(("alice", "s3cret")));
+    registry.push("private/tool:1", &image_with_tool()).await;
+    let mut app = TestApp::new().await;
+    for (service, image, reason) in [
+        (
+            "missing",
+            registry.reference("nothing/here:1"),
+            "credentials",
+        ),
+        (
+            "private",
+            registry.reference("private/tool:1"),
+            "credentials",
+        ),
+        (
+            "garbled",
+            "UPPER/Case:1".to_string(),
+            "not an image reference",
+        ),
+    ] {
+        let mut definition = jobs::service(service, "true");
+        definition["image"] = json!(image);
+        jobs::create(&mut app, definition).await;
+        jobs::put(&app, service, "in/a.txt", b"x").await;
+        let finished = jobs::finished(&mut app, service, 1).await;
+        let (job, state) = finished.iter().next().unwrap();
+        let log = jobs::log(&mut app, service, job).await;
+        // Failed for good, not retried: the registry's answer will not change by itself.
+        assert_eq!(state["status"], "Failed", "{service}: {log}");
+        assert!(log.contains(reason), "{service}: {log}");
+    }
+    let public = Registry::start(None);
+    let mut definition = jobs::service("absent", "true");
+    definition["image"] = json!(public.reference("nothing/here:1"));
+    jobs::create(&mut app, definition).await;
+    jobs::put(&app, "absent", "in/a.txt", b"x").await;
+    let finished = jobs::finished(&mut app, "absent", 1).await;
+    let (job, state) = finished.iter().next().unwrap();
+    let log = jobs::log(&mut app, "absent", job).await;
+    assert_eq!(state["status"], "Failed", "{log}");
+    assert!(
+        log.contains("does not exist") || log.contains("unknown"),
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn services_on_one_image_pull_it_once() {
+    let registry = Registry::start(None);
+    let image = registry.push("team/shared:1", &image_with_tool()).await;
+    let mut app = TestApp::new().await;
+    for service in ["first", "second"] {
+        let mut definition = jobs::service(service, "only-in-image < \"$INPUT_FILE_PATH\"");
+        definition["image"] = json!(image);
+        jobs::create(&mut app, definition).await;
+    }
+    for i in 0..3 {
+        jobs::put(&app, "first", &format!("in/{i}.txt"), b"x").await;
+        jobs::put(&app, "second", &format!("in/{i}.txt"), b"x").await;
+    }
+    for service in ["first", "second"] {
+        let finished = jobs::finished(&mut app, service, 3).await;
+        assert!(
+            finished.values().all(|s| s["status"] == "Succeeded"),
+            "{finished:?}"
+        );
+    }
+    // Two layers of busybox and the tool, and the configuration: each downloaded once.
+    assert_eq!(
+        registry.requests(&["GET /v2/team/shared/blobs/", "\" 200 "]),
+        3,
+        "{}",
+        registry.log()
+    );
 }

@@ -162,6 +162,12 @@ async fn services_are_answered_in_upstreams_field_order() {
     let mut cowsay = upstream_cowsay("robot-test-mount");
     cowsay["mount"] = json!({"storage_provider": "minio.default", "path": "robot-test/mount"});
     let fixture = upstream_json("service");
+    // Upstream's service names a pull secret: here, registry credentials of its owner.
+    let regcred = json!({"server": "docker.io", "username": "oscar", "password": "x"});
+    let saved = app
+        .rest("PUT", "/system/registry-credentials/regcred", Some(regcred))
+        .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
     for body in [cowsay, serde_json::from_str(&fixture).unwrap()] {
         let created = app.rest("POST", "/system/services", Some(body)).await;
         assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);

@@ -212,7 +212,11 @@ impl TestImage {
     /// `sha256sum`, …), for this machine's architecture.
     pub fn busybox() -> Self {
         let mut layer = Layer::default().dir("bin").dir("etc").dir("root");
-        layer = layer.file("bin/busybox", &std::fs::read(BUSYBOX).expect("busybox-static"), 0o755);
+        layer = layer.file(
+            "bin/busybox",
+            &std::fs::read(BUSYBOX).expect("busybox-static"),
+            0o755,
+        );
         let applets = Command::new(BUSYBOX)
             .arg("--list")
             .output()
@@ -234,6 +238,17 @@ impl TestImage {
     pub fn with_layer(mut self, layer: Layer) -> Self {
         self.layers.push(layer.gzip());
         self
+    }
+
+    /// This image with a program (a shell script) at `/usr/local/bin/<name>`.
+    pub fn with_program(self, name: &str, script: &str) -> Self {
+        self.with_layer(
+            Layer::default()
+                .dir("usr")
+                .dir("usr/local")
+                .dir("usr/local/bin")
+                .file(&format!("usr/local/bin/{name}"), script.as_bytes(), 0o755),
+        )
     }
 
     /// A layer of `bytes` random bytes in one file, for pull benchmarks.
@@ -280,26 +295,35 @@ impl Layer {
 
     pub fn file(mut self, path: &str, content: &[u8], mode: u32) -> Self {
         let mut header = Self::header(tar::EntryType::Regular, mode, content.len() as u64);
-        self.0.append_data(&mut header, path, content).expect("tar file");
+        self.0
+            .append_data(&mut header, path, content)
+            .expect("tar file");
         self
     }
 
     pub fn dir(mut self, path: &str) -> Self {
         let mut header = Self::header(tar::EntryType::Directory, 0o755, 0);
-        self.0.append_data(&mut header, path, std::io::empty()).expect("tar dir");
+        self.0
+            .append_data(&mut header, path, std::io::empty())
+            .expect("tar dir");
         self
     }
 
     pub fn symlink(mut self, path: &str, target: &str) -> Self {
         let mut header = Self::header(tar::EntryType::Symlink, 0o777, 0);
-        self.0.append_link(&mut header, path, target).expect("tar symlink");
+        self.0
+            .append_link(&mut header, path, target)
+            .expect("tar symlink");
         self
     }
 
     /// Removes `path` of lower layers.
     pub fn whiteout(self, path: &str) -> Self {
         let path = Path::new(path);
-        let name = format!(".wh.{}", path.file_name().expect("a name").to_string_lossy());
+        let name = format!(
+            ".wh.{}",
+            path.file_name().expect("a name").to_string_lossy()
+        );
         let whiteout = path.with_file_name(name);
         self.file(&whiteout.to_string_lossy(), b"", 0o644)
     }

@@ -168,7 +168,7 @@ pub(crate) async fn execute(
     } else {
         jobs.settings().timeout
     };
-    let execution = Execution::new(
+    let mut execution = Execution::new(
         job,
         &service,
         &secrets,
@@ -177,6 +177,15 @@ pub(crate) async fn execute(
         timeout,
         sync,
     );
+    if jobs.executor().pulls_images() {
+        execution.pull_credentials = crate::registry_credentials::for_image(
+            db,
+            &service.owner,
+            &service.image_pull_secrets,
+            &service.image,
+        )
+        .await?;
+    }
     let (log, writer) = logs::writer(db.clone(), jobs.clone(), job.to_string());
     tracing::info!(%job, service = %service.name, "job started");
     // The platform's own word on a failed attempt goes to the job's log too.

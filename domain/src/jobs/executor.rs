@@ -35,6 +35,9 @@ pub struct Execution {
     /// Keys for `minio.default`, handed to the job apart from its configuration (a mounted
     /// Secret in Kubernetes, 0600 files locally).
     pub store_keys: (String, String),
+    /// What the image executor signs in to the image's registry with, from the service's
+    /// `image_pull_secrets` (Kubernetes reads those Secrets itself).
+    pub pull_credentials: Option<images::Credentials>,
 }
 
 /// A job's event: its stored text, or a `/run` body spooled to a file as it arrived (never
@@ -92,6 +95,12 @@ pub trait Executor: Send + Sync {
     /// (another user's image pull Secret), before anything is prepared or stored.
     async fn check_service(&self, _service: &Service) -> AppResult<()> {
         Ok(())
+    }
+
+    /// Whether this executor pulls services' images itself, signing in with their owners'
+    /// registry credentials (`image_pull_secrets` then name those, not Kubernetes Secrets).
+    fn pulls_images(&self) -> bool {
+        false
     }
 
     /// Prepares where a created or updated service's jobs run, with its secrets
@@ -202,6 +211,7 @@ impl Execution {
                 .map(|bytes| bytes as u64),
             sync,
             store_keys: crate::store_keys::for_job(storage, job),
+            pull_credentials: None,
         }
     }
 }

@@ -1,7 +1,8 @@
-//! The local executor of embedded mode: each job is a supervisor child process in a fresh
+//! The local executors of embedded mode: each job is a supervisor child process in a fresh
 //! working directory and its own process group, killed as a group at its time limit, inside
-//! the [`sandbox`](super::sandbox) when the host allows one. The service image is not used:
-//! scripts run with the host's tools.
+//! the [`sandbox`](super::sandbox). The image executor runs it in the service's image, pulled
+//! into the image cache; the host executor with the host's programs (and without the sandbox
+//! when the host allows none and the operator accepts it).
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -14,7 +15,7 @@ use tokio::process::Command;
 
 use super::executor::{EventBody, Execution, Executor, Finished};
 use super::logs::{LineSplitter, LogSink, send_all};
-use super::sandbox::Sandbox;
+use super::sandbox::{IMAGE_JOB_DIR, JobMount, Loader, Programs, Sandbox};
 use model::service::Service;
 
 /// Time the supervisor gets beyond the script's limit to upload outputs and report.
@@ -29,18 +30,56 @@ pub struct LocalExecutor {
     pub work_root: PathBuf,
     /// None: jobs run as plain processes (see `OSCAR_ALLOW_UNSANDBOXED_JOBS`).
     pub sandbox: Option<Sandbox>,
+    /// Some: each job runs in its service's image (`OSCAR_EXECUTOR=image`, always sandboxed).
+    pub images: Option<ServiceImages>,
+}
+
+/// The image executor's part: where images come from and how the supervisor starts in one.
+pub struct ServiceImages {
+    pub cache: std::sync::Arc<images::Images>,
+    pub loader: Loader,
+}
+
+/// An image a job runs in, kept from eviction while it runs, with the operator's mounts as it
+/// sees them.
+struct JobImage {
+    image: images::Image,
+    mounts: Vec<(JobMount, PathBuf)>,
 }
 
 #[async_trait::async_trait]
 impl Executor for LocalExecutor {
+    fn pulls_images(&self) -> bool {
+        self.images.is_some()
+    }
+
     async fn run(
         &self,
-        _service: &Service,
+        service: &Service,
         execution: Execution,
         log: LogSink,
     ) -> Result<Finished, String> {
+        let image = match &self.images {
+            Some(images) => match self.image(images, service, &execution).await {
+                Ok(image) => Some(image),
+                // Not retried: a missing image, refused credentials or another architecture
+                // stay so. The reason goes to the job's log and its result.
+                Err(reason) => {
+                    let _ = log.send(format!("[oscar] {reason}")).await;
+                    return Ok(Finished {
+                        report: Report::Failed {
+                            exit_code: None,
+                            reason,
+                            outputs: Vec::new(),
+                        },
+                        response: None,
+                    });
+                }
+            },
+            None => None,
+        };
         let dir = self.work_root.join(&execution.job);
-        let result = self.run_in(&dir, &execution, log).await;
+        let result = self.run_in(&dir, &execution, image.as_ref(), log).await;
         if let Err(err) = tokio::fs::remove_dir_all(&dir).await {
             tracing::warn!(job = %execution.job, %err, "cannot remove the job's working directory");
         }
@@ -49,10 +88,32 @@ impl Executor for LocalExecutor {
 }
 
 impl LocalExecutor {
+    /// The service's image, pulled unless cached, with the mount points the job needs in it.
+    async fn image(
+        &self,
+        images: &ServiceImages,
+        service: &Service,
+        execution: &Execution,
+    ) -> Result<JobImage, String> {
+        let sandbox = self
+            .sandbox
+            .as_ref()
+            .ok_or("images run only in the sandbox")?;
+        let image = images
+            .cache
+            .prepare(&service.image, execution.pull_credentials.as_ref())
+            .await?;
+        let mounts = sandbox
+            .image_mounts(&image.root)
+            .map_err(|e| format!("cannot prepare the image's mount points: {e}"))?;
+        Ok(JobImage { image, mounts })
+    }
+
     async fn run_in(
         &self,
         dir: &Path,
         execution: &Execution,
+        image: Option<&JobImage>,
         log: LogSink,
     ) -> Result<Finished, String> {
         let files = prepare(dir, execution)
@@ -61,10 +122,37 @@ impl LocalExecutor {
             .supervisor
             .split_first()
             .ok_or("no supervisor program configured")?;
+        // The environment: the image's (its PATH) or a few of the server's variables.
+        let (programs, seen_dir, base_env): (_, &Path, Vec<(String, String)>) =
+            match (image, &self.images) {
+                (Some(job), Some(images)) => (
+                    Programs::Image {
+                        root: &job.image.root,
+                        loader: &images.loader,
+                        mounts: &job.mounts,
+                    },
+                    Path::new(IMAGE_JOB_DIR),
+                    job.image
+                        .config
+                        .env
+                        .iter()
+                        .filter_map(|entry| entry.split_once('='))
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                ),
+                _ => (
+                    Programs::Host,
+                    dir,
+                    PASSED_THROUGH
+                        .iter()
+                        .filter_map(|k| Some((k.to_string(), std::env::var(k).ok()?)))
+                        .collect(),
+                ),
+            };
         let mut command = match &self.sandbox {
             Some(sandbox) => {
                 let mut command = Command::new(sandbox.program());
-                command.args(sandbox.arguments(dir, Path::new(program), args));
+                command.args(sandbox.arguments(programs, dir, Path::new(program), args));
                 command
             }
             None => {
@@ -73,22 +161,20 @@ impl LocalExecutor {
                 command
             }
         };
+        // Paths as the job sees them.
+        let seen = JobFiles::under(seen_dir);
         command
             .current_dir(dir)
             .env_clear()
-            .envs(
-                PASSED_THROUGH
-                    .iter()
-                    .filter_map(|k| Some((*k, std::env::var(k).ok()?))),
-            )
-            .env("HOME", dir)
-            .env("TMPDIR", &files.tmp)
+            .envs(base_env)
+            .env("HOME", seen_dir)
+            .env("TMPDIR", &seen.tmp)
             .envs(execution.env.iter().map(|(k, v)| (k, v)))
             .envs(execution.secrets.iter().map(|(k, v)| (k, v)))
-            .env("OSCAR_CONFIG_DIR", &files.config)
-            .env("OSCAR_PROVIDERS_DIR", &files.providers)
-            .env("OSCAR_RESULT_FILE", &files.result)
-            .env("OSCAR_EVENT_FILE", &files.event)
+            .env("OSCAR_CONFIG_DIR", &seen.config)
+            .env("OSCAR_PROVIDERS_DIR", &seen.providers)
+            .env("OSCAR_RESULT_FILE", &seen.result)
+            .env("OSCAR_EVENT_FILE", &seen.event)
             .env(
                 "OSCAR_SCRIPT_TIMEOUT",
                 execution.timeout.as_secs().max(1).to_string(),
@@ -99,7 +185,7 @@ impl LocalExecutor {
             .process_group(0)
             .kill_on_drop(true);
         if execution.sync {
-            command.env("OSCAR_RESPONSE_FILE", &files.response);
+            command.env("OSCAR_RESPONSE_FILE", &seen.response);
         }
         if let Some(bytes) = execution.memory {
             command.env("OSCAR_SCRIPT_MEMORY_LIMIT", bytes.to_string());
@@ -173,17 +259,23 @@ struct JobFiles {
     event: PathBuf,
 }
 
+impl JobFiles {
+    fn under(dir: &Path) -> Self {
+        Self {
+            config: dir.join("config"),
+            providers: dir.join("providers"),
+            tmp: dir.join("tmp"),
+            result: dir.join("result.json"),
+            response: dir.join("response"),
+            event: dir.join("event"),
+        }
+    }
+}
+
 /// Lays out the job directory the way a pod sees its mounts: config, provider keys (0600),
 /// a temporary directory.
 fn prepare(dir: &Path, execution: &Execution) -> std::io::Result<JobFiles> {
-    let files = JobFiles {
-        config: dir.join("config"),
-        providers: dir.join("providers"),
-        tmp: dir.join("tmp"),
-        result: dir.join("result.json"),
-        response: dir.join("response"),
-        event: dir.join("event"),
-    };
+    let files = JobFiles::under(dir);
     let keys = files.providers.join("minio.default");
     for path in [&files.config, &keys, &files.tmp] {
         std::fs::create_dir_all(path)?;

@@ -1,8 +1,9 @@
-//! The sandbox local jobs run in: bubblewrap's Linux namespaces. A job sees the host's programs
-//! read-only, its own working directory, a private `/tmp`, a `/proc` of its own processes, and
-//! nothing of the platform: not the data directory (secrets, database, the store's files, other
-//! jobs), not the server's processes or environment. The network is the host's, so jobs reach
-//! the store (and the Internet) as pods do.
+//! The sandbox local jobs run in: bubblewrap's Linux namespaces. A job sees its service's image
+//! (or the host's programs) read-only, its own working directory, a private `/tmp`, a `/proc`
+//! of its own processes, and nothing of the platform: not the data directory (secrets,
+//! database, the store's files, other jobs, the image cache's other images), not the server's
+//! processes or environment. The network is the host's, so jobs reach the store (and the
+//! Internet) as pods do.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -78,6 +79,95 @@ impl JobMount {
     }
 }
 
+/// Where a job's programs come from.
+#[derive(Debug, Clone, Copy)]
+pub enum Programs<'a> {
+    /// The host's `/usr` and friends; the job's directory at its own path.
+    Host,
+    /// An image's root file system as `/`; the job's directory at [`IMAGE_JOB_DIR`] and the
+    /// supervisor under `/oscar`, started by the host's loader when it is not static.
+    Image {
+        root: &'a Path,
+        loader: &'a Loader,
+        /// The operator's job mounts and where the image sees them ([`Sandbox::image_mounts`]).
+        mounts: &'a [(JobMount, PathBuf)],
+    },
+}
+
+/// Where a job in an image finds its directory, as a pod finds its mounts under `/oscar`.
+pub const IMAGE_JOB_DIR: &str = "/oscar/job";
+const IMAGE_SUPERVISOR: &str = "/oscar/bin/supervisor";
+const IMAGE_LIBRARIES: &str = "/oscar/lib";
+
+/// What a dynamically linked supervisor needs to start inside an image whose C library may be
+/// another (or none): the host's loader and the libraries it names, shown under `/oscar/lib`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Loader {
+    /// The program interpreter (`ld-linux-*.so`); None for a static program.
+    interpreter: Option<PathBuf>,
+    libraries: Vec<PathBuf>,
+}
+
+impl Loader {
+    /// What `program` needs, from `ldd` (glibc's, run once at start-up).
+    pub fn of(program: &Path) -> Result<Self, String> {
+        let output = std::process::Command::new("ldd")
+            .arg(program)
+            .env_clear()
+            .output()
+            .map_err(|e| format!("cannot run ldd on {}: {e}", program.display()))?;
+        let text = String::from_utf8_lossy(&output.stdout);
+        if !output.status.success() {
+            // "not a dynamic executable": a static program needs nothing.
+            return Ok(Self::default());
+        }
+        Ok(Self::parse(&text))
+    }
+
+    fn parse(ldd: &str) -> Self {
+        let mut loader = Self::default();
+        for line in ldd.lines().map(str::trim) {
+            let path = match line.split_once(" => ") {
+                Some((_, rest)) => rest.split(" (").next().unwrap_or(""),
+                None => line.split(" (").next().unwrap_or(""),
+            };
+            if !path.starts_with('/') {
+                continue; // linux-vdso, "statically linked"
+            }
+            if line.contains(" => ") {
+                loader.libraries.push(PathBuf::from(path));
+            } else {
+                loader.interpreter = Some(PathBuf::from(path));
+            }
+        }
+        loader
+    }
+
+    /// The command that starts `args` of the supervisor bound at [`IMAGE_SUPERVISOR`].
+    fn command(&self, args: &[String]) -> Vec<OsString> {
+        let mut out: Vec<OsString> = Vec::new();
+        if let Some(interpreter) = &self.interpreter {
+            out.extend([
+                in_libraries(interpreter),
+                // Not the image's ld.so.cache, which names the image's libraries.
+                "--inhibit-cache".into(),
+                "--library-path".into(),
+                IMAGE_LIBRARIES.into(),
+            ]);
+        }
+        out.push(IMAGE_SUPERVISOR.into());
+        out.extend(args.iter().map(OsString::from));
+        out
+    }
+}
+
+/// Where a host library is shown in an image.
+fn in_libraries(path: &Path) -> OsString {
+    Path::new(IMAGE_LIBRARIES)
+        .join(path.file_name().unwrap_or_default())
+        .into_os_string()
+}
+
 /// Bubblewrap, found and known to work on this host, and what every job sees besides its own
 /// directory.
 #[derive(Debug, Clone)]
@@ -100,6 +190,7 @@ impl Sandbox {
         };
         let output = std::process::Command::new(&sandbox.bwrap)
             .args(sandbox.arguments(
+                Programs::Host,
                 work_root,
                 Path::new("/bin/sh"),
                 &["-c".into(), "exit 0".into()],
@@ -124,8 +215,36 @@ impl Sandbox {
 
     /// Bubblewrap's arguments that run `program args` confined, `job_dir` its working
     /// directory and the only place it may write besides its own `/tmp` and writable mounts.
-    pub fn arguments(&self, job_dir: &Path, program: &Path, args: &[String]) -> Vec<OsString> {
-        arguments(job_dir, program, args, &self.system, &self.mounts)
+    pub fn arguments(
+        &self,
+        programs: Programs<'_>,
+        job_dir: &Path,
+        program: &Path,
+        args: &[String],
+    ) -> Vec<OsString> {
+        match programs {
+            Programs::Host => arguments(job_dir, program, args, &self.system, &self.mounts),
+            Programs::Image {
+                root,
+                loader,
+                mounts,
+            } => image_arguments(root, loader, job_dir, program, args, mounts),
+        }
+    }
+
+    /// Makes the operator's job mounts' mount points in an image's root (which is read-only
+    /// in the sandbox, so bubblewrap cannot). Returns them as the image sees them: a symlink
+    /// of the image on the way is followed inside the image, never on the host.
+    pub fn image_mounts(&self, root: &Path) -> std::io::Result<Vec<(JobMount, PathBuf)>> {
+        self.mounts
+            .iter()
+            .map(|mount| {
+                let inside = images::unpack::resolve(root, &mount.path)?;
+                std::fs::create_dir_all(&inside)?;
+                let seen = Path::new("/").join(inside.strip_prefix(root).unwrap_or(&inside));
+                Ok((mount.clone(), seen))
+            })
+            .collect()
     }
 }
 
@@ -142,6 +261,65 @@ pub fn find_program(name: &str) -> Option<PathBuf> {
         .find(|path| path.is_file())
 }
 
+/// What confines every job, wherever its programs come from.
+const NAMESPACES: &[&str] = &[
+    // The job goes when its supervisor's parent (this server) does.
+    "--die-with-parent",
+    "--unshare-user",
+    "--unshare-pid",
+    "--unshare-ipc",
+    "--unshare-uts",
+    "--unshare-cgroup-try",
+    "--hostname",
+    "oscar-job",
+    // Root inside the namespace is nobody outside it; no capabilities even there.
+    "--cap-drop",
+    "ALL",
+];
+
+/// A job in an image: the image's root read-only as `/`, the host's name resolution, a
+/// private `/tmp`, `/proc` and `/dev`, a fresh `/oscar` with the supervisor, its libraries and
+/// the job's directory.
+fn image_arguments(
+    root: &Path,
+    loader: &Loader,
+    job_dir: &Path,
+    program: &Path,
+    args: &[String],
+    mounts: &[(JobMount, PathBuf)],
+) -> Vec<OsString> {
+    let mut out: Vec<OsString> = NAMESPACES.iter().map(OsString::from).collect();
+    // Images expect to run as root: root of the namespace, the server's user outside it.
+    out.extend(["--uid", "0", "--gid", "0"].map(OsString::from));
+    out.extend(["--ro-bind".into(), root.into(), "/".into()]);
+    for path in ["/etc/resolv.conf", "/etc/hosts"] {
+        out.extend(["--ro-bind-try", path, path].map(OsString::from));
+    }
+    out.extend(
+        [
+            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/oscar",
+        ]
+        .map(OsString::from),
+    );
+    let mut bind = |how: &str, from: &Path, to: OsString| out.extend([how.into(), from.into(), to]);
+    bind("--ro-bind", program, IMAGE_SUPERVISOR.into());
+    for library in loader.interpreter.iter().chain(&loader.libraries) {
+        bind("--ro-bind", library, in_libraries(library));
+    }
+    for (mount, seen) in mounts {
+        let how = if mount.writable {
+            "--bind"
+        } else {
+            "--ro-bind"
+        };
+        bind(how, &mount.path, seen.into());
+    }
+    bind("--bind", job_dir, IMAGE_JOB_DIR.into());
+    out.extend(["--remount-ro", "/oscar", "--chdir", IMAGE_JOB_DIR, "--"].map(OsString::from));
+    out.extend(loader.command(args));
+    out
+}
+
 fn arguments(
     job_dir: &Path,
     program: &Path,
@@ -149,23 +327,7 @@ fn arguments(
     system: &[SystemPath],
     mounts: &[JobMount],
 ) -> Vec<OsString> {
-    let mut out: Vec<OsString> = [
-        // The job goes when its supervisor's parent (this server) does.
-        "--die-with-parent",
-        "--unshare-user",
-        "--unshare-pid",
-        "--unshare-ipc",
-        "--unshare-uts",
-        "--unshare-cgroup-try",
-        "--hostname",
-        "oscar-job",
-        // Root inside the namespace is nobody outside it; no capabilities even there.
-        "--cap-drop",
-        "ALL",
-    ]
-    .iter()
-    .map(OsString::from)
-    .collect();
+    let mut out: Vec<OsString> = NAMESPACES.iter().map(OsString::from).collect();
     for entry in system {
         match entry {
             SystemPath::Bound(path) => out.extend(["--ro-bind".into(), path.into(), path.into()]),
@@ -285,5 +447,76 @@ mod tests {
         let tmp = args.iter().position(|a| a == "--tmpfs").unwrap();
         let job_bind = args.iter().position(|a| a == "--bind").unwrap();
         assert!(tmp < job_bind);
+    }
+
+    #[test]
+    fn the_loader_is_read_from_ldd() {
+        let ldd = "\tlinux-vdso.so.1 (0x00007ffd)\n\tlibgcc_s.so.1 => /lib/x86_64-linux-gnu/libgcc_s.so.1 (0x00007f)\n\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f)\n\t/lib64/ld-linux-x86-64.so.2 (0x00007f)\n";
+        let loader = Loader::parse(ldd);
+        assert_eq!(
+            loader.interpreter,
+            Some("/lib64/ld-linux-x86-64.so.2".into())
+        );
+        assert_eq!(loader.libraries.len(), 2);
+        assert_eq!(Loader::parse("\tstatically linked\n"), Loader::default());
+        let command = text(&loader.command(&["supervise".into()]));
+        assert_eq!(
+            command,
+            [
+                "/oscar/lib/ld-linux-x86-64.so.2",
+                "--inhibit-cache",
+                "--library-path",
+                "/oscar/lib",
+                "/oscar/bin/supervisor",
+                "supervise"
+            ]
+        );
+        assert_eq!(
+            text(&Loader::default().command(&[])),
+            ["/oscar/bin/supervisor"]
+        );
+    }
+
+    #[test]
+    fn a_job_in_an_image_sees_the_image_its_directory_and_the_supervisor() {
+        let loader = Loader::parse(
+            "\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x1)\n\t/lib64/ld-linux-x86-64.so.2 (0x1)\n",
+        );
+        let mounts = [(
+            JobMount::parse("/srv/models").unwrap(),
+            PathBuf::from("/models"),
+        )];
+        let args = text(&image_arguments(
+            Path::new("/data/images/roots/sha256-ab"),
+            &loader,
+            Path::new("/data/jobs/svc-1"),
+            Path::new("/opt/oscar/server"),
+            &["supervise".into()],
+            &mounts,
+        ));
+        assert_eq!(
+            binds(&args, "--ro-bind"),
+            [
+                "/data/images/roots/sha256-ab",
+                "/opt/oscar/server",
+                "/lib64/ld-linux-x86-64.so.2",
+                "/lib/x86_64-linux-gnu/libc.so.6",
+                "/srv/models"
+            ]
+        );
+        let at = |from: &str| args[args.iter().position(|a| a == from).unwrap() + 1].clone();
+        assert_eq!(at("/data/images/roots/sha256-ab"), "/");
+        assert_eq!(at("/srv/models"), "/models");
+        assert_eq!(at("/data/jobs/svc-1"), IMAGE_JOB_DIR);
+        assert_eq!(binds(&args, "--bind"), ["/data/jobs/svc-1"]);
+        // Nothing of the host's programs: the image is the root.
+        assert!(!args.iter().any(|a| a == "/usr" || a == "--symlink"));
+        assert_eq!(at("--chdir"), IMAGE_JOB_DIR);
+        for flag in ["--unshare-user", "--unshare-pid", "--die-with-parent"] {
+            assert!(args.contains(&flag.to_string()), "{flag}");
+        }
+        let end = args.iter().position(|a| a == "--").unwrap();
+        assert_eq!(args[end + 1], "/oscar/lib/ld-linux-x86-64.so.2");
+        assert_eq!(args.last().unwrap(), "supervise");
     }
 }

@@ -345,7 +345,8 @@ fn dns_label(s: &str, max: usize) -> Result<(), String> {
     }
 }
 
-fn dns_subdomain(s: &str) -> Result<(), String> {
+/// A Kubernetes object name (Secrets, pull secrets and registry credentials are named so).
+pub fn dns_subdomain(s: &str) -> Result<(), String> {
     if s.is_empty() || s.len() > 253 {
         return Err(format!("{s:?} must be 1 to 253 characters"));
     }

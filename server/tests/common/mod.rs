@@ -75,6 +75,13 @@ impl TestApp {
             env!("CARGO_BIN_EXE_server").into(),
             "supervise".into(),
         ]);
+        // In their image, which a real registry on loopback serves.
+        if let server::config::ExecutorConfig::Image(images) = &mut config.executor {
+            images.mirrors = test_registry::shared_mirrors()
+                .split(',')
+                .map(|m| images::Mirror::parse(m).unwrap())
+                .collect();
+        }
         adjust(&mut config);
         Self::start(config, dir).await
     }

@@ -8,6 +8,7 @@ pub mod body;
 mod buckets;
 mod config;
 mod jobs;
+mod registries;
 mod services;
 
 use axum::Router;
@@ -21,4 +22,5 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(jobs::routes(state))
         .merge(buckets::routes())
         .merge(config::routes())
+        .merge(registries::routes())
 }
