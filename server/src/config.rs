@@ -98,6 +98,8 @@ pub struct Config {
     pub allow_unsandboxed_jobs: bool,
     /// Host directories every sandboxed job sees (`OSCAR_JOB_MOUNTS`).
     pub job_mounts: Vec<JobMount>,
+    /// Processes a sandboxed job may have at once (`OSCAR_JOB_PIDS_LIMIT`).
+    pub job_pids_limit: u32,
     /// Where jobs run (`OSCAR_EXECUTOR`).
     pub executor: ExecutorConfig,
     /// The store's address as jobs reach it (`OSCAR_JOB_S3_ENDPOINT`), when it differs from
@@ -246,6 +248,7 @@ impl Config {
             supervisor: env.text("OSCAR_SUPERVISOR").map(|path| vec![path]),
             oidc: oidc_settings(&env)?,
             allow_unsandboxed_jobs: env.boolean("OSCAR_ALLOW_UNSANDBOXED_JOBS", false)?,
+            job_pids_limit: env.count("OSCAR_JOB_PIDS_LIMIT", 1024)?,
             job_mounts: env
                 .list("OSCAR_JOB_MOUNTS")
                 .iter()

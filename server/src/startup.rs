@@ -254,6 +254,9 @@ fn admin_account(config: &Config, secrets_dir: &std::path::Path) -> anyhow::Resu
     Ok(AdminAccount::new(&config.admin_username, admin_password))
 }
 
+/// How sandboxed jobs are limited, for the Info page: no cgroup delegation is assumed.
+const LIMITS: &str = "memory by RLIMIT_DATA from the service's memory, processes by a watchdog in the job's PID namespace (OSCAR_JOB_PIDS_LIMIT), CPU time by the job's timeout";
+
 /// The executor `OSCAR_EXECUTOR` names, with how the Info page describes it. The Kubernetes
 /// executor's watches join `background`.
 async fn start_executor(
@@ -265,18 +268,22 @@ async fn start_executor(
     Ok(match &config.executor {
         ExecutorConfig::Image(settings) => {
             let local = local_executor(config, data_dir, Some(settings))?;
-            let description = "processes on this machine, each in its service's image (pulled into a cache of at most {limit} MB) and in a sandbox (bubblewrap)"
-                .replace("{limit}", &(settings.cache_limit >> 20).to_string());
+            let description = format!(
+                "processes on this machine, each in its service's image (pulled into a cache of at most {} MB) and in a sandbox (bubblewrap); {LIMITS}",
+                settings.cache_limit >> 20
+            );
             (Arc::new(local), description)
         }
         ExecutorConfig::Host => {
             let local = local_executor(config, data_dir, None)?;
             let description = if local.sandbox.is_some() {
-                "processes on this machine, each in a sandbox (bubblewrap) with this machine's programs (the service image is not used)"
+                format!(
+                    "processes on this machine, each in a sandbox (bubblewrap) with this machine's programs (the service image is not used); {LIMITS}"
+                )
             } else {
-                "processes on this machine, NOT sandboxed: scripts can read everything this server can (the service image is not used)"
+                "processes on this machine, NOT sandboxed: scripts can read everything this server can (the service image is not used)".to_string()
             };
-            (Arc::new(local), description.to_string())
+            (Arc::new(local), description)
         }
         ExecutorConfig::Kubernetes {
             cluster,
@@ -547,6 +554,7 @@ fn local_executor(
         work_root,
         sandbox,
         images,
+        pids_limit: config.job_pids_limit,
     })
 }
 

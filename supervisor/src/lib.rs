@@ -30,6 +30,8 @@ pub struct Settings {
     pub timeout: Option<Duration>,
     /// `OSCAR_SCRIPT_MEMORY_LIMIT` in bytes.
     pub memory: Option<u64>,
+    /// `OSCAR_SCRIPT_PIDS_LIMIT`: processes the job may have at once (see [`script::Limits`]).
+    pub pids: Option<usize>,
     /// Where the [`Report`] goes (`OSCAR_RESULT_FILE`, default `/dev/termination-log` when it
     /// exists, as Kubernetes provides it).
     pub result_file: Option<PathBuf>,
@@ -73,6 +75,9 @@ impl Settings {
                 .filter(|s| *s > 0)
                 .map(Duration::from_secs),
             memory: number("OSCAR_SCRIPT_MEMORY_LIMIT")?.filter(|b| *b > 0),
+            pids: number("OSCAR_SCRIPT_PIDS_LIMIT")?
+                .and_then(|n| usize::try_from(n).ok())
+                .filter(|n| *n > 0),
             result_file: var("OSCAR_RESULT_FILE")
                 .map(PathBuf::from)
                 .or_else(|| termination_log.exists().then_some(termination_log)),
@@ -166,10 +171,29 @@ pub async fn supervise(settings: &Settings, raw_event: Vec<u8>) -> Report {
         }
     }
 
-    log("running the script");
+    // What bounds the script, in words, as the sandbox applies it (no cgroups assumed).
+    let mut bounds = Vec::new();
+    if let Some(bytes) = settings.memory {
+        bounds.push(format!("memory {} MiB (RLIMIT_DATA)", bytes >> 20));
+    }
+    if let Some(pids) = settings.pids {
+        bounds.push(format!("{pids} processes (watchdog)"));
+    }
+    if let Some(timeout) = settings.timeout {
+        bounds.push(format!("{}s", timeout.as_secs()));
+    }
+    if bounds.is_empty() {
+        log("running the script");
+    } else {
+        log(&format!(
+            "running the script, limited to {}",
+            bounds.join(", ")
+        ));
+    }
     let limits = script::Limits {
         timeout: settings.timeout,
         memory: settings.memory,
+        pids: settings.pids,
     };
     let finished = match script::run(&settings.config_dir.join("script.sh"), &env, &limits).await {
         Ok(finished) => finished,
@@ -186,6 +210,15 @@ pub async fn supervise(settings: &Settings, raw_event: Vec<u8>) -> Report {
             Some((
                 Some(128 + signal),
                 format!("the script was killed by signal {signal}"),
+            )),
+        ),
+        script::Finished::TooManyProcesses(limit) => (
+            Vec::new(),
+            Some((
+                None,
+                format!(
+                    "the script had more than {limit} processes at once (the job's limit) and was stopped"
+                ),
             )),
         ),
         script::Finished::TimedOut(limit) => (

@@ -18,7 +18,15 @@ pub struct Limits {
     /// close to what a container memory limit counts; RLIMIT_AS would also count the
     /// address space runtimes reserve without using it).
     pub memory: Option<u64>,
+    /// Processes the job may have at once (`OSCAR_SCRIPT_PIDS_LIMIT`), counted in `/proc`: set
+    /// only where the job has a PID namespace of its own (the sandbox), whose `/proc` shows
+    /// its processes alone. Without cgroups a limit cannot stop a fork, so a watchdog stops
+    /// the script once it is passed.
+    pub pids: Option<usize>,
 }
+
+/// How often the pids watchdog counts; a fork bomb gets this long.
+const PIDS_EVERY: Duration = Duration::from_millis(20);
 
 pub enum Finished {
     Exited {
@@ -30,6 +38,8 @@ pub enum Finished {
         signal: i32,
     },
     TimedOut(Duration),
+    /// Stopped for having more processes than the limit.
+    TooManyProcesses(usize),
 }
 
 pub async fn run(
@@ -73,15 +83,35 @@ pub async fn run(
     let copy_out = tokio::spawn(tee(stdout, tokio::io::stdout(), true));
     let copy_err = tokio::spawn(tee(stderr, tokio::io::stderr(), false));
 
-    let status = match limits.timeout {
-        Some(limit) => tokio::time::timeout(limit, child.wait()).await.ok(),
-        None => Some(child.wait().await),
-    };
-    let Some(status) = status else {
+    let kill_group = || {
         if let Some(pid) = pid {
             // SAFETY: plain syscall; the group is the script's own (process_group(0)).
             unsafe { libc::killpg(pid as i32, libc::SIGKILL) };
         }
+    };
+    let waited = async {
+        match limits.timeout {
+            Some(limit) => tokio::time::timeout(limit, child.wait()).await.ok(),
+            None => Some(child.wait().await),
+        }
+    };
+    let status = tokio::select! {
+        status = waited => status,
+        limit = too_many_processes(limits.pids) => {
+            // Forks racing the kill land in the group too: kill until it is gone.
+            for _ in 0..100 {
+                kill_group();
+                if processes() <= 2 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let _ = child.wait().await;
+            return Ok(Finished::TooManyProcesses(limit));
+        }
+    };
+    let Some(status) = status else {
+        kill_group();
         let _ = child.wait().await;
         return Ok(Finished::TimedOut(limits.timeout.unwrap_or_default()));
     };
@@ -94,6 +124,36 @@ pub async fn run(
         (None, Some(signal)) => Finished::Signalled { signal },
         (None, None) => Finished::Signalled { signal: 0 },
     })
+}
+
+/// Returns `limit` once the job has more processes than it; never without a limit.
+async fn too_many_processes(limit: Option<usize>) -> usize {
+    let Some(limit) = limit else {
+        return std::future::pending().await;
+    };
+    loop {
+        tokio::time::sleep(PIDS_EVERY).await;
+        if processes() > limit {
+            return limit;
+        }
+    }
+}
+
+/// Processes in this PID namespace.
+fn processes() -> usize {
+    std::fs::read_dir("/proc")
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .bytes()
+                        .all(|b| b.is_ascii_digit())
+                })
+                .count()
+        })
+        .unwrap_or(0)
 }
 
 /// Copies a stream through, keeping (a bounded amount of) it when asked.

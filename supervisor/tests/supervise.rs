@@ -21,6 +21,7 @@ fn settings(dir: &Path, script: &str, timeout: Option<Duration>) -> Settings {
         providers_dir: dir.join("providers"),
         timeout,
         memory: None,
+        pids: None,
         result_file: None,
         response: Some(ResponseSink::File(dir.join("response"))),
         result_limit: None,

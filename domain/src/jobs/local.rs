@@ -32,6 +32,8 @@ pub struct LocalExecutor {
     pub sandbox: Option<Sandbox>,
     /// Some: each job runs in its service's image (`OSCAR_EXECUTOR=image`, always sandboxed).
     pub images: Option<ServiceImages>,
+    /// Processes a sandboxed job may have at once (`OSCAR_JOB_PIDS_LIMIT`).
+    pub pids_limit: u32,
 }
 
 /// The image executor's part: where images come from and how the supervisor starts in one.
@@ -189,6 +191,10 @@ impl LocalExecutor {
         }
         if let Some(bytes) = execution.memory {
             command.env("OSCAR_SCRIPT_MEMORY_LIMIT", bytes.to_string());
+        }
+        // Counted in /proc, which shows the job's processes alone only in the sandbox.
+        if self.sandbox.is_some() {
+            command.env("OSCAR_SCRIPT_PIDS_LIMIT", self.pids_limit.to_string());
         }
         // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
         unsafe {
