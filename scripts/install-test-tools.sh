@@ -11,6 +11,12 @@ SUDO=""
 missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v pg_ctlcluster >/dev/null && ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql)
+# A real OCI registry (CNCF Distribution) serving the test images, which are built from the
+# static busybox; skopeo is the baseline of the pull benchmark.
+command -v docker-registry >/dev/null || missing+=(docker-registry)
+# Static: the test images have no C library. `ldd` fails on a static program.
+[ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 || missing+=(busybox-static)
+command -v skopeo >/dev/null || missing+=(skopeo)
 if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs a command against the real server binary in embedded mode: a fresh data dir, free
-# loopback ports, a random admin password. The command sees BASE_URL, OSCAR_USERNAME,
+# loopback ports, a random admin password, jobs in their images served by a registry on
+# loopback (`test-registry`: busybox as alpine and the other images the tests name). The command sees BASE_URL, OSCAR_USERNAME,
 # OSCAR_PASSWORD, the embedded store's S3_ENDPOINT, OSCAR_S3_ACCESS_KEY and
 # OSCAR_S3_SECRET_KEY, and the test OpenID provider's OIDC_ISSUER. Serves what `make site`
 # built, or SERVER_BIN with the site at LEPTOS_SITE_ROOT (the release smoke test).
@@ -34,13 +35,24 @@ OP_PORT=$op_port OP_REDIRECT_URIS="$OIDC_REDIRECT_URL" OP_POST_LOGOUT_URIS="$BAS
   node end2end/oidc/op.mjs >"$work/op.log" 2>&1 &
 op_pid=$!
 
+cargo build --locked --quiet -p test-registry
+"${CARGO_TARGET_DIR:-target}/debug/test-registry" >"$work/registry" 2>"$work/registry.log" &
+registry_pid=$!
+for _ in $(seq 1 100); do
+  [ -s "$work/registry" ] && break
+  kill -0 "$registry_pid" 2>/dev/null || { echo "with-server: the registry exited:"; cat "$work/registry.log"; exit 1; }
+  sleep 0.1
+done
+export OSCAR_REGISTRY_MIRRORS
+OSCAR_REGISTRY_MIRRORS=$(cat "$work/registry")
+
 OSCAR_DATA_DIR="$work/data" OSCAR_LISTEN="127.0.0.1:$port" OSCAR_S3_LISTEN="127.0.0.1:$s3_port" \
   LEPTOS_SITE_ROOT="$site_root" RUST_LOG="${RUST_LOG:-info}" \
   "$server_bin" >"$work/server.log" 2>&1 &
 server_pid=$!
 cleanup() {
-  kill "$server_pid" "$op_pid" 2>/dev/null || true
-  wait "$server_pid" "$op_pid" 2>/dev/null || true
+  kill "$server_pid" "$op_pid" "$registry_pid" 2>/dev/null || true
+  wait "$server_pid" "$op_pid" "$registry_pid" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT

@@ -427,7 +427,7 @@ async fn disk_full(platform: &Platform, count: usize) -> anyhow::Result<Row> {
         .create_service(&json!({
             "name": fill,
             "image": "alpine",
-            "script": "head -c 16777216 /dev/zero > \"$TMP_OUTPUT_DIR/fill\"\n",
+            "script": "dd if=/dev/zero of=\"$TMP_OUTPUT_DIR/fill\" bs=1M count=16\n",
             "input": [{"storage_provider": "minio.default", "path": format!("{fill}/in")}],
             "output": [{"storage_provider": "minio.default", "path": format!("{fill}/out")}],
         }))

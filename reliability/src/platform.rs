@@ -111,6 +111,7 @@ impl Platform {
             .env("OSCAR_S3_SECRET_KEY", SECRET_KEY)
             .env("RUST_LOG", "warn")
             .env("OSCAR_JOB_MOUNTS", format!("{}:rw", self.shared.display()))
+            .env("OSCAR_REGISTRY_MIRRORS", test_registry::shared_mirrors())
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
