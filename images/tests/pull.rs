@@ -230,3 +230,27 @@ fn dir_size(path: &std::path::Path) -> u64 {
     }
     total
 }
+
+#[tokio::test]
+async fn a_pull_reports_its_progress_while_it_runs() {
+    let registry = Registry::start(None);
+    let big = TestImage::busybox().with_random_layer("data", 64 << 20);
+    let image = registry.push("big:1", &big).await;
+    let cache = tempfile::tempdir().unwrap();
+    let images = open(settings(cache.path()));
+    assert_eq!(images.pulling(&image), None);
+    let pull = {
+        let (images, image) = (images.clone(), image.clone());
+        tokio::spawn(async move { images.prepare(&image, None).await.map(|i| i.digest) })
+    };
+    let mut seen = Vec::new();
+    while !pull.is_finished() {
+        seen.extend(images.pulling(&image));
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    pull.await.unwrap().unwrap();
+    assert!(!seen.is_empty(), "no progress was reported");
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
+    assert!(seen.iter().all(|p| *p <= 100), "{seen:?}");
+    assert_eq!(images.pulling(&image), None);
+}

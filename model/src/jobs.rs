@@ -139,6 +139,10 @@ pub struct JobActivity {
 pub struct JobList {
     pub jobs: Vec<Job>,
     pub counts: Vec<(JobState, i64)>,
+    /// How far the pull of the service's image is, in percent, while its first job waits
+    /// for it.
+    #[serde(default)]
+    pub pulling: Option<u8>,
 }
 
 /// The answer of a synchronous run from the dashboard.

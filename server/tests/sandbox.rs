@@ -241,3 +241,37 @@ async fn a_process_flood_and_a_memory_hog_fail_with_the_reason() {
         assert!(log.contains("limited to memory 64 MiB"), "{log}");
     }
 }
+
+#[tokio::test]
+async fn the_service_page_shows_a_first_pull_under_way() {
+    let registry = Registry::start(None);
+    let big = TestImage::busybox().with_random_layer("data", 64 << 20);
+    let image = registry.push("team/big:1", &big).await;
+    let mut app = TestApp::new().await;
+    app.login().await;
+    let mut definition = jobs::service("big", "true");
+    definition["image"] = json!(image);
+    jobs::create(&mut app, definition).await;
+    let idle = app.call("jobs/list", &[("service", "big")]).await;
+    assert_eq!(idle.json()["pulling"], json!(null), "{}", idle.body);
+    jobs::put(&app, "big", "in/a.txt", b"x").await;
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let list = app.call("jobs/list", &[("service", "big")]).await.json();
+        if let Some(percent) = list["pulling"].as_u64() {
+            seen.push(percent);
+        }
+        let done = list["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|j| j["state"] == "succeeded");
+        if done || std::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert!(!seen.is_empty(), "the pull was never reported");
+    assert!(seen.iter().all(|p| *p <= 100), "{seen:?}");
+}

@@ -10,7 +10,8 @@ pub async fn list_jobs(service: String, state: Option<JobState>) -> Result<JobLi
     use crate::web::context;
     use domain::jobs;
     let caller = context::require_caller().await?;
-    jobs::list_for(&context::state().db, &caller, &service, state).await
+    let app = context::state();
+    jobs::list_for(&app.db, &app.jobs, &caller, &service, state).await
 }
 
 /// The newest jobs across services, for the Jobs page.

@@ -27,6 +27,19 @@ pub fn ServiceJobs(name: String) -> impl IntoView {
         format!("/api/live/jobs/{}", model::url::percent_encode(&name, b"")),
         version,
     );
+    // A pull reports no job changes: the table asks again each second while one runs.
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        if jobs
+            .get()
+            .is_some_and(|list| list.is_ok_and(|l| l.pulling.is_some()))
+        {
+            set_timeout(
+                move || version.update(|v| *v += 1),
+                std::time::Duration::from_secs(1),
+            );
+        }
+    });
 
     let service = name.clone();
     let table = move || {
@@ -47,7 +60,13 @@ pub fn ServiceJobs(name: String) -> impl IntoView {
                         delete.dispatch(DeleteJobs { service: service.clone(), jobs: finished.clone() });
                     }
                 };
+                let pulling = list.pulling.map(|percent| view! {
+                    <p class="notice" role="status" data-testid="image-pull">
+                        {format!("Pulling the service's image ({percent} %); its jobs start when it is here.")}
+                    </p>
+                });
                 view! {
+                    {pulling}
                     <div class="filters" role="group" aria-label="Filter by state">
                         <button type="button" aria-pressed=move || filter.get().is_none().to_string()
                             on:click=move |_| filter.set(None)>

@@ -103,6 +103,11 @@ pub trait Executor: Send + Sync {
         false
     }
 
+    /// How far a pull of `image` under way is, in percent; None when none runs here.
+    fn image_pull(&self, _image: &str) -> Option<u8> {
+        None
+    }
+
     /// Prepares where a created or updated service's jobs run, with its secrets
     /// (`environment.secrets` by variable name). Local processes need nothing.
     async fn service_saved(

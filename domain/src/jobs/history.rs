@@ -9,6 +9,7 @@ use crate::access::Caller;
 use crate::db::Database;
 use crate::services;
 use model::jobs::JobActivity;
+use model::service::Service;
 use model::{AppError, AppResult};
 
 /// A page of a service's jobs, newest first: `after` is the last name of the previous page.
@@ -131,31 +132,37 @@ pub async fn recent(db: &Database, caller: &Caller, limit: i64) -> AppResult<Vec
 /// may not see is a 404.
 pub async fn authorize(db: &Database, caller: &Caller, service: &str) -> AppResult<JobScope> {
     let service = services::require_visible(db, caller, service).await?;
-    Ok(JobScope(
-        (!caller.manages(&service.owner)).then(|| caller.id.clone()),
-    ))
+    Ok(JobScope::of(caller, &service))
 }
 
 /// The owner the caller's job queries are limited to (None: every job of the service).
 pub struct JobScope(pub Option<String>);
 
 impl JobScope {
+    fn of(caller: &Caller, service: &Service) -> Self {
+        Self((!caller.manages(&service.owner)).then(|| caller.id.clone()))
+    }
+
     pub fn owner(&self) -> Option<&str> {
         self.0.as_deref()
     }
 }
 
-/// The jobs table of the service page: the newest 200, with counts per state.
+/// The jobs table of the service page: the newest 200, with counts per state, and how far
+/// the pull of the service's image is while one runs.
 pub async fn list_for(
     db: &Database,
+    jobs: &Jobs,
     caller: &Caller,
     service: &str,
     state: Option<JobState>,
 ) -> AppResult<JobList> {
-    let scope = authorize(db, caller, service).await?;
+    let visible = services::require_visible(db, caller, service).await?;
+    let scope = JobScope::of(caller, &visible);
     Ok(JobList {
         jobs: page(db, service, scope.owner(), state, None, 200).await?,
         counts: counts(db, service, scope.owner()).await?,
+        pulling: jobs.executor().image_pull(&visible.image),
     })
 }
 

@@ -55,6 +55,10 @@ impl Executor for LocalExecutor {
         self.images.is_some()
     }
 
+    fn image_pull(&self, image: &str) -> Option<u8> {
+        self.images.as_ref()?.cache.pulling(image)
+    }
+
     async fn run(
         &self,
         service: &Service,
