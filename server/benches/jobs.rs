@@ -1,56 +1,83 @@
-//! `make bench`: event-driven execution in embedded mode (release build).
+//! `make bench`: event-driven execution in embedded mode (release build), on the image
+//! executor (each job in its image, served by a registry on loopback) and on the host
+//! executor, in the same run.
 //!
-//! 1. Latency from an upload's acknowledgement to the script's first line, at 50 uploads/s
+//! 1. Latency from an upload's acknowledgement to the script's start, at 50 uploads/s
 //!    through aws-sdk-s3 into the embedded S3 (p50, p99). Baseline: one whole no-op
 //!    supervisor run (spawn to exit) started directly, with no queue, database or download.
 //! 2. The highest sustained rate of no-op jobs (payload events, `true` as the script) with
 //!    a backlog, on this machine. Baseline: the same supervisor runs, one after another, with
 //!    no queue, database or log capture.
-//!
-//! 3. The sandbox's cost: the same direct supervisor run inside bubblewrap (the host
-//!    executor's `jobs::sandbox`) against the plain run.
+//! 3. The sandbox's cost: the same direct supervisor run inside bubblewrap, with the host's
+//!    programs and in an image, against the plain run.
+//! 4. First pulls of a 5 MB and a 100 MB image from the loopback registry into an empty
+//!    cache, against `skopeo copy` of the same image to a directory.
 //!
 //! See BENCHMARKS.md for results.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_s3::primitives::ByteStream;
 use common::TestApp;
+use domain::jobs::sandbox::{Loader, Programs, Sandbox};
 use domain::jobs::{self, NewJob, Trigger};
 use serde_json::json;
+use server::config::ExecutorConfig;
+use test_registry::{Registry, TestImage};
 
 const RATE: u64 = 50;
 const UPLOADS: usize = 500;
 const NOOP_JOBS: usize = 1_000;
 
-fn now_ns() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
-}
-
 #[tokio::main]
 async fn main() {
-    let stamps = tempfile::tempdir().unwrap();
-    // Jobs write their start times where the bench reads them (a writable sandbox mount).
-    let mount = format!("{}:rw", stamps.path().display());
-    let mut app = TestApp::with_config(|c| {
-        c.jobs.max_concurrent_per_service = 64;
-        c.jobs.reconcile_every = None;
-        c.job_mounts = vec![domain::jobs::sandbox::JobMount::parse(&mount).unwrap()];
-    })
-    .await;
+    let mut starts = Vec::new();
+    for executor in ["image", "host"] {
+        let stamps = tempfile::tempdir().unwrap();
+        // Jobs mark their start where the bench reads it (a writable sandbox mount).
+        let mount = format!("{}:rw", stamps.path().display());
+        let mut app = TestApp::with_config(|c| {
+            c.jobs.max_concurrent_per_service = 64;
+            c.jobs.reconcile_every = None;
+            c.job_mounts = vec![domain::jobs::sandbox::JobMount::parse(&mount).unwrap()];
+            if executor == "host" {
+                c.executor = ExecutorConfig::Host;
+            }
+        })
+        .await;
+        println!(
+            "== {executor} executor: jobs run {}",
+            app.app.state.info.executor
+        );
+        let p50 = upload_to_start(&mut app, stamps.path()).await;
+        noop_rate(&mut app, stamps.path()).await;
+        starts.push(p50);
+    }
+    println!(
+        "image executor vs host executor, upload acknowledged → script start, p50: {:.1} ms vs {:.1} ms: {:+.1} ms",
+        starts[0],
+        starts[1],
+        starts[0] - starts[1]
+    );
 
-    // 1. Upload acknowledged → script start.
+    let app = TestApp::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    sandbox_cost(&app, dir.path()).await;
+    pulls().await;
+}
+
+/// 1. Upload acknowledged → script start; returns the p50 in milliseconds.
+async fn upload_to_start(app: &mut TestApp, stamps: &Path) -> f64 {
+    // The file's modification time is the script's start: any image can `touch`.
     let service = json!({
         "name": "bench-latency",
         "image": "alpine",
-        "script": "date +%s%N > \"$STAMPS/$(basename \"$INPUT_FILE_PATH\")\"\n",
-        "environment": {"variables": {"STAMPS": stamps.path()}},
+        "script": ": > \"$STAMPS/$(basename \"$INPUT_FILE_PATH\")\"\n",
+        "environment": {"variables": {"STAMPS": stamps}},
         "input": [{"storage_provider": "minio.default", "path": "bench-latency/in"}],
     });
     assert_eq!(
@@ -59,42 +86,33 @@ async fn main() {
             .status,
         201
     );
+    // The first job pulls the image: not what this measures.
     let s3 = app.app.state.s3.clone();
+    put(&s3, "bench-latency", "in/warm-up").await;
+    started_at(
+        &stamps.join("warm-up"),
+        Instant::now() + Duration::from_secs(60),
+    )
+    .await;
     let mut acked = Vec::with_capacity(UPLOADS);
     let every = Duration::from_nanos(1_000_000_000 / RATE);
     let start = Instant::now();
     for i in 0..UPLOADS {
         tokio::time::sleep_until((start + every * i as u32).into()).await;
-        s3.client
-            .put_object()
-            .bucket("bench-latency")
-            .key(format!("in/{i}"))
-            .body(ByteStream::from_static(b"x"))
-            .send()
-            .await
-            .unwrap();
-        acked.push(now_ns());
+        put(&s3, "bench-latency", &format!("in/{i}")).await;
+        acked.push(SystemTime::now());
     }
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut latencies = Vec::with_capacity(UPLOADS);
     for (i, ack) in acked.iter().enumerate() {
-        let path = stamps.path().join(i.to_string());
-        let started: u128 = loop {
-            if let Some(ns) = std::fs::read_to_string(&path)
-                .ok()
-                .and_then(|t| t.trim().parse().ok())
-            {
-                break ns;
-            }
-            assert!(Instant::now() < deadline, "job {i} never started");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
-        latencies.push(started.saturating_sub(*ack) as f64 / 1e6);
+        let started = started_at(&stamps.join(i.to_string()), deadline).await;
+        let latency = started.duration_since(*ack).unwrap_or_default();
+        latencies.push(latency.as_secs_f64() * 1000.0);
     }
     latencies.sort_by(f64::total_cmp);
     let pick = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
 
-    let direct = direct_supervisor_ms(&app, stamps.path(), 50, false).await;
+    let direct = direct_supervisor_ms(app, stamps, 50, Wrap::Plain).await;
     println!(
         "upload acknowledged → script start, {UPLOADS} uploads at {RATE}/s (embedded S3, SQLite)"
     );
@@ -108,8 +126,37 @@ async fn main() {
         "  baseline: one no-op supervisor run started directly, spawn to exit, p50 {direct:.1} ms (ratio {:.1})",
         pick(0.5) / direct
     );
+    pick(0.5)
+}
 
-    // 2. Sustained no-op jobs per second, from a backlog.
+async fn put(s3: &domain::store::Store, bucket: &str, key: &str) {
+    s3.client
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap();
+}
+
+/// When the job that made `stamp` started: the file's modification time.
+async fn started_at(stamp: &Path, deadline: Instant) -> SystemTime {
+    loop {
+        if let Ok(modified) = std::fs::metadata(stamp).and_then(|m| m.modified()) {
+            return modified;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} never started",
+            stamp.display()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// 2. Sustained no-op jobs per second, from a backlog.
+async fn noop_rate(app: &mut TestApp, dir: &Path) {
     let service = json!({"name": "bench-noop", "image": "alpine", "script": "true\n"});
     assert_eq!(
         app.rest("POST", "/system/services", Some(service))
@@ -149,7 +196,7 @@ async fn main() {
     }
     let total = started.elapsed();
     let rate = NOOP_JOBS as f64 / total.as_secs_f64();
-    let baseline = 1000.0 / direct_supervisor_ms(&app, stamps.path(), 100, false).await;
+    let baseline = 1000.0 / direct_supervisor_ms(app, dir, 100, Wrap::Plain).await;
     println!(
         "no-op jobs: {NOOP_JOBS} queued in {:.2} s, all finished after {:.2} s: {rate:.0} jobs/s",
         queued.as_secs_f64(),
@@ -159,49 +206,123 @@ async fn main() {
         "  baseline: the supervisor run back to back without the platform: {baseline:.0} runs/s (ratio {:.2})",
         rate / baseline
     );
+}
 
-    // 3. The sandbox's cost per job.
-    println!("jobs run {}", app.app.state.info.executor);
-    let plain = direct_supervisor_ms(&app, stamps.path(), 200, false).await;
-    let sandboxed = direct_supervisor_ms(&app, stamps.path(), 200, true).await;
+/// 3. The sandbox's cost per job, with the host's programs and in an image.
+async fn sandbox_cost(app: &TestApp, dir: &Path) {
+    let plain = direct_supervisor_ms(app, dir, 200, Wrap::Plain).await;
+    let host = direct_supervisor_ms(app, dir, 200, Wrap::Host).await;
+    let cache = images::Images::open(images::Settings {
+        dir: dir.join("images"),
+        limit: 1 << 30,
+        tag_refresh: Duration::from_secs(300),
+        mirrors: test_registry::shared_mirrors()
+            .split(',')
+            .map(|m| images::Mirror::parse(m).unwrap())
+            .collect(),
+        insecure: Vec::new(),
+    })
+    .unwrap();
+    let image = cache.prepare("alpine", None).await.unwrap();
+    let in_image = direct_supervisor_ms(app, dir, 200, Wrap::Image(&image.root)).await;
     println!(
-        "sandbox: a no-op supervisor run, spawn to exit, p50 {sandboxed:.1} ms in bubblewrap vs {plain:.1} ms plain: +{:.1} ms (ratio {:.2})",
-        sandboxed - plain,
-        sandboxed / plain
+        "sandbox: a no-op supervisor run, spawn to exit, p50 {host:.1} ms with the host's programs, {in_image:.1} ms in an image, vs {plain:.1} ms plain: +{:.1} ms and +{:.1} ms (ratios {:.2} and {:.2})",
+        host - plain,
+        in_image - plain,
+        host / plain,
+        in_image / plain
     );
+}
+
+/// 4. First pulls against `skopeo copy` of the same image.
+async fn pulls() {
+    let registry = Registry::start(None);
+    for (name, megabytes) in [("pull-5mb:1", 5), ("pull-100mb:1", 100)] {
+        let image = TestImage::busybox().with_random_layer("data", (megabytes << 20) - (1 << 20));
+        let reference = registry.push(name, &image).await;
+        let mut ours = Vec::new();
+        let mut skopeo = Vec::new();
+        for _ in 0..3 {
+            let dir = tempfile::tempdir().unwrap();
+            let cache = images::Images::open(images::Settings {
+                dir: dir.path().join("images"),
+                limit: 1 << 30,
+                tag_refresh: Duration::from_secs(300),
+                mirrors: Vec::new(),
+                insecure: Vec::new(),
+            })
+            .unwrap();
+            let begun = Instant::now();
+            cache.prepare(&reference, None).await.unwrap();
+            ours.push(begun.elapsed().as_secs_f64());
+
+            let begun = Instant::now();
+            let status = std::process::Command::new("skopeo")
+                .args(["copy", "--quiet", "--src-tls-verify=false"])
+                .arg(format!("docker://{reference}"))
+                .arg(format!("dir:{}", dir.path().join("skopeo").display()))
+                .status()
+                .expect("skopeo (Debian's skopeo) is installed");
+            assert!(status.success());
+            skopeo.push(begun.elapsed().as_secs_f64());
+        }
+        let median = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let (ours, skopeo) = (median(&mut ours), median(&mut skopeo));
+        println!(
+            "first pull of a {megabytes} MB image from the loopback registry, median of 3: {:.0} ms (download, verify, unpack) vs skopeo copy to a directory {:.0} ms (download, verify): ratio {:.2}",
+            ours * 1000.0,
+            skopeo * 1000.0,
+            ours / skopeo
+        );
+    }
+}
+
+/// How a direct supervisor run is started.
+enum Wrap<'a> {
+    Plain,
+    /// In the sandbox with the host's programs.
+    Host,
+    /// In the sandbox, in the image unpacked at this root.
+    Image(&'a Path),
 }
 
 /// Median milliseconds from spawning the supervisor (on a payload event, script `true`) to
 /// its exit, without queue, database or log capture; in the jobs' sandbox if asked.
-async fn direct_supervisor_ms(
-    app: &TestApp,
-    dir: &std::path::Path,
-    runs: usize,
-    sandboxed: bool,
-) -> f64 {
-    let config = dir.join("direct");
-    std::fs::create_dir_all(&config).unwrap();
-    std::fs::write(config.join("function_config.yaml"), "name: direct\n").unwrap();
-    std::fs::write(config.join("script.sh"), "true\n").unwrap();
+async fn direct_supervisor_ms(app: &TestApp, dir: &Path, runs: usize, wrap: Wrap<'_>) -> f64 {
+    std::fs::create_dir_all(dir.join("direct")).unwrap();
+    std::fs::write(dir.join("direct/function_config.yaml"), "name: direct\n").unwrap();
+    std::fs::write(dir.join("direct/script.sh"), "true\n").unwrap();
     let mut command = app.config.supervisor.clone().unwrap();
-    if sandboxed {
-        let sandbox =
-            domain::jobs::sandbox::Sandbox::probe(dir, Vec::new()).expect("bubblewrap works");
+    // Where the job sees its directory.
+    let mut seen = dir.to_path_buf();
+    if !matches!(wrap, Wrap::Plain) {
+        let sandbox = Sandbox::probe(dir, Vec::new()).expect("bubblewrap works");
+        let program = Path::new(&command[0]);
+        let loader = Loader::of(program).unwrap();
+        let programs = match wrap {
+            Wrap::Image(root) => {
+                seen = domain::jobs::sandbox::IMAGE_JOB_DIR.into();
+                Programs::Image {
+                    root,
+                    loader: &loader,
+                    mounts: &[],
+                }
+            }
+            _ => Programs::Host,
+        };
         let mut wrapped = vec![sandbox.program().to_string_lossy().into_owned()];
-        let program = std::path::Path::new(&command[0]);
         wrapped.extend(
             sandbox
-                .arguments(
-                    domain::jobs::sandbox::Programs::Host,
-                    dir,
-                    program,
-                    &command[1..],
-                )
+                .arguments(programs, dir, program, &command[1..])
                 .iter()
                 .map(|a| a.to_string_lossy().into_owned()),
         );
         command = wrapped;
     }
+    let config = seen.join("direct");
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs {
         let begun = Instant::now();
