@@ -25,6 +25,9 @@ use serde::{Deserialize, Serialize};
 pub use registry::{Credentials, Mirror, registry_host, registry_of};
 use registry::{Registries, Source};
 
+/// Largest image configuration read (they are a few kilobytes).
+const MAX_CONFIG: u64 = 4 << 20;
+
 /// How the cache is set up (`OSCAR_IMAGE_*`, `OSCAR_REGISTRY_MIRRORS`).
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -359,10 +362,16 @@ impl Images {
             .iter()
             .map(|layer| self.blob(layer))
             .collect::<Result<Vec<_>, _>>()?;
-        let size = tokio::task::spawn_blocking(move || unpack_root(&dir, &root, &blobs))
+        let limit = self.settings.limit;
+        let size = tokio::task::spawn_blocking(move || unpack_root(&dir, &root, &blobs, limit))
             .await
             .map_err(|e| e.to_string())?
-            .map_err(|e| format!("cannot unpack {image}: {e}"))?;
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::FileTooLarge => format!(
+                    "cannot unpack {image}: {e}, the image cache's limit (OSCAR_IMAGE_CACHE_LIMIT)"
+                ),
+                _ => format!("cannot unpack {image}: {e}"),
+            })?;
         let mut state = self.state();
         state.index.images.insert(
             digest.to_string(),
@@ -386,10 +395,22 @@ impl Images {
         source: &Source,
         descriptor: &OciDescriptor,
     ) -> Result<ImageConfig, String> {
+        if descriptor.size > MAX_CONFIG as i64 {
+            return Err(format!(
+                "{}'s configuration is {} bytes, more than the {MAX_CONFIG} an image's may be",
+                source.reference, descriptor.size
+            ));
+        }
         let mut bytes = Vec::new();
+        let capped = Counted {
+            inner: &mut bytes,
+            progress: None,
+            written: 0,
+            declared: descriptor.size.max(0) as u64,
+        };
         source
             .client
-            .pull_blob(&source.reference, descriptor, &mut bytes)
+            .pull_blob(&source.reference, descriptor, capped)
             .await
             .map_err(|e| registry_error(&source.reference, e))?;
         let file: ConfigFile = serde_json::from_slice(&bytes)
@@ -429,7 +450,9 @@ impl Images {
             .map_err(|e| format!("cannot write to the image cache: {e}"))?;
         let counted = Counted {
             inner: file,
-            progress,
+            progress: Some(progress),
+            written: 0,
+            declared: layer.size.max(0) as u64,
         };
         let pulled = source
             .client
@@ -595,13 +618,16 @@ fn file_name(digest: &str) -> Result<String, String> {
     }
 }
 
-/// Unpacks `blobs` in order into a new root, renamed to `root` once whole. Returns its size.
-fn unpack_root(dir: &Path, root: &Path, blobs: &[PathBuf]) -> std::io::Result<u64> {
+/// Unpacks `blobs` in order into a new root of at most `limit` bytes of files, renamed to
+/// `root` once whole. Returns its size.
+fn unpack_root(dir: &Path, root: &Path, blobs: &[PathBuf], limit: u64) -> std::io::Result<u64> {
     let partial = dir.join("roots").join(format!(".partial-{}", unique()));
     std::fs::create_dir(&partial)?;
     let unpacked = (|| {
+        let mut written = 0;
         for blob in blobs {
-            unpack::apply_layer(&partial, std::fs::File::open(blob)?)?;
+            let budget = limit.saturating_sub(written);
+            written += unpack::apply_layer(&partial, std::fs::File::open(blob)?, budget)?;
         }
         make_mount_points(&partial)
     })();
@@ -707,6 +733,7 @@ fn platform() -> (&'static str, &'static str) {
 /// A registry's failure as a user reads it: what was refused or missing, by whom.
 fn registry_error(image: &Reference, error: oci_client::errors::OciDistributionError) -> String {
     use oci_client::errors::OciDistributionError as E;
+    let error_text = error.to_string();
     match error {
         E::AuthenticationFailure(why) => {
             format!(
@@ -733,6 +760,12 @@ fn registry_error(image: &Reference, error: oci_client::errors::OciDistributionE
                 .collect::<Vec<_>>()
                 .join("; ")
         ),
+        // Not the body: a reference can name any host, and its answer is not the user's to
+        // read. The server's log has it.
+        E::ServerError { code, .. } => {
+            tracing::warn!(%image, %error_text, "the registry answered with an error");
+            format!("{} answered HTTP {code}", image.resolve_registry())
+        }
         other => format!("{}: {other}", image.resolve_registry()),
     }
 }
@@ -754,10 +787,13 @@ struct ProcessConfig {
     working_dir: Option<String>,
 }
 
-/// Counts bytes into a pull's progress as they are written.
+/// Counts bytes into a pull's progress as they are written, and refuses more than the
+/// manifest declared: a registry cannot fill the disk or memory by sending more.
 struct Counted<'p, W> {
     inner: W,
-    progress: &'p Progress,
+    progress: Option<&'p Progress>,
+    written: u64,
+    declared: u64,
 }
 
 impl<W: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Counted<'_, W> {
@@ -766,11 +802,20 @@ impl<W: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Counted<'_, W> 
         cx: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
+        if self.written + buf.len() as u64 > self.declared {
+            return std::task::Poll::Ready(Err(std::io::Error::other(format!(
+                "the registry sent more than the {} bytes the manifest declares",
+                self.declared
+            ))));
+        }
         let poll = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
         if let std::task::Poll::Ready(Ok(written)) = poll {
-            self.progress
-                .received
-                .fetch_add(written as u64, Ordering::Relaxed);
+            self.written += written as u64;
+            if let Some(progress) = self.progress {
+                progress
+                    .received
+                    .fetch_add(written as u64, Ordering::Relaxed);
+            }
         }
         poll
     }

@@ -21,8 +21,9 @@ const OPAQUE: &str = ".wh..wh..opq";
 const MAX_LINKS: usize = 40;
 
 /// Applies one layer, a tar stream compressed with gzip or not (told by its first bytes), to
-/// `root`. Returns the bytes of regular files written.
-pub fn apply_layer(root: &Path, layer: impl Read) -> io::Result<u64> {
+/// `root`, writing at most `budget` bytes of files (a small layer can unpack to terabytes).
+/// Returns the bytes of regular files written.
+pub fn apply_layer(root: &Path, layer: impl Read, budget: u64) -> io::Result<u64> {
     let mut layer = io::BufReader::new(layer);
     let magic = io::BufRead::fill_buf(&mut layer)?;
     if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
@@ -32,13 +33,13 @@ pub fn apply_layer(root: &Path, layer: impl Read) -> io::Result<u64> {
         ));
     }
     if magic.starts_with(&[0x1f, 0x8b]) {
-        apply_tar(root, flate2::read::GzDecoder::new(layer))
+        apply_tar(root, flate2::read::GzDecoder::new(layer), budget)
     } else {
-        apply_tar(root, layer)
+        apply_tar(root, layer, budget)
     }
 }
 
-fn apply_tar(root: &Path, tar: impl Read) -> io::Result<u64> {
+fn apply_tar(root: &Path, tar: impl Read, budget: u64) -> io::Result<u64> {
     let mut archive = tar::Archive::new(tar);
     // Paths this layer made: an opaque marker hides only what lower layers made.
     let mut made = HashSet::new();
@@ -74,7 +75,14 @@ fn apply_tar(root: &Path, tar: impl Read) -> io::Result<u64> {
             EntryType::Regular | EntryType::Continuous => {
                 remove(&path)?;
                 let mut file = fs::File::create(&path)?;
-                written += io::copy(&mut entry, &mut file)?;
+                let room = budget.saturating_sub(written);
+                written += io::copy(&mut (&mut entry).take(room.saturating_add(1)), &mut file)?;
+                if written > budget {
+                    return Err(io::Error::new(
+                        io::ErrorKind::FileTooLarge,
+                        format!("it unpacks to more than {} MB", budget >> 20),
+                    ));
+                }
                 // No set-id bits: jobs run in a user namespace, where they mean nothing.
                 file.set_permissions(fs::Permissions::from_mode(mode & 0o777 | 0o400))?;
             }
@@ -268,14 +276,14 @@ mod tests {
             .dir("opt/")
             .file("opt/old", "base")
             .gzip();
-        apply_layer(root, &base[..]).unwrap();
+        apply_layer(root, &base[..], u64::MAX).unwrap();
         let top = Layer::default()
             .file("etc/.wh.gone", "")
             .file("opt/new", "top")
             .file("opt/.wh..wh..opq", "")
             .file("etc/keep", "top")
             .bytes();
-        apply_layer(root, &top[..]).unwrap();
+        apply_layer(root, &top[..], u64::MAX).unwrap();
         assert_eq!(read(root, "etc/keep").as_deref(), Some("top"));
         assert_eq!(read(root, "etc/gone"), None);
         // The opaque marker came after this layer's own file: only the lower one goes.
@@ -294,7 +302,7 @@ mod tests {
             .link(EntryType::Symlink, "bin/sh", "/bin/busybox")
             .link(EntryType::Link, "bin/tr", "bin/busybox")
             .bytes();
-        apply_layer(root, &layer[..]).unwrap();
+        apply_layer(root, &layer[..], u64::MAX).unwrap();
         assert_eq!(
             fs::read_link(root.join("bin/sh")).unwrap(),
             Path::new("/bin/busybox")
@@ -318,12 +326,12 @@ mod tests {
             .link(EntryType::Symlink, "escape", escape)
             .link(EntryType::Symlink, "up", "../../../../..")
             .bytes();
-        apply_layer(root, &lower[..]).unwrap();
+        apply_layer(root, &lower[..], u64::MAX).unwrap();
         let upper = Layer::default()
             .file("escape/planted", "x")
             .file("up/tmp/planted", "x")
             .bytes();
-        apply_layer(root, &upper[..]).unwrap();
+        apply_layer(root, &upper[..], u64::MAX).unwrap();
         assert_eq!(fs::read_dir(outside.path()).unwrap().count(), 0);
         // Both landed where the image sees them: under its own root.
         assert_eq!(
@@ -333,19 +341,36 @@ mod tests {
         assert_eq!(read(root, "tmp/planted").as_deref(), Some("x"));
 
         let climbing = Layer::default().file("../planted", "x").bytes();
-        let err = apply_layer(root, &climbing[..]).unwrap_err();
+        let err = apply_layer(root, &climbing[..], u64::MAX).unwrap_err();
         assert!(err.to_string().contains("climbs out"), "{err}");
         // A hard link to a host file is a link to the image's file of that name.
         let hard = Layer::default()
             .link(EntryType::Link, "passwd", "/etc/passwd")
             .bytes();
-        assert!(apply_layer(root, &hard[..]).is_err());
+        assert!(apply_layer(root, &hard[..], u64::MAX).is_err());
+    }
+
+    #[test]
+    fn a_layer_that_unpacks_past_the_budget_is_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let zeros = vec![0u8; 3 << 20];
+        let bomb = Layer::default()
+            .file("a", std::str::from_utf8(&zeros).unwrap())
+            .gzip();
+        assert!(bomb.len() < 64 << 10, "compressed to {} bytes", bomb.len());
+        let err = apply_layer(root.path(), &bomb[..], 2 << 20).unwrap_err();
+        assert!(err.to_string().contains("more than 2 MB"), "{err}");
+        assert!(fs::metadata(root.path().join("a")).unwrap().len() <= (2 << 20) + 1);
+        assert_eq!(
+            apply_layer(root.path(), &bomb[..], 4 << 20).unwrap(),
+            3 << 20
+        );
     }
 
     #[test]
     fn zstd_layers_are_refused_with_a_reason() {
         let root = tempfile::tempdir().unwrap();
-        let err = apply_layer(root.path(), &[0x28, 0xb5, 0x2f, 0xfd, 0][..]).unwrap_err();
+        let err = apply_layer(root.path(), &[0x28, 0xb5, 0x2f, 0xfd, 0][..], u64::MAX).unwrap_err();
         assert!(err.to_string().contains("zstd"), "{err}");
     }
 

@@ -254,3 +254,33 @@ async fn a_pull_reports_its_progress_while_it_runs() {
     assert!(seen.iter().all(|p| *p <= 100), "{seen:?}");
     assert_eq!(images.pulling(&image), None);
 }
+
+/// An image reference can name any host: what a host that is not a registry answers stays in
+/// the server's log, not in the message users read.
+#[tokio::test]
+async fn a_host_that_is_not_a_registry_does_not_tell_its_answer() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let host = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 4096];
+            let _ = socket.read(&mut request).await;
+            let body = "internal-only: admin-token=hunter2";
+            let answer = format!(
+                "HTTP/1.1 500 Internal Server Error\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = socket.write_all(answer.as_bytes()).await;
+        }
+    });
+    let cache = tempfile::tempdir().unwrap();
+    let images = open(settings(cache.path()));
+    let err = images
+        .prepare(&format!("{host}/internal/service:1"), None)
+        .await
+        .unwrap_err();
+    assert!(!err.contains("hunter2"), "{err}");
+    assert!(err.contains("500"), "{err}");
+}
