@@ -58,3 +58,26 @@ test('a user sees their own store keys on the Info page and rotates them', async
   await expect(accessKey).not.toHaveText(first!);
   await expect(accessKey).toHaveText(/^OSCU[A-Z2-7]{16}$/);
 });
+
+test('a user keeps registry credentials for private images on the Info page', async ({ page, expectedErrors }) => {
+  // The bad name below is answered 400, which the browser logs.
+  expectedErrors.allow(/Failed to load resource: the server responded with a status of 400/);
+  await page.goto('/auth/login?login_hint=alice@test&next=/info');
+  await expect(page).toHaveURL(/\/info$/);
+  await hydrated(page);
+  const panel = page.getByTestId('registry-credentials');
+  await expect(panel.getByTestId('no-registry-credentials')).toBeVisible();
+  await panel.getByLabel('Name').fill('Bad Name');
+  await panel.getByLabel('Registry').fill('https://ghcr.io/');
+  await panel.getByLabel('User').fill('alice');
+  await panel.getByLabel('Password or token').fill('t0ken-never-shown');
+  await panel.getByRole('button', { name: 'Save' }).click();
+  await expect(panel.getByRole('alert')).toContainText('name');
+  await panel.getByLabel('Name').fill('ghcr');
+  await panel.getByRole('button', { name: 'Save' }).click();
+  // Stored under the registry's name as image references spell it; the password stays out.
+  await expect(panel.getByRole('cell', { name: 'ghcr.io', exact: true })).toBeVisible();
+  await expect(page.locator('body')).not.toContainText('t0ken-never-shown');
+  await panel.getByRole('button', { name: 'Delete ghcr' }).click();
+  await expect(panel.getByTestId('no-registry-credentials')).toBeVisible();
+});

@@ -197,6 +197,18 @@ async fn matrix(w: &mut World) {
     // REST: [anonymous, alice, bob, admin].
     let rows: Vec<(&str, &str, Option<Value>, [u16; 4])> = vec![
         ("GET", "/system/services/ap", None, [401, 200, 404, 200]),
+        (
+            "GET",
+            "/system/registry-credentials",
+            None,
+            [401, 200, 200, 200],
+        ),
+        (
+            "DELETE",
+            "/system/registry-credentials/nobodys",
+            None,
+            [401, 404, 404, 404],
+        ),
         ("GET", "/system/services/ar", None, [401, 200, 200, 200]),
         ("GET", "/system/services/au", None, [401, 200, 200, 200]),
         (
@@ -303,6 +315,13 @@ async fn matrix(w: &mut World) {
     let rows: Vec<(&str, Form, [u16; 4])> = vec![
         ("services/get", vec![("name", "ap")], [401, 200, 404, 200]),
         ("system/store_credentials", vec![], [401, 200, 200, 200]),
+        // Registry credentials are each caller's own: nobody reaches another's.
+        ("registries/list", vec![], [401, 200, 200, 200]),
+        (
+            "registries/delete",
+            vec![("name", "nobodys")],
+            [401, 404, 404, 404],
+        ),
         (
             "system/rotate_store_credentials",
             vec![],

@@ -5,5 +5,6 @@
 pub mod auth;
 pub mod buckets;
 pub mod jobs;
+pub mod registries;
 pub mod services;
 pub mod system;

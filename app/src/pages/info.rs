@@ -1,6 +1,9 @@
 use leptos::prelude::*;
 
 use super::widgets::{CopyButton, ErrorPanel, PageHeader, loaded};
+use crate::api::registries::{
+    DeleteRegistryCredential, SaveRegistryCredential, list_registry_credentials,
+};
 use crate::api::system::{
     GetStoreCredentials, RotateStoreCredentials, StoreCredentials, StoreKeyKind, system_info,
 };
@@ -22,6 +25,66 @@ pub fn InfoPage() -> impl IntoView {
             </dl>
         })}
         <StoreKeys />
+        <RegistryCredentials />
+    }
+}
+
+/// The user's credentials for private images: services name them in `image_pull_secrets`.
+/// Passwords go in and never come back.
+#[component]
+fn RegistryCredentials() -> impl IntoView {
+    let save = ServerAction::<SaveRegistryCredential>::new();
+    let delete = ServerAction::<DeleteRegistryCredential>::new();
+    let list = Resource::new(
+        move || (save.version().get(), delete.version().get()),
+        |_| list_registry_credentials(),
+    );
+    view! {
+        <section class="panel" aria-labelledby="registries-title" data-testid="registry-credentials">
+            <h2 id="registries-title">"Registry credentials"</h2>
+            <p class="muted">"For private images: a service names them in its image_pull_secrets."</p>
+            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || list.get().map(|result| match result {
+                    Err(error) => view! { <ErrorPanel error /> }.into_any(),
+                    Ok(all) if all.is_empty() => view! {
+                        <p class="muted" data-testid="no-registry-credentials">"None yet."</p>
+                    }.into_any(),
+                    Ok(all) => view! {
+                        <table class="table">
+                            <thead><tr><th>"Name"</th><th>"Registry"</th><th>"User"</th><th></th></tr></thead>
+                            <tbody>
+                                {all.into_iter().map(|c| {
+                                    let name = c.name.clone();
+                                    view! {
+                                        <tr>
+                                            <td>{c.name}</td><td>{c.server}</td><td>{c.username}</td>
+                                            <td>
+                                                <button type="button" class="small"
+                                                    aria-label=format!("Delete {name}")
+                                                    on:click=move |_| { delete.dispatch(DeleteRegistryCredential { name: name.clone() }); }>
+                                                    "Delete"
+                                                </button>
+                                            </td>
+                                        </tr>
+                                    }
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    }.into_any(),
+                })}
+            </Transition>
+            <ActionForm action=save>
+                <label>"Name" <input type="text" name="name" required placeholder="ghcr" /></label>
+                <label>"Registry" <input type="text" name="server" required placeholder="ghcr.io" /></label>
+                <label>"User" <input type="text" name="username" required autocomplete="off" /></label>
+                <label>"Password or token"
+                    <input type="password" name="password" required autocomplete="new-password" />
+                </label>
+                <button type="submit" disabled=move || save.pending().get()>"Save"</button>
+            </ActionForm>
+            {move || save.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error /> })}
+            {move || delete.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error /> })}
+        </section>
     }
 }
 
