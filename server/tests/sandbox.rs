@@ -18,6 +18,9 @@ try secrets-relative "cat ../../secrets/*"
 try database "head -c 16 \"$DATA_DIR/oscar.db\""
 try store-files "ls \"$DATA_DIR/s3\""
 try spool "ls \"$DATA_DIR/spool\""
+try image-cache "ls \"$DATA_DIR/images\""
+# The data directory by relative paths from the job's own: what holds it is not there at all.
+try data-dir-relative "ls -a .. ../.. ../../.. | grep -qE '^(secrets|oscar\.db|s3|spool|images)$'"
 try system-write "touch /usr/planted"
 try server-environ "cat /proc/$SERVER_PID/environ | grep -q ."
 try server-signal "kill -0 $SERVER_PID"
@@ -62,7 +65,7 @@ async fn attempt_escapes(mut app: TestApp) {
     let log = jobs::log(&mut app, "escape", job).await;
     assert_eq!(state["status"], "Succeeded", "{log}");
     assert!(!log.contains("ESCAPED"), "{log}");
-    assert_eq!(log.matches("blocked ").count(), 11, "{log}");
+    assert_eq!(log.matches("blocked ").count(), 13, "{log}");
     assert_eq!(
         jobs::get(&app, "escape", "out/result.txt").await.as_deref(),
         Some(&b"STILL WORKS"[..]),
