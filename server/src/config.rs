@@ -100,6 +100,8 @@ pub struct Config {
     pub job_mounts: Vec<JobMount>,
     /// Processes a sandboxed job may have at once (`OSCAR_JOB_PIDS_LIMIT`).
     pub job_pids_limit: u32,
+    /// Bytes a local job's directory may hold (`OSCAR_JOB_DISK_LIMIT`).
+    pub job_disk_limit: u64,
     /// Where jobs run (`OSCAR_EXECUTOR`).
     pub executor: ExecutorConfig,
     /// The store's address as jobs reach it (`OSCAR_JOB_S3_ENDPOINT`), when it differs from
@@ -249,6 +251,7 @@ impl Config {
             oidc: oidc_settings(&env)?,
             allow_unsandboxed_jobs: env.boolean("OSCAR_ALLOW_UNSANDBOXED_JOBS", false)?,
             job_pids_limit: env.count("OSCAR_JOB_PIDS_LIMIT", 1024)?,
+            job_disk_limit: env.size("OSCAR_JOB_DISK_LIMIT", "20Gi")?,
             job_mounts: env
                 .list("OSCAR_JOB_MOUNTS")
                 .iter()
@@ -396,19 +399,8 @@ fn executor(env: &Env) -> Result<ExecutorConfig, ConfigError> {
         }
         None | Some("image") => {
             not_for_the_cluster(env)?;
-            let limit = env.text("OSCAR_IMAGE_CACHE_LIMIT");
-            let limit = limit.as_deref().unwrap_or(IMAGE_CACHE_LIMIT);
-            let cache_limit = model::service::quantity::parse(limit)
-                .ok()
-                .filter(|bytes| *bytes >= 1.0)
-                .ok_or_else(|| {
-                    err(
-                        "OSCAR_IMAGE_CACHE_LIMIT",
-                        format!("{limit:?} is not a size (bytes, or a quantity such as 20Gi)"),
-                    )
-                })?;
             Ok(ExecutorConfig::Image(ImageSettings {
-                cache_limit: cache_limit as u64,
+                cache_limit: env.size("OSCAR_IMAGE_CACHE_LIMIT", IMAGE_CACHE_LIMIT)?,
                 tag_refresh: env.seconds("OSCAR_IMAGE_TAG_REFRESH", Duration::from_secs(300))?,
                 mirrors: env
                     .list("OSCAR_REGISTRY_MIRRORS")
@@ -561,6 +553,22 @@ impl Env<'_> {
         })
     }
 
+    /// A size in bytes: a number or a Kubernetes quantity (`512Mi`, `20Gi`).
+    fn size(&self, name: &'static str, default: &str) -> Result<u64, ConfigError> {
+        let value = self.text(name);
+        let value = value.as_deref().unwrap_or(default);
+        model::service::quantity::parse(value)
+            .ok()
+            .filter(|bytes| *bytes >= 1.0)
+            .map(|bytes| bytes as u64)
+            .ok_or_else(|| {
+                err(
+                    name,
+                    format!("{value:?} is not a size (bytes, or a quantity such as 20Gi)"),
+                )
+            })
+    }
+
     /// A count from 1 to `u32::MAX`.
     fn count(&self, name: &'static str, default: u32) -> Result<u32, ConfigError> {
         let value = self.number(name, default.into())?;
@@ -699,6 +707,11 @@ mod tests {
             panic!("image");
         };
         assert_eq!(settings.cache_limit, 512 << 20);
+        assert_eq!(parse(&[]).unwrap().job_disk_limit, 20 << 30);
+        assert_eq!(
+            parse(&[("OSCAR_JOB_DISK_LIMIT", "lots")]).unwrap_err().var,
+            "OSCAR_JOB_DISK_LIMIT"
+        );
         assert_eq!(settings.mirrors.len(), 2);
         assert_eq!(settings.insecure, ["harbor.lan:80"]);
         for (bad, var) in [

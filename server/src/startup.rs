@@ -255,7 +255,7 @@ fn admin_account(config: &Config, secrets_dir: &std::path::Path) -> anyhow::Resu
 }
 
 /// How sandboxed jobs are limited, for the Info page: no cgroup delegation is assumed.
-const LIMITS: &str = "memory by RLIMIT_DATA from the service's memory, processes by a watchdog in the job's PID namespace (OSCAR_JOB_PIDS_LIMIT), CPU time by the job's timeout";
+const LIMITS: &str = "memory by RLIMIT_DATA from the service's memory, processes by a watchdog in the job's PID namespace (OSCAR_JOB_PIDS_LIMIT), the job directory's size by a watchdog (OSCAR_JOB_DISK_LIMIT), CPU time by the job's timeout";
 
 /// The executor `OSCAR_EXECUTOR` names, with how the Info page describes it. The Kubernetes
 /// executor's watches join `background`.
@@ -555,6 +555,7 @@ fn local_executor(
         sandbox,
         images,
         pids_limit: config.job_pids_limit,
+        disk_limit: config.job_disk_limit,
     })
 }
 

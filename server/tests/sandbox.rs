@@ -223,25 +223,35 @@ async fn services_on_one_image_pull_it_once() {
 }
 
 #[tokio::test]
-async fn a_process_flood_and_a_memory_hog_fail_with_the_reason() {
-    let mut app = TestApp::with_config(|config| config.job_pids_limit = 64).await;
+async fn a_process_flood_a_memory_hog_and_a_disk_filler_fail_with_the_reason() {
+    let mut app = TestApp::with_config(|config| {
+        config.job_pids_limit = 64;
+        config.job_disk_limit = 4 << 20;
+    })
+    .await;
     // A flood, not an exponential fork bomb: without cgroups the watchdog stops a bomb only
     // after it has run for a moment, which would starve the other tests on this machine.
     let bomb = "i=0\nwhile [ $i -lt 300 ]; do sleep 30 & i=$((i + 1)); done\nwait\n";
     let hog = "awk 'BEGIN { s = \"x\"; while (1) s = s s }'\n";
-    for (service, script) in [("bomb", bomb), ("hog", hog)] {
+    let filler = "dd if=/dev/zero of=\"$TMP_OUTPUT_DIR/big\" bs=1M count=8\n";
+    for (service, script) in [("bomb", bomb), ("hog", hog), ("filler", filler)] {
         let mut definition = jobs::service(service, script);
         definition["memory"] = json!("64Mi");
         jobs::create(&mut app, definition).await;
         jobs::put(&app, service, "in/a.txt", b"x").await;
     }
-    for (service, reason) in [("bomb", "more than 64 processes"), ("hog", "out of memory")] {
+    for (service, reason) in [
+        ("bomb", "more than 64 processes"),
+        ("hog", "out of memory"),
+        ("filler", "past 4 MiB (the job's disk limit)"),
+    ] {
         let finished = jobs::finished(&mut app, service, 1).await;
         let (job, state) = finished.iter().next().unwrap();
         let log = jobs::log(&mut app, service, job).await;
         assert_eq!(state["status"], "Failed", "{service}: {log}");
         assert!(log.contains(reason), "{service}: {log}");
         assert!(log.contains("limited to memory 64 MiB"), "{log}");
+        assert!(log.contains("disk 4 MiB (watchdog)"), "{log}");
     }
 }
 

@@ -32,6 +32,9 @@ pub struct Settings {
     pub memory: Option<u64>,
     /// `OSCAR_SCRIPT_PIDS_LIMIT`: processes the job may have at once (see [`script::Limits`]).
     pub pids: Option<usize>,
+    /// `OSCAR_SCRIPT_DISK_LIMIT`: bytes the job's directory (where the supervisor starts) may
+    /// hold.
+    pub disk: Option<u64>,
     /// Where the [`Report`] goes (`OSCAR_RESULT_FILE`, default `/dev/termination-log` when it
     /// exists, as Kubernetes provides it).
     pub result_file: Option<PathBuf>,
@@ -78,6 +81,7 @@ impl Settings {
             pids: number("OSCAR_SCRIPT_PIDS_LIMIT")?
                 .and_then(|n| usize::try_from(n).ok())
                 .filter(|n| *n > 0),
+            disk: number("OSCAR_SCRIPT_DISK_LIMIT")?.filter(|b| *b > 0),
             result_file: var("OSCAR_RESULT_FILE")
                 .map(PathBuf::from)
                 .or_else(|| termination_log.exists().then_some(termination_log)),
@@ -179,6 +183,9 @@ pub async fn supervise(settings: &Settings, raw_event: Vec<u8>) -> Report {
     if let Some(pids) = settings.pids {
         bounds.push(format!("{pids} processes (watchdog)"));
     }
+    if let Some(bytes) = settings.disk {
+        bounds.push(format!("disk {} MiB (watchdog)", bytes >> 20));
+    }
     if let Some(timeout) = settings.timeout {
         bounds.push(format!("{}s", timeout.as_secs()));
     }
@@ -194,6 +201,9 @@ pub async fn supervise(settings: &Settings, raw_event: Vec<u8>) -> Report {
         timeout: settings.timeout,
         memory: settings.memory,
         pids: settings.pids,
+        disk: settings
+            .disk
+            .and_then(|bytes| Some((std::env::current_dir().ok()?, bytes))),
     };
     let finished = match script::run(&settings.config_dir.join("script.sh"), &env, &limits).await {
         Ok(finished) => finished,
@@ -212,12 +222,22 @@ pub async fn supervise(settings: &Settings, raw_event: Vec<u8>) -> Report {
                 format!("the script was killed by signal {signal}"),
             )),
         ),
-        script::Finished::TooManyProcesses(limit) => (
+        script::Finished::Over(script::Limit::Processes(limit)) => (
             Vec::new(),
             Some((
                 None,
                 format!(
                     "the script had more than {limit} processes at once (the job's limit) and was stopped"
+                ),
+            )),
+        ),
+        script::Finished::Over(script::Limit::Disk(limit)) => (
+            Vec::new(),
+            Some((
+                None,
+                format!(
+                    "the job's directory grew past {} MiB (the job's disk limit) and the script was stopped",
+                    limit >> 20
                 ),
             )),
         ),

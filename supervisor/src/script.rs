@@ -2,7 +2,7 @@
 //! everything it started), output passed through to the job log and stdout kept for the
 //! synchronous response.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -23,7 +23,14 @@ pub struct Limits {
     /// its processes alone. Without cgroups a limit cannot stop a fork, so a watchdog stops
     /// the script once it is passed.
     pub pids: Option<usize>,
+    /// Bytes the job's directory may hold (`OSCAR_SCRIPT_DISK_LIMIT`, the directory the
+    /// supervisor starts in), checked by the same watchdog every [`DISK_EVERY`] and once
+    /// more when the script ends.
+    pub disk: Option<(PathBuf, u64)>,
 }
+
+/// How often the disk watchdog measures the job's directory.
+const DISK_EVERY: u32 = 10;
 
 /// How often the pids watchdog counts; a fork bomb gets this long.
 const PIDS_EVERY: Duration = Duration::from_millis(20);
@@ -38,8 +45,16 @@ pub enum Finished {
         signal: i32,
     },
     TimedOut(Duration),
-    /// Stopped for having more processes than the limit.
-    TooManyProcesses(usize),
+    /// Stopped by the watchdog for passing a limit.
+    Over(Limit),
+}
+
+/// A limit the watchdog keeps.
+pub enum Limit {
+    /// More processes at once than this.
+    Processes(usize),
+    /// More bytes in the job's directory than this.
+    Disk(u64),
 }
 
 pub async fn run(
@@ -97,7 +112,7 @@ pub async fn run(
     };
     let status = tokio::select! {
         status = waited => status,
-        limit = too_many_processes(limits.pids) => {
+        limit = watchdog(limits) => {
             // Forks racing the kill land in the group too: kill until it is gone.
             for _ in 0..100 {
                 kill_group();
@@ -107,7 +122,7 @@ pub async fn run(
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
             let _ = child.wait().await;
-            return Ok(Finished::TooManyProcesses(limit));
+            return Ok(Finished::Over(limit));
         }
     };
     let Some(status) = status else {
@@ -118,6 +133,10 @@ pub async fn run(
     let status = status.map_err(|e| format!("cannot wait for the script: {e}"))?;
     let stdout = copy_out.await.unwrap_or_default();
     let _ = copy_err.await;
+    // A script that fills its directory faster than the watchdog looks still fails.
+    if let Some(over) = over_disk(limits) {
+        return Ok(Finished::Over(over));
+    }
     use std::os::unix::process::ExitStatusExt;
     Ok(match (status.code(), status.signal()) {
         (Some(code), _) => Finished::Exited { code, stdout },
@@ -126,17 +145,47 @@ pub async fn run(
     })
 }
 
-/// Returns `limit` once the job has more processes than it; never without a limit.
-async fn too_many_processes(limit: Option<usize>) -> usize {
-    let Some(limit) = limit else {
+/// Returns the limit the job passes first; never without limits.
+async fn watchdog(limits: &Limits) -> Limit {
+    if limits.pids.is_none() && limits.disk.is_none() {
         return std::future::pending().await;
-    };
-    loop {
+    }
+    for tick in 1u32.. {
         tokio::time::sleep(PIDS_EVERY).await;
-        if processes() > limit {
-            return limit;
+        if let Some(limit) = limits.pids
+            && processes() > limit
+        {
+            return Limit::Processes(limit);
+        }
+        if tick % DISK_EVERY == 0
+            && let Some(over) = over_disk(limits)
+        {
+            return over;
         }
     }
+    std::future::pending().await
+}
+
+/// The disk limit, when the job's directory holds more than it.
+fn over_disk(limits: &Limits) -> Option<Limit> {
+    let (dir, limit) = limits.disk.as_ref()?;
+    (bytes_under(dir) > *limit).then_some(Limit::Disk(*limit))
+}
+
+/// Bytes of the files under `dir` (links not followed).
+fn bytes_under(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            match entry.metadata() {
+                Ok(meta) if meta.is_dir() => pending.push(entry.path()),
+                Ok(meta) => total += meta.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
 }
 
 /// Processes in this PID namespace.

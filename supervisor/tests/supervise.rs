@@ -22,6 +22,7 @@ fn settings(dir: &Path, script: &str, timeout: Option<Duration>) -> Settings {
         timeout,
         memory: None,
         pids: None,
+        disk: None,
         result_file: None,
         response: Some(ResponseSink::File(dir.join("response"))),
         result_limit: None,

@@ -34,6 +34,8 @@ pub struct LocalExecutor {
     pub images: Option<ServiceImages>,
     /// Processes a sandboxed job may have at once (`OSCAR_JOB_PIDS_LIMIT`).
     pub pids_limit: u32,
+    /// Bytes a job's directory may hold (`OSCAR_JOB_DISK_LIMIT`).
+    pub disk_limit: u64,
 }
 
 /// The image executor's part: where images come from and how the supervisor starts in one.
@@ -196,6 +198,7 @@ impl LocalExecutor {
         if let Some(bytes) = execution.memory {
             command.env("OSCAR_SCRIPT_MEMORY_LIMIT", bytes.to_string());
         }
+        command.env("OSCAR_SCRIPT_DISK_LIMIT", self.disk_limit.to_string());
         // Counted in /proc, which shows the job's processes alone only in the sandbox.
         if self.sandbox.is_some() {
             command.env("OSCAR_SCRIPT_PIDS_LIMIT", self.pids_limit.to_string());
