@@ -56,7 +56,6 @@ pub struct Image {
 pub struct ImageConfig {
     /// `NAME=value` entries (`PATH` among them).
     pub env: Vec<String>,
-    pub working_dir: Option<String>,
 }
 
 pub struct Images {
@@ -425,7 +424,6 @@ impl Images {
         let config = file.config.unwrap_or_default();
         Ok(ImageConfig {
             env: config.env.unwrap_or_default(),
-            working_dir: config.working_dir.filter(|d| !d.is_empty()),
         })
     }
 
@@ -488,11 +486,8 @@ impl Images {
     /// Evicts the least recently used images no job uses (never `keep`) until the cache is
     /// within its limit, with the layers no other image has.
     fn evict(&self, state: &mut State, keep: &str) {
-        loop {
-            let used = self.usage(&state.index);
-            if used <= self.settings.limit {
-                return;
-            }
+        let mut used = self.usage(&state.index);
+        while used > self.settings.limit {
             let victim = state
                 .index
                 .images
@@ -508,13 +503,13 @@ impl Images {
                 );
                 return;
             };
-            state.index.images.remove(&victim);
+            let entry = state.index.images.remove(&victim).expect("a cached image");
             state.index.tags.retain(|_, digest| *digest != victim);
             tracing::info!(image = %victim, "evicted from the image cache");
             if let Ok(root) = self.root(&victim) {
                 remove_tree(&root);
             }
-            self.drop_unused_blobs(state);
+            used = used.saturating_sub(entry.size + self.drop_unused_blobs(state));
         }
     }
 
@@ -533,7 +528,8 @@ impl Images {
 
     /// Removes layers no cached image has, except those of pulls under way (and their
     /// partial files).
-    fn drop_unused_blobs(&self, state: &State) {
+    /// Returns the bytes removed.
+    fn drop_unused_blobs(&self, state: &State) -> u64 {
         let used: std::collections::HashSet<PathBuf> = state
             .index
             .images
@@ -542,6 +538,7 @@ impl Images {
             .chain(state.pending.keys())
             .filter_map(|layer| self.blob(layer).ok())
             .collect();
+        let mut freed = 0;
         for entry in std::fs::read_dir(self.settings.dir.join("blobs"))
             .into_iter()
             .flatten()
@@ -554,9 +551,13 @@ impl Images {
             // A partial file is some pull's, under way while any is.
             let pulling = partial && !state.pending.is_empty();
             if !used.contains(&path) && !pulling {
-                let _ = std::fs::remove_file(entry.path());
+                let size = entry.metadata().map_or(0, |m| m.len());
+                if std::fs::remove_file(&path).is_ok() {
+                    freed += size;
+                }
             }
         }
+        freed
     }
 
     /// Drops roots and blobs the index does not know: an interrupted pull's or eviction's.
@@ -733,7 +734,6 @@ fn platform() -> (&'static str, &'static str) {
 /// A registry's failure as a user reads it: what was refused or missing, by whom.
 fn registry_error(image: &Reference, error: oci_client::errors::OciDistributionError) -> String {
     use oci_client::errors::OciDistributionError as E;
-    let error_text = error.to_string();
     match error {
         E::AuthenticationFailure(why) => {
             format!(
@@ -762,8 +762,8 @@ fn registry_error(image: &Reference, error: oci_client::errors::OciDistributionE
         ),
         // Not the body: a reference can name any host, and its answer is not the user's to
         // read. The server's log has it.
-        E::ServerError { code, .. } => {
-            tracing::warn!(%image, %error_text, "the registry answered with an error");
+        E::ServerError { code, url, message } => {
+            tracing::warn!(%image, %url, code, %message, "the registry answered with an error");
             format!("{} answered HTTP {code}", image.resolve_registry())
         }
         other => format!("{}: {other}", image.resolve_registry()),
@@ -784,7 +784,6 @@ struct ConfigFile {
 #[serde(rename_all = "PascalCase")]
 struct ProcessConfig {
     env: Option<Vec<String>>,
-    working_dir: Option<String>,
 }
 
 /// Counts bytes into a pull's progress as they are written, and refuses more than the
@@ -840,13 +839,10 @@ fn now() -> u64 {
 }
 
 fn unique() -> String {
-    format!("{}-{}", std::process::id(), now_nanos())
-}
-
-fn now_nanos() -> u128 {
-    SystemTime::now()
+    let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos())
+        .map_or(0, |d| d.as_nanos());
+    format!("{}-{nanos}", std::process::id())
 }
 
 #[cfg(test)]

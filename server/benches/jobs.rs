@@ -216,10 +216,7 @@ async fn sandbox_cost(app: &TestApp, dir: &Path) {
         dir: dir.join("images"),
         limit: 1 << 30,
         tag_refresh: Duration::from_secs(300),
-        mirrors: test_registry::shared_mirrors()
-            .split(',')
-            .map(|m| images::Mirror::parse(m).unwrap())
-            .collect(),
+        mirrors: common::test_mirrors(),
         insecure: Vec::new(),
     })
     .unwrap();

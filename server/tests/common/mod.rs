@@ -77,10 +77,7 @@ impl TestApp {
         ]);
         // In their image, which a real registry on loopback serves.
         if let server::config::ExecutorConfig::Image(images) = &mut config.executor {
-            images.mirrors = test_registry::shared_mirrors()
-                .split(',')
-                .map(|m| images::Mirror::parse(m).unwrap())
-                .collect();
+            images.mirrors = test_mirrors();
         }
         adjust(&mut config);
         Self::start(config, dir).await
@@ -428,6 +425,14 @@ pub fn peak_rss() -> u64 {
 }
 
 /// A loopback port nothing listens on right now.
+/// The mirrors that send the suites' image pulls to the shared loopback registry.
+pub fn test_mirrors() -> Vec<images::Mirror> {
+    test_registry::shared_mirrors()
+        .split(',')
+        .map(|m| images::Mirror::parse(m).unwrap())
+        .collect()
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
