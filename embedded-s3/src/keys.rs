@@ -16,6 +16,8 @@ use s3s::dto::*;
 use s3s::path::S3Path;
 use s3s::{S3, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
+use crate::markers;
+
 /// The platform's answers about keys other than the root keys.
 #[async_trait::async_trait]
 pub trait KeyRing: Send + Sync + 'static {
@@ -235,6 +237,16 @@ pub(crate) struct Scoped {
 /// another one (`p/q` when `p` is an object) nor where other objects are (`p` when `p/q` or
 /// the folder `p/` exists); s3s-fs fails with InternalError (500) on both. Refused like
 /// MinIO, which has the same layout, with its error codes.
+/// A deleted folder marker is no longer listed; other keys have no record.
+async fn forget_marker(root: &Path, bucket: &str, key: &str) -> S3Result<()> {
+    if key.ends_with('/') {
+        markers::forget(root, bucket, key)
+            .await
+            .map_err(|e| s3_error!(InternalError, "cannot forget folder {key:?}: {e}"))?;
+    }
+    Ok(())
+}
+
 async fn check_place(root: &Path, bucket: &str, key: &str) -> S3Result<()> {
     // The key of a POST form upload comes from its body, not the path `storable` saw.
     in_bucket(key)?;
@@ -397,7 +409,14 @@ macro_rules! placed {
                     self.may_replace(reach.as_ref(), &req.input.bucket, &req.input.key).await?;
                     let uploader = uploader_of(&req);
                     name_uploader(uploader, &mut req.input.metadata);
-                    self.fs.$operation(req).await
+                    let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+                    let answer = self.fs.$operation(req).await?;
+                    if key.ends_with('/') {
+                        markers::record(&self.root, &bucket, &key)
+                            .await
+                            .map_err(|e| s3_error!(InternalError, "cannot record folder {key:?}: {e}"))?;
+                    }
+                    Ok(answer)
                 })
             }
         )*
@@ -408,16 +427,60 @@ macro_rules! placed {
 impl S3 for Scoped {
     delegate! {
         create_bucket(CreateBucketInput) -> CreateBucketOutput;
-        delete_bucket(DeleteBucketInput) -> DeleteBucketOutput;
         get_bucket_location(GetBucketLocationInput) -> GetBucketLocationOutput;
         head_bucket(HeadBucketInput) -> HeadBucketOutput;
         head_object(HeadObjectInput) -> HeadObjectOutput;
         list_objects(ListObjectsInput) -> ListObjectsOutput;
-        list_objects_v2(ListObjectsV2Input) -> ListObjectsV2Output;
         upload_part(UploadPartInput) -> UploadPartOutput;
         upload_part_copy(UploadPartCopyInput) -> UploadPartCopyOutput;
         list_parts(ListPartsInput) -> ListPartsOutput;
         abort_multipart_upload(AbortMultipartUploadInput) -> AbortMultipartUploadOutput;
+    }
+
+    /// The bucket's folder records go with it.
+    async fn delete_bucket(
+        &self,
+        req: S3Request<DeleteBucketInput>,
+    ) -> S3Result<S3Response<DeleteBucketOutput>> {
+        let bucket = req.input.bucket.clone();
+        let answer = self.fs.delete_bucket(req).await?;
+        markers::forget_bucket(&self.root, &bucket)
+            .await
+            .map_err(|e| {
+                s3_error!(
+                    InternalError,
+                    "cannot forget the folders of {bucket:?}: {e}"
+                )
+            })?;
+        Ok(answer)
+    }
+
+    /// With the folder markers s3s-fs does not list ([`markers`]). Delimiters other than
+    /// `/` list as s3s-fs does.
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        let input = &req.input;
+        let listing = markers::Listing {
+            bucket: input.bucket.clone(),
+            prefix: input.prefix.clone().unwrap_or_default(),
+            delimited: input.delimiter.as_deref() == Some("/"),
+            resume: [
+                input.continuation_token.as_deref(),
+                input.start_after.as_deref(),
+            ]
+            .into_iter()
+            .flatten()
+            .max()
+            .map(str::to_string),
+        };
+        let plain = input.delimiter.as_deref().is_none_or(|d| d == "/");
+        let mut answer = self.fs.list_objects_v2(req).await?;
+        if plain {
+            markers::add_to_page(&self.root, &listing, &mut answer.output).await;
+        }
+        Ok(answer)
     }
 
     // CreateMultipartUpload too, so nothing is sent for an upload that cannot complete.
@@ -482,7 +545,10 @@ impl S3 for Scoped {
         let reach = reach_of(&req);
         self.may_replace(reach.as_ref(), &req.input.bucket, &req.input.key)
             .await?;
-        self.fs.delete_object(req).await
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let answer = self.fs.delete_object(req).await?;
+        forget_marker(&self.root, &bucket, &key).await?;
+        Ok(answer)
     }
 
     /// The keys are in the body, which the access check does not see: s3s-fs would delete
@@ -499,7 +565,15 @@ impl S3 for Scoped {
             self.may_replace(reach.as_ref(), &req.input.bucket, &object.key)
                 .await?;
         }
-        self.fs.delete_objects(req).await
+        let bucket = req.input.bucket.clone();
+        let keys: Vec<String> = (req.input.delete.objects.iter())
+            .map(|o| o.key.clone())
+            .collect();
+        let answer = self.fs.delete_objects(req).await?;
+        for key in keys {
+            forget_marker(&self.root, &bucket, &key).await?;
+        }
+        Ok(answer)
     }
 
     /// s3s-fs fails with InternalError (500) on a part that was never uploaded, after it has

@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 mod keys;
+mod markers;
 pub use keys::{KeyRing, Keys, Reach, UPLOADER, object_key};
 
 /// How long in-flight S3 requests may take to finish once shutdown starts.
@@ -186,6 +187,14 @@ pub fn service(root: &Path, keys: Keys) -> anyhow::Result<S3Service> {
     let fs = s3s_fs::FileSystem::new(root)
         // s3s_fs::Error does not implement std::error::Error.
         .map_err(|e| anyhow::anyhow!("cannot open S3 data directory {}: {e:?}", root.display()))?;
+    let adopted = markers::adopt_empty_directories(root)
+        .with_context(|| format!("cannot record the folders in {}", root.display()))?;
+    if adopted > 0 {
+        tracing::info!(
+            folders = adopted,
+            "empty folders of an earlier store recorded"
+        );
+    }
     let mut builder = S3ServiceBuilder::new(keys::Scoped {
         fs,
         root: root.to_path_buf(),

@@ -249,7 +249,8 @@ fn input_content(name: &str) -> Vec<u8> {
     format!("input {name}\n").into_bytes()
 }
 
-/// The names of the objects under `prefix` (relative to it).
+/// The names of the objects under `prefix` (relative to it). Folder markers (`in/`), which
+/// S3 lists as empty objects, are folders, not inputs or outputs.
 async fn list(
     store: &aws_sdk_s3::Client,
     bucket: &str,
@@ -264,7 +265,7 @@ async fn list(
         .send();
     while let Some(page) = pages.next().await {
         for object in page?.contents() {
-            if let Some(key) = object.key() {
+            if let Some(key) = object.key().filter(|k| !k.ends_with('/')) {
                 found.insert(key[prefix.len()..].to_string());
             }
         }

@@ -142,3 +142,95 @@ async fn generated_store_credentials_survive_a_restart() {
     );
     second.shutdown().await;
 }
+
+/// A folder marker (`in/`) lists as a folder, as S3 and MinIO list it, empty or not, page by
+/// page; a prefix climbing out of the bucket lists nothing.
+#[tokio::test]
+async fn empty_folders_list_as_folders() {
+    let app = TestApp::new().await;
+    let s3 = &app.app.state.s3.client;
+    s3.create_bucket().bucket("marked").send().await.unwrap();
+    for key in ["in/", "out/", "data/file.txt", "in/nested/", "top.txt"] {
+        s3.put_object()
+            .bucket("marked")
+            .key(key)
+            .body(ByteStream::from_static(b""))
+            .send()
+            .await
+            .unwrap();
+    }
+    let folders = |prefix: &'static str, max_keys: i32| async move {
+        let mut found = Vec::new();
+        let mut token = None;
+        loop {
+            let page = s3
+                .list_objects_v2()
+                .bucket("marked")
+                .delimiter("/")
+                .prefix(prefix)
+                .max_keys(max_keys)
+                .set_continuation_token(token)
+                .send()
+                .await
+                .unwrap();
+            found.extend(
+                page.common_prefixes()
+                    .iter()
+                    .filter_map(|p| p.prefix().map(str::to_string)),
+            );
+            token = page.next_continuation_token().map(str::to_string);
+            if token.is_none() {
+                return found;
+            }
+        }
+    };
+    assert_eq!(folders("", 1000).await, ["data/", "in/", "out/"]);
+    assert_eq!(folders("", 1).await, ["data/", "in/", "out/"]);
+    assert_eq!(folders("in/", 1000).await, ["in/nested/"]);
+    assert_eq!(folders("o", 1000).await, ["out/"]);
+    assert!(folders("in/nested/", 1000).await.is_empty());
+    assert!(folders("../", 1000).await.is_empty());
+}
+
+/// A store written before markers were recorded keeps its empty folders (a service's `in/`)
+/// visible after the upgrade: its first start records each empty directory as a marker.
+#[tokio::test]
+async fn empty_folders_of_an_earlier_store_are_kept() {
+    let app = TestApp::new().await;
+    app.app
+        .state
+        .s3
+        .client
+        .create_bucket()
+        .bucket("older")
+        .send()
+        .await
+        .unwrap();
+    let (config, dir) = app.stop().await;
+    let store = config.data_dir.join("s3");
+    std::fs::remove_dir_all(store.join(".folders")).unwrap();
+    std::fs::create_dir_all(store.join("older/in")).unwrap();
+    std::fs::create_dir_all(store.join("older/data/empty")).unwrap();
+    std::fs::write(store.join("older/data/x.txt"), b"x").unwrap();
+
+    let app = TestApp::start(config, dir).await;
+    let listed = |prefix: &'static str| {
+        let s3 = app.app.state.s3.client.clone();
+        async move {
+            let page = s3
+                .list_objects_v2()
+                .bucket("older")
+                .delimiter("/")
+                .prefix(prefix)
+                .send()
+                .await
+                .unwrap();
+            page.common_prefixes()
+                .iter()
+                .filter_map(|p| p.prefix().map(str::to_string))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(listed("").await, ["data/", "in/"]);
+    assert_eq!(listed("data/").await, ["data/empty/"]);
+}
