@@ -6,11 +6,10 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use model::{AppError, AppResult};
+use model::{AppError, AppResult, Timestamp};
 use serde::Serialize;
 
 use crate::access::Caller;
-use crate::jobs::{now_ms, rfc3339};
 
 /// Entries kept for `GET /system/logs`.
 const KEPT: usize = 1000;
@@ -74,7 +73,7 @@ impl Entry {
         latency: Duration,
     ) -> Self {
         let latency = format!("{latency:?}");
-        let timestamp = rfc3339(now_ms());
+        let timestamp = Timestamp::now().rfc3339();
         Self {
             raw: format!(
                 "[OSCAR] {timestamp} | {status} | {latency} | {client_ip} | {method} {path} | {user}"

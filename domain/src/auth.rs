@@ -13,7 +13,7 @@ use super::oidc::SignedIn;
 use super::users::{self, Identity, LOCAL_ISSUER};
 use crate::App;
 use model::auth::SessionUser;
-use model::{AppError, AppResult};
+use model::{AppError, AppResult, Timestamp};
 
 /// Session key under which the signed-in user is kept.
 const USER_KEY: &str = "user";
@@ -174,7 +174,7 @@ pub async fn login_admin(
     client: &str,
     username: &str,
     password: &str,
-    now: i64,
+    now: Timestamp,
 ) -> AppResult<SessionUser> {
     if username.trim().is_empty() {
         return Err(AppError::bad_request("username", "is required"));
@@ -204,7 +204,7 @@ pub async fn login_oidc(
     app: &App,
     session: &Session,
     signed_in: &SignedIn,
-    now: i64,
+    now: Timestamp,
 ) -> AppResult<SessionUser> {
     let profile = &signed_in.profile;
     let who = Identity {

@@ -23,11 +23,3 @@ pub mod users;
 pub mod zip_stream;
 
 pub use app::App;
-
-/// Seconds since the epoch, for record timestamps.
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
-}

@@ -25,7 +25,7 @@ use tokio::sync::{Mutex, RwLock};
 use tower_sessions_core::Session;
 
 use super::entitlements;
-use model::{AppError, AppResult};
+use model::{AppError, AppResult, Timestamp};
 
 /// How long a verified bearer token is trusted without asking the provider again.
 const TOKEN_CACHE_TTL: Duration = Duration::from_secs(60);
@@ -33,9 +33,9 @@ const TOKEN_CACHE_TTL: Duration = Duration::from_secs(60);
 const TOKEN_CACHE_SIZE: usize = 10_000;
 /// An unknown signing key triggers a fresh discovery at most this often (key rotation).
 const REDISCOVER_AFTER: Duration = Duration::from_secs(60);
-/// A sign-in must come back from the provider within this many seconds.
-const LOGIN_WINDOW: i64 = 600;
-/// Clock skew tolerated on token expiry and not-before.
+/// A sign-in must come back from the provider within this time.
+const LOGIN_WINDOW: Duration = Duration::from_secs(600);
+/// Clock skew tolerated on token expiry and not-before, in seconds (as JWT claims count).
 const LEEWAY: i64 = 30;
 /// Session key of a sign-in in progress (state, nonce, PKCE verifier, where to go after).
 const PENDING_KEY: &str = "oidc_pending";
@@ -94,7 +94,7 @@ struct PendingLogin {
     nonce: String,
     verifier: String,
     next: String,
-    started: i64,
+    started: Timestamp,
 }
 
 /// Claims EGI Check-In releases from userinfo beyond the standard ones.
@@ -243,7 +243,7 @@ impl Oidc {
         session: &Session,
         next: String,
         login_hint: Option<&str>,
-        now: i64,
+        now: Timestamp,
     ) -> AppResult<String> {
         let provider = self.provider().await?;
         let client = self.client(&provider)?;
@@ -283,7 +283,7 @@ impl Oidc {
         session: &Session,
         code: &str,
         state: &str,
-        now: i64,
+        now: Timestamp,
     ) -> AppResult<SignedIn> {
         let pending: PendingLogin = session
             .remove(PENDING_KEY)
@@ -295,7 +295,7 @@ impl Oidc {
                     "no sign-in was started in this browser (or it was already used); sign in again",
                 )
             })?;
-        if now - pending.started > LOGIN_WINDOW {
+        if now.since(pending.started) > LOGIN_WINDOW {
             return Err(AppError::bad_request(
                 "state",
                 "the sign-in took too long; sign in again",
@@ -370,7 +370,7 @@ impl Oidc {
     /// Who sent this bearer token: a JWT is checked against the provider's keys (signature,
     /// issuer, expiry, audience when configured) before userinfo is asked; an opaque token is
     /// checked by userinfo alone. Answers are cached briefly.
-    pub async fn verify_bearer(&self, token: &str, now: i64) -> AppResult<Profile> {
+    pub async fn verify_bearer(&self, token: &str, now: Timestamp) -> AppResult<Profile> {
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         if let Some((profile, until)) = self.0.tokens.lock().await.get(&key)
             && *until > Instant::now()
@@ -389,7 +389,7 @@ impl Oidc {
             .user_info(&client, AccessToken::new(token.to_string()), subject)
             .await?;
         let ttl = expires.map_or(TOKEN_CACHE_TTL, |exp| {
-            TOKEN_CACHE_TTL.min(Duration::from_secs((exp - now).max(0) as u64))
+            TOKEN_CACHE_TTL.min(Timestamp::from_secs(exp).since(now))
         });
         let mut tokens = self.0.tokens.lock().await;
         if tokens.len() >= TOKEN_CACHE_SIZE {
@@ -408,8 +408,9 @@ impl Oidc {
         &self,
         mut provider: Arc<Discovered>,
         token: &str,
-        now: i64,
+        now: Timestamp,
     ) -> AppResult<(String, i64)> {
+        let now = now.secs();
         let invalid = |why: &str| AppError::Unauthorized(format!("invalid token: {why}"));
         let (signed, signature) = token.rsplit_once('.').ok_or_else(|| invalid("not a JWT"))?;
         let (header, payload) = signed.split_once('.').ok_or_else(|| invalid("not a JWT"))?;

@@ -6,7 +6,6 @@
 use model::registries::{NewRegistryCredential, RegistryCredential};
 use model::service::validate::dns_subdomain;
 use model::{AppError, AppResult};
-use sqlx::Row;
 
 use crate::access::Caller;
 use crate::db::Database;
@@ -64,21 +63,12 @@ pub async fn save(
 
 /// The caller's credentials, without their passwords.
 pub async fn list(db: &Database, caller: &Caller) -> AppResult<Vec<RegistryCredential>> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT name, server, username FROM registry_credentials WHERE owner = $1 ORDER BY name",
     )
     .bind(&caller.id)
     .fetch_all(db.pool())
-    .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(RegistryCredential {
-                name: row.try_get("name")?,
-                server: row.try_get("server")?,
-                username: row.try_get("username")?,
-            })
-        })
-        .collect()
+    .await?)
 }
 
 pub async fn delete(db: &Database, caller: &Caller, name: &str) -> AppResult<()> {
@@ -131,7 +121,7 @@ pub async fn for_image(
         return Ok(None); // the pull says why
     };
     for name in names {
-        let row = sqlx::query(
+        let row: Option<(String, String)> = sqlx::query_as(
             "SELECT username, password FROM registry_credentials WHERE owner = $1 AND name = $2 AND server = $3",
         )
         .bind(owner)
@@ -139,11 +129,8 @@ pub async fn for_image(
         .bind(&registry)
         .fetch_optional(db.pool())
         .await?;
-        if let Some(row) = row {
-            return Ok(Some(images::Credentials {
-                username: row.try_get("username")?,
-                password: row.try_get("password")?,
-            }));
+        if let Some((username, password)) = row {
+            return Ok(Some(images::Credentials { username, password }));
         }
     }
     Ok(None)

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
-use sqlx::Row;
 
+use super::App;
 use super::access::Caller;
 use super::buckets::records;
 use super::db::Database;
@@ -15,7 +15,7 @@ use super::storage;
 use super::store::{self, Store};
 use model::service::{Service, validate};
 pub use model::services::{Applied, DeletionPlan, ServiceSummary, ServicesPage};
-use model::{AppError, AppResult};
+use model::{AppError, AppResult, Timestamp};
 
 /// Credential fields inside `storage_providers` and `clusters` entries: kept out of the stored
 /// definition like `environment.secrets`.
@@ -38,7 +38,7 @@ pub async fn create(
     caller: &Caller,
     vo_groups: &[String],
     mut service: Service,
-    now: i64,
+    now: Timestamp,
 ) -> AppResult<Service> {
     validate::prepare(&mut service)?;
     if exists(db, &service.name).await? {
@@ -88,7 +88,7 @@ pub async fn update(
     caller: &Caller,
     vo_groups: &[String],
     mut service: Service,
-    now: i64,
+    now: Timestamp,
 ) -> AppResult<Service> {
     validate::prepare(&mut service)?;
     let current = require_visible(db, caller, &service.name).await?;
@@ -301,10 +301,15 @@ impl Catalog {
         {
             return Ok(services.clone());
         }
-        let rows = sqlx::query("SELECT definition, owner, token FROM services ORDER BY name")
-            .fetch_all(db.pool())
-            .await?;
-        let services = Arc::new(rows.iter().map(from_row).collect::<AppResult<Vec<_>>>()?);
+        let rows: Vec<ServiceRow> =
+            sqlx::query_as("SELECT definition, owner, token FROM services ORDER BY name")
+                .fetch_all(db.pool())
+                .await?;
+        let services = Arc::new(
+            rows.into_iter()
+                .map(ServiceRow::into_service)
+                .collect::<AppResult<Vec<_>>>()?,
+        );
         // Concurrent callers (the reconciler, uploads) finish in any order: the first copy of
         // a version is the one kept and shared, and an older read never replaces a newer one.
         let mut cached = self.0.lock().unwrap();
@@ -443,13 +448,22 @@ pub fn not_found(name: &str) -> AppError {
     AppError::NotFound(format!("no service named {name:?}"))
 }
 
-pub(crate) fn from_row(row: &sqlx::any::AnyRow) -> AppResult<Service> {
-    let definition: String = row.try_get("definition")?;
-    let mut service: Service = serde_json::from_str(&definition)
-        .map_err(|e| AppError::internal("stored service definition", e))?;
-    service.owner = row.try_get("owner")?;
-    service.token = row.try_get("token")?;
-    Ok(service)
+/// A `services` row: the definition as JSON, and the columns kept beside it.
+#[derive(sqlx::FromRow)]
+pub(crate) struct ServiceRow {
+    definition: String,
+    owner: String,
+    token: String,
+}
+
+impl ServiceRow {
+    pub(crate) fn into_service(self) -> AppResult<Service> {
+        let mut service: Service = serde_json::from_str(&self.definition)
+            .map_err(|e| AppError::internal("stored service definition", e))?;
+        service.owner = self.owner;
+        service.token = self.token;
+        Ok(service)
+    }
 }
 
 /// The definition to store: no token (it has its own column), secrets already blanked.
@@ -512,13 +526,12 @@ async fn store_secrets(
 
 /// The secret values of a service, by path: only for running its jobs, never for display.
 pub async fn load_secrets(db: &Database, service: &str) -> AppResult<BTreeMap<String, String>> {
-    let rows = sqlx::query("SELECT key, value FROM service_secrets WHERE service = $1")
-        .bind(service)
-        .fetch_all(db.pool())
-        .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get("key")?, r.try_get("value")?)))
-        .collect()
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT key, value FROM service_secrets WHERE service = $1")
+            .bind(service)
+            .fetch_all(db.pool())
+            .await?;
+    Ok(rows.into_iter().collect())
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use super::store::{Store, refused, refused_in};
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use model::service::{Service, StorageIo};
-use model::{AppError, AppResult};
+use model::{AppError, AppResult, Timestamp};
 
 /// The buckets of the platform's store a service reads from or writes to.
 pub fn buckets_of(service: &Service) -> BTreeSet<String> {
@@ -35,7 +35,7 @@ pub async fn prepare_for(
     s3: &Store,
     caller: &Caller,
     service: &Service,
-    now: i64,
+    now: Timestamp,
 ) -> AppResult<()> {
     for bucket in buckets_of(service) {
         match records::owner_of(db, &bucket).await? {

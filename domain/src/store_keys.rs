@@ -7,16 +7,16 @@
 use embedded_s3::Reach;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use sqlx::Row;
 
 use super::access::Caller;
 use super::buckets;
 use super::db::Database;
 use super::jobs::executor::StorageAccess;
-use super::{now, services, storage};
+use super::services::ServiceRow;
+use super::storage;
 use model::service::Service;
 use model::system::{StoreCredentials, StoreKeyKind};
-use model::{AppError, AppResult};
+use model::{AppError, AppResult, Timestamp};
 
 /// User keys: `OSCU` and 16 random characters, like the 20-character keys of AWS.
 const USER_KEY: &str = "OSCU";
@@ -64,7 +64,7 @@ pub async fn for_caller(
                 )
                 .bind(new_user_key())
                 .bind(&caller.id)
-                .bind(now())
+                .bind(Timestamp::now())
                 .execute(db.pool())
                 .await?;
                 key_of(db, &caller.id)
@@ -108,11 +108,12 @@ pub async fn link_signer(
 }
 
 async fn key_of(db: &Database, owner: &str) -> AppResult<Option<String>> {
-    let row = sqlx::query("SELECT access_key FROM store_keys WHERE owner = $1")
-        .bind(owner)
-        .fetch_optional(db.pool())
-        .await?;
-    row.map(|row| Ok(row.try_get("access_key")?)).transpose()
+    Ok(
+        sqlx::query_scalar("SELECT access_key FROM store_keys WHERE owner = $1")
+            .bind(owner)
+            .fetch_optional(db.pool())
+            .await?,
+    )
 }
 
 /// Replaces the caller's key; the old one stops working at once.
@@ -134,7 +135,7 @@ pub async fn rotate(
     )
     .bind(&access_key)
     .bind(&caller.id)
-    .bind(now())
+    .bind(Timestamp::now())
     .execute(db.pool())
     .await?;
     Ok(credentials(storage, StoreKeyKind::Personal, access_key))
@@ -178,7 +179,7 @@ enum Holder {
 
 async fn holder(db: &Database, access_key: &str) -> AppResult<Option<Holder>> {
     if let Some(job) = access_key.strip_prefix(JOB_KEY) {
-        let row = sqlx::query(
+        let row: Option<ServiceRow> = sqlx::query_as(
             "SELECT s.definition, s.owner, s.token FROM jobs j JOIN services s ON s.name = j.service
              WHERE j.name = $1 AND j.state = 'running'",
         )
@@ -186,18 +187,18 @@ async fn holder(db: &Database, access_key: &str) -> AppResult<Option<Holder>> {
         .fetch_optional(db.pool())
         .await?;
         return row
-            .map(|row| Ok(Holder::Job(Box::new(services::from_row(&row)?))))
+            .map(|row| Ok(Holder::Job(Box::new(row.into_service()?))))
             .transpose();
     }
     if !access_key.starts_with(USER_KEY) {
         return Ok(None);
     }
-    let row = sqlx::query("SELECT owner FROM store_keys WHERE access_key = $1")
-        .bind(access_key)
-        .fetch_optional(db.pool())
-        .await?;
-    row.map(|row| Ok(Holder::User(row.try_get("owner")?)))
-        .transpose()
+    let owner: Option<String> =
+        sqlx::query_scalar("SELECT owner FROM store_keys WHERE access_key = $1")
+            .bind(access_key)
+            .fetch_optional(db.pool())
+            .await?;
+    Ok(owner.map(Holder::User))
 }
 
 /// The user a key belongs to (`None` for jobs' keys and keys nobody was issued).

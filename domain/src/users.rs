@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::db::Database;
-use model::AppResult;
+use model::columns::JsonList;
+use model::{AppResult, Timestamp};
 
 /// Issuer recorded for the built-in admin account.
 pub const LOCAL_ISSUER: &str = "local";
@@ -15,10 +16,10 @@ pub struct User {
     pub subject: String,
     pub display_name: String,
     pub email: Option<String>,
-    /// JSON array of VO names.
-    pub vos: String,
-    pub created_at: i64,
-    pub last_login_at: i64,
+    #[sqlx(try_from = "JsonList")]
+    pub vos: Vec<String>,
+    pub created_at: Timestamp,
+    pub last_login_at: Timestamp,
 }
 
 /// What a sign-in tells us about a person.
@@ -32,7 +33,7 @@ pub struct Identity<'a> {
 }
 
 /// Records a sign-in: creates the user on first login, refreshes name, email and VOs after.
-pub async fn record_login(db: &Database, who: &Identity<'_>, now: i64) -> AppResult<User> {
+pub async fn record_login(db: &Database, who: &Identity<'_>, now: Timestamp) -> AppResult<User> {
     let user = sqlx::query_as::<_, User>(
         "INSERT INTO users (issuer, subject, display_name, email, vos, created_at, last_login_at)
          VALUES ($1, $2, $3, $4, $5, $6, $6)
@@ -47,7 +48,7 @@ pub async fn record_login(db: &Database, who: &Identity<'_>, now: i64) -> AppRes
     .bind(who.subject)
     .bind(who.display_name)
     .bind(who.email)
-    .bind(serde_json::to_string(who.vos).unwrap_or_else(|_| "[]".into()))
+    .bind(JsonList(who.vos.to_vec()))
     .bind(now)
     .fetch_one(db.pool())
     .await?;

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::time::Timestamp;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BucketSummary {
     pub name: String,
@@ -25,8 +27,7 @@ pub struct BucketOverview {
 pub struct ObjectEntry {
     pub key: String,
     pub size: i64,
-    /// Last modified, milliseconds since the epoch.
-    pub modified: Option<i64>,
+    pub modified: Option<Timestamp>,
 }
 
 /// One page of a folder's listing.

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::time::Timestamp;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
@@ -101,8 +103,9 @@ impl Trigger {
     }
 }
 
-/// One job as the dashboard and the REST API show it. Times are milliseconds since the epoch.
+/// One job as the dashboard and the REST API show it; the domain reads it straight from its row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(sqlx::FromRow))]
 pub struct Job {
     pub name: String,
     pub service: String,
@@ -112,26 +115,28 @@ pub struct Job {
     pub input: Option<String>,
     pub state: JobState,
     pub attempts: i64,
-    pub created_at: i64,
-    pub started_at: Option<i64>,
-    pub finished_at: Option<i64>,
+    pub created_at: Timestamp,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
     pub exit_code: Option<i64>,
     /// Why it failed, or why the last attempt failed while it waits for a retry.
     pub reason: Option<String>,
     /// `bucket/key` of each uploaded output.
+    #[cfg_attr(feature = "server", sqlx(try_from = "crate::columns::JsonList"))]
     pub outputs: Vec<String>,
     pub log_size: i64,
 }
 
 /// How busy a service is, for the services list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "server", derive(sqlx::FromRow))]
 pub struct JobActivity {
     pub total: i64,
     pub running: i64,
     /// Failed or dead-lettered.
     pub failed: i64,
     /// When its newest job was created.
-    pub last: Option<i64>,
+    pub last: Option<Timestamp>,
 }
 
 /// A service's jobs, newest first, with the count in each state.

@@ -8,9 +8,13 @@
 //! - [`auth`], [`buckets`], [`jobs`], [`registries`], [`services`], [`system`]: what the
 //!   dashboard's server functions and the REST API exchange.
 //! - [`routes`], [`url`]: paths and URL encoding both sides must agree on.
+//! - [`time`]: the one type of points in time.
+//! - `columns` (feature `server`): how these types are stored in database columns.
 
 pub mod auth;
 pub mod buckets;
+#[cfg(feature = "server")]
+pub mod columns;
 pub mod error;
 pub mod function;
 pub mod jobs;
@@ -19,6 +23,8 @@ pub mod routes;
 pub mod service;
 pub mod services;
 pub mod system;
+pub mod time;
 pub mod url;
 
 pub use error::{AppError, AppResult};
+pub use time::{Civil, Timestamp};

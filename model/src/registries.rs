@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// A stored credential as its owner sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(sqlx::FromRow))]
 pub struct RegistryCredential {
     /// What services name in `image_pull_secrets`.
     pub name: String,

@@ -5,6 +5,7 @@ mod common;
 use common::{ADMIN, TestApp};
 use domain::users::{self, Identity};
 use http::StatusCode;
+use model::Timestamp;
 
 #[tokio::test]
 async fn sign_ins_are_recorded_per_issuer_and_subject() {
@@ -18,26 +19,35 @@ async fn sign_ins_are_recorded_per_issuer_and_subject() {
             email: Some("a@x"),
             vos: &vo,
         };
-        let first = users::record_login(db, &alice, 100).await.unwrap();
+        let first = users::record_login(db, &alice, Timestamp::from_millis(100))
+            .await
+            .unwrap();
         let renamed = Identity {
             display_name: "Alice B.",
             email: None,
             vos: &[],
             ..alice.clone()
         };
-        let second = users::record_login(db, &renamed, 200).await.unwrap();
+        let second = users::record_login(db, &renamed, Timestamp::from_millis(200))
+            .await
+            .unwrap();
         assert_eq!(first.id, second.id, "{}", app.database());
         assert_eq!(second.display_name, "Alice B.");
         assert_eq!(second.email, None);
-        assert_eq!(first.vos, r#"["vo.example.eu"]"#);
-        assert_eq!(second.vos, "[]", "VOs are refreshed at each sign-in");
-        assert_eq!((second.created_at, second.last_login_at), (100, 200));
+        assert_eq!(first.vos, ["vo.example.eu"]);
+        assert!(second.vos.is_empty(), "VOs are refreshed at each sign-in");
+        assert_eq!(
+            (second.created_at, second.last_login_at),
+            (Timestamp::from_millis(100), Timestamp::from_millis(200))
+        );
 
         let other_issuer = Identity {
             issuer: "https://other",
             ..alice
         };
-        let third = users::record_login(db, &other_issuer, 300).await.unwrap();
+        let third = users::record_login(db, &other_issuer, Timestamp::from_millis(300))
+            .await
+            .unwrap();
         assert_ne!(
             third.id, first.id,
             "same sub at another issuer is another person"
@@ -86,6 +96,75 @@ async fn migrations_are_applied_once() {
         .unwrap()
         .count();
         assert_eq!(applied as usize, files, "{}", app.database());
+    }
+}
+
+/// A database written before times were all milliseconds: its second-counting columns are
+/// converted once, and the job columns, which always counted milliseconds, are left alone.
+#[tokio::test]
+async fn times_recorded_in_seconds_become_milliseconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display());
+    let postgres = common::fresh_postgres_database().await;
+    for url in std::iter::once(sqlite).chain(postgres) {
+        let db = domain::db::Database::connect(&url).await.unwrap();
+        let mut before = match db.kind() {
+            domain::db::DatabaseKind::Sqlite => sqlx::migrate!("../migrations/sqlite"),
+            domain::db::DatabaseKind::Postgres => sqlx::migrate!("../migrations/postgres"),
+        };
+        before.migrations = before
+            .migrations
+            .iter()
+            .filter(|m| m.version < 11)
+            .cloned()
+            .collect::<Vec<_>>()
+            .into();
+        before.run(db.pool()).await.unwrap();
+
+        let (secs, ms) = (1_700_000_000i64, 1_700_000_000_123i64);
+        for insert in [
+            "INSERT INTO users (issuer, subject, display_name, vos, created_at, last_login_at)
+             VALUES ('local', 'oscar', 'oscar', '[]', $1, $1)",
+            "INSERT INTO services (name, owner, definition, token, created_at, updated_at)
+             VALUES ('old', 'oscar', '{}', 't', $1, $1)",
+            "INSERT INTO buckets (name, owner, created_by, created_at, visibility, allowed_users)
+             VALUES ('old', 'oscar', NULL, $1, 'private', '[]')",
+            "INSERT INTO store_keys (access_key, owner, created_at) VALUES ('K', 'alice', $1)",
+        ] {
+            sqlx::query(insert)
+                .bind(secs)
+                .execute(db.pool())
+                .await
+                .unwrap();
+        }
+        sqlx::query(
+            "INSERT INTO jobs (name, service, owner, trigger, event, state, run_after, created_at)
+             VALUES ('old-1', 'old', 'oscar', 'api', '', 'succeeded', $1, $1)",
+        )
+        .bind(ms)
+        .execute(db.pool())
+        .await
+        .unwrap();
+
+        db.migrate().await.unwrap();
+        let user = users::find(&db, 1).await.unwrap().unwrap();
+        let expected = Timestamp::from_secs(secs);
+        assert_eq!((user.created_at, user.last_login_at), (expected, expected));
+        for column in [
+            "SELECT created_at FROM services",
+            "SELECT updated_at FROM services",
+            "SELECT created_at FROM buckets",
+            "SELECT created_at FROM store_keys",
+        ] {
+            let at: Timestamp = sqlx::query_scalar(column)
+                .fetch_one(db.pool())
+                .await
+                .unwrap();
+            assert_eq!(at, expected, "{column} on {}", db.kind().label());
+        }
+        let job = domain::jobs::get(&db, "old-1").await.unwrap().unwrap();
+        assert_eq!(job.created_at, Timestamp::from_millis(ms));
+        db.close().await;
     }
 }
 
@@ -166,7 +245,7 @@ async fn job_counts_follow_every_insert_state_change_and_deletion() {
 
         // What aggregating the whole table says, for each kind of caller.
         let expected = |filter: &'static str| async move {
-            let rows: Vec<(String, i64, i64, i64, Option<i64>)> = sqlx::query_as(&format!(
+            let rows: Vec<(String, i64, i64, i64, Option<Timestamp>)> = sqlx::query_as(&format!(
                 "SELECT service, COUNT(*),
                         CAST(SUM(CASE WHEN state = 'running' THEN 1 ELSE 0 END) AS BIGINT),
                         CAST(SUM(CASE WHEN state IN ('failed', 'dead_lettered') THEN 1 ELSE 0 END) AS BIGINT),

@@ -12,6 +12,7 @@ use common::TestApp;
 use common::jobs::{UPPERCASE, create, finished, get, jobs, log, put, service};
 use domain::jobs::sandbox::JobMount;
 use http::StatusCode;
+use model::Timestamp;
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -627,9 +628,9 @@ async fn finished_jobs_past_their_retention_are_deleted() {
         .await;
     finished(&mut app, "old", 1).await;
     let db = app.app.state.db.clone();
-    let past = domain::jobs::now_ms() - 1_000;
+    let past = Timestamp::now() - Duration::from_secs(1);
     assert_eq!(domain::jobs::delete_expired(&db, past).await.unwrap(), 0);
-    let future = domain::jobs::now_ms() + 1_000;
+    let future = Timestamp::now() + Duration::from_secs(1);
     assert_eq!(domain::jobs::delete_expired(&db, future).await.unwrap(), 1);
     assert!(jobs(&mut app, "old").await.is_empty());
 }

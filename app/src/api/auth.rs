@@ -18,7 +18,7 @@ pub async fn login(
         &context::client_address(),
         &username,
         &password,
-        domain::now(),
+        model::Timestamp::now(),
     )
     .await?;
     leptos_axum::redirect(&auth::safe_next(next.as_deref()));

@@ -12,6 +12,7 @@ use tower_sessions::Session;
 use super::state::AppState;
 use crate::pages::LOGIN;
 use domain::auth;
+use model::Timestamp;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -44,7 +45,7 @@ async fn start(
     };
     let next = auth::safe_next(q.next.as_deref());
     match oidc
-        .begin_login(&session, next, q.login_hint.as_deref(), domain::now())
+        .begin_login(&session, next, q.login_hint.as_deref(), Timestamp::now())
         .await
     {
         Ok(url) => Redirect::to(&url).into_response(),
@@ -75,7 +76,7 @@ async fn callback(
     let (Some(code), Some(returned_state)) = (q.code, q.state) else {
         return back_to_login("failed");
     };
-    let now = domain::now();
+    let now = Timestamp::now();
     let signed_in = match oidc
         .finish_login(&session, &code, &returned_state, now)
         .await

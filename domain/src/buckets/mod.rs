@@ -13,11 +13,11 @@ use futures_util::{Stream, StreamExt};
 use super::access::Caller;
 use super::db::Database;
 use super::jobs::events;
+use super::storage;
 use super::store::{refused, refused_in, unavailable};
-use super::{now, storage};
 use model::buckets::{BucketSummary, ObjectEntry, ObjectPage, Preview};
 use model::service::validate;
-use model::{AppError, AppResult};
+use model::{AppError, AppResult, Timestamp};
 
 pub mod records;
 
@@ -130,7 +130,7 @@ pub async fn create(
             "bucket {bucket:?} already exists"
         )));
     }
-    if !records::insert(db, bucket, &caller.id, None, sharing, now()).await? {
+    if !records::insert(db, bucket, &caller.id, None, sharing, Timestamp::now()).await? {
         return Err(AppError::Conflict(format!(
             "bucket {bucket:?} already exists"
         )));
@@ -156,7 +156,7 @@ pub async fn share(
             "bucket {bucket:?} belongs to a service; change the service instead"
         )));
     }
-    records::set_sharing(db, bucket, &record.owner, sharing, now()).await
+    records::set_sharing(db, bucket, &record.owner, sharing, Timestamp::now()).await
 }
 
 /// Empties and deletes a bucket the caller owns.
@@ -246,7 +246,7 @@ pub async fn list_objects(
             .map(|o| ObjectEntry {
                 key: o.key().unwrap_or_default().to_string(),
                 size: o.size().unwrap_or_default(),
-                modified: o.last_modified().map(|t| t.secs() * 1000),
+                modified: o.last_modified().map(|t| Timestamp::from_secs(t.secs())),
             })
             .collect(),
         next: page.next_continuation_token().map(str::to_string),

@@ -1,43 +1,35 @@
 //! The `buckets` table, and the only code that reads or writes it: who owns each bucket, the
 //! service whose creation made it, and who it is shared with.
 
-use sqlx::Row;
-
 use crate::access::{ADMIN_OWNER, Caller};
 use crate::db::Database;
-use model::AppResult;
+use model::columns::JsonList;
 use model::service::Visibility;
+use model::{AppResult, Timestamp};
 
 /// What the platform records about a bucket.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct BucketRecord {
     pub name: String,
     pub owner: String,
     /// The service whose creation made it.
+    #[sqlx(rename = "created_by")]
     pub service: Option<String>,
     pub visibility: Visibility,
+    #[sqlx(try_from = "JsonList")]
     pub allowed_users: Vec<String>,
 }
 
 /// The record of a bucket; buckets made outside the platform count as the admin's.
 pub async fn record(db: &Database, bucket: &str) -> AppResult<BucketRecord> {
-    let row = sqlx::query(
-        "SELECT owner, created_by, visibility, allowed_users FROM buckets WHERE name = $1",
+    let row = sqlx::query_as(
+        "SELECT name, owner, created_by, visibility, allowed_users FROM buckets WHERE name = $1",
     )
     .bind(bucket)
     .fetch_optional(db.pool())
     .await?;
     Ok(match row {
-        Some(row) => {
-            let allowed: String = row.try_get("allowed_users")?;
-            BucketRecord {
-                name: bucket.to_string(),
-                owner: row.try_get("owner")?,
-                service: row.try_get("created_by")?,
-                visibility: Visibility::from_text(row.try_get("visibility")?),
-                allowed_users: serde_json::from_str(&allowed).unwrap_or_default(),
-            }
-        }
+        Some(record) => record,
         None => BucketRecord {
             name: bucket.to_string(),
             owner: ADMIN_OWNER.into(),
@@ -62,8 +54,8 @@ pub struct Sharing {
 }
 
 impl Sharing {
-    fn allowed_users_json(&self) -> String {
-        serde_json::to_string(&self.allowed_users).unwrap_or_else(|_| "[]".into())
+    fn allowed_users_column(&self) -> JsonList {
+        JsonList(self.allowed_users.clone())
     }
 }
 
@@ -74,7 +66,7 @@ pub async fn insert(
     owner: &str,
     created_by: Option<&str>,
     sharing: &Sharing,
-    now: i64,
+    now: Timestamp,
 ) -> AppResult<bool> {
     let done = sqlx::query(
         "INSERT INTO buckets (name, owner, created_by, created_at, visibility, allowed_users)
@@ -85,8 +77,8 @@ pub async fn insert(
     .bind(owner)
     .bind(created_by)
     .bind(now)
-    .bind(sharing.visibility.as_str())
-    .bind(sharing.allowed_users_json())
+    .bind(sharing.visibility)
+    .bind(sharing.allowed_users_column())
     .execute(db.pool())
     .await?;
     Ok(done.rows_affected() == 1)
@@ -99,7 +91,7 @@ pub async fn set_sharing(
     bucket: &str,
     owner: &str,
     sharing: &Sharing,
-    now: i64,
+    now: Timestamp,
 ) -> AppResult<()> {
     sqlx::query(
         "INSERT INTO buckets (name, owner, created_by, created_at, visibility, allowed_users)
@@ -109,8 +101,8 @@ pub async fn set_sharing(
     .bind(bucket)
     .bind(owner)
     .bind(now)
-    .bind(sharing.visibility.as_str())
-    .bind(sharing.allowed_users_json())
+    .bind(sharing.visibility)
+    .bind(sharing.allowed_users_column())
     .execute(db.pool())
     .await?;
     Ok(())
@@ -119,8 +111,8 @@ pub async fn set_sharing(
 /// Shares every bucket a service made as the service itself is shared.
 pub async fn share_like_service(db: &Database, service: &str, sharing: &Sharing) -> AppResult<()> {
     sqlx::query("UPDATE buckets SET visibility = $1, allowed_users = $2 WHERE created_by = $3")
-        .bind(sharing.visibility.as_str())
-        .bind(sharing.allowed_users_json())
+        .bind(sharing.visibility)
+        .bind(sharing.allowed_users_column())
         .bind(service)
         .execute(db.pool())
         .await?;

@@ -10,11 +10,11 @@ use tokio::task::JoinSet;
 
 use super::executor::{EventBody, Execution};
 use super::queue::{self, Outcome};
-use super::{Jobs, MAX_CONCURRENCY_ANNOTATION, logs, now_ms};
+use super::{Jobs, MAX_CONCURRENCY_ANNOTATION, logs};
 use crate::db::Database;
 use crate::services;
 use model::service::Service;
-use model::{AppError, AppResult};
+use model::{AppError, AppResult, Timestamp};
 
 /// How often pending jobs are looked for without a wake-up (retries whose time came, jobs
 /// queued by another server).
@@ -37,7 +37,7 @@ pub async fn run(db: Database, jobs: Jobs, mut stop: watch::Receiver<bool>) {
             Some(_) = tasks.join_next() => {}
             _ = maintenance.tick() => maintain(&db, &jobs).await,
             _ = cleanup.tick() => {
-                let cutoff = now_ms() - jobs.settings().retention.as_millis() as i64;
+                let cutoff = Timestamp::now() - jobs.settings().retention;
                 match super::delete_expired(&db, cutoff).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(jobs = n, "deleted jobs past their retention"),
@@ -57,7 +57,7 @@ pub async fn run(db: Database, jobs: Jobs, mut stop: watch::Receiver<bool>) {
 }
 
 async fn maintain(db: &Database, jobs: &Jobs) {
-    let until = now_ms() + jobs.settings().lease.as_millis() as i64;
+    let until = Timestamp::now() + jobs.settings().lease;
     if let Err(err) = queue::renew_leases(db, jobs.instance(), until).await {
         tracing::warn!(%err, "cannot renew job leases");
     }
@@ -92,7 +92,7 @@ async fn dispatch_ready(db: &Database, jobs: &Jobs, tasks: &mut JoinSet<()>) -> 
             queue::abandon(db, &job, "the service was deleted").await?;
             continue;
         };
-        let lease_until = now_ms() + jobs.settings().lease.as_millis() as i64;
+        let lease_until = Timestamp::now() + jobs.settings().lease;
         let limit = concurrency_limit(&service, jobs.settings().max_concurrent_per_service);
         if !queue::claim(db, jobs.instance(), lease_until, &job, &service_name, limit).await? {
             full.insert(service_name);

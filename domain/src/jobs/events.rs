@@ -5,17 +5,16 @@ use std::collections::{HashMap, HashSet};
 
 use aws_sdk_s3::Client;
 use model::function::event::{Event, StorageEvent, minio_event};
-use sqlx::Row;
 
 use super::queue::{Enqueued, NewJob, enqueue};
-use super::{Jobs, Trigger, now_ms, rfc3339};
+use super::{Jobs, Trigger};
 use crate::access::Caller;
 use crate::db::Database;
 use crate::services::{self, Catalog};
 use crate::store::{refused, refused_in};
 use crate::store_keys;
 use model::service::{PLATFORM_STORE, Service, StorageIo};
-use model::{AppError, AppResult};
+use model::{AppError, AppResult, Timestamp};
 
 /// The key relative to this input's folder, when `bucket/key` of `provider` is a file in it
 /// (at any depth).
@@ -229,7 +228,7 @@ async fn stored_version_among(
         version_id,
         size,
     } = version;
-    let time = rfc3339(now_ms());
+    let time = Timestamp::now().rfc3339();
     let raw = minio_event(event_name, bucket, key, etag.as_deref(), size, &time).to_string();
     let event = StorageEvent {
         provider: PLATFORM_STORE.into(),
@@ -304,12 +303,12 @@ pub async fn reconcile(
     jobs: &Jobs,
     s3: &Client,
 ) -> AppResult<usize> {
-    let created: HashMap<String, i64> = sqlx::query("SELECT name, created_at FROM services")
-        .fetch_all(db.pool())
-        .await?
-        .iter()
-        .map(|r| Ok((r.try_get("name")?, r.try_get("created_at")?)))
-        .collect::<AppResult<_>>()?;
+    let created: HashMap<String, Timestamp> =
+        sqlx::query_as::<_, (String, Timestamp)>("SELECT name, created_at FROM services")
+            .fetch_all(db.pool())
+            .await?
+            .into_iter()
+            .collect();
     let mut made = 0;
     // The shared parsed definitions: a pass must stay cheap with thousands of services.
     for service in catalog.list(db).await?.iter() {
@@ -344,15 +343,16 @@ pub async fn reconcile(
                 };
                 for object in page.contents() {
                     let key = object.key().unwrap_or_default();
-                    // Created-at is in seconds, modification times too.
+                    // Modification times have whole seconds: an object written in the second
+                    // the service was made is compared in seconds, and kept.
                     let modified = object.last_modified().map(|t| t.secs()).unwrap_or_default();
-                    if modified < created_at
+                    if modified < created_at.secs()
                         || !input_accepts(input, bucket, key)
                         || seen.since(bucket, key, modified)
                     {
                         continue;
                     }
-                    let time = rfc3339(modified * 1000);
+                    let time = Timestamp::from_secs(modified).rfc3339();
                     let etag = match object.e_tag() {
                         Some(etag) => Some(etag.to_string()),
                         // Some stores (s3s-fs) list objects without their ETag.
@@ -397,23 +397,22 @@ pub async fn reconcile(
 /// The object versions a service has had jobs for, and when each key was last seen.
 struct Seen {
     versions: HashSet<String>,
-    /// `bucket/key` → latest `seen_at` (ms).
-    latest: HashMap<String, i64>,
+    /// `bucket/key` → latest `seen_at`.
+    latest: HashMap<String, Timestamp>,
 }
 
 impl Seen {
     async fn load(db: &Database, service: &str) -> AppResult<Self> {
-        let rows = sqlx::query("SELECT object, seen_at FROM job_inputs WHERE service = $1")
-            .bind(service)
-            .fetch_all(db.pool())
-            .await?;
+        let rows: Vec<(String, Timestamp)> =
+            sqlx::query_as("SELECT object, seen_at FROM job_inputs WHERE service = $1")
+                .bind(service)
+                .fetch_all(db.pool())
+                .await?;
         let mut seen = Self {
             versions: HashSet::new(),
             latest: HashMap::new(),
         };
-        for row in rows {
-            let object: String = row.try_get("object")?;
-            let at: i64 = row.try_get("seen_at")?;
+        for (object, at) in rows {
             if let Some((key, _)) = object.rsplit_once('#') {
                 let latest = seen.latest.entry(key.to_string()).or_default();
                 *latest = (*latest).max(at);
@@ -429,7 +428,7 @@ impl Seen {
     fn since(&self, bucket: &str, key: &str, modified_secs: i64) -> bool {
         self.latest
             .get(&format!("{bucket}/{key}"))
-            .is_some_and(|at| (modified_secs + 1) * 1000 <= *at)
+            .is_some_and(|at| Timestamp::from_secs(modified_secs + 1) <= *at)
     }
 }
 

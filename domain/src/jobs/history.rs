@@ -1,16 +1,14 @@
 //! The job history callers read and prune: pages and counts for the dashboard and the REST
 //! API, who sees which jobs, logs, deletion, retries and retention.
 
-use sqlx::Row;
-
-use super::queue::{JOB_COLUMNS, get, job_from_row};
-use super::{Job, JobList, JobState, Jobs, now_ms};
+use super::queue::{JOB_COLUMNS, get};
+use super::{Job, JobList, JobState, Jobs};
 use crate::access::Caller;
 use crate::db::Database;
 use crate::services;
 use model::jobs::JobActivity;
 use model::service::Service;
-use model::{AppError, AppResult};
+use model::{AppError, AppResult, Timestamp};
 
 /// A page of a service's jobs, newest first: `after` is the last name of the previous page.
 pub async fn page(
@@ -26,7 +24,7 @@ pub async fn page(
         Some(name) => get(db, name).await?.map(|j| (j.created_at, j.name)),
         None => None,
     };
-    let rows = sqlx::query(&format!(
+    Ok(sqlx::query_as(&format!(
         "SELECT {JOB_COLUMNS} FROM jobs
          WHERE service = $1 AND ($2 IS NULL OR owner = $2) AND ($3 IS NULL OR state = $3)
            AND ($4 IS NULL OR created_at < $4 OR (created_at = $4 AND name < $5))
@@ -34,13 +32,12 @@ pub async fn page(
     ))
     .bind(service)
     .bind(owner)
-    .bind(state.map(JobState::as_str))
+    .bind(state)
     .bind(boundary.as_ref().map(|b| b.0))
     .bind(boundary.as_ref().map(|b| b.1.clone()).unwrap_or_default())
     .bind(limit)
     .fetch_all(db.pool())
-    .await?;
-    rows.iter().map(job_from_row).collect()
+    .await?)
 }
 
 /// Job totals of the named services, over the jobs the caller may see.
@@ -66,24 +63,19 @@ pub async fn activity(
            AND ($1 OR owner = $2 OR service IN (SELECT name FROM services WHERE owner = $2))
          GROUP BY service"
     );
-    let mut query = sqlx::query(&sql).bind(caller.admin).bind(&caller.id);
+    let mut query = sqlx::query_as(&sql).bind(caller.admin).bind(&caller.id);
     for service in services {
         query = query.bind(*service);
     }
-    let rows = query.fetch_all(db.pool()).await?;
-    rows.iter()
-        .map(|r| {
-            Ok((
-                r.try_get("service")?,
-                JobActivity {
-                    total: r.try_get("total")?,
-                    running: r.try_get("running")?,
-                    failed: r.try_get("failed")?,
-                    last: r.try_get("last")?,
-                },
-            ))
-        })
-        .collect()
+    let rows: Vec<ServiceActivity> = query.fetch_all(db.pool()).await?;
+    Ok(rows.into_iter().map(|r| (r.service, r.activity)).collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct ServiceActivity {
+    service: String,
+    #[sqlx(flatten)]
+    activity: JobActivity,
 }
 
 /// How many jobs of the service are in each state (of `owner` only, when given).
@@ -92,7 +84,7 @@ pub async fn counts(
     service: &str,
     owner: Option<&str>,
 ) -> AppResult<Vec<(JobState, i64)>> {
-    let rows = sqlx::query(
+    let mut counts: Vec<(JobState, i64)> = sqlx::query_as(
         "SELECT state, COUNT(*) AS n FROM jobs WHERE service = $1 AND ($2 IS NULL OR owner = $2)
          GROUP BY state",
     )
@@ -100,13 +92,6 @@ pub async fn counts(
     .bind(owner)
     .fetch_all(db.pool())
     .await?;
-    let mut counts = Vec::new();
-    for row in rows {
-        let state: String = row.try_get("state")?;
-        if let Some(state) = JobState::parse(&state) {
-            counts.push((state, row.try_get("n")?));
-        }
-    }
     counts.sort();
     Ok(counts)
 }
@@ -114,7 +99,7 @@ pub async fn counts(
 /// The newest jobs the caller may see: every job for the admin, else their own and those of
 /// the services they own.
 pub async fn recent(db: &Database, caller: &Caller, limit: i64) -> AppResult<Vec<Job>> {
-    let rows = sqlx::query(&format!(
+    Ok(sqlx::query_as(&format!(
         "SELECT {JOB_COLUMNS} FROM jobs
          WHERE $1 OR owner = $2 OR service IN (SELECT name FROM services WHERE owner = $2)
          ORDER BY created_at DESC, name DESC LIMIT $3"
@@ -123,8 +108,7 @@ pub async fn recent(db: &Database, caller: &Caller, limit: i64) -> AppResult<Vec
     .bind(&caller.id)
     .bind(limit)
     .fetch_all(db.pool())
-    .await?;
-    rows.iter().map(job_from_row).collect()
+    .await?)
 }
 
 /// Whose jobs of a service the caller sees: the service owner and the admin see every job,
@@ -263,7 +247,7 @@ pub async fn retry(
         "UPDATE jobs SET state = 'pending', attempts = 0, run_after = $1, reason = NULL, finished_at = NULL
          WHERE name = $2 AND state = 'dead_lettered'",
     )
-    .bind(now_ms())
+    .bind(Timestamp::now())
     .bind(job)
     .execute(db.pool())
     .await?;
@@ -286,15 +270,15 @@ pub async fn forget_service(db: &Database, service: &str) -> AppResult<()> {
 
 /// Deletes finished jobs older than the retention period, and the object versions seen
 /// before it. Returns how many jobs went.
-pub async fn delete_expired(db: &Database, older_than_ms: i64) -> AppResult<u64> {
+pub async fn delete_expired(db: &Database, older_than: Timestamp) -> AppResult<u64> {
     let done = sqlx::query(
         "DELETE FROM jobs WHERE created_at < $1 AND state IN ('succeeded', 'failed', 'dead_lettered')",
     )
-    .bind(older_than_ms)
+    .bind(older_than)
     .execute(db.pool())
     .await?;
     sqlx::query("DELETE FROM job_inputs WHERE seen_at < $1")
-        .bind(older_than_ms)
+        .bind(older_than)
         .execute(db.pool())
         .await?;
     Ok(done.rows_affected())

@@ -5,12 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::Row;
 use tokio::sync::mpsc;
 
-use super::{Jobs, now_ms, rfc3339};
+use super::Jobs;
 use crate::db::Database;
-use model::AppResult;
+use model::{AppResult, Timestamp};
 
 /// How long lines wait before being written together.
 const FLUSH_EVERY: Duration = Duration::from_millis(200);
@@ -132,7 +131,7 @@ struct Appender {
 impl Appender {
     /// Continues after what earlier attempts of the job wrote.
     async fn open(db: &Database, job: &str, limit: u64) -> Self {
-        let row = sqlx::query(
+        let row: Result<(i64, Option<i64>), _> = sqlx::query_as(
             "SELECT COALESCE(MAX(seq), 0) AS seq, (SELECT log_size FROM jobs WHERE name = $1) AS size
              FROM job_logs WHERE job = $1",
         )
@@ -140,13 +139,7 @@ impl Appender {
         .fetch_one(db.pool())
         .await;
         let (seq, size) = match row {
-            Ok(row) => (
-                row.try_get::<i64, _>("seq").unwrap_or_default(),
-                row.try_get::<Option<i64>, _>("size")
-                    .ok()
-                    .flatten()
-                    .unwrap_or_default(),
-            ),
+            Ok((seq, size)) => (seq, size.unwrap_or_default()),
             Err(err) => {
                 tracing::warn!(%job, %err, "cannot read the job's log position");
                 (0, 0)
@@ -162,7 +155,7 @@ impl Appender {
     }
 
     fn add(&mut self, buffer: &mut String, line: &str) {
-        let entry = format!("{} {line}\n", rfc3339(now_ms()));
+        let entry = format!("{} {line}\n", Timestamp::now().rfc3339());
         if self.size + (buffer.len() + entry.len()) as u64 > self.limit {
             self.dropped += entry.len() as u64;
         } else {
@@ -174,7 +167,7 @@ impl Appender {
         if self.dropped > 0 {
             buffer.push_str(&format!(
                 "{} [log truncated: the limit of {} bytes per job was reached; {} bytes were dropped]\n",
-                rfc3339(now_ms()),
+                Timestamp::now().rfc3339(),
                 self.limit,
                 self.dropped
             ));
@@ -222,13 +215,13 @@ impl Appender {
 
 /// The whole log of a job; `timestamps` keeps each line's time in front of it.
 pub async fn read(db: &Database, job: &str, timestamps: bool) -> AppResult<String> {
-    let rows = sqlx::query("SELECT chunk FROM job_logs WHERE job = $1 ORDER BY seq")
-        .bind(job)
-        .fetch_all(db.pool())
-        .await?;
+    let chunks: Vec<String> =
+        sqlx::query_scalar("SELECT chunk FROM job_logs WHERE job = $1 ORDER BY seq")
+            .bind(job)
+            .fetch_all(db.pool())
+            .await?;
     let mut log = String::new();
-    for row in rows {
-        let chunk: String = row.try_get("chunk")?;
+    for chunk in chunks {
         if timestamps {
             log.push_str(&chunk);
         } else {

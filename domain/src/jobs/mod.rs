@@ -269,25 +269,6 @@ pub fn job_name(service: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4())
 }
 
-/// Milliseconds since the epoch, for job times.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
-}
-
-/// RFC 3339 with milliseconds, UTC, as OSCAR clients and log lines show times.
-pub fn rfc3339(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -302,10 +283,5 @@ mod tests {
         let long = "a-service-name-of-25-char";
         assert_eq!(long.len(), 25);
         assert!(job_name(long).starts_with("a-service-name-o-"));
-    }
-
-    #[test]
-    fn times_are_rfc3339() {
-        assert_eq!(rfc3339(1_767_261_600_123), "2026-01-01T10:00:00.123Z");
     }
 }

@@ -2,15 +2,15 @@
 //! and synchronous runs. What callers read and prune of it is `history`.
 
 use model::function::event::STORAGE_EVENT_LIMIT;
-use sqlx::Row;
-use sqlx::any::AnyRow;
+use std::time::Duration;
 
 use super::executor::EventBody;
-use super::{Job, JobState, Jobs, Trigger, job_name, now_ms};
+use super::{Job, JobState, Jobs, Trigger, job_name};
 use crate::access::Caller;
 use crate::db::Database;
 use crate::services;
-use model::{AppError, AppResult};
+use model::columns::JsonList;
+use model::{AppError, AppResult, Timestamp};
 
 /// A job to queue.
 #[derive(Debug, Clone)]
@@ -49,10 +49,10 @@ async fn insert(
     db: &Database,
     new: &NewJob,
     state: JobState,
-    lease: Option<(&str, i64)>,
+    lease: Option<(&str, Timestamp)>,
 ) -> AppResult<Enqueued> {
     let name = job_name(&new.service);
-    let now = now_ms();
+    let now = Timestamp::now();
     let mut tx = db.pool().begin().await?;
     if let Some(object) = &new.object {
         let inserted = sqlx::query(
@@ -66,13 +66,12 @@ async fn insert(
         .execute(&mut *tx)
         .await?;
         if inserted.rows_affected() == 0 {
-            let existing: String =
-                sqlx::query("SELECT job FROM job_inputs WHERE service = $1 AND object = $2")
+            let (existing,): (String,) =
+                sqlx::query_as("SELECT job FROM job_inputs WHERE service = $1 AND object = $2")
                     .bind(&new.service)
                     .bind(object)
                     .fetch_one(&mut *tx)
-                    .await?
-                    .try_get("job")?;
+                    .await?;
             return Ok(Enqueued {
                 name: existing,
                 created: false,
@@ -88,10 +87,10 @@ async fn insert(
     .bind(&name)
     .bind(&new.service)
     .bind(&new.owner)
-    .bind(new.trigger.as_str())
+    .bind(new.trigger)
     .bind(&new.event)
     .bind(&new.input)
-    .bind(state.as_str())
+    .bind(state)
     .bind(i64::from(lease.is_some()))
     .bind(now)
     .bind(lease_owner)
@@ -114,7 +113,7 @@ async fn insert(
 pub(crate) async fn claim(
     db: &Database,
     instance: &str,
-    lease_until: i64,
+    lease_until: Timestamp,
     job: &str,
     service: &str,
     limit: u32,
@@ -127,7 +126,7 @@ pub(crate) async fn claim(
     )
     .bind(instance)
     .bind(lease_until)
-    .bind(now_ms())
+    .bind(Timestamp::now())
     .bind(job)
     .bind(service)
     .bind(i64::from(limit))
@@ -138,21 +137,18 @@ pub(crate) async fn claim(
 
 /// Pending jobs whose time has come, oldest first: `(job, service)`.
 pub(crate) async fn ready(db: &Database, limit: i64) -> AppResult<Vec<(String, String)>> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT name, service FROM jobs WHERE state = 'pending' AND run_after <= $1
          ORDER BY created_at LIMIT $2",
     )
-    .bind(now_ms())
+    .bind(Timestamp::now())
     .bind(limit)
     .fetch_all(db.pool())
-    .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get("name")?, r.try_get("service")?)))
-        .collect()
+    .await?)
 }
 
 /// Extends the leases of every job this server runs.
-pub(crate) async fn renew_leases(db: &Database, instance: &str, until: i64) -> AppResult<()> {
+pub(crate) async fn renew_leases(db: &Database, instance: &str, until: Timestamp) -> AppResult<()> {
     sqlx::query("UPDATE jobs SET lease_until = $1 WHERE lease_owner = $2 AND state = 'running'")
         .bind(until)
         .bind(instance)
@@ -167,19 +163,16 @@ pub(crate) async fn recover_expired(
     db: &Database,
     max_attempts: u32,
 ) -> AppResult<Vec<(String, String)>> {
-    let now = now_ms();
-    let rows = sqlx::query(
+    let now = Timestamp::now();
+    let rows: Vec<(String, String, Trigger, i64)> = sqlx::query_as(
         "SELECT name, service, trigger, attempts FROM jobs WHERE state = 'running' AND lease_until < $1",
     )
     .bind(now)
     .fetch_all(db.pool())
     .await?;
     let mut recovered = Vec::new();
-    for row in rows {
-        let name: String = row.try_get("name")?;
-        let trigger: String = row.try_get("trigger")?;
-        let attempts: i64 = row.try_get("attempts")?;
-        let (state, reason) = if trigger == Trigger::Sync.as_str() {
+    for (name, service, trigger, attempts) in rows {
+        let (state, reason) = if trigger == Trigger::Sync {
             (
                 JobState::Failed,
                 "the server stopped during this synchronous run".to_string(),
@@ -200,7 +193,7 @@ pub(crate) async fn recover_expired(
                              run_after = $3, finished_at = $4
              WHERE name = $5 AND state = 'running' AND lease_until < $3",
         )
-        .bind(state.as_str())
+        .bind(state)
         .bind(&reason)
         .bind(now)
         .bind(state.is_final().then_some(now))
@@ -209,7 +202,7 @@ pub(crate) async fn recover_expired(
         .await?;
         if done.rows_affected() == 1 {
             tracing::warn!(job = %name, state = state.as_str(), "job lease expired");
-            recovered.push((name, row.try_get("service")?));
+            recovered.push((name, service));
         }
     }
     Ok(recovered)
@@ -224,7 +217,7 @@ pub(crate) async fn release(db: &Database, instance: &str, job: Option<&str>) ->
          WHERE lease_owner = $2 AND state = 'running' AND trigger <> 'sync'
            AND ($3 IS NULL OR name = $3)",
     )
-    .bind(now_ms())
+    .bind(Timestamp::now())
     .bind(instance)
     .bind(job)
     .execute(db.pool())
@@ -238,7 +231,7 @@ pub(crate) async fn abandon(db: &Database, job: &str, reason: &str) -> AppResult
         "UPDATE jobs SET state = 'failed', reason = $1, finished_at = $2 WHERE name = $3 AND state = 'pending'",
     )
     .bind(reason)
-    .bind(now_ms())
+    .bind(Timestamp::now())
     .bind(job)
     .execute(db.pool())
     .await?;
@@ -275,13 +268,11 @@ pub(crate) async fn finish(
     job: &str,
     outcome: &Outcome,
 ) -> AppResult<Option<JobState>> {
-    let now = now_ms();
-    let attempts: i64 = sqlx::query("SELECT attempts FROM jobs WHERE name = $1")
+    let now = Timestamp::now();
+    let attempts: i64 = sqlx::query_scalar("SELECT attempts FROM jobs WHERE name = $1")
         .bind(job)
         .fetch_optional(db.pool())
         .await?
-        .map(|r| r.try_get("attempts"))
-        .transpose()?
         .unwrap_or_default();
     let (state, exit_code, reason, outputs, run_after) = match outcome {
         Outcome::Succeeded { outputs } => {
@@ -315,7 +306,7 @@ pub(crate) async fn finish(
                 None,
                 Some(reason),
                 Vec::new(),
-                now + backoff_ms(attempts),
+                now + backoff(attempts),
             )
         }
         Outcome::Waiting { reason } => (
@@ -327,7 +318,6 @@ pub(crate) async fn finish(
         ),
     };
     let uncounted = i64::from(matches!(outcome, Outcome::Waiting { .. }));
-    let outputs = serde_json::to_string(&outputs).unwrap_or_else(|_| "[]".into());
     let done = sqlx::query(
         "UPDATE jobs SET state = $1, exit_code = $2, reason = $3, outputs = $4, run_after = $5,
                          finished_at = $6, lease_owner = NULL, lease_until = NULL,
@@ -335,10 +325,10 @@ pub(crate) async fn finish(
                          event = CASE WHEN $10 AND LENGTH(event) > $11 THEN '' ELSE event END
          WHERE name = $7 AND state = 'running' AND lease_owner = $8",
     )
-    .bind(state.as_str())
+    .bind(state)
     .bind(exit_code)
     .bind(reason)
-    .bind(outputs)
+    .bind(JsonList(outputs))
     .bind(run_after)
     .bind(state.is_final().then_some(now))
     .bind(job)
@@ -357,51 +347,30 @@ pub(crate) async fn finish(
 const KEPT_EVENT_BYTES: i64 = 4096;
 
 /// 1 s, 2 s, 4 s, … capped at 5 minutes.
-fn backoff_ms(attempts: i64) -> i64 {
+fn backoff(attempts: i64) -> Duration {
     let exponent = attempts.clamp(1, 20) - 1;
-    (1000i64 << exponent).min(300_000)
+    Duration::from_secs((1u64 << exponent).min(300))
 }
 
 pub(super) const JOB_COLUMNS: &str =
     "name, service, owner, trigger, input, state, attempts, created_at,
     started_at, finished_at, exit_code, reason, outputs, log_size";
 
-pub(super) fn job_from_row(row: &AnyRow) -> AppResult<Job> {
-    let text = |column: &str| -> AppResult<String> { Ok(row.try_get(column)?) };
-    let outputs: String = row.try_get("outputs")?;
-    Ok(Job {
-        name: text("name")?,
-        service: text("service")?,
-        owner: text("owner")?,
-        trigger: Trigger::parse(&text("trigger")?).unwrap_or(Trigger::Api),
-        input: row.try_get("input")?,
-        state: JobState::parse(&text("state")?).unwrap_or(JobState::Failed),
-        attempts: row.try_get("attempts")?,
-        created_at: row.try_get("created_at")?,
-        started_at: row.try_get("started_at")?,
-        finished_at: row.try_get("finished_at")?,
-        exit_code: row.try_get("exit_code")?,
-        reason: row.try_get("reason")?,
-        outputs: serde_json::from_str(&outputs).unwrap_or_default(),
-        log_size: row.try_get("log_size")?,
-    })
-}
-
 pub async fn get(db: &Database, job: &str) -> AppResult<Option<Job>> {
-    let row = sqlx::query(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE name = $1"))
-        .bind(job)
-        .fetch_optional(db.pool())
-        .await?;
-    row.as_ref().map(job_from_row).transpose()
+    Ok(
+        sqlx::query_as(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE name = $1"))
+            .bind(job)
+            .fetch_optional(db.pool())
+            .await?,
+    )
 }
 
 /// The event a job was made for.
 pub(crate) async fn event_of(db: &Database, job: &str) -> AppResult<String> {
-    Ok(sqlx::query("SELECT event FROM jobs WHERE name = $1")
+    Ok(sqlx::query_scalar("SELECT event FROM jobs WHERE name = $1")
         .bind(job)
         .fetch_one(db.pool())
-        .await?
-        .try_get("event")?)
+        .await?)
 }
 
 /// Runs a service at once on a payload and waits for the answer (`POST /run`, the dashboard's
@@ -440,7 +409,7 @@ pub async fn run_sync(
         input: None,
         object: None,
     };
-    let lease_until = now_ms() + jobs.settings().lease.as_millis() as i64;
+    let lease_until = Timestamp::now() + jobs.settings().lease;
     let enqueued = insert(
         db,
         &new,

@@ -176,13 +176,10 @@ impl Visibility {
         }
     }
 
-    /// Reads a stored value; anything unknown is the safest level, private.
-    pub fn from_text(text: &str) -> Self {
-        match text {
-            "public" => Self::Public,
-            "restricted" => Self::Restricted,
-            _ => Self::Private,
-        }
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Private, Self::Restricted, Self::Public]
+            .into_iter()
+            .find(|v| v.as_str() == text)
     }
 }
 

@@ -14,6 +14,7 @@ use crate::web::state::AppState;
 use crate::{AppError, AppResult};
 use domain::access::Caller;
 use domain::{auth, services};
+use model::Timestamp;
 use model::service::Service;
 
 /// The client's address, for the sign-in throttle ("unknown" when not served over TCP).
@@ -98,7 +99,7 @@ async fn oidc_user(state: &AppState, token: &str) -> AppResult<Caller> {
                 .into(),
         ));
     };
-    let profile = oidc.verify_bearer(token, domain::now()).await?;
+    let profile = oidc.verify_bearer(token, Timestamp::now()).await?;
     oidc.admit(&profile)?;
     Ok(Caller::user(profile.subject, profile.vos))
 }

@@ -15,7 +15,8 @@ use super::Principal;
 use crate::web::state::AppState;
 use crate::{AppError, AppResult};
 use domain::buckets::{self, Access, BucketRecord, Listing, Sharing};
-use domain::{jobs, store_keys};
+use domain::store_keys;
+use model::Timestamp;
 use model::service::Visibility;
 
 /// Objects per page of `GET /system/buckets/{bucket}` unless `limit` says otherwise.
@@ -184,7 +185,7 @@ async fn read(
         .map(|o| MinioObject {
             object_name: o.key,
             size_bytes: o.size,
-            last_modified: o.modified.map(jobs::rfc3339),
+            last_modified: o.modified.map(Timestamp::rfc3339),
         })
         .collect();
     Ok(Json(BucketPage {
@@ -293,6 +294,6 @@ async fn presign(
         operation,
         method,
         url,
-        expires_at: jobs::rfc3339(jobs::now_ms() + seconds as i64 * 1000),
+        expires_at: (Timestamp::now() + expires).rfc3339(),
     }))
 }

@@ -20,7 +20,8 @@ use super::body::limited;
 use crate::web::state::AppState;
 use crate::{AppError, AppResult};
 use domain::jobs::executor::EventBody;
-use domain::jobs::{self, JobState, Trigger, events, rfc3339};
+use domain::jobs::{self, JobState, Trigger, events};
+use model::Timestamp;
 
 /// What names the limit of invocation bodies.
 const PAYLOAD_LIMIT: &str = "OSCAR_MAX_PAYLOAD_BYTES";
@@ -168,8 +169,11 @@ async fn run(
     if job.state == JobState::Succeeded {
         return Ok((StatusCode::OK, response).into_response());
     }
-    let ran_ms = job.finished_at.unwrap_or_default() - job.started_at.unwrap_or_default();
-    let timed_out = ran_ms >= state.jobs.settings().sync_timeout.as_millis() as i64;
+    let ran = job
+        .finished_at
+        .unwrap_or_default()
+        .since(job.started_at.unwrap_or_default());
+    let timed_out = ran >= state.jobs.settings().sync_timeout;
     let status = if timed_out {
         StatusCode::GATEWAY_TIMEOUT
     } else {
@@ -247,9 +251,9 @@ async fn list(
         .map(|j| {
             let times = JobTimes {
                 status: j.state.oscar_status(),
-                creation_time: Some(rfc3339(j.created_at)),
-                start_time: j.started_at.map(rfc3339),
-                finish_time: j.finished_at.map(rfc3339),
+                creation_time: Some(j.created_at.rfc3339()),
+                start_time: j.started_at.map(Timestamp::rfc3339),
+                finish_time: j.finished_at.map(Timestamp::rfc3339),
             };
             (j.name, times)
         })

@@ -9,8 +9,8 @@ use axum::{Json, Router};
 use super::Principal;
 use crate::web::state::AppState;
 use crate::{AppError, AppResult};
-use domain::now;
 use domain::services;
+use model::Timestamp;
 use model::service::Service;
 
 pub fn routes() -> Router<AppState> {
@@ -40,7 +40,7 @@ async fn create(
         &caller,
         state.vo_groups(),
         parse(&body)?,
-        now(),
+        Timestamp::now(),
     )
     .await?;
     Ok(StatusCode::CREATED)
@@ -58,7 +58,7 @@ async fn update(
         &caller,
         state.vo_groups(),
         parse(&body)?,
-        now(),
+        Timestamp::now(),
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
