@@ -139,27 +139,41 @@ pub async fn update(
 
 /// The service as stored: secret values blank, token included (callers decide who sees it).
 pub async fn get(db: &Database, name: &str) -> AppResult<Option<Service>> {
-    let row = sqlx::query("SELECT definition, owner, token FROM services WHERE name = $1")
-        .bind(name)
-        .fetch_optional(db.pool())
-        .await?;
-    row.map(|row| from_row(&row)).transpose()
+    let row: Option<ServiceRow> =
+        sqlx::query_as("SELECT definition, owner, token FROM services WHERE name = $1")
+            .bind(name)
+            .fetch_optional(db.pool())
+            .await?;
+    row.map(ServiceRow::into_service).transpose()
 }
 
-/// Creates or updates each service, like `oscar-cli apply`; stops at the first failure.
+/// Creates each service, or with `update_existing` creates or updates it like `oscar-cli
+/// apply`; stops at the first failure.
 pub async fn apply(
-    db: &Database,
-    s3: &Store,
-    executor: &dyn Executor,
+    app: &App,
     caller: &Caller,
-    vo_groups: &[String],
     definitions: Vec<Service>,
-    now: i64,
+    update_existing: bool,
+    now: Timestamp,
 ) -> AppResult<Vec<Applied>> {
+    let (db, s3, executor) = (&app.db, &app.s3, app.jobs.executor().as_ref());
+    let vo_groups = app.vo_groups();
+    // Creating only: nothing is made when one of the names is taken.
+    if !update_existing {
+        for service in &definitions {
+            if exists(db, &service.name).await? {
+                return Err(AppError::Conflict(format!(
+                    "a service named {:?} already exists; edit it, or apply with updates allowed",
+                    service.name
+                )));
+            }
+        }
+    }
     let mut applied = Vec::with_capacity(definitions.len());
     for service in definitions {
         let name = service.name.clone();
-        let created = !exists(db, &name).await?;
+        // Creating only never updates, not even a name the same file defines twice.
+        let created = !update_existing || !exists(db, &name).await?;
         if created {
             create(db, s3, executor, caller, vo_groups, service, now).await?;
         } else {
@@ -367,8 +381,10 @@ async fn plan(
     ))
 }
 
-/// Deletes a service, its secrets, and the buckets it created that no other service uses. A
-/// created bucket still in use passes to a service using it, so the last user removes it.
+/// Deletes a service, its secrets, and the buckets it created that no other service uses
+/// (unless `keep_buckets`: they stay, their owner's, made by nobody). A created bucket still
+/// in use passes to a service using it, so the last user removes it. Returns what was
+/// deleted.
 pub async fn delete(
     db: &Database,
     catalog: &Catalog,
@@ -376,8 +392,9 @@ pub async fn delete(
     executor: &dyn Executor,
     caller: &Caller,
     name: &str,
+    keep_buckets: bool,
 ) -> AppResult<DeletionPlan> {
-    let (plan, shared) = plan(db, catalog, caller, name).await?;
+    let (mut plan, shared) = plan(db, catalog, caller, name).await?;
     let service = require(db, name).await?;
     // First, so a cluster that refuses leaves the service whole for another try.
     executor
@@ -386,6 +403,11 @@ pub async fn delete(
         .map_err(AppError::Unavailable)?;
     let inputs: Vec<String> = storage::buckets_in(&service.input).into_iter().collect();
     store::unsubscribe(s3, name, &inputs).await?;
+    if keep_buckets {
+        for bucket in std::mem::take(&mut plan.buckets) {
+            records::release(db, &bucket).await?;
+        }
+    }
     for bucket in &plan.buckets {
         storage::remove_bucket(db, &s3.client, bucket).await?;
     }

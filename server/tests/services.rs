@@ -6,6 +6,7 @@ use common::{TestApp, upstream_cowsay, upstream_fields_missing, upstream_json};
 use domain::access::Caller;
 use domain::services;
 use http::StatusCode;
+use model::Timestamp;
 use model::service::{Service, fdl};
 use serde_json::{Value, json};
 
@@ -366,15 +367,31 @@ async fn buckets_of_other_users_are_refused_and_preexisting_ones_are_kept() {
         bobs.name = "bobs".into();
         bobs.input[0].path = "shared-data/in".into();
         bobs.output[0].path = "shared-data/out".into();
-        services::create(db, s3, executor, &bob, &[], bobs.clone(), 1)
-            .await
-            .unwrap();
+        services::create(
+            db,
+            s3,
+            executor,
+            &bob,
+            &[],
+            bobs.clone(),
+            Timestamp::from_millis(1),
+        )
+        .await
+        .unwrap();
 
         let mut carols = bobs.clone();
         carols.name = "carols".into();
-        let err = services::create(db, s3, executor, &carol, &[], carols, 2)
-            .await
-            .unwrap_err();
+        let err = services::create(
+            db,
+            s3,
+            executor,
+            &carol,
+            &[],
+            carols,
+            Timestamp::from_millis(2),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(err.status(), 409, "{}: {err}", app.database());
         assert!(
             err.to_string()
@@ -382,9 +399,17 @@ async fn buckets_of_other_users_are_refused_and_preexisting_ones_are_kept() {
             "{err}"
         );
         // Bob's service is private: to carol it does not exist.
-        let err = services::delete(db, &app.app.state.services, s3, executor, &carol, "bobs")
-            .await
-            .unwrap_err();
+        let err = services::delete(
+            db,
+            &app.app.state.services,
+            s3,
+            executor,
+            &carol,
+            "bobs",
+            false,
+        )
+        .await
+        .unwrap_err();
         assert_eq!(err.status(), 404);
 
         // A bucket made outside the platform is adopted, used, and never deleted by it.
@@ -398,16 +423,32 @@ async fn buckets_of_other_users_are_refused_and_preexisting_ones_are_kept() {
         adopted.name = "adopted".into();
         adopted.input[0].path = "field-data/raw".into();
         adopted.output[0].path = "field-data/clean".into();
-        services::create(db, s3, executor, &admin, &[], adopted, 3)
-            .await
-            .unwrap();
+        services::create(
+            db,
+            s3,
+            executor,
+            &admin,
+            &[],
+            adopted,
+            Timestamp::from_millis(3),
+        )
+        .await
+        .unwrap();
         let plan = services::deletion_plan(db, &app.app.state.services, &admin, "adopted")
             .await
             .unwrap();
         assert!(plan.buckets.is_empty(), "{plan:?}");
-        services::delete(db, &app.app.state.services, s3, executor, &admin, "adopted")
-            .await
-            .unwrap();
+        services::delete(
+            db,
+            &app.app.state.services,
+            s3,
+            executor,
+            &admin,
+            "adopted",
+            false,
+        )
+        .await
+        .unwrap();
         assert!(bucket_exists(&app, "field-data").await);
         assert_eq!(keys(&app, "field-data").await, ["clean/", "raw/"]);
     }
@@ -443,9 +484,17 @@ async fn a_service_folder_where_an_object_is_is_refused_naming_the_field() {
     ] {
         service.input[0].path = input.into();
         service.output[0].path = output.into();
-        let err = services::create(db, s3, executor, &Caller::admin(), &[], service.clone(), 1)
-            .await
-            .unwrap_err();
+        let err = services::create(
+            db,
+            s3,
+            executor,
+            &Caller::admin(),
+            &[],
+            service.clone(),
+            Timestamp::from_millis(1),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(err.status(), 400, "{err}");
         assert!(err.to_string().starts_with(expected), "{err}");
     }
@@ -464,9 +513,17 @@ async fn a_service_whose_bucket_was_removed_outside_can_be_deleted() {
     service.name = "orphan".into();
     service.input[0].path = "vanished/in".into();
     service.output[0].path = "vanished/out".into();
-    services::create(db, s3, executor, &Caller::admin(), &[], service, 1)
-        .await
-        .unwrap();
+    services::create(
+        db,
+        s3,
+        executor,
+        &Caller::admin(),
+        &[],
+        service,
+        Timestamp::from_millis(1),
+    )
+    .await
+    .unwrap();
     std::fs::remove_dir_all(app.config.data_dir.join("s3").join("vanished")).unwrap();
 
     services::delete(
@@ -476,6 +533,7 @@ async fn a_service_whose_bucket_was_removed_outside_can_be_deleted() {
         executor,
         &Caller::admin(),
         "orphan",
+        false,
     )
     .await
     .unwrap();
@@ -650,8 +708,16 @@ async fn fdl_files_are_applied_from_the_dashboard() {
         first.json(),
         json!([{"name": "blurry-faces", "created": true}, {"name": "mask-detector", "created": true}])
     );
+    // Issue 23.2: applying again creates nothing and says which name is taken; updating
+    // existing services is asked for explicitly.
+    let taken = app.call("services/apply", &[("fdl", WORKFLOW)]).await;
+    assert_eq!(taken.status, StatusCode::CONFLICT, "{}", taken.body);
+    assert!(taken.body.contains("blurry-faces"), "{}", taken.body);
     let again = app
-        .call("services/apply", &[("fdl", WORKFLOW)])
+        .call(
+            "services/apply",
+            &[("fdl", WORKFLOW), ("update_existing", "true")],
+        )
         .await
         .json();
     assert_eq!(again[1], json!({"name": "mask-detector", "created": false}));
@@ -696,6 +762,40 @@ async fn fdl_files_are_applied_from_the_dashboard() {
         "{}",
         bad.body
     );
+}
+
+/// Issue 23.2: the "New service" form never replaces a service: a taken name is a 409 and the
+/// stored service keeps its script and resources; the Edit form's save never creates one.
+#[tokio::test]
+async fn creating_a_taken_name_is_refused_and_saving_a_missing_service_too() {
+    let mut app = TestApp::new().await;
+    app.rest("POST", "/system/services", Some(text_service()))
+        .await;
+    let before = app.rest("GET", "/system/services/upper", None).await.json();
+    app.login().await;
+    let mut other = text_service();
+    other["script"] = json!("echo replaced\n");
+    other["memory"] = json!("1Gi");
+    other["input"] = json!([{"storage_provider": "minio.default", "path": "elsewhere/in"}]);
+    let created = app
+        .call_json("services/create", json!({"service": other.clone()}))
+        .await;
+    assert_eq!(created.status, StatusCode::CONFLICT, "{}", created.body);
+    assert!(created.body.contains("upper"), "{}", created.body);
+    let after = app.rest("GET", "/system/services/upper", None).await.json();
+    assert_eq!(after, before);
+    assert!(!bucket_exists(&app, "elsewhere").await);
+
+    other["name"] = json!("fresh");
+    let saved = app
+        .call_json("services/save", json!({"service": other.clone()}))
+        .await;
+    assert_eq!(saved.status, StatusCode::NOT_FOUND, "{}", saved.body);
+    let created = app
+        .call_json("services/create", json!({"service": other}))
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    assert_eq!(created.json(), json!({"name": "fresh", "created": true}));
 }
 
 #[tokio::test]

@@ -765,9 +765,11 @@ async fn only_the_admin_adopts_a_bucket_made_outside_the_platform() {
             .await;
         assert_eq!(got.status, StatusCode::CONFLICT, "{db}: {}", got.body);
         let body = json!({"service": taker("private")});
-        let got = t.call_json(Some(Bob), "services/save", body.clone()).await;
+        let got = t
+            .call_json(Some(Bob), "services/create", body.clone())
+            .await;
         assert_eq!(got.status, StatusCode::CONFLICT, "{db}: {}", got.body);
-        let got = t.call_json(None, "services/save", body).await;
+        let got = t.call_json(None, "services/create", body).await;
         assert_eq!(got.status, StatusCode::UNAUTHORIZED, "{db}");
 
         // The bucket is still out of everyone's reach but the admin's.

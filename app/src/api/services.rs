@@ -3,16 +3,19 @@ use leptos::prelude::*;
 use model::service::Service;
 pub use model::services::*;
 
-/// Creates or updates every service of an FDL file. A `script:` naming a file takes the
-/// contents sent as `script` when its name matches `script_name`.
+/// Creates every service of an FDL file; with `update_existing`, updates those that exist
+/// (otherwise one that exists is a 409 and nothing is created). A `script:` naming a file
+/// takes the contents sent as `script` when its name matches `script_name`.
 #[server(prefix = "/api", endpoint = "services/apply")]
 pub async fn apply_fdl(
     fdl: String,
     script_name: Option<String>,
     script: Option<String>,
+    #[server(default)] update_existing: bool,
 ) -> Result<Vec<Applied>, AppError> {
     use crate::web::context;
-    use domain::{now, services};
+    use domain::services;
+    use model::Timestamp;
     let caller = context::require_caller().await?;
     let attached = |name: &str| {
         let matches = script_name.as_deref().map(str::trim) == Some(name);
@@ -21,38 +24,63 @@ pub async fn apply_fdl(
     let definitions = model::service::fdl::parse(&fdl, attached)?;
     let state = context::state();
     services::apply(
-        &state.db,
-        &state.s3,
-        state.jobs.executor().as_ref(),
+        &state,
         &caller,
-        state.vo_groups(),
         definitions,
-        now(),
+        update_existing,
+        Timestamp::now(),
     )
     .await
 }
 
-/// Saves a whole definition from the dashboard form (JSON body: it is nested): creates the
-/// service, or updates it keeping owner, token, and secrets sent back blank.
-#[server(prefix = "/api", endpoint = "services/save", input = leptos::server_fn::codec::Json)]
-pub async fn save_service(service: Service) -> Result<Applied, AppError> {
+/// Creates a service from the "New service" form (JSON body: it is nested); a name that is
+/// taken is a 409, never an update.
+#[server(prefix = "/api", endpoint = "services/create", input = leptos::server_fn::codec::Json)]
+pub async fn create_service(service: Service) -> Result<Applied, AppError> {
     use crate::web::context;
-    use domain::{now, services};
+    use domain::services;
+    use model::Timestamp;
     let caller = context::require_caller().await?;
     let state = context::state();
-    let mut applied = services::apply(
+    let created = services::create(
         &state.db,
         &state.s3,
         state.jobs.executor().as_ref(),
         &caller,
         state.vo_groups(),
-        vec![service],
-        now(),
+        service,
+        Timestamp::now(),
     )
     .await?;
-    applied
-        .pop()
-        .ok_or_else(|| AppError::internal("saving a service", "nothing applied"))
+    Ok(Applied {
+        name: created.name,
+        created: true,
+    })
+}
+
+/// Saves the Edit form's whole definition, keeping owner, token, and secrets sent back
+/// blank. A service that does not exist is a 404: creating is `services/create`.
+#[server(prefix = "/api", endpoint = "services/save", input = leptos::server_fn::codec::Json)]
+pub async fn save_service(service: Service) -> Result<Applied, AppError> {
+    use crate::web::context;
+    use domain::services;
+    use model::Timestamp;
+    let caller = context::require_caller().await?;
+    let state = context::state();
+    let saved = services::update(
+        &state.db,
+        &state.s3,
+        state.jobs.executor().as_ref(),
+        &caller,
+        state.vo_groups(),
+        service,
+        Timestamp::now(),
+    )
+    .await?;
+    Ok(Applied {
+        name: saved.name,
+        created: false,
+    })
 }
 
 /// A page of the services the caller may see whose name, image or owner contains `filter`.
@@ -99,8 +127,13 @@ pub async fn plan_deletion(name: String) -> Result<DeletionPlan, AppError> {
     services::deletion_plan(&state.db, &state.services, &caller, &name).await
 }
 
+/// Deletes a service and, unless `keep_buckets`, the buckets its plan lists. Answers what
+/// was deleted.
 #[server(prefix = "/api", endpoint = "services/delete")]
-pub async fn delete_service(name: String) -> Result<DeletionPlan, AppError> {
+pub async fn delete_service(
+    name: String,
+    #[server(default)] keep_buckets: bool,
+) -> Result<DeletionPlan, AppError> {
     use crate::web::context;
     use domain::services;
     let caller = context::require_caller().await?;
@@ -112,6 +145,7 @@ pub async fn delete_service(name: String) -> Result<DeletionPlan, AppError> {
         state.jobs.executor().as_ref(),
         &caller,
         &name,
+        keep_buckets,
     )
     .await
 }

@@ -120,20 +120,31 @@ pub async fn share_like_service(db: &Database, service: &str, sharing: &Sharing)
 }
 
 pub async fn owner_of(db: &Database, bucket: &str) -> AppResult<Option<String>> {
-    let row = sqlx::query("SELECT owner FROM buckets WHERE name = $1")
-        .bind(bucket)
-        .fetch_optional(db.pool())
-        .await?;
-    Ok(row.map(|r| r.try_get("owner")).transpose()?)
+    Ok(
+        sqlx::query_scalar("SELECT owner FROM buckets WHERE name = $1")
+            .bind(bucket)
+            .fetch_optional(db.pool())
+            .await?,
+    )
 }
 
 /// Buckets the service's creation made.
 pub async fn created_by(db: &Database, service: &str) -> AppResult<Vec<String>> {
-    let rows = sqlx::query("SELECT name FROM buckets WHERE created_by = $1 ORDER BY name")
-        .bind(service)
-        .fetch_all(db.pool())
+    Ok(
+        sqlx::query_scalar("SELECT name FROM buckets WHERE created_by = $1 ORDER BY name")
+            .bind(service)
+            .fetch_all(db.pool())
+            .await?,
+    )
+}
+
+/// Forgets which service made `bucket`: no service deletion removes it any more.
+pub async fn release(db: &Database, bucket: &str) -> AppResult<()> {
+    sqlx::query("UPDATE buckets SET created_by = NULL WHERE name = $1")
+        .bind(bucket)
+        .execute(db.pool())
         .await?;
-    rows.iter().map(|r| Ok(r.try_get("name")?)).collect()
+    Ok(())
 }
 
 /// Records `service` as the creator of `bucket`, so deleting that service removes it.

@@ -107,6 +107,7 @@ async fn remove(
         state.jobs.executor().as_ref(),
         &caller,
         &name,
+        false,
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
