@@ -2,6 +2,8 @@
 //! so a download of many objects can start before the last one is read and never needs more
 //! memory than one chunk. Zip64 records are added only where sizes or offsets need them.
 
+use model::Timestamp;
+
 /// Where the archive stands: the bytes written so far and the entries to list at the end.
 #[derive(Default)]
 pub struct ZipStream {
@@ -12,6 +14,9 @@ pub struct ZipStream {
 
 struct Entry {
     name: Vec<u8>,
+    /// MS-DOS time and date of its modification.
+    time: u16,
+    date: u16,
     offset: u64,
     crc: u32,
     size: u64,
@@ -25,21 +30,20 @@ const ZIP64_LOCATOR: u32 = 0x0706_4b50;
 const END: u32 = 0x0605_4b50;
 /// Bit 3: sizes follow the data; bit 11: names are UTF-8.
 const FLAGS: u16 = 0x0808;
-/// 1980-01-01 00:00, the earliest DOS date: objects carry their own times in the store.
-const DOS_DATE: u16 = 0x21;
 const MAX32: u64 = 0xFFFF_FFFF;
 
 impl ZipStream {
-    /// The local header of the next entry; its data follows.
-    pub fn start_entry(&mut self, name: &str) -> Vec<u8> {
+    /// The local header of the next entry, modified at `modified`; its data follows.
+    pub fn start_entry(&mut self, name: &str, modified: Timestamp) -> Vec<u8> {
         let name = name.as_bytes().to_vec();
+        let (time, date) = dos_time(modified);
         let mut out = Vec::with_capacity(30 + name.len());
         put32(&mut out, LOCAL_HEADER);
         put16(&mut out, 45); // version needed: zip64-capable readers
         put16(&mut out, FLAGS);
         put16(&mut out, 0); // stored
-        put16(&mut out, 0); // time
-        put16(&mut out, DOS_DATE);
+        put16(&mut out, time);
+        put16(&mut out, date);
         put32(&mut out, 0); // crc, sizes: in the data descriptor
         put32(&mut out, 0);
         put32(&mut out, 0);
@@ -48,6 +52,8 @@ impl ZipStream {
         out.extend_from_slice(&name);
         self.current = Some(Entry {
             name,
+            time,
+            date,
             offset: self.offset,
             crc: 0,
             size: 0,
@@ -96,9 +102,9 @@ impl ZipStream {
             put16(&mut out, 0x031e); // made by: Unix, spec 3.0
             put16(&mut out, 45);
             put16(&mut out, FLAGS);
-            put16(&mut out, 0);
-            put16(&mut out, 0);
-            put16(&mut out, DOS_DATE);
+            put16(&mut out, 0); // stored
+            put16(&mut out, entry.time);
+            put16(&mut out, entry.date);
             put32(&mut out, entry.crc);
             let small = |v: u64| if big { MAX32 as u32 } else { v as u32 };
             put32(&mut out, small(entry.size));
@@ -144,6 +150,18 @@ impl ZipStream {
     }
 }
 
+/// MS-DOS (time, date) in UTC, two-second steps, clamped to the years it can hold (1980–2107).
+fn dos_time(at: Timestamp) -> (u16, u16) {
+    let t = at.civil();
+    if t.year < 1980 {
+        return (0, (1 << 5) | 1);
+    }
+    let year = (t.year - 1980).min(127) as u16;
+    let time = (u16::from(t.hour) << 11) | (u16::from(t.minute) << 5) | u16::from(t.second / 2);
+    let date = (year << 9) | (u16::from(t.month) << 5) | u16::from(t.day);
+    (time, date)
+}
+
 fn put16(out: &mut Vec<u8>, v: u16) {
     out.extend_from_slice(&v.to_le_bytes());
 }
@@ -170,8 +188,10 @@ mod tests {
         ];
         let mut zip = ZipStream::default();
         let mut bytes = Vec::new();
+        // 2026-01-01 10:00:00 UTC.
+        let modified = Timestamp::from_millis(1_767_261_600_123);
         for (name, data) in files {
-            bytes.extend(zip.start_entry(name));
+            bytes.extend(zip.start_entry(name, modified));
             bytes.extend_from_slice(data);
             bytes.extend(zip.finish_entry(crc32fast::hash(data), data.len() as u64));
         }
@@ -181,6 +201,12 @@ mod tests {
         assert_eq!(archive.len(), 3);
         for (name, data) in files {
             let mut entry = archive.by_name(name).unwrap();
+            let at = entry.last_modified().unwrap();
+            assert_eq!(
+                (at.year(), at.month(), at.day(), at.hour(), at.minute()),
+                (2026, 1, 1, 10, 0),
+                "{name}"
+            );
             let mut read = Vec::new();
             entry.read_to_end(&mut read).unwrap();
             assert_eq!(read, data, "{name}");

@@ -548,3 +548,29 @@ async fn files_and_folders_download_as_one_zip() {
     let none = app.get("/api/download/zip/zipped?prefix=in%2F").await;
     assert_eq!(none.status, StatusCode::BAD_REQUEST);
 }
+
+/// Issue 23.6: an empty file previews as empty text (S3 refuses any range of it with 416),
+/// and a text file as its text.
+#[tokio::test]
+async fn empty_files_preview_as_empty_text() {
+    let mut app = TestApp::new().await;
+    app.login().await;
+    let created = app
+        .rest(
+            "POST",
+            "/system/buckets",
+            Some(json!({"bucket_name": "texts"})),
+        )
+        .await;
+    assert!(created.status.is_success(), "{}", created.body);
+    for (key, body) in [("empty.txt", ""), ("full.txt", "some text")] {
+        let stored = app.upload(&format!("texts/{key}"), body.into()).await;
+        assert_eq!(stored.status, StatusCode::OK, "{}", stored.body);
+        let preview = app
+            .call("buckets/preview", &[("bucket", "texts"), ("key", key)])
+            .await;
+        assert_eq!(preview.status, StatusCode::OK, "{key}: {}", preview.body);
+        assert_eq!(preview.json()["text"], body, "{key}");
+        assert_eq!(preview.json()["truncated"], false, "{key}");
+    }
+}

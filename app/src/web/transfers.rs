@@ -25,6 +25,7 @@ use crate::{AppError, AppResult};
 use domain::buckets::Access;
 use domain::jobs::{Trigger, events};
 use domain::zip_stream::ZipStream;
+use model::Timestamp;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -162,7 +163,6 @@ async fn write_zip(
     let mut zip = ZipStream::default();
     for key in keys {
         let name = key.strip_prefix(prefix).unwrap_or(key);
-        send(zip.start_entry(name)).await?;
         let object = s3
             .get_object()
             .bucket(bucket)
@@ -170,6 +170,11 @@ async fn write_zip(
             .send()
             .await
             .map_err(|e| format!("cannot read {key}: {}", supervisor::storage::describe(&e)))?;
+        // Each entry keeps its object's time, as a file copied from the store would.
+        let modified = object
+            .last_modified()
+            .map_or_else(Timestamp::now, |t| Timestamp::from_secs(t.secs()));
+        send(zip.start_entry(name, modified)).await?;
         let mut body = object.body;
         let mut crc = crc32fast::Hasher::new();
         let mut size = 0u64;

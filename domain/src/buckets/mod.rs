@@ -504,13 +504,20 @@ pub async fn preview(
                 .key(key)
                 .range(format!("bytes=0-{}", PREVIEW_BYTES - 1))
                 .send()
-                .await
-                .map_err(|e| match e.as_service_error() {
-                    Some(se) if se.is_no_such_key() => {
-                        AppError::NotFound(format!("no object {key:?} in {bucket:?}"))
-                    }
-                    _ => refused("key", e),
-                })?;
+                .await;
+            // No range of an empty object exists: S3 answers 416 where the file is just empty.
+            if let Err(e) = &object
+                && e.as_service_error().and_then(|se| se.meta().code()) == Some("InvalidRange")
+            {
+                preview.text = Some(String::new());
+                return Ok(preview);
+            }
+            let object = object.map_err(|e| match e.as_service_error() {
+                Some(se) if se.is_no_such_key() => {
+                    AppError::NotFound(format!("no object {key:?} in {bucket:?}"))
+                }
+                _ => refused("key", e),
+            })?;
             let total = object
                 .content_range()
                 .and_then(|r| r.rsplit('/').next())
