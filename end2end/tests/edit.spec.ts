@@ -13,7 +13,7 @@ test('memory is edited through the form and read back through the OSCAR API', as
   await api.createService(request, service);
 
   await signIn(page, '/services/edit-e2e');
-  await page.getByRole('link', { name: 'Edit' }).click();
+  await page.getByRole('link', { name: 'Edit', exact: true }).click();
   await expect(page).toHaveURL(/\/services\/edit-e2e\/edit$/);
   await expect(page.getByLabel('Memory')).toHaveValue('256Mi');
 
@@ -54,10 +54,11 @@ test('the FDL download applies back unchanged', async ({ page, request }) => {
   expect(yaml).toContain('name: export-e2e');
   expect(yaml).not.toMatch(/token|owner/);
 
-  // Applying the exported file leaves the service as it was.
+  // Applying the exported file (updates allowed) leaves the service as it was.
   await page.goto('/new-service');
   await page.getByRole('tab', { name: 'YAML' }).click();
   await page.getByLabel('FDL (YAML)').fill(yaml);
+  await page.getByLabel('Update services that already exist').check();
   await page.getByRole('button', { name: 'Apply' }).click();
   await expect(page.getByRole('status')).toContainText('Updated export-e2e');
   const stored = await (await api.getService(request, 'export-e2e')).json();
@@ -74,6 +75,11 @@ test('a service is created through the form', async ({ page, request }) => {
   await page.locator('.editor textarea').fill('#!/bin/sh\ncp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/"\n');
   await page.getByRole('button', { name: 'Create' }).click();
   await expect(page.locator('[data-field="name"]')).toContainText('is required');
+  // Tied to its field for assistive technology, which takes the focus.
+  const name = page.getByLabel('Name', { exact: true });
+  await expect(name).toHaveAttribute('aria-invalid', 'true');
+  await expect(name).toHaveAccessibleDescription(/is required/);
+  await expect(name).toBeFocused();
 
   await page.getByLabel('Name', { exact: true }).fill('form-e2e');
   await page.getByRole('button', { name: 'Create' }).click();

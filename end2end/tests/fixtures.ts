@@ -40,6 +40,8 @@ export async function signIn(page: Page, next = '/services') {
   await page.getByRole('button', { name: 'Sign in' }).click();
   await expect(page).toHaveURL(new RegExp(`${next.replace('?', '\\?')}$`));
   await expect(page.getByTestId('current-user')).toContainText(ADMIN);
+  // The page is rendered by the server first: its handlers exist once it is hydrated.
+  await hydrated(page);
 }
 
 /** The OSCAR REST API as oscar-python uses it: HTTP Basic with the admin account. */
@@ -53,6 +55,12 @@ export const api = {
   async createBucket(request: APIRequestContext, name: string) {
     const created = await request.post('/system/buckets', { data: { bucket_name: name }, headers: basic });
     expect(created.status(), await created.text()).toBe(201);
+  },
+  /** Queues a job of the service with `body` as its payload, as a client with its token does. */
+  async queueJob(request: APIRequestContext, service: string, body = '"x"') {
+    const token = (await (await api.getService(request, service)).json()).token;
+    const queued = await request.post(`/job/${service}`, { headers: { Authorization: `Bearer ${token}` }, data: body });
+    expect(queued.status(), await queued.text()).toBe(201);
   },
   /** The response of `GET /system/services/{name}`. */
   getService(request: APIRequestContext, name: string) {

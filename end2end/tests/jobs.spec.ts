@@ -46,14 +46,22 @@ test('jobs appear live, their logs stream, and Run now shows the result', async 
   expect(require('fs').readFileSync(log, 'utf8')).toMatch(/^\d{4}-\d\d-\d\dT\S+ working on event-file-/m);
 
   // Run now: the single output file comes back and is shown as text.
-  await page.getByLabel('Input').fill('{"shout": "quietly"}');
+  await page.getByLabel('Input', { exact: true }).fill('{"shout": "quietly"}');
   await page.getByRole('button', { name: 'Run', exact: true }).click();
   await expect(page.getByTestId('run-output')).toHaveText('{"SHOUT": "QUIETLY"}', { timeout: 30_000 });
   // The synchronous run is in the history too.
   await expect(page.locator('tr[data-job] td', { hasText: 'sync' })).toBeVisible();
 
-  // Finished jobs can be deleted with their logs.
+  // Finished jobs can be deleted with their logs, once confirmed (Escape cancels).
   await row.getByRole('button', { name: 'Delete' }).click();
+  const dialog = page.getByRole('alertdialog', { name: 'Confirm job deletion' });
+  await expect(dialog.getByTestId('jobs-delete-summary')).toHaveText(`Delete job ${job} and its log?`);
+  await expect(dialog.getByRole('button', { name: 'Cancel' })).toBeFocused();
+  await page.keyboard.press('Escape');
+  await expect(dialog).toHaveCount(0);
+  await expect(row).toHaveCount(1);
+  await row.getByRole('button', { name: 'Delete' }).click();
+  await dialog.getByRole('button', { name: 'Delete', exact: true }).click();
   await expect(row).toHaveCount(0);
 
   // The Jobs page lists every service's jobs, linked to their service.

@@ -45,7 +45,7 @@ test('a service defined through the API is listed, inspected, and deleted with c
   await expect(dialog).toHaveCount(0);
 
   await page.getByRole('button', { name: 'Delete service…' }).click();
-  await page.getByRole('alertdialog').getByRole('button', { name: 'Delete', exact: true }).click();
+  await page.getByRole('alertdialog').getByRole('button', { name: 'Delete it and its bucket', exact: true }).click();
   await expect(page).toHaveURL(/\/services$/);
   // Other tests share this server, so check this service's row, not an empty list.
   await expect(page.getByRole('row', { name: /upper-e2e/ })).toHaveCount(0);

@@ -36,7 +36,6 @@ pub fn router(state: AppState, sessions: Sessions, secure_cookies: bool) -> axum
     axum::Router::new()
         // OSCAR-compatible liveness probe.
         .route("/health", get(|| async { "Ok" }))
-        .route("/", get(|| async { Redirect::to(app::pages::HOME) }))
         .merge(app::web::rest::router(&state))
         .merge(app::web::live::routes())
         .merge(app::web::sign_in::routes())

@@ -2,7 +2,7 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 
 use super::bucket::human_size;
-use super::widgets::{EmptyState, ErrorPanel, PageHeader, loaded};
+use super::widgets::{ConfirmDialog, EmptyState, ErrorPanel, Owner, PageHeader, loaded};
 use crate::api::buckets::{CreateBucket, DeleteBucket, list_buckets};
 use model::url::percent_encode;
 
@@ -33,34 +33,36 @@ pub fn BucketsPage() -> impl IntoView {
             <button type="button" on:click=move |_| buckets.refetch()>"Refresh"</button>
         </PageHeader>
         <section class="panel detail">
-            <div class="row">
+            // A form, so Enter in the field creates the bucket.
+            <form class="row" on:submit=move |ev: leptos::ev::SubmitEvent| {
+                ev.prevent_default();
+                let wanted = name.get_untracked().trim().to_string();
+                if !wanted.is_empty() {
+                    create.dispatch(CreateBucket { name: wanted });
+                }
+            }>
                 <label>
                     "New bucket"
                     <input type="text" name="bucket" placeholder="lowercase, 3-63 characters" prop:value=name
                         on:input=move |ev| name.set(event_target_value(&ev)) />
                 </label>
-                <button type="button" class="primary" disabled=move || name.read().trim().is_empty()
-                    on:click=move |_| { create.dispatch(CreateBucket { name: name.get_untracked().trim().to_string() }); }>
+                <button type="submit" class="primary" disabled=move || name.read().trim().is_empty()>
                     "Create bucket"
                 </button>
-            </div>
+            </form>
             {move || create.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error /> })}
         </section>
         {move || confirming.get().map(|(bucket, objects)| {
             let doomed = bucket.clone();
             view! {
-                <div class="confirm" role="alertdialog" aria-label="Confirm bucket deletion">
+                <ConfirmDialog label="Confirm bucket deletion" confirm="Delete"
+                    on_confirm=move |()| { delete.dispatch(DeleteBucket { name: doomed.clone() }); }
+                    on_cancel=move |()| confirming.set(None) pending=delete.pending()>
                     <p data-testid="bucket-delete-summary">
                         {format!("Delete bucket {bucket} and the {objects} object(s) in it?")}
                     </p>
-                    <button type="button" on:click=move |_| confirming.set(None)>"Cancel"</button>
-                    " "
-                    <button type="button" class="danger-solid"
-                        on:click=move |_| { delete.dispatch(DeleteBucket { name: doomed.clone() }); }>
-                        "Delete"
-                    </button>
                     {move || delete.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error /> })}
-                </div>
+                </ConfirmDialog>
             }
         })}
         {loaded(buckets, move |list| {
@@ -87,7 +89,7 @@ pub fn BucketsPage() -> impl IntoView {
                                         let href = format!("/services/{}", percent_encode(&s, b""));
                                         view! { <A href=href>{s}</A> }
                                     })}</td>
-                                    <td>{b.owner}</td>
+                                    <td><Owner id=b.owner /></td>
                                     <td>{b.visibility}</td>
                                     <td>{b.objects}</td>
                                     <td>{human_size(b.size)}</td>

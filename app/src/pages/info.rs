@@ -1,6 +1,6 @@
 use leptos::prelude::*;
 
-use super::widgets::{CopyButton, ErrorPanel, PageHeader, loaded};
+use super::widgets::{ConfirmDialog, CopyButton, ErrorPanel, PageHeader, loaded};
 use crate::api::registries::{
     DeleteRegistryCredential, SaveRegistryCredential, list_registry_credentials,
 };
@@ -155,15 +155,14 @@ fn KeysShown(
         {personal.then(|| view! {
             <button type="button" on:click=move |_| confirming.set(true)>"Rotate keys"</button>
             {move || confirming.get().then(|| view! {
-                <div class="confirm" role="alertdialog" aria-label="Confirm rotation">
-                    <p>"New keys replace these at once: clients still using them will be refused."</p>
-                    <button type="button" on:click=move |_| confirming.set(false)>"Cancel"</button>
-                    " "
-                    <button type="button" class="danger-solid" on:click=move |_| {
+                <ConfirmDialog label="Confirm rotation" confirm="Rotate"
+                    on_confirm=move |()| {
                         confirming.set(false);
                         rotate.dispatch(RotateStoreCredentials {});
-                    }>"Rotate"</button>
-                </div>
+                    }
+                    on_cancel=move |()| confirming.set(false)>
+                    <p>"New keys replace these at once: clients still using them will be refused."</p>
+                </ConfirmDialog>
             })}
         })}
     }

@@ -12,7 +12,7 @@ pub fn JobsPage() -> impl IntoView {
     let version = RwSignal::new(0u64);
     let jobs = Resource::new(move || version.get(), |_| recent_jobs());
     #[cfg(feature = "hydrate")]
-    super::service_jobs::listen_for_changes("/api/live/jobs".into(), version);
+    super::widgets::listen_for_changes("/api/live/jobs".into(), version);
     let table = move || {
         jobs.get().map(|result| match result {
             Err(error) => view! { <ErrorPanel error /> }.into_any(),

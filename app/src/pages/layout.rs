@@ -9,6 +9,7 @@ use crate::api::auth::current_user;
 #[component]
 pub fn Layout() -> impl IntoView {
     let user = Resource::new(|| (), |_| current_user());
+    provide_context::<super::widgets::CurrentUser>(user);
     let navigate = use_navigate();
     let location = use_location();
     Effect::new(move |_| {
@@ -18,7 +19,17 @@ pub fn Layout() -> impl IntoView {
         }
     });
 
+    // The router would take the link for a navigation: the focus moves by hand.
+    let main = NodeRef::<leptos::html::Main>::new();
+    let skip = move |ev: leptos::ev::MouseEvent| {
+        ev.prevent_default();
+        #[cfg(feature = "hydrate")]
+        if let Some(main) = main.get() {
+            let _ = main.focus();
+        }
+    };
     view! {
+        <a class="skip" href="#main" on:click=skip>"Skip to content"</a>
         <div class="shell">
             <nav class="sidebar" aria-label="Main">
                 <a class="brand" href=super::HOME>"OSCAR"</a>
@@ -46,7 +57,7 @@ pub fn Layout() -> impl IntoView {
                         })}
                     </Transition>
                 </header>
-                <main>
+                <main id="main" tabindex="-1" node_ref=main>
                     <Outlet />
                 </main>
             </div>

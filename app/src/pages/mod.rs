@@ -15,7 +15,7 @@ mod widgets;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Title, provide_meta_context};
-use leptos_router::components::{ParentRoute, Route, Router, Routes};
+use leptos_router::components::{ParentRoute, Redirect, Route, Router, Routes};
 use leptos_router::path;
 
 pub use model::routes::{HOME, LOGIN};
@@ -52,6 +52,8 @@ pub fn App() -> impl IntoView {
             <Routes fallback=widgets::NotFound>
                 <Route path=path!("/login") view=login::LoginPage />
                 <ParentRoute path=path!("") view=layout::Layout>
+                    // The address the README gives: the dashboard's home.
+                    <Route path=path!("/") view=|| view! { <Redirect path=HOME /> } />
                     <Route path=path!("/services") view=services::ServicesPage />
                     <Route path=path!("/new-service") view=new_service::NewServicePage />
                     <Route path=path!("/services/:name") view=service_detail::ServiceDetailPage />

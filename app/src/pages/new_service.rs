@@ -86,7 +86,7 @@ fn ApplyFdlForm(
         <section class="panel detail">
             <p class="muted">
                 "Paste an FDL file or load it from disk. When its "<code>"script:"</code>
-                " names a file (e.g. "<code>"script.sh"</code>"), load that file too. Services that already exist are updated."
+                " names a file (e.g. "<code>"script.sh"</code>"), load that file too. A service whose name is taken is refused unless you allow updates."
             </p>
             <ActionForm action=apply>
                 <label>
@@ -107,6 +107,10 @@ fn ApplyFdlForm(
                     "Script file contents"
                     <textarea name="script" class="code" rows="8" spellcheck="false" prop:value=script
                         on:input=move |ev| script.set(event_target_value(&ev))></textarea>
+                </label>
+                <label class="check">
+                    <input type="checkbox" name="update_existing" value="true" />
+                    "Update services that already exist (as "<code>"oscar-cli apply"</code>" does)"
                 </label>
                 <button type="submit" class="primary" disabled=move || apply.pending().get()>"Apply"</button>
             </ActionForm>

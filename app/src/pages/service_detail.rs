@@ -2,8 +2,9 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_params_map};
 
+use super::bucket::folder_href;
 use super::service_jobs::{InvokePanel, ServiceJobs};
-use super::widgets::{CopyButton, ErrorPanel, PageHeader, loaded};
+use super::widgets::{ConfirmDialog, CopyButton, ErrorPanel, Owner, PageHeader, loaded};
 use crate::api::services::{DeleteService, PlanDeletion, ServiceToken, get_service};
 use model::service::{Service, StorageIo};
 
@@ -19,8 +20,10 @@ pub(super) fn routed_service() -> Resource<Result<Service, crate::AppError>> {
 #[component]
 pub fn ServiceDetailPage() -> impl IntoView {
     let service = routed_service();
+    let params = use_params_map();
+    let title = move || format!("Service {}", params.read().get("name").unwrap_or_default());
     view! {
-        <PageHeader title="Service" />
+        {move || view! { <PageHeader title=title() /> }}
         // The page's parts are type-erased (`into_any`) like the bucket browser's: nested as
         // one type, they overflowed rustc's depth limit computing the page's layout.
         {loaded(service, |s| view! { <ServiceDetail service=s /> }.into_any())}
@@ -56,9 +59,9 @@ fn ServiceDetail(service: Service) -> impl IntoView {
                 <dt>"Memory"</dt><dd data-testid="memory">{service.memory.clone()}</dd>
                 <dt>"GPU"</dt><dd>{if service.enable_gpu { "yes" } else { "no" }}</dd>
                 <dt>"Log level"</dt><dd>{service.log_level.clone()}</dd>
-                <dt>"Inputs"</dt><dd>{storage_list(&service.input)}</dd>
-                <dt>"Outputs"</dt><dd>{storage_list(&service.output)}</dd>
-                <dt>"Owner"</dt><dd>{service.owner.clone()}</dd>
+                <dt>"Inputs"</dt><dd data-testid="inputs">{storage_list(&service.input)}</dd>
+                <dt>"Outputs"</dt><dd data-testid="outputs">{storage_list(&service.output)}</dd>
+                <dt>"Owner"</dt><dd><Owner id=service.owner.clone() /></dd>
             </dl>
             {(!variables.is_empty()).then(|| view! {
                 <h3>"Environment variables"</h3>
@@ -94,15 +97,29 @@ fn ServiceDetail(service: Service) -> impl IntoView {
     .into_any()
 }
 
-fn storage_list(entries: &[StorageIo]) -> String {
+/// Each folder, linked to the bucket browser at that folder when it is in the platform's store
+/// (where a user drops files to start jobs, or finds the outputs).
+fn storage_list(entries: &[StorageIo]) -> AnyView {
     if entries.is_empty() {
-        return "none".into();
+        return "none".into_any();
     }
     entries
         .iter()
-        .map(|io| format!("{} ({})", io.path, io.storage_provider))
-        .collect::<Vec<_>>()
-        .join(", ")
+        .enumerate()
+        .map(|(i, io)| {
+            let separator = (i > 0).then_some(", ");
+            let label = format!("{} ({})", io.path, io.storage_provider);
+            let shown = if io.in_platform_store() {
+                let (bucket, _) = io.bucket_and_folder();
+                let href = folder_href(bucket, &io.folder_prefix());
+                view! { <A href=href>{label}</A> }.into_any()
+            } else {
+                label.into_any()
+            };
+            view! { {separator} {shown} }
+        })
+        .collect_view()
+        .into_any()
 }
 
 /// The token stays on the server until its owner asks to see it.
@@ -151,28 +168,33 @@ fn DeleteService(name: String) -> impl IntoView {
                 None => view! { <button type="button" class="danger-solid" on:click=ask.clone()>"Delete service…"</button> }.into_any(),
                 Some(Err(error)) => view! { <ErrorPanel error /> }.into_any(),
                 Some(Ok(p)) => {
-                    let what = if p.buckets.is_empty() {
+                    let count = p.buckets.len();
+                    let what = if count == 0 {
                         "No bucket will be deleted: the service's buckets are used elsewhere or were not created by it.".to_string()
                     } else {
-                        format!("These buckets and every object in them will be deleted too: {}.", p.buckets.join(", "))
+                        format!("Its buckets can go with it, with every object in them: {}. Or keep them, and their files.", p.buckets.join(", "))
                     };
-                    let service = p.service.clone();
+                    let confirm = match count {
+                        0 => "Delete".to_string(),
+                        1 => "Delete it and its bucket".to_string(),
+                        n => format!("Delete it and its {n} buckets"),
+                    };
+                    let (service, kept) = (p.service.clone(), p.service.clone());
                     view! {
-                        <div class="confirm" role="alertdialog" aria-label="Confirm deletion">
+                        <ConfirmDialog label="Confirm deletion" confirm
+                            on_confirm=move |()| { delete.dispatch(DeleteService { name: service.clone(), keep_buckets: false }); }
+                            on_cancel=move |()| plan.clear() pending=delete.pending()>
                             <p><strong>"Delete service " {p.service.clone()} "?"</strong></p>
                             <p data-testid="deletion-plan">{what}</p>
-                            <button type="button" on:click=move |_| plan.clear()>"Cancel"</button>
-                            " "
-                            <button
-                                type="button"
-                                class="danger-solid"
-                                disabled=move || delete.pending().get()
-                                on:click=move |_| { delete.dispatch(DeleteService { name: service.clone() }); }
-                            >
-                                "Delete"
-                            </button>
+                            {(count > 0).then(|| view! {
+                                <button type="button" class="danger" disabled=move || delete.pending().get()
+                                    on:click=move |_| { delete.dispatch(DeleteService { name: kept.clone(), keep_buckets: true }); }>
+                                    "Delete the service only"
+                                </button>
+                                " "
+                            })}
                             {move || delete.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error /> })}
-                        </div>
+                        </ConfirmDialog>
                     }.into_any()
                 }
             }}

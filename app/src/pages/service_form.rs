@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 
 use super::widgets::{ErrorPanel, PageHeader, loaded};
-use crate::api::services::SaveService;
+use crate::api::services::{CreateService, SaveService};
 use model::service::validate::{self, LOG_LEVELS};
 use model::service::{FieldError, PLATFORM_STORE, Service, StorageIo};
 
@@ -59,10 +59,12 @@ pub fn ServiceForm(
         .map(|k| (k.clone(), RwSignal::new(String::new())))
         .collect();
     let errors = RwSignal::new(Vec::<FieldError>::new());
+    // Creating never updates: a taken name is the server's 409, shown with the form.
+    let create = ServerAction::<CreateService>::new();
     let save = ServerAction::<SaveService>::new();
     let navigate = use_navigate();
     Effect::new(move |_| {
-        if let Some(Ok(applied)) = save.value().get() {
+        if let Some(Ok(applied)) = create.value().get().or_else(|| save.value().get()) {
             navigate(&format!("/services/{}", applied.name), Default::default());
         }
     });
@@ -120,8 +122,27 @@ pub fn ServiceForm(
             found.extend(more);
         }
         errors.set(found.clone());
+        // The first field to fix takes the focus once the messages are shown.
+        #[cfg(feature = "hydrate")]
+        if !found.is_empty() {
+            request_animation_frame(|| {
+                use wasm_bindgen::JsCast;
+                if let Some(field) = document()
+                    .query_selector(".service-form [aria-invalid=\"true\"]")
+                    .ok()
+                    .flatten()
+                    .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+                {
+                    let _ = field.focus();
+                }
+            });
+        }
         if found.is_empty() {
-            save.dispatch(SaveService { service });
+            if creating {
+                create.dispatch(CreateService { service });
+            } else {
+                save.dispatch(SaveService { service });
+            }
         }
     };
     let error_for = move |field: &'static str| {
@@ -139,6 +160,8 @@ pub fn ServiceForm(
             })
         }
     };
+    // For assistive technology: the field is marked and points at its message.
+    let invalid = move |field: &'static str| move || (!error_for(field)().is_empty()).to_string();
     let line_numbers = move || {
         (1..=script.with(|s| s.lines().count().max(1)))
             .map(|n| format!("{n}\n"))
@@ -149,16 +172,17 @@ pub fn ServiceForm(
         <form class="panel detail service-form" on:submit=submit novalidate>
             {if creating {
                 view! {
-                    <label>"Name" <input type="text" prop:value=name on:input=move |ev| name.set(event_target_value(&ev)) /></label>
-                    <p class="field-error" data-field="name">{error_for("name")}</p>
+                    <label>"Name" <input type="text" prop:value=name aria-invalid=invalid("name") aria-describedby="error-name"
+                        on:input=move |ev| name.set(event_target_value(&ev)) /></label>
+                    <p class="field-error" id="error-name" data-field="name">{error_for("name")}</p>
                 }.into_any()
             } else {
                 view! { <h2 data-testid="service-name">{shown_name}</h2> }.into_any()
             }}
             <div class="row">
-                <label>"Image" <input type="text" prop:value=image on:input=move |ev| image.set(event_target_value(&ev)) /></label>
-                <label>"CPU" <input type="text" placeholder=validate::DEFAULT_CPU prop:value=cpu on:input=move |ev| cpu.set(event_target_value(&ev)) /></label>
-                <label>"Memory" <input type="text" placeholder=validate::DEFAULT_MEMORY prop:value=memory on:input=move |ev| memory.set(event_target_value(&ev)) /></label>
+                <label>"Image" <input type="text" prop:value=image aria-invalid=invalid("image") aria-describedby="error-image" on:input=move |ev| image.set(event_target_value(&ev)) /></label>
+                <label>"CPU" <input type="text" placeholder=validate::DEFAULT_CPU prop:value=cpu aria-invalid=invalid("cpu") aria-describedby="error-cpu" on:input=move |ev| cpu.set(event_target_value(&ev)) /></label>
+                <label>"Memory" <input type="text" placeholder=validate::DEFAULT_MEMORY prop:value=memory aria-invalid=invalid("memory") aria-describedby="error-memory" on:input=move |ev| memory.set(event_target_value(&ev)) /></label>
                 <label>
                     "Log level"
                     <select on:change=move |ev| log_level.set(event_target_value(&ev))>
@@ -167,23 +191,25 @@ pub fn ServiceForm(
                 </label>
                 <label class="check"><input type="checkbox" prop:checked=gpu on:change=move |ev| gpu.set(event_target_checked(&ev)) /> "GPU"</label>
             </div>
-            <p class="field-error" data-field="image">{error_for("image")}</p>
-            <p class="field-error" data-field="cpu">{error_for("cpu")}</p>
-            <p class="field-error" data-field="memory">{error_for("memory")}</p>
+            <p class="field-error" id="error-image" data-field="image">{error_for("image")}</p>
+            <p class="field-error" id="error-cpu" data-field="cpu">{error_for("cpu")}</p>
+            <p class="field-error" id="error-memory" data-field="memory">{error_for("memory")}</p>
             <div class="row">
                 <label>
                     "Input folders (bucket/folder, one per line)"
                     <textarea class="code" rows="3" spellcheck="false" prop:value=inputs
+                        aria-invalid=invalid("input") aria-describedby="error-input"
                         on:input=move |ev| inputs.set(event_target_value(&ev))></textarea>
                 </label>
                 <label>
                     "Output folders (bucket/folder, one per line)"
                     <textarea class="code" rows="3" spellcheck="false" prop:value=outputs
+                        aria-invalid=invalid("output") aria-describedby="error-output"
                         on:input=move |ev| outputs.set(event_target_value(&ev))></textarea>
                 </label>
             </div>
-            <p class="field-error" data-field="input">{error_for("input")}</p>
-            <p class="field-error" data-field="output">{error_for("output")}</p>
+            <p class="field-error" id="error-input" data-field="input">{error_for("input")}</p>
+            <p class="field-error" id="error-output" data-field="output">{error_for("output")}</p>
             {(!other_stores.is_empty()).then(|| view! {
                 <p class="muted">"Kept as defined (other storage providers): " {other_stores.join(", ")}</p>
             })}
@@ -192,16 +218,18 @@ pub fn ServiceForm(
                 <div class="editor">
                     <pre class="gutter" aria-hidden="true">{line_numbers}</pre>
                     <textarea class="code" rows="14" spellcheck="false" prop:value=script
+                        aria-invalid=invalid("script") aria-describedby="error-script"
                         on:input=move |ev| script.set(event_target_value(&ev))></textarea>
                 </div>
             </label>
-            <p class="field-error" data-field="script">{error_for("script")}</p>
+            <p class="field-error" id="error-script" data-field="script">{error_for("script")}</p>
             <label>
                 "Environment variables (one NAME=value per line)"
                 <textarea class="code" rows="4" spellcheck="false" prop:value=variables
+                    aria-invalid=invalid("environment") aria-describedby="error-environment"
                     on:input=move |ev| variables.set(event_target_value(&ev))></textarea>
             </label>
-            <p class="field-error" data-field="environment">{error_for("environment")}</p>
+            <p class="field-error" id="error-environment" data-field="environment">{error_for("environment")}</p>
             {(!secrets.is_empty()).then(|| view! {
                 <fieldset>
                     <legend>"Secrets (leave blank to keep the stored value)"</legend>
@@ -216,10 +244,14 @@ pub fn ServiceForm(
                     }).collect_view()}
                 </fieldset>
             })}
-            <button type="submit" class="primary" disabled=move || save.pending().get()>
+            <button type="submit" class="primary"
+                disabled=move || create.pending().get() || save.pending().get()>
                 {if creating { "Create" } else { "Save" }}
             </button>
-            {move || save.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error /> })}
+            {move || {
+                let answer = if creating { create.value().get() } else { save.value().get() };
+                answer.and_then(Result::err).map(|error| view! { <ErrorPanel error /> })
+            }}
         </form>
     }
 }

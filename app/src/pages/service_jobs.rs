@@ -4,7 +4,7 @@
 use base64::Engine;
 use leptos::prelude::*;
 
-use super::widgets::{ErrorPanel, format_duration, format_time};
+use super::widgets::{ConfirmDialog, ErrorPanel, LocalTime, format_duration};
 use crate::api::jobs::{DeleteJobs, Job, JobState, RetryJob, RunResult, RunService, list_jobs};
 
 #[component]
@@ -22,8 +22,10 @@ pub fn ServiceJobs(name: String) -> impl IntoView {
     };
     let delete = ServerAction::<DeleteJobs>::new();
     let retry = ServerAction::<RetryJob>::new();
+    // Jobs a Delete button asked to delete, with the sentence that says what goes.
+    let doomed = RwSignal::new(None::<(Vec<String>, String)>);
     #[cfg(feature = "hydrate")]
-    listen_for_changes(
+    super::widgets::listen_for_changes(
         format!("/api/live/jobs/{}", model::url::percent_encode(&name, b"")),
         version,
     );
@@ -47,19 +49,16 @@ pub fn ServiceJobs(name: String) -> impl IntoView {
             Err(error) => view! { <ErrorPanel error /> }.into_any(),
             Ok(list) => {
                 let total: i64 = list.counts.iter().map(|(_, n)| n).sum();
-                let finished: Vec<String> = list
-                    .jobs
-                    .iter()
-                    .filter(|j| j.state.is_final())
-                    .map(|j| j.name.clone())
-                    .collect();
+                let finished: Vec<&Job> = list.jobs.iter().filter(|j| j.state.is_final()).collect();
+                let failed = finished.iter().filter(|j| j.state != JobState::Succeeded).count();
+                let summary = format!(
+                    "Delete the {} finished job(s) listed here and their logs: {} succeeded, {failed} failed (their logs say why)?",
+                    finished.len(),
+                    finished.len() - failed,
+                );
+                let finished: Vec<String> = finished.iter().map(|j| j.name.clone()).collect();
                 let service = service.clone();
-                let delete_finished = {
-                    let service = service.clone();
-                    move |_| {
-                        delete.dispatch(DeleteJobs { service: service.clone(), jobs: finished.clone() });
-                    }
-                };
+                let delete_finished = move |_| doomed.set(Some((finished.clone(), summary.clone())));
                 let pulling = list.pulling.map(|percent| view! {
                     <p class="notice" role="status" data-testid="image-pull">
                         {format!("Pulling the service's image ({percent} %); its jobs start when it is here.")}
@@ -90,7 +89,7 @@ pub fn ServiceJobs(name: String) -> impl IntoView {
                     {if list.jobs.is_empty() {
                         view! {
                             <p class="muted" data-testid="no-jobs">
-                                "No jobs yet. Upload a file to an input folder, or use Invoke below."
+                                "No jobs yet. Upload a file to an input folder, or use Run now."
                             </p>
                         }.into_any()
                     } else {
@@ -102,7 +101,7 @@ pub fn ServiceJobs(name: String) -> impl IntoView {
                                 </tr></thead>
                                 <tbody>
                                     {list.jobs.into_iter().map(|job| view! {
-                                        <JobRow job service=service.clone() selected delete retry />
+                                        <JobRow job service=service.clone() selected doomed retry />
                                     }).collect_view()}
                                 </tbody>
                             </table>
@@ -117,6 +116,22 @@ pub fn ServiceJobs(name: String) -> impl IntoView {
         <section class="panel detail" data-testid="jobs">
             <h2>"Jobs"</h2>
             <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>{table}</Transition>
+            {
+                let service = name.clone();
+                move || doomed.get().map(|(jobs, what)| {
+                    let service = service.clone();
+                    view! {
+                        <ConfirmDialog label="Confirm job deletion" confirm="Delete"
+                            on_confirm=move |()| {
+                                delete.dispatch(DeleteJobs { service: service.clone(), jobs: jobs.clone() });
+                                doomed.set(None);
+                            }
+                            on_cancel=move |()| doomed.set(None)>
+                            <p data-testid="jobs-delete-summary">{what}</p>
+                        </ConfirmDialog>
+                    }
+                })
+            }
             {move || delete.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error /> })}
             {move || retry.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error /> })}
             {move || selected.get().map(|job| view! { <JobLog service=name.clone() job selected /> })}
@@ -130,7 +145,7 @@ fn JobRow(
     job: Job,
     service: String,
     selected: RwSignal<Option<String>>,
-    delete: ServerAction<DeleteJobs>,
+    doomed: RwSignal<Option<(Vec<String>, String)>>,
     retry: ServerAction<RetryJob>,
 ) -> impl IntoView {
     let name = job.name.clone();
@@ -150,7 +165,7 @@ fn JobRow(
             JobState::Running => ().into_any(),
             _ => view! {
                 <button type="button" class="small" title="Delete this job and its log" on:click=move |_| {
-                    delete.dispatch(DeleteJobs { service: service.clone(), jobs: vec![name.clone()] });
+                    doomed.set(Some((vec![name.clone()], format!("Delete job {name} and its log?"))));
                 }>"Delete"</button>
             }
             .into_any(),
@@ -173,7 +188,7 @@ fn JobRow(
 #[component]
 pub(super) fn JobCells(job: Job) -> impl IntoView {
     let duration = match (job.started_at, job.finished_at) {
-        (Some(start), Some(end)) => format_duration(end - start),
+        (Some(start), Some(end)) => format_duration(end.since(start)),
         _ => String::new(),
     };
     view! {
@@ -184,36 +199,9 @@ pub(super) fn JobCells(job: Job) -> impl IntoView {
         </td>
         <td>{job.trigger.as_str()}</td>
         <td class="mono" title=job.outputs.join("\n")>{job.input.unwrap_or_default()}</td>
-        <td>{format_time(job.created_at)}</td>
+        <td><LocalTime at=job.created_at /></td>
         <td>{duration}</td>
         <td>{job.exit_code.map(|c| c.to_string()).unwrap_or_default()}</td>
-    }
-}
-
-/// Bumps `version` (so tables reload) when the job-change stream at `url` reports something,
-/// at most a few times a second.
-#[cfg(feature = "hydrate")]
-pub(super) fn listen_for_changes(url: String, version: RwSignal<u64>) {
-    use std::cell::Cell;
-    use std::rc::Rc;
-    use std::time::Duration;
-
-    let scheduled = Rc::new(Cell::new(false));
-    let on_change = Box::new(move |_: String| {
-        if scheduled.replace(true) {
-            return;
-        }
-        let scheduled = scheduled.clone();
-        set_timeout(
-            move || {
-                scheduled.set(false);
-                version.update(|v| *v += 1);
-            },
-            Duration::from_millis(250),
-        );
-    });
-    if let Some(source) = super::widgets::LiveSource::open(&url, vec![("job", on_change)]) {
-        source.close_on_cleanup();
     }
 }
 
@@ -278,14 +266,37 @@ fn JobLog(service: String, job: String, selected: RwSignal<Option<String>>) -> i
 #[component]
 pub fn InvokePanel(name: String) -> impl IntoView {
     let payload = RwSignal::new(String::new());
-    let file_name = RwSignal::new(None::<String>);
+    let kind = RwSignal::new(PayloadKind::Text);
+    let chosen = RwSignal::new(None::<(String, String)>);
+    let invalid = RwSignal::new(None::<String>);
     let run = ServerAction::<RunService>::new();
     let submit = {
         let name = name.clone();
         move |_| {
+            // The supervisor base64-decodes what is not JSON (upstream's rule): text goes
+            // encoded so that a word like "test" reaches the script as typed.
+            let text = payload.get_untracked();
+            let sent = match kind.get_untracked() {
+                PayloadKind::Text => base64::engine::general_purpose::STANDARD.encode(text),
+                PayloadKind::Json => match serde_json::from_str::<serde_json::Value>(&text) {
+                    Ok(_) => text,
+                    Err(e) => {
+                        invalid.set(Some(format!("The input is not JSON: {e}")));
+                        return;
+                    }
+                },
+                PayloadKind::File => match chosen.get_untracked() {
+                    Some((_, encoded)) => encoded,
+                    None => {
+                        invalid.set(Some("Choose a file first.".into()));
+                        return;
+                    }
+                },
+            };
+            invalid.set(None);
             run.dispatch(RunService {
                 service: name.clone(),
-                payload: payload.get_untracked(),
+                payload: sent,
             });
         }
     };
@@ -301,12 +312,13 @@ pub fn InvokePanel(name: String) -> impl IntoView {
             else {
                 return;
             };
-            file_name.set(Some(file.name()));
+            let name = file.name();
             leptos::task::spawn_local(async move {
                 if let Ok(buffer) = wasm_bindgen_futures::JsFuture::from(file.array_buffer()).await
                 {
                     let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
-                    payload.set(base64::engine::general_purpose::STANDARD.encode(bytes));
+                    let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+                    chosen.set(Some((name, encoded)));
                 }
             });
         }
@@ -317,19 +329,34 @@ pub fn InvokePanel(name: String) -> impl IntoView {
         <section class="panel detail" data-testid="invoke">
             <h2>"Run now"</h2>
             <p class="muted">
-                "Runs the script once on this input and shows the result (like POST /run). "
-                "Text is passed as typed (JSON as is, anything else is read as base64); a file is sent base64-encoded. "
-                "With the local executor (embedded mode) jobs run on this machine with its own tools and the service image is not used; with the Kubernetes executor they run in the image (Info shows which)."
+                "Runs the script once on this input, in the service's image, and shows the result (like POST /run). "
+                "The script reads the input from the file at "<code>"$INPUT_FILE_PATH"</code>"."
             </p>
-            <label>
-                "Input"
-                <textarea name="payload" class="code" rows="4" spellcheck="false" prop:value=payload
-                    on:input=move |ev| { file_name.set(None); payload.set(event_target_value(&ev)); }></textarea>
-            </label>
+            <fieldset class="row" role="radiogroup" aria-label="Input kind">
+                {PayloadKind::ALL.into_iter().map(|k| view! {
+                    <label class="check">
+                        <input type="radio" name="payload-kind" prop:checked=move || kind.get() == k
+                            on:change=move |_| { kind.set(k); invalid.set(None); } />
+                        {k.label()}
+                    </label>
+                }).collect_view()}
+            </fieldset>
+            <Show
+                when=move || kind.get() == PayloadKind::File
+                fallback=move || view! {
+                    <label>
+                        "Input"
+                        <textarea name="payload" class="code" rows="4" spellcheck="false" prop:value=payload
+                            on:input=move |ev| payload.set(event_target_value(&ev))></textarea>
+                    </label>
+                }
+            >
+                <label class="file">"File" <input type="file" name="file" on:change=on_file /></label>
+                {move || chosen.get().map(|(name, _)| view! { <span class="muted">{name}</span> })}
+            </Show>
+            {move || invalid.get().map(|why| view! { <p class="error" role="alert">{why}</p> })}
             <div class="row">
-                <label class="file">"…or a file" <input type="file" name="file" on:change=on_file /></label>
-                {move || file_name.get().map(|f| view! { <span class="muted">{f} " (base64)"</span> })}
-                <button type="button" class="primary" on:click=submit disabled=move || run.pending().get()>
+                <button type="button" class="primary" on:click=submit.clone() disabled=move || run.pending().get()>
                     {move || if run.pending().get() { "Running…" } else { "Run" }}
                 </button>
             </div>
@@ -342,38 +369,86 @@ pub fn InvokePanel(name: String) -> impl IntoView {
     .into_any()
 }
 
+/// What the "Run now" input is, and so how it is sent.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PayloadKind {
+    Text,
+    Json,
+    File,
+}
+
+impl PayloadKind {
+    const ALL: [PayloadKind; 3] = [Self::Text, Self::Json, Self::File];
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Text => "Text",
+            Self::Json => "JSON",
+            Self::File => "File",
+        }
+    }
+}
+
+/// How a synchronous response is shown. The supervisor answers with base64 when the script
+/// wrote output files (one file, or several zipped) and with what it printed otherwise; the
+/// body does not say which, so base64 is believed only when it decodes to something
+/// recognisable (an image, a ZIP archive, UTF-8 text), and a printed word such as "test"
+/// stays text.
+enum RunBody {
+    Empty,
+    Image { src: String },
+    Archive { href: String },
+    Text(String),
+}
+
+impl RunBody {
+    fn of(response: &str) -> Self {
+        let trimmed = response.trim();
+        if trimmed.is_empty() {
+            return Self::Empty;
+        }
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(trimmed)
+            .ok()
+            .filter(|bytes| !bytes.is_empty());
+        match decoded {
+            Some(bytes) => match image_type(&bytes) {
+                Some(mime) => Self::Image {
+                    src: format!("data:{mime};base64,{trimmed}"),
+                },
+                None if bytes.starts_with(b"PK\x03\x04") => Self::Archive {
+                    href: format!("data:application/zip;base64,{trimmed}"),
+                },
+                None => match String::from_utf8(bytes) {
+                    Ok(text) => Self::Text(text),
+                    Err(_) => Self::Text(response.to_string()),
+                },
+            },
+            None => Self::Text(response.to_string()),
+        }
+    }
+}
+
 #[component]
 fn RunOutcome(result: RunResult) -> impl IntoView {
     let job = result.job;
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(result.response.trim())
-        .ok()
-        .filter(|bytes| !bytes.is_empty());
-    let body = match decoded {
-        Some(bytes) => match image_type(&bytes) {
-            Some(mime) => {
-                let src = format!("data:{mime};base64,{}", result.response.trim());
-                view! {
-                    <img class="result-image" data-testid="run-image" src=src.clone() alt="Output image" />
-                    <a class="button" href=src download="output">"Download"</a>
-                }
-                .into_any()
-            }
-            None => match String::from_utf8(bytes) {
-                Ok(text) => {
-                    view! { <pre class="script" data-testid="run-output">{text}</pre> }.into_any()
-                }
-                Err(_) => {
-                    let href = format!(
-                        "data:application/octet-stream;base64,{}",
-                        result.response.trim()
-                    );
-                    view! { <a class="button" href=href download="output.zip">"Download the output"</a> }.into_any()
-                }
-            },
-        },
-        None => view! { <pre class="script" data-testid="run-output">{result.response}</pre> }
-            .into_any(),
+    let body = match RunBody::of(&result.response) {
+        RunBody::Empty => view! {
+            <p class="muted" data-testid="run-empty">"No output: the script printed nothing and wrote no file."</p>
+        }
+        .into_any(),
+        RunBody::Image { src } => view! {
+            <img class="result-image" data-testid="run-image" src=src.clone() alt="Output image" />
+            <a class="button" href=src download="output">"Download"</a>
+        }
+        .into_any(),
+        RunBody::Archive { href } => view! {
+            <a class="button" href=href download="outputs.zip">"Download the outputs (ZIP)"</a>
+        }
+        .into_any(),
+        RunBody::Text(text) => {
+            view! { <pre class="script" data-testid="run-output">{text}</pre> }.into_any()
+        }
     };
     let ok = job.state == JobState::Succeeded;
     view! {
@@ -410,5 +485,36 @@ fn image_type(bytes: &[u8]) -> Option<&'static str> {
             ..,
         ] => Some("image/webp"),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printed_words_stay_text_and_encoded_outputs_decode() {
+        let text = |response: &str| match RunBody::of(response) {
+            RunBody::Text(text) => Some(text),
+            _ => None,
+        };
+        // Issue 23.7: valid base64 that decodes to no known kind of output is what was printed.
+        assert_eq!(text("test").as_deref(), Some("test"));
+        assert_eq!(text("data\n").as_deref(), Some("data\n"));
+        assert_eq!(text("hello world").as_deref(), Some("hello world"));
+        let encode = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+        assert_eq!(
+            text(&encode(b"an output file")).as_deref(),
+            Some("an output file")
+        );
+        assert!(matches!(RunBody::of(" \n"), RunBody::Empty));
+        assert!(matches!(
+            RunBody::of(&encode(b"PK\x03\x04rest")),
+            RunBody::Archive { .. }
+        ));
+        assert!(matches!(
+            RunBody::of(&encode(b"\x89PNG\r\n")),
+            RunBody::Image { .. }
+        ));
     }
 }

@@ -5,7 +5,7 @@ use leptos_router::NavigateOptions;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
-use super::widgets::{EmptyState, PageHeader, format_time, loaded};
+use super::widgets::{EmptyState, LocalTime, Owner, PageHeader, loaded};
 use crate::api::services::{ServiceSummary, ServicesPage, list_services};
 
 /// Typing pauses this long before the list is asked for again.
@@ -38,9 +38,13 @@ pub fn ServicesPage() -> impl IntoView {
             .and_then(|p| p.parse().ok())
             .unwrap_or(1usize)
     });
+    // Bumped when a job the user sees changes: the job counts stay current.
+    let version = RwSignal::new(0u64);
+    #[cfg(feature = "hydrate")]
+    super::widgets::listen_for_changes("/api/live/jobs".into(), version);
     let services = Resource::new(
-        move || (filter.get(), page.get()),
-        |(filter, page)| list_services(filter, page),
+        move || (filter.get(), page.get(), version.get()),
+        |(filter, page, _)| list_services(filter, page),
     );
     let typed = RwSignal::new(filter.get_untracked());
     let waiting = StoredValue::new(None::<TimeoutHandle>);
@@ -159,8 +163,8 @@ fn ServiceRow(service: ServiceSummary) -> impl IntoView {
             <td class="mono">{service.inputs.join(", ")}</td>
             <td class="mono">{service.outputs.join(", ")}</td>
             <td data-testid="job-counts">{jobs}</td>
-            <td>{activity.last.map(format_time).unwrap_or_default()}</td>
-            <td>{service.owner}</td>
+            <td>{activity.last.map(|at| view! { <LocalTime at /> })}</td>
+            <td><Owner id=service.owner /></td>
         </tr>
     }
 }

@@ -3,16 +3,20 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
+use std::time::Duration;
+
+use model::Timestamp;
+
 use crate::AppError;
 
 /// A page heading that also sets the tab title; children are the page's actions.
 #[component]
 pub fn PageHeader(
-    title: &'static str,
+    #[prop(into)] title: String,
     #[prop(optional)] children: Option<Children>,
 ) -> impl IntoView {
     view! {
-        <Title text=title />
+        <Title text=title.clone() />
         <div class="page-header">
             <h1>{title}</h1>
             <div class="page-actions">{children.map(|actions| actions())}</div>
@@ -20,12 +24,14 @@ pub fn PageHeader(
     }
 }
 
-/// An error as the user sees it: the server's public message, nothing more.
+/// An error as the user sees it: the server's public message, nothing more. Only a server
+/// failure says something went wrong; a refusal (4xx) says what to change and nothing else.
 #[component]
 pub fn ErrorPanel(error: AppError) -> impl IntoView {
+    let failed = error.status() >= 500;
     view! {
         <div class="panel error" role="alert">
-            <strong>"Something went wrong. "</strong>
+            {failed.then_some(view! { <strong>"Something went wrong. "</strong> })}
             <span>{error.to_string()}</span>
         </div>
     }
@@ -40,6 +46,61 @@ pub fn EmptyState(title: &'static str, children: Children) -> impl IntoView {
             <p>{children()}</p>
         </div>
     }
+}
+
+/// Asks before something that cannot be undone, saying what goes (the children). It takes
+/// the focus on Cancel, so a stray Enter does nothing, and Escape cancels.
+#[component]
+pub fn ConfirmDialog(
+    label: &'static str,
+    /// The confirming button's text, e.g. "Delete".
+    #[prop(into)]
+    confirm: String,
+    #[prop(into)] on_confirm: Callback<()>,
+    #[prop(into)] on_cancel: Callback<()>,
+    #[prop(optional, into)] pending: Signal<bool>,
+    children: Children,
+) -> impl IntoView {
+    let cancel = NodeRef::<leptos::html::Button>::new();
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        if let Some(button) = cancel.get() {
+            let _ = button.focus();
+        }
+    });
+    view! {
+        <div class="confirm" role="alertdialog" aria-label=label
+            on:keydown=move |ev| if ev.key() == "Escape" { on_cancel.run(()) }>
+            {children()}
+            <button type="button" node_ref=cancel on:click=move |_| on_cancel.run(())>"Cancel"</button>
+            " "
+            <button type="button" class="danger-solid" disabled=move || pending.get()
+                on:click=move |_| on_confirm.run(())>{confirm}</button>
+        </div>
+    }
+}
+
+/// The signed-in user, loaded once by the layout and shared with the pages.
+pub type CurrentUser = Resource<Result<Option<model::auth::SessionUser>, AppError>>;
+
+/// Who owns something, as people know themselves: the reader's own things show their name
+/// (the admin owns as `cluster_admin`, upstream's id, but signs in as the username); the
+/// recorded id stays on hover.
+#[component]
+pub fn Owner(id: String) -> impl IntoView {
+    let me = use_context::<CurrentUser>();
+    let title = id.clone();
+    let shown = move || {
+        let mine = me
+            .and_then(|user| user.get())
+            .and_then(|user| user.ok().flatten())
+            .filter(|user| user.subject == id);
+        match mine {
+            Some(user) => format!("{} (you)", user.name),
+            None => id.clone(),
+        }
+    };
+    view! { <span title=title>{shown}</span> }
 }
 
 /// Copies `text` to the clipboard; with `with_origin`, prefixed by this server's address.
@@ -123,31 +184,55 @@ pub fn NotFound() -> impl IntoView {
     }
 }
 
-/// A time (milliseconds since the epoch) as `YYYY-MM-DD HH:MM:SS` UTC, the same on the
-/// server and in the browser so hydration agrees.
-pub fn format_time(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+/// A time as people read it: their local time and how long ago, UTC on hover. The server
+/// cannot know the reader's time zone, so it renders UTC (and hydration agrees); the browser
+/// then shows local time.
+#[component]
+pub fn LocalTime(at: Timestamp) -> impl IntoView {
+    let utc = format!("{} UTC", format_time(at));
+    let shown = RwSignal::new(utc.clone());
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(at.millis() as f64));
+        // Minutes from local time to UTC, for that date (daylight saving included).
+        let offset = date.get_timezone_offset() as i64 * 60_000;
+        let local = Timestamp::from_millis(at.millis() - offset);
+        let now = Timestamp::from_millis(js_sys::Date::now() as i64);
+        shown.set(format!("{} ({})", format_time(local), ago(now.since(at))));
+    });
+    let machine = format!("{}Z", format_time(at).replace(' ', "T"));
+    view! { <time datetime=machine title=utc>{shown}</time> }
+}
+
+/// How long ago, roughly: `just now`, `40 s ago`, `3 min ago`, `5 h ago`, `2 days ago`. Only
+/// the browser knows the reader's clock.
+#[cfg(any(feature = "hydrate", test))]
+pub fn ago(elapsed: Duration) -> String {
+    match elapsed.as_secs() {
+        0..5 => "just now".into(),
+        s @ 5..60 => format!("{s} s ago"),
+        s @ 60..3600 => format!("{} min ago", s / 60),
+        s @ 3600..86_400 => format!("{} h ago", s / 3600),
+        s => match s / 86_400 {
+            1 => "1 day ago".into(),
+            days => format!("{days} days ago"),
+        },
+    }
+}
+
+/// A time as `YYYY-MM-DD HH:MM:SS`, the same on the server and in the browser so hydration
+/// agrees.
+pub fn format_time(time: Timestamp) -> String {
+    let t = time.civil();
     format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        t.year, t.month, t.day, t.hour, t.minute, t.second
     )
 }
 
-/// A duration in milliseconds, short: `850 ms`, `12.3 s`, `4 min 05 s`.
-pub fn format_duration(ms: i64) -> String {
+/// A duration, short: `850 ms`, `12.3 s`, `4 min 05 s`.
+pub fn format_duration(duration: Duration) -> String {
+    let ms = duration.as_millis();
     match ms {
         ..1000 => format!("{ms} ms"),
         1000..60_000 => format!("{:.1} s", ms as f64 / 1000.0),
@@ -158,6 +243,33 @@ pub fn format_duration(ms: i64) -> String {
 /// What to do with the data of one named server-sent event.
 #[cfg(feature = "hydrate")]
 pub type EventHandler = (&'static str, Box<dyn FnMut(String)>);
+
+/// Bumps `version` (so tables reload) when the job-change stream at `url` reports something,
+/// at most a few times a second.
+#[cfg(feature = "hydrate")]
+pub fn listen_for_changes(url: String, version: RwSignal<u64>) {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    use std::time::Duration;
+
+    let scheduled = Rc::new(Cell::new(false));
+    let on_change = Box::new(move |_: String| {
+        if scheduled.replace(true) {
+            return;
+        }
+        let scheduled = scheduled.clone();
+        set_timeout(
+            move || {
+                scheduled.set(false);
+                version.update(|v| *v += 1);
+            },
+            Duration::from_millis(250),
+        );
+    });
+    if let Some(source) = LiveSource::open(&url, vec![("job", on_change)]) {
+        source.close_on_cleanup();
+    }
+}
 
 /// A server-sent event stream the page listens to while it is shown; closed on cleanup.
 #[cfg(feature = "hydrate")]
@@ -205,15 +317,25 @@ impl LiveSource {
 
 #[cfg(test)]
 mod tests {
-    use super::{format_duration, format_time};
+    use super::*;
 
     #[test]
     fn times_and_durations_read_well() {
-        assert_eq!(format_time(0), "1970-01-01 00:00:00");
-        assert_eq!(format_time(1_767_261_600_123), "2026-01-01 10:00:00");
-        assert_eq!(format_time(1_709_164_800_000), "2024-02-29 00:00:00");
-        assert_eq!(format_duration(850), "850 ms");
-        assert_eq!(format_duration(12_340), "12.3 s");
-        assert_eq!(format_duration(245_000), "4 min 05 s");
+        let at = Timestamp::from_millis;
+        assert_eq!(format_time(at(0)), "1970-01-01 00:00:00");
+        assert_eq!(format_time(at(1_767_261_600_123)), "2026-01-01 10:00:00");
+        assert_eq!(format_time(at(1_709_164_800_000)), "2024-02-29 00:00:00");
+        assert_eq!(ago(Duration::from_secs(2)), "just now");
+        assert_eq!(ago(Duration::from_secs(40)), "40 s ago");
+        assert_eq!(ago(Duration::from_secs(185)), "3 min ago");
+        assert_eq!(ago(Duration::from_secs(5 * 3600 + 10)), "5 h ago");
+        assert_eq!(ago(Duration::from_secs(86_400 + 5)), "1 day ago");
+        assert_eq!(ago(Duration::from_secs(3 * 86_400)), "3 days ago");
+        assert_eq!(format_duration(Duration::from_millis(850)), "850 ms");
+        assert_eq!(format_duration(Duration::from_millis(12_340)), "12.3 s");
+        assert_eq!(
+            format_duration(Duration::from_millis(245_000)),
+            "4 min 05 s"
+        );
     }
 }

@@ -19,7 +19,7 @@ use objects::{ObjectRow, SelectBox, Toolbar};
 use preview::Preview;
 use uploads::Uploads;
 
-pub(super) fn folder_href(bucket: &str, prefix: &str) -> String {
+pub(in crate::pages) fn folder_href(bucket: &str, prefix: &str) -> String {
     if prefix.is_empty() {
         format!("/buckets/{}", percent_encode(bucket, b""))
     } else {
@@ -88,7 +88,7 @@ pub fn BucketPage() -> impl IntoView {
     let bucket = Memo::new(move |_| params.read().get("name").unwrap_or_default());
     let prefix = Memo::new(move |_| query.read().get("prefix").unwrap_or_default());
     view! {
-        <PageHeader title="Bucket" />
+        {move || view! { <PageHeader title=format!("Bucket {}", bucket.get()) /> }}
         // The browser and its parts are type-erased (`into_any`): nested as one type, they
         // overflowed rustc's depth limit computing the page's layout in the release wasm build.
         {move || view! { <Browser bucket=bucket.get() prefix=prefix.get() /> }.into_any()}
@@ -113,13 +113,39 @@ fn Browser(bucket: String, prefix: String) -> impl IntoView {
             move |_| list_objects(bucket.clone(), prefix.clone(), None),
         )
     };
-    Effect::new(move |_| {
-        if let Some(Ok(page)) = first.get() {
+    // Only a refusal (no such bucket, not the caller's) hides the upload area and tools; while
+    // a page loads they stay, with what they hold.
+    let found = RwSignal::new(true);
+    Effect::new(move |_| match first.get() {
+        Some(Ok(page)) => {
             more.set(Vec::new());
             next.set(page.next.clone());
-            selected.set(Vec::new());
+            // A reload keeps what is still there selected.
+            selected.update(|chosen| {
+                chosen.retain(|k| {
+                    page.folders.contains(k) || page.objects.iter().any(|o| &o.key == k)
+                })
+            });
+            found.set(true);
         }
+        Some(Err(_)) => found.set(false),
+        None => {}
     });
+    // Jobs write their outputs as they end: when a job the user sees changes, the listing
+    // reloads, unless more pages were loaded (a reload would fold them away).
+    #[cfg(feature = "hydrate")]
+    {
+        let jobs_changed = RwSignal::new(0u64);
+        super::widgets::listen_for_changes("/api/live/jobs".into(), jobs_changed);
+        Effect::new(move |seen: Option<u64>| {
+            let now = jobs_changed.get();
+            if seen.is_some_and(|seen| seen != now) && more.with_untracked(Vec::is_empty) {
+                version.update(|v| *v += 1);
+            }
+            now
+        });
+    }
+    let tools = (bucket.clone(), prefix.clone());
     let load_more = {
         let (bucket, prefix) = (bucket.clone(), prefix.clone());
         Action::new(move |token: &String| {
@@ -166,6 +192,26 @@ fn Browser(bucket: String, prefix: String) -> impl IntoView {
                     let objects = page.objects.clone();
                     let folder_bucket = bucket.clone();
                     let empty = folders.is_empty() && objects.is_empty();
+                    // What the listing shows now (filter applied), for "Select all".
+                    let shown = {
+                        let (folders, objects) = (folders.clone(), objects.clone());
+                        move || {
+                            let filter = filter.read();
+                            let mut keys: Vec<String> = folders.iter().filter(|f| matches_filter(f, &filter)).cloned().collect();
+                            keys.extend(arrange(objects.iter().cloned().chain(more.get()), &filter, sort.get()).into_iter().map(|o| o.key));
+                            keys
+                        }
+                    };
+                    let all_selected = {
+                        let shown = shown.clone();
+                        move || {
+                            let keys = shown();
+                            !keys.is_empty() && selected.with(|s| keys.iter().all(|k| s.contains(k)))
+                        }
+                    };
+                    let select_all = move |ev: leptos::ev::Event| {
+                        selected.set(if event_target_checked(&ev) { shown() } else { Vec::new() });
+                    };
                     view! {
                         {notice}
                         {if empty {
@@ -174,7 +220,7 @@ fn Browser(bucket: String, prefix: String) -> impl IntoView {
                             view! {
                                 <table class="table objects" data-testid="objects">
                                     <thead><tr>
-                                        <th></th>
+                                        <th><input type="checkbox" aria-label="Select all" prop:checked=all_selected on:change=select_all /></th>
                                         <th><button type="button" class="link" on:click=move |_| sort.set(SortBy::Name)>"Name"</button></th>
                                         <th><button type="button" class="link" on:click=move |_| sort.set(SortBy::Size)>"Size"</button></th>
                                         <th><button type="button" class="link" on:click=move |_| sort.set(SortBy::Newest)>"Modified"</button></th>
@@ -210,15 +256,21 @@ fn Browser(bucket: String, prefix: String) -> impl IntoView {
 
     view! {
         <section class="panel detail">
-            <nav class="breadcrumbs" aria-label="Folder">
-                {crumbs.into_iter().enumerate().map(|(i, (label, href))| view! {
-                    {(i > 0).then_some(" / ")}
-                    <A href=href>{label}</A>
-                }).collect_view()}
-            </nav>
-            <Toolbar bucket=bucket.clone() prefix=prefix.clone() selected version />
-            <input type="search" placeholder="Filter by name" aria-label="Filter by name" bind:value=filter />
-            <Uploads bucket=bucket.clone() prefix=prefix.clone() version />
+            <div class="row">
+                <nav class="breadcrumbs" aria-label="Folder">
+                    {crumbs.into_iter().enumerate().map(|(i, (label, href))| view! {
+                        {(i > 0).then_some(" / ")}
+                        <A href=href>{label}</A>
+                    }).collect_view()}
+                </nav>
+                <button type="button" class="small" on:click=move |_| version.update(|v| *v += 1)>"Refresh"</button>
+            </div>
+            // A bucket that is not there (or not the caller's) gets no upload area or tools.
+            <Show when=move || found.get()>
+                <Toolbar bucket=tools.0.clone() prefix=tools.1.clone() selected version />
+                <input type="search" placeholder="Filter by name" aria-label="Filter by name" bind:value=filter />
+                <Uploads bucket=tools.0.clone() prefix=tools.1.clone() version />
+            </Show>
             <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>{listing}</Transition>
             {move || next.get().map(|token| view! {
                 <button type="button" disabled=move || load_more.pending().get()

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 
 use super::{human_size, leaf};
 use crate::api::buckets::{CreateFolder, DeleteObjects, ObjectEntry, ShareLink};
-use crate::pages::widgets::{CopyButton, ErrorPanel, format_time};
+use crate::pages::widgets::{ConfirmDialog, CopyButton, ErrorPanel, LocalTime};
 use model::url::percent_encode;
 
 #[component]
@@ -58,7 +58,7 @@ pub(super) fn ObjectRow(
             <td><SelectBox value=key.clone() selected /></td>
             <td><button type="button" class="link" on:click=show title="Preview">{name}</button></td>
             <td>{human_size(object.size)}</td>
-            <td>{object.modified.map(format_time).unwrap_or_default()}</td>
+            <td>{object.modified.map(|at| view! { <LocalTime at /> })}</td>
             <td class="share">
                 <select aria-label="Link expiry" on:change=move |ev| {
                     expiry.set(event_target_value(&ev).parse().unwrap_or(3600));
@@ -108,14 +108,18 @@ pub(super) fn Toolbar(
     let zip_name = format!("{bucket}.zip");
     let make = {
         let (bucket, prefix) = (bucket.clone(), prefix.clone());
-        move |_| {
-            create.dispatch(CreateFolder {
-                bucket: bucket.clone(),
-                folder: format!("{prefix}{}", folder.get_untracked().trim()),
-            });
+        move |ev: leptos::ev::SubmitEvent| {
+            ev.prevent_default();
+            let name = folder.get_untracked();
+            if !name.trim().is_empty() {
+                create.dispatch(CreateFolder {
+                    bucket: bucket.clone(),
+                    folder: format!("{prefix}{}", name.trim()),
+                });
+            }
         }
     };
-    let remove = move |_| {
+    let remove = move |()| {
         let (folders, keys): (Vec<String>, Vec<String>) = selected
             .get_untracked()
             .into_iter()
@@ -128,14 +132,18 @@ pub(super) fn Toolbar(
     };
     view! {
         <div class="row toolbar">
-            <label>
-                "New folder"
-                <input type="text" name="new-folder" prop:value=folder on:input=move |ev| folder.set(event_target_value(&ev)) />
-            </label>
-            <button type="button" on:click=make disabled=move || folder.read().trim().is_empty()>"Create folder"</button>
+            // A form, so Enter in the field creates the folder.
+            <form class="row" on:submit=make>
+                <label>
+                    "New folder"
+                    <input type="text" name="new-folder" prop:value=folder on:input=move |ev| folder.set(event_target_value(&ev)) />
+                </label>
+                <button type="submit" disabled=move || folder.read().trim().is_empty()>"Create folder"</button>
+            </form>
             // `download` keeps the client-side router out of it: the server answers this link.
             <a class="button" data-testid="download-zip" download=zip_name
                 class:disabled=move || selected.read().is_empty()
+                aria-disabled=move || selected.read().is_empty().to_string()
                 href=move || zip_href(&zip_bucket, &zip_prefix, &selected.read())>
                 "Download selected (zip)"
             </a>
@@ -154,12 +162,11 @@ pub(super) fn Toolbar(
             };
             let remove = remove.clone();
             view! {
-                <div class="confirm" role="alertdialog" aria-label="Confirm deletion">
+                <ConfirmDialog label="Confirm deletion" confirm="Delete"
+                    on_confirm=move |()| remove(()) on_cancel=move |()| confirming.set(false)
+                    pending=delete.pending()>
                     <p data-testid="delete-summary">{what}</p>
-                    <button type="button" on:click=move |_| confirming.set(false)>"Cancel"</button>
-                    " "
-                    <button type="button" class="danger-solid" on:click=remove.clone()>"Delete"</button>
-                </div>
+                </ConfirmDialog>
             }
         })}
         {move || delete.value().get().map(|result| match result {

@@ -26,6 +26,9 @@ pub(super) fn Preview(
                     Err(error) => view! { <ErrorPanel error /> }.into_any(),
                     Ok(preview) => match (preview.image_url, preview.text) {
                         (Some(url), _) => view! { <img class="result-image" data-testid="preview-image" src=url alt=key.clone() /> }.into_any(),
+                        (None, Some(text)) if text.is_empty() => view! {
+                            <p class="muted" data-testid="preview-empty">"This file is empty."</p>
+                        }.into_any(),
                         (None, Some(text)) => view! {
                             <pre class="script" data-testid="preview-text">{text}</pre>
                             {preview.truncated.then_some(view! { <p class="muted">"First part shown."</p> })}
