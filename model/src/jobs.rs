@@ -157,3 +157,65 @@ pub struct RunResult {
     /// The response body as upstream shapes it (base64 of the output, or the script output).
     pub response: String,
 }
+
+/// One line of a stored job log: `<RFC 3339 time> <text>`, the time followed by
+/// [`LogLine::STDERR`] for a line the script wrote to stderr. The REST API and downloads show
+/// the time and text only (as `kubectl logs` does); the dashboard's viewer marks stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogLine<'a> {
+    /// Empty for a line without a time.
+    pub time: &'a str,
+    pub stderr: bool,
+    pub text: &'a str,
+}
+
+impl<'a> LogLine<'a> {
+    pub const STDERR: &'static str = ";stderr";
+
+    /// The stored form, newline included.
+    pub fn format(time: &str, stderr: bool, text: &str) -> String {
+        let tag = if stderr { Self::STDERR } else { "" };
+        format!("{time}{tag} {text}\n")
+    }
+
+    /// A stored line, without its newline.
+    pub fn parse(line: &'a str) -> Self {
+        let Some((head, text)) = line.split_once(' ') else {
+            return Self {
+                time: "",
+                stderr: false,
+                text: line,
+            };
+        };
+        let (time, stderr) = match head.strip_suffix(Self::STDERR) {
+            Some(time) => (time, true),
+            None => (head, false),
+        };
+        Self { time, stderr, text }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_log_lines_read_back() {
+        for (stderr, text) in [(false, "out"), (true, "err: disk full"), (false, "")] {
+            let stored = LogLine::format("2026-01-01T10:00:00.123Z", stderr, text);
+            let line = LogLine::parse(stored.strip_suffix('\n').unwrap());
+            assert_eq!(
+                line,
+                LogLine {
+                    time: "2026-01-01T10:00:00.123Z",
+                    stderr,
+                    text
+                }
+            );
+        }
+        // Logs stored before lines were marked read as stdout.
+        let old = LogLine::parse("2026-01-01T10:00:00Z ;stderr is text here");
+        assert!(!old.stderr);
+        assert_eq!(old.text, ";stderr is text here");
+    }
+}

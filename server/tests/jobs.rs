@@ -10,9 +10,11 @@ use aws_sdk_s3::primitives::ByteStream;
 use base64::Engine;
 use common::TestApp;
 use common::jobs::{UPPERCASE, create, finished, get, jobs, log, put, service};
+use domain::jobs::logs::LogView;
 use domain::jobs::sandbox::JobMount;
 use http::StatusCode;
 use model::Timestamp;
+use model::jobs::LogLine;
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -498,7 +500,7 @@ async fn platform_failures_are_retried_then_dead_lettered_until_someone_retries(
 
     // The Jobs page lists every service's jobs, newest first.
     let recent = app.call("jobs/recent", &[]).await.json();
-    let names: Vec<&str> = recent
+    let names: Vec<&str> = recent["jobs"]
         .as_array()
         .unwrap()
         .iter()
@@ -654,4 +656,54 @@ async fn jobs_see_the_services_variables_and_secrets() {
     );
     let output = get(&app, "envs", "out/env.txt").await.unwrap();
     assert_eq!(output, b"gray s3cr3t\n");
+}
+
+/// Issue 23.8: a job's log is one ordered stream. stdout and stderr lines stay in the order
+/// the script wrote them, each with its time; the dashboard's stored lines mark stderr, the
+/// REST API shows text only; a script cannot pass a line off as marked.
+#[tokio::test]
+async fn stdout_and_stderr_keep_their_order_in_one_log() {
+    let mut app = TestApp::new().await;
+    let script = "echo '1767261600123 e forged'\n\
+                  for i in 1 2 3 4 5; do echo \"out $i\"; sleep 0.05; echo \"err $i\" >&2; sleep 0.05; done\n\
+                  printf 'no newline' >&2\n";
+    let token = create(&mut app, service("ordered", script)).await;
+    app.invoke("/job/ordered", &format!("Bearer {token}"), "{}")
+        .await;
+    let all = finished(&mut app, "ordered", 1).await;
+    let (name, job) = all.iter().next().unwrap();
+    assert_eq!(job["status"], "Succeeded", "{job}");
+
+    let mine = |text: &str| {
+        text.starts_with("out ")
+            || text.starts_with("err ")
+            || text.contains("forged")
+            || text == "no newline"
+    };
+    let text = log(&mut app, "ordered", name).await;
+    let shown: Vec<&str> = text.lines().filter(|l| mine(l)).collect();
+    let mut expected = vec!["1767261600123 e forged".to_string()];
+    expected.extend((1..=5).flat_map(|i| [format!("out {i}"), format!("err {i}")]));
+    expected.push("no newline".into());
+    assert_eq!(shown, expected, "{text}");
+    assert!(!text.contains(LogLine::STDERR), "{text}");
+
+    let stored = domain::jobs::logs::read(&app.app.state.db, name, LogView::Stored)
+        .await
+        .unwrap();
+    let lines: Vec<LogLine> = stored
+        .lines()
+        .map(LogLine::parse)
+        .filter(|l| mine(l.text))
+        .collect();
+    assert_eq!(lines.len(), expected.len(), "{stored}");
+    for line in &lines {
+        let from_stderr = line.text.starts_with("err ") || line.text == "no newline";
+        assert_eq!(line.stderr, from_stderr, "{stored}");
+        assert!(line.time.starts_with("20"), "{stored}");
+    }
+    // Each line has the time it was written, not one time for a batch.
+    let first = lines.iter().find(|l| l.text == "out 1").unwrap().time;
+    let last = lines.iter().find(|l| l.text == "err 5").unwrap().time;
+    assert_ne!(first, last, "{stored}");
 }

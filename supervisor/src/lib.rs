@@ -43,6 +43,9 @@ pub struct Settings {
     /// Largest report in bytes (`OSCAR_RESULT_LIMIT`): Kubernetes keeps 4096 bytes of a
     /// termination message, so a longer report would be cut into invalid JSON.
     pub result_limit: Option<usize>,
+    /// Whether the script's lines are written marked, as one stream (`OSCAR_LOG_MARKED`, set
+    /// by the embedded executors: [`model::function::log`]).
+    pub marked_log: bool,
 }
 
 /// Where a synchronous response goes.
@@ -93,6 +96,7 @@ impl Settings {
             result_limit: number("OSCAR_RESULT_LIMIT")?
                 .and_then(|n| usize::try_from(n).ok())
                 .filter(|n| *n > 0),
+            marked_log: var(model::function::log::MARKED_ENV).is_some(),
         })
     }
 }
@@ -205,7 +209,8 @@ pub async fn supervise(settings: &Settings, raw_event: Vec<u8>) -> Report {
             .disk
             .and_then(|bytes| Some((std::env::current_dir().ok()?, bytes))),
     };
-    let finished = match script::run(&settings.config_dir.join("script.sh"), &env, &limits).await {
+    let script = settings.config_dir.join("script.sh");
+    let finished = match script::run(&script, &env, &limits, settings.marked_log).await {
         Ok(finished) => finished,
         Err(reason) => return Report::Error { reason },
     };

@@ -1,13 +1,19 @@
 //! Runs the service script: `/bin/sh script.sh` in its own process group (so a timeout kills
-//! everything it started), output passed through to the job log and stdout kept for the
-//! synchronous response.
+//! everything it started), its stdout and stderr read as they are written so their lines keep
+//! their order, passed through to the job log (marked when the executor asks: [`log`]) and
+//! stdout kept for the synchronous response.
 
+use std::io::{PipeReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use model::Timestamp;
+use model::function::log::{self, Line, LineSplitter, Stream};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::process::Command;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 /// How much of the script's stdout a synchronous response may carry.
 const RESPONSE_LIMIT: usize = 64 * 1024 * 1024;
@@ -57,20 +63,27 @@ pub enum Limit {
     Disk(u64),
 }
 
+/// Runs the script; `marked`: its lines go to stdout as [`Line::marked`], else its stdout
+/// and stderr pass through unchanged.
 pub async fn run(
     script: &Path,
     env: &[(String, String)],
     limits: &Limits,
+    marked: bool,
 ) -> Result<Finished, String> {
     let mut command = Command::new("/bin/sh");
     command
         .arg(script)
+        .env_remove(log::MARKED_ENV)
         .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
+    // Python writes stdout in blocks when it is not a terminal, so a script's prints would
+    // come after its traceback; line by line unless the service says otherwise.
+    let unbuffered = "PYTHONUNBUFFERED";
+    if std::env::var_os(unbuffered).is_none() && !env.iter().any(|(k, _)| k == unbuffered) {
+        command.env(unbuffered, "1");
+    }
     let memory = limits.memory;
     // SAFETY: only async-signal-safe calls (prctl, setrlimit) between fork and exec.
     unsafe {
@@ -89,14 +102,20 @@ pub async fn run(
             Ok(())
         });
     }
+    let pipe = |e: std::io::Error| format!("cannot make the script's output pipes: {e}");
+    let (stdout, out_writer) = std::io::pipe().map_err(pipe)?;
+    let (stderr, err_writer) = std::io::pipe().map_err(pipe)?;
+    command
+        .stdin(Stdio::null())
+        .stdout(out_writer)
+        .stderr(err_writer);
     let mut child = command
         .spawn()
         .map_err(|e| format!("cannot start /bin/sh {}: {e}", script.display()))?;
+    // Our copies of the write ends, so each pipe ends when the script's processes are done.
+    drop(command);
     let pid = child.id();
-    let stdout = child.stdout.take().expect("piped");
-    let stderr = child.stderr.take().expect("piped");
-    let copy_out = tokio::spawn(tee(stdout, tokio::io::stdout(), true));
-    let copy_err = tokio::spawn(tee(stderr, tokio::io::stderr(), false));
+    let output = pump(stdout, stderr, marked);
 
     let kill_group = || {
         if let Some(pid) = pid {
@@ -131,8 +150,7 @@ pub async fn run(
         return Ok(Finished::TimedOut(limits.timeout.unwrap_or_default()));
     };
     let status = status.map_err(|e| format!("cannot wait for the script: {e}"))?;
-    let stdout = copy_out.await.unwrap_or_default();
-    let _ = copy_err.await;
+    let stdout = output.await.unwrap_or_default();
     // A script that fills its directory faster than the watchdog looks still fails.
     if let Some(over) = over_disk(limits) {
         return Ok(Finished::Over(over));
@@ -205,25 +223,110 @@ fn processes() -> usize {
         .unwrap_or(0)
 }
 
-/// Copies a stream through, keeping (a bounded amount of) it when asked.
-async fn tee(
-    mut from: impl AsyncRead + Unpin,
-    mut to: impl AsyncWrite + Unpin,
-    keep: bool,
-) -> Vec<u8> {
-    let mut kept = Vec::new();
+/// A piece of the script's output as a reader got it, with when.
+type Chunk = (Stream, Timestamp, Vec<u8>);
+
+/// Chunks waiting for the writer; past this the readers wait, and so does the script.
+const CHUNKS_WAITING: usize = 64;
+
+/// Copies the script's stdout and stderr through as they come; returns (a bounded amount of)
+/// stdout. Each pipe has a thread blocked reading it, so the kernel wakes each reader as its
+/// pipe is written and they queue their chunks in about the order the script wrote them; a
+/// single loop polling both pipes would see two ready pipes and could only guess.
+fn pump(stdout: PipeReader, stderr: PipeReader, marked: bool) -> JoinHandle<Vec<u8>> {
+    let (chunks, mut read) = mpsc::channel::<Chunk>(CHUNKS_WAITING);
+    for (pipe, stream) in [(stdout, Stream::Out), (stderr, Stream::Err)] {
+        let chunks = chunks.clone();
+        std::thread::spawn(move || read_pipe(pipe, stream, &chunks));
+    }
+    drop(chunks);
+    tokio::spawn(async move {
+        let mut kept = Vec::new();
+        let mut writer = Writer {
+            marked,
+            splitters: [LineSplitter::default(), LineSplitter::default()],
+            lines: Vec::new(),
+            stdout: tokio::io::stdout(),
+            stderr: tokio::io::stderr(),
+        };
+        while let Some((stream, at, chunk)) = read.recv().await {
+            if stream == Stream::Out && kept.len() < RESPONSE_LIMIT {
+                kept.extend_from_slice(&chunk[..chunk.len().min(RESPONSE_LIMIT - kept.len())]);
+            }
+            writer.write(stream, at, &chunk).await;
+        }
+        writer.finish().await;
+        kept
+    })
+}
+
+/// Reads one of the script's pipes to its end, timing each chunk as it is read.
+fn read_pipe(mut pipe: PipeReader, stream: Stream, chunks: &mpsc::Sender<Chunk>) {
     let mut buffer = vec![0u8; 16 * 1024];
     loop {
-        match from.read(&mut buffer).await {
-            Ok(0) | Err(_) => break,
+        match pipe.read(&mut buffer) {
+            Ok(0) | Err(_) => return,
             Ok(n) => {
-                let _ = to.write_all(&buffer[..n]).await;
-                let _ = to.flush().await;
-                if keep && kept.len() < RESPONSE_LIMIT {
-                    kept.extend_from_slice(&buffer[..n.min(RESPONSE_LIMIT - kept.len())]);
+                if chunks
+                    .blocking_send((stream, Timestamp::now(), buffer[..n].to_vec()))
+                    .is_err()
+                {
+                    return;
                 }
             }
         }
     }
-    kept
+}
+
+/// Where the script's output goes: through unchanged, or as marked lines on stdout.
+struct Writer {
+    marked: bool,
+    /// stdout's and stderr's unfinished lines.
+    splitters: [LineSplitter; 2],
+    lines: Vec<String>,
+    stdout: tokio::io::Stdout,
+    stderr: tokio::io::Stderr,
+}
+
+impl Writer {
+    async fn write(&mut self, stream: Stream, at: Timestamp, chunk: &[u8]) {
+        if !self.marked {
+            let to: &mut (dyn AsyncWrite + Unpin + Send) = match stream {
+                Stream::Out => &mut self.stdout,
+                Stream::Err => &mut self.stderr,
+            };
+            let _ = to.write_all(chunk).await;
+            let _ = to.flush().await;
+            return;
+        }
+        self.splitters[stream as usize].push(chunk, &mut self.lines);
+        self.send(stream, at).await;
+    }
+
+    /// The marked lines of `stream` completed so far, read at `at`.
+    async fn send(&mut self, stream: Stream, at: Timestamp) {
+        if self.lines.is_empty() {
+            return;
+        }
+        let mut text = String::new();
+        for text_line in self.lines.drain(..) {
+            let line = Line {
+                at,
+                stream,
+                text: text_line,
+            };
+            text.push_str(&line.marked());
+        }
+        let _ = self.stdout.write_all(text.as_bytes()).await;
+        let _ = self.stdout.flush().await;
+    }
+
+    /// Lines left without a newline when the script ended.
+    async fn finish(mut self) {
+        let [out, err] = std::mem::take(&mut self.splitters);
+        for (stream, splitter) in [(Stream::Out, out), (Stream::Err, err)] {
+            self.lines.extend(splitter.finish());
+            self.send(stream, Timestamp::now()).await;
+        }
+    }
 }

@@ -26,6 +26,7 @@ fn settings(dir: &Path, script: &str, timeout: Option<Duration>) -> Settings {
         result_file: None,
         response: Some(ResponseSink::File(dir.join("response"))),
         result_limit: None,
+        marked_log: false,
     }
 }
 

@@ -28,7 +28,8 @@ pub async fn job_log(service: String, job: String) -> Result<String, AppError> {
     use crate::web::context;
     use domain::jobs;
     let caller = context::require_caller().await?;
-    jobs::log_for(&context::state().db, &caller, &service, &job, true).await
+    let view = jobs::logs::LogView::Timestamped;
+    jobs::log_for(&context::state().db, &caller, &service, &job, view).await
 }
 
 #[server(endpoint = "jobs/delete")]

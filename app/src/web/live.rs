@@ -18,7 +18,8 @@ use tower_sessions::Session;
 
 use super::state::AppState;
 use crate::AppResult;
-use domain::jobs::{self, logs};
+use domain::jobs;
+use domain::jobs::logs::{self, LogView};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -128,8 +129,9 @@ fn change_events(
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 
-/// The log so far, then each new part as the job writes it (`log` events), then `end` once
-/// the job has finished.
+/// The log so far, then each new part as the job writes it (`log` events, stored lines with
+/// their times and stderr marks: `model::jobs::LogLine`), then `end` once the job has
+/// finished.
 async fn log_follow(
     State(state): State<AppState>,
     session: Session,
@@ -141,14 +143,14 @@ async fn log_follow(
     // what was read are recognised by their offset and skipped.
     let appended = state.jobs.subscribe_logs();
     let changes = state.jobs.subscribe_changes();
-    let so_far = logs::read(&state.db, &job, true).await?;
+    let so_far = logs::read(&state.db, &job, LogView::Stored).await?;
     let follow = Follow {
         state,
         job,
         sent: so_far.len() as u64,
         appended,
         changes,
-        first: Some(logs::strip_timestamps(&so_far)),
+        first: Some(so_far),
         ended: false,
     };
     let stream = futures_util::stream::unfold(follow, |mut follow| async move {
@@ -202,7 +204,7 @@ impl Follow {
                     appended = self.appended.recv() => match appended {
                         Ok(part) if part.job == self.job && part.offset >= self.sent => {
                             self.sent = part.offset + part.text.len() as u64;
-                            return Some(Event::default().event("log").data(logs::strip_timestamps(&part.text)));
+                            return Some(Event::default().event("log").data(&*part.text));
                         }
                         Ok(_) => continue,
                         Err(RecvError::Lagged(_)) => break,
@@ -222,14 +224,12 @@ impl Follow {
 
     /// What the database holds beyond what was sent (written elsewhere, or missed).
     async fn catch_up(&mut self) -> Option<Event> {
-        let all = logs::read(&self.state.db, &self.job, true).await.ok()?;
+        let all = logs::read(&self.state.db, &self.job, LogView::Stored)
+            .await
+            .ok()?;
         let missing = all.get(self.sent as usize..)?.to_string();
         self.sent = all.len() as u64;
-        Some(
-            Event::default()
-                .event("log")
-                .data(logs::strip_timestamps(&missing)),
-        )
+        Some(Event::default().event("log").data(missing))
     }
 }
 
@@ -250,7 +250,11 @@ async fn log_download(
         &caller,
         &service,
         &job,
-        query.timestamps.unwrap_or(true),
+        if query.timestamps.unwrap_or(true) {
+            LogView::Timestamped
+        } else {
+            LogView::Text
+        },
     )
     .await?;
     Ok((

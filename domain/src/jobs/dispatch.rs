@@ -225,7 +225,7 @@ pub(crate) async fn execute(
     if let Outcome::Error { reason } | Outcome::Waiting { reason } = &outcome {
         tracing::warn!(%job, %reason, "job failed for a platform reason");
         let _ = notes
-            .send(format!("[oscar] this attempt failed: {reason}"))
+            .send(logs::note(format!("this attempt failed: {reason}")))
             .await;
     }
     drop(notes);

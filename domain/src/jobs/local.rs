@@ -10,11 +10,12 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use model::function::Report;
+use model::function::log::{MARKED_ENV, MAX_MARKED_LINE};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 
 use super::executor::{EventBody, Execution, Executor, Finished};
-use super::logs::{LineSplitter, LogSink, send_all};
+use super::logs::{self, Line, LineSplitter, LogSink, Stream, send_all};
 use super::sandbox::{IMAGE_JOB_DIR, JobMount, Loader, Programs, Sandbox};
 use model::service::Service;
 
@@ -73,7 +74,7 @@ impl Executor for LocalExecutor {
                 // Not retried: a missing image, refused credentials or another architecture
                 // stay so. The reason goes to the job's log and its result.
                 Err(reason) => {
-                    let _ = log.send(format!("[oscar] {reason}")).await;
+                    let _ = log.send(logs::note(&reason)).await;
                     return Ok(Finished {
                         report: Report::Failed {
                             exit_code: None,
@@ -187,9 +188,8 @@ impl LocalExecutor {
                 "OSCAR_SCRIPT_TIMEOUT",
                 execution.timeout.as_secs().max(1).to_string(),
             )
+            .env(MARKED_ENV, "1")
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
         if execution.sync {
@@ -211,12 +211,23 @@ impl LocalExecutor {
                 Ok(())
             });
         }
+        // One pipe for the supervisor's stdout and stderr: its messages keep their place
+        // among the script's lines, which it writes marked (model::function::log).
+        let (output, writer) =
+            std::io::pipe().map_err(|e| format!("cannot make the job's output pipe: {e}"))?;
+        let writer_too = writer
+            .try_clone()
+            .map_err(|e| format!("cannot make the job's output pipe: {e}"))?;
+        command.stdout(writer).stderr(writer_too);
+        let output = tokio::net::unix::pipe::Receiver::from_owned_fd(output.into())
+            .map_err(|e| format!("cannot read the job's output pipe: {e}"))?;
         let mut child = command
             .spawn()
             .map_err(|e| format!("cannot start the supervisor {program}: {e}"))?;
+        // Our copies of the write end, so the pipe ends when the job's processes do.
+        drop(command);
         let pid = child.id();
-        let out = tokio::spawn(forward(child.stdout.take(), log.clone()));
-        let err = tokio::spawn(forward(child.stderr.take(), log));
+        let forwarded = tokio::spawn(forward(output, log));
 
         let limit = execution.timeout + GRACE;
         let status = match tokio::time::timeout(limit, child.wait()).await {
@@ -227,7 +238,7 @@ impl LocalExecutor {
                     unsafe { libc::killpg(pid as i32, libc::SIGKILL) };
                 }
                 let _ = child.wait().await;
-                let _ = tokio::join!(out, err);
+                let _ = forwarded.await;
                 return Ok(Finished {
                     report: Report::Failed {
                         exit_code: None,
@@ -247,7 +258,7 @@ impl LocalExecutor {
             // SAFETY: plain syscall on the job's own process group.
             unsafe { libc::killpg(pid as i32, libc::SIGKILL) };
         }
-        let _ = tokio::join!(out, err);
+        let _ = forwarded.await;
         let report = match tokio::fs::read(&files.result).await {
             Ok(bytes) => serde_json::from_slice::<Report>(&bytes)
                 .map_err(|e| format!("the supervisor's report is unreadable: {e}"))?,
@@ -314,21 +325,27 @@ fn prepare(dir: &Path, execution: &Execution) -> std::io::Result<JobFiles> {
     Ok(files)
 }
 
-/// Sends a stream's lines to the log, each at most [`super::logs::MAX_LINE`] bytes.
-async fn forward(stream: Option<impl AsyncRead + Unpin>, log: LogSink) {
-    let Some(mut stream) = stream else { return };
-    let mut splitter = LineSplitter::default();
+/// Sends the supervisor's output to the log: the script's lines as the supervisor marked them,
+/// anything else (the supervisor's own messages) as stderr, timed now.
+async fn forward(mut stream: impl AsyncRead + Unpin, log: LogSink) {
+    let mut splitter = LineSplitter::with_limit(MAX_MARKED_LINE);
     let mut lines = Vec::new();
     let mut buffer = vec![0; 16 * 1024];
+    let read_back = |lines: &mut Vec<String>| {
+        lines
+            .drain(..)
+            .map(|text| Line::unmark(&text).unwrap_or_else(|| Line::now(Stream::Err, text)))
+            .collect::<Vec<_>>()
+    };
     loop {
         match stream.read(&mut buffer).await {
             Ok(0) | Err(_) => break,
             Ok(read) => splitter.push(&buffer[..read], &mut lines),
         }
-        if !send_all(&mut lines, &log).await {
+        if !send_all(read_back(&mut lines), &log).await {
             return;
         }
     }
     lines.extend(splitter.finish());
-    send_all(&mut lines, &log).await;
+    send_all(read_back(&mut lines), &log).await;
 }

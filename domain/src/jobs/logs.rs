@@ -9,6 +9,8 @@ use tokio::sync::mpsc;
 
 use super::Jobs;
 use crate::db::Database;
+pub use model::function::log::{Line, LineSplitter, Stream};
+use model::jobs::LogLine;
 use model::{AppResult, Timestamp};
 
 /// How long lines wait before being written together.
@@ -17,64 +19,18 @@ const FLUSH_AT_BYTES: usize = 32 * 1024;
 /// Tries (one second apart) to store the last lines of a job while the database is down.
 const FINAL_FLUSH_ATTEMPTS: usize = 30;
 
-/// Where an executor sends a job's output lines (without their newline).
-pub type LogSink = mpsc::Sender<String>;
+/// Where an executor sends a job's output lines.
+pub type LogSink = mpsc::Sender<Line>;
 
-/// Longest line kept: the rest of a longer one is dropped with a notice, so a job printing
-/// without newlines cannot make the server hold its output.
-pub const MAX_LINE: usize = 64 * 1024;
-
-/// Cuts a job's output into lines of at most [`MAX_LINE`] bytes, whatever the chunks it
-/// arrives in (invalid UTF-8 replaced, not dropped).
-#[derive(Debug, Default)]
-pub struct LineSplitter {
-    line: Vec<u8>,
-    /// Bytes of the current line past [`MAX_LINE`].
-    cut: u64,
-}
-
-impl LineSplitter {
-    /// Adds output; the lines it completes go to `lines`.
-    pub fn push(&mut self, mut chunk: &[u8], lines: &mut Vec<String>) {
-        while !chunk.is_empty() {
-            let (part, rest, ended) = match chunk.iter().position(|b| *b == b'\n') {
-                Some(end) => (&chunk[..end], &chunk[end + 1..], true),
-                None => (chunk, &[][..], false),
-            };
-            let kept = part.len().min(MAX_LINE - self.line.len());
-            self.line.extend_from_slice(&part[..kept]);
-            self.cut += (part.len() - kept) as u64;
-            if ended {
-                lines.push(self.take());
-            }
-            chunk = rest;
-        }
-    }
-
-    /// The last line, when the output did not end with a newline.
-    pub fn finish(mut self) -> Option<String> {
-        (!self.line.is_empty() || self.cut > 0).then(|| self.take())
-    }
-
-    fn take(&mut self) -> String {
-        let mut text = String::from_utf8_lossy(&self.line)
-            .trim_end_matches('\r')
-            .to_string();
-        if self.cut > 0 {
-            text.push_str(&format!(
-                " [line cut: {} more bytes; lines are kept up to {MAX_LINE} bytes]",
-                self.cut
-            ));
-        }
-        self.line.clear();
-        self.cut = 0;
-        text
-    }
+/// The platform's own note in a job's log (why an attempt failed, why there is no output),
+/// marked as stderr, as the supervisor's messages are.
+pub fn note(text: impl std::fmt::Display) -> Line {
+    Line::now(Stream::Err, format!("[oscar] {text}"))
 }
 
 /// Sends lines to the log; false once nobody stores them any more.
-pub async fn send_all(lines: &mut Vec<String>, log: &LogSink) -> bool {
-    for line in lines.drain(..) {
+pub async fn send_all(lines: impl IntoIterator<Item = Line>, log: &LogSink) -> bool {
+    for line in lines {
         if log.send(line).await.is_err() {
             return false;
         }
@@ -85,7 +41,7 @@ pub async fn send_all(lines: &mut Vec<String>, log: &LogSink) -> bool {
 /// Starts storing the lines sent to the returned sink; the task ends (having written
 /// everything) when every sender is dropped.
 pub fn writer(db: Database, jobs: Jobs, job: String) -> (LogSink, tokio::task::JoinHandle<()>) {
-    let (sink, mut lines) = mpsc::channel::<String>(1024);
+    let (sink, mut lines) = mpsc::channel::<Line>(1024);
     let limit = jobs.settings().log_limit;
     let task = tokio::spawn(async move {
         let mut log = Appender::open(&db, &job, limit).await;
@@ -154,8 +110,8 @@ impl Appender {
         }
     }
 
-    fn add(&mut self, buffer: &mut String, line: &str) {
-        let entry = format!("{} {line}\n", Timestamp::now().rfc3339());
+    fn add(&mut self, buffer: &mut String, line: &Line) {
+        let entry = LogLine::format(&line.at.rfc3339(), line.stream == Stream::Err, &line.text);
         if self.size + (buffer.len() + entry.len()) as u64 > self.limit {
             self.dropped += entry.len() as u64;
         } else {
@@ -213,82 +169,62 @@ impl Appender {
     }
 }
 
-/// The whole log of a job; `timestamps` keeps each line's time in front of it.
-pub async fn read(db: &Database, job: &str, timestamps: bool) -> AppResult<String> {
+/// How a log is read back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogView {
+    /// Each line's text, as `kubectl logs` shows it.
+    Text,
+    /// Each line after its time, as `kubectl logs --timestamps` shows it.
+    Timestamped,
+    /// As stored, each line's time with its stderr mark ([`LogLine`]): for the dashboard.
+    Stored,
+}
+
+/// The whole log of a job.
+pub async fn read(db: &Database, job: &str, view: LogView) -> AppResult<String> {
     let chunks: Vec<String> =
         sqlx::query_scalar("SELECT chunk FROM job_logs WHERE job = $1 ORDER BY seq")
             .bind(job)
             .fetch_all(db.pool())
             .await?;
-    let mut log = String::new();
-    for chunk in chunks {
-        if timestamps {
-            log.push_str(&chunk);
-        } else {
-            log.push_str(&strip_timestamps(&chunk));
-        }
-    }
-    Ok(log)
+    let stored = chunks.concat();
+    Ok(match view {
+        LogView::Stored => stored,
+        LogView::Text | LogView::Timestamped => show(&stored, view == LogView::Timestamped),
+    })
 }
 
-/// Removes the time in front of each line.
-pub fn strip_timestamps(text: &str) -> String {
-    text.split_inclusive('\n')
-        .map(|line| line.split_once(' ').map_or(line, |(_, rest)| rest))
-        .collect()
+/// Stored lines as users read them: the text, after its time when `timestamps`.
+fn show(stored: &str, timestamps: bool) -> String {
+    let mut shown = String::with_capacity(stored.len());
+    for line in stored.split_inclusive('\n') {
+        let body = line.strip_suffix('\n');
+        let parsed = LogLine::parse(body.unwrap_or(line));
+        if timestamps && !parsed.time.is_empty() {
+            shown.push_str(parsed.time);
+            shown.push(' ');
+        }
+        shown.push_str(parsed.text);
+        if body.is_some() {
+            shown.push('\n');
+        }
+    }
+    shown
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn split(chunks: &[&[u8]]) -> Vec<String> {
-        let mut splitter = LineSplitter::default();
-        let mut lines = Vec::new();
-        for chunk in chunks {
-            splitter.push(chunk, &mut lines);
-        }
-        lines.extend(splitter.finish());
-        lines
-    }
-
     #[test]
-    fn lines_are_whole_whatever_the_chunks() {
+    fn users_read_times_and_text_without_marks() {
+        let stored = "2026-01-01T00:00:00Z hello world\n2026-01-01T00:00:01Z \n\
+                      2026-01-01T00:00:02Z;stderr oops\nunstamped";
+        assert_eq!(show(stored, false), "hello world\n\noops\nunstamped");
         assert_eq!(
-            split(&[b"one\ntw", b"o\r\n", b"", b"\nthree"]),
-            ["one", "two", "", "three"]
-        );
-        assert_eq!(split(&[b"a\n"]), ["a"]);
-        assert!(split(&[]).is_empty());
-    }
-
-    #[test]
-    fn a_line_longer_than_the_cap_is_cut_with_a_notice() {
-        let long = vec![b'x'; MAX_LINE + 10];
-        let lines = split(&[&long[..100], &long[100..], b"\nnext\n"]);
-        assert_eq!(lines.len(), 2);
-        assert!(lines[0].starts_with(&"x".repeat(MAX_LINE)));
-        assert!(
-            lines[0].ends_with("[line cut: 10 more bytes; lines are kept up to 65536 bytes]"),
-            "{}",
-            &lines[0][MAX_LINE..]
-        );
-        assert_eq!(lines[1], "next");
-        let unended = split(&[&long]);
-        assert_eq!(unended.len(), 1);
-        assert!(unended[0].contains("[line cut: 10 more bytes"));
-    }
-
-    #[test]
-    fn invalid_utf8_is_replaced() {
-        assert_eq!(split(&[b"caf\xff\n"]), ["caf\u{fffd}"]);
-    }
-
-    #[test]
-    fn timestamps_can_be_left_out() {
-        assert_eq!(
-            strip_timestamps("2026-01-01T00:00:00Z hello world\n2026-01-01T00:00:01Z \n"),
-            "hello world\n\n"
+            show(stored, true),
+            "2026-01-01T00:00:00Z hello world\n2026-01-01T00:00:01Z \n\
+             2026-01-01T00:00:02Z oops\nunstamped"
         );
     }
 }

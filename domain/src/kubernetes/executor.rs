@@ -18,7 +18,7 @@ use super::ClusterSettings;
 use super::cluster::Cluster;
 use super::tracker::{Observation, Tracker, observe};
 use crate::jobs::executor::{Execution, Executor, Finished};
-use crate::jobs::logs::{LineSplitter, LogSink, send_all};
+use crate::jobs::logs::{self, Line, LineSplitter, LogSink, Stream, send_all};
 use model::AppResult;
 use model::service::Service;
 
@@ -124,6 +124,12 @@ impl KubernetesExecutor {
     }
 }
 
+/// A pod's output lines, timed as they arrive: the container runtime merges stdout and
+/// stderr, so all count as stdout.
+fn pod_lines(lines: &mut Vec<String>) -> impl Iterator<Item = Line> + use<'_> {
+    lines.drain(..).map(|text| Line::now(Stream::Out, text))
+}
+
 /// Sends a running pod's output to the job's log as it is printed.
 struct Follower {
     task: JoinHandle<bool>,
@@ -156,13 +162,13 @@ impl Follower {
                     Err(_) => return false,
                 }
                 counter.fetch_add(lines.len(), Ordering::Relaxed);
-                if !send_all(&mut lines, &log).await {
+                if !send_all(pod_lines(&mut lines), &log).await {
                     return false;
                 }
             }
             lines.extend(splitter.finish());
             counter.fetch_add(lines.len(), Ordering::Relaxed);
-            send_all(&mut lines, &log).await
+            send_all(pod_lines(&mut lines), &log).await
         });
         Self { task, sent }
     }
@@ -208,7 +214,7 @@ impl Executor for KubernetesExecutor {
                 }
                 Ok(Report::Succeeded { .. }) => "the job succeeded, but its pod is gone",
             };
-            let _ = log.send(format!("oscar: {reason}")).await;
+            let _ = log.send(logs::note(reason)).await;
         }
         if let Some(pod) = pod.filter(|_| !followed) {
             match self.cluster.log(&namespace, &pod).await {
@@ -219,22 +225,18 @@ impl Executor for KubernetesExecutor {
                     splitter.push(text.as_bytes(), &mut lines);
                     lines.extend(splitter.finish());
                     let lines: Vec<String> = lines.into_iter().skip(skip).collect();
-                    let lines = if execution.sync {
+                    let mut lines = if execution.sync {
                         let (rest, body) = model::function::response::unframe(lines);
                         response = body;
                         rest
                     } else {
                         lines
                     };
-                    for line in lines {
-                        if log.send(line).await.is_err() {
-                            break;
-                        }
-                    }
+                    send_all(pod_lines(&mut lines), &log).await;
                 }
                 // The outcome is known; only the output is lost.
                 Err(err) => {
-                    let _ = log.send(format!("oscar: {err}")).await;
+                    let _ = log.send(logs::note(&err)).await;
                 }
             }
         }

@@ -20,6 +20,7 @@ use super::body::limited;
 use crate::web::state::AppState;
 use crate::{AppError, AppResult};
 use domain::jobs::executor::EventBody;
+use domain::jobs::logs::LogView;
 use domain::jobs::{self, JobState, Trigger, events};
 use model::Timestamp;
 
@@ -281,7 +282,11 @@ async fn log(
         &caller,
         &service,
         &job,
-        query.timestamps.unwrap_or(false),
+        if query.timestamps.unwrap_or(false) {
+            LogView::Timestamped
+        } else {
+            LogView::Text
+        },
     )
     .await
 }
