@@ -234,3 +234,24 @@ test('job counts and job outputs appear without a reload', async ({ page, reques
   await queue();
   await expect(outputs).toHaveCount(2, { timeout: 30_000 });
 });
+
+test('a long job list comes a page at a time', async ({ page, request }) => {
+  await api.createService(request, {
+    name: 'many-e2e',
+    image: 'docker.io/library/alpine:3.20',
+    script: 'true\n',
+  });
+  await Promise.all(Array.from({ length: 55 }, () => api.queueJob(request, 'many-e2e')));
+  await signIn(page, '/services/many-e2e');
+  await hydrated(page);
+  const rows = page.getByTestId('jobs-table').locator('tr[data-job]');
+  await expect(rows).toHaveCount(50);
+  const pages = page.getByRole('navigation', { name: 'Pages' });
+  await expect(pages.getByRole('button', { name: '← Newer' })).toBeDisabled();
+  await pages.getByRole('button', { name: 'Older →' }).click();
+  await expect(rows).toHaveCount(5);
+  await expect(pages).toContainText('Page 2');
+  await expect(pages.getByRole('button', { name: 'Older →' })).toBeDisabled();
+  await pages.getByRole('button', { name: '← Newer' }).click();
+  await expect(rows).toHaveCount(50);
+});

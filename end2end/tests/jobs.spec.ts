@@ -1,13 +1,16 @@
 import { test, expect, signIn, api } from './fixtures';
 
-// A file that reaches the service becomes a job the page shows without a reload; its log
-// streams in; "Run now" answers with the output.
+// A file that reaches the service becomes a job the page shows without a reload; its own page
+// streams its log in; "Run now" answers with the output.
 test('jobs appear live, their logs stream, and Run now shows the result', async ({ page, request }) => {
   const service = {
     name: 'jobs-e2e',
     image: 'docker.io/library/alpine:3.20',
     script: [
       'echo "working on $(basename "$INPUT_FILE_PATH")"',
+      // Apart in time: two pipes written within microseconds may be read either way round.
+      'sleep 0.2',
+      'echo "trouble ahead" >&2',
       'sleep 1',
       'tr a-z A-Z < "$INPUT_FILE_PATH" > "$TMP_OUTPUT_DIR/result.txt"',
       'echo "done"',
@@ -33,17 +36,48 @@ test('jobs appear live, their logs stream, and Run now shows the result', async 
   // Pushed to the page: the row appears and reaches Succeeded with no reload.
   const row = page.locator(`tr[data-job="${job}"]`);
   await expect(row).toBeVisible();
-  await row.getByRole('button', { name: job }).click();
+  // Issue 23.4: the job opens its own page, where the log is in view (not below the table).
+  await row.getByRole('link', { name: job }).click();
+  await expect(page).toHaveURL(new RegExp(`/services/jobs-e2e/jobs/${job}$`));
+  await expect(page.getByRole('heading', { name: `Job ${job}` })).toBeVisible();
   await expect(page.getByTestId('log')).toContainText('working on event-file-');
-  await expect(row).toHaveAttribute('data-state', 'succeeded', { timeout: 30_000 });
+  await expect(page.getByTestId('log')).toBeInViewport();
+  // stderr is marked, in its place among the lines; times show on request.
+  const lines = page.getByTestId('log').locator('.log-line');
+  await expect(lines.filter({ hasText: 'trouble ahead' })).toHaveClass(/stderr/);
+  await expect(lines.filter({ hasText: 'working on' })).not.toHaveClass(/stderr/);
+  const texts = await lines.allTextContents();
+  const working = texts.findIndex((t) => t.startsWith('working on'));
+  expect(texts[working + 1], texts.join('')).toBe('trouble ahead\n');
+  await expect(page.getByTestId('log').locator('.log-time')).toHaveCount(0);
+  await page.getByLabel('Times').check();
+  await expect(page.getByTestId('log').locator('.log-time').first()).toHaveText(/^\d{4}-\d\d-\d\dT\S+Z $/);
+  await expect(page.getByTestId('job-state')).toHaveText('Succeeded', { timeout: 30_000 });
   await expect(page.getByTestId('log')).toContainText('done');
   await expect(page.getByTestId('log-status')).toHaveText('finished');
-  await expect(page.getByRole('button', { name: /^Succeeded/ })).toContainText('1');
+  // The record follows the job live: its state above, exit code, duration.
+  await expect(page.getByTestId('job-exit')).toHaveText('0');
+  await expect(page.getByTestId('job-duration')).toHaveText(/\d/);
+  // Search keeps the lines with the text; the first error is a click away.
+  await page.getByLabel('Search the log').fill('TROUBLE');
+  await expect(page.getByTestId('log-matches')).toHaveText(/^1 of \d+ lines$/);
+  await expect(lines.filter({ hasText: 'working on' })).toBeHidden();
+  await page.getByLabel('Search the log').fill('');
+  await expect(lines.filter({ hasText: 'working on' })).toBeVisible();
+  await page.getByRole('button', { name: 'First error' }).click();
+  await expect(page.getByTestId('log').getByText('trouble ahead')).toBeInViewport();
 
   const download = page.waitForEvent('download');
   await page.getByRole('link', { name: 'Download log' }).click();
   const log = await (await download).path();
-  expect(require('fs').readFileSync(log, 'utf8')).toMatch(/^\d{4}-\d\d-\d\dT\S+ working on event-file-/m);
+  const downloaded = require('fs').readFileSync(log, 'utf8');
+  expect(downloaded).toMatch(/^\d{4}-\d\d-\d\dT\S+ working on event-file-/m);
+  expect(downloaded).toMatch(/^\d{4}-\d\d-\d\dT\S+Z trouble ahead$/m);
+
+  // Back to the service through the breadcrumbs.
+  await page.getByRole('navigation', { name: 'Breadcrumb' }).getByRole('link', { name: 'jobs-e2e' }).click();
+  await expect(page).toHaveURL(/\/services\/jobs-e2e$/);
+  await expect(page.getByRole('button', { name: /^Succeeded/ })).toContainText('1');
 
   // Run now: the single output file comes back and is shown as text.
   await page.getByLabel('Input', { exact: true }).fill('{"shout": "quietly"}');
@@ -64,10 +98,21 @@ test('jobs appear live, their logs stream, and Run now shows the result', async 
   await dialog.getByRole('button', { name: 'Delete', exact: true }).click();
   await expect(row).toHaveCount(0);
 
-  // The Jobs page lists every service's jobs, linked to their service.
+  // The Jobs page lists every service's jobs, linked to their service and their own page,
+  // and filters them.
   await page.getByRole('link', { name: 'Jobs', exact: true }).click();
   const all = page.getByTestId('all-jobs');
   await expect(all.locator('tr[data-state="succeeded"]').first()).toBeVisible();
+  await page.getByLabel('State').selectOption('failed');
+  await expect(all.locator('tr[data-job]').filter({ hasText: 'jobs-e2e' })).toHaveCount(0);
+  await page.getByLabel('State').selectOption('succeeded');
+  await page.getByLabel('Service').fill('jobs-e2e');
+  await page.getByLabel('Service').press('Enter');
+  await page.getByLabel('Created').selectOption({ label: 'Last hour' });
+  await expect(all.locator('tr[data-job]').first()).toBeVisible();
+  for (const service of await all.locator('tr[data-job] td:first-child').allTextContents()) {
+    expect(service).toBe('jobs-e2e');
+  }
   await all.getByRole('link', { name: 'jobs-e2e' }).first().click();
   await expect(page).toHaveURL(/\/services\/jobs-e2e$/);
 });

@@ -148,6 +148,16 @@ pub struct JobList {
     /// for it.
     #[serde(default)]
     pub pulling: Option<u8>,
+    /// Where the next (older) page starts, when there is one.
+    #[serde(default)]
+    pub next: Option<String>,
+}
+
+/// A page of jobs, newest first, and where the next (older) page starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct JobsPage {
+    pub jobs: Vec<Job>,
+    pub next: Option<String>,
 }
 
 /// The answer of a synchronous run from the dashboard.

@@ -392,3 +392,132 @@ async fn the_parsed_services_follow_changes_made_by_another_server() {
         );
     }
 }
+
+/// Issue 23.4: the dashboard's job tables page through any number of jobs and filter them by
+/// service, owner, state and creation time, showing each caller only the jobs they may see.
+#[tokio::test]
+async fn job_listings_page_and_filter() {
+    use domain::access::Caller;
+    use domain::jobs::{JobFilter, JobState, find};
+    for app in TestApp::on_each_database().await {
+        let db = &app.app.state.db;
+        for (service, owner) in [("a", "alice"), ("b", "bob")] {
+            sqlx::query(
+                "INSERT INTO services (name, owner, definition, token, created_at, updated_at)
+                 VALUES ($1, $2, '{}', $1, 0, 0)",
+            )
+            .bind(service)
+            .bind(owner)
+            .execute(db.pool())
+            .await
+            .unwrap();
+        }
+        for (name, service, owner, state, at) in [
+            ("a-1", "a", "alice", "succeeded", 1000),
+            ("a-2", "a", "bob", "failed", 2000),
+            ("b-1", "b", "bob", "succeeded", 3000),
+            ("b-2", "b", "bob", "pending", 3000),
+            ("a-3", "a", "alice", "running", 4000),
+        ] {
+            sqlx::query(
+                "INSERT INTO jobs (name, service, owner, trigger, event, state, run_after, created_at)
+                 VALUES ($1, $2, $3, 'api', '', $4, $5, $5)",
+            )
+            .bind(name)
+            .bind(service)
+            .bind(owner)
+            .bind(state)
+            .bind(at as i64)
+            .execute(db.pool())
+            .await
+            .unwrap();
+        }
+        let names =
+            |jobs: Vec<domain::jobs::Job>| jobs.into_iter().map(|j| j.name).collect::<Vec<_>>();
+        let on = db.kind().label();
+
+        // Page by page, newest first, ties by name; the last page says there is no more.
+        let admin = Caller::admin();
+        let (mut seen, mut after) = (Vec::new(), None::<String>);
+        loop {
+            let filter = JobFilter {
+                visible_to: Some(&admin),
+                after: after.as_deref(),
+                ..JobFilter::default()
+            };
+            let (page, next) = find(db, &filter, 2).await.unwrap();
+            assert!(page.len() <= 2, "{on}");
+            seen.extend(names(page));
+            after = next;
+            if after.is_none() {
+                break;
+            }
+        }
+        assert_eq!(seen, ["a-3", "b-2", "b-1", "a-2", "a-1"], "{on}");
+
+        // Each user sees their own jobs and those of the services they own.
+        let alice = Caller::user("alice", Vec::new());
+        let bob = Caller::user("bob", Vec::new());
+        let (mine, _) = find(
+            db,
+            &JobFilter {
+                visible_to: Some(&alice),
+                ..JobFilter::default()
+            },
+            50,
+        )
+        .await
+        .unwrap();
+        assert_eq!(names(mine), ["a-3", "a-2", "a-1"], "{on}");
+        let (mine, _) = find(
+            db,
+            &JobFilter {
+                visible_to: Some(&bob),
+                ..JobFilter::default()
+            },
+            50,
+        )
+        .await
+        .unwrap();
+        assert_eq!(names(mine), ["b-2", "b-1", "a-2"], "{on}");
+
+        // Filters combine.
+        let filters = [
+            (
+                JobFilter {
+                    state: Some(JobState::Failed),
+                    ..JobFilter::default()
+                },
+                vec!["a-2"],
+            ),
+            (
+                JobFilter {
+                    since: Some(Timestamp::from_millis(3000)),
+                    ..JobFilter::default()
+                },
+                vec!["a-3", "b-2", "b-1"],
+            ),
+            (
+                JobFilter {
+                    service: Some("a"),
+                    owner: Some("bob"),
+                    ..JobFilter::default()
+                },
+                vec!["a-2"],
+            ),
+            (
+                JobFilter {
+                    service: Some("b"),
+                    visible_to: Some(&alice),
+                    ..JobFilter::default()
+                },
+                vec![],
+            ),
+        ];
+        for (filter, expected) in filters {
+            let (found, next) = find(db, &filter, 50).await.unwrap();
+            assert_eq!(names(found), expected, "{on}: {filter:?}");
+            assert_eq!(next, None, "{on}");
+        }
+    }
+}

@@ -458,7 +458,7 @@ async fn matrix(w: &mut World) {
         listed == ["ar-in", "au-in"],
     );
     let recent = w.call(Bob, "jobs/recent", &[]).await.json();
-    let recent: Vec<&str> = recent
+    let recent: Vec<&str> = recent["jobs"]
         .as_array()
         .unwrap()
         .iter()

@@ -5,22 +5,52 @@ use crate::AppError;
 use leptos::prelude::*;
 pub use model::jobs::*;
 
+/// A page of a service's jobs (in `state`, after the job named `after`) with counts per state.
 #[server(endpoint = "jobs/list")]
-pub async fn list_jobs(service: String, state: Option<JobState>) -> Result<JobList, AppError> {
+pub async fn list_jobs(
+    service: String,
+    state: Option<JobState>,
+    #[server(default)] after: Option<String>,
+) -> Result<JobList, AppError> {
     use crate::web::context;
     use domain::jobs;
     let caller = context::require_caller().await?;
     let app = context::state();
-    jobs::list_for(&app.db, &app.jobs, &caller, &service, state).await
+    let after = after.as_deref().filter(|a| !a.is_empty());
+    jobs::list_for(&app.db, &app.jobs, &caller, &service, state, after).await
 }
 
-/// The newest jobs across services, for the Jobs page.
-#[server(endpoint = "jobs/recent")]
-pub async fn recent_jobs() -> Result<Vec<Job>, AppError> {
+/// One job of a service, as its page shows it.
+#[server(endpoint = "jobs/get")]
+pub async fn get_job(service: String, job: String) -> Result<Job, AppError> {
     use crate::web::context;
     use domain::jobs;
     let caller = context::require_caller().await?;
-    jobs::recent(&context::state().db, &caller, 200).await
+    jobs::require(&context::state().db, &caller, &service, &job).await
+}
+
+/// A page of the jobs the caller may see across services, newest first, for the Jobs page:
+/// of one `service`, in one `state`, created `since`, after the job named `after`.
+#[server(endpoint = "jobs/recent")]
+pub async fn recent_jobs(
+    #[server(default)] service: Option<String>,
+    #[server(default)] state: Option<JobState>,
+    #[server(default)] since: Option<model::Timestamp>,
+    #[server(default)] after: Option<String>,
+) -> Result<JobsPage, AppError> {
+    use crate::web::context;
+    use domain::jobs;
+    let caller = context::require_caller().await?;
+    let filter = jobs::JobFilter {
+        service: service.as_deref().map(str::trim).filter(|s| !s.is_empty()),
+        visible_to: Some(&caller),
+        state,
+        since,
+        after: after.as_deref().filter(|a| !a.is_empty()),
+        ..jobs::JobFilter::default()
+    };
+    let (jobs, next) = jobs::find(&context::state().db, &filter, jobs::PAGE).await?;
+    Ok(JobsPage { jobs, next })
 }
 
 #[server(endpoint = "jobs/log")]

@@ -3,6 +3,7 @@
 mod bucket;
 mod buckets;
 mod info;
+mod job;
 mod jobs;
 mod layout;
 mod login;
@@ -58,6 +59,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/new-service") view=new_service::NewServicePage />
                     <Route path=path!("/services/:name") view=service_detail::ServiceDetailPage />
                     <Route path=path!("/services/:name/edit") view=service_form::EditServicePage />
+                    <Route path=path!("/services/:name/jobs/:job") view=job::JobPage />
                     <Route path=path!("/buckets") view=buckets::BucketsPage />
                     <Route path=path!("/buckets/:name") view=bucket::BucketPage />
                     <Route path=path!("/jobs") view=jobs::JobsPage />

@@ -1,24 +1,38 @@
-//! The service page's live parts: the jobs table (pushed updates, state filter, delete,
-//! retry), the log viewer (follow, download) and the invoke panel.
+//! The service page's live parts: the jobs table (pushed updates, state filter, pages,
+//! delete, retry; each job links to its page) and the invoke panel.
 
 use base64::Engine;
 use leptos::prelude::*;
 
-use super::widgets::{ConfirmDialog, ErrorPanel, LocalTime, format_duration};
+use super::job::job_href;
+use super::widgets::{ConfirmDialog, ErrorPanel, LocalTime, Pager, format_duration};
 use crate::api::jobs::{DeleteJobs, Job, JobState, RetryJob, RunResult, RunService, list_jobs};
+use leptos_router::components::A;
 
 #[component]
 pub fn ServiceJobs(name: String) -> impl IntoView {
     let filter = RwSignal::new(None::<JobState>);
     // Bumped when the server reports a change: the table reloads.
     let version = RwSignal::new(0u64);
-    let selected = RwSignal::new(None::<String>);
+    // Where each page shown starts: empty for the newest, then the `next` of each page.
+    let pages = RwSignal::new(Vec::<String>::new());
     let jobs = {
         let name = name.clone();
         Resource::new(
-            move || (name.clone(), filter.get(), version.get()),
-            |(service, state, _)| list_jobs(service, state),
+            move || {
+                (
+                    name.clone(),
+                    filter.get(),
+                    pages.read().last().cloned(),
+                    version.get(),
+                )
+            },
+            |(service, state, after, _)| list_jobs(service, state, after),
         )
+    };
+    let show = move |state: Option<JobState>| {
+        filter.set(state);
+        pages.set(Vec::new());
     };
     let delete = ServerAction::<DeleteJobs>::new();
     let retry = ServerAction::<RetryJob>::new();
@@ -68,7 +82,7 @@ pub fn ServiceJobs(name: String) -> impl IntoView {
                     {pulling}
                     <div class="filters" role="group" aria-label="Filter by state">
                         <button type="button" aria-pressed=move || filter.get().is_none().to_string()
-                            on:click=move |_| filter.set(None)>
+                            on:click=move |_| show(None)>
                             "All " <span class="count">{total}</span>
                         </button>
                         {JobState::ALL.into_iter().map(|state| {
@@ -76,7 +90,7 @@ pub fn ServiceJobs(name: String) -> impl IntoView {
                             view! {
                                 <button type="button" data-state=state.as_str()
                                     aria-pressed=move || (filter.get() == Some(state)).to_string()
-                                    on:click=move |_| filter.set(Some(state))>
+                                    on:click=move |_| show(Some(state))>
                                     {state.label()} " " <span class="count">{count}</span>
                                 </button>
                             }
@@ -101,10 +115,11 @@ pub fn ServiceJobs(name: String) -> impl IntoView {
                                 </tr></thead>
                                 <tbody>
                                     {list.jobs.into_iter().map(|job| view! {
-                                        <JobRow job service=service.clone() selected doomed retry />
+                                        <JobRow job service=service.clone() doomed retry />
                                     }).collect_view()}
                                 </tbody>
                             </table>
+                            <Pager pages next=list.next />
                         }.into_any()
                     }}
                 }
@@ -134,7 +149,6 @@ pub fn ServiceJobs(name: String) -> impl IntoView {
             }
             {move || delete.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error /> })}
             {move || retry.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error /> })}
-            {move || selected.get().map(|job| view! { <JobLog service=name.clone() job selected /> })}
         </section>
     }
     .into_any()
@@ -144,15 +158,12 @@ pub fn ServiceJobs(name: String) -> impl IntoView {
 fn JobRow(
     job: Job,
     service: String,
-    selected: RwSignal<Option<String>>,
     doomed: RwSignal<Option<(Vec<String>, String)>>,
     retry: ServerAction<RetryJob>,
 ) -> impl IntoView {
     let name = job.name.clone();
-    let show = {
-        let name = name.clone();
-        move |_| selected.set(Some(name.clone()))
-    };
+    let href = job_href(&service, &name);
+    let label = name.clone();
     let actions = {
         let (service, name) = (service.clone(), name.clone());
         match job.state {
@@ -173,7 +184,7 @@ fn JobRow(
     };
     view! {
         <tr data-job=name.clone() data-state=job.state.as_str()>
-            <td><button type="button" class="link mono" on:click=show title="Show the log">{name.clone()}</button></td>
+            <td><A href=href attr:class="mono" attr:title="The job's page: its record and log">{label}</A></td>
             <JobCells job=job.clone() />
             <td>{actions}</td>
         </tr>
@@ -202,63 +213,6 @@ pub(super) fn JobCells(job: Job) -> impl IntoView {
         <td><LocalTime at=job.created_at /></td>
         <td>{duration}</td>
         <td>{job.exit_code.map(|c| c.to_string()).unwrap_or_default()}</td>
-    }
-}
-
-/// A job's log, streamed while it grows; follow mode keeps the end in view.
-#[component]
-fn JobLog(service: String, job: String, selected: RwSignal<Option<String>>) -> impl IntoView {
-    let text = RwSignal::new(String::new());
-    let ended = RwSignal::new(false);
-    let follow = RwSignal::new(true);
-    let log_ref = NodeRef::<leptos::html::Pre>::new();
-    let path = format!(
-        "{}/{}",
-        model::url::percent_encode(&service, b""),
-        model::url::percent_encode(&job, b"")
-    );
-    #[cfg(feature = "hydrate")]
-    {
-        let on_log = Box::new(move |part: String| text.update(|t| t.push_str(&part)));
-        let on_end = Box::new(move |_: String| ended.set(true));
-        let url = format!("/api/live/log/{path}");
-        if let Some(source) =
-            super::widgets::LiveSource::open(&url, vec![("log", on_log), ("end", on_end)])
-        {
-            // The server closes the stream after `end`; the browser must not reconnect then.
-            let source = send_wrapper::SendWrapper::new(std::rc::Rc::new(source));
-            let on_ended = source.clone();
-            Effect::new(move |_| {
-                if ended.get() {
-                    on_ended.close();
-                }
-            });
-            on_cleanup(move || source.close());
-        }
-        Effect::new(move |_| {
-            text.track();
-            if let (true, Some(pre)) = (follow.get(), log_ref.get()) {
-                pre.set_scroll_top(pre.scroll_height());
-            }
-        });
-    }
-    let download = format!("/api/download/log/{path}");
-    view! {
-        <div class="log-viewer" data-testid="log-viewer">
-            <div class="log-toolbar">
-                <strong class="mono">{job.clone()}</strong>
-                <span class="muted" data-testid="log-status">
-                    {move || if ended.get() { "finished" } else { "live" }}
-                </span>
-                <label class="check">
-                    <input type="checkbox" prop:checked=follow on:change=move |ev| follow.set(event_target_checked(&ev)) />
-                    "Follow"
-                </label>
-                <a class="button" href=download download=format!("{job}.log")>"Download log"</a>
-                <button type="button" class="small" on:click=move |_| selected.set(None)>"Close"</button>
-            </div>
-            <pre class="log" node_ref=log_ref data-testid="log">{move || text.get()}</pre>
-        </div>
     }
 }
 

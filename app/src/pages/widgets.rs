@@ -80,6 +80,27 @@ pub fn ConfirmDialog(
     }
 }
 
+/// Moves through pages of a newest-first table: `pages` holds where each page shown starts
+/// (the last is the current one), `next` where the next older page would.
+#[component]
+pub fn Pager(pages: RwSignal<Vec<String>>, next: Option<String>) -> impl IntoView {
+    let newer = move || pages.read().is_empty();
+    let older = next.clone();
+    view! {
+        <nav class="pager" aria-label="Pages">
+            <button type="button" class="small" disabled=newer on:click=move |_| pages.update(|p| { p.pop(); })>
+                "← Newer"
+            </button>
+            <span class="muted">{move || format!("Page {}", pages.read().len() + 1)}</span>
+            <button type="button" class="small" disabled=next.is_none() on:click=move |_| {
+                if let Some(after) = older.clone() {
+                    pages.update(|p| p.push(after));
+                }
+            }>"Older →"</button>
+        </nav>
+    }
+}
+
 /// The signed-in user, loaded once by the layout and shared with the pages.
 pub type CurrentUser = Resource<Result<Option<model::auth::SessionUser>, AppError>>;
 

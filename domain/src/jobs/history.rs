@@ -10,34 +10,61 @@ use model::jobs::JobActivity;
 use model::service::Service;
 use model::{AppError, AppResult, Timestamp};
 
-/// A page of a service's jobs, newest first: `after` is the last name of the previous page.
-pub async fn page(
+/// Which jobs a listing shows, newest first. Every condition left out matches every job.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JobFilter<'a> {
+    pub service: Option<&'a str>,
+    /// Only the jobs this user started.
+    pub owner: Option<&'a str>,
+    /// Only the jobs this caller may see: every job for the admin, else their own and those
+    /// of the services they own.
+    pub visible_to: Option<&'a Caller>,
+    pub state: Option<JobState>,
+    /// Only jobs created at or after this time.
+    pub since: Option<Timestamp>,
+    /// The last job of the previous page.
+    pub after: Option<&'a str>,
+}
+
+/// Up to `limit` jobs the filter matches, newest first, and the name to ask for the next
+/// page `after` when there are more.
+pub async fn find(
     db: &Database,
-    service: &str,
-    owner: Option<&str>,
-    state: Option<JobState>,
-    after: Option<&str>,
+    filter: &JobFilter<'_>,
     limit: i64,
-) -> AppResult<Vec<Job>> {
+) -> AppResult<(Vec<Job>, Option<String>)> {
     // Newest first, ties broken by name, so a page boundary is a (created_at, name) pair.
-    let boundary = match after {
+    let boundary = match filter.after {
         Some(name) => get(db, name).await?.map(|j| (j.created_at, j.name)),
         None => None,
     };
-    Ok(sqlx::query_as(&format!(
+    let (admin, viewer) = match filter.visible_to {
+        Some(caller) => (caller.admin, caller.id.as_str()),
+        None => (true, ""),
+    };
+    let mut jobs: Vec<Job> = sqlx::query_as(&format!(
         "SELECT {JOB_COLUMNS} FROM jobs
-         WHERE service = $1 AND ($2 IS NULL OR owner = $2) AND ($3 IS NULL OR state = $3)
-           AND ($4 IS NULL OR created_at < $4 OR (created_at = $4 AND name < $5))
-         ORDER BY created_at DESC, name DESC LIMIT $6"
+         WHERE ($1 IS NULL OR service = $1) AND ($2 IS NULL OR owner = $2)
+           AND ($3 IS NULL OR state = $3) AND ($4 IS NULL OR created_at >= $4)
+           AND ($5 IS NULL OR created_at < $5 OR (created_at = $5 AND name < $6))
+           AND ($7 OR owner = $8 OR service IN (SELECT name FROM services WHERE owner = $8))
+         ORDER BY created_at DESC, name DESC LIMIT $9"
     ))
-    .bind(service)
-    .bind(owner)
-    .bind(state)
+    .bind(filter.service)
+    .bind(filter.owner)
+    .bind(filter.state)
+    .bind(filter.since)
     .bind(boundary.as_ref().map(|b| b.0))
     .bind(boundary.as_ref().map(|b| b.1.clone()).unwrap_or_default())
-    .bind(limit)
+    .bind(admin)
+    .bind(viewer)
+    .bind(limit + 1)
     .fetch_all(db.pool())
-    .await?)
+    .await?;
+    let more = jobs.len() as i64 > limit;
+    jobs.truncate(limit.max(0) as usize);
+    let next = more.then(|| jobs.last().map(|j| j.name.clone())).flatten();
+    Ok((jobs, next))
 }
 
 /// Job totals of the named services, over the jobs the caller may see.
@@ -96,21 +123,6 @@ pub async fn counts(
     Ok(counts)
 }
 
-/// The newest jobs the caller may see: every job for the admin, else their own and those of
-/// the services they own.
-pub async fn recent(db: &Database, caller: &Caller, limit: i64) -> AppResult<Vec<Job>> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {JOB_COLUMNS} FROM jobs
-         WHERE $1 OR owner = $2 OR service IN (SELECT name FROM services WHERE owner = $2)
-         ORDER BY created_at DESC, name DESC LIMIT $3"
-    ))
-    .bind(caller.admin)
-    .bind(&caller.id)
-    .bind(limit)
-    .fetch_all(db.pool())
-    .await?)
-}
-
 /// Whose jobs of a service the caller sees: the service owner and the admin see every job,
 /// others (the service is shared with them) only the jobs they started. A service the caller
 /// may not see is a 404.
@@ -132,21 +144,35 @@ impl JobScope {
     }
 }
 
-/// The jobs table of the service page: the newest 200, with counts per state, and how far
-/// the pull of the service's image is while one runs.
+/// Jobs per page of the dashboard's tables.
+pub const PAGE: i64 = 50;
+
+/// The jobs table of the service page: a page of its jobs (in `state`, after the job named
+/// `after`), with counts per state, and how far the pull of the service's image is while one
+/// runs.
 pub async fn list_for(
     db: &Database,
     jobs: &Jobs,
     caller: &Caller,
     service: &str,
     state: Option<JobState>,
+    after: Option<&str>,
 ) -> AppResult<JobList> {
     let visible = services::require_visible(db, caller, service).await?;
     let scope = JobScope::of(caller, &visible);
+    let filter = JobFilter {
+        service: Some(service),
+        owner: scope.owner(),
+        state,
+        after,
+        ..JobFilter::default()
+    };
+    let (found, next) = find(db, &filter, PAGE).await?;
     Ok(JobList {
-        jobs: page(db, service, scope.owner(), state, None, 200).await?,
+        jobs: found,
         counts: counts(db, service, scope.owner()).await?,
         pulling: jobs.executor().image_pull(&visible.image),
+        next,
     })
 }
 
@@ -164,10 +190,10 @@ pub async fn log_for(
     caller: &Caller,
     service: &str,
     job: &str,
-    timestamps: bool,
+    view: super::logs::LogView,
 ) -> AppResult<String> {
     require(db, caller, service, job).await?;
-    super::logs::read(db, job, timestamps).await
+    super::logs::read(db, job, view).await
 }
 
 /// Deletes the named jobs of a service with their logs (running ones are left alone: their

@@ -226,23 +226,18 @@ async fn list(
 ) -> AppResult<Json<JobPage>> {
     let scope = jobs::authorize(&state.db, &caller, &service).await?;
     let after = query.page.filter(|p| !p.is_empty());
-    let mut found = jobs::page(
-        &state.db,
-        &service,
-        scope.owner(),
-        None,
-        after.as_deref(),
-        PAGE + 1,
-    )
-    .await?;
-    let more = found.len() as i64 > PAGE;
-    found.truncate(PAGE as usize);
+    let filter = jobs::JobFilter {
+        service: Some(&service),
+        owner: scope.owner(),
+        after: after.as_deref(),
+        ..jobs::JobFilter::default()
+    };
+    let (found, next_page) = jobs::find(&state.db, &filter, PAGE).await?;
     let total: i64 = jobs::counts(&state.db, &service, scope.owner())
         .await?
         .iter()
         .map(|(_, n)| n)
         .sum();
-    let next_page = more.then(|| found.last().map(|j| j.name.clone())).flatten();
     let remaining = next_page.as_ref().map(|_| {
         // Jobs after this page: an estimate when jobs arrive meanwhile, as upstream's.
         (total - found.len() as i64).max(0)

@@ -1,0 +1,331 @@
+//! One job's page (`/services/{service}/jobs/{job}`): what happened to it (state, times,
+//! attempts, exit code, reason, input and outputs as links), Retry or Delete, and its log
+//! (streamed while it grows; search, wrap, times, stderr marked, jump to the first error).
+
+use leptos::prelude::*;
+use leptos_router::components::A;
+use leptos_router::hooks::{use_navigate, use_params_map};
+use model::Timestamp;
+use model::jobs::LogLine;
+use model::url::percent_encode;
+
+use super::bucket::folder_href;
+use super::widgets::{ConfirmDialog, ErrorPanel, LocalTime, PageHeader, format_duration, loaded};
+use crate::api::jobs::{DeleteJobs, Job, JobState, RetryJob, get_job};
+
+/// Where a job's page is.
+pub(super) fn job_href(service: &str, job: &str) -> String {
+    format!(
+        "/services/{}/jobs/{}",
+        percent_encode(service, b""),
+        percent_encode(job, b"")
+    )
+}
+
+/// A `bucket/key` object as a link to its folder in the bucket browser.
+#[component]
+fn ObjectLink(object: String) -> impl IntoView {
+    let (bucket, key) = object.split_once('/').unwrap_or((&object, ""));
+    let folder = key.rsplit_once('/').map_or("", |(folder, _)| folder);
+    let prefix = if folder.is_empty() {
+        String::new()
+    } else {
+        format!("{folder}/")
+    };
+    let href = folder_href(bucket, &prefix);
+    view! { <A href=href attr:class="mono">{object}</A> }
+}
+
+#[component]
+pub fn JobPage() -> impl IntoView {
+    let params = use_params_map();
+    let route = move || {
+        let params = params.read();
+        (
+            params.get("name").unwrap_or_default(),
+            params.get("job").unwrap_or_default(),
+        )
+    };
+    let (service, job) = {
+        let params = params.read_untracked();
+        (
+            params.get("name").unwrap_or_default(),
+            params.get("job").unwrap_or_default(),
+        )
+    };
+    // Bumped when the service's jobs change: the facts reload.
+    let version = RwSignal::new(0u64);
+    let record = Resource::new(
+        move || (route(), version.get()),
+        |((service, job), _)| get_job(service, job),
+    );
+    #[cfg(feature = "hydrate")]
+    super::widgets::listen_for_changes(
+        format!("/api/live/jobs/{}", percent_encode(&service, b"")),
+        version,
+    );
+    let service_href = format!("/services/{}", percent_encode(&service, b""));
+    let service_label = service.clone();
+    view! {
+        <nav class="breadcrumbs" aria-label="Breadcrumb">
+            <A href="/services">"Services"</A>" › "
+            <A href=service_href>{service_label}</A>" › "
+            <span aria-current="page" class="mono">{job.clone()}</span>
+        </nav>
+        <PageHeader title=format!("Job {job}") />
+        {loaded(record, |job| view! { <JobFacts job /> }.into_any())}
+        <JobLog service job />
+    }
+}
+
+/// The job's record and what can be done with it.
+#[component]
+fn JobFacts(job: Job) -> impl IntoView {
+    let retry = ServerAction::<RetryJob>::new();
+    let delete = ServerAction::<DeleteJobs>::new();
+    let confirming = RwSignal::new(false);
+    let navigate = use_navigate();
+    let service_href = format!("/services/{}", percent_encode(&job.service, b""));
+    // Deleted: back to the service, whose table no longer has it.
+    {
+        let service_href = service_href.clone();
+        Effect::new(move |_| {
+            if delete.value().get().is_some_and(|done| done.is_ok()) {
+                navigate(&service_href, Default::default());
+            }
+        });
+    }
+    let (service, name) = (job.service.clone(), job.name.clone());
+    let question = format!("Delete job {name} and its log?");
+    let service_name = job.service.clone();
+    let actions = match job.state {
+        JobState::DeadLettered => {
+            let (service, name) = (service.clone(), name.clone());
+            view! {
+                <button type="button" on:click=move |_| {
+                    retry.dispatch(RetryJob { service: service.clone(), job: name.clone() });
+                }>"Retry"</button>
+            }
+            .into_any()
+        }
+        state if state.is_final() => view! {
+            <button type="button" class="danger" on:click=move |_| confirming.set(true)>"Delete"</button>
+        }
+        .into_any(),
+        _ => ().into_any(),
+    };
+    let when = |at: Option<Timestamp>| at.map(|at| view! { <LocalTime at /> });
+    view! {
+        <section class="panel detail" data-testid="job-facts" data-state=job.state.as_str()>
+            <div class="page-header">
+                <h2>
+                    <span class=format!("state state-{}", job.state.as_str()) data-testid="job-state">
+                        {job.state.label()}
+                    </span>
+                </h2>
+                <div class="page-actions">{actions}</div>
+            </div>
+            <dl class="facts">
+                <dt>"Service"</dt>
+                <dd><A href=service_href>{service_name}</A></dd>
+                <dt>"Trigger"</dt><dd>{job.trigger.as_str()}</dd>
+                <dt>"Attempts"</dt><dd>{job.attempts}</dd>
+                <dt>"Created"</dt><dd><LocalTime at=job.created_at /></dd>
+                <dt>"Started"</dt><dd>{when(job.started_at)}</dd>
+                <dt>"Finished"</dt><dd>{when(job.finished_at)}</dd>
+                <dt>"Duration"</dt><dd data-testid="job-duration"><Elapsed job=job.clone() /></dd>
+                <dt>"Exit code"</dt><dd data-testid="job-exit">{job.exit_code.map(|c| c.to_string())}</dd>
+                {job.reason.clone().map(|reason| view! {
+                    <dt>"Reason"</dt><dd data-testid="job-reason">{reason}</dd>
+                })}
+                <dt>"Input"</dt>
+                <dd data-testid="job-input">{job.input.clone().map(|object| view! { <ObjectLink object /> })}</dd>
+                <dt>"Outputs"</dt>
+                <dd data-testid="job-outputs">
+                    {if job.outputs.is_empty() {
+                        view! { <span class="muted">"None"</span> }.into_any()
+                    } else {
+                        view! {
+                            <ul class="plain">
+                                {job.outputs.iter().cloned().map(|object| view! { <li><ObjectLink object /></li> }).collect_view()}
+                            </ul>
+                        }.into_any()
+                    }}
+                </dd>
+            </dl>
+            {move || confirming.get().then(|| {
+                let (service, name, question) = (service.clone(), name.clone(), question.clone());
+                view! {
+                    <ConfirmDialog label="Confirm job deletion" confirm="Delete"
+                        pending=delete.pending()
+                        on_confirm=move |()| {
+                            delete.dispatch(DeleteJobs { service: service.clone(), jobs: vec![name.clone()] });
+                        }
+                        on_cancel=move |()| confirming.set(false)>
+                        <p data-testid="jobs-delete-summary">{question}</p>
+                    </ConfirmDialog>
+                }
+            })}
+            {move || retry.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error /> })}
+            {move || delete.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error /> })}
+        </section>
+    }
+}
+
+/// How long the job ran, or, while it runs, how long it has been running (counted in the
+/// browser each second).
+#[component]
+fn Elapsed(job: Job) -> impl IntoView {
+    match (job.started_at, job.finished_at) {
+        (Some(start), Some(end)) => format_duration(end.since(start)).into_any(),
+        (Some(start), None) => {
+            let shown = RwSignal::new(String::new());
+            #[cfg(feature = "hydrate")]
+            {
+                let tick = move || {
+                    let now = Timestamp::from_millis(js_sys::Date::now() as i64);
+                    shown.set(format!("running for {}", format_duration(now.since(start))));
+                };
+                tick();
+                if let Ok(handle) =
+                    set_interval_with_handle(tick, std::time::Duration::from_secs(1))
+                {
+                    on_cleanup(move || handle.clear());
+                }
+            }
+            #[cfg(not(feature = "hydrate"))]
+            let _ = start;
+            view! { <span>{shown}</span> }.into_any()
+        }
+        _ => ().into_any(),
+    }
+}
+
+/// A job's log, streamed while it grows; follow mode keeps the end in view. Lines the script
+/// wrote to stderr are marked; each line's time shows on request; a search shows only the
+/// lines with the text.
+#[component]
+fn JobLog(service: String, job: String) -> impl IntoView {
+    // Stored lines (model::jobs::LogLine), as the server streams them.
+    let lines = RwSignal::new(Vec::<String>::new());
+    let ended = RwSignal::new(false);
+    let follow = RwSignal::new(true);
+    let times = RwSignal::new(false);
+    let wrap = RwSignal::new(true);
+    let search = RwSignal::new(String::new());
+    let log_ref = NodeRef::<leptos::html::Pre>::new();
+    let path = format!(
+        "{}/{}",
+        percent_encode(&service, b""),
+        percent_encode(&job, b"")
+    );
+    #[cfg(feature = "hydrate")]
+    {
+        let on_log = Box::new(move |part: String| {
+            lines.update(|all| all.extend(part.lines().map(str::to_string)));
+        });
+        let on_end = Box::new(move |_: String| ended.set(true));
+        let url = format!("/api/live/log/{path}");
+        if let Some(source) =
+            super::widgets::LiveSource::open(&url, vec![("log", on_log), ("end", on_end)])
+        {
+            // The server closes the stream after `end`; the browser must not reconnect then.
+            let source = send_wrapper::SendWrapper::new(std::rc::Rc::new(source));
+            let on_ended = source.clone();
+            Effect::new(move |_| {
+                if ended.get() {
+                    on_ended.close();
+                }
+            });
+            on_cleanup(move || source.close());
+        }
+        Effect::new(move |_| {
+            lines.track();
+            times.track();
+            if let (true, Some(pre)) = (follow.get(), log_ref.get()) {
+                pre.set_scroll_top(pre.scroll_height());
+            }
+        });
+    }
+    let has_errors = move || lines.read().iter().any(|l| LogLine::parse(l).stderr);
+    let first_error = move |_| {
+        follow.set(false);
+        #[cfg(feature = "hydrate")]
+        {
+            let first = log_ref
+                .get()
+                .and_then(|pre| pre.query_selector(".log-line.stderr").ok().flatten());
+            if let Some(line) = first {
+                line.scroll_into_view();
+            }
+        }
+    };
+    let matching = move || {
+        let needle = search.read().to_lowercase();
+        let all = lines.read();
+        let found = all
+            .iter()
+            .filter(|l| LogLine::parse(l).text.to_lowercase().contains(&needle))
+            .count();
+        (!needle.is_empty()).then(|| format!("{found} of {} lines", all.len()))
+    };
+    let download = format!("/api/download/log/{path}");
+    view! {
+        <section class="log-viewer" data-testid="log-viewer" aria-label="Log">
+            <div class="log-toolbar">
+                <strong>"Log"</strong>
+                <span class="muted" data-testid="log-status">
+                    {move || if ended.get() { "finished" } else { "live" }}
+                </span>
+                <input type="search" placeholder="Search the log" aria-label="Search the log"
+                    prop:value=search on:input=move |ev| search.set(event_target_value(&ev)) />
+                <span class="muted" data-testid="log-matches">{matching}</span>
+                <label class="check">
+                    <input type="checkbox" prop:checked=follow on:change=move |ev| follow.set(event_target_checked(&ev)) />
+                    "Follow"
+                </label>
+                <label class="check">
+                    <input type="checkbox" prop:checked=times on:change=move |ev| times.set(event_target_checked(&ev)) />
+                    "Times"
+                </label>
+                <label class="check">
+                    <input type="checkbox" prop:checked=wrap on:change=move |ev| wrap.set(event_target_checked(&ev)) />
+                    "Wrap"
+                </label>
+                <button type="button" class="small" disabled=move || !has_errors() on:click=first_error>
+                    "First error"
+                </button>
+                <a class="button" href=download download=format!("{job}.log")>"Download log"</a>
+            </div>
+            <pre class="log" class:nowrap=move || !wrap.get() node_ref=log_ref data-testid="log">
+                <For
+                    each=move || lines.get().into_iter().enumerate()
+                    key=|(at, _)| *at
+                    children=move |(_, line)| view! { <LogLineView line times search /> }
+                />
+            </pre>
+        </section>
+    }
+}
+
+/// One line of a job's log: its time when asked, stderr marked, hidden when a search leaves
+/// it out.
+#[component]
+fn LogLineView(line: String, times: RwSignal<bool>, search: RwSignal<String>) -> impl IntoView {
+    let parsed = LogLine::parse(&line);
+    let (time, stderr, text) = (
+        parsed.time.to_string(),
+        parsed.stderr,
+        parsed.text.to_string(),
+    );
+    let lower = text.to_lowercase();
+    let hidden = move || !lower.contains(&search.read().to_lowercase());
+    view! {
+        <span class="log-line" class:stderr=stderr class:hidden=hidden title=stderr.then_some("stderr")>
+            <Show when=move || times.get()>
+                <span class="log-time">{time.clone()}" "</span>
+            </Show>
+            {text}"\n"
+        </span>
+    }
+}
