@@ -46,6 +46,8 @@ test('jobs appear live, their logs stream, and Run now shows the result', async 
   const lines = page.getByTestId('log').locator('.log-line');
   await expect(lines.filter({ hasText: 'trouble ahead' })).toHaveClass(/stderr/);
   await expect(lines.filter({ hasText: 'working on' })).not.toHaveClass(/stderr/);
+  // The supervisor's own lines are the platform's, set apart from the script's.
+  await expect(lines.filter({ hasText: 'oscar-supervisor:' }).first()).toHaveClass(/platform/);
   const texts = await lines.allTextContents();
   const working = texts.findIndex((t) => t.startsWith('working on'));
   expect(texts[working + 1], texts.join('')).toBe('trouble ahead\n');
@@ -74,10 +76,17 @@ test('jobs appear live, their logs stream, and Run now shows the result', async 
   expect(downloaded).toMatch(/^\d{4}-\d\d-\d\dT\S+ working on event-file-/m);
   expect(downloaded).toMatch(/^\d{4}-\d\d-\d\dT\S+Z trouble ahead$/m);
 
+  // Run again: a new job on the same input, on its own page.
+  await page.getByRole('button', { name: 'Run again' }).click();
+  await expect(page).toHaveURL(/\/services\/jobs-e2e\/jobs\/jobs-e2e-/);
+  await expect(page).not.toHaveURL(new RegExp(`/jobs/${job}$`));
+  await expect(page.getByTestId('job-state')).toHaveText('Succeeded', { timeout: 30_000 });
+  await expect(page.getByTestId('log')).toContainText('done');
+
   // Back to the service through the breadcrumbs.
   await page.getByRole('navigation', { name: 'Breadcrumb' }).getByRole('link', { name: 'jobs-e2e' }).click();
   await expect(page).toHaveURL(/\/services\/jobs-e2e$/);
-  await expect(page.getByRole('button', { name: /^Succeeded/ })).toContainText('1');
+  await expect(page.getByRole('button', { name: /^Succeeded/ })).toContainText('2');
 
   // Run now: the single output file comes back and is shown as text.
   await page.getByLabel('Input', { exact: true }).fill('{"shout": "quietly"}');

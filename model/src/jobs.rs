@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::function::log::Stream;
 use crate::time::Timestamp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
@@ -168,23 +169,29 @@ pub struct RunResult {
     pub response: String,
 }
 
-/// One line of a stored job log: `<RFC 3339 time> <text>`, the time followed by
-/// [`LogLine::STDERR`] for a line the script wrote to stderr. The REST API and downloads show
-/// the time and text only (as `kubectl logs` does); the dashboard's viewer marks stderr.
+/// One line of a stored job log: `<RFC 3339 time> <text>`, the time followed by a tag for a
+/// line that is not the script's stdout: [`LogLine::STDERR`] or [`LogLine::PLATFORM`]. The
+/// REST API and downloads show the time and text only (as `kubectl logs` does); the
+/// dashboard's viewer marks where each line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogLine<'a> {
     /// Empty for a line without a time.
     pub time: &'a str,
-    pub stderr: bool,
+    pub stream: Stream,
     pub text: &'a str,
 }
 
 impl<'a> LogLine<'a> {
     pub const STDERR: &'static str = ";stderr";
+    pub const PLATFORM: &'static str = ";oscar";
 
     /// The stored form, newline included.
-    pub fn format(time: &str, stderr: bool, text: &str) -> String {
-        let tag = if stderr { Self::STDERR } else { "" };
+    pub fn format(time: &str, stream: Stream, text: &str) -> String {
+        let tag = match stream {
+            Stream::Out => "",
+            Stream::Err => Self::STDERR,
+            Stream::Platform => Self::PLATFORM,
+        };
         format!("{time}{tag} {text}\n")
     }
 
@@ -193,15 +200,18 @@ impl<'a> LogLine<'a> {
         let Some((head, text)) = line.split_once(' ') else {
             return Self {
                 time: "",
-                stderr: false,
+                stream: Stream::Out,
                 text: line,
             };
         };
-        let (time, stderr) = match head.strip_suffix(Self::STDERR) {
-            Some(time) => (time, true),
-            None => (head, false),
-        };
-        Self { time, stderr, text }
+        let tagged = [
+            (Self::STDERR, Stream::Err),
+            (Self::PLATFORM, Stream::Platform),
+        ]
+        .into_iter()
+        .find_map(|(tag, stream)| Some((head.strip_suffix(tag)?, stream)));
+        let (time, stream) = tagged.unwrap_or((head, Stream::Out));
+        Self { time, stream, text }
     }
 }
 
@@ -211,21 +221,26 @@ mod tests {
 
     #[test]
     fn stored_log_lines_read_back() {
-        for (stderr, text) in [(false, "out"), (true, "err: disk full"), (false, "")] {
-            let stored = LogLine::format("2026-01-01T10:00:00.123Z", stderr, text);
+        for (stream, text) in [
+            (Stream::Out, "out"),
+            (Stream::Err, "err: disk full"),
+            (Stream::Platform, "[oscar] retried"),
+            (Stream::Out, ""),
+        ] {
+            let stored = LogLine::format("2026-01-01T10:00:00.123Z", stream, text);
             let line = LogLine::parse(stored.strip_suffix('\n').unwrap());
             assert_eq!(
                 line,
                 LogLine {
                     time: "2026-01-01T10:00:00.123Z",
-                    stderr,
+                    stream,
                     text
                 }
             );
         }
         // Logs stored before lines were marked read as stdout.
         let old = LogLine::parse("2026-01-01T10:00:00Z ;stderr is text here");
-        assert!(!old.stderr);
+        assert_eq!(old.stream, Stream::Out);
         assert_eq!(old.text, ";stderr is text here");
     }
 }

@@ -14,6 +14,7 @@ use domain::jobs::logs::LogView;
 use domain::jobs::sandbox::JobMount;
 use http::StatusCode;
 use model::Timestamp;
+use model::function::log::Stream;
 use model::jobs::LogLine;
 use serde_json::{Value, json};
 
@@ -699,11 +700,88 @@ async fn stdout_and_stderr_keep_their_order_in_one_log() {
     assert_eq!(lines.len(), expected.len(), "{stored}");
     for line in &lines {
         let from_stderr = line.text.starts_with("err ") || line.text == "no newline";
-        assert_eq!(line.stderr, from_stderr, "{stored}");
+        let expected = if from_stderr {
+            Stream::Err
+        } else {
+            Stream::Out
+        };
+        assert_eq!(line.stream, expected, "{stored}");
         assert!(line.time.starts_with("20"), "{stored}");
     }
+    // The supervisor's own lines are the platform's, neither the script's stdout nor stderr.
+    let supervisor: Vec<LogLine> = stored
+        .lines()
+        .map(LogLine::parse)
+        .filter(|l| l.text.starts_with("oscar-supervisor:"))
+        .collect();
+    assert!(!supervisor.is_empty(), "{stored}");
+    assert!(
+        supervisor.iter().all(|l| l.stream == Stream::Platform),
+        "{stored}"
+    );
     // Each line has the time it was written, not one time for a batch.
     let first = lines.iter().find(|l| l.text == "out 1").unwrap().time;
     let last = lines.iter().find(|l| l.text == "err 5").unwrap().time;
     assert_ne!(first, last, "{stored}");
+}
+
+/// Issue 23.4: a finished job runs again as a new job for the same person, on the same input
+/// (past the one-job-per-object rule); an unfinished or synchronous job does not.
+#[tokio::test]
+async fn a_finished_job_runs_again_as_a_new_job() {
+    let mut app = TestApp::new().await;
+    let token = create(&mut app, service("again", UPPERCASE)).await;
+    put(&app, "again", "in/a.txt", b"first").await;
+    let all = finished(&mut app, "again", 1).await;
+    let first = all.keys().next().unwrap().clone();
+    app.login().await;
+    let again = app
+        .call("jobs/rerun", &[("service", "again"), ("job", &first)])
+        .await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    let second: String = serde_json::from_str(&again.body).unwrap();
+    assert_ne!(second, first);
+    let all = finished(&mut app, "again", 2).await;
+    assert_eq!(all[&second]["status"], "Succeeded", "{all:?}");
+    let record = app
+        .call("jobs/get", &[("service", "again"), ("job", &second)])
+        .await
+        .json();
+    let original = app
+        .call("jobs/get", &[("service", "again"), ("job", &first)])
+        .await
+        .json();
+    assert_eq!(record["input"], "again/in/a.txt", "{record}");
+    assert_eq!(record["trigger"], original["trigger"], "{record}");
+    assert!(log(&mut app, "again", &second).await.contains("processed"));
+
+    // A synchronous run answered its caller: it is not run again.
+    let ran = app
+        .invoke("/run/again", &format!("Bearer {token}"), "words")
+        .await;
+    assert_eq!(ran.status, StatusCode::OK, "{}", ran.body);
+    let listed = app
+        .call("jobs/list", &[("service", "again"), ("state", "succeeded")])
+        .await
+        .json();
+    let sync = listed["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["trigger"] == "sync")
+        .unwrap()["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let refused = app
+        .call("jobs/rerun", &[("service", "again"), ("job", &sync)])
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
+    assert!(refused.body.contains("synchronous"), "{}", refused.body);
+
+    // Nor a job of another service, named through this one.
+    let stray = app
+        .call("jobs/rerun", &[("service", "other"), ("job", &first)])
+        .await;
+    assert_eq!(stray.status, StatusCode::NOT_FOUND, "{}", stray.body);
 }

@@ -353,6 +353,11 @@ async fn matrix(w: &mut World) {
             vec![("service", "ar"), ("job", &alice_ar_job)],
             [401, 409, 404, 409],
         ),
+        (
+            "jobs/get",
+            vec![("service", "ar"), ("job", &alice_ar_job)],
+            [401, 200, 404, 200],
+        ),
         ("jobs/recent", vec![], [401, 200, 200, 200]),
         ("buckets/list", vec![], [401, 200, 200, 200]),
         (
@@ -399,6 +404,11 @@ async fn matrix(w: &mut World) {
             404,
         ),
         ("jobs/run", vec![("service", "ap"), ("payload", "x")], 404),
+        (
+            "jobs/rerun",
+            vec![("service", "ar"), ("job", &alice_ar_job)],
+            404,
+        ),
     ] {
         for who in [Anon, Bob] {
             let got = w.call(who, endpoint, &form).await;

@@ -293,13 +293,14 @@ impl Writer {
         if !self.marked {
             let to: &mut (dyn AsyncWrite + Unpin + Send) = match stream {
                 Stream::Out => &mut self.stdout,
-                Stream::Err => &mut self.stderr,
+                Stream::Err | Stream::Platform => &mut self.stderr,
             };
             let _ = to.write_all(chunk).await;
             let _ = to.flush().await;
             return;
         }
-        self.splitters[stream as usize].push(chunk, &mut self.lines);
+        // The script has two streams; the platform's lines never come through here.
+        self.splitters[usize::from(stream != Stream::Out)].push(chunk, &mut self.lines);
         self.send(stream, at).await;
     }
 

@@ -80,6 +80,16 @@ pub async fn retry_job(service: String, job: String) -> Result<(), AppError> {
     jobs::retry(&state.db, &state.jobs, &caller, &service, &job).await
 }
 
+/// Runs a finished job again as a new job; answers the new job's name.
+#[server(endpoint = "jobs/rerun")]
+pub async fn rerun_job(service: String, job: String) -> Result<String, AppError> {
+    use crate::web::context;
+    use domain::jobs;
+    let caller = context::require_caller().await?;
+    let state = context::state();
+    jobs::rerun(&state.db, &state.jobs, &caller, &service, &job).await
+}
+
 /// Runs the service at once on a payload (text, or base64 for files), like `POST /run`.
 #[server(endpoint = "jobs/run")]
 pub async fn run_service(service: String, payload: String) -> Result<RunResult, AppError> {

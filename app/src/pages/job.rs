@@ -1,17 +1,20 @@
 //! One job's page (`/services/{service}/jobs/{job}`): what happened to it (state, times,
-//! attempts, exit code, reason, input and outputs as links), Retry or Delete, and its log
+//! attempts, exit code, reason, input and outputs as links), Retry, Run again or Delete, and
+//! its log
 //! (streamed while it grows; search, wrap, times, stderr marked, jump to the first error).
 
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_params_map};
 use model::Timestamp;
+use model::function::log::Stream;
 use model::jobs::LogLine;
 use model::url::percent_encode;
 
 use super::bucket::folder_href;
 use super::widgets::{ConfirmDialog, ErrorPanel, LocalTime, PageHeader, format_duration, loaded};
-use crate::api::jobs::{DeleteJobs, Job, JobState, RetryJob, get_job};
+use crate::api::jobs::{DeleteJobs, Job, JobState, RerunJob, RetryJob, get_job};
+use model::jobs::Trigger;
 
 /// Where a job's page is.
 pub(super) fn job_href(service: &str, job: &str) -> String {
@@ -39,26 +42,31 @@ fn ObjectLink(object: String) -> impl IntoView {
 #[component]
 pub fn JobPage() -> impl IntoView {
     let params = use_params_map();
-    let route = move || {
+    // Another job on the same route (Run again) is a new page: its own log stream.
+    let route = Memo::new(move |_| {
         let params = params.read();
         (
             params.get("name").unwrap_or_default(),
             params.get("job").unwrap_or_default(),
         )
-    };
-    let (service, job) = {
-        let params = params.read_untracked();
-        (
-            params.get("name").unwrap_or_default(),
-            params.get("job").unwrap_or_default(),
-        )
-    };
+    });
+    move || {
+        let (service, job) = route.get();
+        view! { <JobView service job /> }
+    }
+}
+
+#[component]
+fn JobView(service: String, job: String) -> impl IntoView {
     // Bumped when the service's jobs change: the facts reload.
     let version = RwSignal::new(0u64);
-    let record = Resource::new(
-        move || (route(), version.get()),
-        |((service, job), _)| get_job(service, job),
-    );
+    let record = {
+        let (service, job) = (service.clone(), job.clone());
+        Resource::new(
+            move || version.get(),
+            move |_| get_job(service.clone(), job.clone()),
+        )
+    };
     #[cfg(feature = "hydrate")]
     super::widgets::listen_for_changes(
         format!("/api/live/jobs/{}", percent_encode(&service, b"")),
@@ -82,16 +90,20 @@ pub fn JobPage() -> impl IntoView {
 #[component]
 fn JobFacts(job: Job) -> impl IntoView {
     let retry = ServerAction::<RetryJob>::new();
+    let rerun = ServerAction::<RerunJob>::new();
     let delete = ServerAction::<DeleteJobs>::new();
     let confirming = RwSignal::new(false);
     let navigate = use_navigate();
     let service_href = format!("/services/{}", percent_encode(&job.service, b""));
-    // Deleted: back to the service, whose table no longer has it.
+    // Deleted: back to the service, whose table no longer has it. Run again: to the new job.
     {
-        let service_href = service_href.clone();
+        let (service_href, service) = (service_href.clone(), job.service.clone());
         Effect::new(move |_| {
             if delete.value().get().is_some_and(|done| done.is_ok()) {
                 navigate(&service_href, Default::default());
+            }
+            if let Some(Ok(again)) = rerun.value().get() {
+                navigate(&job_href(&service, &again), Default::default());
             }
         });
     }
@@ -108,10 +120,21 @@ fn JobFacts(job: Job) -> impl IntoView {
             }
             .into_any()
         }
-        state if state.is_final() => view! {
-            <button type="button" class="danger" on:click=move |_| confirming.set(true)>"Delete"</button>
+        state if state.is_final() => {
+            let again = (job.trigger != Trigger::Sync).then(|| {
+                let (service, name) = (service.clone(), name.clone());
+                view! {
+                    <button type="button" disabled=move || rerun.pending().get() on:click=move |_| {
+                        rerun.dispatch(RerunJob { service: service.clone(), job: name.clone() });
+                    }>"Run again"</button>
+                }
+            });
+            view! {
+                {again}
+                <button type="button" class="danger" on:click=move |_| confirming.set(true)>"Delete"</button>
+            }
+            .into_any()
         }
-        .into_any(),
         _ => ().into_any(),
     };
     let when = |at: Option<Timestamp>| at.map(|at| view! { <LocalTime at /> });
@@ -139,7 +162,12 @@ fn JobFacts(job: Job) -> impl IntoView {
                     <dt>"Reason"</dt><dd data-testid="job-reason">{reason}</dd>
                 })}
                 <dt>"Input"</dt>
-                <dd data-testid="job-input">{job.input.clone().map(|object| view! { <ObjectLink object /> })}</dd>
+                <dd data-testid="job-input">
+                    {match job.input.clone() {
+                        Some(object) => view! { <ObjectLink object /> }.into_any(),
+                        None => view! { <span class="muted">"A payload, no file"</span> }.into_any(),
+                    }}
+                </dd>
                 <dt>"Outputs"</dt>
                 <dd data-testid="job-outputs">
                     {if job.outputs.is_empty() {
@@ -167,6 +195,7 @@ fn JobFacts(job: Job) -> impl IntoView {
                 }
             })}
             {move || retry.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error /> })}
+            {move || rerun.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error /> })}
             {move || delete.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error /> })}
         </section>
     }
@@ -247,7 +276,12 @@ fn JobLog(service: String, job: String) -> impl IntoView {
             }
         });
     }
-    let has_errors = move || lines.read().iter().any(|l| LogLine::parse(l).stderr);
+    let has_errors = move || {
+        lines
+            .read()
+            .iter()
+            .any(|l| LogLine::parse(l).stream == Stream::Err)
+    };
     let first_error = move |_| {
         follow.set(false);
         #[cfg(feature = "hydrate")]
@@ -308,20 +342,21 @@ fn JobLog(service: String, job: String) -> impl IntoView {
     }
 }
 
-/// One line of a job's log: its time when asked, stderr marked, hidden when a search leaves
-/// it out.
+/// One line of a job's log: its time when asked, stderr and the platform's lines marked,
+/// hidden when a search leaves it out.
 #[component]
 fn LogLineView(line: String, times: RwSignal<bool>, search: RwSignal<String>) -> impl IntoView {
     let parsed = LogLine::parse(&line);
-    let (time, stderr, text) = (
-        parsed.time.to_string(),
-        parsed.stderr,
-        parsed.text.to_string(),
-    );
+    let (time, text) = (parsed.time.to_string(), parsed.text.to_string());
+    let (class, source) = match parsed.stream {
+        Stream::Out => ("log-line", None),
+        Stream::Err => ("log-line stderr", Some("stderr")),
+        Stream::Platform => ("log-line platform", Some("the platform")),
+    };
     let lower = text.to_lowercase();
     let hidden = move || !lower.contains(&search.read().to_lowercase());
     view! {
-        <span class="log-line" class:stderr=stderr class:hidden=hidden title=stderr.then_some("stderr")>
+        <span class=class class:hidden=hidden title=source>
             <Show when=move || times.get()>
                 <span class="log-time">{time.clone()}" "</span>
             </Show>

@@ -1,8 +1,8 @@
 //! The job history callers read and prune: pages and counts for the dashboard and the REST
 //! API, who sees which jobs, logs, deletion, retries and retention.
 
-use super::queue::{JOB_COLUMNS, get};
-use super::{Job, JobList, JobState, Jobs};
+use super::queue::{JOB_COLUMNS, NewJob, enqueue, event_of, get};
+use super::{Job, JobList, JobState, Jobs, Trigger};
 use crate::access::Caller;
 use crate::db::Database;
 use crate::services;
@@ -279,6 +279,40 @@ pub async fn retry(
     .await?;
     jobs.changed(service, job);
     Ok(())
+}
+
+/// Runs a finished job again as a new job for the same person: the same event, input and
+/// trigger, past the one-job-per-object-version rule (running it again is the point). A
+/// synchronous run answered its caller and is not run again; Run now makes a new one.
+/// Returns the new job's name.
+pub async fn rerun(
+    db: &Database,
+    jobs: &Jobs,
+    caller: &Caller,
+    service: &str,
+    job: &str,
+) -> AppResult<String> {
+    let found = require(db, caller, service, job).await?;
+    if !found.state.is_final() {
+        return Err(AppError::Conflict(format!(
+            "job {job:?} is {}; it can run again once it has finished",
+            found.state.label().to_lowercase()
+        )));
+    }
+    if found.trigger == Trigger::Sync {
+        return Err(AppError::Conflict(format!(
+            "job {job:?} was a synchronous run, which answered its caller; run the service again instead"
+        )));
+    }
+    let again = NewJob {
+        service: found.service,
+        owner: found.owner,
+        trigger: found.trigger,
+        event: event_of(db, job).await?,
+        input: found.input,
+        object: None,
+    };
+    Ok(enqueue(db, jobs, again).await?.name)
 }
 
 /// Removes a deleted service's jobs and what they remembered.

@@ -326,7 +326,7 @@ fn prepare(dir: &Path, execution: &Execution) -> std::io::Result<JobFiles> {
 }
 
 /// Sends the supervisor's output to the log: the script's lines as the supervisor marked them,
-/// anything else (the supervisor's own messages) as stderr, timed now.
+/// anything else (the supervisor's own messages) as the platform's, timed now.
 async fn forward(mut stream: impl AsyncRead + Unpin, log: LogSink) {
     let mut splitter = LineSplitter::with_limit(MAX_MARKED_LINE);
     let mut lines = Vec::new();
@@ -334,7 +334,7 @@ async fn forward(mut stream: impl AsyncRead + Unpin, log: LogSink) {
     let read_back = |lines: &mut Vec<String>| {
         lines
             .drain(..)
-            .map(|text| Line::unmark(&text).unwrap_or_else(|| Line::now(Stream::Err, text)))
+            .map(|text| Line::unmark(&text).unwrap_or_else(|| Line::now(Stream::Platform, text)))
             .collect::<Vec<_>>()
     };
     loop {

@@ -23,9 +23,9 @@ const FINAL_FLUSH_ATTEMPTS: usize = 30;
 pub type LogSink = mpsc::Sender<Line>;
 
 /// The platform's own note in a job's log (why an attempt failed, why there is no output),
-/// marked as stderr, as the supervisor's messages are.
+/// marked as the platform's, as the supervisor's messages are.
 pub fn note(text: impl std::fmt::Display) -> Line {
-    Line::now(Stream::Err, format!("[oscar] {text}"))
+    Line::now(Stream::Platform, format!("[oscar] {text}"))
 }
 
 /// Sends lines to the log; false once nobody stores them any more.
@@ -111,7 +111,7 @@ impl Appender {
     }
 
     fn add(&mut self, buffer: &mut String, line: &Line) {
-        let entry = LogLine::format(&line.at.rfc3339(), line.stream == Stream::Err, &line.text);
+        let entry = LogLine::format(&line.at.rfc3339(), line.stream, &line.text);
         if self.size + (buffer.len() + entry.len()) as u64 > self.limit {
             self.dropped += entry.len() as u64;
         } else {
@@ -176,7 +176,7 @@ pub enum LogView {
     Text,
     /// Each line after its time, as `kubectl logs --timestamps` shows it.
     Timestamped,
-    /// As stored, each line's time with its stderr mark ([`LogLine`]): for the dashboard.
+    /// As stored, each line's time with its source's tag ([`LogLine`]): for the dashboard.
     Stored,
 }
 
@@ -219,12 +219,15 @@ mod tests {
     #[test]
     fn users_read_times_and_text_without_marks() {
         let stored = "2026-01-01T00:00:00Z hello world\n2026-01-01T00:00:01Z \n\
-                      2026-01-01T00:00:02Z;stderr oops\nunstamped";
-        assert_eq!(show(stored, false), "hello world\n\noops\nunstamped");
+                      2026-01-01T00:00:02Z;stderr oops\n2026-01-01T00:00:03Z;oscar [oscar] note\nunstamped";
+        assert_eq!(
+            show(stored, false),
+            "hello world\n\noops\n[oscar] note\nunstamped"
+        );
         assert_eq!(
             show(stored, true),
             "2026-01-01T00:00:00Z hello world\n2026-01-01T00:00:01Z \n\
-             2026-01-01T00:00:02Z oops\nunstamped"
+             2026-01-01T00:00:02Z oops\n2026-01-01T00:00:03Z [oscar] note\nunstamped"
         );
     }
 }

@@ -1,11 +1,12 @@
 //! A job's output as one ordered stream of lines, each with the time it was written and
-//! whether the script wrote it to stdout or stderr.
+//! where it came from: the script's stdout or stderr, or the platform (the supervisor's
+//! messages, the executors' notes).
 //!
 //! The supervisor reads the script's two pipes in one loop, so their lines keep the order they
 //! were written in. Where the platform reads the supervisor's output itself (the embedded
 //! executors), it sets [`MARKED_ENV`] and gives the supervisor one pipe for stdout and
 //! stderr: the supervisor then writes each of the script's lines as [`Line::marked`], and
-//! whatever else comes through the pipe (its own messages, a panic) is its stderr. Without
+//! whatever else comes through the pipe (its own messages, a panic) is the platform's. Without
 //! the variable (Kubernetes, where the container runtime reads the output) lines pass through
 //! to stdout and stderr unchanged.
 
@@ -25,6 +26,8 @@ pub const MAX_MARKED_LINE: usize = MAX_LINE + 128;
 pub enum Stream {
     Out,
     Err,
+    /// The platform's own lines: what the supervisor did, why an attempt failed.
+    Platform,
 }
 
 /// One line of a job's output, without its newline.
@@ -51,6 +54,7 @@ impl Line {
         let tag = match self.stream {
             Stream::Out => 'o',
             Stream::Err => 'e',
+            Stream::Platform => 'p',
         };
         format!("{} {tag} {}\n", self.at.millis(), self.text)
     }
@@ -62,6 +66,7 @@ impl Line {
         let (stream, text) = match rest.split_at_checked(2)? {
             ("o ", text) => (Stream::Out, text),
             ("e ", text) => (Stream::Err, text),
+            ("p ", text) => (Stream::Platform, text),
             _ => return None,
         };
         Some(Self {
@@ -183,7 +188,7 @@ mod tests {
 
     #[test]
     fn marked_lines_read_back_and_nothing_else_does() {
-        for stream in [Stream::Out, Stream::Err] {
+        for stream in [Stream::Out, Stream::Err, Stream::Platform] {
             for text in ["", "plain", "1 e looks marked", " spaced "] {
                 let line = Line {
                     at: Timestamp::from_millis(1_767_261_600_123),
