@@ -255,3 +255,20 @@ test('a long job list comes a page at a time', async ({ page, request }) => {
   await pages.getByRole('button', { name: '← Newer' }).click();
   await expect(rows).toHaveCount(50);
 });
+
+test('the dashboard follows the system between light and dark', async ({ page }) => {
+  const colours = () =>
+    page.evaluate(() => [
+      getComputedStyle(document.documentElement).backgroundColor,
+      getComputedStyle(document.body).color,
+    ]);
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await signIn(page, '/services');
+  const [background, text] = await colours();
+  expect(background).toBe('rgb(14, 20, 29)');
+  expect(text).toBe('rgb(226, 232, 240)');
+  await page.emulateMedia({ colorScheme: 'light' });
+  const [lightBackground, lightText] = await colours();
+  expect(lightBackground).toBe('rgb(245, 247, 250)');
+  expect(lightText).toBe('rgb(28, 36, 48)');
+});
