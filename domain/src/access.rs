@@ -1,10 +1,8 @@
 //! Who is acting, and OSCAR's tenancy rules in one place: the owner (or the admin) manages a
 //! service or bucket; its visibility says who else may use it (read, list, invoke, upload).
 
+pub use model::auth::ADMIN_OWNER;
 use model::service::Visibility;
-
-/// Owner recorded for what the local admin creates (OSCAR's name for it).
-pub const ADMIN_OWNER: &str = "cluster_admin";
 
 /// Ids no OIDC user may have: owner ids are subjects, and these already name someone.
 pub fn reserved_owner(id: &str) -> bool {

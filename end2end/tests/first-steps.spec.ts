@@ -1,3 +1,7 @@
+import { execSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import { test, expect, signIn, hydrated, api, ADMIN, PASSWORD } from './fixtures';
 
 // Issue 23: what a new user trips over first, each reproduced as the user meets it.
@@ -271,4 +275,37 @@ test('the dashboard follows the system between light and dark', async ({ page })
   const [lightBackground, lightText] = await colours();
   expect(lightBackground).toBe('rgb(245, 247, 250)');
   expect(lightText).toBe('rgb(28, 36, 48)');
+});
+
+test('the service page has snippets to call it from code, and they work', async ({ page, request }) => {
+  await api.createService(request, {
+    name: 'snippet-e2e',
+    image: 'docker.io/library/alpine:3.20',
+    script: 'cat "$INPUT_FILE_PATH"\n',
+    input: [{ path: 'snippet-e2e/in' }],
+  });
+  await signIn(page, '/services/snippet-e2e');
+  await hydrated(page);
+  const origin = new URL(page.url()).origin;
+  const snippet = page.getByTestId('snippet');
+  await expect(snippet).toContainText(`${origin}/run/snippet-e2e`);
+  await expect(snippet).toContainText('<token: press Reveal token>');
+  await page.getByRole('button', { name: 'Reveal token' }).click();
+  const token = (await page.getByTestId('token').textContent())!;
+  await expect(snippet).toContainText(`Bearer ${token}`);
+
+  // The curl commands, run as copied: the synchronous one answers with the script's output.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'snippet-'));
+  fs.writeFileSync(path.join(dir, 'input.txt'), 'hello from a snippet');
+  const ran = execSync((await snippet.textContent())!, { cwd: dir, shell: '/bin/bash' }).toString();
+  expect(ran).toContain('hello from a snippet');
+  expect(ran).toContain('snippet-e2e-');
+
+  await page.getByRole('tab', { name: 'oscar-cli' }).click();
+  await expect(snippet).toContainText(`oscar-cli service run snippet-e2e --endpoint ${origin} --token ${token}`);
+  await expect(snippet).toContainText(`oscar-cli cluster add oscar ${origin} ${ADMIN} --password-stdin`);
+  await expect(snippet).toContainText('oscar-cli service put-file snippet-e2e input.txt');
+  await page.getByRole('tab', { name: 'Python (oscar-python)' }).click();
+  await expect(snippet).toContainText(`"endpoint": "${origin}"`);
+  await expect(snippet).toContainText(`"user": "${ADMIN}"`);
 });

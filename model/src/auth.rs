@@ -2,6 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Owner recorded for what the local admin creates (OSCAR's name for it).
+pub const ADMIN_OWNER: &str = "cluster_admin";
+
 /// The signed-in person as the UI knows them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionUser {

@@ -12,6 +12,7 @@ mod service_detail;
 mod service_form;
 mod service_jobs;
 mod services;
+mod snippets;
 mod widgets;
 
 use leptos::prelude::*;

@@ -4,7 +4,10 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 
 use super::bucket::folder_href;
 use super::service_jobs::{InvokePanel, ServiceJobs};
-use super::widgets::{ConfirmDialog, CopyButton, ErrorPanel, Owner, PageHeader, loaded};
+use super::snippets::{Client, Target, snippet};
+use super::widgets::{
+    ConfirmDialog, CopyButton, CurrentUser, ErrorPanel, Owner, PageHeader, loaded,
+};
 use crate::api::services::{DeleteService, PlanDeletion, ServiceToken, get_service};
 use model::service::{Service, StorageIo};
 
@@ -21,8 +24,13 @@ pub(super) fn routed_service() -> Resource<Result<Service, crate::AppError>> {
 pub fn ServiceDetailPage() -> impl IntoView {
     let service = routed_service();
     let params = use_params_map();
-    let title = move || format!("Service {}", params.read().get("name").unwrap_or_default());
+    let name = move || params.read().get("name").unwrap_or_default();
+    let title = move || format!("Service {}", name());
     view! {
+        <nav class="breadcrumbs" aria-label="Breadcrumb">
+            <A href="/services">"Services"</A>" › "
+            <span aria-current="page">{name}</span>
+        </nav>
         {move || view! { <PageHeader title=title() /> }}
         // The page's parts are type-erased (`into_any`) like the bucket browser's: nested as
         // one type, they overflowed rustc's depth limit computing the page's layout.
@@ -44,6 +52,8 @@ fn ServiceDetail(service: Service) -> impl IntoView {
     );
     let run = format!("/run/{name}");
     let job = format!("/job/{name}");
+    let reveal = ServerAction::<ServiceToken>::new();
+    let has_input = service.input.iter().any(StorageIo::in_platform_store);
     view! {
         <section class="panel detail">
             <div class="page-header">
@@ -87,8 +97,9 @@ fn ServiceDetail(service: Service) -> impl IntoView {
                 <dt>"Asynchronous"</dt>
                 <dd><code>"POST " {job.clone()}</code> " " <CopyButton text=job with_origin=true label="Copy URL" /></dd>
                 <dt>"Token"</dt>
-                <dd><TokenReveal name=name.clone() /></dd>
+                <dd><TokenReveal name=name.clone() reveal /></dd>
             </dl>
+            <Snippets service=name.clone() has_input reveal />
         </section>
         <ServiceJobs name=name.clone() />
         <InvokePanel name=name.clone() />
@@ -124,8 +135,7 @@ fn storage_list(entries: &[StorageIo]) -> AnyView {
 
 /// The token stays on the server until its owner asks to see it.
 #[component]
-fn TokenReveal(name: String) -> impl IntoView {
-    let reveal = ServerAction::<ServiceToken>::new();
+fn TokenReveal(name: String, reveal: ServerAction<ServiceToken>) -> impl IntoView {
     view! {
         {move || match reveal.value().get() {
             Some(Ok(token)) => view! {
@@ -141,6 +151,52 @@ fn TokenReveal(name: String) -> impl IntoView {
                 }.into_any()
             }
         }}
+    }
+}
+
+/// The service called from curl, oscar-python or oscar-cli, ready to copy: this server's
+/// address, the service, and its token once revealed.
+#[component]
+fn Snippets(service: String, has_input: bool, reveal: ServerAction<ServiceToken>) -> impl IntoView {
+    let client = RwSignal::new(Client::Curl);
+    // The address the browser reached us at; the server renders a stand-in.
+    let origin = RwSignal::new(String::from("http://<this server>"));
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        if let Ok(here) = window().location().origin() {
+            origin.set(here);
+        }
+    });
+    let me = use_context::<CurrentUser>();
+    let text = Signal::derive(move || {
+        let token = reveal.value().get().and_then(Result::ok);
+        let user = me
+            .and_then(|user| user.get())
+            .and_then(|user| user.ok().flatten());
+        let local_user = user
+            .filter(|user| user.subject == model::auth::ADMIN_OWNER)
+            .map(|user| user.name);
+        snippet(
+            client.get(),
+            &Target {
+                origin: &origin.read(),
+                service: &service,
+                token: token.as_deref(),
+                local_user: local_user.as_deref(),
+                has_input,
+            },
+        )
+    });
+    view! {
+        <h3>"From your code"</h3>
+        <div class="tabs" role="tablist" aria-label="Client">
+            {Client::ALL.into_iter().map(|c| view! {
+                <button type="button" role="tab" aria-selected=move || (client.get() == c).to_string()
+                    on:click=move |_| client.set(c)>{c.label()}</button>
+            }).collect_view()}
+        </div>
+        <pre class="script snippet" data-testid="snippet">{text}</pre>
+        <CopyButton text=text label="Copy snippet" />
     }
 }
 
