@@ -14,13 +14,14 @@ CARGO_TEST := $(shell command -v cargo-nextest >/dev/null && echo "cargo nextest
 # `hydrate` and `ssr` features. Native commands use the default members; the wasm crate is
 # checked on its own target.
 .PHONY: run test build e2e clients bench bench-served tools test-tools site unit manifests lint \
-	help reliability reliability-ci load fuzz release-smoke
+	help reliability reliability-ci load fuzz release-smoke screenshots
 
 help:
 	@echo "make run    - build and serve the dashboard in embedded mode on http://127.0.0.1:3000"
 	@echo "make test   - every test layer: lint, unit + integration (SQLite and PostgreSQL), browser"
 	@echo "make build  - what the image ships: release server, optimised site, static supervisor"
 	@echo "make e2e    - browser tests only"
+	@echo "make screenshots - the README's screenshots (docs/screenshots), taken by the browser suite"
 	@echo "make release-smoke - browser smoke tests on make build's output, laid out as the image"
 	@echo "make clients - oscar-python (PyPI) against the real server"
 	@echo "make bench  - benchmarks (results go in BENCHMARKS.md)"
@@ -80,6 +81,10 @@ manifests: test-tools
 
 e2e: test-tools site
 	end2end/run.sh
+
+# The README's screenshots, taken by the browser suite into docs/screenshots.
+screenshots: test-tools site
+	OSCAR_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots end2end/run.sh docs.spec.ts
 
 # The official OSCAR clients (oscar-python from PyPI) against the real server.
 clients: test-tools site

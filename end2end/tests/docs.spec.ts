@@ -1,0 +1,53 @@
+import * as os from 'os';
+import * as path from 'path';
+import { test, expect, signIn, hydrated, api } from './fixtures';
+
+// The README's screenshots, taken as a user meets each page (each step checks the page shows
+// what the README says). `make screenshots` writes them to docs/screenshots; other runs to a
+// scratch directory, so a test run leaves the work tree as it was.
+const dir = process.env.OSCAR_SCREENSHOTS_DIR ?? path.join(os.tmpdir(), 'oscar-screenshots');
+
+test('the pages the README shows', async ({ page, request }) => {
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await api.createService(request, {
+    name: 'thumbnails',
+    image: 'docker.io/library/alpine:3.20',
+    script: [
+      'echo "resizing $(basename "$INPUT_FILE_PATH")"',
+      'cp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/thumbnail-$(basename "$INPUT_FILE_PATH").txt"',
+      'echo "done"',
+      '',
+    ].join('\n'),
+    input: [{ path: 'thumbnails/in' }],
+    output: [{ path: 'thumbnails/out' }],
+  });
+  for (const body of ['{"photo": 1}', '{"photo": 2}', '{"photo": 3}']) {
+    await api.queueJob(request, 'thumbnails', body);
+  }
+  const shot = (name: string) => page.screenshot({ path: path.join(dir, `${name}.png`) });
+
+  await signIn(page, '/services?q=thumbnails');
+  await expect(page.getByRole('row', { name: /thumbnails/ }).getByTestId('job-counts')).toHaveText(/^3\b/, { timeout: 30_000 });
+  await shot('services');
+
+  await page.goto('/services/thumbnails');
+  await hydrated(page);
+  await expect(page.locator('tr[data-state="succeeded"]')).toHaveCount(3, { timeout: 30_000 });
+  await shot('service');
+
+  await page.locator('tr[data-job] a').first().click();
+  await expect(page.getByTestId('log-status')).toHaveText('finished');
+  await expect(page.getByTestId('log')).toContainText('done');
+  await shot('job');
+
+  await page.goto('/buckets/thumbnails?prefix=out%2F');
+  await hydrated(page);
+  await expect(page.locator('tr[data-key^="out/"]')).toHaveCount(3);
+  await shot('bucket');
+
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.goto('/jobs');
+  await hydrated(page);
+  await expect(page.getByTestId('all-jobs').locator('tr[data-job]').first()).toBeVisible();
+  await shot('jobs-dark');
+});
