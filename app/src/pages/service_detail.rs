@@ -195,7 +195,7 @@ fn Snippets(service: String, has_input: bool, reveal: ServerAction<ServiceToken>
                     on:click=move |_| client.set(c)>{c.label()}</button>
             }).collect_view()}
         </div>
-        <pre class="script snippet" data-testid="snippet">{text}</pre>
+        <pre class="snippet" data-testid="snippet">{text}</pre>
         <CopyButton text=text label="Copy snippet" />
     }
 }
