@@ -309,3 +309,17 @@ test('the service page has snippets to call it from code, and they work', async 
   await expect(snippet).toContainText(`"endpoint": "${origin}"`);
   await expect(snippet).toContainText(`"user": "${ADMIN}"`);
 });
+
+test('Create waits for the page to be ready, so nothing typed is lost', async ({ page, expectedErrors }) => {
+  expectedErrors.allow(/ERR_FAILED|wasm|WebAssembly|Failed to fetch/);
+  await signIn(page, '/services');
+  // The browser has not run the page's code yet (here: never will).
+  await page.route('**/*.wasm', (route) => route.abort());
+  await page.goto('/new-service');
+  const name = page.getByLabel('Name', { exact: true });
+  await name.fill('early-e2e');
+  await expect(page.getByRole('button', { name: 'Create' })).toBeDisabled();
+  await name.press('Enter');
+  await expect(page).toHaveURL(/\/new-service$/);
+  await expect(name).toHaveValue('early-e2e');
+});

@@ -60,6 +60,7 @@ pub fn ServiceForm(
         .collect();
     let errors = RwSignal::new(Vec::<FieldError>::new());
     // Creating never updates: a taken name is the server's 409, shown with the form.
+    let ready = super::widgets::hydrated();
     let create = ServerAction::<CreateService>::new();
     let save = ServerAction::<SaveService>::new();
     let navigate = use_navigate();
@@ -245,7 +246,7 @@ pub fn ServiceForm(
                 </fieldset>
             })}
             <button type="submit" class="primary"
-                disabled=move || create.pending().get() || save.pending().get()>
+                disabled=move || !ready.get() || create.pending().get() || save.pending().get()>
                 {if creating { "Create" } else { "Save" }}
             </button>
             {move || {

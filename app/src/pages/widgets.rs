@@ -101,6 +101,15 @@ pub fn Pager(pages: RwSignal<Vec<String>>, next: Option<String>) -> impl IntoVie
     }
 }
 
+/// False until the page runs in the browser. Submit buttons wait for it: a click before the
+/// handlers exist would send the form as a plain GET and lose what was typed (a disabled
+/// default button also stops Enter from submitting).
+pub fn hydrated() -> Signal<bool> {
+    let ready = RwSignal::new(false);
+    Effect::new(move |_| ready.set(true));
+    ready.into()
+}
+
 /// The signed-in user, loaded once by the layout and shared with the pages.
 pub type CurrentUser = Resource<Result<Option<model::auth::SessionUser>, AppError>>;
 
