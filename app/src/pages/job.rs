@@ -50,9 +50,11 @@ pub fn JobPage() -> impl IntoView {
             params.get("job").unwrap_or_default(),
         )
     });
+    // Type-erased, like the other pages' parts: nested as one type, the page overflowed
+    // rustc's depth limit computing its layout in the release build.
     move || {
         let (service, job) = route.get();
-        view! { <JobView service job /> }
+        view! { <JobView service job /> }.into_any()
     }
 }
 
@@ -84,6 +86,7 @@ fn JobView(service: String, job: String) -> impl IntoView {
         {loaded(record, |job| view! { <JobFacts job /> }.into_any())}
         <JobLog service job />
     }
+    .into_any()
 }
 
 /// The job's record and what can be done with it.
@@ -199,6 +202,7 @@ fn JobFacts(job: Job) -> impl IntoView {
             {move || delete.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error /> })}
         </section>
     }
+    .into_any()
 }
 
 /// How long the job ran, or, while it runs, how long it has been running (counted in the
@@ -340,6 +344,7 @@ fn JobLog(service: String, job: String) -> impl IntoView {
             </pre>
         </section>
     }
+    .into_any()
 }
 
 /// One line of a job's log: its time when asked, stderr and the platform's lines marked,
