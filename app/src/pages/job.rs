@@ -243,6 +243,8 @@ fn JobLog(service: String, job: String) -> impl IntoView {
     let lines = RwSignal::new(Vec::<String>::new());
     let ended = RwSignal::new(false);
     let follow = RwSignal::new(true);
+    // Whether any line so far is the script's stderr (for "First error").
+    let has_errors = RwSignal::new(false);
     let times = RwSignal::new(false);
     let wrap = RwSignal::new(true);
     let search = RwSignal::new(String::new());
@@ -255,6 +257,14 @@ fn JobLog(service: String, job: String) -> impl IntoView {
     #[cfg(feature = "hydrate")]
     {
         let on_log = Box::new(move |part: String| {
+            // Only the new lines are looked at: a long log is not read again per part.
+            if !has_errors.get_untracked()
+                && part
+                    .lines()
+                    .any(|l| LogLine::parse(l).stream == Stream::Err)
+            {
+                has_errors.set(true);
+            }
             lines.update(|all| all.extend(part.lines().map(str::to_string)));
         });
         let on_end = Box::new(move |_: String| ended.set(true));
@@ -280,12 +290,6 @@ fn JobLog(service: String, job: String) -> impl IntoView {
             }
         });
     }
-    let has_errors = move || {
-        lines
-            .read()
-            .iter()
-            .any(|l| LogLine::parse(l).stream == Stream::Err)
-    };
     let first_error = move |_| {
         follow.set(false);
         #[cfg(feature = "hydrate")]
@@ -300,12 +304,15 @@ fn JobLog(service: String, job: String) -> impl IntoView {
     };
     let matching = move || {
         let needle = search.read().to_lowercase();
+        if needle.is_empty() {
+            return None;
+        }
         let all = lines.read();
         let found = all
             .iter()
             .filter(|l| LogLine::parse(l).text.to_lowercase().contains(&needle))
             .count();
-        (!needle.is_empty()).then(|| format!("{found} of {} lines", all.len()))
+        Some(format!("{found} of {} lines", all.len()))
     };
     let download = format!("/api/download/log/{path}");
     view! {
@@ -330,7 +337,7 @@ fn JobLog(service: String, job: String) -> impl IntoView {
                     <input type="checkbox" prop:checked=wrap on:change=move |ev| wrap.set(event_target_checked(&ev)) />
                     "Wrap"
                 </label>
-                <button type="button" class="small" disabled=move || !has_errors() on:click=first_error>
+                <button type="button" class="small" disabled=move || !has_errors.get() on:click=first_error>
                     "First error"
                 </button>
                 <a class="button" href=download download=format!("{job}.log")>"Download log"</a>
