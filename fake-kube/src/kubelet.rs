@@ -17,6 +17,11 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use crate::store::{Key, random_suffix};
 use crate::{FakeCluster, Selector};
 
+/// The node this kubelet registers and runs every pod on, and what it offers.
+pub const NODE: &str = "fake-node";
+pub const NODE_CPU: &str = "4";
+pub const NODE_MEMORY: &str = "8Gi";
+
 /// What a termination message keeps, as on a cluster.
 const MESSAGE_LIMIT: usize = 4096;
 
@@ -37,6 +42,15 @@ impl FakeCluster {
     /// runtime.
     pub fn start_kubelet(&self, kubelet: Kubelet) -> tokio::task::JoinHandle<()> {
         let cluster = self.clone();
+        let node = json!({
+            "metadata": {"name": NODE, "labels": {"kubernetes.io/hostname": NODE}},
+            "status": {"allocatable": {"cpu": NODE_CPU, "memory": NODE_MEMORY, "pods": "110"},
+                "capacity": {"cpu": NODE_CPU, "memory": NODE_MEMORY, "pods": "110"},
+                "conditions": [{"type": "Ready", "status": "True"},
+                               {"type": "MemoryPressure", "status": "False"}]},
+        });
+        // A second kubelet on the same fake finds its node registered.
+        let _ = cluster.store().create("nodes", "v1", "Node", "", node);
         tokio::spawn(async move {
             let mut changes = cluster.changes();
             let mut seen = 0;
@@ -84,12 +98,14 @@ async fn run_job(cluster: FakeCluster, kubelet: Kubelet, job: Value) {
             .create("events", "v1", "Event", &namespace, event);
         return;
     }
+    let mut spec = template["spec"].clone();
+    spec["nodeName"] = json!(NODE);
     let pod = json!({
         "metadata": {"name": pod_name, "labels": labels,
             "annotations": template["metadata"]["annotations"],
             "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": job_name,
                 "uid": job["metadata"]["uid"], "controller": true}]},
-        "spec": template["spec"],
+        "spec": spec,
         "status": {"phase": "Pending",
             "conditions": [{"type": "PodScheduled", "status": "True"}]},
     });

@@ -1,8 +1,9 @@
 //! A fake Kubernetes for tests, since no cluster runs on our machines: an in-memory API
 //! server with the subset the platform uses (create, get, list with label selectors, watch,
 //! server-side apply as an upsert, delete with owner cascade, delete collection, pod logs)
-//! for Jobs, Pods, Secrets, Namespaces and Events, plus a [`kubelet`] that runs each Job's command as
-//! a local process and reports pod and Job status the way a cluster does.
+//! for Jobs, Pods, Secrets, Namespaces, Nodes, Events and metrics-server's NodeMetrics, plus a
+//! [`kubelet`] that runs each Job's command as a local process and reports pod and Job status
+//! the way a cluster does.
 //!
 //! It serves in-process ([`FakeCluster::client`]) or on loopback with a kubeconfig for the
 //! real binary ([`FakeCluster::serve`]). Every request is recorded ([`FakeCluster::requests`])
@@ -25,18 +26,26 @@ use tokio::sync::watch;
 pub use store::Selector;
 use store::{Key, Store};
 
-/// The resources served: plural, apiVersion, kind, namespaced.
-const RESOURCES: &[(&str, &str, &str, bool)] = &[
-    ("jobs", "batch/v1", "Job", true),
-    ("pods", "v1", "Pod", true),
-    ("secrets", "v1", "Secret", true),
-    ("namespaces", "v1", "Namespace", false),
-    ("events", "v1", "Event", true),
+/// The resources served: what the store calls them, plural in the path, apiVersion, kind.
+const RESOURCES: &[(&str, &str, &str, &str)] = &[
+    ("jobs", "jobs", "batch/v1", "Job"),
+    ("pods", "pods", "v1", "Pod"),
+    ("secrets", "secrets", "v1", "Secret"),
+    ("namespaces", "namespaces", "v1", "Namespace"),
+    ("nodes", "nodes", "v1", "Node"),
+    ("events", "events", "v1", "Event"),
     (
+        "networkpolicies",
         "networkpolicies",
         "networking.k8s.io/v1",
         "NetworkPolicy",
-        true,
+    ),
+    // metrics-server's API: tests create the readings they want reported.
+    (
+        "nodemetrics",
+        "nodes",
+        "metrics.k8s.io/v1beta1",
+        "NodeMetrics",
     ),
 ];
 
@@ -125,6 +134,17 @@ impl FakeCluster {
         self.store.list(resource, namespace, &Selector::default())
     }
 
+    /// Creates an object as a controller would (`resource` as the store calls it, e.g.
+    /// `nodemetrics` for what metrics-server reports).
+    pub fn create(&self, resource: &str, namespace: &str, object: Value) -> Result<Value, String> {
+        let &(resource, _, api_version, kind) = RESOURCES
+            .iter()
+            .find(|r| r.0 == resource)
+            .ok_or_else(|| format!("the fake serves no {resource}"))?;
+        self.store
+            .create(resource, api_version, kind, namespace, object)
+    }
+
     /// Deletes an object the way `kubectl delete` would (what a TTL controller does too).
     pub fn delete(&self, resource: &str, namespace: &str, name: &str) -> Option<Value> {
         self.store.delete(&Key::new(resource, namespace, name))
@@ -154,7 +174,8 @@ fn target(path: &str) -> Option<Target> {
     let rest = path
         .strip_prefix("/api/v1/")
         .or_else(|| path.strip_prefix("/apis/batch/v1/"))
-        .or_else(|| path.strip_prefix("/apis/networking.k8s.io/v1/"))?;
+        .or_else(|| path.strip_prefix("/apis/networking.k8s.io/v1/"))
+        .or_else(|| path.strip_prefix("/apis/metrics.k8s.io/v1beta1/"))?;
     let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     let (namespace, resource, name, subresource) = match segments.as_slice() {
         [resource] => (None, *resource, None, None),
@@ -164,13 +185,14 @@ fn target(path: &str) -> Option<Target> {
         [resource, name] => (None, *resource, Some(name), None),
         _ => return None,
     };
-    let &(resource, api_version, kind, _) = RESOURCES.iter().find(|r| r.0 == resource)?;
-    if !path.starts_with(&format!(
-        "/{}/{api_version}/",
-        if api_version == "v1" { "api" } else { "apis" }
-    )) {
-        return None;
-    }
+    let &(resource, _, api_version, kind) = RESOURCES.iter().find(|r| {
+        r.1 == resource
+            && path.starts_with(&format!(
+                "/{}/{}/",
+                if r.2 == "v1" { "api" } else { "apis" },
+                r.2
+            ))
+    })?;
     Some(Target {
         resource,
         api_version,

@@ -335,6 +335,7 @@ fn platform_info(
         storage_endpoint: store.endpoint.clone(),
         database: db.kind().label().to_string(),
         executor,
+        started: model::Timestamp::now(),
     }
 }
 

@@ -354,3 +354,55 @@ async fn the_cluster_info_names_the_clusters_version() {
     assert_eq!(info.status, StatusCode::OK, "{}", info.body);
     assert_eq!(info.json()["kubernetes_version"], fake_kube::VERSION);
 }
+
+/// `GET /system/status` in Kubernetes mode: the cluster's nodes with their allocatable
+/// capacity, what live pods request and what metrics-server reports in use; jobs by phase for
+/// the admin.
+#[tokio::test]
+async fn the_status_reports_the_clusters_nodes_and_requests() {
+    let cluster = cluster().await;
+    let mut app = app_on(&cluster, Duration::from_secs(60)).await;
+    cluster
+        .fake
+        .create(
+            "nodemetrics",
+            "",
+            json!({"metadata": {"name": fake_kube::kubelet::NODE},
+                   "usage": {"cpu": "1500m", "memory": "2Gi"}}),
+        )
+        .unwrap();
+    create(&mut app, service("kstatus", "sleep 2\n")).await;
+    put(&app, "kstatus", "in/a.txt", b"a").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        let answer = app.rest("GET", "/system/status", None).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        let status = answer.json();
+        if status["cluster"]["nodes"][0]["cpu"]["request_cores"] == 500 {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "no request: {status}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let node = &status["cluster"]["nodes"][0];
+    assert_eq!(status["cluster"]["nodes_count"], 1);
+    assert_eq!(node["name"], fake_kube::kubelet::NODE);
+    assert_eq!(node["status"], "Ready");
+    assert_eq!(node["cpu"]["capacity_cores"], 4000);
+    assert_eq!(node["cpu"]["usage_cores"], 1500);
+    assert_eq!(node["memory"]["capacity_bytes"], 8_i64 << 30);
+    assert_eq!(node["memory"]["usage_bytes"], 2_i64 << 30);
+    assert_eq!(node["memory"]["request_bytes"], 256 << 20);
+    let cpu = &status["cluster"]["metrics"]["cpu"];
+    assert_eq!(cpu["total_free_cores"], 2500);
+    assert_eq!(cpu["total_schedulable_cores"], 3500);
+    assert_eq!(status["oscar"]["pods"]["states"]["Running"], 1, "{status}");
+    finished(&mut app, "kstatus", 1).await;
+    let after = app.rest("GET", "/system/status", None).await.json();
+    assert!(
+        after["cluster"]["nodes"][0]["cpu"]["request_cores"].is_null(),
+        "a finished pod requests nothing: {after}"
+    );
+    assert_eq!(after["oscar"]["jobs_count"], 1);
+    assert_eq!(after["oscar"]["pods"]["states"]["Succeeded"], 1);
+}

@@ -11,6 +11,7 @@ use model::service::StorageIo;
 use super::logs::LogSink;
 use model::AppResult;
 use model::service::{Service, quantity};
+use model::system::NodeStatus;
 
 /// Everything a job needs to run, independent of where it runs.
 #[derive(Debug, Clone)]
@@ -123,11 +124,28 @@ pub trait Executor: Send + Sync {
         Ok(())
     }
 
+    /// The machines jobs run on, for `/system/status`: this host unless jobs run elsewhere.
+    /// `running` is what the platform's running jobs asked for, the requests on this host (a
+    /// cluster counts its pods' own).
+    async fn nodes(&self, running: Requested) -> Result<Vec<NodeStatus>, String> {
+        let mut host = crate::host::node().await;
+        host.cpu.request_cores = running.cpu_millis;
+        host.memory.request_bytes = running.memory_bytes;
+        Ok(vec![host])
+    }
+
     /// The version of the Kubernetes cluster jobs run on (`GET /version`'s `gitVersion`), for
     /// `/system/info`; None off Kubernetes or when the cluster does not answer.
     async fn kubernetes_version(&self) -> Option<String> {
         None
     }
+}
+
+/// CPU (millicores) and memory (bytes) that running jobs' services asked for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Requested {
+    pub cpu_millis: i64,
+    pub memory_bytes: i64,
 }
 
 /// Where jobs reach the platform's object store as `minio.default`.

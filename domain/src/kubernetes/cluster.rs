@@ -4,9 +4,12 @@
 use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Event, Namespace, Pod, Secret};
+use k8s_openapi::api::core::v1::{Event, Namespace, Node, Pod, Secret};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use kube::api::{Api, DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, LogParams, Patch,
+    PatchParams, PostParams,
+};
 
 use super::objects;
 use super::{ClusterSettings, Namespacing};
@@ -133,6 +136,52 @@ impl Cluster {
                 None
             }
         }
+    }
+
+    /// The nodes jobs may run on, with what pods request and (from `metrics.k8s.io`, when the
+    /// cluster runs metrics-server) use.
+    pub async fn nodes(&self) -> Result<Vec<model::system::NodeStatus>, String> {
+        let nodes: Api<Node> = Api::all(self.client.clone());
+        let pods: Api<Pod> = Api::all(self.client.clone());
+        let all = ListParams::default();
+        let nodes = retried(|| nodes.list(&all))
+            .await
+            .map_err(|e| refused("list the cluster's nodes", e))?;
+        let pods = retried(|| pods.list(&all))
+            .await
+            .map_err(|e| refused("list the cluster's pods", e))?;
+        let usage = self.node_usage().await.unwrap_or_else(|err| {
+            // Without metrics-server the nodes still show capacity and requests.
+            tracing::warn!(%err, "node metrics are unavailable; use shows as 0");
+            Default::default()
+        });
+        Ok(super::nodes::statuses(&nodes.items, &pods.items, &usage))
+    }
+
+    async fn node_usage(&self) -> Result<super::nodes::Usage, kube::Error> {
+        let kind = GroupVersionKind::gvk("metrics.k8s.io", "v1beta1", "NodeMetrics");
+        let metrics: Api<DynamicObject> = Api::all_with(
+            self.client.clone(),
+            &ApiResource::from_gvk_with_plural(&kind, "nodes"),
+        );
+        let listed = metrics.list(&ListParams::default()).await?;
+        Ok(listed
+            .items
+            .into_iter()
+            .filter_map(|item| {
+                let usage = item.data.get("usage")?;
+                let read = |name: &str, scale: f64| {
+                    usage
+                        .get(name)
+                        .and_then(|q| q.as_str())
+                        .map_or(0, |q| super::nodes::value(q, scale))
+                };
+                Some((
+                    item.metadata.name?,
+                    (read("cpu", 1000.0), read("memory", 1.0)),
+                ))
+            })
+            .collect())
     }
 
     /// The job's output as it is printed, until its container ends.

@@ -17,10 +17,11 @@ use tokio::task::JoinHandle;
 use super::ClusterSettings;
 use super::cluster::Cluster;
 use super::tracker::{Observation, Tracker, observe};
-use crate::jobs::executor::{Execution, Executor, Finished};
+use crate::jobs::executor::{Execution, Executor, Finished, Requested};
 use crate::jobs::logs::{self, Line, LineSplitter, LogSink, Stream, send_all};
 use model::AppResult;
 use model::service::Service;
+use model::system::NodeStatus;
 
 /// How often a waiting execution looks again without a change (for the timeouts).
 const RECHECK: Duration = Duration::from_secs(2);
@@ -249,6 +250,10 @@ impl Executor for KubernetesExecutor {
 
     async fn check_service(&self, service: &Service) -> AppResult<()> {
         self.cluster.check_pull_secrets(service).await
+    }
+
+    async fn nodes(&self, _running: Requested) -> Result<Vec<NodeStatus>, String> {
+        self.cluster.nodes().await
     }
 
     async fn kubernetes_version(&self) -> Option<String> {

@@ -4,6 +4,7 @@
 
 pub mod cluster;
 pub mod executor;
+pub mod nodes;
 pub mod objects;
 pub mod tracker;
 

@@ -1,3 +1,5 @@
+//! `GET /system/info` and `/system/status`, facts about the platform.
+//!
 //! `GET /system/config`: upstream's `ConfigForUser` (grycap/oscar `pkg/types/config.go`): the
 //! cluster's settings under `config`, and the store as the caller reaches it with their own
 //! clients under `minio_provider`, where oscar-python's storage client reads it.
@@ -19,6 +21,8 @@ pub fn routes() -> Router<AppState> {
         .route("/system/config/", get(config))
         .route("/system/info", get(info))
         .route("/system/info/", get(info))
+        .route("/system/status", get(status))
+        .route("/system/status/", get(status))
 }
 
 /// Upstream's `types.Info` (oscar-python's `get_cluster_info`, oscar-cli's `cluster info`,
@@ -44,6 +48,14 @@ async fn info(State(state): State<AppState>, Principal(_): Principal) -> Json<In
             .await
             .unwrap_or_default(),
     })
+}
+
+/// The nodes jobs run on and this server; the jobs and the store for the admin.
+async fn status(
+    State(state): State<AppState>,
+    Principal(caller): Principal,
+) -> AppResult<Json<model::system::Status>> {
+    Ok(Json(domain::status::status(&state, &caller).await?))
 }
 
 /// The architecture as Go names it (upstream reports `runtime.GOARCH`).
