@@ -70,3 +70,50 @@ pub struct Applied {
     /// False when an existing service was updated.
     pub created: bool,
 }
+
+/// `GET /system/services/{name}/deployment`: upstream's `ServiceDeploymentStatus`. A service
+/// that runs jobs (`resource_kind` `job_service`) is ready unless its latest run failed or
+/// waits for a retry for a platform reason (an image that does not pull, a lost node).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentStatus {
+    pub service_name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub namespace: String,
+    #[serde(flatten)]
+    pub summary: DeploymentSummary,
+}
+
+/// The part `?include=deployment` adds to a service (upstream's `ServiceDeploymentSummary`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentSummary {
+    /// pending, ready, degraded or failed.
+    pub state: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    /// RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_transition_time: Option<String>,
+    /// Jobs running.
+    pub active_instances: i64,
+    /// Jobs waiting to run.
+    pub affected_instances: i64,
+    pub resource_kind: String,
+}
+
+/// `GET /system/services/{name}/deployment/logs`: the latest run's log (upstream's
+/// `DeploymentLogStream`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentLogs {
+    pub service_name: String,
+    pub available: bool,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    pub entries: Vec<DeploymentLogEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentLogEntry {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<String>,
+    pub message: String,
+}

@@ -178,6 +178,18 @@ async fn jobs_that_cannot_start_or_fail_say_why() {
     );
     // It does not stay behind on the cluster.
     assert!(cluster.fake.get("jobs", NAMESPACE, job).is_none());
+    // The service's deployment says so.
+    let deployment = app
+        .rest("GET", "/system/services/kpull/deployment", None)
+        .await
+        .json();
+    assert_eq!(deployment["state"], "failed", "{deployment}");
+    assert!(
+        deployment["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("ImagePullBackOff")),
+        "{deployment}"
+    );
 
     // A quota refusing the pod: no pod at all, the Job's event says why.
     let mut definition = service("kquota", UPPERCASE);
@@ -201,6 +213,14 @@ async fn jobs_that_cannot_start_or_fail_say_why() {
     let text = log(&mut app, "kfail", job).await;
     assert!(text.contains("about to fail"), "{text}");
     assert!(text.contains("exited with code 3"), "{text}");
+    let deployment = app
+        .rest("GET", "/system/services/kfail/deployment", None)
+        .await
+        .json();
+    assert_eq!(
+        deployment["state"], "ready",
+        "the script's own failure: {deployment}"
+    );
 }
 
 #[tokio::test]

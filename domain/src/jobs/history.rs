@@ -135,7 +135,7 @@ pub async fn authorize(db: &Database, caller: &Caller, service: &str) -> AppResu
 pub struct JobScope(pub Option<String>);
 
 impl JobScope {
-    fn of(caller: &Caller, service: &Service) -> Self {
+    pub(crate) fn of(caller: &Caller, service: &Service) -> Self {
         Self((!caller.manages(&service.owner)).then(|| caller.id.clone()))
     }
 
