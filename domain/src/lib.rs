@@ -21,6 +21,7 @@ pub mod status;
 pub mod storage;
 pub mod store;
 pub mod store_keys;
+pub mod usage;
 pub mod users;
 pub mod zip_stream;
 

@@ -4,7 +4,6 @@
 use std::collections::{BTreeMap, HashMap};
 
 use model::jobs::JobState;
-use model::service::quantity;
 use model::system::{
     ClusterMetrics, ClusterStatus, CpuMetrics, GpuMetrics, MemoryMetrics, NodeStatus, OidcStatus,
     OscarDeployment, OscarStatus, PodStates, Status, StoreStatus,
@@ -116,12 +115,9 @@ async fn running_requests(app: &App) -> AppResult<Requested> {
     let running: HashMap<String, i64> = running.into_iter().collect();
     let mut total = Requested::default();
     for service in app.services.list(&app.db).await?.iter() {
-        let Some(&jobs) = running.get(&service.name) else {
-            continue;
-        };
-        let amount = |text: &str, scale: f64| quantity::parse(text).map_or(0.0, |v| v * scale);
-        total.cpu_millis += (amount(&service.cpu, 1000.0) * jobs as f64).round() as i64;
-        total.memory_bytes += (amount(&service.memory, 1.0) * jobs as f64).round() as i64;
+        if let Some(&jobs) = running.get(&service.name) {
+            total += Requested::of(service).times(jobs);
+        }
     }
     Ok(total)
 }

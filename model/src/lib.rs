@@ -7,6 +7,7 @@
 //! - [`function`]: the supervisor contract (function config, events, report, response frames).
 //! - [`auth`], [`buckets`], [`jobs`], [`registries`], [`services`], [`system`]: what the
 //!   dashboard's server functions and the REST API exchange.
+//! - [`usage`]: usage metrics (`/system/metrics`).
 //! - [`routes`], [`url`]: paths and URL encoding both sides must agree on.
 //! - [`time`]: the one type of points in time.
 //! - `columns` (feature `server`): how these types are stored in database columns.
@@ -25,6 +26,7 @@ pub mod services;
 pub mod system;
 pub mod time;
 pub mod url;
+pub mod usage;
 
 pub use error::{AppError, AppResult};
 pub use time::{Civil, Timestamp};

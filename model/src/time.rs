@@ -79,6 +79,16 @@ impl Timestamp {
             })
             .unwrap_or_default()
     }
+
+    /// An RFC 3339 time (`2026-12-01T00:00:00Z`, any offset, fractions to the millisecond).
+    #[cfg(feature = "server")]
+    pub fn parse_rfc3339(text: &str) -> Option<Self> {
+        let at = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+            .ok()?;
+        i64::try_from(at.unix_timestamp_nanos() / 1_000_000)
+            .ok()
+            .map(Self)
+    }
 }
 
 /// A [`Timestamp`] as a UTC calendar reads it.
@@ -164,5 +174,18 @@ mod tests {
             Timestamp::from_millis(1_767_261_600_123).rfc3339(),
             "2026-01-01T10:00:00.123Z"
         );
+    }
+
+    #[cfg(feature = "server")]
+    #[test]
+    fn parses_rfc3339_with_any_offset() {
+        let at = Timestamp::from_millis(1_767_261_600_123);
+        assert_eq!(Timestamp::parse_rfc3339(&at.rfc3339()), Some(at));
+        assert_eq!(
+            Timestamp::parse_rfc3339("2026-01-01T11:00:00.123+01:00"),
+            Some(at)
+        );
+        assert_eq!(Timestamp::parse_rfc3339("2026-01-01"), None);
+        assert_eq!(Timestamp::parse_rfc3339("yesterday"), None);
     }
 }

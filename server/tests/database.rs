@@ -99,6 +99,88 @@ async fn migrations_are_applied_once() {
     }
 }
 
+/// A database at the state the migrations before `version` leave it in.
+async fn migrated_before(url: &str, version: i64) -> domain::db::Database {
+    let db = domain::db::Database::connect(url).await.unwrap();
+    let mut before = match db.kind() {
+        domain::db::DatabaseKind::Sqlite => sqlx::migrate!("../migrations/sqlite"),
+        domain::db::DatabaseKind::Postgres => sqlx::migrate!("../migrations/postgres"),
+    };
+    before.migrations = before
+        .migrations
+        .iter()
+        .filter(|m| m.version < version)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    before.run(db.pool()).await.unwrap();
+    db
+}
+
+/// The usage record starts with the runs that had ended: their times, no resources (which
+/// were not recorded), dead-lettered ones as platform errors; unfinished jobs are left out.
+#[tokio::test]
+async fn runs_that_ended_before_usage_was_recorded_count_in_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display());
+    let postgres = common::fresh_postgres_database().await;
+    for url in std::iter::once(sqlite).chain(postgres) {
+        let db = migrated_before(&url, 12).await;
+        let runs: [(&str, &str, Option<i64>, Option<i64>); 4] = [
+            ("done", "succeeded", Some(1_000), Some(4_000)),
+            ("dead", "dead_lettered", Some(5_000), Some(6_000)),
+            ("waiting", "pending", None, None),
+            ("busy", "running", Some(7_000), None),
+        ];
+        for (name, state, started, finished) in runs {
+            sqlx::query(
+                "INSERT INTO jobs (name, service, owner, trigger, event, state, run_after,
+                                   created_at, started_at, finished_at)
+                 VALUES ($1, 'old', 'alice', 'sync', '', $2, 0, 0, $3, $4)",
+            )
+            .bind(name)
+            .bind(state)
+            .bind(started)
+            .bind(finished)
+            .execute(db.pool())
+            .await
+            .unwrap();
+        }
+        db.migrate().await.unwrap();
+        let rows: Vec<(String, String, String, i64, i64, i64)> = sqlx::query_as(
+            "SELECT job, trigger, outcome, started_at, finished_at, cpu_millis
+             FROM job_usage ORDER BY job",
+        )
+        .fetch_all(db.pool())
+        .await
+        .unwrap();
+        let label = db.kind().label();
+        assert_eq!(
+            rows,
+            [
+                (
+                    "dead".into(),
+                    "sync".into(),
+                    "error".into(),
+                    5_000,
+                    6_000,
+                    0
+                ),
+                (
+                    "done".into(),
+                    "sync".into(),
+                    "succeeded".into(),
+                    1_000,
+                    4_000,
+                    0
+                ),
+            ],
+            "{label}"
+        );
+        db.close().await;
+    }
+}
+
 /// A database written before times were all milliseconds: its second-counting columns are
 /// converted once, and the job columns, which always counted milliseconds, are left alone.
 #[tokio::test]
@@ -107,20 +189,7 @@ async fn times_recorded_in_seconds_become_milliseconds() {
     let sqlite = format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display());
     let postgres = common::fresh_postgres_database().await;
     for url in std::iter::once(sqlite).chain(postgres) {
-        let db = domain::db::Database::connect(&url).await.unwrap();
-        let mut before = match db.kind() {
-            domain::db::DatabaseKind::Sqlite => sqlx::migrate!("../migrations/sqlite"),
-            domain::db::DatabaseKind::Postgres => sqlx::migrate!("../migrations/postgres"),
-        };
-        before.migrations = before
-            .migrations
-            .iter()
-            .filter(|m| m.version < 11)
-            .cloned()
-            .collect::<Vec<_>>()
-            .into();
-        before.run(db.pool()).await.unwrap();
-
+        let db = migrated_before(&url, 11).await;
         let (secs, ms) = (1_700_000_000i64, 1_700_000_000_123i64);
         for insert in [
             "INSERT INTO users (issuer, subject, display_name, vos, created_at, last_login_at)

@@ -250,3 +250,144 @@ async fn a_services_deployment_follows_its_latest_run() {
         }
     }
 }
+
+/// `/system/metrics…` from the platform's record of runs: requests by kind, runs by outcome,
+/// CPU and memory asked for times run time; kept when the jobs are deleted; scoped to what
+/// the caller may see; bad parameters are a 400 naming them.
+#[tokio::test]
+async fn usage_metrics_count_every_run_and_outlive_the_jobs() {
+    let op = FakeOp::start().await;
+    let alice = op.token_for("alice@test", 300);
+    for mut app in apps(&op).await {
+        let db = app.database().to_string();
+        let script = "case \"$INPUT_FILE_PATH\" in *bad*) exit 3;; esac\n\
+                      cat \"$INPUT_FILE_PATH\" > \"$TMP_OUTPUT_DIR/out\"\n";
+        let token = create(&mut app, service("meter", script)).await;
+        put(&app, "meter", "in/good.txt", b"a").await;
+        put(&app, "meter", "in/bad.txt", b"b").await;
+        finished(&mut app, "meter", 2).await;
+        let run = app
+            .invoke("/run/meter", &format!("Bearer {token}"), "hello")
+            .await;
+        assert_eq!(run.status, StatusCode::OK, "{db}: {}", run.body);
+
+        let summary = app.rest("GET", "/system/metrics", None).await;
+        assert_eq!(summary.status, StatusCode::OK, "{db}: {}", summary.body);
+        let summary = summary.json();
+        let totals = &summary["totals"];
+        assert_eq!(totals["requests_count_total"], 3, "{db}: {summary}");
+        assert_eq!(totals["requests_count_sync"], 1);
+        assert_eq!(totals["requests_count_async"], 2);
+        assert_eq!(totals["executions_count"], 3);
+        assert_eq!(totals["executions_succeeded"], 2);
+        assert_eq!(totals["executions_failed"], 1);
+        assert_eq!(totals["services_count_total"], 1);
+        assert_eq!(
+            totals["users"],
+            serde_json::json!([model::auth::ADMIN_OWNER])
+        );
+        let cpu = totals["cpu_seconds"].as_f64().unwrap();
+        let memory = totals["memory_gib_seconds"].as_f64().unwrap();
+        assert!(cpu > 0.0, "{summary}");
+        // 256 MiB is half a GiB per core of the 0.5 asked for.
+        assert!((memory / cpu - 0.5).abs() < 1e-9, "{db}: {cpu} {memory}");
+        assert!((totals["cpu_hours_total"].as_f64().unwrap() - cpu / 3600.0).abs() < 1e-12);
+
+        // Deleting the jobs leaves the usage.
+        let gone = app
+            .rest("DELETE", "/system/logs/meter?all=true", None)
+            .await;
+        assert_eq!(gone.status, StatusCode::NO_CONTENT, "{db}: {}", gone.body);
+        let again = app.rest("GET", "/system/metrics", None).await.json();
+        assert_eq!(again["totals"]["executions_count"], 3, "{db}: {again}");
+
+        let by_service = app
+            .rest(
+                "GET",
+                "/system/metrics/breakdown?group_by=service&include_users=true",
+                None,
+            )
+            .await
+            .json();
+        assert_eq!(by_service["items"][0]["key"], "meter", "{by_service}");
+        assert_eq!(by_service["items"][0]["users"][0], model::auth::ADMIN_OWNER);
+        let csv = app
+            .rest(
+                "GET",
+                "/system/metrics/breakdown?group_by=user&format=csv",
+                None,
+            )
+            .await;
+        assert!(
+            csv.body.starts_with("key,requests_count_total,"),
+            "{}",
+            csv.body
+        );
+        assert!(
+            csv.body
+                .contains(&format!("\n{},3,1,2,0,1,3,2,1,", model::auth::ADMIN_OWNER)),
+            "{}",
+            csv.body
+        );
+
+        let one = app.rest("GET", "/system/metrics/meter", None).await.json();
+        assert_eq!(one["service_name"], "meter");
+        assert_eq!(one["metrics"].as_array().unwrap().len(), 6, "{one}");
+        let sync = app
+            .rest(
+                "GET",
+                "/system/metrics/meter?metric=requests-sync-per-service",
+                None,
+            )
+            .await
+            .json();
+        assert_eq!(
+            (sync["service_id"].as_str(), sync["value"].as_f64()),
+            (Some("meter"), Some(1.0))
+        );
+
+        let later = app
+            .rest(
+                "GET",
+                "/system/metrics?start=2100-01-01T00:00:00Z&end=2100-01-02T00:00:00Z",
+                None,
+            )
+            .await
+            .json();
+        assert_eq!(later["totals"]["executions_count"], 0, "{later}");
+
+        for (path, field) in [
+            ("/system/metrics?start=yesterday", "start"),
+            (
+                "/system/metrics?start=2026-02-01T00:00:00Z&end=2026-01-01T00:00:00Z",
+                "end",
+            ),
+            ("/system/metrics/breakdown?group_by=planet", "group_by"),
+            ("/system/metrics/breakdown", "group_by"),
+            (
+                "/system/metrics/breakdown?group_by=user&format=xml",
+                "format",
+            ),
+            ("/system/metrics/meter?metric=joules", "metric"),
+        ] {
+            let bad = app.rest("GET", path, None).await;
+            assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{path}: {}", bad.body);
+            assert!(bad.body.contains(field), "{path}: {}", bad.body);
+        }
+
+        // Another user counts nothing of it and may not ask about it.
+        let theirs = app
+            .rest_bearer("GET", "/system/metrics", None, &alice)
+            .await
+            .json();
+        assert_eq!(theirs["totals"]["executions_count"], 0, "{db}: {theirs}");
+        assert_eq!(theirs["totals"]["users"], serde_json::json!([]));
+        let denied = app
+            .rest_bearer("GET", "/system/metrics/meter", None, &alice)
+            .await;
+        assert_eq!(denied.status, StatusCode::NOT_FOUND, "{db}");
+        app.forget_cookie();
+        let anonymous = app.rest_as("GET", "/system/metrics", None, None).await;
+        assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    }
+}

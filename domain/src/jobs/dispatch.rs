@@ -8,7 +8,7 @@ use model::function::Report;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use super::executor::{EventBody, Execution};
+use super::executor::{EventBody, Execution, Requested};
 use super::queue::{self, Outcome};
 use super::{Jobs, MAX_CONCURRENCY_ANNOTATION, logs};
 use crate::db::Database;
@@ -42,6 +42,9 @@ pub async fn run(db: Database, jobs: Jobs, mut stop: watch::Receiver<bool>) {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(jobs = n, "deleted jobs past their retention"),
                     Err(err) => tracing::warn!(%err, "cannot delete old jobs"),
+                }
+                if let Err(err) = crate::usage::prune(&db, Timestamp::now()).await {
+                    tracing::warn!(%err, "cannot forget old usage records");
                 }
             }
             _ = tokio::time::sleep(POLL_EVERY) => {}
@@ -230,7 +233,8 @@ pub(crate) async fn execute(
     }
     drop(notes);
     let _ = writer.await;
-    let state = while_unavailable(|| queue::finish(db, jobs, job, &outcome)).await?;
+    let asked = Requested::of(&service);
+    let state = while_unavailable(|| queue::finish(db, jobs, job, &outcome, asked)).await?;
     tracing::info!(%job, state = ?state, "job ended");
     jobs.changed(&service.name, job);
     match state {

@@ -141,11 +141,43 @@ pub trait Executor: Send + Sync {
     }
 }
 
-/// CPU (millicores) and memory (bytes) that running jobs' services asked for.
+/// CPU (millicores), memory (bytes) and GPUs a job asks for (or running jobs together).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Requested {
     pub cpu_millis: i64,
     pub memory_bytes: i64,
+    pub gpus: i64,
+}
+
+impl Requested {
+    /// What each job of `service` asks for (validated quantities; 0 where none is set).
+    pub fn of(service: &Service) -> Self {
+        let amount = |text: &str, scale: f64| {
+            quantity::parse(text).map_or(0, |v| (v * scale).round() as i64)
+        };
+        Self {
+            cpu_millis: amount(&service.cpu, 1000.0),
+            memory_bytes: amount(&service.memory, 1.0),
+            gpus: i64::from(service.enable_gpu),
+        }
+    }
+
+    /// `jobs` jobs asking for this each.
+    pub fn times(self, jobs: i64) -> Self {
+        Self {
+            cpu_millis: self.cpu_millis * jobs,
+            memory_bytes: self.memory_bytes * jobs,
+            gpus: self.gpus * jobs,
+        }
+    }
+}
+
+impl std::ops::AddAssign for Requested {
+    fn add_assign(&mut self, other: Self) {
+        self.cpu_millis += other.cpu_millis;
+        self.memory_bytes += other.memory_bytes;
+        self.gpus += other.gpus;
+    }
 }
 
 /// Where jobs reach the platform's object store as `minio.default`.

@@ -4,7 +4,7 @@
 use model::function::event::STORAGE_EVENT_LIMIT;
 use std::time::Duration;
 
-use super::executor::EventBody;
+use super::executor::{EventBody, Requested};
 use super::{Job, JobState, Jobs, Trigger, job_name};
 use crate::access::Caller;
 use crate::db::Database;
@@ -260,13 +260,15 @@ pub(crate) enum Outcome {
     },
 }
 
-/// Records the end of a run this server holds the lease of. Returns the new state, or None if
-/// the lease was lost meanwhile (another server owns the job now).
+/// Records the end of a run this server holds the lease of, and what the run used (`asked`,
+/// for as long as it ran) in `job_usage`, together. Returns the new state, or None if the
+/// lease was lost meanwhile (another server owns the job now).
 pub(crate) async fn finish(
     db: &Database,
     jobs: &Jobs,
     job: &str,
     outcome: &Outcome,
+    asked: Requested,
 ) -> AppResult<Option<JobState>> {
     let now = Timestamp::now();
     let attempts: i64 = sqlx::query_scalar("SELECT attempts FROM jobs WHERE name = $1")
@@ -318,6 +320,7 @@ pub(crate) async fn finish(
         ),
     };
     let uncounted = i64::from(matches!(outcome, Outcome::Waiting { .. }));
+    let mut tx = db.pool().begin().await?;
     let done = sqlx::query(
         "UPDATE jobs SET state = $1, exit_code = $2, reason = $3, outputs = $4, run_after = $5,
                          finished_at = $6, lease_owner = NULL, lease_until = NULL,
@@ -338,9 +341,32 @@ pub(crate) async fn finish(
     // large body it was invoked with need not stay in the database for its history.
     .bind(matches!(state, JobState::Succeeded | JobState::Failed))
     .bind(KEPT_EVENT_BYTES)
-    .execute(db.pool())
+    .execute(&mut *tx)
     .await?;
-    Ok((done.rows_affected() == 1).then_some(state))
+    if done.rows_affected() != 1 {
+        return Ok(None);
+    }
+    let used = match outcome {
+        Outcome::Succeeded { .. } => "succeeded",
+        Outcome::Failed { .. } => "failed",
+        Outcome::Error { .. } | Outcome::Waiting { .. } => "error",
+    };
+    sqlx::query(
+        "INSERT INTO job_usage (job, service, owner, trigger, outcome, started_at, finished_at,
+                                cpu_millis, memory_bytes, gpus)
+         SELECT name, service, owner, trigger, $2, started_at, $3, $4, $5, $6
+         FROM jobs WHERE name = $1 AND started_at IS NOT NULL",
+    )
+    .bind(job)
+    .bind(used)
+    .bind(now)
+    .bind(asked.cpu_millis)
+    .bind(asked.memory_bytes)
+    .bind(asked.gpus)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Some(state))
 }
 
 /// Events up to this size stay with a finished job; larger ones are dropped when it ends.

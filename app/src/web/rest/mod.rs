@@ -10,6 +10,7 @@ mod config;
 mod jobs;
 mod registries;
 mod services;
+mod usage;
 
 use axum::Router;
 
@@ -23,4 +24,5 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(buckets::routes())
         .merge(config::routes())
         .merge(registries::routes())
+        .merge(usage::routes())
 }

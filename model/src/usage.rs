@@ -1,0 +1,122 @@
+//! Usage metrics (`/system/metrics…`): upstream's summary, breakdown and per-service shapes,
+//! with what the platform adds from its own job records (runs that succeeded and failed,
+//! CPU-seconds, memory GiB-seconds). Times are RFC 3339.
+
+use serde::{Deserialize, Serialize};
+
+/// `GET /system/metrics`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UsageSummary {
+    pub start: String,
+    pub end: String,
+    pub totals: UsageTotals,
+    pub sources: Vec<Source>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UsageTotals {
+    /// Services that exist now (of those the caller sees).
+    pub services_count_active: i64,
+    /// Services with a run in the window.
+    pub services_count_total: i64,
+    pub cpu_hours_total: f64,
+    pub gpu_hours_total: f64,
+    /// Jobs with a run that ended in the window: `/run` ones are sync, the others async.
+    pub requests_count_total: i64,
+    pub requests_count_sync: i64,
+    pub requests_count_async: i64,
+    pub requests_count_exposed: i64,
+    pub countries_count: i64,
+    pub countries: Vec<CountryCount>,
+    pub users_count: i64,
+    pub users: Vec<String>,
+    #[serde(flatten)]
+    pub runs: RunTotals,
+}
+
+/// What the platform's job records add to upstream's figures.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunTotals {
+    /// Runs (every attempt of a job) that ended in the window.
+    pub executions_count: i64,
+    pub executions_succeeded: i64,
+    /// The script failed, or the platform could not carry the run out.
+    pub executions_failed: i64,
+    /// Cores asked for × seconds run.
+    pub cpu_seconds: f64,
+    /// GiB of memory asked for × seconds run.
+    pub memory_gib_seconds: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CountryCount {
+    pub country: String,
+    pub request_count: i64,
+}
+
+/// Where figures come from and whether it answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    pub name: String,
+    /// "ok" or "unavailable".
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_updated: Option<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub notes: String,
+}
+
+/// `GET /system/metrics/breakdown?group_by=service|user|country`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UsageBreakdown {
+    pub start: String,
+    pub end: String,
+    pub group_by: String,
+    pub items: Vec<BreakdownItem>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BreakdownItem {
+    pub key: String,
+    pub requests_count_total: i64,
+    pub requests_count_sync: i64,
+    pub requests_count_async: i64,
+    pub requests_count_exposed: i64,
+    pub unique_users_count: i64,
+    /// With `include_users=true`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<String>,
+    pub countries: Vec<CountryCount>,
+    #[serde(flatten)]
+    pub runs: RunTotals,
+}
+
+/// `GET /system/metrics/{service}`: every metric, or with `?metric=` one ([`MetricValue`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceUsage {
+    pub service_name: String,
+    pub start: String,
+    pub end: String,
+    pub metrics: Vec<ServiceMetric>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceMetric {
+    pub metric: String,
+    pub value: f64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub unit: String,
+    pub sources: Vec<Source>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricValue {
+    pub service_id: String,
+    pub metric: String,
+    pub start: String,
+    pub end: String,
+    pub value: f64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub unit: String,
+    pub sources: Vec<Source>,
+}
