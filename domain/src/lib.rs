@@ -17,6 +17,7 @@ pub mod oidc;
 pub mod registry_credentials;
 pub mod services;
 pub mod sessions;
+pub mod settings;
 pub mod status;
 pub mod storage;
 pub mod store;

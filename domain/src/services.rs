@@ -423,9 +423,11 @@ pub async fn delete(
     Ok(plan)
 }
 
-/// Refuses what the service may not use where its jobs run: another user's pull Secret on
-/// Kubernetes, registry credentials its owner does not have for the image executor.
+/// Refuses what the service may not use where its jobs run: an image outside the allowed
+/// repositories, another user's pull Secret on Kubernetes, registry credentials its owner
+/// does not have for the image executor.
 async fn check_runs(db: &Database, executor: &dyn Executor, service: &Service) -> AppResult<()> {
+    crate::settings::check_image(db, &service.image).await?;
     executor.check_service(service).await?;
     if executor.pulls_images() {
         crate::registry_credentials::check_names(db, &service.owner, &service.image_pull_secrets)

@@ -22,7 +22,7 @@ use oci_client::Reference;
 use oci_client::manifest::{OciDescriptor, OciImageManifest};
 use serde::{Deserialize, Serialize};
 
-pub use registry::{Credentials, Mirror, registry_host, registry_of};
+pub use registry::{Credentials, Mirror, registry_host, registry_of, repository_of};
 use registry::{Registries, Source};
 
 /// Largest image configuration read (they are a few kilobytes).

@@ -68,6 +68,19 @@ pub fn registry_of(image: &str) -> Result<String, String> {
     Ok(reference.registry().to_string())
 }
 
+/// The repository an image reference names, with its registry: `docker.io/library/alpine`
+/// for `alpine:3`, `ghcr.io/grycap/cowsay` for `ghcr.io/grycap/cowsay@sha256:…`.
+pub fn repository_of(image: &str) -> Result<String, String> {
+    let reference: Reference = image
+        .parse()
+        .map_err(|e| format!("{image:?} is not an image reference: {e}"))?;
+    Ok(format!(
+        "{}/{}",
+        reference.registry(),
+        reference.repository()
+    ))
+}
+
 /// A registry address as people write it (`https://index.docker.io/v1/`, `ghcr.io`,
 /// `harbor.lan:8443/`) as [`registry_of`] names it.
 pub fn registry_host(server: &str) -> String {

@@ -391,3 +391,102 @@ async fn usage_metrics_count_every_run_and_outlive_the_jobs() {
         assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
     }
 }
+
+/// `PUT /system/config` sets where services may pull images from (the admin only); creating
+/// or updating a service with another image is a 400 naming it; an empty list allows any.
+#[tokio::test]
+async fn the_admin_limits_the_image_repositories_services_use() {
+    let op = FakeOp::start().await;
+    let alice = op.token_for("alice@test", 300);
+    for mut app in apps(&op).await {
+        let db = app.database().to_string();
+        let config = app.rest("GET", "/system/config", None).await.json();
+        assert_eq!(config["allowed_image_repositories"], serde_json::json!([]));
+        create(&mut app, service("kept", "true\n")).await;
+
+        let body = serde_json::json!({"allowed_image_repositories": ["ghcr.io/grycap/"]});
+        let theirs = app
+            .rest_bearer("PUT", "/system/config", Some(body.clone()), &alice)
+            .await;
+        assert_eq!(
+            theirs.status,
+            StatusCode::FORBIDDEN,
+            "{db}: {}",
+            theirs.body
+        );
+        let blank = serde_json::json!({"allowed_image_repositories": ["ghcr.io", " "]});
+        let bad = app.rest("PUT", "/system/config/", Some(blank)).await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{db}: {}", bad.body);
+        assert!(
+            bad.body.contains("allowed_image_repositories[1]"),
+            "{}",
+            bad.body
+        );
+        let set = app.rest("PUT", "/system/config", Some(body)).await;
+        assert_eq!(set.status, StatusCode::OK, "{db}: {}", set.body);
+        assert_eq!(set.json(), serde_json::json!(["ghcr.io/grycap"]));
+        let config = app.rest("GET", "/system/config/", None).await.json();
+        assert_eq!(
+            config["allowed_image_repositories"],
+            serde_json::json!(["ghcr.io/grycap"])
+        );
+
+        let mut elsewhere = service("elsewhere", "true\n");
+        elsewhere["image"] = serde_json::json!("docker.io/library/alpine:3");
+        let refused = app
+            .rest("POST", "/system/services", Some(elsewhere.clone()))
+            .await;
+        assert_eq!(
+            refused.status,
+            StatusCode::BAD_REQUEST,
+            "{db}: {}",
+            refused.body
+        );
+        assert!(refused.body.starts_with("image: "), "{}", refused.body);
+        assert!(
+            refused.body.contains("docker.io/library/alpine:3"),
+            "{}",
+            refused.body
+        );
+        let mut moved = service("kept", "true\n");
+        moved["image"] = serde_json::json!("evil.example/ghcr.io/grycap/alpine");
+        let refused = app.rest("PUT", "/system/services", Some(moved)).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::BAD_REQUEST,
+            "{db}: {}",
+            refused.body
+        );
+        let allowed = app
+            .rest(
+                "POST",
+                "/system/services",
+                Some(service("inside", "true\n")),
+            )
+            .await;
+        assert_eq!(
+            allowed.status,
+            StatusCode::CREATED,
+            "{db}: {}",
+            allowed.body
+        );
+
+        let cleared = app
+            .rest("PUT", "/system/config", Some(serde_json::json!({})))
+            .await;
+        assert_eq!(cleared.json(), serde_json::json!([]));
+        let created = app.rest("POST", "/system/services", Some(elsewhere)).await;
+        assert_eq!(
+            created.status,
+            StatusCode::CREATED,
+            "{db}: {}",
+            created.body
+        );
+
+        app.forget_cookie();
+        let anonymous = app
+            .rest_as("PUT", "/system/config", Some(serde_json::json!({})), None)
+            .await;
+        assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    }
+}

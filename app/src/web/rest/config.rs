@@ -13,12 +13,15 @@ use serde::Serialize;
 use super::Principal;
 use crate::AppResult;
 use crate::web::state::AppState;
-use domain::store_keys;
+use axum::body::Bytes;
+use domain::{settings, store_keys};
+use model::AppError;
+use serde::Deserialize;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/system/config", get(config))
-        .route("/system/config/", get(config))
+        .route("/system/config", get(config).put(update_config))
+        .route("/system/config/", get(config).put(update_config))
         .route("/system/info", get(info))
         .route("/system/info/", get(info))
         .route("/system/status", get(status))
@@ -74,8 +77,8 @@ fn go_architecture(rust: &'static str) -> &'static str {
 struct ConfigForUser<'a> {
     config: Config<'a>,
     minio_provider: MinioProvider,
-    /// Any image may be used here.
-    allowed_image_repositories: &'a [String],
+    /// Where services may pull images from (`PUT /system/config`); empty: anywhere.
+    allowed_image_repositories: Vec<String>,
 }
 
 /// Upstream's `Config` as it serialises: the fields without `json:"-"`, less
@@ -133,7 +136,29 @@ async fn config(
             secret_key: keys.secret_key,
             region: keys.region,
         },
-        allowed_image_repositories: &[],
+        allowed_image_repositories: settings::allowed_images(&state.db).await?,
     };
     Ok(Json(answer).into_response())
+}
+
+/// Upstream's `ConfigForUser` as `PUT` reads it: only `allowed_image_repositories` changes
+/// (absent or null: none, any image), the rest is ignored.
+#[derive(Deserialize)]
+struct ConfigUpdate {
+    #[serde(default)]
+    allowed_image_repositories: Option<Vec<String>>,
+}
+
+/// The admin sets where services may pull images from; answers the list as stored.
+async fn update_config(
+    State(state): State<AppState>,
+    Principal(caller): Principal,
+    body: Bytes,
+) -> AppResult<Json<Vec<String>>> {
+    let update: ConfigUpdate = serde_json::from_slice(&body)
+        .map_err(|e| AppError::bad_request("body", format!("not a configuration: {e}")))?;
+    let entries = update.allowed_image_repositories.unwrap_or_default();
+    Ok(Json(
+        settings::set_allowed_images(&state.db, &caller, entries).await?,
+    ))
 }
