@@ -1,7 +1,8 @@
 """oscar-python 2.2.0 from PyPI, unmodified, against the real server (scripts/with-server.sh).
 
 Create from an FDL file, list, get, update, remove, run (sync and async), list jobs, read
-and remove job logs: the calls OSCAR users make. boto3 uploads straight to the embedded store.
+and remove job logs, status, deployment and usage metrics: the calls OSCAR users make. boto3
+uploads straight to the embedded store.
 """
 import json
 import os
@@ -209,3 +210,40 @@ def test_a_services_storage_client_reads_its_providers(client):
     listing = storage.list_files_from_path("minio.default", "py-store/in")
     assert listing["ResponseMetadata"]["HTTPStatusCode"] == 200
     client.remove_service("py-store")
+
+
+def test_cluster_status_config_and_health(client):
+    assert client.health_check().status_code == 200
+    status = json.loads(client.get_cluster_status().text)
+    assert status["cluster"]["nodes_count"] == 1
+    node = status["cluster"]["nodes"][0]
+    assert node["status"] == "Ready" and node["cpu"]["capacity_cores"] >= 1000
+    # with-server.sh signs people in through a local OIDC provider.
+    assert status["oscar"]["oidc"]["enabled"] is True
+    assert status["oscar"]["oidc"]["issuers"]
+    config = json.loads(client.get_cluster_config().text)
+    assert config["allowed_image_repositories"] == []
+
+
+def test_deployment_and_usage_of_a_service(client, tmp_path):
+    assert client.create_service(uppercase_service("py-usage")).status_code == 201
+    deployment = json.loads(client.get_deployment_status("py-usage").text)
+    assert deployment["service_name"] == "py-usage"
+    assert deployment["state"] == "ready"
+    source = tmp_path / "words.txt"
+    source.write_text("count me")
+    result = tmp_path / "result.txt"
+    assert client.run_service("py-usage", input=str(source), output=str(result)).status_code == 200
+
+    logs = json.loads(client.get_deployment_logs("py-usage").text)
+    assert logs["available"] is True
+    assert any("processed" in entry["message"] for entry in logs["entries"])
+    summary = json.loads(client.get_metrics_summary().text)
+    assert summary["totals"]["requests_count_sync"] >= 1
+    by_service = json.loads(client.get_metrics_breakdown("service").text)
+    item = next(i for i in by_service["items"] if i["key"] == "py-usage")
+    assert item["requests_count_sync"] == 1 and item["executions_succeeded"] == 1
+    metrics = json.loads(client.get_service_metrics("py-usage").text)
+    values = {m["metric"]: m["value"] for m in metrics["metrics"]}
+    assert values["requests-sync-per-service"] == 1 and values["cpu-hours"] > 0
+    client.remove_service("py-usage")
