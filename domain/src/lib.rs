@@ -14,6 +14,7 @@ pub mod host;
 pub mod jobs;
 pub mod kubernetes;
 pub mod oidc;
+pub mod quotas;
 pub mod registry_credentials;
 pub mod services;
 pub mod sessions;

@@ -37,6 +37,13 @@ pub async fn prepare_for(
     service: &Service,
     now: Timestamp,
 ) -> AppResult<()> {
+    let mut new = 0;
+    for bucket in buckets_of(service) {
+        if records::owner_of(db, &bucket).await?.is_none() {
+            new += 1;
+        }
+    }
+    crate::quotas::check_new_buckets(db, &caller.id, new).await?;
     for bucket in buckets_of(service) {
         match records::owner_of(db, &bucket).await? {
             Some(owner) if owner == caller.id || caller.admin => {}

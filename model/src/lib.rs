@@ -7,7 +7,7 @@
 //! - [`function`]: the supervisor contract (function config, events, report, response frames).
 //! - [`auth`], [`buckets`], [`jobs`], [`registries`], [`services`], [`system`]: what the
 //!   dashboard's server functions and the REST API exchange.
-//! - [`usage`]: usage metrics (`/system/metrics`).
+//! - [`usage`], [`quotas`]: usage metrics (`/system/metrics`) and quotas (`/system/quotas`).
 //! - [`routes`], [`url`]: paths and URL encoding both sides must agree on.
 //! - [`time`]: the one type of points in time.
 //! - `columns` (feature `server`): how these types are stored in database columns.
@@ -19,6 +19,7 @@ pub mod columns;
 pub mod error;
 pub mod function;
 pub mod jobs;
+pub mod quotas;
 pub mod registries;
 pub mod routes;
 pub mod service;

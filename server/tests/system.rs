@@ -490,3 +490,216 @@ async fn the_admin_limits_the_image_repositories_services_use() {
         assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
     }
 }
+
+async fn job_reasons(app: &TestApp, service: &str) -> Vec<(String, Option<String>)> {
+    sqlx::query_as("SELECT state, reason FROM jobs WHERE service = $1 ORDER BY created_at, name")
+        .bind(service)
+        .fetch_all(app.app.state.db.pool())
+        .await
+        .unwrap()
+}
+
+/// Quotas the admin sets per user, enforced by the platform in embedded mode: a job over the
+/// owner's jobs quota waits (saying why) and runs once there is room, a synchronous run is
+/// told at once (429), a job larger than the quota fails; buckets beyond the quota and an
+/// upload beyond the storage quota are a 403 naming it. Users read their own quota only.
+#[tokio::test]
+async fn quotas_hold_jobs_back_and_refuse_buckets_and_uploads() {
+    let op = FakeOp::start().await;
+    let alice = op.token_for("alice@test", 300);
+    let bob = op.token_for("bob@test", 300);
+    for mut app in apps(&op).await {
+        let db = app.database().to_string();
+        let own = app
+            .rest_bearer("GET", "/system/quotas/user", None, &alice)
+            .await;
+        assert_eq!(own.status, StatusCode::OK, "{db}: {}", own.body);
+        let own = own.json();
+        assert_eq!(own["user_id"], "alice@test");
+        assert_eq!(own["resources"]["jobs"]["max"], -1, "{own}");
+        let body = serde_json::json!({"jobs": 1});
+        for (method, path) in [
+            ("PUT", "/system/quotas/user/alice@test"),
+            ("GET", "/system/quotas/user/bob@test"),
+            ("PUT", "/system/quotas/defaults"),
+        ] {
+            let refused = app
+                .rest_bearer(method, path, Some(body.clone()), &alice)
+                .await;
+            assert_eq!(
+                refused.status,
+                StatusCode::FORBIDDEN,
+                "{db}: {method} {path}"
+            );
+        }
+        let bad = app
+            .rest(
+                "PUT",
+                "/system/quotas/user/alice@test",
+                Some(serde_json::json!({"cpu": "lots"})),
+            )
+            .await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{db}: {}", bad.body);
+        assert!(bad.body.starts_with("cpu: "), "{}", bad.body);
+
+        // Everyone gets two buckets by default; alice one job and one CPU at a time, and 1 KiB.
+        let defaults = app
+            .rest(
+                "PUT",
+                "/system/quotas/defaults",
+                Some(serde_json::json!({"minio": {"buckets": "2"}})),
+            )
+            .await;
+        assert_eq!(defaults.json()["buckets"], 2, "{db}: {}", defaults.body);
+        let set = serde_json::json!({"jobs": 1, "cpu": "1", "minio": {"storage_total": "1Ki"}});
+        let report = app
+            .rest("PUT", "/system/quotas/user/alice@test", Some(set))
+            .await;
+        assert_eq!(report.status, StatusCode::OK, "{db}: {}", report.body);
+        let report = report.json();
+        assert_eq!(report["resources"]["cpu"]["max"], 1000);
+        assert_eq!(
+            report["minio"]["buckets"]["max"], 2,
+            "the default: {report}"
+        );
+        assert_eq!(report["minio"]["storage_total_bytes"]["max"], 1024);
+
+        // Buckets: the service's and one more, then no more.
+        let mut slow = service("alice-slow", "sleep 1\necho done\n");
+        slow["input"] =
+            serde_json::json!([{"storage_provider": "minio.default", "path": "alice-slow/in"}]);
+        slow["output"] = serde_json::json!([]);
+        let created = app
+            .rest_bearer("POST", "/system/services", Some(slow), &alice)
+            .await;
+        assert_eq!(
+            created.status,
+            StatusCode::CREATED,
+            "{db}: {}",
+            created.body
+        );
+        let bucket = serde_json::json!({"bucket_name": "alice-files"});
+        let made = app
+            .rest_bearer("POST", "/system/buckets", Some(bucket), &alice)
+            .await;
+        assert_eq!(made.status, StatusCode::CREATED, "{db}: {}", made.body);
+        let third = serde_json::json!({"bucket_name": "alice-more"});
+        let refused = app
+            .rest_bearer("POST", "/system/buckets", Some(third), &alice)
+            .await;
+        assert_eq!(
+            refused.status,
+            StatusCode::FORBIDDEN,
+            "{db}: {}",
+            refused.body
+        );
+        assert!(refused.body.contains("quota: buckets"), "{}", refused.body);
+        let mut big = service("alice-big", "true\n");
+        big["input"] =
+            serde_json::json!([{"storage_provider": "minio.default", "path": "alice-big/in"}]);
+        let refused = app
+            .rest_bearer("POST", "/system/services", Some(big), &alice)
+            .await;
+        assert_eq!(
+            refused.status,
+            StatusCode::FORBIDDEN,
+            "{db}: {}",
+            refused.body
+        );
+
+        // Jobs: the second waits for the first, saying why; a sync run meanwhile is told.
+        put(&app, "alice-slow", "in/1.txt", b"1").await;
+        put(&app, "alice-slow", "in/2.txt", b"2").await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let reasons = job_reasons(&app, "alice-slow").await;
+            let waiting = reasons.iter().any(|(state, reason)| {
+                state == "pending"
+                    && reason
+                        .as_deref()
+                        .is_some_and(|r| r.contains("jobs quota: 1 of 1"))
+            });
+            if waiting && reasons.iter().any(|(state, _)| state == "running") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{db}: {reasons:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let told = app
+            .invoke("/run/alice-slow", &format!("Bearer {alice}"), "x")
+            .await;
+        assert_eq!(
+            told.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{db}: {}",
+            told.body
+        );
+        assert!(told.body.contains("quota"), "{}", told.body);
+        let all = finished(&mut app, "alice-slow", 2).await;
+        assert!(
+            all.values().all(|j| j["status"] == "Succeeded"),
+            "{db}: {all:?}"
+        );
+
+        // A job asking for more CPU than the quota never runs.
+        let mut greedy = app
+            .rest("GET", "/system/services/alice-slow", None)
+            .await
+            .json();
+        greedy["cpu"] = serde_json::json!("2");
+        let updated = app
+            .rest_bearer("PUT", "/system/services", Some(greedy), &alice)
+            .await;
+        assert_eq!(
+            updated.status,
+            StatusCode::NO_CONTENT,
+            "{db}: {}",
+            updated.body
+        );
+        put(&app, "alice-slow", "in/3.txt", b"3").await;
+        let all = finished(&mut app, "alice-slow", 3).await;
+        let failed: Vec<_> = all.values().filter(|j| j["status"] == "Failed").collect();
+        assert_eq!(failed.len(), 1, "{db}: {all:?}");
+        let reasons = job_reasons(&app, "alice-slow").await;
+        assert!(
+            reasons.iter().any(|(_, r)| r
+                .as_deref()
+                .is_some_and(|r| r.contains("more than the owner's cpu quota"))),
+            "{db}: {reasons:?}"
+        );
+
+        // Storage: the dashboard's upload stops at the room left.
+        let signed_in = app.login_oidc(&op, "alice@test", "/").await;
+        assert_eq!(signed_in.status, StatusCode::SEE_OTHER, "{db}");
+        let small = app.upload("alice-files/a.txt", vec![b'a'; 600]).await;
+        assert_eq!(small.status, StatusCode::OK, "{db}: {}", small.body);
+        let large = app.upload("alice-files/b.txt", vec![b'b'; 600]).await;
+        assert_eq!(large.status, StatusCode::FORBIDDEN, "{db}: {}", large.body);
+        assert!(
+            large.body.contains("quota: storage_total"),
+            "{}",
+            large.body
+        );
+        let used = app
+            .rest_bearer("GET", "/system/quotas/user", None, &alice)
+            .await
+            .json();
+        // The inputs (3 bytes) count too.
+        assert_eq!(
+            used["minio"]["storage_total_bytes"]["used"], 603,
+            "{db}: {used}"
+        );
+        assert_eq!(used["minio"]["buckets"]["used"], 2);
+
+        // Bob is not held by alice's quota, and the admin's account by none.
+        let theirs = app
+            .rest_bearer("GET", "/system/quotas/user", None, &bob)
+            .await
+            .json();
+        assert_eq!(theirs["resources"]["jobs"]["max"], -1, "{theirs}");
+        assert_eq!(theirs["minio"]["buckets"]["max"], 2);
+        app.forget_cookie();
+        let admin = app.rest("GET", "/system/quotas/user", None).await.json();
+        assert_eq!(admin["minio"]["buckets"]["max"], -1, "{admin}");
+    }
+}

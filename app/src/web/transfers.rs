@@ -46,13 +46,20 @@ async fn upload(
         domain::buckets::authorize(&state.db, &state.s3.client, &caller, &bucket, Access::Use)
             .await?;
     domain::buckets::may_replace(&state.s3.client, &record, &caller, &key).await?;
+    let allowance = domain::buckets::Allowance::of(
+        &state.db,
+        &state.s3.client,
+        &record.owner,
+        state.s3.upload_limit,
+    )
+    .await?;
     let version = domain::buckets::upload(
         &state.s3.client,
         &caller,
         &bucket,
         &key,
         body.into_data_stream(),
-        state.s3.upload_limit,
+        &allowance,
     )
     .await?;
     let size = version.size.unwrap_or_default();

@@ -124,6 +124,7 @@ pub async fn create(
     let name = name.trim_matches('/');
     let (bucket, folder) = name.split_once('/').unwrap_or((name, ""));
     validate::bucket_name(bucket).map_err(|m| AppError::bad_request("bucket_name", m))?;
+    crate::quotas::check_new_buckets(db, &caller.id, 1).await?;
     if records::owner_of(db, bucket).await?.is_some() || !storage::create_bucket(s3, bucket).await?
     {
         return Err(AppError::Conflict(format!(
@@ -533,18 +534,61 @@ pub async fn preview(
     Ok(preview)
 }
 
+/// The most one upload may bring: the platform's upload limit, or less when the bucket
+/// owner's storage quota leaves less room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Allowance {
+    Limit(u64),
+    Quota { owner: String, room: u64 },
+}
+
+impl Allowance {
+    /// For an upload into `bucket` (owned by `owner`) under the platform's `limit`.
+    pub async fn of(
+        db: &Database,
+        s3: &aws_sdk_s3::Client,
+        owner: &str,
+        limit: u64,
+    ) -> AppResult<Self> {
+        Ok(match crate::quotas::storage_room(db, s3, owner).await? {
+            Some(room) if room < limit => Self::Quota {
+                owner: owner.to_string(),
+                room,
+            },
+            _ => Self::Limit(limit),
+        })
+    }
+
+    fn bytes(&self) -> u64 {
+        match self {
+            Self::Limit(bytes) | Self::Quota { room: bytes, .. } => *bytes,
+        }
+    }
+
+    fn refusal(&self) -> AppError {
+        match self {
+            Self::Limit(limit) => AppError::bad_request(
+                "file",
+                format!("is larger than the upload limit of {limit} bytes"),
+            ),
+            Self::Quota { owner, room } => crate::quotas::over_storage(owner, *room),
+        }
+    }
+}
+
 /// Streams `body` into `bucket/key`: small bodies in one PutObject, larger ones as a
 /// multipart upload in which one part travels to the store while the next is received, so
-/// memory stays near two parts whatever the size. Bodies over `limit` bytes are refused (and
-/// what was sent is discarded). The object's metadata names the uploader, so the job it starts
-/// is theirs (`events::object_created`). Returns the size.
+/// memory stays near two parts whatever the size. Bodies over the `allowance` (the upload
+/// limit, or the room the bucket owner's quota leaves) are refused and what was sent is
+/// discarded. The object's metadata names the uploader, so the job it starts is theirs
+/// (`events::object_created`). Returns the size.
 pub async fn upload<S, E>(
     s3: &aws_sdk_s3::Client,
     uploader: &Caller,
     bucket: &str,
     key: &str,
     mut body: S,
-    limit: u64,
+    allowance: &Allowance,
 ) -> AppResult<events::Version>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
@@ -560,11 +604,8 @@ where
             let chunk = chunk
                 .map_err(|e| AppError::bad_request("file", format!("upload interrupted: {e}")))?;
             total += chunk.len() as u64;
-            if total > limit {
-                return Err(AppError::bad_request(
-                    "file",
-                    format!("is larger than the upload limit of {limit} bytes"),
-                ));
+            if total > allowance.bytes() {
+                return Err(allowance.refusal());
             }
             part.extend_from_slice(&chunk);
             if part.len() >= PART_SIZE {

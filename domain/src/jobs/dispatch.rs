@@ -12,6 +12,7 @@ use super::executor::{EventBody, Execution, Requested};
 use super::queue::{self, Outcome};
 use super::{Jobs, MAX_CONCURRENCY_ANNOTATION, logs};
 use crate::db::Database;
+use crate::quotas::{Fit, Limits};
 use crate::services;
 use model::service::Service;
 use model::{AppError, AppResult, Timestamp};
@@ -80,9 +81,10 @@ async fn dispatch_ready(db: &Database, jobs: &Jobs, tasks: &mut JoinSet<()>) -> 
     }
     let ready = queue::ready(db, ROUND).await?;
     let mut definitions: BTreeMap<String, Option<Service>> = BTreeMap::new();
+    let mut quotas: BTreeMap<String, Limits> = BTreeMap::new();
     // A service whose claim failed is at its limit for the rest of this round.
     let mut full = BTreeSet::new();
-    for (job, service_name) in ready {
+    for (job, service_name, owner) in ready {
         if full.contains(&service_name) {
             continue;
         }
@@ -95,9 +97,38 @@ async fn dispatch_ready(db: &Database, jobs: &Jobs, tasks: &mut JoinSet<()>) -> 
             queue::abandon(db, &job, "the service was deleted").await?;
             continue;
         };
+        let asked = Requested::of(&service);
+        if !quotas.contains_key(&owner) {
+            let limits = crate::quotas::limits_of(db, &owner).await?;
+            quotas.insert(owner.clone(), limits);
+        }
+        let quota = &quotas[&owner];
+        if *quota != Limits::NONE {
+            let running = crate::quotas::running_of(db, &owner).await?;
+            match crate::quotas::fits(quota, running, asked) {
+                Fit::Yes => {}
+                Fit::Wait(reason) => {
+                    if queue::note_waiting(db, &job, &reason).await? {
+                        jobs.changed(&service_name, &job);
+                    }
+                    continue;
+                }
+                Fit::Never(reason) => {
+                    queue::abandon(db, &job, &reason).await?;
+                    jobs.changed(&service_name, &job);
+                    continue;
+                }
+            }
+        }
         let lease_until = Timestamp::now() + jobs.settings().lease;
-        let limit = concurrency_limit(&service, jobs.settings().max_concurrent_per_service);
-        if !queue::claim(db, jobs.instance(), lease_until, &job, &service_name, limit).await? {
+        let terms = queue::Claim {
+            service: &service_name,
+            limit: concurrency_limit(&service, jobs.settings().max_concurrent_per_service),
+            owner: &owner,
+            asked,
+            quota,
+        };
+        if !queue::claim(db, jobs.instance(), lease_until, &job, &terms).await? {
             full.insert(service_name);
             continue;
         }

@@ -8,6 +8,7 @@ use super::executor::{EventBody, Requested};
 use super::{Job, JobState, Jobs, Trigger, job_name};
 use crate::access::Caller;
 use crate::db::Database;
+use crate::quotas::{self, Fit, Limits};
 use crate::services;
 use model::columns::JsonList;
 use model::{AppError, AppResult, Timestamp};
@@ -37,19 +38,21 @@ pub struct Enqueued {
 /// Stores a pending job (durably: when this returns, the job survives a crash) unless the
 /// object version already has one.
 pub async fn enqueue(db: &Database, jobs: &Jobs, new: NewJob) -> AppResult<Enqueued> {
-    let enqueued = insert(db, &new, JobState::Pending, None).await?;
+    let enqueued = insert(db, &new, JobState::Pending, None, Requested::default()).await?;
     if enqueued.created {
         jobs.changed(&new.service, &enqueued.name);
     }
     Ok(enqueued)
 }
 
-/// Inserts the job row (claimed by `lease_owner` at once when given, for synchronous runs).
+/// Inserts the job row (claimed by `lease_owner` at once when given, for synchronous runs,
+/// holding what it `asked` for).
 async fn insert(
     db: &Database,
     new: &NewJob,
     state: JobState,
     lease: Option<(&str, Timestamp)>,
+    asked: Requested,
 ) -> AppResult<Enqueued> {
     let name = job_name(&new.service);
     let now = Timestamp::now();
@@ -81,8 +84,9 @@ async fn insert(
     let (lease_owner, lease_until) = lease.unzip();
     sqlx::query(
         "INSERT INTO jobs (name, service, owner, trigger, event, input, state, attempts, run_after,
-                           lease_owner, lease_until, created_at, started_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                           lease_owner, lease_until, created_at, started_at, cpu_millis,
+                           memory_bytes)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
     )
     .bind(&name)
     .bind(&new.service)
@@ -97,6 +101,8 @@ async fn insert(
     .bind(lease_until)
     .bind(now)
     .bind(lease.map(|_| now))
+    .bind(asked.cpu_millis)
+    .bind(asked.memory_bytes)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -106,39 +112,75 @@ async fn insert(
     })
 }
 
-/// Claims a pending job for this server, unless its service already runs `limit` jobs. The
-/// conditional update makes the claim exclusive: of two servers racing for a row, the second
-/// finds it no longer pending. Running jobs are counted in `job_activity`, not by a scan of
-/// the service's history.
+/// A claim's terms: the service's limit of running jobs, what the job asks for and its
+/// owner's quota.
+pub(crate) struct Claim<'a> {
+    pub service: &'a str,
+    pub limit: u32,
+    pub owner: &'a str,
+    pub asked: Requested,
+    pub quota: &'a Limits,
+}
+
+/// Claims a pending job for this server, unless its service already runs `limit` jobs or its
+/// owner's running jobs leave no room in their quota. The conditional update makes the claim
+/// exclusive: of two servers racing for a row, the second finds it no longer pending. Running
+/// jobs are counted in `job_activity`, not by a scan of the service's history.
 pub(crate) async fn claim(
     db: &Database,
     instance: &str,
     lease_until: Timestamp,
     job: &str,
-    service: &str,
-    limit: u32,
+    terms: &Claim<'_>,
 ) -> AppResult<bool> {
+    let unlimited = model::quotas::UNLIMITED;
     let claimed = sqlx::query(
         "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2,
-                         attempts = attempts + 1, started_at = $3
+                         attempts = attempts + 1, started_at = $3, cpu_millis = $7,
+                         memory_bytes = $8
          WHERE name = $4 AND state = 'pending'
-           AND (SELECT COALESCE(SUM(running), 0) FROM job_activity WHERE service = $5) < $6",
+           AND (SELECT COALESCE(SUM(running), 0) FROM job_activity WHERE service = $5) < $6
+           AND ($10 < 0 OR (SELECT COUNT(*) FROM jobs
+                            WHERE owner = $9 AND state = 'running') < $10)
+           AND ($11 < 0 OR (SELECT COALESCE(SUM(cpu_millis), 0) FROM jobs
+                            WHERE owner = $9 AND state = 'running') + $7 <= $11)
+           AND ($12 < 0 OR (SELECT COALESCE(SUM(memory_bytes), 0) FROM jobs
+                            WHERE owner = $9 AND state = 'running') + $8 <= $12)",
     )
     .bind(instance)
     .bind(lease_until)
     .bind(Timestamp::now())
     .bind(job)
-    .bind(service)
-    .bind(i64::from(limit))
+    .bind(terms.service)
+    .bind(i64::from(terms.limit))
+    .bind(terms.asked.cpu_millis)
+    .bind(terms.asked.memory_bytes)
+    .bind(terms.owner)
+    .bind(terms.quota.jobs.unwrap_or(unlimited))
+    .bind(terms.quota.cpu_millis.unwrap_or(unlimited))
+    .bind(terms.quota.memory_bytes.unwrap_or(unlimited))
     .execute(db.pool())
     .await?;
     Ok(claimed.rows_affected() == 1)
 }
 
-/// Pending jobs whose time has come, oldest first: `(job, service)`.
-pub(crate) async fn ready(db: &Database, limit: i64) -> AppResult<Vec<(String, String)>> {
+/// Says why a pending job waits (a quota), once.
+pub(crate) async fn note_waiting(db: &Database, job: &str, reason: &str) -> AppResult<bool> {
+    let noted = sqlx::query(
+        "UPDATE jobs SET reason = $1
+         WHERE name = $2 AND state = 'pending' AND (reason IS NULL OR reason <> $1)",
+    )
+    .bind(reason)
+    .bind(job)
+    .execute(db.pool())
+    .await?;
+    Ok(noted.rows_affected() == 1)
+}
+
+/// Pending jobs whose time has come, oldest first: `(job, service, owner)`.
+pub(crate) async fn ready(db: &Database, limit: i64) -> AppResult<Vec<(String, String, String)>> {
     Ok(sqlx::query_as(
-        "SELECT name, service FROM jobs WHERE state = 'pending' AND run_after <= $1
+        "SELECT name, service, owner FROM jobs WHERE state = 'pending' AND run_after <= $1
          ORDER BY created_at LIMIT $2",
     )
     .bind(Timestamp::now())
@@ -435,12 +477,20 @@ pub async fn run_sync(
         input: None,
         object: None,
     };
+    // Nobody waits here for a quota: the caller is told at once and may try again.
+    let asked = Requested::of(&found);
+    match quotas::job_fits(db, &caller.id, asked).await? {
+        Fit::Yes => {}
+        Fit::Wait(reason) => return Err(AppError::TooManyRequests(format!("quota: {reason}"))),
+        Fit::Never(reason) => return Err(AppError::Forbidden(format!("quota: {reason}"))),
+    }
     let lease_until = Timestamp::now() + jobs.settings().lease;
     let enqueued = insert(
         db,
         &new,
         JobState::Running,
         Some((jobs.instance(), lease_until)),
+        asked,
     )
     .await?;
     jobs.changed(service, &enqueued.name);

@@ -8,6 +8,7 @@ pub mod body;
 mod buckets;
 mod config;
 mod jobs;
+mod quotas;
 mod registries;
 mod services;
 mod usage;
@@ -25,4 +26,5 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(config::routes())
         .merge(registries::routes())
         .merge(usage::routes())
+        .merge(quotas::routes())
 }
