@@ -26,6 +26,11 @@ pub trait KeyRing: Send + Sync + 'static {
     async fn secret_key(&self, access_key: &str) -> Result<Option<String>, String>;
     /// What the holder of `access_key` may do with the objects in `bucket`.
     async fn reach(&self, access_key: &str, bucket: &str) -> Result<Reach, String>;
+    /// How many more bytes `bucket` may take (its owner's storage quota): `Ok(None)` for no
+    /// limit, `Ok(Some((room, why)))` with the refusal to give a larger write.
+    async fn room(&self, _bucket: &str) -> Result<Option<(u64, String)>, String> {
+        Ok(None)
+    }
 }
 
 /// What the holder of a key may do with the objects of one bucket.
@@ -98,6 +103,29 @@ const BUCKET_READS: &[&str] = &[
     "DeleteObjects",
 ];
 
+/// Writes whose size the request declares, checked against the bucket owner's quota. (A
+/// multipart upload is checked part by part; the parts of unfinished uploads do not count.)
+const WRITES: &[&str] = &["PutObject", "UploadPart"];
+
+impl Keys {
+    async fn check_room(&self, cx: &S3AccessContext<'_>, bucket: &str) -> S3Result<()> {
+        let Some(ring) = &self.ring else {
+            return Ok(());
+        };
+        let Some((room, why)) = ring.room(bucket).await.map_err(unavailable)? else {
+            return Ok(());
+        };
+        // Signed streaming bodies declare their payload apart from the encoded length.
+        let declared = ["x-amz-decoded-content-length", "content-length"]
+            .iter()
+            .find_map(|name| cx.headers().get(*name)?.to_str().ok()?.parse::<u64>().ok());
+        match declared {
+            Some(size) if size <= room => Ok(()),
+            _ => Err(refusal("QuotaExceeded", StatusCode::FORBIDDEN, why)),
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl S3Access for Keys {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
@@ -135,6 +163,9 @@ impl S3Access for Keys {
                 Reach::None => return Err(s3_error!(AccessDenied, "Access Denied.")),
                 reach => reaches.push(reach),
             }
+        }
+        if WRITES.contains(&operation) {
+            self.check_room(cx, &buckets[0]).await?;
         }
         // The target bucket's, for the operation itself (see `Scoped::may_replace`).
         cx.extensions_mut().insert(reaches.swap_remove(0));

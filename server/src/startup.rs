@@ -18,7 +18,7 @@ use domain::kubernetes::executor::KubernetesExecutor;
 use domain::oidc::Oidc;
 use domain::sessions::Sessions;
 use domain::store::Store;
-use domain::store_keys;
+use domain::{quotas, store_keys};
 use embedded_s3::{EmbeddedS3, KeyRing, Keys, Notification, Reach};
 use leptos::config::LeptosOptions;
 use model::AppError;
@@ -30,10 +30,13 @@ use tower_sessions::ExpiredDeletion;
 use crate::config::{Config, ExecutorConfig, ImageSettings, S3Credentials, Secret, Storage};
 use crate::secrets;
 
-/// The embedded store asks the platform about the keys it issued to users and jobs.
+/// The embedded store asks the platform about the keys it issued to users and jobs, and
+/// about the room its buckets' owners have left.
 struct PlatformKeys {
     db: Database,
     root_secret: String,
+    /// A client of the store itself, to add up what an owner stores (set once it listens).
+    store: Arc<std::sync::OnceLock<aws_sdk_s3::Client>>,
 }
 
 #[async_trait::async_trait]
@@ -48,6 +51,22 @@ impl KeyRing for PlatformKeys {
         store_keys::reach(&self.db, access_key, bucket)
             .await
             .map_err(|e| e.to_string())
+    }
+
+    async fn room(&self, bucket: &str) -> Result<Option<(u64, String)>, String> {
+        let Some(s3) = self.store.get() else {
+            return Ok(None);
+        };
+        let owner = domain::buckets::records::owner_of(&self.db, bucket)
+            .await
+            .map_err(|e| e.to_string())?;
+        let Some(owner) = owner else {
+            return Ok(None);
+        };
+        let room = quotas::storage_room(&self.db, s3, &owner)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(room.map(|room| (room, quotas::over_storage(&owner, room).to_string())))
     }
 }
 
@@ -207,16 +226,19 @@ async fn open_store(
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("OSCAR_S3_LISTEN: cannot listen on {listen}"))?;
+            let store = Arc::new(std::sync::OnceLock::new());
             let keys = Keys {
                 root_access_key: credentials.access_key.clone(),
                 root_secret_key: credentials.secret_key.0.clone(),
                 ring: Some(Arc::new(PlatformKeys {
                     db: db.clone(),
                     root_secret: credentials.secret_key.0.clone(),
+                    store: store.clone(),
                 })),
             };
             let server = EmbeddedS3::start(listener, &data_dir.join("s3"), keys, Some(notifier))?;
             let endpoint = server.endpoint_url();
+            let _ = store.set(s3_client(&endpoint, &config.s3_region, &credentials));
             (Some(server), endpoint, credentials)
         }
     };

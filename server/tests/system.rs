@@ -691,6 +691,30 @@ async fn quotas_hold_jobs_back_and_refuse_buckets_and_uploads() {
         );
         assert_eq!(used["minio"]["buckets"]["used"], 2);
 
+        // Writes straight to the store with alice's keys are held to it too.
+        let s3 = app.store_client_for(&alice).await;
+        let fits = s3
+            .put_object()
+            .bucket("alice-files")
+            .key("c.txt")
+            .body(vec![b'c'; 100].into())
+            .send()
+            .await;
+        assert!(fits.is_ok(), "{db}: {fits:?}");
+        let over = s3
+            .put_object()
+            .bucket("alice-files")
+            .key("d.txt")
+            .body(vec![b'd'; 600].into())
+            .send()
+            .await
+            .unwrap_err();
+        let over = aws_sdk_s3::error::DisplayErrorContext(over).to_string();
+        assert!(
+            over.contains("QuotaExceeded") && over.contains("storage_total"),
+            "{db}: {over}"
+        );
+
         // Bob is not held by alice's quota, and the admin's account by none.
         let theirs = app
             .rest_bearer("GET", "/system/quotas/user", None, &bob)
