@@ -46,8 +46,18 @@ async fn cluster() -> Cluster {
 }
 
 async fn app_on(cluster: &Cluster, pending_timeout: Duration) -> TestApp {
+    app_with(cluster, pending_timeout, None).await
+}
+
+/// With sign-in through `oidc` when given.
+async fn app_with(
+    cluster: &Cluster,
+    pending_timeout: Duration,
+    oidc: Option<domain::oidc::OidcSettings>,
+) -> TestApp {
     let kubeconfig = cluster.served.kubeconfig.clone();
     TestApp::with_config(|config| {
+        config.oidc = oidc;
         config.executor = ExecutorConfig::Kubernetes {
             cluster: ClusterSettings {
                 namespace: NAMESPACE.into(),
@@ -425,4 +435,69 @@ async fn the_status_reports_the_clusters_nodes_and_requests() {
     );
     assert_eq!(after["oscar"]["jobs_count"], 1);
     assert_eq!(after["oscar"]["pods"]["states"]["Succeeded"], 1);
+}
+
+/// Quotas hold in Kubernetes mode too: the platform's dispatcher, not the cluster, keeps a
+/// user's second job from being submitted while the first runs.
+#[tokio::test]
+async fn a_users_jobs_quota_holds_jobs_back_from_the_cluster() {
+    let op = common::oidc::FakeOp::start().await;
+    let alice = op.token_for("alice@test", 300);
+    let cluster = cluster().await;
+    let mut app = app_with(
+        &cluster,
+        Duration::from_secs(60),
+        Some(common::oidc::settings(op.issuer())),
+    )
+    .await;
+    let set = app
+        .rest(
+            "PUT",
+            "/system/quotas/user/alice@test",
+            Some(json!({"jobs": "1"})),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    let created = app
+        .rest_bearer(
+            "POST",
+            "/system/services",
+            Some(service("kquota1", "sleep 1\n")),
+            &alice,
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    put(&app, "kquota1", "in/a.txt", b"a").await;
+    put(&app, "kquota1", "in/b.txt", b"b").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        // Ended Jobs stay on the cluster until their TTL; only running ones count.
+        let active = cluster
+            .fake
+            .list("jobs", Some(NAMESPACE))
+            .into_iter()
+            .filter(|job| {
+                !job["status"]["conditions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|c| {
+                        c["status"] == "True"
+                            && matches!(c["type"].as_str(), Some("Complete" | "Failed"))
+                    })
+            })
+            .count();
+        assert!(active <= 1, "two Jobs ran at once");
+        let all = common::jobs::jobs(&mut app, "kquota1").await;
+        if all.values().filter(|j| j["status"] == "Succeeded").count() == 2 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{all:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let report = app
+        .rest_bearer("GET", "/system/quotas/user", None, &alice)
+        .await
+        .json();
+    assert_eq!(report["resources"]["jobs"], json!({"max": 1, "used": 0}));
 }

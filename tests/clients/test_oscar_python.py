@@ -1,7 +1,7 @@
 """oscar-python 2.2.0 from PyPI, unmodified, against the real server (scripts/with-server.sh).
 
 Create from an FDL file, list, get, update, remove, run (sync and async), list jobs, read
-and remove job logs, status, deployment and usage metrics: the calls OSCAR users make. boto3
+and remove job logs, status, deployment, usage metrics and quotas: the calls OSCAR users make. boto3
 uploads straight to the embedded store.
 """
 import json
@@ -247,3 +247,13 @@ def test_deployment_and_usage_of_a_service(client, tmp_path):
     values = {m["metric"]: m["value"] for m in metrics["metrics"]}
     assert values["requests-sync-per-service"] == 1 and values["cpu-hours"] > 0
     client.remove_service("py-usage")
+
+
+def test_quotas_read_and_set_by_the_admin(client):
+    own = json.loads(client.get_own_quota().text)
+    assert own["resources"]["cpu"]["max"] == -1
+    updated = json.loads(client.update_user_quota("someone@example.org", "2", "4Gi").text)
+    assert updated["resources"]["cpu"]["max"] == 2000
+    assert updated["resources"]["memory"]["max"] == 4 * 1024 ** 3
+    read = json.loads(client.get_user_quota("someone@example.org").text)
+    assert read == updated
