@@ -62,6 +62,11 @@ export const api = {
     const queued = await request.post(`/job/${service}`, { headers: { Authorization: `Bearer ${token}` }, data: body });
     expect(queued.status(), await queued.text()).toBe(201);
   },
+  /** Sets a user's quota (`PUT /system/quotas/user/{id}`) as the admin. */
+  async setQuota(request: APIRequestContext, user: string, quota: object) {
+    const set = await request.put(`/system/quotas/user/${user}`, { data: quota, headers: basic });
+    expect(set.status(), await set.text()).toBe(200);
+  },
   /** The response of `GET /system/services/{name}`. */
   getService(request: APIRequestContext, name: string) {
     return request.get(`/system/services/${name}`, { headers: basic });

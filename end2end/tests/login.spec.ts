@@ -81,3 +81,18 @@ test('a user keeps registry credentials for private images on the Info page', as
   await panel.getByRole('button', { name: 'Delete ghcr' }).click();
   await expect(panel.getByTestId('no-registry-credentials')).toBeVisible();
 });
+
+test('a user sees their quota and use as bars on the Info page', async ({ page, request }) => {
+  await api.setQuota(request, 'bob@test', { jobs: 3, minio: { buckets: '4', storage_total: '1Gi' } });
+  await page.goto('/auth/login?login_hint=bob@test&next=/info');
+  await expect(page).toHaveURL(/\/info$/);
+  await hydrated(page);
+  const quota = page.getByTestId('quota');
+  await expect(quota.getByRole('meter', { name: 'Jobs running' })).toHaveAttribute('value', '0');
+  await expect(quota).toContainText('0 of 3');
+  await expect(quota).toContainText('of 4');
+  await expect(quota).toContainText('of 1.0 GiB');
+  // No limit on CPU: said in words, no bar.
+  await expect(quota).toContainText('cores (unlimited)');
+  await expect(quota.getByRole('meter', { name: 'CPU of running jobs' })).toHaveCount(0);
+});

@@ -26,3 +26,12 @@ pub async fn rotate_store_credentials() -> Result<StoreCredentials, AppError> {
     let state = context::state();
     store_keys::rotate(&state.db, state.jobs.storage(), &caller).await
 }
+
+/// The signed-in user's quota and use (the Info page's bars).
+#[server(prefix = "/api", endpoint = "system/quota")]
+pub async fn own_quota() -> Result<model::quotas::QuotaReport, AppError> {
+    use crate::web::context;
+    let caller = context::require_caller().await?;
+    let state = context::state();
+    domain::quotas::report(&state.db, &state.s3.client, &caller, &caller.id).await
+}

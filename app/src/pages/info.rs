@@ -1,12 +1,15 @@
 use leptos::prelude::*;
 
+use super::bucket::human_size;
 use super::widgets::{ConfirmDialog, CopyButton, ErrorPanel, PageHeader, loaded};
 use crate::api::registries::{
     DeleteRegistryCredential, SaveRegistryCredential, list_registry_credentials,
 };
 use crate::api::system::{
-    GetStoreCredentials, RotateStoreCredentials, StoreCredentials, StoreKeyKind, system_info,
+    GetStoreCredentials, RotateStoreCredentials, StoreCredentials, StoreKeyKind, own_quota,
+    system_info,
 };
+use model::quotas::{QuotaReport, QuotaValues};
 
 #[component]
 pub fn InfoPage() -> impl IntoView {
@@ -24,8 +27,56 @@ pub fn InfoPage() -> impl IntoView {
                 <dt>"Jobs run as"</dt><dd data-testid="executor">{i.executor}</dd>
             </dl>
         })}
+        <Quota />
         <StoreKeys />
         <RegistryCredentials />
+    }
+}
+
+/// What the user may use and uses now, as bars; "unlimited" where the admin set no limit.
+#[component]
+fn Quota() -> impl IntoView {
+    let quota = Resource::new(|| (), |_| own_quota());
+    view! {
+        <section class="panel" aria-labelledby="quota-title" data-testid="quota">
+            <h2 id="quota-title">"Quota"</h2>
+            {loaded(quota, |q| view! { <QuotaRows quota=q /> }.into_any())}
+        </section>
+    }
+}
+
+#[component]
+fn QuotaRows(quota: QuotaReport) -> impl IntoView {
+    let resource = |name: &str| quota.resources.get(name).copied().unwrap_or_default();
+    let cores = |millis: i64| format!("{} cores", millis as f64 / 1000.0);
+    let count = |n: i64| n.to_string();
+    let row = |label: &'static str, values: QuotaValues, show: &dyn Fn(i64) -> String| {
+        let limit = match values.share() {
+            Some(_) => format!("{} of {}", show(values.used), show(values.max)),
+            None => format!("{} (unlimited)", show(values.used)),
+        };
+        (label, values, limit)
+    };
+    let rows = [
+        row("Jobs running", resource("jobs"), &count),
+        row("CPU of running jobs", resource("cpu"), &cores),
+        row("Memory of running jobs", resource("memory"), &human_size),
+        row("Buckets", quota.minio.buckets, &count),
+        row("Stored", quota.minio.storage_total_bytes, &human_size),
+    ];
+    view! {
+        <dl class="facts quota">
+            {rows.into_iter().map(|(label, values, limit)| view! {
+                <dt>{label}</dt>
+                <dd data-testid="quota-row">
+                    <span>{limit}</span>
+                    {values.share().map(|share| view! {
+                        <meter min="0" max="1" low="0.75" high="0.9" optimum="0"
+                            value=share aria-label=label></meter>
+                    })}
+                </dd>
+            }).collect_view()}
+        </dl>
     }
 }
 
