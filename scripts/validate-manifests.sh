@@ -25,7 +25,7 @@ for kustomization in deploy/kubernetes/base deploy/kubernetes/overlays/*; do
   "$kubectl" kustomize "$kustomization" > "$out"
 done
 # Components no overlay uses, each on the base.
-for component in deploy/kubernetes/components/jobs-internet; do
+for component in deploy/kubernetes/components/jobs-internet deploy/kubernetes/components/prometheus; do
   on_base="$dir/on-base-$(basename "$component")"
   rm -rf "$on_base" && mkdir -p "$on_base"
   printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - %s\ncomponents:\n  - %s\n' \
@@ -56,6 +56,14 @@ for path in sys.argv[1:]:
             assert service, f"{path}: {route['kind']} points at a missing Service {ns}/{name}"
             ports = [p["port"] for p in service["spec"]["ports"]] + [p.get("name") for p in service["spec"]["ports"]]
             assert port in ports, f"{path}: Service {ns}/{name} has no port {port}"
+    # A ServiceMonitor scrapes a port the Service it selects has, with the server's token.
+    for monitor in (d for d in docs if d["kind"] == "ServiceMonitor"):
+        selected = [s for s in services.values()
+                    if monitor["spec"]["selector"]["matchLabels"].items() <= s["metadata"].get("labels", {}).items()]
+        assert selected, f"{path}: ServiceMonitor {monitor['metadata']['name']} selects no Service"
+        for endpoint in monitor["spec"]["endpoints"]:
+            assert endpoint["port"] in [p.get("name") for s in selected for p in s["spec"]["ports"]], f"{path}: no port {endpoint['port']}"
+            assert endpoint["bearerTokenSecret"]["key"] == "OSCAR_METRICS_TOKEN", f"{path}: the scraper has no token"
     # The jobs' NetworkPolicy follows the settings: in the jobs' namespace, its store rule
     # on the store's namespace and port, and never the server's API port.
     config = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "oscar")["data"]

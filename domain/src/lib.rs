@@ -13,6 +13,7 @@ pub mod entitlements;
 pub mod host;
 pub mod jobs;
 pub mod kubernetes;
+pub mod metrics;
 pub mod oidc;
 pub mod quotas;
 pub mod registry_credentials;

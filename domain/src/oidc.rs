@@ -211,6 +211,8 @@ impl Oidc {
             .await
             .map_err(|e| {
                 tracing::warn!(issuer, error = %error_chain(&e), "identity provider discovery failed");
+                // Discovery fetches the provider's keys (JWKS) too.
+                crate::metrics::oidc_failure("discovery");
                 AppError::Unavailable(format!(
                     "the identity provider {issuer} cannot be reached right now; try again in a moment"
                 ))
@@ -317,6 +319,7 @@ impl Oidc {
             .await
             .map_err(|e| {
                 tracing::warn!(error = %error_chain(&e), "code exchange failed");
+                crate::metrics::oidc_failure("token_exchange");
                 AppError::Unauthorized(
                     "the identity provider did not accept the sign-in; sign in again".into(),
                 )
@@ -483,6 +486,7 @@ impl Oidc {
                 }
                 other => {
                     tracing::warn!(error = %error_chain(&other), "userinfo failed");
+                    crate::metrics::oidc_failure("userinfo");
                     AppError::Unavailable(
                         "the identity provider cannot be reached right now; try again in a moment"
                             .into(),

@@ -51,7 +51,7 @@ where
     E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
 {
     use aws_sdk_s3::error::SdkError;
-    match &err {
+    let error = match &err {
         SdkError::ServiceError(refusal) => {
             let reason = refusal
                 .err()
@@ -70,7 +70,13 @@ where
             unavailable(DisplayErrorContext(err))
         }
         _ => AppError::internal("a store request", DisplayErrorContext(err)),
-    }
+    };
+    crate::metrics::store_error(match &error {
+        AppError::Unavailable(_) => "unavailable",
+        AppError::Internal(_) => "internal",
+        _ => "refused",
+    });
+    error
 }
 
 /// [`refused`] for a request on a whole bucket: the bucket is what the user is told about.

@@ -88,6 +88,9 @@ pub struct Config {
     pub upload_limit: u64,
     /// The secret that webhook presents (`OSCAR_WEBHOOK_TOKEN`).
     pub webhook_token: Option<Secret>,
+    /// What a Prometheus scraper presents as a bearer token for `/metrics`
+    /// (`OSCAR_METRICS_TOKEN`); without it only the admin may read them.
+    pub metrics_token: Option<Secret>,
     /// The supervisor command jobs run: `OSCAR_SUPERVISOR` (a path to `oscar-supervisor`), or
     /// None for this binary's `supervise` subcommand.
     pub supervisor: Option<Vec<String>>,
@@ -195,6 +198,13 @@ impl Config {
                 "must be at least 16 characters long",
             ));
         }
+        let metrics_token = env.text("OSCAR_METRICS_TOKEN").map(Secret);
+        if metrics_token.as_ref().is_some_and(|t| t.0.len() < 16) {
+            return Err(err(
+                "OSCAR_METRICS_TOKEN",
+                "must be at least 16 characters long",
+            ));
+        }
         if notify_arn.is_some() && webhook_token.is_none() {
             return Err(err(
                 "OSCAR_WEBHOOK_TOKEN",
@@ -246,6 +256,7 @@ impl Config {
             jobs: job_settings(&env)?,
             notify_arn,
             webhook_token,
+            metrics_token,
             upload_limit: env.number("OSCAR_UPLOAD_LIMIT", UPLOAD_LIMIT)?,
             supervisor: env.text("OSCAR_SUPERVISOR").map(|path| vec![path]),
             oidc: oidc_settings(&env)?,

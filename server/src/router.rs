@@ -6,7 +6,7 @@ use app::{App, shell};
 use domain::sessions::Sessions;
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -43,7 +43,8 @@ pub fn router(state: AppState, sessions: Sessions, secure_cookies: bool) -> axum
         .leptos_routes(&state, routes, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         // Layers added later wrap the earlier ones:
-        // trace ⊃ web security ⊃ sessions ⊃ sign-in guard ⊃ server function status ⊃ routes.
+        // trace ⊃ request metrics ⊃ web security ⊃ sessions ⊃ sign-in guard ⊃ server
+        // function status ⊃ routes.
         .layer(middleware::from_fn(app::web::server_fn_status::set_status))
         .layer(middleware::from_fn_with_state(
             state.jobs.settings().payload_limit,
@@ -54,12 +55,33 @@ pub fn router(state: AppState, sessions: Sessions, secure_cookies: bool) -> axum
             Arc::new(content_security_policy(&state)),
             web_security,
         ))
+        .layer(middleware::from_fn_with_state(state.clone(), count_request))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
         .with_state(state)
+}
+
+/// Counts each answered request in the platform's metrics under its route's pattern (never
+/// the raw path: ids and keys would make a series each).
+async fn count_request(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |path| path.as_str())
+        .to_string();
+    let method = request.method().clone();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    state.jobs.metrics().http_request(
+        &route,
+        method.as_str(),
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
 }
 
 /// What pages may load: our own code (Leptos hydrates with inline scripts and wasm),
@@ -164,8 +186,11 @@ fn cross_site(headers: &http::HeaderMap) -> bool {
 /// Paths anyone may request. Server functions and the REST API check the caller themselves
 /// (the login function must be reachable signed out); static files carry no data.
 fn is_public(path: &str) -> bool {
-    matches!(path, "/health" | "/favicon.svg" | app::pages::LOGIN)
-        || path.starts_with("/api/")
+    // `/metrics` checks its own bearer token or the admin.
+    matches!(
+        path,
+        "/health" | "/favicon.svg" | "/metrics" | app::pages::LOGIN
+    ) || path.starts_with("/api/")
         || path.starts_with("/auth/")
         || path.starts_with("/system/")
         || path.starts_with("/job/")

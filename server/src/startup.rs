@@ -15,6 +15,7 @@ use domain::jobs::sandbox::{self, Loader, Sandbox};
 use domain::jobs::{self, Jobs, Trigger, events};
 use domain::kubernetes::Namespacing;
 use domain::kubernetes::executor::KubernetesExecutor;
+use domain::metrics::Metrics;
 use domain::oidc::Oidc;
 use domain::sessions::Sessions;
 use domain::store::Store;
@@ -372,9 +373,13 @@ fn job_queue(
 ) -> anyhow::Result<Jobs> {
     let mut job_settings = config.jobs.clone();
     job_settings.spool = emptied(data_dir, "spool")?;
+    let metrics = Arc::new(Metrics::new(
+        config.metrics_token.as_ref().map(|t| t.0.clone()),
+    ));
     let jobs = Jobs::new(
         job_settings,
         executor,
+        metrics,
         StorageAccess {
             endpoint: config
                 .job_s3_endpoint

@@ -727,3 +727,86 @@ async fn quotas_hold_jobs_back_and_refuse_buckets_and_uploads() {
         assert_eq!(admin["minio"]["buckets"]["max"], -1, "{admin}");
     }
 }
+
+/// `GET /metrics`: Prometheus's text format for a scraper with `OSCAR_METRICS_TOKEN` or the
+/// admin, nobody else; requests by route pattern, jobs by state, runs, claims and uploads.
+#[tokio::test]
+async fn prometheus_metrics_count_requests_jobs_and_uploads() {
+    const TOKEN: &str = "scrape-token-0123456789";
+    let op = FakeOp::start().await;
+    let alice = op.token_for("alice@test", 300);
+    let mut app = TestApp::with_config(|config| {
+        config.oidc = Some(common::oidc::settings(op.issuer()));
+        config.metrics_token = Some(server::config::Secret(TOKEN.into()));
+    })
+    .await;
+    create(&mut app, service("metered", "echo ran\n")).await;
+    put(&app, "metered", "in/a.txt", b"a").await;
+    finished(&mut app, "metered", 1).await;
+    app.rest("GET", "/system/services/metered", None).await;
+    app.login().await;
+    let uploaded = app.upload("metered/extra/b.txt", b"hello".to_vec()).await;
+    assert_eq!(uploaded.status, StatusCode::OK, "{}", uploaded.body);
+    app.forget_cookie();
+
+    let anonymous = app.rest_as("GET", "/metrics", None, None).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    let user = app.rest_bearer("GET", "/metrics", None, &alice).await;
+    assert_eq!(user.status, StatusCode::FORBIDDEN, "{}", user.body);
+    let wrong = app
+        .rest_bearer("GET", "/metrics", None, "scrape-token-wrong")
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED, "{}", wrong.body);
+    let admin = app.rest("GET", "/metrics", None).await;
+    assert_eq!(admin.status, StatusCode::OK, "{}", admin.body);
+    let scraped = app.rest_bearer("GET", "/metrics", None, TOKEN).await;
+    assert_eq!(scraped.status, StatusCode::OK, "{}", scraped.body);
+    let text = scraped.body;
+    for expected in [
+        "oscar_jobs{state=\"succeeded\"} 1",
+        "oscar_jobs{state=\"pending\"} 0",
+        "oscar_queue_depth 0",
+        "oscar_job_duration_seconds_count{outcome=\"succeeded\"} 1",
+        "oscar_job_dispatch_latency_seconds_count 1",
+        "oscar_http_requests_total{route=\"/system/services/{name}\",method=\"GET\",status=\"200\"} ",
+        "oscar_http_request_duration_seconds_bucket{le=\"0.005\",route=\"/system/services/{name}\",method=\"GET\"}",
+        "oscar_uploads_total 1",
+        "oscar_upload_bytes_total 5",
+        "oscar_store_errors_total{kind=\"unavailable\"} ",
+        "oscar_oidc_failures_total{kind=\"userinfo\"} ",
+        "oscar_queue_oldest_pending_age_seconds 0",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from:\n{text}");
+    }
+    assert!(!text.contains("metered/extra"), "raw paths are not labels");
+
+    // The Grafana dashboard in deploy/ is built on these series only.
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../deploy/grafana/oscar-dashboard.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let exprs: Vec<&str> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().unwrap())
+        .map(|t| t["expr"].as_str().unwrap())
+        .collect();
+    assert!(exprs.len() >= 10, "{exprs:?}");
+    for expr in exprs {
+        for (at, _) in expr.match_indices("oscar_") {
+            let name: String = expr[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            assert!(
+                text.lines().any(|line| line.starts_with(&name)),
+                "the dashboard's {name} is not exposed ({expr})"
+            );
+        }
+    }
+}

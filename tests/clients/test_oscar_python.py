@@ -257,3 +257,17 @@ def test_quotas_read_and_set_by_the_admin(client):
     assert updated["resources"]["memory"]["max"] == 4 * 1024 ** 3
     read = json.loads(client.get_user_quota("someone@example.org").text)
     assert read == updated
+
+
+def test_prometheus_metrics_parse_with_the_reference_parser(client):
+    """`/metrics` in Prometheus's text format, read by the Prometheus project's own parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+    response = requests.get(os.environ["BASE_URL"] + "/metrics",
+                            auth=(os.environ["OSCAR_USERNAME"], os.environ["OSCAR_PASSWORD"]))
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    families = {f.name: f for f in text_string_to_metric_families(response.text)}
+    for name in ["oscar_http_requests", "oscar_http_request_duration_seconds", "oscar_jobs",
+                 "oscar_queue_depth", "oscar_job_duration_seconds", "oscar_uploads"]:
+        assert name in families, sorted(families)
+    assert families["oscar_http_request_duration_seconds"].type == "histogram"

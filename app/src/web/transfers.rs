@@ -63,6 +63,7 @@ async fn upload(
     )
     .await?;
     let size = version.size.unwrap_or_default();
+    state.jobs.metrics().uploaded(size);
     let stored = events::Stored {
         event_name: "Put",
         bucket: &bucket,

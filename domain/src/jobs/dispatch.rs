@@ -84,7 +84,13 @@ async fn dispatch_ready(db: &Database, jobs: &Jobs, tasks: &mut JoinSet<()>) -> 
     let mut quotas: BTreeMap<String, Limits> = BTreeMap::new();
     // A service whose claim failed is at its limit for the rest of this round.
     let mut full = BTreeSet::new();
-    for (job, service_name, owner) in ready {
+    for queue::Ready {
+        name: job,
+        service: service_name,
+        owner,
+        run_after,
+    } in ready
+    {
         if full.contains(&service_name) {
             continue;
         }
@@ -132,6 +138,8 @@ async fn dispatch_ready(db: &Database, jobs: &Jobs, tasks: &mut JoinSet<()>) -> 
             full.insert(service_name);
             continue;
         }
+        jobs.metrics()
+            .job_claimed(Timestamp::now().since(run_after));
         jobs.changed(&service_name, &job);
         let (db, jobs) = (db.clone(), jobs.clone());
         tasks.spawn(async move {
@@ -224,7 +232,9 @@ pub(crate) async fn execute(
     tracing::info!(%job, service = %service.name, "job started");
     // The platform's own word on a failed attempt goes to the job's log too.
     let notes = log.clone();
+    let started = std::time::Instant::now();
     let result = jobs.executor().run(&service, execution, log).await;
+    let took = started.elapsed();
     let (outcome, response) = match result {
         Ok(finished) => {
             let outcome = match finished.report {
@@ -264,6 +274,7 @@ pub(crate) async fn execute(
     }
     drop(notes);
     let _ = writer.await;
+    jobs.metrics().job_ran(outcome.label(), took);
     let asked = Requested::of(&service);
     let state = while_unavailable(|| queue::finish(db, jobs, job, &outcome, asked)).await?;
     tracing::info!(%job, state = ?state, "job ended");

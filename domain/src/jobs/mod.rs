@@ -24,6 +24,7 @@ use tokio::sync::{Notify, broadcast};
 
 pub use self::history::*;
 pub use self::queue::*;
+use crate::metrics::Metrics;
 use executor::{Executor, StorageAccess};
 pub use model::jobs::{Job, JobList, JobState, Trigger};
 
@@ -101,6 +102,8 @@ pub struct Jobs {
 struct Inner {
     settings: JobSettings,
     executor: Arc<dyn Executor>,
+    /// The platform's Prometheus metrics (jobs count their runs and claims in them).
+    metrics: Arc<Metrics>,
     storage: StorageAccess,
     /// Identifies this server's leases.
     instance: String,
@@ -124,11 +127,17 @@ impl std::fmt::Debug for Jobs {
 }
 
 impl Jobs {
-    pub fn new(settings: JobSettings, executor: Arc<dyn Executor>, storage: StorageAccess) -> Self {
+    pub fn new(
+        settings: JobSettings,
+        executor: Arc<dyn Executor>,
+        metrics: Arc<Metrics>,
+        storage: StorageAccess,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 settings,
                 executor,
+                metrics,
                 storage,
                 instance: hex::encode(rand::random::<[u8; 8]>()),
                 wake: Notify::new(),
@@ -155,6 +164,10 @@ impl Jobs {
 
     pub fn executor(&self) -> &Arc<dyn Executor> {
         &self.inner.executor
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
     }
 
     /// Tells live views and the dispatcher that a job changed, here and (on PostgreSQL) on

@@ -177,10 +177,20 @@ pub(crate) async fn note_waiting(db: &Database, job: &str, reason: &str) -> AppR
     Ok(noted.rows_affected() == 1)
 }
 
-/// Pending jobs whose time has come, oldest first: `(job, service, owner)`.
-pub(crate) async fn ready(db: &Database, limit: i64) -> AppResult<Vec<(String, String, String)>> {
+/// A pending job whose time has come.
+#[derive(sqlx::FromRow)]
+pub(crate) struct Ready {
+    pub name: String,
+    pub service: String,
+    pub owner: String,
+    /// Since when it could run.
+    pub run_after: Timestamp,
+}
+
+/// Pending jobs whose time has come, oldest first.
+pub(crate) async fn ready(db: &Database, limit: i64) -> AppResult<Vec<Ready>> {
     Ok(sqlx::query_as(
-        "SELECT name, service, owner FROM jobs WHERE state = 'pending' AND run_after <= $1
+        "SELECT name, service, owner, run_after FROM jobs WHERE state = 'pending' AND run_after <= $1
          ORDER BY created_at LIMIT $2",
     )
     .bind(Timestamp::now())
@@ -302,6 +312,18 @@ pub(crate) enum Outcome {
     },
 }
 
+impl Outcome {
+    /// How usage records and metrics name it: succeeded, failed (the script) or error (the
+    /// platform).
+    pub(crate) fn label(&self) -> &'static str {
+        match self {
+            Self::Succeeded { .. } => "succeeded",
+            Self::Failed { .. } => "failed",
+            Self::Error { .. } | Self::Waiting { .. } => "error",
+        }
+    }
+}
+
 /// Records the end of a run this server holds the lease of, and what the run used (`asked`,
 /// for as long as it ran) in `job_usage`, together. Returns the new state, or None if the
 /// lease was lost meanwhile (another server owns the job now).
@@ -388,11 +410,6 @@ pub(crate) async fn finish(
     if done.rows_affected() != 1 {
         return Ok(None);
     }
-    let used = match outcome {
-        Outcome::Succeeded { .. } => "succeeded",
-        Outcome::Failed { .. } => "failed",
-        Outcome::Error { .. } | Outcome::Waiting { .. } => "error",
-    };
     sqlx::query(
         "INSERT INTO job_usage (job, service, owner, trigger, outcome, started_at, finished_at,
                                 cpu_millis, memory_bytes, gpus)
@@ -400,7 +417,7 @@ pub(crate) async fn finish(
          FROM jobs WHERE name = $1 AND started_at IS NOT NULL",
     )
     .bind(job)
-    .bind(used)
+    .bind(outcome.label())
     .bind(now)
     .bind(asked.cpu_millis)
     .bind(asked.memory_bytes)

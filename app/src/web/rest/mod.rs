@@ -8,6 +8,7 @@ pub mod body;
 mod buckets;
 mod config;
 mod jobs;
+mod metrics;
 mod quotas;
 mod registries;
 mod services;
@@ -27,4 +28,5 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(registries::routes())
         .merge(usage::routes())
         .merge(quotas::routes())
+        .merge(metrics::routes())
 }
