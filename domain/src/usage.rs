@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use model::jobs::Trigger;
 use model::usage::{
-    BreakdownItem, MetricValue, RunTotals, ServiceMetric, ServiceUsage, Source, UsageBreakdown,
-    UsageSummary, UsageTotals,
+    BreakdownItem, DailyUsage, MetricValue, RunTotals, ServiceMetric, ServiceUsage, Source,
+    UsageBreakdown, UsageSummary, UsageTotals,
 };
 use model::{AppError, AppResult, Timestamp};
 
@@ -102,12 +102,15 @@ impl GroupBy {
     }
 }
 
-/// The runs of one service by one user through one trigger, added up.
+/// The runs of one service by one user through one trigger that ended on one UTC day, added
+/// up.
 #[derive(Debug, Clone, sqlx::FromRow)]
 struct Group {
     service: String,
     owner: String,
     trigger: Trigger,
+    /// Days since the epoch.
+    day: i64,
     runs: i64,
     jobs: i64,
     succeeded: i64,
@@ -160,7 +163,7 @@ async fn groups(
     service: Option<&str>,
 ) -> AppResult<Vec<Group>> {
     let all: Vec<Group> = sqlx::query_as(
-        "SELECT service, owner, trigger,
+        "SELECT service, owner, trigger, CAST(finished_at / 86400000 AS BIGINT) AS day,
                 COUNT(*) AS runs, COUNT(DISTINCT job) AS jobs,
                 CAST(SUM(CASE WHEN outcome = 'succeeded' THEN 1 ELSE 0 END) AS BIGINT) AS succeeded,
                 SUM(CAST(finished_at - started_at AS DOUBLE PRECISION) * cpu_millis) / 1000000.0
@@ -171,8 +174,8 @@ async fn groups(
                     AS gpu_seconds
          FROM job_usage
          WHERE finished_at >= $1 AND finished_at < $2 AND ($3 IS NULL OR service = $3)
-         GROUP BY service, owner, trigger
-         ORDER BY service, owner, trigger",
+         GROUP BY service, owner, trigger, day
+         ORDER BY service, owner, trigger, day",
     )
     .bind(window.start)
     .bind(window.end)
@@ -291,6 +294,30 @@ pub async fn breakdown(
         group_by: group_by.as_str().into(),
         items,
     })
+}
+
+/// Runs per UTC day of the window, every day listed (oldest first), for the activity chart.
+pub async fn daily(
+    db: &Database,
+    catalog: &Catalog,
+    caller: &Caller,
+    window: Window,
+) -> AppResult<Vec<DailyUsage>> {
+    const DAY: i64 = 86_400_000;
+    let groups = groups(db, catalog, caller, window, None).await?;
+    let (first, last) = (
+        window.start.millis() / DAY,
+        (window.end.millis() - 1).max(0) / DAY,
+    );
+    Ok((first..=last)
+        .map(|day| {
+            let c = Timestamp::from_millis(day * DAY).civil();
+            DailyUsage {
+                day: format!("{:04}-{:02}-{:02}", c.year, c.month, c.day),
+                runs: Tally::of(groups.iter().filter(|g| g.day == day)).runs,
+            }
+        })
+        .collect())
 }
 
 /// A breakdown as CSV, one row per item (upstream's columns, then the run figures).

@@ -125,3 +125,20 @@ test('jobs appear live, their logs stream, and Run now shows the result', async 
   await all.getByRole('link', { name: 'jobs-e2e' }).first().click();
   await expect(page).toHaveURL(/\/services\/jobs-e2e$/);
 });
+
+// The Jobs page's activity chart counts runs per day from the usage records, live.
+test('the Jobs page charts the runs of the last two weeks', async ({ page, request }) => {
+  await api.createService(request, {
+    name: 'activity-e2e', image: 'docker.io/library/alpine:3.20', script: 'echo counted\n',
+    input: [{ path: 'activity-e2e/in' }],
+  });
+  await signIn(page, '/jobs');
+  const chart = page.getByTestId('activity');
+  await expect(chart.locator('g[data-day]')).toHaveCount(14);
+  const today = chart.locator('g[data-day]').last();
+  const before = Number(await today.getAttribute('data-runs'));
+  await api.queueJob(request, 'activity-e2e');
+  await expect(today).toHaveAttribute('data-runs', String(before + 1), { timeout: 30_000 });
+  await expect(chart).toContainText('runs in 14 days');
+  await expect(chart.getByRole('img')).toHaveAttribute('aria-label', /runs in 14 days/);
+});

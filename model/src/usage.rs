@@ -120,3 +120,11 @@ pub struct MetricValue {
     pub unit: String,
     pub sources: Vec<Source>,
 }
+
+/// One UTC day's runs (the dashboard's activity chart).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DailyUsage {
+    /// `YYYY-MM-DD`.
+    pub day: String,
+    pub runs: RunTotals,
+}

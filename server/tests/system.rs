@@ -293,6 +293,16 @@ async fn usage_metrics_count_every_run_and_outlive_the_jobs() {
         assert!((memory / cpu - 0.5).abs() < 1e-9, "{db}: {cpu} {memory}");
         assert!((totals["cpu_hours_total"].as_f64().unwrap() - cpu / 3600.0).abs() < 1e-12);
 
+        // The Jobs page's chart: today and the 13 days before, from the same records.
+        app.login().await;
+        let days = app.call("jobs/activity", &[]).await.json();
+        let days = days.as_array().unwrap();
+        assert_eq!(days.len(), 14, "{db}: {days:?}");
+        assert_eq!(days[13]["runs"]["executions_count"], 3, "{db}: {days:?}");
+        assert_eq!(days[12]["runs"]["executions_count"], 0);
+        assert!(days[13]["day"].as_str().unwrap() > days[0]["day"].as_str().unwrap());
+        app.forget_cookie();
+
         // Deleting the jobs leaves the usage.
         let gone = app
             .rest("DELETE", "/system/logs/meter?all=true", None)

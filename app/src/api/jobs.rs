@@ -29,6 +29,24 @@ pub async fn get_job(service: String, job: String) -> Result<Job, AppError> {
     jobs::require(&context::state().db, &caller, &service, &job).await
 }
 
+/// The caller's runs per day over the last two weeks (the Jobs page's activity chart), from
+/// the same records as `/system/metrics`.
+#[server(endpoint = "jobs/activity")]
+pub async fn job_activity() -> Result<Vec<model::usage::DailyUsage>, AppError> {
+    use crate::web::context;
+    use domain::usage::{self, Window};
+    let caller = context::require_caller().await?;
+    let state = context::state();
+    const DAY: i64 = 86_400_000;
+    let now = model::Timestamp::now();
+    // Today and the 13 whole days before it.
+    let window = Window {
+        start: model::Timestamp::from_millis((now.millis() / DAY - 13) * DAY),
+        end: now,
+    };
+    usage::daily(&state.db, &state.services, &caller, window).await
+}
+
 /// A page of the jobs the caller may see across services, newest first, for the Jobs page:
 /// of one `service`, in one `state`, created `since`, after the job named `after`.
 #[server(endpoint = "jobs/recent")]

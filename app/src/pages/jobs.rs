@@ -5,7 +5,8 @@ use model::Timestamp;
 use super::job::job_href;
 use super::service_jobs::JobCells;
 use super::widgets::{EmptyState, ErrorPanel, PageHeader, Pager};
-use crate::api::jobs::{JobState, recent_jobs};
+use crate::api::jobs::{JobState, job_activity, recent_jobs};
+use model::usage::DailyUsage;
 
 /// Windows the Jobs page can limit creation times to: (label, seconds back).
 const WINDOWS: [(&str, u64); 3] = [
@@ -85,6 +86,7 @@ pub fn JobsPage() -> impl IntoView {
     };
     view! {
         <PageHeader title="Jobs" />
+        <Activity version />
         <div class="filters" role="group" aria-label="Filter jobs">
             <label>
                 "Service "
@@ -117,6 +119,69 @@ pub fn JobsPage() -> impl IntoView {
             </label>
         </div>
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>{table}</Transition>
+    }
+}
+
+/// Runs per day over two weeks, succeeded and failed stacked, with what they used: the same
+/// figures as `/system/metrics`. Follows job changes like the table.
+#[component]
+fn Activity(version: RwSignal<u64>) -> impl IntoView {
+    let days = Resource::new(move || version.get(), |_| job_activity());
+    view! {
+        <Transition fallback=|| ()>
+            {move || days.get().and_then(Result::ok).map(|days| view! { <ActivityChart days /> })}
+        </Transition>
+    }
+}
+
+#[component]
+fn ActivityChart(days: Vec<DailyUsage>) -> impl IntoView {
+    const HEIGHT: f64 = 60.0;
+    const BAR: f64 = 16.0;
+    const GAP: f64 = 4.0;
+    let most = days
+        .iter()
+        .map(|d| d.runs.executions_count)
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
+    let runs: i64 = days.iter().map(|d| d.runs.executions_count).sum();
+    let failed: i64 = days.iter().map(|d| d.runs.executions_failed).sum();
+    let cpu_hours: f64 = days.iter().map(|d| d.runs.cpu_seconds).sum::<f64>() / 3600.0;
+    let memory_hours: f64 = days.iter().map(|d| d.runs.memory_gib_seconds).sum::<f64>() / 3600.0;
+    let width = days.len() as f64 * (BAR + GAP);
+    let summary = format!(
+        "{runs} runs in {} days, {failed} failed; {cpu_hours:.2} CPU-hours and {memory_hours:.2} GiB-hours of memory asked for",
+        days.len()
+    );
+    let bars = days
+        .into_iter()
+        .enumerate()
+        .map(|(i, day)| {
+            let x = i as f64 * (BAR + GAP);
+            let succeeded = day.runs.executions_succeeded as f64 / most * HEIGHT;
+            let failed = day.runs.executions_failed as f64 / most * HEIGHT;
+            let label = format!(
+                "{}: {} runs, {} succeeded, {} failed",
+                day.day, day.runs.executions_count, day.runs.executions_succeeded, day.runs.executions_failed
+            );
+            view! {
+                <g data-day=day.day.clone() data-runs=day.runs.executions_count>
+                    <title>{label}</title>
+                    <rect class="bar-free" x=x y=0 width=BAR height=HEIGHT />
+                    <rect class="bar-ok" x=x y=HEIGHT - succeeded width=BAR height=succeeded />
+                    <rect class="bar-failed" x=x y=HEIGHT - succeeded - failed width=BAR height=failed />
+                </g>
+            }
+        })
+        .collect_view();
+    view! {
+        <section class="panel activity" aria-labelledby="activity-title" data-testid="activity">
+            <h2 id="activity-title">"Activity, last 14 days"</h2>
+            <svg viewBox=format!("0 0 {width} {HEIGHT}") role="img" aria-label=summary.clone()
+                preserveAspectRatio="none">{bars}</svg>
+            <p class="muted">{summary}</p>
+        </section>
     }
 }
 
