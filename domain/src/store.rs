@@ -37,6 +37,15 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// A time the store reports (an object's last modification) as the platform's, to the
+/// millisecond where the store gives one.
+pub fn time_of(at: &aws_sdk_s3::primitives::DateTime) -> model::Timestamp {
+    at.to_millis().map_or_else(
+        |_| model::Timestamp::from_secs(at.secs()),
+        model::Timestamp::from_millis,
+    )
+}
+
 /// The store could not be reached: users can only retry later; the server log keeps the cause.
 pub fn unavailable(err: impl std::fmt::Display) -> AppError {
     AppError::unavailable("the object store", err)

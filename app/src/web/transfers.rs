@@ -181,7 +181,7 @@ async fn write_zip(
         // Each entry keeps its object's time, as a file copied from the store would.
         let modified = object
             .last_modified()
-            .map_or_else(Timestamp::now, |t| Timestamp::from_secs(t.secs()));
+            .map_or_else(Timestamp::now, domain::store::time_of);
         send(zip.start_entry(name, modified)).await?;
         let mut body = object.body;
         let mut crc = crc32fast::Hasher::new();

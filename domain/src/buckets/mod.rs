@@ -247,7 +247,7 @@ pub async fn list_objects(
             .map(|o| ObjectEntry {
                 key: o.key().unwrap_or_default().to_string(),
                 size: o.size().unwrap_or_default(),
-                modified: o.last_modified().map(|t| Timestamp::from_secs(t.secs())),
+                modified: o.last_modified().map(crate::store::time_of),
             })
             .collect(),
         next: page.next_continuation_token().map(str::to_string),
