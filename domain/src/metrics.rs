@@ -193,10 +193,7 @@ impl Metrics {
 
     /// The text exposition, with the queue's figures read now.
     pub async fn render(&self, db: &Database) -> AppResult<String> {
-        let counts: Vec<(JobState, i64)> =
-            sqlx::query_as("SELECT state, COUNT(*) FROM jobs GROUP BY state")
-                .fetch_all(db.pool())
-                .await?;
+        let counts = crate::jobs::counts(db, None, None).await?;
         for state in JobState::ALL {
             let count = counts.iter().find(|(s, _)| *s == state).map_or(0, |c| c.1);
             self.jobs

@@ -42,6 +42,11 @@ impl Limits {
         storage_bytes: None,
     };
 
+    /// Whether any limit applies to running jobs (jobs, CPU, memory).
+    pub fn holds_jobs(&self) -> bool {
+        self.jobs.is_some() || self.cpu_millis.is_some() || self.memory_bytes.is_some()
+    }
+
     /// These per-user values over `defaults`; -1 (unlimited) becomes None.
     fn over(self, defaults: Limits) -> Limits {
         let pick = |own: Limit, default: Limit| match own.or(default) {
@@ -113,21 +118,11 @@ pub fn fits(limits: &Limits, running: Running, asked: Requested) -> Fit {
 
 /// The defaults every user without their own values gets.
 pub async fn defaults(db: &Database) -> AppResult<Limits> {
-    let stored: Option<String> =
-        sqlx::query_scalar("SELECT value FROM platform_settings WHERE name = $1")
-            .bind(DEFAULTS)
-            .fetch_optional(db.pool())
-            .await?;
-    Ok(stored
-        .and_then(|json| serde_json::from_str(&json).ok())
-        .unwrap_or_default())
+    crate::settings::read(db, DEFAULTS).await
 }
 
-/// The limits that apply to `user` (none for the admin account).
-pub async fn limits_of(db: &Database, user: &str) -> AppResult<Limits> {
-    if user == model::auth::ADMIN_OWNER {
-        return Ok(Limits::NONE);
-    }
+/// A user's own values (all following the default when they have none).
+async fn own(db: &Database, user: &str) -> AppResult<Limits> {
     let own: Option<Limits> = sqlx::query_as(
         "SELECT jobs, cpu_millis, memory_bytes, buckets, storage_bytes
          FROM user_quotas WHERE user_id = $1",
@@ -135,17 +130,26 @@ pub async fn limits_of(db: &Database, user: &str) -> AppResult<Limits> {
     .bind(user)
     .fetch_optional(db.pool())
     .await?;
-    Ok(own.unwrap_or_default().over(defaults(db).await?))
+    Ok(own.unwrap_or_default())
 }
 
-/// What `user`'s running jobs asked for.
-pub async fn running_of(db: &Database, user: &str) -> AppResult<Running> {
+/// The limits that apply to `user` (none for the admin account).
+pub async fn limits_of(db: &Database, user: &str) -> AppResult<Limits> {
+    if user == model::auth::ADMIN_OWNER {
+        return Ok(Limits::NONE);
+    }
+    Ok(own(db, user).await?.over(defaults(db).await?))
+}
+
+/// What the running jobs of `owner` (of everyone with None) asked for, as recorded when
+/// each was claimed.
+pub async fn running_of(db: &Database, owner: Option<&str>) -> AppResult<Running> {
     Ok(sqlx::query_as(
         "SELECT COUNT(*) AS jobs, CAST(COALESCE(SUM(cpu_millis), 0) AS BIGINT) AS cpu_millis,
                 CAST(COALESCE(SUM(memory_bytes), 0) AS BIGINT) AS memory_bytes
-         FROM jobs WHERE owner = $1 AND state = 'running'",
+         FROM jobs WHERE ($1 IS NULL OR owner = $1) AND state = 'running'",
     )
-    .bind(user)
+    .bind(owner)
     .fetch_one(db.pool())
     .await?)
 }
@@ -153,10 +157,10 @@ pub async fn running_of(db: &Database, user: &str) -> AppResult<Running> {
 /// Whether a job of `owner` asking for `asked` may start now.
 pub async fn job_fits(db: &Database, owner: &str, asked: Requested) -> AppResult<Fit> {
     let limits = limits_of(db, owner).await?;
-    if limits.jobs.is_none() && limits.cpu_millis.is_none() && limits.memory_bytes.is_none() {
+    if !limits.holds_jobs() {
         return Ok(Fit::Yes);
     }
-    Ok(fits(&limits, running_of(db, owner).await?, asked))
+    Ok(fits(&limits, running_of(db, Some(owner)).await?, asked))
 }
 
 async fn buckets_owned(db: &Database, user: &str) -> AppResult<i64> {
@@ -191,11 +195,8 @@ pub async fn stored_bytes(db: &Database, s3: &aws_sdk_s3::Client, owner: &str) -
         .bind(owner)
         .fetch_all(db.pool())
         .await?;
-    let mut total = 0;
-    for bucket in buckets {
-        total += crate::buckets::usage(s3, &bucket).await?.1;
-    }
-    Ok(total)
+    let (_, bytes) = crate::buckets::total_usage(s3, &buckets).await?;
+    Ok(bytes)
 }
 
 /// How many more bytes may be stored in a bucket of `owner`; None: no limit.
@@ -231,7 +232,7 @@ pub async fn report(
         ));
     }
     let limits = limits_of(db, user).await?;
-    let running = running_of(db, user).await?;
+    let running = running_of(db, Some(user)).await?;
     let max = |limit: Limit| limit.unwrap_or(UNLIMITED);
     let stored = stored_bytes(db, s3, user).await?;
     Ok(QuotaReport {
@@ -419,14 +420,7 @@ pub async fn update_user(
     if user.is_empty() || user.len() > 255 {
         return Err(AppError::bad_request("user", "must be 1 to 255 characters"));
     }
-    let mut limits: Limits = sqlx::query_as(
-        "SELECT jobs, cpu_millis, memory_bytes, buckets, storage_bytes
-         FROM user_quotas WHERE user_id = $1",
-    )
-    .bind(user)
-    .fetch_optional(db.pool())
-    .await?
-    .unwrap_or_default();
+    let mut limits = own(db, user).await?;
     update.apply(&mut limits);
     sqlx::query(
         "INSERT INTO user_quotas (user_id, jobs, cpu_millis, memory_bytes, buckets, storage_bytes)
@@ -453,14 +447,7 @@ pub async fn update_defaults(db: &Database, caller: &Caller, update: &Update) ->
     let mut limits = defaults(db).await?;
     update.apply(&mut limits);
     let limits = limits.over(Limits::NONE);
-    sqlx::query(
-        "INSERT INTO platform_settings (name, value) VALUES ($1, $2)
-         ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-    )
-    .bind(DEFAULTS)
-    .bind(serde_json::to_string(&limits).expect("numbers serialize"))
-    .execute(db.pool())
-    .await?;
+    crate::settings::write(db, DEFAULTS, &limits).await?;
     tracing::info!(?limits, "default quotas changed");
     Ok(limits)
 }

@@ -1,7 +1,10 @@
 //! Settings the admin changes at run time (`PUT /system/config`), stored in the platform's
-//! database so every server applies the same: the image repositories services may use.
+//! database so every server applies the same: the image repositories services may use (and,
+//! through [`read`] and [`write`], `quotas`' defaults).
 
 use model::{AppError, AppResult};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::access::Caller;
 use crate::db::Database;
@@ -12,16 +15,35 @@ const ALLOWED_IMAGES: &str = "allowed_image_repositories";
 const MAX_ENTRIES: usize = 200;
 const MAX_ENTRY: usize = 255;
 
-/// The repositories services may pull from; empty: any.
-pub async fn allowed_images(db: &Database) -> AppResult<Vec<String>> {
+/// The setting `name` as stored (JSON), or its default when it was never set.
+pub(crate) async fn read<T: DeserializeOwned + Default>(db: &Database, name: &str) -> AppResult<T> {
     let stored: Option<String> =
         sqlx::query_scalar("SELECT value FROM platform_settings WHERE name = $1")
-            .bind(ALLOWED_IMAGES)
+            .bind(name)
             .fetch_optional(db.pool())
             .await?;
     Ok(stored
         .and_then(|json| serde_json::from_str(&json).ok())
         .unwrap_or_default())
+}
+
+/// Stores the setting `name` (as JSON), replacing what was there.
+pub(crate) async fn write<T: Serialize>(db: &Database, name: &str, value: &T) -> AppResult<()> {
+    let json = serde_json::to_string(value).map_err(|e| AppError::internal(name, e))?;
+    sqlx::query(
+        "INSERT INTO platform_settings (name, value) VALUES ($1, $2)
+         ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+    )
+    .bind(name)
+    .bind(json)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// The repositories services may pull from; empty: any.
+pub async fn allowed_images(db: &Database) -> AppResult<Vec<String>> {
+    read(db, ALLOWED_IMAGES).await
 }
 
 /// Replaces the allowed repositories (the admin only); returns them as stored.
@@ -60,15 +82,7 @@ pub async fn set_allowed_images(
             kept.push(entry);
         }
     }
-    let value = serde_json::to_string(&kept).expect("strings serialize");
-    sqlx::query(
-        "INSERT INTO platform_settings (name, value) VALUES ($1, $2)
-         ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-    )
-    .bind(ALLOWED_IMAGES)
-    .bind(value)
-    .execute(db.pool())
-    .await?;
+    write(db, ALLOWED_IMAGES, &kept).await?;
     tracing::info!(repositories = ?kept, "allowed image repositories changed");
     Ok(kept)
 }

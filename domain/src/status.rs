@@ -1,7 +1,7 @@
 //! `GET /system/status` (upstream's `StatusInfo`): the machines jobs run on with capacity,
 //! requests and use, this server, and for the admin the jobs by state and the store's size.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use model::jobs::JobState;
 use model::system::{
@@ -16,11 +16,16 @@ use crate::jobs::executor::Requested;
 
 /// The whole status; the jobs and store parts are filled for the admin only, as upstream.
 pub async fn status(app: &App, caller: &Caller) -> AppResult<Status> {
-    let running = running_requests(app).await?;
+    let running = crate::quotas::running_of(&app.db, None).await?;
+    let requested = Requested {
+        cpu_millis: running.cpu_millis,
+        memory_bytes: running.memory_bytes,
+        gpus: 0,
+    };
     let nodes = app
         .jobs
         .executor()
-        .nodes(running)
+        .nodes(requested)
         .await
         .map_err(|reason| AppError::unavailable("the cluster's node list", reason))?;
     let (jobs_count, pods, minio) = if caller.admin {
@@ -101,33 +106,9 @@ fn totals(nodes: &[NodeStatus]) -> ClusterMetrics {
     metrics
 }
 
-/// What running jobs' services ask for, as a node's requests in embedded mode.
-async fn running_requests(app: &App) -> AppResult<Requested> {
-    let running: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT service, CAST(SUM(running) AS BIGINT) FROM job_activity
-         GROUP BY service HAVING SUM(running) > 0",
-    )
-    .fetch_all(app.db.pool())
-    .await?;
-    if running.is_empty() {
-        return Ok(Requested::default());
-    }
-    let running: HashMap<String, i64> = running.into_iter().collect();
-    let mut total = Requested::default();
-    for service in app.services.list(&app.db).await?.iter() {
-        if let Some(&jobs) = running.get(&service.name) {
-            total += Requested::of(service).times(jobs);
-        }
-    }
-    Ok(total)
-}
-
 /// Every job record, and how many are in each pod phase upstream would count them under.
 async fn jobs_by_phase(app: &App) -> AppResult<(i64, PodStates)> {
-    let counts: Vec<(JobState, i64)> =
-        sqlx::query_as("SELECT state, COUNT(*) FROM jobs GROUP BY state")
-            .fetch_all(app.db.pool())
-            .await?;
+    let counts = crate::jobs::counts(&app.db, None, None).await?;
     let mut pods = PodStates::default();
     for (state, count) in counts {
         let phase = match state {
@@ -145,14 +126,11 @@ async fn jobs_by_phase(app: &App) -> AppResult<(i64, PodStates)> {
 /// Buckets and objects (folder markers left out) in the platform's store.
 async fn store_size(app: &App) -> AppResult<StoreStatus> {
     let buckets = crate::buckets::list(&app.s3.client).await?;
-    let mut size = StoreStatus {
+    let names: Vec<String> = buckets.iter().map(|b| b.name.clone()).collect();
+    Ok(StoreStatus {
         buckets_count: buckets.len() as i64,
-        total_objects: 0,
-    };
-    for bucket in &buckets {
-        size.total_objects += crate::buckets::usage(&app.s3.client, &bucket.name).await?.0;
-    }
-    Ok(size)
+        total_objects: crate::buckets::total_usage(&app.s3.client, &names).await?.0,
+    })
 }
 
 #[cfg(test)]

@@ -181,7 +181,7 @@ async fn noop_rate(app: &mut TestApp, dir: &Path) {
     }
     let queued = started.elapsed();
     loop {
-        let counts = jobs::counts(&app.app.state.db, "bench-noop", None)
+        let counts = jobs::counts(&app.app.state.db, Some("bench-noop"), None)
             .await
             .unwrap();
         let done: i64 = counts

@@ -68,7 +68,7 @@ async fn main() {
         put(&app, "bench-k8s", &format!("in/{i}"), b"x").await;
     }
     all_finished(&app, "bench-k8s", JOBS).await;
-    let succeeded = jobs::counts(&app.app.state.db, "bench-k8s", None)
+    let succeeded = jobs::counts(&app.app.state.db, Some("bench-k8s"), None)
         .await
         .unwrap()
         .into_iter()
@@ -134,7 +134,7 @@ async fn main() {
 async fn all_finished(app: &TestApp, service: &str, count: usize) {
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
-        let counts = jobs::counts(&app.app.state.db, service, None)
+        let counts = jobs::counts(&app.app.state.db, Some(service), None)
             .await
             .unwrap();
         let done: i64 = counts

@@ -187,6 +187,17 @@ pub async fn usage(s3: &aws_sdk_s3::Client, bucket: &str) -> AppResult<(i64, i64
     Ok((count, size))
 }
 
+/// [`usage`] of several buckets together.
+pub async fn total_usage(s3: &aws_sdk_s3::Client, buckets: &[String]) -> AppResult<(i64, i64)> {
+    let (mut count, mut size) = (0, 0);
+    for bucket in buckets {
+        let (objects, bytes) = usage(s3, bucket).await?;
+        count += objects;
+        size += bytes;
+    }
+    Ok((count, size))
+}
+
 fn check_bucket(bucket: &str) -> AppResult<()> {
     validate::bucket_name(bucket).map_err(|m| AppError::bad_request("bucket", m))
 }

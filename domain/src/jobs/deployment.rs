@@ -44,7 +44,7 @@ pub async fn summary(
     service: &Service,
 ) -> AppResult<DeploymentSummary> {
     let scope = JobScope::of(caller, service);
-    let counts = counts(db, &service.name, scope.owner()).await?;
+    let counts = counts(db, Some(&service.name), scope.owner()).await?;
     let count = |state| {
         counts
             .iter()

@@ -109,8 +109,8 @@ async fn dispatch_ready(db: &Database, jobs: &Jobs, tasks: &mut JoinSet<()>) -> 
             quotas.insert(owner.clone(), limits);
         }
         let quota = &quotas[&owner];
-        if *quota != Limits::NONE {
-            let running = crate::quotas::running_of(db, &owner).await?;
+        if quota.holds_jobs() {
+            let running = crate::quotas::running_of(db, Some(&owner)).await?;
             match crate::quotas::fits(quota, running, asked) {
                 Fit::Yes => {}
                 Fit::Wait(reason) => {

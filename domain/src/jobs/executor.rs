@@ -161,23 +161,6 @@ impl Requested {
             gpus: i64::from(service.enable_gpu),
         }
     }
-
-    /// `jobs` jobs asking for this each.
-    pub fn times(self, jobs: i64) -> Self {
-        Self {
-            cpu_millis: self.cpu_millis * jobs,
-            memory_bytes: self.memory_bytes * jobs,
-            gpus: self.gpus * jobs,
-        }
-    }
-}
-
-impl std::ops::AddAssign for Requested {
-    fn add_assign(&mut self, other: Self) {
-        self.cpu_millis += other.cpu_millis;
-        self.memory_bytes += other.memory_bytes;
-        self.gpus += other.gpus;
-    }
 }
 
 /// Where jobs reach the platform's object store as `minio.default`.

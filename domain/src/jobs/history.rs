@@ -105,14 +105,16 @@ struct ServiceActivity {
     activity: JobActivity,
 }
 
-/// How many jobs of the service are in each state (of `owner` only, when given).
+/// How many jobs are in each state: of `service` (every service with None), of `owner` only
+/// when given.
 pub async fn counts(
     db: &Database,
-    service: &str,
+    service: Option<&str>,
     owner: Option<&str>,
 ) -> AppResult<Vec<(JobState, i64)>> {
     let mut counts: Vec<(JobState, i64)> = sqlx::query_as(
-        "SELECT state, COUNT(*) AS n FROM jobs WHERE service = $1 AND ($2 IS NULL OR owner = $2)
+        "SELECT state, COUNT(*) AS n FROM jobs
+         WHERE ($1 IS NULL OR service = $1) AND ($2 IS NULL OR owner = $2)
          GROUP BY state",
     )
     .bind(service)
@@ -170,7 +172,7 @@ pub async fn list_for(
     let (found, next) = find(db, &filter, PAGE).await?;
     Ok(JobList {
         jobs: found,
-        counts: counts(db, service, scope.owner()).await?,
+        counts: counts(db, Some(service), scope.owner()).await?,
         pulling: jobs.executor().image_pull(&visible.image),
         next,
     })

@@ -233,7 +233,7 @@ async fn list(
         ..jobs::JobFilter::default()
     };
     let (found, next_page) = jobs::find(&state.db, &filter, PAGE).await?;
-    let total: i64 = jobs::counts(&state.db, &service, scope.owner())
+    let total: i64 = jobs::counts(&state.db, Some(&service), scope.owner())
         .await?
         .iter()
         .map(|(_, n)| n)
