@@ -272,3 +272,52 @@ async fn server_function_bodies_are_bounded_and_read_only_for_signed_in_callers(
         .await;
     assert_eq!(within.status, StatusCode::NOT_FOUND, "{}", within.body);
 }
+
+/// Listing parameters no key could match are a 400 naming the parameter, not a store error
+/// (found by the schema-driven API test: a control character in `prefix` was a 500).
+#[tokio::test]
+async fn listing_parameters_no_key_could_match_are_refused() {
+    let mut app = TestApp::new().await;
+    let created = app
+        .rest(
+            "POST",
+            "/system/buckets",
+            Some(serde_json::json!({"bucket_name": "lists"})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let long = "a".repeat(1025);
+    for query in [
+        "prefix=%0E%C3%90",
+        "prefix=a%00b",
+        &format!("prefix={long}"),
+        "page=%0E%C3%90",
+    ] {
+        let response = app
+            .rest("GET", &format!("/system/buckets/lists?{query}"), None)
+            .await;
+        assert_eq!(
+            response.status,
+            StatusCode::BAD_REQUEST,
+            "{query}: {}",
+            response.body
+        );
+        let field = query.split('=').next().unwrap();
+        assert!(
+            response.body.starts_with(&format!("{field}: ")),
+            "{}",
+            response.body
+        );
+    }
+    for query in ["page=not-a-token", "limit=-5", "limit=999999"] {
+        let response = app
+            .rest("GET", &format!("/system/buckets/lists?{query}"), None)
+            .await;
+        assert!(
+            response.status.is_success() || response.status.is_client_error(),
+            "{query}: {} {}",
+            response.status,
+            response.body
+        );
+    }
+}

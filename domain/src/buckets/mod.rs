@@ -208,6 +208,18 @@ pub fn check_key(field: &str, key: &str) -> AppResult<()> {
     embedded_s3::object_key(key).map_err(|m| AppError::bad_request(field, m))
 }
 
+/// No key holds a control character (the store's XML answer could not carry one either), so
+/// a prefix or page token with one is a mistake.
+fn listing_text(field: &str, text: &str) -> AppResult<()> {
+    if text.len() > 1024 || text.chars().any(char::is_control) {
+        return Err(AppError::bad_request(
+            field,
+            "must be at most 1024 bytes without control characters",
+        ));
+    }
+    Ok(())
+}
+
 /// What a listing page holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Listing {
@@ -227,6 +239,8 @@ pub async fn list_objects(
     listing: Listing,
 ) -> AppResult<ObjectPage> {
     check_bucket(bucket)?;
+    listing_text("prefix", prefix)?;
+    listing_text("page", continuation.as_deref().unwrap_or_default())?;
     let page = s3
         .list_objects_v2()
         .bucket(bucket)
