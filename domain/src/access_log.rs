@@ -14,7 +14,7 @@ use crate::access::Caller;
 /// Entries kept for `GET /system/logs`.
 const KEPT: usize = 1000;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Entry {
     timestamp: String,
     status: u16,

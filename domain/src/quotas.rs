@@ -22,13 +22,30 @@ const DEFAULTS: &str = "quota_defaults";
 /// One limit as stored: None follows the default (per user) or is unlimited (the default).
 pub type Limit = Option<i64>;
 
-/// A user's limits, or the defaults. `None` fields: see [`Limit`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+/// A user's limits, or the defaults: `null` follows the default (a user's) or is unlimited
+/// (a default).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    sqlx::FromRow,
+    utoipa::ToSchema,
+)]
 pub struct Limits {
+    #[schema(value_type = Option<i64>)]
     pub jobs: Limit,
+    #[schema(value_type = Option<i64>)]
     pub cpu_millis: Limit,
+    #[schema(value_type = Option<i64>)]
     pub memory_bytes: Limit,
+    #[schema(value_type = Option<i64>)]
     pub buckets: Limit,
+    #[schema(value_type = Option<i64>)]
     pub storage_bytes: Limit,
 }
 

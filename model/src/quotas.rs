@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 pub const UNLIMITED: i64 = -1;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QuotaReport {
     pub user_id: String,
     /// `jobs` (running at once), `cpu` (millicores of running jobs), `memory` (bytes of running
@@ -18,6 +19,7 @@ pub struct QuotaReport {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QuotaValues {
     pub max: i64,
     pub used: i64,
@@ -39,6 +41,7 @@ impl QuotaValues {
 /// The store part: upstream's `buckets` and `storage_total.used` (a byte count as text), with
 /// the total's limit as `storage_total.max` and both in numbers as `storage_total_bytes`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StoreQuota {
     pub buckets: QuotaValues,
     pub storage_total: StorageTotal,
@@ -46,6 +49,7 @@ pub struct StoreQuota {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StorageTotal {
     pub used: String,
     /// Empty when unlimited.

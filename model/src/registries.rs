@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// A stored credential as its owner sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "server", derive(sqlx::FromRow))]
 pub struct RegistryCredential {
     /// What services name in `image_pull_secrets`.
@@ -17,6 +18,7 @@ pub struct RegistryCredential {
 /// A credential to store (`PUT /system/registry-credentials/{name}`), with Docker's field
 /// names as `kubectl create secret docker-registry` takes them.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewRegistryCredential {
     #[serde(alias = "docker-server")]
     pub server: String,

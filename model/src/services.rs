@@ -75,6 +75,7 @@ pub struct Applied {
 /// that runs jobs (`resource_kind` `job_service`) is ready unless its latest run failed or
 /// waits for a retry for a platform reason (an image that does not pull, a lost node).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeploymentStatus {
     pub service_name: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -85,6 +86,7 @@ pub struct DeploymentStatus {
 
 /// The part `?include=deployment` adds to a service (upstream's `ServiceDeploymentSummary`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeploymentSummary {
     /// pending, ready, degraded or failed.
     pub state: String,
@@ -103,6 +105,7 @@ pub struct DeploymentSummary {
 /// `GET /system/services/{name}/deployment/logs`: the latest run's log (upstream's
 /// `DeploymentLogStream`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeploymentLogs {
     pub service_name: String,
     pub available: bool,
@@ -112,6 +115,7 @@ pub struct DeploymentLogs {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeploymentLogEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<String>,

@@ -55,6 +55,7 @@ impl std::fmt::Debug for StoreCredentials {
 /// `get_cluster_status`, peers choosing where to delegate). CPU figures are millicores (the
 /// `_cores` names are upstream's), memory figures bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Status {
     pub cluster: ClusterStatus,
     pub oscar: OscarStatus,
@@ -63,6 +64,7 @@ pub struct Status {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClusterStatus {
     pub nodes_count: i64,
     pub metrics: ClusterMetrics,
@@ -70,6 +72,7 @@ pub struct ClusterStatus {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClusterMetrics {
     pub cpu: CpuMetrics,
     pub memory: MemoryMetrics,
@@ -78,6 +81,7 @@ pub struct ClusterMetrics {
 
 /// Free = capacity less use; schedulable = capacity less what running work requested.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CpuMetrics {
     pub total_free_cores: i64,
     pub max_free_on_node_cores: i64,
@@ -86,6 +90,7 @@ pub struct CpuMetrics {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MemoryMetrics {
     pub total_free_bytes: i64,
     pub max_free_on_node_bytes: i64,
@@ -94,12 +99,14 @@ pub struct MemoryMetrics {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GpuMetrics {
     pub total_gpu: i64,
 }
 
 /// One machine jobs run on: the host in embedded mode, a cluster node in Kubernetes mode.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NodeStatus {
     pub name: String,
     pub cpu: NodeResource,
@@ -114,6 +121,7 @@ pub struct NodeStatus {
 /// Upstream fills the `_cores` fields for CPU and the `_bytes` ones for memory, and leaves
 /// zeros out.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NodeResource {
     #[serde(default, skip_serializing_if = "is_zero")]
     pub capacity_cores: i64,
@@ -134,6 +142,7 @@ fn is_zero(n: &i64) -> bool {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NodeCondition {
     #[serde(rename = "type")]
     pub kind: String,
@@ -141,6 +150,7 @@ pub struct NodeCondition {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OscarStatus {
     pub deployment_name: String,
     pub ready: bool,
@@ -153,6 +163,7 @@ pub struct OscarStatus {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OscarDeployment {
     pub available_replicas: i32,
     pub ready_replicas: i32,
@@ -164,12 +175,14 @@ pub struct OscarDeployment {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PodStates {
     pub total: i64,
     pub states: std::collections::BTreeMap<String, i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OidcStatus {
     pub enabled: bool,
     pub issuers: Vec<String>,
@@ -177,6 +190,7 @@ pub struct OidcStatus {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StoreStatus {
     pub buckets_count: i64,
     pub total_objects: i64,

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// `GET /system/metrics`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UsageSummary {
     pub start: String,
     pub end: String,
@@ -14,6 +15,7 @@ pub struct UsageSummary {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UsageTotals {
     /// Services that exist now (of those the caller sees).
     pub services_count_active: i64,
@@ -36,6 +38,7 @@ pub struct UsageTotals {
 
 /// What the platform's job records add to upstream's figures.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunTotals {
     /// Runs (every attempt of a job) that ended in the window.
     pub executions_count: i64,
@@ -49,6 +52,7 @@ pub struct RunTotals {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CountryCount {
     pub country: String,
     pub request_count: i64,
@@ -56,6 +60,7 @@ pub struct CountryCount {
 
 /// Where figures come from and whether it answered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Source {
     pub name: String,
     /// "ok" or "unavailable".
@@ -68,6 +73,7 @@ pub struct Source {
 
 /// `GET /system/metrics/breakdown?group_by=service|user|country`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UsageBreakdown {
     pub start: String,
     pub end: String,
@@ -76,6 +82,7 @@ pub struct UsageBreakdown {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BreakdownItem {
     pub key: String,
     pub requests_count_total: i64,
@@ -93,6 +100,7 @@ pub struct BreakdownItem {
 
 /// `GET /system/metrics/{service}`: every metric, or with `?metric=` one ([`MetricValue`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServiceUsage {
     pub service_name: String,
     pub start: String,
@@ -101,6 +109,7 @@ pub struct ServiceUsage {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServiceMetric {
     pub metric: String,
     pub value: f64,
@@ -110,6 +119,7 @@ pub struct ServiceMetric {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MetricValue {
     pub service_id: String,
     pub metric: String,

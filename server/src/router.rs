@@ -9,7 +9,6 @@ use std::sync::Arc;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
 use http::{HeaderName, HeaderValue, header};
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
@@ -34,8 +33,6 @@ pub fn router(state: AppState, sessions: Sessions, secure_cookies: bool) -> axum
     let routes = generate_route_list(App);
     let options = state.leptos_options.clone();
     axum::Router::new()
-        // OSCAR-compatible liveness probe.
-        .route("/health", get(|| async { "Ok" }))
         .merge(app::web::rest::router(&state))
         .merge(app::web::live::routes())
         .merge(app::web::sign_in::routes())
@@ -189,8 +186,13 @@ fn is_public(path: &str) -> bool {
     // `/metrics` checks its own bearer token or the admin.
     matches!(
         path,
-        "/health" | "/favicon.svg" | "/metrics" | app::pages::LOGIN
+        "/health"
+            | "/favicon.svg"
+            | "/metrics"
+            | app::web::rest::openapi::DOCUMENT
+            | app::pages::LOGIN
     ) || path.starts_with("/api/")
+        || path.starts_with(app::web::rest::openapi::PAGE)
         || path.starts_with("/auth/")
         || path.starts_with("/system/")
         || path.starts_with("/job/")

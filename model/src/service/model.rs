@@ -8,9 +8,12 @@ use serde_json::Value;
 
 use super::order::{self, InOrder};
 
-/// Written in upstream's field order (see `Serialize` below); `remote = "Self"` makes the
-/// derives plain functions the trait impls call.
+/// An OSCAR service: upstream's FDL service as JSON. Fields upstream has and this platform does
+/// not act on yet are kept as given.
+// Written in upstream's field order (see `Serialize` below); `remote = "Self"` makes the
+// derives plain functions the trait impls call.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default, remote = "Self")]
 pub struct Service {
     pub name: String,
@@ -83,6 +86,7 @@ pub const INACTIVE_FIELDS: &[&str] = &[
 ];
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct Environment {
     pub variables: BTreeMap<String, String>,
@@ -92,6 +96,7 @@ pub struct Environment {
 
 /// Upstream's `StorageIOConfig`, empty filters left out as upstream does.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct StorageIo {
     /// `<type>.<id>`, e.g. `minio.default`; a bare type means `<type>.default`.
@@ -159,6 +164,7 @@ impl StorageIo {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Visibility {
     #[default]
@@ -184,6 +190,7 @@ impl Visibility {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct Synchronous {
     pub min_scale: u32,

@@ -48,12 +48,14 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
     response
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Logs {
     logs: Vec<Entry>,
 }
 
-/// `GET /system/logs`: the admin's view of recent invocations.
+/// The latest 1,000 invocations of `/job` and `/run` (the admin only).
+#[utoipa::path(get, operation_id = "list_invocations", path = "/system/logs", tag = "jobs",
+    responses((status = 200, description = "Newest last", body = Logs)))]
 pub async fn list(
     State(state): State<AppState>,
     Principal(caller): Principal,

@@ -3,15 +3,18 @@
 
 use std::time::Duration;
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::Principal;
+use super::openapi::documented;
 use crate::web::state::AppState;
 use crate::{AppError, AppResult};
 use domain::buckets::{self, Access, BucketRecord, Listing, Sharing};
@@ -22,19 +25,31 @@ use model::service::Visibility;
 /// Objects per page of `GET /system/buckets/{bucket}` unless `limit` says otherwise.
 const PAGE: i32 = 70;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/system/buckets", get(list).post(create).put(update))
-        .route("/system/buckets/", get(list).post(create).put(update))
-        .route("/system/buckets/{bucket}", get(read).delete(remove))
-        .route("/system/buckets/{bucket}/presign", post(presign))
+pub fn routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
+    [
+        routes!(list, create, update),
+        routes!(read, remove),
+        routes!(presign),
+    ]
+    .into_iter()
+    .fold(router, documented)
 }
 
-#[derive(Debug, Deserialize)]
+/// A bucket named in the path.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+struct BucketName {
+    /// The bucket's name.
+    bucket: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(default)]
 struct BucketRequest {
+    /// `bucket` or `bucket/folder` (creating makes the folder too).
     bucket_name: String,
     visibility: Option<Visibility>,
+    /// Who may use a `restricted` bucket.
     allowed_users: Vec<String>,
     metadata: Value,
 }
@@ -50,7 +65,7 @@ impl Default for BucketRequest {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct MinioBucket {
     bucket_name: String,
     visibility: String,
@@ -60,7 +75,7 @@ struct MinioBucket {
 }
 
 /// Upstream's `BucketListResponse`: the bucket, a page of its objects, then the paging.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct BucketPage {
     #[serde(flatten)]
     bucket: MinioBucket,
@@ -71,7 +86,7 @@ struct BucketPage {
     returned_items: usize,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct MinioObject {
     object_name: String,
     size_bytes: i64,
@@ -84,7 +99,11 @@ fn parse(body: &Bytes) -> AppResult<BucketRequest> {
         .map_err(|e| AppError::bad_request("body", format!("not a bucket: {e}")))
 }
 
-/// `bucket_name` may be `bucket/folder`: the folder is created too.
+/// Creates a bucket owned by the caller; `bucket_name` may be `bucket/folder`: the folder is
+/// created too.
+#[utoipa::path(post, operation_id = "create_bucket", path = "/system/buckets", tag = "buckets", request_body = BucketRequest,
+    responses((status = 201, description = "Created"),
+        (status = 409, description = "The bucket exists", body = String, content_type = "text/plain")))]
 async fn create(
     State(state): State<AppState>,
     Principal(caller): Principal,
@@ -119,6 +138,8 @@ fn minio_bucket(record: BucketRecord) -> MinioBucket {
 }
 
 /// Buckets the caller may use (every bucket for the admin), with their sharing settings.
+#[utoipa::path(get, operation_id = "list_buckets", path = "/system/buckets", tag = "buckets",
+    responses((status = 200, description = "The buckets", body = Vec<MinioBucket>)))]
 async fn list(
     State(state): State<AppState>,
     Principal(caller): Principal,
@@ -127,7 +148,10 @@ async fn list(
     Ok(Json(records.into_iter().map(minio_bucket).collect()))
 }
 
-/// Visibility and allowed users; buckets made for services keep the service's settings.
+/// Changes a bucket's visibility and allowed users; buckets made for services keep the
+/// service's settings.
+#[utoipa::path(put, operation_id = "update_bucket", path = "/system/buckets", tag = "buckets", request_body = BucketRequest,
+    responses((status = 204, description = "Changed")))]
 async fn update(
     State(state): State<AppState>,
     Principal(caller): Principal,
@@ -143,28 +167,37 @@ async fn update(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Empties and deletes a bucket.
+#[utoipa::path(delete, operation_id = "delete_bucket", path = "/system/buckets/{bucket}", tag = "buckets", params(BucketName),
+    responses((status = 204, description = "Deleted")))]
 async fn remove(
     State(state): State<AppState>,
     Principal(caller): Principal,
-    Path(bucket): Path<String>,
+    Path(BucketName { bucket }): Path<BucketName>,
 ) -> AppResult<StatusCode> {
     buckets::remove(&state.db, &state.s3.client, &caller, &bucket).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ObjectsQuery {
+    /// `next_page` of the page before.
     page: Option<String>,
+    /// Only keys that start with it.
     prefix: Option<String>,
+    /// Objects per page: 1 to 1000, default 70.
     limit: Option<i32>,
 }
 
 /// The bucket and a page of its objects (all keys under `prefix`, not folders): honours
 /// `prefix` and `limit` (at most 1000) besides upstream's `page`.
+#[utoipa::path(get, operation_id = "read_bucket", path = "/system/buckets/{bucket}", tag = "buckets", params(BucketName, ObjectsQuery),
+    responses((status = 200, description = "The bucket and a page of its objects", body = BucketPage)))]
 async fn read(
     State(state): State<AppState>,
     Principal(caller): Principal,
-    Path(name): Path<String>,
+    Path(BucketName { bucket: name }): Path<BucketName>,
     Query(query): Query<ObjectsQuery>,
 ) -> AppResult<Json<BucketPage>> {
     let bucket = minio_bucket(
@@ -198,10 +231,12 @@ async fn read(
 }
 
 /// Unknown fields are ignored, as upstream's decoder does.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct PresignRequest {
     object_key: Option<String>,
+    /// `download` (the default) or `upload`.
     operation: Option<String>,
+    /// Seconds, 1 to 604800 (default 900); a number or a numeric string.
     expires_in: Option<Value>,
     /// oscar-python's name for it.
     expires: Option<Value>,
@@ -209,7 +244,7 @@ struct PresignRequest {
 }
 
 /// Upstream's `PresignResponse`, less `headers` (no `extra_headers` are signed here).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Presigned {
     object_key: String,
     operation: String,
@@ -235,10 +270,13 @@ fn seconds(field: &str, value: Option<Value>) -> AppResult<u64> {
 
 /// A URL to download or upload one object without credentials (900 s unless asked; 1 to
 /// 604800). Both `expires_in` and oscar-python's `expires` are read; 0 means the default.
+#[utoipa::path(post, operation_id = "presign_object", path = "/system/buckets/{bucket}/presign", tag = "buckets", params(BucketName),
+    request_body = PresignRequest,
+    responses((status = 200, description = "The link", body = Presigned)))]
 async fn presign(
     State(state): State<AppState>,
     Principal(caller): Principal,
-    Path(bucket): Path<String>,
+    Path(BucketName { bucket }): Path<BucketName>,
     body: Bytes,
 ) -> AppResult<Json<Presigned>> {
     let record =

@@ -4,13 +4,15 @@
 //! cluster's settings under `config`, and the store as the caller reaches it with their own
 //! clients under `minio_provider`, where oscar-python's storage client reads it.
 
+use axum::Json;
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::Principal;
+use super::openapi::documented;
 use crate::AppResult;
 use crate::web::state::AppState;
 use axum::body::Bytes;
@@ -18,20 +20,27 @@ use domain::{settings, store_keys};
 use model::AppError;
 use serde::Deserialize;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/system/config", get(config).put(update_config))
-        .route("/system/config/", get(config).put(update_config))
-        .route("/system/info", get(info))
-        .route("/system/info/", get(info))
-        .route("/system/status", get(status))
-        .route("/system/status/", get(status))
+pub fn routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
+    [
+        routes!(config, update_config),
+        routes!(info),
+        routes!(status),
+    ]
+    .into_iter()
+    .fold(router.routes(routes!(health)), documented)
+}
+
+/// OSCAR's liveness probe.
+#[utoipa::path(get, path = "/health", tag = "platform", security(()),
+    responses((status = 200, description = "`Ok`", body = String, content_type = "text/plain")))]
+async fn health() -> &'static str {
+    "Ok"
 }
 
 /// Upstream's `types.Info` (oscar-python's `get_cluster_info`, oscar-cli's `cluster info`,
 /// which use it to check the credentials). `serverless_backend` is left out, as upstream does
 /// without Knative or OpenFaaS; `kubernetes_version` is empty in embedded mode.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Info {
     version: String,
     git_commit: String,
@@ -39,6 +48,9 @@ struct Info {
     kubernetes_version: String,
 }
 
+/// The platform's version and architecture (oscar-python's `get_cluster_info`).
+#[utoipa::path(get, path = "/system/info", tag = "platform",
+    responses((status = 200, description = "Version and architecture", body = Info)))]
 async fn info(State(state): State<AppState>, Principal(_): Principal) -> Json<Info> {
     Json(Info {
         version: state.info.version.clone(),
@@ -53,7 +65,10 @@ async fn info(State(state): State<AppState>, Principal(_): Principal) -> Json<In
     })
 }
 
-/// The nodes jobs run on and this server; the jobs and the store for the admin.
+/// The nodes jobs run on and this server; the jobs and the store for the admin
+/// (oscar-python's `get_cluster_status`).
+#[utoipa::path(get, path = "/system/status", tag = "platform",
+    responses((status = 200, description = "Nodes, jobs and the store", body = model::system::Status)))]
 async fn status(
     State(state): State<AppState>,
     Principal(caller): Principal,
@@ -73,9 +88,9 @@ fn go_architecture(rust: &'static str) -> &'static str {
 }
 
 /// Fields in upstream's order; clients compare the text.
-#[derive(Serialize)]
-struct ConfigForUser<'a> {
-    config: Config<'a>,
+#[derive(Serialize, ToSchema)]
+struct ConfigForUser {
+    config: Config,
     minio_provider: MinioProvider,
     /// Where services may pull images from (`PUT /system/config`); empty: anywhere.
     allowed_image_repositories: Vec<String>,
@@ -84,23 +99,23 @@ struct ConfigForUser<'a> {
 /// Upstream's `Config` as it serialises: the fields without `json:"-"`, less
 /// `serverless_backend`, which upstream leaves out without Knative (`/run` works here all the
 /// same).
-#[derive(Serialize)]
-struct Config<'a> {
-    name: &'a str,
-    namespace: &'a str,
-    services_namespace: &'a str,
-    controller_service_account: &'a str,
+#[derive(Serialize, ToSchema)]
+struct Config {
+    name: &'static str,
+    namespace: &'static str,
+    services_namespace: &'static str,
+    controller_service_account: &'static str,
     gpu_available: bool,
     #[serde(rename = "interLink_available")]
     interlink_available: bool,
     yunikorn_enable: bool,
     kueue_enable: bool,
     volume_enable: bool,
-    oidc_groups: &'a [String],
+    oidc_groups: Vec<String>,
     minio_quota_enabled: bool,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct MinioProvider {
     endpoint: String,
     verify: bool,
@@ -109,11 +124,14 @@ struct MinioProvider {
     region: String,
 }
 
-/// The root keys for the admin, the user's own key otherwise.
+/// The cluster's settings and the store as the caller reaches it: the root keys for the
+/// admin, the user's own key otherwise.
+#[utoipa::path(get, operation_id = "read_config", path = "/system/config", tag = "platform",
+    responses((status = 200, description = "Settings and store keys", body = ConfigForUser)))]
 async fn config(
     State(state): State<AppState>,
     Principal(caller): Principal,
-) -> AppResult<Response> {
+) -> AppResult<Json<ConfigForUser>> {
     let keys = store_keys::for_caller(&state.db, state.jobs.storage(), &caller).await?;
     let answer = ConfigForUser {
         config: Config {
@@ -126,7 +144,7 @@ async fn config(
             yunikorn_enable: false,
             kueue_enable: false,
             volume_enable: false,
-            oidc_groups: state.vo_groups(),
+            oidc_groups: state.vo_groups().to_vec(),
             minio_quota_enabled: false,
         },
         minio_provider: MinioProvider {
@@ -138,18 +156,21 @@ async fn config(
         },
         allowed_image_repositories: settings::allowed_images(&state.db).await?,
     };
-    Ok(Json(answer).into_response())
+    Ok(Json(answer))
 }
 
 /// Upstream's `ConfigForUser` as `PUT` reads it: only `allowed_image_repositories` changes
 /// (absent or null: none, any image), the rest is ignored.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct ConfigUpdate {
+    /// Registries or repositories services may pull images from; absent or empty: any.
     #[serde(default)]
     allowed_image_repositories: Option<Vec<String>>,
 }
 
 /// The admin sets where services may pull images from; answers the list as stored.
+#[utoipa::path(put, path = "/system/config", tag = "platform", request_body = ConfigUpdate,
+    responses((status = 200, description = "The allowed repositories", body = Vec<String>)))]
 async fn update_config(
     State(state): State<AppState>,
     Principal(caller): Principal,

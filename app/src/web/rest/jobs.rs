@@ -2,21 +2,24 @@
 
 use std::collections::BTreeMap;
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tokio::io::AsyncWriteExt;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::Principal;
 use super::auth::Client;
 use super::auth::{invoker, require_bearer};
 use super::body::limited;
+use super::openapi::documented;
+use super::services::ServiceName;
 use crate::web::state::AppState;
 use crate::{AppError, AppResult};
 use domain::jobs::executor::EventBody;
@@ -30,47 +33,69 @@ const PAYLOAD_LIMIT: &str = "OSCAR_MAX_PAYLOAD_BYTES";
 /// Jobs per page of `GET /system/logs/{service}` (OSCAR's `JOB_LISTING_LIMIT`).
 const PAGE: i64 = 70;
 
-pub fn routes(state: &AppState) -> Router<AppState> {
-    let invoke = Router::new()
-        .route("/job/{service}", post(job))
-        .route("/job/{service}/", post(job))
-        .route("/run/{service}", post(run))
-        .route("/run/{service}/", post(run))
+pub fn routes(router: OpenApiRouter<AppState>, state: &AppState) -> OpenApiRouter<AppState> {
+    let invoke = [routes!(job), routes!(run)]
+        .into_iter()
+        .fold(OpenApiRouter::new(), documented)
         // Bodies are read by the handlers once the caller is known, up to the payload limit.
         .layer(DefaultBodyLimit::disable())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             super::access_log::record,
         ));
-    Router::new()
-        .merge(invoke)
-        .route("/system/logs", get(super::access_log::list))
-        .route(
-            "/system/store-events",
-            post(store_event).head(|| async {}).get(|| async {}),
-        )
-        .route("/system/logs/{service}", get(list).delete(remove_all))
-        .route("/system/logs/{service}/", get(list).delete(remove_all))
-        .route("/system/logs/{service}/{job}", get(log).delete(remove))
-        .route("/system/logs/{service}/{job}/", delete(remove))
+    [
+        routes!(super::access_log::list),
+        routes!(store_event, store_reachable),
+        routes!(list, remove_all),
+        routes!(log, remove),
+    ]
+    .into_iter()
+    .fold(router.merge(invoke), documented)
 }
 
-/// 201 once the job is stored; the body names it (upstream sends none, clients ignore it).
+/// A job named in the path.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+struct JobName {
+    /// The service's name.
+    name: String,
+    /// The job's name.
+    job: String,
+}
+
+/// What `POST /job` stored.
+#[derive(Serialize, ToSchema)]
+struct Enqueued {
+    job_name: String,
+    service: String,
+    /// False when the same object version already had a job (the event was a repeat).
+    created: bool,
+}
+
+/// Queues a job (asynchronous invocation). 201 once the job is stored; the body names it
+/// (upstream sends none, clients ignore it). The body is a MinIO/S3 event or any payload
+/// for the script; the service's token works as a bearer token.
+#[utoipa::path(post, operation_id = "enqueue_job", path = "/job/{name}", tag = "jobs", params(ServiceName),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream",
+        description = "A storage event, or the input for the script"),
+    responses((status = 201, description = "Stored", body = Enqueued),
+        (status = 413, description = "Larger than OSCAR_MAX_PAYLOAD_BYTES")))]
 async fn job(
     State(state): State<AppState>,
     Client(client): Client,
-    Path(name): Path<String>,
+    Path(ServiceName { name }): Path<ServiceName>,
     headers: HeaderMap,
     body: Body,
 ) -> AppResult<Response> {
     let (caller, service) = invoker(&state, &headers, &client, &name).await?;
     let body = payload(body, state.jobs.settings().payload_limit).await?;
     let enqueued = events::job_request(&state.db, &state.jobs, &caller, &service, body).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"job_name": enqueued.name, "service": name, "created": enqueued.created})),
-    )
-        .into_response())
+    let answer = Enqueued {
+        job_name: enqueued.name,
+        service: name,
+        created: enqueued.created,
+    };
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 
 /// An invocation body in memory (`/job` bodies are stored with their job anyway).
@@ -110,14 +135,23 @@ impl Drop for Spooled {
     }
 }
 
+/// The jobs a store event started.
+#[derive(Serialize, ToSchema)]
+struct Routed {
+    jobs: Vec<String>,
+}
+
 /// An external store's webhook (MinIO / RustFS target, configured once; see README): each
-/// object-created record goes to every service whose input folder it falls in. GET and HEAD
-/// answer 200 for the store's reachability checks.
+/// object-created record goes to every service whose input folder it falls in. Takes
+/// `Authorization: Bearer <OSCAR_WEBHOOK_TOKEN>`.
+#[utoipa::path(post, path = "/system/store-events", tag = "jobs", security(("bearer" = [])),
+    request_body(content = serde_json::Value, description = "A MinIO/S3 event (`Records`)"),
+    responses((status = 200, description = "The jobs it started", body = Routed)))]
 async fn store_event(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
-) -> AppResult<Json<serde_json::Value>> {
+) -> AppResult<Json<Routed>> {
     let Some(token) = &state.s3.webhook_token else {
         return Err(AppError::NotFound(
             "store notifications are not configured on this server (OSCAR_WEBHOOK_TOKEN)".into(),
@@ -136,7 +170,7 @@ async fn store_event(
         ));
     };
     if !event.is_created() {
-        return Ok(Json(json!({ "jobs": [] })));
+        return Ok(Json(Routed { jobs: Vec::new() }));
     }
     let enqueued = events::object_created(
         &state.db,
@@ -148,16 +182,32 @@ async fn store_event(
         None,
     )
     .await?;
-    let jobs: Vec<_> = enqueued.into_iter().map(|e| e.name).collect();
-    Ok(Json(json!({ "jobs": jobs })))
+    let jobs = enqueued.into_iter().map(|e| e.name).collect();
+    Ok(Json(Routed { jobs }))
 }
 
+/// The store's reachability check of its webhook target.
+#[utoipa::path(get, path = "/system/store-events", tag = "jobs", security(()),
+    responses((status = 200, description = "Reachable")))]
+async fn store_reachable() {}
+
 /// Runs at once and answers with the job's response (oscar-api.md §6.4): 500 with the reason
-/// when the job failed, 504 when it ran out of time.
+/// when the job failed, 504 when it ran out of time. The service's token works as a bearer
+/// token.
+#[utoipa::path(post, operation_id = "run_service", path = "/run/{name}", tag = "jobs", params(ServiceName),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream",
+        description = "The input for the script"),
+    responses(
+        (status = 200, description = "The output: one file base64-encoded, several zipped then \
+            base64-encoded, none: what the script printed", body = String, content_type = "text/plain"),
+        (status = 413, description = "Larger than OSCAR_MAX_PAYLOAD_BYTES"),
+        (status = 429, description = "The caller's quota is in use"),
+        (status = 500, description = "The job failed: its name and reason", body = String, content_type = "text/plain"),
+        (status = 504, description = "The job ran out of time", body = String, content_type = "text/plain")))]
 async fn run(
     State(state): State<AppState>,
     Client(client): Client,
-    Path(name): Path<String>,
+    Path(ServiceName { name }): Path<ServiceName>,
     headers: HeaderMap,
     body: Body,
 ) -> AppResult<Response> {
@@ -191,13 +241,16 @@ async fn run(
         .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PageQuery {
+    /// `next_page` of the page before.
     page: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct JobTimes {
+    /// OSCAR's status: Pending, Running, Succeeded or Failed.
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     creation_time: Option<String>,
@@ -207,7 +260,7 @@ struct JobTimes {
     finish_time: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct JobPage {
     jobs: BTreeMap<String, JobTimes>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -216,12 +269,14 @@ struct JobPage {
     remaining_jobs: Option<i64>,
 }
 
-/// `{jobs: {name: {status, creation_time, start_time, finish_time}}, next_page}`; the next
-/// page starts after the last job of this one.
+/// The service's jobs, newest first, 70 per page; the next page starts after the last job of
+/// this one.
+#[utoipa::path(get, operation_id = "list_jobs", path = "/system/logs/{name}", tag = "jobs", params(ServiceName, PageQuery),
+    responses((status = 200, description = "A page of jobs by name", body = JobPage)))]
 async fn list(
     State(state): State<AppState>,
     Principal(caller): Principal,
-    Path(service): Path<String>,
+    Path(ServiceName { name: service }): Path<ServiceName>,
     Query(query): Query<PageQuery>,
 ) -> AppResult<Json<JobPage>> {
     let scope = jobs::authorize(&state.db, &caller, &service).await?;
@@ -261,15 +316,20 @@ async fn list(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct LogQuery {
+    /// Keep each line's time.
     timestamps: Option<bool>,
 }
 
+/// A job's log.
+#[utoipa::path(get, operation_id = "read_job_log", path = "/system/logs/{name}/{job}", tag = "jobs", params(JobName, LogQuery),
+    responses((status = 200, description = "The log", body = String, content_type = "text/plain")))]
 async fn log(
     State(state): State<AppState>,
     Principal(caller): Principal,
-    Path((service, job)): Path<(String, String)>,
+    Path(JobName { name: service, job }): Path<JobName>,
     Query(query): Query<LogQuery>,
 ) -> AppResult<String> {
     jobs::log_for(
@@ -286,10 +346,14 @@ async fn log(
     .await
 }
 
+/// Deletes a finished job and its log.
+#[utoipa::path(delete, operation_id = "delete_job", path = "/system/logs/{name}/{job}", tag = "jobs", params(JobName),
+    responses((status = 204, description = "Deleted"),
+        (status = 409, description = "The job is running", body = String, content_type = "text/plain")))]
 async fn remove(
     State(state): State<AppState>,
     Principal(caller): Principal,
-    Path((service, job)): Path<(String, String)>,
+    Path(JobName { name: service, job }): Path<JobName>,
 ) -> AppResult<StatusCode> {
     let found = jobs::require(&state.db, &caller, &service, &job).await?;
     if found.state == JobState::Running {
@@ -301,16 +365,20 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct AllQuery {
+    /// Every job that is not running, not only the succeeded ones.
     all: Option<bool>,
 }
 
-/// Without `all`, only succeeded jobs go; with `all=true`, every job that is not running.
+/// Deletes the service's finished jobs: without `all`, only succeeded ones.
+#[utoipa::path(delete, operation_id = "delete_jobs", path = "/system/logs/{name}", tag = "jobs", params(ServiceName, AllQuery),
+    responses((status = 204, description = "Deleted")))]
 async fn remove_all(
     State(state): State<AppState>,
     Principal(caller): Principal,
-    Path(service): Path<String>,
+    Path(ServiceName { name: service }): Path<ServiceName>,
     Query(query): Query<AllQuery>,
 ) -> AppResult<StatusCode> {
     jobs::delete_finished(

@@ -1,24 +1,30 @@
 //! `GET /metrics`: the platform's Prometheus metrics (`domain::metrics`), for a scraper with
 //! `OSCAR_METRICS_TOKEN` as its bearer token, or the admin.
 
+use axum::body::Body;
 use axum::extract::{FromRequestParts, State};
 use axum::http::{Request, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Router, body::Body};
 use subtle::ConstantTimeEq;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::Principal;
 use crate::web::state::AppState;
 use crate::{AppError, AppResult};
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/metrics", get(metrics))
+pub fn routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
+    router.routes(routes!(metrics))
 }
 
 /// The content type of Prometheus's text format, version 0.0.4.
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
+/// The platform's metrics in Prometheus's text format, for the admin or a scraper with
+/// `OSCAR_METRICS_TOKEN` as its bearer token.
+#[utoipa::path(get, operation_id = "prometheus_metrics", path = "/metrics", tag = "usage",
+    responses((status = 200, description = "Prometheus text format 0.0.4", body = String,
+        content_type = "text/plain; version=0.0.4")))]
 async fn metrics(State(state): State<AppState>, request: Request<Body>) -> Response {
     let (mut parts, _) = request.into_parts();
     let scraper = state.jobs.metrics().token().is_some_and(|token| {

@@ -9,6 +9,7 @@ mod buckets;
 mod config;
 mod jobs;
 mod metrics;
+pub mod openapi;
 mod quotas;
 mod registries;
 mod services;
@@ -20,13 +21,22 @@ use crate::web::state::AppState;
 
 pub use auth::Principal;
 
+/// Every route of the API, and its OpenAPI document served beside it: routes are added only
+/// through their documentation, so the two cannot drift apart.
 pub fn router(state: &AppState) -> Router<AppState> {
-    services::routes()
-        .merge(jobs::routes(state))
-        .merge(buckets::routes())
-        .merge(config::routes())
-        .merge(registries::routes())
-        .merge(usage::routes())
-        .merge(quotas::routes())
-        .merge(metrics::routes())
+    let documented = [
+        config::routes,
+        services::routes,
+        buckets::routes,
+        registries::routes,
+        usage::routes,
+        quotas::routes,
+        metrics::routes,
+    ]
+    .into_iter()
+    .fold(jobs::routes(openapi::routes(), state), |router, add| {
+        add(router)
+    });
+    let (routes, document) = documented.split_for_parts();
+    routes.merge(openapi::serve(document))
 }

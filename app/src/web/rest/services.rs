@@ -1,12 +1,15 @@
 //! `/system/services`: OSCAR's service CRUD (oscar-api.md §3.2).
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::Principal;
+use super::openapi::documented;
 use crate::web::state::AppState;
 use crate::{AppError, AppResult};
 use domain::jobs::deployment;
@@ -16,22 +19,30 @@ use model::service::Service;
 use model::services::{DeploymentLogs, DeploymentStatus, DeploymentSummary};
 use serde::{Deserialize, Serialize};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/system/services", get(list).post(create).put(update))
-        .route("/system/services/", get(list).post(create).put(update))
-        .route("/system/services/{name}", get(read).delete(remove))
-        .route("/system/services/{name}/", get(read).delete(remove))
-        .route("/system/services/{name}/deployment", get(deployment_status))
-        .route(
-            "/system/services/{name}/deployment/logs",
-            get(deployment_logs),
-        )
+pub fn routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
+    [
+        routes!(list, create, update),
+        routes!(read, remove),
+        routes!(deployment_status),
+        routes!(deployment_logs),
+    ]
+    .into_iter()
+    .fold(router, documented)
+}
+
+/// A service named in the path.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(super) struct ServiceName {
+    /// The service's name.
+    pub name: String,
 }
 
 /// `?include=deployment` adds each service's deployment summary, as upstream.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Include {
+    /// `deployment` adds each service's deployment summary.
     include: Option<String>,
 }
 
@@ -44,7 +55,7 @@ impl Include {
 }
 
 /// A service as the API returns it, with its deployment when asked for.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Shown {
     #[serde(flatten)]
     service: Service,
@@ -76,6 +87,9 @@ fn parse(body: &Bytes) -> AppResult<Service> {
     Service::from_json(value).map_err(|e| AppError::bad_request("body", e))
 }
 
+/// Creates a service (oscar-python's `create_service`, oscar-cli's `apply`).
+#[utoipa::path(post, operation_id = "create_service", path = "/system/services", tag = "services", request_body = Service,
+    responses((status = 201, description = "Created: its buckets exist and it is ready to run jobs")))]
 async fn create(
     State(state): State<AppState>,
     Principal(caller): Principal,
@@ -94,6 +108,9 @@ async fn create(
     Ok(StatusCode::CREATED)
 }
 
+/// Replaces a service; the body's `name` selects it, its token and owner are kept.
+#[utoipa::path(put, operation_id = "update_service", path = "/system/services", tag = "services", request_body = Service,
+    responses((status = 204, description = "Updated")))]
 async fn update(
     State(state): State<AppState>,
     Principal(caller): Principal,
@@ -114,6 +131,8 @@ async fn update(
 
 /// The services the caller may see; lists never carry tokens (upstream sends them to anyone
 /// who can list).
+#[utoipa::path(get, operation_id = "list_services", path = "/system/services", tag = "services", params(Include),
+    responses((status = 200, description = "The services", body = Vec<Shown>)))]
 async fn list(
     State(state): State<AppState>,
     Principal(caller): Principal,
@@ -128,11 +147,14 @@ async fn list(
     Ok(Json(answer))
 }
 
-/// The token is returned to the owner and the admin only (oscar-python reads it to invoke).
+/// One service; the token is returned to the owner and the admin only (oscar-python reads it
+/// to invoke).
+#[utoipa::path(get, operation_id = "read_service", path = "/system/services/{name}", tag = "services", params(ServiceName, Include),
+    responses((status = 200, description = "The service", body = Shown)))]
 async fn read(
     State(state): State<AppState>,
     Principal(caller): Principal,
-    Path(name): Path<String>,
+    Path(ServiceName { name }): Path<ServiceName>,
     Query(include): Query<Include>,
 ) -> AppResult<Json<Shown>> {
     let mut service = services::require_visible(&state.db, &caller, &name).await?;
@@ -147,29 +169,38 @@ async fn read(
     Ok(Json(shown(&state, &caller, service, &include).await?))
 }
 
+/// Whether the service can run jobs now (upstream's `ServiceDeploymentStatus`).
+#[utoipa::path(get, path = "/system/services/{name}/deployment", tag = "services", params(ServiceName),
+    responses((status = 200, description = "The service's state", body = DeploymentStatus)))]
 async fn deployment_status(
     State(state): State<AppState>,
     Principal(caller): Principal,
-    Path(name): Path<String>,
+    Path(ServiceName { name }): Path<ServiceName>,
 ) -> AppResult<Json<DeploymentStatus>> {
     Ok(Json(
         deployment::status(&state.db, &state.jobs, &caller, &name).await?,
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 struct LogsQuery {
+    /// `true` puts each line's time in `timestamp`.
     timestamps: Option<String>,
+    /// How many of the last lines (default 200, at most 1,000).
     tail_lines: Option<String>,
 }
 
-/// Lenient like upstream: an unreadable `tailLines` means the default, more than 1,000 means
-/// 1,000.
+/// The latest run's log. Lenient like upstream: an unreadable `tailLines` means the default,
+/// more than 1,000 means 1,000.
+#[utoipa::path(get, path = "/system/services/{name}/deployment/logs", tag = "services",
+    params(ServiceName, LogsQuery),
+    responses((status = 200, description = "The log's last lines", body = DeploymentLogs)))]
 async fn deployment_logs(
     State(state): State<AppState>,
     Principal(caller): Principal,
-    Path(name): Path<String>,
+    Path(ServiceName { name }): Path<ServiceName>,
     Query(query): Query<LogsQuery>,
 ) -> AppResult<Json<DeploymentLogs>> {
     let tail = query
@@ -183,10 +214,13 @@ async fn deployment_logs(
     ))
 }
 
+/// Deletes a service and the buckets it created that no other service uses.
+#[utoipa::path(delete, operation_id = "delete_service", path = "/system/services/{name}", tag = "services", params(ServiceName),
+    responses((status = 204, description = "Deleted")))]
 async fn remove(
     State(state): State<AppState>,
     Principal(caller): Principal,
-    Path(name): Path<String>,
+    Path(ServiceName { name }): Path<ServiceName>,
 ) -> AppResult<StatusCode> {
     services::delete(
         &state.db,
