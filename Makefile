@@ -13,7 +13,7 @@ CARGO_TEST := $(shell command -v cargo-nextest >/dev/null && echo "cargo nextest
 # Never `--workspace` for native builds: it would compile `frontend` too and unify app's
 # `hydrate` and `ssr` features. Native commands use the default members; the wasm crate is
 # checked on its own target.
-.PHONY: run test build e2e clients bench bench-served tools test-tools site unit manifests lint \
+.PHONY: run test build e2e clients api bench bench-served tools test-tools site unit manifests lint \
 	help reliability reliability-ci load fuzz release-smoke screenshots
 
 help:
@@ -24,6 +24,7 @@ help:
 	@echo "make screenshots - the README's screenshots (docs/screenshots), taken by the browser suite"
 	@echo "make release-smoke - browser smoke tests on make build's output, laid out as the image"
 	@echo "make clients - oscar-python (PyPI) against the real server"
+	@echo "make api   - the OpenAPI document validated, then every operation fuzzed (schemathesis): no 5xx"
 	@echo "make bench  - benchmarks (results go in BENCHMARKS.md)"
 	@echo "make bench-served - uploads and job starts through the servers make run and make build make"
 	@echo "make reliability - crash, outage and fault drills in full (results go in RELIABILITY.md)"
@@ -90,6 +91,10 @@ screenshots: test-tools site
 clients: test-tools site
 	tests/clients/run.sh
 
+# The served OpenAPI document (openapi-spec-validator, then schemathesis: no 5xx), tests/api.
+api: test-tools site
+	tests/api/run.sh
+
 # Drills against the real server binary, counting lost and duplicated work (RELIABILITY.md).
 # `make test` runs them smaller, on the debug server the browser tests use.
 reliability-ci: test-tools site
@@ -111,7 +116,7 @@ FUZZ_SECONDS ?= 600
 fuzz:
 	scripts/fuzz.sh $(FUZZ_SECONDS)
 
-test: lint unit manifests e2e clients reliability-ci release-smoke
+test: lint unit manifests e2e clients api reliability-ci release-smoke
 
 bench: tools
 	cargo bench -p server --bench foundation --bench jobs --bench uploads --bench kubernetes --locked

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test layers need beyond the build tools, each only when missing:
-# Debian's chromium and postgresql, hadolint, the end-to-end suite's npm packages and the
-# official OSCAR clients.
+# Debian's chromium and postgresql, hadolint, the end-to-end suite's npm packages, the
+# official OSCAR clients and the OpenAPI tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,6 +40,14 @@ if ! cmp -s tests/clients/requirements.txt "$venv/.installed-requirements.txt" 2
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/clients/requirements.txt
   cp tests/clients/requirements.txt "$venv/.installed-requirements.txt"
+fi
+
+# openapi-spec-validator and schemathesis for the API layer (tests/api), in their own virtualenv.
+api_venv="${OSCAR_API_VENV:-$HOME/.cache/oscar/api-venv}"
+if ! cmp -s tests/api/requirements.txt "$api_venv/.installed-requirements.txt" 2>/dev/null; then
+  python3 -m venv "$api_venv"
+  "$api_venv/bin/pip" install --quiet --disable-pip-version-check -r tests/api/requirements.txt
+  cp tests/api/requirements.txt "$api_venv/.installed-requirements.txt"
 fi
 
 # npm ci only when the lock file changed since the last install.
