@@ -67,3 +67,20 @@ test('pages render for a direct load too (server-side rendering)', async ({ page
     await expect(page.getByRole('heading', { name: heading, level: 1 })).toBeVisible();
   }
 });
+
+test('the API page documents every operation and tries one out', async ({ page }) => {
+  await signIn(page, '/services');
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'API' }).click();
+  await expect(page).toHaveURL(/\/api-docs\/$/);
+  await expect(page.getByRole('heading', { name: /OSCAR API/ })).toBeVisible();
+  await expect(page.locator('#operations-services-create_service')).toBeVisible();
+  await expect(page.locator('#operations-jobs-run_service')).toBeVisible();
+
+  // Swagger UI runs under the server's content security policy: a blocked script or request
+  // would be a console error, which fails the test.
+  const health = page.locator('#operations-platform-health');
+  await health.locator('.opblock-summary-control').click();
+  await health.getByRole('button', { name: 'Try it out' }).click();
+  await health.getByRole('button', { name: 'Execute' }).click();
+  await expect(health.locator('.live-responses-table tr.response .response-col_status')).toHaveText('200');
+});

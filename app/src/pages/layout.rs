@@ -38,6 +38,8 @@ pub fn Layout() -> impl IntoView {
                     <li><A href="/buckets">"Buckets"</A></li>
                     <li><A href="/jobs">"Jobs"</A></li>
                     <li><A href="/info">"Info"</A></li>
+                    // The REST API's browsable reference: a page of its own, outside the app.
+                    <li><a href="/api-docs/" rel="external">"API"</a></li>
                 </ul>
                 // A full-page form: logging out may continue at the identity provider.
                 <form method="post" action="/auth/logout" class="logout">
