@@ -481,6 +481,8 @@ async fn job_listings_page_and_filter() {
             .await
             .unwrap();
         }
+        // Times from now: finished jobs older than the retention would be the cleanup's.
+        let base = Timestamp::now().millis();
         for (name, service, owner, state, at) in [
             ("a-1", "a", "alice", "succeeded", 1000),
             ("a-2", "a", "bob", "failed", 2000),
@@ -496,7 +498,7 @@ async fn job_listings_page_and_filter() {
             .bind(service)
             .bind(owner)
             .bind(state)
-            .bind(at as i64)
+            .bind(base + at)
             .execute(db.pool())
             .await
             .unwrap();
@@ -561,7 +563,7 @@ async fn job_listings_page_and_filter() {
             ),
             (
                 JobFilter {
-                    since: Some(Timestamp::from_millis(3000)),
+                    since: Some(Timestamp::from_millis(base + 3000)),
                     ..JobFilter::default()
                 },
                 vec!["a-3", "b-2", "b-1"],
