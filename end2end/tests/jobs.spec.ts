@@ -142,3 +142,30 @@ test('the Jobs page charts the runs of the last two weeks', async ({ page, reque
   await expect(chart).toContainText('runs in 14 days');
   await expect(chart.getByRole('img')).toHaveAttribute('aria-label', /runs in 14 days/);
 });
+
+test('a running job is stopped from its page, after a confirmation', async ({ page, request }) => {
+  await api.createService(request, {
+    name: 'stop-e2e',
+    image: 'docker.io/library/alpine:3.20',
+    script: 'echo started\nsleep 60\n',
+    input: [{ path: 'stop-e2e/in' }],
+    output: [{ path: 'stop-e2e/out' }],
+  });
+  const token = (await (await api.getService(request, 'stop-e2e')).json()).token;
+  const queued = await request.post('/job/stop-e2e', { headers: { Authorization: `Bearer ${token}` }, data: '{}' });
+  expect(queued.status(), await queued.text()).toBe(201);
+  const job = (await queued.json()).job_name as string;
+
+  await signIn(page, `/services/stop-e2e/jobs/${job}`);
+  await expect(page.getByTestId('job-state')).toHaveText('Running', { timeout: 30_000 });
+  await expect(page.getByTestId('log')).toContainText('started');
+  await page.getByRole('button', { name: 'Stop' }).click();
+  const dialog = page.getByRole('alertdialog', { name: 'Confirm stopping the job' });
+  await expect(dialog).toContainText('its outputs are not uploaded');
+  await dialog.getByRole('button', { name: 'Stop' }).click();
+  // Followed live: the state and reason change without a reload.
+  await expect(page.getByTestId('job-state')).toHaveText('Failed', { timeout: 15_000 });
+  await expect(page.getByTestId('job-reason')).toHaveText('stopped by cluster_admin');
+  await expect(page.getByRole('button', { name: 'Stop' })).toBeHidden();
+  await expect(page.getByTestId('log')).toContainText('stopped by cluster_admin');
+});

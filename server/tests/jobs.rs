@@ -785,3 +785,96 @@ async fn a_finished_job_runs_again_as_a_new_job() {
         .await;
     assert_eq!(stray.status, StatusCode::NOT_FOUND, "{}", stray.body);
 }
+
+/// Whether a process whose command line holds `marker` runs on this machine (sandboxed jobs'
+/// processes are visible from outside their namespace).
+fn process_with(marker: &str) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
+        std::fs::read(entry.path().join("cmdline")).is_ok_and(|line| {
+            String::from_utf8_lossy(&line)
+                .replace('\0', " ")
+                .contains(marker)
+        })
+    })
+}
+
+/// Stop ends a running job's process at once and a pending job before it runs: both end
+/// failed, saying who stopped them, with no outputs. Finished jobs cannot be stopped.
+#[tokio::test]
+async fn a_stopped_job_ends_at_once_and_a_pending_one_never_runs() {
+    let mut app = TestApp::new().await;
+    let script = "echo started\nsleep 61.25\necho never > \"$TMP_OUTPUT_DIR/out.txt\"\n";
+    let mut definition = service("stoppable", script);
+    definition["annotations"] = json!({"oscar/max-concurrent-jobs": "1"});
+    let token = create(&mut app, definition).await;
+    for i in 0..2 {
+        let body = format!("{{\"i\": {i}}}");
+        app.invoke("/job/stoppable", &format!("Bearer {token}"), body)
+            .await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (running, pending) = loop {
+        let all = jobs(&mut app, "stoppable").await;
+        let named = |status: &str| {
+            all.iter()
+                .find(|(_, j)| j["status"] == status)
+                .map(|(name, _)| name.clone())
+        };
+        if let (Some(running), Some(pending)) = (named("Running"), named("Pending"))
+            && log(&mut app, "stoppable", &running)
+                .await
+                .contains("started")
+        {
+            break (running, pending);
+        }
+        assert!(Instant::now() < deadline, "no job started: {all:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(process_with("sleep 61.25"));
+
+    app.login().await;
+    let asked = Instant::now();
+    for job in [&pending, &running] {
+        let stopped = app
+            .call("jobs/stop", &[("service", "stoppable"), ("job", job)])
+            .await;
+        assert_eq!(stopped.status, StatusCode::OK, "{}", stopped.body);
+    }
+    let all = finished(&mut app, "stoppable", 2).await;
+    assert!(asked.elapsed() < Duration::from_secs(30), "{all:?}");
+    for job in [&pending, &running] {
+        let record = app
+            .call("jobs/get", &[("service", "stoppable"), ("job", job)])
+            .await
+            .json();
+        assert_eq!(record["state"], "failed", "{record}");
+        assert_eq!(record["reason"], "stopped by cluster_admin", "{record}");
+        assert_eq!(record["outputs"], json!([]), "{record}");
+    }
+    let record = app
+        .call("jobs/get", &[("service", "stoppable"), ("job", &pending)])
+        .await
+        .json();
+    assert!(record["started_at"].is_null(), "it never ran: {record}");
+    assert!(
+        log(&mut app, "stoppable", &running)
+            .await
+            .contains("stopped by cluster_admin")
+    );
+    let gone = Instant::now() + Duration::from_secs(10);
+    while process_with("sleep 61.25") {
+        assert!(Instant::now() < gone, "the job's process outlived its stop");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(get(&app, "stoppable", "out/out.txt").await, None);
+
+    let again = app
+        .call("jobs/stop", &[("service", "stoppable"), ("job", &running)])
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+    assert!(
+        again.body.contains("only pending and running"),
+        "{}",
+        again.body
+    );
+}

@@ -501,3 +501,48 @@ async fn a_users_jobs_quota_holds_jobs_back_from_the_cluster() {
         .json();
     assert_eq!(report["resources"]["jobs"], json!({"max": 1, "used": 0}));
 }
+
+/// Stopping a job that runs on the cluster deletes its Job (the pods go with it) and ends the
+/// job failed, saying who stopped it.
+#[tokio::test]
+async fn a_stopped_job_deletes_its_job_on_the_cluster() {
+    let cluster = cluster().await;
+    let mut app = app_on(&cluster, Duration::from_secs(60)).await;
+    create(&mut app, service("kstop", "echo started\nsleep 60\n")).await;
+    put(&app, "kstop", "in/a.txt", b"a").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let job = loop {
+        let all = common::jobs::jobs(&mut app, "kstop").await;
+        if let Some((job, _)) = all.iter().next()
+            && log(&mut app, "kstop", job).await.contains("started")
+        {
+            break job.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the job never started"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let before = cluster.fake.requests().len();
+    app.login().await;
+    let stopped = app
+        .call("jobs/stop", &[("service", "kstop"), ("job", &job)])
+        .await;
+    assert_eq!(stopped.status, http::StatusCode::OK, "{}", stopped.body);
+    let all = finished(&mut app, "kstop", 1).await;
+    assert_eq!(all[&job]["status"], "Failed", "{all:?}");
+    let record = app
+        .call("jobs/get", &[("service", "kstop"), ("job", &job)])
+        .await
+        .json();
+    assert_eq!(record["reason"], "stopped by cluster_admin", "{record}");
+    let calls = calls(&cluster.fake, before);
+    assert!(
+        calls.iter().any(|c| c.starts_with(&format!(
+            "DELETE /apis/batch/v1/namespaces/{NAMESPACE}/jobs/{job}"
+        ))),
+        "{calls:?}"
+    );
+    assert!(cluster.fake.list("jobs", Some(NAMESPACE)).is_empty());
+}

@@ -409,6 +409,11 @@ async fn matrix(w: &mut World) {
             vec![("service", "ar"), ("job", &alice_ar_job)],
             404,
         ),
+        (
+            "jobs/stop",
+            vec![("service", "ar"), ("job", &alice_ar_job)],
+            404,
+        ),
     ] {
         for who in [Anon, Bob] {
             let got = w.call(who, endpoint, &form).await;

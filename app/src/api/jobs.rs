@@ -98,6 +98,16 @@ pub async fn retry_job(service: String, job: String) -> Result<(), AppError> {
     jobs::retry(&state.db, &state.jobs, &caller, &service, &job).await
 }
 
+/// Stops a pending or running job; it ends failed, saying who stopped it.
+#[server(endpoint = "jobs/stop")]
+pub async fn stop_job(service: String, job: String) -> Result<(), AppError> {
+    use crate::web::context;
+    use domain::jobs;
+    let caller = context::require_caller().await?;
+    let state = context::state();
+    jobs::stop(&state.db, &state.jobs, &caller, &service, &job).await
+}
+
 /// Runs a finished job again as a new job; answers the new job's name.
 #[server(endpoint = "jobs/rerun")]
 pub async fn rerun_job(service: String, job: String) -> Result<String, AppError> {

@@ -13,7 +13,7 @@ use model::url::percent_encode;
 
 use super::bucket::folder_href;
 use super::widgets::{ConfirmDialog, ErrorPanel, LocalTime, PageHeader, format_duration, loaded};
-use crate::api::jobs::{DeleteJobs, Job, JobState, RerunJob, RetryJob, get_job};
+use crate::api::jobs::{DeleteJobs, Job, JobState, RerunJob, RetryJob, StopJob, get_job};
 use model::jobs::Trigger;
 
 /// Where a job's page is.
@@ -95,7 +95,9 @@ fn JobFacts(job: Job) -> impl IntoView {
     let retry = ServerAction::<RetryJob>::new();
     let rerun = ServerAction::<RerunJob>::new();
     let delete = ServerAction::<DeleteJobs>::new();
+    let stop = ServerAction::<StopJob>::new();
     let confirming = RwSignal::new(false);
+    let confirming_stop = RwSignal::new(false);
     let navigate = use_navigate();
     let service_href = format!("/services/{}", percent_encode(&job.service, b""));
     // Deleted: back to the service, whose table no longer has it. Run again: to the new job.
@@ -138,8 +140,18 @@ fn JobFacts(job: Job) -> impl IntoView {
             }
             .into_any()
         }
-        _ => ().into_any(),
+        // Pending or running.
+        _ => view! {
+            <button type="button" class="danger" on:click=move |_| confirming_stop.set(true)>"Stop"</button>
+        }
+        .into_any(),
     };
+    let stop_question = if job.state == JobState::Running {
+        format!("Stop job {name}? Its script is ended now; its outputs are not uploaded.")
+    } else {
+        format!("Stop job {name}? It will not run.")
+    };
+    let stop_target = (service.clone(), name.clone());
     let when = |at: Option<Timestamp>| at.map(|at| view! { <LocalTime at /> });
     view! {
         <section class="panel detail" data-testid="job-facts" data-state=job.state.as_str()>
@@ -197,6 +209,21 @@ fn JobFacts(job: Job) -> impl IntoView {
                     </ConfirmDialog>
                 }
             })}
+            {move || confirming_stop.get().then(|| {
+                let ((service, name), question) = (stop_target.clone(), stop_question.clone());
+                view! {
+                    <ConfirmDialog label="Confirm stopping the job" confirm="Stop"
+                        pending=stop.pending()
+                        on_confirm=move |()| {
+                            stop.dispatch(StopJob { service: service.clone(), job: name.clone() });
+                            confirming_stop.set(false);
+                        }
+                        on_cancel=move |()| confirming_stop.set(false)>
+                        <p>{question}</p>
+                    </ConfirmDialog>
+                }
+            })}
+            {move || stop.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error /> })}
             {move || retry.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error /> })}
             {move || rerun.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error /> })}
             {move || delete.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error /> })}

@@ -8,7 +8,7 @@ use model::function::Report;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use super::executor::{EventBody, Execution, Requested};
+use super::executor::{EventBody, Execution, Finished, Requested};
 use super::queue::{self, Outcome};
 use super::{Jobs, MAX_CONCURRENCY_ANNOTATION, logs};
 use crate::db::Database;
@@ -64,6 +64,15 @@ async fn maintain(db: &Database, jobs: &Jobs) {
     let until = Timestamp::now() + jobs.settings().lease;
     if let Err(err) = queue::renew_leases(db, jobs.instance(), until).await {
         tracing::warn!(%err, "cannot renew job leases");
+    }
+    // Stops asked of another server for jobs running here.
+    match queue::stops_requested(db, jobs.instance()).await {
+        Ok(stops) => {
+            for (job, reason) in stops {
+                jobs.stop_here(&job, &reason);
+            }
+        }
+        Err(err) => tracing::warn!(%err, "cannot read the stops asked for"),
     }
     match queue::recover_expired(db, jobs.settings().max_attempts).await {
         Ok(recovered) => {
@@ -232,8 +241,23 @@ pub(crate) async fn execute(
     tracing::info!(%job, service = %service.name, "job started");
     // The platform's own word on a failed attempt goes to the job's log too.
     let notes = log.clone();
+    let mut stop = jobs.stoppable(job);
     let started = std::time::Instant::now();
-    let result = jobs.executor().run(&service, execution, log).await;
+    let result = tokio::select! {
+        result = jobs.executor().run(&service, execution, log) => result,
+        // The run's future is dropped: the local executors' processes die with it.
+        reason = stop.requested() => {
+            if let Err(err) = jobs.executor().stop(&service, job).await {
+                tracing::warn!(%job, %err, "cannot stop the job where it runs");
+            }
+            let _ = notes.send(logs::note(&reason)).await;
+            Ok(Finished {
+                report: Report::Failed { exit_code: None, reason, outputs: Vec::new() },
+                response: None,
+            })
+        }
+    };
+    drop(stop);
     let took = started.elapsed();
     let (outcome, response) = match result {
         Ok(finished) => {

@@ -92,6 +92,12 @@ pub trait Executor: Send + Sync {
         log: LogSink,
     ) -> Result<Finished, String>;
 
+    /// Ends a run of `job` whose [`Executor::run`] future was dropped because it was asked to
+    /// stop: the local executors' processes die with the future; a cluster's Job must go.
+    async fn stop(&self, _service: &Service, _job: &str) -> Result<(), String> {
+        Ok(())
+    }
+
     /// Refuses what a service to be created or updated may not use where its jobs run
     /// (another user's image pull Secret), before anything is prepared or stored.
     async fn check_service(&self, _service: &Service) -> AppResult<()> {

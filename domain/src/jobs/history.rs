@@ -1,7 +1,7 @@
 //! The job history callers read and prune: pages and counts for the dashboard and the REST
 //! API, who sees which jobs, logs, deletion, retries and retention.
 
-use super::queue::{JOB_COLUMNS, NewJob, enqueue, event_of, get};
+use super::queue::{self, JOB_COLUMNS, NewJob, enqueue, event_of, get};
 use super::{Job, JobList, JobState, Jobs, Trigger};
 use crate::access::Caller;
 use crate::db::Database;
@@ -279,6 +279,36 @@ pub async fn retry(
     .bind(job)
     .execute(db.pool())
     .await?;
+    jobs.changed(service, job);
+    Ok(())
+}
+
+/// Stops a job: a pending one never runs, a running one's process is ended (by the server
+/// running it: at once when that is this one, else when it next renews its leases). Either
+/// ends failed, with who stopped it as its reason; its outputs are not uploaded.
+pub async fn stop(
+    db: &Database,
+    jobs: &Jobs,
+    caller: &Caller,
+    service: &str,
+    job: &str,
+) -> AppResult<()> {
+    let found = require(db, caller, service, job).await?;
+    let reason = format!("stopped by {}", caller.id);
+    let stopped = match found.state {
+        JobState::Pending => queue::abandon(db, job, &reason).await?,
+        JobState::Running => queue::request_stop(db, job, &reason).await?,
+        _ => false,
+    };
+    if !stopped {
+        // Finished meanwhile, or before: nothing to stop.
+        let now = get(db, job).await?.map_or(found.state, |j| j.state);
+        return Err(AppError::Conflict(format!(
+            "job {job:?} is {}; only pending and running jobs can be stopped",
+            now.label().to_lowercase()
+        )));
+    }
+    jobs.stop_here(job, &reason);
     jobs.changed(service, job);
     Ok(())
 }

@@ -226,17 +226,14 @@ impl LocalExecutor {
             .map_err(|e| format!("cannot start the supervisor {program}: {e}"))?;
         // Our copies of the write end, so the pipe ends when the job's processes do.
         drop(command);
-        let pid = child.id();
+        let group = ProcessGroup(child.id());
         let forwarded = tokio::spawn(forward(output, log));
 
         let limit = execution.timeout + GRACE;
         let status = match tokio::time::timeout(limit, child.wait()).await {
             Ok(status) => status.map_err(|e| format!("lost the supervisor process: {e}"))?,
             Err(_) => {
-                if let Some(pid) = pid {
-                    // SAFETY: plain syscall on the job's own process group.
-                    unsafe { libc::killpg(pid as i32, libc::SIGKILL) };
-                }
+                group.kill();
                 let _ = child.wait().await;
                 let _ = forwarded.await;
                 return Ok(Finished {
@@ -254,10 +251,7 @@ impl LocalExecutor {
         };
         // Processes the script left behind (or a killed supervisor's script) would hold the
         // output pipes open: the group ends with its supervisor.
-        if let Some(pid) = pid {
-            // SAFETY: plain syscall on the job's own process group.
-            unsafe { libc::killpg(pid as i32, libc::SIGKILL) };
-        }
+        group.kill();
         let _ = forwarded.await;
         let report = match tokio::fs::read(&files.result).await {
             Ok(bytes) => serde_json::from_slice::<Report>(&bytes)
@@ -271,6 +265,30 @@ impl LocalExecutor {
             _ => None,
         };
         Ok(Finished { report, response })
+    }
+}
+
+/// The job's process group, killed when the run ends however it ends: also when the run is
+/// dropped half-way because the job was stopped (the child's `kill_on_drop` reaches only the
+/// supervisor, not the script it started).
+struct ProcessGroup(Option<u32>);
+
+impl ProcessGroup {
+    fn kill(mut self) {
+        self.kill_now();
+    }
+
+    fn kill_now(&mut self) {
+        if let Some(pid) = self.0.take() {
+            // SAFETY: plain syscall on the job's own process group.
+            unsafe { libc::killpg(pid as i32, libc::SIGKILL) };
+        }
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        self.kill_now();
     }
 }
 

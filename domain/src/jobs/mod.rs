@@ -16,11 +16,12 @@ pub mod logs;
 mod queue;
 pub mod sandbox;
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::{Notify, broadcast, watch};
 
 pub use self::history::*;
 pub use self::queue::*;
@@ -115,6 +116,8 @@ struct Inner {
     /// Whether the store jobs use was found unreachable: until it answers again, jobs wait in
     /// the queue instead of spending their attempts on failures nobody can fix by retrying.
     store_down: AtomicBool,
+    /// The runs of this server that can be told to stop, by job.
+    stops: Mutex<HashMap<String, watch::Sender<Option<String>>>>,
 }
 
 impl std::fmt::Debug for Jobs {
@@ -145,6 +148,7 @@ impl Jobs {
                 changes: broadcast::channel(1024).0,
                 logs: broadcast::channel(4096).0,
                 store_down: AtomicBool::new(false),
+                stops: Mutex::default(),
             }),
         }
     }
@@ -243,6 +247,30 @@ impl Jobs {
         });
     }
 
+    /// Registers this server's run of `job` as one that can be told to stop, until the signal
+    /// is dropped.
+    pub(crate) fn stoppable(&self, job: &str) -> StopSignal {
+        let (sender, receiver) = watch::channel(None);
+        self.stops().insert(job.to_string(), sender);
+        StopSignal {
+            jobs: self.clone(),
+            job: job.to_string(),
+            receiver,
+        }
+    }
+
+    /// Tells this server's run of `job`, if it has one, to stop; `reason` says who asked.
+    pub(crate) fn stop_here(&self, job: &str, reason: &str) {
+        if let Some(sender) = self.stops().get(job) {
+            sender.send_replace(Some(reason.to_string()));
+        }
+    }
+
+    fn stops(&self) -> std::sync::MutexGuard<'_, HashMap<String, watch::Sender<Option<String>>>> {
+        // Nothing can be left half-changed in a map insert or removal.
+        self.inner.stops.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Whether jobs may start: true unless the store was found unreachable and still is.
     pub(crate) async fn store_ready(&self) -> bool {
         if !self.inner.store_down.load(Ordering::Relaxed) {
@@ -281,6 +309,36 @@ pub fn job_name(service: &str) -> String {
         service
     };
     format!("{prefix}-{}", uuid::Uuid::new_v4())
+}
+
+/// A run that can be told to stop ([`Jobs::stoppable`]).
+pub(crate) struct StopSignal {
+    jobs: Jobs,
+    job: String,
+    receiver: watch::Receiver<Option<String>>,
+}
+
+impl StopSignal {
+    /// Resolves, with who asked, once the run is told to stop.
+    pub(crate) async fn requested(&mut self) -> String {
+        let asked = self
+            .receiver
+            .wait_for(Option::is_some)
+            .await
+            .ok()
+            .and_then(|reason| reason.clone());
+        match asked {
+            Some(reason) => reason,
+            // The sender lives as long as this signal: never.
+            None => std::future::pending().await,
+        }
+    }
+}
+
+impl Drop for StopSignal {
+    fn drop(&mut self) {
+        self.jobs.stops().remove(&self.job);
+    }
 }
 
 #[cfg(test)]

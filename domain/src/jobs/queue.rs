@@ -216,15 +216,18 @@ pub(crate) async fn recover_expired(
     max_attempts: u32,
 ) -> AppResult<Vec<(String, String)>> {
     let now = Timestamp::now();
-    let rows: Vec<(String, String, Trigger, i64)> = sqlx::query_as(
-        "SELECT name, service, trigger, attempts FROM jobs WHERE state = 'running' AND lease_until < $1",
+    let rows: Vec<(String, String, Trigger, i64, Option<String>)> = sqlx::query_as(
+        "SELECT name, service, trigger, attempts, stop_requested FROM jobs
+         WHERE state = 'running' AND lease_until < $1",
     )
     .bind(now)
     .fetch_all(db.pool())
     .await?;
     let mut recovered = Vec::new();
-    for (name, service, trigger, attempts) in rows {
-        let (state, reason) = if trigger == Trigger::Sync {
+    for (name, service, trigger, attempts, stop_requested) in rows {
+        let (state, reason) = if let Some(stopped) = stop_requested {
+            (JobState::Failed, stopped)
+        } else if trigger == Trigger::Sync {
             (
                 JobState::Failed,
                 "the server stopped during this synchronous run".to_string(),
@@ -261,10 +264,14 @@ pub(crate) async fn recover_expired(
 }
 
 /// Gives this server's running jobs (or just `job`) back to the queue, at shutdown or when
-/// their bookkeeping failed: the attempt they were in does not count.
+/// their bookkeeping failed: the attempt they were in does not count. Jobs asked to stop end
+/// failed instead.
 pub(crate) async fn release(db: &Database, instance: &str, job: Option<&str>) -> AppResult<()> {
     sqlx::query(
-        "UPDATE jobs SET state = 'pending', lease_owner = NULL, lease_until = NULL,
+        "UPDATE jobs SET state = CASE WHEN stop_requested IS NULL THEN 'pending' ELSE 'failed' END,
+                         reason = COALESCE(stop_requested, reason),
+                         finished_at = CASE WHEN stop_requested IS NULL THEN NULL ELSE $1 END,
+                         lease_owner = NULL, lease_until = NULL,
                          attempts = attempts - 1, run_after = $1
          WHERE lease_owner = $2 AND state = 'running' AND trigger <> 'sync'
            AND ($3 IS NULL OR name = $3)",
@@ -277,9 +284,9 @@ pub(crate) async fn release(db: &Database, instance: &str, job: Option<&str>) ->
     Ok(())
 }
 
-/// Ends a pending job that can no longer run.
-pub(crate) async fn abandon(db: &Database, job: &str, reason: &str) -> AppResult<()> {
-    sqlx::query(
+/// Ends a pending job that can no longer run; false when it was not pending (any more).
+pub(crate) async fn abandon(db: &Database, job: &str, reason: &str) -> AppResult<bool> {
+    let done = sqlx::query(
         "UPDATE jobs SET state = 'failed', reason = $1, finished_at = $2 WHERE name = $3 AND state = 'pending'",
     )
     .bind(reason)
@@ -287,7 +294,33 @@ pub(crate) async fn abandon(db: &Database, job: &str, reason: &str) -> AppResult
     .bind(job)
     .execute(db.pool())
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
+}
+
+/// Asks the server running `job` to stop it, `reason` saying who asked; false when it was not
+/// running (any more).
+pub(crate) async fn request_stop(db: &Database, job: &str, reason: &str) -> AppResult<bool> {
+    let done =
+        sqlx::query("UPDATE jobs SET stop_requested = $1 WHERE name = $2 AND state = 'running'")
+            .bind(reason)
+            .bind(job)
+            .execute(db.pool())
+            .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The jobs this server runs that were asked to stop, with who asked.
+pub(crate) async fn stops_requested(
+    db: &Database,
+    instance: &str,
+) -> AppResult<Vec<(String, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT name, stop_requested FROM jobs
+         WHERE lease_owner = $1 AND state = 'running' AND stop_requested IS NOT NULL",
+    )
+    .bind(instance)
+    .fetch_all(db.pool())
+    .await?)
 }
 
 /// How a run ended, to record.

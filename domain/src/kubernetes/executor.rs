@@ -248,6 +248,12 @@ impl Executor for KubernetesExecutor {
         Ok(Finished { report, response })
     }
 
+    async fn stop(&self, service: &Service, job: &str) -> Result<(), String> {
+        self.cluster
+            .remove_job(&self.cluster.namespace_of(service), job)
+            .await
+    }
+
     async fn check_service(&self, service: &Service) -> AppResult<()> {
         self.cluster.check_pull_secrets(service).await
     }
