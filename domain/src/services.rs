@@ -212,6 +212,16 @@ pub async fn list_visible(
     Ok(all.iter().filter(|s| visible(caller, s)).cloned().collect())
 }
 
+/// Which of the services the caller may see feed which, laid out for the workflow view.
+pub async fn workflow(
+    db: &Database,
+    catalog: &Catalog,
+    caller: &Caller,
+) -> AppResult<model::workflow::Workflow> {
+    let visible = list_visible(db, catalog, caller).await?;
+    Ok(model::workflow::Workflow::of(&visible))
+}
+
 /// Rows on a page of the services list: enough to scan, few enough to render fast with
 /// thousands of services.
 pub const PER_PAGE: usize = 50;

@@ -53,3 +53,30 @@ test('a service defined through the API is listed, inspected, and deleted with c
   const gone = await api.getService(request, 'upper-e2e');
   expect(gone.status()).toBe(404);
 });
+
+test('the workflow view shows which services feed which', async ({ page, request }) => {
+  const step = (name: string, input: string, output: string) => ({
+    name,
+    image: 'docker.io/library/alpine:3.20',
+    script: 'cp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/"\n',
+    input: [{ path: input }],
+    output: [{ path: output }],
+  });
+  await api.createService(request, step('flow-first', 'flow/in', 'flow/middle'));
+  await api.createService(request, step('flow-second', 'flow/middle', 'flow/out'));
+
+  await signIn(page, '/services');
+  const workflow = page.getByTestId('workflow');
+  await expect(workflow.getByRole('heading', { name: 'Workflows' })).toBeVisible();
+  await expect(workflow.locator('g.workflow-node[data-service="flow-first"]')).toBeVisible();
+  await expect(workflow.locator('g.workflow-node[data-service="flow-second"]')).toBeVisible();
+  await expect(workflow.locator('path.workflow-edge title', { hasText: 'flow-first → flow-second through flow/middle' })).toHaveCount(1);
+  // The second sits right of the first.
+  const first = await workflow.locator('g.workflow-node[data-service="flow-first"] rect').boundingBox();
+  const second = await workflow.locator('g.workflow-node[data-service="flow-second"] rect').boundingBox();
+  expect(second!.x).toBeGreaterThan(first!.x);
+  // The list says the same with links.
+  const link = workflow.getByRole('listitem').filter({ hasText: 'through flow/middle' });
+  await link.getByRole('link', { name: 'flow-second' }).click();
+  await expect(page).toHaveURL(/\/services\/flow-second$/);
+});

@@ -28,6 +28,7 @@ pub mod system;
 pub mod time;
 pub mod url;
 pub mod usage;
+pub mod workflow;
 
 pub use error::{AppError, AppResult};
 pub use time::{Civil, Timestamp};

@@ -96,6 +96,16 @@ pub async fn list_services(
     services::page(&state.db, &state.services, &caller, &filter, page).await
 }
 
+/// Which of the caller's visible services feed which, for the workflow view.
+#[server(prefix = "/api", endpoint = "services/workflow")]
+pub async fn service_workflow() -> Result<model::workflow::Workflow, AppError> {
+    use crate::web::context;
+    use domain::services;
+    let caller = context::require_caller().await?;
+    let state = context::state();
+    services::workflow(&state.db, &state.services, &caller).await
+}
+
 /// The definition without its token (see `service_token`) and with secret values blank.
 #[server(prefix = "/api", endpoint = "services/get")]
 pub async fn get_service(name: String) -> Result<Service, AppError> {

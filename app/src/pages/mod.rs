@@ -14,6 +14,7 @@ mod service_jobs;
 mod services;
 mod snippets;
 mod widgets;
+mod workflow;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Title, provide_meta_context};

@@ -6,6 +6,7 @@ use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
 use super::widgets::{EmptyState, LocalTime, Owner, PageHeader, loaded};
+use super::workflow::WorkflowPanel;
 use crate::api::services::{ServiceSummary, ServicesPage, list_services};
 
 /// Typing pauses this long before the list is asked for again.
@@ -81,6 +82,7 @@ pub fn ServicesPage() -> impl IntoView {
             <A href="/new-service" attr:class="button primary">"New service"</A>
         </PageHeader>
         {loaded(services, move |list| view! { <ServiceTable list filter=filter.get_untracked() /> })}
+        <WorkflowPanel />
     }
 }
 
