@@ -111,6 +111,7 @@ test('buckets are created and deleted from the Buckets page', async ({ page, exp
   await page.getByRole('button', { name: 'Create bucket' }).click();
   const row = page.locator('tr[data-bucket="made-e2e"]');
   await expect(row).toBeVisible();
+  await expect(page.getByTestId('toasts')).toContainText('Bucket made-e2e created');
   // Issue 23.11: the admin's own bucket says so by the name they signed in with.
   await expect(row).toContainText(`${ADMIN} (you)`);
 
@@ -118,6 +119,9 @@ test('buckets are created and deleted from the Buckets page', async ({ page, exp
   await expect(page.getByTestId('bucket-delete-summary')).toHaveText('Delete bucket made-e2e and the 0 object(s) in it?');
   await page.getByRole('alertdialog').getByRole('button', { name: 'Delete' }).click();
   await expect(row).toHaveCount(0);
+  await expect(page.getByTestId('toasts')).toContainText('Bucket made-e2e deleted');
+  // Gone after a few seconds.
+  await expect(page.getByTestId('toasts')).not.toContainText('Bucket made-e2e', { timeout: 10_000 });
 });
 
 // Issue 20.6: a stored page never runs as one. Opened from its share link, an HTML file is a

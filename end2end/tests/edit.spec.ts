@@ -84,6 +84,8 @@ test('a service is created through the form', async ({ page, request }) => {
   await page.getByLabel('Name', { exact: true }).fill('form-e2e');
   await page.getByRole('button', { name: 'Create' }).click();
   await expect(page).toHaveURL(/\/services\/form-e2e$/);
+  // The toast outlives the navigation it came with.
+  await expect(page.getByTestId('toasts')).toContainText('Service form-e2e created');
   await expect(page.getByTestId('memory')).toHaveText('256Mi');
 
   const stored = await (await api.getService(request, 'form-e2e')).json();

@@ -166,6 +166,7 @@ test('a running job is stopped from its page, after a confirmation', async ({ pa
   // Followed live: the state and reason change without a reload.
   await expect(page.getByTestId('job-state')).toHaveText('Failed', { timeout: 15_000 });
   await expect(page.getByTestId('job-reason')).toHaveText('stopped by cluster_admin');
+  await expect(page.getByTestId('toasts')).toContainText(`Job ${job} stopped`);
   await expect(page.getByRole('button', { name: 'Stop' })).toBeHidden();
   await expect(page.getByTestId('log')).toContainText('stopped by cluster_admin');
 });

@@ -28,6 +28,19 @@ pub fn BucketsPage() -> impl IntoView {
             confirming.set(None);
         }
     });
+    // The names asked for, for the toasts (an action forgets its input once it is done).
+    let (created, deleted) = (
+        StoredValue::new(String::new()),
+        StoredValue::new(String::new()),
+    );
+    super::widgets::toast_when(move || {
+        matches!(create.value().get(), Some(Ok(())))
+            .then(|| format!("Bucket {} created", created.get_value()))
+    });
+    super::widgets::toast_when(move || {
+        matches!(delete.value().get(), Some(Ok(())))
+            .then(|| format!("Bucket {} deleted", deleted.get_value()))
+    });
     view! {
         <PageHeader title="Buckets">
             <button type="button" on:click=move |_| buckets.refetch()>"Refresh"</button>
@@ -38,6 +51,7 @@ pub fn BucketsPage() -> impl IntoView {
                 ev.prevent_default();
                 let wanted = name.get_untracked().trim().to_string();
                 if !wanted.is_empty() {
+                    created.set_value(wanted.clone());
                     create.dispatch(CreateBucket { name: wanted });
                 }
             }>
@@ -56,7 +70,10 @@ pub fn BucketsPage() -> impl IntoView {
             let doomed = bucket.clone();
             view! {
                 <ConfirmDialog label="Confirm bucket deletion" confirm="Delete"
-                    on_confirm=move |()| { delete.dispatch(DeleteBucket { name: doomed.clone() }); }
+                    on_confirm=move |()| {
+                        deleted.set_value(doomed.clone());
+                        delete.dispatch(DeleteBucket { name: doomed.clone() });
+                    }
                     on_cancel=move |()| confirming.set(None) pending=delete.pending()>
                     <p data-testid="bucket-delete-summary">
                         {format!("Delete bucket {bucket} and the {objects} object(s) in it?")}

@@ -113,6 +113,24 @@ fn JobFacts(job: Job) -> impl IntoView {
         });
     }
     let (service, name) = (job.service.clone(), job.name.clone());
+    {
+        let said = |done: Box<dyn Fn() -> bool>, verb: &'static str| {
+            let name = name.clone();
+            super::widgets::toast_when(move || done().then(|| format!("Job {name} {verb}")));
+        };
+        said(
+            Box::new(move || matches!(stop.value().get(), Some(Ok(())))),
+            "stopped",
+        );
+        said(
+            Box::new(move || matches!(delete.value().get(), Some(Ok(_)))),
+            "deleted",
+        );
+        said(
+            Box::new(move || matches!(retry.value().get(), Some(Ok(())))),
+            "queued again",
+        );
+    }
     let question = format!("Delete job {name} and its log?");
     let service_name = job.service.clone();
     let actions = match job.state {

@@ -2,6 +2,7 @@ use leptos::prelude::*;
 use leptos_router::components::{A, Outlet};
 use leptos_router::hooks::{use_location, use_navigate};
 
+use super::widgets::ToastRegion;
 use crate::api::auth::current_user;
 
 /// Sidebar navigation, the signed-in user and the page. The server already sends signed-out
@@ -10,6 +11,7 @@ use crate::api::auth::current_user;
 pub fn Layout() -> impl IntoView {
     let user = Resource::new(|| (), |_| current_user());
     provide_context::<super::widgets::CurrentUser>(user);
+    let toasts = super::widgets::Toasts::provide();
     let navigate = use_navigate();
     let location = use_location();
     Effect::new(move |_| {
@@ -62,6 +64,7 @@ pub fn Layout() -> impl IntoView {
                 <main id="main" tabindex="-1" node_ref=main>
                     <Outlet />
                 </main>
+                <ToastRegion toasts />
             </div>
         </div>
     }

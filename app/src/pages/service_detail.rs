@@ -211,6 +211,12 @@ fn DeleteService(name: String) -> impl IntoView {
             navigate("/services", Default::default());
         }
     });
+    {
+        let name = name.clone();
+        super::widgets::toast_when(move || {
+            matches!(delete.value().get(), Some(Ok(_))).then(|| format!("Service {name} deleted"))
+        });
+    }
     let ask = {
         let name = name.clone();
         move |_| {

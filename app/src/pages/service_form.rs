@@ -69,6 +69,14 @@ pub fn ServiceForm(
             navigate(&format!("/services/{}", applied.name), Default::default());
         }
     });
+    super::widgets::toast_when(move || {
+        let created = create.value().get().and_then(Result::ok);
+        created.map(|applied| format!("Service {} created", applied.name))
+    });
+    super::widgets::toast_when(move || {
+        let saved = save.value().get().and_then(Result::ok);
+        saved.map(|applied| format!("Service {} saved", applied.name))
+    });
 
     let shown_name = original.name.clone();
     let other_stores: Vec<String> = original

@@ -369,3 +369,65 @@ mod tests {
         );
     }
 }
+
+/// Short confirmations of what just happened ("Service x created"), shown for a few seconds in
+/// a live region: an action that navigates away, or changes little on the page, still says
+/// it worked. Provided by the layout; components take it with [`Toasts::get`] when created.
+#[derive(Clone, Copy)]
+pub struct Toasts {
+    shown: RwSignal<Vec<(u64, String)>>,
+    next: StoredValue<u64>,
+}
+
+/// How long a toast stays.
+const TOAST_FOR: Duration = Duration::from_secs(5);
+
+impl Toasts {
+    pub fn provide() -> Self {
+        let toasts = Self {
+            shown: RwSignal::new(Vec::new()),
+            next: StoredValue::new(0),
+        };
+        provide_context(toasts);
+        toasts
+    }
+
+    /// The layout's toasts (pages outside it, such as the login page, have none).
+    pub fn get() -> Option<Self> {
+        use_context()
+    }
+
+    pub fn say(self, message: impl Into<String>) {
+        let id = self.next.get_value();
+        self.next.set_value(id + 1);
+        self.shown.update(|shown| shown.push((id, message.into())));
+        set_timeout(
+            move || self.shown.update(|shown| shown.retain(|(i, _)| *i != id)),
+            TOAST_FOR,
+        );
+    }
+}
+
+/// Says `message` once each time `done` turns true (an action that succeeded).
+pub fn toast_when(done: impl Fn() -> Option<String> + 'static) {
+    let Some(toasts) = Toasts::get() else {
+        return;
+    };
+    Effect::new(move |_| {
+        if let Some(message) = done() {
+            toasts.say(message);
+        }
+    });
+}
+
+/// A live region without the `status` role: the page's own status messages keep theirs.
+#[component]
+pub fn ToastRegion(toasts: Toasts) -> impl IntoView {
+    view! {
+        <div class="toasts" aria-live="polite" data-testid="toasts">
+            <For each=move || toasts.shown.get() key=|(id, _)| *id let:toast>
+                <div class="toast">{toast.1}</div>
+            </For>
+        </div>
+    }
+}

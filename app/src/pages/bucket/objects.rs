@@ -92,6 +92,11 @@ pub(super) fn Toolbar(
     let create = ServerAction::<CreateFolder>::new();
     let delete = ServerAction::<DeleteObjects>::new();
     let confirming = RwSignal::new(false);
+    let created = StoredValue::new(String::new());
+    super::super::widgets::toast_when(move || {
+        matches!(create.value().get(), Some(Ok(())))
+            .then(|| format!("Folder {} created", created.get_value()))
+    });
     Effect::new(move |_| {
         if matches!(create.value().get(), Some(Ok(()))) {
             folder.set(String::new());
@@ -112,6 +117,7 @@ pub(super) fn Toolbar(
             ev.prevent_default();
             let name = folder.get_untracked();
             if !name.trim().is_empty() {
+                created.set_value(name.trim().to_string());
                 create.dispatch(CreateFolder {
                     bucket: bucket.clone(),
                     folder: format!("{prefix}{}", name.trim()),
