@@ -10,6 +10,7 @@ pub mod auth;
 pub mod buckets;
 pub mod db;
 pub mod entitlements;
+pub mod examples;
 pub mod host;
 pub mod jobs;
 pub mod kubernetes;

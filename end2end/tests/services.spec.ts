@@ -80,3 +80,23 @@ test('the workflow view shows which services feed which', async ({ page, request
   await link.getByRole('link', { name: 'flow-second' }).click();
   await expect(page).toHaveURL(/\/services\/flow-second$/);
 });
+
+test('a service is created from an example in one click, or opened in YAML first', async ({ page }) => {
+  await signIn(page, '/new-service');
+  const gallery = page.getByTestId('examples');
+  await gallery.getByText('Start from an example').click();
+  const workflow = gallery.locator('li[data-example="word-count-workflow.yaml"]');
+  await expect(workflow.getByRole('heading', { name: 'Word count, a two-step workflow' })).toBeVisible();
+  await expect(workflow).toContainText('word-split, word-tally');
+
+  // Open in YAML: the tab shows the example's FDL, to change before applying.
+  await workflow.getByRole('button', { name: 'Open in YAML' }).click();
+  await expect(page.getByRole('tab', { name: 'YAML' })).toHaveAttribute('aria-selected', 'true');
+  await expect(page.getByLabel('FDL (YAML)')).toHaveValue(/name: word-tally/);
+
+  // Create: made at once, and its page opens.
+  const upper = gallery.locator('li[data-example="text-upper.yaml"]');
+  await upper.getByRole('button', { name: 'Create' }).click();
+  await expect(page).toHaveURL(/\/services\/upper-text$/);
+  await expect(page.getByTestId('toasts')).toContainText('Created upper-text');
+});

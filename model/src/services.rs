@@ -31,6 +31,19 @@ impl From<&Service> for ServiceSummary {
     }
 }
 
+/// A ready service (or workflow) the dashboard offers to start from (`examples/`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Example {
+    /// Its file in `examples/`.
+    pub file: String,
+    pub title: String,
+    pub description: String,
+    /// The services it defines.
+    pub services: Vec<String>,
+    /// The FDL, scripts inline.
+    pub fdl: String,
+}
+
 /// One page of the services list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServicesPage {

@@ -96,6 +96,13 @@ pub async fn list_services(
     services::page(&state.db, &state.services, &caller, &filter, page).await
 }
 
+/// The ready services the New service page offers to start from (`examples/`).
+#[server(prefix = "/api", endpoint = "services/examples")]
+pub async fn service_examples() -> Result<Vec<model::services::Example>, AppError> {
+    crate::web::context::require_caller().await?;
+    Ok(domain::examples::all())
+}
+
 /// Which of the caller's visible services feed which, for the workflow view.
 #[server(prefix = "/api", endpoint = "services/workflow")]
 pub async fn service_workflow() -> Result<model::workflow::Workflow, AppError> {

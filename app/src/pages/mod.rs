@@ -2,6 +2,7 @@
 
 mod bucket;
 mod buckets;
+mod examples;
 mod info;
 mod job;
 mod jobs;

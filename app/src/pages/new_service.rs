@@ -59,6 +59,11 @@ pub fn NewServicePage() -> impl IntoView {
     };
     view! {
         <PageHeader title="New service" />
+        <super::examples::ExampleGallery open_in_yaml=move |text: String| {
+            fdl.set(text);
+            note.set(None);
+            yaml.set(true);
+        } />
         <div class="tabs" role="tablist">
             <button type="button" role="tab" aria-selected=move || (!yaml.get()).to_string() on:click=to_form>"Form"</button>
             <button type="button" role="tab" aria-selected=move || yaml.get().to_string() on:click=to_yaml>"YAML"</button>
