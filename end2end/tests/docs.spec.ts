@@ -50,4 +50,21 @@ test('the pages the README shows', async ({ page, request }) => {
   await hydrated(page);
   await expect(page.getByTestId('all-jobs').locator('tr[data-job]').first()).toBeVisible();
   await shot('jobs-dark');
+
+  await page.emulateMedia({ colorScheme: 'light' });
+  await page.goto('/new-service');
+  await hydrated(page);
+  const gallery = page.getByTestId('examples');
+  await gallery.getByText('Start from an example').click();
+  const workflow = gallery.locator('li[data-example="word-count-workflow.yaml"]');
+  await expect(workflow).toContainText('word-split, word-tally');
+  await shot('examples');
+
+  await workflow.getByRole('button', { name: 'Create' }).click();
+  await expect(page).toHaveURL(/\/services\/word-split$/);
+  await page.goto('/services');
+  await hydrated(page);
+  const graph = page.getByTestId('workflow');
+  await expect(graph.locator('g.workflow-node[data-service="word-tally"]')).toBeVisible();
+  await graph.screenshot({ path: path.join(dir, 'workflow.png') });
 });
