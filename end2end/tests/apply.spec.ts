@@ -34,6 +34,36 @@ test('an FDL and the script it names are loaded from files', async ({ page }) =>
   await expect(page.locator('pre.script')).toContainText('-type Grayscale');
 });
 
+// Issue 23.11: each service of a workflow names its own script file; all of them load at once.
+test('an FDL whose services each name a script file applies with all the files loaded', async ({ page }) => {
+  await signIn(page, '/new-service');
+  await page.getByRole('tab', { name: 'YAML' }).click();
+  const step = (name: string, script: string, input: string) => [
+    '  - local:',
+    `      name: ${name}`,
+    '      image: docker.io/library/alpine:3.20',
+    `      script: ${script}`,
+    '      input:',
+    '      - storage_provider: minio.default',
+    `        path: ${input}`,
+  ];
+  const fdl = ['functions:', '  oscar:', ...step('multi-first', 'first.sh', 'multi/in'), ...step('multi-second', 'second.sh', 'multi/middle')];
+  await page.getByLabel('FDL (YAML)').fill(fdl.join('\n') + '\n');
+  await page.getByLabel('Load more script files').setInputFiles([
+    { name: 'first.sh', mimeType: 'text/plain', buffer: Buffer.from('#!/bin/sh\necho first step\n') },
+    { name: 'second.sh', mimeType: 'text/plain', buffer: Buffer.from('#!/bin/sh\necho second step\n') },
+  ]);
+  const loaded = page.getByTestId('script-files').getByRole('listitem');
+  await expect(loaded).toHaveCount(2);
+  await expect(loaded.filter({ hasText: 'second.sh' })).toContainText('(2 lines)');
+  await page.getByRole('button', { name: 'Apply' }).click();
+  const result = page.getByRole('status');
+  await expect(result).toContainText('Created multi-first');
+  await expect(result).toContainText('Created multi-second');
+  await result.getByRole('link', { name: 'multi-second' }).click();
+  await expect(page.locator('pre.script')).toContainText('echo second step');
+});
+
 test('a bad FDL shows the path of the field to fix', async ({ page, expectedErrors }) => {
   expectedErrors.allow(/Failed to load resource: the server responded with a status of 400/);
   await signIn(page, '/new-service');

@@ -31,6 +31,23 @@ impl From<&Service> for ServiceSummary {
     }
 }
 
+/// A script file sent with an FDL whose `script:` names it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScriptFile {
+    pub name: String,
+    pub text: String,
+}
+
+impl ScriptFile {
+    /// The contents of the file named `name` among `files`, for the FDL parser.
+    pub fn find(files: &[ScriptFile], name: &str) -> Option<String> {
+        files
+            .iter()
+            .find(|file| file.name.trim() == name)
+            .map(|file| file.text.clone())
+    }
+}
+
 /// A ready service (or workflow) the dashboard offers to start from (`examples/`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Example {

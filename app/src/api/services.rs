@@ -5,22 +5,31 @@ pub use model::services::*;
 
 /// Creates every service of an FDL file; with `update_existing`, updates those that exist
 /// (otherwise one that exists is a 409 and nothing is created). A `script:` naming a file
-/// takes the contents sent as `script` when its name matches `script_name`.
+/// takes the contents sent as `script` when its name matches `script_name`, or those of the
+/// file of that name among `files` (a workflow's services each name their own).
 #[server(prefix = "/api", endpoint = "services/apply")]
 pub async fn apply_fdl(
     fdl: String,
     script_name: Option<String>,
     script: Option<String>,
+    #[server(default)] files: Vec<ScriptFile>,
     #[server(default)] update_existing: bool,
 ) -> Result<Vec<Applied>, AppError> {
     use crate::web::context;
     use domain::services;
     use model::Timestamp;
     let caller = context::require_caller().await?;
-    let attached = |name: &str| {
-        let matches = script_name.as_deref().map(str::trim) == Some(name);
-        matches.then(|| script.clone().unwrap_or_default())
-    };
+    let mut files = files;
+    if let Some(name) = script_name.filter(|n| !n.trim().is_empty()) {
+        files.insert(
+            0,
+            ScriptFile {
+                name,
+                text: script.unwrap_or_default(),
+            },
+        );
+    }
+    let attached = |name: &str| ScriptFile::find(&files, name);
     let definitions = model::service::fdl::parse(&fdl, attached)?;
     let state = context::state();
     services::apply(

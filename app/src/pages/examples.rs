@@ -49,6 +49,7 @@ pub fn ExampleGallery(
                                 fdl: for_create.clone(),
                                 script_name: None,
                                 script: None,
+                                files: Vec::new(),
                                 update_existing: false,
                             });
                         }>"Create"</button>

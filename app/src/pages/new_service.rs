@@ -3,7 +3,7 @@ use leptos_router::components::A;
 
 use super::service_form::ServiceForm;
 use super::widgets::{ErrorPanel, PageHeader};
-use crate::api::services::ApplyFdl;
+use crate::api::services::{ApplyFdl, ScriptFile};
 use model::service::{Service, fdl};
 
 /// A new service from the form, or services from an FDL file. The two tabs show the same
@@ -17,6 +17,7 @@ pub fn NewServicePage() -> impl IntoView {
     let fdl = RwSignal::new(String::new());
     let script_name = RwSignal::new(String::new());
     let script = RwSignal::new(String::new());
+    let files = RwSignal::new(Vec::<ScriptFile>::new());
     let note = RwSignal::new(None::<String>);
     let to_yaml = move |_| {
         if !yaml.get_untracked() {
@@ -32,8 +33,12 @@ pub fn NewServicePage() -> impl IntoView {
         if yaml.get_untracked() {
             let text = fdl.get_untracked();
             if !text.trim().is_empty() {
-                let (name, body) = (script_name.get_untracked(), script.get_untracked());
-                let attached = |file: &str| (file == name.trim()).then(|| body.clone());
+                let mut all = files.get_untracked();
+                all.push(ScriptFile {
+                    name: script_name.get_untracked(),
+                    text: script.get_untracked(),
+                });
+                let attached = |file: &str| ScriptFile::find(&all, file);
                 match fdl::read(&text, attached) {
                     Ok(mut services) if services.len() == 1 => {
                         draft.set(services.remove(0));
@@ -73,7 +78,7 @@ pub fn NewServicePage() -> impl IntoView {
             when=move || yaml.get()
             fallback=move || view! { <ServiceForm original=draft.get_untracked() creating=true draft /> }
         >
-            <ApplyFdlForm fdl script_name script />
+            <ApplyFdlForm fdl script_name script files />
         </Show>
     }
 }
@@ -85,6 +90,7 @@ fn ApplyFdlForm(
     fdl: RwSignal<String>,
     script_name: RwSignal<String>,
     script: RwSignal<String>,
+    files: RwSignal<Vec<ScriptFile>>,
 ) -> impl IntoView {
     let apply = ServerAction::<ApplyFdl>::new();
     view! {
@@ -113,6 +119,7 @@ fn ApplyFdlForm(
                     <textarea name="script" class="code" rows="8" spellcheck="false" prop:value=script
                         on:input=move |ev| script.set(event_target_value(&ev))></textarea>
                 </label>
+                <ScriptFiles files />
                 <label class="check">
                     <input type="checkbox" name="update_existing" value="true" />
                     "Update services that already exist (as "<code>"oscar-cli apply"</code>" does)"
@@ -134,6 +141,68 @@ fn ApplyFdlForm(
                 }.into_any(),
             })}
         </section>
+    }
+}
+
+/// More script files, for an FDL whose services name one each: loaded from disk (several at
+/// once), listed, and sent with the FDL.
+#[component]
+fn ScriptFiles(files: RwSignal<Vec<ScriptFile>>) -> impl IntoView {
+    let on_change = move |ev: leptos::ev::Event| {
+        #[cfg(feature = "hydrate")]
+        {
+            use wasm_bindgen::JsCast;
+            let Some(list) = ev
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+                .and_then(|input| input.files())
+            else {
+                return;
+            };
+            for file in (0..list.length()).filter_map(|i| list.get(i)) {
+                leptos::task::spawn_local(async move {
+                    if let Ok(text) = wasm_bindgen_futures::JsFuture::from(file.text()).await {
+                        let (name, text) = (file.name(), text.as_string().unwrap_or_default());
+                        files.update(|all| {
+                            all.retain(|f| f.name != name);
+                            all.push(ScriptFile { name, text });
+                        });
+                    }
+                });
+            }
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (ev, files);
+    };
+    let listed = move || {
+        files
+            .get()
+            .into_iter()
+            .enumerate()
+            .map(|(i, file)| {
+                let lines = file.text.lines().count();
+                let ScriptFile { name, text } = file;
+                let (marked, sent, shown) = (name.clone(), name.clone(), name.clone());
+                view! {
+                    <li data-script=marked>
+                        <input type="hidden" name=format!("files[{i}][name]") value=sent />
+                        <input type="hidden" name=format!("files[{i}][text]") value=text />
+                        <span class="mono">{shown}</span>
+                        {format!(" ({lines} lines) ")}
+                        <button type="button" on:click=move |_| files.update(|all| all.retain(|f| f.name != name))>
+                            "Remove"
+                        </button>
+                    </li>
+                }
+            })
+            .collect_view()
+    };
+    view! {
+        <label class="file">
+            "Load more script files"
+            <input type="file" multiple on:change=on_change />
+        </label>
+        <ul class="plain" data-testid="script-files">{listed}</ul>
     }
 }
 
