@@ -878,3 +878,65 @@ async fn a_stopped_job_ends_at_once_and_a_pending_one_never_runs() {
         again.body
     );
 }
+
+/// A stop asked of one server for a job another server runs reaches it with that server's
+/// lease renewal (PostgreSQL: servers share the database).
+#[tokio::test]
+async fn a_job_running_on_another_server_stops_when_it_renews_its_lease() {
+    let Some(url) = common::fresh_postgres_database().await else {
+        assert!(
+            std::env::var("OSCAR_REQUIRE_POSTGRES").is_err(),
+            "TEST_DATABASE_URL is required"
+        );
+        return;
+    };
+    let on = |url: String| {
+        move |config: &mut server::config::Config| {
+            config.database_url = Some(url);
+            config.jobs.lease = Duration::from_secs(3);
+        }
+    };
+    let mut first = TestApp::with_config(on(url.clone())).await;
+    let second = TestApp::with_config(on(url)).await;
+    let token = create(&mut first, service("faraway", "echo started\nsleep 60\n")).await;
+    first
+        .invoke("/job/faraway", &format!("Bearer {token}"), "{}")
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let job = loop {
+        let all = jobs(&mut first, "faraway").await;
+        if let Some((job, _)) = all.iter().find(|(_, j)| j["status"] == "Running")
+            && log(&mut first, "faraway", job).await.contains("started")
+        {
+            break job.clone();
+        }
+        assert!(Instant::now() < deadline, "the job never started: {all:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let (owner,): (String,) = sqlx::query_as("SELECT lease_owner FROM jobs WHERE name = $1")
+        .bind(&job)
+        .fetch_one(first.app.state.db.pool())
+        .await
+        .unwrap();
+    // Asked of the server that does not run it.
+    let elsewhere = [&first, &second]
+        .into_iter()
+        .find(|app| app.app.state.jobs.instance() != owner)
+        .unwrap();
+    let (db, jobs_here) = (
+        elsewhere.app.state.db.clone(),
+        elsewhere.app.state.jobs.clone(),
+    );
+    let admin = domain::access::Caller::admin();
+    domain::jobs::stop(&db, &jobs_here, &admin, "faraway", &job)
+        .await
+        .unwrap();
+    let asked = Instant::now();
+    let all = finished(&mut first, "faraway", 1).await;
+    assert!(asked.elapsed() < Duration::from_secs(20), "{all:?}");
+    let record = domain::jobs::require(&db, &admin, "faraway", &job)
+        .await
+        .unwrap();
+    assert_eq!(record.state, domain::jobs::JobState::Failed);
+    assert_eq!(record.reason.as_deref(), Some("stopped by cluster_admin"));
+}

@@ -62,17 +62,14 @@ pub async fn run(db: Database, jobs: Jobs, mut stop: watch::Receiver<bool>) {
 
 async fn maintain(db: &Database, jobs: &Jobs) {
     let until = Timestamp::now() + jobs.settings().lease;
-    if let Err(err) = queue::renew_leases(db, jobs.instance(), until).await {
-        tracing::warn!(%err, "cannot renew job leases");
-    }
-    // Stops asked of another server for jobs running here.
-    match queue::stops_requested(db, jobs.instance()).await {
+    match queue::renew_leases(db, jobs.instance(), until).await {
+        // Stops asked of another server for jobs running here.
         Ok(stops) => {
             for (job, reason) in stops {
                 jobs.stop_here(&job, &reason);
             }
         }
-        Err(err) => tracing::warn!(%err, "cannot read the stops asked for"),
+        Err(err) => tracing::warn!(%err, "cannot renew job leases"),
     }
     match queue::recover_expired(db, jobs.settings().max_attempts).await {
         Ok(recovered) => {

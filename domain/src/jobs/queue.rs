@@ -199,14 +199,25 @@ pub(crate) async fn ready(db: &Database, limit: i64) -> AppResult<Vec<Ready>> {
     .await?)
 }
 
-/// Extends the leases of every job this server runs.
-pub(crate) async fn renew_leases(db: &Database, instance: &str, until: Timestamp) -> AppResult<()> {
-    sqlx::query("UPDATE jobs SET lease_until = $1 WHERE lease_owner = $2 AND state = 'running'")
-        .bind(until)
-        .bind(instance)
-        .execute(db.pool())
-        .await?;
-    Ok(())
+/// Extends the leases of every job this server runs. Returns those of them asked to stop
+/// (by any server), with who asked: the same rows, read by the same statement.
+pub(crate) async fn renew_leases(
+    db: &Database,
+    instance: &str,
+    until: Timestamp,
+) -> AppResult<Vec<(String, String)>> {
+    let renewed: Vec<(String, Option<String>)> = sqlx::query_as(
+        "UPDATE jobs SET lease_until = $1 WHERE lease_owner = $2 AND state = 'running'
+         RETURNING name, stop_requested",
+    )
+    .bind(until)
+    .bind(instance)
+    .fetch_all(db.pool())
+    .await?;
+    Ok(renewed
+        .into_iter()
+        .filter_map(|(job, stop)| Some((job, stop?)))
+        .collect())
 }
 
 /// Jobs whose server stopped renewing their lease: queued again (or dead-lettered after too
@@ -307,20 +318,6 @@ pub(crate) async fn request_stop(db: &Database, job: &str, reason: &str) -> AppR
             .execute(db.pool())
             .await?;
     Ok(done.rows_affected() == 1)
-}
-
-/// The jobs this server runs that were asked to stop, with who asked.
-pub(crate) async fn stops_requested(
-    db: &Database,
-    instance: &str,
-) -> AppResult<Vec<(String, String)>> {
-    Ok(sqlx::query_as(
-        "SELECT name, stop_requested FROM jobs
-         WHERE lease_owner = $1 AND state = 'running' AND stop_requested IS NOT NULL",
-    )
-    .bind(instance)
-    .fetch_all(db.pool())
-    .await?)
 }
 
 /// How a run ended, to record.
