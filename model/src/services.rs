@@ -39,6 +39,14 @@ pub struct ScriptFile {
 }
 
 impl ScriptFile {
+    /// `files` and, when it is named, the single file of the form's name and contents fields.
+    pub fn all(name: String, text: String, mut files: Vec<ScriptFile>) -> Vec<ScriptFile> {
+        if !name.trim().is_empty() {
+            files.insert(0, ScriptFile { name, text });
+        }
+        files
+    }
+
     /// The contents of the file named `name` among `files`, for the FDL parser.
     pub fn find(files: &[ScriptFile], name: &str) -> Option<String> {
         files

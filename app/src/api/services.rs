@@ -19,16 +19,11 @@ pub async fn apply_fdl(
     use domain::services;
     use model::Timestamp;
     let caller = context::require_caller().await?;
-    let mut files = files;
-    if let Some(name) = script_name.filter(|n| !n.trim().is_empty()) {
-        files.insert(
-            0,
-            ScriptFile {
-                name,
-                text: script.unwrap_or_default(),
-            },
-        );
-    }
+    let files = ScriptFile::all(
+        script_name.unwrap_or_default(),
+        script.unwrap_or_default(),
+        files,
+    );
     let attached = |name: &str| ScriptFile::find(&files, name);
     let definitions = model::service::fdl::parse(&fdl, attached)?;
     let state = context::state();

@@ -113,24 +113,19 @@ fn JobFacts(job: Job) -> impl IntoView {
         });
     }
     let (service, name) = (job.service.clone(), job.name.clone());
-    {
-        let said = |done: Box<dyn Fn() -> bool>, verb: &'static str| {
-            let name = name.clone();
-            super::widgets::toast_when(move || done().then(|| format!("Job {name} {verb}")));
-        };
-        said(
-            Box::new(move || matches!(stop.value().get(), Some(Ok(())))),
-            "stopped",
-        );
-        said(
-            Box::new(move || matches!(delete.value().get(), Some(Ok(_)))),
-            "deleted",
-        );
-        said(
-            Box::new(move || matches!(retry.value().get(), Some(Ok(())))),
-            "queued again",
-        );
+    fn said(name: &str, verb: &'static str, done: impl Fn() -> bool + 'static) {
+        let message = format!("Job {name} {verb}");
+        super::widgets::toast_when(move || done().then(|| message.clone()));
     }
+    said(&name, "stopped", move || {
+        matches!(stop.value().get(), Some(Ok(())))
+    });
+    said(&name, "deleted", move || {
+        matches!(delete.value().get(), Some(Ok(_)))
+    });
+    said(&name, "queued again", move || {
+        matches!(retry.value().get(), Some(Ok(())))
+    });
     let question = format!("Delete job {name} and its log?");
     let service_name = job.service.clone();
     let actions = match job.state {

@@ -33,11 +33,11 @@ pub fn NewServicePage() -> impl IntoView {
         if yaml.get_untracked() {
             let text = fdl.get_untracked();
             if !text.trim().is_empty() {
-                let mut all = files.get_untracked();
-                all.push(ScriptFile {
-                    name: script_name.get_untracked(),
-                    text: script.get_untracked(),
-                });
+                let all = ScriptFile::all(
+                    script_name.get_untracked(),
+                    script.get_untracked(),
+                    files.get_untracked(),
+                );
                 let attached = |file: &str| ScriptFile::find(&all, file);
                 match fdl::read(&text, attached) {
                     Ok(mut services) if services.len() == 1 => {
