@@ -2,6 +2,7 @@
 //! paths, and FDL files. Pure code shared by the server and the browser (the form and YAML tab
 //! validate with the same rules the server enforces).
 
+pub mod expose;
 pub mod fdl;
 pub mod model;
 pub mod order;

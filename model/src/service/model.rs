@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
+use super::expose::Expose;
 use super::order::{self, InOrder};
 
 /// An OSCAR service: upstream's FDL service as JSON. Fields upstream has and this platform does
@@ -40,6 +41,9 @@ pub struct Service {
     pub visibility: Visibility,
     pub allowed_users: Vec<String>,
     pub synchronous: Synchronous,
+    /// A long-running HTTP server instead of one job per event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expose: Option<Expose>,
     /// Set by the server: `cluster_admin` for the local admin, the OIDC `sub` otherwise.
     pub owner: String,
     /// 64 hex characters; generated on create, kept on update.
@@ -71,7 +75,6 @@ pub const INACTIVE_FIELDS: &[&str] = &[
     "total_cpu",
     "total_memory",
     "mount",
-    "expose",
     "volume",
     "federation",
     "kserve",
@@ -203,7 +206,11 @@ impl Service {
     /// own fields match case-insensitively, unknown keys are ignored.
     pub fn from_json(mut value: Value) -> Result<Self, String> {
         canonical_keys(&mut value);
-        serde_json::from_value(value).map_err(|e| e.to_string())
+        // The field at fault first: `expose: invalid type…`.
+        serde_path_to_error::deserialize(value).map_err(|e| match e.path().to_string() {
+            path if path == "." => e.into_inner().to_string(),
+            path => format!("{path}: {}", e.into_inner()),
+        })
     }
 
     /// The inactive fields this service sets, for "not active on this platform yet" notes.
@@ -250,12 +257,26 @@ const SERVICE_KEYS: &[&str] = &[
     "visibility",
     "allowed_users",
     "synchronous",
+    "expose",
     "owner",
     "token",
 ];
 const ENVIRONMENT_KEYS: &[&str] = &["variables", "secrets"];
 const STORAGE_IO_KEYS: &[&str] = &["storage_provider", "path", "prefix", "suffix"];
 const SYNCHRONOUS_KEYS: &[&str] = &["min_scale", "max_scale"];
+const EXPOSE_KEYS: &[&str] = &[
+    "min_scale",
+    "max_scale",
+    "api_port",
+    "cpu_threshold",
+    "rewrite_target",
+    "nodePort",
+    "default_command",
+    "set_auth",
+    "auth_type",
+    "health_path",
+    "probe_mode",
+];
 
 /// Renames keys to their canonical spelling (`Environment.Variables` → `environment.variables`)
 /// on the service and its nested objects; the keys of maps (variable names, labels) keep theirs.
@@ -273,6 +294,9 @@ fn canonical_keys(value: &mut Value) {
     }
     if let Some(Value::Object(sync)) = service.get_mut("synchronous") {
         rename_keys(sync, SYNCHRONOUS_KEYS);
+    }
+    if let Some(Value::Object(expose)) = service.get_mut("expose") {
+        rename_keys(expose, EXPOSE_KEYS);
     }
     for list in ["input", "output"] {
         if let Some(Value::Array(items)) = service.get_mut(list) {
@@ -352,11 +376,27 @@ mod tests {
 
     #[test]
     fn inactive_fields_round_trip_unchanged() {
-        let expose = json!({"min_scale": 1, "api_port": [8080]});
-        let service = Service::from_json(json!({"name": "web", "expose": expose.clone()})).unwrap();
-        assert_eq!(service.inactive_fields_set(), ["expose"]);
+        let mount = json!({"storage_provider": "webdav.dcache", "path": "data"});
+        let service = Service::from_json(json!({"name": "web", "mount": mount.clone()})).unwrap();
+        assert_eq!(service.inactive_fields_set(), ["mount"]);
         let back = serde_json::to_value(&service).unwrap();
-        assert_eq!(back["expose"], expose);
+        assert_eq!(back["mount"], mount);
+    }
+
+    #[test]
+    fn expose_is_typed_with_upstreams_spelling() {
+        let service = Service::from_json(json!({
+            "name": "web", "Expose": {"API_PORT": 8080, "NodePort": 30080, "set_auth": true}
+        }))
+        .unwrap();
+        let expose = service.expose.clone().unwrap();
+        assert_eq!((expose.port(), expose.node_port), (Some(8080), 30080));
+        assert!(service.inactive_fields_set().is_empty());
+        let back = serde_json::to_value(&service).unwrap();
+        assert_eq!(back["expose"]["api_port"], json!([8080]));
+        assert_eq!(back["expose"]["nodePort"], 30080);
+        let plain = serde_json::to_value(Service::from_json(json!({"name": "a"})).unwrap());
+        assert!(plain.unwrap().get("expose").is_none());
     }
 
     /// Upstream's JSON of a service (every field this platform keeps) reads and writes back
@@ -370,8 +410,10 @@ mod tests {
     }
 
     #[test]
-    fn wrong_types_are_reported() {
+    fn wrong_types_are_reported_with_their_field() {
         let err = Service::from_json(json!({"enable_gpu": "yes"})).unwrap_err();
-        assert!(err.contains("invalid type"), "{err}");
+        assert!(err.starts_with("enable_gpu: invalid type"), "{err}");
+        let err = Service::from_json(json!({"expose": {"api_port": [80, "x"]}})).unwrap_err();
+        assert!(err.starts_with("expose.api_port: "), "{err}");
     }
 }

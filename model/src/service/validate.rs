@@ -54,7 +54,12 @@ pub fn prepare(service: &mut Service) -> Result<(), Vec<FieldError>> {
             format!("{:?} must not contain spaces", service.image),
         );
     }
-    if service.script.trim().is_empty() {
+    // An exposed service may run its image's own command instead.
+    let own_command = service
+        .expose
+        .as_ref()
+        .is_some_and(|e| e.port().is_some() && e.default_command);
+    if service.script.trim().is_empty() && !own_command {
         errors.add("script", "is required");
     }
     for (field, value) in [
@@ -173,17 +178,16 @@ pub fn prepare(service: &mut Service) -> Result<(), Vec<FieldError>> {
             );
         }
     }
+    if let Some(expose) = &service.expose {
+        for (field, message) in expose.errors() {
+            errors.add(field, message);
+        }
+    }
     for field in super::model::INACTIVE_FIELDS {
         if let Some(value) = service.inactive.get(*field) {
             let expected_object = matches!(
                 *field,
-                "mount"
-                    | "expose"
-                    | "volume"
-                    | "federation"
-                    | "kserve"
-                    | "storage_providers"
-                    | "clusters"
+                "mount" | "volume" | "federation" | "kserve" | "storage_providers" | "clusters"
             );
             if expected_object && !(value.is_object() || value.is_null()) {
                 errors.add(*field, "must be an object");
@@ -206,6 +210,9 @@ fn normalise(service: &mut Service) {
     service.name = service.name.trim().to_string();
     service.image = service.image.trim().to_string();
     service.script = service.script.replace("\r\n", "\n");
+    if let Some(expose) = &mut service.expose {
+        expose.normalise();
+    }
     if service.cpu.trim().is_empty() {
         service.cpu = DEFAULT_CPU.into();
     }
@@ -736,8 +743,8 @@ mod tests {
     #[test]
     fn inactive_fields_must_have_their_shape() {
         assert_eq!(
-            errors_of(with(json!({"expose": "yes"}))),
-            ["expose: must be an object"]
+            errors_of(with(json!({"mount": "yes"}))),
+            ["mount: must be an object"]
         );
     }
 
