@@ -56,6 +56,21 @@ pub struct Image {
 pub struct ImageConfig {
     /// `NAME=value` entries (`PATH` among them).
     pub env: Vec<String>,
+    /// The image's own command (an exposed service with `default_command`): entrypoint, then
+    /// its arguments, in the working directory. Empty in caches written before they were kept.
+    #[serde(default)]
+    pub entrypoint: Vec<String>,
+    #[serde(default)]
+    pub cmd: Vec<String>,
+    #[serde(default)]
+    pub working_dir: String,
+}
+
+impl ImageConfig {
+    /// What a container of the image runs when nothing overrides it.
+    pub fn command(&self) -> Vec<String> {
+        self.entrypoint.iter().chain(&self.cmd).cloned().collect()
+    }
 }
 
 pub struct Images {
@@ -424,6 +439,9 @@ impl Images {
         let config = file.config.unwrap_or_default();
         Ok(ImageConfig {
             env: config.env.unwrap_or_default(),
+            entrypoint: config.entrypoint.unwrap_or_default(),
+            cmd: config.cmd.unwrap_or_default(),
+            working_dir: config.working_dir.unwrap_or_default(),
         })
     }
 
@@ -784,6 +802,9 @@ struct ConfigFile {
 #[serde(rename_all = "PascalCase")]
 struct ProcessConfig {
     env: Option<Vec<String>>,
+    entrypoint: Option<Vec<String>>,
+    cmd: Option<Vec<String>>,
+    working_dir: Option<String>,
 }
 
 /// Counts bytes into a pull's progress as they are written, and refuses more than the
