@@ -4,6 +4,7 @@
 //! (the pod's termination message in Kubernetes) so the platform can tell a failing script
 //! from a failing platform.
 
+pub mod expose;
 mod script;
 pub mod storage;
 
@@ -445,6 +446,17 @@ fn file_suffix() -> String {
 /// The program: the event from `$EVENT`, else the file `$OSCAR_EVENT_FILE` names, else standard
 /// input (the watchdog's way).
 pub fn main() -> ExitCode {
+    // `[server supervise] expose -- <command>`: an exposed service's instance.
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .skip_while(|a| a == "supervise")
+        .collect();
+    if let [mode, dashes, command @ ..] = args.as_slice()
+        && mode == "expose"
+        && dashes == "--"
+    {
+        return expose::main(command);
+    }
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(reason) => return finish(None, None, Report::Error { reason }),

@@ -1,0 +1,117 @@
+//! Expose mode: an exposed service's server, run in its instance's sandbox. The sandbox has a
+//! network of its own, so every instance listens on its image's port (80 included) without
+//! meeting another; the platform reaches it through a Unix socket in the instance's directory
+//! (`OSCAR_EXPOSE_SOCKET`), whose connections this program joins to the server's port
+//! (`OSCAR_EXPOSE_PORT`) on the sandbox's loopback, byte for byte (WebSockets included). It
+//! ends with the server, with its exit status, so the platform sees the instance end.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use tokio::net::{TcpStream, UnixListener, UnixStream};
+use tokio::process::Command;
+
+/// Variables of this mode, not passed on to the server.
+const SOCKET_ENV: &str = "OSCAR_EXPOSE_SOCKET";
+const PORT_ENV: &str = "OSCAR_EXPOSE_PORT";
+const MEMORY_ENV: &str = "OSCAR_SCRIPT_MEMORY_LIMIT";
+/// The image's working directory (where its own command expects to start).
+const WORKDIR_ENV: &str = "OSCAR_EXPOSE_WORKDIR";
+
+/// Runs `command` and bridges the socket to its port until it exits.
+pub fn main(command: &[String]) -> ExitCode {
+    match run(command) {
+        Ok(code) => code,
+        Err(reason) => {
+            eprintln!("oscar-supervisor: {reason}");
+            ExitCode::from(125)
+        }
+    }
+}
+
+fn run(command: &[String]) -> Result<ExitCode, String> {
+    let socket = std::env::var_os(SOCKET_ENV)
+        .map(PathBuf::from)
+        .ok_or(format!("{SOCKET_ENV} is not set"))?;
+    let port: u16 = std::env::var(PORT_ENV)
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .ok_or(format!("{PORT_ENV} is not a port"))?;
+    let (program, args) = command.split_first().ok_or("no command to run")?;
+    if let Some(bytes) = std::env::var(MEMORY_ENV).ok().and_then(|b| b.parse().ok()) {
+        limit_memory(bytes)?;
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start: {e}"))?;
+    runtime.block_on(async {
+        let listener = listen(&socket)?;
+        let mut command = Command::new(program);
+        if let Some(dir) = std::env::var_os(WORKDIR_ENV).filter(|d| !d.is_empty()) {
+            command.current_dir(dir);
+        }
+        let mut child = command
+            .args(args)
+            .env_remove(SOCKET_ENV)
+            .env_remove(PORT_ENV)
+            .env_remove(MEMORY_ENV)
+            .env_remove(WORKDIR_ENV)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot start {program}: {e}"))?;
+        let status = tokio::select! {
+            status = child.wait() => status.map_err(|e| format!("lost {program}: {e}"))?,
+            never = bridge(listener, port) => match never {},
+        };
+        eprintln!("oscar-supervisor: the server exited ({status})");
+        Ok(ExitCode::from(status.code().map_or(128, |c| c as u8)))
+    })
+}
+
+/// The server's data-segment limit (as for scripts: `script::Limits::memory`), inherited by
+/// everything it starts.
+fn limit_memory(bytes: u64) -> Result<(), String> {
+    let limit = libc::rlimit {
+        rlim_cur: bytes as libc::rlim_t,
+        rlim_max: bytes as libc::rlim_t,
+    };
+    // SAFETY: plain syscall on this process's own limits.
+    if unsafe { libc::setrlimit(libc::RLIMIT_DATA, &limit) } != 0 {
+        return Err(format!(
+            "cannot limit memory: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}
+
+fn listen(socket: &Path) -> Result<UnixListener, String> {
+    let _ = std::fs::remove_file(socket);
+    UnixListener::bind(socket).map_err(|e| format!("cannot listen on {}: {e}", socket.display()))
+}
+
+/// Accepts the platform's connections for ever, each joined to the server's port.
+async fn bridge(listener: UnixListener, port: u16) -> std::convert::Infallible {
+    loop {
+        let Ok((connection, _)) = listener.accept().await else {
+            continue;
+        };
+        tokio::spawn(join(connection, port));
+    }
+}
+
+/// One connection: the server may listen on IPv4, IPv6 or both. Closed without a byte when
+/// it does not listen (yet): the platform tells that from an answer.
+async fn join(mut connection: UnixStream, port: u16) {
+    let server = match TcpStream::connect(("127.0.0.1", port)).await {
+        Ok(server) => server,
+        Err(_) => match TcpStream::connect(("::1", port)).await {
+            Ok(server) => server,
+            Err(_) => return,
+        },
+    };
+    let _ = server.set_nodelay(true);
+    let mut server = server;
+    let _ = tokio::io::copy_bidirectional(&mut connection, &mut server).await;
+}
