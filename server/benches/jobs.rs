@@ -23,7 +23,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_s3::primitives::ByteStream;
 use common::TestApp;
-use domain::jobs::sandbox::{Loader, Programs, Sandbox};
+use domain::jobs::sandbox::{Loader, Network, Programs, Sandbox};
 use domain::jobs::{self, NewJob, Trigger};
 use serde_json::json;
 use server::config::ExecutorConfig;
@@ -313,7 +313,7 @@ async fn direct_supervisor_ms(app: &TestApp, dir: &Path, runs: usize, wrap: Wrap
         let mut wrapped = vec![sandbox.program().to_string_lossy().into_owned()];
         wrapped.extend(
             sandbox
-                .arguments(programs, dir, program, &command[1..])
+                .arguments(programs, dir, program, &command[1..], Network::Host)
                 .iter()
                 .map(|a| a.to_string_lossy().into_owned()),
         );

@@ -249,15 +249,20 @@ impl Execution {
             env,
             secrets: secret_variables(secrets),
             timeout,
-            memory: quantity::parse(&service.memory)
-                .ok()
-                .filter(|bytes| *bytes >= 1.0)
-                .map(|bytes| bytes as u64),
+            memory: memory_limit(service),
             sync,
             store_keys: crate::store_keys::for_job(storage, job),
             pull_credentials: None,
         }
     }
+}
+
+/// The service's `memory` in bytes, the limit of each of its processes.
+pub fn memory_limit(service: &Service) -> Option<u64> {
+    quantity::parse(&service.memory)
+        .ok()
+        .filter(|bytes| *bytes >= 1.0)
+        .map(|bytes| bytes as u64)
 }
 
 /// The values of `environment.secrets`, by variable name.

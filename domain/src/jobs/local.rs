@@ -16,7 +16,7 @@ use tokio::process::Command;
 
 use super::executor::{EventBody, Execution, Executor, Finished};
 use super::logs::{self, Line, LineSplitter, LogSink, Stream, send_all};
-use super::sandbox::{IMAGE_JOB_DIR, JobMount, Loader, Programs, Sandbox};
+use super::sandbox::{IMAGE_JOB_DIR, JobMount, Loader, Network, Programs, Sandbox};
 use model::service::Service;
 
 /// Time the supervisor gets beyond the script's limit to upload outputs and report.
@@ -69,7 +69,10 @@ impl Executor for LocalExecutor {
         log: LogSink,
     ) -> Result<Finished, String> {
         let image = match &self.images {
-            Some(images) => match self.image(images, service, &execution).await {
+            Some(images) => match self
+                .prepare_image(images, service, execution.pull_credentials.as_ref())
+                .await
+            {
                 Ok(image) => Some(image),
                 // Not retried: a missing image, refused credentials or another architecture
                 // stay so. The reason goes to the job's log and its result.
@@ -98,20 +101,17 @@ impl Executor for LocalExecutor {
 
 impl LocalExecutor {
     /// The service's image, pulled unless cached, with the mount points the job needs in it.
-    async fn image(
+    async fn prepare_image(
         &self,
         images: &ServiceImages,
         service: &Service,
-        execution: &Execution,
+        credentials: Option<&images::Credentials>,
     ) -> Result<JobImage, String> {
         let sandbox = self
             .sandbox
             .as_ref()
             .ok_or("images run only in the sandbox")?;
-        let image = images
-            .cache
-            .prepare(&service.image, execution.pull_credentials.as_ref())
-            .await?;
+        let image = images.cache.prepare(&service.image, credentials).await?;
         let mounts = sandbox
             .image_mounts(&image.root)
             .map_err(|e| format!("cannot prepare the image's mount points: {e}"))?;
@@ -127,56 +127,10 @@ impl LocalExecutor {
     ) -> Result<Finished, String> {
         let files = prepare(dir, execution)
             .map_err(|e| format!("cannot prepare the job's working directory: {e}"))?;
-        let (program, args) = self
-            .supervisor
-            .split_first()
-            .ok_or("no supervisor program configured")?;
-        // The environment: the image's (its PATH) or a few of the server's variables.
-        let (programs, seen_dir, base_env): (_, &Path, Vec<(String, String)>) =
-            match (image, &self.images) {
-                (Some(job), Some(images)) => (
-                    Programs::Image {
-                        root: &job.image.root,
-                        loader: &images.loader,
-                        mounts: &job.mounts,
-                    },
-                    Path::new(IMAGE_JOB_DIR),
-                    job.image
-                        .config
-                        .env
-                        .iter()
-                        .filter_map(|entry| entry.split_once('='))
-                        .map(|(k, v)| (k.to_string(), v.to_string()))
-                        .collect(),
-                ),
-                _ => (
-                    Programs::Host,
-                    dir,
-                    PASSED_THROUGH
-                        .iter()
-                        .filter_map(|k| Some((k.to_string(), std::env::var(k).ok()?)))
-                        .collect(),
-                ),
-            };
-        let mut command = match &self.sandbox {
-            Some(sandbox) => {
-                let mut command = Command::new(sandbox.program());
-                command.args(sandbox.arguments(programs, dir, Path::new(program), args));
-                command
-            }
-            None => {
-                let mut command = Command::new(program);
-                command.args(args);
-                command
-            }
-        };
+        let (mut command, seen_dir) = self.command(dir, image, &[], Network::Host)?;
         // Paths as the job sees them.
-        let seen = JobFiles::under(seen_dir);
+        let seen = JobFiles::under(&seen_dir);
         command
-            .current_dir(dir)
-            .env_clear()
-            .envs(base_env)
-            .env("HOME", seen_dir)
             .env("TMPDIR", &seen.tmp)
             .envs(execution.env.iter().map(|(k, v)| (k, v)))
             .envs(execution.secrets.iter().map(|(k, v)| (k, v)))
@@ -188,10 +142,7 @@ impl LocalExecutor {
                 "OSCAR_SCRIPT_TIMEOUT",
                 execution.timeout.as_secs().max(1).to_string(),
             )
-            .env(MARKED_ENV, "1")
-            .stdin(Stdio::null())
-            .process_group(0)
-            .kill_on_drop(true);
+            .env(MARKED_ENV, "1");
         if execution.sync {
             command.env("OSCAR_RESPONSE_FILE", &seen.response);
         }
@@ -203,30 +154,13 @@ impl LocalExecutor {
         if self.sandbox.is_some() {
             command.env("OSCAR_SCRIPT_PIDS_LIMIT", self.pids_limit.to_string());
         }
-        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
-        unsafe {
-            command.pre_exec(|| {
-                // A job never outlives the server that runs it (its lease will be taken over).
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
         // One pipe for the supervisor's stdout and stderr: its messages keep their place
         // among the script's lines, which it writes marked (model::function::log).
-        let (output, writer) =
-            std::io::pipe().map_err(|e| format!("cannot make the job's output pipe: {e}"))?;
-        let writer_too = writer
-            .try_clone()
-            .map_err(|e| format!("cannot make the job's output pipe: {e}"))?;
-        command.stdout(writer).stderr(writer_too);
-        let output = tokio::net::unix::pipe::Receiver::from_owned_fd(output.into())
-            .map_err(|e| format!("cannot read the job's output pipe: {e}"))?;
-        let mut child = command
-            .spawn()
-            .map_err(|e| format!("cannot start the supervisor {program}: {e}"))?;
-        // Our copies of the write end, so the pipe ends when the job's processes do.
-        drop(command);
-        let group = ProcessGroup(child.id());
+        let Started {
+            mut child,
+            group,
+            output,
+        } = start(command)?;
         let forwarded = tokio::spawn(forward(output, log));
 
         let limit = execution.timeout + GRACE;
@@ -266,6 +200,220 @@ impl LocalExecutor {
         };
         Ok(Finished { report, response })
     }
+}
+
+impl LocalExecutor {
+    /// The command that starts the supervisor (with `extra` arguments) for a job or an
+    /// exposed service's instance in `dir`: in the sandbox when there is one, with a cleared
+    /// environment holding only the image's variables (its PATH) or a few of the server's;
+    /// and where the process sees `dir`.
+    fn command(
+        &self,
+        dir: &Path,
+        image: Option<&JobImage>,
+        extra: &[String],
+        network: Network,
+    ) -> Result<(Command, PathBuf), String> {
+        let (program, leading) = self
+            .supervisor
+            .split_first()
+            .ok_or("no supervisor program configured")?;
+        let args: Vec<String> = leading.iter().chain(extra).cloned().collect();
+        let (programs, seen_dir, base_env): (_, &Path, Vec<(String, String)>) =
+            match (image, &self.images) {
+                (Some(job), Some(images)) => (
+                    Programs::Image {
+                        root: &job.image.root,
+                        loader: &images.loader,
+                        mounts: &job.mounts,
+                    },
+                    Path::new(IMAGE_JOB_DIR),
+                    job.image
+                        .config
+                        .env
+                        .iter()
+                        .filter_map(|entry| entry.split_once('='))
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                ),
+                _ => (
+                    Programs::Host,
+                    dir,
+                    PASSED_THROUGH
+                        .iter()
+                        .filter_map(|k| Some((k.to_string(), std::env::var(k).ok()?)))
+                        .collect(),
+                ),
+            };
+        let mut command = match &self.sandbox {
+            Some(sandbox) => {
+                let mut command = Command::new(sandbox.program());
+                command.args(sandbox.arguments(programs, dir, Path::new(program), &args, network));
+                command
+            }
+            None => {
+                let mut command = Command::new(program);
+                command.args(&args);
+                command
+            }
+        };
+        command
+            .current_dir(dir)
+            .env_clear()
+            .envs(base_env)
+            .env("HOME", seen_dir)
+            .stdin(Stdio::null())
+            .process_group(0)
+            .kill_on_drop(true);
+        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            command.pre_exec(|| {
+                // Nothing outlives the server that runs it (a job's lease will be taken over,
+                // an instance started again).
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        Ok((command, seen_dir.to_path_buf()))
+    }
+
+    /// Starts an instance of an exposed service in `dir` (emptied first): the supervisor in
+    /// expose mode runs the service's script, or the image's own command with
+    /// `default_command`, in a sandbox with a network of its own, and listens for the
+    /// platform's connections on [`INSTANCE_SOCKET`] in `dir`.
+    pub async fn launch(
+        &self,
+        service: &Service,
+        launch: Launch,
+    ) -> Result<(Instance, OutputPipe), String> {
+        let expose = service
+            .expose
+            .as_ref()
+            .ok_or("the service is not exposed")?;
+        let port = expose.port().ok_or("the service exposes no port")?;
+        let image = match &self.images {
+            Some(images) => Some(
+                self.prepare_image(images, service, launch.pull_credentials.as_ref())
+                    .await?,
+            ),
+            None => None,
+        };
+        let dir = &launch.dir;
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir.join("tmp"))
+            .and_then(|()| std::fs::write(dir.join("script.sh"), &service.script))
+            .map_err(|e| format!("cannot prepare the instance's directory: {e}"))?;
+        let (workdir, program): (String, Vec<String>) = match (&image, expose.default_command) {
+            (Some(image), true) => (
+                image.image.config.working_dir.clone(),
+                image.image.config.command(),
+            ),
+            (None, true) => {
+                return Err(
+                    "default_command runs the image's own command, which needs the image executor (OSCAR_EXECUTOR=image)".into(),
+                );
+            }
+            (_, false) => (String::new(), vec!["/bin/sh".into()]),
+        };
+        if program.is_empty() {
+            return Err(format!(
+                "the image {} names no command to run",
+                service.image
+            ));
+        }
+        let seen_dir = match image {
+            Some(_) => PathBuf::from(IMAGE_JOB_DIR),
+            None => dir.clone(),
+        };
+        let mut extra = vec!["expose".to_string(), "--".to_string()];
+        extra.extend(program);
+        if !expose.default_command {
+            extra.push(seen_dir.join("script.sh").to_string_lossy().into_owned());
+        }
+        let (mut command, _) = self.command(dir, image.as_ref(), &extra, Network::Own)?;
+        let workdir = if workdir.is_empty() {
+            seen_dir.clone()
+        } else {
+            PathBuf::from(workdir)
+        };
+        command
+            .env("TMPDIR", seen_dir.join("tmp"))
+            .envs(launch.env.iter().map(|(k, v)| (k, v)))
+            .env("OSCAR_EXPOSE_SOCKET", seen_dir.join(INSTANCE_SOCKET))
+            .env("OSCAR_EXPOSE_PORT", port.to_string())
+            .env("OSCAR_EXPOSE_WORKDIR", workdir);
+        if let Some(bytes) = launch.memory {
+            command.env("OSCAR_SCRIPT_MEMORY_LIMIT", bytes.to_string());
+        }
+        let Started {
+            child,
+            group,
+            output,
+        } = start(command)?;
+        let instance = Instance {
+            socket: dir.join(INSTANCE_SOCKET),
+            child,
+            _group: group,
+            _image: image,
+        };
+        Ok((instance, output))
+    }
+}
+
+/// Where an instance of an exposed service takes the platform's connections, in its
+/// directory.
+pub const INSTANCE_SOCKET: &str = "instance.sock";
+
+/// What an exposed service's instance is started with.
+pub struct Launch {
+    /// Its directory (emptied and made).
+    pub dir: PathBuf,
+    /// The service's variables and secrets, with the platform's (`OSCAR_SERVICE_*`).
+    pub env: Vec<(String, String)>,
+    pub memory: Option<u64>,
+    pub pull_credentials: Option<images::Credentials>,
+}
+
+/// A running instance: its process and where it takes connections. Dropping it kills it.
+pub struct Instance {
+    pub socket: PathBuf,
+    pub child: tokio::process::Child,
+    _group: ProcessGroup,
+    /// Kept from eviction while it runs.
+    _image: Option<JobImage>,
+}
+
+/// A started process's stdout and stderr, in one pipe.
+pub type OutputPipe = tokio::net::unix::pipe::Receiver;
+
+/// A started supervisor: its process, its process group (killed when this is dropped) and
+/// its output.
+struct Started {
+    child: tokio::process::Child,
+    group: ProcessGroup,
+    output: OutputPipe,
+}
+
+fn start(mut command: Command) -> Result<Started, String> {
+    let (output, writer) =
+        std::io::pipe().map_err(|e| format!("cannot make the output pipe: {e}"))?;
+    let writer_too = writer
+        .try_clone()
+        .map_err(|e| format!("cannot make the output pipe: {e}"))?;
+    command.stdout(writer).stderr(writer_too);
+    let output = tokio::net::unix::pipe::Receiver::from_owned_fd(output.into())
+        .map_err(|e| format!("cannot read the output pipe: {e}"))?;
+    let child = command
+        .spawn()
+        .map_err(|e| format!("cannot start the supervisor: {e}"))?;
+    // Our copies of the write end, so the pipe ends when the processes do.
+    drop(command);
+    let group = ProcessGroup(child.id());
+    Ok(Started {
+        child,
+        group,
+        output,
+    })
 }
 
 /// The job's process group, killed when the run ends however it ends: also when the run is

@@ -94,6 +94,16 @@ pub enum Programs<'a> {
     },
 }
 
+/// Which network a sandboxed process has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Network {
+    /// The host's: jobs reach the store and the Internet as pods do.
+    Host,
+    /// One of its own with only a loopback: instances of exposed services, which listen on
+    /// their image's port, each its own.
+    Own,
+}
+
 /// Where a job in an image finds its directory, as a pod finds its mounts under `/oscar`.
 pub const IMAGE_JOB_DIR: &str = "/oscar/job";
 const IMAGE_SUPERVISOR: &str = "/oscar/bin/supervisor";
@@ -194,6 +204,7 @@ impl Sandbox {
                 work_root,
                 Path::new("/bin/sh"),
                 &["-c".into(), "exit 0".into()],
+                Network::Host,
             ))
             .env_clear()
             .stdin(Stdio::null())
@@ -221,15 +232,32 @@ impl Sandbox {
         job_dir: &Path,
         program: &Path,
         args: &[String],
+        network: Network,
     ) -> Vec<OsString> {
-        match programs {
+        let mut out = match programs {
             Programs::Host => arguments(job_dir, program, args, &self.system, &self.mounts),
             Programs::Image {
                 root,
                 loader,
                 mounts,
             } => image_arguments(root, loader, job_dir, program, args, mounts),
+        };
+        if network == Network::Own {
+            // After NAMESPACES' `--cap-drop ALL`: root of the namespace may listen on ports
+            // below 1024 of its own network (nginx's 80), and nothing else.
+            let own = [
+                "--unshare-net",
+                "--uid",
+                "0",
+                "--gid",
+                "0",
+                "--cap-add",
+                "CAP_NET_BIND_SERVICE",
+            ];
+            let at = NAMESPACES.len();
+            out.splice(at..at, own.map(OsString::from));
         }
+        out
     }
 
     /// Makes the operator's job mounts' mount points in an image's root (which is read-only
