@@ -4,6 +4,7 @@
 use super::access_log::AccessLog;
 use super::auth::{AdminAccount, LoginThrottle};
 use super::db::Database;
+use super::exposed::Exposed;
 use super::jobs::Jobs;
 use super::oidc::Oidc;
 use super::services::Catalog;
@@ -24,6 +25,8 @@ pub struct App {
     pub oidc: Option<Oidc>,
     /// The job queue, its executor and live job notifications.
     pub jobs: Jobs,
+    /// The exposed services' instances running here.
+    pub exposed: Exposed,
     /// Recent invocations (`GET /system/logs`).
     pub access_log: AccessLog,
     /// Fixed facts about this deployment, shown on the Info page.

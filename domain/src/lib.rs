@@ -11,6 +11,7 @@ pub mod buckets;
 pub mod db;
 pub mod entitlements;
 pub mod examples;
+pub mod exposed;
 pub mod host;
 pub mod jobs;
 pub mod kubernetes;

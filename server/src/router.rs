@@ -21,19 +21,20 @@ use tracing::Level;
 /// request, and a save racing a logout would bring the session back.
 const SESSION_LIFETIME: time::Duration = time::Duration::hours(12);
 
-pub fn router(state: AppState, sessions: Sessions, secure_cookies: bool) -> axum::Router {
+pub fn router(state: AppState, sessions: Sessions) -> axum::Router {
     let sessions = SessionManagerLayer::new(sessions)
-        .with_name("oscar_session")
+        .with_name(app::web::rest::exposed::SESSION_COOKIE)
         // Lax, not Strict: the session must survive the redirect back from an identity provider.
         .with_same_site(SameSite::Lax)
         .with_http_only(true)
-        .with_secure(secure_cookies)
+        .with_secure(state.secure_cookies)
         .with_expiry(Expiry::OnInactivity(SESSION_LIFETIME));
 
     let routes = generate_route_list(App);
     let options = state.leptos_options.clone();
     axum::Router::new()
         .merge(app::web::rest::router(&state))
+        .merge(app::web::rest::exposed::proxy_routes())
         .merge(app::web::live::routes())
         .merge(app::web::sign_in::routes())
         .merge(app::web::transfers::routes())
@@ -122,6 +123,12 @@ async fn web_security(
     request: Request,
     next: Next,
 ) -> Response {
+    // An exposed service's app answers for itself: its own forms, caching and headers, and
+    // its pages sandboxed by the proxy (`rest::exposed`), which never passes the platform's
+    // session on.
+    if app::web::rest::exposed::is_proxied(request.uri().path()) {
+        return next.run(request).await;
+    }
     let safe = matches!(
         *request.method(),
         http::Method::GET | http::Method::HEAD | http::Method::OPTIONS

@@ -9,6 +9,7 @@ use app::web::state::AppState;
 use domain::App;
 use domain::auth::{AdminAccount, LoginThrottle};
 use domain::db::Database;
+use domain::exposed::Exposed;
 use domain::jobs::executor::{Executor, StorageAccess};
 use domain::jobs::local::{LocalExecutor, ServiceImages};
 use domain::jobs::sandbox::{self, Loader, Sandbox};
@@ -94,8 +95,9 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
 
     let (stop, stopped) = watch::channel(false);
     let mut background = Vec::new();
-    let (executor, executor_description) =
+    let (executor, local, executor_description) =
         start_executor(config, &data_dir, &stopped, &mut background).await?;
+    let exposed = Exposed::new(local, emptied(&data_dir, "exposed")?);
     let info = platform_info(config, &store, &database.db, executor_description);
     let jobs = job_queue(config, &data_dir, executor, &store, &info)?;
 
@@ -117,15 +119,16 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
             .transpose()
             .context("OIDC_ISSUER: cannot prepare the identity provider client")?,
         jobs,
+        exposed,
         access_log: Default::default(),
         info,
     };
-    let state = AppState::new(platform, leptos_options(config.site_root.clone()));
-    let router = crate::router::router(
-        state.clone(),
-        database.sessions.clone(),
+    let state = AppState::new(
+        platform,
+        leptos_options(config.site_root.clone()),
         config.secure_cookies,
     );
+    let router = crate::router::router(state.clone(), database.sessions.clone());
     background.extend(start_background_tasks(
         config,
         &state,
@@ -287,18 +290,18 @@ async fn start_executor(
     data_dir: &std::path::Path,
     stopped: &watch::Receiver<bool>,
     background: &mut Vec<JoinHandle<()>>,
-) -> anyhow::Result<(Arc<dyn Executor>, String)> {
+) -> anyhow::Result<(Arc<dyn Executor>, Option<Arc<LocalExecutor>>, String)> {
     Ok(match &config.executor {
         ExecutorConfig::Image(settings) => {
-            let local = local_executor(config, data_dir, Some(settings))?;
+            let local = Arc::new(local_executor(config, data_dir, Some(settings))?);
             let description = format!(
                 "processes on this machine, each in its service's image (pulled into a cache of at most {} MB) and in a sandbox (bubblewrap); {LIMITS}",
                 settings.cache_limit >> 20
             );
-            (Arc::new(local), description)
+            (local.clone(), Some(local), description)
         }
         ExecutorConfig::Host => {
-            let local = local_executor(config, data_dir, None)?;
+            let local = Arc::new(local_executor(config, data_dir, None)?);
             let description = if local.sandbox.is_some() {
                 format!(
                     "processes on this machine, each in a sandbox (bubblewrap) with this machine's programs (the service image is not used); {LIMITS}"
@@ -306,7 +309,7 @@ async fn start_executor(
             } else {
                 "processes on this machine, NOT sandboxed: scripts can read everything this server can (the service image is not used)".to_string()
             };
-            (Arc::new(local), description)
+            (local.clone(), Some(local), description)
         }
         ExecutorConfig::Kubernetes {
             cluster,
@@ -325,7 +328,7 @@ async fn start_executor(
                     cluster.namespace
                 ),
             };
-            (Arc::new(executor), description)
+            (Arc::new(executor), None, description)
         }
     })
 }
@@ -440,6 +443,7 @@ fn start_background_tasks(
             }
         }));
     }
+    background.push(tokio::spawn(run_exposed(state.clone(), stopped.clone())));
     if let Some(every) = config.jobs.reconcile_every {
         background.push(tokio::spawn(reconcile(state.clone(), every, stopped)));
     }
@@ -719,6 +723,26 @@ async fn reconcile(state: AppState, every: Duration, mut stopped: watch::Receive
             _ = stopped.changed() => return,
         }
     }
+}
+
+/// How often exposed services are matched to the catalog (a change made on another server,
+/// a service deleted); changes made here apply at once.
+const EXPOSED_EVERY: Duration = Duration::from_secs(2);
+
+/// Keeps the exposed services' instances matching the catalog; stops them all at shutdown.
+async fn run_exposed(state: AppState, mut stopped: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(EXPOSED_EVERY);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if let Err(err) = state.exposed.reconcile(&state.db, &state.services).await {
+                    tracing::warn!(%err, "exposed services: reconciliation failed");
+                }
+            }
+            _ = stopped.changed() => break,
+        }
+    }
+    state.exposed.stop_all();
 }
 
 fn leptos_options(site_root: PathBuf) -> LeptosOptions {

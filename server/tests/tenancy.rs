@@ -1376,3 +1376,105 @@ impl Tenants {
             .cloned()
     }
 }
+
+/// Issue 25: an exposed service with `set_auth` lets in its token and the callers it is
+/// visible to, whatever they sign in with; only its owner (and the admin) stop it.
+#[tokio::test]
+async fn exposed_services_admit_only_those_they_are_shared_with() {
+    for mut t in Tenants::on_each_database().await {
+        let db = t.app.database().to_string();
+        let (alice, bob) = (t.alice.clone(), t.bob.clone());
+        for (name, visibility, allowed) in [
+            ("ep", "private", json!([])),
+            ("er", "restricted", json!(["bob@test"])),
+        ] {
+            let definition = json!({
+                "name": name, "image": "alpine", "visibility": visibility, "allowed_users": allowed,
+                "script": "mkdir -p /tmp/www && echo hello > /tmp/www/index.html\nexec httpd -f -p 80 -h /tmp/www\n",
+                "expose": {"api_port": 80, "set_auth": true, "rewrite_target": true},
+            });
+            let made = t
+                .app
+                .rest_bearer("POST", "/system/services", Some(definition), &alice)
+                .await;
+            assert_eq!(made.status, StatusCode::CREATED, "{db}: {}", made.body);
+        }
+        let get = |path: &str, authorization: Option<String>, session: Option<String>| {
+            let mut request = Request::get(path);
+            if let Some(value) = authorization {
+                request = request.header("Authorization", value);
+            }
+            (request.body(axum::body::Body::empty()).unwrap(), session)
+        };
+        // Alice's own service answers her once its instance is ready.
+        let started = std::time::Instant::now();
+        for name in ["ep", "er"] {
+            loop {
+                t.app.forget_cookie();
+                let path = format!("/system/services/{name}/exposed/");
+                let answer = t
+                    .app
+                    .send(get(&path, Some(format!("Bearer {alice}")), None).0)
+                    .await;
+                if answer.status == StatusCode::OK {
+                    break;
+                }
+                assert!(
+                    started.elapsed().as_secs() < 60,
+                    "{db} {name}: {} {}",
+                    answer.status,
+                    answer.body
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        }
+        let cases = [
+            ("ep", None, None, StatusCode::UNAUTHORIZED),
+            (
+                "ep",
+                Some(format!("Bearer {bob}")),
+                None,
+                StatusCode::FORBIDDEN,
+            ),
+            ("ep", None, t.bob_session.clone(), StatusCode::FORBIDDEN),
+            (
+                "ep",
+                Some("Bearer forged".into()),
+                None,
+                StatusCode::UNAUTHORIZED,
+            ),
+            ("ep", None, t.alice_session.clone(), StatusCode::OK),
+            ("er", Some(format!("Bearer {bob}")), None, StatusCode::OK),
+            ("er", None, t.bob_session.clone(), StatusCode::OK),
+        ];
+        for (name, authorization, session, want) in cases {
+            let what = format!(
+                "{db} {name} {authorization:?} session {}",
+                session.is_some()
+            );
+            let (request, session) = get(
+                &format!("/system/services/{name}/exposed/"),
+                authorization,
+                session,
+            );
+            t.app.use_session(session);
+            let answer = t.app.send(request).await;
+            assert_eq!(answer.status, want, "{what}: {}", answer.body);
+        }
+        t.app.forget_cookie();
+        // Bob may use `er`, not manage it; `ep` does not exist for him.
+        for (name, want) in [("er", StatusCode::FORBIDDEN), ("ep", StatusCode::NOT_FOUND)] {
+            let answer = t
+                .app
+                .rest_bearer("POST", &format!("/system/services/{name}/stop"), None, &bob)
+                .await;
+            assert_eq!(answer.status, want, "{db} {name}: {}", answer.body);
+        }
+        let stopped = t
+            .app
+            .rest_bearer("POST", "/system/services/er/stop", None, &alice)
+            .await;
+        assert_eq!(stopped.status, StatusCode::OK, "{db}: {}", stopped.body);
+        assert_eq!(stopped.json()["reason"], "stopped by alice@test", "{db}");
+    }
+}

@@ -13,13 +13,16 @@ use leptos::config::LeptosOptions;
 pub struct AppState {
     app: Arc<App>,
     pub leptos_options: LeptosOptions,
+    /// Cookies only over HTTPS (`OSCAR_SECURE_COOKIES`).
+    pub secure_cookies: bool,
 }
 
 impl AppState {
-    pub fn new(app: App, leptos_options: LeptosOptions) -> Self {
+    pub fn new(app: App, leptos_options: LeptosOptions, secure_cookies: bool) -> Self {
         Self {
             app: Arc::new(app),
             leptos_options,
+            secure_cookies,
         }
     }
 

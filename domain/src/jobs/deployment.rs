@@ -14,6 +14,7 @@ use super::queue::JOB_COLUMNS;
 use super::{Job, Jobs};
 use crate::access::Caller;
 use crate::db::Database;
+use crate::exposed::{self, Exposed};
 use crate::services;
 
 /// What upstream's clients show as the kind of runtime.
@@ -25,6 +26,7 @@ pub const TAIL_LINES: usize = 200;
 pub async fn status(
     db: &Database,
     jobs: &Jobs,
+    exposed: &Exposed,
     caller: &Caller,
     name: &str,
 ) -> AppResult<DeploymentStatus> {
@@ -32,17 +34,23 @@ pub async fn status(
     Ok(DeploymentStatus {
         service_name: service.name.clone(),
         namespace: String::new(),
-        summary: summary(db, jobs, caller, &service).await?,
+        summary: summary(db, jobs, exposed, caller, &service).await?,
     })
 }
 
-/// The deployment of one service the caller sees (`?include=deployment` on each).
+/// The deployment of one service the caller sees (`?include=deployment` on each): its
+/// instances for an exposed service.
 pub async fn summary(
     db: &Database,
     jobs: &Jobs,
+    exposed: &Exposed,
     caller: &Caller,
     service: &Service,
 ) -> AppResult<DeploymentSummary> {
+    if exposed::is_exposed(service) {
+        let stopped_by = exposed::stopped_by(db, &service.name).await?;
+        return Ok(exposed.summary(&service.name, stopped_by.as_deref()));
+    }
     let scope = JobScope::of(caller, service);
     let counts = counts(db, Some(&service.name), scope.owner()).await?;
     let count = |state| {
@@ -111,9 +119,11 @@ async fn updated_at(db: &Database, service: &str) -> AppResult<Option<Timestamp>
     )
 }
 
-/// The last `tail` lines of the latest run's log, each with its time when `timestamps`.
+/// The last `tail` lines of the latest run's log, each with its time when `timestamps`; of its
+/// instances for an exposed service.
 pub async fn logs(
     db: &Database,
+    exposed: &Exposed,
     caller: &Caller,
     name: &str,
     timestamps: bool,
@@ -127,6 +137,16 @@ pub async fn logs(
         message: String::new(),
         entries: Vec::new(),
     };
+    if exposed::is_exposed(&service) {
+        match exposed.logs(&service.name, timestamps, tail) {
+            Some(entries) => {
+                answer.available = !entries.is_empty();
+                answer.entries = entries;
+            }
+            None => answer.message = "No instance of this service runs on this server.".into(),
+        }
+        return Ok(answer);
+    }
     let Some(job) = latest_run(db, &service.name, scope.owner()).await? else {
         answer.message = "No job of this service has run yet.".into();
         return Ok(answer);

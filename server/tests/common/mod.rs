@@ -251,6 +251,11 @@ impl TestApp {
         (self.config, self._dir)
     }
 
+    /// The session cookie (`name=value`) the app set, if any.
+    pub fn cookie(&self) -> Option<&str> {
+        self.cookie.as_deref()
+    }
+
     pub fn forget_cookie(&mut self) {
         self.cookie = None;
     }

@@ -46,9 +46,8 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state = AppState::from_ref(state);
         let client = state.client_address(parts);
-        match credentials(&parts.headers) {
-            Some(Credentials::Basic(encoded)) => basic_admin(&state, &client, encoded),
-            Some(Credentials::Bearer(token)) => oidc_user(&state, token).await,
+        match parts.headers.get(header::AUTHORIZATION) {
+            Some(value) => caller_of(&state, value, &client).await,
             None => Err(AppError::Unauthorized(
                 "missing Authorization header (HTTP Basic with the admin account, or Bearer with an OIDC access token)".into(),
             )),
@@ -58,13 +57,32 @@ where
     }
 }
 
+/// The caller an `Authorization` header names: the admin (HTTP Basic) or an OIDC user.
+pub async fn caller_of(
+    state: &AppState,
+    value: &http::HeaderValue,
+    client: &str,
+) -> AppResult<Caller> {
+    match credentials_in(value) {
+        Some(Credentials::Basic(encoded)) => basic_admin(state, client, encoded),
+        Some(Credentials::Bearer(token)) => oidc_user(state, token).await,
+        None => Err(AppError::Unauthorized(
+            "unknown Authorization scheme (HTTP Basic or Bearer)".into(),
+        )),
+    }
+}
+
 enum Credentials<'a> {
     Basic(&'a str),
     Bearer(&'a str),
 }
 
 fn credentials(headers: &http::HeaderMap) -> Option<Credentials<'_>> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    credentials_in(headers.get(header::AUTHORIZATION)?)
+}
+
+fn credentials_in(value: &http::HeaderValue) -> Option<Credentials<'_>> {
+    let value = value.to_str().ok()?;
     let (scheme, rest) = value.split_once(' ')?;
     let rest = rest.trim();
     if scheme.eq_ignore_ascii_case("basic") {
@@ -145,7 +163,7 @@ pub async fn invoker(
 }
 
 /// Compared in constant time; an empty secret never matches.
-fn same_secret(given: &str, expected: &str) -> bool {
+pub(super) fn same_secret(given: &str, expected: &str) -> bool {
     !expected.is_empty() && bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
 }
 

@@ -7,6 +7,7 @@ mod auth;
 pub mod body;
 mod buckets;
 mod config;
+pub mod exposed;
 mod jobs;
 mod metrics;
 pub mod openapi;
@@ -32,6 +33,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         usage::routes,
         quotas::routes,
         metrics::routes,
+        exposed::routes,
     ]
     .into_iter()
     .fold(jobs::routes(openapi::routes(), state), |router, add| {

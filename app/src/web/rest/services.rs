@@ -70,7 +70,7 @@ async fn shown(
     include: &Include,
 ) -> AppResult<Shown> {
     let deployment = if include.deployment() {
-        Some(deployment::summary(&state.db, &state.jobs, caller, &service).await?)
+        Some(deployment::summary(&state.db, &state.jobs, &state.exposed, caller, &service).await?)
     } else {
         None
     };
@@ -178,7 +178,7 @@ async fn deployment_status(
     Path(ServiceName { name }): Path<ServiceName>,
 ) -> AppResult<Json<DeploymentStatus>> {
     Ok(Json(
-        deployment::status(&state.db, &state.jobs, &caller, &name).await?,
+        deployment::status(&state.db, &state.jobs, &state.exposed, &caller, &name).await?,
     ))
 }
 
@@ -210,7 +210,7 @@ async fn deployment_logs(
         .map_or(deployment::TAIL_LINES, |n| n.min(1000));
     let timestamps = query.timestamps.is_some_and(|t| t == "true" || t == "1");
     Ok(Json(
-        deployment::logs(&state.db, &caller, &name, timestamps, tail).await?,
+        deployment::logs(&state.db, &state.exposed, &caller, &name, timestamps, tail).await?,
     ))
 }
 

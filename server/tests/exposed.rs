@@ -1,0 +1,613 @@
+//! Exposed services in embedded mode (issue 25): instances run sandboxed, each with a network
+//! of its own, and the server proxies `/system/services/<name>/exposed/` to them over real
+//! HTTP (WebSockets need a real connection), with the service's access rule, the lifecycle
+//! and supervision.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use common::{ADMIN, PASSWORD, TestApp, jobs};
+use http::StatusCode;
+use serde_json::{Value, json};
+use server::config::ExecutorConfig;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A small HTTP and WebSocket app in Python's standard library, as a service script (the host
+/// executor: the host has Python). `/` and others echo what reached it; `/ws` echoes
+/// WebSocket text frames; `/die` ends the process; `/stream?n=` streams `n` MiB.
+const ECHO_APP: &str = r#"cat > "$TMPDIR/app.py" <<'EOF'
+import base64, hashlib, os, socket, threading
+def handle(c):
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = c.recv(4096)
+        if not chunk:
+            return
+        data += chunk
+    lines = data.split(b"\r\n\r\n")[0].decode().split("\r\n")
+    target = lines[0].split(" ")[1]
+    headers = {k.strip().lower(): v.strip() for k, v in (l.split(":", 1) for l in lines[1:])}
+    if target == "/die" or target.endswith("/die"):
+        os._exit(3)
+    if headers.get("upgrade", "").lower() == "websocket":
+        key = headers["sec-websocket-key"] + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+        accept = base64.b64encode(hashlib.sha1(key.encode()).digest()).decode()
+        c.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + accept + "\r\n\r\n").encode())
+        while True:
+            head = c.recv(2)
+            if len(head) < 2 or head[0] & 15 == 8:
+                return
+            mask = c.recv(4)
+            payload = bytearray(c.recv(head[1] & 127))
+            for i in range(len(payload)):
+                payload[i] ^= mask[i % 4]
+            c.sendall(bytes([0x81, len(payload)]) + bytes(payload))
+    if "/stream?n=" in target:
+        n = int(target.split("n=")[1]) * 1024 * 1024
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % n)
+        block = b"x" * (1024 * 1024)
+        for _ in range(n // len(block)):
+            c.sendall(block)
+        c.close()
+        return
+    body = "target=%s prefix=%s cookie=%s auth=%s" % (target, headers.get("x-forwarded-prefix", ""), headers.get("cookie", ""), headers.get("authorization", ""))
+    body = body.encode()
+    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nSet-Cookie: app=1\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
+    c.close()
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 8080))
+s.listen(64)
+print("echo app listening", flush=True)
+while True:
+    conn, _ = s.accept()
+    threading.Thread(target=handle, args=(conn,), daemon=True).start()
+EOF
+exec python3 "$TMPDIR/app.py"
+"#;
+
+fn echo_service(name: &str, expose: Value) -> Value {
+    json!({
+        "name": name,
+        "image": "ghcr.io/grycap/alpine",
+        "script": ECHO_APP,
+        "memory": "256Mi",
+        "cpu": "0.5",
+        "expose": expose,
+    })
+}
+
+/// The app served on a real loopback socket, as `main` serves it.
+async fn serve(app: &TestApp) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let router = app.app.router.clone();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap()
+    });
+    address
+}
+
+struct Answer {
+    status: u16,
+    head: String,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers(name).into_iter().next()
+    }
+
+    fn headers(&self, name: &str) -> Vec<String> {
+        self.head
+            .lines()
+            .filter_map(|line| {
+                let (k, v) = line.split_once(':')?;
+                k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+            })
+            .collect()
+    }
+}
+
+/// One HTTP/1.1 request on a new connection (`Connection: close`), read to its end.
+async fn request(
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Answer {
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    let mut text = format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        text.push_str(&format!("{k}: {v}\r\n"));
+    }
+    text.push_str("Content-Length: 0\r\n\r\n");
+    stream.write_all(text.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let status = head[9..12].parse().unwrap();
+    let mut body = raw[split + 4..].to_vec();
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body = dechunk(&body);
+    }
+    Answer { status, head, body }
+}
+
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let end = raw.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&raw[..end]).unwrap().trim(), 16).unwrap();
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&raw[end + 2..end + 2 + size]);
+        raw = &raw[end + 2 + size + 2..];
+    }
+}
+
+/// Waits until the exposed path answers 200 (an instance is ready).
+async fn until_served(address: SocketAddr, name: &str, headers: &[(&str, &str)]) -> Answer {
+    let started = Instant::now();
+    loop {
+        let answer = request(
+            address,
+            "GET",
+            &format!("/system/services/{name}/exposed/"),
+            headers,
+        )
+        .await;
+        if answer.status == 200 {
+            return answer;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{name} never answered: {} {}",
+            answer.status,
+            answer.text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn basic(user: &str, password: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
+async fn host_app() -> TestApp {
+    TestApp::with_config(|config| config.executor = ExecutorConfig::Host).await
+}
+
+async fn deployment(app: &mut TestApp, name: &str) -> Value {
+    let response = app
+        .rest("GET", &format!("/system/services/{name}/deployment"), None)
+        .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    response.json()
+}
+
+#[tokio::test]
+async fn a_static_site_in_its_image_is_served_on_port_80_of_its_own_network() {
+    let mut app = TestApp::new().await;
+    let address = serve(&app).await;
+    // busybox's httpd on port 80, which only root of a network of its own may take.
+    jobs::create(
+        &mut app,
+        json!({
+            "name": "site",
+            "image": "ghcr.io/grycap/alpine",
+            "script": "mkdir -p /tmp/www && echo '<h1>static hello</h1>' > /tmp/www/index.html\nexec httpd -f -v -p 80 -h /tmp/www\n",
+            "expose": {"api_port": 80, "rewrite_target": true},
+        }),
+    )
+    .await;
+    let answer = until_served(address, "site", &[]).await;
+    assert!(answer.text().contains("static hello"), "{}", answer.text());
+    // Its pages run as an opaque origin, never as the dashboard's.
+    let csp = answer.header("content-security-policy").unwrap();
+    assert!(
+        csp.starts_with("sandbox ") && !csp.contains("allow-same-origin"),
+        "{csp}"
+    );
+
+    let status = deployment(&mut app, "site").await;
+    assert_eq!(status["state"], "ready", "{status}");
+    assert_eq!(status["resource_kind"], "exposed_service");
+    assert_eq!(status["active_instances"], 1);
+    let logs = app
+        .rest(
+            "GET",
+            "/system/services/site/deployment/logs?timestamps=true",
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(logs["available"], true, "{logs}");
+    let messages: Vec<&str> = logs["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    assert!(
+        messages.iter().any(|m| m.contains("instance 0: ready")),
+        "{messages:?}"
+    );
+    assert!(logs["entries"][0]["timestamp"].is_string());
+    // The listing includes it too.
+    let listed = app
+        .rest("GET", "/system/services?include=deployment", None)
+        .await
+        .json();
+    assert_eq!(listed[0]["deployment"]["resource_kind"], "exposed_service");
+}
+
+#[tokio::test]
+async fn requests_reach_the_app_without_the_platforms_session_and_websockets_work() {
+    let mut app = host_app().await;
+    let address = serve(&app).await;
+    jobs::create(&mut app, echo_service("echo", json!({"api_port": 8080}))).await;
+    until_served(address, "echo", &[]).await;
+
+    let answer = request(
+        address,
+        "GET",
+        "/system/services/echo/exposed/page?x=1",
+        &[("Cookie", "oscar_session=stolen; theme=dark")],
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let text = answer.text();
+    // Upstream's path (no rewrite_target), the base path, and no session cookie.
+    assert!(
+        text.contains("target=/system/services/echo/exposed/page?x=1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("prefix=/system/services/echo/exposed"),
+        "{text}"
+    );
+    assert!(
+        text.contains("cookie=theme=dark ") && !text.contains("stolen"),
+        "{text}"
+    );
+    // The app's own headers come back.
+    assert_eq!(answer.header("set-cookie").as_deref(), Some("app=1"));
+
+    // A WebSocket, through the proxy and the instance's bridge.
+    let mut socket = TcpStream::connect(address).await.unwrap();
+    let handshake = format!(
+        "GET /system/services/echo/exposed/ws HTTP/1.1\r\nHost: {address}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    socket.write_all(handshake.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        socket.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(head.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "{head}");
+    for message in ["hello", "again"] {
+        let mask = [1u8, 2, 3, 4];
+        let mut frame = vec![0x81, 0x80 | message.len() as u8];
+        frame.extend_from_slice(&mask);
+        frame.extend(message.bytes().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        socket.write_all(&frame).await.unwrap();
+        let mut reply = vec![0u8; 2 + message.len()];
+        socket.read_exact(&mut reply).await.unwrap();
+        assert_eq!(&reply[2..], message.as_bytes());
+    }
+
+    // rewrite_target: the app sees paths from its own root.
+    let definition = echo_service("echo", json!({"api_port": 8080, "rewrite_target": true}));
+    let response = app.rest("PUT", "/system/services", Some(definition)).await;
+    assert_eq!(response.status, StatusCode::NO_CONTENT, "{}", response.body);
+    let started = Instant::now();
+    loop {
+        let answer = request(address, "GET", "/system/services/echo/exposed/page", &[]).await;
+        if answer.text().contains("target=/page ") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{}",
+            answer.text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn set_auth_lets_in_the_token_and_those_the_service_is_shared_with() {
+    let mut app = host_app().await;
+    let address = serve(&app).await;
+    let token = jobs::create(
+        &mut app,
+        echo_service("guarded", json!({"api_port": 8080, "set_auth": true})),
+    )
+    .await;
+    let base = "/system/services/guarded/exposed/";
+
+    // Nobody, a wrong token, the token under another user name: refused, and a browser is
+    // asked for credentials.
+    let anonymous = request(address, "GET", base, &[]).await;
+    assert_eq!(anonymous.status, 401);
+    assert_eq!(
+        anonymous.header("www-authenticate").as_deref(),
+        Some("Basic realm=\"guarded\"")
+    );
+    let wrong = "0".repeat(64);
+    for header in [
+        basic("guarded", &wrong),
+        format!("Bearer {wrong}"),
+        basic(ADMIN, "not-the-password"),
+    ] {
+        let answer = request(address, "GET", base, &[("Authorization", &header)]).await;
+        assert_eq!(answer.status, 401, "{header}: {}", answer.text());
+    }
+    assert_eq!(
+        request(address, "GET", &format!("{base}?token={wrong}"), &[])
+            .await
+            .status,
+        401
+    );
+
+    // The token as Basic (upstream's), as Bearer; the admin; all without the credentials
+    // reaching the app.
+    for header in [
+        basic("guarded", &token),
+        format!("Bearer {token}"),
+        basic(ADMIN, PASSWORD),
+    ] {
+        let answer = until_served(address, "guarded", &[("Authorization", &header)]).await;
+        assert!(
+            answer.text().contains("auth= ") || answer.text().ends_with("auth="),
+            "{}",
+            answer.text()
+        );
+    }
+    // `?token=` sets the cookie later requests carry; the cookie never reaches the app.
+    let answer = request(address, "GET", &format!("{base}?token={token}"), &[]).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let cookies = answer.headers("set-cookie");
+    // The app's own cookie, and the platform's.
+    assert_eq!(cookies[0], "app=1");
+    let cookie = &cookies[1];
+    assert!(
+        cookie.starts_with("oscar_service_guarded_auth="),
+        "{cookie}"
+    );
+    assert!(
+        cookie.contains("Path=/system/services/guarded/exposed") && cookie.contains("HttpOnly")
+    );
+    let pair = cookie.split(';').next().unwrap();
+    let answer = request(
+        address,
+        "GET",
+        &format!("{base}style.css"),
+        &[("Cookie", pair)],
+    )
+    .await;
+    assert_eq!(answer.status, 200);
+    assert!(
+        !answer.text().contains("oscar_service_guarded_auth"),
+        "{}",
+        answer.text()
+    );
+
+    // A signed-in dashboard user the service is visible to (the admin here).
+    app.login().await;
+    let session = app.cookie().unwrap().to_string();
+    let answer = request(address, "GET", base, &[("Cookie", &session)]).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+
+    // Upstream's forward-auth endpoint answers the same.
+    let auth = "/system/services/guarded/auth";
+    assert_eq!(request(address, "GET", auth, &[]).await.status, 401);
+    let ok = request(address, "GET", &format!("{auth}?token={token}"), &[]).await;
+    assert_eq!(ok.status, 200);
+    assert!(
+        ok.header("set-cookie")
+            .unwrap()
+            .starts_with("oscar_service_guarded_auth=")
+    );
+    let forwarded = format!("{base}?token={token}");
+    let via_proxy = request(address, "GET", auth, &[("X-Forwarded-Uri", &forwarded)]).await;
+    assert_eq!(via_proxy.status, 200);
+    // Not for a service that is not exposed, nor one that does not exist.
+    jobs::create(&mut app, jobs::service("plain", jobs::UPPERCASE)).await;
+    for path in [
+        "/system/services/plain/auth",
+        "/system/services/nothing/auth",
+    ] {
+        let answer = request(address, "GET", &format!("{path}?token={token}"), &[]).await;
+        assert_eq!(answer.status, 404, "{path}");
+    }
+    assert_eq!(
+        request(address, "GET", "/system/services/plain/exposed/", &[])
+            .await
+            .status,
+        404
+    );
+}
+
+#[tokio::test]
+async fn owners_stop_start_and_restart_and_a_dying_instance_comes_back() {
+    let mut app = host_app().await;
+    let address = serve(&app).await;
+    jobs::create(&mut app, echo_service("life", json!({"api_port": 8080}))).await;
+    until_served(address, "life", &[]).await;
+
+    // The app exits: the instance is started again, and the log says why.
+    let died = request(address, "GET", "/system/services/life/exposed/die", &[]).await;
+    assert_eq!(died.status, 502, "{}", died.text());
+    until_served(address, "life", &[]).await;
+    let logs = app
+        .rest("GET", "/system/services/life/deployment/logs", None)
+        .await
+        .json();
+    let text = logs["entries"].to_string();
+    assert!(text.contains("instance 0: exited"), "{text}");
+    assert!(text.contains("echo app listening"), "{text}");
+
+    let stopped = app.rest("POST", "/system/services/life/stop", None).await;
+    assert_eq!(stopped.status, StatusCode::OK, "{}", stopped.body);
+    assert_eq!(stopped.json()["state"], "stopped");
+    let refused = request(address, "GET", "/system/services/life/exposed/", &[]).await;
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    assert!(refused.text().contains("stopped"), "{}", refused.text());
+    assert_eq!(deployment(&mut app, "life").await["state"], "stopped");
+
+    let started = app.rest("POST", "/system/services/life/start", None).await;
+    assert_eq!(started.status, StatusCode::OK, "{}", started.body);
+    until_served(address, "life", &[]).await;
+
+    let restarted = app
+        .rest("POST", "/system/services/life/restart", None)
+        .await;
+    assert_eq!(restarted.status, StatusCode::OK, "{}", restarted.body);
+    until_served(address, "life", &[]).await;
+    let logs = app
+        .rest("GET", "/system/services/life/deployment/logs", None)
+        .await
+        .json();
+    assert!(logs["entries"].to_string().contains("deployed"), "{logs}");
+
+    // Lifecycle is for exposed services, and for their owners.
+    jobs::create(&mut app, jobs::service("plain", jobs::UPPERCASE)).await;
+    let not_exposed = app.rest("POST", "/system/services/plain/stop", None).await;
+    assert_eq!(
+        not_exposed.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        not_exposed.body
+    );
+    assert!(
+        not_exposed.body.contains("expose.api_port"),
+        "{}",
+        not_exposed.body
+    );
+    let anonymous = app
+        .rest_as("POST", "/system/services/life/stop", None, None)
+        .await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    let missing = app
+        .rest("POST", "/system/services/nothing/restart", None)
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+
+    // Deleting the service ends its instances.
+    let deleted = app.rest("DELETE", "/system/services/life", None).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    let gone = request(address, "GET", "/system/services/life/exposed/", &[]).await;
+    assert_eq!(gone.status, 404);
+}
+
+#[tokio::test]
+async fn a_1_gib_response_streams_through_the_proxy_with_bounded_memory() {
+    const MIB: usize = 1024;
+    let mut app = host_app().await;
+    let address = serve(&app).await;
+    jobs::create(&mut app, echo_service("big", json!({"api_port": 8080}))).await;
+    until_served(address, "big", &[]).await;
+    let before = common::peak_rss();
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    let head = format!(
+        "GET /system/services/big/exposed/stream?n={MIB} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut total = 0usize;
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let read = stream.read(&mut buffer).await.unwrap();
+        if read == 0 {
+            break;
+        }
+        total += read;
+    }
+    assert!(total > MIB << 20, "read {total} bytes");
+    let growth = common::peak_rss().saturating_sub(before);
+    assert!(
+        growth < 64 << 20,
+        "peak memory grew by {} MiB",
+        growth >> 20
+    );
+}
+
+#[tokio::test]
+async fn definitions_that_cannot_be_exposed_are_refused_with_their_field() {
+    let mut app = TestApp::new().await;
+    for (expose, field) in [
+        (
+            json!({"api_port": 8080, "min_scale": 3, "max_scale": 2}),
+            "expose.min_scale",
+        ),
+        (
+            json!({"api_port": 8080, "auth_type": "digest"}),
+            "expose.auth_type",
+        ),
+        (
+            json!({"api_port": 8080, "health_path": "health"}),
+            "expose.health_path",
+        ),
+        (json!({"api_port": 70000}), "api_port"),
+        (json!("yes"), "expose"),
+    ] {
+        let response = app
+            .rest(
+                "POST",
+                "/system/services",
+                Some(echo_service("bad", expose.clone())),
+            )
+            .await;
+        assert_eq!(
+            response.status,
+            StatusCode::BAD_REQUEST,
+            "{expose}: {}",
+            response.body
+        );
+        assert!(response.body.contains(field), "{expose}: {}", response.body);
+    }
+    // Upstream's documented defaults are applied, and shown.
+    jobs::create(
+        &mut app,
+        echo_service("defaults", json!({"api_port": "8080"})),
+    )
+    .await;
+    let read = app
+        .rest("GET", "/system/services/defaults", None)
+        .await
+        .json();
+    assert_eq!(read["expose"]["api_port"], json!([8080]));
+    assert_eq!(read["expose"]["max_scale"], 10);
+    assert_eq!(read["expose"]["health_path"], "/");
+    assert_eq!(read["expose"]["auth_type"], "basic");
+}
