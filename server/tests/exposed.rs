@@ -13,6 +13,7 @@ use common::{ADMIN, PASSWORD, TestApp, jobs};
 use http::StatusCode;
 use serde_json::{Value, json};
 use server::config::ExecutorConfig;
+use test_registry::{Layer, Registry, TestImage};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -266,6 +267,41 @@ async fn a_static_site_in_its_image_is_served_on_port_80_of_its_own_network() {
         .await
         .json();
     assert_eq!(listed[0]["deployment"]["resource_kind"], "exposed_service");
+}
+
+/// Upstream's `expose_services/nginx` shape: the image's own command (`default_command`),
+/// here an nginx-like static server whose entrypoint, arguments and working directory come from
+/// its image configuration, with no script at all.
+#[tokio::test]
+async fn an_image_with_its_own_command_is_served_as_it_is() {
+    let registry = Registry::start(None);
+    let image = TestImage::busybox()
+        .with_layer(Layer::default().dir("www").file(
+            "www/index.html",
+            b"<h1>nginx-like</h1>",
+            0o644,
+        ))
+        .with_command(&["httpd"], &["-f", "-p", "80", "-h", "."], "/www");
+    let reference = registry.push("library/nginx:1", &image).await;
+    let mut app = TestApp::new().await;
+    let address = serve(&app).await;
+    let response = app
+        .rest(
+            "POST",
+            "/system/services",
+            Some(json!({
+                "name": "nginx",
+                "image": reference,
+                "memory": "128Mi",
+                "cpu": "0.5",
+                "expose": {"min_scale": 1, "max_scale": 2, "api_port": 80, "cpu_threshold": 70,
+                           "default_command": true, "rewrite_target": true},
+            })),
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::CREATED, "{}", response.body);
+    let answer = until_served(address, "nginx", &[]).await;
+    assert_eq!(answer.text(), "<h1>nginx-like</h1>");
 }
 
 #[tokio::test]

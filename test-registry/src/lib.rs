@@ -162,7 +162,12 @@ impl Registry {
         let config = serde_json::json!({
             "architecture": image.architecture,
             "os": "linux",
-            "config": {"Env": image.env, "WorkingDir": "/"},
+            "config": {
+                "Env": image.env,
+                "Entrypoint": image.entrypoint,
+                "Cmd": image.cmd,
+                "WorkingDir": image.working_dir,
+            },
             "rootfs": {"type": "layers", "diff_ids": []},
         });
         client
@@ -205,6 +210,10 @@ pub struct TestImage {
     pub layers: Vec<Vec<u8>>,
     pub architecture: String,
     pub env: Vec<String>,
+    /// What a container of it runs (`Entrypoint`, then `Cmd`), and where.
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    pub working_dir: String,
 }
 
 impl TestImage {
@@ -231,7 +240,18 @@ impl TestImage {
             layers: vec![layer.gzip()],
             architecture: oci_architecture().to_string(),
             env: vec!["PATH=/usr/local/bin:/usr/bin:/bin".to_string()],
+            entrypoint: Vec::new(),
+            cmd: vec!["sh".to_string()],
+            working_dir: "/".to_string(),
         }
+    }
+
+    /// This image running `entrypoint` with `cmd` in `working_dir` by default.
+    pub fn with_command(mut self, entrypoint: &[&str], cmd: &[&str], working_dir: &str) -> Self {
+        self.entrypoint = entrypoint.iter().map(|s| s.to_string()).collect();
+        self.cmd = cmd.iter().map(|s| s.to_string()).collect();
+        self.working_dir = working_dir.to_string();
+        self
     }
 
     /// This image with one more layer on top.
