@@ -21,7 +21,9 @@ use std::time::{Duration, Instant};
 use model::function::log::{Line, Stream};
 use model::service::Service;
 use model::service::expose::Expose;
-use model::services::{DeploymentLogEntry, DeploymentStatus, DeploymentSummary};
+use model::services::{
+    DeploymentLogEntry, DeploymentStatus, DeploymentSummary, ExposedView, InstanceView,
+};
 use model::{AppError, AppResult, Timestamp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
@@ -45,6 +47,8 @@ pub const IDLE_AFTER: Duration = Duration::from_secs(300);
 pub const READY_WITHIN: Duration = Duration::from_secs(180);
 /// Log lines kept per service (its instances' output and the platform's notes).
 const LOG_LINES: usize = 2000;
+/// Log lines the service's page shows.
+const VIEW_LINES: usize = 200;
 /// The longest wait before an instance that keeps exiting is started again.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// An instance that ran this long starts its next backoff from the beginning.
@@ -142,7 +146,7 @@ impl Exposed {
         let stopped = stopped_services(db).await?;
         let mut wanted = HashMap::new();
         if self.launcher.is_some() {
-            for service in services.iter().filter(|s| is_exposed(s)) {
+            for service in services.iter().filter(|s| s.is_exposed()) {
                 if stopped.contains(&service.name) {
                     continue;
                 }
@@ -447,11 +451,8 @@ impl Exposed {
     ) -> AppResult<DeploymentStatus> {
         let service = services::require_visible(db, caller, name).await?;
         services::authorize_owner(caller, &service)?;
-        if !is_exposed(&service) {
-            return Err(AppError::bad_request(
-                "expose.api_port",
-                format!("the service {name} is not exposed: it runs a job per request"),
-            ));
+        if !service.is_exposed() {
+            return Err(not_exposed(name));
         }
         match action {
             Action::Stop => set_stopped_by(db, name, Some(&caller.id)).await?,
@@ -464,6 +465,39 @@ impl Exposed {
             service_name: service.name.clone(),
             namespace: String::new(),
             summary: self.summary(name, stopped_by(db, name).await?.as_deref()),
+        })
+    }
+
+    /// What the service's page shows of an exposed service the caller sees.
+    pub async fn view(&self, db: &Database, caller: &Caller, name: &str) -> AppResult<ExposedView> {
+        let service = services::require_visible(db, caller, name).await?;
+        let Some(expose) = service.expose.as_ref().filter(|_| service.is_exposed()) else {
+            return Err(not_exposed(name));
+        };
+        let stopped_by = stopped_by(db, name).await?;
+        let (instances, restarts) = match self.deployment(name) {
+            Some(deployment) => {
+                let state = deployment.state.lock().unwrap();
+                let instances = state
+                    .instances
+                    .iter()
+                    .map(|i| InstanceView {
+                        id: i.id,
+                        ready: i.ready_socket().is_some(),
+                        in_flight: i.in_flight.load(Ordering::Relaxed) as u32,
+                    })
+                    .collect();
+                (instances, state.restarts)
+            }
+            None => (Vec::new(), 0),
+        };
+        Ok(ExposedView {
+            status: self.summary(name, stopped_by.as_deref()),
+            url: format!("{}/", model::routes::exposed_base(name)),
+            set_auth: expose.set_auth,
+            instances,
+            restarts,
+            log: self.logs(name, true, VIEW_LINES).unwrap_or_default(),
         })
     }
 
@@ -503,9 +537,27 @@ pub enum Action {
     Restart,
 }
 
-/// Whether the service is exposed: a port to proxy to.
-pub fn is_exposed(service: &Service) -> bool {
-    service.expose.as_ref().is_some_and(|e| e.port().is_some())
+impl std::str::FromStr for Action {
+    type Err = AppError;
+
+    fn from_str(text: &str) -> Result<Self, AppError> {
+        match text {
+            "stop" => Ok(Self::Stop),
+            "start" => Ok(Self::Start),
+            "restart" => Ok(Self::Restart),
+            other => Err(AppError::bad_request(
+                "action",
+                format!("{other:?} is not stop, start or restart"),
+            )),
+        }
+    }
+}
+
+fn not_exposed(name: &str) -> AppError {
+    AppError::bad_request(
+        "expose.api_port",
+        format!("the service {name} is not exposed: it runs a job per request"),
+    )
 }
 
 /// Services their owners stopped.

@@ -140,6 +140,30 @@ pub struct DeploymentSummary {
     pub resource_kind: String,
 }
 
+/// An exposed service as its page shows it: its deployment, where it is reached, its
+/// instances and their log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExposedView {
+    pub status: DeploymentSummary,
+    /// `/system/services/<name>/exposed/`.
+    pub url: String,
+    /// Whether callers need the token or to be someone it is shared with.
+    pub set_auth: bool,
+    pub instances: Vec<InstanceView>,
+    /// Times instances were started again after exiting.
+    pub restarts: u32,
+    /// The last lines of the instances' output and the platform's notes.
+    pub log: Vec<DeploymentLogEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceView {
+    pub id: u32,
+    pub ready: bool,
+    /// Requests it is answering now.
+    pub in_flight: u32,
+}
+
 /// `GET /system/services/{name}/deployment/logs`: the latest run's log (upstream's
 /// `DeploymentLogStream`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -128,6 +128,31 @@ pub async fn get_service(name: String) -> Result<Service, AppError> {
     Ok(service)
 }
 
+/// An exposed service's deployment, instances and log (its page polls it).
+#[server(prefix = "/api", endpoint = "services/exposed")]
+pub async fn exposed_service(name: String) -> Result<model::services::ExposedView, AppError> {
+    use crate::web::context;
+    let caller = context::require_caller().await?;
+    let state = context::state();
+    state.exposed.view(&state.db, &caller, &name).await
+}
+
+/// Stops, starts or restarts an exposed service (`action`), as its owner or the admin.
+#[server(prefix = "/api", endpoint = "services/lifecycle")]
+pub async fn exposed_lifecycle(
+    name: String,
+    action: String,
+) -> Result<model::services::DeploymentStatus, AppError> {
+    use crate::web::context;
+    let caller = context::require_caller().await?;
+    let state = context::state();
+    let action = action.parse()?;
+    state
+        .exposed
+        .act(&state.db, &state.services, &caller, &name, action)
+        .await
+}
+
 /// The invocation token, for the owner and the admin only.
 #[server(prefix = "/api", endpoint = "services/token")]
 pub async fn service_token(name: String) -> Result<String, AppError> {

@@ -3,6 +3,7 @@
 mod bucket;
 mod buckets;
 mod examples;
+mod exposed;
 mod info;
 mod job;
 mod jobs;

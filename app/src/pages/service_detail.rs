@@ -3,6 +3,7 @@ use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_params_map};
 
 use super::bucket::folder_href;
+use super::exposed::ExposedPanel;
 use super::service_jobs::{InvokePanel, ServiceJobs};
 use super::snippets::{Client, Target, snippet};
 use super::widgets::{
@@ -101,6 +102,7 @@ fn ServiceDetail(service: Service) -> impl IntoView {
             </dl>
             <Snippets service=name.clone() has_input reveal />
         </section>
+        {service.is_exposed().then(|| view! { <ExposedPanel name=name.clone() /> })}
         <ServiceJobs name=name.clone() />
         <InvokePanel name=name.clone() />
         <DeleteService name />

@@ -47,7 +47,7 @@ pub async fn summary(
     caller: &Caller,
     service: &Service,
 ) -> AppResult<DeploymentSummary> {
-    if exposed::is_exposed(service) {
+    if service.is_exposed() {
         let stopped_by = exposed::stopped_by(db, &service.name).await?;
         return Ok(exposed.summary(&service.name, stopped_by.as_deref()));
     }
@@ -137,7 +137,7 @@ pub async fn logs(
         message: String::new(),
         entries: Vec::new(),
     };
-    if exposed::is_exposed(&service) {
+    if service.is_exposed() {
         match exposed.logs(&service.name, timestamps, tail) {
             Some(entries) => {
                 answer.available = !entries.is_empty();

@@ -213,6 +213,11 @@ impl Service {
         })
     }
 
+    /// Whether it is an exposed service: its `expose` block names a port.
+    pub fn is_exposed(&self) -> bool {
+        self.expose.as_ref().is_some_and(|e| e.port().is_some())
+    }
+
     /// The inactive fields this service sets, for "not active on this platform yet" notes.
     pub fn inactive_fields_set(&self) -> Vec<&str> {
         self.inactive

@@ -28,7 +28,7 @@ use super::services::ServiceName;
 use crate::web::state::AppState;
 use crate::{AppError, AppResult};
 use domain::access::Caller;
-use domain::{exposed, services};
+use domain::services;
 use model::service::Service;
 use model::service::expose::AuthType;
 use model::services::DeploymentStatus;
@@ -193,7 +193,7 @@ async fn proxy(
 /// nothing more from this path than from `/system/services`).
 async fn exposed_service(state: &AppState, name: &str) -> AppResult<Service> {
     match services::get(&state.db, name).await? {
-        Some(service) if exposed::is_exposed(&service) => Ok(service),
+        Some(service) if service.is_exposed() => Ok(service),
         _ => Err(AppError::NotFound(format!(
             "no exposed service is named {name}"
         ))),
