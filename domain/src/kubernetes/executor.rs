@@ -255,6 +255,13 @@ impl Executor for KubernetesExecutor {
     }
 
     async fn check_service(&self, service: &Service) -> AppResult<()> {
+        // Accepted, it would do nothing: refused until this mode runs exposed services.
+        if service.is_exposed() {
+            return Err(model::AppError::bad_request(
+                "expose",
+                "exposed services run only in embedded mode on this version, not on Kubernetes",
+            ));
+        }
         self.cluster.check_pull_secrets(service).await
     }
 
