@@ -9,6 +9,7 @@ use leptos_router::hooks::use_navigate;
 
 use super::widgets::{ErrorPanel, PageHeader, loaded};
 use crate::api::services::{CreateService, SaveService};
+use model::service::expose::Expose;
 use model::service::validate::{self, LOG_LEVELS};
 use model::service::{FieldError, PLATFORM_STORE, Service, StorageIo};
 
@@ -58,6 +59,7 @@ pub fn ServiceForm(
         .keys()
         .map(|k| (k.clone(), RwSignal::new(String::new())))
         .collect();
+    let exposed = ExposeFields::of(original.expose.as_ref());
     let errors = RwSignal::new(Vec::<FieldError>::new());
     // Creating never updates: a taken name is the server's 409, shown with the form.
     let ready = super::widgets::hydrated();
@@ -105,6 +107,10 @@ pub fn ServiceForm(
             .collect();
         service.input = merge_paths(&original.input, &inputs.get_untracked());
         service.output = merge_paths(&original.output, &outputs.get_untracked());
+        let (expose, wrong) = exposed.block(original.expose.as_ref());
+        service.expose = expose;
+        let mut found = found;
+        found.extend(wrong);
         (service, found)
     };
     // Kept up to date for the YAML tab of "New service".
@@ -121,6 +127,7 @@ pub fn ServiceForm(
             variables.track();
             inputs.track();
             outputs.track();
+            exposed.track();
             draft.set(current().0);
         });
     }
@@ -239,6 +246,30 @@ pub fn ServiceForm(
                     on:input=move |ev| variables.set(event_target_value(&ev))></textarea>
             </label>
             <p class="field-error" id="error-environment" data-field="environment">{error_for("environment")}</p>
+            <fieldset data-testid="expose-fields">
+                <legend>"Exposed: a long-running web server instead of a job per file"</legend>
+                <p class="muted">"Give the port the server listens on in its container to run it at /system/services/<name>/exposed/; leave it empty for a service that runs jobs."</p>
+                <div class="row">
+                    <label>"Port" <input type="number" min="1" max="65535" prop:value=exposed.port
+                        aria-invalid=invalid("expose") aria-describedby="error-expose"
+                        on:input=move |ev| exposed.port.set(event_target_value(&ev)) /></label>
+                    <label>"Instances kept running" <input type="number" min="0" prop:value=exposed.min_scale
+                        on:input=move |ev| exposed.min_scale.set(event_target_value(&ev)) /></label>
+                    <label>"At most" <input type="number" min="1" prop:value=exposed.max_scale
+                        on:input=move |ev| exposed.max_scale.set(event_target_value(&ev)) /></label>
+                    <label>"Health path" <input type="text" placeholder="/" prop:value=exposed.health_path
+                        on:input=move |ev| exposed.health_path.set(event_target_value(&ev)) /></label>
+                </div>
+                <div class="row">
+                    <label class="check"><input type="checkbox" prop:checked=exposed.set_auth
+                        on:change=move |ev| exposed.set_auth.set(event_target_checked(&ev)) /> "Require the token or a user it is shared with"</label>
+                    <label class="check"><input type="checkbox" prop:checked=exposed.rewrite_target
+                        on:change=move |ev| exposed.rewrite_target.set(event_target_checked(&ev)) /> "Strip the path prefix (the app sees /)"</label>
+                    <label class="check"><input type="checkbox" prop:checked=exposed.default_command
+                        on:change=move |ev| exposed.default_command.set(event_target_checked(&ev)) /> "Run the container's own command (default_command), not the script"</label>
+                </div>
+            </fieldset>
+            <p class="field-error" id="error-expose" data-field="expose">{error_for("expose")}</p>
             {(!secrets.is_empty()).then(|| view! {
                 <fieldset>
                     <legend>"Secrets (leave blank to keep the stored value)"</legend>
@@ -300,6 +331,113 @@ fn merge_paths(original: &[StorageIo], lines: &str) -> Vec<StorageIo> {
     merged
 }
 
+/// The form's fields of the `expose` block, as typed.
+#[derive(Clone, Copy)]
+struct ExposeFields {
+    port: RwSignal<String>,
+    min_scale: RwSignal<String>,
+    max_scale: RwSignal<String>,
+    health_path: RwSignal<String>,
+    set_auth: RwSignal<bool>,
+    rewrite_target: RwSignal<bool>,
+    default_command: RwSignal<bool>,
+}
+
+impl ExposeFields {
+    fn of(expose: Option<&Expose>) -> Self {
+        let default = Expose::default();
+        let e = expose.unwrap_or(&default);
+        let number = |n: u32, shown: bool| if shown { n.to_string() } else { String::new() };
+        Self {
+            port: RwSignal::new(e.port().map(|p| p.to_string()).unwrap_or_default()),
+            min_scale: RwSignal::new(number(e.min_scale, expose.is_some())),
+            max_scale: RwSignal::new(number(e.max_scale, e.max_scale > 0)),
+            health_path: RwSignal::new(e.health_path.clone()),
+            set_auth: RwSignal::new(e.set_auth),
+            rewrite_target: RwSignal::new(e.rewrite_target),
+            default_command: RwSignal::new(e.default_command),
+        }
+    }
+
+    fn track(&self) {
+        self.port.track();
+        self.min_scale.track();
+        self.max_scale.track();
+        self.health_path.track();
+        self.set_auth.track();
+        self.rewrite_target.track();
+        self.default_command.track();
+    }
+
+    fn block(&self, original: Option<&Expose>) -> (Option<Expose>, Vec<FieldError>) {
+        expose_block(
+            original,
+            &ExposeText {
+                port: self.port.get_untracked(),
+                min_scale: self.min_scale.get_untracked(),
+                max_scale: self.max_scale.get_untracked(),
+                health_path: self.health_path.get_untracked(),
+                set_auth: self.set_auth.get_untracked(),
+                rewrite_target: self.rewrite_target.get_untracked(),
+                default_command: self.default_command.get_untracked(),
+            },
+        )
+    }
+}
+
+/// What the form's `expose` fields hold.
+struct ExposeText {
+    port: String,
+    min_scale: String,
+    max_scale: String,
+    health_path: String,
+    set_auth: bool,
+    rewrite_target: bool,
+    default_command: bool,
+}
+
+/// The `expose` block the fields describe, over the original's other keys (the Kubernetes
+/// ones the form does not show). No port: not exposed, and no block unless there was one.
+fn expose_block(original: Option<&Expose>, text: &ExposeText) -> (Option<Expose>, Vec<FieldError>) {
+    let mut errors = Vec::new();
+    let mut number = |field: &str, value: &str, default: u32| -> u32 {
+        match value.trim() {
+            "" => default,
+            text => text.parse().unwrap_or_else(|_| {
+                errors.push(FieldError {
+                    field: format!("expose.{field}"),
+                    message: format!("{text:?} is not a whole number"),
+                });
+                default
+            }),
+        }
+    };
+    let port = number("api_port", &text.port, 0);
+    let min_scale = number("min_scale", &text.min_scale, 1);
+    let max_scale = number("max_scale", &text.max_scale, 0);
+    if port > u32::from(u16::MAX) {
+        errors.push(FieldError {
+            field: "expose.api_port".into(),
+            message: format!("{port} is not a port (1-65535)"),
+        });
+    }
+    if port == 0 && original.is_none() {
+        return (None, errors);
+    }
+    let mut expose = original.cloned().unwrap_or_default();
+    expose.api_port = match u16::try_from(port) {
+        Ok(0) | Err(_) => Vec::new(),
+        Ok(port) => vec![port],
+    };
+    expose.min_scale = min_scale;
+    expose.max_scale = max_scale;
+    expose.health_path = text.health_path.trim().to_string();
+    expose.set_auth = text.set_auth;
+    expose.rewrite_target = text.rewrite_target;
+    expose.default_command = text.default_command;
+    (Some(expose), errors)
+}
+
 /// `NAME=value` lines to variables; a line without `=` is an error naming its line.
 fn parse_variables(text: &str) -> (BTreeMap<String, String>, Vec<FieldError>) {
     let mut variables = BTreeMap::new();
@@ -325,6 +463,48 @@ fn parse_variables(text: &str) -> (BTreeMap<String, String>, Vec<FieldError>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn text(port: &str, min: &str) -> ExposeText {
+        ExposeText {
+            port: port.into(),
+            min_scale: min.into(),
+            max_scale: String::new(),
+            health_path: String::new(),
+            set_auth: true,
+            rewrite_target: false,
+            default_command: false,
+        }
+    }
+
+    #[test]
+    fn expose_fields_make_the_block_and_keep_what_the_form_does_not_show() {
+        // Not exposed, and never was: no block.
+        assert_eq!(expose_block(None, &text("", "")), (None, vec![]));
+        let (block, errors) = expose_block(None, &text("8080", "0"));
+        let block = block.unwrap();
+        assert!(errors.is_empty());
+        assert_eq!(
+            (block.port(), block.min_scale, block.set_auth),
+            (Some(8080), 0, true)
+        );
+        // The Kubernetes settings survive an edit; clearing the port un-exposes it.
+        let original = Expose {
+            node_port: 30080,
+            cpu_threshold: 60,
+            ..block
+        };
+        let (kept, _) = expose_block(Some(&original), &text("", "1"));
+        let kept = kept.unwrap();
+        assert_eq!(
+            (kept.port(), kept.node_port, kept.cpu_threshold),
+            (None, 30080, 60)
+        );
+        let (_, errors) = expose_block(None, &text("http", "x"));
+        let fields: Vec<_> = errors.into_iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["expose.api_port", "expose.min_scale"]);
+        let (_, errors) = expose_block(None, &text("70000", ""));
+        assert_eq!(errors[0].field, "expose.api_port");
+    }
 
     #[test]
     fn variable_lines_parse_and_bad_lines_are_named() {
