@@ -25,8 +25,8 @@ pub struct App {
     pub oidc: Option<Oidc>,
     /// The job queue, its executor and live job notifications.
     pub jobs: Jobs,
-    /// The exposed services' instances running here.
-    pub exposed: Exposed,
+    /// The exposed services' instances and synchronous services' warm workers running here.
+    pub exposed: std::sync::Arc<Exposed>,
     /// Recent invocations (`GET /system/logs`).
     pub access_log: AccessLog,
     /// Fixed facts about this deployment, shown on the Info page.

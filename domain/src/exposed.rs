@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 
 use model::function::log::{Line, Stream};
 use model::service::Service;
-use model::service::expose::Expose;
 use model::services::{
     DeploymentLogEntry, DeploymentStatus, DeploymentSummary, ExposedView, InstanceView,
 };
@@ -31,15 +30,20 @@ use tokio::sync::{Notify, watch};
 
 use crate::access::Caller;
 use crate::db::Database;
+use crate::jobs::executor::{Execution, Finished};
 use crate::jobs::executor::{memory_limit, secret_variables};
-use crate::jobs::local::{Launch, LocalExecutor};
-use crate::jobs::logs::LineSplitter;
+use crate::jobs::local::{InstanceKind, Launch, LocalExecutor};
+use crate::jobs::logs::{LineSplitter, LogSink};
 use crate::services::{self, Catalog};
+use model::function::log::MAX_MARKED_LINE;
+use model::function::work::done_job;
 
 /// What upstream's clients show as the kind of runtime of an exposed service.
 pub const RESOURCE_KIND: &str = "exposed_service";
 /// Requests in flight on every instance at which another starts.
 pub const BUSY_AT: usize = 4;
+/// Warm workers a synchronous service without `max_scale` may have.
+pub const MAX_WORKERS: u32 = 10;
 /// An instance beyond `min_scale` stops after this long without requests.
 pub const IDLE_AFTER: Duration = Duration::from_secs(300);
 /// How long a request waits for an instance to become ready (upstream's startup probe allows
@@ -62,6 +66,8 @@ pub struct Exposed {
     /// Instances' directories: `<root>/<service>-<n>`.
     root: PathBuf,
     deployments: Mutex<HashMap<String, Arc<Deployment>>>,
+    /// Instances started so far, which names their directories.
+    started: std::sync::atomic::AtomicU64,
     /// One reconciliation at a time.
     reconciling: tokio::sync::Mutex<()>,
 }
@@ -75,7 +81,11 @@ impl std::fmt::Debug for Exposed {
 /// One exposed service as deployed: its definition when it was, and its instances.
 struct Deployment {
     service: Service,
-    expose: Expose,
+    kind: InstanceKind,
+    min_scale: u32,
+    max_scale: u32,
+    /// Probed until it answers (an exposed service's); a worker is ready once it accepts.
+    health_path: Option<String>,
     /// The definition and secrets it was deployed with: a change redeploys.
     fingerprint: u64,
     launch_env: Vec<(String, String)>,
@@ -100,6 +110,15 @@ struct State {
 struct InstanceState {
     id: u32,
     socket: Mutex<Option<PathBuf>>,
+    /// Its directory, on the host and as it sees it (a worker's requests go there).
+    dir: PathBuf,
+    seen_dir: Mutex<PathBuf>,
+    /// A worker's current job's log, which its output goes to; else the service's log.
+    sink: Mutex<Option<LogSink>>,
+    /// The last job a worker said it was done with ([`done_line`]).
+    done: watch::Sender<String>,
+    /// Told to end the process and start it again (a request given up half-way).
+    restart: Notify,
     in_flight: Arc<AtomicUsize>,
     last_used: Mutex<Instant>,
     /// Told to stop (scale-down).
@@ -134,6 +153,7 @@ impl Exposed {
             launcher,
             root,
             deployments: Mutex::default(),
+            started: Default::default(),
             reconciling: tokio::sync::Mutex::new(()),
         }
     }
@@ -146,8 +166,8 @@ impl Exposed {
         let stopped = stopped_services(db).await?;
         let mut wanted = HashMap::new();
         if self.launcher.is_some() {
-            for service in services.iter().filter(|s| s.is_exposed()) {
-                if stopped.contains(&service.name) {
+            for service in services.iter().filter(|s| kind_of(s).is_some()) {
+                if stopped.contains(&service.name) && service.is_exposed() {
                     continue;
                 }
                 let secrets = services::load_secrets(db, &service.name).await?;
@@ -198,8 +218,23 @@ impl Exposed {
         let Some(launcher) = self.launcher.clone() else {
             return;
         };
-        let Some(expose) = service.expose.clone() else {
+        let Some(kind) = kind_of(&service) else {
             return;
+        };
+        let (min_scale, max_scale, health_path) = match (&service.expose, kind) {
+            (Some(expose), InstanceKind::Exposed) => (
+                expose.min_scale,
+                expose.max_scale,
+                Some(expose.health_path.clone()),
+            ),
+            _ => {
+                let sync = service.synchronous;
+                let max = match sync.max_scale {
+                    0 => sync.min_scale.max(MAX_WORKERS),
+                    max => max,
+                };
+                (sync.min_scale, max, None)
+            }
         };
         let mut launch_env: Vec<(String, String)> = service
             .environment
@@ -219,7 +254,10 @@ impl Exposed {
         let (gone, _) = watch::channel(false);
         let deployment = Arc::new(Deployment {
             fingerprint: fingerprint_of(&service, secrets),
-            expose,
+            kind,
+            min_scale,
+            max_scale,
+            health_path,
             launch_env,
             pull_credentials,
             state: Mutex::new(State {
@@ -236,9 +274,9 @@ impl Exposed {
         });
         deployment.note(format!(
             "deployed: {} instance(s) kept running, at most {}",
-            deployment.expose.min_scale, deployment.expose.max_scale
+            deployment.min_scale, deployment.max_scale
         ));
-        for _ in 0..deployment.expose.min_scale {
+        for _ in 0..deployment.min_scale {
             self.add_instance(&launcher, &deployment);
         }
         tracing::info!(service = %deployment.service.name, "exposed service deployed");
@@ -257,23 +295,29 @@ impl Exposed {
     }
 
     fn add_instance(&self, launcher: &Arc<LocalExecutor>, deployment: &Arc<Deployment>) {
+        // Unique on this server: an instance going away never removes its successor's files.
+        let serial = self.started.fetch_add(1, Ordering::Relaxed);
+        let dir = self
+            .root
+            .join(format!("{}-{serial}", deployment.service.name));
         let instance = {
             let mut state = deployment.state.lock().unwrap();
-            let (stop, _) = watch::channel(false);
             let instance = Arc::new(InstanceState {
                 id: state.next_id,
                 socket: Mutex::new(None),
+                dir: dir.clone(),
+                seen_dir: Mutex::new(dir.clone()),
+                sink: Mutex::new(None),
+                done: watch::channel(String::new()).0,
+                restart: Notify::new(),
                 in_flight: Arc::default(),
                 last_used: Mutex::new(Instant::now()),
-                stop,
+                stop: watch::channel(false).0,
             });
             state.next_id += 1;
             state.instances.push(instance.clone());
             instance
         };
-        let dir = self
-            .root
-            .join(format!("{}-{}", deployment.service.name, instance.id));
         tokio::spawn(supervise(
             launcher.clone(),
             deployment.clone(),
@@ -306,20 +350,24 @@ impl Exposed {
                 })?
             }
         };
+        let (_, connection) = self.connection(&launcher, &deployment).await?;
+        Ok(connection)
+    }
+
+    /// A connection to a ready instance of the deployment, waiting for one (and starting one)
+    /// as load needs.
+    async fn connection(
+        &self,
+        launcher: &Arc<LocalExecutor>,
+        deployment: &Arc<Deployment>,
+    ) -> AppResult<(Arc<InstanceState>, Connection)> {
         let deadline = tokio::time::Instant::now() + READY_WITHIN;
         loop {
             let ready = deployment.ready.notified();
-            if let Some((instance, socket)) = self.pick(&launcher, &deployment) {
-                instance.in_flight.fetch_add(1, Ordering::Relaxed);
-                let guard = InFlight(instance.in_flight.clone());
+            if let Some((instance, socket, in_flight)) = self.pick(launcher, deployment) {
                 *instance.last_used.lock().unwrap() = Instant::now();
                 match UnixStream::connect(&socket).await {
-                    Ok(stream) => {
-                        return Ok(Connection {
-                            stream,
-                            in_flight: guard,
-                        });
-                    }
+                    Ok(stream) => return Ok((instance, Connection { stream, in_flight })),
                     // Exited between the pick and the connect: another, or the restart.
                     Err(_) => *instance.socket.lock().unwrap() = None,
                 }
@@ -328,42 +376,103 @@ impl Exposed {
             if tokio::time::timeout_at(deadline, ready).await.is_err() {
                 let reason = deployment.state.lock().unwrap().reason.clone();
                 return Err(AppError::Unavailable(format!(
-                    "no instance of {name} became ready within {}s: {reason}",
+                    "no instance of {} became ready within {}s: {reason}",
+                    deployment.service.name,
                     READY_WITHIN.as_secs()
                 )));
             }
         }
     }
 
-    /// The ready instance with the fewest requests in flight; another instance is started when
-    /// all are busy (or none runs) and the service may have more.
+    /// The ready instance with the fewest requests in flight (a worker only when idle), with
+    /// the request counted on it; another instance is started when all are busy (or none
+    /// runs) and the service may have more.
     fn pick(
         &self,
         launcher: &Arc<LocalExecutor>,
         deployment: &Arc<Deployment>,
-    ) -> Option<(Arc<InstanceState>, PathBuf)> {
-        let (ready, count) = {
+    ) -> Option<(Arc<InstanceState>, PathBuf, InFlight)> {
+        let (busy_at, most) = match deployment.kind {
+            InstanceKind::Exposed => (BUSY_AT, usize::MAX),
+            InstanceKind::Worker => (1, 1),
+        };
+        let (best, starting, count) = {
             let state = deployment.state.lock().unwrap();
             let ready: Vec<_> = state
                 .instances
                 .iter()
                 .filter_map(|i| Some((i.clone(), i.ready_socket()?)))
                 .collect();
-            (ready, state.instances.len())
+            let best = ready
+                .iter()
+                .filter(|(i, _)| i.in_flight.load(Ordering::Relaxed) < most)
+                .min_by_key(|(i, _)| i.in_flight.load(Ordering::Relaxed))
+                .cloned();
+            // Counted under the lock: two requests never take the same idle worker.
+            let best = best.map(|(i, socket)| {
+                let before = i.in_flight.fetch_add(1, Ordering::Relaxed);
+                (i.clone(), socket, InFlight(i.in_flight.clone()), before)
+            });
+            (
+                best,
+                state.instances.len() > ready.len(),
+                state.instances.len(),
+            )
         };
-        let best = ready
-            .iter()
-            .min_by_key(|(i, _)| i.in_flight.load(Ordering::Relaxed))
-            .cloned();
         // One start at a time: none while an instance is still starting.
-        let starting = count > ready.len();
         let busy = best
             .as_ref()
-            .is_none_or(|(i, _)| i.in_flight.load(Ordering::Relaxed) >= BUSY_AT);
-        if busy && !starting && count < deployment.expose.max_scale as usize {
+            .is_none_or(|(_, _, _, before)| *before + 1 >= busy_at);
+        if busy && !starting && count < deployment.max_scale as usize {
             self.add_instance(launcher, deployment);
         }
-        best
+        best.map(|(i, socket, in_flight, _)| (i, socket, in_flight))
+    }
+
+    /// Whether `execution` runs on a warm worker of `service` here (`synchronous.min_scale`).
+    pub fn serves(&self, service: &Service, execution: &Execution) -> bool {
+        execution.sync
+            && self
+                .deployment(&service.name)
+                .is_some_and(|d| d.kind == InstanceKind::Worker)
+    }
+
+    /// Runs a synchronous job on a warm worker of its service: an idle one, or one started for
+    /// it up to `synchronous.max_scale`. Its output goes to the job's log.
+    pub async fn run_warm(
+        &self,
+        service: &Service,
+        execution: Execution,
+        log: LogSink,
+    ) -> Result<Finished, String> {
+        let (Some(launcher), Some(deployment)) =
+            (self.launcher.clone(), self.deployment(&service.name))
+        else {
+            return Err("the service's warm workers are gone".into());
+        };
+        let (instance, connection) = self
+            .connection(&launcher, &deployment)
+            .await
+            .map_err(|e| e.to_string())?;
+        let job = execution.job.clone();
+        let mut done = instance.done.subscribe();
+        *instance.sink.lock().unwrap() = Some(log);
+        // A run given up half-way (stopped, timed out) leaves the worker busy with it: it is
+        // started again.
+        let abandoned = Abandoned(Some(instance.clone()));
+        let seen_dir = instance.seen_dir.lock().unwrap().clone();
+        let result = launcher
+            .run_on_worker(&instance.dir, &seen_dir, connection.stream, execution)
+            .await;
+        if result.is_ok() {
+            // The worker's output up to its done line is this job's.
+            let said = done.wait_for(|last| *last == job);
+            let _ = tokio::time::timeout(Duration::from_secs(2), said).await;
+        }
+        *instance.sink.lock().unwrap() = None;
+        abandoned.finish(result.is_ok());
+        drop(connection.in_flight);
+        result
     }
 
     fn deployment(&self, name: &str) -> Option<Arc<Deployment>> {
@@ -405,7 +514,7 @@ impl Exposed {
             .filter(|i| i.ready_socket().is_some())
             .count() as i64;
         let affected = state.instances.len() as i64 - ready;
-        let min = i64::from(deployment.expose.min_scale);
+        let min = i64::from(deployment.min_scale);
         let (kind, reason) = match (ready, affected) {
             (0, 0) => (
                 "ready",
@@ -615,6 +724,7 @@ async fn supervise(
     loop {
         let started = Instant::now();
         let launch = Launch {
+            kind: deployment.kind,
             dir: dir.clone(),
             env: deployment.launch_env.clone(),
             memory: memory_limit(&deployment.service),
@@ -667,11 +777,15 @@ async fn run_instance(
         Ok(running) => running,
         Err(reason) => return Some(format!("cannot start: {reason}")),
     };
-    let forwarded = tokio::spawn(forward(output, deployment.clone()));
-    let health = &deployment.expose.health_path;
+    *instance.seen_dir.lock().unwrap() = running.seen_dir.clone();
+    let forwarded = tokio::spawn(forward(output, deployment.clone(), instance.clone()));
     let probe = async {
         loop {
-            if answers(&running.socket, health).await {
+            let ready = match &deployment.health_path {
+                Some(path) => answers(&running.socket, path).await,
+                None => UnixStream::connect(&running.socket).await.is_ok(),
+            };
+            if ready {
                 return;
             }
             tokio::time::sleep(PROBE_EVERY).await;
@@ -695,6 +809,11 @@ async fn run_instance(
                     let _ = instance.stop.send_replace(true);
                     return None;
                 }
+                () = instance.restart.notified() => {
+                    drop(running);
+                    let _ = forwarded.await;
+                    return Some("its request was given up, so it is started afresh".into());
+                }
             }
         }
     };
@@ -713,7 +832,7 @@ async fn idle_stop(deployment: &Deployment, instance: &InstanceState) {
         let beyond = {
             let state = deployment.state.lock().unwrap();
             let rank = state.instances.iter().position(|i| i.id == instance.id);
-            rank.is_some_and(|r| r >= deployment.expose.min_scale as usize)
+            rank.is_some_and(|r| r >= deployment.min_scale as usize)
         };
         let idle = instance.in_flight.load(Ordering::Relaxed) == 0
             && instance.last_used.lock().unwrap().elapsed() >= IDLE_AFTER;
@@ -747,21 +866,74 @@ async fn answers(socket: &Path, path: &str) -> bool {
         .is_some_and(|code| (200..400).contains(&code))
 }
 
-/// The instance's output into the service's log, line by line.
-async fn forward(mut output: tokio::net::unix::pipe::Receiver, deployment: Arc<Deployment>) {
-    let mut splitter = LineSplitter::with_limit(16 * 1024);
+/// The instance's output, line by line: a worker's to the log of the job it runs (its
+/// script's lines marked, as a job's supervisor writes them), the rest to the service's log.
+async fn forward(
+    mut output: tokio::net::unix::pipe::Receiver,
+    deployment: Arc<Deployment>,
+    instance: Arc<InstanceState>,
+) {
+    let mut splitter = LineSplitter::with_limit(MAX_MARKED_LINE);
     let mut lines = Vec::new();
     let mut buffer = vec![0; 16 * 1024];
     loop {
-        match output.read(&mut buffer).await {
+        let read = match output.read(&mut buffer).await {
             Ok(0) | Err(_) => break,
-            Ok(read) => splitter.push(&buffer[..read], &mut lines),
-        }
+            Ok(read) => read,
+        };
+        splitter.push(&buffer[..read], &mut lines);
         for text in lines.drain(..) {
-            deployment.push(Line::now(Stream::Out, text));
+            route(&deployment, &instance, text).await;
         }
     }
     if let Some(text) = splitter.finish() {
-        deployment.push(Line::now(Stream::Out, text));
+        route(&deployment, &instance, text).await;
+    }
+}
+
+async fn route(deployment: &Deployment, instance: &InstanceState, text: String) {
+    if let Some(job) = done_job(&text) {
+        instance.done.send_replace(job.to_string());
+        return;
+    }
+    let sink = instance.sink.lock().unwrap().clone();
+    match sink {
+        Some(sink) => {
+            let line = Line::unmark(&text).unwrap_or_else(|| Line::now(Stream::Platform, text));
+            let _ = sink.send(line).await;
+        }
+        None => deployment.push(Line::now(Stream::Out, text)),
+    }
+}
+
+/// Starts a worker again unless its request finished: one given up half-way may still run.
+struct Abandoned(Option<Arc<InstanceState>>);
+
+impl Abandoned {
+    fn finish(mut self, cleanly: bool) {
+        if cleanly {
+            self.0 = None;
+        }
+    }
+}
+
+impl Drop for Abandoned {
+    fn drop(&mut self) {
+        if let Some(instance) = self.0.take() {
+            *instance.socket.lock().unwrap() = None;
+            instance.restart.notify_one();
+        }
+    }
+}
+
+/// Which instances a service runs: an exposed service's servers, or a synchronous service's
+/// warm workers; none for the others.
+fn kind_of(service: &Service) -> Option<InstanceKind> {
+    if service.is_exposed() {
+        Some(InstanceKind::Exposed)
+    } else if service.synchronous.min_scale > 0 {
+        Some(InstanceKind::Worker)
+    } else {
+        None
     }
 }

@@ -97,9 +97,10 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
     let mut background = Vec::new();
     let (executor, local, executor_description) =
         start_executor(config, &data_dir, &stopped, &mut background).await?;
-    let exposed = Exposed::new(local, emptied(&data_dir, "exposed")?);
+    let exposed = Arc::new(Exposed::new(local, emptied(&data_dir, "exposed")?));
     let info = platform_info(config, &store, &database.db, executor_description);
     let jobs = job_queue(config, &data_dir, executor, &store, &info)?;
+    jobs.use_warm_workers(exposed.clone());
 
     let platform = App {
         db: database.db,

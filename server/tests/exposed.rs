@@ -647,3 +647,70 @@ async fn definitions_that_cannot_be_exposed_are_refused_with_their_field() {
     assert_eq!(read["expose"]["health_path"], "/");
     assert_eq!(read["expose"]["auth_type"], "basic");
 }
+
+/// `/run` of the warm service, its response decoded.
+async fn run(app: &mut TestApp, bearer: &str) -> String {
+    let answer = app.invoke("/run/warm", bearer, "{}").await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(answer.body.trim())
+        .unwrap();
+    String::from_utf8(decoded).unwrap().trim().to_string()
+}
+
+/// Issue 25: a synchronous service with `synchronous.min_scale` answers `/run` from warm
+/// workers: one sandbox kept running (its `/tmp` lives on between requests, which a cold run
+/// never sees), each request still a job with its own log.
+async fn warm_workers_answer_run(mut app: TestApp) {
+    let counter = "n=$(cat /tmp/count 2>/dev/null || echo 0); n=$((n+1)); echo $n > /tmp/count\necho \"log line of run $n\"\necho \"run $n\" > \"$TMP_OUTPUT_DIR/out.txt\"\n";
+    let mut definition = jobs::service("warm", counter);
+    definition["synchronous"] = json!({"min_scale": 1, "max_scale": 2});
+    let token = jobs::create(&mut app, definition).await;
+    let bearer = format!("Bearer {token}");
+    // Once the worker is up, runs count on: the same sandbox served them.
+    let started = Instant::now();
+    let mut first = 0;
+    while first < 2 {
+        first = run(&mut app, &bearer)
+            .await
+            .trim_start_matches("run ")
+            .parse()
+            .unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no warm worker"
+        );
+    }
+    for expected in first + 1..first + 4 {
+        assert_eq!(run(&mut app, &bearer).await, format!("run {expected}"));
+    }
+    // Each was a job, with its own lines in its own log.
+    let listed = jobs::jobs(&mut app, "warm").await;
+    assert!(listed.len() >= 5, "{listed:?}");
+    let mut seen = Vec::new();
+    for job in listed.keys() {
+        let log = jobs::log(&mut app, "warm", job).await;
+        let lines: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("log line of run"))
+            .collect();
+        assert_eq!(lines.len(), 1, "{job}: {log}");
+        seen.push(lines[0].to_string());
+    }
+    seen.sort();
+    seen.dedup();
+    assert!(
+        seen.len() >= 5,
+        "every job has its own run's line: {seen:?}"
+    );
+}
+
+#[tokio::test]
+async fn warm_workers_answer_run_in_the_services_image() {
+    warm_workers_answer_run(TestApp::new().await).await;
+}
+
+#[tokio::test]
+async fn warm_workers_answer_run_with_the_host_programs() {
+    warm_workers_answer_run(host_app().await).await;
+}

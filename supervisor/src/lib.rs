@@ -6,6 +6,7 @@
 
 pub mod expose;
 mod script;
+mod serve;
 pub mod storage;
 
 use std::io::Write;
@@ -47,6 +48,8 @@ pub struct Settings {
     /// Whether the script's lines are written marked, as one stream (`OSCAR_LOG_MARKED`, set
     /// by the embedded executors: [`model::function::log`]).
     pub marked_log: bool,
+    /// The job's variables when they are not this process's own (a warm worker's request).
+    pub env: Vec<(String, String)>,
 }
 
 /// Where a synchronous response goes.
@@ -98,6 +101,7 @@ impl Settings {
                 .and_then(|n| usize::try_from(n).ok())
                 .filter(|n| *n > 0),
             marked_log: var(model::function::log::MARKED_ENV).is_some(),
+            env: Vec::new(),
         })
     }
 }
@@ -130,10 +134,11 @@ pub async fn supervise(settings: &Settings, raw_event: Vec<u8>) -> Report {
     let (input_dir, output_dir) = (dirs.0.path(), dirs.1.path());
     let event = Event::parse(&raw_event);
 
-    let mut env = vec![
+    let mut env = settings.env.clone();
+    env.extend([
         ("TMP_INPUT_DIR".to_string(), path_text(input_dir)),
         ("TMP_OUTPUT_DIR".to_string(), path_text(output_dir)),
-    ];
+    ]);
     // Linux refuses environment strings over 128 KiB; a whole file sent as the event is in
     // the input file anyway.
     if raw_event.len() <= EVENT_ENV_LIMIT {
@@ -457,6 +462,9 @@ pub fn main() -> ExitCode {
     {
         return expose::main(command);
     }
+    if args.first().is_some_and(|mode| mode == "serve") {
+        return serve::main();
+    }
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(reason) => return finish(None, None, Report::Error { reason }),
@@ -514,7 +522,13 @@ pub fn main() -> ExitCode {
 }
 
 fn finish(result_file: Option<&Path>, limit: Option<usize>, report: Report) -> ExitCode {
-    match &report {
+    write_report(result_file, limit, &report);
+    ExitCode::from(report.exit_code())
+}
+
+/// Says why a job did not succeed, and writes its report where the platform reads it.
+fn write_report(result_file: Option<&Path>, limit: Option<usize>, report: &Report) {
+    match report {
         Report::Succeeded { .. } => {}
         Report::Failed { reason, .. } | Report::Error { reason } => {
             eprintln!("oscar-supervisor: {reason}");
@@ -531,5 +545,4 @@ fn finish(result_file: Option<&Path>, limit: Option<usize>, report: Report) -> E
             eprintln!("oscar-supervisor: cannot write {}: {e}", path.display());
         }
     }
-    ExitCode::from(report.exit_code())
 }

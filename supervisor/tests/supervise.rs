@@ -27,6 +27,7 @@ fn settings(dir: &Path, script: &str, timeout: Option<Duration>) -> Settings {
         response: Some(ResponseSink::File(dir.join("response"))),
         result_limit: None,
         marked_log: false,
+        env: Vec::new(),
     }
 }
 

@@ -241,7 +241,7 @@ pub(crate) async fn execute(
     let mut stop = jobs.stoppable(job);
     let started = std::time::Instant::now();
     let result = tokio::select! {
-        result = jobs.executor().run(&service, execution, log) => result,
+        result = jobs.run(&service, execution, log) => result,
         // The run's future is dropped: the local executors' processes die with it.
         reason = stop.requested() => {
             if let Err(err) = jobs.executor().stop(&service, job).await {

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use model::function::Report;
 use model::function::log::{MARKED_ENV, MAX_MARKED_LINE};
+use model::function::work::{DONE, WORKER_SOCKET, WorkRequest};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 
@@ -187,19 +188,23 @@ impl LocalExecutor {
         // output pipes open: the group ends with its supervisor.
         group.kill();
         let _ = forwarded.await;
-        let report = match tokio::fs::read(&files.result).await {
-            Ok(bytes) => serde_json::from_slice::<Report>(&bytes)
-                .map_err(|e| format!("the supervisor's report is unreadable: {e}"))?,
-            Err(_) => {
-                return Err(format!("the supervisor ended without a report ({status})"));
-            }
-        };
-        let response = match (&report, execution.sync) {
-            (Report::Succeeded { .. }, true) => tokio::fs::read(&files.response).await.ok(),
-            _ => None,
-        };
-        Ok(Finished { report, response })
+        read_finished(&files, execution.sync, &status.to_string()).await
     }
+}
+
+/// The report (and a synchronous job's response) the supervisor left in the job's files;
+/// `ended` says how it ended when there is none.
+async fn read_finished(files: &JobFiles, sync: bool, ended: &str) -> Result<Finished, String> {
+    let report = match tokio::fs::read(&files.result).await {
+        Ok(bytes) => serde_json::from_slice::<Report>(&bytes)
+            .map_err(|e| format!("the supervisor's report is unreadable: {e}"))?,
+        Err(_) => return Err(format!("the supervisor ended without a report ({ended})")),
+    };
+    let response = match (&report, sync) {
+        (Report::Succeeded { .. }, true) => tokio::fs::read(&files.response).await.ok(),
+        _ => None,
+    };
+    Ok(Finished { report, response })
 }
 
 impl LocalExecutor {
@@ -286,6 +291,9 @@ impl LocalExecutor {
         service: &Service,
         launch: Launch,
     ) -> Result<(Instance, OutputPipe), String> {
+        if launch.kind == InstanceKind::Worker {
+            return self.launch_worker(service, launch).await;
+        }
         let expose = service
             .expose
             .as_ref()
@@ -352,6 +360,7 @@ impl LocalExecutor {
         } = start(command)?;
         let instance = Instance {
             socket: dir.join(INSTANCE_SOCKET),
+            seen_dir: seen_dir.clone(),
             child,
             _group: group,
             _image: image,
@@ -364,8 +373,19 @@ impl LocalExecutor {
 /// directory.
 pub const INSTANCE_SOCKET: &str = "instance.sock";
 
-/// What an exposed service's instance is started with.
+/// What a long-running instance of a service is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstanceKind {
+    /// An exposed service's server, in a network of its own.
+    Exposed,
+    /// A warm worker of a synchronous service (`synchronous.min_scale`): the supervisor's
+    /// serve mode, in the host's network as jobs are, running one `/run` at a time.
+    Worker,
+}
+
+/// What an instance is started with.
 pub struct Launch {
+    pub kind: InstanceKind,
     /// Its directory (emptied and made).
     pub dir: PathBuf,
     /// The service's variables and secrets, with the platform's (`OSCAR_SERVICE_*`).
@@ -377,10 +397,128 @@ pub struct Launch {
 /// A running instance: its process and where it takes connections. Dropping it kills it.
 pub struct Instance {
     pub socket: PathBuf,
+    /// Its directory as it sees it.
+    pub seen_dir: PathBuf,
     pub child: tokio::process::Child,
     _group: ProcessGroup,
     /// Kept from eviction while it runs.
     _image: Option<JobImage>,
+}
+
+impl LocalExecutor {
+    /// A warm worker: the supervisor in serve mode in the service's sandbox and image, taking
+    /// requests on [`WORKER_SOCKET`]; each request brings its job's files and variables.
+    async fn launch_worker(
+        &self,
+        service: &Service,
+        launch: Launch,
+    ) -> Result<(Instance, OutputPipe), String> {
+        let image = match &self.images {
+            Some(images) => Some(
+                self.prepare_image(images, service, launch.pull_credentials.as_ref())
+                    .await?,
+            ),
+            None => None,
+        };
+        let dir = &launch.dir;
+        let _ = std::fs::remove_dir_all(dir);
+        for made in ["tmp", "requests"] {
+            std::fs::create_dir_all(dir.join(made))
+                .map_err(|e| format!("cannot prepare the worker's directory: {e}"))?;
+        }
+        let extra = ["serve".to_string()];
+        let (mut command, seen_dir) = self.command(dir, image.as_ref(), &extra, Network::Host)?;
+        command
+            .env("TMPDIR", seen_dir.join("tmp"))
+            .env("OSCAR_SERVE_SOCKET", seen_dir.join(WORKER_SOCKET))
+            .env("OSCAR_SCRIPT_DISK_LIMIT", self.disk_limit.to_string())
+            .env(MARKED_ENV, "1");
+        if self.sandbox.is_some() {
+            command.env("OSCAR_SCRIPT_PIDS_LIMIT", self.pids_limit.to_string());
+        }
+        let Started {
+            child,
+            group,
+            output,
+        } = start(command)?;
+        let instance = Instance {
+            socket: dir.join(WORKER_SOCKET),
+            seen_dir,
+            child,
+            _group: group,
+            _image: image,
+        };
+        Ok((instance, output))
+    }
+
+    /// Runs `execution` on the warm worker whose directory is `dir` (`seen_dir` inside it),
+    /// over `connection` to its socket: its files are laid out as a job's, under `requests/`.
+    pub async fn run_on_worker(
+        &self,
+        dir: &Path,
+        seen_dir: &Path,
+        connection: tokio::net::UnixStream,
+        execution: Execution,
+    ) -> Result<Finished, String> {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        let request_dir = dir.join("requests").join(&execution.job);
+        let files = prepare(&request_dir, &execution)
+            .map_err(|e| format!("cannot prepare the request's directory: {e}"))?;
+        let request = WorkRequest {
+            job: execution.job.clone(),
+            dir: seen_dir
+                .join("requests")
+                .join(&execution.job)
+                .to_string_lossy()
+                .into_owned(),
+            env: execution
+                .env
+                .iter()
+                .chain(&execution.secrets)
+                .cloned()
+                .collect(),
+            timeout_secs: execution.timeout.as_secs().max(1),
+            memory: execution.memory,
+        };
+        let mut line = serde_json::to_string(&request).map_err(|e| e.to_string())?;
+        line.push('\n');
+        let (reader, mut writer) = connection.into_split();
+        let answered = async {
+            writer
+                .write_all(line.as_bytes())
+                .await
+                .map_err(|e| format!("cannot reach the warm worker: {e}"))?;
+            let mut answer = String::new();
+            tokio::io::BufReader::new(reader)
+                .read_line(&mut answer)
+                .await
+                .map_err(|e| format!("lost the warm worker: {e}"))?;
+            if answer != DONE {
+                return Err("the warm worker ended during the request".to_string());
+            }
+            Ok(())
+        };
+        let limit = execution.timeout + GRACE;
+        let result = match tokio::time::timeout(limit, answered).await {
+            Ok(Ok(())) => read_finished(&files, execution.sync, "a warm worker").await,
+            Ok(Err(reason)) => Err(reason),
+            Err(_) => Ok(Finished {
+                report: Report::Failed {
+                    exit_code: None,
+                    reason: format!(
+                        "the job ran longer than {}s and was stopped",
+                        limit.as_secs()
+                    ),
+                    outputs: Vec::new(),
+                },
+                response: None,
+            }),
+        };
+        if let Err(err) = tokio::fs::remove_dir_all(&request_dir).await {
+            tracing::warn!(job = %execution.job, %err, "cannot remove the request's directory");
+        }
+        result
+    }
 }
 
 /// A started process's stdout and stderr, in one pipe.

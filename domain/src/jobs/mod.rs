@@ -118,6 +118,8 @@ struct Inner {
     store_down: AtomicBool,
     /// The runs of this server that can be told to stop, by job.
     stops: Mutex<HashMap<String, watch::Sender<Option<String>>>>,
+    /// Where synchronous services with warm workers run their `/run` jobs (embedded mode).
+    warm: std::sync::OnceLock<Arc<crate::exposed::Exposed>>,
 }
 
 impl std::fmt::Debug for Jobs {
@@ -149,6 +151,7 @@ impl Jobs {
                 logs: broadcast::channel(4096).0,
                 store_down: AtomicBool::new(false),
                 stops: Mutex::default(),
+                warm: Default::default(),
             }),
         }
     }
@@ -168,6 +171,27 @@ impl Jobs {
 
     pub fn executor(&self) -> &Arc<dyn Executor> {
         &self.inner.executor
+    }
+
+    /// Lets synchronous services' warm workers run their `/run` jobs.
+    pub fn use_warm_workers(&self, instances: Arc<crate::exposed::Exposed>) {
+        let _ = self.inner.warm.set(instances);
+    }
+
+    /// Runs an execution where it goes: a warm worker of its service when one serves it here,
+    /// else the executor.
+    pub async fn run(
+        &self,
+        service: &model::service::Service,
+        execution: executor::Execution,
+        log: logs::LogSink,
+    ) -> Result<executor::Finished, String> {
+        match self.inner.warm.get() {
+            Some(warm) if warm.serves(service, &execution) => {
+                warm.run_warm(service, execution, log).await
+            }
+            _ => self.inner.executor.run(service, execution, log).await,
+        }
     }
 
     pub fn metrics(&self) -> &Metrics {

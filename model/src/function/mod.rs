@@ -8,5 +8,6 @@ pub mod event;
 pub mod log;
 pub mod report;
 pub mod response;
+pub mod work;
 
 pub use report::Report;
