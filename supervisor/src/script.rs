@@ -150,6 +150,9 @@ pub async fn run(
         return Ok(Finished::TimedOut(limits.timeout.unwrap_or_default()));
     };
     let status = status.map_err(|e| format!("cannot wait for the script: {e}"))?;
+    // What the script left running ends with it: it would hold the output pipes open, and a
+    // warm worker's next request must not meet it.
+    kill_group();
     let stdout = output.await.unwrap_or_default();
     // A script that fills its directory faster than the watchdog looks still fails.
     if let Some(over) = over_disk(limits) {

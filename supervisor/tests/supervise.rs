@@ -76,6 +76,33 @@ async fn a_failing_script_is_a_final_failure_with_its_exit_code() {
     assert_eq!(report.exit_code(), 3);
 }
 
+/// A script that leaves a process running finishes when it exits (the process would hold its
+/// output open), and the process ends with it: a warm worker's next request never meets it.
+#[tokio::test]
+async fn what_a_script_leaves_running_ends_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pid");
+    let script = format!("sleep 300 &\necho $! > {}\necho done\n", pid_file.display());
+    let settings = settings(dir.path(), &script, Some(Duration::from_secs(60)));
+    let started = std::time::Instant::now();
+    let report = supervise(&settings, b"{}".to_vec()).await;
+    assert!(matches!(report, Report::Succeeded { .. }), "{report:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "waited for the background process"
+    );
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let alive = std::path::Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap_or_default()
+            .contains(") Z ");
+    assert!(!alive, "process {pid} outlived its script");
+}
+
 #[tokio::test]
 async fn a_timeout_kills_everything_the_script_started() {
     let dir = tempfile::tempdir().unwrap();
