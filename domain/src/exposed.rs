@@ -91,8 +91,8 @@ struct Deployment {
     launch_env: Vec<(String, String)>,
     pull_credentials: Option<images::Credentials>,
     state: Mutex<State>,
-    /// Told when an instance becomes ready.
-    ready: Notify,
+    /// Told when an instance becomes ready or a request ends: waiting requests look again.
+    ready: Arc<Notify>,
     log: Mutex<VecDeque<Line>>,
     /// Set when the deployment goes: every instance stops.
     gone: watch::Sender<bool>,
@@ -139,11 +139,13 @@ pub struct Connection {
 }
 
 /// One request in flight on an instance, until dropped.
-pub struct InFlight(Arc<AtomicUsize>);
+pub struct InFlight(Arc<AtomicUsize>, Arc<Notify>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
+        // A worker that was busy is idle again for a request that waits.
+        self.1.notify_waiters();
     }
 }
 
@@ -267,7 +269,7 @@ impl Exposed {
                 reason: "starting".into(),
                 since: Timestamp::now(),
             }),
-            ready: Notify::new(),
+            ready: Arc::new(Notify::new()),
             log: Mutex::new(VecDeque::new()),
             gone,
             service,
@@ -411,7 +413,8 @@ impl Exposed {
             // Counted under the lock: two requests never take the same idle worker.
             let best = best.map(|(i, socket)| {
                 let before = i.in_flight.fetch_add(1, Ordering::Relaxed);
-                (i.clone(), socket, InFlight(i.in_flight.clone()), before)
+                let in_flight = InFlight(i.in_flight.clone(), deployment.ready.clone());
+                (i.clone(), socket, in_flight, before)
             });
             (
                 best,

@@ -714,3 +714,49 @@ async fn warm_workers_answer_run_in_the_services_image() {
 async fn warm_workers_answer_run_with_the_host_programs() {
     warm_workers_answer_run(host_app().await).await;
 }
+
+/// More callers at once than workers: each waits for an idle worker (or one started for it,
+/// up to `max_scale`), and every run succeeds with its own answer.
+#[tokio::test]
+async fn concurrent_runs_share_the_warm_workers() {
+    let mut app = TestApp::new().await;
+    let mut definition = jobs::service(
+        "warm",
+        "echo \"answer $JOB_UUID\" > \"$TMP_OUTPUT_DIR/out.txt\"\n",
+    );
+    definition["synchronous"] = json!({"min_scale": 1, "max_scale": 4});
+    let token = jobs::create(&mut app, definition).await;
+    let bearer = format!("Bearer {token}");
+    run(&mut app, &bearer).await;
+    let router = app.app.router.clone();
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let (router, bearer) = (router.clone(), bearer.clone());
+            tokio::spawn(async move {
+                use tower::ServiceExt;
+                let mut answers = Vec::new();
+                for _ in 0..25 {
+                    let request = http::Request::post("/run/warm")
+                        .header(http::header::AUTHORIZATION, &bearer)
+                        .body(axum::body::Body::from("{}"))
+                        .unwrap();
+                    let answer = router.clone().oneshot(request).await.unwrap();
+                    let status = answer.status();
+                    let body = axum::body::to_bytes(answer.into_body(), usize::MAX)
+                        .await
+                        .unwrap();
+                    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+                    answers.push(body);
+                }
+                answers
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for client in clients {
+        answers.extend(client.await.unwrap());
+    }
+    answers.sort();
+    answers.dedup();
+    assert_eq!(answers.len(), 200, "each run answered its own job");
+}
