@@ -114,6 +114,12 @@ impl Expose {
         let mut add = |field: &str, message: String| {
             errors.push((format!("expose.{field}"), message));
         };
+        if self.max_scale > super::validate::MAX_SCALE {
+            add(
+                "max_scale",
+                format!("must be at most {}", super::validate::MAX_SCALE),
+            );
+        }
         if self.min_scale > self.max_scale {
             add(
                 "min_scale",
@@ -204,6 +210,8 @@ mod tests {
             "health_path": "health", "nodePort": 80, "cpu_threshold": 101
         }));
         let fields: Vec<_> = expose.errors().into_iter().map(|(f, _)| f).collect();
+        let huge = parse(json!({"api_port": 80, "min_scale": 5000, "max_scale": 5000}));
+        assert_eq!(huge.errors()[0].0, "expose.max_scale");
         assert_eq!(
             fields,
             [

@@ -36,6 +36,10 @@ impl Errors {
 }
 
 /// Normalises `service` in place (defaults, provider names, paths, log level, line endings)
+/// The most instances a service may ask for (`synchronous` and `expose` scales): each is a
+/// process or a pod, and a definition must not be able to ask for millions.
+pub const MAX_SCALE: u32 = 100;
+
 /// and returns every problem found, or Ok when it can be stored.
 pub fn prepare(service: &mut Service) -> Result<(), Vec<FieldError>> {
     let mut errors = Errors(Vec::new());
@@ -169,6 +173,14 @@ pub fn prepare(service: &mut Service) -> Result<(), Vec<FieldError>> {
             "synchronous.min_scale",
             format!("must not exceed max_scale ({})", sync.max_scale),
         );
+    }
+    for (field, value) in [
+        ("synchronous.min_scale", sync.min_scale),
+        ("synchronous.max_scale", sync.max_scale),
+    ] {
+        if value > MAX_SCALE {
+            errors.add(field, format!("must be at most {MAX_SCALE}"));
+        }
     }
     for (i, user) in service.allowed_users.iter().enumerate() {
         if user.chars().any(char::is_control) {
@@ -737,6 +749,10 @@ mod tests {
                 json!({"synchronous": {"min_scale": 3, "max_scale": 2}})
             )),
             ["synchronous.min_scale: must not exceed max_scale (2)"]
+        );
+        assert_eq!(
+            errors_of(with(json!({"synchronous": {"min_scale": 1000000}}))),
+            ["synchronous.min_scale: must be at most 100"]
         );
     }
 
