@@ -7,6 +7,8 @@
 //!    store (aws-sdk-s3, the supervisor's uploader): MiB/s of each and their ratio.
 //! 2. Upload acknowledged → script start: one-byte objects put into a service's input folder
 //!    at a steady rate through S3; the script writes the time it starts.
+//! 3. `/run` of a no-op script over HTTP, one client: a job per request (the cold path)
+//!    against warm workers (`synchronous.min_scale: 1`).
 
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -23,6 +25,7 @@ const UPLOAD_BYTES: usize = 256 * 1024 * 1024;
 const ROUNDS: usize = 3;
 const EVENTS: usize = 200;
 const EVENTS_PER_SECOND: u32 = 20;
+const RUNS: usize = 100;
 
 /// One server's figures.
 struct Figures {
@@ -30,6 +33,9 @@ struct Figures {
     dashboard_mib_s: Vec<f64>,
     /// Upload acknowledged → script start, milliseconds, sorted.
     latencies_ms: Vec<f64>,
+    /// `/run` round trips, milliseconds, sorted: a job per request, and warm workers.
+    cold_run_ms: Vec<f64>,
+    warm_run_ms: Vec<f64>,
 }
 
 fn median(values: &[f64]) -> f64 {
@@ -84,6 +90,19 @@ pub async fn run(servers: &[&Path], dir: &Path) -> anyhow::Result<()> {
         "(medians of {ROUNDS} uploads of {} MiB each way; {EVENTS} events at {EVENTS_PER_SECOND}/s)",
         UPLOAD_BYTES >> 20
     );
+    println!();
+    println!("| server | /run cold p50 | p99 | /run warm p50 | p99 | warm vs cold p50 |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (label, f) in &all {
+        let (cold, warm) = (quantile(&f.cold_run_ms, 0.5), quantile(&f.warm_run_ms, 0.5));
+        println!(
+            "| {label} | {cold:.1} ms | {:.1} ms | {warm:.1} ms | {:.1} ms | {:.2}x |",
+            quantile(&f.cold_run_ms, 0.99),
+            quantile(&f.warm_run_ms, 0.99),
+            warm / cold,
+        );
+    }
+    println!("({RUNS} sequential /run of a no-op script over HTTP each, after 20 to warm up)");
     Ok(())
 }
 
@@ -103,6 +122,8 @@ async fn measure(server: &Path, data: &Path, file: &Path, body: &Bytes) -> anyho
         direct_mib_s: Vec::new(),
         dashboard_mib_s: Vec::new(),
         latencies_ms: Vec::new(),
+        cold_run_ms: Vec::new(),
+        warm_run_ms: Vec::new(),
     };
     for round in 0..ROUNDS {
         let started = Instant::now();
@@ -177,8 +198,54 @@ async fn measure(server: &Path, data: &Path, file: &Path, body: &Bytes) -> anyho
         figures.latencies_ms.push(ms);
     }
     figures.latencies_ms.sort_by(f64::total_cmp);
+    figures.cold_run_ms = run_times(&platform, "served-cold", json!({})).await?;
+    figures.warm_run_ms = run_times(
+        &platform,
+        "served-warm",
+        json!({"min_scale": 1, "max_scale": 1}),
+    )
+    .await?;
     platform.stop().await;
     Ok(figures)
+}
+
+/// `RUNS` sequential `/run` round trips of a new no-op service, after warming up, sorted.
+async fn run_times(
+    platform: &Platform,
+    name: &str,
+    sync: serde_json::Value,
+) -> anyhow::Result<Vec<f64>> {
+    platform
+        .create_service(
+            &json!({"name": name, "image": "alpine", "script": "echo ok\n", "synchronous": sync}),
+        )
+        .await?;
+    let (_, read) = platform
+        .rest("GET", &format!("/system/services/{name}"), None)
+        .await?;
+    let token: serde_json::Value = serde_json::from_str(&read)?;
+    let bearer = format!("Bearer {}", token["token"].as_str().unwrap_or_default());
+    let mut times = Vec::new();
+    for i in 0..RUNS + 20 {
+        let request = platform
+            .request("POST", &format!("/run/{name}"))
+            .header(http::header::AUTHORIZATION, &bearer)
+            .body(http_body_util::Full::new(Bytes::from_static(b"{}")))?;
+        let started = Instant::now();
+        let (status, _, body) = platform.send(request).await?;
+        if status != 200 {
+            bail!(
+                "/run/{name} answered {status}: {}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        // The first runs pull the image and start the workers.
+        if i >= 20 {
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times)
 }
 
 fn now_ns() -> u128 {

@@ -12,6 +12,10 @@
 //!    programs and in an image, against the plain run.
 //! 4. First pulls of a 5 MB and a 100 MB image from the loopback registry into an empty
 //!    cache, against `skopeo copy` of the same image to a directory.
+//! 5. `/run` of a no-op service (the router in-process, one client): a job per request (the
+//!    cold path) against warm workers (`synchronous.min_scale`), p50 and p99, over the
+//!    script's own time (`/bin/sh` running the same script directly); then the warm path's
+//!    throughput with `max_scale` 4 and 8 clients at once.
 //!
 //! See BENCHMARKS.md for results.
 
@@ -55,6 +59,7 @@ async fn main() {
         );
         let p50 = upload_to_start(&mut app, stamps.path()).await;
         noop_rate(&mut app, stamps.path()).await;
+        warm_runs(&mut app).await;
         starts.push(p50);
     }
     println!(
@@ -206,6 +211,95 @@ async fn noop_rate(app: &mut TestApp, dir: &Path) {
         "  baseline: the supervisor run back to back without the platform: {baseline:.0} runs/s (ratio {:.2})",
         rate / baseline
     );
+}
+
+/// 5. `/run` latency, cold against warm, and the warm path's throughput.
+async fn warm_runs(app: &mut TestApp) {
+    const RUNS: usize = 200;
+    let script = "echo ok\n";
+    let mut tokens = Vec::new();
+    for (name, sync) in [
+        ("bench-cold", json!({})),
+        ("bench-warm", json!({"min_scale": 1, "max_scale": 4})),
+    ] {
+        let service =
+            json!({"name": name, "image": "alpine", "script": script, "synchronous": sync});
+        assert_eq!(
+            app.rest("POST", "/system/services", Some(service))
+                .await
+                .status,
+            201
+        );
+        let read = app
+            .rest("GET", &format!("/system/services/{name}"), None)
+            .await;
+        tokens.push(format!("Bearer {}", read.json()["token"].as_str().unwrap()));
+    }
+    let mut timed = Vec::new();
+    for (name, token) in ["bench-cold", "bench-warm"].iter().zip(&tokens) {
+        let path = format!("/run/{name}");
+        // Until the warm workers are up (and the image cached for both).
+        for _ in 0..20 {
+            assert_eq!(app.invoke(&path, token, "{}").await.status, 200);
+        }
+        let mut times = Vec::new();
+        for _ in 0..RUNS {
+            let started = Instant::now();
+            let answer = app.invoke(&path, token, "{}").await;
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+            assert_eq!(answer.status, 200, "{}", answer.body);
+        }
+        times.sort_by(f64::total_cmp);
+        timed.push((times[RUNS / 2], times[RUNS * 99 / 100]));
+    }
+    let script_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(script_file.path(), script).unwrap();
+    let mut own = Vec::new();
+    for _ in 0..RUNS {
+        let started = Instant::now();
+        let status = std::process::Command::new("/bin/sh")
+            .arg(script_file.path())
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        own.push(started.elapsed().as_secs_f64() * 1000.0);
+        assert!(status.success());
+    }
+    own.sort_by(f64::total_cmp);
+    let own = own[RUNS / 2];
+    let ((cold50, cold99), (warm50, warm99)) = (timed[0], timed[1]);
+    println!(
+        "/run of a no-op script: cold (a job per request) p50 {cold50:.1} ms, p99 {cold99:.1} ms; warm (min_scale 1) p50 {warm50:.1} ms, p99 {warm99:.1} ms (ratio {:.2}); the script alone {own:.1} ms, so warm adds {:.1} ms",
+        warm50 / cold50,
+        warm50 - own
+    );
+
+    // Throughput: 8 clients at once against up to 4 workers.
+    const CLIENTS: usize = 8;
+    const EACH: usize = 50;
+    let router = app.app.router.clone();
+    let started = Instant::now();
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let (router, token) = (router.clone(), tokens[1].clone());
+            tokio::spawn(async move {
+                use tower::ServiceExt;
+                for _ in 0..EACH {
+                    let request = http::Request::post("/run/bench-warm")
+                        .header(http::header::AUTHORIZATION, &token)
+                        .body(axum::body::Body::from("{}"))
+                        .unwrap();
+                    let answer = router.clone().oneshot(request).await.unwrap();
+                    assert_eq!(answer.status(), 200);
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.await.unwrap();
+    }
+    let rate = (CLIENTS * EACH) as f64 / started.elapsed().as_secs_f64();
+    println!("  warm throughput, max_scale 4, {CLIENTS} clients: {rate:.0} runs/s");
 }
 
 /// 3. The sandbox's cost per job, with the host's programs and in an image.
