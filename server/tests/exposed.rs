@@ -57,7 +57,8 @@ def handle(c):
         return
     body = "target=%s prefix=%s cookie=%s auth=%s" % (target, headers.get("x-forwarded-prefix", ""), headers.get("cookie", ""), headers.get("authorization", ""))
     body = body.encode()
-    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nSet-Cookie: app=1\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
+    hostile = b"Set-Cookie: oscar_session=planted; Path=/\r\nClear-Site-Data: \"cookies\"\r\n" if "hostile" in target else b""
+    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nSet-Cookie: app=1\r\n" + hostile + b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
     c.close()
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -333,8 +334,28 @@ async fn requests_reach_the_app_without_the_platforms_session_and_websockets_wor
         text.contains("cookie=theme=dark ") && !text.contains("stolen"),
         "{text}"
     );
-    // The app's own headers come back.
-    assert_eq!(answer.header("set-cookie").as_deref(), Some("app=1"));
+    // The app's own cookies come back, kept to its own path.
+    assert_eq!(
+        answer.header("set-cookie").as_deref(),
+        Some("app=1; Path=/system/services/echo/exposed/")
+    );
+    // It never sets the platform's cookies or clears the visitor's, on the shared origin.
+    let hostile = request(address, "GET", "/system/services/echo/exposed/hostile", &[]).await;
+    assert_eq!(
+        hostile.headers("set-cookie"),
+        ["app=1; Path=/system/services/echo/exposed/"]
+    );
+    assert!(hostile.header("clear-site-data").is_none());
+    // The admin's Basic credentials, which a browser resends under /system/, stay with us
+    // even when the service asks for none.
+    let answer = request(
+        address,
+        "GET",
+        "/system/services/echo/exposed/",
+        &[("Authorization", &basic(ADMIN, PASSWORD))],
+    )
+    .await;
+    assert!(answer.text().ends_with("auth="), "{}", answer.text());
 
     // A WebSocket, through the proxy and the instance's bridge.
     let mut socket = TcpStream::connect(address).await.unwrap();
@@ -379,6 +400,19 @@ async fn requests_reach_the_app_without_the_platforms_session_and_websockets_wor
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // The path as the client encoded it: `%3F` stays in the path, never a query.
+    let answer = request(
+        address,
+        "GET",
+        "/system/services/echo/exposed/a%3Fb%20c",
+        &[],
+    )
+    .await;
+    assert!(
+        answer.text().contains("target=/a%3Fb%20c "),
+        "{}",
+        answer.text()
+    );
 }
 
 #[tokio::test]
@@ -435,7 +469,7 @@ async fn set_auth_lets_in_the_token_and_those_the_service_is_shared_with() {
     assert_eq!(answer.status, 200, "{}", answer.text());
     let cookies = answer.headers("set-cookie");
     // The app's own cookie, and the platform's.
-    assert_eq!(cookies[0], "app=1");
+    assert_eq!(cookies[0], "app=1; Path=/system/services/guarded/exposed/");
     let cookie = &cookies[1];
     assert!(
         cookie.starts_with("oscar_service_guarded_auth="),

@@ -73,34 +73,19 @@ pub fn proxy_routes() -> axum::Router<AppState> {
         )
         .route(
             "/system/services/{name}/exposed/{*path}",
-            axum::routing::any(proxy_path),
+            axum::routing::any(proxy_base),
         )
 }
 
-#[derive(Deserialize)]
-struct ExposedPath {
-    name: String,
-    path: String,
-}
-
+/// Every request under the service's path (the rest of it is read raw from the URI: axum's
+/// decoded `{*path}` would turn `%3F` into a query).
 async fn proxy_base(
     State(state): State<AppState>,
     session: Session,
     Path(ServiceName { name }): Path<ServiceName>,
     request: Request,
 ) -> Response {
-    proxy(state, session, name, String::new(), request)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
-}
-
-async fn proxy_path(
-    State(state): State<AppState>,
-    session: Session,
-    Path(ExposedPath { name, path }): Path<ExposedPath>,
-    request: Request,
-) -> Response {
-    proxy(state, session, name, path, request)
+    proxy(state, session, name, request)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
@@ -109,7 +94,6 @@ async fn proxy(
     state: AppState,
     session: Session,
     name: String,
-    path: String,
     request: Request,
 ) -> Result<Response, Response> {
     let (mut parts, body) = request.into_parts();
@@ -127,10 +111,10 @@ async fn proxy(
         .map_err(IntoResponse::into_response)?;
 
     let base = model::routes::exposed_base(&name);
-    let forwarded_path = if expose.rewrite_target {
-        format!("/{path}")
-    } else {
-        parts.uri.path().to_string()
+    let forwarded_path = match parts.uri.path().strip_prefix(&base) {
+        Some(rest) if expose.rewrite_target && rest.starts_with('/') => rest.to_string(),
+        Some(_) if expose.rewrite_target => "/".to_string(),
+        _ => parts.uri.path().to_string(),
     };
     let target = match parts.uri.query() {
         Some(query) => format!("{forwarded_path}?{query}"),
@@ -142,17 +126,25 @@ async fn proxy(
         AppError::bad_request("path", "the request's path cannot be forwarded").into_response()
     })?;
     parts.version = http::Version::HTTP_11;
-    prepare_headers(&mut parts.headers, &admitted, &client, &base);
+    let credentials =
+        admitted == Admitted::Header || platform_credentials(&state, &service, &parts.headers);
+    let proto = if state.secure_cookies {
+        "https"
+    } else {
+        "http"
+    };
+    prepare_headers(&mut parts.headers, credentials, &client, &base, proto);
     let upstream_request = http::Request::from_parts(parts, body);
 
     let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
         .handshake(TokioIo::new(connection.stream))
         .await
         .map_err(|e| bad_gateway(&name, e))?;
-    let in_flight = connection.in_flight;
+    // Counted until the exchange, and an upgraded connection (a WebSocket), end.
+    let in_flight = std::sync::Arc::new(connection.in_flight);
+    let counted = in_flight.clone();
     tokio::spawn(async move {
-        // Counted until the exchange (or the upgraded connection) ends.
-        let _in_flight = in_flight;
+        let _in_flight = counted;
         let _ = conn.with_upgrades().await;
     });
     let mut response = sender
@@ -164,6 +156,7 @@ async fn proxy(
         let upstream_upgrade = hyper::upgrade::on(&mut response);
         if let Some(client_upgrade) = client_upgrade {
             tokio::spawn(async move {
+                let _in_flight = in_flight;
                 if let (Ok(client), Ok(upstream)) = (client_upgrade.await, upstream_upgrade.await) {
                     let _ = tokio::io::copy_bidirectional(
                         &mut TokioIo::new(client),
@@ -183,6 +176,7 @@ async fn proxy(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(SANDBOX),
     );
+    confine_cookies(&mut parts.headers, &base);
     if let Some(cookie) = admitted.set_cookie(&service, state.secure_cookies) {
         parts.headers.append(header::SET_COOKIE, cookie);
     }
@@ -387,9 +381,97 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
+/// Whether `Authorization` holds the platform's credentials, whatever let the request in: the
+/// admin's or the service's Basic, the service's token, a token of the platform's identity
+/// provider. A browser resends the admin's Basic to every path under `/system/`.
+fn platform_credentials(state: &AppState, service: &Service, headers: &HeaderMap) -> bool {
+    let Some(text) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let (scheme, rest) = text.split_once(' ').unwrap_or((text, ""));
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("basic") {
+        let user = base64::engine::general_purpose::STANDARD
+            .decode(rest)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .map(|d| d.split_once(':').map_or(d.clone(), |(u, _)| u.to_string()));
+        return user.is_some_and(|u| u == service.name || u == state.admin.username);
+    }
+    scheme.eq_ignore_ascii_case("bearer")
+        && (same_secret(rest, &service.token)
+            || state
+                .oidc
+                .as_ref()
+                .is_some_and(|oidc| issued_by(rest, &oidc.settings().issuer)))
+}
+
+/// Whether a JWT names `issuer` as its issuer (read, not verified: only to keep it from the
+/// app).
+fn issued_by(token: &str, issuer: &str) -> bool {
+    let payload = token.split('.').nth(1).unwrap_or_default();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .is_some_and(|claims| {
+            let claimed = claims["iss"].as_str().unwrap_or_default();
+            claimed.trim_end_matches('/') == issuer.trim_end_matches('/')
+        })
+}
+
+/// The app's cookies stay under its own path, and never take the platform's names: it shares
+/// the dashboard's origin, where `Set-Cookie` and `Clear-Site-Data` would reach the visitor's
+/// session.
+fn confine_cookies(headers: &mut HeaderMap, base: &str) {
+    headers.remove("clear-site-data");
+    let cookies: Vec<HeaderValue> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|value| {
+            let text = value.to_str().ok()?;
+            let mut attributes = text.split(';').map(str::trim);
+            let pair = attributes.next()?;
+            let name = pair.split_once('=').map_or(pair, |(k, _)| k).trim();
+            if name == SESSION_COOKIE || name.starts_with("oscar_service_") {
+                return None;
+            }
+            let path = format!("{base}/");
+            let mut kept: Vec<String> = vec![pair.to_string()];
+            let mut own_path = None;
+            for attribute in attributes {
+                match attribute.split_once('=') {
+                    Some((key, value)) if key.trim().eq_ignore_ascii_case("path") => {
+                        own_path = Some(value.trim().to_string());
+                    }
+                    // A cookie for the whole site (or another one) is not the app's to set.
+                    Some((key, _)) if key.trim().eq_ignore_ascii_case("domain") => {}
+                    _ => kept.push(attribute.to_string()),
+                }
+            }
+            let path = own_path.filter(|p| p.starts_with(&path)).unwrap_or(path);
+            kept.push(format!("Path={path}"));
+            HeaderValue::from_str(&kept.join("; ")).ok()
+        })
+        .collect();
+    headers.remove(header::SET_COOKIE);
+    for cookie in cookies {
+        headers.append(header::SET_COOKIE, cookie);
+    }
+}
+
 /// The request as the app gets it: without the platform's session cookie or credentials,
 /// without hop-by-hop headers (but an upgrade's), with where it came from.
-fn prepare_headers(headers: &mut HeaderMap, admitted: &Admitted, client: &str, base: &str) {
+fn prepare_headers(
+    headers: &mut HeaderMap,
+    credentials: bool,
+    client: &str,
+    base: &str,
+    proto: &str,
+) {
     let upgrade = headers
         .get(header::CONNECTION)
         .and_then(|v| v.to_str().ok())
@@ -413,8 +495,12 @@ fn prepare_headers(headers: &mut HeaderMap, admitted: &Admitted, client: &str, b
     {
         headers.insert(header::COOKIE, value);
     }
-    if *admitted == Admitted::Header {
+    if credentials {
         headers.remove(header::AUTHORIZATION);
+    }
+    // Where it came from is ours to say, not the client's.
+    for forged in ["x-forwarded-host", "x-forwarded-proto", "forwarded"] {
+        headers.remove(forged);
     }
     let host = headers.get(header::HOST).cloned();
     let mut set = |name: &'static str, value: &str| {
@@ -424,6 +510,7 @@ fn prepare_headers(headers: &mut HeaderMap, admitted: &Admitted, client: &str, b
     };
     set("x-forwarded-for", client);
     set("x-forwarded-prefix", base);
+    set("x-forwarded-proto", proto);
     if let Some(host) = host.as_ref().and_then(|h| h.to_str().ok()) {
         set("x-forwarded-host", host);
     }
