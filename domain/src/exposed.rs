@@ -292,6 +292,8 @@ impl Exposed {
     fn remove(&self, name: &str) {
         if let Some(deployment) = self.deployments.lock().unwrap().remove(name) {
             deployment.gone.send_replace(true);
+            // Requests waiting for one of its instances look for its successor.
+            deployment.ready.notify_waiters();
             tracing::info!(service = %name, "exposed service removed");
         }
     }
@@ -341,19 +343,32 @@ impl Exposed {
                 "exposed services run only in embedded mode on this version".into(),
             ));
         };
-        let deployment = match self.deployment(name) {
-            Some(deployment) => deployment,
-            None => {
-                self.reconcile(db, catalog).await?;
-                self.deployment(name).ok_or_else(|| {
-                    AppError::Unavailable(format!(
-                        "the service {name} is stopped: its owner can start it again"
-                    ))
-                })?
+        // A deployment replaced while waiting (restart, new definition): its successor.
+        for _ in 0..3 {
+            let deployment = match self.deployment(name) {
+                Some(deployment) => deployment,
+                None => {
+                    // Cheap first: anyone may call an open service, and a reconciliation
+                    // reads the whole catalog.
+                    if let Some(by) = stopped_by(db, name).await? {
+                        return Err(AppError::Unavailable(format!(
+                            "the service {name} was stopped by {by}: its owner can start it again"
+                        )));
+                    }
+                    self.reconcile(db, catalog).await?;
+                    self.deployment(name).ok_or_else(|| {
+                        AppError::Unavailable(format!("the service {name} is not running here"))
+                    })?
+                }
+            };
+            match self.connection(&launcher, &deployment).await {
+                Err(_) if *deployment.gone.borrow() => continue,
+                result => return result.map(|(_, connection)| connection),
             }
-        };
-        let (_, connection) = self.connection(&launcher, &deployment).await?;
-        Ok(connection)
+        }
+        Err(AppError::Unavailable(format!(
+            "the service {name} is being replaced: try again"
+        )))
     }
 
     /// A connection to a ready instance of the deployment, waiting for one (and starting one)
@@ -366,12 +381,22 @@ impl Exposed {
         let deadline = tokio::time::Instant::now() + READY_WITHIN;
         loop {
             let ready = deployment.ready.notified();
+            if *deployment.gone.borrow() {
+                return Err(AppError::Unavailable(format!(
+                    "the service {} was replaced",
+                    deployment.service.name
+                )));
+            }
             if let Some((instance, socket, in_flight)) = self.pick(launcher, deployment) {
                 *instance.last_used.lock().unwrap() = Instant::now();
                 match UnixStream::connect(&socket).await {
                     Ok(stream) => return Ok((instance, Connection { stream, in_flight })),
-                    // Exited between the pick and the connect: another, or the restart.
-                    Err(_) => *instance.socket.lock().unwrap() = None,
+                    // Exited between the pick and the connect (its supervision takes it out
+                    // of the ready ones), or a full backlog: look again shortly.
+                    Err(_) => {
+                        drop(in_flight);
+                        tokio::time::sleep(PROBE_EVERY).await;
+                    }
                 }
                 continue;
             }
@@ -398,7 +423,7 @@ impl Exposed {
             InstanceKind::Exposed => (BUSY_AT, usize::MAX),
             InstanceKind::Worker => (1, 1),
         };
-        let (best, starting, count) = {
+        let (best, starting, count, room) = {
             let state = deployment.state.lock().unwrap();
             let ready: Vec<_> = state
                 .instances
@@ -416,16 +441,21 @@ impl Exposed {
                 let in_flight = InFlight(i.in_flight.clone(), deployment.ready.clone());
                 (i.clone(), socket, in_flight, before)
             });
+            // Ready instances with room left after this request.
+            let room = ready
+                .iter()
+                .filter(|(i, _)| i.in_flight.load(Ordering::Relaxed) < busy_at)
+                .count();
             (
                 best,
                 state.instances.len() > ready.len(),
                 state.instances.len(),
+                room,
             )
         };
-        // One start at a time: none while an instance is still starting.
-        let busy = best
-            .as_ref()
-            .is_none_or(|(_, _, _, before)| *before + 1 >= busy_at);
+        // Another instance when none has room left (one start at a time: none while an
+        // instance is still starting).
+        let busy = room == 0;
         if busy && !starting && count < deployment.max_scale as usize {
             self.add_instance(launcher, deployment);
         }
@@ -464,16 +494,16 @@ impl Exposed {
         // started again.
         let abandoned = Abandoned(Some(instance.clone()));
         let seen_dir = instance.seen_dir.lock().unwrap().clone();
-        let result = launcher
+        let (result, answered) = launcher
             .run_on_worker(&instance.dir, &seen_dir, connection.stream, execution)
             .await;
-        if result.is_ok() {
+        if answered {
             // The worker's output up to its done line is this job's.
             let said = done.wait_for(|last| *last == job);
             let _ = tokio::time::timeout(Duration::from_secs(2), said).await;
+            *instance.sink.lock().unwrap() = None;
         }
-        *instance.sink.lock().unwrap() = None;
-        abandoned.finish(result.is_ok());
+        abandoned.finish(answered);
         drop(connection.in_flight);
         result
     }
@@ -797,6 +827,14 @@ async fn run_instance(
     let exited = tokio::select! {
         status = running.child.wait() => Some(status),
         () = probe => None,
+        () = tokio::time::sleep(READY_WITHIN) => {
+            drop(running);
+            let _ = forwarded.await;
+            return Some(format!(
+                "did not answer its health check within {}s",
+                READY_WITHIN.as_secs()
+            ));
+        }
     };
     let status = match exited {
         Some(status) => status,
@@ -923,8 +961,11 @@ impl Abandoned {
 impl Drop for Abandoned {
     fn drop(&mut self) {
         if let Some(instance) = self.0.take() {
+            // The job's log ends here (its writer waits for every sender).
+            *instance.sink.lock().unwrap() = None;
             *instance.socket.lock().unwrap() = None;
-            instance.restart.notify_one();
+            // Only the process serving now: a dead one's successor must not get it.
+            instance.restart.notify_waiters();
         }
     }
 }

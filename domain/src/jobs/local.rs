@@ -453,17 +453,27 @@ impl LocalExecutor {
 
     /// Runs `execution` on the warm worker whose directory is `dir` (`seen_dir` inside it),
     /// over `connection` to its socket: its files are laid out as a job's, under `requests/`.
+    /// Also says whether the worker answered: one that did not (lost, or past the time limit)
+    /// may still be running the request.
     pub async fn run_on_worker(
         &self,
         dir: &Path,
         seen_dir: &Path,
         connection: tokio::net::UnixStream,
         execution: Execution,
-    ) -> Result<Finished, String> {
+    ) -> (Result<Finished, String>, bool) {
         use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
         let request_dir = dir.join("requests").join(&execution.job);
-        let files = prepare(&request_dir, &execution)
-            .map_err(|e| format!("cannot prepare the request's directory: {e}"))?;
+        let files = match prepare(&request_dir, &execution) {
+            Ok(files) => files,
+            Err(e) => {
+                let _ = tokio::fs::remove_dir_all(&request_dir).await;
+                return (
+                    Err(format!("cannot prepare the request's directory: {e}")),
+                    true,
+                );
+            }
+        };
         let request = WorkRequest {
             job: execution.job.clone(),
             dir: seen_dir
@@ -480,7 +490,7 @@ impl LocalExecutor {
             timeout_secs: execution.timeout.as_secs().max(1),
             memory: execution.memory,
         };
-        let mut line = serde_json::to_string(&request).map_err(|e| e.to_string())?;
+        let mut line = serde_json::to_string(&request).unwrap_or_default();
         line.push('\n');
         let (reader, mut writer) = connection.into_split();
         let answered = async {
@@ -499,25 +509,32 @@ impl LocalExecutor {
             Ok(())
         };
         let limit = execution.timeout + GRACE;
-        let result = match tokio::time::timeout(limit, answered).await {
-            Ok(Ok(())) => read_finished(&files, execution.sync, "a warm worker").await,
-            Ok(Err(reason)) => Err(reason),
-            Err(_) => Ok(Finished {
-                report: Report::Failed {
-                    exit_code: None,
-                    reason: format!(
-                        "the job ran longer than {}s and was stopped",
-                        limit.as_secs()
-                    ),
-                    outputs: Vec::new(),
-                },
-                response: None,
-            }),
+        let (result, answered) = match tokio::time::timeout(limit, answered).await {
+            Ok(Ok(())) => (
+                read_finished(&files, execution.sync, "a warm worker").await,
+                true,
+            ),
+            Ok(Err(reason)) => (Err(reason), false),
+            Err(_) => (
+                Ok(Finished {
+                    report: Report::Failed {
+                        exit_code: None,
+                        reason: format!(
+                            "the job ran longer than {}s and was stopped",
+                            limit.as_secs()
+                        ),
+                        outputs: Vec::new(),
+                    },
+                    response: None,
+                }),
+                false,
+            ),
         };
-        if let Err(err) = tokio::fs::remove_dir_all(&request_dir).await {
+        // A worker that did not answer is started afresh, which removes its files.
+        if answered && let Err(err) = tokio::fs::remove_dir_all(&request_dir).await {
             tracing::warn!(job = %execution.job, %err, "cannot remove the request's directory");
         }
-        result
+        (result, answered)
     }
 }
 
