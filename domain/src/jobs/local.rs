@@ -171,17 +171,7 @@ impl LocalExecutor {
                 group.kill();
                 let _ = child.wait().await;
                 let _ = forwarded.await;
-                return Ok(Finished {
-                    report: Report::Failed {
-                        exit_code: None,
-                        reason: format!(
-                            "the job ran longer than {}s and was stopped",
-                            limit.as_secs()
-                        ),
-                        outputs: Vec::new(),
-                    },
-                    response: None,
-                });
+                return Ok(timed_out(limit));
             }
         };
         // Processes the script left behind (or a killed supervisor's script) would hold the
@@ -189,6 +179,21 @@ impl LocalExecutor {
         group.kill();
         let _ = forwarded.await;
         read_finished(&files, execution.sync, &status.to_string()).await
+    }
+}
+
+/// How a run stopped at its time limit ends.
+fn timed_out(limit: Duration) -> Finished {
+    Finished {
+        report: Report::Failed {
+            exit_code: None,
+            reason: format!(
+                "the job ran longer than {}s and was stopped",
+                limit.as_secs()
+            ),
+            outputs: Vec::new(),
+        },
+        response: None,
     }
 }
 
@@ -282,23 +287,14 @@ impl LocalExecutor {
         Ok((command, seen_dir.to_path_buf()))
     }
 
-    /// Starts an instance of an exposed service in `dir` (emptied first): the supervisor in
-    /// expose mode runs the service's script, or the image's own command with
-    /// `default_command`, in a sandbox with a network of its own, and listens for the
-    /// platform's connections on [`INSTANCE_SOCKET`] in `dir`.
+    /// Starts an instance of a service in its directory (emptied first), in the service's
+    /// sandbox and image: an exposed service's server ([`exposed_plan`]) or a warm worker
+    /// ([`Self::worker_plan`]), taking the platform's connections on a socket there.
     pub async fn launch(
         &self,
         service: &Service,
         launch: Launch,
     ) -> Result<(Instance, OutputPipe), String> {
-        if launch.kind == InstanceKind::Worker {
-            return self.launch_worker(service, launch).await;
-        }
-        let expose = service
-            .expose
-            .as_ref()
-            .ok_or("the service is not exposed")?;
-        let port = expose.port().ok_or("the service exposes no port")?;
         let image = match &self.images {
             Some(images) => Some(
                 self.prepare_image(images, service, launch.pull_credentials.as_ref())
@@ -309,69 +305,141 @@ impl LocalExecutor {
         let dir = &launch.dir;
         let _ = std::fs::remove_dir_all(dir);
         std::fs::create_dir_all(dir.join("tmp"))
-            .and_then(|()| std::fs::write(dir.join("script.sh"), &service.script))
             .map_err(|e| format!("cannot prepare the instance's directory: {e}"))?;
-        let (workdir, program): (String, Vec<String>) = match (&image, expose.default_command) {
-            (Some(image), true) => (
-                image.image.config.working_dir.clone(),
-                image.image.config.command(),
-            ),
-            (None, true) => {
-                return Err(
-                    "default_command runs the image's own command, which needs the image executor (OSCAR_EXECUTOR=image)".into(),
-                );
-            }
-            (_, false) => (String::new(), vec!["/bin/sh".into()]),
-        };
-        if program.is_empty() {
-            return Err(format!(
-                "the image {} names no command to run",
-                service.image
-            ));
-        }
         let seen_dir = match image {
             Some(_) => PathBuf::from(IMAGE_JOB_DIR),
             None => dir.clone(),
         };
-        let mut extra = vec!["expose".to_string(), "--".to_string()];
-        extra.extend(program);
-        if !expose.default_command {
-            extra.push(seen_dir.join("script.sh").to_string_lossy().into_owned());
-        }
-        let (mut command, _) = self.command(dir, image.as_ref(), &extra, Network::Own)?;
-        let workdir = if workdir.is_empty() {
-            seen_dir.clone()
-        } else {
-            PathBuf::from(workdir)
+        let plan = match launch.kind {
+            InstanceKind::Exposed => exposed_plan(service, image.as_ref(), &seen_dir, &launch)?,
+            InstanceKind::Worker => self.worker_plan(&seen_dir, dir)?,
         };
-        command
-            .env("TMPDIR", seen_dir.join("tmp"))
-            .envs(launch.env.iter().map(|(k, v)| (k, v)))
-            .env("OSCAR_EXPOSE_SOCKET", seen_dir.join(INSTANCE_SOCKET))
-            .env("OSCAR_EXPOSE_PORT", port.to_string())
-            .env("OSCAR_EXPOSE_WORKDIR", workdir);
-        if let Some(bytes) = launch.memory {
-            command.env("OSCAR_SCRIPT_MEMORY_LIMIT", bytes.to_string());
-        }
+        let (mut command, _) = self.command(dir, image.as_ref(), &plan.args, plan.network)?;
+        command.env("TMPDIR", seen_dir.join("tmp")).envs(plan.env);
         let Started {
             child,
             group,
             output,
         } = start(command)?;
         let instance = Instance {
-            socket: dir.join(INSTANCE_SOCKET),
-            seen_dir: seen_dir.clone(),
+            socket: dir.join(plan.socket),
+            seen_dir,
             child,
             _group: group,
             _image: image,
         };
         Ok((instance, output))
     }
+
+    /// A warm worker: the supervisor in serve mode, in the host's network as jobs are, taking
+    /// requests on [`WORKER_SOCKET`]; each request brings its job's files and variables.
+    fn worker_plan(&self, seen_dir: &Path, dir: &Path) -> Result<Plan, String> {
+        std::fs::create_dir_all(dir.join("requests"))
+            .map_err(|e| format!("cannot prepare the worker's directory: {e}"))?;
+        let mut env = vec![
+            (
+                "OSCAR_SERVE_SOCKET".to_string(),
+                path_text(&seen_dir.join(WORKER_SOCKET)),
+            ),
+            (
+                "OSCAR_SCRIPT_DISK_LIMIT".to_string(),
+                self.disk_limit.to_string(),
+            ),
+            (MARKED_ENV.to_string(), "1".to_string()),
+        ];
+        if self.sandbox.is_some() {
+            env.push((
+                "OSCAR_SCRIPT_PIDS_LIMIT".to_string(),
+                self.pids_limit.to_string(),
+            ));
+        }
+        Ok(Plan {
+            args: vec!["serve".to_string()],
+            network: Network::Host,
+            socket: WORKER_SOCKET,
+            env,
+        })
+    }
 }
 
 /// Where an instance of an exposed service takes the platform's connections, in its
 /// directory.
 pub const INSTANCE_SOCKET: &str = "instance.sock";
+
+/// How an instance of each kind is started: the supervisor's arguments, its network, where it
+/// takes connections in its directory, and its variables.
+struct Plan {
+    args: Vec<String>,
+    network: Network,
+    socket: &'static str,
+    env: Vec<(String, String)>,
+}
+
+/// An exposed service's server: the supervisor in expose mode running the service's script,
+/// or the image's own command with `default_command`, in a network of its own.
+fn exposed_plan(
+    service: &Service,
+    image: Option<&JobImage>,
+    seen_dir: &Path,
+    launch: &Launch,
+) -> Result<Plan, String> {
+    let expose = service
+        .expose
+        .as_ref()
+        .ok_or("the service is not exposed")?;
+    let port = expose.port().ok_or("the service exposes no port")?;
+    let (workdir, mut program) = match (image, expose.default_command) {
+        (Some(image), true) => (
+            image.image.config.working_dir.clone(),
+            image.image.config.command(),
+        ),
+        (None, true) => {
+            return Err(
+                "default_command runs the image's own command, which needs the image executor (OSCAR_EXECUTOR=image)".into(),
+            );
+        }
+        (_, false) => {
+            std::fs::write(launch.dir.join("script.sh"), &service.script)
+                .map_err(|e| format!("cannot prepare the instance's directory: {e}"))?;
+            let script = path_text(&seen_dir.join("script.sh"));
+            (String::new(), vec!["/bin/sh".to_string(), script])
+        }
+    };
+    if program.is_empty() {
+        return Err(format!(
+            "the image {} names no command to run",
+            service.image
+        ));
+    }
+    let mut args = vec!["expose".to_string(), "--".to_string()];
+    args.append(&mut program);
+    let workdir = match workdir.as_str() {
+        "" => path_text(seen_dir),
+        given => given.to_string(),
+    };
+    let mut env = launch.env.clone();
+    env.extend([
+        (
+            "OSCAR_EXPOSE_SOCKET".to_string(),
+            path_text(&seen_dir.join(INSTANCE_SOCKET)),
+        ),
+        ("OSCAR_EXPOSE_PORT".to_string(), port.to_string()),
+        ("OSCAR_EXPOSE_WORKDIR".to_string(), workdir),
+    ]);
+    if let Some(bytes) = launch.memory {
+        env.push(("OSCAR_SCRIPT_MEMORY_LIMIT".to_string(), bytes.to_string()));
+    }
+    Ok(Plan {
+        args,
+        network: Network::Own,
+        socket: INSTANCE_SOCKET,
+        env,
+    })
+}
+
+fn path_text(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
 
 /// What a long-running instance of a service is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -406,51 +474,6 @@ pub struct Instance {
 }
 
 impl LocalExecutor {
-    /// A warm worker: the supervisor in serve mode in the service's sandbox and image, taking
-    /// requests on [`WORKER_SOCKET`]; each request brings its job's files and variables.
-    async fn launch_worker(
-        &self,
-        service: &Service,
-        launch: Launch,
-    ) -> Result<(Instance, OutputPipe), String> {
-        let image = match &self.images {
-            Some(images) => Some(
-                self.prepare_image(images, service, launch.pull_credentials.as_ref())
-                    .await?,
-            ),
-            None => None,
-        };
-        let dir = &launch.dir;
-        let _ = std::fs::remove_dir_all(dir);
-        for made in ["tmp", "requests"] {
-            std::fs::create_dir_all(dir.join(made))
-                .map_err(|e| format!("cannot prepare the worker's directory: {e}"))?;
-        }
-        let extra = ["serve".to_string()];
-        let (mut command, seen_dir) = self.command(dir, image.as_ref(), &extra, Network::Host)?;
-        command
-            .env("TMPDIR", seen_dir.join("tmp"))
-            .env("OSCAR_SERVE_SOCKET", seen_dir.join(WORKER_SOCKET))
-            .env("OSCAR_SCRIPT_DISK_LIMIT", self.disk_limit.to_string())
-            .env(MARKED_ENV, "1");
-        if self.sandbox.is_some() {
-            command.env("OSCAR_SCRIPT_PIDS_LIMIT", self.pids_limit.to_string());
-        }
-        let Started {
-            child,
-            group,
-            output,
-        } = start(command)?;
-        let instance = Instance {
-            socket: dir.join(WORKER_SOCKET),
-            seen_dir,
-            child,
-            _group: group,
-            _image: image,
-        };
-        Ok((instance, output))
-    }
-
     /// Runs `execution` on the warm worker whose directory is `dir` (`seen_dir` inside it),
     /// over `connection` to its socket: its files are laid out as a job's, under `requests/`.
     /// Also says whether the worker answered: one that did not (lost, or past the time limit)
@@ -515,20 +538,7 @@ impl LocalExecutor {
                 true,
             ),
             Ok(Err(reason)) => (Err(reason), false),
-            Err(_) => (
-                Ok(Finished {
-                    report: Report::Failed {
-                        exit_code: None,
-                        reason: format!(
-                            "the job ran longer than {}s and was stopped",
-                            limit.as_secs()
-                        ),
-                        outputs: Vec::new(),
-                    },
-                    response: None,
-                }),
-                false,
-            ),
+            Err(_) => (Ok(timed_out(limit)), false),
         };
         // A worker that did not answer is started afresh, which removes its files.
         if answered && let Err(err) = tokio::fs::remove_dir_all(&request_dir).await {
