@@ -39,7 +39,9 @@ fn run(command: &[String]) -> Result<ExitCode, String> {
         .ok_or(format!("{PORT_ENV} is not a port"))?;
     let (program, args) = command.split_first().ok_or("no command to run")?;
     if let Some(bytes) = std::env::var(MEMORY_ENV).ok().and_then(|b| b.parse().ok()) {
-        limit_memory(bytes)?;
+        // The server's limit, as a script's (`script::Limits::memory`), inherited by all it
+        // starts.
+        crate::script::limit_data(bytes).map_err(|e| format!("cannot limit memory: {e}"))?;
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -69,24 +71,8 @@ fn run(command: &[String]) -> Result<ExitCode, String> {
     })
 }
 
-/// The server's data-segment limit (as for scripts: `script::Limits::memory`), inherited by
-/// everything it starts.
-fn limit_memory(bytes: u64) -> Result<(), String> {
-    let limit = libc::rlimit {
-        rlim_cur: bytes as libc::rlim_t,
-        rlim_max: bytes as libc::rlim_t,
-    };
-    // SAFETY: plain syscall on this process's own limits.
-    if unsafe { libc::setrlimit(libc::RLIMIT_DATA, &limit) } != 0 {
-        return Err(format!(
-            "cannot limit memory: {}",
-            std::io::Error::last_os_error()
-        ));
-    }
-    Ok(())
-}
-
-fn listen(socket: &Path) -> Result<UnixListener, String> {
+/// Listens on `socket`, replacing what a previous run left there.
+pub(crate) fn listen(socket: &Path) -> Result<UnixListener, String> {
     let _ = std::fs::remove_file(socket);
     UnixListener::bind(socket).map_err(|e| format!("cannot listen on {}: {e}", socket.display()))
 }

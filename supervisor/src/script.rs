@@ -90,16 +90,10 @@ pub async fn run(
         command.pre_exec(move || {
             // The script dies with the supervisor, whatever kills it.
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            if let Some(bytes) = memory {
-                let limit = libc::rlimit {
-                    rlim_cur: bytes as libc::rlim_t,
-                    rlim_max: bytes as libc::rlim_t,
-                };
-                if libc::setrlimit(libc::RLIMIT_DATA, &limit) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
+            match memory {
+                Some(bytes) => limit_data(bytes),
+                None => Ok(()),
             }
-            Ok(())
         });
     }
     let pipe = |e: std::io::Error| format!("cannot make the script's output pipes: {e}");
@@ -164,6 +158,20 @@ pub async fn run(
         (None, Some(signal)) => Finished::Signalled { signal },
         (None, None) => Finished::Signalled { signal: 0 },
     })
+}
+
+/// Limits this process's data segment (heap and private mappings) to `bytes`, for it and
+/// what it starts. Async-signal-safe: it runs between fork and exec.
+pub fn limit_data(bytes: u64) -> std::io::Result<()> {
+    let limit = libc::rlimit {
+        rlim_cur: bytes as libc::rlim_t,
+        rlim_max: bytes as libc::rlim_t,
+    };
+    // SAFETY: plain syscall on this process's own limits.
+    if unsafe { libc::setrlimit(libc::RLIMIT_DATA, &limit) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Returns the limit the job passes first; never without limits.

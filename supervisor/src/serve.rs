@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use model::function::work::{DONE, WorkRequest, done_line};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{UnixListener, UnixStream};
+use tokio::net::UnixStream;
 
 use crate::{ResponseSink, Settings, supervise, write_report};
 
@@ -35,9 +35,7 @@ fn run() -> Result<(), String> {
         .build()
         .map_err(|e| format!("cannot start: {e}"))?;
     runtime.block_on(async {
-        let _ = std::fs::remove_file(&socket);
-        let listener = UnixListener::bind(&socket)
-            .map_err(|e| format!("cannot listen on {}: {e}", socket.display()))?;
+        let listener = crate::expose::listen(&socket)?;
         loop {
             let (connection, _) = listener
                 .accept()
