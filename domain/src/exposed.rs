@@ -66,6 +66,8 @@ pub struct Exposed {
     /// Instances' directories: `<root>/<service>-<n>`.
     root: PathBuf,
     deployments: Mutex<HashMap<String, Arc<Deployment>>>,
+    /// The catalog the last reconciliation saw.
+    seen: Mutex<Option<Arc<Vec<Service>>>>,
     /// Instances started so far, which names their directories.
     started: std::sync::atomic::AtomicU64,
     /// One reconciliation at a time.
@@ -155,6 +157,7 @@ impl Exposed {
             launcher,
             root,
             deployments: Mutex::default(),
+            seen: Mutex::default(),
             started: Default::default(),
             reconciling: tokio::sync::Mutex::new(()),
         }
@@ -166,32 +169,49 @@ impl Exposed {
         let _one = self.reconciling.lock().await;
         let services = catalog.list(db).await?;
         let stopped = stopped_services(db).await?;
-        let mut wanted = HashMap::new();
-        if self.launcher.is_some() {
-            for service in services.iter().filter(|s| kind_of(s).is_some()) {
-                if stopped.contains(&service.name) && service.is_exposed() {
-                    continue;
-                }
-                let secrets = services::load_secrets(db, &service.name).await?;
-                wanted.insert(service.name.clone(), (service, secrets));
-            }
-        }
-        let current: Vec<(String, u64)> = self
+        // A definition or its secrets change only with the catalog (one transaction): while
+        // it is the same, what is deployed stays as it is, and no secrets are read again.
+        let unchanged = {
+            let mut seen = self.seen.lock().unwrap();
+            let same = seen.as_ref().is_some_and(|s| Arc::ptr_eq(s, &services));
+            *seen = Some(services.clone());
+            same
+        };
+        let current: HashMap<String, u64> = self
             .deployments
             .lock()
             .unwrap()
             .iter()
             .map(|(name, d)| (name.clone(), d.fingerprint))
             .collect();
-        for (name, fingerprint) in current {
-            let keep = wanted
-                .get(&name)
-                .is_some_and(|(s, secrets)| fingerprint_of(s, secrets) == fingerprint);
+        // Each wanted service, with its secrets when they must be read (None: kept as is).
+        let mut wanted = HashMap::new();
+        if self.launcher.is_some() {
+            for service in services.iter().filter(|s| kind_of(s).is_some()) {
+                if stopped.contains(&service.name) && service.is_exposed() {
+                    continue;
+                }
+                let secrets = if unchanged && current.contains_key(&service.name) {
+                    None
+                } else {
+                    Some(services::load_secrets(db, &service.name).await?)
+                };
+                wanted.insert(service.name.clone(), (service, secrets));
+            }
+        }
+        for (name, fingerprint) in &current {
+            let keep = wanted.get(name).is_some_and(|(s, secrets)| match secrets {
+                None => true,
+                Some(secrets) => fingerprint_of(s, secrets) == *fingerprint,
+            });
             if !keep {
-                self.remove(&name);
+                self.remove(name);
             }
         }
         for (name, (service, secrets)) in wanted {
+            let Some(secrets) = secrets else {
+                continue;
+            };
             if self.deployments.lock().unwrap().contains_key(&name) {
                 continue;
             }
@@ -437,9 +457,9 @@ impl Exposed {
                 .cloned();
             // Counted under the lock: two requests never take the same idle worker.
             let best = best.map(|(i, socket)| {
-                let before = i.in_flight.fetch_add(1, Ordering::Relaxed);
+                i.in_flight.fetch_add(1, Ordering::Relaxed);
                 let in_flight = InFlight(i.in_flight.clone(), deployment.ready.clone());
-                (i.clone(), socket, in_flight, before)
+                (i.clone(), socket, in_flight)
             });
             // Ready instances with room left after this request.
             let room = ready
@@ -459,7 +479,7 @@ impl Exposed {
         if busy && !starting && count < deployment.max_scale as usize {
             self.add_instance(launcher, deployment);
         }
-        best.map(|(i, socket, in_flight, _)| (i, socket, in_flight))
+        best
     }
 
     /// Whether `execution` runs on a warm worker of `service` here (`synchronous.min_scale`).
@@ -737,7 +757,6 @@ fn fingerprint_of(service: &Service, secrets: &BTreeMap<String, String>) -> u64 
     serde_json::to_string(service)
         .unwrap_or_default()
         .hash(&mut hasher);
-    service.token.hash(&mut hasher);
     secrets.hash(&mut hasher);
     hasher.finish()
 }
