@@ -72,7 +72,7 @@ pub async fn caller_of(
     }
 }
 
-enum Credentials<'a> {
+pub(super) enum Credentials<'a> {
     Basic(&'a str),
     Bearer(&'a str),
 }
@@ -81,7 +81,7 @@ fn credentials(headers: &http::HeaderMap) -> Option<Credentials<'_>> {
     credentials_in(headers.get(header::AUTHORIZATION)?)
 }
 
-fn credentials_in(value: &http::HeaderValue) -> Option<Credentials<'_>> {
+pub(super) fn credentials_in(value: &http::HeaderValue) -> Option<Credentials<'_>> {
     let value = value.to_str().ok()?;
     let (scheme, rest) = value.split_once(' ')?;
     let rest = rest.trim();
@@ -94,14 +94,20 @@ fn credentials_in(value: &http::HeaderValue) -> Option<Credentials<'_>> {
     }
 }
 
-fn basic_admin(state: &AppState, client: &str, encoded: &str) -> AppResult<Caller> {
+/// HTTP Basic's `user:password`, decoded (no `:`: all of it is the user).
+pub(super) fn basic_pair(encoded: &str) -> Option<(String, String)> {
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(encoded)
         .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .ok_or_else(|| AppError::Unauthorized("malformed HTTP Basic credentials".into()))?;
+        .and_then(|bytes| String::from_utf8(bytes).ok())?;
     let (user, password) = decoded.split_once(':').unwrap_or((&decoded, ""));
-    auth::check_admin(state, client, user, password)
+    Some((user.to_string(), password.to_string()))
+}
+
+fn basic_admin(state: &AppState, client: &str, encoded: &str) -> AppResult<Caller> {
+    let (user, password) = basic_pair(encoded)
+        .ok_or_else(|| AppError::Unauthorized("malformed HTTP Basic credentials".into()))?;
+    auth::check_admin(state, client, &user, &password)
         .map_err(|e| match e {
             AppError::Unauthorized(_) => AppError::Unauthorized("invalid credentials".into()),
             other => other,

@@ -22,7 +22,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::Principal;
-use super::auth::same_secret;
+use super::auth::{Credentials, basic_pair, credentials_in, same_secret};
 use super::openapi::documented;
 use super::services::ServiceName;
 use crate::web::state::AppState;
@@ -186,8 +186,10 @@ async fn proxy(
 /// The service, when it exists and is exposed; the same 404 otherwise (a stranger learns
 /// nothing more from this path than from `/system/services`).
 async fn exposed_service(state: &AppState, name: &str) -> AppResult<Service> {
-    match services::get(&state.db, name).await? {
-        Some(service) if service.is_exposed() => Ok(service),
+    // From the parsed catalog: every proxied request asks.
+    let catalog = state.services.list(&state.db).await?;
+    match catalog.iter().find(|s| s.name == name) {
+        Some(service) if service.is_exposed() => Ok(service.clone()),
         _ => Err(AppError::NotFound(format!(
             "no exposed service is named {name}"
         ))),
@@ -314,28 +316,20 @@ async fn header_caller(
     value: &HeaderValue,
     client: &str,
 ) -> AppResult<()> {
-    let text = value.to_str().unwrap_or_default();
-    let (scheme, rest) = text.split_once(' ').unwrap_or((text, ""));
-    let rest = rest.trim();
-    if scheme.eq_ignore_ascii_case("bearer") && same_secret(rest, &service.token) {
-        return Ok(());
-    }
-    if scheme.eq_ignore_ascii_case("basic")
-        && let Some((user, password)) = base64::engine::general_purpose::STANDARD
-            .decode(rest)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|d| {
-                d.split_once(':')
-                    .map(|(u, p)| (u.to_string(), p.to_string()))
-            })
-        && user == service.name
-    {
-        return if same_secret(&password, &service.token) {
-            Ok(())
-        } else {
-            Err(AppError::Unauthorized("invalid service token".into()))
-        };
+    match credentials_in(value) {
+        Some(Credentials::Bearer(token)) if same_secret(token, &service.token) => return Ok(()),
+        Some(Credentials::Basic(encoded)) => {
+            if let Some((user, password)) = basic_pair(encoded)
+                && user == service.name
+            {
+                return if same_secret(&password, &service.token) {
+                    Ok(())
+                } else {
+                    Err(AppError::Unauthorized("invalid service token".into()))
+                };
+            }
+        }
+        _ => {}
     }
     let caller: Caller = super::auth::caller_of(state, value, client).await?;
     if services::visible(&caller, service) {
@@ -385,28 +379,21 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 /// admin's or the service's Basic, the service's token, a token of the platform's identity
 /// provider. A browser resends the admin's Basic to every path under `/system/`.
 fn platform_credentials(state: &AppState, service: &Service, headers: &HeaderMap) -> bool {
-    let Some(text) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
         return false;
     };
-    let (scheme, rest) = text.split_once(' ').unwrap_or((text, ""));
-    let rest = rest.trim();
-    if scheme.eq_ignore_ascii_case("basic") {
-        let user = base64::engine::general_purpose::STANDARD
-            .decode(rest)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .map(|d| d.split_once(':').map_or(d.clone(), |(u, _)| u.to_string()));
-        return user.is_some_and(|u| u == service.name || u == state.admin.username);
+    match credentials_in(value) {
+        Some(Credentials::Basic(encoded)) => basic_pair(encoded)
+            .is_some_and(|(user, _)| user == service.name || user == state.admin.username),
+        Some(Credentials::Bearer(token)) => {
+            same_secret(token, &service.token)
+                || state
+                    .oidc
+                    .as_ref()
+                    .is_some_and(|oidc| issued_by(token, &oidc.settings().issuer))
+        }
+        None => false,
     }
-    scheme.eq_ignore_ascii_case("bearer")
-        && (same_secret(rest, &service.token)
-            || state
-                .oidc
-                .as_ref()
-                .is_some_and(|oidc| issued_by(rest, &oidc.settings().issuer)))
 }
 
 /// Whether a JWT names `issuer` as its issuer (read, not verified: only to keep it from the
