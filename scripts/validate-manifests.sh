@@ -16,6 +16,26 @@ if [ "${#built[@]}" -eq 0 ]; then
   exit 1
 fi
 kubernetes-validate -k 1.33.0 --strict --quiet --no-warn "${built[@]}"
+# The builders' HTTPRoutes (a CRD: no schema above), against the Gateway API v1 rules they use.
+python3 - "${built[@]}" <<'PY'
+import sys, yaml
+for path in sys.argv[1:]:
+    route = yaml.safe_load(open(path))
+    if route["kind"] != "HTTPRoute":
+        continue
+    assert route["apiVersion"] == "gateway.networking.k8s.io/v1", path
+    assert set(route) == {"apiVersion", "kind", "metadata", "spec"}, path
+    assert set(route["spec"]) <= {"parentRefs", "hostnames", "rules"}, path
+    assert all(set(p) <= {"name", "namespace"} for p in route["spec"]["parentRefs"]), path
+    for rule in route["spec"]["rules"]:
+        assert set(rule) <= {"matches", "filters", "backendRefs"}, path
+        for backend in rule["backendRefs"]:
+            assert set(backend) == {"name", "port"} and 1 <= backend["port"] <= 65535, path
+        for f in rule.get("filters", []):
+            # ReplacePrefixMatch is valid only on PathPrefix matches.
+            assert f["type"] == "URLRewrite" and f["urlRewrite"]["path"]["type"] == "ReplacePrefixMatch", path
+            assert all(m["path"]["type"] == "PathPrefix" for m in rule["matches"]), path
+PY
 echo "validate-manifests: ${#built[@]} builder manifest(s) valid for Kubernetes 1.33"
 
 rendered="$dir/deploy"

@@ -51,6 +51,7 @@ async fn main() {
                 platform_image: "oscar:bench".into(),
                 job_ttl: Duration::from_secs(600),
                 pending_timeout: Duration::from_secs(300),
+                exposed_routes: None,
             },
             kubeconfig: Some(kubeconfig),
         };

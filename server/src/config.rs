@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use domain::jobs::JobSettings;
 use domain::jobs::sandbox::JobMount;
-use domain::kubernetes::{ClusterSettings, Namespacing};
+use domain::kubernetes::{ClusterSettings, ExposedRoutes, Namespacing, RouteKind};
 use domain::oidc::OidcSettings;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -379,6 +379,9 @@ const KUBE_VARS: &[&str] = &[
     "OSCAR_KUBE_PLATFORM_IMAGE",
     "OSCAR_KUBE_JOB_TTL",
     "OSCAR_KUBE_PENDING_TIMEOUT",
+    "OSCAR_KUBE_EXPOSED_HOST",
+    "OSCAR_KUBE_EXPOSED_GATEWAY",
+    "OSCAR_KUBE_EXPOSED_INGRESS_CLASS",
     "OSCAR_KUBECONFIG",
 ];
 
@@ -468,6 +471,7 @@ fn executor(env: &Env) -> Result<ExecutorConfig, ConfigError> {
                     platform_image,
                     job_ttl: seconds("OSCAR_KUBE_JOB_TTL", 600)?,
                     pending_timeout: seconds("OSCAR_KUBE_PENDING_TIMEOUT", 300)?,
+                    exposed_routes: exposed_routes(env)?,
                 },
                 kubeconfig: env.text("OSCAR_KUBECONFIG").map(PathBuf::from),
             })
@@ -477,6 +481,71 @@ fn executor(env: &Env) -> Result<ExecutorConfig, ConfigError> {
             format!("{other:?} is not one of: image, host, kubernetes"),
         )),
     }
+}
+
+/// Routes straight to exposed services: a host of their own, and a Gateway or an Ingress
+/// class to route with; none of these, the platform's proxy serves them.
+fn exposed_routes(env: &Env) -> Result<Option<ExposedRoutes>, ConfigError> {
+    let gateway = env.text("OSCAR_KUBE_EXPOSED_GATEWAY");
+    let class = env.text("OSCAR_KUBE_EXPOSED_INGRESS_CLASS");
+    let Some(host) = env.text("OSCAR_KUBE_EXPOSED_HOST") else {
+        return match (gateway, class) {
+            (None, None) => Ok(None),
+            (Some(_), _) => Err(err(
+                "OSCAR_KUBE_EXPOSED_GATEWAY",
+                "needs OSCAR_KUBE_EXPOSED_HOST, the host apps are served on",
+            )),
+            (None, Some(_)) => Err(err(
+                "OSCAR_KUBE_EXPOSED_INGRESS_CLASS",
+                "needs OSCAR_KUBE_EXPOSED_HOST, the host apps are served on",
+            )),
+        };
+    };
+    let valid_host = host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        });
+    if !valid_host {
+        return Err(err(
+            "OSCAR_KUBE_EXPOSED_HOST",
+            format!("{host:?} is not a host name (lowercase, without scheme or port)"),
+        ));
+    }
+    let via = match (gateway, class) {
+        (Some(gateway), None) => {
+            let Some((namespace, name)) = gateway
+                .split_once('/')
+                .filter(|(ns, name)| !ns.is_empty() && !name.is_empty())
+            else {
+                return Err(err(
+                    "OSCAR_KUBE_EXPOSED_GATEWAY",
+                    format!("{gateway:?} is not <namespace>/<name>"),
+                ));
+            };
+            RouteKind::Gateway {
+                namespace: namespace.into(),
+                name: name.into(),
+            }
+        }
+        (None, Some(class)) => RouteKind::Ingress { class },
+        (Some(_), Some(_)) => {
+            return Err(err(
+                "OSCAR_KUBE_EXPOSED_INGRESS_CLASS",
+                "set it or OSCAR_KUBE_EXPOSED_GATEWAY, not both",
+            ));
+        }
+        (None, None) => {
+            return Err(err(
+                "OSCAR_KUBE_EXPOSED_HOST",
+                "needs OSCAR_KUBE_EXPOSED_GATEWAY (<namespace>/<name>) or OSCAR_KUBE_EXPOSED_INGRESS_CLASS",
+            ));
+        }
+    };
+    Ok(Some(ExposedRoutes { host, via }))
 }
 
 fn job_settings(env: &Env) -> Result<JobSettings, ConfigError> {
@@ -749,6 +818,61 @@ mod tests {
                 .var,
             "OSCAR_IMAGE_CACHE_LIMIT"
         );
+    }
+
+    #[test]
+    fn exposed_routes_need_a_host_and_one_way_to_route() {
+        let kube = ("OSCAR_EXECUTOR", "kubernetes");
+        let image = ("OSCAR_KUBE_PLATFORM_IMAGE", "ghcr.io/example/oscar:1.0");
+        let host = ("OSCAR_KUBE_EXPOSED_HOST", "apps.example.org");
+        let gateway = ("OSCAR_KUBE_EXPOSED_GATEWAY", "gateway-system/gateway");
+        let class = ("OSCAR_KUBE_EXPOSED_INGRESS_CLASS", "nginx");
+        let routes = |vars: &[(&str, &str)]| match parse(vars).unwrap().executor {
+            ExecutorConfig::Kubernetes { cluster, .. } => cluster.exposed_routes,
+            _ => panic!("kubernetes"),
+        };
+        assert_eq!(routes(&[kube, image]), None);
+        assert_eq!(
+            routes(&[kube, image, host, gateway]),
+            Some(ExposedRoutes {
+                host: "apps.example.org".into(),
+                via: RouteKind::Gateway {
+                    namespace: "gateway-system".into(),
+                    name: "gateway".into()
+                }
+            })
+        );
+        assert_eq!(
+            routes(&[kube, image, host, class]).unwrap().via,
+            RouteKind::Ingress {
+                class: "nginx".into()
+            }
+        );
+        for (vars, var) in [
+            (vec![gateway], "OSCAR_KUBE_EXPOSED_GATEWAY"),
+            (vec![class], "OSCAR_KUBE_EXPOSED_INGRESS_CLASS"),
+            (vec![host], "OSCAR_KUBE_EXPOSED_HOST"),
+            (
+                vec![host, gateway, class],
+                "OSCAR_KUBE_EXPOSED_INGRESS_CLASS",
+            ),
+            (
+                vec![host, ("OSCAR_KUBE_EXPOSED_GATEWAY", "gateway")],
+                "OSCAR_KUBE_EXPOSED_GATEWAY",
+            ),
+            (
+                vec![
+                    ("OSCAR_KUBE_EXPOSED_HOST", "https://apps.example.org"),
+                    class,
+                ],
+                "OSCAR_KUBE_EXPOSED_HOST",
+            ),
+        ] {
+            let all: Vec<_> = [kube, image].into_iter().chain(vars).collect();
+            assert_eq!(parse(&all).unwrap_err().var, var);
+        }
+        // A cluster setting without the cluster executor is named.
+        assert_eq!(parse(&[host]).unwrap_err().var, "OSCAR_KUBE_EXPOSED_HOST");
     }
 
     #[test]

@@ -418,6 +418,7 @@ mod tests {
             platform_image: "oscar:test".into(),
             job_ttl: Duration::from_secs(600),
             pending_timeout: Duration::from_secs(300),
+            exposed_routes: None,
         };
         (
             Cluster::new(kube::Client::new(service, "default"), settings),

@@ -4,6 +4,7 @@
 
 pub mod cluster;
 pub mod executor;
+pub mod exposed;
 pub mod nodes;
 pub mod objects;
 pub mod tracker;
@@ -23,6 +24,26 @@ pub struct ClusterSettings {
     /// How long a job may wait for its pod to start (image pulls, scheduling, quota) before
     /// it fails with the cluster's reason.
     pub pending_timeout: Duration,
+    /// Routes straight to exposed services, when the operator gives them a host of their own;
+    /// without, the platform's proxy serves them (see [`exposed`]).
+    pub exposed_routes: Option<ExposedRoutes>,
+}
+
+/// How exposed services are routed to without the platform: on their own host (never the
+/// dashboard's, whose session an app could otherwise use), by the Gateway API or an Ingress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExposedRoutes {
+    pub host: String,
+    pub via: RouteKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteKind {
+    /// HTTPRoutes attached to this Gateway.
+    Gateway { namespace: String, name: String },
+    /// Ingresses of this class (`nginx.ingress.kubernetes.io/rewrite-target` for
+    /// `rewrite_target`).
+    Ingress { class: String },
 }
 
 /// One namespace for every service, or one per user.

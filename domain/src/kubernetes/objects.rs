@@ -226,22 +226,6 @@ pub fn job(
     };
     let pod = PodSpec {
         restart_policy: Some("Never".into()),
-        automount_service_account_token: Some(false),
-        enable_service_links: Some(false),
-        image_pull_secrets: (!service.image_pull_secrets.is_empty()).then(|| {
-            service
-                .image_pull_secrets
-                .iter()
-                .map(|name| LocalObjectReference { name: name.clone() })
-                .collect()
-        }),
-        security_context: Some(PodSecurityContext {
-            seccomp_profile: Some(SeccompProfile {
-                type_: "RuntimeDefault".into(),
-                localhost_profile: None,
-            }),
-            ..Default::default()
-        }),
         init_containers: Some(vec![Container {
             name: "oscar-supervisor".into(),
             image: Some(settings.platform_image.clone()),
@@ -309,7 +293,7 @@ pub fn job(
                 ]),
             ),
         ]),
-        ..Default::default()
+        ..pod_of(service)
     };
     Job {
         metadata: ObjectMeta {
@@ -335,6 +319,30 @@ pub fn job(
     }
 }
 
+/// What every pod of a service has: no API token, no other services' addresses in its
+/// environment, the runtime's seccomp profile, and the service's pull Secrets.
+pub(super) fn pod_of(service: &Service) -> PodSpec {
+    PodSpec {
+        automount_service_account_token: Some(false),
+        enable_service_links: Some(false),
+        image_pull_secrets: (!service.image_pull_secrets.is_empty()).then(|| {
+            service
+                .image_pull_secrets
+                .iter()
+                .map(|name| LocalObjectReference { name: name.clone() })
+                .collect()
+        }),
+        security_context: Some(PodSecurityContext {
+            seccomp_profile: Some(SeccompProfile {
+                type_: "RuntimeDefault".into(),
+                localhost_profile: None,
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
 /// What every container of a job runs with: no privilege escalation, no capabilities.
 fn unprivileged() -> SecurityContext {
     SecurityContext {
@@ -349,7 +357,7 @@ fn unprivileged() -> SecurityContext {
 
 /// The service's labels or annotations without the keys it may not set. Validation refuses
 /// them; this keeps one stored before that rule (or written to the database) off the pod.
-fn services_own(map: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+pub(super) fn services_own(map: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     map.iter()
         .filter(|(key, _)| !is_reserved_key(key))
         .map(|(key, value)| (key.clone(), value.clone()))
@@ -358,7 +366,7 @@ fn services_own(map: &BTreeMap<String, String>) -> BTreeMap<String, String> {
 
 /// The service's cpu and memory as requests and limits (the same: jobs get what they ask
 /// for), and its GPU.
-fn job_resources(service: &Service) -> ResourceRequirements {
+pub(super) fn job_resources(service: &Service) -> ResourceRequirements {
     let mut amounts = Vec::new();
     if !service.cpu.is_empty() {
         amounts.push(("cpu", service.cpu.as_str()));
@@ -387,7 +395,7 @@ fn resources(amounts: &[(&str, &str)], limits_only: &[(&str, &str)]) -> Resource
     }
 }
 
-fn env_var(name: &str, value: &str) -> EnvVar {
+pub(super) fn env_var(name: &str, value: &str) -> EnvVar {
     EnvVar {
         name: name.to_string(),
         value: Some(value.to_string()),
@@ -395,7 +403,7 @@ fn env_var(name: &str, value: &str) -> EnvVar {
     }
 }
 
-fn mount(volume: &str, path: &str, read_only: bool) -> VolumeMount {
+pub(super) fn mount(volume: &str, path: &str, read_only: bool) -> VolumeMount {
     VolumeMount {
         name: volume.to_string(),
         mount_path: path.to_string(),
@@ -404,7 +412,9 @@ fn mount(volume: &str, path: &str, read_only: bool) -> VolumeMount {
     }
 }
 
-fn managed<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> BTreeMap<String, String> {
+pub(super) fn managed<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> BTreeMap<String, String> {
     let mut labels = BTreeMap::from([(MANAGED_LABEL.to_string(), MANAGED_BY.to_string())]);
     labels.extend(
         pairs
@@ -415,7 +425,7 @@ fn managed<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> BTreeMap<
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::time::Duration;
 
     use k8s_openapi::api::apps::v1::Deployment;
@@ -431,6 +441,7 @@ mod tests {
             platform_image: "ghcr.io/example/oscar:1.0".into(),
             job_ttl: Duration::from_secs(3600),
             pending_timeout: Duration::from_secs(300),
+            exposed_routes: None,
         }
     }
 
@@ -809,8 +820,7 @@ mod tests {
         assert_eq!(namespace_of(&shared, "alice@example.org"), "oscar-svc");
     }
 
-    /// Also writes the examples as YAML to `$OSCAR_MANIFESTS_DIR` when set: `make test`
-    /// validates them against the Kubernetes 1.33 schemas.
+    /// Also writes the examples for validation ([`write_examples`]).
     #[test]
     fn the_examples_cover_every_builder() {
         let examples = examples();
@@ -829,10 +839,16 @@ mod tests {
                 "Job"
             ]
         );
+        write_examples(&examples);
+    }
+
+    /// Writes examples as YAML to `$OSCAR_MANIFESTS_DIR` when set: `make test` validates them
+    /// against the Kubernetes 1.33 schemas.
+    pub(crate) fn write_examples(examples: &[(String, serde_json::Value)]) {
         if let Some(dir) = std::env::var_os("OSCAR_MANIFESTS_DIR") {
             let dir = std::path::Path::new(&dir);
             std::fs::create_dir_all(dir).unwrap();
-            for (name, value) in &examples {
+            for (name, value) in examples {
                 let yaml = serde_norway::to_string(value).unwrap();
                 std::fs::write(dir.join(format!("generated-{name}.yaml")), yaml).unwrap();
             }
