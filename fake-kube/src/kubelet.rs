@@ -4,6 +4,10 @@
 //! that directory), keeps its output as the pod log, and reports phases, the termination
 //! message and the Job's conditions as a cluster would. Images named in `unpullable` never
 //! pull (`ImagePullBackOff`), like a wrong registry path.
+//!
+//! It is the Deployment controller too: each Deployment gets `replicas` pods of its template
+//! (new ones when the template changes, as a rollout), run the same way and started again
+//! when their process exits (`restartPolicy: Always`), and its status counts them.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -51,6 +55,7 @@ impl FakeCluster {
         });
         // A second kubelet on the same fake finds its node registered.
         let _ = cluster.store().create("nodes", "v1", "Node", "", node);
+        tokio::spawn(control_deployments(cluster.clone(), kubelet.clone()));
         tokio::spawn(async move {
             let mut changes = cluster.changes();
             let mut seen = 0;
@@ -118,25 +123,227 @@ async fn run_job(cluster: FakeCluster, kubelet: Kubelet, job: Value) {
     }
     let pod_key = Key::new("pods", &namespace, &pod_name);
     let job_key = Key::new("jobs", &namespace, &job_name);
-    let spec = &template["spec"];
+    let deadline = job["spec"]["activeDeadlineSeconds"]
+        .as_u64()
+        .map(Duration::from_secs)
+        .unwrap_or(Duration::MAX / 4);
+    let ended = run_pod(
+        &cluster,
+        &kubelet,
+        &pod_key,
+        &template["spec"],
+        Some(&job_key),
+        deadline,
+        0,
+    )
+    .await;
+    let failed = |reason: &str, message: &str| {
+        cluster.store().update(&job_key, |job| {
+            job["status"]["active"] = json!(0);
+            job["status"]["failed"] = json!(1);
+            job["status"]["conditions"] = json!([{"type": "Failed", "status": "True",
+                "reason": reason, "message": message}]);
+        });
+    };
+    match ended {
+        Ended::Gone | Ended::Waiting => {}
+        Ended::Unstartable(message) => failed("BackoffLimitExceeded", &message),
+        Ended::DeadlineExceeded => failed(
+            "DeadlineExceeded",
+            "Job was active longer than specified deadline",
+        ),
+        Ended::Exited(0) => {
+            cluster.store().update(&job_key, |job| {
+                job["status"]["active"] = json!(0);
+                job["status"]["succeeded"] = json!(1);
+                job["status"]["conditions"] = json!([{"type": "Complete", "status": "True"}]);
+            });
+        }
+        Ended::Exited(_) => failed(
+            "BackoffLimitExceeded",
+            "Job has reached the specified backoff limit",
+        ),
+    }
+}
+
+/// The Deployment controller: after every change, each Deployment's pods and status are
+/// made to match it. Ends with the runtime.
+async fn control_deployments(cluster: FakeCluster, kubelet: Kubelet) {
+    let mut changes = cluster.changes();
+    loop {
+        changes.borrow_and_update();
+        for deployment in cluster.list("deployments", None) {
+            reconcile_deployment(&cluster, &kubelet, &deployment);
+        }
+        if changes.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+fn reconcile_deployment(cluster: &FakeCluster, kubelet: &Kubelet, deployment: &Value) {
+    use std::hash::{Hash, Hasher};
+    let namespace = text(&deployment["metadata"]["namespace"]);
+    let name = text(&deployment["metadata"]["name"]);
+    let uid = deployment["metadata"]["uid"].clone();
+    let template = &deployment["spec"]["template"];
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    template.to_string().hash(&mut hasher);
+    let hash = format!("{:x}", hasher.finish() & 0xff_ffff_ffff);
+    let wanted = deployment["spec"]["replicas"].as_u64().unwrap_or(1) as usize;
+    let mut current = Vec::new();
+    for pod in cluster.list("pods", Some(&namespace)) {
+        let owned = pod["metadata"]["ownerReferences"]
+            .as_array()
+            .is_some_and(|refs| refs.iter().any(|r| r["uid"] == uid));
+        if !owned {
+            continue;
+        }
+        let pod_name = text(&pod["metadata"]["name"]);
+        // An older template's pods go (a rollout), and those beyond the replicas.
+        if pod["metadata"]["labels"]["pod-template-hash"] != json!(hash) || current.len() >= wanted
+        {
+            cluster
+                .store()
+                .delete(&Key::new("pods", &namespace, &pod_name));
+        } else {
+            current.push(pod);
+        }
+    }
+    for _ in current.len()..wanted {
+        let pod_name = format!("{name}-{hash}-{}", random_suffix());
+        let mut labels = template["metadata"]["labels"].clone();
+        labels["pod-template-hash"] = json!(hash);
+        let mut spec = template["spec"].clone();
+        spec["nodeName"] = json!(NODE);
+        let pod = json!({
+            "metadata": {"name": pod_name, "labels": labels,
+                "annotations": template["metadata"]["annotations"],
+                "creationTimestamp": k8s_openapi::jiff::Timestamp::now().to_string(),
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": name,
+                    "uid": uid, "controller": true}]},
+            "spec": spec,
+            "status": {"phase": "Pending",
+                "conditions": [{"type": "PodScheduled", "status": "True"}]},
+        });
+        if let Ok(pod) = cluster.store().create("pods", "v1", "Pod", &namespace, pod) {
+            current.push(pod);
+            let key = Key::new("pods", &namespace, &pod_name);
+            tokio::spawn(keep_running(cluster.clone(), kubelet.clone(), key));
+        }
+    }
+    let ready = current
+        .iter()
+        .filter(|pod| {
+            pod["status"]["conditions"].as_array().is_some_and(|all| {
+                all.iter()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            })
+        })
+        .count();
+    let status = json!({"observedGeneration": 1, "replicas": current.len(),
+        "updatedReplicas": current.len(), "readyReplicas": ready, "availableReplicas": ready,
+        "conditions": [{"type": "Available",
+            "status": if ready >= wanted { "True" } else { "False" },
+            "reason": if ready >= wanted { "MinimumReplicasAvailable" } else { "MinimumReplicasUnavailable" }}]});
+    if deployment["status"] != status {
+        cluster
+            .store()
+            .update(&Key::new("deployments", &namespace, &name), |d| {
+                d["status"] = status;
+            });
+    }
+}
+
+/// Runs a Deployment's pod until it is deleted, starting its process again each time it
+/// exits, a second later (`CrashLoopBackOff` meanwhile).
+async fn keep_running(cluster: FakeCluster, kubelet: Kubelet, pod: Key) {
+    let Some(spec) = cluster.store().get(&pod).map(|p| p["spec"].clone()) else {
+        return;
+    };
+    for restarts in 0.. {
+        match run_pod(
+            &cluster,
+            &kubelet,
+            &pod,
+            &spec,
+            None,
+            Duration::MAX / 4,
+            restarts,
+        )
+        .await
+        {
+            Ended::Exited(_) => {
+                cluster.store().update(&pod, |pod| {
+                    pod["status"]["phase"] = json!("Running");
+                    pod["status"]["containerStatuses"][0]["state"] = json!({"waiting": {
+                        "reason": "CrashLoopBackOff", "message": "back-off 1s restarting failed container"}});
+                    pod["status"]["containerStatuses"][0]["restartCount"] = json!(restarts + 1);
+                });
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                if cluster.store().get(&pod).is_none() {
+                    return;
+                }
+            }
+            _ => return,
+        }
+    }
+}
+
+/// How a pod's container ended.
+enum Ended {
+    /// The pod was deleted.
+    Gone,
+    /// It waits for ever (an image that does not pull, a missing Secret).
+    Waiting,
+    /// It could not start; why.
+    Unstartable(String),
+    DeadlineExceeded,
+    Exited(i32),
+}
+
+/// Runs a pod's container as a local process until it ends, keeping the pod's status as a
+/// kubelet does (its `job`'s `active` count too). A pod with container ports becomes Ready
+/// once the first accepts connections (its readiness probe, simplified); others when running.
+async fn run_pod(
+    cluster: &FakeCluster,
+    kubelet: &Kubelet,
+    pod_key: &Key,
+    spec: &Value,
+    job: Option<&Key>,
+    deadline: Duration,
+    restarts: u32,
+) -> Ended {
+    let namespace = pod_key.namespace.clone();
+    let pod_name = pod_key.name.clone();
     let container = spec["containers"][0].clone();
     let container_name = text(&container["name"]);
+    let image = text(&container["image"]);
     let waiting = |reason: &str, message: &str| {
         json!([{"name": container_name, "image": image, "imageID": "", "ready": false,
-            "restartCount": 0, "state": {"waiting": {"reason": reason, "message": message}}}])
+            "restartCount": restarts, "state": {"waiting": {"reason": reason, "message": message}}}])
+    };
+    let fail = |message: &str| {
+        cluster.store().update(pod_key, |pod| {
+            pod["status"]["phase"] = json!("Failed");
+            pod["status"]["message"] = json!(message);
+        });
+        Ended::Unstartable(message.to_string())
     };
     if kubelet.unpullable.contains(&image) {
         let message = format!("Back-off pulling image \"{image}\"");
-        cluster.store().update(&pod_key, |pod| {
+        cluster.store().update(pod_key, |pod| {
             pod["status"]["containerStatuses"] = waiting("ImagePullBackOff", &message);
         });
-        return;
+        return Ended::Waiting;
     }
 
-    let Ok(dir) = tempfile::tempdir() else { return };
-    let mounts = match mount_volumes(&cluster, &namespace, spec, dir.path(), &pod_key).await {
+    let Ok(dir) = tempfile::tempdir() else {
+        return fail("cannot make the pod's directory");
+    };
+    let mounts = match mount_volumes(cluster, &namespace, spec, dir.path(), pod_key).await {
         Some(mounts) => mounts,
-        None => return,
+        None => return Ended::Gone,
     };
     let mut commands: BTreeMap<String, Vec<String>> = kubelet.programs.clone();
     for init in spec["initContainers"].as_array().into_iter().flatten() {
@@ -150,15 +357,7 @@ async fn run_job(cluster: FakeCluster, kubelet: Kubelet, job: Value) {
             [cp, from, to] if cp == "cp" && kubelet.programs.contains_key(from) => {
                 commands.insert(to.clone(), kubelet.programs[from].clone());
             }
-            _ => {
-                fail_pod(
-                    &cluster,
-                    &pod_key,
-                    &job_key,
-                    "the fake kubelet runs `cp` init containers only",
-                );
-                return;
-            }
+            _ => return fail("the fake kubelet runs `cp` init containers only"),
         }
     }
 
@@ -188,11 +387,11 @@ async fn run_job(cluster: FakeCluster, kubelet: Kubelet, job: Value) {
             None if from["secretRef"]["optional"] == json!(true) => {}
             None => {
                 let message = format!("secret \"{name}\" not found");
-                cluster.store().update(&pod_key, |pod| {
+                cluster.store().update(pod_key, |pod| {
                     pod["status"]["containerStatuses"] =
                         waiting("CreateContainerConfigError", &message);
                 });
-                return;
+                return Ended::Waiting;
             }
         }
     }
@@ -209,14 +408,13 @@ async fn run_job(cluster: FakeCluster, kubelet: Kubelet, job: Value) {
         .map(text)
         .collect();
     let Some((program, args)) = command.split_first() else {
-        fail_pod(&cluster, &pod_key, &job_key, "the container has no command");
-        return;
+        return fail("the container has no command (the fake runs no image's own)");
     };
     let mut full: Vec<String> = commands
         .get(program)
         .cloned()
         .unwrap_or_else(|| vec![local(program)]);
-    full.extend(args.iter().cloned());
+    full.extend(args.iter().map(|arg| local(arg)));
 
     let mut process = tokio::process::Command::new(&full[0]);
     process
@@ -233,25 +431,23 @@ async fn run_job(cluster: FakeCluster, kubelet: Kubelet, job: Value) {
         .kill_on_drop(true);
     let mut child = match process.spawn() {
         Ok(child) => child,
-        Err(err) => {
-            fail_pod(
-                &cluster,
-                &pod_key,
-                &job_key,
-                &format!("cannot start {}: {err}", full[0]),
-            );
-            return;
-        }
+        Err(err) => return fail(&format!("cannot start {}: {err}", full[0])),
     };
-    let running = json!([{"name": container_name, "image": image, "imageID": "", "ready": true,
-        "restartCount": 0, "state": {"running": {}}}]);
-    cluster.store().update(&pod_key, |pod| {
+    let port = container["ports"][0]["containerPort"].as_u64();
+    let running = json!([{"name": container_name, "image": image, "imageID": "",
+        "ready": port.is_none(), "restartCount": restarts, "state": {"running": {}}}]);
+    cluster.store().update(pod_key, |pod| {
         pod["status"]["phase"] = json!("Running");
         pod["status"]["containerStatuses"] = running;
+        pod["status"]["conditions"] = json!([{"type": "PodScheduled", "status": "True"},
+            {"type": "Ready", "status": if port.is_none() { "True" } else { "False" }}]);
     });
-    cluster
-        .store()
-        .update(&job_key, |job| job["status"]["active"] = json!(1));
+    if let Some(job) = job {
+        cluster
+            .store()
+            .update(job, |job| job["status"]["active"] = json!(1));
+    }
+    let probe = port.map(|port| tokio::spawn(become_ready(cluster.clone(), pod_key.clone(), port)));
     let out = tokio::spawn(keep_log(
         cluster.clone(),
         namespace.clone(),
@@ -264,11 +460,6 @@ async fn run_job(cluster: FakeCluster, kubelet: Kubelet, job: Value) {
         pod_name.clone(),
         child.stderr.take(),
     ));
-
-    let deadline = job["spec"]["activeDeadlineSeconds"]
-        .as_u64()
-        .map(Duration::from_secs)
-        .unwrap_or(Duration::MAX / 4);
     let deleted = {
         let cluster = cluster.clone();
         let pod_key = pod_key.clone();
@@ -283,21 +474,18 @@ async fn run_job(cluster: FakeCluster, kubelet: Kubelet, job: Value) {
         _ = tokio::time::sleep(deadline) => {
             let _ = child.kill().await;
             let _ = tokio::join!(out, err);
-            cluster.store().update(&pod_key, |pod| {
+            cluster.store().update(pod_key, |pod| {
                 pod["status"]["phase"] = json!("Failed");
                 pod["status"]["reason"] = json!("DeadlineExceeded");
             });
-            cluster.store().update(&job_key, |job| {
-                job["status"]["active"] = json!(0);
-                job["status"]["failed"] = json!(1);
-                job["status"]["conditions"] = json!([{"type": "Failed", "status": "True",
-                    "reason": "DeadlineExceeded", "message": "Job was active longer than specified deadline"}]);
-            });
-            return;
+            return Ended::DeadlineExceeded;
         }
         // Deleted while running: the process goes with it.
-        () = deleted => return,
+        () = deleted => return Ended::Gone,
     };
+    if let Some(probe) = probe {
+        probe.abort();
+    }
     let _ = tokio::join!(out, err);
     let code = exit.unwrap_or(137);
     let mut message = std::fs::read(&message_file).unwrap_or_default();
@@ -305,22 +493,31 @@ async fn run_job(cluster: FakeCluster, kubelet: Kubelet, job: Value) {
     let message = String::from_utf8_lossy(&message).into_owned();
     let succeeded = code == 0;
     let terminated = json!([{"name": container_name, "image": image, "imageID": "",
-        "ready": false, "restartCount": 0, "state": {"terminated": {"exitCode": code,
+        "ready": false, "restartCount": restarts, "state": {"terminated": {"exitCode": code,
             "reason": if succeeded { "Completed" } else { "Error" }, "message": message}}}]);
-    cluster.store().update(&pod_key, |pod| {
+    cluster.store().update(pod_key, |pod| {
         pod["status"]["phase"] = json!(if succeeded { "Succeeded" } else { "Failed" });
         pod["status"]["containerStatuses"] = terminated;
+        pod["status"]["conditions"] = json!([{"type": "PodScheduled", "status": "True"},
+            {"type": "Ready", "status": "False"}]);
     });
-    cluster.store().update(&job_key, |job| {
-        job["status"]["active"] = json!(0);
-        if succeeded {
-            job["status"]["succeeded"] = json!(1);
-            job["status"]["conditions"] = json!([{"type": "Complete", "status": "True"}]);
-        } else {
-            job["status"]["failed"] = json!(1);
-            job["status"]["conditions"] = json!([{"type": "Failed", "status": "True",
-                "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}]);
-        }
+    Ended::Exited(code)
+}
+
+/// Marks the pod Ready once its port on loopback accepts connections.
+async fn become_ready(cluster: FakeCluster, pod: Key, port: u64) {
+    let Ok(port) = u16::try_from(port) else {
+        return;
+    };
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    cluster.store().update(&pod, |pod| {
+        pod["status"]["containerStatuses"][0]["ready"] = json!(true);
+        pod["status"]["conditions"][1]["status"] = json!("True");
     });
 }
 
@@ -354,20 +551,39 @@ async fn mount_volumes(
         let name = text(&volume["name"]);
         let local = root.join("volumes").join(&name);
         std::fs::create_dir_all(&local).ok()?;
-        if volume["secret"].is_object() {
-            let secret_name = text(&volume["secret"]["secretName"]);
+        // A Secret's (base64) or a ConfigMap's (plain) data as files.
+        let source = if volume["secret"].is_object() {
+            Some((
+                "secrets",
+                text(&volume["secret"]["secretName"]),
+                &volume["secret"],
+            ))
+        } else if volume["configMap"].is_object() {
+            Some((
+                "configmaps",
+                text(&volume["configMap"]["name"]),
+                &volume["configMap"],
+            ))
+        } else {
+            None
+        };
+        if let Some((resource, object_name, source)) = source {
             let mut changes = cluster.changes();
-            let secret = loop {
+            let object = loop {
                 changes.borrow_and_update();
-                if let Some(secret) = cluster.get("secrets", namespace, &secret_name) {
-                    break secret;
+                if let Some(object) = cluster.get(resource, namespace, &object_name) {
+                    break object;
                 }
                 cluster.store().get(pod)?;
-                // Woken by the next change (the Secret's creation), at the latest in 1 s.
+                // Woken by the next change (the object's creation), at the latest in 1 s.
                 let _ = tokio::time::timeout(Duration::from_secs(1), changes.changed()).await;
             };
-            let data: BTreeMap<String, String> = decoded(&secret).into_iter().collect();
-            let items: Vec<(String, String)> = match volume["secret"]["items"].as_array() {
+            let data: BTreeMap<String, String> = if resource == "secrets" {
+                decoded(&object).into_iter().collect()
+            } else {
+                serde_json::from_value(object["data"].clone()).unwrap_or_default()
+            };
+            let items: Vec<(String, String)> = match source["items"].as_array() {
                 Some(items) => items
                     .iter()
                     .map(|item| (text(&item["key"]), text(&item["path"])))
@@ -402,17 +618,6 @@ async fn mount_volumes(
     mounts.sort_by_key(|(path, _)| std::cmp::Reverse(path.len()));
     mounts.dedup_by(|a, b| a.0 == b.0);
     Some(mounts)
-}
-
-fn fail_pod(cluster: &FakeCluster, pod: &Key, job: &Key, message: &str) {
-    cluster.store().update(pod, |pod| {
-        pod["status"]["phase"] = json!("Failed");
-        pod["status"]["message"] = json!(message);
-    });
-    cluster.store().update(job, |job| {
-        job["status"]["conditions"] = json!([{"type": "Failed", "status": "True",
-            "reason": "BackoffLimitExceeded", "message": message}]);
-    });
 }
 
 async fn keep_log(

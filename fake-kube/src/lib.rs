@@ -1,9 +1,11 @@
 //! A fake Kubernetes for tests, since no cluster runs on our machines: an in-memory API
 //! server with the subset the platform uses (create, get, list with label selectors, watch,
-//! server-side apply as an upsert, delete with owner cascade, delete collection, pod logs)
-//! for Jobs, Pods, Secrets, Namespaces, Nodes, Events and metrics-server's NodeMetrics, plus a
-//! [`kubelet`] that runs each Job's command as a local process and reports pod and Job status
-//! the way a cluster does.
+//! server-side apply as an upsert that keeps the status, JSON merge patches, delete with owner
+//! cascade, delete collection, pod logs with `tailLines` and `timestamps`) for Jobs, Pods,
+//! Secrets, ConfigMaps, Services (every one at cluster IP 127.0.0.1), Deployments,
+//! HorizontalPodAutoscalers, Ingresses, Gateway API HTTPRoutes, Namespaces, Nodes, Events and
+//! metrics-server's NodeMetrics, plus a [`kubelet`] that runs each Job's and Deployment's pods
+//! as local processes and reports pod, Job and Deployment status the way a cluster does.
 //!
 //! It serves in-process ([`FakeCluster::client`]) or on loopback with a kubeconfig for the
 //! real binary ([`FakeCluster::serve`]). Every request is recorded ([`FakeCluster::requests`])
@@ -31,6 +33,22 @@ const RESOURCES: &[(&str, &str, &str, &str)] = &[
     ("jobs", "jobs", "batch/v1", "Job"),
     ("pods", "pods", "v1", "Pod"),
     ("secrets", "secrets", "v1", "Secret"),
+    ("configmaps", "configmaps", "v1", "ConfigMap"),
+    ("services", "services", "v1", "Service"),
+    ("deployments", "deployments", "apps/v1", "Deployment"),
+    (
+        "horizontalpodautoscalers",
+        "horizontalpodautoscalers",
+        "autoscaling/v2",
+        "HorizontalPodAutoscaler",
+    ),
+    ("ingresses", "ingresses", "networking.k8s.io/v1", "Ingress"),
+    (
+        "httproutes",
+        "httproutes",
+        "gateway.networking.k8s.io/v1",
+        "HTTPRoute",
+    ),
     ("namespaces", "namespaces", "v1", "Namespace"),
     ("nodes", "nodes", "v1", "Node"),
     ("events", "events", "v1", "Event"),
@@ -174,6 +192,9 @@ fn target(path: &str) -> Option<Target> {
     let rest = path
         .strip_prefix("/api/v1/")
         .or_else(|| path.strip_prefix("/apis/batch/v1/"))
+        .or_else(|| path.strip_prefix("/apis/apps/v1/"))
+        .or_else(|| path.strip_prefix("/apis/autoscaling/v2/"))
+        .or_else(|| path.strip_prefix("/apis/gateway.networking.k8s.io/v1/"))
         .or_else(|| path.strip_prefix("/apis/networking.k8s.io/v1/"))
         .or_else(|| path.strip_prefix("/apis/metrics.k8s.io/v1beta1/"))?;
     let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
@@ -263,10 +284,17 @@ async fn handle(State(store): State<Arc<Store>>, request: Request) -> Response {
     let fields = query(&request, "fieldSelector").unwrap_or_default();
     let watching = query(&request, "watch").is_some_and(|w| w == "true" || w == "1");
     let following = query(&request, "follow").is_some_and(|w| w == "true" || w == "1");
+    let timestamps = query(&request, "timestamps").is_some_and(|w| w == "true");
+    let query_tail = query(&request, "tailLines").and_then(|v| v.parse::<usize>().ok());
     let since = query(&request, "resourceVersion").and_then(|v| v.parse::<u64>().ok());
     let timeout = query(&request, "timeoutSeconds")
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(290);
+    let merge_patch = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/merge-patch+json"));
     let body = match axum::body::to_bytes(request.into_body(), 64 * 1024 * 1024).await {
         Ok(body) => body,
         Err(err) => return status(400, "BadRequest", format!("unreadable body: {err}")),
@@ -329,6 +357,15 @@ async fn handle(State(store): State<Arc<Store>>, request: Request) -> Response {
                 None => not_found(&target, name),
             }
         }
+        ("PATCH", Some(name), None) if merge_patch => {
+            let Ok(patch) = serde_json::from_slice::<Value>(&body) else {
+                return status(400, "BadRequest", "the body is not a JSON object".into());
+            };
+            match store.merge(&Key::new(target.resource, &namespace, name), &patch) {
+                Some(saved) => axum::Json(saved).into_response(),
+                None => not_found(&target, name),
+            }
+        }
         ("PATCH" | "PUT", Some(name), None) => {
             let Ok(object) = serde_json::from_slice::<Value>(&body) else {
                 return status(400, "BadRequest", "the body is not a JSON object".into());
@@ -357,7 +394,8 @@ async fn handle(State(store): State<Arc<Store>>, request: Request) -> Response {
             }
         }
         ("GET", Some(name), Some("log")) if target.resource == "pods" => {
-            match store.log(&namespace, name) {
+            let tail = query_tail.unwrap_or(usize::MAX);
+            match store.log_with(&namespace, name, timestamps, tail) {
                 Some(_) if following => follow_log(store, namespace, name.clone()),
                 Some(text) => text.into_response(),
                 None => not_found(&target, name),

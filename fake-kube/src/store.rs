@@ -78,7 +78,8 @@ struct Inner {
     objects: BTreeMap<Key, Value>,
     /// (version, key, watch event), oldest first.
     history: Vec<(u64, Key, Value)>,
-    logs: HashMap<(String, String), String>,
+    /// Each pod's lines, with when they were printed (RFC 3339).
+    logs: HashMap<(String, String), Vec<(String, String)>>,
     requests: Vec<String>,
 }
 
@@ -227,12 +228,25 @@ impl Store {
         prepare(&mut object, api_version, kind, namespace);
         let existing = inner.objects.get(&key).cloned();
         let created = existing.is_none();
+        let existing_status = existing.as_ref().and_then(|old| old.get("status").cloned());
         object["metadata"]["uid"] = match existing {
             Some(old) => old["metadata"]["uid"].clone(),
             None => json!(uuid::Uuid::new_v4().to_string()),
         };
         let event = if created { "ADDED" } else { "MODIFIED" };
+        // Apply sets what the client manages; the status stays the cluster's.
+        if let Some(status) = existing_status.filter(|_| object.get("status").is_none()) {
+            object["status"] = status;
+        }
         (self.save(&mut inner, key, object, event), created)
+    }
+
+    /// A JSON merge patch (RFC 7386) of a stored object; None when there is none.
+    pub fn merge(&self, key: &Key, patch: &Value) -> Option<Value> {
+        let mut inner = self.lock();
+        let mut object = inner.objects.get(key)?.clone();
+        merge(&mut object, patch);
+        Some(self.save(&mut inner, key.clone(), object, "MODIFIED"))
     }
 
     /// Changes a stored object (status updates by the kubelet); false when it is gone.
@@ -299,8 +313,10 @@ impl Store {
             .logs
             .entry((namespace.to_string(), pod.to_string()))
             .or_default();
-        log.push_str(line);
-        log.push('\n');
+        log.push((
+            k8s_openapi::jiff::Timestamp::now().to_string(),
+            line.to_string(),
+        ));
         drop(inner);
         // Wakes followers of the log (the version is unchanged: no object changed).
         self.changes.send_modify(|_| {});
@@ -308,15 +324,35 @@ impl Store {
 
     /// A pod's log; none once the pod is gone, as on a cluster.
     pub fn log(&self, namespace: &str, pod: &str) -> Option<String> {
+        self.log_with(namespace, pod, false, usize::MAX)
+    }
+
+    /// The pod's log as the API serves it: its last `tail` lines, each after its time when
+    /// `timestamps`.
+    pub fn log_with(
+        &self,
+        namespace: &str,
+        pod: &str,
+        timestamps: bool,
+        tail: usize,
+    ) -> Option<String> {
         let inner = self.lock();
         inner.objects.get(&Key::new("pods", namespace, pod))?;
-        Some(
-            inner
-                .logs
-                .get(&(namespace.to_string(), pod.to_string()))
-                .cloned()
-                .unwrap_or_default(),
-        )
+        let lines = inner
+            .logs
+            .get(&(namespace.to_string(), pod.to_string()))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let mut text = String::new();
+        for (at, line) in &lines[lines.len().saturating_sub(tail)..] {
+            if timestamps {
+                text.push_str(at);
+                text.push(' ');
+            }
+            text.push_str(line);
+            text.push('\n');
+        }
+        Some(text)
     }
 }
 
@@ -328,6 +364,10 @@ fn prepare(object: &mut Value, api_version: &str, kind: &str, namespace: &str) {
     if !namespace.is_empty() {
         object["metadata"]["namespace"] = json!(namespace);
     }
+    // Every Service answers on loopback, where the fake kubelet's processes listen.
+    if kind == "Service" && object["spec"]["clusterIP"].is_null() {
+        object["spec"]["clusterIP"] = json!("127.0.0.1");
+    }
     if kind == "Secret"
         && let Some(Value::Object(strings)) =
             object.as_object_mut().and_then(|o| o.remove("stringData"))
@@ -336,6 +376,23 @@ fn prepare(object: &mut Value, api_version: &str, kind: &str, namespace: &str) {
             let encoded = base64::engine::general_purpose::STANDARD
                 .encode(value.as_str().unwrap_or_default());
             object["data"][key] = json!(encoded);
+        }
+    }
+}
+
+fn merge(target: &mut Value, patch: &Value) {
+    let Value::Object(changes) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = json!({});
+    }
+    for (key, value) in changes {
+        if value.is_null() {
+            target.as_object_mut().map(|o| o.remove(key));
+        } else {
+            merge(&mut target[key], value);
         }
     }
 }
