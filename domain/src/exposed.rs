@@ -1,6 +1,10 @@
-//! Exposed services (OSCAR's `expose`) in embedded mode: each runs as instances, long-lived
-//! sandboxed processes of the service's image ([`LocalExecutor::launch`]), which the server
-//! reverse-proxies `/system/services/<name>/exposed/` to.
+//! Exposed services (OSCAR's `expose`). The server reverse-proxies
+//! `/system/services/<name>/exposed/` to them in both runtimes. On Kubernetes
+//! ([`Runtime::Cluster`]) they are Deployments the executor applies with each save
+//! ([`crate::kubernetes::exposed`]): the proxy forwards to their Service, and the lifecycle,
+//! state and logs are the cluster's. In embedded mode ([`Runtime::Local`]) each runs as
+//! instances, long-lived sandboxed processes of the service's image
+//! ([`LocalExecutor::launch`]), supervised here.
 //!
 //! The reconciler ([`Exposed::reconcile`], every few seconds and after each change) keeps what
 //! runs equal to the catalog: a new or changed exposed service is (re)deployed, a deleted,
@@ -25,7 +29,7 @@ use model::services::{
 };
 use model::{AppError, AppResult, Timestamp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::UnixStream;
+use tokio::net::{TcpStream, UnixStream};
 use tokio::sync::{Notify, watch};
 
 use crate::access::Caller;
@@ -34,6 +38,8 @@ use crate::jobs::executor::{Execution, Finished};
 use crate::jobs::executor::{memory_limit, secret_variables};
 use crate::jobs::local::{InstanceKind, Launch, LocalExecutor};
 use crate::jobs::logs::{LineSplitter, LogSink};
+use crate::kubernetes::cluster::Cluster;
+use crate::kubernetes::exposed as kube_exposed;
 use crate::services::{self, Catalog};
 use model::function::log::MAX_MARKED_LINE;
 use model::function::work::done_job;
@@ -59,10 +65,23 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 const STABLE_AFTER: Duration = Duration::from_secs(60);
 const PROBE_EVERY: Duration = Duration::from_millis(100);
 
+/// Where exposed services run.
+pub enum Runtime {
+    /// Instances on this machine, supervised by this server.
+    Local(Arc<LocalExecutor>),
+    /// Deployments on the cluster.
+    Cluster(Box<Cluster>),
+}
+
 /// The exposed services running on this server.
 pub struct Exposed {
-    /// None where instances cannot run (Kubernetes mode, for now).
+    /// Set in embedded mode: what starts instances.
     launcher: Option<Arc<LocalExecutor>>,
+    /// Set in Kubernetes mode.
+    cluster: Option<Cluster>,
+    /// Kubernetes mode: each service's Service address, read once (forgotten when it does not
+    /// answer, as after the service was made again).
+    addresses: Mutex<HashMap<String, std::net::SocketAddr>>,
     /// Instances' directories: `<root>/<service>-<n>`.
     root: PathBuf,
     deployments: Mutex<HashMap<String, Arc<Deployment>>>,
@@ -133,12 +152,20 @@ impl InstanceState {
     }
 }
 
-/// A connection to one instance; its request counts as in flight until `in_flight` is
-/// dropped.
+/// A connection to one instance; its request counts as in flight (embedded mode's scaling
+/// rule) until `in_flight` is dropped.
 pub struct Connection {
-    pub stream: UnixStream,
-    pub in_flight: InFlight,
+    pub stream: Box<dyn Io>,
+    pub in_flight: Option<InFlight>,
 }
+
+/// A byte stream to an instance: a Unix socket on this machine, TCP to a cluster's Service.
+pub trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Io for T {}
+
+/// How long connecting to a cluster's Service may take.
+const CONNECT_WITHIN: Duration = Duration::from_secs(10);
 
 /// One request in flight on an instance, until dropped.
 pub struct InFlight(Arc<AtomicUsize>, Arc<Notify>);
@@ -152,9 +179,15 @@ impl Drop for InFlight {
 }
 
 impl Exposed {
-    pub fn new(launcher: Option<Arc<LocalExecutor>>, root: PathBuf) -> Self {
+    pub fn new(runtime: Runtime, root: PathBuf) -> Self {
+        let (launcher, cluster) = match runtime {
+            Runtime::Local(launcher) => (Some(launcher), None),
+            Runtime::Cluster(cluster) => (None, Some(*cluster)),
+        };
         Self {
             launcher,
+            cluster,
+            addresses: Mutex::default(),
             root,
             deployments: Mutex::default(),
             seen: Mutex::default(),
@@ -356,24 +389,29 @@ impl Exposed {
         &self,
         db: &Database,
         catalog: &Catalog,
-        name: &str,
+        service: &Service,
     ) -> AppResult<Connection> {
+        let name = service.name.as_str();
+        // Cheap first: anyone may call an open service.
+        let stopped = |by| {
+            AppError::Unavailable(format!(
+                "the service {name} was stopped by {by}: its owner can start it again"
+            ))
+        };
         let Some(launcher) = self.launcher.clone() else {
-            return Err(AppError::Unavailable(
-                "exposed services run only in embedded mode on this version".into(),
-            ));
+            if let Some(by) = stopped_by(db, name).await? {
+                return Err(stopped(by));
+            }
+            return self.connect_cluster(service).await;
         };
         // A deployment replaced while waiting (restart, new definition): its successor.
         for _ in 0..3 {
             let deployment = match self.deployment(name) {
                 Some(deployment) => deployment,
                 None => {
-                    // Cheap first: anyone may call an open service, and a reconciliation
-                    // reads the whole catalog.
+                    // A reconciliation reads the whole catalog.
                     if let Some(by) = stopped_by(db, name).await? {
-                        return Err(AppError::Unavailable(format!(
-                            "the service {name} was stopped by {by}: its owner can start it again"
-                        )));
+                        return Err(stopped(by));
                     }
                     self.reconcile(db, catalog).await?;
                     self.deployment(name).ok_or_else(|| {
@@ -383,11 +421,54 @@ impl Exposed {
             };
             match self.connection(&launcher, &deployment).await {
                 Err(_) if *deployment.gone.borrow() => continue,
-                result => return result.map(|(_, connection)| connection),
+                result => {
+                    return result.map(|(_, stream, in_flight)| Connection {
+                        stream: Box::new(stream),
+                        in_flight: Some(in_flight),
+                    });
+                }
             }
         }
         Err(AppError::Unavailable(format!(
             "the service {name} is being replaced: try again"
+        )))
+    }
+
+    /// Kubernetes mode: a connection to the service's Service, which spreads requests over
+    /// its ready pods. An address that does not answer is read again once (the service may
+    /// have been made again, with another).
+    async fn connect_cluster(&self, service: &Service) -> AppResult<Connection> {
+        let cluster = self.cluster.as_ref().expect("one runtime is set");
+        let name = &service.name;
+        let mut error = String::new();
+        for _ in 0..2 {
+            let known = self.addresses.lock().unwrap().get(name).copied();
+            let address = match known {
+                Some(address) => address,
+                None => {
+                    let address = cluster
+                        .exposed_address(service)
+                        .await
+                        .map_err(AppError::Unavailable)?;
+                    self.addresses.lock().unwrap().insert(name.clone(), address);
+                    address
+                }
+            };
+            match tokio::time::timeout(CONNECT_WITHIN, TcpStream::connect(address)).await {
+                Ok(Ok(stream)) => {
+                    let _ = stream.set_nodelay(true);
+                    return Ok(Connection {
+                        stream: Box::new(stream),
+                        in_flight: None,
+                    });
+                }
+                Ok(Err(e)) => error = e.to_string(),
+                Err(_) => error = format!("no answer within {}s", CONNECT_WITHIN.as_secs()),
+            }
+            self.addresses.lock().unwrap().remove(name);
+        }
+        Err(AppError::Unavailable(format!(
+            "no instance of {name} answers ({error}): see its deployment's state"
         )))
     }
 
@@ -397,7 +478,7 @@ impl Exposed {
         &self,
         launcher: &Arc<LocalExecutor>,
         deployment: &Arc<Deployment>,
-    ) -> AppResult<(Arc<InstanceState>, Connection)> {
+    ) -> AppResult<(Arc<InstanceState>, UnixStream, InFlight)> {
         let deadline = tokio::time::Instant::now() + READY_WITHIN;
         loop {
             let ready = deployment.ready.notified();
@@ -410,7 +491,7 @@ impl Exposed {
             if let Some((instance, socket, in_flight)) = self.pick(launcher, deployment) {
                 *instance.last_used.lock().unwrap() = Instant::now();
                 match UnixStream::connect(&socket).await {
-                    Ok(stream) => return Ok((instance, Connection { stream, in_flight })),
+                    Ok(stream) => return Ok((instance, stream, in_flight)),
                     // Exited between the pick and the connect (its supervision takes it out
                     // of the ready ones), or a full backlog: look again shortly.
                     Err(_) => {
@@ -503,7 +584,7 @@ impl Exposed {
         else {
             return Err("the service's warm workers are gone".into());
         };
-        let (instance, connection) = self
+        let (instance, stream, in_flight) = self
             .connection(&launcher, &deployment)
             .await
             .map_err(|e| e.to_string())?;
@@ -515,7 +596,7 @@ impl Exposed {
         let abandoned = Abandoned(Some(instance.clone()));
         let seen_dir = instance.seen_dir.lock().unwrap().clone();
         let (result, answered) = launcher
-            .run_on_worker(&instance.dir, &seen_dir, connection.stream, execution)
+            .run_on_worker(&instance.dir, &seen_dir, stream, execution)
             .await;
         if answered {
             // The worker's output up to its done line is this job's.
@@ -524,7 +605,7 @@ impl Exposed {
             *instance.sink.lock().unwrap() = None;
         }
         abandoned.finish(answered);
-        drop(connection.in_flight);
+        drop(in_flight);
         result
     }
 
@@ -534,7 +615,14 @@ impl Exposed {
 
     /// The deployment of an exposed service, as `/system/services/<name>/deployment` reports
     /// it; `stopped_by` from the catalog.
-    pub fn summary(&self, name: &str, stopped_by: Option<&str>) -> DeploymentSummary {
+    pub async fn summary(&self, service: &Service, stopped_by: Option<&str>) -> DeploymentSummary {
+        match &self.cluster {
+            Some(cluster) => cluster_summary(&cluster.exposed_state(service).await, stopped_by),
+            None => self.local_summary(&service.name, stopped_by),
+        }
+    }
+
+    fn local_summary(&self, name: &str, stopped_by: Option<&str>) -> DeploymentSummary {
         let summary = |state: &str, reason: String, since: Option<Timestamp>, active, affected| {
             DeploymentSummary {
                 state: state.into(),
@@ -545,15 +633,6 @@ impl Exposed {
                 resource_kind: RESOURCE_KIND.into(),
             }
         };
-        if self.launcher.is_none() {
-            return summary(
-                "unavailable",
-                "exposed services run only in embedded mode on this version".into(),
-                None,
-                0,
-                0,
-            );
-        }
         if let Some(by) = stopped_by {
             return summary("stopped", format!("stopped by {by}"), None, 0, 0);
         }
@@ -581,24 +660,30 @@ impl Exposed {
         summary(kind, reason, Some(state.since), ready, affected)
     }
 
-    /// The last `tail` lines of the service's instances and the platform's notes on them.
-    pub fn logs(
+    /// The last `tail` lines of the service's instances (and, in embedded mode, the
+    /// platform's notes on them); why there are none when they cannot be read.
+    pub async fn logs(
         &self,
-        name: &str,
+        service: &Service,
         timestamps: bool,
         tail: usize,
-    ) -> Option<Vec<DeploymentLogEntry>> {
-        let deployment = self.deployment(name)?;
+    ) -> Result<Vec<DeploymentLogEntry>, String> {
+        if let Some(cluster) = &self.cluster {
+            let lines = cluster.exposed_logs(service, tail).await?;
+            return Ok(kube_exposed::log_entries(lines, timestamps));
+        }
+        let deployment = self
+            .deployment(&service.name)
+            .ok_or("No instance of this service runs on this server.")?;
         let log = deployment.log.lock().unwrap();
-        Some(
-            log.iter()
-                .skip(log.len().saturating_sub(tail))
-                .map(|line| DeploymentLogEntry {
-                    timestamp: timestamps.then(|| line.at.rfc3339()),
-                    message: line.text.clone(),
-                })
-                .collect(),
-        )
+        Ok(log
+            .iter()
+            .skip(log.len().saturating_sub(tail))
+            .map(|line| DeploymentLogEntry {
+                timestamp: timestamps.then(|| line.at.rfc3339()),
+                message: line.text.clone(),
+            })
+            .collect())
     }
 
     /// Stops, starts or restarts an exposed service the caller manages, and reports its
@@ -616,6 +701,14 @@ impl Exposed {
         if !service.is_exposed() {
             return Err(not_exposed(name));
         }
+        if let Some(cluster) = &self.cluster {
+            match action {
+                Action::Stop => cluster.stop_exposed(&service).await,
+                Action::Start => cluster.start_exposed(&service).await,
+                Action::Restart => cluster.restart_exposed(&service).await,
+            }
+            .map_err(AppError::Unavailable)?;
+        }
         match action {
             Action::Stop => set_stopped_by(db, name, Some(&caller.id)).await?,
             Action::Start => set_stopped_by(db, name, None).await?,
@@ -625,9 +718,19 @@ impl Exposed {
         self.reconcile(db, catalog).await?;
         Ok(DeploymentStatus {
             service_name: service.name.clone(),
-            namespace: String::new(),
-            summary: self.summary(name, stopped_by(db, name).await?.as_deref()),
+            namespace: self.namespace_of(&service),
+            summary: self
+                .summary(&service, stopped_by(db, name).await?.as_deref())
+                .await,
         })
+    }
+
+    /// The namespace the service runs in on a cluster; empty in embedded mode.
+    pub fn namespace_of(&self, service: &Service) -> String {
+        self.cluster
+            .as_ref()
+            .map(|c| c.namespace_of(service))
+            .unwrap_or_default()
     }
 
     /// What the service's page shows of an exposed service the caller sees.
@@ -637,6 +740,24 @@ impl Exposed {
             return Err(not_exposed(name));
         };
         let stopped_by = stopped_by(db, name).await?;
+        if let Some(cluster) = &self.cluster {
+            let state = cluster.exposed_state(&service).await;
+            let pods = state
+                .as_ref()
+                .map(|(_, pods)| pods.as_slice())
+                .unwrap_or_default();
+            return Ok(ExposedView {
+                status: cluster_summary(&state, stopped_by.as_deref()),
+                url: format!("{}/", model::routes::exposed_base(name)),
+                set_auth: expose.set_auth,
+                instances: kube_exposed::instances(pods),
+                restarts: kube_exposed::restarts(pods),
+                log: self
+                    .logs(&service, true, VIEW_LINES)
+                    .await
+                    .unwrap_or_default(),
+            });
+        }
         let (instances, restarts) = match self.deployment(name) {
             Some(deployment) => {
                 let state = deployment.state.lock().unwrap();
@@ -654,12 +775,15 @@ impl Exposed {
             None => (Vec::new(), 0),
         };
         Ok(ExposedView {
-            status: self.summary(name, stopped_by.as_deref()),
+            status: self.local_summary(name, stopped_by.as_deref()),
             url: format!("{}/", model::routes::exposed_base(name)),
             set_auth: expose.set_auth,
             instances,
             restarts,
-            log: self.logs(name, true, VIEW_LINES).unwrap_or_default(),
+            log: self
+                .logs(&service, true, VIEW_LINES)
+                .await
+                .unwrap_or_default(),
         })
     }
 
@@ -689,6 +813,35 @@ impl Deployment {
         state.reason = reason.into();
         state.since = Timestamp::now();
     }
+}
+
+/// A cluster deployment's summary (unavailable with the reason when it cannot be read), with
+/// who stopped it.
+fn cluster_summary(
+    state: &Result<
+        (
+            Option<k8s_openapi::api::apps::v1::Deployment>,
+            Vec<k8s_openapi::api::core::v1::Pod>,
+        ),
+        String,
+    >,
+    stopped_by: Option<&str>,
+) -> DeploymentSummary {
+    let mut summary = match state {
+        Ok((deployment, pods)) => kube_exposed::summary(deployment.as_ref(), pods),
+        Err(reason) => DeploymentSummary {
+            state: "unavailable".into(),
+            reason: reason.clone(),
+            last_transition_time: None,
+            active_instances: 0,
+            affected_instances: 0,
+            resource_kind: RESOURCE_KIND.into(),
+        },
+    };
+    if let Some(by) = stopped_by.filter(|_| summary.state == "stopped") {
+        summary.reason = format!("stopped by {by}");
+    }
+    summary
 }
 
 /// What an owner does to an exposed service.

@@ -9,7 +9,7 @@ use app::web::state::AppState;
 use domain::App;
 use domain::auth::{AdminAccount, LoginThrottle};
 use domain::db::Database;
-use domain::exposed::Exposed;
+use domain::exposed::{Exposed, Runtime};
 use domain::jobs::executor::{Executor, StorageAccess};
 use domain::jobs::local::{LocalExecutor, ServiceImages};
 use domain::jobs::sandbox::{self, Loader, Sandbox};
@@ -95,9 +95,9 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
 
     let (stop, stopped) = watch::channel(false);
     let mut background = Vec::new();
-    let (executor, local, executor_description) =
+    let (executor, runtime, executor_description) =
         start_executor(config, &data_dir, &stopped, &mut background).await?;
-    let exposed = Arc::new(Exposed::new(local, emptied(&data_dir, "exposed")?));
+    let exposed = Arc::new(Exposed::new(runtime, emptied(&data_dir, "exposed")?));
     let info = platform_info(config, &store, &database.db, executor_description);
     let jobs = job_queue(config, &data_dir, executor, &store, &info)?;
     jobs.use_warm_workers(exposed.clone());
@@ -291,7 +291,7 @@ async fn start_executor(
     data_dir: &std::path::Path,
     stopped: &watch::Receiver<bool>,
     background: &mut Vec<JoinHandle<()>>,
-) -> anyhow::Result<(Arc<dyn Executor>, Option<Arc<LocalExecutor>>, String)> {
+) -> anyhow::Result<(Arc<dyn Executor>, Runtime, String)> {
     Ok(match &config.executor {
         ExecutorConfig::Image(settings) => {
             let local = Arc::new(local_executor(config, data_dir, Some(settings))?);
@@ -299,7 +299,7 @@ async fn start_executor(
                 "processes on this machine, each in its service's image (pulled into a cache of at most {} MB) and in a sandbox (bubblewrap); {LIMITS}",
                 settings.cache_limit >> 20
             );
-            (local.clone(), Some(local), description)
+            (local.clone(), Runtime::Local(local), description)
         }
         ExecutorConfig::Host => {
             let local = Arc::new(local_executor(config, data_dir, None)?);
@@ -310,7 +310,7 @@ async fn start_executor(
             } else {
                 "processes on this machine, NOT sandboxed: scripts can read everything this server can (the service image is not used)".to_string()
             };
-            (local.clone(), Some(local), description)
+            (local.clone(), Runtime::Local(local), description)
         }
         ExecutorConfig::Kubernetes {
             cluster,
@@ -329,7 +329,8 @@ async fn start_executor(
                     cluster.namespace
                 ),
             };
-            (Arc::new(executor), None, description)
+            let runtime = Runtime::Cluster(Box::new(executor.cluster().clone()));
+            (Arc::new(executor), runtime, description)
         }
     })
 }

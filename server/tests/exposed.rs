@@ -1,7 +1,8 @@
 //! Exposed services in embedded mode (issue 25): instances run sandboxed, each with a network
 //! of its own, and the server proxies `/system/services/<name>/exposed/` to them over real
 //! HTTP (WebSockets need a real connection), with the service's access rule, the lifecycle
-//! and supervision.
+//! and supervision. And the same in Kubernetes mode, against the fake API server, whose
+//! kubelet runs the Deployment's pods as local processes.
 
 mod common;
 
@@ -9,7 +10,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+use common::cluster::{NAMESPACE, app_with, cluster};
 use common::{ADMIN, PASSWORD, TestApp, jobs};
+use domain::kubernetes::{ExposedRoutes, RouteKind};
 use http::StatusCode;
 use serde_json::{Value, json};
 use server::config::ExecutorConfig;
@@ -62,7 +65,7 @@ def handle(c):
     c.close()
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", 8080))
+s.bind(("0.0.0.0", int(os.environ.get("PORT", "8080"))))
 s.listen(64)
 print("echo app listening", flush=True)
 while True:
@@ -793,4 +796,211 @@ async fn concurrent_runs_share_the_warm_workers() {
     answers.sort();
     answers.dedup();
     assert_eq!(answers.len(), 200, "each run answered its own job");
+}
+
+/// A port nothing listens on now.
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// Waits until `check` holds for the fake cluster, for at most 30 s.
+async fn until(what: &str, mut check: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !check() {
+        assert!(started.elapsed() < Duration::from_secs(30), "never: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Kubernetes mode: the service is a Deployment with its Service, autoscaler, script and
+/// route; the platform's proxy reaches it through the Service's address; stop, start and
+/// restart act on the cluster; `set_auth` takes the direct route away; deletion removes it
+/// all.
+#[tokio::test]
+async fn on_kubernetes_an_exposed_service_is_a_deployment_behind_the_proxy() {
+    let cluster = cluster().await;
+    let routes = ExposedRoutes {
+        host: "apps.example.org".into(),
+        via: RouteKind::Gateway {
+            namespace: "gateway-system".into(),
+            name: "gateway".into(),
+        },
+    };
+    let mut app = app_with(&cluster, Duration::from_secs(60), None, Some(routes)).await;
+    let address = serve(&app).await;
+    // The fake's pods share this machine's network: the app listens on a free port.
+    let port = free_port();
+    let mut definition = echo_service(
+        "kecho",
+        json!({"api_port": port, "rewrite_target": true, "max_scale": 3}),
+    );
+    definition["environment"] = json!({"variables": {"PORT": port.to_string()}});
+    let token = jobs::create(&mut app, definition.clone()).await;
+    let fake = &cluster.fake;
+    let deployment_object = fake.get("deployments", NAMESPACE, "kecho-dlp").unwrap();
+    assert_eq!(deployment_object["spec"]["replicas"], 1);
+    let container = &deployment_object["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        container["command"],
+        json!(["/bin/sh", "/oscar/config/script.sh"])
+    );
+    assert_eq!(container["readinessProbe"]["httpGet"]["port"], port);
+    assert_eq!(
+        fake.get("services", NAMESPACE, "kecho-svc").unwrap()["spec"]["ports"][0]["port"],
+        port
+    );
+    let hpa = fake
+        .get("horizontalpodautoscalers", NAMESPACE, "kecho-hpa")
+        .unwrap();
+    assert_eq!(hpa["spec"]["maxReplicas"], 3);
+    assert!(
+        fake.get("configmaps", NAMESPACE, "kecho-script").unwrap()["data"]["script.sh"]
+            .as_str()
+            .unwrap()
+            .contains("echo app listening")
+    );
+    let route = fake.get("httproutes", NAMESPACE, "kecho-route").unwrap();
+    assert_eq!(route["spec"]["hostnames"], json!(["apps.example.org"]));
+
+    // Through the platform's proxy, the path rewritten; the deployment and its log are the
+    // cluster's.
+    let answer = until_served(address, "kecho", &[]).await;
+    assert!(
+        answer
+            .text()
+            .contains("target=/ prefix=/system/services/kecho/exposed"),
+        "{}",
+        answer.text()
+    );
+    until("the deployment is ready", || {
+        fake.get("deployments", NAMESPACE, "kecho-dlp").unwrap()["status"]["readyReplicas"] == 1
+    })
+    .await;
+    let state = deployment(&mut app, "kecho").await;
+    assert_eq!(state["state"], "ready", "{state}");
+    assert_eq!(state["active_instances"], 1, "{state}");
+    assert_eq!(state["namespace"], NAMESPACE, "{state}");
+    let logs = app
+        .rest(
+            "GET",
+            "/system/services/kecho/deployment/logs?timestamps=true",
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(logs["available"], true, "{logs}");
+    let entries = logs["entries"].to_string();
+    assert!(entries.contains("echo app listening"), "{entries}");
+    assert!(
+        logs["entries"][0]["timestamp"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("20")),
+        "{logs}"
+    );
+    let view = app
+        .rest("GET", "/system/services/kecho/deployment", None)
+        .await;
+    assert_eq!(view.status, StatusCode::OK);
+
+    // Stop: no replicas, the count kept, no autoscaler; the proxy says why.
+    let pods = || {
+        fake.list("pods", Some(NAMESPACE))
+            .into_iter()
+            .filter(|p| p["metadata"]["labels"]["app.kubernetes.io/component"] == "exposed")
+            .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let stopped = app.rest("POST", "/system/services/kecho/stop", None).await;
+    assert_eq!(stopped.status, StatusCode::OK, "{}", stopped.body);
+    let stopped_object = fake.get("deployments", NAMESPACE, "kecho-dlp").unwrap();
+    assert_eq!(stopped_object["spec"]["replicas"], 0);
+    assert_eq!(
+        stopped_object["metadata"]["annotations"]["oscar.grycap.io/previous-replicas"],
+        "1"
+    );
+    assert!(
+        fake.get("horizontalpodautoscalers", NAMESPACE, "kecho-hpa")
+            .is_none()
+    );
+    until("the pod is gone", || pods().is_empty()).await;
+    let refused = request(address, "GET", "/system/services/kecho/exposed/", &[]).await;
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    let state = deployment(&mut app, "kecho").await;
+    assert_eq!(state["state"], "stopped", "{state}");
+    assert_eq!(
+        state["reason"],
+        format!("stopped by {}", domain::access::ADMIN_OWNER),
+        "{state}"
+    );
+    // Saving a stopped service keeps it stopped.
+    let saved = app
+        .rest("PUT", "/system/services", Some(definition.clone()))
+        .await;
+    assert_eq!(saved.status, StatusCode::NO_CONTENT, "{}", saved.body);
+    assert_eq!(
+        fake.get("deployments", NAMESPACE, "kecho-dlp").unwrap()["spec"]["replicas"],
+        0
+    );
+
+    // Start: the replicas and the autoscaler are back, and so are the answers.
+    let started = app.rest("POST", "/system/services/kecho/start", None).await;
+    assert_eq!(started.status, StatusCode::OK, "{}", started.body);
+    let started_object = fake.get("deployments", NAMESPACE, "kecho-dlp").unwrap();
+    assert_eq!(started_object["spec"]["replicas"], 1);
+    assert!(
+        started_object["metadata"]["annotations"]
+            .get("oscar.grycap.io/previous-replicas")
+            .is_none()
+    );
+    assert!(
+        fake.get("horizontalpodautoscalers", NAMESPACE, "kecho-hpa")
+            .is_some()
+    );
+    until_served(address, "kecho", &[]).await;
+
+    // Restart: a rollout replaces the pod.
+    let before = pods();
+    assert_eq!(before.len(), 1, "{before:?}");
+    let restarted = app
+        .rest("POST", "/system/services/kecho/restart", None)
+        .await;
+    assert_eq!(restarted.status, StatusCode::OK, "{}", restarted.body);
+    until("a new pod replaces the old one", || {
+        let now = pods();
+        now.len() == 1 && now != before
+    })
+    .await;
+    until_served(address, "kecho", &[]).await;
+
+    // set_auth: the direct route goes (it would let anyone in), the proxy asks for the token.
+    definition["expose"]["set_auth"] = json!(true);
+    let saved = app.rest("PUT", "/system/services", Some(definition)).await;
+    assert_eq!(saved.status, StatusCode::NO_CONTENT, "{}", saved.body);
+    assert!(fake.get("httproutes", NAMESPACE, "kecho-route").is_none());
+    let anonymous = request(address, "GET", "/system/services/kecho/exposed/", &[]).await;
+    assert_eq!(anonymous.status, 401, "{}", anonymous.text());
+    until_served(
+        address,
+        "kecho",
+        &[("Authorization", &basic("kecho", &token))],
+    )
+    .await;
+
+    // Deleted: every object goes.
+    let deleted = app.rest("DELETE", "/system/services/kecho", None).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.body);
+    for (resource, name) in [
+        ("deployments", "kecho-dlp"),
+        ("services", "kecho-svc"),
+        ("horizontalpodautoscalers", "kecho-hpa"),
+        ("configmaps", "kecho-script"),
+        ("httproutes", "kecho-route"),
+    ] {
+        assert!(
+            fake.get(resource, NAMESPACE, name).is_none(),
+            "{resource} {name}"
+        );
+    }
+    until("the pod is gone", || pods().is_empty()).await;
 }

@@ -4,73 +4,15 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use base64::Engine;
 use common::TestApp;
+use common::cluster::{NAMESPACE, OVER_QUOTA, UNPULLABLE, app_on, app_with, cluster};
 use common::jobs::{UPPERCASE, create, finished, get, log, put, service};
-use domain::kubernetes::{ClusterSettings, Namespacing, SUPERVISOR_IN_IMAGE};
-use fake_kube::kubelet::Kubelet;
-use fake_kube::{FakeCluster, Served};
+use fake_kube::FakeCluster;
 use http::StatusCode;
 use serde_json::json;
-use server::config::ExecutorConfig;
-
-const NAMESPACE: &str = "oscar-svc";
-const UNPULLABLE: &str = "registry.example/missing:1";
-const OVER_QUOTA: &str = "registry.example/too-big:1";
-
-struct Cluster {
-    fake: FakeCluster,
-    served: Served,
-    _kubelet: tokio::task::JoinHandle<()>,
-}
-
-async fn cluster() -> Cluster {
-    let fake = FakeCluster::new();
-    let kubelet = fake.start_kubelet(Kubelet {
-        programs: BTreeMap::from([(
-            SUPERVISOR_IN_IMAGE.to_string(),
-            vec![env!("CARGO_BIN_EXE_server").into(), "supervise".into()],
-        )]),
-        unpullable: vec![UNPULLABLE.into()],
-        over_quota: vec![OVER_QUOTA.into()],
-    });
-    let served = fake.serve().await.unwrap();
-    Cluster {
-        fake,
-        served,
-        _kubelet: kubelet,
-    }
-}
-
-async fn app_on(cluster: &Cluster, pending_timeout: Duration) -> TestApp {
-    app_with(cluster, pending_timeout, None).await
-}
-
-/// With sign-in through `oidc` when given.
-async fn app_with(
-    cluster: &Cluster,
-    pending_timeout: Duration,
-    oidc: Option<domain::oidc::OidcSettings>,
-) -> TestApp {
-    let kubeconfig = cluster.served.kubeconfig.clone();
-    TestApp::with_config(|config| {
-        config.oidc = oidc;
-        config.executor = ExecutorConfig::Kubernetes {
-            cluster: ClusterSettings {
-                namespace: NAMESPACE.into(),
-                namespacing: Namespacing::Shared,
-                platform_image: "ghcr.io/example/oscar:test".into(),
-                job_ttl: Duration::from_secs(600),
-                pending_timeout,
-            },
-            kubeconfig: Some(kubeconfig),
-        };
-    })
-    .await
-}
 
 /// API calls other than the shared watches, from the `skip`th on.
 fn calls(fake: &FakeCluster, skip: usize) -> Vec<String> {
@@ -337,8 +279,6 @@ async fn services_cannot_loosen_their_pods_confinement() {
             json!({"image_pull_secrets": ["nobodys-registry"]}),
             "image_pull_secrets[0]",
         ),
-        // Not run in this mode yet: refused rather than accepted and left idle.
-        (json!({"expose": {"api_port": 8080}}), "expose"),
     ];
     for (extra, field) in refused {
         let mut definition = service("kconfined", UPPERCASE);
@@ -450,6 +390,7 @@ async fn a_users_jobs_quota_holds_jobs_back_from_the_cluster() {
         &cluster,
         Duration::from_secs(60),
         Some(common::oidc::settings(op.issuer())),
+        None,
     )
     .await;
     let set = app

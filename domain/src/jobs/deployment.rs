@@ -33,7 +33,7 @@ pub async fn status(
     let service = services::require_visible(db, caller, name).await?;
     Ok(DeploymentStatus {
         service_name: service.name.clone(),
-        namespace: String::new(),
+        namespace: exposed.namespace_of(&service),
         summary: summary(db, jobs, exposed, caller, &service).await?,
     })
 }
@@ -49,7 +49,7 @@ pub async fn summary(
 ) -> AppResult<DeploymentSummary> {
     if service.is_exposed() {
         let stopped_by = exposed::stopped_by(db, &service.name).await?;
-        return Ok(exposed.summary(&service.name, stopped_by.as_deref()));
+        return Ok(exposed.summary(service, stopped_by.as_deref()).await);
     }
     let scope = JobScope::of(caller, service);
     let counts = counts(db, Some(&service.name), scope.owner()).await?;
@@ -138,12 +138,12 @@ pub async fn logs(
         entries: Vec::new(),
     };
     if service.is_exposed() {
-        match exposed.logs(&service.name, timestamps, tail) {
-            Some(entries) => {
+        match exposed.logs(&service, timestamps, tail).await {
+            Ok(entries) => {
                 answer.available = !entries.is_empty();
                 answer.entries = entries;
             }
-            None => answer.message = "No instance of this service runs on this server.".into(),
+            Err(why) => answer.message = why,
         }
         return Ok(answer);
     }

@@ -18,14 +18,14 @@ use model::service::Service;
 use model::{AppError, AppResult};
 
 /// Who the platform's server-side applies are recorded as.
-const FIELD_MANAGER: &str = "oscar";
+pub(super) const FIELD_MANAGER: &str = "oscar";
 /// Attempts per call, and the first wait (doubled each time).
 const ATTEMPTS: u32 = 5;
 const FIRST_WAIT: Duration = Duration::from_millis(100);
 
 #[derive(Clone)]
 pub struct Cluster {
-    client: kube::Client,
+    pub(super) client: kube::Client,
     settings: ClusterSettings,
 }
 
@@ -243,7 +243,7 @@ impl Cluster {
             retried(|| namespaces.patch(&namespace, &apply, &object))
                 .await
                 .map_err(|e| refused("create the user's namespace", e))?;
-            self.confine_jobs_in(&namespace).await?;
+            self.confine_pods_in(&namespace).await?;
         }
         let name = objects::service_secret_name(&service.name);
         let api: Api<Secret> = Api::namespaced(self.client.clone(), &namespace);
@@ -258,24 +258,27 @@ impl Cluster {
             .map_err(|e| refused("save the service's Secret", e))
     }
 
-    /// Gives a user's namespace the jobs' NetworkPolicy of the shared one (applied again at
-    /// each save, so it follows the operator's changes); none there, none copied.
-    async fn confine_jobs_in(&self, namespace: &str) -> Result<(), String> {
+    /// Gives a user's namespace the jobs' and exposed services' NetworkPolicies of the shared
+    /// one (applied again at each save, so they follow the operator's changes); one not
+    /// there is not copied.
+    async fn confine_pods_in(&self, namespace: &str) -> Result<(), String> {
         let shared: Api<NetworkPolicy> =
             Api::namespaced(self.client.clone(), &self.settings.namespace);
-        let found = retried(|| shared.get_opt(objects::JOBS_POLICY))
-            .await
-            .map_err(|e| refused("read the jobs' NetworkPolicy", e))?;
-        let Some(policy) = found else {
-            return Ok(());
-        };
         let api: Api<NetworkPolicy> = Api::namespaced(self.client.clone(), namespace);
         let apply = PatchParams::apply(FIELD_MANAGER).force();
-        let object = Patch::Apply(objects::jobs_policy_in(&policy, namespace));
-        retried(|| api.patch(objects::JOBS_POLICY, &apply, &object))
-            .await
-            .map(|_| ())
-            .map_err(|e| refused("apply the jobs' NetworkPolicy", e))
+        for name in objects::POLICIES {
+            let found = retried(|| shared.get_opt(name))
+                .await
+                .map_err(|e| refused(&format!("read the NetworkPolicy {name}"), e))?;
+            let Some(policy) = found else {
+                continue;
+            };
+            let object = Patch::Apply(objects::policy_in(&policy, namespace));
+            retried(|| api.patch(name, &apply, &object))
+                .await
+                .map_err(|e| refused(&format!("apply the NetworkPolicy {name}"), e))?;
+        }
+        Ok(())
     }
 
     /// Refuses `image_pull_secrets` the service's owner may not use: each must be a Secret in
@@ -332,7 +335,7 @@ impl Cluster {
 }
 
 /// Runs `call` until it succeeds, fails for good, or has been tried [`ATTEMPTS`] times.
-async fn retried<T, F, Fut>(mut call: F) -> Result<T, kube::Error>
+pub(super) async fn retried<T, F, Fut>(mut call: F) -> Result<T, kube::Error>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, kube::Error>>,
@@ -365,7 +368,7 @@ fn transient(err: &kube::Error) -> bool {
 }
 
 /// Deletes an object; one already gone is fine.
-async fn delete_if_present<K>(
+pub(super) async fn delete_if_present<K>(
     api: &Api<K>,
     name: &str,
     params: &DeleteParams,
@@ -387,7 +390,7 @@ fn already_exists(err: &kube::Error) -> bool {
 
 /// What the user reads when a call fails for good: the API's own message (quota exceeded,
 /// invalid name, forbidden) says what to fix.
-fn refused(what: &str, err: kube::Error) -> String {
+pub(super) fn refused(what: &str, err: kube::Error) -> String {
     match err {
         kube::Error::Api(status) if !status.message.is_empty() => {
             format!("the cluster refused to {what}: {}", status.message)
@@ -566,22 +569,29 @@ mod tests {
         cluster.prepare_service(&service, &secrets).await.unwrap();
         assert!(fake.list("networkpolicies", None).is_empty());
         let policies: Api<NetworkPolicy> = Api::namespaced(fake.client(), "oscar-svc");
-        let shipped: NetworkPolicy = serde_norway::from_str(include_str!(
-            "../../../deploy/kubernetes/base/networkpolicy.yaml"
-        ))
-        .unwrap();
-        policies
-            .create(&PostParams::default(), &shipped)
-            .await
-            .unwrap();
+        let shipped: Vec<NetworkPolicy> = [
+            include_str!("../../../deploy/kubernetes/base/networkpolicy.yaml"),
+            include_str!("../../../deploy/kubernetes/base/networkpolicy-exposed.yaml"),
+        ]
+        .iter()
+        .map(|text| serde_norway::from_str(text).unwrap())
+        .collect();
+        for policy in &shipped {
+            policies
+                .create(&PostParams::default(), policy)
+                .await
+                .unwrap();
+        }
         cluster.prepare_service(&service, &secrets).await.unwrap();
-        let copied = fake
-            .get("networkpolicies", &namespace, objects::JOBS_POLICY)
-            .expect("her jobs are confined");
-        assert_eq!(
-            copied["spec"],
-            serde_json::to_value(&shipped).unwrap()["spec"]
-        );
+        for (name, policy) in objects::POLICIES.iter().zip(&shipped) {
+            let copied = fake
+                .get("networkpolicies", &namespace, name)
+                .expect("her pods are confined");
+            assert_eq!(
+                copied["spec"],
+                serde_json::to_value(policy).unwrap()["spec"]
+            );
+        }
         let created = fake
             .get("namespaces", "", &namespace)
             .expect("her namespace");

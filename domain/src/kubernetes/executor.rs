@@ -37,6 +37,11 @@ pub struct KubernetesExecutor {
 
 impl KubernetesExecutor {
     /// Starts the shared watch; its tasks end when `stop` turns true.
+    /// The cluster's API, for what runs beside jobs (exposed services).
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
     pub fn start(
         client: kube::Client,
         settings: ClusterSettings,
@@ -255,13 +260,6 @@ impl Executor for KubernetesExecutor {
     }
 
     async fn check_service(&self, service: &Service) -> AppResult<()> {
-        // Accepted, it would do nothing: refused until this mode runs exposed services.
-        if service.is_exposed() {
-            return Err(model::AppError::bad_request(
-                "expose",
-                "exposed services run only in embedded mode on this version, not on Kubernetes",
-            ));
-        }
         self.cluster.check_pull_secrets(service).await
     }
 
@@ -278,10 +276,14 @@ impl Executor for KubernetesExecutor {
         service: &Service,
         secrets: &[(String, String)],
     ) -> Result<(), String> {
-        self.cluster.prepare_service(service, secrets).await
+        self.cluster.prepare_service(service, secrets).await?;
+        self.cluster.apply_exposed(service).await
     }
 
     async fn service_deleted(&self, service: &Service) -> Result<(), String> {
+        if service.is_exposed() {
+            self.cluster.remove_exposed(service).await?;
+        }
         self.cluster.remove_service(service).await
     }
 }

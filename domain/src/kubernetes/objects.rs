@@ -35,6 +35,10 @@ pub const REPORT_LIMIT: usize = 4096;
 
 /// The jobs' NetworkPolicy, as `deploy/kubernetes` ships it in the shared namespace.
 pub const JOBS_POLICY: &str = "oscar-jobs";
+/// The exposed services' pods' NetworkPolicy, shipped beside it.
+pub const EXPOSED_POLICY: &str = "oscar-exposed";
+/// The policies each user's namespace gets a copy of.
+pub const POLICIES: [&str; 2] = [JOBS_POLICY, EXPOSED_POLICY];
 
 /// Time the supervisor gets beyond the script's limit to upload outputs and report.
 const GRACE_SECONDS: i64 = 60;
@@ -78,12 +82,12 @@ pub fn namespace(name: &str, owner: &str) -> Namespace {
     }
 }
 
-/// The jobs' NetworkPolicy for a user's namespace: the shared namespace's, so the operator's
-/// one policy confines every job alike.
-pub fn jobs_policy_in(shared: &NetworkPolicy, namespace: &str) -> NetworkPolicy {
+/// A NetworkPolicy of the shared namespace for a user's namespace, so the operator's one
+/// policy confines every user's pods alike.
+pub fn policy_in(shared: &NetworkPolicy, namespace: &str) -> NetworkPolicy {
     NetworkPolicy {
         metadata: ObjectMeta {
-            name: Some(JOBS_POLICY.to_string()),
+            name: shared.metadata.name.clone(),
             namespace: Some(namespace.to_string()),
             labels: Some(managed([])),
             ..Default::default()
@@ -505,7 +509,7 @@ pub(crate) mod tests {
                 let service_secret = service_secret(&service, &ns, &execution.secrets);
                 out.push(("service-secret".into(), json(&service_secret)));
                 out.push(("namespace".into(), json(&namespace(&ns, &service.owner))));
-                let policy = jobs_policy_in(&shipped_policy(), &ns);
+                let policy = policy_in(&shipped_policy(), &ns);
                 out.push(("network-policy".into(), json(&policy)));
             }
         }
@@ -685,7 +689,7 @@ pub(crate) mod tests {
     #[test]
     fn a_users_namespace_gets_the_shared_namespaces_policy() {
         let shared = shipped_policy();
-        let copy = jobs_policy_in(&shared, "oscar-svc-0123456789");
+        let copy = policy_in(&shared, "oscar-svc-0123456789");
         assert_eq!(copy.metadata.name.as_deref(), Some(JOBS_POLICY));
         assert_eq!(
             copy.metadata.namespace.as_deref(),
@@ -696,7 +700,7 @@ pub(crate) mod tests {
     }
 
     /// Whether `selector` selects an object with `labels` (Kubernetes' rules).
-    fn selects(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
+    pub(crate) fn selects(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
         let by_labels = selector
             .match_labels
             .iter()

@@ -2,6 +2,7 @@
 //! dir with the embedded S3 on a free loopback port. Requests go in-process (no HTTP socket).
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod cluster;
 pub mod jobs;
 pub mod oidc;
 

@@ -106,7 +106,7 @@ async fn proxy(
         .map_err(|refusal| refusal.response(&service))?;
     let connection = state
         .exposed
-        .connect(&state.db, &state.services, &name)
+        .connect(&state.db, &state.services, &service)
         .await
         .map_err(IntoResponse::into_response)?;
 

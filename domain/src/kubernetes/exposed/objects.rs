@@ -31,11 +31,11 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use model::service::Service;
 use serde_json::json;
 
-use super::objects::{
+use crate::kubernetes::objects::{
     JOB_CONTAINER, OWNER_ANNOTATION, SERVICE_LABEL, env_var, job_resources, managed, mount, pod_of,
     service_secret_name, services_own,
 };
-use super::{ExposedRoutes, RouteKind};
+use crate::kubernetes::{ExposedRoutes, RouteKind};
 
 /// Marks an exposed service's pods apart from its jobs' (both carry the service's label).
 pub const COMPONENT_LABEL: &str = "app.kubernetes.io/component";
@@ -335,7 +335,7 @@ pub fn autoscaler(service: &Service, namespace: &str) -> Option<HorizontalPodAut
 pub enum Route {
     /// The Gateway API's HTTPRoute, a custom resource (not in k8s-openapi).
     Http(serde_json::Value),
-    Ingress(Ingress),
+    Ingress(Box<Ingress>),
 }
 
 /// The route to the service on the exposed services' host; None without such a host, for a
@@ -390,7 +390,7 @@ pub fn route(service: &Service, namespace: &str, routes: &ExposedRoutes) -> Opti
             } else {
                 (base, "Prefix")
             };
-            Route::Ingress(Ingress {
+            Route::Ingress(Box::new(Ingress {
                 metadata,
                 spec: Some(IngressSpec {
                     ingress_class_name: Some(class.clone()),
@@ -416,15 +416,19 @@ pub fn route(service: &Service, namespace: &str, routes: &ExposedRoutes) -> Opti
                     ..Default::default()
                 }),
                 status: None,
-            })
+            }))
         }
     })
 }
 
 #[cfg(test)]
 mod tests {
+    use k8s_openapi::api::networking::v1::NetworkPolicy;
+
     use super::*;
-    use crate::kubernetes::objects::tests::write_examples;
+    use crate::kubernetes::objects::EXPOSED_POLICY;
+    use crate::kubernetes::objects::tests::{selects, write_examples};
+    use model::service::validate::is_reserved_key;
 
     fn exposed(expose: serde_json::Value) -> Service {
         let mut service = Service::from_json(json!({
@@ -680,5 +684,43 @@ mod tests {
         let guarded = exposed(json!({"api_port": 8080, "set_auth": true}));
         assert!(route(&guarded, "ns", &gateway()).is_none());
         assert!(route(&guarded, "ns", &ingress()).is_none());
+    }
+
+    /// The shipped policy lets only the platform's server reach exposed pods: it selects them
+    /// (not job pods) on keys services cannot set, and admits the server's pods.
+    #[test]
+    fn the_shipped_policy_confines_exposed_pods_to_the_servers_connections() {
+        let policy: NetworkPolicy = serde_norway::from_str(include_str!(
+            "../../../../deploy/kubernetes/base/networkpolicy-exposed.yaml"
+        ))
+        .unwrap();
+        assert_eq!(policy.metadata.name.as_deref(), Some(EXPOSED_POLICY));
+        let spec = policy.spec.unwrap();
+        let selector = spec.pod_selector.unwrap();
+        let service = exposed(json!({"api_port": 80}));
+        let d = deployment(&service, "x", Scale::running(&service)).unwrap();
+        let pod_labels = d.spec.unwrap().template.metadata.unwrap().labels.unwrap();
+        assert!(selects(&selector, &pod_labels), "{pod_labels:?}");
+        let mut job_labels = pod_labels.clone();
+        job_labels.remove(COMPONENT_LABEL);
+        assert!(!selects(&selector, &job_labels));
+        for key in selector.match_labels.iter().flatten().map(|(key, _)| key) {
+            assert!(is_reserved_key(key), "{key}");
+        }
+        let server: Deployment = serde_norway::from_str(include_str!(
+            "../../../../deploy/kubernetes/base/deployment.yaml"
+        ))
+        .unwrap();
+        let server_labels = server
+            .spec
+            .unwrap()
+            .template
+            .metadata
+            .unwrap()
+            .labels
+            .unwrap();
+        let from = &spec.ingress.unwrap()[0].from.clone().unwrap()[0];
+        assert!(selects(from.pod_selector.as_ref().unwrap(), &server_labels));
+        assert_eq!(spec.policy_types.unwrap(), ["Ingress"]);
     }
 }

@@ -1,0 +1,586 @@
+//! Exposed services on Kubernetes. Their objects ([`objects`]) are applied on every save of
+//! the service and deleted with it. The lifecycle is upstream's: `stop` scales the Deployment
+//! to 0, keeps the replicas it had in [`objects::PREVIOUS_REPLICAS`] and deletes the
+//! autoscaler; `start` gives them back; `restart` changes the pod template's
+//! [`objects::RESTARTED_AT`], a rollout. A stopped service stays stopped when saved again.
+//! What the platform reads back: the Deployment's state and pods ([`summary`]), their logs,
+//! and the Service's address, which the platform's proxy forwards to.
+
+pub mod objects;
+
+use std::net::{IpAddr, SocketAddr};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service as KubeService};
+use k8s_openapi::api::networking::v1::Ingress;
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, LogParams, Patch,
+    PatchParams,
+};
+use model::Timestamp;
+use model::service::Service;
+use model::services::{DeploymentLogEntry, DeploymentSummary, InstanceView};
+
+use self::objects::{Route, Scale};
+use super::cluster::{Cluster, FIELD_MANAGER, delete_if_present, refused, retried};
+use super::objects::JOB_CONTAINER;
+
+use crate::exposed::RESOURCE_KIND;
+
+impl Cluster {
+    /// Makes the service's exposed objects match it: applied when it is exposed (a stopped
+    /// one stays at 0 replicas), deleted when it no longer is.
+    pub async fn apply_exposed(&self, service: &Service) -> Result<(), String> {
+        let existing = self.exposed_deployment(service).await?;
+        if !service.is_exposed() {
+            if existing.is_some() {
+                self.remove_exposed(service).await?;
+            }
+            return Ok(());
+        }
+        let scale = match existing.as_ref().and_then(previous_replicas) {
+            Some(previous) => Scale {
+                replicas: 0,
+                previous: Some(previous),
+            },
+            None => Scale::running(service),
+        };
+        self.apply_exposed_objects(service, scale).await
+    }
+
+    async fn apply_exposed_objects(&self, service: &Service, scale: Scale) -> Result<(), String> {
+        let ns = self.namespace_of(service);
+        let name = &service.name;
+        let scripts: Api<ConfigMap> = Api::namespaced(self.client.clone(), &ns);
+        match objects::script(service, &ns) {
+            Some(script) => {
+                apply(
+                    &scripts,
+                    &objects::script_name(name),
+                    &script,
+                    "save the service's script",
+                )
+                .await?
+            }
+            None => {
+                delete(
+                    &scripts,
+                    &objects::script_name(name),
+                    "delete the service's script",
+                )
+                .await?
+            }
+        }
+        let deployments: Api<Deployment> = Api::namespaced(self.client.clone(), &ns);
+        if let Some(deployment) = objects::deployment(service, &ns, scale) {
+            apply(
+                &deployments,
+                &objects::deployment_name(name),
+                &deployment,
+                "apply the service's Deployment",
+            )
+            .await?;
+        }
+        let services: Api<KubeService> = Api::namespaced(self.client.clone(), &ns);
+        if let Some(front) = objects::service(service, &ns) {
+            apply(
+                &services,
+                &objects::service_name(name),
+                &front,
+                "apply the service's Service",
+            )
+            .await?;
+        }
+        let autoscalers: Api<HorizontalPodAutoscaler> = Api::namespaced(self.client.clone(), &ns);
+        match objects::autoscaler(service, &ns).filter(|_| scale.previous.is_none()) {
+            Some(hpa) => {
+                apply(
+                    &autoscalers,
+                    &objects::autoscaler_name(name),
+                    &hpa,
+                    "apply the service's autoscaler",
+                )
+                .await?
+            }
+            None => {
+                delete(
+                    &autoscalers,
+                    &objects::autoscaler_name(name),
+                    "delete the service's autoscaler",
+                )
+                .await?
+            }
+        }
+        self.apply_route(service, &ns).await
+    }
+
+    /// The direct route when the operator configured them: applied, or deleted when the
+    /// service may not have one (`set_auth`, a NodePort).
+    async fn apply_route(&self, service: &Service, ns: &str) -> Result<(), String> {
+        let Some(routes) = &self.settings().exposed_routes else {
+            return Ok(());
+        };
+        let name = objects::route_name(&service.name);
+        let http = self.http_routes(ns);
+        let ingresses: Api<Ingress> = Api::namespaced(self.client.clone(), ns);
+        match objects::route(service, ns, routes) {
+            Some(Route::Http(route)) => {
+                apply(&http, &name, &route, "apply the service's HTTPRoute").await
+            }
+            Some(Route::Ingress(ingress)) => {
+                apply(&ingresses, &name, &ingress, "apply the service's Ingress").await
+            }
+            None => match routes.via {
+                super::RouteKind::Gateway { .. } => {
+                    delete(&http, &name, "delete the service's HTTPRoute").await
+                }
+                super::RouteKind::Ingress { .. } => {
+                    delete(&ingresses, &name, "delete the service's Ingress").await
+                }
+            },
+        }
+    }
+
+    fn http_routes(&self, ns: &str) -> Api<DynamicObject> {
+        let kind = GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute");
+        Api::namespaced_with(
+            self.client.clone(),
+            ns,
+            &ApiResource::from_gvk_with_plural(&kind, "httproutes"),
+        )
+    }
+
+    /// Deletes every exposed object of the service (the Deployment's pods go with it).
+    pub async fn remove_exposed(&self, service: &Service) -> Result<(), String> {
+        let ns = self.namespace_of(service);
+        let name = &service.name;
+        let deployments: Api<Deployment> = Api::namespaced(self.client.clone(), &ns);
+        delete(
+            &deployments,
+            &objects::deployment_name(name),
+            "delete the service's Deployment",
+        )
+        .await?;
+        let services: Api<KubeService> = Api::namespaced(self.client.clone(), &ns);
+        delete(
+            &services,
+            &objects::service_name(name),
+            "delete the service's Service",
+        )
+        .await?;
+        let autoscalers: Api<HorizontalPodAutoscaler> = Api::namespaced(self.client.clone(), &ns);
+        delete(
+            &autoscalers,
+            &objects::autoscaler_name(name),
+            "delete the service's autoscaler",
+        )
+        .await?;
+        let scripts: Api<ConfigMap> = Api::namespaced(self.client.clone(), &ns);
+        delete(
+            &scripts,
+            &objects::script_name(name),
+            "delete the service's script",
+        )
+        .await?;
+        if let Some(routes) = &self.settings().exposed_routes {
+            let route = objects::route_name(name);
+            match routes.via {
+                super::RouteKind::Gateway { .. } => {
+                    delete(
+                        &self.http_routes(&ns),
+                        &route,
+                        "delete the service's HTTPRoute",
+                    )
+                    .await?
+                }
+                super::RouteKind::Ingress { .. } => {
+                    let ingresses: Api<Ingress> = Api::namespaced(self.client.clone(), &ns);
+                    delete(&ingresses, &route, "delete the service's Ingress").await?
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Scales the service to 0, keeping the replicas it had for `start`; a stopped one is
+    /// left as it is.
+    pub async fn stop_exposed(&self, service: &Service) -> Result<(), String> {
+        let Some(existing) = self.exposed_deployment(service).await? else {
+            return Err(not_deployed(service));
+        };
+        if previous_replicas(&existing).is_some() {
+            return Ok(());
+        }
+        let current = existing.spec.and_then(|s| s.replicas).unwrap_or(1).max(1);
+        let scale = Scale {
+            replicas: 0,
+            previous: Some(current),
+        };
+        self.apply_exposed_objects(service, scale).await
+    }
+
+    /// Gives a stopped service the replicas it had (else `min_scale`) and its autoscaler.
+    pub async fn start_exposed(&self, service: &Service) -> Result<(), String> {
+        let existing = self.exposed_deployment(service).await?;
+        let scale = match existing.as_ref().and_then(previous_replicas) {
+            Some(previous) => Scale {
+                replicas: previous,
+                previous: None,
+            },
+            None => Scale::running(service),
+        };
+        self.apply_exposed_objects(service, scale).await
+    }
+
+    /// Replaces the service's pods by new ones (a rollout), as `kubectl rollout restart`.
+    pub async fn restart_exposed(&self, service: &Service) -> Result<(), String> {
+        let ns = self.namespace_of(service);
+        let deployments: Api<Deployment> = Api::namespaced(self.client.clone(), &ns);
+        let name = objects::deployment_name(&service.name);
+        let patch = serde_json::json!({"spec": {"template": {"metadata": {"annotations": {
+            objects::RESTARTED_AT: Timestamp::now().rfc3339()}}}}});
+        let (params, patch) = (PatchParams::default(), Patch::Merge(&patch));
+        match retried(|| deployments.patch(&name, &params, &patch)).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.is_not_found() => Err(not_deployed(service)),
+            Err(err) => Err(refused("restart the service's Deployment", err)),
+        }
+    }
+
+    async fn exposed_deployment(&self, service: &Service) -> Result<Option<Deployment>, String> {
+        let deployments: Api<Deployment> =
+            Api::namespaced(self.client.clone(), &self.namespace_of(service));
+        let name = objects::deployment_name(&service.name);
+        retried(|| deployments.get_opt(&name))
+            .await
+            .map_err(|e| refused("read the service's Deployment", e))
+    }
+
+    /// The service's Deployment (None before it is made) and its pods.
+    pub async fn exposed_state(
+        &self,
+        service: &Service,
+    ) -> Result<(Option<Deployment>, Vec<Pod>), String> {
+        let deployment = self.exposed_deployment(service).await?;
+        let pods = self.exposed_pods(service).await?;
+        Ok((deployment, pods))
+    }
+
+    async fn exposed_pods(&self, service: &Service) -> Result<Vec<Pod>, String> {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace_of(service));
+        let params = ListParams::default().labels(&objects::selector_query(service));
+        let mut listed = retried(|| pods.list(&params))
+            .await
+            .map_err(|e| refused("list the service's pods", e))?
+            .items;
+        listed.sort_by(|a, b| {
+            a.metadata
+                .creation_timestamp
+                .cmp(&b.metadata.creation_timestamp)
+                .then_with(|| a.metadata.name.cmp(&b.metadata.name))
+        });
+        Ok(listed)
+    }
+
+    /// The last `tail` lines of the service's pods, oldest first, each with the time the
+    /// cluster gave it (the lines of every pod, interleaved in time).
+    pub async fn exposed_logs(
+        &self,
+        service: &Service,
+        tail: usize,
+    ) -> Result<Vec<(String, String)>, String> {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace_of(service));
+        let params = LogParams {
+            container: Some(JOB_CONTAINER.into()),
+            tail_lines: Some(i64::try_from(tail).unwrap_or(i64::MAX)),
+            timestamps: true,
+            ..Default::default()
+        };
+        let mut lines = Vec::new();
+        for pod in self.exposed_pods(service).await? {
+            let Some(name) = pod.metadata.name else {
+                continue;
+            };
+            match retried(|| pods.logs(&name, &params)).await {
+                Ok(text) => lines.extend(text.lines().map(|line| {
+                    let (at, message) = line.split_once(' ').unwrap_or(("", line));
+                    (at.to_string(), message.to_string())
+                })),
+                // A pod still pulling its image has no log yet.
+                Err(kube::Error::Api(status)) if status.code == 400 || status.is_not_found() => {}
+                Err(err) => return Err(refused("read the service's log", err)),
+            }
+        }
+        lines.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(lines.split_off(lines.len().saturating_sub(tail)))
+    }
+
+    /// Where the service's Service answers inside the cluster: its cluster IP and first port.
+    pub async fn exposed_address(&self, service: &Service) -> Result<SocketAddr, String> {
+        let services: Api<KubeService> =
+            Api::namespaced(self.client.clone(), &self.namespace_of(service));
+        let name = objects::service_name(&service.name);
+        let found = retried(|| services.get_opt(&name))
+            .await
+            .map_err(|e| refused("read the service's Service", e))?
+            .ok_or_else(|| not_deployed(service))?;
+        let spec = found.spec.unwrap_or_default();
+        let ip = spec
+            .cluster_ip
+            .as_deref()
+            .and_then(|ip| ip.parse::<IpAddr>().ok());
+        let port = spec.ports.unwrap_or_default().first().map(|p| p.port);
+        match (ip, port.and_then(|p| u16::try_from(p).ok())) {
+            (Some(ip), Some(port)) => Ok(SocketAddr::new(ip, port)),
+            _ => Err(format!("the Service {name} has no cluster address yet")),
+        }
+    }
+}
+
+fn not_deployed(service: &Service) -> String {
+    format!(
+        "the service {} has no Deployment on the cluster yet",
+        service.name
+    )
+}
+
+/// The replicas `stop` kept, when the Deployment is stopped.
+fn previous_replicas(deployment: &Deployment) -> Option<i32> {
+    deployment
+        .metadata
+        .annotations
+        .as_ref()?
+        .get(objects::PREVIOUS_REPLICAS)?
+        .parse()
+        .ok()
+}
+
+async fn apply<K, P>(api: &Api<K>, name: &str, object: &P, what: &str) -> Result<(), String>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    P: serde::Serialize + std::fmt::Debug,
+{
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let patch = Patch::Apply(object);
+    retried(|| api.patch(name, &params, &patch))
+        .await
+        .map(|_| ())
+        .map_err(|e| refused(what, e))
+}
+
+async fn delete<K>(api: &Api<K>, name: &str, what: &str) -> Result<(), String>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    delete_if_present(api, name, &DeleteParams::background(), what).await
+}
+
+/// Whether a pod is ready to take requests.
+fn is_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|all| all.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// Container states after which a pod will not become ready by itself.
+const BROKEN: &[&str] = &[
+    "CrashLoopBackOff",
+    "ImagePullBackOff",
+    "ErrImagePull",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "RunContainerError",
+];
+
+/// The deployment as `/system/services/<name>/deployment` reports it, from the Deployment
+/// and its pods: stopped, pending (being made, pods starting), failed (no pod ready and one
+/// that will not become so, or the rollout's deadline passed), degraded (fewer ready than
+/// asked) or ready.
+pub fn summary(deployment: Option<&Deployment>, pods: &[Pod]) -> DeploymentSummary {
+    let summary =
+        |state: &str, reason: String, since: Option<String>, active, affected| DeploymentSummary {
+            state: state.into(),
+            reason,
+            last_transition_time: since,
+            active_instances: active,
+            affected_instances: affected,
+            resource_kind: RESOURCE_KIND.into(),
+        };
+    let Some(deployment) = deployment else {
+        return summary("pending", "being deployed".into(), None, 0, 0);
+    };
+    let status = deployment.status.clone().unwrap_or_default();
+    let conditions = status.conditions.unwrap_or_default();
+    let since = conditions
+        .iter()
+        .filter_map(|c| c.last_transition_time.as_ref())
+        .max_by_key(|t| t.0)
+        .map(|t| t.0.to_string());
+    if previous_replicas(deployment).is_some() {
+        return summary(
+            "stopped",
+            "stopped: start it to run it again".into(),
+            since,
+            0,
+            0,
+        );
+    }
+    let ready = pods.iter().filter(|p| is_ready(p)).count() as i64;
+    let affected = pods.len() as i64 - ready;
+    let wanted = i64::from(
+        deployment
+            .spec
+            .as_ref()
+            .and_then(|s| s.replicas)
+            .unwrap_or(1),
+    );
+    let broken = pods.iter().find_map(|pod| {
+        let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
+        statuses.iter().find_map(|s| {
+            let waiting = s.state.as_ref()?.waiting.as_ref()?;
+            let reason = waiting.reason.as_deref().filter(|r| BROKEN.contains(r))?;
+            Some(format!(
+                "{}: {reason}: {}",
+                pod.metadata.name.as_deref().unwrap_or("a pod"),
+                waiting.message.as_deref().unwrap_or_default()
+            ))
+        })
+    });
+    let deadline = conditions
+        .iter()
+        .find(|c| c.type_ == "Progressing" && c.status == "False")
+        .map(|c| {
+            c.message
+                .clone()
+                .unwrap_or_else(|| "the rollout did not progress".into())
+        });
+    match (ready, broken.or(deadline)) {
+        (0, Some(reason)) => summary("failed", reason, since, ready, affected),
+        (0, None) => summary(
+            "pending",
+            "starting: no instance is ready yet".into(),
+            since,
+            ready,
+            affected,
+        ),
+        (_, Some(reason)) => summary("degraded", reason, since, ready, affected),
+        (_, None) if ready < wanted => summary(
+            "degraded",
+            format!("{ready} of {wanted} instances ready"),
+            since,
+            ready,
+            affected,
+        ),
+        _ => summary("ready", String::new(), since, ready, affected),
+    }
+}
+
+/// The pods as the service's page lists instances.
+pub fn instances(pods: &[Pod]) -> Vec<InstanceView> {
+    pods.iter()
+        .enumerate()
+        .map(|(i, pod)| InstanceView {
+            id: i as u32 + 1,
+            ready: is_ready(pod),
+            in_flight: 0,
+        })
+        .collect()
+}
+
+/// How many times the pods' containers were started again.
+pub fn restarts(pods: &[Pod]) -> u32 {
+    pods.iter()
+        .filter_map(|pod| pod.status.as_ref()?.container_statuses.as_ref())
+        .flatten()
+        .map(|s| u32::try_from(s.restart_count).unwrap_or(0))
+        .sum()
+}
+
+/// Log lines as `/deployment/logs` returns them.
+pub fn log_entries(lines: Vec<(String, String)>, timestamps: bool) -> Vec<DeploymentLogEntry> {
+    lines
+        .into_iter()
+        .map(|(at, message)| DeploymentLogEntry {
+            timestamp: timestamps.then_some(at),
+            message,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn deployment(replicas: i32, annotations: serde_json::Value) -> Deployment {
+        serde_json::from_value(json!({
+            "metadata": {"name": "web-dlp", "annotations": annotations},
+            "spec": {"replicas": replicas, "selector": {}, "template": {}},
+            "status": {"conditions": [{"type": "Available", "status": "True",
+                "lastTransitionTime": "2026-12-06T10:00:00Z"}]},
+        }))
+        .unwrap()
+    }
+
+    fn pod(ready: bool, waiting: Option<&str>, restarts: i32) -> Pod {
+        let state = match waiting {
+            Some(reason) => json!({"waiting": {"reason": reason, "message": "back-off 10s"}}),
+            None => json!({"running": {}}),
+        };
+        serde_json::from_value(json!({
+            "metadata": {"name": "web-dlp-abc"},
+            "status": {
+                "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}],
+                "containerStatuses": [{"name": "oscar-container", "image": "web", "imageID": "",
+                    "ready": ready, "restartCount": restarts, "state": state}],
+            },
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_state_follows_the_deployment_and_its_pods() {
+        let running = deployment(2, json!({}));
+        let state = |d: Option<&Deployment>, pods: &[Pod]| {
+            let s = summary(d, pods);
+            (s.state, s.reason, s.active_instances, s.affected_instances)
+        };
+        assert_eq!(state(None, &[]).0, "pending");
+        let both = [pod(true, None, 0), pod(true, None, 0)];
+        assert_eq!(
+            state(Some(&running), &both),
+            ("ready".into(), String::new(), 2, 0)
+        );
+        let one = [pod(true, None, 0), pod(false, None, 0)];
+        assert_eq!(
+            state(Some(&running), &one),
+            ("degraded".into(), "1 of 2 instances ready".into(), 1, 1)
+        );
+        let crashing = [pod(false, Some("CrashLoopBackOff"), 4)];
+        let (kind, reason, ..) = state(Some(&running), &crashing);
+        assert_eq!(kind, "failed");
+        assert!(
+            reason.contains("CrashLoopBackOff: back-off 10s"),
+            "{reason}"
+        );
+        assert_eq!(restarts(&crashing), 4);
+        let starting = [pod(false, Some("ContainerCreating"), 0)];
+        assert_eq!(state(Some(&running), &starting).0, "pending");
+        let stopped = deployment(0, json!({objects::PREVIOUS_REPLICAS: "2"}));
+        assert_eq!(state(Some(&stopped), &[]).0, "stopped");
+        assert_eq!(
+            summary(Some(&running), &both)
+                .last_transition_time
+                .as_deref(),
+            Some("2026-12-06T10:00:00Z")
+        );
+        assert_eq!(
+            instances(&one).iter().map(|i| i.ready).collect::<Vec<_>>(),
+            [true, false]
+        );
+    }
+}
