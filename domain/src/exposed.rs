@@ -79,9 +79,8 @@ pub struct Exposed {
     launcher: Option<Arc<LocalExecutor>>,
     /// Set in Kubernetes mode.
     cluster: Option<Cluster>,
-    /// Kubernetes mode: each service's Service address, read once (forgotten when it does not
-    /// answer, as after the service was made again).
-    addresses: Mutex<HashMap<String, std::net::SocketAddr>>,
+    /// Kubernetes mode: what this server knows of each service it proxied to.
+    reached: Mutex<HashMap<String, Reached>>,
     /// Instances' directories: `<root>/<service>-<n>`.
     root: PathBuf,
     deployments: Mutex<HashMap<String, Arc<Deployment>>>,
@@ -166,6 +165,24 @@ impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Io for T {}
 
 /// How long connecting to a cluster's Service may take.
 const CONNECT_WITHIN: Duration = Duration::from_secs(10);
+/// Kubernetes mode, `min_scale: 0`: a service used this recently is taken to be running (no
+/// server idles it before [`IDLE_AFTER`] without a recorded request), and requests are
+/// recorded on the cluster at most this often.
+const AWAKE_FOR: Duration = Duration::from_secs(60);
+const RECORD_EVERY: Duration = Duration::from_secs(60);
+
+/// Kubernetes mode: what this server knows of a service's Deployment.
+#[derive(Default)]
+struct Reached {
+    /// Its Service's address, read once (forgotten when it does not answer, as after the
+    /// service was made again).
+    address: Option<std::net::SocketAddr>,
+    /// When a request last went to it, and when that was last recorded on the cluster.
+    used: Option<Instant>,
+    recorded: Option<Instant>,
+    in_flight: Arc<AtomicUsize>,
+    done: Arc<Notify>,
+}
 
 /// One request in flight on an instance, until dropped.
 pub struct InFlight(Arc<AtomicUsize>, Arc<Notify>);
@@ -187,7 +204,7 @@ impl Exposed {
         Self {
             launcher,
             cluster,
-            addresses: Mutex::default(),
+            reached: Mutex::default(),
             root,
             deployments: Mutex::default(),
             seen: Mutex::default(),
@@ -440,9 +457,34 @@ impl Exposed {
     async fn connect_cluster(&self, service: &Service) -> AppResult<Connection> {
         let cluster = self.cluster.as_ref().expect("one runtime is set");
         let name = &service.name;
+        let resting = service.expose.as_ref().is_some_and(|e| e.min_scale == 0);
         let mut error = String::new();
         for _ in 0..2 {
-            let known = self.addresses.lock().unwrap().get(name).copied();
+            let (known, awake, record) = {
+                let mut all = self.reached.lock().unwrap();
+                let reached = all.entry(name.clone()).or_default();
+                let awake = reached.used.is_some_and(|at| at.elapsed() < AWAKE_FOR);
+                let record = reached
+                    .recorded
+                    .is_none_or(|at| at.elapsed() >= RECORD_EVERY);
+                reached.used = Some(Instant::now());
+                if record {
+                    reached.recorded = reached.used;
+                }
+                (reached.address, awake, record)
+            };
+            if resting && !awake {
+                cluster
+                    .wake_exposed(service, READY_WITHIN)
+                    .await
+                    .map_err(AppError::Unavailable)?;
+            }
+            if resting
+                && record
+                && let Err(err) = cluster.mark_exposed_used(service).await
+            {
+                tracing::warn!(service = %name, %err, "cannot record the service's use");
+            }
             let address = match known {
                 Some(address) => address,
                 None => {
@@ -450,26 +492,80 @@ impl Exposed {
                         .exposed_address(service)
                         .await
                         .map_err(AppError::Unavailable)?;
-                    self.addresses.lock().unwrap().insert(name.clone(), address);
+                    self.with_reached(name, |r| r.address = Some(address));
                     address
                 }
             };
             match tokio::time::timeout(CONNECT_WITHIN, TcpStream::connect(address)).await {
                 Ok(Ok(stream)) => {
                     let _ = stream.set_nodelay(true);
+                    let in_flight = self.with_reached(name, |r| {
+                        r.in_flight.fetch_add(1, Ordering::Relaxed);
+                        InFlight(r.in_flight.clone(), r.done.clone())
+                    });
                     return Ok(Connection {
                         stream: Box::new(stream),
-                        in_flight: None,
+                        in_flight: Some(in_flight),
                     });
                 }
                 Ok(Err(e)) => error = e.to_string(),
                 Err(_) => error = format!("no answer within {}s", CONNECT_WITHIN.as_secs()),
             }
-            self.addresses.lock().unwrap().remove(name);
+            // Read again, and woken again if it rests.
+            self.with_reached(name, |r| (r.address, r.used) = (None, None));
         }
         Err(AppError::Unavailable(format!(
             "no instance of {name} answers ({error}): see its deployment's state"
         )))
+    }
+
+    fn with_reached<T>(&self, name: &str, f: impl FnOnce(&mut Reached) -> T) -> T {
+        f(self
+            .reached
+            .lock()
+            .unwrap()
+            .entry(name.to_string())
+            .or_default())
+    }
+
+    /// Kubernetes mode: scales services with `min_scale: 0` that no server used for
+    /// [`IDLE_AFTER`] to 0 (those this server is answering now are recorded as used instead).
+    /// Nothing in embedded mode, where instances stop themselves.
+    pub async fn scale_idle(&self, db: &Database, catalog: &Catalog) -> AppResult<()> {
+        let Some(cluster) = &self.cluster else {
+            return Ok(());
+        };
+        let stopped = stopped_services(db).await?;
+        let services = catalog.list(db).await?;
+        let resting = services.iter().filter(|s| {
+            s.is_exposed()
+                && s.expose.as_ref().is_some_and(|e| e.min_scale == 0)
+                && !stopped.contains(&s.name)
+        });
+        for service in resting {
+            let busy = self
+                .reached
+                .lock()
+                .unwrap()
+                .get(&service.name)
+                .is_some_and(|r| r.in_flight.load(Ordering::Relaxed) > 0);
+            let idled = if busy {
+                cluster.mark_exposed_used(service).await.map(|()| false)
+            } else {
+                cluster.scale_idle_exposed(service, IDLE_AFTER).await
+            };
+            match idled {
+                Ok(true) => {
+                    self.with_reached(&service.name, |r| r.used = None);
+                    tracing::info!(service = %service.name, "idle exposed service scaled to 0");
+                }
+                Ok(false) => {}
+                Err(err) => {
+                    tracing::warn!(service = %service.name, %err, "cannot idle the service")
+                }
+            }
+        }
+        Ok(())
     }
 
     /// A connection to a ready instance of the deployment, waiting for one (and starting one)

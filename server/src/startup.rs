@@ -730,15 +730,24 @@ async fn reconcile(state: AppState, every: Duration, mut stopped: watch::Receive
 /// How often exposed services are matched to the catalog (a change made on another server,
 /// a service deleted); changes made here apply at once.
 const EXPOSED_EVERY: Duration = Duration::from_secs(2);
+/// How often idle services with `min_scale: 0` are looked for on the cluster.
+const IDLE_SCAN_EVERY: Duration = Duration::from_secs(30);
 
-/// Keeps the exposed services' instances matching the catalog; stops them all at shutdown.
+/// Keeps the exposed services' instances matching the catalog and, on a cluster, scales idle
+/// ones to zero; stops them all at shutdown.
 async fn run_exposed(state: AppState, mut stopped: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(EXPOSED_EVERY);
+    let mut idle = tokio::time::interval(IDLE_SCAN_EVERY);
     loop {
         tokio::select! {
             _ = tick.tick() => {
                 if let Err(err) = state.exposed.reconcile(&state.db, &state.services).await {
                     tracing::warn!(%err, "exposed services: reconciliation failed");
+                }
+            }
+            _ = idle.tick() => {
+                if let Err(err) = state.exposed.scale_idle(&state.db, &state.services).await {
+                    tracing::warn!(%err, "exposed services: the idle scan failed");
                 }
             }
             _ = stopped.changed() => break,

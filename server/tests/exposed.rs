@@ -1004,3 +1004,73 @@ async fn on_kubernetes_an_exposed_service_is_a_deployment_behind_the_proxy() {
     }
     until("the pod is gone", || pods().is_empty()).await;
 }
+
+/// Kubernetes mode, `min_scale: 0`: the Deployment rests at 0 replicas until a request wakes
+/// it, the request is recorded on it for every server, and once no server recorded one for
+/// the idle time it goes back to 0, to be woken again.
+#[tokio::test]
+async fn on_kubernetes_min_scale_0_wakes_on_a_request_and_rests_when_idle() {
+    use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+
+    let cluster = cluster().await;
+    let mut app = app_with(&cluster, Duration::from_secs(60), None, None).await;
+    let address = serve(&app).await;
+    let port = free_port();
+    let mut definition = echo_service("kidle", json!({"api_port": port, "min_scale": 0}));
+    definition["environment"] = json!({"variables": {"PORT": port.to_string()}});
+    jobs::create(&mut app, definition).await;
+    let fake = &cluster.fake;
+    let replicas =
+        || fake.get("deployments", NAMESPACE, "kidle-dlp").unwrap()["spec"]["replicas"].clone();
+    assert_eq!(replicas(), 0);
+    assert!(fake.list("pods", Some(NAMESPACE)).is_empty());
+    let state = deployment(&mut app, "kidle").await;
+    assert_eq!(state["state"], "ready", "{state}");
+    assert!(
+        state["reason"].as_str().unwrap().contains("first request"),
+        "{state}"
+    );
+
+    // The first request starts an instance and is answered once it is ready.
+    let answer = request(address, "GET", "/system/services/kidle/exposed/", &[]).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(replicas(), 1);
+    let recorded = fake.get("deployments", NAMESPACE, "kidle-dlp").unwrap();
+    assert!(
+        recorded["metadata"]["annotations"]["oscar.grycap.io/last-request"].is_string(),
+        "{recorded}"
+    );
+
+    // Used recently: left running.
+    let state = &app.app.state;
+    state
+        .exposed
+        .scale_idle(&state.db, &state.services)
+        .await
+        .unwrap();
+    assert_eq!(replicas(), 1);
+
+    // No request recorded for longer than the idle time: back to 0.
+    let kind = ApiResource::from_gvk(&GroupVersionKind::gvk("apps", "v1", "Deployment"));
+    let deployments: Api<DynamicObject> = Api::namespaced_with(fake.client(), NAMESPACE, &kind);
+    let old = json!({"metadata": {"annotations": {"oscar.grycap.io/last-request": "2026-01-01T00:00:00Z"}}});
+    deployments
+        .patch("kidle-dlp", &PatchParams::default(), &Patch::Merge(&old))
+        .await
+        .unwrap();
+    state
+        .exposed
+        .scale_idle(&state.db, &state.services)
+        .await
+        .unwrap();
+    assert_eq!(replicas(), 0);
+    until("its pod is gone", || {
+        fake.list("pods", Some(NAMESPACE)).is_empty()
+    })
+    .await;
+
+    // And woken again by the next request.
+    let answer = request(address, "GET", "/system/services/kidle/exposed/", &[]).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(replicas(), 1);
+}

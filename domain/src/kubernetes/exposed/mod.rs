@@ -4,11 +4,15 @@
 //! autoscaler; `start` gives them back; `restart` changes the pod template's
 //! [`objects::RESTARTED_AT`], a rollout. A stopped service stays stopped when saved again.
 //! What the platform reads back: the Deployment's state and pods ([`summary`]), their logs,
-//! and the Service's address, which the platform's proxy forwards to.
+//! and the Service's address, which the platform's proxy forwards to. A service with
+//! `min_scale: 0` rests at 0 replicas: the proxy wakes it ([`Cluster::wake_exposed`]) and
+//! records its requests in [`objects::LAST_REQUEST`]; idle long enough, it goes back to 0
+//! ([`Cluster::scale_idle_exposed`]). The autoscaler (at least 1) does nothing at 0.
 
 pub mod objects;
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
@@ -27,6 +31,9 @@ use super::cluster::{Cluster, FIELD_MANAGER, delete_if_present, refused, retried
 use super::objects::JOB_CONTAINER;
 
 use crate::exposed::RESOURCE_KIND;
+
+/// How often a waking service's readiness is read.
+const WAKE_POLL: Duration = Duration::from_millis(250);
 
 impl Cluster {
     /// Makes the service's exposed objects match it: applied when it is exposed (a stopped
@@ -235,16 +242,103 @@ impl Cluster {
 
     /// Replaces the service's pods by new ones (a rollout), as `kubectl rollout restart`.
     pub async fn restart_exposed(&self, service: &Service) -> Result<(), String> {
-        let ns = self.namespace_of(service);
-        let deployments: Api<Deployment> = Api::namespaced(self.client.clone(), &ns);
-        let name = objects::deployment_name(&service.name);
         let patch = serde_json::json!({"spec": {"template": {"metadata": {"annotations": {
             objects::RESTARTED_AT: Timestamp::now().rfc3339()}}}}});
+        self.patch_exposed(service, patch, "restart the service's Deployment")
+            .await
+    }
+
+    /// Starts a service resting at 0 replicas and waits, up to `within`, until an instance
+    /// is ready. A stopped service stays stopped.
+    pub async fn wake_exposed(&self, service: &Service, within: Duration) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let deployment = self
+                .exposed_deployment(service)
+                .await?
+                .ok_or_else(|| not_deployed(service))?;
+            if previous_replicas(&deployment).is_some() {
+                return Err(format!("the service {} is stopped", service.name));
+            }
+            let status = deployment.status.clone().unwrap_or_default();
+            if status.ready_replicas.unwrap_or(0) > 0 {
+                return Ok(());
+            }
+            if deployment.spec.as_ref().and_then(|s| s.replicas) == Some(0) {
+                self.patch_exposed(service, serde_json::json!({
+                    "metadata": {"annotations": {objects::LAST_REQUEST: Timestamp::now().rfc3339()}},
+                    "spec": {"replicas": 1},
+                }), "start the service").await?;
+                tracing::info!(service = %service.name, "exposed service woken by a request");
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(format!(
+                    "no instance of {} became ready within {}s",
+                    service.name,
+                    within.as_secs()
+                ));
+            }
+            tokio::time::sleep(WAKE_POLL).await;
+        }
+    }
+
+    /// Records that the service has just been used (every server reads it before idling it).
+    pub async fn mark_exposed_used(&self, service: &Service) -> Result<(), String> {
+        let patch = serde_json::json!({"metadata": {"annotations": {
+            objects::LAST_REQUEST: Timestamp::now().rfc3339()}}});
+        self.patch_exposed(service, patch, "record the service's use")
+            .await
+    }
+
+    /// Scales a running service to 0 when no server recorded a request for `idle_after`
+    /// (since it was made, before any); true when it did.
+    pub async fn scale_idle_exposed(
+        &self,
+        service: &Service,
+        idle_after: Duration,
+    ) -> Result<bool, String> {
+        let Some(deployment) = self.exposed_deployment(service).await? else {
+            return Ok(false);
+        };
+        let replicas = deployment
+            .spec
+            .as_ref()
+            .and_then(|s| s.replicas)
+            .unwrap_or(1);
+        if replicas == 0 || previous_replicas(&deployment).is_some() {
+            return Ok(false);
+        }
+        let annotations = deployment.metadata.annotations.clone().unwrap_or_default();
+        let last = annotations
+            .get(objects::LAST_REQUEST)
+            .and_then(|at| Timestamp::parse_rfc3339(at))
+            .or_else(|| {
+                let made = deployment.metadata.creation_timestamp.as_ref()?;
+                Timestamp::parse_rfc3339(&made.0.to_string())
+            });
+        if last.is_some_and(|at| at > Timestamp::now() - idle_after) {
+            return Ok(false);
+        }
+        let patch = serde_json::json!({"spec": {"replicas": 0}});
+        self.patch_exposed(service, patch, "scale the idle service to 0")
+            .await?;
+        Ok(true)
+    }
+
+    async fn patch_exposed(
+        &self,
+        service: &Service,
+        patch: serde_json::Value,
+        what: &str,
+    ) -> Result<(), String> {
+        let deployments: Api<Deployment> =
+            Api::namespaced(self.client.clone(), &self.namespace_of(service));
+        let name = objects::deployment_name(&service.name);
         let (params, patch) = (PatchParams::default(), Patch::Merge(&patch));
         match retried(|| deployments.patch(&name, &params, &patch)).await {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(status)) if status.is_not_found() => Err(not_deployed(service)),
-            Err(err) => Err(refused("restart the service's Deployment", err)),
+            Err(err) => Err(refused(what, err)),
         }
     }
 
@@ -437,6 +531,10 @@ pub fn summary(deployment: Option<&Deployment>, pods: &[Pod]) -> DeploymentSumma
             .and_then(|s| s.replicas)
             .unwrap_or(1),
     );
+    if wanted == 0 && pods.is_empty() {
+        let reason = "no instance runs: the first request starts one".to_string();
+        return summary("ready", reason, since, 0, 0);
+    }
     let broken = pods.iter().find_map(|pod| {
         let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
         statuses.iter().find_map(|s| {
@@ -572,6 +670,12 @@ mod tests {
         assert_eq!(state(Some(&running), &starting).0, "pending");
         let stopped = deployment(0, json!({objects::PREVIOUS_REPLICAS: "2"}));
         assert_eq!(state(Some(&stopped), &[]).0, "stopped");
+        let resting = deployment(0, json!({}));
+        let (kind, reason, ..) = state(Some(&resting), &[]);
+        assert_eq!(
+            (kind.as_str(), reason.as_str()),
+            ("ready", "no instance runs: the first request starts one")
+        );
         assert_eq!(
             summary(Some(&running), &both)
                 .last_transition_time

@@ -44,6 +44,9 @@ pub const COMPONENT: &str = "exposed";
 pub const PREVIOUS_REPLICAS: &str = "oscar.grycap.io/previous-replicas";
 /// The pod template's annotation `restart` changes: a rollout of new pods.
 pub const RESTARTED_AT: &str = "oscar.grycap.io/restarted-at";
+/// When a server last proxied a request to a service with `min_scale: 0` (RFC 3339): every
+/// server reads it before scaling the service to zero.
+pub const LAST_REQUEST: &str = "oscar.grycap.io/last-request";
 /// Upstream's startup probe: 18 tries 10 s apart, the 180 s embedded mode waits too.
 const STARTUP_PERIOD: i32 = 10;
 const STARTUP_TRIES: i32 = 18;
@@ -123,11 +126,12 @@ pub struct Scale {
 }
 
 impl Scale {
-    /// What a running service starts with: `min_scale`, at least one (a Deployment cannot
-    /// wake itself on a request).
+    /// What a running service starts with: `min_scale` (0: the platform's proxy starts one
+    /// on the first request).
     pub fn running(service: &Service) -> Self {
+        let min = service.expose.as_ref().map_or(1, |e| e.min_scale);
         Self {
-            replicas: min_replicas(service),
+            replicas: i32::try_from(min).unwrap_or(i32::MAX),
             previous: None,
         }
     }
@@ -590,9 +594,9 @@ mod tests {
         );
         assert!(d["spec"]["template"]["spec"].get("volumes").is_none());
         assert!(super::script(&image, "ns").is_none());
-        // min_scale 0: one instance all the same (a Deployment does not wake on a request).
+        // min_scale 0: none until a request wakes it; its autoscaler's floor is 1.
         let idle = exposed(json!({"api_port": 8888, "min_scale": 0}));
-        assert_eq!(Scale::running(&idle).replicas, 1);
+        assert_eq!(Scale::running(&idle).replicas, 0);
     }
 
     #[test]
