@@ -92,3 +92,43 @@ test('a service is created through the form', async ({ page, request }) => {
   expect(stored.input[0]).toMatchObject({ storage_provider: 'minio.default', path: 'form-e2e/in' });
   expect(stored.output[0].path).toBe('form-e2e/out');
 });
+
+test('access, labels, annotations and new secrets are set through the form', async ({ page, request }) => {
+  await api.createService(request, {
+    name: 'access-e2e',
+    image: 'docker.io/library/alpine:3.20',
+    script: '#!/bin/sh\necho hi\n',
+    environment: { secrets: { API_KEY: 'kept-access-secret' } },
+  });
+  await signIn(page, '/services/access-e2e/edit');
+  await page.getByLabel('Visibility').selectOption('restricted');
+  await page.getByLabel('Allowed users (user ids, one per line; for restricted)').fill('alice@example.org\n\nbob@example.org');
+  await page.getByLabel('Annotations (one key=value per line)').fill('note=demo');
+  await page.getByRole('button', { name: 'Add a secret' }).click();
+  await page.getByLabel('New secret 1 name').fill('TOKEN');
+  await page.getByLabel('New secret 1 value').fill('new-access-secret');
+
+  // A line that is not key=value is named under its field.
+  await page.getByLabel('Labels (one key=value per line, copied to its jobs)').fill('oops');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await expect(page.locator('[data-field="labels"]')).toContainText('line 1: expected key=value');
+  await page.getByLabel('Labels (one key=value per line, copied to its jobs)').fill('team=vision');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await expect(page).toHaveURL(/\/services\/access-e2e$/);
+
+  const stored = await (await api.getService(request, 'access-e2e')).json();
+  expect(stored.visibility).toBe('restricted');
+  expect(stored.allowed_users).toEqual(['alice@example.org', 'bob@example.org']);
+  expect(stored.labels.team).toBe('vision');
+  expect(stored.annotations.note).toBe('demo');
+  expect(Object.keys(stored.environment.secrets).sort()).toEqual(['API_KEY', 'TOKEN']);
+  const text = JSON.stringify(stored);
+  expect(text).not.toContain('kept-access-secret');
+  expect(text).not.toContain('new-access-secret');
+
+  // The form shows them again, without the values of secrets.
+  await page.goto('/services/access-e2e/edit');
+  await expect(page.getByLabel('Labels (one key=value per line, copied to its jobs)')).toHaveValue('team=vision');
+  await expect(page.getByLabel('Visibility')).toHaveValue('restricted');
+  await expect(page.getByLabel('TOKEN', { exact: true })).toHaveValue('');
+});

@@ -11,7 +11,7 @@ use super::widgets::{ErrorPanel, PageHeader, loaded};
 use crate::api::services::{CreateService, SaveService};
 use model::service::expose::Expose;
 use model::service::validate::{self, LOG_LEVELS};
-use model::service::{FieldError, PLATFORM_STORE, Service, StorageIo};
+use model::service::{FieldError, PLATFORM_STORE, SERVICE_LABEL, Service, StorageIo, Visibility};
 
 #[component]
 pub fn EditServicePage() -> impl IntoView {
@@ -41,15 +41,15 @@ pub fn ServiceForm(
         original.log_level.clone()
     });
     let script = RwSignal::new(original.script.clone());
-    let variables = RwSignal::new(
-        original
-            .environment
-            .variables
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("\n"),
-    );
+    let variables = RwSignal::new(pairs_text(original.environment.variables.iter()));
+    let visibility = RwSignal::new(original.visibility);
+    let allowed_users = RwSignal::new(original.allowed_users.join("\n"));
+    let vo = RwSignal::new(original.vo.clone());
+    // The label the platform sets itself is not the user's to edit.
+    let labels = RwSignal::new(pairs_text(
+        original.labels.iter().filter(|(k, _)| *k != SERVICE_LABEL),
+    ));
+    let annotations = RwSignal::new(pairs_text(original.annotations.iter()));
     let inputs = RwSignal::new(own_store_paths(&original.input));
     let outputs = RwSignal::new(own_store_paths(&original.output));
     // Secret values never reach the browser; blank means "keep the stored value".
@@ -59,6 +59,8 @@ pub fn ServiceForm(
         .keys()
         .map(|k| (k.clone(), RwSignal::new(String::new())))
         .collect();
+    // Secrets added here: a name and a value each.
+    let added_secrets = RwSignal::new(Vec::<(RwSignal<String>, RwSignal<String>)>::new());
     let exposed = ExposeFields::of(original.expose.as_ref());
     let errors = RwSignal::new(Vec::<FieldError>::new());
     // Creating never updates: a taken name is the server's 409, shown with the form.
@@ -99,17 +101,47 @@ pub fn ServiceForm(
         service.enable_gpu = gpu.get_untracked();
         service.log_level = log_level.get_untracked();
         service.script = script.get_untracked();
-        let (parsed, found) = parse_variables(&variables.get_untracked());
+        let (parsed, mut found) = parse_pairs(&variables.get_untracked(), "environment.variables");
         service.environment.variables = parsed;
         service.environment.secrets = secret_signals
             .iter()
             .map(|(k, v)| (k.clone(), v.get_untracked()))
             .collect();
+        for (i, (key, value)) in added_secrets.get_untracked().iter().enumerate() {
+            let key = key.get_untracked().trim().to_string();
+            if key.is_empty() {
+                continue;
+            }
+            if service.environment.secrets.contains_key(&key) {
+                found.push(FieldError {
+                    field: "environment.secrets".into(),
+                    message: format!("new secret {}: {key} is already a secret", i + 1),
+                });
+            }
+            service
+                .environment
+                .secrets
+                .insert(key, value.get_untracked());
+        }
+        service.visibility = visibility.get_untracked();
+        service.allowed_users = allowed_users
+            .get_untracked()
+            .lines()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(String::from)
+            .collect();
+        service.vo = vo.get_untracked().trim().to_string();
+        let (parsed, more) = parse_pairs(&labels.get_untracked(), "labels");
+        service.labels = parsed;
+        found.extend(more);
+        let (parsed, more) = parse_pairs(&annotations.get_untracked(), "annotations");
+        service.annotations = parsed;
+        found.extend(more);
         service.input = merge_paths(&original.input, &inputs.get_untracked());
         service.output = merge_paths(&original.output, &outputs.get_untracked());
         let (expose, wrong) = exposed.block(original.expose.as_ref());
         service.expose = expose;
-        let mut found = found;
         found.extend(wrong);
         (service, found)
     };
@@ -128,6 +160,12 @@ pub fn ServiceForm(
             inputs.track();
             outputs.track();
             exposed.track();
+            visibility.track();
+            allowed_users.track();
+            vo.track();
+            labels.track();
+            annotations.track();
+            added_secrets.track();
             draft.set(current().0);
         });
     }
@@ -270,20 +308,80 @@ pub fn ServiceForm(
                 </div>
             </fieldset>
             <p class="field-error" id="error-expose" data-field="expose">{error_for("expose")}</p>
-            {(!secrets.is_empty()).then(|| view! {
-                <fieldset>
-                    <legend>"Secrets (leave blank to keep the stored value)"</legend>
-                    {secrets.iter().map(|(key, value)| {
-                        let value = *value;
-                        view! {
-                            <label>{key.clone()}
-                                <input type="password" autocomplete="new-password" prop:value=value
-                                    on:input=move |ev| value.set(event_target_value(&ev)) />
-                            </label>
-                        }
-                    }).collect_view()}
-                </fieldset>
-            })}
+            <fieldset data-testid="secrets-fields">
+                <legend>"Secrets: environment variables whose values are never shown again"</legend>
+                {(!secrets.is_empty()).then(|| view! {
+                    <p class="muted">"Leave a secret blank to keep its stored value."</p>
+                })}
+                {secrets.iter().map(|(key, value)| {
+                    let value = *value;
+                    view! {
+                        <label>{key.clone()}
+                            <input type="password" autocomplete="new-password" prop:value=value
+                                on:input=move |ev| value.set(event_target_value(&ev)) />
+                        </label>
+                    }
+                }).collect_view()}
+                {move || added_secrets.get().into_iter().enumerate().map(|(i, (key, value))| view! {
+                    <div class="row">
+                        <label>{format!("New secret {} name", i + 1)}
+                            <input type="text" spellcheck="false" prop:value=key
+                                on:input=move |ev| key.set(event_target_value(&ev)) /></label>
+                        <label>{format!("New secret {} value", i + 1)}
+                            <input type="password" autocomplete="new-password" prop:value=value
+                                on:input=move |ev| value.set(event_target_value(&ev)) /></label>
+                    </div>
+                }).collect_view()}
+                <button type="button" on:click=move |_| added_secrets.update(|all| {
+                    all.push((RwSignal::new(String::new()), RwSignal::new(String::new())));
+                })>"Add a secret"</button>
+            </fieldset>
+            <p class="field-error" id="error-environment-secrets" data-field="environment.secrets">{error_for("environment.secrets")}</p>
+            <fieldset data-testid="access-fields">
+                <legend>"Who may see and invoke it"</legend>
+                <div class="row">
+                    <label>
+                        "Visibility"
+                        <select aria-describedby="error-visibility" on:change=move |ev| {
+                            if let Some(v) = Visibility::parse(&event_target_value(&ev)) {
+                                visibility.set(v);
+                            }
+                        }>
+                            {[(Visibility::Private, "private: you only"), (Visibility::Restricted, "restricted: you and the users below"), (Visibility::Public, "public: every signed-in user")]
+                                .into_iter()
+                                .map(|(v, text)| view! { <option value=v.as_str() selected=visibility.get_untracked() == v>{text}</option> })
+                                .collect_view()}
+                        </select>
+                    </label>
+                    <label>"VO" <input type="text" spellcheck="false" prop:value=vo aria-invalid=invalid("vo") aria-describedby="error-vo"
+                        on:input=move |ev| vo.set(event_target_value(&ev)) /></label>
+                </div>
+                <label>
+                    "Allowed users (user ids, one per line; for restricted)"
+                    <textarea class="code" rows="2" spellcheck="false" prop:value=allowed_users
+                        aria-invalid=invalid("allowed_users") aria-describedby="error-allowed_users"
+                        on:input=move |ev| allowed_users.set(event_target_value(&ev))></textarea>
+                </label>
+            </fieldset>
+            <p class="field-error" id="error-visibility" data-field="visibility">{error_for("visibility")}</p>
+            <p class="field-error" id="error-vo" data-field="vo">{error_for("vo")}</p>
+            <p class="field-error" id="error-allowed_users" data-field="allowed_users">{error_for("allowed_users")}</p>
+            <div class="row">
+                <label>
+                    "Labels (one key=value per line, copied to its jobs)"
+                    <textarea class="code" rows="2" spellcheck="false" prop:value=labels
+                        aria-invalid=invalid("labels") aria-describedby="error-labels"
+                        on:input=move |ev| labels.set(event_target_value(&ev))></textarea>
+                </label>
+                <label>
+                    "Annotations (one key=value per line)"
+                    <textarea class="code" rows="2" spellcheck="false" prop:value=annotations
+                        aria-invalid=invalid("annotations") aria-describedby="error-annotations"
+                        on:input=move |ev| annotations.set(event_target_value(&ev))></textarea>
+                </label>
+            </div>
+            <p class="field-error" id="error-labels" data-field="labels">{error_for("labels")}</p>
+            <p class="field-error" id="error-annotations" data-field="annotations">{error_for("annotations")}</p>
             <button type="submit" class="primary"
                 disabled=move || !ready.get() || create.pending().get() || save.pending().get()>
                 {if creating { "Create" } else { "Save" }}
@@ -439,7 +537,16 @@ fn expose_block(original: Option<&Expose>, text: &ExposeText) -> (Option<Expose>
 }
 
 /// `NAME=value` lines to variables; a line without `=` is an error naming its line.
-fn parse_variables(text: &str) -> (BTreeMap<String, String>, Vec<FieldError>) {
+/// `key=value` lines of a map, for editing.
+fn pairs_text<'a>(pairs: impl Iterator<Item = (&'a String, &'a String)>) -> String {
+    pairs
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A map from `key=value` lines; a line without `=` is an error of `field`.
+fn parse_pairs(text: &str, field: &str) -> (BTreeMap<String, String>, Vec<FieldError>) {
     let mut variables = BTreeMap::new();
     let mut errors = Vec::new();
     for (i, line) in text
@@ -452,8 +559,8 @@ fn parse_variables(text: &str) -> (BTreeMap<String, String>, Vec<FieldError>) {
                 variables.insert(k.trim().to_string(), v.to_string());
             }
             None => errors.push(FieldError {
-                field: "environment.variables".into(),
-                message: format!("line {}: expected NAME=value", i + 1),
+                field: field.into(),
+                message: format!("line {}: expected key=value", i + 1),
             }),
         }
     }
@@ -507,12 +614,15 @@ mod tests {
     }
 
     #[test]
-    fn variable_lines_parse_and_bad_lines_are_named() {
-        let (vars, errors) = parse_variables("A=1\n\nB = two=2\noops\n");
+    fn key_value_lines_parse_and_bad_lines_are_named_under_their_field() {
+        let (vars, errors) = parse_pairs("A=1\n\nB = two=2\noops\n", "labels");
         assert_eq!(vars["A"], "1");
         assert_eq!(vars["B"], " two=2");
         assert_eq!(errors.len(), 1);
-        assert_eq!(errors[0].message, "line 4: expected NAME=value");
+        assert_eq!(errors[0].field, "labels");
+        assert_eq!(errors[0].message, "line 4: expected key=value");
+        let text = pairs_text(vars.iter());
+        assert_eq!(parse_pairs(&text, "labels").0, vars);
     }
 
     #[test]
