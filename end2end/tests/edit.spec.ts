@@ -132,3 +132,46 @@ test('access, labels, annotations and new secrets are set through the form', asy
   await expect(page.getByLabel('Visibility')).toHaveValue('restricted');
   await expect(page.getByLabel('TOKEN', { exact: true })).toHaveValue('');
 });
+
+test('leaving the form with changes not saved asks first', async ({ page, request }) => {
+  await api.createService(request, {
+    name: 'guard-e2e',
+    image: 'docker.io/library/alpine:3.20',
+    script: '#!/bin/sh\necho hi\n',
+  });
+  await signIn(page, '/services/guard-e2e/edit');
+  // Hydrated: the form's button is enabled then.
+  const save = page.getByRole('button', { name: 'Save' });
+  await expect(save).toBeEnabled();
+  const asked: string[] = [];
+  // Untouched: a link leaves at once.
+  page.on('dialog', (dialog) => {
+    asked.push(dialog.message());
+    return asked.length === 1 ? dialog.dismiss() : dialog.accept();
+  });
+  await page.getByRole('link', { name: 'Jobs', exact: true }).click();
+  await expect(page).toHaveURL(/\/jobs$/);
+  expect(asked).toEqual([]);
+
+  await page.goto('/services/guard-e2e/edit');
+  await expect(save).toBeEnabled();
+  await page.getByLabel('Memory').fill('1Gi');
+  // Declined: the page and the change stay.
+  await page.getByRole('link', { name: 'Jobs', exact: true }).click();
+  await expect.poll(() => asked.length).toBe(1);
+  expect(asked[0]).toContain('not saved');
+  await expect(page).toHaveURL(/\/services\/guard-e2e\/edit$/);
+  await expect(page.getByLabel('Memory')).toHaveValue('1Gi');
+  // Accepted: it leaves.
+  await page.getByRole('link', { name: 'Jobs', exact: true }).click();
+  await expect(page).toHaveURL(/\/jobs$/);
+  expect(asked.length).toBe(2);
+
+  // Saving leaves without asking.
+  await page.goto('/services/guard-e2e/edit');
+  await expect(save).toBeEnabled();
+  await page.getByLabel('Memory').fill('512Mi');
+  await save.click();
+  await expect(page).toHaveURL(/\/services\/guard-e2e$/);
+  expect(asked.length).toBe(2);
+});
