@@ -1003,6 +1003,7 @@ async fn on_kubernetes_an_exposed_service_is_a_deployment_behind_the_proxy() {
         );
     }
     until("the pod is gone", || pods().is_empty()).await;
+    common::cluster::assert_the_role_allows(fake);
 }
 
 /// Kubernetes mode, `min_scale: 0`: the Deployment rests at 0 replicas until a request wakes
@@ -1073,4 +1074,5 @@ async fn on_kubernetes_min_scale_0_wakes_on_a_request_and_rests_when_idle() {
     let answer = request(address, "GET", "/system/services/kidle/exposed/", &[]).await;
     assert_eq!(answer.status, 200, "{}", answer.text());
     assert_eq!(replicas(), 1);
+    common::cluster::assert_the_role_allows(fake);
 }

@@ -109,6 +109,8 @@ async fn an_upload_runs_as_a_job_on_the_cluster_and_its_log_outlives_the_pod() {
     assert_eq!(response.status, StatusCode::NO_CONTENT, "{}", response.body);
     assert!(cluster.fake.list("jobs", Some(NAMESPACE)).is_empty());
     assert!(cluster.fake.list("secrets", Some(NAMESPACE)).is_empty());
+    // All of it within what deploy/kubernetes lets the server do.
+    common::cluster::assert_the_role_allows(&cluster.fake);
 }
 
 #[tokio::test]

@@ -67,3 +67,67 @@ pub async fn app_with(
     })
     .await
 }
+
+/// Fails unless the Role of `deploy/kubernetes/base` allows every namespaced call the fake
+/// recorded (the fake itself checks no permission; a cluster would refuse). A server-side
+/// apply needs `create` besides `patch`: it makes the object when it is missing.
+pub fn assert_the_role_allows(fake: &FakeCluster) {
+    let text = include_str!("../../../deploy/kubernetes/base/rbac.yaml");
+    let role = text
+        .split("\n---\n")
+        .map(|doc| serde_norway::from_str::<serde_json::Value>(doc).unwrap())
+        .find(|doc| doc["kind"] == "Role")
+        .expect("the base has a Role");
+    let allows = |group: &str, resource: &str, verb: &str| {
+        role["rules"].as_array().unwrap().iter().any(|rule| {
+            let has =
+                |key: &str, value: &str| rule[key].as_array().unwrap().iter().any(|v| v == value);
+            has("apiGroups", group) && has("resources", resource) && has("verbs", verb)
+        })
+    };
+    for request in fake.requests() {
+        let (method, target) = request.split_once(' ').unwrap();
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let (group, rest) = match path.strip_prefix("/api/v1/") {
+            Some(rest) => ("", rest),
+            None => match path.strip_prefix("/apis/") {
+                Some(rest) => {
+                    let mut parts = rest.splitn(3, '/');
+                    let group = parts.next().unwrap();
+                    let _version = parts.next();
+                    (group, parts.next().unwrap_or(""))
+                }
+                None => continue,
+            },
+        };
+        let Some(rest) = rest.strip_prefix(&format!("namespaces/{NAMESPACE}/")) else {
+            continue; // cluster-scoped or another namespace: not the Role's
+        };
+        let parts: Vec<&str> = rest.split('/').collect();
+        let resource = match parts.as_slice() {
+            [resource, _, sub] => format!("{resource}/{sub}"),
+            [resource, ..] => resource.to_string(),
+            [] => continue,
+        };
+        let named = parts.len() > 1;
+        let watch = query
+            .split('&')
+            .any(|p| p == "watch=true" || p == "watch=1");
+        let verbs: &[&str] = match (method, named) {
+            ("GET", false) if watch => &["watch"],
+            ("GET", false) => &["list"],
+            ("GET", true) => &["get"],
+            ("POST", _) => &["create"],
+            ("PATCH" | "PUT", _) => &["patch", "create"],
+            ("DELETE", true) => &["delete"],
+            ("DELETE", false) => &["deletecollection"],
+            _ => panic!("an unexpected call: {request}"),
+        };
+        for verb in verbs {
+            assert!(
+                allows(group, &resource, verb),
+                "the Role does not allow {verb} on {group}/{resource}, which {request} needs"
+            );
+        }
+    }
+}
