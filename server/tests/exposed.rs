@@ -861,7 +861,10 @@ async fn on_kubernetes_an_exposed_service_is_a_deployment_behind_the_proxy() {
             .contains("echo app listening")
     );
     let route = fake.get("httproutes", NAMESPACE, "kecho-route").unwrap();
-    assert_eq!(route["spec"]["hostnames"], json!(["apps.example.org"]));
+    assert_eq!(
+        route["spec"]["hostnames"],
+        json!(["kecho.apps.example.org"])
+    );
 
     // Through the platform's proxy, the path rewritten; the deployment and its log are the
     // cluster's.
@@ -967,6 +970,20 @@ async fn on_kubernetes_an_exposed_service_is_a_deployment_behind_the_proxy() {
         .await;
     assert_eq!(restarted.status, StatusCode::OK, "{}", restarted.body);
     until("a new pod replaces the old one", || {
+        let now = pods();
+        now.len() == 1 && now != before
+    })
+    .await;
+    until_served(address, "kecho", &[]).await;
+
+    // A new script rolls the pods (it lives in a ConfigMap, outside the pods' spec).
+    let before = pods();
+    definition["script"] = json!(format!("{ECHO_APP}# v2\n"));
+    let saved = app
+        .rest("PUT", "/system/services", Some(definition.clone()))
+        .await;
+    assert_eq!(saved.status, StatusCode::NO_CONTENT, "{}", saved.body);
+    until("the new script's pod replaces the old one", || {
         let now = pods();
         now.len() == 1 && now != before
     })

@@ -37,11 +37,6 @@ pub struct KubernetesExecutor {
 
 impl KubernetesExecutor {
     /// Starts the shared watch; its tasks end when `stop` turns true.
-    /// The cluster's API, for what runs beside jobs (exposed services).
-    pub fn cluster(&self) -> &Cluster {
-        &self.cluster
-    }
-
     pub fn start(
         client: kube::Client,
         settings: ClusterSettings,
@@ -50,6 +45,11 @@ impl KubernetesExecutor {
         let (tracker, tasks) = Tracker::start(client.clone(), &settings, stop);
         let cluster = Cluster::new(client, settings);
         (Self { cluster, tracker }, tasks)
+    }
+
+    /// The cluster's API, for what runs beside jobs (exposed services).
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
     }
 
     /// Waits for the job's end as the watch sees it: the pod to read the log of, and the
@@ -277,7 +277,7 @@ impl Executor for KubernetesExecutor {
         secrets: &[(String, String)],
     ) -> Result<(), String> {
         self.cluster.prepare_service(service, secrets).await?;
-        self.cluster.apply_exposed(service).await
+        self.cluster.apply_exposed(service, secrets).await
     }
 
     async fn service_deleted(&self, service: &Service) -> Result<(), String> {

@@ -36,9 +36,15 @@ use crate::exposed::RESOURCE_KIND;
 const WAKE_POLL: Duration = Duration::from_millis(250);
 
 impl Cluster {
-    /// Makes the service's exposed objects match it: applied when it is exposed (a stopped
-    /// one stays at 0 replicas), deleted when it no longer is.
-    pub async fn apply_exposed(&self, service: &Service) -> Result<(), String> {
+    /// Makes the service's exposed objects match it: applied when it is exposed, deleted when
+    /// it no longer is. A stopped one stays at 0 replicas; a running one keeps the replicas
+    /// its autoscaler gave it (at least `min_scale`); `secrets` are its environment secrets,
+    /// whose change, like the script's, rolls its pods.
+    pub async fn apply_exposed(
+        &self,
+        service: &Service,
+        secrets: &[(String, String)],
+    ) -> Result<(), String> {
         let existing = self.exposed_deployment(service).await?;
         if !service.is_exposed() {
             if existing.is_some() {
@@ -46,17 +52,30 @@ impl Cluster {
             }
             return Ok(());
         }
-        let scale = match existing.as_ref().and_then(previous_replicas) {
-            Some(previous) => Scale {
-                replicas: 0,
-                previous: Some(previous),
+        let running = Scale::running(service);
+        let scale = match &existing {
+            Some(existing) => match previous_replicas(existing) {
+                Some(previous) => Scale {
+                    replicas: 0,
+                    previous: Some(previous),
+                },
+                None => Scale {
+                    replicas: replicas_of(existing).max(running.replicas),
+                    previous: None,
+                },
             },
-            None => Scale::running(service),
+            None => running,
         };
-        self.apply_exposed_objects(service, scale).await
+        let revision = objects::revision(service, secrets);
+        self.apply_exposed_objects(service, scale, &revision).await
     }
 
-    async fn apply_exposed_objects(&self, service: &Service, scale: Scale) -> Result<(), String> {
+    async fn apply_exposed_objects(
+        &self,
+        service: &Service,
+        scale: Scale,
+        revision: &str,
+    ) -> Result<(), String> {
         let ns = self.namespace_of(service);
         let name = &service.name;
         let scripts: Api<ConfigMap> = Api::namespaced(self.client.clone(), &ns);
@@ -80,7 +99,7 @@ impl Cluster {
             }
         }
         let deployments: Api<Deployment> = Api::namespaced(self.client.clone(), &ns);
-        if let Some(deployment) = objects::deployment(service, &ns, scale) {
+        if let Some(deployment) = objects::deployment(service, &ns, scale, revision) {
             apply(
                 &deployments,
                 &objects::deployment_name(name),
@@ -125,28 +144,64 @@ impl Cluster {
     /// The direct route when the operator configured them: applied, or deleted when the
     /// service may not have one (`set_auth`, a NodePort).
     async fn apply_route(&self, service: &Service, ns: &str) -> Result<(), String> {
-        let Some(routes) = &self.settings().exposed_routes else {
-            return Ok(());
-        };
+        let wanted = self
+            .settings()
+            .exposed_routes
+            .as_ref()
+            .and_then(|routes| objects::route(service, ns, routes));
         let name = objects::route_name(&service.name);
-        let http = self.http_routes(ns);
-        let ingresses: Api<Ingress> = Api::namespaced(self.client.clone(), ns);
-        match objects::route(service, ns, routes) {
+        match wanted {
             Some(Route::Http(route)) => {
-                apply(&http, &name, &route, "apply the service's HTTPRoute").await
+                apply(
+                    &self.http_routes(ns),
+                    &name,
+                    &route,
+                    "apply the service's HTTPRoute",
+                )
+                .await?;
+                self.remove_routes(service, ns, false, true).await
             }
             Some(Route::Ingress(ingress)) => {
-                apply(&ingresses, &name, &ingress, "apply the service's Ingress").await
+                apply(
+                    &self.ingresses(ns),
+                    &name,
+                    &ingress,
+                    "apply the service's Ingress",
+                )
+                .await?;
+                self.remove_routes(service, ns, true, false).await
             }
-            None => match routes.via {
-                super::RouteKind::Gateway { .. } => {
-                    delete(&http, &name, "delete the service's HTTPRoute").await
-                }
-                super::RouteKind::Ingress { .. } => {
-                    delete(&ingresses, &name, "delete the service's Ingress").await
-                }
-            },
+            None => self.remove_routes(service, ns, true, true).await,
         }
+    }
+
+    /// Deletes the service's direct routes of either kind, whatever the settings say now (an
+    /// earlier setting may have made them; the API's 404 for an absent route, or for routes
+    /// of a kind the cluster does not serve, is fine).
+    async fn remove_routes(
+        &self,
+        service: &Service,
+        ns: &str,
+        http: bool,
+        ingress: bool,
+    ) -> Result<(), String> {
+        let name = objects::route_name(&service.name);
+        if http {
+            delete(
+                &self.http_routes(ns),
+                &name,
+                "delete the service's HTTPRoute",
+            )
+            .await?;
+        }
+        if ingress {
+            delete(&self.ingresses(ns), &name, "delete the service's Ingress").await?;
+        }
+        Ok(())
+    }
+
+    fn ingresses(&self, ns: &str) -> Api<Ingress> {
+        Api::namespaced(self.client.clone(), ns)
     }
 
     fn http_routes(&self, ns: &str) -> Api<DynamicObject> {
@@ -190,24 +245,7 @@ impl Cluster {
             "delete the service's script",
         )
         .await?;
-        if let Some(routes) = &self.settings().exposed_routes {
-            let route = objects::route_name(name);
-            match routes.via {
-                super::RouteKind::Gateway { .. } => {
-                    delete(
-                        &self.http_routes(&ns),
-                        &route,
-                        "delete the service's HTTPRoute",
-                    )
-                    .await?
-                }
-                super::RouteKind::Ingress { .. } => {
-                    let ingresses: Api<Ingress> = Api::namespaced(self.client.clone(), &ns);
-                    delete(&ingresses, &route, "delete the service's Ingress").await?
-                }
-            }
-        }
-        Ok(())
+        self.remove_routes(service, &ns, true, true).await
     }
 
     /// Scales the service to 0, keeping the replicas it had for `start`; a stopped one is
@@ -219,25 +257,28 @@ impl Cluster {
         if previous_replicas(&existing).is_some() {
             return Ok(());
         }
-        let current = existing.spec.and_then(|s| s.replicas).unwrap_or(1).max(1);
         let scale = Scale {
             replicas: 0,
-            previous: Some(current),
+            previous: Some(replicas_of(&existing).max(1)),
         };
-        self.apply_exposed_objects(service, scale).await
+        self.apply_exposed_objects(service, scale, &revision_of(&existing))
+            .await
     }
 
     /// Gives a stopped service the replicas it had (else `min_scale`) and its autoscaler.
     pub async fn start_exposed(&self, service: &Service) -> Result<(), String> {
-        let existing = self.exposed_deployment(service).await?;
-        let scale = match existing.as_ref().and_then(previous_replicas) {
+        let Some(existing) = self.exposed_deployment(service).await? else {
+            return Err(not_deployed(service));
+        };
+        let scale = match previous_replicas(&existing) {
             Some(previous) => Scale {
                 replicas: previous,
                 previous: None,
             },
-            None => Scale::running(service),
+            None => return Ok(()),
         };
-        self.apply_exposed_objects(service, scale).await
+        self.apply_exposed_objects(service, scale, &revision_of(&existing))
+            .await
     }
 
     /// Replaces the service's pods by new ones (a rollout), as `kubectl rollout restart`.
@@ -437,6 +478,27 @@ fn not_deployed(service: &Service) -> String {
         "the service {} has no Deployment on the cluster yet",
         service.name
     )
+}
+
+fn replicas_of(deployment: &Deployment) -> i32 {
+    deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.replicas)
+        .unwrap_or(1)
+}
+
+/// The [`objects::REVISION`] the Deployment's pods were made with (kept by stop and start,
+/// which change neither script nor secrets).
+fn revision_of(deployment: &Deployment) -> String {
+    deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.metadata.as_ref())
+        .and_then(|m| m.annotations.as_ref())
+        .and_then(|a| a.get(objects::REVISION))
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// The replicas `stop` kept, when the Deployment is stopped.

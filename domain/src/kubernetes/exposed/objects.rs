@@ -44,6 +44,9 @@ pub const COMPONENT: &str = "exposed";
 pub const PREVIOUS_REPLICAS: &str = "oscar.grycap.io/previous-replicas";
 /// The pod template's annotation `restart` changes: a rollout of new pods.
 pub const RESTARTED_AT: &str = "oscar.grycap.io/restarted-at";
+/// The pod template's digest of what reaches the pods outside their spec (the script's
+/// ConfigMap, the secrets' Secret): when it changes, so does the template.
+pub const REVISION: &str = "oscar.grycap.io/config-revision";
 /// When a server last proxied a request to a service with `min_scale: 0` (RFC 3339): every
 /// server reads it before scaling the service to zero.
 pub const LAST_REQUEST: &str = "oscar.grycap.io/last-request";
@@ -117,6 +120,20 @@ pub fn script(service: &Service, namespace: &str) -> Option<ConfigMap> {
     })
 }
 
+/// The [`REVISION`] of a service's script and secrets.
+pub fn revision(service: &Service, secrets: &[(String, String)]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut digest = Sha256::new();
+    digest.update(service.script.as_bytes());
+    for (name, value) in secrets {
+        digest.update([0]);
+        digest.update(name.as_bytes());
+        digest.update([0]);
+        digest.update(value.as_bytes());
+    }
+    hex::encode(&digest.finalize()[..8])
+}
+
 /// How many instances a deployment runs, and what `stop` recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Scale {
@@ -143,7 +160,12 @@ fn min_replicas(service: &Service) -> i32 {
 }
 
 /// The Deployment running the service's instances.
-pub fn deployment(service: &Service, namespace: &str, scale: Scale) -> Option<Deployment> {
+pub fn deployment(
+    service: &Service,
+    namespace: &str,
+    scale: Scale,
+    revision: &str,
+) -> Option<Deployment> {
     let expose = service.expose.as_ref()?;
     let port = i32::from(expose.port()?);
     let mut metadata = metadata(service, deployment_name(&service.name), namespace);
@@ -157,6 +179,8 @@ pub fn deployment(service: &Service, namespace: &str, scale: Scale) -> Option<De
     labels.extend(selector(service));
     let mut annotations = services_own(&service.annotations);
     annotations.insert(OWNER_ANNOTATION.into(), service.owner.clone());
+    // A new script or new secrets change the template: a rollout, as a new definition.
+    annotations.insert(REVISION.into(), revision.to_string());
     let probe = |period: i32, tries: i32| Probe {
         http_get: Some(HTTPGetAction {
             path: Some(expose.health_path.clone()),
@@ -334,6 +358,13 @@ pub fn autoscaler(service: &Service, namespace: &str) -> Option<HorizontalPodAut
     })
 }
 
+/// The host a service's direct route answers on: its own under the apps' host, so that apps
+/// are apart from each other as well as from the dashboard (an origin each: one app's pages
+/// cannot script another's or register a service worker over it).
+pub fn route_host(service: &Service, routes: &ExposedRoutes) -> String {
+    format!("{}.{}", service.name, routes.host)
+}
+
 /// A route straight to the service: an HTTPRoute or an Ingress.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Route {
@@ -347,10 +378,12 @@ pub enum Route {
 pub fn route(service: &Service, namespace: &str, routes: &ExposedRoutes) -> Option<Route> {
     let expose = service.expose.as_ref()?;
     let port = i32::from(expose.port()?);
-    if expose.set_auth || expose.node_port != 0 {
+    // Through the proxy only: it checks set_auth, and it wakes a service resting at zero.
+    if expose.set_auth || expose.node_port != 0 || expose.min_scale == 0 {
         return None;
     }
     let base = model::routes::exposed_base(&service.name);
+    let host = route_host(service, routes);
     let metadata = metadata(service, route_name(&service.name), namespace);
     Some(match &routes.via {
         RouteKind::Gateway {
@@ -371,7 +404,7 @@ pub fn route(service: &Service, namespace: &str, routes: &ExposedRoutes) -> Opti
                 "metadata": metadata,
                 "spec": {
                     "parentRefs": [{"name": name, "namespace": gateway_namespace}],
-                    "hostnames": [routes.host],
+                    "hostnames": [host],
                     "rules": [rule],
                 },
             }))
@@ -399,7 +432,7 @@ pub fn route(service: &Service, namespace: &str, routes: &ExposedRoutes) -> Opti
                 spec: Some(IngressSpec {
                     ingress_class_name: Some(class.clone()),
                     rules: Some(vec![IngressRule {
-                        host: Some(routes.host.clone()),
+                        host: Some(host),
                         http: Some(HTTPIngressRuleValue {
                             paths: vec![HTTPIngressPath {
                                 path: Some(path),
@@ -490,11 +523,11 @@ mod tests {
         vec![
             (
                 "exposed-deployment".into(),
-                to_json(&deployment(&script, ns, Scale::running(&script)).unwrap()),
+                to_json(&deployment(&script, ns, Scale::running(&script), "r1").unwrap()),
             ),
             (
                 "exposed-deployment-stopped".into(),
-                to_json(&deployment(&image, ns, stopped).unwrap()),
+                to_json(&deployment(&image, ns, stopped, "r1").unwrap()),
             ),
             (
                 "exposed-script".into(),
@@ -548,7 +581,7 @@ mod tests {
     #[test]
     fn the_script_runs_from_its_config_map_and_default_command_runs_the_image() {
         let script = exposed(json!({"api_port": 80, "min_scale": 2}));
-        let d = to_json(&deployment(&script, "ns", Scale::running(&script)).unwrap());
+        let d = to_json(&deployment(&script, "ns", Scale::running(&script), "r1").unwrap());
         let container = &d["spec"]["template"]["spec"]["containers"][0];
         assert_eq!(
             container["command"],
@@ -586,7 +619,7 @@ mod tests {
         );
 
         let image = exposed(json!({"api_port": 8888, "default_command": true}));
-        let d = to_json(&deployment(&image, "ns", Scale::running(&image)).unwrap());
+        let d = to_json(&deployment(&image, "ns", Scale::running(&image), "r1").unwrap());
         let container = &d["spec"]["template"]["spec"]["containers"][0];
         assert!(
             container.get("command").is_none(),
@@ -606,7 +639,7 @@ mod tests {
             replicas: 0,
             previous: Some(3),
         };
-        let d = deployment(&service, "ns", scale).unwrap();
+        let d = deployment(&service, "ns", scale, "r1").unwrap();
         assert_eq!(d.spec.unwrap().replicas, Some(0));
         assert_eq!(d.metadata.annotations.unwrap()[PREVIOUS_REPLICAS], "3");
     }
@@ -639,7 +672,7 @@ mod tests {
         // Not exposed: nothing at all.
         let mut none = plain.clone();
         none.expose = None;
-        assert!(deployment(&none, "ns", Scale::running(&none)).is_none());
+        assert!(deployment(&none, "ns", Scale::running(&none), "r1").is_none());
         assert!(super::service(&none, "ns").is_none() && autoscaler(&none, "ns").is_none());
     }
 
@@ -649,7 +682,8 @@ mod tests {
         let Some(Route::Http(http)) = route(&open, "ns", &gateway()) else {
             panic!()
         };
-        assert_eq!(http["spec"]["hostnames"], json!(["apps.example.org"]));
+        // Each app on a host of its own: one app's pages cannot reach another's.
+        assert_eq!(http["spec"]["hostnames"], json!(["nginx.apps.example.org"]));
         assert_eq!(
             http["spec"]["parentRefs"],
             json!([{"name": "gateway", "namespace": "gateway-system"}])
@@ -688,6 +722,11 @@ mod tests {
         let guarded = exposed(json!({"api_port": 8080, "set_auth": true}));
         assert!(route(&guarded, "ns", &gateway()).is_none());
         assert!(route(&guarded, "ns", &ingress()).is_none());
+        // Resting at zero, only the proxy wakes it; a NodePort is its own way in.
+        let resting = exposed(json!({"api_port": 8080, "min_scale": 0}));
+        assert!(route(&resting, "ns", &gateway()).is_none());
+        let node = exposed(json!({"api_port": 8080, "nodePort": 30080}));
+        assert!(route(&node, "ns", &ingress()).is_none());
     }
 
     /// The shipped policy lets only the platform's server reach exposed pods: it selects them
@@ -702,7 +741,7 @@ mod tests {
         let spec = policy.spec.unwrap();
         let selector = spec.pod_selector.unwrap();
         let service = exposed(json!({"api_port": 80}));
-        let d = deployment(&service, "x", Scale::running(&service)).unwrap();
+        let d = deployment(&service, "x", Scale::running(&service), "r1").unwrap();
         let pod_labels = d.spec.unwrap().template.metadata.unwrap().labels.unwrap();
         assert!(selects(&selector, &pod_labels), "{pod_labels:?}");
         let mut job_labels = pod_labels.clone();
@@ -726,5 +765,25 @@ mod tests {
         let from = &spec.ingress.unwrap()[0].from.clone().unwrap()[0];
         assert!(selects(from.pod_selector.as_ref().unwrap(), &server_labels));
         assert_eq!(spec.policy_types.unwrap(), ["Ingress"]);
+    }
+
+    #[test]
+    fn a_new_script_or_new_secrets_change_the_pod_template() {
+        let service = exposed(json!({"api_port": 80}));
+        let secrets = vec![("API_KEY".to_string(), "s3cret-value-1".to_string())];
+        let base = revision(&service, &secrets);
+        assert_eq!(base, revision(&service, &secrets), "stable");
+        let mut edited = service.clone();
+        edited.script.push_str("\n# v2");
+        assert_ne!(base, revision(&edited, &secrets));
+        let rotated = vec![("API_KEY".to_string(), "two".to_string())];
+        assert_ne!(base, revision(&service, &rotated));
+        // Only a digest reaches the object, never a value.
+        let d = to_json(&deployment(&service, "ns", Scale::running(&service), &base).unwrap());
+        assert_eq!(
+            d["spec"]["template"]["metadata"]["annotations"][REVISION],
+            base.as_str()
+        );
+        assert!(!d.to_string().contains("s3cret-value-1"));
     }
 }
