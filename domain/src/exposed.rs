@@ -155,7 +155,7 @@ impl InstanceState {
 /// rule) until `in_flight` is dropped.
 pub struct Connection {
     pub stream: Box<dyn Io>,
-    pub in_flight: Option<InFlight>,
+    pub in_flight: InFlight,
 }
 
 /// A byte stream to an instance: a Unix socket on this machine, TCP to a cluster's Service.
@@ -177,11 +177,20 @@ struct Reached {
     /// Its Service's address, read once (forgotten when it does not answer, as after the
     /// service was made again).
     address: Option<std::net::SocketAddr>,
-    /// When a request last went to it, and when that was last recorded on the cluster.
-    used: Option<Instant>,
+    /// When it last answered (or was woken): taken to be running for [`AWAKE_FOR`] after.
+    awake: Option<Instant>,
+    /// When a request to it was last recorded on the cluster.
     recorded: Option<Instant>,
+    /// One wake at a time; the requests that wait for it share it.
+    waking: Arc<tokio::sync::Mutex<()>>,
     in_flight: Arc<AtomicUsize>,
     done: Arc<Notify>,
+}
+
+impl Reached {
+    fn is_awake(&self) -> bool {
+        self.awake.is_some_and(|at| at.elapsed() < AWAKE_FOR)
+    }
 }
 
 /// One request in flight on an instance, until dropped.
@@ -227,6 +236,12 @@ impl Exposed {
             *seen = Some(services.clone());
             same
         };
+        if !unchanged {
+            // A service made again, or with other ports, has another address.
+            for reached in self.reached.lock().unwrap().values_mut() {
+                reached.address = None;
+            }
+        }
         let current: HashMap<String, u64> = self
             .deployments
             .lock()
@@ -441,7 +456,7 @@ impl Exposed {
                 result => {
                     return result.map(|(_, stream, in_flight)| Connection {
                         stream: Box::new(stream),
-                        in_flight: Some(in_flight),
+                        in_flight,
                     });
                 }
             }
@@ -460,24 +475,23 @@ impl Exposed {
         let resting = service.expose.as_ref().is_some_and(|e| e.min_scale == 0);
         let mut error = String::new();
         for _ in 0..2 {
-            let (known, awake, record) = {
-                let mut all = self.reached.lock().unwrap();
-                let reached = all.entry(name.clone()).or_default();
-                let awake = reached.used.is_some_and(|at| at.elapsed() < AWAKE_FOR);
-                let record = reached
-                    .recorded
-                    .is_none_or(|at| at.elapsed() >= RECORD_EVERY);
-                reached.used = Some(Instant::now());
+            let (known, awake, record, waking) = self.with_reached(name, |r| {
+                let record = r.recorded.is_none_or(|at| at.elapsed() >= RECORD_EVERY);
                 if record {
-                    reached.recorded = reached.used;
+                    r.recorded = Some(Instant::now());
                 }
-                (reached.address, awake, record)
-            };
+                (r.address, r.is_awake(), record, r.waking.clone())
+            });
             if resting && !awake {
-                cluster
-                    .wake_exposed(service, READY_WITHIN)
-                    .await
-                    .map_err(AppError::Unavailable)?;
+                // The first request wakes it; those meanwhile wait for that wake.
+                let _one = waking.lock().await;
+                if !self.with_reached(name, |r| r.is_awake()) {
+                    cluster
+                        .wake_exposed(service, READY_WITHIN)
+                        .await
+                        .map_err(AppError::Unavailable)?;
+                    self.with_reached(name, |r| r.awake = Some(Instant::now()));
+                }
             }
             if resting
                 && record
@@ -500,19 +514,20 @@ impl Exposed {
                 Ok(Ok(stream)) => {
                     let _ = stream.set_nodelay(true);
                     let in_flight = self.with_reached(name, |r| {
+                        r.awake = Some(Instant::now());
                         r.in_flight.fetch_add(1, Ordering::Relaxed);
                         InFlight(r.in_flight.clone(), r.done.clone())
                     });
                     return Ok(Connection {
                         stream: Box::new(stream),
-                        in_flight: Some(in_flight),
+                        in_flight,
                     });
                 }
                 Ok(Err(e)) => error = e.to_string(),
                 Err(_) => error = format!("no answer within {}s", CONNECT_WITHIN.as_secs()),
             }
             // Read again, and woken again if it rests.
-            self.with_reached(name, |r| (r.address, r.used) = (None, None));
+            self.with_reached(name, |r| (r.address, r.awake) = (None, None));
         }
         Err(AppError::Unavailable(format!(
             "no instance of {name} answers ({error}): see its deployment's state"
@@ -556,7 +571,7 @@ impl Exposed {
             };
             match idled {
                 Ok(true) => {
-                    self.with_reached(&service.name, |r| r.used = None);
+                    self.with_reached(&service.name, |r| r.awake = None);
                     tracing::info!(service = %service.name, "idle exposed service scaled to 0");
                 }
                 Ok(false) => {}

@@ -52,6 +52,7 @@ async fn main() {
                 job_ttl: Duration::from_secs(600),
                 pending_timeout: Duration::from_secs(300),
                 exposed_routes: None,
+                allow_node_ports: false,
             },
             kubeconfig: Some(kubeconfig),
         };

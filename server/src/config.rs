@@ -382,6 +382,7 @@ const KUBE_VARS: &[&str] = &[
     "OSCAR_KUBE_EXPOSED_HOST",
     "OSCAR_KUBE_EXPOSED_GATEWAY",
     "OSCAR_KUBE_EXPOSED_INGRESS_CLASS",
+    "OSCAR_KUBE_ALLOW_NODE_PORTS",
     "OSCAR_KUBECONFIG",
 ];
 
@@ -472,6 +473,7 @@ fn executor(env: &Env) -> Result<ExecutorConfig, ConfigError> {
                     job_ttl: seconds("OSCAR_KUBE_JOB_TTL", 600)?,
                     pending_timeout: seconds("OSCAR_KUBE_PENDING_TIMEOUT", 300)?,
                     exposed_routes: exposed_routes(env)?,
+                    allow_node_ports: env.boolean("OSCAR_KUBE_ALLOW_NODE_PORTS", false)?,
                 },
                 kubeconfig: env.text("OSCAR_KUBECONFIG").map(PathBuf::from),
             })

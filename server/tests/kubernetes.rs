@@ -281,6 +281,11 @@ async fn services_cannot_loosen_their_pods_confinement() {
             json!({"image_pull_secrets": ["nobodys-registry"]}),
             "image_pull_secrets[0]",
         ),
+        // A port on every node, around the platform's proxy: off unless the operator allows.
+        (
+            json!({"expose": {"api_port": 8080, "nodePort": 30080}}),
+            "expose.nodePort",
+        ),
     ];
     for (extra, field) in refused {
         let mut definition = service("kconfined", UPPERCASE);

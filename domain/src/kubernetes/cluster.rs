@@ -422,6 +422,7 @@ mod tests {
             job_ttl: Duration::from_secs(600),
             pending_timeout: Duration::from_secs(300),
             exposed_routes: None,
+            allow_node_ports: false,
         };
         (
             Cluster::new(kube::Client::new(service, "default"), settings),

@@ -260,6 +260,7 @@ impl Executor for KubernetesExecutor {
     }
 
     async fn check_service(&self, service: &Service) -> AppResult<()> {
+        super::exposed::check(service, self.cluster.settings())?;
         self.cluster.check_pull_secrets(service).await
     }
 

@@ -27,6 +27,10 @@ pub struct ClusterSettings {
     /// Routes straight to exposed services, when the operator gives them a host of their own;
     /// without, the platform's proxy serves them (see [`exposed`]).
     pub exposed_routes: Option<ExposedRoutes>,
+    /// Whether exposed services may ask for a NodePort (a port on every node, taken from a
+    /// range all users share, reaching the pods without the platform): off unless the
+    /// operator allows it.
+    pub allow_node_ports: bool,
 }
 
 /// How exposed services are routed to without the platform: on their own host (never the

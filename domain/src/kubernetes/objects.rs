@@ -446,6 +446,7 @@ pub(crate) mod tests {
             job_ttl: Duration::from_secs(3600),
             pending_timeout: Duration::from_secs(300),
             exposed_routes: None,
+            allow_node_ports: false,
         }
     }
 

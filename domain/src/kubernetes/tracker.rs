@@ -150,7 +150,9 @@ async fn follow<K>(
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     K::DynamicType: Default + Eq + Hash + Clone,
 {
-    let config = watcher::Config::default().labels(&format!("{MANAGED_LABEL}={MANAGED_BY}"));
+    // Jobs and their pods only (exposed services' pods carry no job label).
+    let config =
+        watcher::Config::default().labels(&format!("{MANAGED_LABEL}={MANAGED_BY},{JOB_LABEL}"));
     let events = reflector::reflector(writer, watcher(api, config).default_backoff());
     let mut events = std::pin::pin!(events);
     loop {

@@ -61,6 +61,7 @@ pub async fn app_with(
                 job_ttl: Duration::from_secs(600),
                 pending_timeout,
                 exposed_routes,
+                allow_node_ports: false,
             },
             kubeconfig: Some(kubeconfig),
         };

@@ -27,8 +27,10 @@ use model::service::Service;
 use model::services::{DeploymentLogEntry, DeploymentSummary, InstanceView};
 
 use self::objects::{Route, Scale};
+use super::ClusterSettings;
 use super::cluster::{Cluster, FIELD_MANAGER, delete_if_present, refused, retried};
 use super::objects::JOB_CONTAINER;
+use model::{AppError, AppResult};
 
 use crate::exposed::RESOURCE_KIND;
 
@@ -360,9 +362,24 @@ impl Cluster {
         if last.is_some_and(|at| at > Timestamp::now() - idle_after) {
             return Ok(false);
         }
-        let patch = serde_json::json!({"spec": {"replicas": 0}});
-        self.patch_exposed(service, patch, "scale the idle service to 0")
-            .await?;
+        // Only the Deployment as read: a wake by another server in between wins (409).
+        let patch = serde_json::json!({
+            "metadata": {"resourceVersion": deployment.metadata.resource_version},
+            "spec": {"replicas": 0},
+        });
+        let deployments: Api<Deployment> =
+            Api::namespaced(self.client.clone(), &self.namespace_of(service));
+        let name = objects::deployment_name(&service.name);
+        match deployments
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 409 || status.is_not_found() => {
+                return Ok(false);
+            }
+            Err(err) => return Err(refused("scale the idle service to 0", err)),
+        }
         Ok(true)
     }
 
@@ -447,7 +464,8 @@ impl Cluster {
                 Err(err) => return Err(refused("read the service's log", err)),
             }
         }
-        lines.sort_by(|a, b| a.0.cmp(&b.0));
+        // By time, not text: the API trims the fractions of seconds' trailing zeros.
+        lines.sort_by_key(|(at, _)| Timestamp::parse_rfc3339(at));
         Ok(lines.split_off(lines.len().saturating_sub(tail)))
     }
 
@@ -499,6 +517,34 @@ fn revision_of(deployment: &Deployment) -> String {
         .and_then(|a| a.get(objects::REVISION))
         .cloned()
         .unwrap_or_default()
+}
+
+/// What Kubernetes mode refuses of an exposed service, with the field to fix: a name a
+/// Service cannot have, and a NodePort, which reaches the pods without the platform's proxy
+/// (so never with `set_auth`, and only where the operator allows NodePorts).
+pub fn check(service: &Service, settings: &ClusterSettings) -> AppResult<()> {
+    let Some(expose) = service.expose.as_ref().filter(|_| service.is_exposed()) else {
+        return Ok(());
+    };
+    if !service.name.starts_with(|c: char| c.is_ascii_lowercase()) {
+        return Err(AppError::bad_request(
+            "name",
+            "an exposed service's name must start with a letter on Kubernetes (its Service is named after it)",
+        ));
+    }
+    if expose.node_port != 0 && expose.set_auth {
+        return Err(AppError::bad_request(
+            "expose.nodePort",
+            "a NodePort reaches the pods without set_auth's check: use one or the other",
+        ));
+    }
+    if expose.node_port != 0 && !settings.allow_node_ports {
+        return Err(AppError::bad_request(
+            "expose.nodePort",
+            "NodePorts are not allowed on this platform (OSCAR_KUBE_ALLOW_NODE_PORTS): the platform serves the service at /system/services/<name>/exposed/",
+        ));
+    }
+    Ok(())
 }
 
 /// The replicas `stop` kept, when the Deployment is stopped.
@@ -748,5 +794,38 @@ mod tests {
             instances(&one).iter().map(|i| i.ready).collect::<Vec<_>>(),
             [true, false]
         );
+    }
+
+    #[test]
+    fn names_services_cannot_have_and_node_ports_are_refused_with_their_field() {
+        let settings = |allow_node_ports| ClusterSettings {
+            allow_node_ports,
+            ..crate::kubernetes::objects::tests::settings(crate::kubernetes::Namespacing::Shared)
+        };
+        let service = |name: &str, expose: serde_json::Value| {
+            Service::from_json(
+                json!({"name": name, "image": "nginx", "script": "x", "expose": expose}),
+            )
+            .unwrap()
+        };
+        let field = |s: &Service, allow| match check(s, &settings(allow)) {
+            Err(AppError::BadRequest { field, .. }) => field,
+            other => panic!("{other:?}"),
+        };
+        assert!(check(&service("web", json!({"api_port": 80})), &settings(false)).is_ok());
+        assert_eq!(
+            field(&service("1web", json!({"api_port": 80})), true),
+            "name"
+        );
+        let node = service("web", json!({"api_port": 80, "nodePort": 30080}));
+        assert_eq!(field(&node, false), "expose.nodePort");
+        assert!(check(&node, &settings(true)).is_ok());
+        let guarded = service(
+            "web",
+            json!({"api_port": 80, "nodePort": 30080, "set_auth": true}),
+        );
+        assert_eq!(field(&guarded, true), "expose.nodePort");
+        // Not exposed: nothing to refuse.
+        assert!(check(&service("1job", json!({})), &settings(false)).is_ok());
     }
 }

@@ -764,7 +764,17 @@ mod tests {
             .unwrap();
         let from = &spec.ingress.unwrap()[0].from.clone().unwrap()[0];
         assert!(selects(from.pod_selector.as_ref().unwrap(), &server_labels));
-        assert_eq!(spec.policy_types.unwrap(), ["Ingress"]);
+        // Out: DNS only, as embedded mode's instances (jobs-internet opens the Internet).
+        assert_eq!(spec.policy_types.unwrap(), ["Ingress", "Egress"]);
+        let egress = spec.egress.unwrap();
+        let ports: Vec<_> = egress
+            .iter()
+            .flat_map(|r| r.ports.clone().unwrap())
+            .collect();
+        assert!(
+            ports.iter().all(|p| p.port == Some(IntOrString::Int(53))),
+            "{ports:?}"
+        );
     }
 
     #[test]
