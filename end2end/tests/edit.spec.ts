@@ -104,6 +104,9 @@ test('access, labels, annotations and new secrets are set through the form', asy
   await page.getByLabel('Visibility').selectOption('restricted');
   await page.getByLabel('Allowed users (user ids, one per line; for restricted)').fill('alice@example.org\n\nbob@example.org');
   await page.getByLabel('Annotations (one key=value per line)').fill('note=demo');
+  await page.getByLabel('Output folders (bucket/folder, one per line)').fill('access-e2e/out suffix=.png,.jpg');
+  await page.getByTestId('script-help').locator('summary').click();
+  await expect(page.getByTestId('script-help')).toContainText('$TMP_OUTPUT_DIR');
   await page.getByRole('button', { name: 'Add a secret' }).click();
   await page.getByLabel('New secret 1 name').fill('TOKEN');
   await page.getByLabel('New secret 1 value').fill('new-access-secret');
@@ -121,6 +124,7 @@ test('access, labels, annotations and new secrets are set through the form', asy
   expect(stored.allowed_users).toEqual(['alice@example.org', 'bob@example.org']);
   expect(stored.labels.team).toBe('vision');
   expect(stored.annotations.note).toBe('demo');
+  expect(stored.output).toEqual([{ storage_provider: 'minio.default', path: 'access-e2e/out', suffix: ['.png', '.jpg'] }]);
   expect(Object.keys(stored.environment.secrets).sort()).toEqual(['API_KEY', 'TOKEN']);
   const text = JSON.stringify(stored);
   expect(text).not.toContain('kept-access-secret');
@@ -130,6 +134,7 @@ test('access, labels, annotations and new secrets are set through the form', asy
   await page.goto('/services/access-e2e/edit');
   await expect(page.getByLabel('Labels (one key=value per line, copied to its jobs)')).toHaveValue('team=vision');
   await expect(page.getByLabel('Visibility')).toHaveValue('restricted');
+  await expect(page.getByLabel('Output folders (bucket/folder, one per line)')).toHaveValue('access-e2e/out suffix=.png,.jpg');
   await expect(page.getByLabel('TOKEN', { exact: true })).toHaveValue('');
 });
 

@@ -138,8 +138,12 @@ pub fn ServiceForm(
         let (parsed, more) = parse_pairs(&annotations.get_untracked(), "annotations");
         service.annotations = parsed;
         found.extend(more);
-        service.input = merge_paths(&original.input, &inputs.get_untracked());
-        service.output = merge_paths(&original.output, &outputs.get_untracked());
+        let (input, more) = merge_paths(&original.input, &inputs.get_untracked(), "input");
+        service.input = input;
+        found.extend(more);
+        let (output, more) = merge_paths(&original.output, &outputs.get_untracked(), "output");
+        service.output = output;
+        found.extend(more);
         let (expose, wrong) = exposed.block(original.expose.as_ref());
         service.expose = expose;
         found.extend(wrong);
@@ -273,6 +277,8 @@ pub fn ServiceForm(
                         on:input=move |ev| outputs.set(event_target_value(&ev))></textarea>
                 </label>
             </div>
+            <p class="muted">"Filters follow the folder: " <code>"bucket/in suffix=.png,.jpg prefix=raw_"</code>
+                " (an input starts jobs only for such files; an output receives only such files)."</p>
             <p class="field-error" id="error-input" data-field="input">{error_for("input")}</p>
             <p class="field-error" id="error-output" data-field="output">{error_for("output")}</p>
             {(!other_stores.is_empty()).then(|| view! {
@@ -287,6 +293,17 @@ pub fn ServiceForm(
                         on:input=move |ev| script.set(event_target_value(&ev))></textarea>
                 </div>
             </label>
+            <details class="muted" data-testid="script-help">
+                <summary>"What the script gets"</summary>
+                <ul>
+                    <li><code>"$INPUT_FILE_PATH"</code>": the input file, downloaded (the request's body for /run and /job)"</li>
+                    <li><code>"$TMP_OUTPUT_DIR"</code>": every file written here (sub-folders too) goes to the output folders whose filters match"</li>
+                    <li><code>"$STORAGE_OBJECT_KEY"</code>": the input's key in its bucket"</li>
+                    <li><code>"$EVENT"</code>", "<code>"$EVENT_TIME"</code>": the event that started the job, and when"</li>
+                    <li><code>"$JOB_UUID"</code>": the job's id"</li>
+                    <li>"the environment variables and secrets below; a non-zero exit fails the job"</li>
+                </ul>
+            </details>
             <p class="field-error" id="error-script" data-field="script">{error_for("script")}</p>
             <label>
                 "Environment variables (one NAME=value per line)"
@@ -405,39 +422,77 @@ pub fn ServiceForm(
     }
 }
 
-/// The platform store's folders of a storage list, one per line, for editing.
+/// The platform store's folders of a storage list, one per line with its filters
+/// (`bucket/folder suffix=.png,.jpg prefix=raw_`), for editing.
 fn own_store_paths(entries: &[StorageIo]) -> String {
     entries
         .iter()
         .filter(|io| io.in_platform_store())
-        .map(|io| io.path.clone())
+        .map(|io| {
+            let mut line = io.path.clone();
+            for (key, values) in [("suffix", &io.suffix), ("prefix", &io.prefix)] {
+                if !values.is_empty() {
+                    line.push_str(&format!(" {key}={}", values.join(",")));
+                }
+            }
+            line
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
 
-/// Edited lines back to entries: an unchanged path keeps its entry (filters included), a new
-/// one becomes a plain entry in the platform store; other providers' entries stay as they were.
-fn merge_paths(original: &[StorageIo], lines: &str) -> Vec<StorageIo> {
+/// Edited lines back to entries of `field` (`input` or `output`): each line is a folder of the
+/// platform store with its filters (a folder already there keeps how its provider was
+/// written); other providers' entries stay as they were. A word that is not a filter is an
+/// error naming its line.
+fn merge_paths(
+    original: &[StorageIo],
+    lines: &str,
+    field: &str,
+) -> (Vec<StorageIo>, Vec<FieldError>) {
     let mut merged: Vec<StorageIo> = original
         .iter()
         .filter(|io| !io.in_platform_store())
         .cloned()
         .collect();
-    for path in lines
-        .lines()
-        .map(|l| l.trim().trim_matches('/'))
-        .filter(|l| !l.is_empty())
-    {
-        let kept = original
+    let mut errors = Vec::new();
+    for (i, line) in lines.lines().enumerate() {
+        let mut words = line.split_whitespace();
+        let Some(path) = words.next().map(|p| p.trim_matches('/')) else {
+            continue;
+        };
+        let provider = original
             .iter()
-            .find(|io| io.in_platform_store() && io.path == path);
-        merged.push(kept.cloned().unwrap_or_else(|| StorageIo {
-            storage_provider: PLATFORM_STORE.into(),
+            .find(|io| io.in_platform_store() && io.path == path)
+            .map_or(PLATFORM_STORE.to_string(), |io| io.storage_provider.clone());
+        let mut entry = StorageIo {
+            storage_provider: provider,
             path: path.to_string(),
             ..StorageIo::default()
-        }));
+        };
+        for word in words {
+            let list = |values: &str| -> Vec<String> {
+                values
+                    .split(',')
+                    .filter(|v| !v.is_empty())
+                    .map(String::from)
+                    .collect()
+            };
+            match word.split_once('=') {
+                Some(("suffix", values)) => entry.suffix.extend(list(values)),
+                Some(("prefix", values)) => entry.prefix.extend(list(values)),
+                _ => errors.push(FieldError {
+                    field: field.into(),
+                    message: format!(
+                        "line {}: {word:?} is not a filter (suffix=… or prefix=…, comma-separated)",
+                        i + 1
+                    ),
+                }),
+            }
+        }
+        merged.push(entry);
     }
-    merged
+    (merged, errors)
 }
 
 /// The form's fields of the `expose` block, as typed.
@@ -702,13 +757,37 @@ mod tests {
                 ..Default::default()
             },
         ];
-        let merged = merge_paths(&original, "b/in\n/b/more/\n");
+        // The lines as shown keep what they had; a new line may carry filters.
+        let shown = own_store_paths(&original);
+        assert_eq!(shown, "b/in suffix=.png");
+        let (merged, errors) = merge_paths(
+            &original,
+            &format!("{shown}\n/b/more/ prefix=raw_,x_ suffix=.txt\n\n"),
+            "input",
+        );
+        assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(merged.len(), 3);
         assert_eq!(merged[0].storage_provider, "webdav.x");
         assert_eq!(merged[1].suffix, [".png"]);
         assert_eq!(
             (merged[2].storage_provider.as_str(), merged[2].path.as_str()),
             (PLATFORM_STORE, "b/more")
+        );
+        assert_eq!(
+            (merged[2].prefix.as_slice(), merged[2].suffix.as_slice()),
+            (
+                &["raw_".to_string(), "x_".to_string()][..],
+                &[".txt".to_string()][..]
+            )
+        );
+        // A filter removed from the line is gone; a word that is not one is named.
+        let (merged, _) = merge_paths(&original, "b/in", "input");
+        assert!(merged[1].suffix.is_empty());
+        let (_, errors) = merge_paths(&original, "b/in\nb/x png", "input");
+        assert_eq!(errors[0].field, "input");
+        assert!(
+            errors[0].message.starts_with("line 2: \"png\""),
+            "{errors:?}"
         );
     }
 }
