@@ -180,3 +180,39 @@ test('leaving the form with changes not saved asks first', async ({ page, reques
   await expect(page).toHaveURL(/\/services\/guard-e2e$/);
   expect(asked.length).toBe(2);
 });
+
+test('a service is edited as YAML, and the form follows', async ({ page, request }) => {
+  await api.createService(request, {
+    name: 'yaml-edit-e2e',
+    image: 'docker.io/library/alpine:3.20',
+    script: '#!/bin/sh\necho hi\n',
+    memory: '256Mi',
+    environment: { secrets: { API_KEY: 'kept-yaml-secret' } },
+  });
+  const before = await (await api.getService(request, 'yaml-edit-e2e')).json();
+  await signIn(page, '/services/yaml-edit-e2e/edit');
+  await expect(page.getByRole('button', { name: 'Save' })).toBeEnabled();
+  await page.getByLabel('Memory').fill('1Gi');
+  await page.getByRole('tab', { name: 'YAML' }).click();
+  const yaml = page.getByLabel('FDL (YAML)');
+  await expect(yaml).toHaveValue(/memory: 1Gi/);
+  await expect(yaml).not.toHaveValue(/kept-yaml-secret/);
+
+  // Another name is refused: this page edits this service.
+  const text = await yaml.inputValue();
+  await yaml.fill(text.replace('name: yaml-edit-e2e', 'name: someone-else'));
+  await page.getByRole('button', { name: 'Save' }).click();
+  await expect(page.getByTestId('sync-note')).toContainText('this page edits "yaml-edit-e2e"');
+
+  // Back in the form, what the YAML says shows; saved from the YAML tab, it is stored.
+  await yaml.fill(text.replace('memory: 1Gi', 'memory: 768Mi'));
+  await page.getByRole('tab', { name: 'Form' }).click();
+  await expect(page.getByLabel('Memory')).toHaveValue('768Mi');
+  await page.getByRole('tab', { name: 'YAML' }).click();
+  await page.getByRole('button', { name: 'Save' }).click();
+  await expect(page).toHaveURL(/\/services\/yaml-edit-e2e$/);
+  const stored = await (await api.getService(request, 'yaml-edit-e2e')).json();
+  expect(stored.memory).toBe('768Mi');
+  expect(stored.token).toBe(before.token);
+  expect(Object.keys(stored.environment.secrets)).toEqual(['API_KEY']);
+});

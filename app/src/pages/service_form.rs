@@ -11,14 +11,120 @@ use super::widgets::{ErrorPanel, PageHeader, loaded};
 use crate::api::services::{CreateService, SaveService};
 use model::service::expose::Expose;
 use model::service::validate::{self, LOG_LEVELS};
-use model::service::{FieldError, PLATFORM_STORE, SERVICE_LABEL, Service, StorageIo, Visibility};
+use model::service::{
+    FieldError, PLATFORM_STORE, SERVICE_LABEL, Service, StorageIo, Visibility, fdl,
+};
 
+/// Edits a service in the form or as FDL (YAML). The two tabs show the same service:
+/// switching to YAML writes the form's service, switching back fills the form from the YAML.
 #[component]
 pub fn EditServicePage() -> impl IntoView {
     let service = super::service_detail::routed_service();
     view! {
         <PageHeader title="Edit service" />
-        {loaded(service, |s| view! { <ServiceForm original=s creating=false /> })}
+        {loaded(service, |s| view! { <EditTabs original=s /> })}
+    }
+}
+
+#[component]
+fn EditTabs(original: Service) -> impl IntoView {
+    let yaml = RwSignal::new(false);
+    let draft = RwSignal::new(original.clone());
+    // The form starts from this; the YAML tab replaces it when it reads a service.
+    let shown = RwSignal::new(original.clone());
+    let text = RwSignal::new(String::new());
+    let note = RwSignal::new(None::<String>);
+    let name = StoredValue::new(original.name.clone());
+    let to_yaml = move |_| {
+        if !yaml.get_untracked() {
+            text.set(fdl::export(&draft.get_untracked()));
+            note.set(None);
+            yaml.set(true);
+        }
+    };
+    let read = move || -> Result<Service, String> {
+        let name = name.get_value();
+        match fdl::read(&text.get_untracked(), |_| None) {
+            Ok(mut services) if services.len() == 1 => {
+                let mut service = services.remove(0);
+                if service.name != name {
+                    return Err(format!(
+                        "the YAML names {:?}: this page edits {name:?} (rename by creating a new service)",
+                        service.name
+                    ));
+                }
+                // What the YAML does not say: owner and token stay the stored ones, and so
+                // do the secrets it leaves out (their values are never shown).
+                let stored = draft.get_untracked();
+                service.owner = stored.owner;
+                service.token = stored.token;
+                for (key, value) in stored.environment.secrets {
+                    service.environment.secrets.entry(key).or_insert(value);
+                }
+                Ok(service)
+            }
+            Ok(services) => Err(format!(
+                "the YAML must define this one service, not {}",
+                services.len()
+            )),
+            Err(errors) => Err(errors
+                .first()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .unwrap_or_default()),
+        }
+    };
+    let to_form = move |_| {
+        if yaml.get_untracked() {
+            match read() {
+                Ok(service) => {
+                    shown.set(service);
+                    note.set(None);
+                }
+                Err(why) => note.set(Some(format!(
+                    "The YAML was not copied into the form ({why}); the form keeps its values."
+                ))),
+            }
+            yaml.set(false);
+        }
+    };
+    let save = ServerAction::<SaveService>::new();
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(applied)) = save.value().get() {
+            navigate(&format!("/services/{}", applied.name), Default::default());
+        }
+    });
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        match read() {
+            Ok(service) => {
+                note.set(None);
+                save.dispatch(SaveService { service });
+            }
+            Err(why) => note.set(Some(format!("Not saved: {why}"))),
+        }
+    };
+    view! {
+        <div class="tabs" role="tablist">
+            <button type="button" role="tab" aria-selected=move || (!yaml.get()).to_string() on:click=to_form>"Form"</button>
+            <button type="button" role="tab" aria-selected=move || yaml.get().to_string() on:click=to_yaml>"YAML"</button>
+        </div>
+        {move || note.get().map(|text| view! { <p class="notice" data-testid="sync-note">{text}</p> })}
+        <Show
+            when=move || yaml.get()
+            fallback=move || view! { <ServiceForm original=shown.get() creating=false draft /> }
+        >
+            <form class="panel detail" on:submit=submit>
+                <p class="muted">"The service as FDL, script included. Secrets are not shown: they keep their stored values unless the YAML gives new ones."</p>
+                <label>
+                    "FDL (YAML)"
+                    <textarea class="code" rows="22" spellcheck="false" prop:value=text
+                        on:input=move |ev| text.set(event_target_value(&ev))></textarea>
+                </label>
+                <button type="submit" class="primary" disabled=move || save.pending().get()>"Save"</button>
+                {move || save.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error /> })}
+            </form>
+        </Show>
     }
 }
 
