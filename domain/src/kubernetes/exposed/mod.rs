@@ -100,16 +100,6 @@ impl Cluster {
                 .await?
             }
         }
-        let deployments: Api<Deployment> = Api::namespaced(self.client.clone(), &ns);
-        if let Some(deployment) = objects::deployment(service, &ns, scale, revision) {
-            apply(
-                &deployments,
-                &objects::deployment_name(name),
-                &deployment,
-                "apply the service's Deployment",
-            )
-            .await?;
-        }
         let services: Api<KubeService> = Api::namespaced(self.client.clone(), &ns);
         if let Some(front) = objects::service(service, &ns) {
             apply(
@@ -140,7 +130,19 @@ impl Cluster {
                 .await?
             }
         }
-        self.apply_route(service, &ns).await
+        self.apply_route(service, &ns).await?;
+        // Last: a save refused half-way (a quota, a missing CRD) leaves nothing running.
+        let deployments: Api<Deployment> = Api::namespaced(self.client.clone(), &ns);
+        if let Some(deployment) = objects::deployment(service, &ns, scale, revision) {
+            apply(
+                &deployments,
+                &objects::deployment_name(name),
+                &deployment,
+                "apply the service's Deployment",
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     /// The direct route when the operator configured them: applied, or deleted when the
