@@ -118,10 +118,13 @@ test('jobs appear live, their logs stream, and Run now shows the result', async 
   await page.getByLabel('Service').fill('jobs-e2e');
   await page.getByLabel('Service').press('Enter');
   await page.getByLabel('Created').selectOption({ label: 'Last hour' });
-  await expect(all.locator('tr[data-job]').first()).toBeVisible();
-  for (const service of await all.locator('tr[data-job] td:first-child').allTextContents()) {
-    expect(service).toBe('jobs-e2e');
-  }
+  // The filtered page replaces the listing once it arrives: wait for it, not for any row.
+  await expect
+    .poll(async () => {
+      const services = await all.locator('tr[data-job] td:first-child').allTextContents();
+      return services.length > 0 && services.every((service) => service === 'jobs-e2e');
+    })
+    .toBe(true);
   await all.getByRole('link', { name: 'jobs-e2e' }).first().click();
   await expect(page).toHaveURL(/\/services\/jobs-e2e$/);
 });
