@@ -700,6 +700,22 @@ pub(crate) mod tests {
         assert_eq!(copy.spec, shared.spec);
     }
 
+    /// The labels of the platform server's pods, as `deploy/kubernetes/base` ships them.
+    pub(crate) fn server_pod_labels() -> BTreeMap<String, String> {
+        let server: Deployment = serde_norway::from_str(include_str!(
+            "../../../deploy/kubernetes/base/deployment.yaml"
+        ))
+        .unwrap();
+        server
+            .spec
+            .unwrap()
+            .template
+            .metadata
+            .unwrap()
+            .labels
+            .unwrap()
+    }
+
     /// Whether `selector` selects an object with `labels` (Kubernetes' rules).
     pub(crate) fn selects(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
         let by_labels = selector
@@ -739,19 +755,7 @@ pub(crate) mod tests {
         let pod_labels = job.spec.unwrap().template.metadata.unwrap().labels.unwrap();
         assert!(selects(&selector, &pod_labels), "{pod_labels:?}");
 
-        let server: Deployment = serde_norway::from_str(include_str!(
-            "../../../deploy/kubernetes/base/deployment.yaml"
-        ))
-        .unwrap();
-        let server_labels = server
-            .spec
-            .unwrap()
-            .template
-            .metadata
-            .unwrap()
-            .labels
-            .unwrap();
-        assert!(!selects(&selector, &server_labels));
+        assert!(!selects(&selector, &server_pod_labels()));
 
         let keys = selector.match_labels.iter().flatten().map(|(key, _)| key);
         let keys = keys.chain(selector.match_expressions.iter().flatten().map(|e| &e.key));

@@ -464,7 +464,7 @@ mod tests {
 
     use super::*;
     use crate::kubernetes::objects::EXPOSED_POLICY;
-    use crate::kubernetes::objects::tests::{selects, write_examples};
+    use crate::kubernetes::objects::tests::{selects, server_pod_labels, write_examples};
     use model::service::validate::is_reserved_key;
 
     fn exposed(expose: serde_json::Value) -> Service {
@@ -750,20 +750,11 @@ mod tests {
         for key in selector.match_labels.iter().flatten().map(|(key, _)| key) {
             assert!(is_reserved_key(key), "{key}");
         }
-        let server: Deployment = serde_norway::from_str(include_str!(
-            "../../../../deploy/kubernetes/base/deployment.yaml"
-        ))
-        .unwrap();
-        let server_labels = server
-            .spec
-            .unwrap()
-            .template
-            .metadata
-            .unwrap()
-            .labels
-            .unwrap();
         let from = &spec.ingress.unwrap()[0].from.clone().unwrap()[0];
-        assert!(selects(from.pod_selector.as_ref().unwrap(), &server_labels));
+        assert!(selects(
+            from.pod_selector.as_ref().unwrap(),
+            &server_pod_labels()
+        ));
         // Out: DNS only, as embedded mode's instances (jobs-internet opens the Internet).
         assert_eq!(spec.policy_types.unwrap(), ["Ingress", "Egress"]);
         let egress = spec.egress.unwrap();
