@@ -9,8 +9,15 @@ use super::quantity;
 pub const DEFAULT_CPU: &str = "0.2";
 pub const DEFAULT_MEMORY: &str = "256Mi";
 pub const LOG_LEVELS: &[&str] = &["NOTSET", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"];
-const INPUT_PROVIDERS: &[&str] = &["minio", "webdav", "rucio"];
-const OUTPUT_PROVIDERS: &[&str] = &["minio", "s3", "onedata", "webdav", "rucio"];
+const INPUT_PROVIDERS: &[&str] = &["minio", "s3", "webdav"];
+const OUTPUT_PROVIDERS: &[&str] = &["minio", "s3", "onedata", "webdav"];
+/// Each provider kind this platform reaches, with the fields a declaration needs.
+const PROVIDER_FIELDS: &[(&str, &[&str])] = &[
+    ("minio", &["endpoint"]),
+    ("s3", &[]),
+    ("webdav", &["hostname"]),
+    ("onedata", &["oneprovider_host", "space"]),
+];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldError {
@@ -206,6 +213,7 @@ pub fn prepare(service: &mut Service) -> Result<(), Vec<FieldError>> {
             }
         }
     }
+    check_providers(&mut errors, service);
 
     if errors.0.is_empty() {
         // Upstream adds it to the stored service, keeping the user's other labels.
@@ -319,6 +327,60 @@ fn check_storage(
                 errors.add(
                     format!("{list}[{i}].path"),
                     format!("bucket {bucket:?}: {why}"),
+                );
+            }
+        }
+    }
+}
+
+/// Every declared provider is one this platform reaches, with what it needs to be reached.
+fn check_providers(errors: &mut Errors, service: &Service) {
+    let Some(serde_json::Value::Object(kinds)) = service.inactive.get("storage_providers") else {
+        return;
+    };
+    for (kind, entries) in kinds {
+        let Some((_, required)) = PROVIDER_FIELDS.iter().find(|(k, _)| k == kind) else {
+            let known: Vec<_> = PROVIDER_FIELDS.iter().map(|(k, _)| *k).collect();
+            let why = if kind == "rucio" {
+                "Rucio is not supported by this platform"
+            } else {
+                "is not a provider type"
+            };
+            errors.add(
+                format!("storage_providers.{kind}"),
+                format!("{why} (one of: {})", known.join(", ")),
+            );
+            continue;
+        };
+        let serde_json::Value::Object(entries) = entries else {
+            errors.add(format!("storage_providers.{kind}"), "must be an object");
+            continue;
+        };
+        for (id, entry) in entries {
+            let path = format!("storage_providers.{kind}.{id}");
+            if is_builtin_provider(kind, id) {
+                continue;
+            }
+            let Some(entry) = entry.as_object() else {
+                errors.add(path, "must be an object");
+                continue;
+            };
+            for field in *required {
+                if entry
+                    .get(*field)
+                    .and_then(serde_json::Value::as_str)
+                    .is_none_or(|v| v.trim().is_empty())
+                {
+                    errors.add(format!("{path}.{field}"), "must not be empty");
+                }
+            }
+            // aws-sdk-s3's TLS has no switch for unverified certificates.
+            if matches!(kind.as_str(), "minio" | "s3")
+                && entry.get("verify") == Some(&serde_json::Value::Bool(false))
+            {
+                errors.add(
+                    format!("{path}.verify"),
+                    "false is not supported for S3 stores: give the store a certificate a public CA signs, or an http:// endpoint on a private network",
                 );
             }
         }
@@ -633,11 +695,36 @@ mod tests {
         assert_eq!(
             errors,
             [
-                "input[0].storage_provider: \"s3.default\" is not a supported input provider (one of: minio, webdav, rucio)",
+                "input[0].storage_provider: \"s3.default\" is not declared in storage_providers.s3",
                 "input[1].path: must not be empty",
                 "output[0].storage_provider: \"minio.other\" is not declared in storage_providers.minio",
                 "output[1].path: bucket \"Bad_Bucket\": may hold only lowercase letters, digits, '-' and '.'",
                 "output[2].path: \"b/../c\" has an empty, '.' or '..' segment",
+            ]
+        );
+    }
+
+    #[test]
+    fn providers_the_platform_cannot_reach_are_refused_at_save_time() {
+        let errors = errors_of(with(json!({
+            "input": [{"storage_provider": "onedata.hub", "path": "in"}],
+            "output": [{"storage_provider": "rucio.r", "path": "out"}],
+            "storage_providers": {
+                "rucio": {"r": {"host": "h"}},
+                "onedata": {"hub": {"oneprovider_host": "p", "token": "t"}},
+                "webdav": {"d": {"login": "u"}},
+                "minio": {"m": {"endpoint": "https://m", "verify": false}}
+            }
+        })));
+        assert_eq!(
+            errors,
+            [
+                "input[0].storage_provider: \"onedata.hub\" is not a supported input provider (one of: minio, s3, webdav)",
+                "output[0].storage_provider: \"rucio.r\" is not a supported output provider (one of: minio, s3, onedata, webdav)",
+                "storage_providers.minio.m.verify: false is not supported for S3 stores: give the store a certificate a public CA signs, or an http:// endpoint on a private network",
+                "storage_providers.onedata.hub.space: must not be empty",
+                "storage_providers.rucio: Rucio is not supported by this platform (one of: minio, s3, webdav, onedata)",
+                "storage_providers.webdav.d.hostname: must not be empty",
             ]
         );
     }
