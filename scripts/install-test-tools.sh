@@ -17,6 +17,8 @@ command -v docker-registry >/dev/null || missing+=(docker-registry)
 # Static: the test images have no C library. `ldd` fails on a static program.
 [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 || missing+=(busybox-static)
 command -v skopeo >/dev/null || missing+=(skopeo)
+# A real WebDAV server (`rclone serve webdav`) for the storage providers' tests.
+command -v rclone >/dev/null || missing+=(rclone)
 if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null

@@ -5,6 +5,7 @@
 //! from a failing platform.
 
 pub mod expose;
+pub mod remote;
 mod script;
 mod serve;
 pub mod storage;
@@ -19,6 +20,7 @@ use base64::Engine;
 use model::function::config::FunctionConfig;
 use model::function::event::{self, Event};
 use model::function::{Report, response};
+use remote::Remote;
 
 /// Where the supervisor finds its inputs; every path can be moved by an environment variable
 /// so the local executor needs no fixed locations.
@@ -162,14 +164,16 @@ pub async fn supervise(settings: &Settings, raw_event: Vec<u8>) -> Report {
                 let name = storage.key.rsplit('/').next().unwrap_or("input");
                 let target = input_dir.join(name);
                 log(&format!("downloading {}/{}", storage.bucket, storage.key));
-                let client = match client_for(settings, &config, &storage.provider) {
-                    Ok(client) => client,
-                    Err(reason) => return Report::Error { reason },
-                };
-                if let Err(reason) =
-                    storage::download(&client, &storage.bucket, &storage.key, &target).await
+                let remote =
+                    match Remote::connect(&settings.providers_dir, &config, &storage.provider) {
+                        Ok(remote) => remote,
+                        Err(reason) => return Report::Error { reason },
+                    };
+                if let Err(failure) = remote
+                    .download(&storage.bucket, &storage.key, &target)
+                    .await
                 {
-                    return Report::Error { reason };
+                    return failure.report(Vec::new());
                 }
                 env.push(("INPUT_FILE_PATH".into(), path_text(&target)));
             }
@@ -276,19 +280,25 @@ pub async fn supervise(settings: &Settings, raw_event: Vec<u8>) -> Report {
         if matching.is_empty() {
             continue;
         }
-        let client = match client_for(settings, &config, &output.storage_provider) {
-            Ok(client) => client,
-            Err(reason) => return Report::Error { reason },
-        };
+        let remote =
+            match Remote::connect(&settings.providers_dir, &config, &output.storage_provider) {
+                Ok(remote) => remote,
+                Err(reason) => return Report::Error { reason },
+            };
         for relative in matching {
             let key = output.key_for(relative);
             log(&format!("uploading {bucket}/{key}"));
-            if let Err(reason) =
-                storage::upload(&client, bucket, &key, &output_dir.join(relative)).await
+            if let Err(failure) = remote
+                .upload(bucket, &key, &output_dir.join(relative))
+                .await
             {
-                return Report::Error { reason };
+                return failure.report(outputs);
             }
-            outputs.push(format!("{bucket}/{key}"));
+            // Bucket names have no `:`, so a provider's prefix cannot be mistaken for one.
+            outputs.push(match output.storage_provider.as_str() {
+                "" | model::service::PLATFORM_STORE => format!("{bucket}/{key}"),
+                provider => format!("{provider}:{bucket}/{key}"),
+            });
         }
     }
 
@@ -352,65 +362,6 @@ fn response_body(dir: &Path, files: &[String], stdout: Vec<u8>) -> Result<Vec<u8
             Ok(encode(&bytes))
         }
     }
-}
-
-fn client_for(
-    settings: &Settings,
-    config: &FunctionConfig,
-    provider_id: &str,
-) -> Result<aws_sdk_s3::Client, String> {
-    let provider_id = if provider_id.is_empty() {
-        "minio.default"
-    } else {
-        provider_id
-    };
-    let kind = provider_id.split('.').next().unwrap_or_default();
-    if !matches!(kind, "minio" | "s3") {
-        return Err(format!(
-            "storage provider {provider_id}: only minio and s3 providers are supported by this supervisor"
-        ));
-    }
-    let provider = config.provider(provider_id).cloned().unwrap_or_default();
-    let endpoint = match (provider.endpoint.as_str(), kind) {
-        ("", "s3") => format!(
-            "https://s3.{}.amazonaws.com",
-            if provider.region.is_empty() {
-                "us-east-1"
-            } else {
-                &provider.region
-            }
-        ),
-        ("", _) => {
-            return Err(format!(
-                "storage provider {provider_id}: no endpoint in the service's storage_providers"
-            ));
-        }
-        (endpoint, _) => endpoint.to_string(),
-    };
-    let mounted = settings.providers_dir.join(provider_id);
-    let read = |name: &str| {
-        std::fs::read_to_string(mounted.join(name))
-            .ok()
-            .map(|v| v.trim().to_string())
-    };
-    let (access, secret) = match (read("accessKey"), read("secretKey")) {
-        (Some(access), Some(secret)) => (access, secret),
-        _ if !provider.access_key.is_empty() && !provider.secret_key.is_empty() => {
-            (provider.access_key.clone(), provider.secret_key.clone())
-        }
-        _ => {
-            return Err(format!(
-                "storage provider {provider_id}: no credentials (neither {} nor access_key/secret_key in the service)",
-                mounted.display()
-            ));
-        }
-    };
-    Ok(storage::client(
-        &endpoint,
-        &provider.region,
-        &access,
-        &secret,
-    ))
 }
 
 /// Every regular file under `dir`, as paths relative to it with `/` separators, sorted.

@@ -28,6 +28,15 @@ pub(super) fn job_href(service: &str, job: &str) -> String {
 /// A `bucket/key` object as a link to its folder in the bucket browser.
 #[component]
 fn ObjectLink(object: String) -> impl IntoView {
+    // `webdav.x:folder/file`: written to another provider, which the bucket browser does not
+    // show.
+    if object
+        .split('/')
+        .next()
+        .is_some_and(|first| first.contains(':'))
+    {
+        return view! { <span class="mono">{object}</span> }.into_any();
+    }
     let (bucket, key) = object.split_once('/').unwrap_or((&object, ""));
     let folder = key.rsplit_once('/').map_or("", |(folder, _)| folder);
     let prefix = if folder.is_empty() {
@@ -36,7 +45,7 @@ fn ObjectLink(object: String) -> impl IntoView {
         format!("{folder}/")
     };
     let href = folder_href(bucket, &prefix);
-    view! { <A href=href attr:class="mono">{object}</A> }
+    view! { <A href=href attr:class="mono">{object}</A> }.into_any()
 }
 
 #[component]

@@ -299,12 +299,17 @@ fn function_config(
         .get("storage_providers")
         .and_then(|v| serde_json::from_value(v.clone()).ok())
         .unwrap_or_default();
-    for (kind, entries) in providers.iter_mut() {
-        for (id, provider) in entries.iter_mut() {
-            let path = format!("storage_providers.{kind}.{id}");
-            if let Some(secret) = secrets.get(&format!("{path}.secret_key")) {
-                provider.secret_key = secret.clone();
-            }
+    // Credentials are stored apart (`services::take_secrets`): each goes back in its place.
+    for (path, value) in secrets {
+        let Some(rest) = path.strip_prefix("storage_providers.") else {
+            continue;
+        };
+        // `kind.id.field`, where only the id may hold dots.
+        if let Some((provider, field)) = rest.rsplit_once('.')
+            && let Some((kind, id)) = provider.split_once('.')
+            && let Some(provider) = providers.get_mut(kind).and_then(|p| p.get_mut(id))
+        {
+            provider.set_field(field, value.clone());
         }
     }
     providers.entry("minio".into()).or_default().insert(
@@ -328,6 +333,35 @@ fn function_config(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn provider_credentials_stored_apart_go_back_in_their_place() {
+        let mut service: Service = serde_json::from_value(serde_json::json!({
+            "name": "s", "image": "alpine", "script": "true",
+            "storage_providers": {
+                "webdav": {"dcache.site": {"hostname": "h", "login": "u", "password": "pw"}},
+                "onedata": {"hub": {"oneprovider_host": "p", "token": "tk", "space": "sp"}},
+                "s3": {"aws": {"access_key": "ak", "secret_key": "sk", "region": "eu-west-1"}}
+            }
+        }))
+        .unwrap();
+        let secrets = crate::services::take_secrets(&mut service);
+        let storage = StorageAccess {
+            endpoint: "http://127.0.0.1:9000".into(),
+            region: "us-east-1".into(),
+            access_key: "root".into(),
+            secret_key: "rootsecret".into(),
+            scoped_keys: true,
+        };
+        let config = function_config(&service, &secrets, &storage);
+        let field = |id: &str, name: &str| config.provider(id).unwrap().field(name).to_string();
+        assert_eq!(field("webdav.dcache.site", "password"), "pw");
+        assert_eq!(field("webdav.dcache.site", "login"), "u");
+        assert_eq!(field("onedata.hub", "token"), "tk");
+        assert_eq!(field("s3.aws", "secret_key"), "sk");
+        // The platform store's keys travel apart, never in the configuration.
+        assert_eq!(field("minio.default", "secret_key"), "");
+    }
 
     #[test]
     fn the_store_is_probed_at_the_endpoints_host_and_port() {

@@ -35,6 +35,36 @@ pub struct Provider {
     pub other: BTreeMap<String, Value>,
 }
 
+impl Provider {
+    /// A field by its FDL name, typed here or not (`hostname`, `token`, …); empty when absent.
+    pub fn field(&self, name: &str) -> &str {
+        match name {
+            "endpoint" => &self.endpoint,
+            "region" => &self.region,
+            "access_key" => &self.access_key,
+            "secret_key" => &self.secret_key,
+            _ => self
+                .other
+                .get(name)
+                .and_then(Value::as_str)
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Sets a field by its FDL name: how the platform puts back a credential it stores apart.
+    pub fn set_field(&mut self, name: &str, value: String) {
+        match name {
+            "endpoint" => self.endpoint = value,
+            "region" => self.region = value,
+            "access_key" => self.access_key = value,
+            "secret_key" => self.secret_key = value,
+            _ => {
+                self.other.insert(name.to_string(), Value::String(value));
+            }
+        }
+    }
+}
+
 impl FunctionConfig {
     pub fn read(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path)

@@ -5,6 +5,7 @@
 pub mod cluster;
 pub mod jobs;
 pub mod oidc;
+pub mod webdav;
 
 use axum::body::Body;
 use http::{Request, StatusCode, header};

@@ -1,0 +1,340 @@
+//! Storage providers beyond the platform's store, end to end through jobs: a real WebDAV
+//! server (rclone), a second S3 store (another embedded store, a real S3 endpoint), and
+//! Onedata, which cannot run here, through request/response pairs recorded from its
+//! published documentation (`fixtures/onedata-cdmi.json`).
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use common::TestApp;
+use common::jobs::{create, finished, log, put, service};
+use common::webdav::{self, WebDav};
+use http::StatusCode;
+use serde_json::{Value, json};
+
+/// Writes what it read, upper-cased, into a sub-folder of the outputs.
+const TO_SUBFOLDER: &str = "mkdir -p \"$TMP_OUTPUT_DIR/sub\"\ntr a-z A-Z < \"$INPUT_FILE_PATH\" > \"$TMP_OUTPUT_DIR/sub/$(basename \"$INPUT_FILE_PATH\")\"\n";
+
+fn with_output(name: &str, script: &str, provider: &str, path: &str, providers: Value) -> Value {
+    let mut definition = service(name, script);
+    definition["output"] = json!([{"storage_provider": provider, "path": path}]);
+    definition["storage_providers"] = providers;
+    definition
+}
+
+#[tokio::test]
+async fn outputs_reach_a_webdav_server_in_new_folders_and_the_password_stays_secret() {
+    let dav = WebDav::start().await;
+    let mut app = TestApp::new().await;
+    let definition = with_output(
+        "todav",
+        TO_SUBFOLDER,
+        "webdav.dcache",
+        "results/run 1",
+        json!({"webdav": {"dcache": dav.provider(webdav::PASSWORD)}}),
+    );
+    create(&mut app, definition).await;
+    let read = app.rest("GET", "/system/services/todav", None).await;
+    assert!(
+        !read.body.contains(webdav::PASSWORD),
+        "the password is never shown: {}",
+        read.body
+    );
+
+    put(&app, "todav", "in/hello wörld.txt", b"hello").await;
+    let jobs = finished(&mut app, "todav", 1).await;
+    let (name, job) = jobs.iter().next().unwrap();
+    assert_eq!(job["status"], "Succeeded", "{job}");
+    assert_eq!(
+        dav.read("results/run 1/sub/hello wörld.txt").as_deref(),
+        Some(&b"HELLO"[..])
+    );
+    let text = log(&mut app, "todav", name).await;
+    assert!(!text.contains(webdav::PASSWORD), "{text}");
+}
+
+#[tokio::test]
+async fn a_webdav_server_refusing_the_credentials_fails_the_job_and_says_why() {
+    let dav = WebDav::start().await;
+    let mut app = TestApp::new().await;
+    let definition = with_output(
+        "baddav",
+        TO_SUBFOLDER,
+        "webdav.site",
+        "results",
+        json!({"webdav": {"site": dav.provider("not-the-password")}}),
+    );
+    create(&mut app, definition).await;
+    put(&app, "baddav", "in/a.txt", b"a").await;
+    let jobs = finished(&mut app, "baddav", 1).await;
+    let (name, job) = jobs.iter().next().unwrap();
+    assert_eq!(job["status"], "Failed", "{job}");
+    let text = log(&mut app, "baddav", name).await;
+    assert!(
+        text.contains("refused the provider's credentials") && text.contains("webdav.site"),
+        "{text}"
+    );
+    assert_eq!(dav.read("results/sub/a.txt"), None);
+}
+
+#[tokio::test]
+async fn outputs_reach_another_s3_store_with_its_own_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let keys = embedded_s3::Keys {
+        root_access_key: "external-key".into(),
+        root_secret_key: "external-secret".into(),
+        ring: None,
+    };
+    let external = embedded_s3::EmbeddedS3::start(listener, dir.path(), keys, None).unwrap();
+    let client = supervisor::storage::client(
+        &external.endpoint_url(),
+        "",
+        "external-key",
+        "external-secret",
+    );
+    client
+        .create_bucket()
+        .bucket("archive")
+        .send()
+        .await
+        .unwrap();
+
+    let mut app = TestApp::new().await;
+    let definition = with_output(
+        "tos3",
+        TO_SUBFOLDER,
+        "minio.partner",
+        "archive/results",
+        json!({"minio": {"partner": {
+            "endpoint": external.endpoint_url(),
+            "access_key": "external-key",
+            "secret_key": "external-secret",
+        }}}),
+    );
+    create(&mut app, definition).await;
+    put(&app, "tos3", "in/x.txt", b"to the partner").await;
+    let jobs = finished(&mut app, "tos3", 1).await;
+    let job = jobs.values().next().unwrap();
+    assert_eq!(job["status"], "Succeeded", "{job}");
+    let object = client
+        .get_object()
+        .bucket("archive")
+        .key("results/sub/x.txt")
+        .send()
+        .await
+        .unwrap();
+    let body = object.body.collect().await.unwrap().to_vec();
+    assert_eq!(body, b"TO THE PARTNER");
+    // Nothing went to the platform's own store.
+    assert!(
+        app.app
+            .state
+            .s3
+            .client
+            .head_bucket()
+            .bucket("archive")
+            .send()
+            .await
+            .is_err()
+    );
+    external.shutdown().await;
+}
+
+/// Answers each request with the recorded response of the exchange it matches; a request
+/// matching none, or differing from it, is answered 501 and noted.
+async fn replay(exchanges: Vec<Value>) -> (String, Arc<Mutex<Vec<String>>>) {
+    use axum::body::Body;
+    let notes = Arc::new(Mutex::new(Vec::new()));
+    let seen = notes.clone();
+    let handler = move |request: http::Request<Body>| {
+        let (exchanges, seen) = (exchanges.clone(), seen.clone());
+        async move {
+            let (parts, body) = request.into_parts();
+            let body = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+            let path = parts.uri.path().to_string();
+            let Some(exchange) = exchanges.iter().find(|e| {
+                e["request"]["method"] == parts.method.as_str() && e["request"]["path"] == path
+            }) else {
+                seen.lock()
+                    .unwrap()
+                    .push(format!("unrecorded {} {path}", parts.method));
+                return http::Response::builder()
+                    .status(501)
+                    .body(Body::empty())
+                    .unwrap();
+            };
+            let mut differences = Vec::new();
+            let (request, response) = (&exchange["request"], &exchange["response"]);
+            for (name, value) in request["headers"].as_object().into_iter().flatten() {
+                let sent = parts.headers.get(name).and_then(|v| v.to_str().ok());
+                if sent != value.as_str() {
+                    differences.push(format!("{name}: {sent:?} instead of {value:?}"));
+                }
+            }
+            if let Some(expected) = request["body"].as_str()
+                && body != expected.as_bytes()
+            {
+                differences.push(format!("body {:?}", String::from_utf8_lossy(&body)));
+            }
+            let line = format!("{} {path}", parts.method);
+            if !differences.is_empty() {
+                seen.lock()
+                    .unwrap()
+                    .push(format!("{line} differs: {}", differences.join("; ")));
+                return http::Response::builder()
+                    .status(501)
+                    .body(Body::empty())
+                    .unwrap();
+            }
+            seen.lock().unwrap().push(line);
+            let status = response["status"].as_u64().unwrap() as u16;
+            let mut answer = http::Response::builder().status(status);
+            for (name, value) in response["headers"].as_object().into_iter().flatten() {
+                answer = answer.header(name, value.as_str().unwrap());
+            }
+            let body = match &response["body"] {
+                Value::Null => Body::empty(),
+                body => Body::from(body.to_string()),
+            };
+            answer.body(body).unwrap()
+        }
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let router = axum::Router::new().fallback(handler);
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (url, notes)
+}
+
+#[tokio::test]
+async fn outputs_reach_onedata_as_its_documented_cdmi_exchanges() {
+    let recorded: Value = serde_json::from_str(include_str!("fixtures/onedata-cdmi.json")).unwrap();
+    let (url, seen) = replay(recorded["exchanges"].as_array().unwrap().clone()).await;
+
+    let mut app = TestApp::new().await;
+    let definition = with_output(
+        "toonedata",
+        "printf 'Test content' > \"$TMP_OUTPUT_DIR/file.txt\"\n",
+        "onedata.hub",
+        "dirtest",
+        json!({"onedata": {"hub": {
+            "oneprovider_host": url,
+            "token": "MDAyMGxvY2F00aW9uIG96LAyL3Rt",
+            "space": "MySpace",
+        }}}),
+    );
+    create(&mut app, definition).await;
+    put(&app, "toonedata", "in/any", b"x").await;
+    let jobs = finished(&mut app, "toonedata", 1).await;
+    let (name, job) = jobs.iter().next().unwrap();
+    let text = log(&mut app, "toonedata", name).await;
+    assert_eq!(job["status"], "Succeeded", "{job}\n{text}");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            "PUT /cdmi/MySpace/dirtest/",
+            "PUT /cdmi/MySpace/dirtest/file.txt"
+        ]
+    );
+    assert!(!text.contains("MDAyMGxvY2F00aW9uIG96LAyL3Rt"), "{text}");
+}
+
+#[tokio::test]
+async fn providers_the_platform_cannot_reach_are_refused_when_saved() {
+    let mut app = TestApp::new().await;
+    let mut definition = with_output(
+        "torucio",
+        "true",
+        "rucio.cern",
+        "scope/out",
+        json!({"rucio": {"cern": {"host": "https://rucio.example.org", "account": "a"}}}),
+    );
+    let refused = app
+        .rest("POST", "/system/services", Some(definition.clone()))
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert!(
+        refused.body.contains("output[0].storage_provider"),
+        "{}",
+        refused.body
+    );
+
+    definition["output"] = json!([{"storage_provider": "webdav.d", "path": "out"}]);
+    definition["storage_providers"] = json!({"webdav": {"d": {"login": "u", "password": "p"}}});
+    let refused = app.rest("POST", "/system/services", Some(definition)).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert!(
+        refused.body.contains("storage_providers.webdav.d.hostname"),
+        "{}",
+        refused.body
+    );
+}
+
+/// A 1 GiB output goes to WebDAV streamed: the supervisor (the real program, as jobs run it)
+/// never holds more than a few buffers of it.
+#[tokio::test]
+async fn a_large_output_is_streamed_to_webdav_with_bounded_memory() {
+    const SIZE: u64 = 1 << 30;
+    let dav = WebDav::start().await;
+    let job = tempfile::tempdir().unwrap();
+    let config = job.path().join("config");
+    std::fs::create_dir_all(&config).unwrap();
+    let providers = json!({"webdav": {"dav": dav.provider(webdav::PASSWORD)}});
+    let function_config = json!({
+        "name": "big",
+        "output": [{"storage_provider": "webdav.dav", "path": "large"}],
+        "storage_providers": providers,
+        "log_level": "INFO",
+    });
+    std::fs::write(
+        config.join("function_config.yaml"),
+        serde_norway::to_string(&function_config).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        config.join("script.sh"),
+        format!("head -c {SIZE} /dev/zero > \"$TMP_OUTPUT_DIR/big.bin\"\n"),
+    )
+    .unwrap();
+    let result = job.path().join("result.json");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_server"))
+        .arg("supervise")
+        .current_dir(job.path())
+        .env("OSCAR_CONFIG_DIR", &config)
+        .env("OSCAR_PROVIDERS_DIR", job.path().join("providers"))
+        .env("OSCAR_RESULT_FILE", &result)
+        .env("TMPDIR", job.path())
+        .env("EVENT", "{}")
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let status_file = format!("/proc/{}/status", child.id().unwrap());
+    // VmHWM only grows: the last reading before the program ends is its peak so far.
+    let mut peak_kib = 0u64;
+    let exited = loop {
+        if let Some(kib) = std::fs::read_to_string(&status_file).ok().and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        }) {
+            peak_kib = peak_kib.max(kib);
+        }
+        match tokio::time::timeout(std::time::Duration::from_millis(100), child.wait()).await {
+            Ok(status) => break status.unwrap(),
+            Err(_) => continue,
+        }
+    };
+    let report = std::fs::read_to_string(&result).unwrap_or_default();
+    assert!(exited.success(), "{report}");
+    assert!(report.contains(r#""status":"succeeded""#), "{report}");
+    let stored = std::fs::metadata(dav.dir.path().join("large/big.bin")).unwrap();
+    assert_eq!(stored.len(), SIZE);
+    assert!(
+        peak_kib < 128 * 1024,
+        "the supervisor peaked at {} MiB for a {} MiB output",
+        peak_kib / 1024,
+        SIZE >> 20
+    );
+}
