@@ -78,6 +78,9 @@ pub enum Trigger {
     Sync,
     /// Found by the reconciler: an input object without a job (its event was lost).
     Reconciler,
+    /// Found by listing an input folder in another provider (WebDAV, an S3 store), which
+    /// sends no events.
+    Poll,
 }
 
 impl Trigger {
@@ -88,6 +91,7 @@ impl Trigger {
             Self::Api => "api",
             Self::Sync => "sync",
             Self::Reconciler => "reconciler",
+            Self::Poll => "poll",
         }
     }
 
@@ -98,6 +102,7 @@ impl Trigger {
             Self::Api,
             Self::Sync,
             Self::Reconciler,
+            Self::Poll,
         ]
         .into_iter()
         .find(|t| t.as_str() == text)

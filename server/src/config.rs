@@ -556,6 +556,10 @@ fn job_settings(env: &Env) -> Result<JobSettings, ConfigError> {
         "OSCAR_RECONCILE_INTERVAL",
         defaults.reconcile_every.unwrap_or_default(),
     )?;
+    let poll = env.seconds(
+        "OSCAR_POLL_INTERVAL",
+        defaults.poll_every.unwrap_or_default(),
+    )?;
     let settings = JobSettings {
         max_concurrent_per_service: env.count(
             "OSCAR_MAX_CONCURRENT_JOBS",
@@ -577,6 +581,7 @@ fn job_settings(env: &Env) -> Result<JobSettings, ConfigError> {
         ),
         // 0 turns the reconciler off.
         reconcile_every: (!reconcile.is_zero()).then_some(reconcile),
+        poll_every: (!poll.is_zero()).then_some(poll),
     };
     for (name, value) in [
         ("OSCAR_JOB_LEASE", settings.lease),
@@ -1013,12 +1018,15 @@ mod tests {
         assert_eq!(config.jobs.sync_timeout, Duration::from_secs(300));
         assert_eq!(config.jobs.retention, Duration::from_secs(30 * 86_400));
         assert!(config.jobs.reconcile_every.is_some());
+        assert_eq!(config.jobs.poll_every, Some(Duration::from_secs(30)));
         let config = parse(&[
             ("OSCAR_RECONCILE_INTERVAL", "0"),
+            ("OSCAR_POLL_INTERVAL", "0"),
             ("OSCAR_MAX_CONCURRENT_JOBS", "3"),
         ])
         .unwrap();
         assert_eq!(config.jobs.reconcile_every, None);
+        assert_eq!(config.jobs.poll_every, None);
         assert_eq!(config.jobs.max_concurrent_per_service, 3);
         let e = parse(&[("OSCAR_JOB_TIMEOUT", "ten")]).unwrap_err();
         assert_eq!(e.var, "OSCAR_JOB_TIMEOUT");

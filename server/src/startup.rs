@@ -13,7 +13,7 @@ use domain::exposed::{Exposed, Runtime};
 use domain::jobs::executor::{Executor, StorageAccess};
 use domain::jobs::local::{LocalExecutor, ServiceImages};
 use domain::jobs::sandbox::{self, Loader, Sandbox};
-use domain::jobs::{self, Jobs, Trigger, events};
+use domain::jobs::{self, Jobs, Trigger, events, polling};
 use domain::kubernetes::Namespacing;
 use domain::kubernetes::executor::KubernetesExecutor;
 use domain::metrics::Metrics;
@@ -447,7 +447,14 @@ fn start_background_tasks(
     }
     background.push(tokio::spawn(run_exposed(state.clone(), stopped.clone())));
     if let Some(every) = config.jobs.reconcile_every {
-        background.push(tokio::spawn(reconcile(state.clone(), every, stopped)));
+        background.push(tokio::spawn(reconcile(
+            state.clone(),
+            every,
+            stopped.clone(),
+        )));
+    }
+    if let Some(every) = config.jobs.poll_every {
+        background.push(tokio::spawn(poll(state.clone(), every, stopped)));
     }
     background
 }
@@ -720,6 +727,23 @@ async fn reconcile(state: AppState, every: Duration, mut stopped: watch::Receive
             _ = tick.tick() => {
                 if let Err(err) = events::reconcile(&state.db, &state.services, &state.jobs, &state.s3.client).await {
                     tracing::warn!(%err, "reconciler pass failed");
+                }
+            }
+            _ = stopped.changed() => return,
+        }
+    }
+}
+
+/// Lists the input folders in other providers now and then periodically: they send no events.
+async fn poll(state: AppState, every: Duration, mut stopped: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(every);
+    // A slow server makes a pass late, not several at once.
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if let Err(err) = polling::poll(&state.db, &state.services, &state.jobs).await {
+                    tracing::warn!(%err, "polling pass failed");
                 }
             }
             _ = stopped.changed() => return,

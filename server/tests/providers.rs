@@ -8,13 +8,68 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use common::TestApp;
-use common::jobs::{create, finished, log, put, service};
+use common::jobs::{create, finished, get, log, put, service};
 use common::webdav::{self, WebDav};
 use http::StatusCode;
 use serde_json::{Value, json};
 
 /// Writes what it read, upper-cased, into a sub-folder of the outputs.
 const TO_SUBFOLDER: &str = "mkdir -p \"$TMP_OUTPUT_DIR/sub\"\ntr a-z A-Z < \"$INPUT_FILE_PATH\" > \"$TMP_OUTPUT_DIR/sub/$(basename \"$INPUT_FILE_PATH\")\"\n";
+
+/// A second S3 store on loopback (another embedded store: a real S3 endpoint with its own
+/// keys), with a client for it.
+async fn external_store(dir: &std::path::Path) -> (embedded_s3::EmbeddedS3, aws_sdk_s3::Client) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let keys = embedded_s3::Keys {
+        root_access_key: "external-key".into(),
+        root_secret_key: "external-secret".into(),
+        ring: None,
+    };
+    let external = embedded_s3::EmbeddedS3::start(listener, dir, keys, None).unwrap();
+    let client = supervisor::storage::client(
+        &external.endpoint_url(),
+        "",
+        "external-key",
+        "external-secret",
+    );
+    (external, client)
+}
+
+fn partner(store: &embedded_s3::EmbeddedS3) -> Value {
+    json!({"endpoint": store.endpoint_url(), "access_key": "external-key", "secret_key": "external-secret"})
+}
+
+async fn object(client: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Option<Vec<u8>> {
+    let object = client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .ok()?;
+    Some(object.body.collect().await.unwrap().to_vec())
+}
+
+/// Polls until `service` has `count` finished jobs, as the server's loop would.
+async fn poll_until_finished(app: &mut TestApp, service: &str, count: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let state = &app.app.state;
+        domain::jobs::polling::poll(&state.db, &state.services, &state.jobs)
+            .await
+            .unwrap();
+        let all = common::jobs::jobs(app, service).await;
+        let done = all
+            .values()
+            .filter(|j| matches!(j["status"].as_str(), Some("Succeeded" | "Failed")))
+            .count();
+        if done >= count {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{service}: {all:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
 
 fn with_output(name: &str, script: &str, provider: &str, path: &str, providers: Value) -> Value {
     let mut definition = service(name, script);
@@ -81,19 +136,7 @@ async fn a_webdav_server_refusing_the_credentials_fails_the_job_and_says_why() {
 #[tokio::test]
 async fn outputs_reach_another_s3_store_with_its_own_keys() {
     let dir = tempfile::tempdir().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let keys = embedded_s3::Keys {
-        root_access_key: "external-key".into(),
-        root_secret_key: "external-secret".into(),
-        ring: None,
-    };
-    let external = embedded_s3::EmbeddedS3::start(listener, dir.path(), keys, None).unwrap();
-    let client = supervisor::storage::client(
-        &external.endpoint_url(),
-        "",
-        "external-key",
-        "external-secret",
-    );
+    let (external, client) = external_store(dir.path()).await;
     client
         .create_bucket()
         .bucket("archive")
@@ -107,26 +150,19 @@ async fn outputs_reach_another_s3_store_with_its_own_keys() {
         TO_SUBFOLDER,
         "minio.partner",
         "archive/results",
-        json!({"minio": {"partner": {
-            "endpoint": external.endpoint_url(),
-            "access_key": "external-key",
-            "secret_key": "external-secret",
-        }}}),
+        json!({"minio": {"partner": partner(&external)}}),
     );
     create(&mut app, definition).await;
     put(&app, "tos3", "in/x.txt", b"to the partner").await;
     let jobs = finished(&mut app, "tos3", 1).await;
     let job = jobs.values().next().unwrap();
     assert_eq!(job["status"], "Succeeded", "{job}");
-    let object = client
-        .get_object()
-        .bucket("archive")
-        .key("results/sub/x.txt")
-        .send()
-        .await
-        .unwrap();
-    let body = object.body.collect().await.unwrap().to_vec();
-    assert_eq!(body, b"TO THE PARTNER");
+    assert_eq!(
+        object(&client, "archive", "results/sub/x.txt")
+            .await
+            .as_deref(),
+        Some(&b"TO THE PARTNER"[..])
+    );
     // Nothing went to the platform's own store.
     assert!(
         app.app
@@ -337,4 +373,165 @@ async fn a_large_output_is_streamed_to_webdav_with_bounded_memory() {
         peak_kib / 1024,
         SIZE >> 20
     );
+}
+
+/// A service reading from a WebDAV folder: what lands there after the service was made is
+/// processed once per version, whatever else is there and however often it is listed.
+#[tokio::test]
+async fn files_in_a_webdav_input_folder_become_one_job_per_version() {
+    let dav = WebDav::start().await;
+    dav.write("incoming/raw/before.txt", b"was there first");
+    let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(dav.dir.path().join("incoming/raw/before.txt"))
+        .unwrap()
+        .set_modified(an_hour_ago)
+        .unwrap();
+    let mut app = TestApp::with_config(|c| c.jobs.poll_every = None).await;
+    let mut definition = service("fromdav", common::jobs::UPPERCASE);
+    definition["input"] =
+        json!([{"storage_provider": "webdav.dcache", "path": "incoming/raw", "suffix": [".txt"]}]);
+    definition["storage_providers"] = json!({"webdav": {"dcache": dav.provider(webdav::PASSWORD)}});
+    create(&mut app, definition).await;
+
+    dav.write("incoming/raw/a.txt", b"first");
+    dav.write("incoming/raw/deeper/b.txt", b"second");
+    dav.write("incoming/raw/skipped.bin", b"filtered out");
+    let state = &app.app.state;
+    let poll = || domain::jobs::polling::poll(&state.db, &state.services, &state.jobs);
+    assert_eq!(poll().await.unwrap(), 2);
+    assert_eq!(poll().await.unwrap(), 0, "listed again, nothing is new");
+    let jobs = finished(&mut app, "fromdav", 2).await;
+    assert!(
+        jobs.values().all(|j| j["status"] == "Succeeded"),
+        "{jobs:?}"
+    );
+    assert_eq!(
+        get(&app, "fromdav", "out/a.txt").await.as_deref(),
+        Some(&b"FIRST"[..])
+    );
+    assert_eq!(
+        get(&app, "fromdav", "out/b.txt").await.as_deref(),
+        Some(&b"SECOND"[..])
+    );
+    let (name, _) = jobs.iter().next().unwrap();
+    let text = log(&mut app, "fromdav", name).await;
+    assert!(
+        text.contains("processed raw/"),
+        "the key below the first folder: {text}"
+    );
+
+    // A new version of a file is a new job.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    dav.write("incoming/raw/a.txt", b"first, again");
+    let state = &app.app.state;
+    let poll = || domain::jobs::polling::poll(&state.db, &state.services, &state.jobs);
+    assert_eq!(poll().await.unwrap(), 1);
+    finished(&mut app, "fromdav", 3).await;
+    assert_eq!(
+        get(&app, "fromdav", "out/a.txt").await.as_deref(),
+        Some(&b"FIRST, AGAIN"[..])
+    );
+}
+
+/// One file crosses every kind of store: the platform's, WebDAV and another S3 store.
+#[tokio::test]
+async fn a_workflow_crosses_the_platform_store_webdav_and_another_s3_store() {
+    let dav = WebDav::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (external, client) = external_store(dir.path()).await;
+    client.create_bucket().bucket("final").send().await.unwrap();
+    let mut app = TestApp::with_config(|c| c.jobs.poll_every = None).await;
+    let providers = json!({
+        "webdav": {"dav": dav.provider(webdav::PASSWORD)},
+        "minio": {"partner": partner(&external)},
+    });
+
+    let mut first = service("stage1", common::jobs::UPPERCASE);
+    first["output"] = json!([{"storage_provider": "webdav.dav", "path": "handoff/mid"}]);
+    first["storage_providers"] = providers.clone();
+    create(&mut app, first).await;
+    let mut second = service(
+        "stage2",
+        "rev < \"$INPUT_FILE_PATH\" > \"$TMP_OUTPUT_DIR/$(basename \"$INPUT_FILE_PATH\")\"\n",
+    );
+    second["input"] = json!([{"storage_provider": "webdav.dav", "path": "handoff/mid"}]);
+    second["output"] = json!([{"storage_provider": "minio.partner", "path": "final/out"}]);
+    second["storage_providers"] = providers;
+    create(&mut app, second).await;
+
+    put(&app, "stage1", "in/sample.txt", b"abc").await;
+    finished(&mut app, "stage1", 1).await;
+    assert_eq!(
+        dav.read("handoff/mid/sample.txt").as_deref(),
+        Some(&b"ABC"[..])
+    );
+    poll_until_finished(&mut app, "stage2", 1).await;
+    assert_eq!(
+        object(&client, "final", "out/sample.txt").await.as_deref(),
+        Some(&b"CBA"[..])
+    );
+    external.shutdown().await;
+}
+
+/// An input folder in another S3 store, which sends this platform no events, is polled.
+#[tokio::test]
+async fn files_in_another_s3_stores_input_folder_become_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (external, client) = external_store(dir.path()).await;
+    client.create_bucket().bucket("drop").send().await.unwrap();
+    let mut app = TestApp::with_config(|c| c.jobs.poll_every = None).await;
+    let mut definition = service("froms3", common::jobs::UPPERCASE);
+    definition["input"] = json!([{"storage_provider": "minio.partner", "path": "drop/in"}]);
+    definition["storage_providers"] = json!({"minio": {"partner": partner(&external)}});
+    create(&mut app, definition).await;
+    client
+        .put_object()
+        .bucket("drop")
+        .key("in/x.txt")
+        .body(b"polled".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    poll_until_finished(&mut app, "froms3", 1).await;
+    let state = &app.app.state;
+    assert_eq!(
+        domain::jobs::polling::poll(&state.db, &state.services, &state.jobs)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        get(&app, "froms3", "out/x.txt").await.as_deref(),
+        Some(&b"POLLED"[..])
+    );
+    external.shutdown().await;
+}
+
+/// A WebDAV server is the service owner's choice: one answering a listing without end is cut
+/// off, not read into the platform's memory.
+#[tokio::test]
+async fn an_endless_webdav_listing_is_refused_not_read_whole() {
+    use futures_util::{StreamExt, stream};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let endless = || async {
+        let chunk = axum::body::Bytes::from(vec![b' '; 1 << 20]);
+        let body = stream::repeat(chunk).map(Ok::<_, std::io::Error>);
+        http::Response::builder()
+            .status(207)
+            .body(axum::body::Body::from_stream(body))
+            .unwrap()
+    };
+    let router = axum::Router::new().fallback(endless);
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+
+    let config: model::function::config::FunctionConfig = serde_json::from_value(json!({
+        "storage_providers": {"webdav": {"evil": {"hostname": url}}}
+    }))
+    .unwrap();
+    let remote = supervisor::remote::Remote::connect(None, &config, "webdav.evil").unwrap();
+    let refused = remote.list("in", "").await.unwrap_err().to_string();
+    assert!(refused.contains("larger than 16 MiB"), "{refused}");
 }

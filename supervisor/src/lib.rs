@@ -164,11 +164,14 @@ pub async fn supervise(settings: &Settings, raw_event: Vec<u8>) -> Report {
                 let name = storage.key.rsplit('/').next().unwrap_or("input");
                 let target = input_dir.join(name);
                 log(&format!("downloading {}/{}", storage.bucket, storage.key));
-                let remote =
-                    match Remote::connect(&settings.providers_dir, &config, &storage.provider) {
-                        Ok(remote) => remote,
-                        Err(reason) => return Report::Error { reason },
-                    };
+                let remote = match Remote::connect(
+                    Some(&settings.providers_dir),
+                    &config,
+                    &storage.provider,
+                ) {
+                    Ok(remote) => remote,
+                    Err(reason) => return Report::Error { reason },
+                };
                 if let Err(failure) = remote
                     .download(&storage.bucket, &storage.key, &target)
                     .await
@@ -280,11 +283,14 @@ pub async fn supervise(settings: &Settings, raw_event: Vec<u8>) -> Report {
         if matching.is_empty() {
             continue;
         }
-        let remote =
-            match Remote::connect(&settings.providers_dir, &config, &output.storage_provider) {
-                Ok(remote) => remote,
-                Err(reason) => return Report::Error { reason },
-            };
+        let remote = match Remote::connect(
+            Some(&settings.providers_dir),
+            &config,
+            &output.storage_provider,
+        ) {
+            Ok(remote) => remote,
+            Err(reason) => return Report::Error { reason },
+        };
         for relative in matching {
             let key = output.key_for(relative);
             log(&format!("uploading {bucket}/{key}"));

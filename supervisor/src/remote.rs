@@ -19,6 +19,27 @@ use reqwest::{Method, StatusCode};
 
 use crate::storage;
 
+/// One file a listing found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// The key inside the bucket (the path below the first folder for WebDAV).
+    pub key: String,
+    /// Without quotes; None when the server gives none.
+    pub etag: Option<String>,
+    pub size: Option<u64>,
+    /// Seconds since the epoch.
+    pub modified: Option<i64>,
+}
+
+/// The most files one listing of an input folder returns: a folder is listed on every poll,
+/// and one holding more belongs in a store that sends events.
+pub const LIST_LIMIT: usize = 100_000;
+
+/// The largest answer to one WebDAV listing request.
+const LISTING_BYTES: usize = 16 << 20;
+/// The most folders one listing visits, each a request.
+const LIST_FOLDERS: usize = 1_000;
+
 /// Why a transfer failed, and whether trying again could help.
 #[derive(Debug)]
 pub enum Failure {
@@ -27,6 +48,14 @@ pub enum Failure {
     /// The provider refused what was asked (credentials, permissions, a bad path): the job
     /// fails, with the reason, and is not retried.
     Refused(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Transient(reason) | Self::Refused(reason) => f.write_str(reason),
+        }
+    }
 }
 
 impl Failure {
@@ -50,11 +79,11 @@ pub enum Remote {
 }
 
 impl Remote {
-    /// The provider `provider_id` (`kind.id`) names, with its credentials: for the platform's
-    /// store from `<providers_dir>/minio.default/{accessKey,secretKey}`, for any other from
-    /// the service's definition.
+    /// The provider `provider_id` (`kind.id`) names, with its credentials: from
+    /// `<providers_dir>/<provider_id>/{accessKey,secretKey}` when the job has them there (the
+    /// platform's store), else from the service's definition.
     pub fn connect(
-        providers_dir: &Path,
+        providers_dir: Option<&Path>,
         config: &FunctionConfig,
         provider_id: &str,
     ) -> Result<Self, String> {
@@ -82,9 +111,9 @@ impl Remote {
                     ("", _) => return Err(missing("endpoint")),
                     (endpoint, _) => endpoint.to_string(),
                 };
-                let mounted = providers_dir.join(provider_id);
+                let mounted = providers_dir.map(|dir| dir.join(provider_id));
                 let read = |name: &str| {
-                    std::fs::read_to_string(mounted.join(name))
+                    std::fs::read_to_string(mounted.as_ref()?.join(name))
                         .ok()
                         .map(|v| v.trim().to_string())
                 };
@@ -95,8 +124,10 @@ impl Remote {
                     }
                     _ => {
                         return Err(format!(
-                            "storage provider {provider_id}: no credentials (neither {} nor access_key/secret_key in the service)",
-                            mounted.display()
+                            "storage provider {provider_id}: no credentials (no access_key and secret_key in the service{})",
+                            mounted
+                                .map(|m| format!(", nothing in {}", m.display()))
+                                .unwrap_or_default()
                         ));
                     }
                 };
@@ -170,6 +201,15 @@ impl Remote {
         }
     }
 
+    /// Every file under `prefix` (a folder, `folder/`, or empty for the whole bucket) of
+    /// `bucket`, at any depth, up to [`LIST_LIMIT`].
+    pub async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<Listed>, Failure> {
+        match self {
+            Self::S3(client) => list_s3(client, bucket, prefix).await,
+            Self::Http(http) => http.list(bucket, prefix).await,
+        }
+    }
+
     pub async fn upload(&self, bucket: &str, key: &str, from: &Path) -> Result<(), Failure> {
         match self {
             Self::S3(client) => storage::upload(client, bucket, key, from)
@@ -178,6 +218,45 @@ impl Remote {
             Self::Http(http) => http.upload(&format!("{bucket}/{key}"), from).await,
         }
     }
+}
+
+async fn list_s3(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+) -> Result<Vec<Listed>, Failure> {
+    let mut pages = client
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .into_paginator()
+        .send();
+    let mut listed = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| {
+            let reason = format!("cannot list {bucket}/{prefix}: {}", storage::describe(&e));
+            match e.raw_response().map(|r| r.status().as_u16()) {
+                Some(401 | 403 | 404) => Failure::Refused(reason),
+                _ => Failure::Transient(reason),
+            }
+        })?;
+        for object in page.contents() {
+            let key = object.key().unwrap_or_default();
+            if key.ends_with('/') {
+                continue;
+            }
+            listed.push(Listed {
+                key: key.to_string(),
+                etag: object.e_tag().map(|e| e.trim_matches('"').to_string()),
+                size: object.size().and_then(|s| u64::try_from(s).ok()),
+                modified: object.last_modified().map(|t| t.secs()),
+            });
+            if listed.len() >= LIST_LIMIT {
+                return Ok(listed);
+            }
+        }
+    }
+    Ok(listed)
 }
 
 /// `host` as upstream writes it (no scheme: HTTPS), or a whole URL (`http://` for a server on
@@ -353,6 +432,110 @@ impl Http {
         file.flush().await.map_err(local)
     }
 
+    /// Walks the folders below `bucket/prefix` one level at a time (`Depth: 1`, which every
+    /// server allows, where `infinity` is often refused).
+    async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<Listed>, Failure> {
+        if self.dialect != Dialect::WebDav {
+            return Err(Failure::Refused(format!(
+                "{}: this provider is written to only, never listed",
+                self.provider
+            )));
+        }
+        let decode = |path: &str| {
+            percent_encoding::percent_decode_str(path)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        // Hrefs are paths from the server's root, whatever the provider's root URL holds.
+        let root_path = reqwest::Url::parse(&self.root)
+            .map(|u| decode(u.path().trim_end_matches('/')))
+            .unwrap_or_default();
+        let bucket_path = format!("{root_path}/{bucket}/");
+        let mut listed = Vec::new();
+        let mut folders = vec![prefix.trim_end_matches('/').to_string()];
+        let mut visited = 0;
+        while let Some(folder) = folders.pop() {
+            visited += 1;
+            if visited > LIST_FOLDERS {
+                return Err(Failure::Refused(format!(
+                    "cannot list {bucket}/{prefix} in {}: more than {LIST_FOLDERS} folders",
+                    self.provider
+                )));
+            }
+            let path = format!("{bucket}/{folder}");
+            let body = match self.propfind(&path).await? {
+                Some(body) => body,
+                // Not made yet: nothing to process.
+                None => continue,
+            };
+            for entry in multistatus(&body).map_err(|e| {
+                Failure::Transient(format!("cannot list {path} in {}: {e}", self.provider))
+            })? {
+                let path = decode(entry.path());
+                let Some(key) = path.strip_prefix(&bucket_path) else {
+                    continue;
+                };
+                let key = key.trim_end_matches('/');
+                if key == folder || key.is_empty() {
+                    continue;
+                }
+                if entry.folder {
+                    folders.push(key.to_string());
+                } else {
+                    listed.push(Listed {
+                        key: key.to_string(),
+                        etag: entry.etag,
+                        size: entry.size,
+                        modified: entry.modified,
+                    });
+                    if listed.len() >= LIST_LIMIT {
+                        return Ok(listed);
+                    }
+                }
+            }
+        }
+        listed.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(listed)
+    }
+
+    /// The multistatus of a `Depth: 1` PROPFIND on a folder, None when there is no folder.
+    async fn propfind(&self, folder: &str) -> Result<Option<String>, Failure> {
+        const PROPERTIES: &str = r#"<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:"><D:prop><D:resourcetype/><D:getetag/><D:getcontentlength/><D:getlastmodified/></D:prop></D:propfind>"#;
+        let response = self
+            .request(
+                Method::from_bytes(b"PROPFIND").expect("PROPFIND is a valid method"),
+                &self.url(folder, true),
+            )
+            .header("Depth", "1")
+            .header(reqwest::header::CONTENT_TYPE, "application/xml")
+            .body(PROPERTIES)
+            .send()
+            .await
+            .map_err(|e| self.unreachable("list", folder, &e))?;
+        let mut response = match response.status() {
+            StatusCode::MULTI_STATUS => response,
+            StatusCode::NOT_FOUND => return Ok(None),
+            status => return Err(self.failed("list", folder, status)),
+        };
+        // The server is the service owner's choice: its answer is read only up to a bound.
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| self.unreachable("list", folder, &e))?
+        {
+            if body.len() + chunk.len() > LISTING_BYTES {
+                return Err(Failure::Refused(format!(
+                    "cannot list {folder} in {}: the listing is larger than {} MiB",
+                    self.provider,
+                    LISTING_BYTES >> 20
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Some(String::from_utf8_lossy(&body).into_owned()))
+    }
+
     async fn upload(&self, path: &str, from: &Path) -> Result<(), Failure> {
         let mut folder = String::new();
         let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
@@ -428,6 +611,111 @@ impl Http {
     }
 }
 
+/// One `<response>` of a WebDAV multistatus.
+#[derive(Debug, Default)]
+struct Entry {
+    href: String,
+    folder: bool,
+    etag: Option<String>,
+    size: Option<u64>,
+    modified: Option<i64>,
+}
+
+impl Entry {
+    /// The href's path, whether the server wrote it as a path or a whole URL.
+    fn path(&self) -> &str {
+        match self.href.find("://") {
+            Some(scheme) => {
+                let rest = &self.href[scheme + 3..];
+                rest.find('/').map_or("/", |slash| &rest[slash..])
+            }
+            None => &self.href,
+        }
+    }
+}
+
+/// The entries of a multistatus body (RFC 4918 §14.16), by element names whatever their
+/// namespace prefix.
+fn multistatus(body: &str) -> Result<Vec<Entry>, String> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(body);
+    let mut entries = Vec::new();
+    let mut entry: Option<Entry> = None;
+    // The element whose text is being read, and that text.
+    let mut reading: Option<(Vec<u8>, String)> = None;
+    loop {
+        match reader
+            .read_event()
+            .map_err(|e| format!("not a WebDAV listing: {e}"))?
+        {
+            Event::Start(e) => {
+                let name = e.local_name().as_ref().to_vec();
+                match name.as_slice() {
+                    b"response" => entry = Some(Entry::default()),
+                    b"collection" => {
+                        if let Some(entry) = entry.as_mut() {
+                            entry.folder = true;
+                        }
+                    }
+                    b"href" | b"getetag" | b"getcontentlength" | b"getlastmodified" => {
+                        reading = Some((name, String::new()));
+                    }
+                    _ => {}
+                }
+            }
+            Event::Empty(e) if e.local_name().as_ref() == b"collection" => {
+                if let Some(entry) = entry.as_mut() {
+                    entry.folder = true;
+                }
+            }
+            Event::Text(text) => {
+                if let Some((_, value)) = reading.as_mut() {
+                    value.push_str(&text.decode().map_err(|e| e.to_string())?);
+                }
+            }
+            Event::GeneralRef(reference) => {
+                if let Some((_, value)) = reading.as_mut() {
+                    let name = reference.decode().map_err(|e| e.to_string())?;
+                    match reference.resolve_char_ref().map_err(|e| e.to_string())? {
+                        Some(c) => value.push(c),
+                        None => value.push_str(
+                            quick_xml::escape::resolve_predefined_entity(&name).unwrap_or(""),
+                        ),
+                    }
+                }
+            }
+            Event::End(e) => match e.local_name().as_ref() {
+                b"response" => entries.extend(entry.take()),
+                name => {
+                    if let (Some((reading_name, value)), Some(entry)) = (&reading, entry.as_mut())
+                        && reading_name == name
+                    {
+                        let value = value.trim();
+                        match name {
+                            b"href" => entry.href = value.to_string(),
+                            b"getetag" => {
+                                entry.etag = Some(value.trim_matches('"').to_string())
+                                    .filter(|e| !e.is_empty());
+                            }
+                            b"getcontentlength" => entry.size = value.parse().ok(),
+                            _ => {
+                                entry.modified = httpdate::parse_http_date(value)
+                                    .ok()
+                                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                                    .and_then(|d| i64::try_from(d.as_secs()).ok());
+                            }
+                        }
+                        reading = None;
+                    }
+                }
+            },
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    Ok(entries)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -459,13 +747,33 @@ mod tests {
     }
 
     #[test]
+    fn multistatus_bodies_are_read_whatever_the_prefixes() {
+        // dCache's form: default namespace, whole URLs, an entity in a name.
+        let body = r#"<?xml version="1.0" encoding="UTF-8"?>
+<multistatus xmlns="DAV:"><response><href>https://dcache.example.org:2880/data/in/</href>
+<propstat><prop><resourcetype><collection/></resourcetype></prop><status>HTTP/1.1 200 OK</status></propstat></response>
+<response><href>https://dcache.example.org:2880/data/in/a%20b&amp;c.txt</href><propstat><prop>
+<resourcetype/><getetag>"0000A1B2"</getetag><getcontentlength>12</getcontentlength>
+<getlastmodified>Sun, 06 Dec 2026 12:47:24 GMT</getlastmodified></prop></propstat></response></multistatus>"#;
+        let entries = multistatus(body).unwrap();
+        assert_eq!(entries.len(), 2);
+        assert!(entries[0].folder && entries[0].path() == "/data/in/");
+        let file = &entries[1];
+        assert!(!file.folder);
+        assert_eq!(file.path(), "/data/in/a%20b&c.txt");
+        assert_eq!(file.etag.as_deref(), Some("0000A1B2"));
+        assert_eq!(file.size, Some(12));
+        assert_eq!(file.modified, Some(1_796_561_244));
+        assert!(multistatus("<multistatus><response></href>").is_err());
+    }
+
+    #[test]
     fn unknown_kinds_and_missing_fields_are_named() {
         let config: FunctionConfig = serde_norway::from_str(
             "storage_providers:\n  webdav:\n    d: {login: u}\n  onedata:\n    o: {oneprovider_host: h, token: t}\n",
         )
         .unwrap();
-        let dir = Path::new("/nonexistent");
-        let err = |id: &str| match Remote::connect(dir, &config, id) {
+        let err = |id: &str| match Remote::connect(None, &config, id) {
             Err(e) => e,
             Ok(_) => panic!("{id} connected"),
         };

@@ -101,7 +101,7 @@ fn accepting<'s>(
     })
 }
 
-fn storage_job(
+pub(super) fn storage_job(
     service: &Service,
     event: &StorageEvent,
     raw_event: &str,
@@ -303,12 +303,7 @@ pub async fn reconcile(
     jobs: &Jobs,
     s3: &Client,
 ) -> AppResult<usize> {
-    let created: HashMap<String, Timestamp> =
-        sqlx::query_as::<_, (String, Timestamp)>("SELECT name, created_at FROM services")
-            .fetch_all(db.pool())
-            .await?
-            .into_iter()
-            .collect();
+    let created = creation_times(db).await?;
     let mut made = 0;
     // The shared parsed definitions: a pass must stay cheap with thousands of services.
     for service in catalog.list(db).await?.iter() {
@@ -394,15 +389,27 @@ pub async fn reconcile(
     Ok(made)
 }
 
+/// When each service was made: objects older than their service were there before it and
+/// start nothing.
+pub(super) async fn creation_times(db: &Database) -> AppResult<HashMap<String, Timestamp>> {
+    Ok(
+        sqlx::query_as::<_, (String, Timestamp)>("SELECT name, created_at FROM services")
+            .fetch_all(db.pool())
+            .await?
+            .into_iter()
+            .collect(),
+    )
+}
+
 /// The object versions a service has had jobs for, and when each key was last seen.
-struct Seen {
-    versions: HashSet<String>,
+pub(super) struct Seen {
+    pub(super) versions: HashSet<String>,
     /// `bucket/key` → latest `seen_at`.
     latest: HashMap<String, Timestamp>,
 }
 
 impl Seen {
-    async fn load(db: &Database, service: &str) -> AppResult<Self> {
+    pub(super) async fn load(db: &Database, service: &str) -> AppResult<Self> {
         let rows: Vec<(String, Timestamp)> =
             sqlx::query_as("SELECT object, seen_at FROM job_inputs WHERE service = $1")
                 .bind(service)

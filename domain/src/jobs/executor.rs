@@ -283,6 +283,28 @@ fn function_config(
     secrets: &BTreeMap<String, String>,
     storage: &StorageAccess,
 ) -> FunctionConfig {
+    let mut config = provider_config(service, secrets);
+    config
+        .storage_providers
+        .entry("minio".into())
+        .or_default()
+        .insert(
+            "default".into(),
+            Provider {
+                endpoint: storage.endpoint.clone(),
+                region: storage.region.clone(),
+                ..Provider::default()
+            },
+        );
+    config
+}
+
+/// The service's inputs, outputs and declared providers with their credentials put back:
+/// what reaching its providers takes, for a job or for the platform polling its inputs.
+pub(crate) fn provider_config(
+    service: &Service,
+    secrets: &BTreeMap<String, String>,
+) -> FunctionConfig {
     let io = |entries: &[model::service::StorageIo]| -> Vec<StorageIo> {
         entries
             .iter()
@@ -312,14 +334,6 @@ fn function_config(
             provider.set_field(field, value.clone());
         }
     }
-    providers.entry("minio".into()).or_default().insert(
-        "default".into(),
-        Provider {
-            endpoint: storage.endpoint.clone(),
-            region: storage.region.clone(),
-            ..Provider::default()
-        },
-    );
     FunctionConfig {
         name: service.name.clone(),
         input: io(&service.input),

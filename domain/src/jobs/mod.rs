@@ -13,6 +13,7 @@ pub mod executor;
 mod history;
 pub mod local;
 pub mod logs;
+pub mod polling;
 mod queue;
 pub mod sandbox;
 
@@ -53,6 +54,9 @@ pub struct JobSettings {
     pub retention: Duration,
     /// How often input folders are listed for objects without a job; None disables it.
     pub reconcile_every: Option<Duration>,
+    /// How often input folders in other providers (WebDAV, other S3 stores), which send no
+    /// events, are listed for new files; None disables it.
+    pub poll_every: Option<Duration>,
 }
 
 impl Default for JobSettings {
@@ -68,6 +72,7 @@ impl Default for JobSettings {
             spool: std::env::temp_dir().join("oscar-spool"),
             retention: Duration::from_secs(30 * 24 * 3600),
             reconcile_every: Some(Duration::from_secs(60)),
+            poll_every: Some(Duration::from_secs(30)),
         }
     }
 }

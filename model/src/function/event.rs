@@ -47,7 +47,12 @@ impl StorageEvent {
             })
             .or_else(|| self.time.as_deref().map(|t| format!("t:{t}")))
             .unwrap_or_default();
-        format!("{}/{}#{version}", self.bucket, self.key)
+        // Another provider's bucket may share a name with one of the platform's.
+        let provider = match self.provider.as_str() {
+            DEFAULT_PROVIDER => String::new(),
+            other => format!("{other}:"),
+        };
+        format!("{provider}{}/{}#{version}", self.bucket, self.key)
     }
 }
 

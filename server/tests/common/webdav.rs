@@ -25,6 +25,8 @@ impl WebDav {
             .arg(dir.path())
             .args(["--addr", &format!("127.0.0.1:{port}")])
             .args(["--user", USER, "--pass", PASSWORD])
+            // Files written to the directory directly show at once (rclone caches listings).
+            .args(["--dir-cache-time", "0s"])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()

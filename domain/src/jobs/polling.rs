@@ -1,0 +1,127 @@
+//! Inputs in other providers: a WebDAV server (dCache among them) or another S3 store sends
+//! this platform no events, so their input folders are listed every `poll_every` and each
+//! file version not seen before becomes one job, as an event would have made it. Versions
+//! are told apart by provider, key and ETag (the modification time where a server gives no
+//! ETag), so a file is processed once however many servers poll it; files older than their
+//! service are left alone, as the reconciler does for the platform's store.
+//!
+//! The job's event is the original MinIO-form record wrapped with its provider
+//! (`{"storage_provider": "webdav.dcache", "event": …}`, upstream's delegation form), so the
+//! supervisor downloads the input from that provider with the service's credentials.
+
+use std::time::Duration;
+
+use model::function::event::{StorageEvent, minio_event};
+use model::service::Service;
+use model::{AppResult, Timestamp};
+use serde_json::json;
+use supervisor::remote::{Failure, Listed, Remote};
+
+use super::events::{Seen, creation_times, storage_job};
+use super::queue::enqueue;
+use super::{Jobs, Trigger, executor};
+use crate::db::Database;
+use crate::services::{self, Catalog};
+
+/// The longest one input folder's listing may take: a slow or hostile server (the service
+/// owner's choice) holds up a polling pass at most this long.
+const LIST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Lists every service's inputs in other providers and queues what is new. A provider that
+/// cannot be reached or refuses is logged and skipped: the other inputs are still polled.
+/// Returns the jobs made.
+pub async fn poll(db: &Database, catalog: &Catalog, jobs: &Jobs) -> AppResult<usize> {
+    let created = creation_times(db).await?;
+    let mut made = 0;
+    for service in catalog.list(db).await?.iter() {
+        let Some(&created_at) = created.get(&service.name) else {
+            continue;
+        };
+        if service.input.iter().all(|i| i.in_platform_store()) {
+            continue;
+        }
+        made += poll_service(db, jobs, service, created_at).await?;
+    }
+    Ok(made)
+}
+
+async fn poll_service(
+    db: &Database,
+    jobs: &Jobs,
+    service: &Service,
+    created_at: Timestamp,
+) -> AppResult<usize> {
+    let name = &service.name;
+    let secrets = services::load_secrets(db, name).await?;
+    let config = executor::provider_config(service, &secrets);
+    let seen = Seen::load(db, name).await?;
+    let mut made = 0;
+    for input in service.input.iter().filter(|i| !i.in_platform_store()) {
+        let provider = &input.storage_provider;
+        let (bucket, _) = input.bucket_and_folder();
+        let listed = match Remote::connect(None, &config, provider) {
+            Ok(remote) => {
+                tokio::time::timeout(LIST_TIMEOUT, remote.list(bucket, &input.folder_prefix()))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(Failure::Transient(format!(
+                            "listing took longer than {}s",
+                            LIST_TIMEOUT.as_secs()
+                        )))
+                    })
+                    .map_err(|f| f.to_string())
+            }
+            Err(reason) => Err(reason),
+        };
+        let listed = match listed {
+            Ok(listed) => listed,
+            Err(reason) => {
+                tracing::warn!(service = %name, %provider, %reason, "cannot poll an input folder");
+                continue;
+            }
+        };
+        for file in listed {
+            let event = event_of(provider, bucket, &file);
+            let old = file.modified.is_some_and(|m| m < created_at.secs());
+            let accepted = input
+                .relative_key(bucket, &file.key)
+                .is_some_and(|relative| input.accepts(relative));
+            if old || !accepted || seen.versions.contains(&event.object_version()) {
+                continue;
+            }
+            let record = minio_event(
+                "Put",
+                bucket,
+                &file.key,
+                file.etag.as_deref(),
+                file.size,
+                &event
+                    .time
+                    .clone()
+                    .unwrap_or_else(|| Timestamp::now().rfc3339()),
+            );
+            let raw = json!({"storage_provider": provider, "event": record}).to_string();
+            let job = storage_job(service, &event, &raw, Trigger::Poll);
+            if enqueue(db, jobs, job).await?.created {
+                tracing::info!(service = %name, %provider, key = %file.key, "polling queued a job for a new file");
+                made += 1;
+            }
+        }
+    }
+    Ok(made)
+}
+
+fn event_of(provider: &str, bucket: &str, file: &Listed) -> StorageEvent {
+    StorageEvent {
+        provider: provider.to_string(),
+        bucket: bucket.to_string(),
+        key: file.key.clone(),
+        etag: file.etag.clone(),
+        version_id: None,
+        size: file.size,
+        // The version when there is no ETag: a file rewritten later is a new version. With
+        // neither, the key alone: one job per file.
+        time: file.modified.map(|m| Timestamp::from_secs(m).rfc3339()),
+        name: Some("s3:ObjectCreated:Put".into()),
+    }
+}
