@@ -28,6 +28,7 @@ pub mod store;
 pub mod store_keys;
 pub mod usage;
 pub mod users;
+pub mod volumes;
 pub mod zip_stream;
 
 pub use app::App;

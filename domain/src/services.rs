@@ -50,6 +50,7 @@ pub async fn create(
     settle_vo(caller, vo_groups, &mut service)?;
     service.owner = caller.id.clone();
     check_runs(db, executor, &service).await?;
+    crate::volumes::prepare_for(db, executor, &service, None).await?;
     service.token = new_token();
     let secrets = take_secrets(&mut service);
     storage::prepare_for(db, s3, caller, &service, now).await?;
@@ -99,6 +100,7 @@ pub async fn update(
     }
     service.owner = current.owner.clone();
     check_runs(db, executor, &service).await?;
+    crate::volumes::prepare_for(db, executor, &service, Some(&current)).await?;
     service.token = current.token.clone();
     let mut secrets = take_secrets(&mut service);
     let stored = load_secrets(db, &service.name).await?;
@@ -429,6 +431,7 @@ pub async fn delete(
         .execute(db.pool())
         .await?;
     super::jobs::forget_service(db, name).await?;
+    crate::volumes::release(db, catalog, executor, &service).await?;
     tracing::info!(service = %name, buckets = ?plan.buckets, "service deleted");
     Ok(plan)
 }

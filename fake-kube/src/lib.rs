@@ -50,6 +50,12 @@ const RESOURCES: &[(&str, &str, &str, &str)] = &[
         "HTTPRoute",
     ),
     ("namespaces", "namespaces", "v1", "Namespace"),
+    (
+        "persistentvolumeclaims",
+        "persistentvolumeclaims",
+        "v1",
+        "PersistentVolumeClaim",
+    ),
     ("nodes", "nodes", "v1", "Node"),
     ("events", "events", "v1", "Event"),
     (

@@ -28,6 +28,7 @@ pub mod system;
 pub mod time;
 pub mod url;
 pub mod usage;
+pub mod volumes;
 pub mod workflow;
 
 pub use error::{AppError, AppResult};

@@ -53,6 +53,8 @@ async fn main() {
                 pending_timeout: Duration::from_secs(300),
                 exposed_routes: None,
                 allow_node_ports: false,
+                storage_class: None,
+                volume_limits: Default::default(),
             },
             kubeconfig: Some(kubeconfig),
         };

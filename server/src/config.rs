@@ -105,6 +105,9 @@ pub struct Config {
     pub job_pids_limit: u32,
     /// Bytes a local job's directory may hold (`OSCAR_JOB_DISK_LIMIT`).
     pub job_disk_limit: u64,
+    /// How many managed volumes a user may have and how large (`OSCAR_VOLUMES_PER_USER`,
+    /// `OSCAR_VOLUME_MAX_SIZE`).
+    pub volume_limits: domain::volumes::Limits,
     /// Where jobs run (`OSCAR_EXECUTOR`).
     pub executor: ExecutorConfig,
     /// The store's address as jobs reach it (`OSCAR_JOB_S3_ENDPOINT`), when it differs from
@@ -263,6 +266,7 @@ impl Config {
             allow_unsandboxed_jobs: env.boolean("OSCAR_ALLOW_UNSANDBOXED_JOBS", false)?,
             job_pids_limit: env.count("OSCAR_JOB_PIDS_LIMIT", 1024)?,
             job_disk_limit: env.size("OSCAR_JOB_DISK_LIMIT", "20Gi")?,
+            volume_limits: volume_limits(&env)?,
             job_mounts: env
                 .list("OSCAR_JOB_MOUNTS")
                 .iter()
@@ -474,6 +478,8 @@ fn executor(env: &Env) -> Result<ExecutorConfig, ConfigError> {
                     pending_timeout: seconds("OSCAR_KUBE_PENDING_TIMEOUT", 300)?,
                     exposed_routes: exposed_routes(env)?,
                     allow_node_ports: env.boolean("OSCAR_KUBE_ALLOW_NODE_PORTS", false)?,
+                    storage_class: env.text("OSCAR_KUBE_STORAGE_CLASS"),
+                    volume_limits: volume_limits(env)?,
                 },
                 kubeconfig: env.text("OSCAR_KUBECONFIG").map(PathBuf::from),
             })
@@ -483,6 +489,13 @@ fn executor(env: &Env) -> Result<ExecutorConfig, ConfigError> {
             format!("{other:?} is not one of: image, host, kubernetes"),
         )),
     }
+}
+
+fn volume_limits(env: &Env) -> Result<domain::volumes::Limits, ConfigError> {
+    Ok(domain::volumes::Limits {
+        per_user: env.number("OSCAR_VOLUMES_PER_USER", 5)?,
+        max_bytes: env.size("OSCAR_VOLUME_MAX_SIZE", "5Gi")?,
+    })
 }
 
 /// Routes straight to exposed services: a host of their own, and a Gateway or an Ingress

@@ -597,6 +597,8 @@ fn local_executor(
         images,
         pids_limit: config.job_pids_limit,
         disk_limit: config.job_disk_limit,
+        volumes_root: data_dir.join("volumes"),
+        volume_limits: config.volume_limits,
     })
 }
 

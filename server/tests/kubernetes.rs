@@ -496,3 +496,81 @@ async fn a_stopped_job_deletes_its_job_on_the_cluster() {
     );
     assert!(cluster.fake.list("jobs", Some(NAMESPACE)).is_empty());
 }
+
+/// Managed volumes on a cluster: each a ReadWriteMany claim in its owner's namespace, mounted by
+/// the jobs of the services using it, gone with the service that made it.
+#[tokio::test]
+async fn volumes_are_claims_the_jobs_mount() {
+    let cluster = cluster().await;
+    let mut app = app_on(&cluster, Duration::from_secs(60)).await;
+    let made = app
+        .rest(
+            "POST",
+            "/system/volumes",
+            Some(json!({"name": "models", "size": "2Gi"})),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let volume = made.json();
+    assert_eq!(
+        (&volume["namespace"], &volume["pvc_name"]),
+        (&json!(NAMESPACE), &json!("models"))
+    );
+    let claim = cluster
+        .fake
+        .get("persistentvolumeclaims", NAMESPACE, "models")
+        .expect("the volume's claim");
+    assert_eq!(claim["spec"]["accessModes"], json!(["ReadWriteMany"]));
+    assert_eq!(
+        claim["spec"]["resources"]["requests"]["storage"],
+        "2147483648"
+    );
+
+    let mut definition = service("kvol", "true\n");
+    definition["volume"] = json!({"size": "1Gi", "mount_path": "/scratch"});
+    create(&mut app, definition).await;
+    assert!(
+        cluster
+            .fake
+            .get("persistentvolumeclaims", NAMESPACE, "kvol")
+            .is_some()
+    );
+    put(&app, "kvol", "in/x", b"x").await;
+    let all = finished(&mut app, "kvol", 1).await;
+    let (job, _) = all.iter().next().unwrap();
+    let created = cluster.fake.get("jobs", NAMESPACE, job).expect("the Job");
+    let pod = &created["spec"]["template"]["spec"];
+    let volume = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "oscar-volume")
+        .expect("the volume in the pod");
+    assert_eq!(volume["persistentVolumeClaim"]["claimName"], "kvol");
+    assert!(
+        pod["containers"][0]["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["name"] == "oscar-volume" && m["mountPath"] == "/scratch")
+    );
+
+    let deleted = app.rest("DELETE", "/system/services/kvol", None).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.body);
+    assert!(
+        cluster
+            .fake
+            .get("persistentvolumeclaims", NAMESPACE, "kvol")
+            .is_none(),
+        "a volume its service made goes with it"
+    );
+    let deleted = app.rest("DELETE", "/system/volumes/models", None).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.body);
+    assert!(
+        cluster
+            .fake
+            .list("persistentvolumeclaims", Some(NAMESPACE))
+            .is_empty()
+    );
+    common::cluster::assert_the_role_allows(&cluster.fake);
+}

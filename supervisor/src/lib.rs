@@ -39,6 +39,9 @@ pub struct Settings {
     /// `OSCAR_SCRIPT_DISK_LIMIT`: bytes the job's directory (where the supervisor starts) may
     /// hold.
     pub disk: Option<u64>,
+    /// `OSCAR_VOLUME_PATH` and `OSCAR_VOLUME_LIMIT`: the service's volume as the job sees it,
+    /// and the bytes it may hold.
+    pub volume: Option<(PathBuf, u64)>,
     /// Where the [`Report`] goes (`OSCAR_RESULT_FILE`, default `/dev/termination-log` when it
     /// exists, as Kubernetes provides it).
     pub result_file: Option<PathBuf>,
@@ -91,6 +94,9 @@ impl Settings {
                 .and_then(|n| usize::try_from(n).ok())
                 .filter(|n| *n > 0),
             disk: number("OSCAR_SCRIPT_DISK_LIMIT")?.filter(|b| *b > 0),
+            volume: var("OSCAR_VOLUME_PATH")
+                .map(PathBuf::from)
+                .zip(number("OSCAR_VOLUME_LIMIT")?),
             result_file: var("OSCAR_RESULT_FILE")
                 .map(PathBuf::from)
                 .or_else(|| termination_log.exists().then_some(termination_log)),
@@ -203,6 +209,13 @@ pub async fn supervise(settings: &Settings, raw_event: Vec<u8>) -> Report {
     if let Some(bytes) = settings.disk {
         bounds.push(format!("disk {} MiB (watchdog)", bytes >> 20));
     }
+    if let Some((path, bytes)) = &settings.volume {
+        bounds.push(format!(
+            "volume at {} {} MiB (watchdog)",
+            path.display(),
+            bytes >> 20
+        ));
+    }
     if let Some(timeout) = settings.timeout {
         bounds.push(format!("{}s", timeout.as_secs()));
     }
@@ -220,7 +233,25 @@ pub async fn supervise(settings: &Settings, raw_event: Vec<u8>) -> Report {
         pids: settings.pids,
         disk: settings
             .disk
-            .and_then(|bytes| Some((std::env::current_dir().ok()?, bytes))),
+            .and_then(|bytes| {
+                Some(script::DiskLimit {
+                    dir: std::env::current_dir().ok()?,
+                    bytes,
+                    what: "the job's directory".into(),
+                })
+            })
+            .into_iter()
+            .chain(
+                settings
+                    .volume
+                    .as_ref()
+                    .map(|(path, bytes)| script::DiskLimit {
+                        dir: path.clone(),
+                        bytes: *bytes,
+                        what: format!("the service's volume at {}", path.display()),
+                    }),
+            )
+            .collect(),
     };
     let script = settings.config_dir.join("script.sh");
     let finished = match script::run(&script, &env, &limits, settings.marked_log).await {
@@ -254,8 +285,9 @@ pub async fn supervise(settings: &Settings, raw_event: Vec<u8>) -> Report {
             Some((
                 None,
                 format!(
-                    "the job's directory grew past {} MiB (the job's disk limit) and the script was stopped",
-                    limit >> 20
+                    "{} grew past {} MiB (its limit) and the script was stopped",
+                    limit.what,
+                    limit.bytes >> 20
                 ),
             )),
         ),

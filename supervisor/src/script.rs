@@ -29,10 +29,19 @@ pub struct Limits {
     /// its processes alone. Without cgroups a limit cannot stop a fork, so a watchdog stops
     /// the script once it is passed.
     pub pids: Option<usize>,
-    /// Bytes the job's directory may hold (`OSCAR_SCRIPT_DISK_LIMIT`, the directory the
-    /// supervisor starts in), checked by the same watchdog every [`DISK_EVERY`] and once
-    /// more when the script ends.
-    pub disk: Option<(PathBuf, u64)>,
+    /// Bytes directories may hold: the job's (`OSCAR_SCRIPT_DISK_LIMIT`, the directory the
+    /// supervisor starts in) and its service's volume (`OSCAR_VOLUME_LIMIT`), checked by the
+    /// same watchdog every [`DISK_EVERY`] and once more when the script ends.
+    pub disk: Vec<DiskLimit>,
+}
+
+/// A directory and the bytes it may hold.
+#[derive(Debug, Clone)]
+pub struct DiskLimit {
+    pub dir: PathBuf,
+    pub bytes: u64,
+    /// What it is, for the reason of a stopped script: "the job's directory".
+    pub what: String,
 }
 
 /// How often the disk watchdog measures the job's directory.
@@ -59,8 +68,8 @@ pub enum Finished {
 pub enum Limit {
     /// More processes at once than this.
     Processes(usize),
-    /// More bytes in the job's directory than this.
-    Disk(u64),
+    /// More bytes in a directory than it may hold.
+    Disk(DiskLimit),
 }
 
 /// Runs the script; `marked`: its lines go to stdout as [`Line::marked`], else its stdout
@@ -176,7 +185,7 @@ pub fn limit_data(bytes: u64) -> std::io::Result<()> {
 
 /// Returns the limit the job passes first; never without limits.
 async fn watchdog(limits: &Limits) -> Limit {
-    if limits.pids.is_none() && limits.disk.is_none() {
+    if limits.pids.is_none() && limits.disk.is_empty() {
         return std::future::pending().await;
     }
     for tick in 1u32.. {
@@ -195,10 +204,14 @@ async fn watchdog(limits: &Limits) -> Limit {
     std::future::pending().await
 }
 
-/// The disk limit, when the job's directory holds more than it.
+/// The first disk limit a directory holds more than.
 fn over_disk(limits: &Limits) -> Option<Limit> {
-    let (dir, limit) = limits.disk.as_ref()?;
-    (bytes_under(dir) > *limit).then_some(Limit::Disk(*limit))
+    limits
+        .disk
+        .iter()
+        .find(|disk| bytes_under(&disk.dir) > disk.bytes)
+        .cloned()
+        .map(Limit::Disk)
 }
 
 /// Bytes of the files under `dir` (links not followed).

@@ -23,6 +23,7 @@ fn settings(dir: &Path, script: &str, timeout: Option<Duration>) -> Settings {
         memory: None,
         pids: None,
         disk: None,
+        volume: None,
         result_file: None,
         response: Some(ResponseSink::File(dir.join("response"))),
         result_limit: None,

@@ -259,6 +259,18 @@ def test_quotas_read_and_set_by_the_admin(client):
     assert read == updated
 
 
+def test_managed_volumes_through_the_client(client):
+    made = client.create_volume("py-data", "100Mi")
+    assert made.status_code == 201
+    assert json.loads(made.text)["creation_mode"] == "api"
+    names = [v["name"] for v in json.loads(client.list_volumes().text)]
+    assert "py-data" in names
+    assert json.loads(client.get_volume("py-data").text)["size"] == "100Mi"
+    assert client.delete_volume("py-data").status_code == 204
+    with pytest.raises(Exception):
+        client.get_volume("py-data")
+
+
 def test_prometheus_metrics_parse_with_the_reference_parser(client):
     """`/metrics` in Prometheus's text format, read by the Prometheus project's own parser."""
     from prometheus_client.parser import text_string_to_metric_families

@@ -225,6 +225,7 @@ pub(crate) async fn execute(
         timeout,
         sync,
     );
+    execution.volume = crate::volumes::for_job(db, &service).await?;
     if jobs.executor().pulls_images() {
         execution.pull_credentials = crate::registry_credentials::for_image(
             db,

@@ -13,6 +13,9 @@ use model::AppResult;
 use model::service::{Service, quantity};
 use model::system::NodeStatus;
 
+/// The `namespace` of volumes off Kubernetes.
+pub const EMBEDDED_NAMESPACE: &str = "embedded";
+
 /// Everything a job needs to run, independent of where it runs.
 #[derive(Debug, Clone)]
 pub struct Execution {
@@ -39,6 +42,17 @@ pub struct Execution {
     /// What the image executor signs in to the image's registry with, from the service's
     /// `image_pull_secrets` (Kubernetes reads those Secrets itself).
     pub pull_credentials: Option<images::Credentials>,
+    /// The service's managed volume, mounted read-write.
+    pub volume: Option<JobVolume>,
+}
+
+/// A managed volume as a job mounts it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobVolume {
+    pub name: String,
+    pub mount_path: String,
+    /// What it may hold.
+    pub bytes: u64,
 }
 
 /// A job's event: its stored text, or a `/run` body spooled to a file as it arrived (never
@@ -138,6 +152,35 @@ pub trait Executor: Send + Sync {
         host.cpu.request_cores = running.cpu_millis;
         host.memory.request_bytes = running.memory_bytes;
         Ok(vec![host])
+    }
+
+    /// How many volumes a user may have and how large.
+    fn volume_limits(&self) -> crate::volumes::Limits {
+        crate::volumes::Limits::default()
+    }
+
+    /// Where `owner`'s volume `name` lives: the namespace and the PersistentVolumeClaim on a
+    /// cluster; `embedded` and no claim here.
+    fn volume_location(&self, _owner: &str, _name: &str) -> (String, String) {
+        (EMBEDDED_NAMESPACE.into(), String::new())
+    }
+
+    /// Makes the storage of `owner`'s volume `name` of `bytes`.
+    async fn create_volume(&self, _owner: &str, _name: &str, _bytes: u64) -> Result<(), String> {
+        Err("this platform's executor keeps no volumes".into())
+    }
+
+    /// Removes the storage of a volume and what it holds.
+    async fn delete_volume(&self, _owner: &str, _name: &str) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// The volume's phase (`Bound` when usable) and a message when it is not.
+    async fn volume_phase(&self, _owner: &str, _name: &str) -> (String, String) {
+        (
+            "Lost".into(),
+            "this platform's executor keeps no volumes".into(),
+        )
     }
 
     /// The version of the Kubernetes cluster jobs run on (`GET /version`'s `gitVersion`), for
@@ -253,6 +296,7 @@ impl Execution {
             sync,
             store_keys: crate::store_keys::for_job(storage, job),
             pull_credentials: None,
+            volume: None,
         }
     }
 }

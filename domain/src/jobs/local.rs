@@ -15,7 +15,7 @@ use model::function::work::{DONE, WORKER_SOCKET, WorkRequest};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 
-use super::executor::{EventBody, Execution, Executor, Finished};
+use super::executor::{EventBody, Execution, Executor, Finished, JobVolume};
 use super::logs::{self, Line, LineSplitter, LogSink, Stream, send_all};
 use super::sandbox::{IMAGE_JOB_DIR, JobMount, Loader, Network, Programs, Sandbox};
 use model::service::Service;
@@ -38,6 +38,17 @@ pub struct LocalExecutor {
     pub pids_limit: u32,
     /// Bytes a job's directory may hold (`OSCAR_JOB_DISK_LIMIT`).
     pub disk_limit: u64,
+    /// Managed volumes' directories go under it (`volumes/` in the data dir).
+    pub volumes_root: PathBuf,
+    pub volume_limits: crate::volumes::Limits,
+}
+
+/// A service's volume as a process gets it: its directory here, where the process sees it,
+/// and its size.
+struct VolumeMount {
+    host: PathBuf,
+    seen: PathBuf,
+    bytes: u64,
 }
 
 /// The image executor's part: where images come from and how the supervisor starts in one.
@@ -55,6 +66,34 @@ struct JobImage {
 
 #[async_trait::async_trait]
 impl Executor for LocalExecutor {
+    fn volume_limits(&self) -> crate::volumes::Limits {
+        self.volume_limits
+    }
+
+    async fn create_volume(&self, owner: &str, name: &str, _bytes: u64) -> Result<(), String> {
+        tokio::fs::create_dir_all(self.volume_dir(owner, name))
+            .await
+            .map_err(|e| format!("cannot make the volume's directory: {e}"))
+    }
+
+    async fn delete_volume(&self, owner: &str, name: &str) -> Result<(), String> {
+        match tokio::fs::remove_dir_all(self.volume_dir(owner, name)).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(format!("cannot remove the volume's directory: {e}")),
+        }
+    }
+
+    async fn volume_phase(&self, owner: &str, name: &str) -> (String, String) {
+        match tokio::fs::metadata(self.volume_dir(owner, name)).await {
+            Ok(meta) if meta.is_dir() => ("Bound".into(), String::new()),
+            _ => (
+                "Lost".into(),
+                "its directory is missing from the data directory".into(),
+            ),
+        }
+    }
+
     fn pulls_images(&self) -> bool {
         self.images.is_some()
     }
@@ -77,22 +116,21 @@ impl Executor for LocalExecutor {
                 Ok(image) => Some(image),
                 // Not retried: a missing image, refused credentials or another architecture
                 // stay so. The reason goes to the job's log and its result.
-                Err(reason) => {
-                    let _ = log.send(logs::note(&reason)).await;
-                    return Ok(Finished {
-                        report: Report::Failed {
-                            exit_code: None,
-                            reason,
-                            outputs: Vec::new(),
-                        },
-                        response: None,
-                    });
-                }
+                Err(reason) => return Ok(refused(&log, reason).await),
+            },
+            None => None,
+        };
+        let volume = match &execution.volume {
+            Some(volume) => match self.volume_mount(&service.owner, volume, image.as_ref()) {
+                Ok(mount) => Some(mount),
+                Err(reason) => return Ok(refused(&log, reason).await),
             },
             None => None,
         };
         let dir = self.work_root.join(&execution.job);
-        let result = self.run_in(&dir, &execution, image.as_ref(), log).await;
+        let result = self
+            .run_in(&dir, &execution, image.as_ref(), volume.as_ref(), log)
+            .await;
         if let Err(err) = tokio::fs::remove_dir_all(&dir).await {
             tracing::warn!(job = %execution.job, %err, "cannot remove the job's working directory");
         }
@@ -100,7 +138,67 @@ impl Executor for LocalExecutor {
     }
 }
 
+/// A job that cannot run as its service says: failed, not retried (a missing image, refused
+/// credentials, another architecture, a missing volume stay so), the reason in its log.
+async fn refused(log: &LogSink, reason: String) -> Finished {
+    let _ = log.send(logs::note(&reason)).await;
+    Finished {
+        report: Report::Failed {
+            exit_code: None,
+            reason,
+            outputs: Vec::new(),
+        },
+        response: None,
+    }
+}
+
 impl LocalExecutor {
+    /// Where `owner`'s volume `name` lives; owners by a digest, since their ids may hold any
+    /// character.
+    fn volume_dir(&self, owner: &str, name: &str) -> PathBuf {
+        use sha2::Digest;
+        let owner = hex::encode(&sha2::Sha256::digest(owner.as_bytes())[..12]);
+        self.volumes_root.join(owner).join(name)
+    }
+
+    /// The volume's directory and where the job sees it: in an image, its mount point is made
+    /// in the image's root first (read-only in the sandbox), inside the image.
+    fn volume_mount(
+        &self,
+        owner: &str,
+        volume: &JobVolume,
+        image: Option<&JobImage>,
+    ) -> Result<VolumeMount, String> {
+        if self.sandbox.is_none() {
+            return Err(format!(
+                "volume {:?}: volumes are mounted only in the sandbox, which this server runs without",
+                volume.name
+            ));
+        }
+        let host = self.volume_dir(owner, &volume.name);
+        if !host.is_dir() {
+            return Err(format!(
+                "volume {:?}: its directory is missing from the data directory",
+                volume.name
+            ));
+        }
+        let seen = match image {
+            Some(job) => {
+                let root = &job.image.root;
+                let inside = images::unpack::resolve(root, Path::new(&volume.mount_path))
+                    .and_then(|inside| std::fs::create_dir_all(&inside).map(|()| inside))
+                    .map_err(|e| format!("cannot make the volume's mount point: {e}"))?;
+                Path::new("/").join(inside.strip_prefix(root).unwrap_or(&inside))
+            }
+            None => PathBuf::from(&volume.mount_path),
+        };
+        Ok(VolumeMount {
+            host,
+            seen,
+            bytes: volume.bytes,
+        })
+    }
+
     /// The service's image, pulled unless cached, with the mount points the job needs in it.
     async fn prepare_image(
         &self,
@@ -124,11 +222,12 @@ impl LocalExecutor {
         dir: &Path,
         execution: &Execution,
         image: Option<&JobImage>,
+        volume: Option<&VolumeMount>,
         log: LogSink,
     ) -> Result<Finished, String> {
         let files = prepare(dir, execution)
             .map_err(|e| format!("cannot prepare the job's working directory: {e}"))?;
-        let (mut command, seen_dir) = self.command(dir, image, &[], Network::Host)?;
+        let (mut command, seen_dir) = self.command(dir, image, &[], Network::Host, volume)?;
         // Paths as the job sees them.
         let seen = JobFiles::under(&seen_dir);
         command
@@ -151,6 +250,11 @@ impl LocalExecutor {
             command.env("OSCAR_SCRIPT_MEMORY_LIMIT", bytes.to_string());
         }
         command.env("OSCAR_SCRIPT_DISK_LIMIT", self.disk_limit.to_string());
+        if let Some(volume) = volume {
+            command
+                .env("OSCAR_VOLUME_PATH", &volume.seen)
+                .env("OSCAR_VOLUME_LIMIT", volume.bytes.to_string());
+        }
         // Counted in /proc, which shows the job's processes alone only in the sandbox.
         if self.sandbox.is_some() {
             command.env("OSCAR_SCRIPT_PIDS_LIMIT", self.pids_limit.to_string());
@@ -223,6 +327,7 @@ impl LocalExecutor {
         image: Option<&JobImage>,
         extra: &[String],
         network: Network,
+        volume: Option<&VolumeMount>,
     ) -> Result<(Command, PathBuf), String> {
         let (program, leading) = self
             .supervisor
@@ -258,7 +363,15 @@ impl LocalExecutor {
         let mut command = match &self.sandbox {
             Some(sandbox) => {
                 let mut command = Command::new(sandbox.program());
-                command.args(sandbox.arguments(programs, dir, Path::new(program), &args, network));
+                let volume = volume.map(|v| (v.host.as_path(), v.seen.as_path()));
+                command.args(sandbox.arguments(
+                    programs,
+                    dir,
+                    Path::new(program),
+                    &args,
+                    network,
+                    volume,
+                ));
                 command
             }
             None => {
@@ -314,7 +427,7 @@ impl LocalExecutor {
             InstanceKind::Exposed => exposed_plan(service, image.as_ref(), &seen_dir, &launch)?,
             InstanceKind::Worker => self.worker_plan(&seen_dir, dir)?,
         };
-        let (mut command, _) = self.command(dir, image.as_ref(), &plan.args, plan.network)?;
+        let (mut command, _) = self.command(dir, image.as_ref(), &plan.args, plan.network, None)?;
         command.env("TMPDIR", seen_dir.join("tmp")).envs(plan.env);
         let Started {
             child,

@@ -205,6 +205,7 @@ impl Sandbox {
                 Path::new("/bin/sh"),
                 &["-c".into(), "exit 0".into()],
                 Network::Host,
+                None,
             ))
             .env_clear()
             .stdin(Stdio::null())
@@ -225,7 +226,8 @@ impl Sandbox {
     }
 
     /// Bubblewrap's arguments that run `program args` confined, `job_dir` its working
-    /// directory and the only place it may write besides its own `/tmp` and writable mounts.
+    /// directory and the only place it may write besides its own `/tmp`, writable mounts and
+    /// the service's `volume` (its directory on the host, and where the process sees it).
     pub fn arguments(
         &self,
         programs: Programs<'_>,
@@ -233,14 +235,15 @@ impl Sandbox {
         program: &Path,
         args: &[String],
         network: Network,
+        volume: Option<(&Path, &Path)>,
     ) -> Vec<OsString> {
         let mut out = match programs {
-            Programs::Host => arguments(job_dir, program, args, &self.system, &self.mounts),
+            Programs::Host => arguments(job_dir, program, args, &self.system, &self.mounts, volume),
             Programs::Image {
                 root,
                 loader,
                 mounts,
-            } => image_arguments(root, loader, job_dir, program, args, mounts),
+            } => image_arguments(root, loader, job_dir, program, args, mounts, volume),
         };
         if network == Network::Own {
             // After NAMESPACES' `--cap-drop ALL`: root of the namespace may listen on ports
@@ -315,6 +318,7 @@ fn image_arguments(
     program: &Path,
     args: &[String],
     mounts: &[(JobMount, PathBuf)],
+    volume: Option<(&Path, &Path)>,
 ) -> Vec<OsString> {
     let mut out: Vec<OsString> = NAMESPACES.iter().map(OsString::from).collect();
     // Images expect to run as root: root of the namespace, the server's user outside it.
@@ -342,6 +346,9 @@ fn image_arguments(
         };
         bind(how, &mount.path, seen.into());
     }
+    if let Some((host, seen)) = volume {
+        bind("--bind", host, seen.into());
+    }
     bind("--bind", job_dir, IMAGE_JOB_DIR.into());
     out.extend(["--remount-ro", "/oscar", "--chdir", IMAGE_JOB_DIR, "--"].map(OsString::from));
     out.extend(loader.command(args));
@@ -354,6 +361,7 @@ fn arguments(
     args: &[String],
     system: &[SystemPath],
     mounts: &[JobMount],
+    volume: Option<(&Path, &Path)>,
 ) -> Vec<OsString> {
     let mut out: Vec<OsString> = NAMESPACES.iter().map(OsString::from).collect();
     for entry in system {
@@ -383,6 +391,10 @@ fn arguments(
             &mount.path,
         );
     }
+    if let Some((host, seen)) = volume {
+        out.extend(["--bind".into(), host.into(), seen.into()]);
+    }
+    let mut bind = |how: &str, path: &Path| out.extend([how.into(), path.into(), path.into()]);
     bind("--bind", job_dir);
     out.extend([
         "--chdir".into(),
@@ -445,11 +457,28 @@ mod tests {
             &["supervise".into()],
             &system,
             &mounts,
+            Some((
+                Path::new("/var/lib/oscar/volumes/u1/results"),
+                Path::new("/results"),
+            )),
         ));
         assert_eq!(binds(&args, "--symlink"), ["usr/bin"]);
         assert_eq!(
             binds(&args, "--bind"),
-            ["/srv/scratch", "/var/lib/oscar/jobs/svc-1"]
+            [
+                "/srv/scratch",
+                "/var/lib/oscar/volumes/u1/results",
+                "/var/lib/oscar/jobs/svc-1"
+            ]
+        );
+        let at = args
+            .iter()
+            .position(|a| a == "/var/lib/oscar/volumes/u1/results")
+            .unwrap();
+        assert_eq!(
+            args[at + 1],
+            "/results",
+            "the volume is seen at its mount path"
         );
         assert_eq!(
             binds(&args, "--ro-bind"),
@@ -521,6 +550,7 @@ mod tests {
             Path::new("/opt/oscar/server"),
             &["supervise".into()],
             &mounts,
+            None,
         ));
         assert_eq!(
             binds(&args, "--ro-bind"),

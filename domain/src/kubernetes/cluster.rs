@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Event, Namespace, Node, Pod, Secret};
+use k8s_openapi::api::core::v1::{Event, Namespace, Node, PersistentVolumeClaim, Pod, Secret};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, LogParams, Patch,
@@ -236,15 +236,7 @@ impl Cluster {
     ) -> Result<(), String> {
         let namespace = self.namespace_of(service);
         let apply = PatchParams::apply(FIELD_MANAGER).force();
-        if self.settings.namespacing == Namespacing::PerUser && namespace != self.settings.namespace
-        {
-            let namespaces: Api<Namespace> = Api::all(self.client.clone());
-            let object = Patch::Apply(objects::namespace(&namespace, &service.owner));
-            retried(|| namespaces.patch(&namespace, &apply, &object))
-                .await
-                .map_err(|e| refused("create the user's namespace", e))?;
-            self.confine_pods_in(&namespace).await?;
-        }
+        self.make_namespace(&namespace, &service.owner).await?;
         let name = objects::service_secret_name(&service.name);
         let api: Api<Secret> = Api::namespaced(self.client.clone(), &namespace);
         if secrets.is_empty() {
@@ -256,6 +248,66 @@ impl Cluster {
             .await
             .map(|_| ())
             .map_err(|e| refused("save the service's Secret", e))
+    }
+
+    /// Makes `owner`'s namespace when each user has one, with its NetworkPolicies.
+    async fn make_namespace(&self, namespace: &str, owner: &str) -> Result<(), String> {
+        if self.settings.namespacing != Namespacing::PerUser || namespace == self.settings.namespace
+        {
+            return Ok(());
+        }
+        let apply = PatchParams::apply(FIELD_MANAGER).force();
+        let namespaces: Api<Namespace> = Api::all(self.client.clone());
+        let object = Patch::Apply(objects::namespace(namespace, owner));
+        retried(|| namespaces.patch(namespace, &apply, &object))
+            .await
+            .map_err(|e| refused("create the user's namespace", e))?;
+        self.confine_pods_in(namespace).await
+    }
+
+    /// Claims the storage of `owner`'s volume `name` (in their namespace, made if needed).
+    pub async fn create_volume(&self, owner: &str, name: &str, bytes: u64) -> Result<(), String> {
+        let namespace = objects::namespace_of(&self.settings, owner);
+        self.make_namespace(&namespace, owner).await?;
+        let claim = Patch::Apply(objects::volume_claim(&self.settings, owner, name, bytes));
+        let claim_name = objects::claim_name(&self.settings, owner, name);
+        let api: Api<PersistentVolumeClaim> = Api::namespaced(self.client.clone(), &namespace);
+        let apply = PatchParams::apply(FIELD_MANAGER).force();
+        retried(|| api.patch(&claim_name, &apply, &claim))
+            .await
+            .map(|_| ())
+            .map_err(|e| refused("claim the volume's storage", e))
+    }
+
+    /// Deletes a volume's claim, and with it (per its StorageClass) what it holds.
+    pub async fn delete_volume(&self, owner: &str, name: &str) -> Result<(), String> {
+        let namespace = objects::namespace_of(&self.settings, owner);
+        let api: Api<PersistentVolumeClaim> = Api::namespaced(self.client.clone(), &namespace);
+        let claim_name = objects::claim_name(&self.settings, owner, name);
+        let what = "delete the volume's claim";
+        delete_if_present(&api, &claim_name, &DeleteParams::default(), what).await
+    }
+
+    /// The claim's phase (`Pending`, `Bound`, `Lost`), `Missing` when there is none.
+    pub async fn volume_phase(&self, owner: &str, name: &str) -> (String, String) {
+        let namespace = objects::namespace_of(&self.settings, owner);
+        let api: Api<PersistentVolumeClaim> = Api::namespaced(self.client.clone(), &namespace);
+        let claim_name = objects::claim_name(&self.settings, owner, name);
+        match retried(|| api.get_opt(&claim_name)).await {
+            Ok(Some(claim)) => {
+                let phase = claim.status.and_then(|s| s.phase).unwrap_or_default();
+                let message = match phase.as_str() {
+                    "Pending" => "waiting for the cluster to provide the storage".to_string(),
+                    _ => String::new(),
+                };
+                (phase, message)
+            }
+            Ok(None) => (
+                "Missing".into(),
+                format!("the claim {claim_name} is not in namespace {namespace}"),
+            ),
+            Err(e) => ("Unknown".into(), refused("read the volume's claim", e)),
+        }
     }
 
     /// Gives a user's namespace the jobs' and exposed services' NetworkPolicies of the shared
@@ -423,6 +475,8 @@ mod tests {
             pending_timeout: Duration::from_secs(300),
             exposed_routes: None,
             allow_node_ports: false,
+            storage_class: None,
+            volume_limits: Default::default(),
         };
         (
             Cluster::new(kube::Client::new(service, "default"), settings),

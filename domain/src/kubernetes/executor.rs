@@ -281,6 +281,30 @@ impl Executor for KubernetesExecutor {
         self.cluster.apply_exposed(service, secrets).await
     }
 
+    fn volume_limits(&self) -> crate::volumes::Limits {
+        self.cluster.settings().volume_limits
+    }
+
+    fn volume_location(&self, owner: &str, name: &str) -> (String, String) {
+        let settings = self.cluster.settings();
+        (
+            super::objects::namespace_of(settings, owner),
+            super::objects::claim_name(settings, owner, name),
+        )
+    }
+
+    async fn create_volume(&self, owner: &str, name: &str, bytes: u64) -> Result<(), String> {
+        self.cluster.create_volume(owner, name, bytes).await
+    }
+
+    async fn delete_volume(&self, owner: &str, name: &str) -> Result<(), String> {
+        self.cluster.delete_volume(owner, name).await
+    }
+
+    async fn volume_phase(&self, owner: &str, name: &str) -> (String, String) {
+        self.cluster.volume_phase(owner, name).await
+    }
+
     async fn service_deleted(&self, service: &Service) -> Result<(), String> {
         if service.is_exposed() {
             self.cluster.remove_exposed(service).await?;

@@ -31,6 +31,10 @@ pub struct ClusterSettings {
     /// range all users share, reaching the pods without the platform): off unless the
     /// operator allows it.
     pub allow_node_ports: bool,
+    /// The StorageClass of managed volumes' claims (`OSCAR_KUBE_STORAGE_CLASS`; the cluster's
+    /// default when None). It must offer ReadWriteMany: several pods mount a volume at once.
+    pub storage_class: Option<String>,
+    pub volume_limits: crate::volumes::Limits,
 }
 
 /// How exposed services are routed to without the platform: on their own host (never the

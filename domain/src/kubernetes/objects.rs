@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, EmptyDirVolumeSource, EnvFromSource, EnvVar, KeyToPath,
-    LocalObjectReference, Namespace, PodSecurityContext, PodSpec, PodTemplateSpec,
+    LocalObjectReference, Namespace, PersistentVolumeClaim, PersistentVolumeClaimSpec,
+    PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec, PodTemplateSpec,
     ResourceRequirements, SeccompProfile, Secret, SecretEnvSource, SecretVolumeSource,
-    SecurityContext, Volume, VolumeMount,
+    SecurityContext, Volume, VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -23,6 +24,8 @@ use model::service::Service;
 use model::service::validate::is_reserved_key;
 
 pub use model::service::{JOB_LABEL, OWNER_ANNOTATION, SERVICE_LABEL};
+/// Label on a managed volume's claim: the volume's name.
+pub const VOLUME_LABEL: &str = "oscar.grycap.io/volume";
 /// Label on everything this platform manages (its watches select on it).
 pub const MANAGED_LABEL: &str = "app.kubernetes.io/managed-by";
 pub const MANAGED_BY: &str = "oscar";
@@ -55,6 +58,53 @@ pub fn namespace_of(settings: &ClusterSettings, owner: &str) -> String {
             format!("{}-{}", settings.namespace, &digest[..10])
         }
         _ => settings.namespace.clone(),
+    }
+}
+
+/// The PersistentVolumeClaim of `owner`'s volume `name`: the volume's name in the owner's
+/// own namespace, with a digest of the owner where users share one.
+pub fn claim_name(settings: &ClusterSettings, owner: &str, name: &str) -> String {
+    match settings.namespacing {
+        Namespacing::Shared if owner != ADMIN_OWNER => {
+            let digest = hex::encode(Sha256::digest(owner.as_bytes()));
+            format!("{name}-{}", &digest[..10])
+        }
+        _ => name.to_string(),
+    }
+}
+
+/// A managed volume's claim: ReadWriteMany, since jobs of its services run at once on any
+/// node, of the operator's StorageClass.
+pub fn volume_claim(
+    settings: &ClusterSettings,
+    owner: &str,
+    name: &str,
+    bytes: u64,
+) -> PersistentVolumeClaim {
+    PersistentVolumeClaim {
+        metadata: ObjectMeta {
+            name: Some(claim_name(settings, owner, name)),
+            namespace: Some(namespace_of(settings, owner)),
+            labels: Some(managed([(VOLUME_LABEL, name)])),
+            annotations: Some(BTreeMap::from([(
+                OWNER_ANNOTATION.to_string(),
+                owner.to_string(),
+            )])),
+            ..Default::default()
+        },
+        spec: Some(PersistentVolumeClaimSpec {
+            access_modes: Some(vec!["ReadWriteMany".into()]),
+            storage_class_name: settings.storage_class.clone(),
+            resources: Some(VolumeResourceRequirements {
+                requests: Some(BTreeMap::from([(
+                    "storage".to_string(),
+                    Quantity(bytes.to_string()),
+                )])),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
     }
 }
 
@@ -228,6 +278,47 @@ pub fn job(
         }),
         ..Default::default()
     };
+    let mut volume_mounts = vec![
+        mount("oscar-bin", BIN_DIR, true),
+        mount("oscar-config", CONFIG_DIR, true),
+        mount("oscar-providers", PROVIDERS_DIR, true),
+    ];
+    let mut volumes = vec![
+        Volume {
+            name: "oscar-bin".into(),
+            empty_dir: Some(EmptyDirVolumeSource {
+                size_limit: Some(Quantity("64Mi".into())),
+                medium: None,
+            }),
+            ..Default::default()
+        },
+        job_files(
+            "oscar-config",
+            files(&[
+                ("function_config.yaml", "function_config.yaml"),
+                ("script.sh", "script.sh"),
+                ("event", "event"),
+            ]),
+        ),
+        job_files(
+            "oscar-providers",
+            files(&[
+                ("accessKey", "minio.default/accessKey"),
+                ("secretKey", "minio.default/secretKey"),
+            ]),
+        ),
+    ];
+    if let Some(volume) = &execution.volume {
+        volume_mounts.push(mount("oscar-volume", &volume.mount_path, false));
+        volumes.push(Volume {
+            name: "oscar-volume".into(),
+            persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                claim_name: claim_name(settings, &service.owner, &volume.name),
+                read_only: Some(false),
+            }),
+            ..Default::default()
+        });
+    }
     let pod = PodSpec {
         restart_policy: Some("Never".into()),
         init_containers: Some(vec![Container {
@@ -263,40 +354,12 @@ pub fn job(
             resources: Some(job_resources(service)),
             termination_message_path: Some(REPORT_PATH.into()),
             termination_message_policy: Some("File".into()),
-            volume_mounts: Some(vec![
-                mount("oscar-bin", BIN_DIR, true),
-                mount("oscar-config", CONFIG_DIR, true),
-                mount("oscar-providers", PROVIDERS_DIR, true),
-            ]),
+            volume_mounts: Some(volume_mounts),
             // Whatever user the image runs as, it gains no privilege (setuid, capabilities).
             security_context: Some(unprivileged()),
             ..Default::default()
         }],
-        volumes: Some(vec![
-            Volume {
-                name: "oscar-bin".into(),
-                empty_dir: Some(EmptyDirVolumeSource {
-                    size_limit: Some(Quantity("64Mi".into())),
-                    medium: None,
-                }),
-                ..Default::default()
-            },
-            job_files(
-                "oscar-config",
-                files(&[
-                    ("function_config.yaml", "function_config.yaml"),
-                    ("script.sh", "script.sh"),
-                    ("event", "event"),
-                ]),
-            ),
-            job_files(
-                "oscar-providers",
-                files(&[
-                    ("accessKey", "minio.default/accessKey"),
-                    ("secretKey", "minio.default/secretKey"),
-                ]),
-            ),
-        ]),
+        volumes: Some(volumes),
         ..pod_of(service)
     };
     Job {
@@ -436,7 +499,7 @@ pub(crate) mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
     use super::*;
-    use crate::jobs::executor::StorageAccess;
+    use crate::jobs::executor::{JobVolume, StorageAccess};
 
     pub(crate) fn settings(namespacing: Namespacing) -> ClusterSettings {
         ClusterSettings {
@@ -447,6 +510,8 @@ pub(crate) mod tests {
             pending_timeout: Duration::from_secs(300),
             exposed_routes: None,
             allow_node_ports: false,
+            storage_class: None,
+            volume_limits: Default::default(),
         }
     }
 
@@ -512,9 +577,72 @@ pub(crate) mod tests {
                 out.push(("namespace".into(), json(&namespace(&ns, &service.owner))));
                 let policy = policy_in(&shipped_policy(), &ns);
                 out.push(("network-policy".into(), json(&policy)));
+                let mut with_volume = execution.clone();
+                with_volume.volume = Some(JobVolume {
+                    name: "shared".into(),
+                    mount_path: "/data".into(),
+                    bytes: 1 << 30,
+                });
+                let job = job(&service, &with_volume, &settings, &ns);
+                out.push(("job-with-volume".into(), json(&job)));
+                let claim = volume_claim(&settings, &service.owner, "shared", 1 << 30);
+                out.push(("volume-claim".into(), json(&claim)));
             }
         }
         out
+    }
+
+    #[test]
+    fn a_volume_is_a_shared_claim_its_jobs_mount_read_write() {
+        for namespacing in [Namespacing::PerUser, Namespacing::Shared] {
+            let settings = settings(namespacing);
+            let service = service(false);
+            let claim = volume_claim(&settings, &service.owner, "shared", 1 << 30);
+            let spec = claim.spec.clone().unwrap();
+            assert_eq!(spec.access_modes.unwrap(), ["ReadWriteMany"]);
+            let requested = spec.resources.unwrap().requests.unwrap();
+            assert_eq!(requested["storage"].0, (1u64 << 30).to_string());
+            let claim_name = claim.metadata.name.clone().unwrap();
+            assert_eq!(
+                claim.metadata.namespace.as_deref(),
+                Some(namespace_of(&settings, &service.owner).as_str())
+            );
+            // Users sharing a namespace cannot name each other's claims.
+            let other = volume_claim(&settings, "someone-else", "shared", 1 << 30);
+            if namespacing == Namespacing::Shared {
+                assert_ne!(other.metadata.name.unwrap(), claim_name);
+            }
+
+            let mut execution = execution(&service);
+            execution.volume = Some(JobVolume {
+                name: "shared".into(),
+                mount_path: "/data".into(),
+                bytes: 1 << 30,
+            });
+            let job = job(&service, &execution, &settings, "ns");
+            let pod = job.spec.unwrap().template.spec.unwrap();
+            let volume = pod
+                .volumes
+                .unwrap()
+                .into_iter()
+                .find(|v| v.name == "oscar-volume")
+                .unwrap();
+            assert_eq!(
+                volume.persistent_volume_claim.unwrap().claim_name,
+                claim_name
+            );
+            let mount = pod.containers[0]
+                .volume_mounts
+                .clone()
+                .unwrap()
+                .into_iter()
+                .find(|m| m.name == "oscar-volume")
+                .unwrap();
+            assert_eq!(
+                (mount.mount_path.as_str(), mount.read_only),
+                ("/data", Some(false))
+            );
+        }
     }
 
     fn json(object: &impl serde::Serialize) -> serde_json::Value {
@@ -845,6 +973,8 @@ pub(crate) mod tests {
                 "Secret",
                 "Namespace",
                 "NetworkPolicy",
+                "Job",
+                "PersistentVolumeClaim",
                 "Job"
             ]
         );

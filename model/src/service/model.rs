@@ -68,7 +68,8 @@ impl<'de> Deserialize<'de> for Service {
     }
 }
 
-/// Accepted, validated as JSON, stored and returned unchanged; their features come later.
+/// Kept as sent (validated, stored and returned unchanged as JSON): the features that act on
+/// some of them read them from there (`storage_providers`, `volume`); the others are inactive.
 pub const INACTIVE_FIELDS: &[&str] = &[
     "enable_sgx",
     "image_prefetch",

@@ -214,6 +214,7 @@ pub fn prepare(service: &mut Service) -> Result<(), Vec<FieldError>> {
         }
     }
     check_providers(&mut errors, service);
+    check_volume(&mut errors, service);
 
     if errors.0.is_empty() {
         // Upstream adds it to the stored service, keeping the user's other labels.
@@ -333,6 +334,65 @@ fn check_storage(
     }
 }
 
+/// Where no volume may be mounted: what the sandbox and the pod provide themselves.
+const RESERVED_MOUNT_PATHS: &[&str] = &["/oscar", "/proc", "/dev", "/sys", "/tmp"];
+
+/// `volume`: a name or a size, and an absolute mount path of the job's own.
+fn check_volume(errors: &mut Errors, service: &Service) {
+    let Some(value) = service.inactive.get("volume").filter(|v| !v.is_null()) else {
+        return;
+    };
+    let Ok(volume) = serde_json::from_value::<crate::volumes::ServiceVolume>(value.clone()) else {
+        errors.add(
+            "volume",
+            "must be {name?, size?, mount_path, lifecycle_policy?} with text values",
+        );
+        return;
+    };
+    if volume.name.is_empty() && volume.size.is_empty() {
+        errors.add(
+            "volume",
+            "needs a size (to make a volume) or the name of an existing volume",
+        );
+    }
+    if !volume.name.is_empty()
+        && let Err(why) = dns_label(&volume.name, 63)
+    {
+        errors.add("volume.name", why);
+    }
+    if !volume.size.is_empty() {
+        match quantity::parse(&volume.size) {
+            Ok(bytes) if bytes >= 1.0 => {}
+            Ok(_) => errors.add("volume.size", "must be at least one byte"),
+            Err(why) => errors.add("volume.size", why),
+        }
+    }
+    let path = volume.mount_path.as_str();
+    if !path.starts_with('/') || path == "/" {
+        errors.add(
+            "volume.mount_path",
+            format!("{path:?} must be an absolute path below /, e.g. /data"),
+        );
+    } else if path
+        .split('/')
+        .skip(1)
+        .any(|s| s.is_empty() || s == "." || s == "..")
+    {
+        errors.add(
+            "volume.mount_path",
+            format!("{path:?} has an empty, '.' or '..' segment"),
+        );
+    } else if let Some(reserved) = RESERVED_MOUNT_PATHS.iter().find(|r| is_within(path, r)) {
+        errors.add(
+            "volume.mount_path",
+            format!("{path:?} is inside {reserved}, which the platform provides to jobs"),
+        );
+    }
+    if !matches!(volume.lifecycle_policy.as_str(), "" | "delete" | "retain") {
+        errors.add("volume.lifecycle_policy", "must be delete or retain");
+    }
+}
+
 /// Every declared provider is one this platform reaches, with what it needs to be reached.
 fn check_providers(errors: &mut Errors, service: &Service) {
     let Some(serde_json::Value::Object(kinds)) = service.inactive.get("storage_providers") else {
@@ -409,7 +469,8 @@ fn is_within(path: &str, folder: &str) -> bool {
             .is_some_and(|rest| rest.starts_with('/'))
 }
 
-fn dns_label(s: &str, max: usize) -> Result<(), String> {
+/// A DNS label of at most `max` characters (service and volume names), or why not.
+pub fn dns_label(s: &str, max: usize) -> Result<(), String> {
     let ok_chars = s
         .bytes()
         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
@@ -727,6 +788,26 @@ mod tests {
                 "storage_providers.webdav.d.hostname: must not be empty",
             ]
         );
+    }
+
+    #[test]
+    fn volumes_need_a_name_or_size_and_a_mount_path_of_their_own() {
+        let errors = errors_of(with(json!({"volume": {"mount_path": "/proc/x"}})));
+        assert_eq!(
+            errors,
+            [
+                "volume: needs a size (to make a volume) or the name of an existing volume",
+                "volume.mount_path: \"/proc/x\" is inside /proc, which the platform provides to jobs",
+            ]
+        );
+        let errors = errors_of(with(json!({"volume": {
+            "name": "Bad_Name", "size": "lots", "mount_path": "data/../x", "lifecycle_policy": "keep"
+        }})));
+        assert_eq!(errors.len(), 4, "{errors:?}");
+        let mut ok = service(with(
+            json!({"volume": {"size": "1Gi", "mount_path": "/data"}}),
+        ));
+        prepare(&mut ok).unwrap();
     }
 
     #[test]

@@ -62,6 +62,8 @@ pub async fn app_with(
                 pending_timeout,
                 exposed_routes,
                 allow_node_ports: false,
+                storage_class: None,
+                volume_limits: Default::default(),
             },
             kubeconfig: Some(kubeconfig),
         };

@@ -143,7 +143,7 @@ async fn config(
             interlink_available: false,
             yunikorn_enable: false,
             kueue_enable: false,
-            volume_enable: false,
+            volume_enable: true,
             oidc_groups: state.vo_groups().to_vec(),
             minio_quota_enabled: false,
         },

@@ -15,6 +15,7 @@ mod quotas;
 mod registries;
 mod services;
 mod usage;
+mod volumes;
 
 use axum::Router;
 
@@ -34,6 +35,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         quotas::routes,
         metrics::routes,
         exposed::routes,
+        volumes::routes,
     ]
     .into_iter()
     .fold(jobs::routes(openapi::routes(), state), |router, add| {

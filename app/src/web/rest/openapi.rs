@@ -34,6 +34,7 @@ pub const PAGE: &str = "/api-docs";
         (name = "buckets", description = "Buckets in the platform's object store"),
         (name = "usage", description = "Usage metrics and quotas"),
         (name = "registries", description = "Credentials for private image registries"),
+        (name = "volumes", description = "Managed volumes: storage that outlives jobs, attached to services"),
     )
 )]
 struct Document;
