@@ -96,3 +96,25 @@ test('a user sees their quota and use as bars on the Info page', async ({ page, 
   await expect(quota).toContainText('cores (unlimited)');
   await expect(quota.getByRole('meter', { name: 'CPU of running jobs' })).toHaveCount(0);
 });
+
+test('a user makes, lists and deletes volumes on the Info page', async ({ page, expectedErrors }) => {
+  // The oversized volume below is answered 400, which the browser logs.
+  expectedErrors.allow(/Failed to load resource: the server responded with a status of 400/);
+  await page.goto('/auth/login?login_hint=alice@test&next=/info');
+  await expect(page).toHaveURL(/\/info$/);
+  await hydrated(page);
+  const panel = page.getByTestId('volumes');
+  await expect(panel.getByTestId('no-volumes')).toBeVisible();
+  await panel.getByLabel('Name').fill('models');
+  await panel.getByLabel('Size').fill('500Gi');
+  await panel.getByRole('button', { name: 'Create volume' }).click();
+  await expect(panel.getByRole('alert')).toContainText('size');
+  await panel.getByLabel('Size').fill('100Mi');
+  await panel.getByRole('button', { name: 'Create volume' }).click();
+  const row = panel.getByTestId('volume-row');
+  await expect(row).toContainText('models');
+  await expect(row).toContainText('100Mi');
+  await expect(row).toContainText('Bound');
+  await panel.getByRole('button', { name: 'Delete models' }).click();
+  await expect(panel.getByTestId('no-volumes')).toBeVisible();
+});

@@ -8,3 +8,4 @@ pub mod jobs;
 pub mod registries;
 pub mod services;
 pub mod system;
+pub mod volumes;

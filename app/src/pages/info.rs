@@ -9,6 +9,7 @@ use crate::api::system::{
     GetStoreCredentials, RotateStoreCredentials, StoreCredentials, StoreKeyKind, own_quota,
     system_info,
 };
+use crate::api::volumes::{CreateVolume, DeleteVolume, list_volumes};
 use model::quotas::{QuotaReport, QuotaValues};
 
 #[component]
@@ -30,6 +31,7 @@ pub fn InfoPage() -> impl IntoView {
         <Quota />
         <StoreKeys />
         <RegistryCredentials />
+        <Volumes />
     }
 }
 
@@ -136,6 +138,92 @@ fn RegistryCredentials() -> impl IntoView {
             {move || save.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error /> })}
             {move || delete.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error /> })}
         </section>
+    }
+}
+
+/// The user's managed volumes: storage that outlives jobs, which services attach by name
+/// (`volume: {name, mount_path}`).
+#[component]
+fn Volumes() -> impl IntoView {
+    let create = ServerAction::<CreateVolume>::new();
+    let delete = ServerAction::<DeleteVolume>::new();
+    let list = Resource::new(
+        move || (create.version().get(), delete.version().get()),
+        |_| list_volumes(),
+    );
+    view! {
+        <section class="panel" aria-labelledby="volumes-title" data-testid="volumes">
+            <h2 id="volumes-title">"Volumes"</h2>
+            <p class="muted">
+                "Storage that outlives jobs: a service mounts one with volume: {name, mount_path}."
+            </p>
+            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || list.get().map(|result| match result {
+                    Err(error) => view! { <ErrorPanel error /> }.into_any(),
+                    Ok(all) if all.is_empty() => view! {
+                        <p class="muted" data-testid="no-volumes">"None yet."</p>
+                    }.into_any(),
+                    Ok(all) => view! {
+                        <table class="table">
+                            <thead><tr>
+                                <th>"Name"</th><th>"Size"</th><th>"State"</th>
+                                <th>"Used by"</th><th>"Kept"</th><th></th>
+                            </tr></thead>
+                            <tbody>
+                                {all.into_iter().map(|v| view! { <VolumeRow volume=v delete /> }).collect_view()}
+                            </tbody>
+                        </table>
+                    }.into_any(),
+                })}
+            </Transition>
+            <ActionForm action=create>
+                <label>"Name" <input type="text" name="name" required placeholder="models" /></label>
+                <label>"Size" <input type="text" name="size" required placeholder="1Gi" /></label>
+                <button type="submit" disabled=move || create.pending().get()>"Create volume"</button>
+            </ActionForm>
+            {move || create.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error /> })}
+            {move || delete.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error /> })}
+        </section>
+    }
+}
+
+#[component]
+fn VolumeRow(volume: model::volumes::Volume, delete: ServerAction<DeleteVolume>) -> impl IntoView {
+    let name = volume.name.clone();
+    let kept = match (
+        volume.creation_mode.as_str(),
+        volume.lifecycle_policy.as_str(),
+    ) {
+        ("service", "delete") => format!("with {}", volume.created_by_service),
+        _ => "until deleted".to_string(),
+    };
+    let state = if volume.status.message.is_empty() {
+        volume.status.phase.clone()
+    } else {
+        format!("{}: {}", volume.status.phase, volume.status.message)
+    };
+    let used = !volume.attachments.is_empty();
+    view! {
+        <tr data-testid="volume-row">
+            <td>{volume.name}</td>
+            <td>{volume.size}</td>
+            <td>{state}</td>
+            <td>
+                {volume.attachments.into_iter().map(|a| {
+                    let href = format!("/services/{}", model::url::percent_encode(&a.service_name, b""));
+                    view! { <a href=href>{a.service_name}</a>" at "<code>{a.mount_path}</code>" " }
+                }).collect_view()}
+            </td>
+            <td>{kept}</td>
+            <td>
+                <button type="button" class="small" disabled=used
+                    title=if used { "Detach it from its services first" } else { "" }
+                    aria-label=format!("Delete {name}")
+                    on:click=move |_| { delete.dispatch(DeleteVolume { name: name.clone() }); }>
+                    "Delete"
+                </button>
+            </td>
+        </tr>
     }
 }
 
