@@ -535,3 +535,39 @@ async fn an_endless_webdav_listing_is_refused_not_read_whole() {
     let refused = remote.list("in", "").await.unwrap_err().to_string();
     assert!(refused.contains("larger than 16 MiB"), "{refused}");
 }
+
+/// A storage event may not climb out of the input folder with `..`: the WebDAV server would
+/// resolve it and hand over a file the caller may not read, with the owner's credentials.
+#[tokio::test]
+async fn an_event_climbing_out_of_the_input_folder_is_refused() {
+    let dav = WebDav::start().await;
+    dav.write("private/secret.txt", b"the owner's only");
+    let mut app = TestApp::with_config(|c| c.jobs.poll_every = None).await;
+    let mut definition = service("climb", common::jobs::UPPERCASE);
+    definition["input"] = json!([{"storage_provider": "webdav.dav", "path": "shared/in"}]);
+    definition["storage_providers"] = json!({"webdav": {"dav": dav.provider(webdav::PASSWORD)}});
+    let token = create(&mut app, definition).await;
+    for key in ["in/../../private/secret.txt", "in/./../x"] {
+        let record = model::function::event::minio_event(
+            "Put",
+            "shared",
+            key,
+            None,
+            None,
+            "2026-01-01T00:00:00Z",
+        );
+        let event = json!({"storage_provider": "webdav.dav", "event": record}).to_string();
+        for path in ["/job/climb", "/run/climb"] {
+            let answer = app
+                .invoke(path, &format!("Bearer {token}"), event.clone())
+                .await;
+            assert_eq!(
+                answer.status,
+                StatusCode::BAD_REQUEST,
+                "{path} {key}: {}",
+                answer.body
+            );
+            assert!(answer.body.contains("'..' segment"), "{}", answer.body);
+        }
+    }
+}

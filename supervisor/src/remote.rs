@@ -353,17 +353,24 @@ impl Http {
     }
 
     /// The URL of `path` (`a/b/c`), each segment encoded; `folder` adds the trailing slash
-    /// folders take.
-    fn url(&self, path: &str, folder: bool) -> String {
+    /// folders take. `.` and `..` are refused: URLs resolve them (encoded too), which would
+    /// leave the folder the path names.
+    fn url(&self, path: &str, folder: bool) -> Result<String, Failure> {
         let mut url = self.root.clone();
         for segment in path.split('/').filter(|s| !s.is_empty()) {
+            if segment == "." || segment == ".." {
+                return Err(Failure::Refused(format!(
+                    "{path:?} in {}: a path may not hold '.' or '..'",
+                    self.provider
+                )));
+            }
             url.push('/');
             url.push_str(&encode(segment));
         }
         if folder {
             url.push('/');
         }
-        url
+        Ok(url)
     }
 
     fn request(&self, method: Method, url: &str) -> reqwest::RequestBuilder {
@@ -412,7 +419,7 @@ impl Http {
     async fn download(&self, path: &str, to: &Path) -> Result<(), Failure> {
         use tokio::io::AsyncWriteExt;
         let mut response = self
-            .request(Method::GET, &self.url(path, false))
+            .request(Method::GET, &self.url(path, false)?)
             .send()
             .await
             .map_err(|e| self.unreachable("download", path, &e))?;
@@ -504,7 +511,7 @@ impl Http {
         let response = self
             .request(
                 Method::from_bytes(b"PROPFIND").expect("PROPFIND is a valid method"),
-                &self.url(folder, true),
+                &self.url(folder, true)?,
             )
             .header("Depth", "1")
             .header(reqwest::header::CONTENT_TYPE, "application/xml")
@@ -552,7 +559,7 @@ impl Http {
         let size = file.metadata().await.map_err(local)?.len();
         let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
         let response = self
-            .request(Method::PUT, &self.url(path, false))
+            .request(Method::PUT, &self.url(path, false)?)
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
             .header(reqwest::header::CONTENT_LENGTH, size)
             .body(body)
@@ -570,7 +577,7 @@ impl Http {
         if self.known(folder) {
             return Ok(());
         }
-        let url = self.url(folder, true);
+        let url = self.url(folder, true)?;
         let request = match self.dialect {
             Dialect::WebDav => self.request(
                 Method::from_bytes(b"MKCOL").expect("MKCOL is a valid method"),
@@ -740,10 +747,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            http.url("out/with space/ü?#.txt", false),
+            http.url("out/with space/ü?#.txt", false).unwrap(),
             "https://h/dav/out/with%20space/%C3%BC%3F%23.txt"
         );
-        assert_eq!(http.url("out/sub", true), "https://h/dav/out/sub/");
+        assert_eq!(http.url("out/sub", true).unwrap(), "https://h/dav/out/sub/");
+        for escaping in ["in/../private/x", "in/./x", ".."] {
+            assert!(http.url(escaping, false).is_err(), "{escaping}");
+        }
     }
 
     #[test]

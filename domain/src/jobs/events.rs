@@ -251,6 +251,13 @@ pub fn invocation_event(service: &Service, body: &[u8]) -> AppResult<Option<Stor
     let Event::Storage(event) = Event::parse(body) else {
         return Ok(None);
     };
+    // A WebDAV server (and a URL) resolves `..`: `in/../private` would leave the input folder.
+    if event.key.split('/').any(|s| s == "." || s == "..") {
+        return Err(AppError::bad_request(
+            "Records[0].s3.object.key",
+            format!("{:?} has a '.' or '..' segment", event.key),
+        ));
+    }
     let in_input_folder = service.input.iter().any(|input| {
         relative_to_input(input, &event.provider, &event.bucket, &event.key).is_some()
     });
