@@ -192,11 +192,14 @@ pub async fn release(
     Ok(())
 }
 
-/// The volume a job of `service` mounts; 503 when it is gone (deleted outside the platform),
-/// since the job cannot run as its service says.
-pub async fn for_job(db: &Database, service: &Service) -> AppResult<Option<JobVolume>> {
+/// The volume a job of `service` mounts, or why there is none: a service stored before volumes
+/// were acted on may name one never made, and the job cannot run as its service says.
+pub async fn for_job(
+    db: &Database,
+    service: &Service,
+) -> AppResult<Result<Option<JobVolume>, String>> {
     let Some(wanted) = ServiceVolume::of(service) else {
-        return Ok(None);
+        return Ok(Ok(None));
     };
     let name = wanted.volume_name(&service.name);
     let row: Option<(i64,)> =
@@ -205,16 +208,16 @@ pub async fn for_job(db: &Database, service: &Service) -> AppResult<Option<JobVo
             .bind(&name)
             .fetch_optional(db.pool())
             .await?;
-    let (bytes,) = row.ok_or_else(|| {
-        AppError::Unavailable(format!(
-            "the service's volume {name:?} does not exist: create it or change the service"
-        ))
-    })?;
-    Ok(Some(JobVolume {
-        name,
-        mount_path: wanted.mount_path,
-        bytes: bytes.max(0) as u64,
-    }))
+    Ok(match row {
+        Some((bytes,)) => Ok(Some(JobVolume {
+            name,
+            mount_path: wanted.mount_path,
+            bytes: bytes.max(0) as u64,
+        })),
+        None => Err(format!(
+            "the service's volume {name:?} does not exist: create it (POST /system/volumes) or change the service"
+        )),
+    })
 }
 
 async fn make(

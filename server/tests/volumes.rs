@@ -251,3 +251,50 @@ async fn another_user_cannot_see_use_or_delete_a_volume() {
         "{refused}"
     );
 }
+
+/// An image's symlink cannot put a volume over what the platform mounts for the job
+/// (`/data -> /oscar` would hide the supervisor behind the volume's files).
+#[tokio::test]
+async fn a_symlink_in_the_image_cannot_mount_a_volume_over_the_platforms_files() {
+    use test_registry::{Layer, Registry, TestImage};
+    let registry = Registry::start(None);
+    let image = TestImage::busybox().with_layer(Layer::default().symlink("data", "/oscar"));
+    let reference = registry.push("team/sly:1", &image).await;
+    let mut app = TestApp::new().await;
+    let mut definition = service("sly", "true\n");
+    definition["image"] = json!(reference);
+    definition["volume"] = json!({"size": "1Mi", "mount_path": "/data"});
+    create(&mut app, definition).await;
+    put(&app, "sly", "in/go", b"go").await;
+    let jobs = finished(&mut app, "sly", 1).await;
+    let (name, job) = jobs.iter().next().unwrap();
+    let text = log(&mut app, "sly", name).await;
+    assert_eq!(job["status"], "Failed", "{text}");
+    assert!(
+        text.contains("/data leads to /oscar in the image"),
+        "{text}"
+    );
+}
+
+/// A service stored with a volume that was never made fails its jobs once, saying so.
+#[tokio::test]
+async fn a_job_whose_volume_is_gone_fails_once_with_the_reason() {
+    let mut app = TestApp::new().await;
+    let mut definition = service("orphan", "true\n");
+    definition["volume"] = json!({"size": "1Mi", "mount_path": "/data"});
+    create(&mut app, definition).await;
+    // Gone behind the platform's back (an operator, a restore from an older backup).
+    sqlx::query("DELETE FROM volumes")
+        .execute(app.app.state.db.pool())
+        .await
+        .unwrap();
+    put(&app, "orphan", "in/go", b"go").await;
+    let jobs = finished(&mut app, "orphan", 1).await;
+    let (name, job) = jobs.iter().next().unwrap();
+    assert_eq!(job["status"], "Failed", "{job}");
+    let text = log(&mut app, "orphan", name).await;
+    assert!(
+        text.contains("the service's volume \"orphan\" does not exist"),
+        "{text}"
+    );
+}

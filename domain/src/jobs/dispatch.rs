@@ -225,7 +225,14 @@ pub(crate) async fn execute(
         timeout,
         sync,
     );
-    execution.volume = crate::volumes::for_job(db, &service).await?;
+    // A volume gone from under its service fails the job (not retried: it stays gone).
+    let missing_volume = match crate::volumes::for_job(db, &service).await? {
+        Ok(volume) => {
+            execution.volume = volume;
+            None
+        }
+        Err(reason) => Some(reason),
+    };
     if jobs.executor().pulls_images() {
         execution.pull_credentials = crate::registry_credentials::for_image(
             db,
@@ -241,18 +248,31 @@ pub(crate) async fn execute(
     let notes = log.clone();
     let mut stop = jobs.stoppable(job);
     let started = std::time::Instant::now();
-    let result = tokio::select! {
-        result = jobs.run(&service, execution, log) => result,
-        // The run's future is dropped: the local executors' processes die with it.
-        reason = stop.requested() => {
-            if let Err(err) = jobs.executor().stop(&service, job).await {
-                tracing::warn!(%job, %err, "cannot stop the job where it runs");
+    let result = if let Some(reason) = missing_volume {
+        let _ = notes.send(logs::note(&reason)).await;
+        drop(log);
+        Ok(Finished {
+            report: Report::Failed {
+                exit_code: None,
+                reason,
+                outputs: Vec::new(),
+            },
+            response: None,
+        })
+    } else {
+        tokio::select! {
+            result = jobs.run(&service, execution, log) => result,
+            // The run's future is dropped: the local executors' processes die with it.
+            reason = stop.requested() => {
+                if let Err(err) = jobs.executor().stop(&service, job).await {
+                    tracing::warn!(%job, %err, "cannot stop the job where it runs");
+                }
+                let _ = notes.send(logs::note(&reason)).await;
+                Ok(Finished {
+                    report: Report::Failed { exit_code: None, reason, outputs: Vec::new() },
+                    response: None,
+                })
             }
-            let _ = notes.send(logs::note(&reason)).await;
-            Ok(Finished {
-                report: Report::Failed { exit_code: None, reason, outputs: Vec::new() },
-                response: None,
-            })
         }
     };
     drop(stop);

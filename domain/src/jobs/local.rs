@@ -192,6 +192,17 @@ impl LocalExecutor {
             }
             None => PathBuf::from(&volume.mount_path),
         };
+        // The image's symlinks may lead elsewhere than the path says (`/data -> /oscar`).
+        if let Some(reserved) =
+            model::service::validate::reserved_mount_path(&seen.to_string_lossy())
+        {
+            return Err(format!(
+                "volume {:?}: {} leads to {} in the image, inside {reserved}, which the platform provides to jobs",
+                volume.name,
+                volume.mount_path,
+                seen.display()
+            ));
+        }
         Ok(VolumeMount {
             host,
             seen,

@@ -337,6 +337,14 @@ fn check_storage(
 /// Where no volume may be mounted: what the sandbox and the pod provide themselves.
 const RESERVED_MOUNT_PATHS: &[&str] = &["/oscar", "/proc", "/dev", "/sys", "/tmp"];
 
+/// The reserved folder `path` (absolute, normalised) lies in, if any.
+pub fn reserved_mount_path(path: &str) -> Option<&'static str> {
+    RESERVED_MOUNT_PATHS
+        .iter()
+        .copied()
+        .find(|reserved| is_within(path, reserved))
+}
+
 /// `volume`: a name or a size, and an absolute mount path of the job's own.
 fn check_volume(errors: &mut Errors, service: &Service) {
     let Some(value) = service.inactive.get("volume").filter(|v| !v.is_null()) else {
@@ -382,7 +390,7 @@ fn check_volume(errors: &mut Errors, service: &Service) {
             "volume.mount_path",
             format!("{path:?} has an empty, '.' or '..' segment"),
         );
-    } else if let Some(reserved) = RESERVED_MOUNT_PATHS.iter().find(|r| is_within(path, r)) {
+    } else if let Some(reserved) = reserved_mount_path(path) {
         errors.add(
             "volume.mount_path",
             format!("{path:?} is inside {reserved}, which the platform provides to jobs"),
