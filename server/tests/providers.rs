@@ -571,3 +571,44 @@ async fn an_event_climbing_out_of_the_input_folder_is_refused() {
         }
     }
 }
+
+/// Jobs and the versions they ran for are forgotten after the retention period: a file older
+/// than that may have had its job already, so polling leaves it alone rather than run it again.
+#[tokio::test]
+async fn files_older_than_the_platform_remembers_are_not_run_again() {
+    let dav = WebDav::start().await;
+    let mut app = TestApp::with_config(|c| {
+        c.jobs.poll_every = None;
+        c.jobs.retention = std::time::Duration::from_secs(3600);
+    })
+    .await;
+    let mut definition = service("longago", common::jobs::UPPERCASE);
+    definition["input"] = json!([{"storage_provider": "webdav.dav", "path": "box/in"}]);
+    definition["storage_providers"] = json!({"webdav": {"dav": dav.provider(webdav::PASSWORD)}});
+    create(&mut app, definition).await;
+    let state = &app.app.state;
+    // The service has been there for a day.
+    let day_ago = model::Timestamp::from_secs(model::Timestamp::now().secs() - 86_400);
+    sqlx::query("UPDATE services SET created_at = $1")
+        .bind(day_ago)
+        .execute(state.db.pool())
+        .await
+        .unwrap();
+    for (name, minutes_ago) in [("forgotten.txt", 58), ("recent.txt", 10)] {
+        dav.write(&format!("box/in/{name}"), name.as_bytes());
+        let when = std::time::SystemTime::now() - std::time::Duration::from_secs(minutes_ago * 60);
+        std::fs::File::options()
+            .write(true)
+            .open(dav.dir.path().join(format!("box/in/{name}")))
+            .unwrap()
+            .set_modified(when)
+            .unwrap();
+    }
+    let made = domain::jobs::polling::poll(&state.db, &state.services, &state.jobs)
+        .await
+        .unwrap();
+    assert_eq!(made, 1, "only the file the platform would still remember");
+    finished(&mut app, "longago", 1).await;
+    assert!(get(&app, "longago", "out/recent.txt").await.is_some());
+    assert!(get(&app, "longago", "out/forgotten.txt").await.is_none());
+}

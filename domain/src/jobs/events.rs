@@ -311,6 +311,7 @@ pub async fn reconcile(
     s3: &Client,
 ) -> AppResult<usize> {
     let created = creation_times(db).await?;
+    let horizon = memory_horizon(jobs);
     let mut made = 0;
     // The shared parsed definitions: a pass must stay cheap with thousands of services.
     for service in catalog.list(db).await?.iter() {
@@ -348,7 +349,7 @@ pub async fn reconcile(
                     // Modification times have whole seconds: an object written in the second
                     // the service was made is compared in seconds, and kept.
                     let modified = object.last_modified().map(|t| t.secs()).unwrap_or_default();
-                    if modified < created_at.secs()
+                    if modified < created_at.secs().max(horizon)
                         || !input_accepts(input, bucket, key)
                         || seen.since(bucket, key, modified)
                     {
@@ -394,6 +395,17 @@ pub async fn reconcile(
         }
     }
     Ok(made)
+}
+
+/// The oldest modification time (in seconds) whose job the platform still remembers: the
+/// object versions seen are forgotten with their jobs after the retention period, so an
+/// object older than that may have had its job already and is left alone, not run again.
+pub(super) fn memory_horizon(jobs: &Jobs) -> i64 {
+    let retention = jobs.settings().retention.as_secs();
+    // A tenth of a margin: a version is remembered from when its job was queued, a little
+    // after it was written.
+    let kept = i64::try_from(retention - retention / 10).unwrap_or(i64::MAX);
+    Timestamp::now().secs().saturating_sub(kept)
 }
 
 /// When each service was made: objects older than their service were there before it and

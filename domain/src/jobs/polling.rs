@@ -3,7 +3,8 @@
 //! file version not seen before becomes one job, as an event would have made it. Versions
 //! are told apart by provider, key and ETag (the modification time where a server gives no
 //! ETag), so a file is processed once however many servers poll it; files older than their
-//! service are left alone, as the reconciler does for the platform's store.
+//! service, or than the jobs the platform remembers, are left alone, as the reconciler does
+//! for the platform's store.
 //!
 //! The job's event is the original MinIO-form record wrapped with its provider
 //! (`{"storage_provider": "webdav.dcache", "event": …}`, upstream's delegation form), so the
@@ -17,7 +18,7 @@ use model::{AppResult, Timestamp};
 use serde_json::json;
 use supervisor::remote::{Failure, Listed, Remote};
 
-use super::events::{Seen, creation_times, storage_job};
+use super::events::{Seen, creation_times, memory_horizon, storage_job};
 use super::queue::enqueue;
 use super::{Jobs, Trigger, executor};
 use crate::db::Database;
@@ -32,6 +33,7 @@ const LIST_TIMEOUT: Duration = Duration::from_secs(60);
 /// Returns the jobs made.
 pub async fn poll(db: &Database, catalog: &Catalog, jobs: &Jobs) -> AppResult<usize> {
     let created = creation_times(db).await?;
+    let horizon = memory_horizon(jobs);
     let mut made = 0;
     for service in catalog.list(db).await?.iter() {
         let Some(&created_at) = created.get(&service.name) else {
@@ -40,16 +42,18 @@ pub async fn poll(db: &Database, catalog: &Catalog, jobs: &Jobs) -> AppResult<us
         if service.input.iter().all(|i| i.in_platform_store()) {
             continue;
         }
-        made += poll_service(db, jobs, service, created_at).await?;
+        made += poll_service(db, jobs, service, created_at.secs().max(horizon)).await?;
     }
     Ok(made)
 }
 
+/// `since`: files modified earlier were there before the service, or had their job longer ago
+/// than the platform remembers.
 async fn poll_service(
     db: &Database,
     jobs: &Jobs,
     service: &Service,
-    created_at: Timestamp,
+    since: i64,
 ) -> AppResult<usize> {
     let name = &service.name;
     let secrets = services::load_secrets(db, name).await?;
@@ -82,7 +86,7 @@ async fn poll_service(
         };
         for file in listed {
             let event = event_of(provider, bucket, &file);
-            let old = file.modified.is_some_and(|m| m < created_at.secs());
+            let old = file.modified.is_some_and(|m| m < since);
             let accepted = input
                 .relative_key(bucket, &file.key)
                 .is_some_and(|relative| input.accepts(relative));
