@@ -612,3 +612,27 @@ async fn files_older_than_the_platform_remembers_are_not_run_again() {
     assert!(get(&app, "longago", "out/recent.txt").await.is_some());
     assert!(get(&app, "longago", "out/forgotten.txt").await.is_none());
 }
+
+/// A redirect would carry the provider's credentials wherever the server points: none is
+/// followed.
+#[tokio::test]
+async fn a_webdav_redirect_is_not_followed_with_the_credentials() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let away = || async {
+        http::Response::builder()
+            .status(307)
+            .header("location", "http://collector.invalid/steal")
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    let router = axum::Router::new().fallback(away);
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let config: model::function::config::FunctionConfig = serde_json::from_value(json!({
+        "storage_providers": {"webdav": {"moved": {"hostname": url, "login": "u", "password": "p"}}}
+    }))
+    .unwrap();
+    let remote = supervisor::remote::Remote::connect(None, &config, "webdav.moved").unwrap();
+    let refused = remote.list("in", "").await.unwrap_err().to_string();
+    assert!(refused.contains("307"), "{refused}");
+}

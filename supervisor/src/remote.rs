@@ -338,6 +338,8 @@ impl Http {
     ) -> Result<Self, String> {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
+            // A redirect would carry the credentials to wherever the server points.
+            .redirect(reqwest::redirect::Policy::none())
             .read_timeout(Duration::from_secs(120))
             .danger_accept_invalid_certs(settings.verify == Some(false))
             .build()

@@ -12,6 +12,8 @@
 
 use std::time::Duration;
 
+use futures_util::{FutureExt, StreamExt};
+
 use model::function::event::{StorageEvent, minio_event};
 use model::service::Service;
 use model::{AppResult, Timestamp};
@@ -24,6 +26,9 @@ use super::{Jobs, Trigger, executor};
 use crate::db::Database;
 use crate::services::{self, Catalog};
 
+/// Services whose inputs are listed at once.
+const POLLED_AT_ONCE: usize = 8;
+
 /// The longest one input folder's listing may take: a slow or hostile server (the service
 /// owner's choice) holds up a polling pass at most this long.
 const LIST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -34,15 +39,22 @@ const LIST_TIMEOUT: Duration = Duration::from_secs(60);
 pub async fn poll(db: &Database, catalog: &Catalog, jobs: &Jobs) -> AppResult<usize> {
     let created = creation_times(db).await?;
     let horizon = memory_horizon(jobs);
-    let mut made = 0;
-    for service in catalog.list(db).await?.iter() {
-        let Some(&created_at) = created.get(&service.name) else {
+    let services = catalog.list(db).await?;
+    let mut polled = Vec::new();
+    for service in services.iter() {
+        let Some(created_at) = created.get(&service.name) else {
             continue;
         };
-        if service.input.iter().all(|i| i.in_platform_store()) {
-            continue;
+        if service.input.iter().any(|i| !i.in_platform_store()) {
+            let since = created_at.secs().max(horizon);
+            polled.push(poll_service(db, jobs, service, since).boxed());
         }
-        made += poll_service(db, jobs, service, created_at.secs().max(horizon)).await?;
+    }
+    // A few at once: one slow server holds up its own service, not everyone's.
+    let mut passes = futures_util::stream::iter(polled).buffer_unordered(POLLED_AT_ONCE);
+    let mut made = 0;
+    while let Some(pass) = passes.next().await {
+        made += pass?;
     }
     Ok(made)
 }
@@ -78,6 +90,10 @@ async fn poll_service(
             Err(reason) => Err(reason),
         };
         let listed = match listed {
+            Ok(listed) if listed.len() >= supervisor::remote::LIST_LIMIT => {
+                tracing::warn!(service = %name, %provider, limit = listed.len(), "an input folder holds more files than one listing reads: the rest waits until files are removed");
+                listed
+            }
             Ok(listed) => listed,
             Err(reason) => {
                 tracing::warn!(service = %name, %provider, %reason, "cannot poll an input folder");
