@@ -426,12 +426,13 @@ pub async fn delete(
     for (bucket, user) in &shared {
         records::hand_over(db, bucket, user).await?;
     }
+    // Before the service goes: a cluster that refuses leaves it whole for another try.
+    crate::volumes::release(db, catalog, executor, &service).await?;
     sqlx::query("DELETE FROM services WHERE name = $1")
         .bind(name)
         .execute(db.pool())
         .await?;
     super::jobs::forget_service(db, name).await?;
-    crate::volumes::release(db, catalog, executor, &service).await?;
     tracing::info!(service = %name, buckets = ?plan.buckets, "service deleted");
     Ok(plan)
 }
