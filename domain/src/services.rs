@@ -54,6 +54,7 @@ pub async fn create(
     service.token = new_token();
     let secrets = take_secrets(&mut service);
     storage::prepare_for(db, s3, caller, &service, now).await?;
+    storage::prepare_elsewhere(&service, &secrets).await?;
     prepare_runs(executor, &service, &secrets).await?;
 
     let mut tx = db.pool().begin().await?;
@@ -120,6 +121,7 @@ pub async fn update(
         .collect();
     store::unsubscribe(s3, &service.name, &dropped).await?;
     storage::prepare_for(db, s3, caller, &service, now).await?;
+    storage::prepare_elsewhere(&service, &secrets).await?;
     prepare_runs(executor, &service, &secrets).await?;
 
     let mut tx = db.pool().begin().await?;

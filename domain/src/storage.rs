@@ -1,7 +1,7 @@
-//! The platform's buckets: who owns each, creating them for services, and removing them.
-//! Only `minio.default` entries (the platform's own store) are prepared here.
+//! The platform's buckets: who owns each, creating them for services, and removing them;
+//! and the buckets of outputs in other S3 stores, made as upstream makes them.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::access::Caller;
 use super::buckets::{Sharing, records};
@@ -107,6 +107,37 @@ pub async fn create_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> AppResult<b
         }
         Err(e) => Err(refused_in(bucket, e)),
     }
+}
+
+/// Makes the buckets of the service's outputs in other S3 stores (`minio.<id>`, `s3.<id>`),
+/// with the service's credentials for them, as upstream does: every job's upload to a bucket
+/// that does not exist would fail. WebDAV and Onedata folders are made by the uploads.
+pub async fn prepare_elsewhere(
+    service: &Service,
+    secrets: &BTreeMap<String, String>,
+) -> AppResult<()> {
+    let config = crate::jobs::executor::provider_config(service, secrets);
+    for (i, output) in service.output.iter().enumerate() {
+        let provider = &output.storage_provider;
+        let is_s3 = matches!(provider.split('.').next(), Some("minio" | "s3"));
+        if output.in_platform_store() || !is_s3 {
+            continue;
+        }
+        let field = format!("output[{i}].path");
+        let bucket = output.bucket_and_folder().0;
+        let remote = supervisor::remote::Remote::connect(None, &config, provider)
+            .map_err(|why| AppError::bad_request(field.clone(), why))?;
+        let supervisor::remote::Remote::S3(client) = remote else {
+            continue;
+        };
+        create_bucket(&client, bucket).await.map_err(|e| {
+            AppError::bad_request(
+                field,
+                format!("cannot make the bucket {bucket:?} in {provider}: {e}"),
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// Deletes every object of the bucket, then the bucket and its record.

@@ -136,13 +136,8 @@ async fn a_webdav_server_refusing_the_credentials_fails_the_job_and_says_why() {
 #[tokio::test]
 async fn outputs_reach_another_s3_store_with_its_own_keys() {
     let dir = tempfile::tempdir().unwrap();
+    // The output's bucket is made when the service is, as upstream does.
     let (external, client) = external_store(dir.path()).await;
-    client
-        .create_bucket()
-        .bucket("archive")
-        .send()
-        .await
-        .unwrap();
 
     let mut app = TestApp::new().await;
     let definition = with_output(
@@ -303,6 +298,25 @@ async fn providers_the_platform_cannot_reach_are_refused_when_saved() {
     assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
     assert!(
         refused.body.contains("storage_providers.webdav.d.hostname"),
+        "{}",
+        refused.body
+    );
+
+    // An S3 output whose bucket cannot be made would fail every job: refused now, saying why.
+    let mut definition = with_output(
+        "nowhere",
+        "true",
+        "minio.gone",
+        "results/out",
+        json!({"minio": {"gone": {"endpoint": format!("http://127.0.0.1:{}", common::free_port()), "access_key": "a", "secret_key": "b"}}}),
+    );
+    definition["name"] = json!("nowhere");
+    let refused = app.rest("POST", "/system/services", Some(definition)).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .starts_with("output[0].path: cannot make the bucket \"results\" in minio.gone"),
         "{}",
         refused.body
     );
