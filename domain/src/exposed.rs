@@ -34,7 +34,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::access::Caller;
 use crate::db::Database;
-use crate::jobs::executor::{Execution, Finished};
+use crate::jobs::executor::{Execution, Finished, JobVolume};
 use crate::jobs::executor::{memory_limit, secret_variables};
 use crate::jobs::local::{InstanceKind, Launch, LocalExecutor};
 use crate::jobs::logs::{LineSplitter, LogSink};
@@ -110,6 +110,8 @@ struct Deployment {
     fingerprint: u64,
     launch_env: Vec<(String, String)>,
     pull_credentials: Option<images::Credentials>,
+    /// The service's volume, or why it cannot have it.
+    volume: Result<Option<JobVolume>, String>,
     state: Mutex<State>,
     /// Told when an instance becomes ready or a request ends: waiting requests look again.
     ready: Arc<Notify>,
@@ -291,7 +293,8 @@ impl Exposed {
                 tracing::warn!(service = %name, %err, "cannot read the image's pull credentials");
                 None
             });
-            self.deploy(service.clone(), &secrets, pull_credentials);
+            let volume = crate::volumes::for_job(db, service).await?;
+            self.deploy(service.clone(), &secrets, pull_credentials, volume);
         }
         Ok(())
     }
@@ -301,6 +304,7 @@ impl Exposed {
         service: Service,
         secrets: &BTreeMap<String, String>,
         pull_credentials: Option<images::Credentials>,
+        volume: Result<Option<JobVolume>, String>,
     ) {
         let Some(launcher) = self.launcher.clone() else {
             return;
@@ -347,6 +351,7 @@ impl Exposed {
             health_path,
             launch_env,
             pull_credentials,
+            volume,
             state: Mutex::new(State {
                 instances: Vec::new(),
                 next_id: 0,
@@ -1045,6 +1050,7 @@ async fn supervise(
             env: deployment.launch_env.clone(),
             memory: memory_limit(&deployment.service),
             pull_credentials: deployment.pull_credentials.clone(),
+            volume: deployment.volume.clone(),
         };
         deployment.note(format!("{name}: starting"));
         let ended = tokio::select! {

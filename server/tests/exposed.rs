@@ -1093,3 +1093,40 @@ async fn on_kubernetes_min_scale_0_wakes_on_a_request_and_rests_when_idle() {
     assert_eq!(replicas(), 1);
     common::cluster::assert_the_role_allows(fake);
 }
+
+/// An exposed service serves what its jobs left in a volume they share with it.
+#[tokio::test]
+async fn an_exposed_service_serves_files_its_jobs_wrote_to_their_volume() {
+    let mut app = TestApp::new().await;
+    let address = serve(&app).await;
+    let made = app
+        .rest(
+            "POST",
+            "/system/volumes",
+            Some(json!({"name": "site-data", "size": "10Mi"})),
+        )
+        .await;
+    assert_eq!(made.status, http::StatusCode::CREATED, "{}", made.body);
+    let mut writer = jobs::service("writer", "cp \"$INPUT_FILE_PATH\" /shared/index.html\n");
+    writer["volume"] = json!({"name": "site-data", "mount_path": "/shared"});
+    jobs::create(&mut app, writer).await;
+    jobs::put(&app, "writer", "in/page", b"<h1>written by a job</h1>").await;
+    jobs::finished(&mut app, "writer", 1).await;
+    jobs::create(
+        &mut app,
+        json!({
+            "name": "reader",
+            "image": "ghcr.io/grycap/alpine",
+            "script": "exec httpd -f -v -p 80 -h /www\n",
+            "expose": {"api_port": 80, "rewrite_target": true},
+            "volume": {"name": "site-data", "mount_path": "/www"},
+        }),
+    )
+    .await;
+    let answer = until_served(address, "reader", &[]).await;
+    assert!(
+        answer.text().contains("written by a job"),
+        "{}",
+        answer.text()
+    );
+}

@@ -438,7 +438,18 @@ impl LocalExecutor {
             InstanceKind::Exposed => exposed_plan(service, image.as_ref(), &seen_dir, &launch)?,
             InstanceKind::Worker => self.worker_plan(&seen_dir, dir)?,
         };
-        let (mut command, _) = self.command(dir, image.as_ref(), &plan.args, plan.network, None)?;
+        let volume = match &launch.volume {
+            Ok(Some(volume)) => Some(self.volume_mount(&service.owner, volume, image.as_ref())?),
+            Ok(None) => None,
+            Err(reason) => return Err(reason.clone()),
+        };
+        let (mut command, _) = self.command(
+            dir,
+            image.as_ref(),
+            &plan.args,
+            plan.network,
+            volume.as_ref(),
+        )?;
         command.env("TMPDIR", seen_dir.join("tmp")).envs(plan.env);
         let Started {
             child,
@@ -584,6 +595,8 @@ pub struct Launch {
     pub env: Vec<(String, String)>,
     pub memory: Option<u64>,
     pub pull_credentials: Option<images::Credentials>,
+    /// The service's volume, or why it cannot have it (the instance does not start).
+    pub volume: Result<Option<JobVolume>, String>,
 }
 
 /// A running instance: its process and where it takes connections. Dropping it kills it.

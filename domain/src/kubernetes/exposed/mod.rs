@@ -133,7 +133,15 @@ impl Cluster {
         self.apply_route(service, &ns).await?;
         // Last: a save refused half-way (a quota, a missing CRD) leaves nothing running.
         let deployments: Api<Deployment> = Api::namespaced(self.client.clone(), &ns);
-        if let Some(deployment) = objects::deployment(service, &ns, scale, revision) {
+        if let Some(mut deployment) = objects::deployment(service, &ns, scale, revision) {
+            if let Some(volume) = model::volumes::ServiceVolume::of(service) {
+                let claim = crate::kubernetes::objects::claim_name(
+                    self.settings(),
+                    &service.owner,
+                    &volume.volume_name(&service.name),
+                );
+                objects::mount_volume(&mut deployment, &claim, &volume.mount_path);
+            }
             apply(
                 &deployments,
                 &objects::deployment_name(name),

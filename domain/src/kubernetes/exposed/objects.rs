@@ -19,8 +19,8 @@ use k8s_openapi::api::autoscaling::v2::{
 };
 use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvFromSource, HTTPGetAction,
-    PodTemplateSpec, Probe, SecretEnvSource, SecurityContext, Service as KubeService, ServicePort,
-    ServiceSpec, Volume,
+    PersistentVolumeClaimVolumeSource, PodTemplateSpec, Probe, SecretEnvSource, SecurityContext,
+    Service as KubeService, ServicePort, ServiceSpec, Volume,
 };
 use k8s_openapi::api::networking::v1::{
     HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
@@ -277,6 +277,32 @@ pub fn deployment(
     })
 }
 
+/// Mounts a managed volume's claim read-write in every instance, at `mount_path`.
+pub fn mount_volume(deployment: &mut Deployment, claim: &str, mount_path: &str) {
+    let Some(pod) = deployment
+        .spec
+        .as_mut()
+        .and_then(|spec| spec.template.spec.as_mut())
+    else {
+        return;
+    };
+    pod.volumes.get_or_insert_default().push(Volume {
+        name: "oscar-volume".into(),
+        persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+            claim_name: claim.to_string(),
+            read_only: Some(false),
+        }),
+        ..Default::default()
+    });
+    for container in &mut pod.containers {
+        container.volume_mounts.get_or_insert_default().push(mount(
+            "oscar-volume",
+            mount_path,
+            false,
+        ));
+    }
+}
+
 /// The Service in front of the instances: every `api_port`, the first named `http`; of type
 /// NodePort on `nodePort` when asked.
 pub fn service(service: &Service, namespace: &str) -> Option<KubeService> {
@@ -529,6 +555,11 @@ mod tests {
                 "exposed-deployment-stopped".into(),
                 to_json(&deployment(&image, ns, stopped, "r1").unwrap()),
             ),
+            ("exposed-deployment-volume".into(), {
+                let mut d = deployment(&image, ns, Scale::running(&image), "r1").unwrap();
+                mount_volume(&mut d, "models", "/models");
+                to_json(&d)
+            }),
             (
                 "exposed-script".into(),
                 to_json(&super::script(&script, ns).unwrap()),
@@ -566,6 +597,7 @@ mod tests {
             [
                 "Deployment",
                 "Deployment",
+                "Deployment",
                 "ConfigMap",
                 "Service",
                 "Service",
@@ -576,6 +608,23 @@ mod tests {
             ]
         );
         write_examples(&examples);
+    }
+
+    #[test]
+    fn a_volume_is_mounted_read_write_in_every_instance() {
+        let image = exposed(json!({"api_port": 80, "default_command": true}));
+        let mut d = deployment(&image, "ns", Scale::running(&image), "r1").unwrap();
+        mount_volume(&mut d, "models", "/models");
+        let d = to_json(&d);
+        let pod = &d["spec"]["template"]["spec"];
+        assert_eq!(
+            pod["volumes"],
+            json!([{"name": "oscar-volume", "persistentVolumeClaim": {"claimName": "models", "readOnly": false}}])
+        );
+        assert_eq!(
+            pod["containers"][0]["volumeMounts"],
+            json!([{"name": "oscar-volume", "mountPath": "/models", "readOnly": false}])
+        );
     }
 
     #[test]
