@@ -238,6 +238,7 @@ pub async fn supervise(settings: &Settings, raw_event: Vec<u8>) -> Report {
                     dir: std::env::current_dir().ok()?,
                     bytes,
                     what: "the job's directory".into(),
+                    bound: "the job's disk limit",
                 })
             })
             .into_iter()
@@ -249,6 +250,7 @@ pub async fn supervise(settings: &Settings, raw_event: Vec<u8>) -> Report {
                         dir: path.clone(),
                         bytes: *bytes,
                         what: format!("the service's volume at {}", path.display()),
+                        bound: "its size",
                     }),
             )
             .collect(),
@@ -285,9 +287,10 @@ pub async fn supervise(settings: &Settings, raw_event: Vec<u8>) -> Report {
             Some((
                 None,
                 format!(
-                    "{} grew past {} MiB (its limit) and the script was stopped",
+                    "{} grew past {} MiB ({}) and the script was stopped",
                     limit.what,
-                    limit.bytes >> 20
+                    limit.bytes >> 20,
+                    limit.bound
                 ),
             )),
         ),

@@ -42,6 +42,8 @@ pub struct DiskLimit {
     pub bytes: u64,
     /// What it is, for the reason of a stopped script: "the job's directory".
     pub what: String,
+    /// What sets the bound, in that reason: "the job's disk limit".
+    pub bound: &'static str,
 }
 
 /// How often the disk watchdog measures the job's directory.
