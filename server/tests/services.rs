@@ -329,7 +329,8 @@ async fn secret_values_never_appear_in_responses() {
     let mut service = text_service();
     service["environment"]["secrets"] = json!({"API_KEY": PLANTED});
     service["storage_providers"] = json!({"minio": {"extra": {"endpoint": "https://m", "access_key": "ak", "secret_key": PLANTED}}});
-    service["output"] = json!([{"storage_provider": "minio.extra", "path": "elsewhere/out"}]);
+    // An input: an output's bucket would be made in that store when the service is saved.
+    service["input"] = json!([{"storage_provider": "minio.extra", "path": "elsewhere/in"}]);
     let created = app.rest("POST", "/system/services", Some(service)).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     app.login().await;
