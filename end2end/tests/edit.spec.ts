@@ -216,3 +216,38 @@ test('a service is edited as YAML, and the form follows', async ({ page, request
   expect(stored.token).toBe(before.token);
   expect(Object.keys(stored.environment.secrets)).toEqual(['API_KEY']);
 });
+
+test('storage providers are edited in the form, credentials never shown', async ({ page, request }) => {
+  await api.createService(request, {
+    name: 'providers-e2e',
+    image: 'docker.io/library/alpine:3.20',
+    script: '#!/bin/sh\necho hi\n',
+    input: [{ path: 'providers-e2e/in' }],
+    output: [{ storage_provider: 'webdav.dcache', path: 'results' }],
+    storage_providers: { webdav: { dcache: { hostname: 'dcache.example.org:2880', login: 'me', password: 'dav-e2e-password' } } },
+  });
+  await signIn(page, '/services/providers-e2e/edit');
+  await expect(page.getByRole('button', { name: 'Save' })).toBeEnabled();
+  const fields = page.getByTestId('provider-fields');
+  const row = fields.getByTestId('provider-row');
+  await expect(row.getByLabel('hostname')).toHaveValue('dcache.example.org:2880');
+  await expect(row.getByLabel('password')).toHaveValue('');
+  await expect(row.getByLabel('password')).toHaveAttribute('placeholder', 'stored: blank keeps it');
+  await expect(page.getByLabel('Output folders (bucket/folder, one per line)')).toHaveValue('webdav.dcache:results');
+  await expect(page.locator('body')).not.toContainText('dav-e2e-password');
+
+  // A provider without a name is named as the problem before anything is sent.
+  await fields.getByRole('button', { name: 'Add a storage provider' }).click();
+  await page.getByRole('button', { name: 'Save' }).click();
+  await expect(page.locator('[data-field="storage_providers"]')).toContainText('provider 2 needs a name');
+  await fields.getByRole('button', { name: 'Remove provider 2' }).click();
+
+  await row.getByLabel('login').fill('someone-else');
+  await page.getByLabel('Output folders (bucket/folder, one per line)').fill('webdav.dcache:results/new');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await expect(page).toHaveURL(/\/services\/providers-e2e$/);
+  const stored = await (await api.getService(request, 'providers-e2e')).json();
+  expect(stored.storage_providers.webdav.dcache.login).toBe('someone-else');
+  expect(stored.output[0]).toMatchObject({ storage_provider: 'webdav.dcache', path: 'results/new' });
+  expect(JSON.stringify(stored)).not.toContain('dav-e2e-password');
+});

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 
+use super::provider_fields::{ProviderFields, Providers};
 use super::widgets::{ErrorPanel, PageHeader, loaded};
 use crate::api::services::{CreateService, SaveService};
 use model::service::expose::Expose;
@@ -156,8 +157,8 @@ pub fn ServiceForm(
         original.labels.iter().filter(|(k, _)| *k != SERVICE_LABEL),
     ));
     let annotations = RwSignal::new(pairs_text(original.annotations.iter()));
-    let inputs = RwSignal::new(own_store_paths(&original.input));
-    let outputs = RwSignal::new(own_store_paths(&original.output));
+    let inputs = RwSignal::new(storage_paths(&original.input));
+    let outputs = RwSignal::new(storage_paths(&original.output));
     // Secret values never reach the browser; blank means "keep the stored value".
     let secrets: Vec<(String, RwSignal<String>)> = original
         .environment
@@ -168,6 +169,7 @@ pub fn ServiceForm(
     // Secrets added here: a name and a value each.
     let added_secrets = RwSignal::new(Vec::<(RwSignal<String>, RwSignal<String>)>::new());
     let exposed = ExposeFields::of(original.expose.as_ref());
+    let providers = Providers::of(original.inactive.get("storage_providers"));
     let errors = RwSignal::new(Vec::<FieldError>::new());
     // Creating never updates: a taken name is the server's 409, shown with the form.
     let ready = super::widgets::hydrated();
@@ -189,13 +191,6 @@ pub fn ServiceForm(
     });
 
     let shown_name = original.name.clone();
-    let other_stores: Vec<String> = original
-        .input
-        .iter()
-        .chain(&original.output)
-        .filter(|io| !io.in_platform_store())
-        .map(|io| format!("{} ({})", io.path, io.storage_provider))
-        .collect();
     let secret_signals = secrets.clone();
     // The service as the form currently describes it, with what the fields alone find wrong.
     let current = move || {
@@ -253,6 +248,14 @@ pub fn ServiceForm(
         let (expose, wrong) = exposed.block(original.expose.as_ref());
         service.expose = expose;
         found.extend(wrong);
+        let (declared, wrong) = providers.definition(original.inactive.get("storage_providers"));
+        match declared {
+            Some(declared) => service
+                .inactive
+                .insert("storage_providers".into(), declared),
+            None => service.inactive.remove("storage_providers"),
+        };
+        found.extend(wrong);
         (service, found)
     };
     // Leaving with changes not saved asks first: a link, a reload, closing the tab. What the
@@ -281,6 +284,7 @@ pub fn ServiceForm(
             inputs.track();
             outputs.track();
             exposed.track();
+            providers.track();
             visibility.track();
             allowed_users.track();
             vo.track();
@@ -387,9 +391,14 @@ pub fn ServiceForm(
                 " (an input starts jobs only for such files; an output receives only such files)."</p>
             <p class="field-error" id="error-input" data-field="input">{error_for("input")}</p>
             <p class="field-error" id="error-output" data-field="output">{error_for("output")}</p>
-            {(!other_stores.is_empty()).then(|| view! {
-                <p class="muted">"Kept as defined (other storage providers): " {other_stores.join(", ")}</p>
-            })}
+            // Type-erased: nested as one type, the form overflows rustc's depth limit computing
+            // its layout in the release build.
+            {view! {
+                <ProviderFields providers error=Signal::derive(error_for("storage_providers"))
+                    invalid=Signal::derive(invalid("storage_providers")) />
+            }.into_any()}
+            <p class="muted">"Another store's folder starts with its provider: " <code>"webdav.dcache:data/in"</code>
+                " (declared under Storage providers below)."</p>
             <label>
                 "Script"
                 <div class="editor">
@@ -528,14 +537,18 @@ pub fn ServiceForm(
     }
 }
 
-/// The platform store's folders of a storage list, one per line with its filters
-/// (`bucket/folder suffix=.png,.jpg prefix=raw_`), for editing.
-fn own_store_paths(entries: &[StorageIo]) -> String {
+/// A storage list's folders, one per line with its filters, for editing: the platform
+/// store's as `bucket/folder suffix=.png,.jpg prefix=raw_`, another provider's with its name
+/// first (`webdav.dcache:data/in`).
+fn storage_paths(entries: &[StorageIo]) -> String {
     entries
         .iter()
-        .filter(|io| io.in_platform_store())
         .map(|io| {
-            let mut line = io.path.clone();
+            let mut line = if io.in_platform_store() {
+                io.path.clone()
+            } else {
+                format!("{}:{}", io.storage_provider, io.path)
+            };
             for (key, values) in [("suffix", &io.suffix), ("prefix", &io.prefix)] {
                 if !values.is_empty() {
                     line.push_str(&format!(" {key}={}", values.join(",")));
@@ -547,30 +560,36 @@ fn own_store_paths(entries: &[StorageIo]) -> String {
         .join("\n")
 }
 
-/// Edited lines back to entries of `field` (`input` or `output`): each line is a folder of the
-/// platform store with its filters (a folder already there keeps how its provider was
-/// written); other providers' entries stay as they were. A word that is not a filter is an
-/// error naming its line.
+/// Edited lines back to entries of `field` (`input` or `output`), in their order: each line is
+/// a folder with its filters, of the platform store unless a provider is named before a `:`
+/// in its first segment (bucket names hold no `:`). A platform folder already there keeps how
+/// its provider was written. A word that is not a filter is an error naming its line.
 fn merge_paths(
     original: &[StorageIo],
     lines: &str,
     field: &str,
 ) -> (Vec<StorageIo>, Vec<FieldError>) {
-    let mut merged: Vec<StorageIo> = original
-        .iter()
-        .filter(|io| !io.in_platform_store())
-        .cloned()
-        .collect();
+    let mut merged = Vec::new();
     let mut errors = Vec::new();
     for (i, line) in lines.lines().enumerate() {
         let mut words = line.split_whitespace();
-        let Some(path) = words.next().map(|p| p.trim_matches('/')) else {
+        let Some(first) = words.next() else {
             continue;
         };
-        let provider = original
-            .iter()
-            .find(|io| io.in_platform_store() && io.path == path)
-            .map_or(PLATFORM_STORE.to_string(), |io| io.storage_provider.clone());
+        let named = first
+            .split_once(':')
+            .filter(|(provider, _)| !provider.contains('/'));
+        let (provider, path) = match named {
+            Some((provider, path)) => (provider.to_string(), path.trim_matches('/')),
+            None => {
+                let path = first.trim_matches('/');
+                let provider = original
+                    .iter()
+                    .find(|io| io.in_platform_store() && io.path == path)
+                    .map_or(PLATFORM_STORE.to_string(), |io| io.storage_provider.clone());
+                (provider, path)
+            }
+        };
         let mut entry = StorageIo {
             storage_provider: provider,
             path: path.to_string(),
@@ -864,8 +883,8 @@ mod tests {
             },
         ];
         // The lines as shown keep what they had; a new line may carry filters.
-        let shown = own_store_paths(&original);
-        assert_eq!(shown, "b/in suffix=.png");
+        let shown = storage_paths(&original);
+        assert_eq!(shown, "b/in suffix=.png\nwebdav.x:remote/in");
         let (merged, errors) = merge_paths(
             &original,
             &format!("{shown}\n/b/more/ prefix=raw_,x_ suffix=.txt\n\n"),
@@ -873,8 +892,11 @@ mod tests {
         );
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(merged.len(), 3);
-        assert_eq!(merged[0].storage_provider, "webdav.x");
-        assert_eq!(merged[1].suffix, [".png"]);
+        assert_eq!(merged[0].suffix, [".png"]);
+        assert_eq!(
+            (merged[1].storage_provider.as_str(), merged[1].path.as_str()),
+            ("webdav.x", "remote/in")
+        );
         assert_eq!(
             (merged[2].storage_provider.as_str(), merged[2].path.as_str()),
             (PLATFORM_STORE, "b/more")
@@ -886,9 +908,11 @@ mod tests {
                 &[".txt".to_string()][..]
             )
         );
-        // A filter removed from the line is gone; a word that is not one is named.
+        // A filter removed from the line is gone, a line removed its entry; a word that is
+        // not a filter is named.
         let (merged, _) = merge_paths(&original, "b/in", "input");
-        assert!(merged[1].suffix.is_empty());
+        assert_eq!(merged.len(), 1);
+        assert!(merged[0].suffix.is_empty());
         let (_, errors) = merge_paths(&original, "b/in\nb/x png", "input");
         assert_eq!(errors[0].field, "input");
         assert!(
