@@ -265,13 +265,23 @@ impl Cluster {
         self.confine_pods_in(namespace).await
     }
 
+    /// Where the claim of `owner`'s volume `name` is: the API of its namespace, the namespace,
+    /// the claim's name.
+    fn claims(&self, owner: &str, name: &str) -> (Api<PersistentVolumeClaim>, String, String) {
+        let namespace = objects::namespace_of(&self.settings, owner);
+        let api = Api::namespaced(self.client.clone(), &namespace);
+        (
+            api,
+            namespace,
+            objects::claim_name(&self.settings, owner, name),
+        )
+    }
+
     /// Claims the storage of `owner`'s volume `name` (in their namespace, made if needed).
     pub async fn create_volume(&self, owner: &str, name: &str, bytes: u64) -> Result<(), String> {
-        let namespace = objects::namespace_of(&self.settings, owner);
+        let (api, namespace, claim_name) = self.claims(owner, name);
         self.make_namespace(&namespace, owner).await?;
         let claim = Patch::Apply(objects::volume_claim(&self.settings, owner, name, bytes));
-        let claim_name = objects::claim_name(&self.settings, owner, name);
-        let api: Api<PersistentVolumeClaim> = Api::namespaced(self.client.clone(), &namespace);
         let apply = PatchParams::apply(FIELD_MANAGER).force();
         retried(|| api.patch(&claim_name, &apply, &claim))
             .await
@@ -281,18 +291,14 @@ impl Cluster {
 
     /// Deletes a volume's claim, and with it (per its StorageClass) what it holds.
     pub async fn delete_volume(&self, owner: &str, name: &str) -> Result<(), String> {
-        let namespace = objects::namespace_of(&self.settings, owner);
-        let api: Api<PersistentVolumeClaim> = Api::namespaced(self.client.clone(), &namespace);
-        let claim_name = objects::claim_name(&self.settings, owner, name);
+        let (api, _, claim_name) = self.claims(owner, name);
         let what = "delete the volume's claim";
         delete_if_present(&api, &claim_name, &DeleteParams::default(), what).await
     }
 
     /// The claim's phase (`Pending`, `Bound`, `Lost`), `Missing` when there is none.
     pub async fn volume_phase(&self, owner: &str, name: &str) -> (String, String) {
-        let namespace = objects::namespace_of(&self.settings, owner);
-        let api: Api<PersistentVolumeClaim> = Api::namespaced(self.client.clone(), &namespace);
-        let claim_name = objects::claim_name(&self.settings, owner, name);
+        let (api, namespace, claim_name) = self.claims(owner, name);
         match retried(|| api.get_opt(&claim_name)).await {
             Ok(Some(claim)) => {
                 let phase = claim.status.and_then(|s| s.phase).unwrap_or_default();

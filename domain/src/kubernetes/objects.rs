@@ -54,21 +54,35 @@ pub fn namespace_of(settings: &ClusterSettings, owner: &str) -> String {
     match settings.namespacing {
         Namespacing::PerUser if owner != ADMIN_OWNER => {
             // Ids hold characters namespaces cannot ('@', '.', uppercase): a digest is safe.
-            let digest = hex::encode(Sha256::digest(owner.as_bytes()));
-            format!("{}-{}", settings.namespace, &digest[..10])
+            format!("{}-{}", settings.namespace, owner_digest(owner))
         }
         _ => settings.namespace.clone(),
     }
+}
+
+/// A short digest of an owner's id, for names that cannot hold the id itself.
+fn owner_digest(owner: &str) -> String {
+    hex::encode(Sha256::digest(owner.as_bytes()))[..10].to_string()
+}
+
+/// The pod volume of a managed volume's claim, and its read-write mount at `mount_path`.
+pub(super) fn claim_volume(claim: &str, mount_path: &str) -> (Volume, VolumeMount) {
+    let volume = Volume {
+        name: "oscar-volume".into(),
+        persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+            claim_name: claim.to_string(),
+            read_only: Some(false),
+        }),
+        ..Default::default()
+    };
+    (volume, mount("oscar-volume", mount_path, false))
 }
 
 /// The PersistentVolumeClaim of `owner`'s volume `name`: the volume's name in the owner's
 /// own namespace, with a digest of the owner where users share one.
 pub fn claim_name(settings: &ClusterSettings, owner: &str, name: &str) -> String {
     match settings.namespacing {
-        Namespacing::Shared if owner != ADMIN_OWNER => {
-            let digest = hex::encode(Sha256::digest(owner.as_bytes()));
-            format!("{name}-{}", &digest[..10])
-        }
+        Namespacing::Shared if owner != ADMIN_OWNER => format!("{name}-{}", owner_digest(owner)),
         _ => name.to_string(),
     }
 }
@@ -309,15 +323,10 @@ pub fn job(
         ),
     ];
     if let Some(volume) = &execution.volume {
-        volume_mounts.push(mount("oscar-volume", &volume.mount_path, false));
-        volumes.push(Volume {
-            name: "oscar-volume".into(),
-            persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
-                claim_name: claim_name(settings, &service.owner, &volume.name),
-                read_only: Some(false),
-            }),
-            ..Default::default()
-        });
+        let claim = claim_name(settings, &service.owner, &volume.name);
+        let (volume, mounted) = claim_volume(&claim, &volume.mount_path);
+        volumes.push(volume);
+        volume_mounts.push(mounted);
     }
     let pod = PodSpec {
         restart_policy: Some("Never".into()),

@@ -19,8 +19,8 @@ use k8s_openapi::api::autoscaling::v2::{
 };
 use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvFromSource, HTTPGetAction,
-    PersistentVolumeClaimVolumeSource, PodTemplateSpec, Probe, SecretEnvSource, SecurityContext,
-    Service as KubeService, ServicePort, ServiceSpec, Volume,
+    PodTemplateSpec, Probe, SecretEnvSource, SecurityContext, Service as KubeService, ServicePort,
+    ServiceSpec, Volume,
 };
 use k8s_openapi::api::networking::v1::{
     HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
@@ -32,8 +32,8 @@ use model::service::Service;
 use serde_json::json;
 
 use crate::kubernetes::objects::{
-    JOB_CONTAINER, OWNER_ANNOTATION, SERVICE_LABEL, env_var, job_resources, managed, mount, pod_of,
-    service_secret_name, services_own,
+    JOB_CONTAINER, OWNER_ANNOTATION, SERVICE_LABEL, claim_volume, env_var, job_resources, managed,
+    mount, pod_of, service_secret_name, services_own,
 };
 use crate::kubernetes::{ExposedRoutes, RouteKind};
 
@@ -286,20 +286,13 @@ pub fn mount_volume(deployment: &mut Deployment, claim: &str, mount_path: &str) 
     else {
         return;
     };
-    pod.volumes.get_or_insert_default().push(Volume {
-        name: "oscar-volume".into(),
-        persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
-            claim_name: claim.to_string(),
-            read_only: Some(false),
-        }),
-        ..Default::default()
-    });
+    let (volume, mounted) = claim_volume(claim, mount_path);
+    pod.volumes.get_or_insert_default().push(volume);
     for container in &mut pod.containers {
-        container.volume_mounts.get_or_insert_default().push(mount(
-            "oscar-volume",
-            mount_path,
-            false,
-        ));
+        container
+            .volume_mounts
+            .get_or_insert_default()
+            .push(mounted.clone());
     }
 }
 
