@@ -359,13 +359,13 @@ impl Http {
     /// leave the folder the path names.
     fn url(&self, path: &str, folder: bool) -> Result<String, Failure> {
         let mut url = self.root.clone();
+        if model::service::validate::has_dot_segment(path) {
+            return Err(Failure::Refused(format!(
+                "{path:?} in {}: a path may not hold '.' or '..'",
+                self.provider
+            )));
+        }
         for segment in path.split('/').filter(|s| !s.is_empty()) {
-            if segment == "." || segment == ".." {
-                return Err(Failure::Refused(format!(
-                    "{path:?} in {}: a path may not hold '.' or '..'",
-                    self.provider
-                )));
-            }
             url.push('/');
             url.push_str(&encode(segment));
         }

@@ -252,7 +252,7 @@ pub fn invocation_event(service: &Service, body: &[u8]) -> AppResult<Option<Stor
         return Ok(None);
     };
     // A WebDAV server (and a URL) resolves `..`: `in/../private` would leave the input folder.
-    if event.key.split('/').any(|s| s == "." || s == "..") {
+    if model::service::validate::has_dot_segment(&event.key) {
         return Err(AppError::bad_request(
             "Records[0].s3.object.key",
             format!("{:?} has a '.' or '..' segment", event.key),

@@ -313,11 +313,7 @@ fn check_storage(
         }
         if io.path.is_empty() {
             errors.add(format!("{list}[{i}].path"), "must not be empty");
-        } else if io
-            .path
-            .split('/')
-            .any(|segment| segment.is_empty() || segment == "." || segment == "..")
-        {
+        } else if has_odd_segment(&io.path) {
             errors.add(
                 format!("{list}[{i}].path"),
                 format!("{:?} has an empty, '.' or '..' segment", io.path),
@@ -332,6 +328,17 @@ fn check_storage(
             }
         }
     }
+}
+
+/// Whether a path (a key, a folder) has a `.` or `..` segment, which URLs and file systems
+/// resolve out of the folder it names.
+pub fn has_dot_segment(path: &str) -> bool {
+    path.split('/').any(|s| s == "." || s == "..")
+}
+
+/// Whether a path has a segment no folder may have: empty, `.` or `..`.
+fn has_odd_segment(path: &str) -> bool {
+    path.split('/').any(str::is_empty) || has_dot_segment(path)
 }
 
 /// Where no volume may be mounted: what the sandbox and the pod provide themselves.
@@ -381,11 +388,7 @@ fn check_volume(errors: &mut Errors, service: &Service) {
             "volume.mount_path",
             format!("{path:?} must be an absolute path below /, e.g. /data"),
         );
-    } else if path
-        .split('/')
-        .skip(1)
-        .any(|s| s.is_empty() || s == "." || s == "..")
-    {
+    } else if has_odd_segment(&path[1..]) {
         errors.add(
             "volume.mount_path",
             format!("{path:?} has an empty, '.' or '..' segment"),
