@@ -40,9 +40,11 @@ struct Row {
     creation_mode: String,
     lifecycle_policy: String,
     created_by_service: String,
+    size_bytes: i64,
 }
 
-const COLUMNS: &str = "owner, name, size, creation_mode, lifecycle_policy, created_by_service";
+const COLUMNS: &str =
+    "owner, name, size, creation_mode, lifecycle_policy, created_by_service, size_bytes";
 
 /// The caller's volumes with the services using them.
 pub async fn list(
@@ -202,17 +204,11 @@ pub async fn for_job(
         return Ok(Ok(None));
     };
     let name = wanted.volume_name(&service.name);
-    let row: Option<(i64,)> =
-        sqlx::query_as("SELECT size_bytes FROM volumes WHERE owner = $1 AND name = $2")
-            .bind(&service.owner)
-            .bind(&name)
-            .fetch_optional(db.pool())
-            .await?;
-    Ok(match row {
-        Some((bytes,)) => Ok(Some(JobVolume {
+    Ok(match find(db, &service.owner, &name).await? {
+        Some(row) => Ok(Some(JobVolume {
             name,
             mount_path: wanted.mount_path,
-            bytes: bytes.max(0) as u64,
+            bytes: row.size_bytes.max(0) as u64,
         })),
         None => Err(format!(
             "the service's volume {name:?} does not exist: create it (POST /system/volumes) or change the service"
