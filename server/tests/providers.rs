@@ -8,7 +8,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use common::TestApp;
-use common::jobs::{create, finished, get, log, put, service};
+use common::jobs::{create, finished, get, log, object, put, service};
 use common::webdav::{self, WebDav};
 use http::StatusCode;
 use serde_json::{Value, json};
@@ -39,36 +39,17 @@ fn partner(store: &embedded_s3::EmbeddedS3) -> Value {
     json!({"endpoint": store.endpoint_url(), "access_key": "external-key", "secret_key": "external-secret"})
 }
 
-async fn object(client: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Option<Vec<u8>> {
-    let object = client
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .ok()?;
-    Some(object.body.collect().await.unwrap().to_vec())
-}
-
 /// Polls until `service` has `count` finished jobs, as the server's loop would.
 async fn poll_until_finished(app: &mut TestApp, service: &str, count: usize) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let state = &app.app.state;
-        domain::jobs::polling::poll(&state.db, &state.services, &state.jobs)
-            .await
-            .unwrap();
-        let all = common::jobs::jobs(app, service).await;
-        let done = all
-            .values()
-            .filter(|j| matches!(j["status"].as_str(), Some("Succeeded" | "Failed")))
-            .count();
-        if done >= count {
-            return;
+    common::jobs::finished_after(app, service, count, |app| {
+        let state = app.app.state.clone();
+        async move {
+            domain::jobs::polling::poll(&state.db, &state.services, &state.jobs)
+                .await
+                .unwrap();
         }
-        assert!(std::time::Instant::now() < deadline, "{service}: {all:?}");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    })
+    .await;
 }
 
 fn with_output(name: &str, script: &str, provider: &str, path: &str, providers: Value) -> Value {

@@ -50,11 +50,12 @@ pub async fn put(app: &TestApp, bucket: &str, key: &str, body: &[u8]) -> String 
 }
 
 pub async fn get(app: &TestApp, bucket: &str, key: &str) -> Option<Vec<u8>> {
-    let object = app
-        .app
-        .state
-        .s3
-        .client
+    object(&app.app.state.s3.client, bucket, key).await
+}
+
+/// An object of any store, when there is one.
+pub async fn object(client: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Option<Vec<u8>> {
+    let object = client
         .get_object()
         .bucket(bucket)
         .key(key)
@@ -79,8 +80,19 @@ pub async fn finished(
     service: &str,
     count: usize,
 ) -> serde_json::Map<String, Value> {
+    finished_after(app, service, count, |_| async {}).await
+}
+
+/// [`finished`], running `each` (polling a provider, say) before every look.
+pub async fn finished_after<F: Future<Output = ()>>(
+    app: &mut TestApp,
+    service: &str,
+    count: usize,
+    each: impl Fn(&TestApp) -> F,
+) -> serde_json::Map<String, Value> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
+        each(app).await;
         let all = jobs(app, service).await;
         let done = all
             .values()
