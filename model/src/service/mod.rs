@@ -4,6 +4,7 @@
 
 pub mod expose;
 pub mod fdl;
+pub mod federation;
 pub mod model;
 pub mod order;
 pub mod quantity;

@@ -215,6 +215,9 @@ pub fn prepare(service: &mut Service) -> Result<(), Vec<FieldError>> {
     }
     check_providers(&mut errors, service);
     check_volume(&mut errors, service);
+    for (field, message) in super::federation::errors(service) {
+        errors.add(field, message);
+    }
 
     if errors.0.is_empty() {
         // Upstream adds it to the stored service, keeping the user's other labels.
