@@ -38,4 +38,16 @@ impl App {
     pub fn vo_groups(&self) -> &[String] {
         self.oidc.as_ref().map_or(&[], |o| &o.settings().groups)
     }
+
+    /// What changing a federated service and reaching its members takes.
+    pub fn federation(&self) -> crate::federation::members::Context<'_> {
+        crate::federation::members::Context {
+            db: &self.db,
+            s3: &self.s3,
+            executor: self.jobs.executor().as_ref(),
+            storage: self.jobs.storage(),
+            peers: self.jobs.peers(),
+            vo_groups: self.vo_groups(),
+        }
+    }
 }

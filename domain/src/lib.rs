@@ -12,6 +12,7 @@ pub mod db;
 pub mod entitlements;
 pub mod examples;
 pub mod exposed;
+pub mod federation;
 pub mod host;
 pub mod jobs;
 pub mod kubernetes;

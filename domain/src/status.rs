@@ -111,13 +111,11 @@ async fn jobs_by_phase(app: &App) -> AppResult<(i64, PodStates)> {
     let counts = crate::jobs::counts(&app.db, None, None).await?;
     let mut pods = PodStates::default();
     for (state, count) in counts {
-        let phase = match state {
-            JobState::Pending => "Pending",
-            JobState::Running => "Running",
-            JobState::Succeeded => "Succeeded",
-            JobState::Failed | JobState::DeadLettered => "Failed",
-        };
-        *pods.states.entry(phase.into()).or_default() += count;
+        // Handed to another cluster: no pod of theirs is here.
+        if state == JobState::Delegated {
+            continue;
+        }
+        *pods.states.entry(state.oscar_status().into()).or_default() += count;
         pods.total += count;
     }
     Ok((pods.total, pods))

@@ -130,6 +130,11 @@ pub async fn prepare_elsewhere(
         let supervisor::remote::Remote::S3(client) = remote else {
             continue;
         };
+        // Keys that may use a bucket need not be allowed to make one (a federation member's
+        // keys to the origin's store, a MinIO user's).
+        if client.head_bucket().bucket(bucket).send().await.is_ok() {
+            continue;
+        }
         create_bucket(&client, bucket).await.map_err(|e| {
             AppError::bad_request(
                 field,

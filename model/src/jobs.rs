@@ -14,15 +14,18 @@ pub enum JobState {
     Failed,
     /// Failed for platform reasons too many times; waits for someone to press "retry".
     DeadLettered,
+    /// Waited too long here and was handed to a federation member, which runs it.
+    Delegated,
 }
 
 impl JobState {
-    pub const ALL: [JobState; 5] = [
+    pub const ALL: [JobState; 6] = [
         Self::Pending,
         Self::Running,
         Self::Succeeded,
         Self::Failed,
         Self::DeadLettered,
+        Self::Delegated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -32,6 +35,7 @@ impl JobState {
             Self::Succeeded => "succeeded",
             Self::Failed => "failed",
             Self::DeadLettered => "dead_lettered",
+            Self::Delegated => "delegated",
         }
     }
 
@@ -46,6 +50,7 @@ impl JobState {
             Self::Succeeded => "Succeeded",
             Self::Failed => "Failed",
             Self::DeadLettered => "Dead-lettered",
+            Self::Delegated => "Delegated",
         }
     }
 
@@ -56,11 +61,15 @@ impl JobState {
             Self::Running => "Running",
             Self::Succeeded => "Succeeded",
             Self::Failed | Self::DeadLettered => "Failed",
+            Self::Delegated => "Delegated",
         }
     }
 
     pub fn is_final(self) -> bool {
-        matches!(self, Self::Succeeded | Self::Failed | Self::DeadLettered)
+        matches!(
+            self,
+            Self::Succeeded | Self::Failed | Self::DeadLettered | Self::Delegated
+        )
     }
 }
 
@@ -131,6 +140,15 @@ pub struct Job {
     #[cfg_attr(feature = "server", sqlx(try_from = "crate::columns::JsonList"))]
     pub outputs: Vec<String>,
     pub log_size: i64,
+    /// The federation member it was handed to (`cluster/service`, or the endpoint's URL).
+    #[serde(default)]
+    pub delegated_to: Option<String>,
+    /// Where the member shows its run, when it is another cluster of this platform or OSCAR.
+    #[serde(default)]
+    pub delegated_url: Option<String>,
+    /// The cluster that handed it here (`X-Delegated-From`).
+    #[serde(default)]
+    pub delegated_from: Option<String>,
 }
 
 /// How busy a service is, for the services list.

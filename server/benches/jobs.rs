@@ -28,7 +28,7 @@ use std::time::{Duration, Instant, SystemTime};
 use aws_sdk_s3::primitives::ByteStream;
 use common::TestApp;
 use domain::jobs::sandbox::{Loader, Network, Programs, Sandbox};
-use domain::jobs::{self, NewJob, Trigger};
+use domain::jobs::{self, Handover, NewJob, Trigger};
 use serde_json::json;
 use server::config::ExecutorConfig;
 use test_registry::{Registry, TestImage};
@@ -179,6 +179,7 @@ async fn noop_rate(app: &mut TestApp, dir: &Path) {
             event: format!("{{\"i\": {i}}}"),
             input: None,
             object: None,
+            handover: Handover::default(),
         };
         jobs::enqueue(&app.app.state.db, &app.app.state.jobs, new)
             .await

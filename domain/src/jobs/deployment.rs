@@ -193,6 +193,9 @@ mod tests {
             reason: reason.map(String::from),
             outputs: Vec::new(),
             log_size: 0,
+            delegated_to: None,
+            delegated_url: None,
+            delegated_from: None,
         }
     }
 

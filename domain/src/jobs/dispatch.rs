@@ -12,6 +12,7 @@ use super::executor::{EventBody, Execution, Finished, Requested};
 use super::queue::{self, Outcome};
 use super::{Jobs, MAX_CONCURRENCY_ANNOTATION, logs};
 use crate::db::Database;
+use crate::federation::delegate;
 use crate::quotas::{Fit, Limits};
 use crate::services;
 use model::service::Service;
@@ -90,16 +91,15 @@ async fn dispatch_ready(db: &Database, jobs: &Jobs, tasks: &mut JoinSet<()>) -> 
     let mut quotas: BTreeMap<String, Limits> = BTreeMap::new();
     // A service whose claim failed is at its limit for the rest of this round.
     let mut full = BTreeSet::new();
+    let now = Timestamp::now();
     for queue::Ready {
         name: job,
         service: service_name,
         owner,
         run_after,
+        waiting,
     } in ready
     {
-        if full.contains(&service_name) {
-            continue;
-        }
         if !definitions.contains_key(&service_name) {
             let found = services::get(db, &service_name).await?;
             definitions.insert(service_name.clone(), found);
@@ -109,6 +109,24 @@ async fn dispatch_ready(db: &Database, jobs: &Jobs, tasks: &mut JoinSet<()>) -> 
             queue::abandon(db, &job, "the service was deleted").await?;
             continue;
         };
+        // Waited too long (a full service, a quota): a federation member may run it.
+        if delegate::due(&service, &waiting, now) {
+            if delegate::hold(db, &job).await? {
+                let (db, jobs) = (db.clone(), jobs.clone());
+                tasks.spawn(async move {
+                    let peers = jobs.peers();
+                    let handed = delegate::hand_off(&db, &jobs, peers, &job, &service, &waiting);
+                    if let Err(err) = handed.await {
+                        // Held until the hold ends; then it is offered (or run) again.
+                        tracing::warn!(%job, %err, "cannot hand the job to a federation member");
+                    }
+                });
+            }
+            continue;
+        }
+        if full.contains(&service_name) {
+            continue;
+        }
         let asked = Requested::of(&service);
         if !quotas.contains_key(&owner) {
             let limits = crate::quotas::limits_of(db, &owner).await?;

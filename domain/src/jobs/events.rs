@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use aws_sdk_s3::Client;
 use model::function::event::{Event, StorageEvent, minio_event};
 
-use super::queue::{Enqueued, NewJob, enqueue};
+use super::queue::{Enqueued, Handover, NewJob, enqueue};
 use super::{Jobs, Trigger};
 use crate::access::Caller;
 use crate::db::Database;
@@ -114,6 +114,7 @@ pub(super) fn storage_job(
         event: raw_event.to_string(),
         input: Some(format!("{}/{}", event.bucket, event.key)),
         object: Some(event.object_version()),
+        handover: Handover::default(),
     }
 }
 
@@ -273,14 +274,29 @@ pub fn invocation_event(service: &Service, body: &[u8]) -> AppResult<Option<Stor
     Ok(Some(event))
 }
 
-/// `POST /job/{service}`: a storage event (deduplicated by object version) or a payload.
+/// `POST /job/{service}`: a storage event (deduplicated by object version) or a payload,
+/// perhaps handed over by a federation member (the job keeps the name it had there).
 pub async fn job_request(
     db: &Database,
     jobs: &Jobs,
     caller: &Caller,
     service: &Service,
     body: Vec<u8>,
+    handover: Handover,
 ) -> AppResult<Enqueued> {
+    if let Some(name) = &handover.job
+        && let Err(why) = model::service::validate::dns_label(name, 63)
+    {
+        return Err(AppError::bad_request("X-Delegated-Job-ID", why));
+    }
+    if let Some(from) = &handover.from
+        && (from.len() > 253 || from.chars().any(char::is_control))
+    {
+        return Err(AppError::bad_request(
+            "X-Delegated-From",
+            "must be a cluster name of at most 253 characters",
+        ));
+    }
     let text = String::from_utf8(body).map_err(|_| {
         AppError::bad_request(
             "body",
@@ -296,9 +312,10 @@ pub async fn job_request(
             event: text,
             input: None,
             object: None,
+            handover: Handover::default(),
         },
     };
-    enqueue(db, jobs, new).await
+    enqueue(db, jobs, NewJob { handover, ..new }).await
 }
 
 /// Lists every service's input folders and queues the objects that have no job yet: catches

@@ -1,7 +1,7 @@
 //! The job history callers read and prune: pages and counts for the dashboard and the REST
 //! API, who sees which jobs, logs, deletion, retries and retention.
 
-use super::queue::{self, JOB_COLUMNS, NewJob, enqueue, event_of, get};
+use super::queue::{self, Handover, JOB_COLUMNS, NewJob, enqueue, event_of, get};
 use super::{Job, JobList, JobState, Jobs, Trigger};
 use crate::access::Caller;
 use crate::db::Database;
@@ -343,6 +343,7 @@ pub async fn rerun(
         event: event_of(db, job).await?,
         input: found.input,
         object: None,
+        handover: Handover::default(),
     };
     Ok(enqueue(db, jobs, again).await?.name)
 }

@@ -125,6 +125,8 @@ struct Inner {
     stops: Mutex<HashMap<String, watch::Sender<Option<String>>>>,
     /// Where synchronous services with warm workers run their `/run` jobs (embedded mode).
     warm: std::sync::OnceLock<Arc<crate::exposed::Exposed>>,
+    /// Federation members' clients, tokens and loads.
+    members: crate::federation::peers::Peers,
 }
 
 impl std::fmt::Debug for Jobs {
@@ -157,8 +159,14 @@ impl Jobs {
                 store_down: AtomicBool::new(false),
                 stops: Mutex::default(),
                 warm: Default::default(),
+                members: Default::default(),
             }),
         }
+    }
+
+    /// How federation members are reached.
+    pub fn peers(&self) -> &crate::federation::peers::Peers {
+        &self.inner.members
     }
 
     pub fn settings(&self) -> &JobSettings {

@@ -45,6 +45,13 @@ pub async fn poll(db: &Database, catalog: &Catalog, jobs: &Jobs) -> AppResult<us
         let Some(created_at) = created.get(&service.name) else {
             continue;
         };
+        // A federation member's copy: its inputs are the origin's, which watches them.
+        if service
+            .annotations
+            .contains_key(crate::federation::members::REPLICA_OF)
+        {
+            continue;
+        }
         if service.input.iter().any(|i| !i.in_platform_store()) {
             let since = created_at.secs().max(horizon);
             polled.push(poll_service(db, jobs, service, since).boxed());

@@ -26,6 +26,15 @@ pub struct NewJob {
     /// The object version (see `model::function::event::StorageEvent::object_version`): at most one
     /// job is ever made per service and version.
     pub object: Option<String>,
+    pub handover: Handover,
+}
+
+/// What a federation member handing a job here says of it (`X-Delegated-Job-ID`,
+/// `X-Delegated-From`): the job keeps its name, so a hand-off sent twice makes one job.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Handover {
+    pub job: Option<String>,
+    pub from: Option<String>,
 }
 
 /// Where an event went: the job made for it, or the one already made for the same object.
@@ -54,9 +63,35 @@ async fn insert(
     lease: Option<(&str, Timestamp)>,
     asked: Requested,
 ) -> AppResult<Enqueued> {
-    let name = job_name(&new.service);
+    let name = new
+        .handover
+        .job
+        .clone()
+        .unwrap_or_else(|| job_name(&new.service));
     let now = Timestamp::now();
     let mut tx = db.pool().begin().await?;
+    if new.handover.job.is_some() {
+        let existing: Option<(String,)> =
+            sqlx::query_as("SELECT service FROM jobs WHERE name = $1")
+                .bind(&name)
+                .fetch_optional(&mut *tx)
+                .await?;
+        match existing {
+            // The member answered before, and the answer was lost: the same job.
+            Some((service,)) if service == new.service => {
+                return Ok(Enqueued {
+                    name,
+                    created: false,
+                });
+            }
+            Some(_) => {
+                return Err(AppError::Conflict(format!(
+                    "X-Delegated-Job-ID: a job named {name:?} exists for another service"
+                )));
+            }
+            None => {}
+        }
+    }
     if let Some(object) = &new.object {
         let inserted = sqlx::query(
             "INSERT INTO job_inputs (service, object, job, seen_at) VALUES ($1, $2, $3, $4)
@@ -85,8 +120,8 @@ async fn insert(
     sqlx::query(
         "INSERT INTO jobs (name, service, owner, trigger, event, input, state, attempts, run_after,
                            lease_owner, lease_until, created_at, started_at, cpu_millis,
-                           memory_bytes)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                           memory_bytes, delegated_from)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
     )
     .bind(&name)
     .bind(&new.service)
@@ -103,6 +138,7 @@ async fn insert(
     .bind(lease.map(|_| now))
     .bind(asked.cpu_millis)
     .bind(asked.memory_bytes)
+    .bind(&new.handover.from)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -185,13 +221,16 @@ pub(crate) struct Ready {
     pub owner: String,
     /// Since when it could run.
     pub run_after: Timestamp,
+    #[sqlx(flatten)]
+    pub waiting: crate::federation::delegate::Waiting,
 }
 
 /// Pending jobs whose time has come, oldest first.
 pub(crate) async fn ready(db: &Database, limit: i64) -> AppResult<Vec<Ready>> {
     Ok(sqlx::query_as(
-        "SELECT name, service, owner, run_after FROM jobs WHERE state = 'pending' AND run_after <= $1
-         ORDER BY created_at LIMIT $2",
+        "SELECT name, service, owner, run_after, COALESCE(delegate_after, created_at) AS since,
+                delegated_to, delegated_from
+         FROM jobs WHERE state = 'pending' AND run_after <= $1 ORDER BY created_at LIMIT $2",
     )
     .bind(Timestamp::now())
     .bind(limit)
@@ -469,7 +508,8 @@ fn backoff(attempts: i64) -> Duration {
 
 pub(super) const JOB_COLUMNS: &str =
     "name, service, owner, trigger, input, state, attempts, created_at,
-    started_at, finished_at, exit_code, reason, outputs, log_size";
+    started_at, finished_at, exit_code, reason, outputs, log_size, delegated_to, delegated_url,
+    delegated_from";
 
 pub async fn get(db: &Database, job: &str) -> AppResult<Option<Job>> {
     Ok(
@@ -523,6 +563,7 @@ pub async fn run_sync(
         },
         input: None,
         object: None,
+        handover: Handover::default(),
     };
     // Nobody waits here for a quota: the caller is told at once and may try again.
     let asked = Requested::of(&found);

@@ -24,7 +24,7 @@ use crate::web::state::AppState;
 use crate::{AppError, AppResult};
 use domain::jobs::executor::EventBody;
 use domain::jobs::logs::LogView;
-use domain::jobs::{self, JobState, Trigger, events};
+use domain::jobs::{self, Handover, JobState, Trigger, events};
 use model::Timestamp;
 
 /// What names the limit of invocation bodies.
@@ -89,13 +89,31 @@ async fn job(
 ) -> AppResult<Response> {
     let (caller, service) = invoker(&state, &headers, &client, &name).await?;
     let body = payload(body, state.jobs.settings().payload_limit).await?;
-    let enqueued = events::job_request(&state.db, &state.jobs, &caller, &service, body).await?;
+    let handover = Handover {
+        job: header_text(&headers, "x-delegated-job-id")?,
+        from: header_text(&headers, "x-delegated-from")?,
+    };
+    let enqueued =
+        events::job_request(&state.db, &state.jobs, &caller, &service, body, handover).await?;
     let answer = Enqueued {
         job_name: enqueued.name,
         service: name,
         created: enqueued.created,
     };
     Ok((StatusCode::CREATED, Json(answer)).into_response())
+}
+
+/// A header's text, when it is sent and not empty.
+fn header_text(headers: &HeaderMap, name: &'static str) -> AppResult<Option<String>> {
+    match headers.get(name) {
+        None => Ok(None),
+        Some(value) => {
+            let text = value
+                .to_str()
+                .map_err(|_| AppError::bad_request(name, "must be plain ASCII text"))?;
+            Ok(Some(text.trim().to_string()).filter(|t| !t.is_empty()))
+        }
+    }
 }
 
 /// An invocation body in memory (`/job` bodies are stored with their job anyway).

@@ -8,6 +8,7 @@ pub mod body;
 mod buckets;
 mod config;
 pub mod exposed;
+mod federation;
 mod jobs;
 mod metrics;
 pub mod openapi;
@@ -36,6 +37,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         metrics::routes,
         exposed::routes,
         volumes::routes,
+        federation::routes,
     ]
     .into_iter()
     .fold(jobs::routes(openapi::routes(), state), |router, add| {

@@ -35,6 +35,7 @@ pub const PAGE: &str = "/api-docs";
         (name = "usage", description = "Usage metrics and quotas"),
         (name = "registries", description = "Credentials for private image registries"),
         (name = "volumes", description = "Managed volumes: storage that outlives jobs, attached to services"),
+        (name = "federation", description = "A service's replicas on other clusters, which take its jobs when they wait here too long"),
     )
 )]
 struct Document;

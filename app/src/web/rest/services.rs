@@ -4,6 +4,8 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -12,6 +14,7 @@ use super::Principal;
 use super::openapi::documented;
 use crate::web::state::AppState;
 use crate::{AppError, AppResult};
+use domain::federation::members;
 use domain::jobs::deployment;
 use domain::services;
 use model::Timestamp;
@@ -89,13 +92,13 @@ fn parse(body: &Bytes) -> AppResult<Service> {
 
 /// Creates a service (oscar-python's `create_service`, oscar-cli's `apply`).
 #[utoipa::path(post, operation_id = "create_service", path = "/system/services", tag = "services", request_body = Service,
-    responses((status = 201, description = "Created: its buckets exist and it is ready to run jobs")))]
+    responses((status = 201, description = "Created: its buckets exist and it is ready to run jobs; a federated service's answer says what each member cluster did")))]
 async fn create(
     State(state): State<AppState>,
     Principal(caller): Principal,
     body: Bytes,
-) -> AppResult<StatusCode> {
-    services::create(
+) -> AppResult<Response> {
+    let created = services::create(
         &state.db,
         &state.s3,
         state.jobs.executor().as_ref(),
@@ -105,18 +108,25 @@ async fn create(
         Timestamp::now(),
     )
     .await?;
-    Ok(StatusCode::CREATED)
+    // Upstream answers 201 with no body; a federated service says what its members did.
+    let copies = members::propagate(&state.federation(), &created).await?;
+    if copies.is_empty() {
+        Ok(StatusCode::CREATED.into_response())
+    } else {
+        Ok((StatusCode::CREATED, Json(json!({"federation": copies}))).into_response())
+    }
 }
 
 /// Replaces a service; the body's `name` selects it, its token and owner are kept.
 #[utoipa::path(put, operation_id = "update_service", path = "/system/services", tag = "services", request_body = Service,
-    responses((status = 204, description = "Updated")))]
+    responses((status = 204, description = "Updated"),
+        (status = 200, description = "Updated, but some federation members could not take the new definition (named in the text)", body = String)))]
 async fn update(
     State(state): State<AppState>,
     Principal(caller): Principal,
     body: Bytes,
-) -> AppResult<StatusCode> {
-    services::update(
+) -> AppResult<Response> {
+    let saved = services::update(
         &state.db,
         &state.s3,
         state.jobs.executor().as_ref(),
@@ -126,7 +136,19 @@ async fn update(
         Timestamp::now(),
     )
     .await?;
-    Ok(StatusCode::NO_CONTENT)
+    // Upstream's answer when a member could not take the new definition.
+    let failed: Vec<String> = members::propagate(&state.federation(), &saved)
+        .await?
+        .into_iter()
+        .filter(|copy| !copy.ok)
+        .map(|copy| format!("{}: {}", copy.member, copy.message))
+        .collect();
+    if failed.is_empty() {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        let text = format!("Updated with federation warnings: {}", failed.join("; "));
+        Ok((StatusCode::OK, text).into_response())
+    }
 }
 
 /// The services the caller may see; lists never carry tokens (upstream sends them to anyone

@@ -1,0 +1,433 @@
+//! Talking to federation members: another OSCAR cluster (this platform or upstream) reached
+//! with the `clusters` credentials, or a plain endpoint. Every call has a timeout (upstream's
+//! 20 s), follows no redirect (the credentials go nowhere else) and reads a bounded answer.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use model::service::Service;
+use model::service::federation::{Cluster, Replica};
+use serde::Deserialize;
+
+/// How long a call to a member may take (upstream's delegation and federation clients).
+const TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a member's load is trusted.
+const LOAD_FRESH_FOR: Duration = Duration::from_secs(10);
+/// Tokens and loads remembered at most (forgotten all at once past it, as upstream does).
+const CACHE_ENTRIES: usize = 500;
+/// The most of an answer read (a service definition, a status, an error).
+const ANSWER_BYTES: usize = 4 << 20;
+
+/// A member's answer to a hand-off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// It holds the job now (201, or 200 from an endpoint).
+    Accepted,
+    /// It did not take it (it was unreachable, or answered an error): the next member may.
+    Refused(String),
+    /// The request may have arrived and been stored (the answer was lost): only this member
+    /// can say, so it is asked again.
+    Unknown(String),
+}
+
+/// How much room a member has, from its `/system/status`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Load {
+    /// Whether one of its nodes has the CPU and memory the service asks for.
+    pub fits: bool,
+    /// 0 (full) to 1 (idle): the geometric mean of its schedulable CPU and memory shares.
+    pub room: f64,
+}
+
+/// The HTTP clients and what they remember of members.
+pub struct Peers {
+    verified: reqwest::Client,
+    unverified: reqwest::Client,
+    /// Service tokens by (endpoint, service).
+    tokens: Mutex<HashMap<(String, String), String>>,
+    loads: Mutex<HashMap<String, (Instant, StatusRead)>>,
+}
+
+impl Default for Peers {
+    fn default() -> Self {
+        let client = |verify: bool| {
+            reqwest::Client::builder()
+                .timeout(TIMEOUT)
+                .redirect(reqwest::redirect::Policy::none())
+                .danger_accept_invalid_certs(!verify)
+                .build()
+                .expect("a TLS client with the built-in roots")
+        };
+        Self {
+            verified: client(true),
+            unverified: client(false),
+            tokens: Mutex::default(),
+            loads: Mutex::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Peers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Peers").finish_non_exhaustive()
+    }
+}
+
+/// `endpoint` + `/path/parts`, whatever slashes the endpoint ends with.
+pub fn url(endpoint: &str, path: &str) -> String {
+    format!("{}/{}", endpoint.trim().trim_end_matches('/'), path)
+}
+
+impl Peers {
+    fn client(&self, verify: bool) -> &reqwest::Client {
+        if verify {
+            &self.verified
+        } else {
+            &self.unverified
+        }
+    }
+
+    /// Hands `event` to `member` as job `job` of `from`. Another OSCAR gets it on
+    /// `/job/<service_name>` with its service token (fetched with the cluster credentials, and
+    /// fetched again when refused); an endpoint gets it at its URL.
+    pub async fn hand_off(
+        &self,
+        member: &Replica,
+        cluster: Option<&Cluster>,
+        event: &str,
+        job: &str,
+        from: &str,
+    ) -> Answer {
+        let (target, verify) = match (member.is_oscar(), cluster) {
+            (true, Some(cluster)) => (
+                url(&cluster.endpoint, &format!("job/{}", member.service_name)),
+                cluster.ssl_verify,
+            ),
+            (true, None) => {
+                return Answer::Refused(format!("cluster {:?} is not defined", member.cluster_id));
+            }
+            (false, _) => (member.url.clone(), member.ssl_verify),
+        };
+        let mut fresh_token = false;
+        loop {
+            let mut request = self
+                .client(verify)
+                .post(&target)
+                .header("Content-Type", "application/json")
+                .header("X-Delegated-Job-ID", job)
+                .header("X-Delegated-From", from)
+                .body(event.to_string());
+            for (name, value) in &member.headers {
+                request = request.header(name, value);
+            }
+            if let Some(cluster) = cluster.filter(|_| member.is_oscar()) {
+                match self.token(member, cluster, fresh_token).await {
+                    Ok(token) => request = request.bearer_auth(token),
+                    Err(why) => return Answer::Refused(why),
+                }
+            }
+            let response = match request.send().await {
+                Ok(response) => response,
+                // Nothing was sent: the member cannot have it.
+                Err(err) if err.is_connect() => {
+                    return Answer::Refused(format!("cannot connect: {}", error_chain(&err)));
+                }
+                Err(err) => return Answer::Unknown(error_chain(&err)),
+            };
+            let status = response.status();
+            let accepted = if member.is_oscar() {
+                status == reqwest::StatusCode::CREATED
+            } else {
+                status.is_success()
+            };
+            if accepted {
+                return Answer::Accepted;
+            }
+            if status == reqwest::StatusCode::UNAUTHORIZED && member.is_oscar() && !fresh_token {
+                fresh_token = true;
+                continue;
+            }
+            return Answer::Refused(format!("{status}: {}", brief(response).await));
+        }
+    }
+
+    /// The member service's token: remembered, or read from its definition there.
+    async fn token(
+        &self,
+        member: &Replica,
+        cluster: &Cluster,
+        fresh: bool,
+    ) -> Result<String, String> {
+        let key = (
+            cluster.endpoint.trim_end_matches('/').to_string(),
+            member.service_name.clone(),
+        );
+        if !fresh && let Some(token) = self.tokens.lock().expect("token cache").get(&key) {
+            return Ok(token.clone());
+        }
+        let response = self
+            .client(cluster.ssl_verify)
+            .get(url(
+                &cluster.endpoint,
+                &format!("system/services/{}", member.service_name),
+            ))
+            .basic_auth(&cluster.auth_user, Some(&cluster.auth_password))
+            .send()
+            .await
+            .map_err(|e| format!("cannot read the service there: {}", error_chain(&e)))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(format!(
+                "cannot read the service there: {status}: {}",
+                brief(response).await
+            ));
+        }
+        let body = bounded(response).await?;
+        let token = serde_json::from_slice::<Service>(&body)
+            .map(|s| s.token)
+            .ok()
+            .filter(|t| !t.is_empty())
+            .ok_or("the service there has no token")?;
+        let mut tokens = self.tokens.lock().expect("token cache");
+        if tokens.len() >= CACHE_ENTRIES {
+            tokens.clear();
+        }
+        tokens.insert(key, token.clone());
+        Ok(token)
+    }
+
+    /// How much room the member cluster has for `service` (its status, briefly remembered).
+    pub async fn load(&self, cluster: &Cluster, service: &Service) -> Result<Load, String> {
+        let key = cluster.endpoint.trim_end_matches('/').to_string();
+        let remembered = self
+            .loads
+            .lock()
+            .expect("load cache")
+            .get(&key)
+            .filter(|(at, _)| at.elapsed() < LOAD_FRESH_FOR)
+            .map(|(_, status)| status.clone());
+        let status = match remembered {
+            Some(status) => status,
+            None => {
+                let status = self.status(cluster).await;
+                let mut loads = self.loads.lock().expect("load cache");
+                if loads.len() >= CACHE_ENTRIES {
+                    loads.clear();
+                }
+                loads.insert(key, (Instant::now(), status.clone()));
+                status
+            }
+        };
+        Ok(status?.load(service))
+    }
+
+    async fn status(&self, cluster: &Cluster) -> Result<StatusNodes, String> {
+        let response = self
+            .client(cluster.ssl_verify)
+            .get(url(&cluster.endpoint, "system/status"))
+            .basic_auth(&cluster.auth_user, Some(&cluster.auth_password))
+            .send()
+            .await
+            .map_err(|e| format!("no status: {}", error_chain(&e)))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(format!("no status: {status}: {}", brief(response).await));
+        }
+        let body = bounded(response).await?;
+        let status: StatusAnswer =
+            serde_json::from_slice(&body).map_err(|e| format!("unreadable status: {e}"))?;
+        Ok(status.cluster)
+    }
+
+    /// Creates or replaces `service` on the member cluster (`PUT /system/services`, or `POST`
+    /// when it is not there yet).
+    pub async fn put_service(&self, cluster: &Cluster, service: &Service) -> Result<(), String> {
+        let body = serde_json::to_vec(service).map_err(|e| e.to_string())?;
+        let send = |method: reqwest::Method| {
+            self.client(cluster.ssl_verify)
+                .request(method, url(&cluster.endpoint, "system/services"))
+                .basic_auth(&cluster.auth_user, Some(&cluster.auth_password))
+                .header("Content-Type", "application/json")
+                .body(body.clone())
+                .send()
+        };
+        let response = send(reqwest::Method::PUT)
+            .await
+            .map_err(|e| error_chain(&e))?;
+        let response = if response.status() == reqwest::StatusCode::NOT_FOUND {
+            send(reqwest::Method::POST)
+                .await
+                .map_err(|e| error_chain(&e))?
+        } else {
+            response
+        };
+        let status = response.status();
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(format!("{status}: {}", brief(response).await))
+        }
+    }
+
+    /// Deletes the member's service (`DELETE /system/services/<name>`); gone already is fine.
+    pub async fn delete_service(&self, cluster: &Cluster, name: &str) -> Result<(), String> {
+        let response = self
+            .client(cluster.ssl_verify)
+            .delete(url(&cluster.endpoint, &format!("system/services/{name}")))
+            .basic_auth(&cluster.auth_user, Some(&cluster.auth_password))
+            .send()
+            .await
+            .map_err(|e| error_chain(&e))?;
+        let status = response.status();
+        if status.is_success() || status == reqwest::StatusCode::NOT_FOUND {
+            Ok(())
+        } else {
+            Err(format!("{status}: {}", brief(response).await))
+        }
+    }
+}
+
+/// A member's status as last read, or why it could not be.
+type StatusRead = Result<StatusNodes, String>;
+
+/// The part of upstream's `StatusInfo` a load is read from.
+#[derive(Deserialize)]
+struct StatusAnswer {
+    cluster: StatusNodes,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+struct StatusNodes {
+    nodes: Vec<StatusNode>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+struct StatusNode {
+    cpu: StatusResource,
+    memory: StatusResource,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+struct StatusResource {
+    capacity_cores: i64,
+    request_cores: i64,
+    capacity_bytes: i64,
+    request_bytes: i64,
+}
+
+impl StatusNodes {
+    /// Upstream's load-based rule: a member fits when one node has the service's CPU and memory
+    /// left to schedule; its room is the geometric mean of its schedulable shares.
+    fn load(&self, service: &Service) -> Load {
+        let cpu = model::service::quantity::parse(&service.cpu).unwrap_or(0.0) * 1000.0;
+        let memory = model::service::quantity::parse(&service.memory).unwrap_or(0.0);
+        let (mut capacity, mut free) = ((0i64, 0i64), (0i64, 0i64));
+        let mut fits = false;
+        for node in &self.nodes {
+            let node_cpu = node.cpu.capacity_cores - node.cpu.request_cores;
+            let node_memory = node.memory.capacity_bytes - node.memory.request_bytes;
+            fits |= node_cpu as f64 >= cpu && node_memory as f64 >= memory;
+            capacity.0 += node.cpu.capacity_cores;
+            capacity.1 += node.memory.capacity_bytes;
+            free.0 += node_cpu.max(0);
+            free.1 += node_memory.max(0);
+        }
+        let share = |free: i64, capacity: i64| {
+            if capacity > 0 {
+                free as f64 / capacity as f64
+            } else {
+                0.0
+            }
+        };
+        Load {
+            fits,
+            room: (share(free.0, capacity.0) * share(free.1, capacity.1)).sqrt(),
+        }
+    }
+}
+
+async fn bounded(response: reqwest::Response) -> Result<Vec<u8>, String> {
+    use futures_util::StreamExt;
+    let mut stream = response.bytes_stream();
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| error_chain(&e))?;
+        if body.len() + chunk.len() > ANSWER_BYTES {
+            return Err(format!("the answer is larger than {ANSWER_BYTES} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The start of an error answer, for a log line.
+async fn brief(response: reqwest::Response) -> String {
+    let text = match bounded(response).await {
+        Ok(body) => String::from_utf8_lossy(&body).into_owned(),
+        Err(why) => return why,
+    };
+    let text = text.trim();
+    match text.char_indices().nth(300) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nodes(list: &[(i64, i64, i64, i64)]) -> StatusNodes {
+        StatusNodes {
+            nodes: list
+                .iter()
+                .map(|&(cpu, cpu_req, mem, mem_req)| StatusNode {
+                    cpu: StatusResource {
+                        capacity_cores: cpu,
+                        request_cores: cpu_req,
+                        ..Default::default()
+                    },
+                    memory: StatusResource {
+                        capacity_bytes: mem,
+                        request_bytes: mem_req,
+                        ..Default::default()
+                    },
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn load_is_the_schedulable_share_and_fit_needs_one_node() {
+        let service = Service {
+            cpu: "1".into(),
+            memory: "1Gi".into(),
+            ..Default::default()
+        };
+        let gib = 1 << 30;
+        let idle = nodes(&[(4000, 0, 8 * gib, 0)]).load(&service);
+        let busy = nodes(&[(4000, 3000, 8 * gib, 6 * gib)]).load(&service);
+        assert!(idle.fits && busy.fits);
+        assert!((idle.room - 1.0).abs() < 1e-9);
+        assert!(busy.room < idle.room);
+        // Two half-free nodes, neither with a whole CPU left.
+        let scattered = nodes(&[(1000, 500, 8 * gib, 0), (1000, 500, 8 * gib, 0)]);
+        assert!(!scattered.load(&service).fits);
+        assert_eq!(url("http://a:1/", "job/x"), "http://a:1/job/x");
+    }
+}

@@ -1,0 +1,322 @@
+//! Federation between instances of this platform on loopback, each with its own store and
+//! database (the cloud on PostgreSQL when `TEST_DATABASE_URL` is set): a busy edge hands the
+//! jobs that wait too long to the cloud, whose copy of the service reads the inputs from the
+//! edge's store and writes the outputs back there.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::jobs::{self, UPPERCASE};
+use common::{ADMIN, PASSWORD, TestApp};
+use http::StatusCode;
+use serde_json::{Value, json};
+
+/// The app served on a real loopback socket, as `main` serves it.
+async fn serve(app: &TestApp) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let router = app.app.router.clone();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap()
+    });
+    address
+}
+
+fn cluster(address: impl std::fmt::Display) -> Value {
+    json!({"endpoint": format!("http://{address}"), "auth_user": ADMIN,
+           "auth_password": PASSWORD, "ssl_verify": false})
+}
+
+/// One job at a time, each taking a while: the second and third wait.
+fn busy_edge(name: &str, members: Value, clusters: Value) -> Value {
+    let mut service = jobs::service(name, &format!("sleep 4\n{UPPERCASE}"));
+    service["cluster_id"] = json!("pi");
+    service["annotations"] = json!({"oscar/max-concurrent-jobs": "1"});
+    service["federation"] = json!({"topology": "star", "delegation": "static",
+                                   "rescheduler_threshold": 1, "members": members});
+    service["clusters"] = clusters;
+    service
+}
+
+/// Waits until `count` of the service's jobs are in one of `states`.
+async fn settled(app: &mut TestApp, service: &str, count: usize, states: &[&str]) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let all = jobs::jobs(app, service).await;
+        let done = all
+            .values()
+            .filter(|j| states.contains(&j["status"].as_str().unwrap_or("")))
+            .count();
+        if done >= count {
+            return Value::Object(all);
+        }
+        assert!(Instant::now() < deadline, "jobs did not settle: {all:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn names_in(jobs: &Value, status: &str) -> Vec<String> {
+    let mut names: Vec<String> = jobs
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, j)| j["status"] == status)
+        .map(|(name, _)| name.clone())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn a_busy_edge_hands_waiting_jobs_to_the_cloud_in_priority_order() {
+    let mut cloud = match common::fresh_postgres_database().await {
+        Some(url) => TestApp::with_database(Some(url)).await,
+        None => TestApp::new().await,
+    };
+    let cloud_address = serve(&cloud).await;
+    let mut edge = TestApp::new().await;
+    let dead = common::free_port();
+    // The member asked first is down: it is skipped, with the reason in the job's log.
+    let members = json!([
+        {"type": "oscar", "cluster_id": "cloud", "service_name": "edge-copy", "priority": 1},
+        {"type": "oscar", "cluster_id": "down", "service_name": "edge-copy", "priority": 0},
+    ]);
+    let clusters = json!({"cloud": cluster(cloud_address),
+                          "down": cluster(format!("127.0.0.1:{dead}"))});
+    let created = edge
+        .rest(
+            "POST",
+            "/system/services",
+            Some(busy_edge("edge", members, clusters)),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    // Each member cluster's copy is reported: the cloud has one, the dead one could not.
+    let copies = created.json()["federation"].clone();
+    assert_eq!(copies[0]["member"], "cloud/edge-copy");
+    assert_eq!(copies[0]["ok"], true, "{copies}");
+    assert_eq!(copies[1]["ok"], false, "{copies}");
+    let copy = cloud.rest("GET", "/system/services/edge-copy", None).await;
+    assert_eq!(copy.status, StatusCode::OK, "{}", copy.body);
+    let copy = copy.json();
+    assert_eq!(copy["input"][0]["storage_provider"], "minio.pi");
+    assert_eq!(copy["output"][0]["storage_provider"], "minio.pi");
+    assert!(copy.get("clusters").is_none(), "{copy}");
+    // The cluster credentials never leave the edge.
+    assert!(!copy.to_string().contains(PASSWORD), "{copy}");
+
+    for file in ["a.txt", "b.txt", "c.txt"] {
+        jobs::put(&edge, "edge", &format!("in/{file}"), file.as_bytes()).await;
+    }
+    let here = settled(&mut edge, "edge", 3, &["Succeeded", "Delegated"]).await;
+    let delegated = names_in(&here, "Delegated");
+    assert!(!delegated.is_empty(), "nothing was delegated: {here}");
+    assert_eq!(
+        names_in(&here, "Succeeded").len() + delegated.len(),
+        3,
+        "{here}"
+    );
+    // The cloud ran each handed job once, under the name it had at the edge.
+    let there = settled(&mut cloud, "edge-copy", delegated.len(), &["Succeeded"]).await;
+    assert_eq!(names_in(&there, "Succeeded"), delegated, "{there}");
+    assert_eq!(there.as_object().unwrap().len(), delegated.len(), "{there}");
+    // Every output is back in the edge's store, whoever ran the job.
+    for file in ["a.txt", "b.txt", "c.txt"] {
+        let output = jobs::get(&edge, "edge", &format!("out/{file}")).await;
+        assert_eq!(
+            output.as_deref(),
+            Some(file.to_uppercase().as_bytes()),
+            "{file}"
+        );
+    }
+    // The edge's log says where the job went and which member was skipped, with why.
+    let log = jobs::log(&mut edge, "edge", &delegated[0]).await;
+    assert!(log.contains("down/edge-copy did not take the job"), "{log}");
+    assert!(log.contains("cloud/edge-copy took the job"), "{log}");
+    // The job says where it ran, with a link to it there; the cloud's, where it came from.
+    let here = domain::jobs::get(&edge.app.state.db, &delegated[0])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(here.delegated_to.as_deref(), Some("cloud/edge-copy"));
+    assert_eq!(
+        here.delegated_url,
+        Some(format!(
+            "http://{cloud_address}/services/edge-copy/jobs/{}",
+            delegated[0]
+        ))
+    );
+    let there = domain::jobs::get(&cloud.app.state.db, &delegated[0])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(there.delegated_from.as_deref(), Some("pi"));
+}
+
+#[tokio::test]
+async fn a_hand_off_sent_twice_makes_one_job_and_names_are_checked() {
+    let mut cloud = TestApp::new().await;
+    jobs::create(
+        &mut cloud,
+        jobs::service("twice", "cat \"$INPUT_FILE_PATH\""),
+    )
+    .await;
+    jobs::create(&mut cloud, jobs::service("other", "true")).await;
+    let post = |job: &str| {
+        http::Request::post("/job/twice")
+            .header("Authorization", basic())
+            .header("X-Delegated-Job-ID", job)
+            .header("X-Delegated-From", "pi")
+            .body(axum::body::Body::from("{\"hello\": 1}"))
+            .unwrap()
+    };
+    let first = cloud.send(post("twice-handed-1")).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    assert_eq!(first.json()["created"], true);
+    // The answer was lost and the origin asks again: the same job, not a second one.
+    let again = cloud.send(post("twice-handed-1")).await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.body);
+    assert_eq!(again.json()["created"], false);
+    assert_eq!(again.json()["job_name"], "twice-handed-1");
+    let all = jobs::finished(&mut cloud, "twice", 1).await;
+    assert_eq!(all.len(), 1, "{all:?}");
+    // Another service's job name is not taken over, and names must be DNS labels.
+    let other = jobs::jobs(&mut cloud, "other").await;
+    assert!(other.is_empty());
+    let taken = cloud
+        .send(
+            http::Request::post("/job/other")
+                .header("Authorization", basic())
+                .header("X-Delegated-Job-ID", "twice-handed-1")
+                .body(axum::body::Body::from("{}"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(taken.status, StatusCode::CONFLICT, "{}", taken.body);
+    for bad in ["../etc", "UPPER", "a b"] {
+        let refused = cloud.send(post(bad)).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::BAD_REQUEST,
+            "{bad}: {}",
+            refused.body
+        );
+        assert!(
+            refused.body.contains("X-Delegated-Job-ID"),
+            "{}",
+            refused.body
+        );
+    }
+}
+
+fn basic() -> String {
+    use base64::Engine;
+    let credentials =
+        base64::engine::general_purpose::STANDARD.encode(format!("{ADMIN}:{PASSWORD}"));
+    format!("Basic {credentials}")
+}
+
+#[tokio::test]
+async fn federation_members_round_trip_and_are_copied_and_deleted() {
+    let mut cloud = TestApp::new().await;
+    let cloud_address = serve(&cloud).await;
+    let mut edge = TestApp::new().await;
+    jobs::create(&mut edge, jobs::service("fed", UPPERCASE)).await;
+    let read = edge.rest("GET", "/system/federation/fed", None).await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.body);
+    assert_eq!(read.json()["topology"], "none");
+    assert_eq!(read.json()["members"], json!([]));
+
+    let member = json!({"type": "oscar", "cluster_id": "cloud", "service_name": "fed-cloud",
+                        "priority": 0});
+    let added = edge
+        .rest(
+            "POST",
+            "/system/federation/fed",
+            Some(json!({"members": [member], "clusters": {"cloud": cluster(cloud_address)}})),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::OK, "{}", added.body);
+    let added = added.json();
+    assert_eq!(added["topology"], "star");
+    assert_eq!(added["members"][0]["service_name"], "fed-cloud");
+    assert_eq!(added["results"][0]["ok"], true, "{added}");
+    assert!(!added.to_string().contains(PASSWORD));
+    let copy = cloud.rest("GET", "/system/services/fed-cloud", None).await;
+    assert_eq!(copy.status, StatusCode::OK, "{}", copy.body);
+    // The same member twice is refused.
+    let twice = edge
+        .rest(
+            "POST",
+            "/system/federation/fed",
+            Some(json!({"members": [member]})),
+        )
+        .await;
+    assert_eq!(twice.status, StatusCode::CONFLICT, "{}", twice.body);
+
+    let mut changed = member.clone();
+    changed["priority"] = json!(5);
+    let updated = edge
+        .rest(
+            "PUT",
+            "/system/federation/fed",
+            Some(json!({"update": [changed]})),
+        )
+        .await;
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.body);
+    assert_eq!(updated.json()["members"][0]["priority"], 5);
+    let stored = edge.rest("GET", "/system/services/fed", None).await.json();
+    assert_eq!(stored["federation"]["members"][0]["priority"], 5);
+    // The stored definition keeps the cluster, not its password.
+    assert_eq!(stored["clusters"]["cloud"]["auth_password"], "");
+
+    let unknown = json!({"type": "oscar", "cluster_id": "cloud", "service_name": "nope"});
+    let missing = edge
+        .rest(
+            "PUT",
+            "/system/federation/fed",
+            Some(json!({"update": [unknown]})),
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND, "{}", missing.body);
+
+    let removed = edge
+        .rest(
+            "DELETE",
+            "/system/federation/fed",
+            Some(json!({"members": [changed], "delete": true})),
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::OK, "{}", removed.body);
+    let removed = removed.json();
+    assert_eq!(removed["topology"], "none");
+    assert_eq!(removed["results"][0]["message"], "deleted", "{removed}");
+    let gone = cloud.rest("GET", "/system/services/fed-cloud", None).await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND, "{}", gone.body);
+
+    // Bad members name their field; unknown services are 404.
+    let bad = edge
+        .rest(
+            "POST",
+            "/system/federation/fed",
+            Some(
+                json!({"members": [{"type": "oscar", "cluster_id": "mars", "service_name": "x"}]}),
+            ),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    assert!(
+        bad.body.contains("federation.members[0].cluster_id"),
+        "{}",
+        bad.body
+    );
+    let none = edge.rest("GET", "/system/federation/missing", None).await;
+    assert_eq!(none.status, StatusCode::NOT_FOUND, "{}", none.body);
+}
