@@ -178,12 +178,17 @@ pub async fn apply(
         let name = service.name.clone();
         // Creating only never updates, not even a name the same file defines twice.
         let created = !update_existing || !exists(db, &name).await?;
-        if created {
-            create(db, s3, executor, caller, vo_groups, service, now).await?;
+        let saved = if created {
+            create(db, s3, executor, caller, vo_groups, service, now).await?
         } else {
-            update(db, s3, executor, caller, vo_groups, service, now).await?;
-        }
-        applied.push(Applied { name, created });
+            update(db, s3, executor, caller, vo_groups, service, now).await?
+        };
+        let federation = crate::federation::members::report(&app.federation(), &saved).await?;
+        applied.push(Applied {
+            name,
+            created,
+            federation,
+        });
     }
     Ok(applied)
 }

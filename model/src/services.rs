@@ -107,6 +107,22 @@ pub struct Applied {
     pub name: String,
     /// False when an existing service was updated.
     pub created: bool,
+    /// What each federation member cluster did with its copy (`cluster/service: copied`, or
+    /// why not).
+    #[serde(default)]
+    pub federation: Vec<String>,
+}
+
+impl Applied {
+    /// "Service … created" or "saved", and what the federation members did.
+    pub fn summary(&self) -> String {
+        let verb = if self.created { "created" } else { "saved" };
+        let mut text = format!("Service {} {verb}", self.name);
+        if !self.federation.is_empty() {
+            text.push_str(&format!("; federation: {}", self.federation.join("; ")));
+        }
+        text
+    }
 }
 
 /// `GET /system/services/{name}/deployment`: upstream's `ServiceDeploymentStatus`. A service

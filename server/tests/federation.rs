@@ -158,6 +158,39 @@ async fn a_busy_edge_hands_waiting_jobs_to_the_cloud_in_priority_order() {
         .unwrap()
         .unwrap();
     assert_eq!(there.delegated_from.as_deref(), Some("pi"));
+
+    // Upstream's rescheduler sends the same request (fixtures/oscar/delegated-job.json).
+    let fixture: Value =
+        serde_json::from_str(include_str!("../../fixtures/oscar/delegated-job.json")).unwrap();
+    let token = copy_token(&mut cloud, "edge-copy").await;
+    let mut request = http::Request::post(fixture["path"].as_str().unwrap());
+    for (name, value) in fixture["headers"].as_object().unwrap() {
+        let value = value
+            .as_str()
+            .unwrap()
+            .replace("<the member service's token>", &token);
+        request = request.header(name.as_str(), value);
+    }
+    let body = fixture["body"].as_str().unwrap().to_string();
+    let replayed = cloud
+        .send(request.body(axum::body::Body::from(body)).unwrap())
+        .await;
+    assert_eq!(replayed.status, StatusCode::CREATED, "{}", replayed.body);
+    let name = fixture["headers"]["X-Delegated-Job-ID"].as_str().unwrap();
+    assert_eq!(replayed.json()["job_name"], name);
+    let job = domain::jobs::get(&cloud.app.state.db, name)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(job.input.as_deref(), Some("edge/in/a.txt"));
+    assert_eq!(job.delegated_from.as_deref(), Some("pi"));
+}
+
+async fn copy_token(app: &mut TestApp, service: &str) -> String {
+    let read = app
+        .rest("GET", &format!("/system/services/{service}"), None)
+        .await;
+    read.json()["token"].as_str().unwrap().to_string()
 }
 
 #[tokio::test]
@@ -319,4 +352,61 @@ async fn federation_members_round_trip_and_are_copied_and_deleted() {
     );
     let none = edge.rest("GET", "/system/federation/missing", None).await;
     assert_eq!(none.status, StatusCode::NOT_FOUND, "{}", none.body);
+}
+
+/// The origin stopped after writing down the member and after the member stored the job, but
+/// before it heard the 201: on the next look it asks that member again, which answers for the
+/// job it has; one job in all, nothing lost.
+#[tokio::test]
+async fn a_hand_off_cut_short_by_a_crash_is_finished_without_a_second_job() {
+    let mut cloud = TestApp::new().await;
+    let cloud_address = serve(&cloud).await;
+    jobs::create(
+        &mut cloud,
+        jobs::service("held", "cat \"$INPUT_FILE_PATH\""),
+    )
+    .await;
+    let mut edge = TestApp::new().await;
+    let members = json!([{"type": "oscar", "cluster_id": "cloud", "service_name": "held"}]);
+    let mut service = busy_edge("held", members, json!({"cloud": cluster(cloud_address)}));
+    // Nothing is handed over by waiting in this test.
+    service["federation"]["rescheduler_threshold"] = json!(3600);
+    service["script"] = json!("sleep 8");
+    let token = jobs::create(&mut edge, service).await;
+    let invoke = |body: &'static str| {
+        http::Request::post("/job/held")
+            .header("Authorization", format!("Bearer {token}"))
+            .body(axum::body::Body::from(body))
+            .unwrap()
+    };
+    // The first job takes the only slot; the second waits.
+    let first = edge.send(invoke("{\"n\": 1}")).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    settled(&mut edge, "held", 1, &["Running"]).await;
+    let second = edge.send(invoke("{\"n\": 2}")).await;
+    let name = second.json()["job_name"].as_str().unwrap().to_string();
+    // The member holds it already…
+    let held = cloud
+        .send(
+            http::Request::post("/job/held")
+                .header("Authorization", basic())
+                .header("X-Delegated-Job-ID", &name)
+                .header("X-Delegated-From", "pi")
+                .body(axum::body::Body::from("{\"n\": 2}"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(held.status, StatusCode::CREATED, "{}", held.body);
+    // …and the edge had written down whom it was asking.
+    sqlx::query("UPDATE jobs SET delegated_to = 'cloud/held' WHERE name = $1")
+        .bind(&name)
+        .execute(edge.app.state.db.pool())
+        .await
+        .unwrap();
+    let here = settled(&mut edge, "held", 1, &["Delegated"]).await;
+    assert_eq!(names_in(&here, "Delegated"), [name.clone()]);
+    let there = settled(&mut cloud, "held", 1, &["Succeeded"]).await;
+    assert_eq!(there.as_object().unwrap().len(), 1, "{there}");
+    let log = jobs::log(&mut edge, "held", &name).await;
+    assert!(log.contains("cloud/held took the job"), "{log}");
 }

@@ -56,9 +56,11 @@ pub async fn create_service(service: Service) -> Result<Applied, AppError> {
         Timestamp::now(),
     )
     .await?;
+    let federation = domain::federation::members::report(&state.federation(), &created).await?;
     Ok(Applied {
         name: created.name,
         created: true,
+        federation,
     })
 }
 
@@ -81,9 +83,11 @@ pub async fn save_service(service: Service) -> Result<Applied, AppError> {
         Timestamp::now(),
     )
     .await?;
+    let federation = domain::federation::members::report(&state.federation(), &saved).await?;
     Ok(Applied {
         name: saved.name,
         created: false,
+        federation,
     })
 }
 

@@ -198,6 +198,22 @@ fn JobFacts(job: Job) -> impl IntoView {
                 {job.reason.clone().map(|reason| view! {
                     <dt>"Reason"</dt><dd data-testid="job-reason">{reason}</dd>
                 })}
+                {job.delegated_to.clone().map(|member| {
+                    // Set on a pending job while it is being offered to that member.
+                    let label = if job.state == JobState::Delegated { "Runs on" } else { "Offered to" };
+                    view! {
+                        <dt>{label}</dt>
+                        <dd data-testid="job-delegated-to">
+                            {match job.delegated_url.clone() {
+                                Some(url) => view! { <a href=url rel="noopener noreferrer" target="_blank">{member}</a> }.into_any(),
+                                None => view! { <span>{member}</span> }.into_any(),
+                            }}
+                        </dd>
+                    }
+                })}
+                {job.delegated_from.clone().map(|origin| view! {
+                    <dt>"Handed over by"</dt><dd data-testid="job-delegated-from">{origin}</dd>
+                })}
                 <dt>"Input"</dt>
                 <dd data-testid="job-input">
                     {match job.input.clone() {

@@ -134,7 +134,10 @@ fn ApplyFdlForm(
                             {applied.into_iter().map(|a| {
                                 let href = format!("/services/{}", a.name);
                                 let verb = if a.created { "Created" } else { "Updated" };
-                                view! { <li>{verb} " " <A href=href>{a.name}</A></li> }
+                                let federation = (!a.federation.is_empty()).then(|| view! {
+                                    <ul>{a.federation.iter().map(|line| view! { <li>{line.clone()}</li> }).collect_view()}</ul>
+                                });
+                                view! { <li>{verb} " " <A href=href>{a.name}</A>{federation}</li> }
                             }).collect_view()}
                         </ul>
                     </div>

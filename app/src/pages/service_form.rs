@@ -182,12 +182,10 @@ pub fn ServiceForm(
         }
     });
     super::widgets::toast_when(move || {
-        let created = create.value().get().and_then(Result::ok);
-        created.map(|applied| format!("Service {} created", applied.name))
-    });
-    super::widgets::toast_when(move || {
-        let saved = save.value().get().and_then(Result::ok);
-        saved.map(|applied| format!("Service {} saved", applied.name))
+        let applied = create.value().get().or_else(|| save.value().get());
+        applied
+            .and_then(Result::ok)
+            .map(|applied| applied.summary())
     });
 
     let shown_name = original.name.clone();

@@ -183,6 +183,15 @@ pub async fn change(
     Ok((current(&saved), results))
 }
 
+/// [`propagate`] as lines for people: `cluster/service: copied`, or why not.
+pub async fn report(cx: &Context<'_>, service: &Service) -> AppResult<Vec<String>> {
+    Ok(propagate(cx, service)
+        .await?
+        .into_iter()
+        .map(|copy| format!("{}: {}", copy.member, copy.message))
+        .collect())
+}
+
 /// Copies the service (as stored, secrets put back) to every OSCAR member. Nothing is
 /// copied for a service that is not federated.
 pub async fn propagate(cx: &Context<'_>, service: &Service) -> AppResult<Vec<MemberResult>> {
