@@ -404,7 +404,7 @@ async fn a_hand_off_cut_short_by_a_crash_is_finished_without_a_second_job() {
         .await
         .unwrap();
     let here = settled(&mut edge, "held", 1, &["Delegated"]).await;
-    assert_eq!(names_in(&here, "Delegated"), [name.clone()]);
+    assert_eq!(names_in(&here, "Delegated"), std::slice::from_ref(&name));
     let there = settled(&mut cloud, "held", 1, &["Succeeded"]).await;
     assert_eq!(there.as_object().unwrap().len(), 1, "{there}");
     let log = jobs::log(&mut edge, "held", &name).await;
