@@ -595,6 +595,7 @@ fn job_settings(env: &Env) -> Result<JobSettings, ConfigError> {
         // 0 turns the reconciler off.
         reconcile_every: (!reconcile.is_zero()).then_some(reconcile),
         poll_every: (!poll.is_zero()).then_some(poll),
+        private_peers: env.boolean("OSCAR_FEDERATION_PRIVATE_PEERS", defaults.private_peers)?,
     };
     for (name, value) in [
         ("OSCAR_JOB_LEASE", settings.lease),

@@ -29,6 +29,11 @@ async fn serve(app: &TestApp) -> SocketAddr {
     address
 }
 
+/// A server whose members may be on loopback, as these tests' are.
+async fn edge() -> TestApp {
+    TestApp::with_config(|config| config.jobs.private_peers = true).await
+}
+
 fn cluster(address: impl std::fmt::Display) -> Value {
     json!({"endpoint": format!("http://{address}"), "auth_user": ADMIN,
            "auth_password": PASSWORD, "ssl_verify": false})
@@ -81,7 +86,7 @@ async fn a_busy_edge_hands_waiting_jobs_to_the_cloud_in_priority_order() {
         None => TestApp::new().await,
     };
     let cloud_address = serve(&cloud).await;
-    let mut edge = TestApp::new().await;
+    let mut edge = edge().await;
     let dead = common::free_port();
     // The member asked first is down: it is skipped, with the reason in the job's log.
     let members = json!([
@@ -260,7 +265,7 @@ fn basic() -> String {
 async fn federation_members_round_trip_and_are_copied_and_deleted() {
     let mut cloud = TestApp::new().await;
     let cloud_address = serve(&cloud).await;
-    let mut edge = TestApp::new().await;
+    let mut edge = edge().await;
     jobs::create(&mut edge, jobs::service("fed", UPPERCASE)).await;
     let read = edge.rest("GET", "/system/federation/fed", None).await;
     assert_eq!(read.status, StatusCode::OK, "{}", read.body);
@@ -352,6 +357,46 @@ async fn federation_members_round_trip_and_are_copied_and_deleted() {
     );
     let none = edge.rest("GET", "/system/federation/missing", None).await;
     assert_eq!(none.status, StatusCode::NOT_FOUND, "{}", none.body);
+
+    // A server left as it comes calls no member on its own network (nor a cloud's metadata
+    // address) for anyone: the member is saved, the copy refused, saying why.
+    let mut plain = TestApp::new().await;
+    jobs::create(&mut plain, jobs::service("fed", UPPERCASE)).await;
+    let inside = plain
+        .rest(
+            "POST",
+            "/system/federation/fed",
+            Some(json!({"members": [member], "clusters": {"cloud": cluster(cloud_address)}})),
+        )
+        .await;
+    assert_eq!(inside.status, StatusCode::OK, "{}", inside.body);
+    let message = inside.json()["results"][0]["message"].to_string();
+    assert!(
+        message.contains("OSCAR_FEDERATION_PRIVATE_PEERS"),
+        "{message}"
+    );
+    // A cluster endpoint whose query would swallow the path the platform adds is refused.
+    let swallowing = plain
+        .rest(
+            "POST",
+            "/system/federation/fed",
+            Some(
+                json!({"members": [{"type": "oscar", "cluster_id": "q", "service_name": "x"}],
+                        "clusters": {"q": {"endpoint": "http://example.org/admin?x="}}}),
+            ),
+        )
+        .await;
+    assert_eq!(
+        swallowing.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        swallowing.body
+    );
+    assert!(
+        swallowing.body.contains("clusters.q.endpoint"),
+        "{}",
+        swallowing.body
+    );
 }
 
 /// The origin stopped after writing down the member and after the member stored the job, but
@@ -366,7 +411,7 @@ async fn a_hand_off_cut_short_by_a_crash_is_finished_without_a_second_job() {
         jobs::service("held", "cat \"$INPUT_FILE_PATH\""),
     )
     .await;
-    let mut edge = TestApp::new().await;
+    let mut edge = edge().await;
     let members = json!([{"type": "oscar", "cluster_id": "cloud", "service_name": "held"}]);
     let mut service = busy_edge("held", members, json!({"cloud": cluster(cloud_address)}));
     // Nothing is handed over by waiting in this test.
@@ -409,4 +454,65 @@ async fn a_hand_off_cut_short_by_a_crash_is_finished_without_a_second_job() {
     assert_eq!(there.as_object().unwrap().len(), 1, "{there}");
     let log = jobs::log(&mut edge, "held", &name).await;
     assert!(log.contains("cloud/held took the job"), "{log}");
+
+    // Had the member not stored it, it says so, and the job is offered again (here, to it).
+    let third = edge.send(invoke("{\"n\": 3}")).await;
+    let name = third.json()["job_name"].as_str().unwrap().to_string();
+    sqlx::query("UPDATE jobs SET delegated_to = 'cloud/held' WHERE name = $1")
+        .bind(&name)
+        .execute(edge.app.state.db.pool())
+        .await
+        .unwrap();
+    settled(&mut edge, "held", 2, &["Delegated"]).await;
+    let there = settled(&mut cloud, "held", 2, &["Succeeded"]).await;
+    assert_eq!(there.as_object().unwrap().len(), 2, "{there}");
+    let log = jobs::log(&mut edge, "held", &name).await;
+    assert!(log.contains("cloud/held does not have the job"), "{log}");
+}
+
+/// With `load-based`, the member with the most room is asked first, whatever its priority.
+#[tokio::test]
+async fn load_based_delegation_prefers_the_idle_member() {
+    let mut busy = TestApp::new().await;
+    let busy_address = serve(&busy).await;
+    let mut idle = TestApp::new().await;
+    let idle_address = serve(&idle).await;
+    // Most of the machine's CPU is asked for by a job running on the busy member.
+    let mut hog = jobs::service("hog", "sleep 20");
+    hog["cpu"] = json!("1.5");
+    let hog_token = jobs::create(&mut busy, hog).await;
+    let started = busy
+        .send(
+            http::Request::post("/job/hog")
+                .header("Authorization", format!("Bearer {hog_token}"))
+                .body(axum::body::Body::from("{}"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(started.status, StatusCode::CREATED, "{}", started.body);
+    settled(&mut busy, "hog", 1, &["Running"]).await;
+
+    let mut edge = edge().await;
+    let members = json!([
+        {"type": "oscar", "cluster_id": "busy", "service_name": "work", "priority": 0},
+        {"type": "oscar", "cluster_id": "idle", "service_name": "work", "priority": 1},
+    ]);
+    let clusters = json!({"busy": cluster(busy_address), "idle": cluster(idle_address)});
+    let mut service = busy_edge("work", members, clusters);
+    service["federation"]["delegation"] = json!("load-based");
+    let created = edge.rest("POST", "/system/services", Some(service)).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    for file in ["a.txt", "b.txt"] {
+        jobs::put(&edge, "work", &format!("in/{file}"), file.as_bytes()).await;
+    }
+    let here = settled(&mut edge, "work", 2, &["Succeeded", "Delegated"]).await;
+    let delegated = names_in(&here, "Delegated");
+    assert_eq!(delegated.len(), 1, "{here}");
+    let job = domain::jobs::get(&edge.app.state.db, &delegated[0])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(job.delegated_to.as_deref(), Some("idle/work"));
+    settled(&mut idle, "work", 1, &["Succeeded"]).await;
+    assert!(jobs::jobs(&mut busy, "work").await.is_empty());
 }

@@ -64,7 +64,7 @@ pub fn ServiceJobs(name: String) -> impl IntoView {
             Ok(list) => {
                 let total: i64 = list.counts.iter().map(|(_, n)| n).sum();
                 let finished: Vec<&Job> = list.jobs.iter().filter(|j| j.state.is_final()).collect();
-                let failed = finished.iter().filter(|j| j.state != JobState::Succeeded).count();
+                let failed = finished.iter().filter(|j| matches!(j.state, JobState::Failed | JobState::DeadLettered)).count();
                 let summary = format!(
                     "Delete the {} finished job(s) listed here and their logs: {} succeeded, {failed} failed (their logs say why)?",
                     finished.len(),

@@ -1,11 +1,13 @@
 //! Handing a job that waits here too long to a federation member, exactly once.
 //!
-//! The durable queue carries the hand-off: the job is held (its `run_after` moved past the
-//! hand-off, which no other server then claims), the member about to be asked is written to
-//! `delegated_to`, and only the member's 201 turns the job `delegated`. A crash at any point
-//! leaves a pending job: one without `delegated_to` is simply queued, one with it is offered
-//! to that member again (it keeps the job's name, so a member that already stored it answers
-//! 201 without a second job) and to no other.
+//! The durable queue carries the hand-off. The job is held with a lease, as a running job
+//! is: no server claims or offers it meanwhile, this server renews the lease, and it expires
+//! when the server dies. The member about to be asked is written to `delegated_to` before
+//! the request, and only the member's 201 turns the job `delegated`. A job found with
+//! `delegated_to` set (the answer was lost to a timeout or a crash) is neither run here nor
+//! offered elsewhere until that member says whether it holds it (`GET
+//! /system/logs/<service>/<job>` there): members keep the job's name, so an offer made twice
+//! makes one job.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -13,52 +15,82 @@ use std::time::Duration;
 use model::function::event::Event;
 use model::service::federation::{Cluster, Delegation, Federation, Replica};
 use model::service::{PLATFORM_STORE, Service};
-use model::{AppResult, Timestamp};
+use model::{AppError, AppResult, Timestamp};
 use rand::seq::SliceRandom;
 use serde_json::json;
 
 use super::peers::{Answer, Peers};
 use crate::db::Database;
-use crate::jobs::{Jobs, event_of, logs};
+use crate::jobs::{Jobs, KEPT_EVENT_BYTES, event_of, logs};
 
-/// How long a job is held while it is handed over: past the hand-off's calls (20 s each).
-pub const HOLD: Duration = Duration::from_secs(30);
-
-/// Whether a pending job of `service` is due for a member: the service is federated, the job
-/// was not handed here by another cluster (no loops), and it has waited long enough (or a
-/// member may already hold it).
-pub fn due(service: &Service, waiting: &Waiting, now: Timestamp) -> bool {
-    let Some(federation) = service.federation() else {
-        return false;
-    };
-    if waiting.delegated_from.is_some() {
-        return false;
-    }
-    waiting.delegated_to.is_some()
-        || now.since(waiting.since) >= Duration::from_secs(federation.rescheduler_threshold)
-}
+/// How long members are left alone after none took a job (at least; the service's
+/// threshold when it is longer), and how long until a member whose answer was lost is asked
+/// again.
+pub const RETRY_AFTER: Duration = Duration::from_secs(30);
 
 /// What the queue knows of a pending job's wait.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Waiting {
-    /// When it was queued, or when every member last refused it.
-    pub since: Timestamp,
+    pub created_at: Timestamp,
+    /// Not offered again before then (every member refused it last time).
+    pub delegate_after: Option<Timestamp>,
+    /// The member it was offered to, whose answer was lost.
     pub delegated_to: Option<String>,
+    /// Handed here by another cluster: never handed on (no loops).
     pub delegated_from: Option<String>,
 }
 
-/// Holds `job` for a hand-off; false when another server (or round) already has it.
-pub async fn hold(db: &Database, job: &str) -> AppResult<bool> {
-    let now = Timestamp::now();
+/// Whether a job of `service` that cannot start here now may be offered to the members: the
+/// service is federated, the job was not handed here, it has waited the service's threshold
+/// and the members' last refusal is old enough.
+pub fn due(service: &Service, waiting: &Waiting, now: Timestamp) -> bool {
+    let Some(federation) = service.federation() else {
+        return false;
+    };
+    waiting.delegated_from.is_none()
+        && now.since(waiting.created_at) >= Duration::from_secs(federation.rescheduler_threshold)
+        && waiting.delegate_after.is_none_or(|after| now >= after)
+}
+
+/// Holds `job` for this server (`instance`) while it is offered; false when another server
+/// (or an earlier round) has it, or it is no longer pending.
+pub async fn hold(db: &Database, instance: &str, job: &str, until: Timestamp) -> AppResult<bool> {
     let held = sqlx::query(
-        "UPDATE jobs SET run_after = $1 WHERE name = $2 AND state = 'pending' AND run_after <= $3",
+        "UPDATE jobs SET lease_owner = $1, lease_until = $2
+         WHERE name = $3 AND state = 'pending' AND lease_owner IS NULL",
     )
-    .bind(now + HOLD)
+    .bind(instance)
+    .bind(until)
     .bind(job)
-    .bind(now)
     .execute(db.pool())
     .await?;
     Ok(held.rows_affected() == 1)
+}
+
+/// Offers whose server stopped renewing them (it died): the jobs are pending again, still
+/// naming the member they were offered to. Returns them.
+pub async fn recover_expired(db: &Database) -> AppResult<Vec<(String, String)>> {
+    let now = Timestamp::now();
+    Ok(sqlx::query_as(
+        "UPDATE jobs SET lease_owner = NULL, lease_until = NULL
+         WHERE state = 'pending' AND lease_owner IS NOT NULL AND lease_until < $1
+         RETURNING name, service",
+    )
+    .bind(now)
+    .fetch_all(db.pool())
+    .await?)
+}
+
+/// This server's offers, given back when it stops.
+pub async fn let_go(db: &Database, instance: &str) -> AppResult<()> {
+    sqlx::query(
+        "UPDATE jobs SET lease_owner = NULL, lease_until = NULL
+         WHERE state = 'pending' AND lease_owner = $1",
+    )
+    .bind(instance)
+    .execute(db.pool())
+    .await?;
+    Ok(())
 }
 
 /// The name a cluster gives itself to its members: the service's `cluster_id`.
@@ -153,135 +185,242 @@ fn job_page(member: &Replica, cluster: Option<&Cluster>, job: &str) -> Option<St
     ))
 }
 
-/// Offers a held job to the members; returns whether one took it. The job's log says which
-/// member was asked and what each answered.
+/// Offers a held job: asks the member that may hold it already, else the members in the
+/// policy's order. The job's log says whom it asked and what each answered.
 pub async fn hand_off(
     db: &Database,
     jobs: &Jobs,
-    peers: &Peers,
     job: &str,
     service: &Service,
     waiting: &Waiting,
-) -> AppResult<bool> {
-    let Some(federation) = service.federation() else {
-        return Ok(false);
-    };
-    let secrets = crate::services::load_secrets(db, &service.name).await?;
-    let clusters = clusters(service, &secrets);
-    let event = member_event(service, &event_of(db, job).await?);
+) -> AppResult<()> {
     let (log, writer) = logs::writer(db.clone(), jobs.clone(), job.to_string());
-    let note = |text: String| {
-        let log = log.clone();
-        async move {
-            let _ = log.send(logs::note(text)).await;
-        }
-    };
-    let (members, skipped) = match &waiting.delegated_to {
-        // A member that may hold it already is the only one asked.
-        Some(label) => {
-            let member = federation.members.iter().find(|m| &m.label() == label);
-            (member.cloned().into_iter().collect::<Vec<_>>(), Vec::new())
-        }
-        None => in_order(peers, &federation, &clusters, service).await,
-    };
-    for why in skipped {
-        note(format!("federation member {why}; not asked")).await;
-    }
-    let mut outcome = Ok(false);
-    for member in &members {
-        let label = member.label();
-        let cluster = clusters.get(&member.cluster_id);
-        record(db, job, Some(&label)).await?;
-        note(format!(
-            "waited {} s here: handing the job to {label}",
-            Timestamp::now().since(waiting.since).as_secs()
-        ))
+    let offer = Offer { db, jobs, job, log };
+    let result = offer.run(service, waiting).await;
+    if result.is_err() {
+        // This server renews its holds: one it cannot finish must go now.
+        let released = sqlx::query(
+            "UPDATE jobs SET lease_owner = NULL, lease_until = NULL
+             WHERE name = $1 AND lease_owner = $2 AND state = 'pending'",
+        )
+        .bind(job)
+        .bind(jobs.instance())
+        .execute(db.pool())
         .await;
-        match peers
-            .hand_off(member, cluster, &event, job, origin(service))
-            .await
-        {
-            Answer::Accepted => {
-                let page = job_page(member, cluster, job);
-                delegated(db, job, page.as_deref()).await?;
-                note(format!("{label} took the job; it runs there")).await;
-                jobs.metrics().job_ran("delegated", Duration::ZERO);
-                outcome = Ok(true);
-                break;
-            }
-            Answer::Refused(why) => {
-                note(format!("{label} did not take the job: {why}")).await;
-                record(db, job, None).await?;
-            }
-            Answer::Unknown(why) => {
-                note(format!(
-                    "no answer from {label} ({why}); it may hold the job, so it is asked again in {} s",
-                    HOLD.as_secs()
-                ))
-                .await;
-                drop(log);
-                let _ = writer.await;
-                return Ok(false);
-            }
+        if let Err(err) = released {
+            tracing::warn!(%job, %err, "cannot give back the job; its hold expires when the server stops");
         }
     }
-    if matches!(outcome, Ok(false)) {
-        if waiting.delegated_to.is_some() && members.is_empty() {
-            // The member it was handed to left the federation: nothing can tell.
-            note(
-                "the member the job was offered to is no longer in the federation; it runs here"
-                    .into(),
-            )
-            .await;
-        } else {
-            note("no federation member took the job; it stays here".into()).await;
-        }
-        release(db, job).await?;
-    }
-    drop(log);
+    drop(offer);
     let _ = writer.await;
     jobs.changed(&service.name, job);
-    outcome
+    result
 }
 
-/// Writes (or clears) the member the job is being offered to, before it is asked.
-async fn record(db: &Database, job: &str, member: Option<&str>) -> AppResult<()> {
-    sqlx::query("UPDATE jobs SET delegated_to = $1 WHERE name = $2 AND state = 'pending'")
+/// A held job being offered. Every change to its row is conditional on this server's hold:
+/// a job stopped or deleted meanwhile ends the offer.
+struct Offer<'a> {
+    db: &'a Database,
+    jobs: &'a Jobs,
+    job: &'a str,
+    log: logs::LogSink,
+}
+
+impl Offer<'_> {
+    async fn run(&self, service: &Service, waiting: &Waiting) -> AppResult<()> {
+        let peers = self.jobs.peers();
+        let federation = service.federation_block().unwrap_or_default();
+        let secrets = crate::services::load_secrets(self.db, &service.name).await?;
+        let clusters = clusters(service, &secrets);
+        let event = member_event(service, &event_of(self.db, self.job).await?);
+        let from = origin(service);
+        if let Some(label) = &waiting.delegated_to {
+            let Some(member) = federation.members.iter().find(|m| &m.label() == label) else {
+                let reason = format!(
+                    "it was offered to {label}, whose answer was lost, and {label} is no longer a federation member: only it can say whether it runs the job. Retry asks it again while it is a member; Run again runs a copy here"
+                );
+                self.note(&reason).await;
+                return self.dead_letter(&reason).await;
+            };
+            let cluster = clusters.get(&member.cluster_id);
+            // Another cluster is asked whether it has the job; an endpoint gets it again.
+            let answer = if member.is_oscar() {
+                peers.holds(member, cluster, self.job).await
+            } else {
+                peers
+                    .hand_off(member, cluster, &event, self.job, from)
+                    .await
+            };
+            match answer {
+                Answer::Accepted => return self.delegated(member, cluster).await,
+                Answer::Refused(why) => {
+                    self.note(format!("{label} does not have the job ({why})"))
+                        .await;
+                    self.record(None).await?;
+                }
+                Answer::Unknown(why) => return self.unanswered(label, &why).await,
+            }
+        }
+        let Some(federation) = service.federation() else {
+            // No longer federated: it runs here.
+            return self.keep(Duration::ZERO).await;
+        };
+        let (members, skipped) = in_order(peers, &federation, &clusters, service).await;
+        for why in skipped {
+            self.note(format!("federation member {why}; not asked"))
+                .await;
+        }
+        let waited = Timestamp::now().since(waiting.created_at).as_secs();
+        for member in &members {
+            let label = member.label();
+            let cluster = clusters.get(&member.cluster_id);
+            self.record(Some(&label)).await?;
+            self.note(format!(
+                "waited {waited} s here: handing the job to {label}"
+            ))
+            .await;
+            match peers
+                .hand_off(member, cluster, &event, self.job, from)
+                .await
+            {
+                Answer::Accepted => return self.delegated(member, cluster).await,
+                Answer::Refused(why) => {
+                    self.note(format!("{label} did not take the job: {why}"))
+                        .await;
+                    self.record(None).await?;
+                }
+                Answer::Unknown(why) => return self.unanswered(&label, &why).await,
+            }
+        }
+        self.note("no federation member took the job; it stays here")
+            .await;
+        let pause = RETRY_AFTER.max(Duration::from_secs(federation.rescheduler_threshold));
+        self.keep(pause).await
+    }
+
+    async fn note(&self, text: impl std::fmt::Display) {
+        let _ = self.log.send(logs::note(text)).await;
+    }
+
+    /// Writes down the member about to be asked (None: it refused).
+    async fn record(&self, member: Option<&str>) -> AppResult<()> {
+        let done = sqlx::query(
+            "UPDATE jobs SET delegated_to = $1
+             WHERE name = $2 AND lease_owner = $3 AND state = 'pending'",
+        )
         .bind(member)
-        .bind(job)
-        .execute(db.pool())
+        .bind(self.job)
+        .bind(self.jobs.instance())
+        .execute(self.db.pool())
         .await?;
-    Ok(())
-}
+        self.still_held(done.rows_affected())
+    }
 
-/// The member took it: the job is over here.
-async fn delegated(db: &Database, job: &str, page: Option<&str>) -> AppResult<()> {
-    sqlx::query(
-        "UPDATE jobs SET state = 'delegated', delegated_url = $1, finished_at = $2,
-                         lease_owner = NULL, lease_until = NULL
-         WHERE name = $3 AND state = 'pending'",
-    )
-    .bind(page)
-    .bind(Timestamp::now())
-    .bind(job)
-    .execute(db.pool())
-    .await?;
-    Ok(())
-}
+    /// The member took it: the job is over here (a large event is not kept, as for any job
+    /// that ended).
+    async fn delegated(&self, member: &Replica, cluster: Option<&Cluster>) -> AppResult<()> {
+        let done = sqlx::query(&format!(
+            "UPDATE jobs SET state = 'delegated', delegated_url = $1, finished_at = $2,
+                             lease_owner = NULL, lease_until = NULL, reason = NULL,
+                             event = CASE WHEN LENGTH(event) > {KEPT_EVENT_BYTES}
+                                          THEN '' ELSE event END
+             WHERE name = $3 AND lease_owner = $4 AND state = 'pending'"
+        ))
+        .bind(job_page(member, cluster, self.job))
+        .bind(Timestamp::now())
+        .bind(self.job)
+        .bind(self.jobs.instance())
+        .execute(self.db.pool())
+        .await?;
+        self.still_held(done.rows_affected())?;
+        self.note(format!("{} took the job; it runs there", member.label()))
+            .await;
+        self.jobs.metrics().job_ran("delegated", Duration::ZERO);
+        Ok(())
+    }
 
-/// Nobody took it: it may run here at once, and waits a whole threshold before members are
-/// asked again.
-async fn release(db: &Database, job: &str) -> AppResult<()> {
-    let now = Timestamp::now();
-    sqlx::query(
-        "UPDATE jobs SET run_after = $1, delegate_after = $1, delegated_to = NULL
-         WHERE name = $2 AND state = 'pending'",
-    )
-    .bind(now)
-    .bind(job)
-    .execute(db.pool())
-    .await?;
-    Ok(())
+    /// Nobody took it: it may run here at once; members are asked again after `pause`.
+    async fn keep(&self, pause: Duration) -> AppResult<()> {
+        let now = Timestamp::now();
+        let done = sqlx::query(
+            "UPDATE jobs SET lease_owner = NULL, lease_until = NULL, delegated_to = NULL,
+                             run_after = $1, delegate_after = $2
+             WHERE name = $3 AND lease_owner = $4 AND state = 'pending'",
+        )
+        .bind(now)
+        .bind(now + pause)
+        .bind(self.job)
+        .bind(self.jobs.instance())
+        .execute(self.db.pool())
+        .await?;
+        self.still_held(done.rows_affected())
+    }
+
+    fn still_held(&self, rows: u64) -> AppResult<()> {
+        if rows == 1 {
+            Ok(())
+        } else {
+            Err(AppError::Conflict(format!(
+                "job {:?} was stopped or deleted while it was offered",
+                self.job
+            )))
+        }
+    }
+
+    /// The member's answer was lost: only it can be asked, later; after as many tries as a
+    /// job has attempts, the job is dead-lettered saying so.
+    async fn unanswered(&self, label: &str, why: &str) -> AppResult<()> {
+        let tries: (i64,) = sqlx::query_as(
+            "UPDATE jobs SET attempts = attempts + 1, lease_owner = NULL, lease_until = NULL,
+                             run_after = $3
+             WHERE name = $1 AND lease_owner = $2 AND state = 'pending' RETURNING attempts",
+        )
+        .bind(self.job)
+        .bind(self.jobs.instance())
+        .bind(Timestamp::now() + RETRY_AFTER)
+        .fetch_optional(self.db.pool())
+        .await?
+        .ok_or_else(|| self.still_held(0).unwrap_err())?;
+        if tries.0 >= i64::from(self.jobs.settings().max_attempts) {
+            let reason = format!(
+                "{label} did not answer whether it runs the job ({why}), {} times; Retry asks it again",
+                tries.0
+            );
+            self.note(&reason).await;
+            sqlx::query(
+                "UPDATE jobs SET state = 'dead_lettered', reason = $1, finished_at = $2
+                 WHERE name = $3 AND state = 'pending' AND lease_owner IS NULL",
+            )
+            .bind(&reason)
+            .bind(Timestamp::now())
+            .bind(self.job)
+            .execute(self.db.pool())
+            .await?;
+        } else {
+            self.note(format!(
+                "no answer from {label} ({why}); it may have the job, so it is asked again in {} s and no other member is",
+                RETRY_AFTER.as_secs()
+            ))
+            .await;
+        }
+        Ok(())
+    }
+
+    /// Ends the offer with the job dead-lettered (still naming its member, for Retry).
+    async fn dead_letter(&self, reason: &str) -> AppResult<()> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'dead_lettered', reason = $1, finished_at = $2,
+                             lease_owner = NULL, lease_until = NULL
+             WHERE name = $3 AND lease_owner = $4 AND state = 'pending'",
+        )
+        .bind(reason)
+        .bind(Timestamp::now())
+        .bind(self.job)
+        .bind(self.jobs.instance())
+        .execute(self.db.pool())
+        .await?;
+        self.still_held(done.rows_affected())
+    }
 }
 
 #[cfg(test)]
@@ -304,19 +443,22 @@ mod tests {
     #[test]
     fn only_federated_jobs_that_waited_long_enough_are_due() {
         let service = federated();
-        let since = Timestamp::now();
-        let waiting = |to: Option<&str>, from: Option<&str>| Waiting {
-            since,
-            delegated_to: to.map(Into::into),
+        let created_at = Timestamp::now();
+        let waiting = |after: Option<Timestamp>, from: Option<&str>| Waiting {
+            created_at,
+            delegate_after: after,
+            delegated_to: None,
             delegated_from: from.map(Into::into),
         };
-        let later = since + Duration::from_secs(6);
-        assert!(!due(&service, &waiting(None, None), since));
+        let later = created_at + Duration::from_secs(6);
+        assert!(!due(&service, &waiting(None, None), created_at));
         assert!(due(&service, &waiting(None, None), later));
         // Handed here by another cluster: never handed on.
         assert!(!due(&service, &waiting(None, Some("pi")), later));
-        // A member may hold it: asked again at once.
-        assert!(due(&service, &waiting(Some("cloud/edge"), None), since));
+        // Every member refused it a moment ago: not yet.
+        let refused = waiting(Some(later + RETRY_AFTER), None);
+        assert!(!due(&service, &refused, later));
+        assert!(due(&service, &refused, later + RETRY_AFTER));
         let plain = Service::default();
         assert!(!due(&plain, &waiting(None, None), later));
     }
@@ -340,7 +482,7 @@ mod tests {
         let service = federated();
         let federation = service.federation().unwrap();
         let (members, skipped) = in_order(
-            &Peers::default(),
+            &Peers::new(false),
             &federation,
             &service.clusters(),
             &service,

@@ -276,11 +276,12 @@ pub fn member_copy(
                 ..federation.clone()
             };
             copy.set_federation(&others);
-            // Which clusters the others are, without the credentials to reach them.
+            // Which clusters the others are, without the credentials to reach them (left
+            // out, not blank: blank keeps a stored value, and the member has none yet).
             if let Some(Value::Object(clusters)) = copy.inactive.get_mut("clusters") {
                 for cluster in clusters.values_mut() {
-                    if let Some(password) = cluster.get_mut("auth_password") {
-                        *password = json!("");
+                    if let Value::Object(fields) = cluster {
+                        fields.remove("auth_password");
                     }
                 }
             }

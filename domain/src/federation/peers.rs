@@ -3,6 +3,7 @@
 //! 20 s), follows no redirect (the credentials go nowhere else) and reads a bounded answer.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -40,28 +41,27 @@ pub struct Load {
     pub room: f64,
 }
 
-/// The HTTP clients and what they remember of members.
+/// Offers one server makes at once: each may wait on several members' timeouts.
+const OFFERS_AT_ONCE: usize = 8;
+
+/// How members are reached, and what is remembered of them.
 pub struct Peers {
-    verified: reqwest::Client,
-    unverified: reqwest::Client,
-    /// Service tokens by (endpoint, service).
-    tokens: Mutex<HashMap<(String, String), String>>,
+    offers: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Whether members may be on loopback, private or link-local addresses
+    /// (`OSCAR_FEDERATION_PRIVATE_PEERS`). Otherwise any user could have the platform call
+    /// its own network's services, a cloud's metadata endpoint among them.
+    private: bool,
+    /// Service tokens by endpoint, service and the credentials that read them: a token read
+    /// with one service's credentials serves no other's.
+    tokens: Mutex<HashMap<(String, String, String), String>>,
     loads: Mutex<HashMap<String, (Instant, StatusRead)>>,
 }
 
-impl Default for Peers {
-    fn default() -> Self {
-        let client = |verify: bool| {
-            reqwest::Client::builder()
-                .timeout(TIMEOUT)
-                .redirect(reqwest::redirect::Policy::none())
-                .danger_accept_invalid_certs(!verify)
-                .build()
-                .expect("a TLS client with the built-in roots")
-        };
+impl Peers {
+    pub fn new(private: bool) -> Self {
         Self {
-            verified: client(true),
-            unverified: client(false),
+            offers: std::sync::Arc::new(tokio::sync::Semaphore::new(OFFERS_AT_ONCE)),
+            private,
             tokens: Mutex::default(),
             loads: Mutex::default(),
         }
@@ -79,13 +79,68 @@ pub fn url(endpoint: &str, path: &str) -> String {
     format!("{}/{}", endpoint.trim().trim_end_matches('/'), path)
 }
 
-impl Peers {
-    fn client(&self, verify: bool) -> &reqwest::Client {
-        if verify {
-            &self.verified
-        } else {
-            &self.unverified
+/// Loopback, private, shared (CGNAT), link-local and unspecified addresses: a network's own.
+pub fn is_internal(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || (a == 100 && (64..128).contains(&b))
         }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_internal(IpAddr::V4(v4)),
+            None => {
+                let first = v6.segments()[0];
+                v6.is_loopback()
+                    || v6.is_unspecified()
+                    || (first & 0xfe00) == 0xfc00
+                    || (first & 0xffc0) == 0xfe80
+            }
+        },
+    }
+}
+
+impl Peers {
+    /// A client for one call to `url`: its host resolved and checked here, then pinned to the
+    /// address checked, so a name that resolves elsewhere the second time changes nothing.
+    async fn client(&self, url: &str, verify: bool) -> Result<reqwest::Client, String> {
+        let parsed = reqwest::Url::parse(url).map_err(|e| format!("{url:?}: {e}"))?;
+        let port = parsed.port_or_known_default().unwrap_or(443);
+        let host = parsed
+            .host_str()
+            .ok_or_else(|| format!("{url:?} has no host"))?;
+        let (name, address) = match host.trim_matches(['[', ']']).parse::<IpAddr>() {
+            Ok(ip) => (None, SocketAddr::new(ip, port)),
+            Err(_) => {
+                let mut found = tokio::net::lookup_host((host, port))
+                    .await
+                    .map_err(|e| format!("cannot resolve {host}: {e}"))?;
+                let address = found
+                    .next()
+                    .ok_or_else(|| format!("{host} has no address"))?;
+                (Some(host.to_string()), address)
+            }
+        };
+        if !self.private && is_internal(address.ip()) {
+            return Err(format!(
+                "{} is on a loopback, private or link-local address ({}); the platform's \
+                 OSCAR_FEDERATION_PRIVATE_PEERS allows members there",
+                parsed.host_str().unwrap_or_default(),
+                address.ip()
+            ));
+        }
+        let mut builder = reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .danger_accept_invalid_certs(!verify);
+        if let Some(name) = name {
+            builder = builder.resolve(&name, address);
+        }
+        builder.build().map_err(|e| error_chain(&e))
     }
 
     /// Hands `event` to `member` as job `job` of `from`. Another OSCAR gets it on
@@ -109,10 +164,13 @@ impl Peers {
             }
             (false, _) => (member.url.clone(), member.ssl_verify),
         };
+        let client = match self.client(&target, verify).await {
+            Ok(client) => client,
+            Err(why) => return Answer::Refused(why),
+        };
         let mut fresh_token = false;
         loop {
-            let mut request = self
-                .client(verify)
+            let mut request = client
                 .post(&target)
                 .header("Content-Type", "application/json")
                 .header("X-Delegated-Job-ID", job)
@@ -162,16 +220,20 @@ impl Peers {
         let key = (
             cluster.endpoint.trim_end_matches('/').to_string(),
             member.service_name.clone(),
+            credentials_digest(cluster),
         );
         if !fresh && let Some(token) = self.tokens.lock().expect("token cache").get(&key) {
             return Ok(token.clone());
         }
+        let target = url(
+            &cluster.endpoint,
+            &format!("system/services/{}", member.service_name),
+        );
         let response = self
-            .client(cluster.ssl_verify)
-            .get(url(
-                &cluster.endpoint,
-                &format!("system/services/{}", member.service_name),
-            ))
+            .client(&target, cluster.ssl_verify)
+            .await
+            .map_err(|why| format!("cannot read the service there: {why}"))?
+            .get(target)
             .basic_auth(&cluster.auth_user, Some(&cluster.auth_password))
             .send()
             .await
@@ -195,6 +257,41 @@ impl Peers {
         }
         tokens.insert(key, token.clone());
         Ok(token)
+    }
+
+    /// Whether the member has job `job` (this platform and upstream answer its log, or 404).
+    pub async fn holds(&self, member: &Replica, cluster: Option<&Cluster>, job: &str) -> Answer {
+        let Some(cluster) = cluster else {
+            return Answer::Unknown(format!("cluster {:?} is not defined", member.cluster_id));
+        };
+        let target = url(
+            &cluster.endpoint,
+            &format!("system/logs/{}/{job}", member.service_name),
+        );
+        let client = match self.client(&target, cluster.ssl_verify).await {
+            Ok(client) => client,
+            Err(why) => return Answer::Unknown(why),
+        };
+        let response = client
+            .get(&target)
+            .basic_auth(&cluster.auth_user, Some(&cluster.auth_password))
+            .send()
+            .await;
+        match response {
+            Ok(response) if response.status().is_success() => Answer::Accepted,
+            Ok(response) if response.status() == reqwest::StatusCode::NOT_FOUND => {
+                Answer::Refused("it has no job of that name".into())
+            }
+            Ok(response) => {
+                Answer::Unknown(format!("{}: {}", response.status(), brief(response).await))
+            }
+            Err(err) => Answer::Unknown(error_chain(&err)),
+        }
+    }
+
+    /// Permits for offers in flight (see `OFFERS_AT_ONCE`).
+    pub fn offers(&self) -> std::sync::Arc<tokio::sync::Semaphore> {
+        self.offers.clone()
     }
 
     /// How much room the member cluster has for `service` (its status, briefly remembered).
@@ -223,9 +320,12 @@ impl Peers {
     }
 
     async fn status(&self, cluster: &Cluster) -> Result<StatusNodes, String> {
+        let target = url(&cluster.endpoint, "system/status");
         let response = self
-            .client(cluster.ssl_verify)
-            .get(url(&cluster.endpoint, "system/status"))
+            .client(&target, cluster.ssl_verify)
+            .await
+            .map_err(|why| format!("no status: {why}"))?
+            .get(target)
             .basic_auth(&cluster.auth_user, Some(&cluster.auth_password))
             .send()
             .await
@@ -244,9 +344,11 @@ impl Peers {
     /// when it is not there yet).
     pub async fn put_service(&self, cluster: &Cluster, service: &Service) -> Result<(), String> {
         let body = serde_json::to_vec(service).map_err(|e| e.to_string())?;
+        let target = url(&cluster.endpoint, "system/services");
+        let client = self.client(&target, cluster.ssl_verify).await?;
         let send = |method: reqwest::Method| {
-            self.client(cluster.ssl_verify)
-                .request(method, url(&cluster.endpoint, "system/services"))
+            client
+                .request(method, &target)
                 .basic_auth(&cluster.auth_user, Some(&cluster.auth_password))
                 .header("Content-Type", "application/json")
                 .body(body.clone())
@@ -272,9 +374,11 @@ impl Peers {
 
     /// Deletes the member's service (`DELETE /system/services/<name>`); gone already is fine.
     pub async fn delete_service(&self, cluster: &Cluster, name: &str) -> Result<(), String> {
+        let target = url(&cluster.endpoint, &format!("system/services/{name}"));
         let response = self
-            .client(cluster.ssl_verify)
-            .delete(url(&cluster.endpoint, &format!("system/services/{name}")))
+            .client(&target, cluster.ssl_verify)
+            .await?
+            .delete(target)
             .basic_auth(&cluster.auth_user, Some(&cluster.auth_password))
             .send()
             .await
@@ -286,6 +390,16 @@ impl Peers {
             Err(format!("{status}: {}", brief(response).await))
         }
     }
+}
+
+/// Which credentials read a token, without keeping them.
+fn credentials_digest(cluster: &Cluster) -> String {
+    use sha2::{Digest, Sha256};
+    let mut digest = Sha256::new();
+    digest.update(cluster.auth_user.as_bytes());
+    digest.update([0]);
+    digest.update(cluster.auth_password.as_bytes());
+    hex::encode(digest.finalize())
 }
 
 /// A member's status as last read, or why it could not be.
@@ -429,5 +543,63 @@ mod tests {
         let scattered = nodes(&[(1000, 500, 8 * gib, 0), (1000, 500, 8 * gib, 0)]);
         assert!(!scattered.load(&service).fits);
         assert_eq!(url("http://a:1/", "job/x"), "http://a:1/job/x");
+    }
+
+    #[test]
+    fn a_networks_own_addresses_are_internal() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::",
+        ] {
+            assert!(is_internal(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["8.8.8.8", "193.146.75.1", "2001:db8::1", "100.128.0.1"] {
+            assert!(!is_internal(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[tokio::test]
+    async fn members_on_internal_addresses_are_refused_unless_allowed() {
+        let member = Replica {
+            kind: "endpoint".into(),
+            url: "http://169.254.169.254/latest/meta-data/".into(),
+            ..Default::default()
+        };
+        let answer = Peers::new(false)
+            .hand_off(&member, None, "{}", "j", "o")
+            .await;
+        let Answer::Refused(why) = answer else {
+            panic!("{answer:?}")
+        };
+        assert!(why.contains("OSCAR_FEDERATION_PRIVATE_PEERS"), "{why}");
+        let named = Replica {
+            url: "http://localhost:1/job".into(),
+            ..member
+        };
+        let answer = Peers::new(false)
+            .hand_off(&named, None, "{}", "j", "o")
+            .await;
+        assert!(
+            matches!(&answer, Answer::Refused(why) if why.contains("loopback")),
+            "{answer:?}"
+        );
+        // Allowed: the request is made (nothing listens there).
+        let answer = Peers::new(true)
+            .hand_off(&named, None, "{}", "j", "o")
+            .await;
+        assert!(
+            matches!(&answer, Answer::Refused(why) if why.contains("cannot connect")),
+            "{answer:?}"
+        );
     }
 }

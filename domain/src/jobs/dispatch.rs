@@ -59,6 +59,9 @@ pub async fn run(db: Database, jobs: Jobs, mut stop: watch::Receiver<bool>) {
     if let Err(err) = queue::release(&db, jobs.instance(), None).await {
         tracing::warn!(%err, "cannot release running jobs");
     }
+    if let Err(err) = delegate::let_go(&db, jobs.instance()).await {
+        tracing::warn!(%err, "cannot give back the jobs offered to federation members");
+    }
 }
 
 async fn maintain(db: &Database, jobs: &Jobs) {
@@ -72,13 +75,24 @@ async fn maintain(db: &Database, jobs: &Jobs) {
         }
         Err(err) => tracing::warn!(%err, "cannot renew job leases"),
     }
-    match queue::recover_expired(db, jobs.settings().max_attempts).await {
-        Ok(recovered) => {
-            for (job, service) in recovered {
-                jobs.changed(&service, &job);
+    let recovered = match queue::recover_expired(db, jobs.settings().max_attempts).await {
+        Ok(mut recovered) => match delegate::recover_expired(db).await {
+            Ok(offers) => {
+                recovered.extend(offers);
+                recovered
             }
+            Err(err) => {
+                tracing::warn!(%err, "cannot recover expired offers to federation members");
+                recovered
+            }
+        },
+        Err(err) => {
+            tracing::warn!(%err, "cannot recover expired jobs");
+            return;
         }
-        Err(err) => tracing::warn!(%err, "cannot recover expired jobs"),
+    };
+    for (job, service) in recovered {
+        jobs.changed(&service, &job);
     }
 }
 
@@ -109,22 +123,17 @@ async fn dispatch_ready(db: &Database, jobs: &Jobs, tasks: &mut JoinSet<()>) -> 
             queue::abandon(db, &job, "the service was deleted").await?;
             continue;
         };
-        // Waited too long (a full service, a quota): a federation member may run it.
-        if delegate::due(&service, &waiting, now) {
-            if delegate::hold(db, &job).await? {
-                let (db, jobs) = (db.clone(), jobs.clone());
-                tasks.spawn(async move {
-                    let peers = jobs.peers();
-                    let handed = delegate::hand_off(&db, &jobs, peers, &job, &service, &waiting);
-                    if let Err(err) = handed.await {
-                        // Held until the hold ends; then it is offered (or run) again.
-                        tracing::warn!(%job, %err, "cannot hand the job to a federation member");
-                    }
-                });
-            }
+        // Offered to a member whose answer was lost: that member must say first.
+        if waiting.delegated_to.is_some() {
+            offer(db, jobs, tasks, &job, &service, &waiting).await?;
             continue;
         }
+        // A job that cannot start here and has waited long enough goes to a member.
+        let due = delegate::due(&service, &waiting, now);
         if full.contains(&service_name) {
+            if due {
+                offer(db, jobs, tasks, &job, &service, &waiting).await?;
+            }
             continue;
         }
         let asked = Requested::of(&service);
@@ -140,6 +149,9 @@ async fn dispatch_ready(db: &Database, jobs: &Jobs, tasks: &mut JoinSet<()>) -> 
                 Fit::Wait(reason) => {
                     if queue::note_waiting(db, &job, &reason).await? {
                         jobs.changed(&service_name, &job);
+                    }
+                    if due {
+                        offer(db, jobs, tasks, &job, &service, &waiting).await?;
                     }
                     continue;
                 }
@@ -160,6 +172,9 @@ async fn dispatch_ready(db: &Database, jobs: &Jobs, tasks: &mut JoinSet<()>) -> 
         };
         if !queue::claim(db, jobs.instance(), lease_until, &job, &terms).await? {
             full.insert(service_name);
+            if due {
+                offer(db, jobs, tasks, &job, &service, &waiting).await?;
+            }
             continue;
         }
         jobs.metrics()
@@ -178,6 +193,36 @@ async fn dispatch_ready(db: &Database, jobs: &Jobs, tasks: &mut JoinSet<()>) -> 
             }
         });
     }
+    Ok(())
+}
+
+/// Offers `job` to the service's federation members in the background, unless another
+/// server holds it or this one already makes as many offers as it may at once.
+async fn offer(
+    db: &Database,
+    jobs: &Jobs,
+    tasks: &mut JoinSet<()>,
+    job: &str,
+    service: &Service,
+    waiting: &delegate::Waiting,
+) -> AppResult<()> {
+    let Ok(permit) = jobs.peers().offers().try_acquire_owned() else {
+        return Ok(());
+    };
+    let lease_until = Timestamp::now() + jobs.settings().lease;
+    if !delegate::hold(db, jobs.instance(), job, lease_until).await? {
+        return Ok(());
+    }
+    let (db, jobs, job) = (db.clone(), jobs.clone(), job.to_string());
+    let (service, waiting) = (service.clone(), waiting.clone());
+    tasks.spawn(async move {
+        let handed = delegate::hand_off(&db, &jobs, &job, &service, &waiting).await;
+        drop(permit);
+        if let Err(err) = handed {
+            // Still held: the hold expires and the job is offered (or run) again.
+            tracing::warn!(%job, %err, "cannot hand the job to a federation member");
+        }
+    });
     Ok(())
 }
 

@@ -315,7 +315,19 @@ pub async fn job_request(
             handover: Handover::default(),
         },
     };
-    enqueue(db, jobs, NewJob { handover, ..new }).await
+    // A job handed over is one job by its name: the cluster that sent it made it once per
+    // object already (a rerun there is a new job here too).
+    let object = new.object.filter(|_| handover.job.is_none());
+    enqueue(
+        db,
+        jobs,
+        NewJob {
+            object,
+            handover,
+            ..new
+        },
+    )
+    .await
 }
 
 /// Lists every service's input folders and queues the objects that have no job yet: catches

@@ -365,7 +365,8 @@ pub async fn forget_service(db: &Database, service: &str) -> AppResult<()> {
 /// before it. Returns how many jobs went.
 pub async fn delete_expired(db: &Database, older_than: Timestamp) -> AppResult<u64> {
     let done = sqlx::query(
-        "DELETE FROM jobs WHERE created_at < $1 AND state IN ('succeeded', 'failed', 'dead_lettered')",
+        "DELETE FROM jobs WHERE created_at < $1
+         AND state IN ('succeeded', 'failed', 'dead_lettered', 'delegated')",
     )
     .bind(older_than)
     .execute(db.pool())

@@ -57,6 +57,8 @@ pub struct JobSettings {
     /// How often input folders in other providers (WebDAV, other S3 stores), which send no
     /// events, are listed for new files; None disables it.
     pub poll_every: Option<Duration>,
+    /// Whether federation members may be on loopback, private or link-local addresses.
+    pub private_peers: bool,
 }
 
 impl Default for JobSettings {
@@ -73,6 +75,7 @@ impl Default for JobSettings {
             retention: Duration::from_secs(30 * 24 * 3600),
             reconcile_every: Some(Duration::from_secs(60)),
             poll_every: Some(Duration::from_secs(30)),
+            private_peers: false,
         }
     }
 }
@@ -145,6 +148,7 @@ impl Jobs {
         metrics: Arc<Metrics>,
         storage: StorageAccess,
     ) -> Self {
+        let private_peers = settings.private_peers;
         Self {
             inner: Arc::new(Inner {
                 settings,
@@ -159,7 +163,7 @@ impl Jobs {
                 store_down: AtomicBool::new(false),
                 stops: Mutex::default(),
                 warm: Default::default(),
-                members: Default::default(),
+                members: crate::federation::peers::Peers::new(private_peers),
             }),
         }
     }

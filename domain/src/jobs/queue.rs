@@ -159,7 +159,8 @@ pub(crate) struct Claim<'a> {
 }
 
 /// Claims a pending job for this server, unless its service already runs `limit` jobs or its
-/// owner's running jobs leave no room in their quota. The conditional update makes the claim
+/// owner's running jobs leave no room in their quota, or it is being (or may have been)
+/// handed to a federation member (`federation::delegate`). The conditional update makes the claim
 /// exclusive: of two servers racing for a row, the second finds it no longer pending. Running
 /// jobs are counted in `job_activity`, not by a scan of the service's history.
 pub(crate) async fn claim(
@@ -175,6 +176,7 @@ pub(crate) async fn claim(
                          attempts = attempts + 1, started_at = $3, cpu_millis = $7,
                          memory_bytes = $8
          WHERE name = $4 AND state = 'pending'
+           AND lease_owner IS NULL AND delegated_to IS NULL
            AND (SELECT COALESCE(SUM(running), 0) FROM job_activity WHERE service = $5) < $6
            AND ($10 < 0 OR (SELECT COUNT(*) FROM jobs
                             WHERE owner = $9 AND state = 'running') < $10)
@@ -228,9 +230,10 @@ pub(crate) struct Ready {
 /// Pending jobs whose time has come, oldest first.
 pub(crate) async fn ready(db: &Database, limit: i64) -> AppResult<Vec<Ready>> {
     Ok(sqlx::query_as(
-        "SELECT name, service, owner, run_after, COALESCE(delegate_after, created_at) AS since,
-                delegated_to, delegated_from
-         FROM jobs WHERE state = 'pending' AND run_after <= $1 ORDER BY created_at LIMIT $2",
+        "SELECT name, service, owner, run_after, created_at, delegate_after, delegated_to,
+                delegated_from
+         FROM jobs WHERE state = 'pending' AND run_after <= $1 AND lease_owner IS NULL
+         ORDER BY created_at LIMIT $2",
     )
     .bind(Timestamp::now())
     .bind(limit)
@@ -238,15 +241,17 @@ pub(crate) async fn ready(db: &Database, limit: i64) -> AppResult<Vec<Ready>> {
     .await?)
 }
 
-/// Extends the leases of every job this server runs. Returns those of them asked to stop
-/// (by any server), with who asked: the same rows, read by the same statement.
+/// Extends the leases of every job this server runs or offers to federation members. Returns
+/// those of them asked to stop (by any server), with who asked: the same rows, read by the
+/// same statement.
 pub(crate) async fn renew_leases(
     db: &Database,
     instance: &str,
     until: Timestamp,
 ) -> AppResult<Vec<(String, String)>> {
     let renewed: Vec<(String, Option<String>)> = sqlx::query_as(
-        "UPDATE jobs SET lease_until = $1 WHERE lease_owner = $2 AND state = 'running'
+        "UPDATE jobs SET lease_until = $1
+         WHERE lease_owner = $2 AND state IN ('running', 'pending')
          RETURNING name, stop_requested",
     )
     .bind(until)
@@ -498,7 +503,7 @@ pub(crate) async fn finish(
 }
 
 /// Events up to this size stay with a finished job; larger ones are dropped when it ends.
-const KEPT_EVENT_BYTES: i64 = 4096;
+pub(crate) const KEPT_EVENT_BYTES: i64 = 4096;
 
 /// 1 s, 2 s, 4 s, … capped at 5 minutes.
 fn backoff(attempts: i64) -> Duration {

@@ -255,7 +255,15 @@ pub fn errors(service: &Service) -> Vec<(String, String)> {
         }
     }
     for (id, cluster) in &clusters {
-        if let Err(why) = http_url(&cluster.endpoint) {
+        // The platform adds paths (`/job/…`, `/system/…`) to it.
+        let base = match http_url(&cluster.endpoint) {
+            Ok(()) if cluster.endpoint.contains(['?', '#']) => Err(format!(
+                "{:?} must be the cluster's address, without a query or fragment",
+                cluster.endpoint
+            )),
+            other => other,
+        };
+        if let Err(why) = base {
             errors.push((format!("clusters.{id}.endpoint"), why));
         }
     }
