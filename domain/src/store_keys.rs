@@ -22,6 +22,8 @@ use model::{AppError, AppResult, Timestamp};
 const USER_KEY: &str = "OSCU";
 /// Job keys: `OSCJ-` and the job's name.
 const JOB_KEY: &str = "OSCJ-";
+/// Federation keys: `OSCF-` and the service's name (`for_members`).
+const FEDERATION_KEY: &str = "OSCF-";
 
 /// The secret of an access key issued by this platform.
 pub fn secret_of(root_secret: &str, access_key: &str) -> String {
@@ -42,6 +44,22 @@ pub fn for_job(storage: &StorageAccess, job: &str) -> (String, String) {
     } else {
         (storage.access_key.clone(), storage.secret_key.clone())
     }
+}
+
+/// The keys a federation member's copy of `service` reaches this store with (the embedded
+/// store only; none for an external one, whose users the platform does not manage): like a
+/// job's, they reach the service's buckets and nothing else, and only while it is
+/// federated. Their secret changes when the service is made anew.
+pub fn for_members(storage: &StorageAccess, service: &Service) -> Option<(String, String)> {
+    storage.scoped_keys.then(|| {
+        let key = format!("{FEDERATION_KEY}{}", service.name);
+        let secret = federation_secret(&storage.secret_key, &key, &service.token);
+        (key, secret)
+    })
+}
+
+fn federation_secret(root_secret: &str, access_key: &str, token: &str) -> String {
+    secret_of(root_secret, &format!("{access_key}\0{token}"))
 }
 
 /// The keys the caller uses with the store: the root keys for the admin, their own (made on
@@ -175,6 +193,8 @@ enum Holder {
     User(String),
     /// A running job, with its service.
     Job(Box<Service>),
+    /// A federated service's members.
+    Members(Box<Service>),
 }
 
 async fn holder(db: &Database, access_key: &str) -> AppResult<Option<Holder>> {
@@ -189,6 +209,12 @@ async fn holder(db: &Database, access_key: &str) -> AppResult<Option<Holder>> {
         return row
             .map(|row| Ok(Holder::Job(Box::new(row.into_service()?))))
             .transpose();
+    }
+    if let Some(name) = access_key.strip_prefix(FEDERATION_KEY) {
+        let service = crate::services::get(db, name).await?;
+        return Ok(service
+            .filter(|s| s.federation().is_some())
+            .map(|s| Holder::Members(Box::new(s))));
     }
     if !access_key.starts_with(USER_KEY) {
         return Ok(None);
@@ -215,9 +241,10 @@ pub async fn secret(
     root_secret: &str,
     access_key: &str,
 ) -> AppResult<Option<String>> {
-    Ok(holder(db, access_key)
-        .await?
-        .map(|_| secret_of(root_secret, access_key)))
+    Ok(holder(db, access_key).await?.map(|holder| match holder {
+        Holder::Members(service) => federation_secret(root_secret, access_key, &service.token),
+        _ => secret_of(root_secret, access_key),
+    }))
 }
 
 /// What the holder of a key may do with the objects of `bucket`: the same rights as the
@@ -238,7 +265,9 @@ pub async fn reach(db: &Database, access_key: &str, bucket: &str) -> AppResult<R
                 Reach::None
             }
         }
-        Some(Holder::Job(service)) if storage::buckets_of(&service).contains(bucket) => {
+        Some(Holder::Job(service) | Holder::Members(service))
+            if storage::buckets_of(&service).contains(bucket) =>
+        {
             Reach::Full { uploader: None }
         }
         _ => Reach::None,

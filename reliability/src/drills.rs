@@ -29,6 +29,7 @@ pub struct Scale {
     pub after_full: usize,
     pub database_uploads: usize,
     pub database_down: Duration,
+    pub federation_uploads: usize,
 }
 
 impl Scale {
@@ -43,6 +44,7 @@ impl Scale {
             after_full: 50,
             database_uploads: 500,
             database_down: Duration::from_secs(10),
+            federation_uploads: 120,
         }
     }
 
@@ -57,6 +59,7 @@ impl Scale {
             after_full: 10,
             database_uploads: 100,
             database_down: Duration::from_secs(4),
+            federation_uploads: 40,
         }
     }
 }
@@ -85,6 +88,16 @@ struct Drill {
 impl Drill {
     /// Creates the service: `pause` seconds of work, then the copy.
     async fn new(platform: &Platform, service: &str, pause: &str) -> anyhow::Result<Self> {
+        Self::with(platform, service, pause, json!({})).await
+    }
+
+    /// [`Self::new`], with `more` fields in the service's definition.
+    async fn with(
+        platform: &Platform,
+        service: &str,
+        pause: &str,
+        more: serde_json::Value,
+    ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&platform.shared)?;
         let runs = platform.shared.join(format!("{service}.runs"));
         std::fs::write(&runs, "")?;
@@ -93,16 +106,18 @@ impl Drill {
              cp \"$INPUT_FILE_PATH\" \"$TMP_OUTPUT_DIR/$name.$JOB_UUID\"\n\
              echo \"$name\" >> \"$DRILL_RUNS\"\n"
         );
-        platform
-            .create_service(&json!({
-                "name": service,
-                "image": "alpine",
-                "script": script,
-                "environment": {"variables": {"DRILL_RUNS": runs}},
-                "input": [{"storage_provider": "minio.default", "path": format!("{service}/in")}],
-                "output": [{"storage_provider": "minio.default", "path": format!("{service}/out")}],
-            }))
-            .await?;
+        let mut definition = json!({
+            "name": service,
+            "image": "alpine",
+            "script": script,
+            "environment": {"variables": {"DRILL_RUNS": runs}},
+            "input": [{"storage_provider": "minio.default", "path": format!("{service}/in")}],
+            "output": [{"storage_provider": "minio.default", "path": format!("{service}/out")}],
+        });
+        if let (Some(fields), Some(more)) = (definition.as_object_mut(), more.as_object()) {
+            fields.extend(more.clone());
+        }
+        platform.create_service(&definition).await?;
         Ok(Self {
             service: service.to_string(),
             runs,
@@ -130,7 +145,32 @@ impl Drill {
 
     /// Counts inputs, jobs and outputs once every job has ended.
     async fn tally(&self, platform: &Platform, inputs: usize) -> anyhow::Result<Row> {
-        let jobs = platform.settle(&self.service, inputs, SETTLE).await?;
+        self.tally_with(platform, inputs, None).await
+    }
+
+    /// [`Self::tally`], with the jobs `platform` handed to `member` (a federation member
+    /// running the same service) counted where they ran.
+    async fn tally_with(
+        &self,
+        platform: &Platform,
+        inputs: usize,
+        member: Option<&Platform>,
+    ) -> anyhow::Result<Row> {
+        let mut jobs = platform.settle(&self.service, inputs, SETTLE).await?;
+        if let Some(member) = member {
+            let handed: BTreeSet<String> = (jobs.iter())
+                .filter(|j| j.status == "Delegated")
+                .map(|j| j.name.clone())
+                .collect();
+            let ran = member.settle(&self.service, handed.len(), SETTLE).await?;
+            // Each handed job is one job there, under its name; any other is one too many.
+            let extra = ran.iter().filter(|j| !handed.contains(&j.name)).count();
+            if extra > 0 {
+                bail!("the member ran {extra} jobs it was not handed");
+            }
+            jobs.retain(|j| j.status != "Delegated");
+            jobs.extend(ran);
+        }
         let inputs_stored = list(&platform.store, &self.service, "in/").await?;
         let outputs = list(&platform.store, &self.service, "out/").await?;
         // out/<input>.<job> → the jobs that delivered each input's output, which must be a
@@ -311,6 +351,70 @@ pub async fn crash(server: &Path, dir: &Path, scale: &Scale, seed: u64) -> anyho
     row.seconds = started.elapsed().as_secs_f64();
     row.notes = format!(
         "seed {seed}; killed with {acked_at_kill} of {n} uploads acknowledged and {ran_at_kill} scripts done; {}",
+        row.notes
+    );
+    Ok(row)
+}
+
+/// Federation: a busy edge hands waiting jobs to a cloud member, which is killed (`kill -9`)
+/// and restarted in the middle: every input ends with one job, here or there, and its output
+/// in the edge's store.
+pub async fn federation(server: &Path, dir: &Path, scale: &Scale) -> anyhow::Result<Row> {
+    let started = Instant::now();
+    let n = scale.federation_uploads;
+    let service = "drill-federation";
+    let mut edge = Platform::new(
+        server,
+        &dir.join("federation-edge"),
+        &[
+            ("OSCAR_JOB_LEASE", "3"),
+            ("OSCAR_MAX_CONCURRENT_JOBS", "1"),
+            ("OSCAR_FEDERATION_PRIVATE_PEERS", "true"),
+        ],
+    );
+    let mut cloud = Platform::new(
+        server,
+        &dir.join("federation-cloud"),
+        &[("OSCAR_JOB_LEASE", "3")],
+    );
+    // The cloud's jobs note their runs beside the edge's.
+    cloud.set_env("OSCAR_JOB_MOUNTS", &format!("{}:rw", edge.shared.display()));
+    cloud.start().await?;
+    edge.start().await?;
+    let member = json!({
+        "cluster_id": "edge",
+        "federation": {"topology": "star", "rescheduler_threshold": 1, "members": [
+            {"type": "oscar", "cluster_id": "cloud", "service_name": service}]},
+        "clusters": {"cloud": {"endpoint": format!("http://127.0.0.1:{}", cloud.http),
+                               "auth_user": "oscar", "auth_password": crate::platform::PASSWORD}},
+    });
+    let drill = Drill::with(&edge, service, "0.3", member).await?;
+    if cloud.jobs(service).await.is_err() {
+        bail!("the service was not copied to the cloud member");
+    }
+    let acked = Arc::new(AtomicUsize::new(0));
+    let uploads = drill.upload(&edge, n, 4, acked.clone());
+    // Killed once it has taken a fifth of the inputs, while the edge keeps offering.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let taken = loop {
+        let taken = cloud.jobs(service).await.map(|j| j.len()).unwrap_or(0);
+        if taken >= n / 5 || Instant::now() > deadline {
+            break taken;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    cloud.kill().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    cloud.start().await?;
+    uploads.await??;
+    let mut row = drill.tally_with(&edge, n, Some(&cloud)).await?;
+    let handed = cloud.jobs(service).await?.len();
+    edge.stop().await;
+    cloud.stop().await;
+    row.drill = "federation: the member killed (-9) while jobs are handed to it";
+    row.seconds = started.elapsed().as_secs_f64();
+    row.notes = format!(
+        "the member was killed after taking {taken} jobs and restarted 3 s later; {handed} of {n} jobs ran there; {}",
         row.notes
     );
     Ok(row)

@@ -6,8 +6,8 @@
 //! reliability --server PATH load [--seconds N] [--think-ms N] [--upload-kib-per-s N]
 //! reliability --server PATH served [--baseline PATH]
 //! ```
-//! Drills: `crash`, `storage-outage`, `executor-faults`, `database-restart` (all by default;
-//! the last one needs `--postgres`). Exits 1 when any drill lost or duplicated anything, or
+//! Drills: `crash`, `storage-outage`, `executor-faults`, `database-restart` (it needs
+//! `--postgres`), `federation`; all by default. Exits 1 when any drill lost or duplicated anything, or
 //! could not finish. `load` is the load test (`load.rs`); it exits 1 when a request failed.
 //! `served` measures uploads and event latency through the listeners of each binary
 //! (`served.rs`), the baseline first.
@@ -24,11 +24,12 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use drills::{Row, Scale};
 
-const DRILLS: [&str; 4] = [
+const DRILLS: [&str; 5] = [
     "crash",
     "storage-outage",
     "executor-faults",
     "database-restart",
+    "federation",
 ];
 
 struct Options {
@@ -144,6 +145,7 @@ async fn main() -> ExitCode {
             "crash" => drills::crash(server, dir, scale, options.seed).await,
             "storage-outage" => drills::storage_outage(server, dir, scale).await,
             "executor-faults" => drills::executor_faults(server, dir, scale).await,
+            "federation" => drills::federation(server, dir, scale).await,
             "database-restart" => match &options.postgres {
                 Some(url) => drills::database_restart(server, dir, scale, url).await,
                 None => Err(anyhow::anyhow!("--postgres: a PostgreSQL URL is required")),

@@ -17,7 +17,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::Value;
 use tokio::process::{Child, Command};
 
-const PASSWORD: &str = "drill-password";
+/// The admin's password on every drill's server (user `oscar`).
+pub const PASSWORD: &str = "drill-password";
 const ACCESS_KEY: &str = "drill-access";
 const SECRET_KEY: &str = "drill-secret-key";
 
@@ -43,8 +44,9 @@ pub struct JobStatus {
 }
 
 impl JobStatus {
+    /// Ended here: run, or handed to a federation member.
     pub fn is_final(&self) -> bool {
-        matches!(self.status.as_str(), "Succeeded" | "Failed")
+        matches!(self.status.as_str(), "Succeeded" | "Failed" | "Delegated")
     }
 }
 

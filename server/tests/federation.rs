@@ -189,6 +189,46 @@ async fn a_busy_edge_hands_waiting_jobs_to_the_cloud_in_priority_order() {
         .unwrap();
     assert_eq!(job.input.as_deref(), Some("edge/in/a.txt"));
     assert_eq!(job.delegated_from.as_deref(), Some("pi"));
+
+    // The copy's keys to the edge's store are the service's own, not its owner's: they reach
+    // its buckets only, and only while it is federated.
+    let provider = &copy["storage_providers"]["minio"]["pi"];
+    let access_key = provider["access_key"].as_str().unwrap();
+    assert_eq!(access_key, "OSCF-edge");
+    let secrets = domain::services::load_secrets(&cloud.app.state.db, "edge-copy")
+        .await
+        .unwrap();
+    let secret = &secrets["storage_providers.minio.pi.secret_key"];
+    let member_keys = supervisor::storage::client(
+        &edge.app.state.info.storage_endpoint,
+        "us-east-1",
+        access_key,
+        secret,
+    );
+    let listed = |bucket: &'static str| {
+        let client = member_keys.clone();
+        async move { client.list_objects_v2().bucket(bucket).send().await.is_ok() }
+    };
+    assert!(listed("edge").await);
+    jobs::create(&mut edge, jobs::service("private", "true")).await;
+    assert!(
+        !listed("private").await,
+        "the member's keys reach another bucket"
+    );
+    let members = edge
+        .rest("GET", "/system/federation/edge", None)
+        .await
+        .json()["members"]
+        .clone();
+    let removed = edge
+        .rest(
+            "DELETE",
+            "/system/federation/edge",
+            Some(json!({"members": members})),
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::OK, "{}", removed.body);
+    assert!(!listed("edge").await, "the keys outlived the federation");
 }
 
 async fn copy_token(app: &mut TestApp, service: &str) -> String {
@@ -456,6 +496,18 @@ async fn a_hand_off_cut_short_by_a_crash_is_finished_without_a_second_job() {
     assert!(log.contains("cloud/held took the job"), "{log}");
 
     // Had the member not stored it, it says so, and the job is offered again (here, to it).
+    // Another long job first, so that the slot is taken.
+    edge.send(invoke("{\"n\": 4}")).await;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while names_in(
+        &Value::Object(jobs::jobs(&mut edge, "held").await),
+        "Running",
+    )
+    .is_empty()
+    {
+        assert!(Instant::now() < deadline, "the blocking job did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let third = edge.send(invoke("{\"n\": 3}")).await;
     let name = third.json()["job_name"].as_str().unwrap().to_string();
     sqlx::query("UPDATE jobs SET delegated_to = 'cloud/held' WHERE name = $1")

@@ -200,16 +200,43 @@ pub async fn propagate(cx: &Context<'_>, service: &Service) -> AppResult<Vec<Mem
     };
     let secrets = services::load_secrets(cx.db, &service.name).await?;
     let reach = clusters(service, &secrets);
-    let owner = Caller::user(service.owner.clone(), Vec::new());
-    let keys = crate::store_keys::for_caller(cx.db, cx.storage, &owner).await?;
-    let store = json!({
-        "endpoint": keys.endpoint,
-        // Checked certificates (nothing to check over http://).
-        "verify": true,
-        "access_key": keys.access_key,
-        "secret_key": keys.secret_key,
-        "region": keys.region,
-    });
+    // Keys that reach this service's buckets only, while it is federated; with an external
+    // store the service must declare `minio.<cluster_id>` itself, with keys it may share.
+    let declared = crate::jobs::executor::provider_config(service, &secrets)
+        .storage_providers
+        .get("minio")
+        .and_then(|m| m.get(origin(service)))
+        .cloned();
+    let store = match (
+        declared,
+        crate::store_keys::for_members(cx.storage, service),
+    ) {
+        (Some(declared), _) => serde_json::to_value(declared).unwrap_or_default(),
+        (None, Some((access_key, secret_key))) => json!({
+            "endpoint": cx.storage.endpoint,
+            // Checked certificates (nothing to check over http://).
+            "verify": true,
+            "access_key": access_key,
+            "secret_key": secret_key,
+            "region": cx.storage.region,
+        }),
+        (None, None) => {
+            let why = format!(
+                "the platform's store is external: declare storage_providers.minio.{} with keys the members may use",
+                origin(service)
+            );
+            return Ok(federation
+                .members
+                .iter()
+                .filter(|m| m.is_oscar())
+                .map(|m| MemberResult {
+                    member: m.label(),
+                    ok: false,
+                    message: format!("not copied: {why}"),
+                })
+                .collect());
+        }
+    };
     let mut results = Vec::new();
     for member in federation.members.iter().filter(|m| m.is_oscar()) {
         let result = match reach.get(&member.cluster_id) {
