@@ -378,6 +378,7 @@ pub async fn federation(server: &Path, dir: &Path, scale: &Scale) -> anyhow::Res
         &[("OSCAR_JOB_LEASE", "3")],
     );
     // The cloud's jobs note their runs beside the edge's.
+    std::fs::create_dir_all(&edge.shared)?;
     cloud.set_env("OSCAR_JOB_MOUNTS", &format!("{}:rw", edge.shared.display()));
     cloud.start().await?;
     edge.start().await?;
