@@ -109,7 +109,7 @@ pub struct Applied {
     pub created: bool,
     /// What each federation member cluster did with its copy (`cluster/service: copied`, or
     /// why not).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub federation: Vec<String>,
 }
 

@@ -379,8 +379,22 @@ async fn federation_members_round_trip_and_are_copied_and_deleted() {
     let gone = cloud.rest("GET", "/system/services/fed-cloud", None).await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND, "{}", gone.body);
 
-    // Bad members name their field; unknown services are 404.
+    // Bad members name their field; a cluster not in `clusters` is accepted, as upstream
+    // does, and each copy says it is not defined.
     let bad = edge
+        .rest(
+            "POST",
+            "/system/federation/fed",
+            Some(json!({"members": [{"type": "oscar", "cluster_id": "", "service_name": "x"}]})),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    assert!(
+        bad.body.contains("federation.members[0].cluster_id"),
+        "{}",
+        bad.body
+    );
+    let undefined = edge
         .rest(
             "POST",
             "/system/federation/fed",
@@ -389,11 +403,12 @@ async fn federation_members_round_trip_and_are_copied_and_deleted() {
             ),
         )
         .await;
-    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    assert_eq!(undefined.status, StatusCode::OK, "{}", undefined.body);
+    let results = undefined.json()["results"].clone();
+    let message = results[0]["message"].as_str().unwrap();
     assert!(
-        bad.body.contains("federation.members[0].cluster_id"),
-        "{}",
-        bad.body
+        message.contains("cluster \"mars\" is not defined"),
+        "{results}"
     );
     let none = edge.rest("GET", "/system/federation/missing", None).await;
     assert_eq!(none.status, StatusCode::NOT_FOUND, "{}", none.body);

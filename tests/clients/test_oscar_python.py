@@ -283,3 +283,39 @@ def test_prometheus_metrics_parse_with_the_reference_parser(client):
                  "oscar_queue_depth", "oscar_job_duration_seconds", "oscar_uploads"]:
         assert name in families, sorted(families)
     assert families["oscar_http_request_duration_seconds"].type == "histogram"
+
+
+def test_a_federated_service_from_an_fdl_and_its_members(client):
+    """Upstream's federation block and `clusters` in an FDL, then the client's federation
+    calls. The member here is on loopback, which a server left as it comes does not call:
+    each answer says so, and nothing else changes."""
+    created = client.create_service(str(FIXTURES / "federated.yaml"))
+    assert created.status_code == 201
+    copies = json.loads(created.text)["federation"]
+    assert copies[0]["member"] == "cloud/py-federated"
+    assert copies[0]["ok"] is False
+    assert "OSCAR_FEDERATION_PRIVATE_PEERS" in copies[0]["message"]
+
+    service = json.loads(client.get_service("py-federated").text)
+    assert service["federation"]["members"][0]["cluster_id"] == "cloud"
+    assert service["clusters"]["cloud"]["auth_password"] == "", "credentials are write-only"
+
+    federation = json.loads(client.get_federation("py-federated").text)
+    assert federation["topology"] == "star"
+    assert [m["service_name"] for m in federation["members"]] == ["py-federated"]
+
+    second = {"type": "oscar", "cluster_id": "backup", "service_name": "py-federated", "priority": 1}
+    backup = {"endpoint": "http://127.0.0.1:10", "auth_user": "oscar", "auth_password": "b",
+              "ssl_verify": True}
+    added = json.loads(client.add_federation_members(
+        "py-federated", [second], clusters={"backup": backup}).text)
+    assert [m["cluster_id"] for m in added["members"]] == ["cloud", "backup"]
+
+    moved = dict(second, priority=0)
+    updated = json.loads(client.update_federation_members(
+        "py-federated", [second], [moved]).text)
+    assert [m["priority"] for m in updated["members"]] == [0, 0]
+
+    removed = json.loads(client.remove_federation_members("py-federated", [moved]).text)
+    assert [m["cluster_id"] for m in removed["members"]] == ["cloud"]
+    assert client.remove_service("py-federated").status_code == 204
