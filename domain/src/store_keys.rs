@@ -15,6 +15,7 @@ use super::jobs::executor::StorageAccess;
 use super::services::ServiceRow;
 use super::storage;
 use model::service::Service;
+use model::service::federation::Replica;
 use model::system::{StoreCredentials, StoreKeyKind};
 use model::{AppError, AppResult, Timestamp};
 
@@ -22,7 +23,7 @@ use model::{AppError, AppResult, Timestamp};
 const USER_KEY: &str = "OSCU";
 /// Job keys: `OSCJ-` and the job's name.
 const JOB_KEY: &str = "OSCJ-";
-/// Federation keys: `OSCF-` and the service's name (`for_members`).
+/// Federation keys: `OSCF-`, a tag of the member and the service's name (`for_member`).
 const FEDERATION_KEY: &str = "OSCF-";
 
 /// The secret of an access key issued by this platform.
@@ -46,16 +47,26 @@ pub fn for_job(storage: &StorageAccess, job: &str) -> (String, String) {
     }
 }
 
-/// The keys a federation member's copy of `service` reaches this store with (the embedded
-/// store only; none for an external one, whose users the platform does not manage): like a
-/// job's, they reach the service's buckets and nothing else, and only while it is
-/// federated. Their secret changes when the service is made anew.
-pub fn for_members(storage: &StorageAccess, service: &Service) -> Option<(String, String)> {
+/// The keys `member`'s copy of `service` reaches this store with (the embedded store only;
+/// none for an external one, whose users the platform does not manage): like a job's, they
+/// reach the service's own buckets and nothing else, and only while that member is in its
+/// federation. Their secret changes when the service is made anew.
+pub fn for_member(
+    storage: &StorageAccess,
+    service: &Service,
+    member: &Replica,
+) -> Option<(String, String)> {
     storage.scoped_keys.then(|| {
-        let key = format!("{FEDERATION_KEY}{}", service.name);
+        let key = format!("{FEDERATION_KEY}{}-{}", member_tag(member), service.name);
         let secret = federation_secret(&storage.secret_key, &key, &service.token);
         (key, secret)
     })
+}
+
+/// A member's short name in its key: the start of a digest of `cluster/service` or its URL.
+fn member_tag(member: &Replica) -> String {
+    use sha2::Digest;
+    hex::encode(&Sha256::digest(member.label().as_bytes())[..4])
 }
 
 fn federation_secret(root_secret: &str, access_key: &str, token: &str) -> String {
@@ -170,7 +181,7 @@ fn credentials(
         StoreKeyKind::NotIssued => String::new(),
     };
     StoreCredentials {
-        endpoint: storage.endpoint.clone(),
+        endpoint: storage.public_endpoint.clone(),
         region: storage.region.clone(),
         kind,
         access_key,
@@ -210,10 +221,18 @@ async fn holder(db: &Database, access_key: &str) -> AppResult<Option<Holder>> {
             .map(|row| Ok(Holder::Job(Box::new(row.into_service()?))))
             .transpose();
     }
-    if let Some(name) = access_key.strip_prefix(FEDERATION_KEY) {
+    if let Some((tag, name)) = access_key
+        .strip_prefix(FEDERATION_KEY)
+        .and_then(|rest| rest.split_once('-'))
+    {
         let service = crate::services::get(db, name).await?;
+        let is_member = |service: &Service| {
+            service
+                .federation()
+                .is_some_and(|f| f.members.iter().any(|m| member_tag(m) == tag))
+        };
         return Ok(service
-            .filter(|s| s.federation().is_some())
+            .filter(is_member)
             .map(|s| Holder::Members(Box::new(s))));
     }
     if !access_key.starts_with(USER_KEY) {
@@ -265,8 +284,14 @@ pub async fn reach(db: &Database, access_key: &str, bucket: &str) -> AppResult<R
                 Reach::None
             }
         }
-        Some(Holder::Job(service) | Holder::Members(service))
-            if storage::buckets_of(&service).contains(bucket) =>
+        Some(Holder::Job(service)) if storage::buckets_of(&service).contains(bucket) => {
+            Reach::Full { uploader: None }
+        }
+        // Long-lived keys in another cluster: the service's buckets as long as they are its
+        // owner's (a bucket deleted and made again by someone else is not).
+        Some(Holder::Members(service))
+            if storage::buckets_of(&service).contains(bucket)
+                && buckets::record(db, bucket).await?.owner == service.owner =>
         {
             Reach::Full { uploader: None }
         }
@@ -281,6 +306,7 @@ mod tests {
     fn storage(scoped_keys: bool) -> StorageAccess {
         StorageAccess {
             endpoint: "http://127.0.0.1:9000".into(),
+            public_endpoint: "http://127.0.0.1:9000".into(),
             region: "us-east-1".into(),
             access_key: "root".into(),
             secret_key: "root-secret".into(),

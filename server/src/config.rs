@@ -113,6 +113,9 @@ pub struct Config {
     /// The store's address as jobs reach it (`OSCAR_JOB_S3_ENDPOINT`), when it differs from
     /// the platform's (pods reach the embedded store through a Service, not loopback).
     pub job_s3_endpoint: Option<String>,
+    /// The store's address as clients elsewhere reach it (`OSCAR_S3_PUBLIC_URL`), when it
+    /// differs from the platform's: what users' S3 clients and federation members get.
+    pub s3_public_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -276,6 +279,11 @@ impl Config {
             job_s3_endpoint: env
                 .text("OSCAR_JOB_S3_ENDPOINT")
                 .map(|url| http_url("OSCAR_JOB_S3_ENDPOINT", url))
+                .transpose()?
+                .map(|url| url.trim_end_matches('/').to_string()),
+            s3_public_url: env
+                .text("OSCAR_S3_PUBLIC_URL")
+                .map(|url| http_url("OSCAR_S3_PUBLIC_URL", url))
                 .transpose()?
                 .map(|url| url.trim_end_matches('/').to_string()),
         })

@@ -390,6 +390,10 @@ fn job_queue(
                 .job_s3_endpoint
                 .clone()
                 .unwrap_or_else(|| info.storage_endpoint.clone()),
+            public_endpoint: config
+                .s3_public_url
+                .clone()
+                .unwrap_or_else(|| info.storage_endpoint.clone()),
             region: config.s3_region.clone(),
             access_key: store.credentials.access_key.clone(),
             secret_key: store.credentials.secret_key.0.clone(),

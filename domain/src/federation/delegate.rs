@@ -52,19 +52,27 @@ pub fn due(service: &Service, waiting: &Waiting, now: Timestamp) -> bool {
         && waiting.delegate_after.is_none_or(|after| now >= after)
 }
 
-/// Holds `job` for this server (`instance`) while it is offered; false when another server
-/// (or an earlier round) has it, or it is no longer pending.
-pub async fn hold(db: &Database, instance: &str, job: &str, until: Timestamp) -> AppResult<bool> {
-    let held = sqlx::query(
+/// Holds `job` for this server (`instance`) while it is offered, and reads its wait as it
+/// is now (another server may have offered it since it was listed); None when another
+/// server (or an earlier round) has it, it is not due, or no longer pending.
+pub async fn hold(
+    db: &Database,
+    instance: &str,
+    job: &str,
+    until: Timestamp,
+) -> AppResult<Option<Waiting>> {
+    let now = Timestamp::now();
+    Ok(sqlx::query_as(
         "UPDATE jobs SET lease_owner = $1, lease_until = $2
-         WHERE name = $3 AND state = 'pending' AND lease_owner IS NULL",
+         WHERE name = $3 AND state = 'pending' AND lease_owner IS NULL AND run_after <= $4
+         RETURNING created_at, delegate_after, delegated_to, delegated_from",
     )
     .bind(instance)
     .bind(until)
     .bind(job)
-    .execute(db.pool())
-    .await?;
-    Ok(held.rows_affected() == 1)
+    .bind(now)
+    .fetch_optional(db.pool())
+    .await?)
 }
 
 /// Offers whose server stopped renewing them (it died): the jobs are pending again, still
@@ -81,13 +89,15 @@ pub async fn recover_expired(db: &Database) -> AppResult<Vec<(String, String)>> 
     .await?)
 }
 
-/// This server's offers, given back when it stops.
-pub async fn let_go(db: &Database, instance: &str) -> AppResult<()> {
+/// This server's offers (or just `job`), given back: when it stops, or an offer is not to be
+/// made or cannot go on.
+pub async fn let_go(db: &Database, instance: &str, job: Option<&str>) -> AppResult<()> {
     sqlx::query(
         "UPDATE jobs SET lease_owner = NULL, lease_until = NULL
-         WHERE state = 'pending' AND lease_owner = $1",
+         WHERE state = 'pending' AND lease_owner = $1 AND ($2 IS NULL OR name = $2)",
     )
     .bind(instance)
+    .bind(job)
     .execute(db.pool())
     .await?;
     Ok(())
@@ -199,15 +209,7 @@ pub async fn hand_off(
     let result = offer.run(service, waiting).await;
     if result.is_err() {
         // This server renews its holds: one it cannot finish must go now.
-        let released = sqlx::query(
-            "UPDATE jobs SET lease_owner = NULL, lease_until = NULL
-             WHERE name = $1 AND lease_owner = $2 AND state = 'pending'",
-        )
-        .bind(job)
-        .bind(jobs.instance())
-        .execute(db.pool())
-        .await;
-        if let Err(err) = released {
+        if let Err(err) = let_go(db, jobs.instance(), Some(job)).await {
             tracing::warn!(%job, %err, "cannot give back the job; its hold expires when the server stops");
         }
     }
@@ -371,9 +373,9 @@ impl Offer<'_> {
     /// job has attempts, the job is dead-lettered saying so.
     async fn unanswered(&self, label: &str, why: &str) -> AppResult<()> {
         let tries: (i64,) = sqlx::query_as(
-            "UPDATE jobs SET attempts = attempts + 1, lease_owner = NULL, lease_until = NULL,
-                             run_after = $3
-             WHERE name = $1 AND lease_owner = $2 AND state = 'pending' RETURNING attempts",
+            "UPDATE jobs SET offer_tries = offer_tries + 1, lease_owner = NULL,
+                             lease_until = NULL, run_after = $3
+             WHERE name = $1 AND lease_owner = $2 AND state = 'pending' RETURNING offer_tries",
         )
         .bind(self.job)
         .bind(self.jobs.instance())

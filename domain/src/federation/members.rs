@@ -200,51 +200,41 @@ pub async fn propagate(cx: &Context<'_>, service: &Service) -> AppResult<Vec<Mem
     };
     let secrets = services::load_secrets(cx.db, &service.name).await?;
     let reach = clusters(service, &secrets);
-    // Keys that reach this service's buckets only, while it is federated; with an external
-    // store the service must declare `minio.<cluster_id>` itself, with keys it may share.
+    // Keys that reach this service's buckets only, while the member is one; with an
+    // external store the service must declare `minio.<cluster_id>` itself, with keys it may
+    // share.
     let declared = crate::jobs::executor::provider_config(service, &secrets)
         .storage_providers
         .get("minio")
         .and_then(|m| m.get(origin(service)))
         .cloned();
-    let store = match (
-        declared,
-        crate::store_keys::for_members(cx.storage, service),
-    ) {
-        (Some(declared), _) => serde_json::to_value(declared).unwrap_or_default(),
-        (None, Some((access_key, secret_key))) => json!({
-            "endpoint": cx.storage.endpoint,
-            // Checked certificates (nothing to check over http://).
-            "verify": true,
-            "access_key": access_key,
-            "secret_key": secret_key,
-            "region": cx.storage.region,
-        }),
-        (None, None) => {
-            let why = format!(
-                "the platform's store is external: declare storage_providers.minio.{} with keys the members may use",
-                origin(service)
-            );
-            return Ok(federation
-                .members
-                .iter()
-                .filter(|m| m.is_oscar())
-                .map(|m| MemberResult {
-                    member: m.label(),
-                    ok: false,
-                    message: format!("not copied: {why}"),
-                })
-                .collect());
-        }
-    };
     let mut results = Vec::new();
     for member in federation.members.iter().filter(|m| m.is_oscar()) {
-        let result = match reach.get(&member.cluster_id) {
-            Some(cluster) => {
+        let store = match (
+            &declared,
+            crate::store_keys::for_member(cx.storage, service, member),
+        ) {
+            (Some(declared), _) => Ok(serde_json::to_value(declared).unwrap_or_default()),
+            (None, Some((access_key, secret_key))) => Ok(json!({
+                "endpoint": cx.storage.public_endpoint,
+                // Checked certificates (nothing to check over http://).
+                "verify": true,
+                "access_key": access_key,
+                "secret_key": secret_key,
+                "region": cx.storage.region,
+            })),
+            (None, None) => Err(format!(
+                "the platform's store is external: declare storage_providers.minio.{} with keys the members may use",
+                origin(service)
+            )),
+        };
+        let result = match (reach.get(&member.cluster_id), store) {
+            (_, Err(why)) => Err(why),
+            (Some(cluster), Ok(store)) => {
                 let copy = member_copy(service, &secrets, &federation, member, &store);
                 cx.peers.put_service(cluster, &copy).await
             }
-            None => Err(format!("cluster {:?} is not defined", member.cluster_id)),
+            (None, _) => Err(format!("cluster {:?} is not defined", member.cluster_id)),
         };
         if let Err(why) = &result {
             tracing::warn!(service = %service.name, member = %member.label(), %why, "cannot copy the service to a federation member");

@@ -94,7 +94,14 @@ pub fn is_internal(ip: IpAddr) -> bool {
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => is_internal(IpAddr::V4(v4)),
             None => {
-                let first = v6.segments()[0];
+                let segments = v6.segments();
+                let first = segments[0];
+                // NAT64 (64:ff9b::/96) reaches IPv4 addresses: the embedded one decides.
+                if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                    let [a, b] = segments[6].to_be_bytes();
+                    let [c, d] = segments[7].to_be_bytes();
+                    return is_internal(IpAddr::from([a, b, c, d]));
+                }
                 v6.is_loopback()
                     || v6.is_unspecified()
                     || (first & 0xfe00) == 0xfc00
@@ -113,32 +120,36 @@ impl Peers {
         let host = parsed
             .host_str()
             .ok_or_else(|| format!("{url:?} has no host"))?;
-        let (name, address) = match host.trim_matches(['[', ']']).parse::<IpAddr>() {
-            Ok(ip) => (None, SocketAddr::new(ip, port)),
+        let (name, addresses) = match host.trim_matches(['[', ']']).parse::<IpAddr>() {
+            Ok(ip) => (None, vec![SocketAddr::new(ip, port)]),
             Err(_) => {
-                let mut found = tokio::net::lookup_host((host, port))
+                let found: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
                     .await
-                    .map_err(|e| format!("cannot resolve {host}: {e}"))?;
-                let address = found
-                    .next()
-                    .ok_or_else(|| format!("{host} has no address"))?;
-                (Some(host.to_string()), address)
+                    .map_err(|e| format!("cannot resolve {host}: {e}"))?
+                    .collect();
+                if found.is_empty() {
+                    return Err(format!("{host} has no address"));
+                }
+                (Some(host.to_string()), found)
             }
         };
-        if !self.private && is_internal(address.ip()) {
+        if !self.private
+            && let Some(inside) = addresses.iter().find(|a| is_internal(a.ip()))
+        {
             return Err(format!(
-                "{} is on a loopback, private or link-local address ({}); the platform's \
+                "{host} is on a loopback, private or link-local address ({}); the platform's \
                  OSCAR_FEDERATION_PRIVATE_PEERS allows members there",
-                parsed.host_str().unwrap_or_default(),
-                address.ip()
+                inside.ip()
             ));
         }
+        // No proxy: it would resolve the name again, past the check.
         let mut builder = reqwest::Client::builder()
             .timeout(TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
             .danger_accept_invalid_certs(!verify);
         if let Some(name) = name {
-            builder = builder.resolve(&name, address);
+            builder = builder.resolve_to_addrs(&name, &addresses);
         }
         builder.build().map_err(|e| error_chain(&e))
     }
@@ -205,6 +216,10 @@ impl Peers {
             if status == reqwest::StatusCode::UNAUTHORIZED && member.is_oscar() && !fresh_token {
                 fresh_token = true;
                 continue;
+            }
+            // A gateway's 502/504, a server's error: the job may have been stored there.
+            if status.is_server_error() && member.is_oscar() {
+                return Answer::Unknown(format!("{status}: {}", brief(response).await));
             }
             return Answer::Refused(format!("{status}: {}", brief(response).await));
         }
@@ -560,6 +575,7 @@ mod tests {
             "fe80::1",
             "::ffff:127.0.0.1",
             "::",
+            "64:ff9b::a9fe:a9fe",
         ] {
             assert!(is_internal(ip.parse().unwrap()), "{ip}");
         }

@@ -59,7 +59,7 @@ pub async fn run(db: Database, jobs: Jobs, mut stop: watch::Receiver<bool>) {
     if let Err(err) = queue::release(&db, jobs.instance(), None).await {
         tracing::warn!(%err, "cannot release running jobs");
     }
-    if let Err(err) = delegate::let_go(&db, jobs.instance()).await {
+    if let Err(err) = delegate::let_go(&db, jobs.instance(), None).await {
         tracing::warn!(%err, "cannot give back the jobs offered to federation members");
     }
 }
@@ -125,14 +125,14 @@ async fn dispatch_ready(db: &Database, jobs: &Jobs, tasks: &mut JoinSet<()>) -> 
         };
         // Offered to a member whose answer was lost: that member must say first.
         if waiting.delegated_to.is_some() {
-            offer(db, jobs, tasks, &job, &service, &waiting).await?;
+            offer(db, jobs, tasks, &job, &service).await?;
             continue;
         }
         // A job that cannot start here and has waited long enough goes to a member.
         let due = delegate::due(&service, &waiting, now);
         if full.contains(&service_name) {
             if due {
-                offer(db, jobs, tasks, &job, &service, &waiting).await?;
+                offer(db, jobs, tasks, &job, &service).await?;
             }
             continue;
         }
@@ -151,7 +151,7 @@ async fn dispatch_ready(db: &Database, jobs: &Jobs, tasks: &mut JoinSet<()>) -> 
                         jobs.changed(&service_name, &job);
                     }
                     if due {
-                        offer(db, jobs, tasks, &job, &service, &waiting).await?;
+                        offer(db, jobs, tasks, &job, &service).await?;
                     }
                     continue;
                 }
@@ -173,7 +173,7 @@ async fn dispatch_ready(db: &Database, jobs: &Jobs, tasks: &mut JoinSet<()>) -> 
         if !queue::claim(db, jobs.instance(), lease_until, &job, &terms).await? {
             full.insert(service_name);
             if due {
-                offer(db, jobs, tasks, &job, &service, &waiting).await?;
+                offer(db, jobs, tasks, &job, &service).await?;
             }
             continue;
         }
@@ -204,17 +204,20 @@ async fn offer(
     tasks: &mut JoinSet<()>,
     job: &str,
     service: &Service,
-    waiting: &delegate::Waiting,
 ) -> AppResult<()> {
     let Ok(permit) = jobs.peers().offers().try_acquire_owned() else {
         return Ok(());
     };
     let lease_until = Timestamp::now() + jobs.settings().lease;
-    if !delegate::hold(db, jobs.instance(), job, lease_until).await? {
+    let Some(waiting) = delegate::hold(db, jobs.instance(), job, lease_until).await? else {
         return Ok(());
+    };
+    // As it is now: another server may have offered it since it was listed.
+    if waiting.delegated_to.is_none() && !delegate::due(service, &waiting, Timestamp::now()) {
+        return delegate::let_go(db, jobs.instance(), Some(job)).await;
     }
     let (db, jobs, job) = (db.clone(), jobs.clone(), job.to_string());
-    let (service, waiting) = (service.clone(), waiting.clone());
+    let service = service.clone();
     tasks.spawn(async move {
         let handed = delegate::hand_off(&db, &jobs, &job, &service, &waiting).await;
         drop(permit);

@@ -215,7 +215,11 @@ impl Requested {
 /// Where jobs reach the platform's object store as `minio.default`.
 #[derive(Debug, Clone)]
 pub struct StorageAccess {
+    /// As jobs reach it (`OSCAR_JOB_S3_ENDPOINT`).
     pub endpoint: String,
+    /// As clients elsewhere reach it (`OSCAR_S3_PUBLIC_URL`): users' S3 clients, federation
+    /// members' copies.
+    pub public_endpoint: String,
     pub region: String,
     /// The root keys of the store.
     pub access_key: String,
@@ -406,6 +410,7 @@ mod tests {
         let secrets = crate::services::take_secrets(&mut service);
         let storage = StorageAccess {
             endpoint: "http://127.0.0.1:9000".into(),
+            public_endpoint: "http://127.0.0.1:9000".into(),
             region: "us-east-1".into(),
             access_key: "root".into(),
             secret_key: "rootsecret".into(),
@@ -448,6 +453,7 @@ mod tests {
         let port = listener.local_addr().unwrap().port();
         let storage = StorageAccess {
             endpoint: format!("http://127.0.0.1:{port}"),
+            public_endpoint: format!("http://127.0.0.1:{port}"),
             region: "us-east-1".into(),
             access_key: String::new(),
             secret_key: String::new(),

@@ -220,7 +220,11 @@ pub async fn delete_named(
             )));
         }
         let done =
-            sqlx::query("DELETE FROM jobs WHERE name = $1 AND service = $2 AND state <> 'running'")
+            // Not while a federation member may have it (see `abandon`).
+            sqlx::query(
+                "DELETE FROM jobs WHERE name = $1 AND service = $2 AND state <> 'running'
+                 AND NOT (state = 'pending' AND (lease_owner IS NOT NULL OR delegated_to IS NOT NULL))",
+            )
                 .bind(name)
                 .bind(service)
                 .execute(db.pool())
@@ -244,7 +248,9 @@ pub async fn delete_finished(
 ) -> AppResult<u64> {
     let scope = authorize(db, caller, service).await?;
     let done = sqlx::query(
-        "DELETE FROM jobs WHERE service = $1 AND (state = 'succeeded' OR ($2 AND state <> 'running'))
+        "DELETE FROM jobs WHERE service = $1 AND (state = 'succeeded' OR ($2 AND state <> 'running'
+                AND NOT (state = 'pending'
+                         AND (lease_owner IS NOT NULL OR delegated_to IS NOT NULL))))
            AND ($3 IS NULL OR owner = $3)",
     )
     .bind(service)
@@ -272,7 +278,8 @@ pub async fn retry(
         )));
     }
     sqlx::query(
-        "UPDATE jobs SET state = 'pending', attempts = 0, run_after = $1, reason = NULL, finished_at = NULL
+        "UPDATE jobs SET state = 'pending', attempts = 0, offer_tries = 0, run_after = $1,
+                         reason = NULL, finished_at = NULL
          WHERE name = $2 AND state = 'dead_lettered'",
     )
     .bind(Timestamp::now())
@@ -301,8 +308,18 @@ pub async fn stop(
         _ => false,
     };
     if !stopped {
+        let now = get(db, job).await?;
+        if let Some(member) = now
+            .as_ref()
+            .filter(|j| j.state == JobState::Pending)
+            .map(|j| j.delegated_to.clone().unwrap_or_else(|| "a member".into()))
+        {
+            return Err(AppError::Conflict(format!(
+                "job {job:?} is being handed to the federation member {member}, which may run it; stop it there, or here once the member has answered"
+            )));
+        }
         // Finished meanwhile, or before: nothing to stop.
-        let now = get(db, job).await?.map_or(found.state, |j| j.state);
+        let now = now.map_or(found.state, |j| j.state);
         return Err(AppError::Conflict(format!(
             "job {job:?} is {}; only pending and running jobs can be stopped",
             now.label().to_lowercase()

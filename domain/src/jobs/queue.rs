@@ -339,10 +339,13 @@ pub(crate) async fn release(db: &Database, instance: &str, job: Option<&str>) ->
     Ok(())
 }
 
-/// Ends a pending job that can no longer run; false when it was not pending (any more).
+/// Ends a pending job that can no longer run; false when it was not pending (any more), or
+/// it is with a federation member: being offered, or offered without an answer (the member
+/// may run it).
 pub(crate) async fn abandon(db: &Database, job: &str, reason: &str) -> AppResult<bool> {
     let done = sqlx::query(
-        "UPDATE jobs SET state = 'failed', reason = $1, finished_at = $2 WHERE name = $3 AND state = 'pending'",
+        "UPDATE jobs SET state = 'failed', reason = $1, finished_at = $2
+         WHERE name = $3 AND state = 'pending' AND lease_owner IS NULL AND delegated_to IS NULL",
     )
     .bind(reason)
     .bind(Timestamp::now())

@@ -496,6 +496,7 @@ mod tests {
         .unwrap();
         let storage = StorageAccess {
             endpoint: "http://s3".into(),
+            public_endpoint: "http://s3".into(),
             region: "us-east-1".into(),
             access_key: "root".into(),
             secret_key: "root-secret".into(),

@@ -548,6 +548,7 @@ pub(crate) mod tests {
         )]);
         let storage = StorageAccess {
             endpoint: "http://minio.minio:9000".into(),
+            public_endpoint: "http://minio.minio:9000".into(),
             region: "us-east-1".into(),
             access_key: "root".into(),
             secret_key: "root-secret".into(),
