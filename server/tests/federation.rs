@@ -599,3 +599,47 @@ async fn load_based_delegation_prefers_the_idle_member() {
     settled(&mut idle, "work", 1, &["Succeeded"]).await;
     assert!(jobs::jobs(&mut busy, "work").await.is_empty());
 }
+
+/// A job asking for more than its owner's quota ever allows here goes to a member instead of
+/// failing; without members it fails here at once, as before.
+#[tokio::test]
+async fn a_job_too_big_for_the_quota_here_goes_to_a_member() {
+    let mut cloud = TestApp::new().await;
+    let cloud_address = serve(&cloud).await;
+    let op = common::oidc::FakeOp::start().await;
+    let alice = op.token_for("alice@test", 300);
+    let mut edge = TestApp::with_config(|config| {
+        config.oidc = Some(common::oidc::settings(op.issuer()));
+        config.jobs.private_peers = true;
+    })
+    .await;
+    let quota = edge
+        .rest(
+            "PUT",
+            "/system/quotas/user/alice@test",
+            Some(json!({"cpu": "100m"})),
+        )
+        .await;
+    assert_eq!(quota.status, StatusCode::OK, "{}", quota.body);
+    let members = json!([{"type": "oscar", "cluster_id": "cloud", "service_name": "big"}]);
+    for service in [
+        busy_edge("big", members, json!({"cloud": cluster(cloud_address)})),
+        jobs::service("small", UPPERCASE),
+    ] {
+        let created = edge
+            .rest_bearer("POST", "/system/services", Some(service), &alice)
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    }
+    jobs::put(&edge, "big", "in/a.txt", b"a").await;
+    jobs::put(&edge, "small", "in/a.txt", b"a").await;
+    let here = settled(&mut edge, "big", 1, &["Delegated"]).await;
+    assert_eq!(names_in(&here, "Delegated").len(), 1, "{here}");
+    settled(&mut cloud, "big", 1, &["Succeeded"]).await;
+    assert_eq!(
+        jobs::get(&edge, "big", "out/a.txt").await.as_deref(),
+        Some(&b"A"[..])
+    );
+    let alone = settled(&mut edge, "small", 1, &["Failed"]).await;
+    assert_eq!(names_in(&alone, "Failed").len(), 1, "{alone}");
+}

@@ -52,6 +52,14 @@ pub fn due(service: &Service, waiting: &Waiting, now: Timestamp) -> bool {
         && waiting.delegate_after.is_none_or(|after| now >= after)
 }
 
+/// Whether the members have yet to be asked for this job: the service is federated, the job
+/// was not handed here, and no round of offers ended with every member refusing.
+pub fn untried(service: &Service, waiting: &Waiting) -> bool {
+    service.federation().is_some()
+        && waiting.delegated_from.is_none()
+        && waiting.delegate_after.is_none()
+}
+
 /// Holds `job` for this server (`instance`) while it is offered, and reads its wait as it
 /// is now (another server may have offered it since it was listed); None when another
 /// server (or an earlier round) has it, it is not due, or no longer pending.

@@ -155,6 +155,17 @@ async fn dispatch_ready(db: &Database, jobs: &Jobs, tasks: &mut JoinSet<()>) -> 
                     }
                     continue;
                 }
+                // A member may have room for what this cluster's quota never allows.
+                Fit::Never(reason) if delegate::untried(&service, &waiting) => {
+                    let reason = format!("{reason}; it waits for a federation member");
+                    if queue::note_waiting(db, &job, &reason).await? {
+                        jobs.changed(&service_name, &job);
+                    }
+                    if due {
+                        offer(db, jobs, tasks, &job, &service).await?;
+                    }
+                    continue;
+                }
                 Fit::Never(reason) => {
                     queue::abandon(db, &job, &reason).await?;
                     jobs.changed(&service_name, &job);
