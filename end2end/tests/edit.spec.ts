@@ -251,3 +251,24 @@ test('storage providers are edited in the form, credentials never shown', async 
   expect(stored.output[0]).toMatchObject({ storage_provider: 'webdav.dcache', path: 'results/new' });
   expect(JSON.stringify(stored)).not.toContain('dav-e2e-password');
 });
+
+test('a federated service says where its waiting jobs go, never its cluster credentials', async ({ page, request }) => {
+  await api.createService(request, {
+    name: 'federated-e2e',
+    image: 'docker.io/library/alpine:3.20',
+    script: '#!/bin/sh\necho hi\n',
+    input: [{ path: 'federated-e2e/in' }],
+    federation: {
+      topology: 'star', delegation: 'load-based', rescheduler_threshold: 45,
+      members: [{ type: 'oscar', cluster_id: 'cloud', service_name: 'federated-e2e', priority: 2 }],
+    },
+    clusters: { cloud: { endpoint: 'https://cloud.example.org', auth_user: 'oscar', auth_password: 'cloud-e2e-password' } },
+  });
+  await signIn(page, '/services/federated-e2e');
+  await expect(page.getByTestId('federation')).toContainText('more than 45 s');
+  await expect(page.getByTestId('federation')).toContainText('most room first');
+  await expect(page.getByTestId('federation-members')).toContainText('cloud/federated-e2e');
+  // Federation is active here: no "not active" notice names it.
+  await expect(page.getByText('Set but not active')).toHaveCount(0);
+  await expect(page.locator('body')).not.toContainText('cloud-e2e-password');
+});

@@ -39,10 +39,34 @@ pub fn ServiceDetailPage() -> impl IntoView {
     }
 }
 
+/// Where the service's jobs go when they wait too long here.
+#[component]
+fn FederationFacts(federation: model::service::federation::Federation) -> impl IntoView {
+    use model::service::federation::Delegation;
+    let order = match federation.delegation {
+        Delegation::Static => "by priority",
+        Delegation::Random => "in any order",
+        Delegation::LoadBased => "the one with most room first",
+    };
+    let rule = format!(
+        "Jobs that wait more than {} s here are handed to a member, {order}:",
+        federation.rescheduler_threshold
+    );
+    view! {
+        <h3>"Federation"</h3>
+        <p data-testid="federation">{rule}</p>
+        <ul class="plain" data-testid="federation-members">
+            {federation.members.into_iter().map(|member| view! {
+                <li>{member.label()} <span class="muted">{format!(" priority {}", member.priority)}</span></li>
+            }).collect_view()}
+        </ul>
+    }
+}
+
 #[component]
 fn ServiceDetail(service: Service) -> impl IntoView {
     let name = service.name.clone();
-    let inactive = service.inactive_fields_set().join(", ");
+    let inactive = service.unused_fields_set().join(", ");
     let secrets: Vec<String> = service.environment.secrets.keys().cloned().collect();
     let variables: Vec<(String, String)> =
         service.environment.variables.clone().into_iter().collect();
@@ -74,6 +98,7 @@ fn ServiceDetail(service: Service) -> impl IntoView {
                 <dt>"Outputs"</dt><dd data-testid="outputs">{storage_list(&service.output)}</dd>
                 <dt>"Owner"</dt><dd><Owner id=service.owner.clone() /></dd>
             </dl>
+            {service.federation().map(|federation| view! { <FederationFacts federation /> })}
             {(!variables.is_empty()).then(|| view! {
                 <h3>"Environment variables"</h3>
                 <dl class="facts">

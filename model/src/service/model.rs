@@ -69,7 +69,7 @@ impl<'de> Deserialize<'de> for Service {
 }
 
 /// Kept as sent (validated, stored and returned unchanged as JSON): the features that act on
-/// some of them read them from there (`storage_providers`, `volume`); the others are inactive.
+/// some of them read them from there ([`ACTED_ON`]); the others are inactive.
 pub const INACTIVE_FIELDS: &[&str] = &[
     "enable_sgx",
     "image_prefetch",
@@ -86,6 +86,18 @@ pub const INACTIVE_FIELDS: &[&str] = &[
     "bucket_list",
     "interlink_node_name",
     "storage_providers",
+    "clusters",
+];
+
+/// The fields of [`INACTIVE_FIELDS`] the platform acts on: storage providers, managed volumes
+/// and federation read them from the stored definition.
+pub const ACTED_ON: &[&str] = &[
+    "storage_providers",
+    "volume",
+    "federation",
+    "replicas",
+    "delegation",
+    "rescheduler_threshold",
     "clusters",
 ];
 
@@ -219,12 +231,20 @@ impl Service {
         self.expose.as_ref().is_some_and(|e| e.port().is_some())
     }
 
-    /// The inactive fields this service sets, for "not active on this platform yet" notes.
+    /// The fields of [`INACTIVE_FIELDS`] this service sets (to something not empty).
     pub fn inactive_fields_set(&self) -> Vec<&str> {
         self.inactive
             .iter()
             .filter(|(_, v)| !is_empty_value(v))
             .map(|(k, _)| k.as_str())
+            .collect()
+    }
+
+    /// What it sets that this platform does not act on, for "not active here yet" notes.
+    pub fn unused_fields_set(&self) -> Vec<&str> {
+        self.inactive_fields_set()
+            .into_iter()
+            .filter(|field| !ACTED_ON.contains(field))
             .collect()
     }
 }
@@ -385,6 +405,10 @@ mod tests {
         let mount = json!({"storage_provider": "webdav.dcache", "path": "data"});
         let service = Service::from_json(json!({"name": "web", "mount": mount.clone()})).unwrap();
         assert_eq!(service.inactive_fields_set(), ["mount"]);
+        let federated = Service::from_json(json!({"name": "f", "mount": mount.clone(),
+            "federation": {"topology": "star"}, "volume": {"size": "1Gi"}}))
+        .unwrap();
+        assert_eq!(federated.unused_fields_set(), ["mount"]);
         let back = serde_json::to_value(&service).unwrap();
         assert_eq!(back["mount"], mount);
     }
