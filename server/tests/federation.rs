@@ -266,8 +266,31 @@ async fn a_hand_off_sent_twice_makes_one_job_and_names_are_checked() {
     assert_eq!(again.status, StatusCode::CREATED, "{}", again.body);
     assert_eq!(again.json()["created"], false);
     assert_eq!(again.json()["job_name"], "twice-handed-1");
-    let all = jobs::finished(&mut cloud, "twice", 1).await;
-    assert_eq!(all.len(), 1, "{all:?}");
+    // The same name from another cluster, or a job made here, is not that job.
+    let elsewhere = cloud
+        .send(
+            http::Request::post("/job/twice")
+                .header("Authorization", basic())
+                .header("X-Delegated-Job-ID", "twice-handed-1")
+                .header("X-Delegated-From", "somewhere-else")
+                .body(axum::body::Body::from("{}"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(elsewhere.status, StatusCode::CONFLICT, "{}", elsewhere.body);
+    let local = cloud
+        .send(
+            http::Request::post("/job/twice")
+                .header("Authorization", basic())
+                .body(axum::body::Body::from("{\"local\": 1}"))
+                .unwrap(),
+        )
+        .await;
+    let local = local.json()["job_name"].as_str().unwrap().to_string();
+    let own = cloud.send(post(&local)).await;
+    assert_eq!(own.status, StatusCode::CONFLICT, "{}", own.body);
+    let all = jobs::finished(&mut cloud, "twice", 2).await;
+    assert_eq!(all.len(), 2, "{all:?}");
     // Another service's job name is not taken over, and names must be DNS labels.
     let other = jobs::jobs(&mut cloud, "other").await;
     assert!(other.is_empty());

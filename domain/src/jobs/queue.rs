@@ -71,22 +71,24 @@ async fn insert(
     let now = Timestamp::now();
     let mut tx = db.pool().begin().await?;
     if new.handover.job.is_some() {
-        let existing: Option<(String,)> =
-            sqlx::query_as("SELECT service FROM jobs WHERE name = $1")
+        let existing: Option<(String, Option<String>)> =
+            sqlx::query_as("SELECT service, delegated_from FROM jobs WHERE name = $1")
                 .bind(&name)
                 .fetch_optional(&mut *tx)
                 .await?;
         match existing {
-            // The member answered before, and the answer was lost: the same job.
-            Some((service,)) if service == new.service => {
+            // Handed over before by the same cluster, and the answer was lost: the same job.
+            Some((service, from)) if service == new.service && from == new.handover.from => {
                 return Ok(Enqueued {
                     name,
                     created: false,
                 });
             }
+            // Another service's, or this cluster's own (a cluster that is its own member
+            // would otherwise mark the job handed over, and nobody would run it).
             Some(_) => {
                 return Err(AppError::Conflict(format!(
-                    "X-Delegated-Job-ID: a job named {name:?} exists for another service"
+                    "X-Delegated-Job-ID: a job named {name:?} exists here that was not handed over by this cluster"
                 )));
             }
             None => {}
