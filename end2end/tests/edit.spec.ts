@@ -262,7 +262,7 @@ test('a federated service says where its waiting jobs go, never its cluster cred
       topology: 'star', delegation: 'load-based', rescheduler_threshold: 45,
       members: [{ type: 'oscar', cluster_id: 'cloud', service_name: 'federated-e2e', priority: 2 }],
     },
-    clusters: { cloud: { endpoint: 'https://cloud.example.org', auth_user: 'oscar', auth_password: 'cloud-e2e-password' } },
+    clusters: { cloud: { endpoint: 'http://127.0.0.1:9', auth_user: 'oscar', auth_password: 'cloud-e2e-password' } },
   });
   await signIn(page, '/services/federated-e2e');
   await expect(page.getByTestId('federation')).toContainText('more than 45 s');

@@ -666,3 +666,73 @@ async fn a_job_too_big_for_the_quota_here_goes_to_a_member() {
     let alone = settled(&mut edge, "small", 1, &["Failed"]).await;
     assert_eq!(names_in(&alone, "Failed").len(), 1, "{alone}");
 }
+
+/// Another tenant can neither read nor change a service's federation, and the job names it
+/// may set are its own services' only.
+#[tokio::test]
+async fn federation_is_the_owners_business() {
+    let op = common::oidc::FakeOp::start().await;
+    let (alice, bob) = (
+        op.token_for("alice@test", 300),
+        op.token_for("bob@test", 300),
+    );
+    let mut edge = TestApp::with_config(|config| {
+        config.oidc = Some(common::oidc::settings(op.issuer()));
+    })
+    .await;
+    let members = json!([{"type": "oscar", "cluster_id": "cloud", "service_name": "mine"}]);
+    let mut service = busy_edge(
+        "mine",
+        members.clone(),
+        json!({"cloud": cluster("127.0.0.1:9")}),
+    );
+    service["visibility"] = json!("public");
+    let created = edge
+        .rest_bearer("POST", "/system/services", Some(service), &alice)
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    // Public means bob may invoke it, not see or change where its jobs go.
+    let read = edge
+        .rest_bearer("GET", "/system/federation/mine", None, &bob)
+        .await;
+    assert_eq!(read.status, StatusCode::FORBIDDEN, "{}", read.body);
+    let evil = json!({"type": "endpoint", "url": "https://evil.example.org/collect"});
+    for method in ["POST", "PUT", "DELETE"] {
+        let body = json!({"members": [evil], "update": [evil]});
+        let changed = edge
+            .rest_bearer(method, "/system/federation/mine", Some(body), &bob)
+            .await;
+        assert_eq!(
+            changed.status,
+            StatusCode::FORBIDDEN,
+            "{method}: {}",
+            changed.body
+        );
+    }
+    let stored = edge
+        .rest_bearer("GET", "/system/federation/mine", None, &alice)
+        .await;
+    assert_eq!(stored.status, StatusCode::OK, "{}", stored.body);
+    let kept = stored.json()["members"].clone();
+    assert_eq!(kept.as_array().map(Vec::len), Some(1), "{kept}");
+    assert_eq!(kept[0]["service_name"], "mine");
+    // Nobody learns the cluster password, not even its owner.
+    let definition = edge
+        .rest_bearer("GET", "/system/services/mine", None, &alice)
+        .await;
+    assert!(!definition.body.contains(PASSWORD), "{}", definition.body);
+    // An anonymous client gets nothing.
+    let anonymous = edge
+        .send(
+            http::Request::get("/system/federation/mine")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        anonymous.status,
+        StatusCode::UNAUTHORIZED,
+        "{}",
+        anonymous.body
+    );
+}
