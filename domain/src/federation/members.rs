@@ -37,6 +37,13 @@ pub struct MemberResult {
     pub message: String,
 }
 
+impl std::fmt::Display for MemberResult {
+    /// For people: `cluster/service: copied`, or why not.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.member, self.message)
+    }
+}
+
 /// A change to the member list (upstream's federation request).
 #[derive(Debug, Clone)]
 pub enum Change {
@@ -83,18 +90,20 @@ pub async fn change(
     name: &str,
     change: Change,
 ) -> AppResult<(Federation, Vec<MemberResult>)> {
+    if let Change::Add { members, .. } | Change::Remove { members, .. } = &change
+        && members.is_empty()
+    {
+        return Err(AppError::bad_request(
+            "members",
+            "must name at least one member",
+        ));
+    }
     let mut service = services::require_visible(cx.db, caller, name).await?;
     services::authorize_owner(caller, &service)?;
     let mut federation = current(&service);
     let mut removed = Vec::new();
     let new_clusters = match change {
         Change::Add { members, clusters } => {
-            if members.is_empty() {
-                return Err(AppError::bad_request(
-                    "members",
-                    "must name at least one member",
-                ));
-            }
             for member in members {
                 if federation.members.iter().any(|m| m.same_member(&member)) {
                     return Err(AppError::Conflict(format!(
@@ -167,6 +176,9 @@ pub async fn change(
     )
     .await?;
     let mut results = propagate(cx, &saved).await?;
+    if removed.is_empty() {
+        return Ok((current(&saved), results));
+    }
     let secrets = services::load_secrets(cx.db, &saved.name).await?;
     let reach = clusters(&saved, &secrets);
     for member in removed.iter().filter(|m| m.is_oscar()) {
@@ -187,8 +199,8 @@ pub async fn change(
 pub async fn report(cx: &Context<'_>, service: &Service) -> AppResult<Vec<String>> {
     Ok(propagate(cx, service)
         .await?
-        .into_iter()
-        .map(|copy| format!("{}: {}", copy.member, copy.message))
+        .iter()
+        .map(ToString::to_string)
         .collect())
 }
 

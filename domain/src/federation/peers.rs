@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use model::service::Service;
 use model::service::federation::{Cluster, Replica};
 use serde::Deserialize;
+use supervisor::storage::describe;
 
 /// How long a call to a member may take (upstream's delegation and federation clients).
 const TIMEOUT: Duration = Duration::from_secs(20);
@@ -151,7 +152,7 @@ impl Peers {
         if let Some(name) = name {
             builder = builder.resolve_to_addrs(&name, &addresses);
         }
-        builder.build().map_err(|e| error_chain(&e))
+        builder.build().map_err(|e| describe(&e))
     }
 
     /// Hands `event` to `member` as job `job` of `from`. Another OSCAR gets it on
@@ -200,9 +201,9 @@ impl Peers {
                 Ok(response) => response,
                 // Nothing was sent: the member cannot have it.
                 Err(err) if err.is_connect() => {
-                    return Answer::Refused(format!("cannot connect: {}", error_chain(&err)));
+                    return Answer::Refused(format!("cannot connect: {}", describe(&err)));
                 }
-                Err(err) => return Answer::Unknown(error_chain(&err)),
+                Err(err) => return Answer::Unknown(describe(&err)),
             };
             let status = response.status();
             let accepted = if member.is_oscar() {
@@ -225,6 +226,20 @@ impl Peers {
         }
     }
 
+    /// A request to the member cluster's `path`, with its credentials.
+    async fn on_cluster(
+        &self,
+        cluster: &Cluster,
+        method: reqwest::Method,
+        path: &str,
+    ) -> Result<reqwest::RequestBuilder, String> {
+        let target = url(&cluster.endpoint, path);
+        let client = self.client(&target, cluster.ssl_verify).await?;
+        Ok(client
+            .request(method, target)
+            .basic_auth(&cluster.auth_user, Some(&cluster.auth_password)))
+    }
+
     /// The member service's token: remembered, or read from its definition there.
     async fn token(
         &self,
@@ -240,19 +255,14 @@ impl Peers {
         if !fresh && let Some(token) = self.tokens.lock().expect("token cache").get(&key) {
             return Ok(token.clone());
         }
-        let target = url(
-            &cluster.endpoint,
-            &format!("system/services/{}", member.service_name),
-        );
+        let path = format!("system/services/{}", member.service_name);
         let response = self
-            .client(&target, cluster.ssl_verify)
+            .on_cluster(cluster, reqwest::Method::GET, &path)
             .await
             .map_err(|why| format!("cannot read the service there: {why}"))?
-            .get(target)
-            .basic_auth(&cluster.auth_user, Some(&cluster.auth_password))
             .send()
             .await
-            .map_err(|e| format!("cannot read the service there: {}", error_chain(&e)))?;
+            .map_err(|e| format!("cannot read the service there: {}", describe(&e)))?;
         let status = response.status();
         if !status.is_success() {
             return Err(format!(
@@ -279,19 +289,12 @@ impl Peers {
         let Some(cluster) = cluster else {
             return Answer::Unknown(format!("cluster {:?} is not defined", member.cluster_id));
         };
-        let target = url(
-            &cluster.endpoint,
-            &format!("system/logs/{}/{job}", member.service_name),
-        );
-        let client = match self.client(&target, cluster.ssl_verify).await {
-            Ok(client) => client,
+        let path = format!("system/logs/{}/{job}", member.service_name);
+        let request = match self.on_cluster(cluster, reqwest::Method::GET, &path).await {
+            Ok(request) => request,
             Err(why) => return Answer::Unknown(why),
         };
-        let response = client
-            .get(&target)
-            .basic_auth(&cluster.auth_user, Some(&cluster.auth_password))
-            .send()
-            .await;
+        let response = request.send().await;
         match response {
             Ok(response) if response.status().is_success() => Answer::Accepted,
             Ok(response) if response.status() == reqwest::StatusCode::NOT_FOUND => {
@@ -300,7 +303,7 @@ impl Peers {
             Ok(response) => {
                 Answer::Unknown(format!("{}: {}", response.status(), brief(response).await))
             }
-            Err(err) => Answer::Unknown(error_chain(&err)),
+            Err(err) => Answer::Unknown(describe(&err)),
         }
     }
 
@@ -335,16 +338,13 @@ impl Peers {
     }
 
     async fn status(&self, cluster: &Cluster) -> Result<StatusNodes, String> {
-        let target = url(&cluster.endpoint, "system/status");
         let response = self
-            .client(&target, cluster.ssl_verify)
+            .on_cluster(cluster, reqwest::Method::GET, "system/status")
             .await
             .map_err(|why| format!("no status: {why}"))?
-            .get(target)
-            .basic_auth(&cluster.auth_user, Some(&cluster.auth_password))
             .send()
             .await
-            .map_err(|e| format!("no status: {}", error_chain(&e)))?;
+            .map_err(|e| format!("no status: {}", describe(&e)))?;
         let status = response.status();
         if !status.is_success() {
             return Err(format!("no status: {status}: {}", brief(response).await));
@@ -359,23 +359,18 @@ impl Peers {
     /// when it is not there yet).
     pub async fn put_service(&self, cluster: &Cluster, service: &Service) -> Result<(), String> {
         let body = serde_json::to_vec(service).map_err(|e| e.to_string())?;
-        let target = url(&cluster.endpoint, "system/services");
-        let client = self.client(&target, cluster.ssl_verify).await?;
-        let send = |method: reqwest::Method| {
-            client
-                .request(method, &target)
-                .basic_auth(&cluster.auth_user, Some(&cluster.auth_password))
+        let send = |method| async {
+            self.on_cluster(cluster, method, "system/services")
+                .await?
                 .header("Content-Type", "application/json")
                 .body(body.clone())
                 .send()
-        };
-        let response = send(reqwest::Method::PUT)
-            .await
-            .map_err(|e| error_chain(&e))?;
-        let response = if response.status() == reqwest::StatusCode::NOT_FOUND {
-            send(reqwest::Method::POST)
                 .await
-                .map_err(|e| error_chain(&e))?
+                .map_err(|e| describe(&e))
+        };
+        let response = send(reqwest::Method::PUT).await?;
+        let response = if response.status() == reqwest::StatusCode::NOT_FOUND {
+            send(reqwest::Method::POST).await?
         } else {
             response
         };
@@ -389,15 +384,16 @@ impl Peers {
 
     /// Deletes the member's service (`DELETE /system/services/<name>`); gone already is fine.
     pub async fn delete_service(&self, cluster: &Cluster, name: &str) -> Result<(), String> {
-        let target = url(&cluster.endpoint, &format!("system/services/{name}"));
         let response = self
-            .client(&target, cluster.ssl_verify)
+            .on_cluster(
+                cluster,
+                reqwest::Method::DELETE,
+                &format!("system/services/{name}"),
+            )
             .await?
-            .delete(target)
-            .basic_auth(&cluster.auth_user, Some(&cluster.auth_password))
             .send()
             .await
-            .map_err(|e| error_chain(&e))?;
+            .map_err(|e| describe(&e))?;
         let status = response.status();
         if status.is_success() || status == reqwest::StatusCode::NOT_FOUND {
             Ok(())
@@ -484,7 +480,7 @@ async fn bounded(response: reqwest::Response) -> Result<Vec<u8>, String> {
     let mut stream = response.bytes_stream();
     let mut body = Vec::new();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| error_chain(&e))?;
+        let chunk = chunk.map_err(|e| describe(&e))?;
         if body.len() + chunk.len() > ANSWER_BYTES {
             return Err(format!("the answer is larger than {ANSWER_BYTES} bytes"));
         }
@@ -504,17 +500,6 @@ async fn brief(response: reqwest::Response) -> String {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text.to_string(),
     }
-}
-
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -75,22 +75,16 @@ async fn maintain(db: &Database, jobs: &Jobs) {
         }
         Err(err) => tracing::warn!(%err, "cannot renew job leases"),
     }
-    let recovered = match queue::recover_expired(db, jobs.settings().max_attempts).await {
-        Ok(mut recovered) => match delegate::recover_expired(db).await {
-            Ok(offers) => {
-                recovered.extend(offers);
-                recovered
-            }
-            Err(err) => {
-                tracing::warn!(%err, "cannot recover expired offers to federation members");
-                recovered
-            }
-        },
-        Err(err) => {
+    let mut recovered = queue::recover_expired(db, jobs.settings().max_attempts)
+        .await
+        .unwrap_or_else(|err| {
             tracing::warn!(%err, "cannot recover expired jobs");
-            return;
-        }
-    };
+            Vec::new()
+        });
+    match delegate::recover_expired(db).await {
+        Ok(offers) => recovered.extend(offers),
+        Err(err) => tracing::warn!(%err, "cannot recover expired offers to federation members"),
+    }
     for (job, service) in recovered {
         jobs.changed(&service, &job);
     }
@@ -144,33 +138,27 @@ async fn dispatch_ready(db: &Database, jobs: &Jobs, tasks: &mut JoinSet<()>) -> 
         let quota = &quotas[&owner];
         if quota.holds_jobs() {
             let running = crate::quotas::running_of(db, Some(&owner)).await?;
-            match crate::quotas::fits(quota, running, asked) {
-                Fit::Yes => {}
-                Fit::Wait(reason) => {
-                    if queue::note_waiting(db, &job, &reason).await? {
-                        jobs.changed(&service_name, &job);
-                    }
-                    if due {
-                        offer(db, jobs, tasks, &job, &service).await?;
-                    }
-                    continue;
-                }
+            let waits = match crate::quotas::fits(quota, running, asked) {
+                Fit::Yes => None,
+                Fit::Wait(reason) => Some(reason),
                 // A member may have room for what this cluster's quota never allows.
                 Fit::Never(reason) if delegate::untried(&service, &waiting) => {
-                    let reason = format!("{reason}; it waits for a federation member");
-                    if queue::note_waiting(db, &job, &reason).await? {
-                        jobs.changed(&service_name, &job);
-                    }
-                    if due {
-                        offer(db, jobs, tasks, &job, &service).await?;
-                    }
-                    continue;
+                    Some(format!("{reason}; it waits for a federation member"))
                 }
                 Fit::Never(reason) => {
                     queue::abandon(db, &job, &reason).await?;
                     jobs.changed(&service_name, &job);
                     continue;
                 }
+            };
+            if let Some(reason) = waits {
+                if queue::note_waiting(db, &job, &reason).await? {
+                    jobs.changed(&service_name, &job);
+                }
+                if due {
+                    offer(db, jobs, tasks, &job, &service).await?;
+                }
+                continue;
             }
         }
         let lease_until = Timestamp::now() + jobs.settings().lease;

@@ -156,12 +156,6 @@ async fn remove(
     body: Bytes,
 ) -> AppResult<Json<Answer>> {
     let request = parse(&body)?;
-    if request.members.is_empty() {
-        return Err(AppError::bad_request(
-            "members",
-            "must name at least one member",
-        ));
-    }
     let change = Change::Remove {
         members: request.members,
         delete: request.delete,

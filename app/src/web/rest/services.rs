@@ -141,7 +141,7 @@ async fn update(
         .await?
         .into_iter()
         .filter(|copy| !copy.ok)
-        .map(|copy| format!("{}: {}", copy.member, copy.message))
+        .map(|copy| copy.to_string())
         .collect();
     if failed.is_empty() {
         Ok(StatusCode::NO_CONTENT.into_response())
