@@ -356,71 +356,6 @@ pub async fn crash(server: &Path, dir: &Path, scale: &Scale, seed: u64) -> anyho
     Ok(row)
 }
 
-/// Federation: a busy edge hands waiting jobs to a cloud member, which is killed (`kill -9`)
-/// and restarted in the middle: every input ends with one job, here or there, and its output
-/// in the edge's store.
-pub async fn federation(server: &Path, dir: &Path, scale: &Scale) -> anyhow::Result<Row> {
-    let started = Instant::now();
-    let n = scale.federation_uploads;
-    let service = "drill-federation";
-    let mut edge = Platform::new(
-        server,
-        &dir.join("federation-edge"),
-        &[
-            ("OSCAR_JOB_LEASE", "3"),
-            ("OSCAR_MAX_CONCURRENT_JOBS", "1"),
-            ("OSCAR_FEDERATION_PRIVATE_PEERS", "true"),
-        ],
-    );
-    let mut cloud = Platform::new(
-        server,
-        &dir.join("federation-cloud"),
-        &[("OSCAR_JOB_LEASE", "3")],
-    );
-    // The cloud's jobs note their runs beside the edge's.
-    std::fs::create_dir_all(&edge.shared)?;
-    cloud.set_env("OSCAR_JOB_MOUNTS", &format!("{}:rw", edge.shared.display()));
-    cloud.start().await?;
-    edge.start().await?;
-    let member = json!({
-        "cluster_id": "edge",
-        "federation": {"topology": "star", "rescheduler_threshold": 1, "members": [
-            {"type": "oscar", "cluster_id": "cloud", "service_name": service}]},
-        "clusters": {"cloud": {"endpoint": format!("http://127.0.0.1:{}", cloud.http),
-                               "auth_user": "oscar", "auth_password": crate::platform::PASSWORD}},
-    });
-    let drill = Drill::with(&edge, service, "0.3", member).await?;
-    if cloud.jobs(service).await.is_err() {
-        bail!("the service was not copied to the cloud member");
-    }
-    let acked = Arc::new(AtomicUsize::new(0));
-    let uploads = drill.upload(&edge, n, 4, acked.clone());
-    // Killed once it has taken a fifth of the inputs, while the edge keeps offering.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let taken = loop {
-        let taken = cloud.jobs(service).await.map(|j| j.len()).unwrap_or(0);
-        if taken >= n / 5 || Instant::now() > deadline {
-            break taken;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    cloud.kill().await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    cloud.start().await?;
-    uploads.await??;
-    let mut row = drill.tally_with(&edge, n, Some(&cloud)).await?;
-    let handed = cloud.jobs(service).await?.len();
-    edge.stop().await;
-    cloud.stop().await;
-    row.drill = "federation: the member killed (-9) while jobs are handed to it";
-    row.seconds = started.elapsed().as_secs_f64();
-    row.notes = format!(
-        "the member was killed after taking {taken} jobs and restarted 3 s later; {handed} of {n} jobs ran there; {}",
-        row.notes
-    );
-    Ok(row)
-}
-
 /// 2. The store unreachable (for jobs) during a burst: jobs wait, then all complete.
 pub async fn storage_outage(server: &Path, dir: &Path, scale: &Scale) -> anyhow::Result<Row> {
     let started = Instant::now();
@@ -628,6 +563,72 @@ pub async fn database_restart(
         "PostgreSQL stopped for {}s after {} acknowledged uploads; {}",
         scale.database_down.as_secs(),
         n / 3,
+        row.notes
+    );
+    Ok(row)
+}
+
+/// 5. A federation member killed (`kill -9`) while a busy edge hands it waiting jobs.
+///
+/// Every input ends with one job, at the edge or at the member, and its output in the edge's
+/// store.
+pub async fn federation(server: &Path, dir: &Path, scale: &Scale) -> anyhow::Result<Row> {
+    let started = Instant::now();
+    let n = scale.federation_uploads;
+    let service = "drill-federation";
+    let mut edge = Platform::new(
+        server,
+        &dir.join("federation-edge"),
+        &[
+            ("OSCAR_JOB_LEASE", "3"),
+            ("OSCAR_MAX_CONCURRENT_JOBS", "1"),
+            ("OSCAR_FEDERATION_PRIVATE_PEERS", "true"),
+        ],
+    );
+    let mut cloud = Platform::new(
+        server,
+        &dir.join("federation-cloud"),
+        &[("OSCAR_JOB_LEASE", "3")],
+    );
+    // The cloud's jobs note their runs beside the edge's.
+    std::fs::create_dir_all(&edge.shared)?;
+    cloud.set_env("OSCAR_JOB_MOUNTS", &format!("{}:rw", edge.shared.display()));
+    cloud.start().await?;
+    edge.start().await?;
+    let member = json!({
+        "cluster_id": "edge",
+        "federation": {"topology": "star", "rescheduler_threshold": 1, "members": [
+            {"type": "oscar", "cluster_id": "cloud", "service_name": service}]},
+        "clusters": {"cloud": {"endpoint": format!("http://127.0.0.1:{}", cloud.http),
+                               "auth_user": "oscar", "auth_password": crate::platform::PASSWORD}},
+    });
+    let drill = Drill::with(&edge, service, "0.3", member).await?;
+    if cloud.jobs(service).await.is_err() {
+        bail!("the service was not copied to the cloud member");
+    }
+    let acked = Arc::new(AtomicUsize::new(0));
+    let uploads = drill.upload(&edge, n, 4, acked.clone());
+    // Killed once it has taken a fifth of the inputs, while the edge keeps offering.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let taken = loop {
+        let taken = cloud.jobs(service).await.map(|j| j.len()).unwrap_or(0);
+        if taken >= n / 5 || Instant::now() > deadline {
+            break taken;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    cloud.kill().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    cloud.start().await?;
+    uploads.await??;
+    let mut row = drill.tally_with(&edge, n, Some(&cloud)).await?;
+    let handed = cloud.jobs(service).await?.len();
+    edge.stop().await;
+    cloud.stop().await;
+    row.drill = "federation: the member killed (-9) while jobs are handed to it";
+    row.seconds = started.elapsed().as_secs_f64();
+    row.notes = format!(
+        "the member was killed after taking {taken} jobs and restarted 3 s later; {handed} of {n} jobs ran there; {}",
         row.notes
     );
     Ok(row)
