@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use common::cluster::{NAMESPACE, app_with, cluster};
-use common::{ADMIN, PASSWORD, TestApp, jobs};
+use common::{ADMIN, PASSWORD, TestApp, jobs, serve};
 use domain::kubernetes::{ExposedRoutes, RouteKind};
 use http::StatusCode;
 use serde_json::{Value, json};
@@ -84,22 +84,6 @@ fn echo_service(name: &str, expose: Value) -> Value {
         "cpu": "0.5",
         "expose": expose,
     })
-}
-
-/// The app served on a real loopback socket, as `main` serves it.
-async fn serve(app: &TestApp) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let router = app.app.router.clone();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap()
-    });
-    address
 }
 
 struct Answer {
@@ -196,13 +180,6 @@ async fn until_served(address: SocketAddr, name: &str, headers: &[(&str, &str)])
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-fn basic(user: &str, password: &str) -> String {
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
-    )
 }
 
 async fn host_app() -> TestApp {
@@ -355,7 +332,7 @@ async fn requests_reach_the_app_without_the_platforms_session_and_websockets_wor
         address,
         "GET",
         "/system/services/echo/exposed/",
-        &[("Authorization", &basic(ADMIN, PASSWORD))],
+        &[("Authorization", &common::basic_auth(ADMIN, PASSWORD))],
     )
     .await;
     assert!(answer.text().ends_with("auth="), "{}", answer.text());
@@ -439,9 +416,9 @@ async fn set_auth_lets_in_the_token_and_those_the_service_is_shared_with() {
     );
     let wrong = "0".repeat(64);
     for header in [
-        basic("guarded", &wrong),
+        common::basic_auth("guarded", &wrong),
         format!("Bearer {wrong}"),
-        basic(ADMIN, "not-the-password"),
+        common::basic_auth(ADMIN, "not-the-password"),
     ] {
         let answer = request(address, "GET", base, &[("Authorization", &header)]).await;
         assert_eq!(answer.status, 401, "{header}: {}", answer.text());
@@ -456,9 +433,9 @@ async fn set_auth_lets_in_the_token_and_those_the_service_is_shared_with() {
     // The token as Basic (upstream's), as Bearer; the admin; all without the credentials
     // reaching the app.
     for header in [
-        basic("guarded", &token),
+        common::basic_auth("guarded", &token),
         format!("Bearer {token}"),
-        basic(ADMIN, PASSWORD),
+        common::basic_auth(ADMIN, PASSWORD),
     ] {
         let answer = until_served(address, "guarded", &[("Authorization", &header)]).await;
         assert!(
@@ -1000,7 +977,7 @@ async fn on_kubernetes_an_exposed_service_is_a_deployment_behind_the_proxy() {
     until_served(
         address,
         "kecho",
-        &[("Authorization", &basic("kecho", &token))],
+        &[("Authorization", &common::basic_auth("kecho", &token))],
     )
     .await;
 

@@ -5,33 +5,33 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::jobs::{self, UPPERCASE};
-use common::{ADMIN, PASSWORD, TestApp};
+use common::{ADMIN, PASSWORD, TestApp, basic_auth, serve};
 use http::StatusCode;
 use serde_json::{Value, json};
-
-/// The app served on a real loopback socket, as `main` serves it.
-async fn serve(app: &TestApp) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let router = app.app.router.clone();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap()
-    });
-    address
-}
 
 /// A server whose members may be on loopback, as these tests' are.
 async fn edge() -> TestApp {
     TestApp::with_config(|config| config.jobs.private_peers = true).await
+}
+
+/// `POST /job/<service>` with `authorization` and the given hand-over headers.
+fn job_request(
+    service: &str,
+    authorization: &str,
+    handover: &[(&str, &str)],
+    body: &str,
+) -> http::Request<axum::body::Body> {
+    let mut request =
+        http::Request::post(format!("/job/{service}")).header("Authorization", authorization);
+    for (name, value) in handover {
+        request = request.header(*name, *value);
+    }
+    request
+        .body(axum::body::Body::from(body.to_string()))
+        .unwrap()
 }
 
 fn cluster(address: impl std::fmt::Display) -> Value {
@@ -250,13 +250,10 @@ async fn a_hand_off_sent_twice_makes_one_job_and_names_are_checked() {
     )
     .await;
     jobs::create(&mut cloud, jobs::service("other", "true")).await;
+    let admin = basic_auth(ADMIN, PASSWORD);
     let post = |job: &str| {
-        http::Request::post("/job/twice")
-            .header("Authorization", basic())
-            .header("X-Delegated-Job-ID", job)
-            .header("X-Delegated-From", "pi")
-            .body(axum::body::Body::from("{\"hello\": 1}"))
-            .unwrap()
+        let handover = [("X-Delegated-Job-ID", job), ("X-Delegated-From", "pi")];
+        job_request("twice", &admin, &handover, "{\"hello\": 1}")
     };
     let first = cloud.send(post("twice-handed-1")).await;
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
@@ -267,24 +264,16 @@ async fn a_hand_off_sent_twice_makes_one_job_and_names_are_checked() {
     assert_eq!(again.json()["created"], false);
     assert_eq!(again.json()["job_name"], "twice-handed-1");
     // The same name from another cluster, or a job made here, is not that job.
+    let handover = [
+        ("X-Delegated-Job-ID", "twice-handed-1"),
+        ("X-Delegated-From", "somewhere-else"),
+    ];
     let elsewhere = cloud
-        .send(
-            http::Request::post("/job/twice")
-                .header("Authorization", basic())
-                .header("X-Delegated-Job-ID", "twice-handed-1")
-                .header("X-Delegated-From", "somewhere-else")
-                .body(axum::body::Body::from("{}"))
-                .unwrap(),
-        )
+        .send(job_request("twice", &admin, &handover, "{}"))
         .await;
     assert_eq!(elsewhere.status, StatusCode::CONFLICT, "{}", elsewhere.body);
     let local = cloud
-        .send(
-            http::Request::post("/job/twice")
-                .header("Authorization", basic())
-                .body(axum::body::Body::from("{\"local\": 1}"))
-                .unwrap(),
-        )
+        .send(job_request("twice", &admin, &[], "{\"local\": 1}"))
         .await;
     let local = local.json()["job_name"].as_str().unwrap().to_string();
     let own = cloud.send(post(&local)).await;
@@ -294,14 +283,9 @@ async fn a_hand_off_sent_twice_makes_one_job_and_names_are_checked() {
     // Another service's job name is not taken over, and names must be DNS labels.
     let other = jobs::jobs(&mut cloud, "other").await;
     assert!(other.is_empty());
+    let handover = [("X-Delegated-Job-ID", "twice-handed-1")];
     let taken = cloud
-        .send(
-            http::Request::post("/job/other")
-                .header("Authorization", basic())
-                .header("X-Delegated-Job-ID", "twice-handed-1")
-                .body(axum::body::Body::from("{}"))
-                .unwrap(),
-        )
+        .send(job_request("other", &admin, &handover, "{}"))
         .await;
     assert_eq!(taken.status, StatusCode::CONFLICT, "{}", taken.body);
     for bad in ["../etc", "UPPER", "a b"] {
@@ -318,13 +302,6 @@ async fn a_hand_off_sent_twice_makes_one_job_and_names_are_checked() {
             refused.body
         );
     }
-}
-
-fn basic() -> String {
-    use base64::Engine;
-    let credentials =
-        base64::engine::general_purpose::STANDARD.encode(format!("{ADMIN}:{PASSWORD}"));
-    format!("Basic {credentials}")
 }
 
 #[tokio::test]
@@ -499,12 +476,8 @@ async fn a_hand_off_cut_short_by_a_crash_is_finished_without_a_second_job() {
     service["federation"]["rescheduler_threshold"] = json!(3600);
     service["script"] = json!("sleep 8");
     let token = jobs::create(&mut edge, service).await;
-    let invoke = |body: &'static str| {
-        http::Request::post("/job/held")
-            .header("Authorization", format!("Bearer {token}"))
-            .body(axum::body::Body::from(body))
-            .unwrap()
-    };
+    let bearer = format!("Bearer {token}");
+    let invoke = |body: &str| job_request("held", &bearer, &[], body);
     // The first job takes the only slot; the second waits.
     let first = edge.send(invoke("{\"n\": 1}")).await;
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
@@ -512,15 +485,13 @@ async fn a_hand_off_cut_short_by_a_crash_is_finished_without_a_second_job() {
     let second = edge.send(invoke("{\"n\": 2}")).await;
     let name = second.json()["job_name"].as_str().unwrap().to_string();
     // The member holds it already…
+    let handover = [
+        ("X-Delegated-Job-ID", name.as_str()),
+        ("X-Delegated-From", "pi"),
+    ];
+    let credentials = basic_auth(ADMIN, PASSWORD);
     let held = cloud
-        .send(
-            http::Request::post("/job/held")
-                .header("Authorization", basic())
-                .header("X-Delegated-Job-ID", &name)
-                .header("X-Delegated-From", "pi")
-                .body(axum::body::Body::from("{\"n\": 2}"))
-                .unwrap(),
-        )
+        .send(job_request("held", &credentials, &handover, "{\"n\": 2}"))
         .await;
     assert_eq!(held.status, StatusCode::CREATED, "{}", held.body);
     // …and the edge had written down whom it was asking.
@@ -587,14 +558,8 @@ async fn load_based_delegation_prefers_the_idle_member() {
     let mut hog = jobs::service("hog", "sleep 20");
     hog["cpu"] = json!("1.5");
     let hog_token = jobs::create(&mut busy, hog).await;
-    let started = busy
-        .send(
-            http::Request::post("/job/hog")
-                .header("Authorization", format!("Bearer {hog_token}"))
-                .body(axum::body::Body::from("{}"))
-                .unwrap(),
-        )
-        .await;
+    let bearer = format!("Bearer {hog_token}");
+    let started = busy.send(job_request("hog", &bearer, &[], "{}")).await;
     assert_eq!(started.status, StatusCode::CREATED, "{}", started.body);
     settled(&mut busy, "hog", 1, &["Running"]).await;
 

@@ -197,12 +197,9 @@ impl TestApp {
         body: Option<serde_json::Value>,
         basic: Option<(&str, &str)>,
     ) -> TestResponse {
-        use base64::Engine;
         let mut request = Request::builder().method(method).uri(path);
         if let Some((user, password)) = basic {
-            let encoded =
-                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-            request = request.header(header::AUTHORIZATION, format!("Basic {encoded}"));
+            request = request.header(header::AUTHORIZATION, basic_auth(user, password));
         }
         let body = body
             .map(|b| Body::from(b.to_string()))
@@ -438,6 +435,29 @@ pub fn test_mirrors() -> Vec<images::Mirror> {
         .split(',')
         .map(|m| images::Mirror::parse(m).unwrap())
         .collect()
+}
+
+/// An `Authorization` value with HTTP Basic credentials.
+pub fn basic_auth(user: &str, password: &str) -> String {
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {encoded}")
+}
+
+/// The app served on a real loopback socket, as `main` serves it.
+pub async fn serve(app: &TestApp) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let router = app.app.router.clone();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .unwrap()
+    });
+    address
 }
 
 pub fn free_port() -> u16 {
