@@ -22,6 +22,32 @@ pub struct Store {
     pub webhook_token: Option<String>,
     /// Largest upload accepted through the dashboard, in bytes.
     pub upload_limit: u64,
+    /// Tells open bucket pages that a bucket's objects changed.
+    pub changes: BucketChanges,
+}
+
+impl Store {
+    /// Objects of `bucket` were created or deleted: pages showing it reload.
+    pub fn changed(&self, bucket: &str) {
+        // Nobody listening is not an error.
+        let _ = self.changes.0.send(bucket.to_string());
+    }
+
+    /// The names of buckets as their objects change, on this server.
+    pub fn subscribe_changes(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.changes.0.subscribe()
+    }
+}
+
+/// Bucket names as their objects change: what the embedded store reports, an external store's
+/// webhook and the dashboard's own deletions. Per server; a page that missed some reloads.
+#[derive(Clone)]
+pub struct BucketChanges(tokio::sync::broadcast::Sender<String>);
+
+impl Default for BucketChanges {
+    fn default() -> Self {
+        Self(tokio::sync::broadcast::channel(256).0)
+    }
 }
 
 impl std::fmt::Debug for Store {

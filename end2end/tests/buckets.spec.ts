@@ -1,7 +1,29 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { test, expect, signIn, hydrated, api, ADMIN } from './fixtures';
+import { test, expect, signIn, hydrated, api, ADMIN, PASSWORD } from './fixtures';
+import { Page } from '@playwright/test';
+
+/** Opens the menu of the row of `key` (a file, or a folder ending in `/`). */
+async function openMenu(page: Page, key: string) {
+  const row = page.locator(key.endsWith('/') ? `tr[data-folder="${key}"]` : `tr[data-key="${key}"]`);
+  const name = key.replace(/\/$/, '').split('/').pop()!;
+  await row.getByRole('button', { name: `Actions for ${name}` }).click();
+  return row;
+}
+
+/** A share link of `key` made from its row's menu, valid for `amount` `unit` (1 hour unless told). */
+async function shareLink(page: Page, key: string, amount?: string, unit?: string): Promise<string> {
+  const row = await openMenu(page, key);
+  await row.getByRole('button', { name: 'Share link…' }).click();
+  const form = page.getByTestId('share-form');
+  if (amount) await form.getByLabel('Link valid for').fill(amount);
+  if (unit) await form.getByLabel('Expiry unit').selectOption(unit);
+  await form.getByRole('button', { name: 'Create link' }).click();
+  const link = form.getByTestId('share-link');
+  await expect(link).toHaveAttribute('href', /X-Amz-Signature=/);
+  return (await link.getAttribute('href'))!;
+}
 
 // Files and a folder dropped into a service's input folder upload with progress, start jobs,
 // and their outputs can be previewed, shared and deleted, all without a reload.
@@ -81,12 +103,9 @@ test('uploads into a service input start jobs whose outputs preview in the brows
     await page.reload();
     await expect(page.locator('tr[data-key="out/été.txt"]')).toBeVisible({ timeout: 1000 });
   }).toPass({ timeout: 30_000 });
-  await page.locator('tr[data-key="out/été.txt"]').getByRole('button', { name: 'été.txt' }).click();
+  await page.locator('tr[data-key="out/été.txt"]').getByRole('button', { name: 'été.txt', exact: true }).click();
   await expect(page.getByTestId('preview-text')).toHaveText('THIRD FILE');
-  await page.locator('tr[data-key="out/été.txt"]').getByRole('button', { name: 'Share link' }).click();
-  const link = page.locator('tr[data-key="out/été.txt"]').getByTestId('share-link');
-  await expect(link).toHaveAttribute('href', /X-Amz-Signature=/);
-  const shared = await request.get((await link.getAttribute('href'))!);
+  const shared = await request.get(await shareLink(page, 'out/été.txt'));
   expect(await shared.text()).toBe('THIRD FILE');
 
   // Deleting a folder deletes what is in it; the confirmation says so.
@@ -142,10 +161,7 @@ test('an uploaded HTML file opened from its share link does not run script', asy
   }
   const links: Record<string, string> = {};
   for (const key of ['page.html', 'page.txt', 'page.pdf']) {
-    const row = page.locator(`tr[data-key="${key}"]`);
-    await row.getByRole('button', { name: 'Share link' }).click();
-    await expect(row.getByTestId('share-link')).toHaveAttribute('href', /X-Amz-Signature=/);
-    links[key] = (await row.getByTestId('share-link').getAttribute('href'))!;
+    links[key] = await shareLink(page, key);
   }
 
   const opened = await page.context().newPage();
@@ -161,4 +177,133 @@ test('an uploaded HTML file opened from its share link does not run script', asy
   await opened.waitForTimeout(500);
   expect(await opened.title()).not.toBe('ran');
   expect(await opened.title()).not.toBe('pwned');
+});
+
+// Issue 23: the bucket browser as MinIO Console users know it. Each row has an icon and a
+// menu (download, share link for as long as wanted up to 7 days, copy path, details, delete);
+// files dropped anywhere on the page upload; what an S3 client stores shows without a reload.
+test('rows have menus and details; links last as long as asked; the listing is live', async ({ page, request }) => {
+  await api.createBucket(request, 'browse-e2e');
+  await page.context().grantPermissions(['clipboard-read', 'clipboard-write']);
+  await signIn(page, '/buckets/browse-e2e');
+  await page.locator('input[name="files"]').setInputFiles([
+    { name: 'report.csv', mimeType: 'text/csv', buffer: Buffer.from('a,b\n1,2\n') },
+    { name: 'archive.tar.gz', mimeType: 'application/gzip', buffer: Buffer.from('not really gzip') },
+  ]);
+  await expect(page.locator('li[data-upload="report.csv"]')).toHaveAttribute('data-state', 'done', { timeout: 30_000 });
+  await page.getByLabel('New folder').fill('docs');
+  await page.getByLabel('New folder').press('Enter');
+
+  // Icons by kind.
+  await expect(page.locator('tr[data-key="report.csv"] svg[data-kind="text"]')).toBeVisible();
+  await expect(page.locator('tr[data-key="archive.tar.gz"] svg[data-kind="archive"]')).toBeVisible();
+  await expect(page.locator('tr[data-folder="docs/"] svg[data-kind="folder"]')).toBeVisible();
+
+  // Details: what the store knows of it, the uploader by name.
+  let row = await openMenu(page, 'report.csv');
+  await row.getByRole('button', { name: 'Details' }).click();
+  const details = page.getByTestId('object-details');
+  await expect(details).toContainText('text/csv');
+  await expect(details).toContainText('8 B (8 bytes)');
+  await expect(details.getByTestId('uploader')).toContainText(`${ADMIN} (you)`);
+  await expect(details.locator('dd.mono').first()).toHaveText(/^[0-9a-f]{32}$/);
+  await page.getByTestId('preview').getByRole('button', { name: 'Close' }).click();
+
+  // Download: the file itself, saved, whatever its type.
+  row = await openMenu(page, 'report.csv');
+  const saved = page.waitForEvent('download');
+  await row.getByRole('link', { name: 'Download' }).click();
+  const download = await saved;
+  expect(download.suggestedFilename()).toBe('report.csv');
+  expect(fs.readFileSync((await download.path())!).toString()).toBe('a,b\n1,2\n');
+
+  // Copy path: bucket and key, as FDL paths and oscar-cli write them.
+  row = await openMenu(page, 'report.csv');
+  await row.getByRole('button', { name: 'Copy path' }).click();
+  await expect(row.getByRole('button', { name: 'Copied' })).toBeVisible();
+  expect(await page.evaluate(() => navigator.clipboard.readText())).toBe('browse-e2e/report.csv');
+  // A click elsewhere closes the menu.
+  await page.getByRole('heading', { name: 'Bucket browse-e2e' }).click();
+  await expect(row.getByRole('button', { name: 'Copy path' })).toHaveCount(0);
+
+  // A link valid for 90 minutes says so to the store; more than 7 days is refused before asking.
+  const link = await shareLink(page, 'report.csv', '90', 'minutes');
+  expect(new URL(link).searchParams.get('X-Amz-Expires')).toBe('5400');
+  expect(await (await request.get(link)).text()).toBe('a,b\n1,2\n');
+  const form = page.getByTestId('share-form');
+  await form.getByLabel('Link valid for').fill('8');
+  await form.getByLabel('Expiry unit').selectOption('days');
+  await expect(form.getByTestId('expiry-error')).toHaveText('A link lasts from 1 minute to 7 days.');
+  await expect(form.getByRole('button', { name: 'Create link' })).toBeDisabled();
+  await form.getByLabel('Link valid for').fill('7');
+  await expect(form.getByRole('button', { name: 'Create link' })).toBeEnabled();
+
+  // Files dropped anywhere on the page upload into the folder shown.
+  const dataTransfer = await page.evaluateHandle(() => {
+    const dt = new DataTransfer();
+    dt.items.add(new File(['dropped on the heading'], 'anywhere.txt', { type: 'text/plain' }));
+    return dt;
+  });
+  await page.getByRole('heading', { name: 'Bucket browse-e2e' }).dispatchEvent('drop', { dataTransfer });
+  await expect(page.locator('li[data-upload="anywhere.txt"]')).toHaveAttribute('data-state', 'done', { timeout: 30_000 });
+  await expect(page.locator('tr[data-key="anywhere.txt"]')).toBeVisible();
+  // The listing reloaded; the share form stays open.
+  await expect(form.getByLabel('Link valid for')).toHaveValue('7');
+  await form.getByRole('button', { name: 'Close' }).click();
+  await expect(form).toHaveCount(0);
+
+  // What an S3 client stores (here through a presigned upload link) shows without a reload.
+  const basic = { Authorization: 'Basic ' + Buffer.from(`${ADMIN}:${PASSWORD}`).toString('base64') };
+  const presigned = await request.post('/system/buckets/browse-e2e/presign', {
+    headers: basic, data: { object_key: 'from-a-client.txt', operation: 'upload' },
+  });
+  expect(presigned.status(), await presigned.text()).toBe(200);
+  const put = await request.put((await presigned.json()).url, { data: 'stored by a client' });
+  expect(put.status()).toBe(200);
+  await expect(page.locator('tr[data-key="from-a-client.txt"]')).toBeVisible({ timeout: 10_000 });
+
+  // Delete from the menu, after saying what goes; folders too.
+  row = await openMenu(page, 'archive.tar.gz');
+  await row.getByRole('button', { name: 'Delete' }).click();
+  await expect(page.getByTestId('delete-summary')).toHaveText('archive.tar.gz will be deleted.');
+  await page.getByRole('alertdialog').getByRole('button', { name: 'Delete' }).click();
+  await expect(page.locator('tr[data-key="archive.tar.gz"]')).toHaveCount(0);
+  row = await openMenu(page, 'docs/');
+  await expect(row.getByRole('button', { name: 'Share link…' })).toHaveCount(0);
+  await row.getByRole('button', { name: 'Delete' }).click();
+  await expect(page.getByTestId('delete-summary')).toHaveText('The folder docs and everything in it will be deleted.');
+  await page.getByRole('alertdialog').getByRole('button', { name: 'Delete' }).click();
+  await expect(page.locator('tr[data-folder="docs/"]')).toHaveCount(0);
+  await expect(page.locator('tr[data-key="report.csv"]')).toBeVisible();
+});
+
+// Issue 23: sharing a bucket is set from the Buckets page, and the user it names sees it.
+test('a bucket is shared from the Buckets page with a user, who then sees it', async ({ page, request, browser }) => {
+  await api.createBucket(request, 'shared-e2e');
+  await api.createService(request, {
+    name: 'shared-svc-e2e', image: 'docker.io/library/alpine:3.20', script: 'true',
+    input: [{ path: 'shared-svc-e2e/in' }],
+  });
+  await signIn(page, '/buckets');
+  // A service's bucket is shared as its service is: no button of its own.
+  await expect(page.locator('tr[data-bucket="shared-svc-e2e"]').getByRole('button', { name: 'Sharing' })).toHaveCount(0);
+  const row = page.locator('tr[data-bucket="shared-e2e"]');
+  await expect(row.getByTestId('visibility')).toHaveText('private');
+  await row.getByRole('button', { name: 'Sharing' }).click();
+  const dialog = page.getByTestId('sharing-dialog');
+  await dialog.getByLabel('Visibility').selectOption('restricted');
+  await dialog.getByLabel('Allowed users (user ids, one per line; for restricted)').fill('bob@test\n\n');
+  await dialog.getByRole('button', { name: 'Save sharing' }).click();
+  await expect(dialog).toHaveCount(0);
+  await expect(page.getByTestId('toasts')).toContainText('Sharing saved');
+  await expect(row.getByTestId('visibility')).toHaveText('restricted: bob@test');
+
+  // Bob sees it and may browse it, but not share or delete it.
+  const bob = await browser.newPage();
+  await bob.goto(new URL('/auth/login?login_hint=bob@test&next=/buckets', page.url()).href);
+  await expect(bob).toHaveURL(/\/buckets$/);
+  const seen = bob.locator('tr[data-bucket="shared-e2e"]');
+  await expect(seen).toBeVisible();
+  await expect(seen.getByRole('button')).toHaveCount(0);
+  await bob.close();
 });

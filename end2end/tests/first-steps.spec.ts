@@ -93,7 +93,7 @@ test('an empty file previews as empty', async ({ page, request }) => {
   ]);
   const row = page.locator('tr[data-key="nothing.txt"]');
   await expect(row).toBeVisible({ timeout: 30_000 });
-  await row.getByRole('button', { name: 'nothing.txt' }).click();
+  await row.getByRole('button', { name: 'nothing.txt', exact: true }).click();
   await expect(page.getByTestId('preview-empty')).toHaveText('This file is empty.');
   await expect(page.getByTestId('preview')).not.toContainText('internal error');
 });

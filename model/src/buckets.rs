@@ -19,6 +19,10 @@ pub struct BucketOverview {
     /// The service whose creation made it.
     pub service: Option<String>,
     pub visibility: String,
+    /// Who besides the owner may use it, when `visibility` is restricted.
+    pub allowed_users: Vec<String>,
+    /// Whether the caller may change its sharing or delete it (owner or admin).
+    pub manageable: bool,
     pub objects: i64,
     pub size: i64,
 }
@@ -45,9 +49,24 @@ pub struct ObjectPage {
     pub input_of: Vec<String>,
 }
 
+/// What the store says of one object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ObjectDetails {
+    pub size: i64,
+    /// The type it was stored with.
+    pub content_type: Option<String>,
+    pub etag: Option<String>,
+    pub modified: Option<Timestamp>,
+    /// The user who uploaded it, when the platform or its store recorded one.
+    pub uploader: Option<String>,
+    /// The rest of its user metadata, by name.
+    pub metadata: Vec<(String, String)>,
+}
+
 /// What the browser can show of one object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Preview {
+    pub details: ObjectDetails,
     /// A short-lived link for images (shown inline).
     pub image_url: Option<String>,
     /// A short-lived link for PDFs (shown in a frame).

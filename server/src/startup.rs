@@ -110,6 +110,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
             notify_arn: config.notify_arn.clone(),
             webhook_token: config.webhook_token.as_ref().map(|t| t.0.clone()),
             upload_limit: config.upload_limit,
+            changes: Default::default(),
         },
         admin,
         login_throttle: LoginThrottle::new(config.trusted_proxies.clone()),
@@ -688,6 +689,7 @@ async fn handle_notifications(
         let state = state.clone();
         tokio::spawn(async move {
             let object = &notification.object;
+            state.s3.changed(&object.bucket);
             let stored = events::Stored {
                 event_name: object.event_name,
                 bucket: &object.bucket,

@@ -574,3 +574,121 @@ async fn empty_files_preview_as_empty_text() {
         assert_eq!(preview.json()["truncated"], false, "{key}");
     }
 }
+
+/// Issue 23: a row's Download is the object itself, always saved as a file (a stored page
+/// never opens on the dashboard's origin); its details give the type it was uploaded with,
+/// the uploader and the ETag; the bucket's live feed says when an S3 client stores into it.
+#[tokio::test]
+async fn objects_download_as_files_with_their_details_and_changes_are_pushed() {
+    use futures_util::StreamExt;
+    use tower::ServiceExt;
+    let mut app = TestApp::new().await;
+    assert_eq!(
+        app.get("/api/download/object/menu/page.html").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.get("/api/live/bucket/menu").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    app.login().await;
+    let created = app
+        .rest(
+            "POST",
+            "/system/buckets",
+            Some(json!({"bucket_name": "menu"})),
+        )
+        .await;
+    assert!(created.status.is_success(), "{}", created.body);
+    let page = "<html><script>document.title='ran'</script></html>";
+    let stored = app
+        .send(
+            Request::put("/api/upload/menu/site/page.html")
+                .header(http::header::CONTENT_TYPE, "text/html")
+                .body(Body::from(page))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(stored.status, StatusCode::OK, "{}", stored.body);
+
+    let preview = app
+        .call(
+            "buckets/preview",
+            &[("bucket", "menu"), ("key", "site/page.html")],
+        )
+        .await;
+    assert_eq!(preview.status, StatusCode::OK, "{}", preview.body);
+    let details = &preview.json()["details"];
+    let owner = app.call("buckets/list", &[]).await.json()[0]["owner"].clone();
+    assert_eq!(details["content_type"], "text/html");
+    assert_eq!(details["size"], page.len());
+    assert_eq!(details["uploader"], owner);
+    assert_eq!(details["etag"].as_str().map(str::len), Some(32));
+    assert_eq!(details["metadata"], json!([]));
+
+    let (status, headers, bytes) = app
+        .send_bytes(
+            Request::get("/api/download/object/menu/site/page.html")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        headers[http::header::CONTENT_TYPE],
+        "application/octet-stream"
+    );
+    assert_eq!(
+        headers[http::header::CONTENT_DISPOSITION],
+        "attachment; filename*=UTF-8''page.html"
+    );
+    assert_eq!(headers[http::header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    assert_eq!(
+        headers[http::header::CONTENT_LENGTH],
+        page.len().to_string()
+    );
+    assert_eq!(bytes, page.as_bytes());
+    for (path, status) in [
+        ("/api/download/object/menu/site/none.html", 404),
+        ("/api/download/object/menu/../other/file", 400),
+        (
+            "/api/download/object/menu/site%2F..%2F..%2Fother%2Ffile",
+            400,
+        ),
+        ("/api/download/object/nobucket/file", 404),
+    ] {
+        let got = app.get(path).await;
+        assert_eq!(got.status.as_u16(), status, "{path}: {}", got.body);
+    }
+
+    // The live feed: an object stored by an S3 client (any key) is announced; another
+    // bucket's objects are not.
+    let request = Request::get("/api/live/bucket/menu")
+        .header(http::header::COOKIE, app.cookie().unwrap())
+        .body(Body::empty())
+        .unwrap();
+    let feed = app.app.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(feed.status(), StatusCode::OK);
+    let mut feed = feed.into_body().into_data_stream();
+    let s3 = &app.app.state.s3.client;
+    s3.create_bucket().bucket("elsewhere").send().await.unwrap();
+    for (bucket, key) in [("elsewhere", "quiet.txt"), ("menu", "from-client.txt")] {
+        s3.put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(ByteStream::from_static(b"stored"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let mut seen = String::new();
+    while !seen.contains("\n\n") {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), feed.next())
+            .await
+            .unwrap_or_else(|_| panic!("no change announced: {seen:?}"))
+            .unwrap()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert_eq!(seen, "event: change\ndata: menu\n\n");
+}

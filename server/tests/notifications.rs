@@ -62,6 +62,7 @@ fn store(endpoint: &str) -> Store {
         notify_arn: Some("arn:minio:sqs::oscar:webhook".into()),
         webhook_token: None,
         upload_limit: 1024,
+        changes: Default::default(),
     }
 }
 

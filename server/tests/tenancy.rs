@@ -427,6 +427,16 @@ async fn matrix(w: &mut World) {
             403,
         ),
         (
+            "buckets/sharing",
+            json!({"name": "abk", "visibility": "public", "allowed_users": ["bob@test"]}),
+            403,
+        ),
+        (
+            "buckets/sharing",
+            json!({"name": "ap-in", "visibility": "public", "allowed_users": []}),
+            403,
+        ),
+        (
             "services/save",
             json!({"service": service("ar", "public", &[])}),
             403,
@@ -449,6 +459,8 @@ async fn matrix(w: &mut World) {
         ("GET", format!("/api/download/log/ar/{alice_ar_job}"), 404),
         ("PUT", "/api/upload/ap-in/in/x.txt".into(), 403),
         ("GET", "/api/download/zip/ap-in?key=in/x".into(), 403),
+        ("GET", "/api/download/object/ap-in/in/x".into(), 403),
+        ("GET", "/api/live/bucket/ap-in".into(), 403),
     ] {
         for who in [Anon, Bob] {
             let got = w.page(who, method, &path).await;

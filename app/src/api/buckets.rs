@@ -34,11 +34,14 @@ pub async fn list_buckets() -> Result<Vec<BucketOverview>, AppError> {
     let mut out = Vec::new();
     for record in buckets::visible_to(&state.db, &state.s3.client, &caller).await? {
         let (objects, size) = buckets::usage(&state.s3.client, &record.name).await?;
+        let manageable = caller.manages(&record.owner);
         out.push(BucketOverview {
             name: record.name,
             owner: record.owner,
             service: record.service,
             visibility: record.visibility.as_str().to_string(),
+            manageable,
+            allowed_users: record.allowed_users,
             objects,
             size,
         });
@@ -60,6 +63,30 @@ pub async fn create_bucket(name: String) -> Result<(), AppError> {
         &buckets::Sharing::default(),
     )
     .await
+}
+
+/// Sets who may use a bucket the caller manages (one not made for a service).
+#[server(prefix = "/api", endpoint = "buckets/sharing", input = leptos::server_fn::codec::Json)]
+pub async fn share_bucket(
+    name: String,
+    visibility: String,
+    allowed_users: Vec<String>,
+) -> Result<(), AppError> {
+    use crate::web::context;
+    use domain::buckets;
+    use model::service::Visibility;
+    let caller = context::require_caller().await?;
+    let state = context::state();
+    let visibility = Visibility::parse(&visibility).ok_or_else(|| {
+        AppError::bad_request("visibility", "must be private, restricted or public")
+    })?;
+    let sharing = buckets::Sharing {
+        visibility,
+        allowed_users,
+    };
+    buckets::share(&state.db, &state.s3.client, &caller, &name, &sharing).await?;
+    state.s3.changed(&name);
+    Ok(())
 }
 
 /// Empties and deletes a bucket.
@@ -126,7 +153,9 @@ pub async fn create_folder(bucket: String, folder: String) -> Result<(), AppErro
         buckets::Access::Use,
     )
     .await?;
-    buckets::create_folder(&state.s3.client, &bucket, &folder).await
+    buckets::create_folder(&state.s3.client, &bucket, &folder).await?;
+    state.s3.changed(&bucket);
+    Ok(())
 }
 
 /// Deletes files and whole folders; returns how many objects went.
@@ -147,7 +176,9 @@ pub async fn delete_objects(
         buckets::Access::Use,
     )
     .await?;
-    buckets::delete(&state.s3.client, &record, &caller, &keys, &folders).await
+    let deleted = buckets::delete(&state.s3.client, &record, &caller, &keys, &folders).await?;
+    state.s3.changed(&bucket);
+    Ok(deleted)
 }
 
 /// A download link valid for `expires_in` seconds (1 to 604800).

@@ -81,6 +81,7 @@ fn JobView(service: String, job: String) -> impl IntoView {
     #[cfg(feature = "hydrate")]
     super::widgets::listen_for_changes(
         format!("/api/live/jobs/{}", percent_encode(&service, b"")),
+        "job",
         version,
     );
     let service_href = format!("/services/{}", percent_encode(&service, b""));

@@ -39,7 +39,7 @@ pub fn JobsPage() -> impl IntoView {
         |(service, state, since, after, _)| recent_jobs(Some(service), state, since, after),
     );
     #[cfg(feature = "hydrate")]
-    super::widgets::listen_for_changes("/api/live/jobs".into(), version);
+    super::widgets::listen_for_changes("/api/live/jobs".into(), "job", version);
     let filtered =
         move || !service.read().is_empty() || state.get().is_some() || since.get().is_some();
     let table = move || {

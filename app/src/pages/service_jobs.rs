@@ -41,6 +41,7 @@ pub fn ServiceJobs(name: String) -> impl IntoView {
     #[cfg(feature = "hydrate")]
     super::widgets::listen_for_changes(
         format!("/api/live/jobs/{}", model::url::percent_encode(&name, b"")),
+        "job",
         version,
     );
     // A pull reports no job changes: the table asks again each second while one runs.

@@ -42,7 +42,7 @@ pub fn ServicesPage() -> impl IntoView {
     // Bumped when a job the user sees changes: the job counts stay current.
     let version = RwSignal::new(0u64);
     #[cfg(feature = "hydrate")]
-    super::widgets::listen_for_changes("/api/live/jobs".into(), version);
+    super::widgets::listen_for_changes("/api/live/jobs".into(), "job", version);
     let services = Resource::new(
         move || (filter.get(), page.get(), version.get()),
         |(filter, page, _)| list_services(filter, page),

@@ -6,6 +6,7 @@ use leptos_meta::Title;
 use std::time::Duration;
 
 use model::Timestamp;
+use model::service::Visibility;
 
 use crate::AppError;
 
@@ -77,6 +78,28 @@ pub fn ConfirmDialog(
             <button type="button" class="danger-solid" disabled=move || pending.get()
                 on:click=move |_| on_confirm.run(())>{confirm}</button>
         </div>
+    }
+}
+
+/// Who may use a service or bucket besides its owner; what each level means is in its text.
+#[component]
+pub fn VisibilitySelect(
+    value: RwSignal<Visibility>,
+    /// The id of the element that explains an error of it.
+    #[prop(optional)]
+    described_by: &'static str,
+) -> impl IntoView {
+    view! {
+        <select aria-describedby=(!described_by.is_empty()).then_some(described_by) on:change=move |ev| {
+            if let Some(v) = Visibility::parse(&event_target_value(&ev)) {
+                value.set(v);
+            }
+        }>
+            {[(Visibility::Private, "private: you only"), (Visibility::Restricted, "restricted: you and the users below"), (Visibility::Public, "public: every signed-in user")]
+                .into_iter()
+                .map(|(v, text)| view! { <option value=v.as_str() selected=value.get_untracked() == v>{text}</option> })
+                .collect_view()}
+        </select>
     }
 }
 
@@ -274,10 +297,10 @@ pub fn format_duration(duration: Duration) -> String {
 #[cfg(feature = "hydrate")]
 pub type EventHandler = (&'static str, Box<dyn FnMut(String)>);
 
-/// Bumps `version` (so tables reload) when the job-change stream at `url` reports something,
-/// at most a few times a second.
+/// Bumps `version` (so tables reload) when the change stream at `url` sends an `event`, at most
+/// a few times a second.
 #[cfg(feature = "hydrate")]
-pub fn listen_for_changes(url: String, version: RwSignal<u64>) {
+pub fn listen_for_changes(url: String, event: &'static str, version: RwSignal<u64>) {
     use std::cell::Cell;
     use std::rc::Rc;
     use std::time::Duration;
@@ -296,7 +319,7 @@ pub fn listen_for_changes(url: String, version: RwSignal<u64>) {
             Duration::from_millis(250),
         );
     });
-    if let Some(source) = LiveSource::open(&url, vec![("job", on_change)]) {
+    if let Some(source) = LiveSource::open(&url, vec![(event, on_change)]) {
         source.close_on_cleanup();
     }
 }

@@ -26,6 +26,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/live/jobs", get(all_job_changes))
         .route("/api/live/jobs/{service}", get(job_changes))
         .route("/api/live/log/{service}/{job}", get(log_follow))
+        .route("/api/live/bucket/{bucket}", get(bucket_changes))
         .route("/api/download/log/{service}/{job}", get(log_download))
 }
 
@@ -127,6 +128,89 @@ fn change_events(
         }
     });
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+/// An event named `change` (data: the bucket) when objects of a bucket the caller may use
+/// change as far as this server learns (`Store::changed`), or when a job of a service writing
+/// its outputs there changes (external stores report only input folders); the page reloads its
+/// listing then.
+async fn bucket_changes(
+    State(state): State<AppState>,
+    session: Session,
+    Path(bucket): Path<String>,
+) -> AppResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let caller = domain::auth::signed_in(&session).await?;
+    domain::buckets::authorize(
+        &state.db,
+        &state.s3.client,
+        &caller,
+        &bucket,
+        domain::buckets::Access::Use,
+    )
+    .await?;
+    let feed = BucketFeed {
+        changes: state.s3.subscribe_changes(),
+        jobs: state.jobs.subscribe_changes(),
+        state,
+        caller,
+        bucket,
+    };
+    let stream = futures_util::stream::unfold(feed, |mut feed| async move {
+        let event = feed.next().await?;
+        Some((Ok(event), feed))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+struct BucketFeed {
+    state: AppState,
+    caller: domain::access::Caller,
+    bucket: String,
+    changes: tokio::sync::broadcast::Receiver<String>,
+    jobs: tokio::sync::broadcast::Receiver<jobs::JobChange>,
+}
+
+impl BucketFeed {
+    async fn next(&mut self) -> Option<Event> {
+        loop {
+            // Missed some (lagging): one of them may have been this bucket's.
+            let relevant = tokio::select! {
+                changed = self.changes.recv() => match changed {
+                    Ok(name) => name == self.bucket,
+                    Err(RecvError::Lagged(_)) => true,
+                    Err(RecvError::Closed) => return None,
+                },
+                change = self.jobs.recv() => match change {
+                    Ok(change) => self.writes_here(&change.service).await,
+                    Err(RecvError::Lagged(_)) => true,
+                    Err(RecvError::Closed) => return None,
+                },
+            };
+            if !relevant {
+                continue;
+            }
+            // The bucket may have stopped being shared with the viewer since the page opened.
+            match domain::buckets::record(&self.state.db, &self.bucket).await {
+                Ok(record) if record.usable_by(&self.caller) => {
+                    return Some(Event::default().event("change").data(&self.bucket));
+                }
+                Ok(_) => return None,
+                Err(err) => {
+                    tracing::warn!(bucket = %self.bucket, %err, "bucket feed: cannot read the bucket's record")
+                }
+            }
+        }
+    }
+
+    /// Whether `service` writes outputs into the bucket.
+    async fn writes_here(&self, service: &str) -> bool {
+        let Ok(all) = self.state.services.list(&self.state.db).await else {
+            return true;
+        };
+        all.iter().any(|s| {
+            s.name == service && domain::storage::buckets_in(&s.output).contains(&self.bucket)
+        })
+    }
 }
 
 /// The log so far, then each new part as the job writes it (`log` events, stored lines with

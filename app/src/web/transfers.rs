@@ -6,6 +6,8 @@
 //! which also covers external stores without notifications; the store's own report of it
 //! makes no second job.
 //!
+//! `GET /api/download/object/{bucket}/{key}`: one object, as a file saved by the browser.
+//!
 //! `GET /api/download/zip/{bucket}?prefix=…&key=…&folder=…`: several objects and whole
 //! folders as one ZIP, written while the objects are read.
 
@@ -32,6 +34,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/upload/{bucket}/{*key}", put(upload))
         // The limit is the platform's own (`OSCAR_UPLOAD_LIMIT`), checked while streaming.
         .layer(DefaultBodyLimit::disable())
+        .route("/api/download/object/{bucket}/{*key}", get(download_object))
         .route("/api/download/zip/{bucket}", get(download_zip))
 }
 
@@ -39,6 +42,7 @@ async fn upload(
     State(state): State<AppState>,
     session: Session,
     Path((bucket, key)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
     body: Body,
 ) -> AppResult<Json<Value>> {
     let caller = domain::auth::signed_in(&session).await?;
@@ -58,12 +62,18 @@ async fn upload(
         &caller,
         &bucket,
         &key,
+        // The browser sends the file's type.
+        headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|t| t.to_str().ok()),
         body.into_data_stream(),
         &allowance,
     )
     .await?;
     let size = version.size.unwrap_or_default();
     state.jobs.metrics().uploaded(size);
+    // External stores may not report it; the embedded one also does (pages coalesce both).
+    state.s3.changed(&bucket);
     let stored = events::Stored {
         event_name: "Put",
         bucket: &bucket,
@@ -85,6 +95,63 @@ async fn upload(
     Ok(Json(
         json!({"bucket": bucket, "key": key, "size": size, "jobs": jobs}),
     ))
+}
+
+/// Always a download, whatever the object's type: a stored page never opens as one on the
+/// dashboard's origin.
+async fn download_object(
+    State(state): State<AppState>,
+    session: Session,
+    Path((bucket, key)): Path<(String, String)>,
+) -> AppResult<Response> {
+    let caller = domain::auth::signed_in(&session).await?;
+    domain::buckets::authorize(&state.db, &state.s3.client, &caller, &bucket, Access::Use).await?;
+    domain::buckets::check_key("key", &key)?;
+    let object = state
+        .s3
+        .client
+        .get_object()
+        .bucket(&bucket)
+        .key(&key)
+        .send()
+        .await
+        .map_err(|e| match e.as_service_error() {
+            Some(se) if se.is_no_such_key() => {
+                AppError::NotFound(format!("no object {key:?} in {bucket:?}"))
+            }
+            _ => domain::store::refused("key", e),
+        })?;
+    let name = key.rsplit('/').next().unwrap_or(&key);
+    let length = object.content_length();
+    let body = Body::from_stream(futures_util::stream::unfold(
+        object.body,
+        |mut body| async move {
+            let chunk = body.next().await?;
+            Some((chunk.map_err(std::io::Error::other), body))
+        },
+    ));
+    let mut response = (
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!(
+                    "attachment; filename*=UTF-8''{}",
+                    model::url::percent_encode(name, b"")
+                ),
+            ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+        ],
+        body,
+    )
+        .into_response();
+    // The browser shows the download's progress.
+    if let Some(length) = length {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, length.into());
+    }
+    Ok(response)
 }
 
 /// Chunks in flight between the reader of the store and the browser.

@@ -15,8 +15,9 @@ use super::db::Database;
 use super::jobs::events;
 use super::storage;
 use super::store::{refused, refused_in, unavailable};
-use model::buckets::{BucketSummary, ObjectEntry, ObjectPage, Preview};
+use model::buckets::{BucketSummary, ObjectDetails, ObjectEntry, ObjectPage, Preview};
 use model::service::validate;
+use model::usage::BucketUse;
 use model::{AppError, AppResult, Timestamp};
 
 pub mod records;
@@ -504,16 +505,59 @@ const PREVIEW_BYTES: i64 = 64 * 1024;
 /// How long preview and download links stay valid.
 const PREVIEW_LINK: Duration = Duration::from_secs(900);
 
-/// What the browser can show of an object, chosen by its name; links are signed by `signer`.
+/// What the store says of an object: type, size, ETag, time, uploader and user metadata.
+pub async fn details(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> AppResult<ObjectDetails> {
+    check_bucket(bucket)?;
+    check_key("key", key)?;
+    let head = s3
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| match e.as_service_error() {
+            Some(se) if se.is_not_found() => {
+                AppError::NotFound(format!("no object {key:?} in {bucket:?}"))
+            }
+            _ => refused("key", e),
+        })?;
+    let mut metadata: Vec<(String, String)> = head
+        .metadata()
+        .into_iter()
+        .flatten()
+        .filter(|(name, _)| name.as_str() != events::UPLOADER_METADATA)
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect();
+    metadata.sort();
+    Ok(ObjectDetails {
+        size: head.content_length().unwrap_or_default(),
+        content_type: head.content_type().map(str::to_string),
+        etag: head.e_tag().map(|e| e.trim_matches('"').to_string()),
+        modified: head.last_modified().map(crate::store::time_of),
+        uploader: head
+            .metadata()
+            .and_then(|m| m.get(events::UPLOADER_METADATA))
+            .cloned(),
+        metadata,
+    })
+}
+
+/// What the browser can show of an object, chosen by its name, with its details; links are
+/// signed by `signer`.
 pub async fn preview(
     s3: &aws_sdk_s3::Client,
     signer: &aws_sdk_s3::Client,
     bucket: &str,
     key: &str,
 ) -> AppResult<Preview> {
-    check_key("key", key)?;
+    // A folder marker holds nothing to describe (and the embedded store cannot HEAD one).
+    let details = match key.ends_with('/') {
+        true => ObjectDetails::default(),
+        false => details(s3, bucket, key).await?,
+    };
     let download_url = share_link(signer, bucket, key, PREVIEW_LINK).await?;
     let mut preview = Preview {
+        details,
         image_url: None,
         pdf_url: None,
         text: None,
@@ -606,12 +650,14 @@ impl Allowance {
 /// memory stays near two parts whatever the size. Bodies over the `allowance` (the upload
 /// limit, or the room the bucket owner's quota leaves) are refused and what was sent is
 /// discarded. The object's metadata names the uploader, so the job it starts is theirs
-/// (`events::object_created`). Returns the size.
+/// (`events::object_created`); `content_type` is kept as the type it was stored with. Returns
+/// the size.
 pub async fn upload<S, E>(
     s3: &aws_sdk_s3::Client,
     uploader: &Caller,
     bucket: &str,
     key: &str,
+    content_type: Option<&str>,
     mut body: S,
     allowance: &Allowance,
 ) -> AppResult<events::Version>
@@ -621,6 +667,7 @@ where
 {
     check_bucket(bucket)?;
     check_key("key", key)?;
+    let content_type = content_type.map(str::trim).filter(|t| !t.is_empty());
     let mut part = Vec::with_capacity(PART_SIZE);
     let mut total: u64 = 0;
     let mut multipart: Option<Multipart> = None;
@@ -636,7 +683,8 @@ where
             if part.len() >= PART_SIZE {
                 let full = std::mem::replace(&mut part, Vec::with_capacity(PART_SIZE));
                 if multipart.is_none() {
-                    multipart = Some(Multipart::start(s3, uploader, bucket, key).await?);
+                    multipart =
+                        Some(Multipart::start(s3, uploader, bucket, key, content_type).await?);
                 }
                 multipart.as_mut().expect("started").send(full).await?;
             }
@@ -656,6 +704,7 @@ where
                 .bucket(bucket)
                 .key(key)
                 .metadata(events::UPLOADER_METADATA, &uploader.id)
+                .set_content_type(content_type.map(str::to_string))
                 .body(ByteStream::from(part))
                 .send()
                 .await
@@ -697,12 +746,14 @@ impl Multipart {
         uploader: &Caller,
         bucket: &str,
         key: &str,
+        content_type: Option<&str>,
     ) -> AppResult<Self> {
         let started = s3
             .create_multipart_upload()
             .bucket(bucket)
             .key(key)
             .metadata(events::UPLOADER_METADATA, &uploader.id)
+            .set_content_type(content_type.map(str::to_string))
             .send()
             .await
             .map_err(|e| refused("key", e))?;

@@ -15,7 +15,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use super::widgets::{ErrorPanel, PageHeader};
 use crate::api::buckets::{ObjectEntry, list_objects};
 use model::url::percent_encode;
-use objects::{ObjectRow, SelectBox, Toolbar};
+use objects::{FolderRow, Listing, ObjectRow, RowDialogs, Toolbar};
 use preview::Preview;
 use uploads::Uploads;
 
@@ -95,6 +95,23 @@ pub fn BucketPage() -> impl IntoView {
     }
 }
 
+/// A click anywhere but in a row's menu closes the open one.
+#[cfg(feature = "hydrate")]
+fn close_menu_outside(menu: RwSignal<Option<String>>) {
+    use wasm_bindgen::JsCast;
+    let clicks = window_event_listener(leptos::ev::click, move |ev| {
+        let in_menu = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+            .and_then(|e| e.closest(".row-menu").ok().flatten())
+            .is_some();
+        if !in_menu && menu.with_untracked(Option::is_some) {
+            menu.set(None);
+        }
+    });
+    on_cleanup(move || clicks.remove());
+}
+
 #[component]
 fn Browser(bucket: String, prefix: String) -> impl IntoView {
     // Bumped after changes (uploads, deletions, new folders): the first page reloads.
@@ -106,6 +123,9 @@ fn Browser(bucket: String, prefix: String) -> impl IntoView {
     let filter = RwSignal::new(String::new());
     let sort = RwSignal::new(SortBy::Name);
     let previewing = RwSignal::new(None::<String>);
+    let listing_to = Listing::new(selected, previewing, version);
+    #[cfg(feature = "hydrate")]
+    close_menu_outside(listing_to.menu);
     let first = {
         let (bucket, prefix) = (bucket.clone(), prefix.clone());
         Resource::new(
@@ -131,14 +151,18 @@ fn Browser(bucket: String, prefix: String) -> impl IntoView {
         Some(Err(_)) => found.set(false),
         None => {}
     });
-    // Jobs write their outputs as they end: when a job the user sees changes, the listing
-    // reloads, unless more pages were loaded (a reload would fold them away).
+    // New objects (uploads, jobs' outputs, S3 clients) and the dashboard's deletions reload
+    // the listing, unless more pages were loaded (a reload would fold them away).
     #[cfg(feature = "hydrate")]
     {
-        let jobs_changed = RwSignal::new(0u64);
-        super::widgets::listen_for_changes("/api/live/jobs".into(), jobs_changed);
+        let changed = RwSignal::new(0u64);
+        super::widgets::listen_for_changes(
+            format!("/api/live/bucket/{}", percent_encode(&bucket, b"")),
+            "change",
+            changed,
+        );
         Effect::new(move |seen: Option<u64>| {
-            let now = jobs_changed.get();
+            let now = changed.get();
             if seen.is_some_and(|seen| seen != now) && more.with_untracked(Vec::is_empty) {
                 version.update(|v| *v += 1);
             }
@@ -227,21 +251,12 @@ fn Browser(bucket: String, prefix: String) -> impl IntoView {
                                         <th></th>
                                     </tr></thead>
                                     <tbody>
-                                        {move || folders.iter().filter(|f| matches_filter(f, &filter.read())).map(|folder| {
-                                            let href = folder_href(&folder_bucket, folder);
-                                            let name = format!("{}/", leaf(folder));
-                                            let value = folder.clone();
-                                            view! {
-                                                <tr data-folder=folder.clone()>
-                                                    <td><SelectBox value selected /></td>
-                                                    <td><A href=href>{name}</A></td>
-                                                    <td></td><td></td><td></td>
-                                                </tr>
-                                            }
+                                        {move || folders.iter().filter(|f| matches_filter(f, &filter.read())).map(|folder| view! {
+                                            <FolderRow bucket=folder_bucket.clone() folder=folder.clone() listing=listing_to />
                                         }).collect_view()}
                                         {move || arrange(objects.iter().cloned().chain(more.get()), &filter.read(), sort.get())
                                             .into_iter()
-                                            .map(|o| view! { <ObjectRow bucket=bucket.clone() object=o selected previewing /> })
+                                            .map(|o| view! { <ObjectRow bucket=bucket.clone() object=o listing=listing_to /> })
                                             .collect_view()}
                                     </tbody>
                                 </table>
@@ -268,6 +283,7 @@ fn Browser(bucket: String, prefix: String) -> impl IntoView {
             // A bucket that is not there (or not the caller's) gets no upload area or tools.
             <Show when=move || found.get()>
                 <Toolbar bucket=tools.0.clone() prefix=tools.1.clone() selected version />
+                <RowDialogs bucket=tools.0.clone() listing=listing_to />
                 <input type="search" placeholder="Filter by name" aria-label="Filter by name" bind:value=filter />
                 <Uploads bucket=tools.0.clone() prefix=tools.1.clone() version />
             </Show>

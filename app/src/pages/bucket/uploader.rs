@@ -4,9 +4,9 @@
 //! needs no feature gates.
 
 #[cfg(feature = "hydrate")]
-pub(super) use browser::{Queue, accept_folders};
+pub(super) use browser::{Queue, accept_folders, drop_anywhere};
 #[cfg(not(feature = "hydrate"))]
-pub(super) use inert::{Queue, accept_folders};
+pub(super) use inert::{Queue, accept_folders, drop_anywhere};
 
 #[cfg(not(feature = "hydrate"))]
 mod inert {
@@ -27,8 +27,6 @@ mod inert {
             Self
         }
 
-        pub fn add_dropped(&self, _prefix: &str, _event: &leptos::ev::DragEvent) {}
-
         pub fn add_picked(&self, _prefix: &str, _event: &leptos::ev::Event) {}
 
         pub fn cancel(&self, _id: usize) {}
@@ -37,6 +35,8 @@ mod inert {
     }
 
     pub fn accept_folders(_input: NodeRef<Input>) {}
+
+    pub fn drop_anywhere(_queue: Queue, _prefix: String, _dragging: RwSignal<bool>) {}
 }
 
 #[cfg(feature = "hydrate")]
@@ -65,6 +65,44 @@ mod browser {
         });
     }
 
+    /// Files dragged anywhere over the page upload into `prefix`; `dragging` says while they
+    /// are over it. Other drags (text, links) are left to the page.
+    pub fn drop_anywhere(queue: Queue, prefix: String, dragging: RwSignal<bool>) {
+        fn files_of(ev: &web_sys::DragEvent) -> Option<web_sys::DataTransfer> {
+            ev.data_transfer().filter(|d| {
+                d.types()
+                    .includes(&wasm_bindgen::JsValue::from_str("Files"), 0)
+            })
+        }
+        let over = window_event_listener(leptos::ev::dragover, move |ev| {
+            if files_of(&ev).is_some() {
+                ev.prevent_default();
+                // Fired every few milliseconds while over the page.
+                if !dragging.get_untracked() {
+                    dragging.set(true);
+                }
+            }
+        });
+        // Moving between elements fires this too; only leaving the window has no target.
+        let left = window_event_listener(leptos::ev::dragleave, move |ev| {
+            if ev.related_target().is_none() {
+                dragging.set(false);
+            }
+        });
+        let dropped = window_event_listener(leptos::ev::drop, move |ev| {
+            if let Some(files) = files_of(&ev).and_then(|d| d.files()) {
+                ev.prevent_default();
+                dragging.set(false);
+                queue.add(&prefix, files);
+            }
+        });
+        on_cleanup(move || {
+            over.remove();
+            left.remove();
+            dropped.remove();
+        });
+    }
+
     #[derive(Clone)]
     pub struct Queue {
         bucket: String,
@@ -87,13 +125,6 @@ mod browser {
                 uploads,
                 version,
                 inner: send_wrapper::SendWrapper::new(Rc::default()),
-            }
-        }
-
-        /// Queues the files dropped on the drop zone.
-        pub fn add_dropped(&self, prefix: &str, event: &leptos::ev::DragEvent) {
-            if let Some(files) = event.data_transfer().and_then(|d| d.files()) {
-                self.add(prefix, files);
             }
         }
 

@@ -31,14 +31,8 @@ pub(super) fn Uploads(bucket: String, prefix: String, version: RwSignal<u64>) ->
     let uploads = RwSignal::new(Vec::<Upload>::new());
     let dragging = RwSignal::new(false);
     let queue = Queue::new(bucket.clone(), uploads, version);
-    let on_drop = {
-        let (queue, prefix) = (queue.clone(), prefix.clone());
-        move |ev: leptos::ev::DragEvent| {
-            ev.prevent_default();
-            dragging.set(false);
-            queue.add_dropped(&prefix, &ev);
-        }
-    };
+    // The whole page is the drop zone; this area shows when files are over it.
+    uploader::drop_anywhere(queue.clone(), prefix.clone(), dragging);
     let on_pick = {
         let (queue, prefix) = (queue.clone(), prefix.clone());
         move |ev: leptos::ev::Event| queue.add_picked(&prefix, &ev)
@@ -54,15 +48,9 @@ pub(super) fn Uploads(bucket: String, prefix: String, version: RwSignal<u64>) ->
         (size > 0.0).then(|| (sent / size * 100.0).round())
     };
     view! {
-        <div
-            class=move || if dragging.get() { "dropzone active" } else { "dropzone" }
-            data-testid="dropzone"
-            on:dragover=move |ev: leptos::ev::DragEvent| { ev.prevent_default(); dragging.set(true); }
-            on:dragleave=move |_| dragging.set(false)
-            on:drop=on_drop
-        >
+        <div class=move || if dragging.get() { "dropzone active" } else { "dropzone" } data-testid="dropzone">
             <p>
-                "Drop files here, or "
+                "Drop files anywhere on this page, or "
                 <label class="file inline">"choose files" <input type="file" multiple name="files" on:change=on_pick /></label>
                 " or "
                 <label class="file inline">"a folder" <input type="file" multiple name="folder-files" node_ref=folder_input on:change=on_pick_folder /></label>

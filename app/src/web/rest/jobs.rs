@@ -187,6 +187,7 @@ async fn store_event(
             "is not an S3/MinIO storage event (expected Records[0].eventSource minio:s3 or aws:s3)",
         ));
     };
+    state.s3.changed(&event.bucket);
     if !event.is_created() {
         return Ok(Json(Routed { jobs: Vec::new() }));
     }
