@@ -1,4 +1,4 @@
-import { test, expect, signIn, api } from './fixtures';
+import { test, expect, signIn, hydrated, api } from './fixtures';
 
 test('memory is edited through the form and read back through the OSCAR API', async ({ page, request }) => {
   const service = {
@@ -93,17 +93,26 @@ test('a service is created through the form', async ({ page, request }) => {
   expect(stored.output[0].path).toBe('form-e2e/out');
 });
 
-test('access, labels, annotations and new secrets are set through the form', async ({ page, request }) => {
+test('access, variables, labels, annotations and new secrets are set through the form', async ({ page, request }) => {
   await api.createService(request, {
     name: 'access-e2e',
     image: 'docker.io/library/alpine:3.20',
     script: '#!/bin/sh\necho hi\n',
-    environment: { secrets: { API_KEY: 'kept-access-secret' } },
+    environment: { variables: { MODE: 'fast', DROP_ME: 'x' }, secrets: { API_KEY: 'kept-access-secret' } },
   });
   await signIn(page, '/services/access-e2e/edit');
   await page.getByLabel('Visibility').selectOption('restricted');
   await page.getByLabel('Allowed users (user ids, one per line; for restricted)').fill('alice@example.org\n\nbob@example.org');
-  await page.getByLabel('Annotations (one key=value per line)').fill('note=demo');
+  // Variables, labels and annotations are rows of a name and a value; a value may span lines.
+  await expect(page.getByLabel('Variable 1 name')).toHaveValue('DROP_ME');
+  await page.getByRole('button', { name: 'Remove Variable 1' }).click();
+  await expect(page.getByLabel('Variable 1 name')).toHaveValue('MODE');
+  await page.getByRole('button', { name: 'Add a variable' }).click();
+  await page.getByLabel('Variable 2 name').fill('CERT');
+  await page.getByLabel('Variable 2 value').fill('-----BEGIN-----\nabc=\n-----END-----');
+  await page.getByRole('button', { name: 'Add an annotation' }).click();
+  await page.getByLabel('Annotation 1 name').fill('note');
+  await page.getByLabel('Annotation 1 value').fill('demo');
   await page.getByLabel('Output folders (bucket/folder, one per line)').fill('access-e2e/out suffix=.png,.jpg');
   await page.getByTestId('script-help').locator('summary').click();
   await expect(page.getByTestId('script-help')).toContainText('$TMP_OUTPUT_DIR');
@@ -111,11 +120,18 @@ test('access, labels, annotations and new secrets are set through the form', asy
   await page.getByLabel('New secret 1 name').fill('TOKEN');
   await page.getByLabel('New secret 1 value').fill('new-access-secret');
 
-  // A line that is not key=value is named under its field.
-  await page.getByLabel('Labels (one key=value per line, copied to its jobs)').fill('oops');
+  // A value without a name, or a name given twice, is named under its field.
+  await page.getByRole('button', { name: 'Add a label' }).click();
+  await page.getByLabel('Label 1 value').fill('vision');
   await page.getByRole('button', { name: 'Save' }).click();
-  await expect(page.locator('[data-field="labels"]')).toContainText('line 1: expected key=value');
-  await page.getByLabel('Labels (one key=value per line, copied to its jobs)').fill('team=vision');
+  await expect(page.locator('[data-field="labels"]')).toContainText('row 1: a value needs a name');
+  await expect(page.getByLabel('Label 1 name')).toHaveAttribute('aria-invalid', 'true');
+  await page.getByLabel('Label 1 name').fill('team');
+  await page.getByRole('button', { name: 'Add a variable' }).click();
+  await page.getByLabel('Variable 3 name').fill('MODE');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await expect(page.locator('[data-field="environment"]')).toContainText('row 3: MODE is given twice');
+  await page.getByRole('button', { name: 'Remove Variable 3' }).click();
   await page.getByRole('button', { name: 'Save' }).click();
   await expect(page).toHaveURL(/\/services\/access-e2e$/);
 
@@ -124,6 +140,7 @@ test('access, labels, annotations and new secrets are set through the form', asy
   expect(stored.allowed_users).toEqual(['alice@example.org', 'bob@example.org']);
   expect(stored.labels.team).toBe('vision');
   expect(stored.annotations.note).toBe('demo');
+  expect(stored.environment.variables).toEqual({ MODE: 'fast', CERT: '-----BEGIN-----\nabc=\n-----END-----' });
   expect(stored.output).toEqual([{ storage_provider: 'minio.default', path: 'access-e2e/out', suffix: ['.png', '.jpg'] }]);
   expect(Object.keys(stored.environment.secrets).sort()).toEqual(['API_KEY', 'TOKEN']);
   const text = JSON.stringify(stored);
@@ -132,7 +149,9 @@ test('access, labels, annotations and new secrets are set through the form', asy
 
   // The form shows them again, without the values of secrets.
   await page.goto('/services/access-e2e/edit');
-  await expect(page.getByLabel('Labels (one key=value per line, copied to its jobs)')).toHaveValue('team=vision');
+  await expect(page.getByLabel('Label 1 name')).toHaveValue('team');
+  await expect(page.getByLabel('Label 1 value')).toHaveValue('vision');
+  await expect(page.getByLabel('Variable 1 value')).toHaveValue('-----BEGIN-----\nabc=\n-----END-----');
   await expect(page.getByLabel('Visibility')).toHaveValue('restricted');
   await expect(page.getByLabel('Output folders (bucket/folder, one per line)')).toHaveValue('access-e2e/out suffix=.png,.jpg');
   await expect(page.getByLabel('TOKEN', { exact: true })).toHaveValue('');
@@ -179,6 +198,54 @@ test('leaving the form with changes not saved asks first', async ({ page, reques
   await save.click();
   await expect(page).toHaveURL(/\/services\/guard-e2e$/);
   expect(asked.length).toBe(2);
+});
+
+// Issue 23: changes made in the YAML tab, or carried from it to the form, are guarded too.
+test('leaving with changes in the YAML tab asks first, on Edit and New service', async ({ page, request }) => {
+  await api.createService(request, {
+    name: 'yaml-guard-e2e',
+    image: 'docker.io/library/alpine:3.20',
+    script: '#!/bin/sh\necho hi\n',
+  });
+  const asked: string[] = [];
+  page.on('dialog', (dialog) => {
+    asked.push(dialog.message());
+    return dialog.dismiss();
+  });
+  await signIn(page, '/services/yaml-guard-e2e/edit');
+  await expect(page.getByRole('button', { name: 'Save' })).toBeEnabled();
+  // The YAML tab untouched: nothing to lose.
+  await page.getByRole('tab', { name: 'YAML' }).click();
+  const yaml = page.getByLabel('FDL (YAML)');
+  await expect(yaml).toHaveValue(/yaml-guard-e2e/);
+  await page.getByRole('link', { name: 'Jobs', exact: true }).click();
+  await expect(page).toHaveURL(/\/jobs$/);
+  expect(asked).toEqual([]);
+
+  // Typed in the YAML tab: asked, and declining keeps the text.
+  await page.goto('/services/yaml-guard-e2e/edit');
+  await expect(page.getByRole('button', { name: 'Save' })).toBeEnabled();
+  await page.getByRole('tab', { name: 'YAML' }).click();
+  const text = await yaml.inputValue();
+  await yaml.fill(text.replace('echo hi', 'echo changed'));
+  await page.getByRole('link', { name: 'Jobs', exact: true }).click();
+  await expect.poll(() => asked.length).toBe(1);
+  await expect(page).toHaveURL(/\/yaml-guard-e2e\/edit$/);
+  await expect(yaml).toHaveValue(/echo changed/);
+  // Carried to the form, the change is still one not saved.
+  await page.getByRole('tab', { name: 'Form' }).click();
+  await page.getByRole('link', { name: 'Jobs', exact: true }).click();
+  await expect.poll(() => asked.length).toBe(2);
+  await expect(page).toHaveURL(/\/yaml-guard-e2e\/edit$/);
+
+  // New service: FDL pasted and not applied asks too.
+  await page.goto('/new-service');
+  await hydrated(page);
+  await page.getByRole('tab', { name: 'YAML' }).click();
+  await page.getByLabel('FDL (YAML)').fill('functions:\n  oscar:\n  - c:\n      name: pasted-e2e\n');
+  await page.getByRole('link', { name: 'Jobs', exact: true }).click();
+  await expect.poll(() => asked.length).toBe(3);
+  await expect(page).toHaveURL(/\/new-service$/);
 });
 
 test('a service is edited as YAML, and the form follows', async ({ page, request }) => {

@@ -10,6 +10,7 @@ mod jobs;
 mod layout;
 mod login;
 mod new_service;
+mod pairs_editor;
 mod provider_fields;
 mod service_detail;
 mod service_form;

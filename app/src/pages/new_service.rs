@@ -14,6 +14,9 @@ use model::service::{Service, fdl};
 pub fn NewServicePage() -> impl IntoView {
     let yaml = RwSignal::new(false);
     let draft = RwSignal::new(Service::default());
+    let baseline = StoredValue::new(None::<Service>);
+    // YAML text with nothing new in it: as the form wrote it, or as last applied.
+    let settled = StoredValue::new(String::new());
     let fdl = RwSignal::new(String::new());
     let script_name = RwSignal::new(String::new());
     let script = RwSignal::new(String::new());
@@ -23,7 +26,9 @@ pub fn NewServicePage() -> impl IntoView {
         if !yaml.get_untracked() {
             let service = draft.get_untracked();
             if service != Service::default() {
-                fdl.set(fdl::export(&service));
+                let text = fdl::export(&service);
+                settled.set_value(text.clone());
+                fdl.set(text);
             }
             note.set(None);
             yaml.set(true);
@@ -62,6 +67,18 @@ pub fn NewServicePage() -> impl IntoView {
             yaml.set(false);
         }
     };
+    #[cfg(feature = "hydrate")]
+    super::widgets::guard_unsaved(move || {
+        let form_changed = baseline.with_value(|base| {
+            base.as_ref()
+                .is_some_and(|base| draft.get_untracked() != *base)
+        });
+        let text = fdl.get_untracked();
+        let yaml_changed = yaml.get_untracked()
+            && !text.trim().is_empty()
+            && settled.with_value(|done| *done != text);
+        form_changed || yaml_changed
+    });
     view! {
         <PageHeader title="New service" />
         <super::examples::ExampleGallery open_in_yaml=move |text: String| {
@@ -76,9 +93,9 @@ pub fn NewServicePage() -> impl IntoView {
         {move || note.get().map(|text| view! { <p class="notice" data-testid="sync-note">{text}</p> })}
         <Show
             when=move || yaml.get()
-            fallback=move || view! { <ServiceForm original=draft.get_untracked() creating=true draft /> }
+            fallback=move || view! { <ServiceForm original=draft.get_untracked() creating=true draft baseline /> }
         >
-            <ApplyFdlForm fdl script_name script files />
+            <ApplyFdlForm fdl script_name script files settled />
         </Show>
     }
 }
@@ -91,8 +108,14 @@ fn ApplyFdlForm(
     script_name: RwSignal<String>,
     script: RwSignal<String>,
     files: RwSignal<Vec<ScriptFile>>,
+    settled: StoredValue<String>,
 ) -> impl IntoView {
     let apply = ServerAction::<ApplyFdl>::new();
+    Effect::new(move |_| {
+        if matches!(apply.value().get(), Some(Ok(_))) {
+            settled.set_value(fdl.get_untracked());
+        }
+    });
     view! {
         <section class="panel detail">
             <p class="muted">

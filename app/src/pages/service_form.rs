@@ -2,19 +2,16 @@
 //! common fields; everything else in a definition is kept as it is. The browser runs the same
 //! validation as the server, so mistakes show under their field before anything is sent.
 
-use std::collections::BTreeMap;
-
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 
+use super::pairs_editor::{Pairs, PairsEditor};
 use super::provider_fields::{ProviderFields, Providers};
-use super::widgets::{ErrorPanel, PageHeader, loaded};
+use super::widgets::{ErrorPanel, PageHeader, VisibilitySelect, loaded};
 use crate::api::services::{CreateService, SaveService};
 use model::service::expose::Expose;
 use model::service::validate::{self, LOG_LEVELS};
-use model::service::{
-    FieldError, PLATFORM_STORE, SERVICE_LABEL, Service, StorageIo, Visibility, fdl,
-};
+use model::service::{FieldError, PLATFORM_STORE, SERVICE_LABEL, Service, StorageIo, fdl};
 
 /// Edits a service in the form or as FDL (YAML). The two tabs show the same service:
 /// switching to YAML writes the form's service, switching back fills the form from the YAML.
@@ -31,6 +28,7 @@ pub fn EditServicePage() -> impl IntoView {
 fn EditTabs(original: Service) -> impl IntoView {
     let yaml = RwSignal::new(false);
     let draft = RwSignal::new(original.clone());
+    let baseline = StoredValue::new(None::<Service>);
     // The form starts from this; the YAML tab replaces it when it reads a service.
     let shown = RwSignal::new(original.clone());
     let text = RwSignal::new(String::new());
@@ -88,6 +86,19 @@ fn EditTabs(original: Service) -> impl IntoView {
             yaml.set(false);
         }
     };
+    // Leaving with changes not saved asks first (a link, a reload, closing the tab), whichever
+    // tab holds them.
+    #[cfg(feature = "hydrate")]
+    super::widgets::guard_unsaved(move || {
+        baseline.with_value(|base| {
+            let Some(base) = base else { return false };
+            if yaml.get_untracked() {
+                text.get_untracked() != fdl::export(base)
+            } else {
+                draft.get_untracked() != *base
+            }
+        })
+    });
     let save = ServerAction::<SaveService>::new();
     let navigate = use_navigate();
     Effect::new(move |_| {
@@ -113,7 +124,7 @@ fn EditTabs(original: Service) -> impl IntoView {
         {move || note.get().map(|text| view! { <p class="notice" data-testid="sync-note">{text}</p> })}
         <Show
             when=move || yaml.get()
-            fallback=move || view! { <ServiceForm original=shown.get() creating=false draft /> }
+            fallback=move || view! { <ServiceForm original=shown.get() creating=false draft baseline /> }
         >
             <form class="panel detail" on:submit=submit>
                 <p class="muted">"The service as FDL, script included. Secrets are not shown: they keep their stored values unless the YAML gives new ones."</p>
@@ -133,9 +144,12 @@ fn EditTabs(original: Service) -> impl IntoView {
 pub fn ServiceForm(
     original: Service,
     creating: bool,
-    /// Receives the form's service as it is edited (the YAML tab shows it).
-    #[prop(optional)]
-    draft: Option<RwSignal<Service>>,
+    /// Receives the form's service as it is edited (the YAML tab shows it, the page's guard
+    /// compares it).
+    draft: RwSignal<Service>,
+    /// What the untouched form describes, set by the first form the page shows: the page's
+    /// guard counts changes from it, across tabs.
+    baseline: StoredValue<Option<Service>>,
 ) -> impl IntoView {
     let name = RwSignal::new(original.name.clone());
     let image = RwSignal::new(original.image.clone());
@@ -148,15 +162,13 @@ pub fn ServiceForm(
         original.log_level.clone()
     });
     let script = RwSignal::new(original.script.clone());
-    let variables = RwSignal::new(pairs_text(original.environment.variables.iter()));
+    let variables = Pairs::of(original.environment.variables.iter());
     let visibility = RwSignal::new(original.visibility);
     let allowed_users = RwSignal::new(original.allowed_users.join("\n"));
     let vo = RwSignal::new(original.vo.clone());
     // The label the platform sets itself is not the user's to edit.
-    let labels = RwSignal::new(pairs_text(
-        original.labels.iter().filter(|(k, _)| *k != SERVICE_LABEL),
-    ));
-    let annotations = RwSignal::new(pairs_text(original.annotations.iter()));
+    let labels = Pairs::of(original.labels.iter().filter(|(k, _)| *k != SERVICE_LABEL));
+    let annotations = Pairs::of(original.annotations.iter());
     let inputs = RwSignal::new(storage_paths(&original.input));
     let outputs = RwSignal::new(storage_paths(&original.output));
     // Secret values never reach the browser; blank means "keep the stored value".
@@ -200,7 +212,7 @@ pub fn ServiceForm(
         service.enable_gpu = gpu.get_untracked();
         service.log_level = log_level.get_untracked();
         service.script = script.get_untracked();
-        let (parsed, mut found) = parse_pairs(&variables.get_untracked(), "environment.variables");
+        let (parsed, mut found) = variables.map("environment.variables");
         service.environment.variables = parsed;
         service.environment.secrets = secret_signals
             .iter()
@@ -231,10 +243,10 @@ pub fn ServiceForm(
             .map(String::from)
             .collect();
         service.vo = vo.get_untracked().trim().to_string();
-        let (parsed, more) = parse_pairs(&labels.get_untracked(), "labels");
+        let (parsed, more) = labels.map("labels");
         service.labels = parsed;
         found.extend(more);
-        let (parsed, more) = parse_pairs(&annotations.get_untracked(), "annotations");
+        let (parsed, more) = annotations.map("annotations");
         service.annotations = parsed;
         found.extend(more);
         let (input, more) = merge_paths(&original.input, &inputs.get_untracked(), "input");
@@ -256,19 +268,14 @@ pub fn ServiceForm(
         found.extend(wrong);
         (service, found)
     };
-    // Leaving with changes not saved asks first: a link, a reload, closing the tab. What the
-    // untouched form describes is the baseline (the same conversions apply to both).
-    let initial = current().0;
-    let dirty = {
-        let current = current.clone();
-        move || current().0 != initial
-    };
-    #[cfg(feature = "hydrate")]
-    guard_unsaved(dirty);
-    #[cfg(not(feature = "hydrate"))]
-    let _ = dirty;
-    // Kept up to date for the YAML tab of "New service".
-    if let Some(draft) = draft {
+    let tracked_secrets = secrets.clone();
+    // The same conversions apply to the baseline and to every later draft.
+    if baseline.with_value(Option::is_none) {
+        let initial = current().0;
+        draft.set(initial.clone());
+        baseline.set_value(Some(initial));
+    }
+    {
         let current = current.clone();
         Effect::new(move |_| {
             name.track();
@@ -288,7 +295,13 @@ pub fn ServiceForm(
             vo.track();
             labels.track();
             annotations.track();
-            added_secrets.track();
+            for (_, value) in &tracked_secrets {
+                value.track();
+            }
+            for (key, value) in added_secrets.get() {
+                key.track();
+                value.track();
+            }
             draft.set(current().0);
         });
     }
@@ -418,12 +431,8 @@ pub fn ServiceForm(
                 </ul>
             </details>
             <p class="field-error" id="error-script" data-field="script">{error_for("script")}</p>
-            <label>
-                "Environment variables (one NAME=value per line)"
-                <textarea class="code" rows="4" spellcheck="false" prop:value=variables
-                    aria-invalid=invalid("environment") aria-describedby="error-environment"
-                    on:input=move |ev| variables.set(event_target_value(&ev))></textarea>
-            </label>
+            <PairsEditor pairs=variables legend="Environment variables" what="Variable"
+                error_id="error-environment" invalid=Signal::derive(invalid("environment")) />
             <p class="field-error" id="error-environment" data-field="environment">{error_for("environment")}</p>
             <fieldset data-testid="expose-fields">
                 <legend>"Exposed: a long-running web server instead of a job per file"</legend>
@@ -483,16 +492,7 @@ pub fn ServiceForm(
                 <div class="row">
                     <label>
                         "Visibility"
-                        <select aria-describedby="error-visibility" on:change=move |ev| {
-                            if let Some(v) = Visibility::parse(&event_target_value(&ev)) {
-                                visibility.set(v);
-                            }
-                        }>
-                            {[(Visibility::Private, "private: you only"), (Visibility::Restricted, "restricted: you and the users below"), (Visibility::Public, "public: every signed-in user")]
-                                .into_iter()
-                                .map(|(v, text)| view! { <option value=v.as_str() selected=visibility.get_untracked() == v>{text}</option> })
-                                .collect_view()}
-                        </select>
+                        <VisibilitySelect value=visibility described_by="error-visibility" />
                     </label>
                     <label>"VO" <input type="text" spellcheck="false" prop:value=vo aria-invalid=invalid("vo") aria-describedby="error-vo"
                         on:input=move |ev| vo.set(event_target_value(&ev)) /></label>
@@ -507,20 +507,10 @@ pub fn ServiceForm(
             <p class="field-error" id="error-visibility" data-field="visibility">{error_for("visibility")}</p>
             <p class="field-error" id="error-vo" data-field="vo">{error_for("vo")}</p>
             <p class="field-error" id="error-allowed_users" data-field="allowed_users">{error_for("allowed_users")}</p>
-            <div class="row">
-                <label>
-                    "Labels (one key=value per line, copied to its jobs)"
-                    <textarea class="code" rows="2" spellcheck="false" prop:value=labels
-                        aria-invalid=invalid("labels") aria-describedby="error-labels"
-                        on:input=move |ev| labels.set(event_target_value(&ev))></textarea>
-                </label>
-                <label>
-                    "Annotations (one key=value per line)"
-                    <textarea class="code" rows="2" spellcheck="false" prop:value=annotations
-                        aria-invalid=invalid("annotations") aria-describedby="error-annotations"
-                        on:input=move |ev| annotations.set(event_target_value(&ev))></textarea>
-                </label>
-            </div>
+            <PairsEditor pairs=labels legend="Labels (copied to its jobs)" what="Label"
+                error_id="error-labels" invalid=Signal::derive(invalid("labels")) />
+            <PairsEditor pairs=annotations legend="Annotations" what="Annotation"
+                error_id="error-annotations" invalid=Signal::derive(invalid("annotations")) />
             <p class="field-error" id="error-labels" data-field="labels">{error_for("labels")}</p>
             <p class="field-error" id="error-annotations" data-field="annotations">{error_for("annotations")}</p>
             <button type="submit" class="primary"
@@ -725,88 +715,6 @@ fn expose_block(original: Option<&Expose>, text: &ExposeText) -> (Option<Expose>
     (Some(expose), errors)
 }
 
-/// `NAME=value` lines to variables; a line without `=` is an error naming its line.
-/// Asks before a link or the browser leaves the page while `dirty()` says there are changes
-/// not saved (a save navigates by itself, unasked).
-#[cfg(feature = "hydrate")]
-fn guard_unsaved(dirty: impl Fn() -> bool + Clone + Send + Sync + 'static) {
-    use send_wrapper::SendWrapper;
-    use wasm_bindgen::JsCast;
-    use wasm_bindgen::closure::Closure;
-
-    let unload = {
-        let dirty = dirty.clone();
-        window_event_listener(leptos::ev::beforeunload, move |ev| {
-            if dirty() {
-                ev.prevent_default();
-                ev.set_return_value("");
-            }
-        })
-    };
-    // Before the router's own handler (capture on the document): a declined link goes nowhere.
-    let on_click = Closure::<dyn Fn(web_sys::MouseEvent)>::new(move |ev: web_sys::MouseEvent| {
-        let link = ev
-            .target()
-            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
-            .and_then(|e| e.closest("a[href]").ok().flatten());
-        let stay = link.is_some()
-            && dirty()
-            && !window()
-                .confirm_with_message("Leave this page? Your changes are not saved.")
-                .unwrap_or(true);
-        if stay {
-            ev.prevent_default();
-            ev.stop_immediate_propagation();
-        }
-    });
-    let document = document();
-    let _ = document.add_event_listener_with_callback_and_bool(
-        "click",
-        on_click.as_ref().unchecked_ref(),
-        true,
-    );
-    let listener = SendWrapper::new((document, on_click));
-    on_cleanup(move || {
-        unload.remove();
-        let (document, on_click) = listener.take();
-        let _ = document.remove_event_listener_with_callback_and_bool(
-            "click",
-            on_click.as_ref().unchecked_ref(),
-            true,
-        );
-    });
-}
-
-/// `key=value` lines of a map, for editing.
-fn pairs_text<'a>(pairs: impl Iterator<Item = (&'a String, &'a String)>) -> String {
-    pairs
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// A map from `key=value` lines; a line without `=` is an error of `field`.
-fn parse_pairs(text: &str, field: &str) -> (BTreeMap<String, String>, Vec<FieldError>) {
-    let mut variables = BTreeMap::new();
-    let mut errors = Vec::new();
-    for (i, line) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
-        match line.split_once('=') {
-            Some((k, v)) => {
-                variables.insert(k.trim().to_string(), v.to_string());
-            }
-            None => errors.push(FieldError {
-                field: field.into(),
-                message: format!("line {}: expected key=value", i + 1),
-            }),
-        }
-    }
-    (variables, errors)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -851,18 +759,6 @@ mod tests {
         assert_eq!(fields, ["expose.api_port", "expose.min_scale"]);
         let (_, errors) = expose_block(None, &text("70000", ""));
         assert_eq!(errors[0].field, "expose.api_port");
-    }
-
-    #[test]
-    fn key_value_lines_parse_and_bad_lines_are_named_under_their_field() {
-        let (vars, errors) = parse_pairs("A=1\n\nB = two=2\noops\n", "labels");
-        assert_eq!(vars["A"], "1");
-        assert_eq!(vars["B"], " two=2");
-        assert_eq!(errors.len(), 1);
-        assert_eq!(errors[0].field, "labels");
-        assert_eq!(errors[0].message, "line 4: expected key=value");
-        let text = pairs_text(vars.iter());
-        assert_eq!(parse_pairs(&text, "labels").0, vars);
     }
 
     #[test]

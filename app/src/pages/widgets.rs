@@ -368,6 +368,57 @@ impl LiveSource {
     }
 }
 
+/// Asks before a link or the browser leaves the page while `dirty()` says there are changes
+/// not saved (a save navigates by itself, unasked).
+#[cfg(feature = "hydrate")]
+pub fn guard_unsaved(dirty: impl Fn() -> bool + Clone + Send + Sync + 'static) {
+    use send_wrapper::SendWrapper;
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen::closure::Closure;
+
+    let unload = {
+        let dirty = dirty.clone();
+        window_event_listener(leptos::ev::beforeunload, move |ev| {
+            if dirty() {
+                ev.prevent_default();
+                ev.set_return_value("");
+            }
+        })
+    };
+    // Before the router's own handler (capture on the document): a declined link goes nowhere.
+    let on_click = Closure::<dyn Fn(web_sys::MouseEvent)>::new(move |ev: web_sys::MouseEvent| {
+        let link = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+            .and_then(|e| e.closest("a[href]").ok().flatten());
+        let stay = link.is_some()
+            && dirty()
+            && !window()
+                .confirm_with_message("Leave this page? Your changes are not saved.")
+                .unwrap_or(true);
+        if stay {
+            ev.prevent_default();
+            ev.stop_immediate_propagation();
+        }
+    });
+    let document = document();
+    let _ = document.add_event_listener_with_callback_and_bool(
+        "click",
+        on_click.as_ref().unchecked_ref(),
+        true,
+    );
+    let listener = SendWrapper::new((document, on_click));
+    on_cleanup(move || {
+        unload.remove();
+        let (document, on_click) = listener.take();
+        let _ = document.remove_event_listener_with_callback_and_bool(
+            "click",
+            on_click.as_ref().unchecked_ref(),
+            true,
+        );
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
