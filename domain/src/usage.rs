@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use model::jobs::Trigger;
 use model::usage::{
-    BreakdownItem, DailyUsage, MetricValue, RunTotals, ServiceMetric, ServiceUsage, Source,
-    UsageBreakdown, UsageSummary, UsageTotals,
+    BreakdownItem, DailyUsage, DurationBucket, Glance, HourRuns, MetricValue, RunTotals,
+    ServiceMetric, ServiceUsage, Source, UsageBreakdown, UsageSummary, UsageTotals,
 };
 use model::{AppError, AppResult, Timestamp};
 
@@ -182,22 +182,126 @@ async fn groups(
     .bind(service)
     .fetch_all(db.pool())
     .await?;
-    if caller.admin {
-        return Ok(all);
-    }
-    let visible: HashMap<String, String> = services::list_visible(db, catalog, caller)
-        .await?
-        .into_iter()
-        .map(|s| (s.name, s.owner))
-        .collect();
+    let counted = Counted::by(db, catalog, caller).await?;
     Ok(all
         .into_iter()
-        .filter(|g| {
-            visible
-                .get(&g.service)
-                .is_some_and(|owner| caller.manages(owner) || g.owner == caller.id)
-        })
+        .filter(|g| counted.run(&g.service, &g.owner))
         .collect())
+}
+
+/// Whose runs a caller counts: every run for the admin; else every run of the services they
+/// manage and their own runs of services shared with them.
+struct Counted<'c> {
+    caller: &'c Caller,
+    /// Visible service → its owner; None for the admin.
+    visible: Option<HashMap<String, String>>,
+}
+
+impl<'c> Counted<'c> {
+    async fn by(db: &Database, catalog: &Catalog, caller: &'c Caller) -> AppResult<Self> {
+        let visible = match caller.admin {
+            true => None,
+            false => Some(
+                services::list_visible(db, catalog, caller)
+                    .await?
+                    .into_iter()
+                    .map(|s| (s.name, s.owner))
+                    .collect(),
+            ),
+        };
+        Ok(Self { caller, visible })
+    }
+
+    fn run(&self, service: &str, owner: &str) -> bool {
+        self.visible.as_ref().is_none_or(|visible| {
+            visible
+                .get(service)
+                .is_some_and(|manager| self.caller.manages(manager) || owner == self.caller.id)
+        })
+    }
+}
+
+/// The bounds of the run-duration histogram, in milliseconds; longer runs fall past the last.
+pub const DURATION_BOUNDS_MS: [i64; 12] = [
+    100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 300_000, 900_000, 3_600_000,
+];
+
+/// Runs of one service by one user that ended in one hour and took as long as one histogram
+/// bucket, counted.
+#[derive(Debug, sqlx::FromRow)]
+struct HourGroup {
+    service: String,
+    owner: String,
+    /// Hours since the epoch.
+    hour: i64,
+    /// Index in [`DURATION_BOUNDS_MS`], or its length for longer runs.
+    bucket: i64,
+    runs: i64,
+    succeeded: i64,
+}
+
+/// The runs of the 24 hours up to `now` the caller counts (of `service` only, when given):
+/// per hour by outcome and as a duration histogram. `storage` is left for the caller to fill.
+pub async fn glance(
+    db: &Database,
+    catalog: &Catalog,
+    caller: &Caller,
+    service: Option<&str>,
+    now: Timestamp,
+) -> AppResult<Glance> {
+    const HOUR: i64 = 3_600_000;
+    let first = now.millis() / HOUR - 23;
+    let bucket = DURATION_BOUNDS_MS
+        .iter()
+        .enumerate()
+        .map(|(i, bound)| format!("WHEN finished_at - started_at <= {bound} THEN {i} "))
+        .collect::<String>();
+    let groups: Vec<HourGroup> = sqlx::query_as(&format!(
+        "SELECT service, owner, CAST(finished_at / {HOUR} AS BIGINT) AS hour,
+                CAST(CASE {bucket}ELSE {} END AS BIGINT) AS bucket,
+                COUNT(*) AS runs,
+                CAST(SUM(CASE WHEN outcome = 'succeeded' THEN 1 ELSE 0 END) AS BIGINT) AS succeeded
+         FROM job_usage
+         WHERE finished_at >= $1 AND finished_at < $2 AND ($3 IS NULL OR service = $3)
+         GROUP BY service, owner, hour, bucket",
+        DURATION_BOUNDS_MS.len()
+    ))
+    .bind(Timestamp::from_millis(first * HOUR))
+    .bind(now)
+    .bind(service)
+    .fetch_all(db.pool())
+    .await?;
+    let counted = Counted::by(db, catalog, caller).await?;
+    let mut hours: Vec<HourRuns> = (first..first + 24)
+        .map(|hour| HourRuns {
+            start: Timestamp::from_millis(hour * HOUR),
+            succeeded: 0,
+            failed: 0,
+        })
+        .collect();
+    let mut durations: Vec<DurationBucket> = DURATION_BOUNDS_MS
+        .iter()
+        .map(|bound| Some(*bound))
+        .chain([None])
+        .map(|at_most_ms| DurationBucket {
+            at_most_ms,
+            runs: 0,
+        })
+        .collect();
+    for group in groups.iter().filter(|g| counted.run(&g.service, &g.owner)) {
+        if let Some(hour) = hours.get_mut((group.hour - first) as usize) {
+            hour.succeeded += group.succeeded;
+            hour.failed += group.runs - group.succeeded;
+        }
+        if let Some(bucket) = durations.get_mut(group.bucket as usize) {
+            bucket.runs += group.runs;
+        }
+    }
+    Ok(Glance {
+        hours,
+        durations,
+        storage: Vec::new(),
+    })
 }
 
 /// The figures come from the job records; locations are not recorded.

@@ -137,13 +137,47 @@ test('the Jobs page charts the runs of the last two weeks', async ({ page, reque
   });
   await signIn(page, '/jobs');
   const chart = page.getByTestId('activity');
-  await expect(chart.locator('g[data-day]')).toHaveCount(14);
-  const today = chart.locator('g[data-day]').last();
+  await expect(chart.locator('g[data-runs]')).toHaveCount(14);
+  const today = chart.locator('g[data-runs]').last();
   const before = Number(await today.getAttribute('data-runs'));
   await api.queueJob(request, 'activity-e2e');
   await expect(today).toHaveAttribute('data-runs', String(before + 1), { timeout: 30_000 });
   await expect(chart).toContainText('runs in 14 days');
   await expect(chart.getByRole('img')).toHaveAttribute('aria-label', /runs in 14 days/);
+});
+
+// Issue 23: the last 24 hours in pictures, on the home page for everything the user sees and on
+// a service's page for it alone: runs per hour, success rate, durations, storage per bucket.
+test('the home page and a service page show the last day at a glance', async ({ page, request }) => {
+  await api.createService(request, {
+    name: 'glance-e2e', image: 'docker.io/library/alpine:3.20',
+    script: 'grep -q fail "$INPUT_FILE_PATH" && exit 3\necho ok > "$TMP_OUTPUT_DIR/$JOB_UUID.txt"\n',
+    input: [{ path: 'glance-e2e/in' }], output: [{ path: 'glance-e2e/out' }],
+  });
+  for (const body of ['"ok"', '"ok"', '"ok"', '"fail"']) await api.queueJob(request, 'glance-e2e', body);
+  await signIn(page, '/services/glance-e2e');
+  const glance = page.getByTestId('glance');
+  await expect(async () => {
+    await page.reload();
+    await expect(glance.getByTestId('success-rate')).toContainText('3 of 4 runs', { timeout: 1000 });
+  }).toPass({ timeout: 60_000 });
+  await expect(glance.getByTestId('success-rate').locator('text')).toHaveText('75%');
+  const hours = glance.getByTestId('runs-per-hour').locator('g');
+  await expect(hours).toHaveCount(24);
+  const sum = async (attribute: string) =>
+    (await hours.evaluateAll((bars, a) => bars.map((b) => Number(b.getAttribute(a))), attribute)).reduce((x, y) => x + y, 0);
+  expect(await sum('data-succeeded')).toBe(3);
+  expect(await sum('data-failed')).toBe(1);
+  await expect(glance.getByTestId('durations')).toContainText(/p50 ≤ \d/);
+  const buckets = glance.getByTestId('storage');
+  await expect(buckets.locator('li')).toHaveCount(1);
+  await expect(buckets.locator('li[data-bucket="glance-e2e"]')).toContainText('9 B · 3 object(s)');
+
+  // The home page adds up every service the user sees.
+  await page.getByRole('link', { name: 'Services', exact: true }).click();
+  await expect(page).toHaveURL(/\/services$/);
+  await expect(page.getByTestId('glance').locator('li[data-bucket="glance-e2e"]')).toBeVisible();
+  await expect(page.getByTestId('glance').getByTestId('success-rate')).toContainText(/\d+ of \d+ runs/);
 });
 
 test('a running job is stopped from its page, after a confirmation', async ({ page, request }) => {

@@ -138,3 +138,91 @@ pub struct DailyUsage {
     pub day: String,
     pub runs: RunTotals,
 }
+
+/// A day of runs at a glance, of every service the caller sees or of one (the dashboard's
+/// overview charts): runs per hour by outcome, how long they took, and the space buckets use.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Glance {
+    /// The runs that ended in each of the last 24 hours, oldest first.
+    pub hours: Vec<HourRuns>,
+    /// How many runs took at most each bound (a histogram, shortest first).
+    pub durations: Vec<DurationBucket>,
+    /// The buckets by the space they use, largest first.
+    pub storage: Vec<BucketUse>,
+}
+
+/// The runs that ended in one hour.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HourRuns {
+    pub start: crate::Timestamp,
+    pub succeeded: i64,
+    pub failed: i64,
+}
+
+/// Runs that took more than the previous bound and at most `at_most_ms` (None: longer than
+/// every bound).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DurationBucket {
+    pub at_most_ms: Option<i64>,
+    pub runs: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BucketUse {
+    pub bucket: String,
+    pub objects: i64,
+    pub bytes: i64,
+}
+
+impl Glance {
+    pub fn succeeded(&self) -> i64 {
+        self.hours.iter().map(|h| h.succeeded).sum()
+    }
+
+    pub fn failed(&self) -> i64 {
+        self.hours.iter().map(|h| h.failed).sum()
+    }
+
+    /// The bound of the histogram bucket that holds the `percent`th percentile run (None: no
+    /// runs, or beyond the last bound), as Prometheus estimates quantiles from histograms.
+    pub fn percentile(&self, percent: u8) -> Option<Option<i64>> {
+        let total: i64 = self.durations.iter().map(|b| b.runs).sum();
+        if total == 0 {
+            return None;
+        }
+        // The rank of the run that is the percentile, counting from 1.
+        let rank = ((total * i64::from(percent) + 99) / 100).max(1);
+        let mut seen = 0;
+        self.durations.iter().find_map(|bucket| {
+            seen += bucket.runs;
+            (seen >= rank).then_some(bucket.at_most_ms)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_the_bound_of_the_bucket_holding_the_rank() {
+        let bucket = |at_most_ms, runs| DurationBucket { at_most_ms, runs };
+        let mut glance = Glance {
+            hours: Vec::new(),
+            durations: vec![bucket(Some(100), 0), bucket(Some(1000), 0), bucket(None, 0)],
+            storage: Vec::new(),
+        };
+        assert_eq!(glance.percentile(50), None);
+        glance.durations = vec![
+            bucket(Some(100), 50),
+            bucket(Some(1000), 49),
+            bucket(None, 1),
+        ];
+        assert_eq!(glance.percentile(50), Some(Some(100)));
+        assert_eq!(glance.percentile(51), Some(Some(1000)));
+        assert_eq!(glance.percentile(99), Some(Some(1000)));
+        assert_eq!(glance.percentile(100), Some(None));
+        glance.durations = vec![bucket(Some(100), 0), bucket(Some(1000), 1), bucket(None, 0)];
+        assert_eq!(glance.percentile(1), Some(Some(1000)));
+    }
+}

@@ -301,6 +301,27 @@ async fn usage_metrics_count_every_run_and_outlive_the_jobs() {
         assert_eq!(days[13]["runs"]["executions_count"], 3, "{db}: {days:?}");
         assert_eq!(days[12]["runs"]["executions_count"], 0);
         assert!(days[13]["day"].as_str().unwrap() > days[0]["day"].as_str().unwrap());
+
+        // The glance panels: the last 24 hours by hour and by duration, and the buckets.
+        for form in [vec![("service", "meter")], vec![]] {
+            let glance = app.call("jobs/glance", &form).await;
+            assert_eq!(glance.status, StatusCode::OK, "{db}: {}", glance.body);
+            let glance = glance.json();
+            let hours = glance["hours"].as_array().unwrap();
+            assert_eq!(hours.len(), 24, "{db}: {glance}");
+            let sum = |list: &Vec<serde_json::Value>, field: &str| {
+                list.iter().map(|h| h[field].as_i64().unwrap()).sum::<i64>()
+            };
+            assert_eq!(sum(hours, "succeeded"), 2, "{db}: {glance}");
+            assert_eq!(sum(hours, "failed"), 1, "{db}: {glance}");
+            let durations = glance["durations"].as_array().unwrap();
+            assert_eq!(durations.len(), 13, "{db}: {glance}");
+            assert_eq!(sum(durations, "runs"), 3, "{db}: {glance}");
+            assert_eq!(durations[12]["at_most_ms"], serde_json::Value::Null);
+            assert_eq!(glance["storage"][0]["bucket"], "meter", "{db}: {glance}");
+        }
+        let missing = app.call("jobs/glance", &[("service", "nothere")]).await;
+        assert_eq!(missing.status, StatusCode::NOT_FOUND, "{db}");
         app.forget_cookie();
 
         // Deleting the jobs leaves the usage.

@@ -404,6 +404,7 @@ async fn matrix(w: &mut World) {
             404,
         ),
         ("jobs/run", vec![("service", "ap"), ("payload", "x")], 404),
+        ("jobs/glance", vec![("service", "ap")], 404),
         (
             "jobs/rerun",
             vec![("service", "ar"), ("job", &alice_ar_job)],
@@ -483,6 +484,12 @@ async fn matrix(w: &mut World) {
     w.check(
         &format!("bob's buckets page lists {listed:?}"),
         listed == ["ar-in", "au-in"],
+    );
+    let glance = w.call(Bob, "jobs/glance", &[]).await.json();
+    let measured = names(&glance["storage"], "bucket");
+    w.check(
+        &format!("bob's glance measures {measured:?}"),
+        measured == ["ar-in", "au-in"],
     );
     let recent = w.call(Bob, "jobs/recent", &[]).await.json();
     let recent: Vec<&str> = recent["jobs"]

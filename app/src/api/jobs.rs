@@ -47,6 +47,36 @@ pub async fn job_activity() -> Result<Vec<model::usage::DailyUsage>, AppError> {
     usage::daily(&state.db, &state.services, &caller, window).await
 }
 
+/// The last 24 hours at a glance, of every service the caller sees or of `service`: runs per
+/// hour by outcome, their durations, and the space the buckets use (the service's own).
+#[server(endpoint = "jobs/glance")]
+pub async fn job_glance(
+    #[server(default)] service: Option<String>,
+) -> Result<model::usage::Glance, AppError> {
+    use crate::web::context;
+    use domain::{buckets, services, usage};
+    let caller = context::require_caller().await?;
+    let state = context::state();
+    let only = match &service {
+        Some(name) => {
+            let service = services::require_visible(&state.db, &caller, name).await?;
+            Some(Vec::from_iter(domain::storage::buckets_of(&service)))
+        }
+        None => None,
+    };
+    let mut glance = usage::glance(
+        &state.db,
+        &state.services,
+        &caller,
+        service.as_deref(),
+        model::Timestamp::now(),
+    )
+    .await?;
+    glance.storage =
+        buckets::space_used(&state.db, &state.s3.client, &caller, only.as_deref()).await?;
+    Ok(glance)
+}
+
 /// A page of the jobs the caller may see across services, newest first, for the Jobs page:
 /// of one `service`, in one `state`, created `since`, after the job named `after`.
 #[server(endpoint = "jobs/recent")]

@@ -2,6 +2,7 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use model::Timestamp;
 
+use super::glance::{StackedBar, StackedBars};
 use super::job::job_href;
 use super::service_jobs::JobCells;
 use super::widgets::{EmptyState, ErrorPanel, PageHeader, Pager};
@@ -136,50 +137,32 @@ fn Activity(version: RwSignal<u64>) -> impl IntoView {
 
 #[component]
 fn ActivityChart(days: Vec<DailyUsage>) -> impl IntoView {
-    const HEIGHT: f64 = 60.0;
-    const BAR: f64 = 16.0;
-    const GAP: f64 = 4.0;
-    let most = days
-        .iter()
-        .map(|d| d.runs.executions_count)
-        .max()
-        .unwrap_or(0)
-        .max(1) as f64;
     let runs: i64 = days.iter().map(|d| d.runs.executions_count).sum();
     let failed: i64 = days.iter().map(|d| d.runs.executions_failed).sum();
     let cpu_hours: f64 = days.iter().map(|d| d.runs.cpu_seconds).sum::<f64>() / 3600.0;
     let memory_hours: f64 = days.iter().map(|d| d.runs.memory_gib_seconds).sum::<f64>() / 3600.0;
-    let width = days.len() as f64 * (BAR + GAP);
     let summary = format!(
         "{runs} runs in {} days, {failed} failed; {cpu_hours:.2} CPU-hours and {memory_hours:.2} GiB-hours of memory asked for",
         days.len()
     );
     let bars = days
         .into_iter()
-        .enumerate()
-        .map(|(i, day)| {
-            let x = i as f64 * (BAR + GAP);
-            let succeeded = day.runs.executions_succeeded as f64 / most * HEIGHT;
-            let failed = day.runs.executions_failed as f64 / most * HEIGHT;
-            let label = format!(
+        .map(|day| StackedBar {
+            label: format!(
                 "{}: {} runs, {} succeeded, {} failed",
-                day.day, day.runs.executions_count, day.runs.executions_succeeded, day.runs.executions_failed
-            );
-            view! {
-                <g data-day=day.day.clone() data-runs=day.runs.executions_count>
-                    <title>{label}</title>
-                    <rect class="bar-free" x=x y=0 width=BAR height=HEIGHT />
-                    <rect class="bar-ok" x=x y=HEIGHT - succeeded width=BAR height=succeeded />
-                    <rect class="bar-failed" x=x y=HEIGHT - succeeded - failed width=BAR height=failed />
-                </g>
-            }
+                day.day,
+                day.runs.executions_count,
+                day.runs.executions_succeeded,
+                day.runs.executions_failed
+            ),
+            succeeded: day.runs.executions_succeeded,
+            failed: day.runs.executions_failed,
         })
-        .collect_view();
+        .collect();
     view! {
         <section class="panel activity" aria-labelledby="activity-title" data-testid="activity">
             <h2 id="activity-title">"Activity, last 14 days"</h2>
-            <svg viewBox=format!("0 0 {width} {HEIGHT}") role="img" aria-label=summary.clone()
-                preserveAspectRatio="none">{bars}</svg>
+            <StackedBars bars summary=summary.clone() />
             <p class="muted">{summary}</p>
         </section>
     }

@@ -4,6 +4,7 @@ mod bucket;
 mod buckets;
 mod examples;
 mod exposed;
+mod glance;
 mod info;
 mod job;
 mod jobs;

@@ -4,6 +4,7 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 
 use super::bucket::folder_href;
 use super::exposed::ExposedPanel;
+use super::glance::GlancePanel;
 use super::service_jobs::{InvokePanel, ServiceJobs};
 use super::snippets::{Client, Target, snippet};
 use super::widgets::{
@@ -128,6 +129,7 @@ fn ServiceDetail(service: Service) -> impl IntoView {
             <Snippets service=name.clone() has_input reveal />
         </section>
         {service.is_exposed().then(|| view! { <ExposedPanel name=name.clone() /> })}
+        <GlancePanel service=name.clone() />
         <ServiceJobs name=name.clone() />
         <InvokePanel name=name.clone() />
         <DeleteService name />

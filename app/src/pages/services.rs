@@ -5,6 +5,7 @@ use leptos_router::NavigateOptions;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
+use super::glance::GlancePanel;
 use super::widgets::{EmptyState, LocalTime, Owner, PageHeader, loaded};
 use super::workflow::WorkflowPanel;
 use crate::api::services::{ServiceSummary, ServicesPage, list_services};
@@ -81,6 +82,7 @@ pub fn ServicesPage() -> impl IntoView {
             <button type="button" on:click=move |_| services.refetch()>"Refresh"</button>
             <A href="/new-service" attr:class="button primary">"New service"</A>
         </PageHeader>
+        <GlancePanel />
         {loaded(services, move |list| view! { <ServiceTable list filter=filter.get_untracked() /> })}
         <WorkflowPanel />
     }

@@ -172,6 +172,36 @@ pub async fn remove(
     storage::remove_bucket(db, s3, bucket).await
 }
 
+/// The space used by the buckets the caller may use (of those named in `only`, when given),
+/// largest first. A bucket the store will not list is left out (and logged), not the rest.
+pub async fn space_used(
+    db: &Database,
+    s3: &aws_sdk_s3::Client,
+    caller: &Caller,
+    only: Option<&[String]>,
+) -> AppResult<Vec<BucketUse>> {
+    let mut used = Vec::new();
+    for record in visible_to(db, s3, caller).await? {
+        if only.is_some_and(|names| !names.contains(&record.name)) {
+            continue;
+        }
+        let (objects, bytes) = match usage(s3, &record.name).await {
+            Ok(usage) => usage,
+            Err(err) => {
+                tracing::warn!(bucket = %record.name, %err, "cannot add up a bucket's objects");
+                continue;
+            }
+        };
+        used.push(BucketUse {
+            bucket: record.name,
+            objects,
+            bytes,
+        });
+    }
+    used.sort_by_key(|b| std::cmp::Reverse(b.bytes));
+    Ok(used)
+}
+
 /// How many objects a bucket holds and their total size (folder markers excluded).
 pub async fn usage(s3: &aws_sdk_s3::Client, bucket: &str) -> AppResult<(i64, i64)> {
     let mut pages = s3.list_objects_v2().bucket(bucket).into_paginator().send();
