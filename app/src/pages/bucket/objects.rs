@@ -157,7 +157,7 @@ fn RowMenu(bucket: String, path: String, listing: Listing) -> impl IntoView {
                 });
                 view! {
                     <div class="menu">
-                        <a href=download download=saved_as>{if folder { "Download (zip)" } else { "Download" }}</a>
+                        <a href=download download=saved_as on:click=move |_| close()>{if folder { "Download (zip)" } else { "Download" }}</a>
                         {file}
                         <CopyButton text=copied_path label="Copy path" />
                         <button type="button" class="danger" on:click=choose(listing.deleting, path.clone())>"Delete"</button>
