@@ -199,3 +199,26 @@ pub struct DeploymentLogEntry {
     pub timestamp: Option<String>,
     pub message: String,
 }
+
+/// How polling last listed an input folder in another provider (WebDAV, another S3 store):
+/// the service page's word on what otherwise only the server log says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputPoll {
+    /// `provider:path`.
+    pub input: String,
+    /// None until a server has listed it.
+    pub polled_at: Option<crate::Timestamp>,
+    /// What the last listing that worked held.
+    pub files: i64,
+    /// While listing fails: since when, and the last reason.
+    pub failing_since: Option<crate::Timestamp>,
+    pub error: Option<String>,
+}
+
+/// A service's inputs in other providers, as polling last saw them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputPolls {
+    /// How often they are listed; None when polling is off on this platform.
+    pub every_secs: Option<u64>,
+    pub inputs: Vec<InputPoll>,
+}

@@ -631,3 +631,103 @@ async fn a_webdav_redirect_is_not_followed_with_the_credentials() {
     let refused = remote.list("in", "").await.unwrap_err().to_string();
     assert!(refused.contains("307"), "{refused}");
 }
+
+/// What the service page reads of how listing the service's inputs went.
+async fn polls_of(app: &mut TestApp, service: &str) -> Value {
+    let answer = app.call("services/polls", &[("name", service)]).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    answer.json()
+}
+
+/// Issue 26: the service page says how polling last listed each input in another store: the
+/// files it held, or since when and why listing fails (here its bucket is gone).
+#[tokio::test]
+async fn the_service_page_says_how_listing_its_inputs_went() {
+    let dir = tempfile::tempdir().unwrap();
+    let (external, client) = external_store(dir.path()).await;
+    client
+        .create_bucket()
+        .bucket("watched")
+        .send()
+        .await
+        .unwrap();
+    let mut app = TestApp::with_config(|c| c.jobs.poll_every = None).await;
+    let mut definition = service("watcher", common::jobs::UPPERCASE);
+    definition["input"] = json!([{"storage_provider": "minio.partner", "path": "watched/in"}]);
+    definition["storage_providers"] = json!({"minio": {"partner": partner(&external)}});
+    create(&mut app, definition).await;
+    app.login().await;
+    let first = polls_of(&mut app, "watcher").await;
+    assert_eq!(
+        first["every_secs"],
+        Value::Null,
+        "polling is off here: {first}"
+    );
+    assert_eq!(first["inputs"][0]["input"], "minio.partner:watched/in");
+    assert_eq!(first["inputs"][0]["polled_at"], Value::Null);
+
+    for key in ["in/a.txt", "in/b.txt"] {
+        client
+            .put_object()
+            .bucket("watched")
+            .key(key)
+            .body(aws_sdk_s3::primitives::ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let state = app.app.state.clone();
+    let poll = || domain::jobs::polling::poll(&state.db, &state.services, &state.jobs);
+    poll().await.unwrap();
+    let listed = polls_of(&mut app, "watcher").await;
+    let input = &listed["inputs"][0];
+    assert_eq!(input["files"], 2, "{listed}");
+    assert!(input["polled_at"].is_number(), "{listed}");
+    assert_eq!(input["error"], Value::Null);
+
+    // The bucket goes: listing fails, and says so from the first failure on.
+    for key in ["in/a.txt", "in/b.txt"] {
+        client
+            .delete_object()
+            .bucket("watched")
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+    }
+    client
+        .delete_bucket()
+        .bucket("watched")
+        .send()
+        .await
+        .unwrap();
+    poll().await.unwrap();
+    let failing = polls_of(&mut app, "watcher").await;
+    let since = failing["inputs"][0]["failing_since"].clone();
+    assert!(since.is_number(), "{failing}");
+    assert!(
+        failing["inputs"][0]["error"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty()),
+        "{failing}"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    poll().await.unwrap();
+    let again = polls_of(&mut app, "watcher").await;
+    assert_eq!(again["inputs"][0]["failing_since"], since, "{again}");
+    assert!(again["inputs"][0]["polled_at"].as_i64() > since.as_i64());
+
+    // Back: the failure is forgotten.
+    client
+        .create_bucket()
+        .bucket("watched")
+        .send()
+        .await
+        .unwrap();
+    poll().await.unwrap();
+    let back = polls_of(&mut app, "watcher").await;
+    assert_eq!(back["inputs"][0]["error"], Value::Null, "{back}");
+    assert_eq!(back["inputs"][0]["failing_since"], Value::Null);
+    assert_eq!(back["inputs"][0]["files"], 0);
+    external.shutdown().await;
+}

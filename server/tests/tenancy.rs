@@ -405,6 +405,7 @@ async fn matrix(w: &mut World) {
         ),
         ("jobs/run", vec![("service", "ap"), ("payload", "x")], 404),
         ("jobs/glance", vec![("service", "ap")], 404),
+        ("services/polls", vec![("name", "ap")], 404),
         (
             "jobs/rerun",
             vec![("service", "ar"), ("job", &alice_ar_job)],

@@ -199,3 +199,16 @@ pub async fn delete_service(
     )
     .await
 }
+
+/// How polling last listed the service's inputs in other providers.
+#[server(prefix = "/api", endpoint = "services/polls")]
+pub async fn input_polls(name: String) -> Result<model::services::InputPolls, AppError> {
+    use crate::web::context;
+    use domain::{jobs::polling, services};
+    let (state, caller) = (context::state(), context::require_caller().await?);
+    let service = services::require_visible(&state.db, &caller, &name).await?;
+    Ok(model::services::InputPolls {
+        every_secs: state.jobs.settings().poll_every.map(|d| d.as_secs()),
+        inputs: polling::polls(&state.db, &service).await?,
+    })
+}

@@ -8,9 +8,9 @@ use super::glance::GlancePanel;
 use super::service_jobs::{InvokePanel, ServiceJobs};
 use super::snippets::{Client, Target, snippet};
 use super::widgets::{
-    ConfirmDialog, CopyButton, CurrentUser, ErrorPanel, Owner, PageHeader, loaded,
+    ConfirmDialog, CopyButton, CurrentUser, ErrorPanel, LocalTime, Owner, PageHeader, loaded,
 };
-use crate::api::services::{DeleteService, PlanDeletion, ServiceToken, get_service};
+use crate::api::services::{DeleteService, PlanDeletion, ServiceToken, get_service, input_polls};
 use model::service::{Service, StorageIo};
 
 /// The service named by the route's `:name`, reloaded when the route changes.
@@ -80,6 +80,8 @@ fn ServiceDetail(service: Service) -> impl IntoView {
     let job = format!("/job/{name}");
     let reveal = ServerAction::<ServiceToken>::new();
     let has_input = service.input.iter().any(StorageIo::in_platform_store);
+    // Inputs in other providers are polled.
+    let polled = service.input.iter().any(|i| !i.in_platform_store());
     view! {
         <section class="panel detail">
             <div class="page-header">
@@ -129,12 +131,64 @@ fn ServiceDetail(service: Service) -> impl IntoView {
             <Snippets service=name.clone() has_input reveal />
         </section>
         {service.is_exposed().then(|| view! { <ExposedPanel name=name.clone() /> })}
+        {polled.then(|| view! { <PolledInputs name=name.clone() /> })}
         <GlancePanel service=name.clone() />
         <ServiceJobs name=name.clone() />
         <InvokePanel name=name.clone() />
         <DeleteService name />
     }
     .into_any()
+}
+
+/// How polling last listed the inputs in other stores: the files they held, or since when and
+/// why listing fails (a refused password, a server gone), which otherwise only the server log
+/// would say.
+#[component]
+fn PolledInputs(name: String) -> impl IntoView {
+    let polls = Resource::new(|| (), move |_| input_polls(name.clone()));
+    view! {
+        <section class="panel detail" data-testid="polled-inputs">
+            <div class="page-header">
+                <h2>"Inputs in other stores"</h2>
+                <button type="button" class="small" on:click=move |_| polls.refetch()>"Refresh"</button>
+            </div>
+            {loaded(polls, |polls| {
+                let every = match polls.every_secs {
+                    Some(secs) => format!("Listed every {secs} s; each new file starts a job."),
+                    None => "Polling is off on this platform (OSCAR_POLL_INTERVAL=0): new files start no job.".to_string(),
+                };
+                view! {
+                    <p class="muted">{every}</p>
+                    <ul class="plain">
+                        {polls.inputs.into_iter().map(|poll| {
+                            let state = match (&poll.error, poll.polled_at) {
+                                (Some(_), _) => "failing",
+                                (None, Some(_)) => "listed",
+                                (None, None) => "waiting",
+                            };
+                            let said = match (poll.failing_since, poll.error, poll.polled_at) {
+                                (since, Some(error), at) => view! {
+                                    <p class="notice">
+                                        "Cannot be listed"
+                                        {since.map(|at| view! { " since " <LocalTime at /> })}
+                                        {at.map(|at| view! { " (last try " <LocalTime at /> ")" })}
+                                        ": " {error}
+                                    </p>
+                                }.into_any(),
+                                (_, None, Some(at)) => view! {
+                                    <span class="muted">" listed " <LocalTime at /> {format!(", {} file(s)", poll.files)}</span>
+                                }.into_any(),
+                                (_, None, None) => view! { <span class="muted">" not listed yet"</span> }.into_any(),
+                            };
+                            let input = poll.input.clone();
+                            view! { <li data-input=input data-state=state><code>{poll.input}</code>{said}</li> }
+                        }).collect_view()}
+                    </ul>
+                }
+                .into_any()
+            })}
+        </section>
+    }
 }
 
 /// Each folder, linked to the bucket browser at that folder when it is in the platform's store

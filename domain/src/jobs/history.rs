@@ -375,6 +375,10 @@ pub async fn forget_service(db: &Database, service: &str) -> AppResult<()> {
         .bind(service)
         .execute(db.pool())
         .await?;
+    sqlx::query("DELETE FROM input_polls WHERE service = $1")
+        .bind(service)
+        .execute(db.pool())
+        .await?;
     Ok(())
 }
 

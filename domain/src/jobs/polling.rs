@@ -15,7 +15,8 @@ use std::time::Duration;
 use futures_util::{FutureExt, StreamExt};
 
 use model::function::event::{StorageEvent, minio_event};
-use model::service::Service;
+use model::service::{Service, StorageIo};
+use model::services::InputPoll;
 use model::{AppResult, Timestamp};
 use serde_json::json;
 use supervisor::remote::{Failure, Listed, Remote};
@@ -96,6 +97,8 @@ async fn poll_service(
             }
             Err(reason) => Err(reason),
         };
+        let outcome = listed.as_ref().map(Vec::len).map_err(String::as_str);
+        record(db, name, input, outcome, Timestamp::now()).await?;
         let listed = match listed {
             Ok(listed) if listed.len() >= supervisor::remote::LIST_LIMIT => {
                 tracing::warn!(service = %name, %provider, limit = listed.len(), "an input folder holds more files than one listing reads: the rest waits until files are removed");
@@ -136,6 +139,83 @@ async fn poll_service(
         }
     }
     Ok(made)
+}
+
+/// `provider:path`, how an input is named in its poll record.
+fn input_name(input: &StorageIo) -> String {
+    format!("{}:{}", input.storage_provider, input.path)
+}
+
+/// Records how listing `input` went: the files it held, or since when and why it fails.
+async fn record(
+    db: &Database,
+    service: &str,
+    input: &StorageIo,
+    outcome: Result<usize, &str>,
+    now: Timestamp,
+) -> AppResult<()> {
+    let query = match outcome {
+        Ok(files) => sqlx::query(
+            "INSERT INTO input_polls (service, input, polled_at, files, failing_since, error)
+             VALUES ($1, $2, $3, $4, NULL, NULL)
+             ON CONFLICT (service, input)
+             DO UPDATE SET polled_at = $3, files = $4, failing_since = NULL, error = NULL",
+        )
+        .bind(service)
+        .bind(input_name(input))
+        .bind(now)
+        .bind(files as i64),
+        Err(reason) => sqlx::query(
+            "INSERT INTO input_polls (service, input, polled_at, files, failing_since, error)
+             VALUES ($1, $2, $3, 0, $3, $4)
+             ON CONFLICT (service, input)
+             DO UPDATE SET polled_at = $3, error = $4,
+                 failing_since = COALESCE(input_polls.failing_since, $3)",
+        )
+        .bind(service)
+        .bind(input_name(input))
+        .bind(now)
+        .bind(reason),
+    };
+    query.execute(db.pool()).await?;
+    Ok(())
+}
+
+/// A row of `input_polls`.
+#[derive(sqlx::FromRow)]
+struct PollRow {
+    input: String,
+    polled_at: Timestamp,
+    files: i64,
+    failing_since: Option<Timestamp>,
+    error: Option<String>,
+}
+
+/// How each of the service's inputs in other providers was last listed, in the service's
+/// order; one not listed yet has no time.
+pub async fn polls(db: &Database, service: &Service) -> AppResult<Vec<InputPoll>> {
+    let rows: Vec<PollRow> = sqlx::query_as(
+        "SELECT input, polled_at, files, failing_since, error FROM input_polls WHERE service = $1",
+    )
+    .bind(&service.name)
+    .fetch_all(db.pool())
+    .await?;
+    Ok(service
+        .input
+        .iter()
+        .filter(|i| !i.in_platform_store())
+        .map(|input| {
+            let name = input_name(input);
+            let row = rows.iter().find(|row| row.input == name);
+            InputPoll {
+                polled_at: row.map(|r| r.polled_at),
+                files: row.map_or(0, |r| r.files),
+                failing_since: row.and_then(|r| r.failing_since),
+                error: row.and_then(|r| r.error.clone()),
+                input: name,
+            }
+        })
+        .collect())
 }
 
 fn event_of(provider: &str, bucket: &str, file: &Listed) -> StorageEvent {
