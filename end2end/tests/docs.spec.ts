@@ -28,11 +28,16 @@ test('the pages the README shows', async ({ page, request }) => {
 
   await signIn(page, '/services?q=thumbnails');
   await expect(page.getByRole('row', { name: /thumbnails/ }).getByTestId('job-counts')).toHaveText(/^3\b/, { timeout: 30_000 });
+  // The last day at a glance, above the list.
+  await page.reload();
+  await expect(page.getByTestId('glance').getByTestId('success-rate')).toContainText(/\d+ of \d+ runs/);
   await shot('services');
 
   await page.goto('/services/thumbnails');
   await hydrated(page);
   await expect(page.locator('tr[data-state="succeeded"]')).toHaveCount(3, { timeout: 30_000 });
+  await page.reload();
+  await expect(page.getByTestId('glance').getByTestId('success-rate')).toContainText('3 of 3 runs');
   await shot('service');
 
   await page.locator('tr[data-job] a').first().click();
@@ -43,6 +48,8 @@ test('the pages the README shows', async ({ page, request }) => {
   await page.goto('/buckets/thumbnails?prefix=out%2F');
   await hydrated(page);
   await expect(page.locator('tr[data-key^="out/"]')).toHaveCount(3);
+  // A row's menu open.
+  await page.locator('tr[data-key^="out/"]').first().getByRole('button', { name: /^Actions for/ }).click();
   await shot('bucket');
 
   await page.emulateMedia({ colorScheme: 'dark' });
