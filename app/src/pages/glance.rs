@@ -172,10 +172,6 @@ fn longest_bound(buckets: &[DurationBucket]) -> i64 {
 /// How long runs took, as a histogram, with the percentiles it places.
 #[component]
 fn Durations(buckets: Vec<DurationBucket>, percentiles: String) -> impl IntoView {
-    const BAR: f64 = 14.0;
-    const GAP: f64 = 3.0;
-    let most = buckets.iter().map(|b| b.runs).max().unwrap_or(0).max(1) as f64;
-    let width = buckets.len() as f64 * (BAR + GAP);
     let shortest = buckets
         .first()
         .and_then(|b| b.at_most_ms)
@@ -188,29 +184,21 @@ fn Durations(buckets: Vec<DurationBucket>, percentiles: String) -> impl IntoView
         true => "Duration: no runs ended".to_string(),
         false => format!("Duration: {percentiles}"),
     };
+    // One bar a bucket: every run in it counts as succeeded, so it draws in one colour.
     let bars = buckets
         .into_iter()
-        .enumerate()
-        .map(|(i, bucket)| {
-            let x = i as f64 * (BAR + GAP);
-            let height = bucket.runs as f64 / most * CHART_HEIGHT;
-            let label = match bucket.at_most_ms {
+        .map(|bucket| StackedBar {
+            label: match bucket.at_most_ms {
                 Some(ms) => format!("{} runs took at most {}", bucket.runs, duration_text(ms)),
                 None => format!("{} runs took longer", bucket.runs),
-            };
-            view! {
-                <g data-runs=bucket.runs>
-                    <title>{label}</title>
-                    <rect class="bar-free" x=x y=0 width=BAR height=CHART_HEIGHT />
-                    <rect class="bar-ok" x=x y=CHART_HEIGHT - height width=BAR height=height />
-                </g>
-            }
+            },
+            succeeded: bucket.runs,
+            failed: 0,
         })
-        .collect_view();
+        .collect();
     view! {
         <figure data-testid="durations">
-            <svg viewBox=format!("0 0 {width} {CHART_HEIGHT}") role="img" aria-label=caption.clone()
-                preserveAspectRatio="none">{bars}</svg>
+            <StackedBars bars summary=caption.clone() />
             <div class="axis muted"><span>{axis.0}</span><span>{axis.1}</span></div>
             <figcaption>{caption}</figcaption>
         </figure>
