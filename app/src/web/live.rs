@@ -102,32 +102,52 @@ impl Watched {
     }
 }
 
+/// A source of server-sent events: the next one, or None when the stream ends.
+trait Feed: Send + 'static {
+    fn next(&mut self) -> impl std::future::Future<Output = Option<Event>> + Send;
+}
+
+/// A feed as the response, with comments that keep quiet connections open through proxies.
+fn respond<F: Feed>(feed: F) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let stream = futures_util::stream::unfold(feed, |mut feed| async move {
+        let event = feed.next().await?;
+        Some((Ok(event), feed))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
 fn change_events(
     state: &AppState,
     watched: Watched,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>> + use<>> {
-    let changes = state.jobs.subscribe_changes();
-    let state = state.clone();
-    let stream = futures_util::stream::unfold(changes, move |mut changes| {
-        let (state, watched) = (state.clone(), watched.clone());
-        async move {
-            loop {
-                match changes.recv().await {
-                    Ok(change) => {
-                        if let Some(data) = watched.event_data(&state, &change).await {
-                            return Some((Ok(Event::default().event("job").data(data)), changes));
-                        }
+    respond(JobFeed {
+        changes: state.jobs.subscribe_changes(),
+        state: state.clone(),
+        watched,
+    })
+}
+
+struct JobFeed {
+    state: AppState,
+    watched: Watched,
+    changes: tokio::sync::broadcast::Receiver<jobs::JobChange>,
+}
+
+impl Feed for JobFeed {
+    async fn next(&mut self) -> Option<Event> {
+        loop {
+            match self.changes.recv().await {
+                Ok(change) => {
+                    if let Some(data) = self.watched.event_data(&self.state, &change).await {
+                        return Some(Event::default().event("job").data(data));
                     }
-                    // Missed some: the page reloads everything anyway.
-                    Err(RecvError::Lagged(_)) => {
-                        return Some((Ok(Event::default().event("job").data("*")), changes));
-                    }
-                    Err(RecvError::Closed) => return None,
                 }
+                // Missed some: the page reloads everything anyway.
+                Err(RecvError::Lagged(_)) => return Some(Event::default().event("job").data("*")),
+                Err(RecvError::Closed) => return None,
             }
         }
-    });
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    }
 }
 
 /// An event named `change` (data: the bucket) when objects of a bucket the caller may use
@@ -155,11 +175,7 @@ async fn bucket_changes(
         caller,
         bucket,
     };
-    let stream = futures_util::stream::unfold(feed, |mut feed| async move {
-        let event = feed.next().await?;
-        Some((Ok(event), feed))
-    });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    Ok(respond(feed))
 }
 
 struct BucketFeed {
@@ -170,7 +186,7 @@ struct BucketFeed {
     jobs: tokio::sync::broadcast::Receiver<jobs::JobChange>,
 }
 
-impl BucketFeed {
+impl Feed for BucketFeed {
     async fn next(&mut self) -> Option<Event> {
         loop {
             // Missed some (lagging): one of them may have been this bucket's.
@@ -201,7 +217,9 @@ impl BucketFeed {
             }
         }
     }
+}
 
+impl BucketFeed {
     /// Whether `service` writes outputs into the bucket.
     async fn writes_here(&self, service: &str) -> bool {
         let Ok(all) = self.state.services.list(&self.state.db).await else {
@@ -237,11 +255,7 @@ async fn log_follow(
         first: Some(so_far),
         ended: false,
     };
-    let stream = futures_util::stream::unfold(follow, |mut follow| async move {
-        let event = follow.next().await?;
-        Some((Ok(event), follow))
-    });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    Ok(respond(follow))
 }
 
 struct Follow {
@@ -259,7 +273,7 @@ struct Follow {
 /// another server arrive this way.
 const CATCH_UP_EVERY: Duration = Duration::from_secs(2);
 
-impl Follow {
+impl Feed for Follow {
     async fn next(&mut self) -> Option<Event> {
         if let Some(text) = self.first.take() {
             return Some(Event::default().event("log").data(text));
@@ -305,7 +319,9 @@ impl Follow {
             }
         }
     }
+}
 
+impl Follow {
     /// What the database holds beyond what was sent (written elsewhere, or missed).
     async fn catch_up(&mut self) -> Option<Event> {
         let all = logs::read(&self.state.db, &self.job, LogView::Stored)
