@@ -106,21 +106,7 @@ async fn download_object(
 ) -> AppResult<Response> {
     let caller = domain::auth::signed_in(&session).await?;
     domain::buckets::authorize(&state.db, &state.s3.client, &caller, &bucket, Access::Use).await?;
-    domain::buckets::check_key("key", &key)?;
-    let object = state
-        .s3
-        .client
-        .get_object()
-        .bucket(&bucket)
-        .key(&key)
-        .send()
-        .await
-        .map_err(|e| match e.as_service_error() {
-            Some(se) if se.is_no_such_key() => {
-                AppError::NotFound(format!("no object {key:?} in {bucket:?}"))
-            }
-            _ => domain::store::refused("key", e),
-        })?;
+    let object = domain::buckets::open(&state.s3.client, &bucket, &key).await?;
     let name = key.rsplit('/').next().unwrap_or(&key);
     let length = object.content_length();
     let body = Body::from_stream(futures_util::stream::unfold(

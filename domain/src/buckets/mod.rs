@@ -535,6 +535,36 @@ const PREVIEW_BYTES: i64 = 64 * 1024;
 /// How long preview and download links stay valid.
 const PREVIEW_LINK: Duration = Duration::from_secs(900);
 
+/// An object to stream to a user; 404 when it is not there.
+pub async fn open(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+) -> AppResult<aws_sdk_s3::operation::get_object::GetObjectOutput> {
+    check_bucket(bucket)?;
+    check_key("key", key)?;
+    s3.get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| not_read(bucket, key, e))
+}
+
+/// A read the store refused: 404 when the object is not there.
+fn not_read(
+    bucket: &str,
+    key: &str,
+    err: aws_sdk_s3::error::SdkError<aws_sdk_s3::operation::get_object::GetObjectError>,
+) -> AppError {
+    match err.as_service_error() {
+        Some(se) if se.is_no_such_key() => {
+            AppError::NotFound(format!("no object {key:?} in {bucket:?}"))
+        }
+        _ => refused("key", err),
+    }
+}
+
 /// What the store says of an object: type, size, ETag, time, uploader and user metadata.
 pub async fn details(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> AppResult<ObjectDetails> {
     check_bucket(bucket)?;
@@ -612,12 +642,7 @@ pub async fn preview(
                 preview.text = Some(String::new());
                 return Ok(preview);
             }
-            let object = object.map_err(|e| match e.as_service_error() {
-                Some(se) if se.is_no_such_key() => {
-                    AppError::NotFound(format!("no object {key:?} in {bucket:?}"))
-                }
-                _ => refused("key", e),
-            })?;
+            let object = object.map_err(|e| not_read(bucket, key, e))?;
             let total = object
                 .content_range()
                 .and_then(|r| r.rsplit('/').next())
