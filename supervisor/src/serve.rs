@@ -1,7 +1,10 @@
 //! Serve mode: a warm worker of a synchronous service (`synchronous.min_scale`). Started once
 //! in the service's sandbox and image, it takes one request at a time on its socket
 //! ([`model::function::work`]) and runs each as the supervisor runs a job, without the
-//! sandbox's and the supervisor's start-up on every `/run`.
+//! sandbox's and the supervisor's start-up on every `/run`. On Kubernetes it is a pod of the
+//! service's worker Deployment instead, taking requests over TCP ([`cluster`]).
+
+mod cluster;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -26,6 +29,12 @@ pub fn main() -> ExitCode {
 }
 
 fn run() -> Result<(), String> {
+    if let Some(address) = std::env::var(cluster::ADDRESS_ENV)
+        .ok()
+        .filter(|a| !a.is_empty())
+    {
+        return cluster::run(&address);
+    }
     let socket = std::env::var_os(SOCKET_ENV)
         .map(PathBuf::from)
         .ok_or(format!("{SOCKET_ENV} is not set"))?;
