@@ -40,6 +40,7 @@ use crate::jobs::local::{InstanceKind, Launch, LocalExecutor};
 use crate::jobs::logs::{LineSplitter, LogSink};
 use crate::kubernetes::cluster::Cluster;
 use crate::kubernetes::exposed as kube_exposed;
+use crate::kubernetes::workers as kube_workers;
 use crate::services::{self, Catalog};
 use model::function::log::MAX_MARKED_LINE;
 use model::function::work::done_job;
@@ -79,6 +80,8 @@ pub struct Exposed {
     launcher: Option<Arc<LocalExecutor>>,
     /// Set in Kubernetes mode.
     cluster: Option<Cluster>,
+    /// Kubernetes mode: synchronous services' warm workers.
+    workers: kube_workers::Workers,
     /// Kubernetes mode: what this server knows of each service it proxied to.
     reached: Mutex<HashMap<String, Reached>>,
     /// Instances' directories: `<root>/<service>-<n>`.
@@ -215,6 +218,7 @@ impl Exposed {
         Self {
             launcher,
             cluster,
+            workers: Default::default(),
             reached: Mutex::default(),
             root,
             deployments: Mutex::default(),
@@ -549,14 +553,16 @@ impl Exposed {
     }
 
     /// Kubernetes mode: scales services with `min_scale: 0` that no server used for
-    /// [`IDLE_AFTER`] to 0 (those this server is answering now are recorded as used instead).
-    /// Nothing in embedded mode, where instances stop themselves.
+    /// [`IDLE_AFTER`] to 0 (those this server is answering now are recorded as used instead),
+    /// and warm workers beyond `min_scale` back to it. Nothing in embedded mode, where
+    /// instances stop themselves.
     pub async fn scale_idle(&self, db: &Database, catalog: &Catalog) -> AppResult<()> {
         let Some(cluster) = &self.cluster else {
             return Ok(());
         };
         let stopped = stopped_services(db).await?;
         let services = catalog.list(db).await?;
+        self.workers.scale_idle(cluster, &services).await;
         let resting = services.iter().filter(|s| {
             s.is_exposed()
                 && s.expose.as_ref().is_some_and(|e| e.min_scale == 0)
@@ -679,8 +685,12 @@ impl Exposed {
         best
     }
 
-    /// Whether `execution` runs on a warm worker of `service` here (`synchronous.min_scale`).
+    /// Whether `execution` runs on a warm worker of `service` (`synchronous.min_scale`): here,
+    /// or on the cluster.
     pub fn serves(&self, service: &Service, execution: &Execution) -> bool {
+        if self.cluster.is_some() {
+            return kube_workers::Workers::serves(service, execution);
+        }
         execution.sync
             && self
                 .deployment(&service.name)
@@ -688,8 +698,21 @@ impl Exposed {
     }
 
     /// Runs a synchronous job on a warm worker of its service: an idle one, or one started for
-    /// it up to `synchronous.max_scale`. Its output goes to the job's log.
+    /// it up to `synchronous.max_scale`. Its output goes to the job's log. The execution
+    /// comes back when no worker on the cluster takes it.
     pub async fn run_warm(
+        &self,
+        service: &Service,
+        execution: Execution,
+        log: LogSink,
+    ) -> Result<Result<Finished, String>, Execution> {
+        if let Some(cluster) = &self.cluster {
+            return self.workers.run(cluster, service, execution, &log).await;
+        }
+        Ok(self.run_here(service, execution, log).await)
+    }
+
+    async fn run_here(
         &self,
         service: &Service,
         execution: Execution,

@@ -55,6 +55,7 @@ async fn main() {
                 allow_node_ports: false,
                 storage_class: None,
                 volume_limits: Default::default(),
+                worker_port: 8080,
             },
             kubeconfig: Some(kubeconfig),
         };

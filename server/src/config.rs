@@ -395,6 +395,7 @@ const KUBE_VARS: &[&str] = &[
     "OSCAR_KUBE_EXPOSED_GATEWAY",
     "OSCAR_KUBE_EXPOSED_INGRESS_CLASS",
     "OSCAR_KUBE_ALLOW_NODE_PORTS",
+    "OSCAR_KUBE_WORKER_PORT",
     "OSCAR_KUBECONFIG",
 ];
 
@@ -488,6 +489,15 @@ fn executor(env: &Env) -> Result<ExecutorConfig, ConfigError> {
                     allow_node_ports: env.boolean("OSCAR_KUBE_ALLOW_NODE_PORTS", false)?,
                     storage_class: env.text("OSCAR_KUBE_STORAGE_CLASS"),
                     volume_limits: volume_limits(env)?,
+                    worker_port: match env.number("OSCAR_KUBE_WORKER_PORT", 8080)? {
+                        port @ 1..=65535 => port as u16,
+                        _ => {
+                            return Err(err(
+                                "OSCAR_KUBE_WORKER_PORT",
+                                "must be a port, 1 to 65535",
+                            ));
+                        }
+                    },
                 },
                 kubeconfig: env.text("OSCAR_KUBECONFIG").map(PathBuf::from),
             })
@@ -920,6 +930,7 @@ mod tests {
         assert_eq!(cluster.namespacing, Namespacing::Shared);
         assert_eq!(cluster.job_ttl, Duration::from_secs(600));
         assert_eq!(cluster.pending_timeout, Duration::from_secs(300));
+        assert_eq!(cluster.worker_port, 8080);
         assert_eq!(kubeconfig, None);
         let per_user = parse(&[kube, image, ("OSCAR_KUBE_NAMESPACE_PER_USER", "true")]).unwrap();
         assert!(matches!(
@@ -936,6 +947,11 @@ mod tests {
                 "OSCAR_KUBE_PENDING_TIMEOUT",
             ),
             (("OSCAR_KUBE_JOB_TTL", "soon"), "OSCAR_KUBE_JOB_TTL"),
+            (("OSCAR_KUBE_WORKER_PORT", "0"), "OSCAR_KUBE_WORKER_PORT"),
+            (
+                ("OSCAR_KUBE_WORKER_PORT", "70000"),
+                "OSCAR_KUBE_WORKER_PORT",
+            ),
         ] {
             assert_eq!(parse(&[kube, image, bad]).unwrap_err().var, var);
         }

@@ -1107,3 +1107,162 @@ async fn an_exposed_service_serves_files_its_jobs_wrote_to_their_volume() {
         answer.text()
     );
 }
+
+/// Kubernetes mode, `synchronous.min_scale`: the service gets a worker Deployment, Service
+/// and token Secret; `/run` is answered by the warm pod (its `$HOME` lives on between
+/// requests, which a Job never sees), no Job is made, each request is still a job with its
+/// own log. A second request while the worker is busy asks for another (up to `max_scale`)
+/// and is answered once one is free; idle, the workers go back to `min_scale`. Nobody but
+/// the platform can make a worker run: a request without the token is refused. Deleting the
+/// service deletes them. With no worker ready (an image that never pulls), `/run` runs as a
+/// Job, which says why it failed.
+#[tokio::test]
+async fn on_kubernetes_warm_workers_answer_run() {
+    use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+    use model::function::work::{ClusterWork, Frame};
+
+    let cluster = cluster().await;
+    let mut app = app_with(&cluster, Duration::from_secs(3), None, None).await;
+    let script = "if grep -q slow \"$INPUT_FILE_PATH\"; then sleep 2; fi\nn=$(cat \"$HOME/count\" 2>/dev/null || echo 0); n=$((n+1)); echo $n > \"$HOME/count\"\necho \"log line of run $n\"\necho \"run $n\" > \"$TMP_OUTPUT_DIR/out.txt\"\n";
+    let mut definition = jobs::service("kwarm", script);
+    definition["synchronous"] = json!({"min_scale": 1, "max_scale": 2});
+    let token = jobs::create(&mut app, definition).await;
+    let bearer = format!("Bearer {token}");
+    let fake = &cluster.fake;
+    let deployment = || fake.get("deployments", NAMESPACE, "kwarm-wrk");
+    assert_eq!(deployment().unwrap()["spec"]["replicas"], 1);
+    assert!(fake.get("services", NAMESPACE, "kwarm-wrk").is_some());
+    let secret = fake.get("secrets", NAMESPACE, "kwarm-wrk").unwrap();
+    until("a worker is ready", || {
+        deployment().unwrap()["status"]["readyReplicas"].as_i64() >= Some(1)
+    })
+    .await;
+
+    // One warm pod answers them all, in order.
+    let router = app.app.router.clone();
+    let answer = |body: &'static str| {
+        let (bearer, router) = (bearer.clone(), router.clone());
+        async move {
+            use tower::ServiceExt;
+            let request = http::Request::post("/run/kwarm")
+                .header(http::header::AUTHORIZATION, &bearer)
+                .body(axum::body::Body::from(body))
+                .unwrap();
+            let answer = router.oneshot(request).await.unwrap();
+            let status = answer.status();
+            let body = axum::body::to_bytes(answer.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(String::from_utf8_lossy(&body).trim())
+                .unwrap();
+            String::from_utf8(decoded).unwrap().trim().to_string()
+        }
+    };
+    for n in 1..=3 {
+        assert_eq!(answer("{}").await, format!("run {n}"));
+    }
+    assert!(fake.list("jobs", Some(NAMESPACE)).is_empty(), "no Job");
+    let listed = jobs::jobs(&mut app, "kwarm").await;
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    for job in listed.keys() {
+        let log = jobs::log(&mut app, "kwarm", job).await;
+        assert_eq!(
+            log.lines()
+                .filter(|l| l.contains("log line of run"))
+                .count(),
+            1,
+            "{job}: {log}"
+        );
+    }
+
+    // Two at once: the busy worker is asked for a second, and both are answered.
+    let (first, second) = tokio::join!(answer("{\"slow\": true}"), async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        answer("{}").await
+    });
+    let mut both = [first, second];
+    both.sort();
+    assert_eq!(both, ["run 4", "run 5"], "the warm pod answered both");
+    assert_eq!(deployment().unwrap()["spec"]["replicas"], 2);
+    assert!(fake.list("jobs", Some(NAMESPACE)).is_empty(), "no Job");
+
+    // Idle: back to min_scale.
+    let state = &app.app.state;
+    let kind = ApiResource::from_gvk(&GroupVersionKind::gvk("apps", "v1", "Deployment"));
+    let deployments: Api<DynamicObject> = Api::namespaced_with(fake.client(), NAMESPACE, &kind);
+    let old = json!({"metadata": {"annotations": {"oscar.grycap.io/last-request": "2026-01-01T00:00:00Z"}}});
+    deployments
+        .patch("kwarm-wrk", &PatchParams::default(), &Patch::Merge(&old))
+        .await
+        .unwrap();
+    state
+        .exposed
+        .scale_idle(&state.db, &state.services)
+        .await
+        .unwrap();
+    assert_eq!(deployment().unwrap()["spec"]["replicas"], 1);
+
+    // Without the token, the worker runs nothing.
+    let port = fake.get("services", NAMESPACE, "kwarm-wrk").unwrap()["spec"]["ports"][0]["port"]
+        .as_u64()
+        .unwrap();
+    let forged = ClusterWork {
+        token: "guessed".into(),
+        job: "kwarm-forged".into(),
+        env: vec![],
+        timeout_secs: 5,
+        memory: None,
+        config: String::new(),
+        script: "echo pwned".into(),
+        access_key: String::new(),
+        secret_key: String::new(),
+        event_len: 0,
+    };
+    let mut stream = TcpStream::connect(("127.0.0.1", port as u16))
+        .await
+        .unwrap();
+    let mut line = serde_json::to_vec(&forged).unwrap();
+    line.push(b'\n');
+    stream.write_all(&line).await.unwrap();
+    let mut answer_bytes = Vec::new();
+    stream.read_to_end(&mut answer_bytes).await.unwrap();
+    let (frame, _) = Frame::decode(&answer_bytes).unwrap().unwrap();
+    assert!(matches!(frame, Frame::Refused(_)), "{frame:?}");
+    assert!(secret["data"]["OSCAR_SERVE_TOKEN"].is_string());
+
+    // Deleted: the workers go with it.
+    let deleted = app.rest("DELETE", "/system/services/kwarm", None).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.body);
+    for resource in ["deployments", "services", "secrets"] {
+        assert!(
+            fake.get(resource, NAMESPACE, "kwarm-wrk").is_none(),
+            "{resource}"
+        );
+    }
+
+    // No worker ready: a Job, as without workers.
+    let mut cold = jobs::service("kcold", "echo never");
+    cold["image"] = json!(common::cluster::UNPULLABLE);
+    cold["synchronous"] = json!({"min_scale": 1});
+    let token = jobs::create(&mut app, cold).await;
+    let answer = app
+        .invoke("/run/kcold", &format!("Bearer {token}"), "{}")
+        .await;
+    assert!(answer.status.is_server_error(), "{}", answer.body);
+    assert!(
+        answer.body.contains("Back-off pulling image"),
+        "{}",
+        answer.body
+    );
+    assert!(fake.get("deployments", NAMESPACE, "kcold-wrk").is_some());
+    let made = format!("POST /apis/batch/v1/namespaces/{NAMESPACE}/jobs");
+    let jobs_made = fake
+        .requests()
+        .iter()
+        .filter(|r| r.starts_with(&made))
+        .count();
+    assert_eq!(jobs_made, 1, "one Job, deleted since as it could not start");
+    common::cluster::assert_the_role_allows(fake);
+}

@@ -195,8 +195,8 @@ impl Jobs {
         let _ = self.inner.warm.set(instances);
     }
 
-    /// Runs an execution where it goes: a warm worker of its service when one serves it here,
-    /// else the executor.
+    /// Runs an execution where it goes: a warm worker of its service when one serves it (and
+    /// takes it), else the executor.
     pub async fn run(
         &self,
         service: &model::service::Service,
@@ -205,7 +205,10 @@ impl Jobs {
     ) -> Result<executor::Finished, String> {
         match self.inner.warm.get() {
             Some(warm) if warm.serves(service, &execution) => {
-                warm.run_warm(service, execution, log).await
+                match warm.run_warm(service, execution, log.clone()).await {
+                    Ok(ran) => ran,
+                    Err(execution) => self.inner.executor.run(service, execution, log).await,
+                }
             }
             _ => self.inner.executor.run(service, execution, log).await,
         }

@@ -316,7 +316,7 @@ impl Cluster {
         }
     }
 
-    /// Gives a user's namespace the jobs' and exposed services' NetworkPolicies of the shared
+    /// Gives a user's namespace the jobs', exposed services' and workers' NetworkPolicies of the shared
     /// one (applied again at each save, so they follow the operator's changes); one not
     /// there is not copied.
     async fn confine_pods_in(&self, namespace: &str) -> Result<(), String> {
@@ -483,6 +483,7 @@ mod tests {
             allow_node_ports: false,
             storage_class: None,
             volume_limits: Default::default(),
+            worker_port: 8080,
         };
         (
             Cluster::new(kube::Client::new(service, "default"), settings),
@@ -634,6 +635,7 @@ mod tests {
         let shipped: Vec<NetworkPolicy> = [
             include_str!("../../../deploy/kubernetes/base/networkpolicy.yaml"),
             include_str!("../../../deploy/kubernetes/base/networkpolicy-exposed.yaml"),
+            include_str!("../../../deploy/kubernetes/base/networkpolicy-workers.yaml"),
         ]
         .iter()
         .map(|text| serde_norway::from_str(text).unwrap())

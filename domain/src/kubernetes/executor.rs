@@ -278,7 +278,8 @@ impl Executor for KubernetesExecutor {
         secrets: &[(String, String)],
     ) -> Result<(), String> {
         self.cluster.prepare_service(service, secrets).await?;
-        self.cluster.apply_exposed(service, secrets).await
+        self.cluster.apply_exposed(service, secrets).await?;
+        self.cluster.apply_workers(service, secrets).await
     }
 
     fn volume_limits(&self) -> crate::volumes::Limits {
@@ -308,6 +309,9 @@ impl Executor for KubernetesExecutor {
     async fn service_deleted(&self, service: &Service) -> Result<(), String> {
         if service.is_exposed() {
             self.cluster.remove_exposed(service).await?;
+        }
+        if super::workers::has_workers(service) {
+            self.cluster.remove_workers(service).await?;
         }
         self.cluster.remove_service(service).await
     }

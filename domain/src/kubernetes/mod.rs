@@ -8,6 +8,7 @@ pub mod exposed;
 pub mod nodes;
 pub mod objects;
 pub mod tracker;
+pub mod workers;
 
 use std::time::Duration;
 
@@ -35,6 +36,8 @@ pub struct ClusterSettings {
     /// default when None). It must offer ReadWriteMany: several pods mount a volume at once.
     pub storage_class: Option<String>,
     pub volume_limits: crate::volumes::Limits,
+    /// The port warm workers listen on in their pods (`OSCAR_KUBE_WORKER_PORT`).
+    pub worker_port: u16,
 }
 
 /// How exposed services are routed to without the platform: on their own host (never the

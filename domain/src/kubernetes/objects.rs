@@ -40,12 +40,14 @@ pub const REPORT_LIMIT: usize = 4096;
 pub const JOBS_POLICY: &str = "oscar-jobs";
 /// The exposed services' pods' NetworkPolicy, shipped beside it.
 pub const EXPOSED_POLICY: &str = "oscar-exposed";
+/// The warm workers' pods' NetworkPolicy, shipped beside them.
+pub const WORKERS_POLICY: &str = "oscar-workers";
 /// The policies each user's namespace gets a copy of.
-pub const POLICIES: [&str; 2] = [JOBS_POLICY, EXPOSED_POLICY];
+pub const POLICIES: [&str; 3] = [JOBS_POLICY, EXPOSED_POLICY, WORKERS_POLICY];
 
 /// Time the supervisor gets beyond the script's limit to upload outputs and report.
 const GRACE_SECONDS: i64 = 60;
-const BIN_DIR: &str = "/oscar/bin";
+pub(super) const BIN_DIR: &str = "/oscar/bin";
 const CONFIG_DIR: &str = "/oscar/config";
 const PROVIDERS_DIR: &str = "/oscar/providers";
 
@@ -298,14 +300,7 @@ pub fn job(
         mount("oscar-providers", PROVIDERS_DIR, true),
     ];
     let mut volumes = vec![
-        Volume {
-            name: "oscar-bin".into(),
-            empty_dir: Some(EmptyDirVolumeSource {
-                size_limit: Some(Quantity("64Mi".into())),
-                medium: None,
-            }),
-            ..Default::default()
-        },
+        bin_volume(),
         job_files(
             "oscar-config",
             files(&[
@@ -330,28 +325,11 @@ pub fn job(
     }
     let pod = PodSpec {
         restart_policy: Some("Never".into()),
-        init_containers: Some(vec![Container {
-            name: "oscar-supervisor".into(),
-            image: Some(settings.platform_image.clone()),
-            command: Some(vec![
-                "cp".into(),
-                SUPERVISOR_IN_IMAGE.into(),
-                format!("{BIN_DIR}/supervisor"),
-            ]),
-            volume_mounts: Some(vec![mount("oscar-bin", BIN_DIR, false)]),
-            resources: Some(resources(&[("cpu", "50m"), ("memory", "32Mi")], &[])),
-            security_context: Some(SecurityContext {
-                run_as_non_root: Some(true),
-                run_as_user: Some(10001),
-                read_only_root_filesystem: Some(true),
-                ..unprivileged()
-            }),
-            ..Default::default()
-        }]),
+        init_containers: Some(vec![supervisor_init(settings)]),
         containers: vec![Container {
             name: JOB_CONTAINER.into(),
             image: Some(service.image.clone()),
-            command: Some(vec![format!("{BIN_DIR}/supervisor")]),
+            command: Some(vec![SUPERVISOR.into()]),
             env: Some(env),
             env_from: Some(vec![EnvFromSource {
                 secret_ref: Some(SecretEnvSource {
@@ -395,6 +373,44 @@ pub fn job(
     }
 }
 
+/// Where the supervisor is in a job's or a worker's container.
+pub(super) const SUPERVISOR: &str = "/oscar/bin/supervisor";
+
+/// The volume the supervisor is copied into, beside the service's image.
+pub(super) fn bin_volume() -> Volume {
+    Volume {
+        name: "oscar-bin".into(),
+        empty_dir: Some(EmptyDirVolumeSource {
+            size_limit: Some(Quantity("64Mi".into())),
+            medium: None,
+        }),
+        ..Default::default()
+    }
+}
+
+/// The init container copying the static supervisor from the platform's image into
+/// [`bin_volume`], so that it runs in any image.
+pub(super) fn supervisor_init(settings: &ClusterSettings) -> Container {
+    Container {
+        name: "oscar-supervisor".into(),
+        image: Some(settings.platform_image.clone()),
+        command: Some(vec![
+            "cp".into(),
+            SUPERVISOR_IN_IMAGE.into(),
+            SUPERVISOR.into(),
+        ]),
+        volume_mounts: Some(vec![mount("oscar-bin", BIN_DIR, false)]),
+        resources: Some(resources(&[("cpu", "50m"), ("memory", "32Mi")], &[])),
+        security_context: Some(SecurityContext {
+            run_as_non_root: Some(true),
+            run_as_user: Some(10001),
+            read_only_root_filesystem: Some(true),
+            ..unprivileged()
+        }),
+        ..Default::default()
+    }
+}
+
 /// What every pod of a service has: no API token, no other services' addresses in its
 /// environment, the runtime's seccomp profile, and the service's pull Secrets.
 pub(super) fn pod_of(service: &Service) -> PodSpec {
@@ -420,7 +436,7 @@ pub(super) fn pod_of(service: &Service) -> PodSpec {
 }
 
 /// What every container of a job runs with: no privilege escalation, no capabilities.
-fn unprivileged() -> SecurityContext {
+pub(super) fn unprivileged() -> SecurityContext {
     SecurityContext {
         allow_privilege_escalation: Some(false),
         capabilities: Some(Capabilities {
@@ -521,6 +537,7 @@ pub(crate) mod tests {
             allow_node_ports: false,
             storage_class: None,
             volume_limits: Default::default(),
+            worker_port: 8080,
         }
     }
 

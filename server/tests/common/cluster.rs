@@ -9,7 +9,7 @@ use fake_kube::kubelet::Kubelet;
 use fake_kube::{FakeCluster, Served};
 use server::config::ExecutorConfig;
 
-use super::TestApp;
+use super::{TestApp, free_port};
 
 pub const NAMESPACE: &str = "oscar-svc";
 pub const UNPULLABLE: &str = "registry.example/missing:1";
@@ -64,6 +64,7 @@ pub async fn app_with(
                 allow_node_ports: false,
                 storage_class: None,
                 volume_limits: Default::default(),
+                worker_port: free_port(),
             },
             kubeconfig: Some(kubeconfig),
         };

@@ -361,6 +361,20 @@ impl Cluster {
         if replicas == 0 || previous_replicas(&deployment).is_some() {
             return Ok(false);
         }
+        self.scale_down_idle(service, &deployment, 0, idle_after)
+            .await
+    }
+
+    /// Scales `deployment` of `service` down to `to` replicas when no server recorded a
+    /// request ([`objects::LAST_REQUEST`]) for `idle_after` (since it was made, before any);
+    /// true when it did.
+    pub(super) async fn scale_down_idle(
+        &self,
+        service: &Service,
+        deployment: &Deployment,
+        to: i32,
+        idle_after: Duration,
+    ) -> Result<bool, String> {
         let annotations = deployment.metadata.annotations.clone().unwrap_or_default();
         let last = annotations
             .get(objects::LAST_REQUEST)
@@ -375,11 +389,11 @@ impl Cluster {
         // Only the Deployment as read: a wake by another server in between wins (409).
         let patch = serde_json::json!({
             "metadata": {"resourceVersion": deployment.metadata.resource_version},
-            "spec": {"replicas": 0},
+            "spec": {"replicas": to},
         });
         let deployments: Api<Deployment> =
             Api::namespaced(self.client.clone(), &self.namespace_of(service));
-        let name = objects::deployment_name(&service.name);
+        let name = deployment.metadata.name.clone().unwrap_or_default();
         match deployments
             .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
@@ -388,7 +402,7 @@ impl Cluster {
             Err(kube::Error::Api(status)) if status.code == 409 || status.is_not_found() => {
                 return Ok(false);
             }
-            Err(err) => return Err(refused("scale the idle service to 0", err)),
+            Err(err) => return Err(refused("scale the idle service down", err)),
         }
         Ok(true)
     }
@@ -568,7 +582,12 @@ fn previous_replicas(deployment: &Deployment) -> Option<i32> {
         .ok()
 }
 
-async fn apply<K, P>(api: &Api<K>, name: &str, object: &P, what: &str) -> Result<(), String>
+pub(super) async fn apply<K, P>(
+    api: &Api<K>,
+    name: &str,
+    object: &P,
+    what: &str,
+) -> Result<(), String>
 where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
     P: serde::Serialize + std::fmt::Debug,
@@ -581,7 +600,7 @@ where
         .map_err(|e| refused(what, e))
 }
 
-async fn delete<K>(api: &Api<K>, name: &str, what: &str) -> Result<(), String>
+pub(super) async fn delete<K>(api: &Api<K>, name: &str, what: &str) -> Result<(), String>
 where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
