@@ -154,6 +154,29 @@ def test_run_service_sync_and_async_then_logs_and_removal(client, tmp_path):
     client.remove_service("py-upper")
 
 
+def test_run_service_is_answered_by_a_warm_worker(client, tmp_path):
+    """A service with synchronous.min_scale: run_service, unchanged, reaches one warm worker,
+    whose /tmp lives on between requests (a job per request never sees the last one's)."""
+    service = uppercase_service("py-warm")
+    service["script"] = (
+        "n=$(cat /tmp/count 2>/dev/null || echo 0); n=$((n+1)); echo $n > /tmp/count\n"
+        "echo \"run $n\" > \"$TMP_OUTPUT_DIR/out.txt\"\n"
+    )
+    service["synchronous"] = {"min_scale": 1, "max_scale": 1}
+    assert client.create_service(service).status_code == 201
+    source = tmp_path / "in.txt"
+    source.write_text("x")
+    answers = []
+    for _ in range(3):
+        result = tmp_path / "result.txt"
+        response = client.run_service("py-warm", input=str(source), output=str(result))
+        assert response.status_code == 200
+        answers.append(result.read_text().strip())
+    assert answers == ["run 1", "run 2", "run 3"]
+    assert len(json.loads(client.list_jobs("py-warm").text)["jobs"]) == 3
+    client.remove_service("py-warm")
+
+
 def test_a_boto3_upload_to_the_embedded_store_runs_the_service(client):
     assert client.create_service(uppercase_service("py-boto")).status_code == 201
     s3 = boto3.client(
