@@ -200,6 +200,57 @@ async fn a_job_filling_its_volume_past_its_size_is_stopped() {
     );
 }
 
+/// A warm worker's request and an exposed service's instance are kept to their volume's size
+/// as jobs are: the request fails, the instance is stopped, each saying why.
+#[tokio::test]
+async fn warm_workers_and_exposed_instances_keep_their_volume_to_its_size() {
+    let mut app = TestApp::new().await;
+    let fill = "head -c 3145728 /dev/zero > /data/big.bin\nsleep 10\n";
+    let mut warm = service("wfiller", fill);
+    warm["volume"] = json!({"size": "1Mi", "mount_path": "/data"});
+    warm["synchronous"] = json!({"min_scale": 1, "max_scale": 1});
+    let token = create(&mut app, warm).await;
+    let answer = app
+        .invoke("/run/wfiller", &format!("Bearer {token}"), "{}")
+        .await;
+    assert_eq!(
+        answer.status,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "{}",
+        answer.body
+    );
+    let jobs = finished(&mut app, "wfiller", 1).await;
+    let name = jobs.keys().next().unwrap();
+    let text = log(&mut app, "wfiller", name).await;
+    assert!(
+        text.contains("the service's volume at /data grew past 1 MiB"),
+        "{text}"
+    );
+
+    let mut exposed = service("efiller", fill);
+    exposed["volume"] = json!({"size": "1Mi", "mount_path": "/data"});
+    exposed["expose"] = json!({"api_port": 8080});
+    create(&mut app, exposed).await;
+    let started = std::time::Instant::now();
+    loop {
+        let logs = app
+            .rest("GET", "/system/services/efiller/deployment/logs", None)
+            .await;
+        if logs
+            .body
+            .contains("the volume at /data holds more than its 1 MiB")
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "{}",
+            logs.body
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
 /// Volumes are each user's own: another user neither sees nor uses nor deletes them.
 #[tokio::test]
 async fn another_user_cannot_see_use_or_delete_a_volume() {

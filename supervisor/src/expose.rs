@@ -3,7 +3,9 @@
 //! meeting another; the platform reaches it through a Unix socket in the instance's directory
 //! (`OSCAR_EXPOSE_SOCKET`), whose connections this program joins to the server's port
 //! (`OSCAR_EXPOSE_PORT`) on the sandbox's loopback, byte for byte (WebSockets included). It
-//! ends with the server, with its exit status, so the platform sees the instance end.
+//! ends with the server, with its exit status, so the platform sees the instance end. The
+//! service's volume (`OSCAR_VOLUME_PATH`, `OSCAR_VOLUME_LIMIT`) is kept to its size as a
+//! job's: a server that fills it past its size is stopped, saying so.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -17,6 +19,10 @@ const PORT_ENV: &str = "OSCAR_EXPOSE_PORT";
 const MEMORY_ENV: &str = "OSCAR_SCRIPT_MEMORY_LIMIT";
 /// The image's working directory (where its own command expects to start).
 const WORKDIR_ENV: &str = "OSCAR_EXPOSE_WORKDIR";
+const VOLUME_ENV: &str = "OSCAR_VOLUME_PATH";
+const VOLUME_LIMIT_ENV: &str = "OSCAR_VOLUME_LIMIT";
+/// How often the volume is measured.
+const VOLUME_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Runs `command` and bridges the socket to its port until it exits.
 pub fn main(command: &[String]) -> ExitCode {
@@ -59,16 +65,43 @@ fn run(command: &[String]) -> Result<ExitCode, String> {
             .env_remove(PORT_ENV)
             .env_remove(MEMORY_ENV)
             .env_remove(WORKDIR_ENV)
+            .env_remove(VOLUME_ENV)
+            .env_remove(VOLUME_LIMIT_ENV)
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| format!("cannot start {program}: {e}"))?;
         let status = tokio::select! {
             status = child.wait() => status.map_err(|e| format!("lost {program}: {e}"))?,
             never = bridge(listener, port) => match never {},
+            over = over_volume() => {
+                let _ = child.kill().await;
+                return Err(over);
+            }
         };
         eprintln!("oscar-supervisor: the server exited ({status})");
         Ok(ExitCode::from(status.code().map_or(128, |c| c as u8)))
     })
+}
+
+/// Why the server must stop: its volume holds more than it may; never without a volume.
+async fn over_volume() -> String {
+    let dir = std::env::var_os(VOLUME_ENV).map(PathBuf::from);
+    let limit = std::env::var(VOLUME_LIMIT_ENV)
+        .ok()
+        .and_then(|b| b.parse::<u64>().ok());
+    let (Some(dir), Some(limit)) = (dir, limit) else {
+        return std::future::pending().await;
+    };
+    loop {
+        tokio::time::sleep(VOLUME_EVERY).await;
+        if crate::script::bytes_under(&dir) > limit {
+            return format!(
+                "the volume at {} holds more than its {} MiB: the server was stopped",
+                dir.display(),
+                limit >> 20
+            );
+        }
+    }
 }
 
 /// Listens on `socket`, replacing what a previous run left there.

@@ -51,6 +51,16 @@ struct VolumeMount {
     bytes: u64,
 }
 
+impl VolumeMount {
+    /// The variables by which the supervisor's watchdog keeps the volume to its size.
+    fn watched(&self) -> [(String, String); 2] {
+        [
+            ("OSCAR_VOLUME_PATH".into(), path_text(&self.seen)),
+            ("OSCAR_VOLUME_LIMIT".into(), self.bytes.to_string()),
+        ]
+    }
+}
+
 /// The image executor's part: where images come from and how the supervisor starts in one.
 pub struct ServiceImages {
     pub cache: std::sync::Arc<images::Images>,
@@ -262,9 +272,7 @@ impl LocalExecutor {
         }
         command.env("OSCAR_SCRIPT_DISK_LIMIT", self.disk_limit.to_string());
         if let Some(volume) = volume {
-            command
-                .env("OSCAR_VOLUME_PATH", &volume.seen)
-                .env("OSCAR_VOLUME_LIMIT", volume.bytes.to_string());
+            command.envs(volume.watched());
         }
         // Counted in /proc, which shows the job's processes alone only in the sandbox.
         if self.sandbox.is_some() {
@@ -451,6 +459,11 @@ impl LocalExecutor {
             volume.as_ref(),
         )?;
         command.env("TMPDIR", seen_dir.join("tmp")).envs(plan.env);
+        // Kept to its size as a job's: per request in a worker, for as long as it runs in an
+        // exposed service's instance.
+        if let Some(volume) = &volume {
+            command.envs(volume.watched());
+        }
         let Started {
             child,
             group,
