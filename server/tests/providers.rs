@@ -504,6 +504,75 @@ async fn files_in_another_s3_stores_input_folder_become_jobs() {
     external.shutdown().await;
 }
 
+/// A partner MinIO's webhook posts its notifications, as they are, to `/job/<service>` with
+/// the service's token: the object is read from the store whose input folder holds it (one
+/// job per version, as every event), and `/run` does the same. A folder both stores hold
+/// cannot be guessed: the caller is told to name the store.
+#[tokio::test]
+async fn a_partner_stores_own_notifications_run_jobs_on_its_objects() {
+    let dir = tempfile::tempdir().unwrap();
+    let (external, client) = external_store(dir.path()).await;
+    client.create_bucket().bucket("drop").send().await.unwrap();
+    let mut app = TestApp::with_config(|c| c.jobs.poll_every = None).await;
+    let mut definition = service("hooked", common::jobs::UPPERCASE);
+    definition["input"] = json!([{"storage_provider": "minio.partner", "path": "drop/in"}]);
+    definition["storage_providers"] = json!({"minio": {"partner": partner(&external)}});
+    let token = create(&mut app, definition).await;
+    let put = client
+        .put_object()
+        .bucket("drop")
+        .key("in/x.txt")
+        .body(b"notified".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let record = model::function::event::minio_event(
+        "Put",
+        "drop",
+        "in/x.txt",
+        put.e_tag(),
+        Some(8),
+        "2026-01-01T00:00:00Z",
+    )
+    .to_string();
+    let bearer = format!("Bearer {token}");
+    for _ in 0..2 {
+        let answer = app.invoke("/job/hooked", &bearer, record.clone()).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+    }
+    finished(&mut app, "hooked", 1).await;
+    assert_eq!(
+        get(&app, "hooked", "out/x.txt").await.as_deref(),
+        Some(&b"NOTIFIED"[..])
+    );
+    assert_eq!(
+        common::jobs::jobs(&mut app, "hooked").await.len(),
+        1,
+        "one job per version"
+    );
+    let answer = app.invoke("/run/hooked", &bearer, record.clone()).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+
+    // Two stores holding the folder: which one is not guessed.
+    let mut both = app
+        .rest("GET", "/system/services/hooked", None)
+        .await
+        .json();
+    both["input"] = json!([{"storage_provider": "minio.partner", "path": "drop/in"},
+                            {"storage_provider": "minio.twin", "path": "drop/in"}]);
+    both["storage_providers"]["minio"]["twin"] = partner(&external);
+    let saved = app.rest("PUT", "/system/services", Some(both)).await;
+    assert_eq!(saved.status, StatusCode::NO_CONTENT, "{}", saved.body);
+    let answer = app.invoke("/job/hooked", &bearer, record).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.body);
+    assert!(
+        answer.body.contains("minio.partner, minio.twin"),
+        "{}",
+        answer.body
+    );
+    external.shutdown().await;
+}
+
 /// A WebDAV server is the service owner's choice: one answering a listing without end is cut
 /// off, not read into the platform's memory.
 #[tokio::test]

@@ -244,13 +244,33 @@ async fn stored_version_among(
     object_created_among(db, jobs, services, &event, &raw, trigger, uploader).await
 }
 
+/// A storage event an invocation body holds, and the event as the job gets it when it was
+/// routed to another store than it named ([`invocation_event`]).
+pub struct Invocation {
+    pub event: StorageEvent,
+    pub routed: Option<String>,
+}
+
 /// What an invocation body is: a storage event on an object in one of the service's input
 /// folders, or a payload. A storage event naming any other object is refused: the job's keys
 /// reach all of the service's buckets, so a caller could have the job fetch an object they may
 /// not read (another user's output) and return it.
-pub fn invocation_event(service: &Service, body: &[u8]) -> AppResult<Option<StorageEvent>> {
-    let Event::Storage(event) = Event::parse(body) else {
+///
+/// A MinIO/S3 notification sent as it is names no store. It is the platform store's when one
+/// of the service's input folders there holds the object; else the other MinIO or S3 store
+/// whose input folder does (a partner MinIO's webhook to `/job/<service>`, with the service's
+/// token), and the job gets it wrapped with that store, as a federation member would.
+pub fn invocation_event(service: &Service, body: &[u8]) -> AppResult<Option<Invocation>> {
+    let Event::Storage(mut event) = Event::parse(body) else {
         return Ok(None);
+    };
+    let routed = match other_store(service, body, &event)? {
+        Some(provider) => {
+            event.provider = provider.clone();
+            let raw = String::from_utf8_lossy(body);
+            Some(serde_json::json!({"storage_provider": provider, "event": raw}).to_string())
+        }
+        None => None,
     };
     // A WebDAV server (and a URL) resolves `..`: `in/../private` would leave the input folder.
     if model::service::validate::has_dot_segment(&event.key) {
@@ -271,7 +291,51 @@ pub fn invocation_event(service: &Service, body: &[u8]) -> AppResult<Option<Stor
             ),
         ));
     }
-    Ok(Some(event))
+    Ok(Some(Invocation { event, routed }))
+}
+
+/// The other S3-type store whose input folder holds the object of an unwrapped notification
+/// that no platform-store input folder holds; None when it stays the platform store's.
+fn other_store(service: &Service, body: &[u8], event: &StorageEvent) -> AppResult<Option<String>> {
+    let holds = |input: &&StorageIo, provider: &str| {
+        relative_to_input(input, provider, &event.bucket, &event.key).is_some()
+    };
+    if event.provider != PLATFORM_STORE
+        || service.input.iter().any(|i| holds(&i, PLATFORM_STORE))
+        || is_wrapped(body)
+    {
+        return Ok(None);
+    }
+    let mut stores: Vec<&str> = service
+        .input
+        .iter()
+        .filter(|i| {
+            let provider = i.storage_provider.as_str();
+            (provider.starts_with("minio.") || provider.starts_with("s3.")) && holds(i, provider)
+        })
+        .map(|i| i.storage_provider.as_str())
+        .collect();
+    stores.sort_unstable();
+    stores.dedup();
+    match stores.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(one.to_string())),
+        several => Err(AppError::bad_request(
+            "Records[0].s3.bucket.name",
+            format!(
+                "{}/{} is in input folders of several stores ({}): send the event as {{\"storage_provider\": \"<one of them>\", \"event\": …}}",
+                event.bucket,
+                event.key,
+                several.join(", ")
+            ),
+        )),
+    }
+}
+
+/// Whether the body wraps its event with the store it names (`{"storage_provider", "event"}`).
+fn is_wrapped(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .is_ok_and(|value| value.get("event").is_some())
 }
 
 /// `POST /job/{service}`: a storage event (deduplicated by object version) or a payload,
@@ -304,7 +368,12 @@ pub async fn job_request(
         )
     })?;
     let new = match invocation_event(service, text.as_bytes())? {
-        Some(event) => storage_job(service, &event, &text, Trigger::Bucket),
+        Some(Invocation { event, routed }) => storage_job(
+            service,
+            &event,
+            routed.as_deref().unwrap_or(&text),
+            Trigger::Bucket,
+        ),
         None => NewJob {
             service: service.name.clone(),
             owner: caller.id.clone(),

@@ -559,8 +559,12 @@ pub async fn run_sync(
             _ => None,
         },
     };
-    if let Some(body) = small {
-        super::events::invocation_event(&found, &body)?;
+    // An event routed to another store reaches the job wrapped with it.
+    let mut payload = payload;
+    if let Some(body) = small
+        && let Some(routed) = super::events::invocation_event(&found, &body)?.and_then(|i| i.routed)
+    {
+        payload = EventBody::Text(routed);
     }
     let new = NewJob {
         service: service.to_string(),
