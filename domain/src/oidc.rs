@@ -15,7 +15,7 @@ use openidconnect::{
     AccessToken, AdditionalClaims, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
     EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, JsonWebKey, LogoutRequest, Nonce,
     OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, PostLogoutRedirectUrl,
-    ProviderMetadataWithLogout, RedirectUrl, Scope, SubjectIdentifier, TokenResponse,
+    ProviderMetadataWithLogout, RedirectUrl, RefreshToken, Scope, SubjectIdentifier, TokenResponse,
     UserInfoClaims, UserInfoError, reqwest,
 };
 use serde::{Deserialize, Deserializer, Serialize};
@@ -54,6 +54,10 @@ pub struct OidcSettings {
     pub audience: Option<String>,
     /// Shown on the sign-in button.
     pub display_name: String,
+    /// The client the refresh tokens of federation members' `clusters` were issued to
+    /// (`OIDC_REFRESH_CLIENT_ID`; EGI's token portal, a public client, by default). When it is
+    /// the platform's own client its secret goes with it.
+    pub refresh_client_id: String,
 }
 
 impl std::fmt::Debug for OidcSettings {
@@ -224,6 +228,36 @@ impl Oidc {
         *slot = Some(found.clone());
         tracing::info!(issuer, "identity provider discovered");
         Ok(found)
+    }
+
+    /// An access token for `refresh_token` (of [`OidcSettings::refresh_client_id`]) and how
+    /// long it lasts: what the platform reaches a federation member with on its owner's behalf.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<(String, Duration), String> {
+        let provider = self.provider().await.map_err(|e| e.to_string())?;
+        let s = &self.0.settings;
+        let secret = match s.refresh_client_id == s.client_id {
+            true => s.client_secret.clone().map(ClientSecret::new),
+            false => None,
+        };
+        let client = CoreClient::from_provider_metadata(
+            provider.metadata.clone(),
+            ClientId::new(s.refresh_client_id.clone()),
+            secret,
+        );
+        let token = client
+            .exchange_refresh_token(&RefreshToken::new(refresh_token.to_string()))
+            .map_err(|e| format!("the identity provider has no token endpoint: {e}"))?
+            .request_async(&self.0.http)
+            .await
+            .map_err(|e| {
+                crate::metrics::oidc_failure("refresh");
+                format!(
+                    "the identity provider did not accept the refresh token: {}",
+                    error_chain(&e)
+                )
+            })?;
+        let lasts = token.expires_in().unwrap_or(Duration::from_secs(300));
+        Ok((token.access_token().secret().clone(), lasts))
     }
 
     fn client(&self, provider: &Discovered) -> AppResult<Rp> {

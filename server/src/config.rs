@@ -382,6 +382,9 @@ fn oidc_settings(env: &Env) -> Result<Option<OidcSettings>, ConfigError> {
         groups: env.text("OIDC_GROUPS").map(list).unwrap_or_default(),
         audience: env.text("OIDC_AUDIENCE"),
         display_name,
+        refresh_client_id: env
+            .text("OIDC_REFRESH_CLIENT_ID")
+            .unwrap_or_else(|| "token-portal".into()),
     }))
 }
 

@@ -102,6 +102,15 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
     let jobs = job_queue(config, &data_dir, executor, &store, &info)?;
     jobs.use_warm_workers(exposed.clone());
 
+    let oidc = config
+        .oidc
+        .clone()
+        .map(Oidc::new)
+        .transpose()
+        .context("OIDC_ISSUER: cannot prepare the identity provider client")?;
+    if let Some(oidc) = &oidc {
+        jobs.peers().use_oidc(oidc.clone());
+    }
     let platform = App {
         db: database.db,
         services: Default::default(),
@@ -114,12 +123,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
         },
         admin,
         login_throttle: LoginThrottle::new(config.trusted_proxies.clone()),
-        oidc: config
-            .oidc
-            .clone()
-            .map(Oidc::new)
-            .transpose()
-            .context("OIDC_ISSUER: cannot prepare the identity provider client")?,
+        oidc,
         jobs,
         exposed,
         access_log: Default::default(),

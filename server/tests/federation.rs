@@ -632,6 +632,58 @@ async fn a_job_too_big_for_the_quota_here_goes_to_a_member() {
     assert_eq!(names_in(&alone, "Failed").len(), 1, "{alone}");
 }
 
+/// A member reached with the owner's OIDC refresh token instead of a password: the platform
+/// exchanges it at its identity provider (once, while the access token lasts), the copy on
+/// the member is the owner's, and the job runs there. The refresh token is never shown.
+#[tokio::test]
+async fn a_member_is_reached_with_the_owners_refresh_token() {
+    let op = common::oidc::FakeOp::start().await;
+    let mut cloud =
+        TestApp::with_config(|config| config.oidc = Some(common::oidc::settings(op.issuer())))
+            .await;
+    let cloud_address = serve(&cloud).await;
+    let alice = op.token_for("alice@test", 300);
+    let mut edge = TestApp::with_config(|config| {
+        config.oidc = Some(common::oidc::settings(op.issuer()));
+        config.jobs.private_peers = true;
+    })
+    .await;
+    let members = json!([{"type": "oscar", "cluster_id": "cloud", "service_name": "viatoken"}]);
+    let clusters = json!({"cloud": {"endpoint": format!("http://{cloud_address}"),
+        "refresh_token": op.refresh_token_for("alice@test"), "ssl_verify": false}});
+    let created = edge
+        .rest_bearer(
+            "POST",
+            "/system/services",
+            Some(busy_edge("viatoken", members, clusters)),
+            &alice,
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    // Copied to the cloud as alice's.
+    let copy = cloud
+        .rest_bearer("GET", "/system/services/viatoken", None, &alice)
+        .await;
+    assert_eq!(copy.status, StatusCode::OK, "{}", copy.body);
+    assert_eq!(copy.json()["owner"], "alice@test", "{}", copy.body);
+
+    for name in ["a.txt", "b.txt", "c.txt"] {
+        jobs::put(&edge, "viatoken", &format!("in/{name}"), name.as_bytes()).await;
+    }
+    let here = settled(&mut edge, "viatoken", 3, &["Succeeded", "Delegated"]).await;
+    assert!(!names_in(&here, "Delegated").is_empty(), "{here}");
+    settled(&mut cloud, "viatoken", 1, &["Succeeded"]).await;
+    assert_eq!(
+        op.refreshes(),
+        1,
+        "one exchange while the access token lasts"
+    );
+    let shown = edge
+        .rest_bearer("GET", "/system/services/viatoken", None, &alice)
+        .await;
+    assert!(!shown.body.contains("refresh."), "{}", shown.body);
+}
+
 /// Another tenant can neither read nor change a service's federation, and the job names it
 /// may set are its own services' only.
 #[tokio::test]

@@ -152,6 +152,9 @@ pub fn clusters(
         if let Some(password) = secrets.get(&format!("clusters.{id}.auth_password")) {
             cluster.auth_password = password.clone();
         }
+        if let Some(token) = secrets.get(&format!("clusters.{id}.refresh_token")) {
+            cluster.refresh_token = token.clone();
+        }
     }
     clusters
 }

@@ -311,6 +311,7 @@ pub fn member_copy(
                 for cluster in clusters.values_mut() {
                     if let Value::Object(fields) = cluster {
                         fields.remove("auth_password");
+                        fields.remove("refresh_token");
                     }
                 }
             }

@@ -1,5 +1,6 @@
 //! Talking to federation members: another OSCAR cluster (this platform or upstream) reached
-//! with the `clusters` credentials, or a plain endpoint. Every call has a timeout (upstream's
+//! with the `clusters` credentials (Basic, or a bearer token from the owner's OIDC refresh
+//! token), or a plain endpoint. Every call has a timeout (upstream's
 //! 20 s), follows no redirect (the credentials go nowhere else) and reads a bounded answer.
 
 use std::collections::HashMap;
@@ -56,6 +57,10 @@ pub struct Peers {
     /// with one service's credentials serves no other's.
     tokens: Mutex<HashMap<(String, String, String), String>>,
     loads: Mutex<HashMap<String, (Instant, StatusRead)>>,
+    /// The platform's identity provider, which exchanges `clusters` refresh tokens.
+    oidc: std::sync::OnceLock<crate::oidc::Oidc>,
+    /// Access tokens by the digest of the refresh token they came from, until they expire.
+    access: Mutex<HashMap<String, (String, Instant)>>,
 }
 
 impl Peers {
@@ -65,9 +70,19 @@ impl Peers {
             private,
             tokens: Mutex::default(),
             loads: Mutex::default(),
+            oidc: Default::default(),
+            access: Mutex::default(),
         }
     }
+
+    /// Lets `clusters` entries with a refresh token reach their members.
+    pub fn use_oidc(&self, oidc: crate::oidc::Oidc) {
+        let _ = self.oidc.set(oidc);
+    }
 }
+
+/// An access token is used up to this long before it expires.
+const EXPIRY_MARGIN: Duration = Duration::from_secs(30);
 
 impl std::fmt::Debug for Peers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -235,9 +250,32 @@ impl Peers {
     ) -> Result<reqwest::RequestBuilder, String> {
         let target = url(&cluster.endpoint, path);
         let client = self.client(&target, cluster.ssl_verify).await?;
-        Ok(client
-            .request(method, target)
-            .basic_auth(&cluster.auth_user, Some(&cluster.auth_password)))
+        let request = client.request(method, target);
+        if cluster.auth_user.is_empty() && !cluster.refresh_token.is_empty() {
+            return Ok(request.bearer_auth(self.access_token(cluster).await?));
+        }
+        Ok(request.basic_auth(&cluster.auth_user, Some(&cluster.auth_password)))
+    }
+
+    /// An access token from the cluster's refresh token: remembered until shortly before it
+    /// expires.
+    async fn access_token(&self, cluster: &Cluster) -> Result<String, String> {
+        let key = credentials_digest(cluster);
+        if let Some((token, until)) = self.access.lock().expect("access tokens").get(&key)
+            && Instant::now() + EXPIRY_MARGIN < *until
+        {
+            return Ok(token.clone());
+        }
+        let oidc = self.oidc.get().ok_or(
+            "a refresh token needs this platform's OIDC sign-in (OIDC_CLIENT_ID) to be exchanged",
+        )?;
+        let (token, lasts) = oidc.refresh(&cluster.refresh_token).await?;
+        let mut access = self.access.lock().expect("access tokens");
+        if access.len() >= CACHE_ENTRIES {
+            access.clear();
+        }
+        access.insert(key, (token.clone(), Instant::now() + lasts));
+        Ok(token)
     }
 
     /// The member service's token: remembered, or read from its definition there.
@@ -410,6 +448,8 @@ fn credentials_digest(cluster: &Cluster) -> String {
     digest.update(cluster.auth_user.as_bytes());
     digest.update([0]);
     digest.update(cluster.auth_password.as_bytes());
+    digest.update([0]);
+    digest.update(cluster.refresh_token.as_bytes());
     hex::encode(digest.finalize())
 }
 

@@ -127,6 +127,11 @@ pub struct Cluster {
     pub auth_user: String,
     pub auth_password: String,
     pub ssl_verify: bool,
+    /// An OIDC refresh token of the owner's (EGI Check-In's, from its token portal or
+    /// oidc-agent), used instead of `auth_user`/`auth_password`: the platform exchanges it at
+    /// its own identity provider for access tokens the member accepts. Write-only.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub refresh_token: String,
 }
 
 impl Service {

@@ -19,6 +19,8 @@ use serde_json::{Value, json};
 pub const CLIENT_ID: &str = "oscar-test";
 pub const CLIENT_SECRET: &str = "oscar-test-secret";
 pub const VO: &str = "vo.example.eu";
+/// The public client refresh tokens are issued to (EGI's token portal stands for it).
+pub const REFRESH_CLIENT_ID: &str = "token-portal";
 
 /// Test users: (sub, name, entitlements). carol is outside the required VO; the provider
 /// also issues the platform's reserved owner id as a subject, to someone inside it.
@@ -64,6 +66,7 @@ pub fn settings(issuer: &str) -> domain::oidc::OidcSettings {
         groups: vec![VO.into()],
         audience: None,
         display_name: "Test IdP".into(),
+        refresh_client_id: REFRESH_CLIENT_ID.into(),
     }
 }
 
@@ -80,6 +83,7 @@ struct Op {
     /// Access tokens this provider issued (userinfo answers for these only).
     issued: Mutex<HashMap<String, String>>,
     userinfo_calls: Mutex<u32>,
+    refreshes: Mutex<u32>,
 }
 
 pub struct FakeOp {
@@ -109,6 +113,7 @@ impl FakeOp {
             grants: Mutex::default(),
             issued: Mutex::default(),
             userinfo_calls: Mutex::default(),
+            refreshes: Mutex::default(),
         });
         let router = Router::new()
             .route("/.well-known/openid-configuration", get(discovery))
@@ -129,6 +134,16 @@ impl FakeOp {
 
     pub fn userinfo_calls(&self) -> u32 {
         *self.op.userinfo_calls.lock().unwrap()
+    }
+
+    /// A refresh token of `sub` for [`REFRESH_CLIENT_ID`], as EGI's token portal hands out.
+    pub fn refresh_token_for(&self, sub: &str) -> String {
+        format!("refresh.{sub}")
+    }
+
+    /// How many refresh tokens were exchanged.
+    pub fn refreshes(&self) -> u32 {
+        *self.op.refreshes.lock().unwrap()
     }
 
     /// A valid access token for `sub` that expires in `ttl` seconds (negative: already expired).
@@ -250,12 +265,31 @@ async fn token(
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
+    let error = |e: &str| (StatusCode::BAD_REQUEST, Json(json!({"error": e}))).into_response();
+    // A public client's refresh: no secret; the token names a known user.
+    if form.get("grant_type").map(String::as_str) == Some("refresh_token") {
+        let known = form
+            .get("refresh_token")
+            .and_then(|t| t.strip_prefix("refresh."))
+            .filter(|sub| USERS.iter().any(|(s, _, _)| s == sub));
+        return match (form.get("client_id").map(String::as_str), known) {
+            (Some(REFRESH_CLIENT_ID), Some(sub)) => {
+                *op.refreshes.lock().unwrap() += 1;
+                Json(json!({
+                    "access_token": op.access_token(sub, 300),
+                    "token_type": "Bearer",
+                    "expires_in": 300,
+                }))
+                .into_response()
+            }
+            _ => error("invalid_grant"),
+        };
+    }
     let basic =
         base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"));
     let authorized = headers
         .get("authorization")
         .is_some_and(|v| v.to_str().unwrap_or_default() == format!("Basic {basic}"));
-    let error = |e: &str| (StatusCode::BAD_REQUEST, Json(json!({"error": e}))).into_response();
     if !authorized {
         return (
             StatusCode::UNAUTHORIZED,
