@@ -990,6 +990,7 @@ mod tests {
         .unwrap();
         assert_eq!(oidc.issuer, "https://aai.egi.eu/auth/realms/egi");
         assert_eq!(oidc.display_name, "EGI Check-In");
+        assert_eq!(oidc.refresh_client_id, "token-portal");
         assert_eq!(
             oidc.scopes,
             [
