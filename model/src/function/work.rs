@@ -80,7 +80,8 @@ pub enum Frame {
     Refused(String),
 }
 
-/// Longest frame: a part of the output or of the response.
+/// Longest frame: a part of the output or of the response, or the report (the worker caps
+/// it below this).
 pub const MAX_FRAME: usize = 1 << 20;
 
 impl Frame {

@@ -4,18 +4,23 @@
 //! response and report as [`Frame`]s. One request at a time: another connection meanwhile is
 //! answered [`Frame::Busy`] before its event is sent, so the platform can try another pod. Each request runs as
 //! a fresh supervisor process (what a job's pod runs), so its output, limits and variables are
-//! its own; what stays warm is the pod: image pulled, container started, scheduled.
+//! its own; what stays warm is the pod: image pulled, container started, scheduled. A request
+//! the platform gives up half-way (stopped, timed out) ends the worker, as in embedded mode:
+//! the pod starts afresh, with nothing of it left running. Asked to stop (SIGTERM: a
+//! scale-down, a rollout), the worker takes no more requests and ends once the one it runs
+//! has.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
+use std::time::Duration;
 
 use model::function::Report;
 use model::function::log::MARKED_ENV;
-use model::function::work::{ClusterWork, Frame};
+use model::function::work::{ClusterWork, Frame, MAX_FRAME};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 /// Where the worker listens (`0.0.0.0:<port>`).
 pub const ADDRESS_ENV: &str = "OSCAR_SERVE_ADDRESS";
@@ -23,13 +28,14 @@ pub const ADDRESS_ENV: &str = "OSCAR_SERVE_ADDRESS";
 const TOKEN_ENV: &str = "OSCAR_SERVE_TOKEN";
 /// Longest request line: the configuration and the script.
 const HEADER_LIMIT: u64 = 8 << 20;
+/// How long a connection may take to send its request line, and then its event: a peer that
+/// stalls cannot hold the worker.
+const HEADER_WITHIN: Duration = Duration::from_secs(30);
+const EVENT_WITHIN: Duration = Duration::from_secs(300);
+/// Connections served at once (all but one are answered Busy or refused at once).
+const CONNECTIONS: usize = 64;
 /// Pod-level settings of a job's pod that a request's supervisor must not take.
-const NOT_PASSED: &[&str] = &[
-    ADDRESS_ENV,
-    TOKEN_ENV,
-    "OSCAR_RESPONSE_IN_LOG",
-    "OSCAR_RESULT_LIMIT",
-];
+const NOT_PASSED: &[&str] = &[ADDRESS_ENV, TOKEN_ENV, "OSCAR_RESPONSE_IN_LOG"];
 
 pub fn run(address: &str) -> Result<(), String> {
     let token: Arc<str> = std::env::var(TOKEN_ENV)
@@ -47,13 +53,30 @@ pub fn run(address: &str) -> Result<(), String> {
             .await
             .map_err(|e| format!("cannot listen on {address}: {e}"))?;
         let busy = Arc::new(tokio::sync::Mutex::new(()));
+        let connections = Arc::new(tokio::sync::Semaphore::new(CONNECTIONS));
+        let mut stop = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|e| format!("cannot handle SIGTERM: {e}"))?;
         loop {
-            let Ok((connection, _)) = listener.accept().await else {
+            let connection = tokio::select! {
+                accepted = listener.accept() => accepted,
+                _ = stop.recv() => {
+                    // The request running now ends first.
+                    let _idle = busy.lock().await;
+                    return Ok(());
+                }
+            };
+            let Ok((connection, _)) = connection else {
+                continue;
+            };
+            let Ok(permit) = connections.clone().try_acquire_owned() else {
                 continue;
             };
             let _ = connection.set_nodelay(true);
             let (token, busy, program) = (token.clone(), busy.clone(), program.clone());
-            tokio::spawn(async move { serve(connection, &token, &busy, &program).await });
+            tokio::spawn(async move {
+                serve(connection, &token, &busy, &program).await;
+                drop(permit);
+            });
         }
     })
 }
@@ -63,8 +86,9 @@ async fn serve(connection: TcpStream, token: &str, busy: &tokio::sync::Mutex<()>
     let mut reader = BufReader::new(reader);
     let mut line = String::new();
     // The readiness probe connects and leaves.
-    match (&mut reader).take(HEADER_LIMIT).read_line(&mut line).await {
-        Ok(read) if read > 0 => {}
+    let mut limited = (&mut reader).take(HEADER_LIMIT);
+    match tokio::time::timeout(HEADER_WITHIN, limited.read_line(&mut line)).await {
+        Ok(Ok(read)) if read > 0 => {}
         _ => return,
     }
     let work: ClusterWork = match serde_json::from_str(&line) {
@@ -89,8 +113,13 @@ async fn serve(connection: TcpStream, token: &str, busy: &tokio::sync::Mutex<()>
         return;
     }
     let dir = std::env::temp_dir().join("oscar-requests").join(&work.job);
-    let report = match prepare(&dir, &work, &mut reader).await {
-        Ok(()) => run_job(program, &dir, &work, &mut writer).await,
+    let prepared = match tokio::time::timeout(EVENT_WITHIN, prepare(&dir, &work, &mut reader)).await
+    {
+        Ok(prepared) => prepared,
+        Err(_) => Err("the request's event did not arrive in time".into()),
+    };
+    let report = match prepared {
+        Ok(()) => run_job(program, &dir, &work, reader.into_inner(), &mut writer).await,
         Err(reason) => Err(reason),
     }
     .unwrap_or_else(|reason| {
@@ -136,18 +165,23 @@ async fn prepare(
         tokio::fs::create_dir_all(made).await.map_err(failed)?;
     }
     let config = dir.join("config");
-    tokio::fs::write(config.join("function_config.yaml"), &work.config)
-        .await
-        .map_err(failed)?;
-    tokio::fs::write(config.join("script.sh"), &work.script)
-        .await
-        .map_err(failed)?;
-    tokio::fs::write(keys.join("accessKey"), &work.access_key)
-        .await
-        .map_err(failed)?;
-    tokio::fs::write(keys.join("secretKey"), &work.secret_key)
-        .await
-        .map_err(failed)?;
+    let files = [
+        (config.join("function_config.yaml"), &work.config),
+        (config.join("script.sh"), &work.script),
+        (keys.join("accessKey"), &work.access_key),
+        (keys.join("secretKey"), &work.secret_key),
+    ];
+    for (path, text) in files {
+        // Readable by the job's user only, as a job's files are.
+        let mut file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .await
+            .map_err(failed)?;
+        file.write_all(text.as_bytes()).await.map_err(failed)?;
+    }
     let mut event = tokio::fs::File::create(dir.join("event"))
         .await
         .map_err(failed)?;
@@ -165,6 +199,7 @@ async fn run_job(
     program: &Path,
     dir: &Path,
     work: &ClusterWork,
+    mut platform: OwnedReadHalf,
     writer: &mut OwnedWriteHalf,
 ) -> Result<Vec<u8>, String> {
     let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
@@ -185,6 +220,8 @@ async fn run_job(
         .env("OSCAR_RESULT_FILE", path("result.json"))
         .env("OSCAR_RESPONSE_FILE", path("response"))
         .env("OSCAR_SCRIPT_TIMEOUT", work.timeout_secs.max(1).to_string())
+        // The report goes back in one frame.
+        .env("OSCAR_RESULT_LIMIT", (MAX_FRAME - 64).to_string())
         .env(MARKED_ENV, "1")
         .current_dir(dir.join("work"))
         .stdin(Stdio::null())
@@ -203,14 +240,22 @@ async fn run_job(
     // Our copies of the pipe's write end, so it ends with the process.
     drop(command);
     let mut buffer = vec![0; 64 * 1024];
+    let mut probe = [0; 1];
     loop {
-        match output.read(&mut buffer).await {
+        let read = tokio::select! {
+            read = output.read(&mut buffer) => read,
+            // The platform sends nothing more: a read ends only when it has gone.
+            _ = platform.read(&mut probe) => given_up(),
+        };
+        match read {
             Ok(0) | Err(_) => break,
-            // A platform gone meanwhile: the job still ends within its time limit.
             Ok(read) => {
-                let _ = writer
+                let sent = writer
                     .write_all(&Frame::Output(buffer[..read].to_vec()).encode())
                     .await;
+                if sent.is_err() {
+                    given_up();
+                }
             }
         }
     }
@@ -222,6 +267,13 @@ async fn run_job(
     tokio::fs::read(dir.join("result.json"))
         .await
         .map_err(|_| format!("the supervisor ended without a report ({status})"))
+}
+
+/// The platform gave the request up (stopped, timed out, lost): the worker ends with all it
+/// started, and its pod starts it afresh.
+fn given_up() -> ! {
+    eprintln!("oscar-supervisor: the platform gave the request up; the worker starts afresh");
+    std::process::exit(1)
 }
 
 /// The response file in frames, when the job wrote one.

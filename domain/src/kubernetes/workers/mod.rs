@@ -196,21 +196,35 @@ impl Cluster {
         })
     }
 
-    /// Asks for `replicas` workers, recording the use for [`Self::scale_idle_workers`].
+    /// Asks for at least `replicas` workers (never fewer than another server asked for),
+    /// recording the use for [`Self::scale_idle_workers`]; 0 records the use only.
     pub async fn scale_workers(&self, service: &Service, replicas: i32) -> Result<(), String> {
-        let mut patch = serde_json::json!({"metadata": {"annotations": {
-            LAST_REQUEST: Timestamp::now().rfc3339()}}});
-        if replicas > 0 {
-            patch["spec"] = serde_json::json!({"replicas": replicas});
-        }
         let deployments: Api<Deployment> =
             Api::namespaced(self.client.clone(), &self.namespace_of(service));
         let name = objects::name(&service.name);
-        let (params, patch) = (PatchParams::default(), Patch::Merge(&patch));
-        retried(|| deployments.patch(&name, &params, &patch))
-            .await
-            .map(|_| ())
-            .map_err(|e| refused("scale the workers", e))
+        // Only on the Deployment as read: a change by another server in between is read again.
+        for _ in 0..3 {
+            let Some(current) = self.workers_deployment(service).await? else {
+                return Ok(());
+            };
+            let asked = current.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
+            let mut patch = serde_json::json!({"metadata": {
+                "resourceVersion": current.metadata.resource_version,
+                "annotations": {LAST_REQUEST: Timestamp::now().rfc3339()}}});
+            if replicas > asked {
+                patch["spec"] = serde_json::json!({"replicas": replicas});
+            }
+            match deployments
+                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(kube::Error::Api(status)) if status.code == 409 => continue,
+                Err(kube::Error::Api(status)) if status.is_not_found() => return Ok(()),
+                Err(err) => return Err(refused("scale the workers", err)),
+            }
+        }
+        Err("the workers' Deployment kept changing while being scaled".into())
     }
 
     /// Takes the workers back to `min_scale` when no server recorded a request for
@@ -297,10 +311,10 @@ impl Workers {
         let name = service.name.as_str();
         let endpoint = match self.endpoint(cluster, service, false).await {
             Ok(endpoint) if endpoint.ready > 0 => endpoint,
-            Ok(_) => return Err(execution),
+            Ok(_) => return Err(declined(log, execution, "none is ready").await),
             Err(err) => {
                 tracing::warn!(service = %name, %err, "cannot reach the warm workers");
-                return Err(execution);
+                return Err(declined(log, execution, &err).await);
             }
         };
         let (in_flight, record) = self.with_known(name, |known| {
@@ -361,12 +375,7 @@ impl Workers {
         };
         drop(in_flight);
         tracing::info!(service = %name, job = %execution.job, %why, "a /run job goes to a Job");
-        let _ = log
-            .send(note(format!(
-                "no warm worker took the request ({why}): it runs as a job"
-            )))
-            .await;
-        Err(execution)
+        Err(declined(log, execution, &why).await)
     }
 
     /// More workers when this server has more requests in flight than are ready, up to
@@ -443,7 +452,11 @@ impl Workers {
     /// Takes the workers of services idle for [`IDLE_AFTER`] back to `min_scale`.
     pub async fn scale_idle(&self, cluster: &Cluster, services: &[Service]) {
         for service in services.iter().filter(|s| has_workers(s)) {
+            // In use here (a request may run for long): recorded for the other servers.
             if self.busy(&service.name) {
+                if let Err(err) = cluster.scale_workers(service, 0).await {
+                    tracing::warn!(service = %service.name, %err, "cannot record the workers' use");
+                }
                 continue;
             }
             match cluster.scale_idle_workers(service, IDLE_AFTER).await {
@@ -458,6 +471,16 @@ impl Workers {
             }
         }
     }
+}
+
+/// The execution back for a Job, its log saying why no worker took it.
+async fn declined(log: &LogSink, execution: Execution, why: &str) -> Execution {
+    let _ = log
+        .send(note(format!(
+            "no warm worker took the request ({why}): it runs as a job"
+        )))
+        .await;
+    execution
 }
 
 /// One try: the request to a worker, then its output to `log` until its report.
@@ -489,24 +512,32 @@ async fn attempt(
         },
     };
     work.event_len = match (&event_file, event_text) {
-        (Some(file), _) => file.metadata().await.map(|m| m.len()).unwrap_or(0),
+        (Some(file), _) => match file.metadata().await {
+            Ok(meta) => meta.len(),
+            Err(e) => return Attempt::Done(Err(format!("cannot read the job's event: {e}"))),
+        },
         (None, text) => text.map_or(0, |t| t.len() as u64),
     };
     let mut header = serde_json::to_vec(&*work).unwrap_or_default();
     header.push(b'\n');
-    if let Err(e) = writer.write_all(&header).await {
-        return not_taken(&e);
-    }
-    match frames.next().await {
-        Ok(Some(Frame::Accepted)) => {}
-        Ok(Some(Frame::Busy)) => return Attempt::Busy,
-        Ok(Some(Frame::Refused(why))) => return not_taken(&format!("refused: {why}")),
-        Ok(Some(_)) => return not_taken(&"an answer out of order"),
-        Ok(None) => return not_taken(&"closed the connection"),
-        Err(e) => return not_taken(&e),
+    let handshake = async {
+        writer.write_all(&header).await.map_err(|e| e.to_string())?;
+        frames.next().await
+    };
+    match tokio::time::timeout(CONNECT_WITHIN, handshake).await {
+        Ok(Ok(Some(Frame::Accepted))) => {}
+        Ok(Ok(Some(Frame::Busy))) => return Attempt::Busy,
+        Ok(Ok(Some(Frame::Refused(why)))) => return not_taken(&format!("refused: {why}")),
+        Ok(Ok(Some(_))) => return not_taken(&"an answer out of order"),
+        Ok(Ok(None)) => return not_taken(&"closed the connection"),
+        Ok(Err(e)) => return not_taken(&e),
+        Err(_) => return not_taken(&"no answer to the request"),
     }
     let sent = match (&mut event_file, event_text) {
-        (Some(file), _) => tokio::io::copy(file, &mut writer).await.map(|_| ()),
+        (Some(file), _) => {
+            let mut exact = file.take(work.event_len);
+            tokio::io::copy(&mut exact, &mut writer).await.map(|_| ())
+        }
         (None, text) => writer.write_all(text.unwrap_or_default()).await,
     };
     if let Err(e) = sent {

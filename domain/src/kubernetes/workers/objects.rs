@@ -27,6 +27,9 @@ use crate::kubernetes::objects::{
 pub const COMPONENT: &str = "worker";
 /// The worker Secret's key, which the pods get as this variable.
 pub const TOKEN_KEY: &str = "OSCAR_SERVE_TOKEN";
+/// How long a worker asked to stop (a scale-down, a rollout) may finish its request: the
+/// default `/run` time limit (`OSCAR_RUN_TIMEOUT`) and the outputs' upload.
+pub const DRAIN_SECONDS: i64 = 360;
 
 /// The name of the worker Deployment, its Service and its Secret (three kinds, one name).
 pub fn name(service: &str) -> String {
@@ -139,6 +142,7 @@ pub fn deployment(
                     init_containers: Some(vec![supervisor_init(settings)]),
                     containers: vec![container],
                     volumes: Some(vec![bin_volume()]),
+                    termination_grace_period_seconds: Some(DRAIN_SECONDS),
                     ..pod_of(service)
                 }),
             },
@@ -234,6 +238,7 @@ mod tests {
             false
         );
         assert_eq!(pod["automountServiceAccountToken"], false);
+        assert_eq!(pod["terminationGracePeriodSeconds"], DRAIN_SECONDS);
         assert_eq!(pod["imagePullSecrets"], json!([{"name": "regcred"}]));
         assert_eq!(d["spec"]["template"]["metadata"]["labels"]["team"], "ml");
         assert_eq!(
