@@ -1252,7 +1252,7 @@ async fn route(deployment: &Deployment, instance: &InstanceState, text: String) 
     let sink = instance.sink.lock().unwrap().clone();
     match sink {
         Some(sink) => {
-            let line = Line::unmark(&text).unwrap_or_else(|| Line::now(Stream::Platform, text));
+            let line = Line::from_marked_output(text);
             let _ = sink.send(line).await;
         }
         None => deployment.push(Line::now(Stream::Out, text)),

@@ -16,7 +16,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 
 use super::executor::{EventBody, Execution, Executor, Finished, JobVolume};
-use super::logs::{self, Line, LineSplitter, LogSink, Stream, send_all};
+use super::logs::{self, Line, LineSplitter, LogSink, send_all};
 use super::sandbox::{IMAGE_JOB_DIR, JobMount, Loader, Network, Programs, Sandbox};
 use model::service::Service;
 
@@ -815,7 +815,7 @@ async fn forward(mut stream: impl AsyncRead + Unpin, log: LogSink) {
     let read_back = |lines: &mut Vec<String>| {
         lines
             .drain(..)
-            .map(|text| Line::unmark(&text).unwrap_or_else(|| Line::now(Stream::Platform, text)))
+            .map(Line::from_marked_output)
             .collect::<Vec<_>>()
     };
     loop {

@@ -59,6 +59,13 @@ impl Line {
         format!("{} {tag} {}\n", self.at.millis(), self.text)
     }
 
+    /// A line of a supervisor's marked output: the script's lines as they were marked, any
+    /// other (the supervisor's own messages, a panic) the platform's, timed now.
+    #[cfg(not(target_family = "wasm"))]
+    pub fn from_marked_output(text: String) -> Self {
+        Self::unmark(&text).unwrap_or_else(|| Self::now(Stream::Platform, text))
+    }
+
     /// A marked line read back (without its newline); `None` when it is not one.
     pub fn unmark(line: &str) -> Option<Self> {
         let (millis, rest) = line.split_once(' ')?;

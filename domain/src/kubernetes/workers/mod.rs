@@ -27,7 +27,7 @@ use k8s_openapi::api::core::v1::{Secret, Service as KubeService};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use model::Timestamp;
 use model::function::Report;
-use model::function::log::{Line, LineSplitter, MAX_MARKED_LINE, Stream};
+use model::function::log::{Line, LineSplitter, MAX_MARKED_LINE};
 use model::function::work::{ClusterWork, Frame};
 use model::service::Service;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
@@ -556,11 +556,15 @@ async fn attempt(
                 Frame::Output(bytes) => {
                     let mut lines = Vec::new();
                     splitter.push(&bytes, &mut lines);
-                    send_all(lines.into_iter().map(unmarked), log).await;
+                    send_all(lines.into_iter().map(Line::from_marked_output), log).await;
                 }
                 Frame::Response(bytes) => response.extend_from_slice(&bytes),
                 Frame::Report(json) => {
-                    send_all(splitter.finish().into_iter().map(unmarked), log).await;
+                    send_all(
+                        splitter.finish().into_iter().map(Line::from_marked_output),
+                        log,
+                    )
+                    .await;
                     let report: Report = serde_json::from_slice(&json)
                         .map_err(|e| format!("the warm worker's report is unreadable: {e}"))?;
                     let succeeded = matches!(report, Report::Succeeded { .. });
@@ -584,11 +588,6 @@ async fn attempt(
             response: None,
         }),
     })
-}
-
-/// A line of the worker's output: the script's marked ones, the rest the platform's.
-fn unmarked(text: String) -> Line {
-    Line::unmark(&text).unwrap_or_else(|| Line::now(Stream::Platform, text))
 }
 
 /// The frames coming from a worker.
