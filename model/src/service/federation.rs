@@ -118,8 +118,9 @@ impl Replica {
     }
 }
 
-/// An entry of `clusters`: another OSCAR cluster and the credentials to reach it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// An entry of `clusters`: another OSCAR cluster and the credentials to reach it (left out of
+/// its `Debug`, so that no log line holds them).
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct Cluster {
@@ -132,6 +133,16 @@ pub struct Cluster {
     /// its own identity provider for access tokens the member accepts. Write-only.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub refresh_token: String,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("endpoint", &self.endpoint)
+            .field("auth_user", &self.auth_user)
+            .field("ssl_verify", &self.ssl_verify)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Service {
