@@ -61,6 +61,7 @@ pub struct Peers {
     oidc: std::sync::OnceLock<crate::oidc::Oidc>,
     /// Access tokens by the digest of the refresh token they came from, until they expire.
     access: Mutex<HashMap<String, (String, Instant)>>,
+    refreshing: tokio::sync::Mutex<()>,
 }
 
 impl Peers {
@@ -72,6 +73,7 @@ impl Peers {
             loads: Mutex::default(),
             oidc: Default::default(),
             access: Mutex::default(),
+            refreshing: Default::default(),
         }
     }
 
@@ -261,10 +263,21 @@ impl Peers {
     /// expires.
     async fn access_token(&self, cluster: &Cluster) -> Result<String, String> {
         let key = credentials_digest(cluster);
-        if let Some((token, until)) = self.access.lock().expect("access tokens").get(&key)
-            && Instant::now() + EXPIRY_MARGIN < *until
-        {
-            return Ok(token.clone());
+        let remembered = || {
+            self.access
+                .lock()
+                .expect("access tokens")
+                .get(&key)
+                .filter(|(_, until)| Instant::now() + EXPIRY_MARGIN < *until)
+                .map(|(token, _)| token.clone())
+        };
+        if let Some(token) = remembered() {
+            return Ok(token);
+        }
+        // One exchange at a time: offers waiting meanwhile take the token it got.
+        let _one = self.refreshing.lock().await;
+        if let Some(token) = remembered() {
+            return Ok(token);
         }
         let oidc = self.oidc.get().ok_or(
             "a refresh token needs this platform's OIDC sign-in (OIDC_CLIENT_ID) to be exchanged",
