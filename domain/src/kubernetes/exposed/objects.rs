@@ -175,12 +175,6 @@ pub fn deployment(
             .get_or_insert_default()
             .insert(PREVIOUS_REPLICAS.into(), previous.to_string());
     }
-    let mut labels = services_own(&service.labels);
-    labels.extend(selector(service));
-    let mut annotations = services_own(&service.annotations);
-    annotations.insert(OWNER_ANNOTATION.into(), service.owner.clone());
-    // A new script or new secrets change the template: a rollout, as a new definition.
-    annotations.insert(REVISION.into(), revision.to_string());
     let probe = |period: i32, tries: i32| Probe {
         http_get: Some(HTTPGetAction {
             path: Some(expose.health_path.clone()),
@@ -191,12 +185,7 @@ pub fn deployment(
         failure_threshold: Some(tries),
         ..Default::default()
     };
-    let env = service
-        .environment
-        .variables
-        .iter()
-        .map(|(name, value)| env_var(name, value))
-        .collect::<Vec<_>>();
+    let env = variables(service);
     let (command, volumes, mounts) = if expose.default_command {
         (None, None, None)
     } else {
@@ -251,12 +240,44 @@ pub fn deployment(
         }),
         ..Default::default()
     };
-    Some(Deployment {
+    let pod = k8s_openapi::api::core::v1::PodSpec {
+        containers: vec![container],
+        volumes,
+        ..pod_of(service)
+    };
+    Some(of_service(
+        service,
+        metadata,
+        selector(service),
+        scale.replicas,
+        revision,
+        pod,
+    ))
+}
+
+/// A Deployment of `replicas` pods of `service` selected by `selector`: the service's own
+/// labels and annotations on its pods, and `revision` (the digest of what reaches the pods
+/// outside their spec: a new script or new secrets change the template, a rollout, as a new
+/// definition does). Exposed services' and warm workers' Deployments are this.
+pub(crate) fn of_service(
+    service: &Service,
+    metadata: ObjectMeta,
+    selector: BTreeMap<String, String>,
+    replicas: i32,
+    revision: &str,
+    pod: k8s_openapi::api::core::v1::PodSpec,
+) -> Deployment {
+    let mut labels = services_own(&service.labels);
+    labels.extend(selector.clone());
+    let mut annotations = services_own(&service.annotations);
+    annotations.insert(OWNER_ANNOTATION.into(), service.owner.clone());
+    annotations.insert(REVISION.into(), revision.to_string());
+    Deployment {
         metadata,
         spec: Some(DeploymentSpec {
-            replicas: Some(scale.replicas),
+            replicas: Some(replicas),
             selector: LabelSelector {
-                match_labels: Some(selector(service)),
+                match_labels: Some(selector),
                 match_expressions: None,
             },
             template: PodTemplateSpec {
@@ -265,16 +286,22 @@ pub fn deployment(
                     annotations: Some(annotations),
                     ..Default::default()
                 }),
-                spec: Some(k8s_openapi::api::core::v1::PodSpec {
-                    containers: vec![container],
-                    volumes,
-                    ..pod_of(service)
-                }),
+                spec: Some(pod),
             },
             ..Default::default()
         }),
         ..Default::default()
-    })
+    }
+}
+
+/// The service's variables, as its containers get them (its secrets come from its Secret).
+pub(crate) fn variables(service: &Service) -> Vec<k8s_openapi::api::core::v1::EnvVar> {
+    service
+        .environment
+        .variables
+        .iter()
+        .map(|(name, value)| env_var(name, value))
+        .collect()
 }
 
 /// Mounts a managed volume's claim read-write in every instance, at `mount_path`.

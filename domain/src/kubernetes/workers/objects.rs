@@ -6,21 +6,20 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, EnvFromSource, PodSpec, PodTemplateSpec, Probe, Secret,
-    SecretEnvSource, Service as KubeService, ServicePort, ServiceSpec, TCPSocketAction,
+    Container, ContainerPort, EnvFromSource, PodSpec, Probe, Secret, SecretEnvSource,
+    Service as KubeService, ServicePort, ServiceSpec, TCPSocketAction,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use model::service::Service;
 
 use crate::kubernetes::ClusterSettings;
-use crate::kubernetes::exposed::objects::{COMPONENT_LABEL, REVISION};
+use crate::kubernetes::exposed::objects::{COMPONENT_LABEL, of_service, variables};
 use crate::kubernetes::objects::{
     BIN_DIR, JOB_CONTAINER, OWNER_ANNOTATION, SERVICE_LABEL, SUPERVISOR, bin_volume, env_var,
-    job_resources, managed, mount, pod_of, service_secret_name, services_own, supervisor_init,
-    unprivileged,
+    job_resources, managed, mount, pod_of, service_secret_name, supervisor_init, unprivileged,
 };
 
 /// Marks a service's workers apart from its jobs and exposed instances.
@@ -77,17 +76,7 @@ pub fn deployment(
     revision: &str,
 ) -> Deployment {
     let port = i32::from(settings.worker_port);
-    let mut labels = services_own(&service.labels);
-    labels.extend(selector(service));
-    let mut annotations = services_own(&service.annotations);
-    annotations.insert(OWNER_ANNOTATION.into(), service.owner.clone());
-    annotations.insert(REVISION.into(), revision.to_string());
-    let mut env: Vec<_> = service
-        .environment
-        .variables
-        .iter()
-        .map(|(name, value)| env_var(name, value))
-        .collect();
+    let mut env = variables(service);
     env.push(env_var("OSCAR_SERVE_ADDRESS", &format!("0.0.0.0:{port}")));
     let secret = |name: String, optional: bool| EnvFromSource {
         secret_ref: Some(SecretEnvSource {
@@ -124,32 +113,21 @@ pub fn deployment(
         security_context: Some(unprivileged()),
         ..Default::default()
     };
-    Deployment {
-        metadata: metadata(service, namespace),
-        spec: Some(DeploymentSpec {
-            replicas: Some(replicas),
-            selector: LabelSelector {
-                match_labels: Some(selector(service)),
-                match_expressions: None,
-            },
-            template: PodTemplateSpec {
-                metadata: Some(ObjectMeta {
-                    labels: Some(labels),
-                    annotations: Some(annotations),
-                    ..Default::default()
-                }),
-                spec: Some(PodSpec {
-                    init_containers: Some(vec![supervisor_init(settings)]),
-                    containers: vec![container],
-                    volumes: Some(vec![bin_volume()]),
-                    termination_grace_period_seconds: Some(DRAIN_SECONDS),
-                    ..pod_of(service)
-                }),
-            },
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
+    let pod = PodSpec {
+        init_containers: Some(vec![supervisor_init(settings)]),
+        containers: vec![container],
+        volumes: Some(vec![bin_volume()]),
+        termination_grace_period_seconds: Some(DRAIN_SECONDS),
+        ..pod_of(service)
+    };
+    of_service(
+        service,
+        metadata(service, namespace),
+        selector(service),
+        replicas,
+        revision,
+        pod,
+    )
 }
 
 /// The Service the platform reaches the workers through.
@@ -178,6 +156,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::kubernetes::exposed::objects::REVISION;
     use crate::kubernetes::objects::WORKERS_POLICY;
     use crate::kubernetes::objects::tests::{selects, server_pod_labels, settings, write_examples};
     use crate::kubernetes::{Namespacing, exposed::objects::mount_volume};
