@@ -1000,13 +1000,30 @@ async fn on_kubernetes_an_exposed_service_is_a_deployment_behind_the_proxy() {
     common::cluster::assert_the_role_allows(fake);
 }
 
+/// Records `deployment`'s last request long ago, as if no server had used it since, and has
+/// the server take idle services down.
+async fn idle_long_ago(app: &TestApp, fake: &fake_kube::FakeCluster, deployment: &str) {
+    use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+    let kind = ApiResource::from_gvk(&GroupVersionKind::gvk("apps", "v1", "Deployment"));
+    let deployments: Api<DynamicObject> = Api::namespaced_with(fake.client(), NAMESPACE, &kind);
+    let old = json!({"metadata": {"annotations": {"oscar.grycap.io/last-request": "2026-01-01T00:00:00Z"}}});
+    deployments
+        .patch(deployment, &PatchParams::default(), &Patch::Merge(&old))
+        .await
+        .unwrap();
+    let state = &app.app.state;
+    state
+        .exposed
+        .scale_idle(&state.db, &state.services)
+        .await
+        .unwrap();
+}
+
 /// Kubernetes mode, `min_scale: 0`: the Deployment rests at 0 replicas until a request wakes
 /// it, the request is recorded on it for every server, and once no server recorded one for
 /// the idle time it goes back to 0, to be woken again.
 #[tokio::test]
 async fn on_kubernetes_min_scale_0_wakes_on_a_request_and_rests_when_idle() {
-    use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
-
     let cluster = cluster().await;
     let mut app = app_with(&cluster, Duration::from_secs(60), None, None).await;
     let address = serve(&app).await;
@@ -1046,18 +1063,7 @@ async fn on_kubernetes_min_scale_0_wakes_on_a_request_and_rests_when_idle() {
     assert_eq!(replicas(), 1);
 
     // No request recorded for longer than the idle time: back to 0.
-    let kind = ApiResource::from_gvk(&GroupVersionKind::gvk("apps", "v1", "Deployment"));
-    let deployments: Api<DynamicObject> = Api::namespaced_with(fake.client(), NAMESPACE, &kind);
-    let old = json!({"metadata": {"annotations": {"oscar.grycap.io/last-request": "2026-01-01T00:00:00Z"}}});
-    deployments
-        .patch("kidle-dlp", &PatchParams::default(), &Patch::Merge(&old))
-        .await
-        .unwrap();
-    state
-        .exposed
-        .scale_idle(&state.db, &state.services)
-        .await
-        .unwrap();
+    idle_long_ago(&app, fake, "kidle-dlp").await;
     assert_eq!(replicas(), 0);
     until("its pod is gone", || {
         fake.list("pods", Some(NAMESPACE)).is_empty()
@@ -1118,7 +1124,6 @@ async fn an_exposed_service_serves_files_its_jobs_wrote_to_their_volume() {
 /// Job, which says why it failed.
 #[tokio::test]
 async fn on_kubernetes_warm_workers_answer_run() {
-    use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
     use model::function::work::{ClusterWork, Frame};
 
     let cluster = cluster().await;
@@ -1189,19 +1194,7 @@ async fn on_kubernetes_warm_workers_answer_run() {
     assert!(fake.list("jobs", Some(NAMESPACE)).is_empty(), "no Job");
 
     // Idle: back to min_scale.
-    let state = &app.app.state;
-    let kind = ApiResource::from_gvk(&GroupVersionKind::gvk("apps", "v1", "Deployment"));
-    let deployments: Api<DynamicObject> = Api::namespaced_with(fake.client(), NAMESPACE, &kind);
-    let old = json!({"metadata": {"annotations": {"oscar.grycap.io/last-request": "2026-01-01T00:00:00Z"}}});
-    deployments
-        .patch("kwarm-wrk", &PatchParams::default(), &Patch::Merge(&old))
-        .await
-        .unwrap();
-    state
-        .exposed
-        .scale_idle(&state.db, &state.services)
-        .await
-        .unwrap();
+    idle_long_ago(&app, fake, "kwarm-wrk").await;
     assert_eq!(deployment().unwrap()["spec"]["replicas"], 1);
 
     // Without the token, the worker runs nothing.

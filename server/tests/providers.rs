@@ -39,6 +39,33 @@ fn partner(store: &embedded_s3::EmbeddedS3) -> Value {
     json!({"endpoint": store.endpoint_url(), "access_key": "external-key", "secret_key": "external-secret"})
 }
 
+/// A service whose input folder `drop/in` is in another S3 store (`minio.partner`), with the
+/// platform's polling left to the test.
+struct Partner {
+    store: embedded_s3::EmbeddedS3,
+    client: aws_sdk_s3::Client,
+    app: TestApp,
+    token: String,
+}
+
+impl Partner {
+    async fn start(dir: &std::path::Path, name: &str) -> Self {
+        let (store, client) = external_store(dir).await;
+        client.create_bucket().bucket("drop").send().await.unwrap();
+        let mut app = TestApp::with_config(|c| c.jobs.poll_every = None).await;
+        let mut definition = service(name, common::jobs::UPPERCASE);
+        definition["input"] = json!([{"storage_provider": "minio.partner", "path": "drop/in"}]);
+        definition["storage_providers"] = json!({"minio": {"partner": partner(&store)}});
+        let token = create(&mut app, definition).await;
+        Self {
+            store,
+            client,
+            app,
+            token,
+        }
+    }
+}
+
 /// Polls until `service` has `count` finished jobs, as the server's loop would.
 async fn poll_until_finished(app: &mut TestApp, service: &str, count: usize) {
     common::jobs::finished_after(app, service, count, |app| {
@@ -474,14 +501,10 @@ async fn a_workflow_crosses_the_platform_store_webdav_and_another_s3_store() {
 #[tokio::test]
 async fn files_in_another_s3_stores_input_folder_become_jobs() {
     let dir = tempfile::tempdir().unwrap();
-    let (external, client) = external_store(dir.path()).await;
-    client.create_bucket().bucket("drop").send().await.unwrap();
-    let mut app = TestApp::with_config(|c| c.jobs.poll_every = None).await;
-    let mut definition = service("froms3", common::jobs::UPPERCASE);
-    definition["input"] = json!([{"storage_provider": "minio.partner", "path": "drop/in"}]);
-    definition["storage_providers"] = json!({"minio": {"partner": partner(&external)}});
-    create(&mut app, definition).await;
-    client
+    let partner = Partner::start(dir.path(), "froms3").await;
+    let (external, mut app) = (partner.store, partner.app);
+    partner
+        .client
         .put_object()
         .bucket("drop")
         .key("in/x.txt")
@@ -511,13 +534,12 @@ async fn files_in_another_s3_stores_input_folder_become_jobs() {
 #[tokio::test]
 async fn a_partner_stores_own_notifications_run_jobs_on_its_objects() {
     let dir = tempfile::tempdir().unwrap();
-    let (external, client) = external_store(dir.path()).await;
-    client.create_bucket().bucket("drop").send().await.unwrap();
-    let mut app = TestApp::with_config(|c| c.jobs.poll_every = None).await;
-    let mut definition = service("hooked", common::jobs::UPPERCASE);
-    definition["input"] = json!([{"storage_provider": "minio.partner", "path": "drop/in"}]);
-    definition["storage_providers"] = json!({"minio": {"partner": partner(&external)}});
-    let token = create(&mut app, definition).await;
+    let Partner {
+        store: external,
+        client,
+        mut app,
+        token,
+    } = Partner::start(dir.path(), "hooked").await;
     let put = client
         .put_object()
         .bucket("drop")
