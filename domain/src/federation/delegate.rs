@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use model::function::event::Event;
+use model::function::event::{self, Event};
 use model::service::federation::{Cluster, Delegation, Federation, Replica};
 use model::service::{PLATFORM_STORE, Service};
 use model::{AppError, AppResult, Timestamp};
@@ -130,16 +130,13 @@ pub fn origin_store(service: &Service) -> String {
 /// payload, an event already naming its provider) goes as it is.
 pub fn member_event(service: &Service, event: &str) -> String {
     match Event::parse(event.as_bytes()) {
-        Event::Storage(storage) if storage.provider == PLATFORM_STORE && !is_wrapped(event) => {
+        Event::Storage(storage)
+            if storage.provider == PLATFORM_STORE && !event::is_wrapped(event.as_bytes()) =>
+        {
             json!({"storage_provider": origin_store(service), "event": event}).to_string()
         }
         _ => event.to_string(),
     }
-}
-
-fn is_wrapped(event: &str) -> bool {
-    serde_json::from_str::<serde_json::Value>(event)
-        .is_ok_and(|v| v.get("storage_provider").is_some())
 }
 
 /// The service's `clusters`, their credentials put back from the stored secrets.

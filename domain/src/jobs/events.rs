@@ -302,7 +302,7 @@ fn other_store(service: &Service, body: &[u8], event: &StorageEvent) -> AppResul
     };
     if event.provider != PLATFORM_STORE
         || service.input.iter().any(|i| holds(&i, PLATFORM_STORE))
-        || is_wrapped(body)
+        || model::function::event::is_wrapped(body)
     {
         return Ok(None);
     }
@@ -330,12 +330,6 @@ fn other_store(service: &Service, body: &[u8], event: &StorageEvent) -> AppResul
             ),
         )),
     }
-}
-
-/// Whether the body wraps its event with the store it names (`{"storage_provider", "event"}`).
-fn is_wrapped(body: &[u8]) -> bool {
-    serde_json::from_slice::<serde_json::Value>(body)
-        .is_ok_and(|value| value.get("event").is_some())
 }
 
 /// `POST /job/{service}`: a storage event (deduplicated by object version) or a payload,

@@ -88,6 +88,12 @@ impl Event {
     }
 }
 
+/// Whether `raw` wraps its event with the store it names (`{"storage_provider", "event"}`):
+/// such an event keeps that store, an unwrapped one is the platform's (or, routed, another's).
+pub fn is_wrapped(raw: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(raw).is_ok_and(|v| v.get("storage_provider").is_some())
+}
+
 fn parse_with_provider(raw: &[u8], provider: &str) -> Event {
     let Ok(Value::Object(object)) = serde_json::from_slice::<Value>(raw) else {
         return Event::Unknown(raw.to_vec());
