@@ -480,8 +480,14 @@ async fn run_pod(
             });
             return Ended::DeadlineExceeded;
         }
-        // Deleted while running: the process goes with it.
-        () = deleted => return Ended::Gone,
+        // Deleted while running: the process goes with it, freeing its port.
+        () = deleted => {
+            if let Some(probe) = probe {
+                probe.abort();
+            }
+            let _ = child.kill().await;
+            return Ended::Gone;
+        }
     };
     if let Some(probe) = probe {
         probe.abort();

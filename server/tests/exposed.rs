@@ -1069,6 +1069,12 @@ async fn on_kubernetes_min_scale_0_wakes_on_a_request_and_rests_when_idle() {
         fake.list("pods", Some(NAMESPACE)).is_empty()
     })
     .await;
+    // The fake kubelet stops a deleted pod's process a moment later; until then the port
+    // would make the next pod ready early.
+    until("its process has stopped", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
+    })
+    .await;
 
     // And woken again by the next request.
     let answer = request(address, "GET", "/system/services/kidle/exposed/", &[]).await;

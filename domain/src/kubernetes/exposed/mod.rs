@@ -313,11 +313,10 @@ impl Cluster {
             if previous_replicas(&deployment).is_some() {
                 return Err(format!("the service {} is stopped", service.name));
             }
-            let status = deployment.status.clone().unwrap_or_default();
-            if status.ready_replicas.unwrap_or(0) > 0 {
+            if serves(&deployment) {
                 return Ok(());
             }
-            if deployment.spec.as_ref().and_then(|s| s.replicas) == Some(0) {
+            if replicas_of(&deployment) == 0 {
                 self.patch_exposed(service, serde_json::json!({
                     "metadata": {"annotations": {objects::LAST_REQUEST: Timestamp::now().rfc3339()}},
                     "spec": {"replicas": 1},
@@ -528,6 +527,16 @@ fn replicas_of(deployment: &Deployment) -> i32 {
         .as_ref()
         .and_then(|s| s.replicas)
         .unwrap_or(1)
+}
+
+/// Whether a ready pod answers for a Deployment meant to run. Its status lags its spec:
+/// pods still terminating after a scale to 0 count as ready until the controller has seen
+/// the change.
+fn serves(deployment: &Deployment) -> bool {
+    let status = deployment.status.clone().unwrap_or_default();
+    replicas_of(deployment) > 0
+        && status.observed_generation >= deployment.metadata.generation
+        && status.ready_replicas.unwrap_or(0) > 0
 }
 
 /// The [`objects::REVISION`] the Deployment's pods were made with (kept by stop and start,
@@ -775,6 +784,25 @@ mod tests {
             },
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn only_a_deployment_meant_to_run_whose_status_is_current_serves() {
+        let with = |replicas: i32, generation: i64, observed: i64, ready: i32| {
+            let mut d = deployment(replicas, json!({}));
+            d.metadata.generation = Some(generation);
+            let status = d.status.get_or_insert_with(Default::default);
+            (status.observed_generation, status.ready_replicas) = (Some(observed), Some(ready));
+            serves(&d)
+        };
+        assert!(with(1, 2, 2, 1));
+        assert!(!with(1, 2, 2, 0), "none ready");
+        // Scaled to 0, its pod still terminating: a request must wake it, not use that pod.
+        assert!(!with(0, 3, 3, 1));
+        assert!(
+            !with(1, 3, 2, 1),
+            "woken, the controller has not seen it yet"
+        );
     }
 
     #[test]
