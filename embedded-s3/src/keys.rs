@@ -229,6 +229,21 @@ pub fn object_key(key: &str) -> Result<(), String> {
 }
 
 /// [`object_key`] as the store's answer (400 InvalidArgument).
+/// A key naming a folder (`data` while `data/x` is stored) is no object, as in MinIO: 404,
+/// where the file system would fail on a directory. rclone asks it of every folder it mounts.
+async fn no_folder(root: &Path, bucket: &str, key: &str) -> S3Result<()> {
+    let folder = !key.is_empty()
+        && !key.ends_with('/')
+        && in_bucket(key).is_ok()
+        && tokio::fs::metadata(root.join(bucket).join(key))
+            .await
+            .is_ok_and(|found| found.is_dir());
+    if folder {
+        return Err(s3_error!(NoSuchKey, "{key:?} is a folder, not an object"));
+    }
+    Ok(())
+}
+
 fn in_bucket(key: &str) -> S3Result<()> {
     object_key(key).map_err(|why| s3_error!(InvalidArgument, "object key {key:?} {why}"))
 }
@@ -460,7 +475,6 @@ impl S3 for Scoped {
         create_bucket(CreateBucketInput) -> CreateBucketOutput;
         get_bucket_location(GetBucketLocationInput) -> GetBucketLocationOutput;
         head_bucket(HeadBucketInput) -> HeadBucketOutput;
-        head_object(HeadObjectInput) -> HeadObjectOutput;
         list_objects(ListObjectsInput) -> ListObjectsOutput;
         upload_part(UploadPartInput) -> UploadPartOutput;
         upload_part_copy(UploadPartCopyInput) -> UploadPartCopyOutput;
@@ -551,12 +565,21 @@ impl S3 for Scoped {
         self.fs.copy_object(req).await
     }
 
+    async fn head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        no_folder(&self.root, &req.input.bucket, &req.input.key).await?;
+        self.fs.head_object(req).await
+    }
+
     /// With S3's response overrides (`response-content-type`, `response-content-disposition`),
     /// which the platform's share links use to serve stored files as downloads.
     async fn get_object(
         &self,
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
+        no_folder(&self.root, &req.input.bucket, &req.input.key).await?;
         let content_type = req.input.response_content_type.clone();
         let disposition = req.input.response_content_disposition.clone();
         let mut answer = self.fs.get_object(req).await?;

@@ -542,6 +542,12 @@ mod tests {
             );
             assert_eq!(store.send("PUT", "/fuzz/dir/y/z", "z").await.0, 200);
             assert_eq!(store.send("PUT", "/fuzz/pq", "x").await.0, 200);
+            // A folder is no object: 404 as in MinIO (s3s-fs answered 500, which rclone
+            // retries for every folder it mounts).
+            for (method, target) in [("HEAD", "/fuzz/dir"), ("GET", "/fuzz/marker")] {
+                let (status, body) = store.send(method, target, "").await;
+                assert_eq!(status, 404, "{method} {target}: {body}");
+            }
         }
 
         #[tokio::test]
