@@ -6,6 +6,7 @@ pub mod expose;
 pub mod fdl;
 pub mod federation;
 pub mod model;
+pub mod mount;
 pub mod order;
 pub mod quantity;
 pub mod validate;

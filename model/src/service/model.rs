@@ -89,10 +89,11 @@ pub const INACTIVE_FIELDS: &[&str] = &[
     "clusters",
 ];
 
-/// The fields of [`INACTIVE_FIELDS`] the platform acts on: storage providers, managed volumes
-/// and federation read them from the stored definition.
+/// The fields of [`INACTIVE_FIELDS`] the platform acts on: storage providers, mounts, managed
+/// volumes and federation read them from the stored definition.
 pub const ACTED_ON: &[&str] = &[
     "storage_providers",
+    "mount",
     "volume",
     "federation",
     "replicas",
@@ -408,7 +409,9 @@ mod tests {
         let federated = Service::from_json(json!({"name": "f", "mount": mount.clone(),
             "federation": {"topology": "star"}, "volume": {"size": "1Gi"}}))
         .unwrap();
-        assert_eq!(federated.unused_fields_set(), ["mount"]);
+        assert!(federated.unused_fields_set().is_empty());
+        let kserve = Service::from_json(json!({"name": "k", "kserve": {"type": "inference"}}));
+        assert_eq!(kserve.unwrap().unused_fields_set(), ["kserve"]);
         let back = serde_json::to_value(&service).unwrap();
         assert_eq!(back["mount"], mount);
     }

@@ -215,6 +215,9 @@ pub fn prepare(service: &mut Service) -> Result<(), Vec<FieldError>> {
     }
     check_providers(&mut errors, service);
     check_volume(&mut errors, service);
+    for (field, message) in super::mount::errors(service) {
+        errors.add(field, message);
+    }
     for (field, message) in super::federation::errors(service) {
         errors.add(field, message);
     }
@@ -340,7 +343,7 @@ pub fn has_dot_segment(path: &str) -> bool {
 }
 
 /// Whether a path has a segment no folder may have: empty, `.` or `..`.
-fn has_odd_segment(path: &str) -> bool {
+pub(super) fn has_odd_segment(path: &str) -> bool {
     path.split('/').any(str::is_empty) || has_dot_segment(path)
 }
 
@@ -462,11 +465,11 @@ fn check_providers(errors: &mut Errors, service: &Service) {
 }
 
 /// `minio.default` is the platform's own store and needs no declaration.
-fn is_builtin_provider(kind: &str, id: &str) -> bool {
+pub(super) fn is_builtin_provider(kind: &str, id: &str) -> bool {
     kind == "minio" && id == "default"
 }
 
-fn declares_provider(service: &Service, kind: &str, id: &str) -> bool {
+pub(super) fn declares_provider(service: &Service, kind: &str, id: &str) -> bool {
     service
         .inactive
         .get("storage_providers")
