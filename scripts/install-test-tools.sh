@@ -19,6 +19,8 @@ command -v docker-registry >/dev/null || missing+=(docker-registry)
 command -v skopeo >/dev/null || missing+=(skopeo)
 # A real WebDAV server (`rclone serve webdav`) for the storage providers' tests.
 command -v rclone >/dev/null || missing+=(rclone)
+# What mounts services' `mount` folders (FUSE) in embedded mode.
+command -v fusermount3 >/dev/null || command -v fusermount >/dev/null || missing+=(fuse3)
 if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null

@@ -15,10 +15,13 @@ for target in wasm32-unknown-unknown "$static"; do
   rustup target list --installed | grep -qx "$target" || rustup target add "$target"
 done
 # musl-gcc: the supervisor's TLS (aws-lc) compiles C for the static target. bubblewrap: the
-# sandbox every local job runs in (`make run`'s embedded mode).
+# sandbox every local job runs in (`make run`'s embedded mode); rclone and fuse3's fusermount
+# mount services' `mount` folders into it.
 apt_missing=()
 command -v musl-gcc >/dev/null || apt_missing+=(musl-tools)
 command -v bwrap >/dev/null || apt_missing+=(bubblewrap)
+command -v rclone >/dev/null || apt_missing+=(rclone)
+command -v fusermount3 >/dev/null || command -v fusermount >/dev/null || apt_missing+=(fuse3)
 if [ ${#apt_missing[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"

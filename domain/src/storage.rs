@@ -9,12 +9,20 @@ use super::db::Database;
 use super::store::{Store, refused, refused_in};
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+use model::service::mount::Mount;
 use model::service::{Service, StorageIo};
 use model::{AppError, AppResult, Timestamp};
 
-/// The buckets of the platform's store a service reads from or writes to.
+/// The buckets of the platform's store a service reads from or writes to, its mount's too.
 pub fn buckets_of(service: &Service) -> BTreeSet<String> {
-    buckets_in(service.input.iter().chain(&service.output))
+    let mut buckets = buckets_in(service.input.iter().chain(&service.output));
+    buckets.extend(mount_bucket(service));
+    buckets
+}
+
+/// The platform-store bucket the service mounts, if any.
+fn mount_bucket(service: &Service) -> Option<String> {
+    Some(Mount::of(service)?.platform_bucket()?.to_string())
 }
 
 /// The platform-store buckets of some storage entries.
@@ -61,7 +69,10 @@ pub async fn prepare_for(
                         "bucket {bucket:?} exists in the store but was not created through the platform; only the admin may adopt it"
                     )));
                 }
-                let created_by = created.then_some(service.name.as_str());
+                // As upstream, a mounted bucket outlives the service: its files are the
+                // user's, not only the service's outputs.
+                let mounted = mount_bucket(service).as_ref() == Some(&bucket);
+                let created_by = (created && !mounted).then_some(service.name.as_str());
                 let private = Sharing::default();
                 records::insert(db, &bucket, &caller.id, created_by, &private, now).await?;
             }
@@ -74,7 +85,18 @@ pub async fn prepare_for(
     };
     records::share_like_service(db, &service.name, &sharing).await?;
     // Folder markers make empty folders visible in every S3 browser.
-    for (list, entries) in [("input", &service.input), ("output", &service.output)] {
+    let mount = Mount::of(service)
+        .filter(|m| m.platform_bucket().is_some())
+        .map(|m| StorageIo {
+            storage_provider: m.provider(),
+            path: m.folder().to_string(),
+            ..StorageIo::default()
+        });
+    for (list, entries) in [
+        ("input", &service.input),
+        ("output", &service.output),
+        ("mount", &Vec::from_iter(mount)),
+    ] {
         for (i, io) in entries.iter().enumerate() {
             if let (bucket, folder) = io.bucket_and_folder()
                 && io.in_platform_store()

@@ -408,7 +408,7 @@ async fn direct_supervisor_ms(app: &TestApp, dir: &Path, runs: usize, wrap: Wrap
         let mut wrapped = vec![sandbox.program().to_string_lossy().into_owned()];
         wrapped.extend(
             sandbox
-                .arguments(programs, dir, program, &command[1..], Network::Host, None)
+                .arguments(programs, dir, program, &command[1..], Network::Host, &[])
                 .iter()
                 .map(|a| a.to_string_lossy().into_owned()),
         );

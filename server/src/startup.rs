@@ -608,6 +608,7 @@ fn local_executor(
         disk_limit: config.job_disk_limit,
         volumes_root: data_dir.join("volumes"),
         volume_limits: config.volume_limits,
+        rclone: domain::jobs::rclone::Rclone::find(),
     })
 }
 

@@ -261,7 +261,7 @@ async fn list_s3(
 
 /// `host` as upstream writes it (no scheme: HTTPS), or a whole URL (`http://` for a server on
 /// a private network or loopback).
-fn root_url(host: &str) -> String {
+pub fn root_url(host: &str) -> String {
     let host = host.trim_end_matches('/');
     if host.starts_with("http://") || host.starts_with("https://") {
         host.to_string()

@@ -17,8 +17,10 @@ use tokio::process::Command;
 
 use super::executor::{EventBody, Execution, Executor, Finished, JobVolume};
 use super::logs::{self, Line, LineSplitter, LogSink, send_all};
+use super::rclone::{self, Mounted, Rclone};
 use super::sandbox::{IMAGE_JOB_DIR, JobMount, Loader, Network, Programs, Sandbox};
 use model::service::Service;
+use model::service::mount::Mount;
 
 /// Time the supervisor gets beyond the script's limit to upload outputs and report.
 const GRACE: Duration = Duration::from_secs(60);
@@ -41,6 +43,8 @@ pub struct LocalExecutor {
     /// Managed volumes' directories go under it (`volumes/` in the data dir).
     pub volumes_root: PathBuf,
     pub volume_limits: crate::volumes::Limits,
+    /// What mounts services' `mount`s, or why this machine cannot.
+    pub rclone: Result<Rclone, String>,
 }
 
 /// A service's volume as a process gets it: its directory here, where the process sees it,
@@ -108,6 +112,21 @@ impl Executor for LocalExecutor {
         self.images.is_some()
     }
 
+    async fn check_service(&self, service: &Service) -> model::AppResult<()> {
+        if Mount::of(service).is_none() {
+            return Ok(());
+        }
+        let why = match (&self.rclone, &self.sandbox) {
+            (Err(why), _) => why.clone(),
+            (Ok(_), None) => "jobs run without the sandbox here".into(),
+            (Ok(_), Some(_)) => return Ok(()),
+        };
+        Err(model::AppError::bad_request(
+            "mount",
+            format!("this server cannot mount folders into jobs: {why}"),
+        ))
+    }
+
     fn image_pull(&self, image: &str) -> Option<u8> {
         self.images.as_ref()?.cache.pulling(image)
     }
@@ -138,11 +157,53 @@ impl Executor for LocalExecutor {
             None => None,
         };
         let dir = self.work_root.join(&execution.job);
-        let result = self
-            .run_in(&dir, &execution, image.as_ref(), volume.as_ref(), log)
+        // Beside the job's directory: rclone's cache is not the job's to see or fill.
+        let mount_dir = self.work_root.join(format!("{}.mount", execution.job));
+        let mount = match Mount::of(service) {
+            Some(mount) => match self
+                .mount(&mount, &execution, image.as_ref(), &mount_dir)
+                .await
+            {
+                Ok(mounted) => Some(mounted),
+                Err(reason) => {
+                    let _ = tokio::fs::remove_dir_all(&mount_dir).await;
+                    return Ok(refused(&log, reason).await);
+                }
+            },
+            None => None,
+        };
+        let mut binds = Vec::new();
+        binds.extend(
+            volume
+                .as_ref()
+                .map(|v| (v.host.as_path(), v.seen.as_path())),
+        );
+        binds.extend(mount.as_ref().map(|(m, seen)| (m.at(), seen.as_path())));
+        let mut result = self
+            .run_in(
+                &dir,
+                &execution,
+                image.as_ref(),
+                volume.as_ref(),
+                &binds,
+                log.clone(),
+            )
             .await;
-        if let Err(err) = tokio::fs::remove_dir_all(&dir).await {
-            tracing::warn!(job = %execution.job, %err, "cannot remove the job's working directory");
+        if let Some((mounted, _)) = mount {
+            // Only once its files are uploaded is the job's work saved.
+            if let Err(reason) = mounted.finish().await {
+                let _ = log.send(logs::note(&reason)).await;
+                if let Ok(Finished { report, .. }) = &mut result {
+                    report.fail(reason);
+                }
+            }
+        }
+        for done in [&dir, &mount_dir] {
+            if let Err(err) = tokio::fs::remove_dir_all(done).await
+                && err.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(job = %execution.job, %err, "cannot remove the job's working directory");
+            }
         }
         result
     }
@@ -192,32 +253,39 @@ impl LocalExecutor {
                 volume.name
             ));
         }
-        let seen = match image {
-            Some(job) => {
-                let root = &job.image.root;
-                let inside = images::unpack::resolve(root, Path::new(&volume.mount_path))
-                    .and_then(|inside| std::fs::create_dir_all(&inside).map(|()| inside))
-                    .map_err(|e| format!("cannot make the volume's mount point: {e}"))?;
-                Path::new("/").join(inside.strip_prefix(root).unwrap_or(&inside))
-            }
-            None => PathBuf::from(&volume.mount_path),
-        };
-        // The image's symlinks may lead elsewhere than the path says (`/data -> /oscar`).
-        if let Some(reserved) =
-            model::service::validate::reserved_mount_path(&seen.to_string_lossy())
-        {
-            return Err(format!(
-                "volume {:?}: {} leads to {} in the image, inside {reserved}, which the platform provides to jobs",
-                volume.name,
-                volume.mount_path,
-                seen.display()
-            ));
-        }
+        let seen = mount_point(image, &volume.mount_path)
+            .map_err(|why| format!("volume {:?}: {why}", volume.name))?;
         Ok(VolumeMount {
             host,
             seen,
             bytes: volume.bytes,
         })
+    }
+
+    /// Mounts the service's `mount` in `dir` (rclone's mount point and cache) for the job of
+    /// `execution`; with where the job sees it.
+    async fn mount(
+        &self,
+        mount: &Mount,
+        execution: &Execution,
+        image: Option<&JobImage>,
+        dir: &Path,
+    ) -> Result<(Mounted, PathBuf), String> {
+        let rclone = self
+            .rclone
+            .as_ref()
+            .map_err(|why| format!("mount: this server cannot mount: {why}"))?;
+        if self.sandbox.is_none() {
+            return Err(
+                "mount: mounts are made only in the sandbox, which this server runs without".into(),
+            );
+        }
+        let remote = rclone::remote(mount, &execution.config, &execution.store_keys)?;
+        let seen = mount_point(image, &mount.seen_at()).map_err(|why| format!("mount: {why}"))?;
+        let mounted = rclone
+            .mount(&remote, &dir.join("at"), &dir.join("cache"))
+            .await?;
+        Ok((mounted, seen))
     }
 
     /// The service's image, pulled unless cached, with the mount points the job needs in it.
@@ -244,11 +312,12 @@ impl LocalExecutor {
         execution: &Execution,
         image: Option<&JobImage>,
         volume: Option<&VolumeMount>,
+        binds: &[(&Path, &Path)],
         log: LogSink,
     ) -> Result<Finished, String> {
         let files = prepare(dir, execution)
             .map_err(|e| format!("cannot prepare the job's working directory: {e}"))?;
-        let (mut command, seen_dir) = self.command(dir, image, &[], Network::Host, volume)?;
+        let (mut command, seen_dir) = self.command(dir, image, &[], Network::Host, binds)?;
         // Paths as the job sees them.
         let seen = JobFiles::under(&seen_dir);
         command
@@ -305,6 +374,29 @@ impl LocalExecutor {
     }
 }
 
+/// Where a process sees `path` (absolute): in an image, its mount point is made in the image's
+/// root first (read-only in the sandbox), following the image's symlinks inside the image.
+fn mount_point(image: Option<&JobImage>, path: &str) -> Result<PathBuf, String> {
+    let seen = match image {
+        Some(job) => {
+            let root = &job.image.root;
+            let inside = images::unpack::resolve(root, Path::new(path))
+                .and_then(|inside| std::fs::create_dir_all(&inside).map(|()| inside))
+                .map_err(|e| format!("cannot make its mount point: {e}"))?;
+            Path::new("/").join(inside.strip_prefix(root).unwrap_or(&inside))
+        }
+        None => PathBuf::from(path),
+    };
+    // The image's symlinks may lead elsewhere than the path says (`/data -> /oscar`).
+    if let Some(reserved) = model::service::validate::reserved_mount_path(&seen.to_string_lossy()) {
+        return Err(format!(
+            "{path} leads to {} in the image, inside {reserved}, which the platform provides to jobs",
+            seen.display()
+        ));
+    }
+    Ok(seen)
+}
+
 /// How a run stopped at its time limit ends.
 fn timed_out(limit: Duration) -> Finished {
     Finished {
@@ -338,15 +430,16 @@ async fn read_finished(files: &JobFiles, sync: bool, ended: &str) -> Result<Fini
 impl LocalExecutor {
     /// The command that starts the supervisor (with `extra` arguments) for a job or an
     /// exposed service's instance in `dir`: in the sandbox when there is one, with a cleared
-    /// environment holding only the image's variables (its PATH) or a few of the server's;
-    /// and where the process sees `dir`.
+    /// environment holding only the image's variables (its PATH) or a few of the server's,
+    /// and the service's `binds` (host directory, where it is seen); and where the process
+    /// sees `dir`.
     fn command(
         &self,
         dir: &Path,
         image: Option<&JobImage>,
         extra: &[String],
         network: Network,
-        volume: Option<&VolumeMount>,
+        binds: &[(&Path, &Path)],
     ) -> Result<(Command, PathBuf), String> {
         let (program, leading) = self
             .supervisor
@@ -382,14 +475,13 @@ impl LocalExecutor {
         let mut command = match &self.sandbox {
             Some(sandbox) => {
                 let mut command = Command::new(sandbox.program());
-                let volume = volume.map(|v| (v.host.as_path(), v.seen.as_path()));
                 command.args(sandbox.arguments(
                     programs,
                     dir,
                     Path::new(program),
                     &args,
                     network,
-                    volume,
+                    binds,
                 ));
                 command
             }
@@ -451,13 +543,13 @@ impl LocalExecutor {
             Ok(None) => None,
             Err(reason) => return Err(reason.clone()),
         };
-        let (mut command, _) = self.command(
-            dir,
-            image.as_ref(),
-            &plan.args,
-            plan.network,
-            volume.as_ref(),
-        )?;
+        let binds = Vec::from_iter(
+            volume
+                .as_ref()
+                .map(|v| (v.host.as_path(), v.seen.as_path())),
+        );
+        let (mut command, _) =
+            self.command(dir, image.as_ref(), &plan.args, plan.network, &binds)?;
         command.env("TMPDIR", seen_dir.join("tmp")).envs(plan.env);
         // Kept to its size as a job's: per request in a worker, for as long as it runs in an
         // exposed service's instance.

@@ -15,6 +15,7 @@ pub mod local;
 pub mod logs;
 pub mod polling;
 mod queue;
+pub mod rclone;
 pub mod sandbox;
 
 use std::collections::HashMap;

@@ -205,7 +205,7 @@ impl Sandbox {
                 Path::new("/bin/sh"),
                 &["-c".into(), "exit 0".into()],
                 Network::Host,
-                None,
+                &[],
             ))
             .env_clear()
             .stdin(Stdio::null())
@@ -227,7 +227,8 @@ impl Sandbox {
 
     /// Bubblewrap's arguments that run `program args` confined, `job_dir` its working
     /// directory and the only place it may write besides its own `/tmp`, writable mounts and
-    /// the service's `volume` (its directory on the host, and where the process sees it).
+    /// the service's `binds` (its volume and mount: each a directory on the host, and where
+    /// the process sees it).
     pub fn arguments(
         &self,
         programs: Programs<'_>,
@@ -235,15 +236,15 @@ impl Sandbox {
         program: &Path,
         args: &[String],
         network: Network,
-        volume: Option<(&Path, &Path)>,
+        binds: &[(&Path, &Path)],
     ) -> Vec<OsString> {
         let mut out = match programs {
-            Programs::Host => arguments(job_dir, program, args, &self.system, &self.mounts, volume),
+            Programs::Host => arguments(job_dir, program, args, &self.system, &self.mounts, binds),
             Programs::Image {
                 root,
                 loader,
                 mounts,
-            } => image_arguments(root, loader, job_dir, program, args, mounts, volume),
+            } => image_arguments(root, loader, job_dir, program, args, mounts, binds),
         };
         if network == Network::Own {
             // After NAMESPACES' `--cap-drop ALL`: root of the namespace may listen on ports
@@ -318,7 +319,7 @@ fn image_arguments(
     program: &Path,
     args: &[String],
     mounts: &[(JobMount, PathBuf)],
-    volume: Option<(&Path, &Path)>,
+    binds: &[(&Path, &Path)],
 ) -> Vec<OsString> {
     let mut out: Vec<OsString> = NAMESPACES.iter().map(OsString::from).collect();
     // Images expect to run as root: root of the namespace, the server's user outside it.
@@ -346,8 +347,8 @@ fn image_arguments(
         };
         bind(how, &mount.path, seen.into());
     }
-    if let Some((host, seen)) = volume {
-        bind("--bind", host, seen.into());
+    for (host, seen) in binds {
+        bind("--bind", host, (*seen).into());
     }
     bind("--bind", job_dir, IMAGE_JOB_DIR.into());
     out.extend(["--remount-ro", "/oscar", "--chdir", IMAGE_JOB_DIR, "--"].map(OsString::from));
@@ -361,7 +362,7 @@ fn arguments(
     args: &[String],
     system: &[SystemPath],
     mounts: &[JobMount],
-    volume: Option<(&Path, &Path)>,
+    binds: &[(&Path, &Path)],
 ) -> Vec<OsString> {
     let mut out: Vec<OsString> = NAMESPACES.iter().map(OsString::from).collect();
     for entry in system {
@@ -391,8 +392,8 @@ fn arguments(
             &mount.path,
         );
     }
-    if let Some((host, seen)) = volume {
-        out.extend(["--bind".into(), host.into(), seen.into()]);
+    for (host, seen) in binds {
+        out.extend(["--bind".into(), (*host).into(), (*seen).into()]);
     }
     let mut bind = |how: &str, path: &Path| out.extend([how.into(), path.into(), path.into()]);
     bind("--bind", job_dir);
@@ -457,10 +458,10 @@ mod tests {
             &["supervise".into()],
             &system,
             &mounts,
-            Some((
+            &[(
                 Path::new("/var/lib/oscar/volumes/u1/results"),
                 Path::new("/results"),
-            )),
+            )],
         ));
         assert_eq!(binds(&args, "--symlink"), ["usr/bin"]);
         assert_eq!(
@@ -550,7 +551,7 @@ mod tests {
             Path::new("/opt/oscar/server"),
             &["supervise".into()],
             &mounts,
-            None,
+            &[],
         ));
         assert_eq!(
             binds(&args, "--ro-bind"),

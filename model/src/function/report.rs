@@ -19,6 +19,18 @@ pub enum Report {
 }
 
 impl Report {
+    /// Fails a run whose work could not all be saved once its script ended (a mount's writes),
+    /// keeping the outputs it uploaded; a failed run keeps its first reason.
+    pub fn fail(&mut self, reason: String) {
+        if let Self::Succeeded { outputs } = self {
+            *self = Self::Failed {
+                exit_code: None,
+                reason,
+                outputs: std::mem::take(outputs),
+            };
+        }
+    }
+
     /// The report as JSON of at most `limit` bytes, and how many outputs were left out to fit
     /// (the log names each upload); a long reason is shortened.
     pub fn to_json_within(&self, limit: usize) -> (String, usize) {

@@ -1,0 +1,156 @@
+//! A service's `mount` in embedded mode: rclone mounts the folder of a store into every job at
+//! `/mnt/<path>`, through the store's own permissions; other users' buckets and odd
+//! definitions are refused at save time.
+
+mod common;
+
+use common::TestApp;
+use common::jobs::{create, finished, get, log, put, service};
+use domain::access::Caller;
+use domain::services;
+use http::StatusCode;
+use model::Timestamp;
+use model::service::Service;
+use serde_json::json;
+
+#[tokio::test]
+async fn a_job_reads_and_writes_its_mounted_folder_and_sees_nothing_beside_it() {
+    let mut app = TestApp::new().await;
+    let mut definition = service(
+        "mounter",
+        "cat /mnt/team-files/data/hello.txt > \"$TMP_OUTPUT_DIR/read.txt\"\n\
+         ls -a /mnt /mnt/team-files > \"$TMP_OUTPUT_DIR/beside.txt\"\n\
+         echo \"from $(basename \"$INPUT_FILE_PATH\")\" > /mnt/team-files/data/written.txt\n\
+         mkdir -p /mnt/team-files/data/sub && head -c 3000000 /dev/zero > /mnt/team-files/data/sub/big.bin\n",
+    );
+    definition["mount"] = json!({"storage_provider": "minio", "path": "team-files/data"});
+    create(&mut app, definition).await;
+    put(
+        &app,
+        "team-files",
+        "data/hello.txt",
+        b"hello from the bucket",
+    )
+    .await;
+
+    put(&app, "mounter", "in/a.txt", b"a").await;
+    let jobs = finished(&mut app, "mounter", 1).await;
+    let (name, job) = jobs.iter().next().unwrap();
+    let text = log(&mut app, "mounter", name).await;
+    assert_eq!(job["status"], "Succeeded", "{job}\n{text}");
+    assert_eq!(
+        get(&app, "mounter", "out/read.txt").await.as_deref(),
+        Some(&b"hello from the bucket"[..])
+    );
+    // Only the folder: not the rest of its bucket, nor the rest of the store.
+    let beside = String::from_utf8(get(&app, "mounter", "out/beside.txt").await.unwrap()).unwrap();
+    assert_eq!(
+        beside,
+        "/mnt:\n.\n..\nteam-files\n\n/mnt/team-files:\n.\n..\ndata\n"
+    );
+    // Written back to the store by the time the job is over.
+    assert_eq!(
+        get(&app, "team-files", "data/written.txt").await.as_deref(),
+        Some(&b"from a.txt\n"[..])
+    );
+    assert_eq!(
+        get(&app, "team-files", "data/sub/big.bin")
+            .await
+            .map(|b| b.len()),
+        Some(3_000_000)
+    );
+
+    // As upstream, the mounted bucket is the user's: it stays when the service goes.
+    let deleted = app.rest("DELETE", "/system/services/mounter", None).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.body);
+    assert!(get(&app, "team-files", "data/written.txt").await.is_some());
+}
+
+#[tokio::test]
+async fn another_users_bucket_cannot_be_mounted() {
+    for app in TestApp::on_each_database().await {
+        let (db, s3) = (&app.app.state.db, &app.app.state.s3);
+        let executor = app.app.state.jobs.executor().as_ref();
+        let bob = Caller::user("bob", vec![]);
+        let carol = Caller::user("carol", vec![]);
+        let mounting = |name: &str, path: &str| {
+            let mut definition = service(name, "true");
+            definition["mount"] = json!({"storage_provider": "minio.default", "path": path});
+            Service::from_json(definition).unwrap()
+        };
+        services::create(
+            db,
+            s3,
+            executor,
+            &bob,
+            &[],
+            mounting("bobs", "bobs-files/private"),
+            Timestamp::from_millis(1),
+        )
+        .await
+        .unwrap();
+        let err = services::create(
+            db,
+            s3,
+            executor,
+            &carol,
+            &[],
+            mounting("carols", "bobs-files/private"),
+            Timestamp::from_millis(2),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.status(), 409, "{}: {err}", app.database());
+        assert!(
+            err.to_string()
+                .contains("\"bobs-files\" belongs to another user"),
+            "{err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn mounts_that_cannot_be_made_are_refused_naming_the_field() {
+    let mut app = TestApp::new().await;
+    for (mount, extra, field) in [
+        (
+            json!({"storage_provider": "minio", "path": "files/../../etc"}),
+            json!({}),
+            "mount.path",
+        ),
+        (
+            json!({"storage_provider": "onedata.space", "path": "files"}),
+            json!({"storage_providers": {"onedata": {"space": {
+                "oneprovider_host": "op.example", "token": "t", "space": "s"}}}}),
+            "mount.storage_provider",
+        ),
+        (
+            json!({"storage_provider": "minio", "path": "files", "options": "--config=/etc/passwd"}),
+            json!({}),
+            "mount.options",
+        ),
+        (
+            json!({"storage_provider": "minio", "path": "files"}),
+            json!({"expose": {"api_port": 8080}}),
+            "mount",
+        ),
+    ] {
+        let mut definition = service("refused", "true");
+        definition["mount"] = mount.clone();
+        for (key, value) in extra.as_object().unwrap() {
+            definition[key] = value.clone();
+        }
+        let answer = app.rest("POST", "/system/services", Some(definition)).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::BAD_REQUEST,
+            "{mount}: {}",
+            answer.body
+        );
+        assert!(
+            answer.body.starts_with(&format!("{field}:")),
+            "{mount}: {}",
+            answer.body
+        );
+    }
+}
