@@ -56,6 +56,7 @@ async fn main() {
                 storage_class: None,
                 volume_limits: Default::default(),
                 worker_port: 8080,
+                rclone_image: None,
             },
             kubeconfig: Some(kubeconfig),
         };

@@ -492,6 +492,7 @@ fn executor(env: &Env) -> Result<ExecutorConfig, ConfigError> {
                     allow_node_ports: env.boolean("OSCAR_KUBE_ALLOW_NODE_PORTS", false)?,
                     storage_class: env.text("OSCAR_KUBE_STORAGE_CLASS"),
                     volume_limits: volume_limits(env)?,
+                    rclone_image: env.text("OSCAR_KUBE_RCLONE_IMAGE"),
                     worker_port: match env.number("OSCAR_KUBE_WORKER_PORT", 8080)? {
                         port @ 1..=65535 => port as u16,
                         _ => {

@@ -4,7 +4,10 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::TestApp;
+use common::cluster::{app_on, cluster};
 use common::jobs::{create, finished, get, log, put, service};
 use domain::access::Caller;
 use domain::services;
@@ -153,4 +156,24 @@ async fn mounts_that_cannot_be_made_are_refused_naming_the_field() {
             answer.body
         );
     }
+}
+
+/// On Kubernetes the rclone sidecar is privileged: without the operator's image for it, a
+/// mount is refused at save time rather than left undone.
+#[tokio::test]
+async fn a_cluster_without_mounts_refuses_them_at_save_time() {
+    let cluster = cluster().await;
+    let mut app = app_on(&cluster, Duration::from_secs(60)).await;
+    let mut definition = service("mounted", "true");
+    definition["mount"] = json!({"storage_provider": "minio", "path": "files"});
+    let answer = app.rest("POST", "/system/services", Some(definition)).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.body);
+    assert!(
+        answer
+            .body
+            .starts_with("mount: this cluster makes no mounts"),
+        "{}",
+        answer.body
+    );
+    assert!(cluster.fake.list("jobs", None).is_empty());
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use model::function::Report;
 use model::function::config::{FunctionConfig, Provider};
 use model::service::StorageIo;
+use model::service::mount::Mount;
 
 use super::logs::LogSink;
 use model::AppResult;
@@ -44,6 +45,8 @@ pub struct Execution {
     pub pull_credentials: Option<images::Credentials>,
     /// The service's managed volume, mounted read-write.
     pub volume: Option<JobVolume>,
+    /// The service's `mount`, seen at `/mnt/<path>`.
+    pub mount: Option<Mount>,
 }
 
 /// A managed volume as a job mounts it.
@@ -301,6 +304,7 @@ impl Execution {
             store_keys: crate::store_keys::for_job(storage, job),
             pull_credentials: None,
             volume: None,
+            mount: Mount::of(service),
         }
     }
 }

@@ -159,9 +159,9 @@ impl Executor for LocalExecutor {
         let dir = self.work_root.join(&execution.job);
         // Beside the job's directory: rclone's cache is not the job's to see or fill.
         let mount_dir = self.work_root.join(format!("{}.mount", execution.job));
-        let mount = match Mount::of(service) {
+        let mount = match &execution.mount {
             Some(mount) => match self
-                .mount(&mount, &execution, image.as_ref(), &mount_dir)
+                .mount(mount, &execution, image.as_ref(), &mount_dir)
                 .await
             {
                 Ok(mounted) => Some(mounted),

@@ -275,6 +275,28 @@ pub struct Remote {
     flags: Vec<String>,
 }
 
+impl Remote {
+    /// The `RCLONE_CONFIG_OSCAR_*` variables, credentials among them.
+    pub fn variables(&self) -> &[(String, String)] {
+        &self.env
+    }
+
+    /// The WebDAV password, which rclone takes obscured.
+    pub fn password(&self) -> Option<&str> {
+        self.password.as_deref()
+    }
+
+    /// The folder, in rclone's `OSCAR:<path>`.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// rclone mount flags beyond the platform's.
+    pub fn flags(&self) -> &[String] {
+        &self.flags
+    }
+}
+
 /// The remote of `mount`, from the job's providers; `store_keys` are the job's keys to the
 /// platform's store (`minio.default`).
 pub fn remote(

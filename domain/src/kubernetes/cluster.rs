@@ -258,7 +258,7 @@ impl Cluster {
         }
         let apply = PatchParams::apply(FIELD_MANAGER).force();
         let namespaces: Api<Namespace> = Api::all(self.client.clone());
-        let object = Patch::Apply(objects::namespace(namespace, owner));
+        let object = Patch::Apply(objects::namespace(&self.settings, namespace, owner));
         retried(|| namespaces.patch(namespace, &apply, &object))
             .await
             .map_err(|e| refused("create the user's namespace", e))?;
@@ -484,6 +484,7 @@ mod tests {
             storage_class: None,
             volume_limits: Default::default(),
             worker_port: 8080,
+            rclone_image: None,
         };
         (
             Cluster::new(kube::Client::new(service, "default"), settings),

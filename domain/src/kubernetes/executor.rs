@@ -261,6 +261,14 @@ impl Executor for KubernetesExecutor {
 
     async fn check_service(&self, service: &Service) -> AppResult<()> {
         super::exposed::check(service, self.cluster.settings())?;
+        if model::service::mount::Mount::of(service).is_some()
+            && self.cluster.settings().rclone_image.is_none()
+        {
+            return Err(model::AppError::bad_request(
+                "mount",
+                "this cluster makes no mounts: its operator turns them on with OSCAR_KUBE_RCLONE_IMAGE (privileged rclone sidecars)",
+            ));
+        }
         self.cluster.check_pull_secrets(service).await
     }
 

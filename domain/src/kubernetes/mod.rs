@@ -5,6 +5,7 @@
 pub mod cluster;
 pub mod executor;
 pub mod exposed;
+mod mount;
 pub mod nodes;
 pub mod objects;
 pub mod tracker;
@@ -38,6 +39,9 @@ pub struct ClusterSettings {
     pub volume_limits: crate::volumes::Limits,
     /// The port warm workers listen on in their pods (`OSCAR_KUBE_WORKER_PORT`).
     pub worker_port: u16,
+    /// rclone's image, when services may have a `mount` (`OSCAR_KUBE_RCLONE_IMAGE`): its
+    /// sidecars are privileged, and so is the jobs' namespaces' Pod Security level.
+    pub rclone_image: Option<String>,
 }
 
 /// How exposed services are routed to without the platform: on their own host (never the

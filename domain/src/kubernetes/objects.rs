@@ -126,18 +126,24 @@ pub fn volume_claim(
 
 /// The Pod Security levels of the jobs' namespaces, as `deploy/kubernetes/base` sets them on
 /// the shared one: users' images may run as root (baseline enforced), the restricted level's
-/// violations are warned about.
-const POD_SECURITY: [(&str, &str); 2] = [
-    ("pod-security.kubernetes.io/enforce", "baseline"),
-    ("pod-security.kubernetes.io/warn", "restricted"),
-];
+/// violations are warned about. With mounts on, their rclone sidecars are privileged.
+fn pod_security(settings: &ClusterSettings) -> [(&'static str, &'static str); 2] {
+    let enforced = match settings.rclone_image {
+        Some(_) => "privileged",
+        None => "baseline",
+    };
+    [
+        ("pod-security.kubernetes.io/enforce", enforced),
+        ("pod-security.kubernetes.io/warn", "restricted"),
+    ]
+}
 
 /// A user's namespace, labelled as the platform's, with the shared namespace's Pod Security.
-pub fn namespace(name: &str, owner: &str) -> Namespace {
+pub fn namespace(settings: &ClusterSettings, name: &str, owner: &str) -> Namespace {
     Namespace {
         metadata: ObjectMeta {
             name: Some(name.to_string()),
-            labels: Some(managed(POD_SECURITY)),
+            labels: Some(managed(pod_security(settings))),
             annotations: Some(BTreeMap::from([(
                 OWNER_ANNOTATION.to_string(),
                 owner.to_string(),
@@ -222,13 +228,18 @@ pub fn job_secret(
             }]),
             ..Default::default()
         },
-        string_data: Some(BTreeMap::from([
-            ("function_config.yaml".to_string(), config),
-            ("script.sh".to_string(), execution.script.clone()),
-            ("event".to_string(), event.to_string()),
-            ("accessKey".to_string(), access_key.clone()),
-            ("secretKey".to_string(), secret_key.clone()),
-        ])),
+        string_data: Some(
+            [
+                ("function_config.yaml".to_string(), config),
+                ("script.sh".to_string(), execution.script.clone()),
+                ("event".to_string(), event.to_string()),
+                ("accessKey".to_string(), access_key.clone()),
+                ("secretKey".to_string(), secret_key.clone()),
+            ]
+            .into_iter()
+            .chain(super::mount::secret_entries(execution))
+            .collect(),
+        ),
         type_: Some("Opaque".into()),
         ..Default::default()
     }
@@ -323,7 +334,7 @@ pub fn job(
         volumes.push(volume);
         volume_mounts.push(mounted);
     }
-    let pod = PodSpec {
+    let mut pod = PodSpec {
         restart_policy: Some("Never".into()),
         init_containers: Some(vec![supervisor_init(settings)]),
         containers: vec![Container {
@@ -349,6 +360,9 @@ pub fn job(
         volumes: Some(volumes),
         ..pod_of(service)
     };
+    if let Some(image) = &settings.rclone_image {
+        super::mount::add_sidecar(&mut pod, execution, image);
+    }
     Job {
         metadata: ObjectMeta {
             name: Some(execution.job.clone()),
@@ -538,6 +552,7 @@ pub(crate) mod tests {
             storage_class: None,
             volume_limits: Default::default(),
             worker_port: 8080,
+            rclone_image: None,
         }
     }
 
@@ -582,6 +597,111 @@ pub(crate) mod tests {
         )
     }
 
+    /// Settings with mounts on, and a job of `service` mounting a WebDAV folder.
+    fn mounting(service: &Service) -> (ClusterSettings, Execution) {
+        let settings = ClusterSettings {
+            rclone_image: Some("rclone/rclone:1.68".into()),
+            ..settings(Namespacing::PerUser)
+        };
+        let mut service = service.clone();
+        service.inactive.insert(
+            "storage_providers".into(),
+            serde_json::json!({"webdav": {"dcache": {"hostname": "dav.example", "login": "u"}}}),
+        );
+        service.inactive.insert(
+            "mount".into(),
+            serde_json::json!({"storage_provider": "webdav.dcache", "path": "data/shared",
+                "options": "--read-only"}),
+        );
+        let secrets = BTreeMap::from([(
+            "storage_providers.webdav.dcache.password".to_string(),
+            "dav-password".to_string(),
+        )]);
+        let storage = StorageAccess {
+            endpoint: "http://minio.minio:9000".into(),
+            public_endpoint: "http://minio.minio:9000".into(),
+            region: "us-east-1".into(),
+            access_key: "root".into(),
+            secret_key: "root-secret".into(),
+            scoped_keys: true,
+        };
+        let execution = Execution::new(
+            "grayify-0e5b7a4c-8f3a-4d55-9d5e-2b1f0c9a7e11",
+            &service,
+            &secrets,
+            EVENT,
+            &storage,
+            Duration::from_secs(300),
+            false,
+        );
+        (settings, execution)
+    }
+
+    #[test]
+    fn a_mount_is_a_privileged_sidecar_whose_credentials_stay_in_the_jobs_secret() {
+        let service = service(false);
+        let (settings, execution) = mounting(&service);
+        let made = job(&service, &execution, &settings, "oscar-svc");
+        let pod = made.spec.unwrap().template.spec.unwrap();
+        let inits = pod.init_containers.unwrap();
+        let sidecar = inits.iter().find(|c| c.name == "oscar-mount").unwrap();
+        // Started before the job's container, which finds /mnt already mounted.
+        assert_eq!(sidecar.restart_policy.as_deref(), Some("Always"));
+        assert!(sidecar.startup_probe.is_some());
+        assert_eq!(
+            sidecar.security_context.as_ref().unwrap().privileged,
+            Some(true)
+        );
+        let env = sidecar.env.clone().unwrap();
+        let value = |name: &str| env.iter().find(|e| e.name == name).unwrap().clone();
+        assert_eq!(value("MOUNT_AT").value.as_deref(), Some("/mnt/data/shared"));
+        assert_eq!(value("MOUNT_FLAGS").value.as_deref(), Some("--read-only"));
+        // Credentials never in the pod's spec: from the job's own Secret.
+        for secret in ["RCLONE_CONFIG_OSCAR_USER", "MOUNT_PASSWORD"] {
+            let from = value(secret).value_from.unwrap().secret_key_ref.unwrap();
+            assert_eq!(from.name, execution.job);
+        }
+        assert!(
+            !serde_json::to_string(&pod.containers)
+                .unwrap()
+                .contains("dav-password")
+        );
+        assert!(
+            !serde_json::to_string(&inits)
+                .unwrap()
+                .contains("dav-password")
+        );
+        let main = &pod.containers[0];
+        let at_mnt = main
+            .volume_mounts
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|m| m.mount_path == "/mnt")
+            .unwrap();
+        assert_eq!(at_mnt.mount_propagation.as_deref(), Some("HostToContainer"));
+        // Time for the sidecar to upload what the job wrote.
+        assert_eq!(pod.termination_grace_period_seconds, Some(600));
+        let secret = job_secret(&execution, EVENT, "oscar-svc", &service.name, "uid-1");
+        let data = secret.string_data.unwrap();
+        assert_eq!(data["MOUNT_PASSWORD"], "dav-password");
+        assert_eq!(data["RCLONE_CONFIG_OSCAR_URL"], "https://dav.example");
+
+        // Without mounts turned on, nothing is added (the service is refused before).
+        let plain = job(
+            &service,
+            &execution,
+            &settings_without_mounts(),
+            "oscar-svc",
+        );
+        let pod = plain.spec.unwrap().template.spec.unwrap();
+        assert!(!serde_json::to_string(&pod).unwrap().contains("oscar-mount"));
+    }
+
+    fn settings_without_mounts() -> ClusterSettings {
+        settings(Namespacing::PerUser)
+    }
+
     /// Representative objects, for the tests here and the schema validation in `make test`.
     pub fn examples() -> Vec<(String, serde_json::Value)> {
         let settings = settings(Namespacing::PerUser);
@@ -601,7 +721,10 @@ pub(crate) mod tests {
                 out.push(("job-secret".into(), json(&job_secret)));
                 let service_secret = service_secret(&service, &ns, &execution.secrets);
                 out.push(("service-secret".into(), json(&service_secret)));
-                out.push(("namespace".into(), json(&namespace(&ns, &service.owner))));
+                out.push((
+                    "namespace".into(),
+                    json(&namespace(&settings, &ns, &service.owner)),
+                ));
                 let policy = policy_in(&shipped_policy(), &ns);
                 out.push(("network-policy".into(), json(&policy)));
                 let mut with_volume = execution.clone();
@@ -614,6 +737,11 @@ pub(crate) mod tests {
                 out.push(("job-with-volume".into(), json(&job)));
                 let claim = volume_claim(&settings, &service.owner, "shared", 1 << 30);
                 out.push(("volume-claim".into(), json(&claim)));
+                let (mounting, with_mount) = mounting(&service);
+                let mounted = super::job(&service, &with_mount, &mounting, &ns);
+                out.push(("job-with-mount".into(), json(&mounted)));
+                let secret = super::job_secret(&with_mount, EVENT, &ns, &service.name, owner_uid);
+                out.push(("job-secret-with-mount".into(), json(&secret)));
             }
         }
         out
@@ -830,9 +958,20 @@ pub(crate) mod tests {
                 .filter(|(k, _)| k.starts_with("pod-security.kubernetes.io/"))
                 .collect()
         };
-        let users = namespace("oscar-svc-0123456789", "alice@example.org");
+        let settings = settings(Namespacing::PerUser);
+        let users = namespace(&settings, "oscar-svc-0123456789", "alice@example.org");
         assert!(!security(&shared).is_empty());
         assert_eq!(security(&users), security(&shared));
+        // Mounts' rclone sidecars are privileged.
+        let mounting = ClusterSettings {
+            rclone_image: Some("rclone/rclone:1.68".into()),
+            ..settings
+        };
+        let users = namespace(&mounting, "oscar-svc-0123456789", "alice@example.org");
+        assert_eq!(
+            security(&users)["pod-security.kubernetes.io/enforce"],
+            "privileged"
+        );
     }
 
     fn shipped_policy() -> NetworkPolicy {
@@ -1002,6 +1141,8 @@ pub(crate) mod tests {
                 "NetworkPolicy",
                 "Job",
                 "PersistentVolumeClaim",
+                "Job",
+                "Secret",
                 "Job"
             ]
         );

@@ -234,9 +234,28 @@ pub fn observe(job: Option<&Job>, pods: &[Arc<Pod>]) -> Observation {
         .and_then(|c| c.state.as_ref())
         .and_then(|s| s.terminated.as_ref())
     {
+        let mut report = report_of(ended);
+        // A mount's sidecar uploads what the job wrote after it: the job ends with it.
+        let sidecar = status
+            .and_then(|s| s.init_container_statuses.as_ref())
+            .and_then(|all| all.iter().find(|c| c.name == super::mount::CONTAINER));
+        if let Some(sidecar) = sidecar {
+            match sidecar.state.as_ref().and_then(|s| s.terminated.as_ref()) {
+                None => return Observation::Running(pod_name.unwrap_or_default()),
+                Some(done) if done.exit_code != 0 => {
+                    if let Ok(report) = &mut report {
+                        report.fail(format!(
+                            "mount: the files written to it may not all be saved (its sidecar ended with {})",
+                            done.exit_code
+                        ));
+                    }
+                }
+                Some(_) => {}
+            }
+        }
         return Observation::Ended {
             pod: pod_name,
-            report: report_of(ended),
+            report,
         };
     }
     if let Some(failed) = failed {
@@ -382,6 +401,40 @@ mod tests {
                 })
             }
         );
+    }
+
+    #[test]
+    fn a_job_with_a_mount_ends_once_its_sidecar_has_uploaded_what_it_wrote() {
+        let report = json!({"status": "succeeded", "outputs": []}).to_string();
+        let sidecar = |state: Value| {
+            pod(json!({"phase": "Running", "containerStatuses": container(
+                json!({"terminated": {"exitCode": 0, "reason": "Completed", "message": report}})),
+                "initContainerStatuses": [{"name": super::super::mount::CONTAINER,
+                    "image": "rclone", "imageID": "", "ready": true, "restartCount": 0,
+                    "state": state}]}))
+        };
+        let uploading = sidecar(json!({"running": {}}));
+        assert_eq!(
+            observe(None, &uploading),
+            Observation::Running("s-1-abcde".into())
+        );
+        let saved = sidecar(json!({"terminated": {"exitCode": 0}}));
+        assert!(matches!(
+            observe(None, &saved),
+            Observation::Ended {
+                report: Ok(Report::Succeeded { .. }),
+                ..
+            }
+        ));
+        let lost = sidecar(json!({"terminated": {"exitCode": 137}}));
+        let Observation::Ended {
+            report: Ok(Report::Failed { reason, .. }),
+            ..
+        } = observe(None, &lost)
+        else {
+            panic!("uploads cut short fail the job");
+        };
+        assert!(reason.starts_with("mount: "), "{reason}");
     }
 
     #[test]

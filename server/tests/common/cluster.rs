@@ -65,6 +65,7 @@ pub async fn app_with(
                 storage_class: None,
                 volume_limits: Default::default(),
                 worker_port: free_port(),
+                rclone_image: None,
             },
             kubeconfig: Some(kubeconfig),
         };
