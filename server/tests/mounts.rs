@@ -9,6 +9,7 @@ use std::time::Duration;
 use common::TestApp;
 use common::cluster::{app_on, cluster};
 use common::jobs::{create, finished, get, log, put, service};
+use common::webdav::{self, WebDav};
 use domain::access::Caller;
 use domain::services;
 use http::StatusCode;
@@ -67,6 +68,68 @@ async fn a_job_reads_and_writes_its_mounted_folder_and_sees_nothing_beside_it() 
     let deleted = app.rest("DELETE", "/system/services/mounter", None).await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.body);
     assert!(get(&app, "team-files", "data/written.txt").await.is_some());
+}
+
+/// Written files stream to the store with no local copy (as upstream's); a cache the service
+/// asks for is kept to the job's disk limit.
+#[tokio::test]
+async fn a_mount_takes_no_local_disk_unless_asked_and_then_within_the_jobs_limit() {
+    let mut app = TestApp::with_config(|config| config.job_disk_limit = 1_000_000).await;
+    // The file stays open for two seconds: a cache cannot evict it meanwhile.
+    let script = "{ head -c 3000000 /dev/zero; sleep 2; } > /mnt/big-files/data/big.bin\n";
+    for (name, options) in [("streamed", ""), ("cached", "--vfs-cache-mode=writes")] {
+        let mut definition = service(name, script);
+        definition["mount"] = json!({"storage_provider": "minio", "path": format!("big-files/data/{name}"), "options": options});
+        let script = script.replace("data/", &format!("data/{name}/"));
+        definition["script"] = json!(script);
+        create(&mut app, definition).await;
+        put(&app, name, "in/go", b"go").await;
+    }
+    let streamed = finished(&mut app, "streamed", 1).await;
+    let (job, state) = streamed.iter().next().unwrap();
+    let text = log(&mut app, "streamed", job).await;
+    assert_eq!(state["status"], "Succeeded", "{state}\n{text}");
+    assert_eq!(
+        get(&app, "big-files", "data/streamed/big.bin")
+            .await
+            .map(|b| b.len()),
+        Some(3_000_000)
+    );
+    let cached = finished(&mut app, "cached", 1).await;
+    let (job, state) = cached.iter().next().unwrap();
+    let text = log(&mut app, "cached", job).await;
+    assert_eq!(state["status"], "Failed", "{state}\n{text}");
+    assert!(text.contains("outgrew the job's disk limit"), "{text}");
+}
+
+/// A WebDAV server's folder, with its basic-auth password (which rclone takes obscured).
+#[tokio::test]
+async fn a_webdav_folder_is_mounted_with_the_services_credentials() {
+    let dav = WebDav::start().await;
+    dav.write("shared/notes/input.txt", b"from the dav server");
+    let mut app = TestApp::new().await;
+    let mut definition = service(
+        "davmount",
+        "cat /mnt/shared/notes/input.txt > \"$TMP_OUTPUT_DIR/copy.txt\"\n\
+         echo done > /mnt/shared/notes/result.txt\n",
+    );
+    definition["storage_providers"] = json!({"webdav": {"dcache": dav.provider(webdav::PASSWORD)}});
+    definition["mount"] = json!({"storage_provider": "webdav.dcache", "path": "shared/notes"});
+    create(&mut app, definition).await;
+    put(&app, "davmount", "in/go", b"go").await;
+    let jobs = finished(&mut app, "davmount", 1).await;
+    let (name, job) = jobs.iter().next().unwrap();
+    let text = log(&mut app, "davmount", name).await;
+    assert_eq!(job["status"], "Succeeded", "{job}\n{text}");
+    assert!(!text.contains(webdav::PASSWORD), "{text}");
+    assert_eq!(
+        get(&app, "davmount", "out/copy.txt").await.as_deref(),
+        Some(&b"from the dav server"[..])
+    );
+    assert_eq!(
+        dav.read("shared/notes/result.txt").as_deref(),
+        Some(&b"done\n"[..])
+    );
 }
 
 #[tokio::test]

@@ -283,7 +283,12 @@ impl LocalExecutor {
         let remote = rclone::remote(mount, &execution.config, &execution.store_keys)?;
         let seen = mount_point(image, &mount.seen_at()).map_err(|why| format!("mount: {why}"))?;
         let mounted = rclone
-            .mount(&remote, &dir.join("at"), &dir.join("cache"))
+            .mount(
+                &remote,
+                &dir.join("at"),
+                &dir.join("cache"),
+                self.disk_limit,
+            )
             .await?;
         Ok((mounted, seen))
     }

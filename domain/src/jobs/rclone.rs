@@ -1,7 +1,9 @@
 //! A service's `mount` in embedded mode: rclone mounts the provider's folder (FUSE) on the
 //! host, outside the job's sandbox, which binds it at `/mnt/<path>`. Reads and writes reach
-//! the provider as any client's: through its permissions, quotas and notifications. Files
-//! the job writes are uploaded when closed; the job ends only once they all are.
+//! the provider as any client's: through its permissions, quotas and notifications. As
+//! upstream's, files are streamed (no local copy) unless the service asks rclone to cache
+//! them; a cache is kept to the job's disk limit. Files the job writes are uploaded when
+//! closed; the job ends only once they all are.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -46,9 +48,15 @@ impl Rclone {
         })
     }
 
-    /// Mounts `remote` on `at` (made if missing), caching writes in `cache`, and waits until
-    /// the mount is there.
-    pub async fn mount(&self, remote: &Remote, at: &Path, cache: &Path) -> Result<Mounted, String> {
+    /// Mounts `remote` on `at` (made if missing), with rclone's cache, if the service asks for
+    /// one, in `cache` and at most `limit` bytes; waits until the mount is there.
+    pub async fn mount(
+        &self,
+        remote: &Remote,
+        at: &Path,
+        cache: &Path,
+        limit: u64,
+    ) -> Result<Mounted, String> {
         for dir in [at, cache] {
             tokio::fs::create_dir_all(dir)
                 .await
@@ -66,12 +74,13 @@ impl Rclone {
             .arg("mount")
             .arg(format!("{REMOTE}:{}", remote.path))
             .arg(at)
-            .args(["--vfs-cache-mode", "writes", "--vfs-write-back", "0s"])
+            .args(["--vfs-write-back", "0s", "--dir-cache-time", "5s"])
             // Errors alone: every one means a read or a write may have failed.
-            .args(["--dir-cache-time", "5s", "--log-level", "ERROR"])
-            .arg("--cache-dir")
+            .args(["--log-level", "ERROR", "--cache-dir"])
             .arg(cache)
             .args(&remote.flags)
+            // After the service's flags, which cannot raise it.
+            .arg(format!("--vfs-cache-max-size={limit}"))
             .env_clear()
             .env("HOME", cache)
             .env("RCLONE_CONFIG", cache.join("rclone.conf"))
@@ -95,7 +104,16 @@ impl Rclone {
             fusermount: self.fusermount.clone(),
             child: Some(child),
             errors: Some(errors),
+            overgrown: std::sync::Arc::default(),
+            watchdog: None,
         };
+        // rclone evicts only files no one has open: what the job is writing stays.
+        mounted.watchdog = Some(tokio::spawn(keep_within(
+            cache.to_path_buf(),
+            limit,
+            mounted.child.as_ref().and_then(Child::id),
+            mounted.overgrown.clone(),
+        )));
         let deadline = tokio::time::Instant::now() + MOUNT_WITHIN;
         loop {
             if is_mount_point(at) {
@@ -155,6 +173,9 @@ pub struct Mounted {
     fusermount: PathBuf,
     child: Option<Child>,
     errors: Option<tokio::task::JoinHandle<String>>,
+    /// Set when rclone was stopped for a cache beyond the job's disk limit.
+    overgrown: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    watchdog: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Mounted {
@@ -166,6 +187,14 @@ impl Mounted {
     /// Unmounts, once nothing in the job uses it, and waits until rclone has uploaded every
     /// file written to it; what went wrong otherwise.
     pub async fn finish(mut self) -> Result<(), String> {
+        if let Some(watchdog) = self.watchdog.take() {
+            watchdog.abort();
+        }
+        if self.overgrown.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(
+                "mount: rclone's cache of the files written outgrew the job's disk limit; it was stopped and those not uploaded are lost".into(),
+            );
+        }
         let unmounted = Command::new(&self.fusermount)
             .arg("-u")
             .arg(&self.at)
@@ -211,6 +240,9 @@ impl Mounted {
 
 impl Drop for Mounted {
     fn drop(&mut self) {
+        if let Some(watchdog) = self.watchdog.take() {
+            watchdog.abort();
+        }
         let Some(mut child) = self.child.take() else {
             return;
         };
@@ -231,6 +263,31 @@ impl Drop for Mounted {
                     let _ = child.kill().await;
                 }
             });
+        }
+    }
+}
+
+/// Stops rclone (`pid`), marking `overgrown`, once its `cache` holds more than `limit` bytes.
+async fn keep_within(
+    cache: PathBuf,
+    limit: u64,
+    pid: Option<u32>,
+    overgrown: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    let Some(pid) = pid else {
+        return;
+    };
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let measured = cache.clone();
+        let bytes = tokio::task::spawn_blocking(move || supervisor::bytes_under(&measured))
+            .await
+            .unwrap_or(0);
+        if bytes > limit {
+            overgrown.store(true, std::sync::atomic::Ordering::Relaxed);
+            // SAFETY: plain syscall on rclone, our own child, not yet waited for.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            return;
         }
     }
 }

@@ -2,7 +2,8 @@
 //! provider's folder (FUSE) in a volume the job's container sees at `/mnt`, with mount
 //! propagation. Unlike upstream's, the sidecar starts before the job (a native sidecar with a
 //! startup probe: the job never sees an empty `/mnt`) and, when stopped with the job, unmounts
-//! and waits until rclone has uploaded every file written to it. FUSE needs a privileged
+//! and waits until rclone has uploaded every file written to it. As upstream's, files are
+//! streamed unless the service asks for rclone's cache. FUSE needs a privileged
 //! container, so the operator turns mounts on (`OSCAR_KUBE_RCLONE_IMAGE`).
 
 use k8s_openapi::api::core::v1::{
@@ -32,8 +33,8 @@ fi
 mkdir -p "$MOUNT_AT"
 # MOUNT_FLAGS holds only flags the platform checked: split on purpose.
 # shellcheck disable=SC2086
-rclone mount "OSCAR:$MOUNT_PATH" "$MOUNT_AT" --allow-other --vfs-cache-mode writes \
-  --vfs-write-back 0s --dir-cache-time 5s --log-level ERROR --cache-dir /tmp/rclone $MOUNT_FLAGS &
+rclone mount "OSCAR:$MOUNT_PATH" "$MOUNT_AT" --allow-other --vfs-write-back 0s \
+  --dir-cache-time 5s --log-level ERROR --cache-dir /tmp/rclone $MOUNT_FLAGS &
 rclone=$!
 trap 'fusermount3 -u "$MOUNT_AT" || fusermount3 -uz "$MOUNT_AT"; wait "$rclone"; exit $?' TERM INT
 wait "$rclone"
