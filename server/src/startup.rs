@@ -549,6 +549,11 @@ fn local_executor(
     data_dir: &std::path::Path,
     images: Option<&ImageSettings>,
 ) -> anyhow::Result<LocalExecutor> {
+    let rclone = domain::jobs::rclone::Rclone::find();
+    // Mounts a killed server left would stop its jobs' directories from going.
+    if let Ok(rclone) = &rclone {
+        rclone.release_left_over(&data_dir.join("jobs"));
+    }
     let work_root = emptied(data_dir, "jobs")?;
     let mut supervisor = match &config.supervisor {
         Some(command) => command.clone(),
@@ -608,7 +613,7 @@ fn local_executor(
         disk_limit: config.job_disk_limit,
         volumes_root: data_dir.join("volumes"),
         volume_limits: config.volume_limits,
-        rclone: domain::jobs::rclone::Rclone::find(),
+        rclone,
     })
 }
 

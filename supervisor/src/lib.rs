@@ -7,7 +7,6 @@
 pub mod expose;
 pub mod remote;
 mod script;
-pub use script::bytes_under;
 mod serve;
 pub mod storage;
 

@@ -217,7 +217,7 @@ fn over_disk(limits: &Limits) -> Option<Limit> {
 }
 
 /// Bytes of the files under `dir` (links not followed).
-pub fn bytes_under(dir: &Path) -> u64 {
+pub(crate) fn bytes_under(dir: &Path) -> u64 {
     let mut total = 0;
     let mut pending = vec![dir.to_path_buf()];
     while let Some(dir) = pending.pop() {

@@ -157,7 +157,7 @@ impl Executor for LocalExecutor {
             None => None,
         };
         let dir = self.work_root.join(&execution.job);
-        // Beside the job's directory: rclone's cache is not the job's to see or fill.
+        // Beside the job's directory: rclone's files are not the job's to see.
         let mount_dir = self.work_root.join(format!("{}.mount", execution.job));
         let mount = match &execution.mount {
             Some(mount) => match self
@@ -166,7 +166,7 @@ impl Executor for LocalExecutor {
             {
                 Ok(mounted) => Some(mounted),
                 Err(reason) => {
-                    let _ = tokio::fs::remove_dir_all(&mount_dir).await;
+                    rclone::remove(&mount_dir).await;
                     return Ok(refused(&log, reason).await);
                 }
             },
@@ -198,13 +198,10 @@ impl Executor for LocalExecutor {
                 }
             }
         }
-        for done in [&dir, &mount_dir] {
-            if let Err(err) = tokio::fs::remove_dir_all(done).await
-                && err.kind() != std::io::ErrorKind::NotFound
-            {
-                tracing::warn!(job = %execution.job, %err, "cannot remove the job's working directory");
-            }
+        if let Err(err) = tokio::fs::remove_dir_all(&dir).await {
+            tracing::warn!(job = %execution.job, %err, "cannot remove the job's working directory");
         }
+        rclone::remove(&mount_dir).await;
         result
     }
 }
@@ -262,7 +259,7 @@ impl LocalExecutor {
         })
     }
 
-    /// Mounts the service's `mount` in `dir` (rclone's mount point and cache) for the job of
+    /// Mounts the service's `mount` in `dir` (rclone's mount point and files) for the job of
     /// `execution`; with where the job sees it.
     async fn mount(
         &self,
@@ -282,14 +279,7 @@ impl LocalExecutor {
         }
         let remote = rclone::remote(mount, &execution.config, &execution.store_keys)?;
         let seen = mount_point(image, &mount.seen_at()).map_err(|why| format!("mount: {why}"))?;
-        let mounted = rclone
-            .mount(
-                &remote,
-                &dir.join("at"),
-                &dir.join("cache"),
-                self.disk_limit,
-            )
-            .await?;
+        let mounted = rclone.mount(&remote, dir).await?;
         Ok((mounted, seen))
     }
 

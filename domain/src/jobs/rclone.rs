@@ -1,9 +1,8 @@
 //! A service's `mount` in embedded mode: rclone mounts the provider's folder (FUSE) on the
 //! host, outside the job's sandbox, which binds it at `/mnt/<path>`. Reads and writes reach
 //! the provider as any client's: through its permissions, quotas and notifications. As
-//! upstream's, files are streamed (no local copy) unless the service asks rclone to cache
-//! them; a cache is kept to the job's disk limit. Files the job writes are uploaded when
-//! closed; the job ends only once they all are.
+//! upstream's, files are streamed (no local copy): a file the job writes is uploaded as it
+//! is written, saved when closed; the job ends only once rclone is done.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -20,10 +19,14 @@ use super::sandbox::find_program;
 const MOUNT_WITHIN: Duration = Duration::from_secs(15);
 /// How long the files a job wrote may take to upload once it ended.
 const UPLOAD_WITHIN: Duration = Duration::from_secs(600);
+/// How long the processes of a job that ended may keep the mount busy.
+const RELEASED_WITHIN: Duration = Duration::from_secs(5);
 /// The rclone remote's name in its `RCLONE_CONFIG_<NAME>_*` variables.
 const REMOTE: &str = "OSCAR";
 /// What is kept of rclone's error output for the job's log.
 const ERRORS_KEPT: usize = 4096;
+/// Where a mount goes in its directory, beside rclone's own files.
+const MOUNT_POINT: &str = "at";
 
 /// rclone and the FUSE helper that unmounts without privileges.
 #[derive(Debug, Clone)]
@@ -48,20 +51,13 @@ impl Rclone {
         })
     }
 
-    /// Mounts `remote` on `at` (made if missing), with rclone's cache, if the service asks for
-    /// one, in `cache` and at most `limit` bytes; waits until the mount is there.
-    pub async fn mount(
-        &self,
-        remote: &Remote,
-        at: &Path,
-        cache: &Path,
-        limit: u64,
-    ) -> Result<Mounted, String> {
-        for dir in [at, cache] {
-            tokio::fs::create_dir_all(dir)
-                .await
-                .map_err(|e| format!("mount: cannot make {}: {e}", dir.display()))?;
-        }
+    /// Mounts `remote` in `dir` (made if missing; see [`Mounted::at`]) and waits until the
+    /// mount is there. Files are streamed: rclone keeps no copy of them in `dir`.
+    pub async fn mount(&self, remote: &Remote, dir: &Path) -> Result<Mounted, String> {
+        let at = dir.join(MOUNT_POINT);
+        tokio::fs::create_dir_all(&at)
+            .await
+            .map_err(|e| format!("mount: cannot make {}: {e}", at.display()))?;
         let mut env = remote.env.clone();
         if let Some(password) = &remote.password {
             env.push((
@@ -73,17 +69,15 @@ impl Rclone {
         command
             .arg("mount")
             .arg(format!("{REMOTE}:{}", remote.path))
-            .arg(at)
-            .args(["--vfs-write-back", "0s", "--dir-cache-time", "5s"])
+            .arg(&at)
+            .args(["--dir-cache-time", "5s"])
             // Errors alone: every one means a read or a write may have failed.
             .args(["--log-level", "ERROR", "--cache-dir"])
-            .arg(cache)
+            .arg(dir.join("cache"))
             .args(&remote.flags)
-            // After the service's flags, which cannot raise it.
-            .arg(format!("--vfs-cache-max-size={limit}"))
             .env_clear()
-            .env("HOME", cache)
-            .env("RCLONE_CONFIG", cache.join("rclone.conf"))
+            .env("HOME", dir)
+            .env("RCLONE_CONFIG", dir.join("rclone.conf"))
             .envs(env)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -100,23 +94,14 @@ impl Rclone {
             .map_err(|e| format!("mount: cannot start rclone: {e}"))?;
         let errors = tokio::spawn(kept(child.stderr.take()));
         let mut mounted = Mounted {
-            at: at.to_path_buf(),
+            at,
             fusermount: self.fusermount.clone(),
             child: Some(child),
             errors: Some(errors),
-            overgrown: std::sync::Arc::default(),
-            watchdog: None,
         };
-        // rclone evicts only files no one has open: what the job is writing stays.
-        mounted.watchdog = Some(tokio::spawn(keep_within(
-            cache.to_path_buf(),
-            limit,
-            mounted.child.as_ref().and_then(Child::id),
-            mounted.overgrown.clone(),
-        )));
         let deadline = tokio::time::Instant::now() + MOUNT_WITHIN;
         loop {
-            if is_mount_point(at) {
+            if is_mount_point(&mounted.at) {
                 return Ok(mounted);
             }
             let child = mounted.child.as_mut().expect("running");
@@ -164,18 +149,41 @@ impl Rclone {
             .map_err(|e| format!("mount: rclone failed: {e}"))?;
         Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
     }
+
+    /// Detaches the mounts in `root` (jobs' directories) left by a server that stopped while
+    /// its jobs ran (their rclone went with it), so that their directories can go.
+    pub fn release_left_over(&self, root: &Path) {
+        for entry in std::fs::read_dir(root).into_iter().flatten().flatten() {
+            let at = entry.path().join(MOUNT_POINT);
+            if is_mount_point(&at) {
+                lazy_unmount(&self.fusermount, &at);
+            }
+        }
+    }
+}
+
+/// Removes a mount's directory, never what is mounted in it: a mount point still in use (or
+/// not detached) is left, with a warning, rather than emptied through the mount.
+pub async fn remove(dir: &Path) {
+    let at = dir.join(MOUNT_POINT);
+    let removed = match tokio::fs::remove_dir(&at).await {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => tokio::fs::remove_dir_all(dir).await,
+    };
+    if let Err(err) = removed
+        && err.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(dir = %dir.display(), %err, "cannot remove a mount's directory");
+    }
 }
 
 /// A running mount. Dropped without [`Mounted::finish`] (a job stopped half-way), it is
-/// detached and rclone left to upload what it holds before it exits.
+/// detached and rclone left to upload what is being written before it exits.
 pub struct Mounted {
     at: PathBuf,
     fusermount: PathBuf,
     child: Option<Child>,
     errors: Option<tokio::task::JoinHandle<String>>,
-    /// Set when rclone was stopped for a cache beyond the job's disk limit.
-    overgrown: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    watchdog: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Mounted {
@@ -184,31 +192,33 @@ impl Mounted {
         &self.at
     }
 
-    /// Unmounts, once nothing in the job uses it, and waits until rclone has uploaded every
-    /// file written to it; what went wrong otherwise.
+    /// Unmounts, once nothing in the job uses it (detaching it if its processes still do
+    /// after a moment), and waits until rclone has uploaded every file written to it; what
+    /// went wrong otherwise.
     pub async fn finish(mut self) -> Result<(), String> {
-        if let Some(watchdog) = self.watchdog.take() {
-            watchdog.abort();
-        }
-        if self.overgrown.load(std::sync::atomic::Ordering::Relaxed) {
-            return Err(
-                "mount: rclone's cache of the files written outgrew the job's disk limit; it was stopped and those not uploaded are lost".into(),
-            );
-        }
-        let unmounted = Command::new(&self.fusermount)
-            .arg("-u")
-            .arg(&self.at)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .output()
-            .await
-            .map_err(|e| format!("mount: cannot run fusermount: {e}"))?;
-        if !unmounted.status.success() {
-            return Err(format!(
-                "mount: cannot unmount: {}",
-                String::from_utf8_lossy(&unmounted.stderr).trim()
-            ));
+        let deadline = tokio::time::Instant::now() + RELEASED_WITHIN;
+        loop {
+            let unmounted = Command::new(&self.fusermount)
+                .arg("-u")
+                .arg(&self.at)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .output()
+                .await
+                .map_err(|e| format!("mount: cannot run fusermount: {e}"))?;
+            if unmounted.status.success() {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                // Busy: detached now, gone when the last file is closed.
+                if !lazy_unmount(&self.fusermount, &self.at) {
+                    let refused = String::from_utf8_lossy(&unmounted.stderr);
+                    return Err(format!("mount: cannot unmount: {}", refused.trim()));
+                }
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let mut child = self.child.take().expect("running");
         let status = match tokio::time::timeout(UPLOAD_WITHIN, child.wait()).await {
@@ -240,20 +250,11 @@ impl Mounted {
 
 impl Drop for Mounted {
     fn drop(&mut self) {
-        if let Some(watchdog) = self.watchdog.take() {
-            watchdog.abort();
-        }
         let Some(mut child) = self.child.take() else {
             return;
         };
         // Lazily: the job's processes may still be going.
-        let _ = std::process::Command::new(&self.fusermount)
-            .args(["-u", "-z"])
-            .arg(&self.at)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        lazy_unmount(&self.fusermount, &self.at);
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
                 if tokio::time::timeout(UPLOAD_WITHIN, child.wait())
@@ -267,29 +268,16 @@ impl Drop for Mounted {
     }
 }
 
-/// Stops rclone (`pid`), marking `overgrown`, once its `cache` holds more than `limit` bytes.
-async fn keep_within(
-    cache: PathBuf,
-    limit: u64,
-    pid: Option<u32>,
-    overgrown: std::sync::Arc<std::sync::atomic::AtomicBool>,
-) {
-    let Some(pid) = pid else {
-        return;
-    };
-    loop {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let measured = cache.clone();
-        let bytes = tokio::task::spawn_blocking(move || supervisor::bytes_under(&measured))
-            .await
-            .unwrap_or(0);
-        if bytes > limit {
-            overgrown.store(true, std::sync::atomic::Ordering::Relaxed);
-            // SAFETY: plain syscall on rclone, our own child, not yet waited for.
-            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-            return;
-        }
-    }
+/// Detaches the mount on `at` now, whoever still uses it; whether it did.
+fn lazy_unmount(fusermount: &Path, at: &Path) -> bool {
+    std::process::Command::new(fusermount)
+        .args(["-u", "-z"])
+        .arg(at)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
 }
 
 /// rclone's error output, its last [`ERRORS_KEPT`] bytes (all of it is read: rclone must
@@ -311,6 +299,7 @@ async fn kept(stderr: Option<tokio::process::ChildStderr>) -> String {
 }
 
 /// Whether something is mounted on `path`: it lies on another device than its parent.
+/// A FUSE mount whose server is gone answers nothing but ENOTCONN: a mount point too.
 fn is_mount_point(path: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
     match (
@@ -318,6 +307,7 @@ fn is_mount_point(path: &Path) -> bool {
         path.parent().map(std::fs::metadata),
     ) {
         (Ok(this), Some(Ok(parent))) => this.dev() != parent.dev(),
+        (Err(e), _) => e.raw_os_error() == Some(libc::ENOTCONN),
         _ => false,
     }
 }

@@ -15,24 +15,21 @@ pub const MOUNT_ROOT: &str = "/mnt";
 const MOUNTABLE: &[&str] = &["minio", "s3", "webdav"];
 
 /// rclone mount flags a service may add, with the values each takes (`None`: a switch). None
-/// names a file, a host or a command: they tune caching alone.
+/// names a file, a host or a command, and none turns on rclone's file cache: unmounted, rclone
+/// would drop the uploads it holds, and its copies would fill the server's disk.
 const OPTIONS: &[(&str, Option<OptionValue>)] = &[
     ("--read-only", None),
     ("--no-modtime", None),
     ("--no-checksum", None),
-    ("--vfs-cache-mode", Some(OptionValue::CacheMode)),
     ("--dir-cache-time", Some(OptionValue::Duration)),
     ("--poll-interval", Some(OptionValue::Duration)),
     ("--attr-timeout", Some(OptionValue::Duration)),
-    ("--vfs-cache-max-age", Some(OptionValue::Duration)),
     ("--vfs-read-chunk-size", Some(OptionValue::Size)),
-    ("--vfs-cache-max-size", Some(OptionValue::Size)),
     ("--buffer-size", Some(OptionValue::Size)),
 ];
 
 #[derive(Debug, Clone, Copy)]
 enum OptionValue {
-    CacheMode,
     Duration,
     Size,
 }
@@ -40,7 +37,6 @@ enum OptionValue {
 impl OptionValue {
     fn accepts(self, value: &str) -> bool {
         match self {
-            Self::CacheMode => matches!(value, "off" | "minimal" | "writes" | "full"),
             // `10s`, `1m30s`, `2h`; `16M`, `1G`, `512k`.
             Self::Duration => {
                 !value.is_empty()
@@ -166,6 +162,16 @@ pub fn errors(service: &Service) -> Vec<(String, String)> {
                 .into(),
         ));
     }
+    // Its mount point would hide the mount, or be made inside the provider's folder.
+    if let Some(volume) = crate::volumes::ServiceVolume::of(service) {
+        let path = volume.mount_path.trim_end_matches('/');
+        if path == MOUNT_ROOT || path.starts_with(&format!("{MOUNT_ROOT}/")) {
+            errors.push((
+                "volume.mount_path".into(),
+                format!("{path:?} is inside {MOUNT_ROOT}, where the service's mount is"),
+            ));
+        }
+    }
     let folder = mount.folder();
     if folder.is_empty() {
         errors.push(("mount.path".into(), "must not be empty".into()));
@@ -285,16 +291,28 @@ mod tests {
             ["mount.path: must not be empty"]
         );
         assert_eq!(fields(json!({"path": 1})).len(), 1);
+        let mut both = service(json!({"storage_provider": "minio", "path": "data"}));
+        both.inactive.insert(
+            "volume".into(),
+            json!({"size": "1Gi", "mount_path": "/mnt/data"}),
+        );
+        assert_eq!(
+            errors(&both),
+            [(
+                "volume.mount_path".to_string(),
+                r#""/mnt/data" is inside /mnt, where the service's mount is"#.to_string()
+            )]
+        );
     }
 
     #[test]
     fn only_caching_options_are_taken() {
         let ok = json!({"storage_provider": "minio", "path": "data",
-            "options": "--vfs-cache-mode=full, --dir-cache-time=10s --buffer-size=16M --no-modtime"});
+            "options": "--read-only, --dir-cache-time=10s --buffer-size=16M --no-modtime"});
         assert!(fields(ok).is_empty());
         for bad in [
             "--config=/etc/passwd",
-            "--vfs-cache-mode=everything",
+            "--vfs-cache-mode=writes",
             "--dir-cache-time=$(id)",
             "--read-only=yes",
             "--buffer-size",
