@@ -199,6 +199,18 @@ impl Executor for KubernetesExecutor {
         execution: Execution,
         log: LogSink,
     ) -> Result<Finished, String> {
+        if let Some(why) = super::mount::unmountable(&execution, self.cluster.settings()) {
+            let _ = log.send(logs::note(&why)).await;
+            let report = Report::Failed {
+                exit_code: None,
+                reason: why,
+                outputs: Vec::new(),
+            };
+            return Ok(Finished {
+                report,
+                response: None,
+            });
+        }
         let namespace = self.cluster.namespace_of(service);
         let submitted = Instant::now();
         self.cluster.submit(service, &execution).await?;

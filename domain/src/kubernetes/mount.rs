@@ -3,7 +3,7 @@
 //! propagation. Unlike upstream's, the sidecar starts before the job (a native sidecar with a
 //! startup probe: the job never sees an empty `/mnt`) and, when stopped with the job, unmounts
 //! and waits until rclone has uploaded every file written to it. As upstream's, files are
-//! streamed unless the service asks for rclone's cache. FUSE needs a privileged
+//! streamed (no copy on the node). FUSE needs a privileged
 //! container, so the operator turns mounts on (`OSCAR_KUBE_RCLONE_IMAGE`).
 
 use k8s_openapi::api::core::v1::{
@@ -11,6 +11,7 @@ use k8s_openapi::api::core::v1::{
     SecretKeySelector, SecurityContext, Volume, VolumeMount,
 };
 
+use super::ClusterSettings;
 use super::objects::{env_var, mount};
 use crate::jobs::executor::Execution;
 use crate::jobs::rclone::{self, Remote};
@@ -24,7 +25,20 @@ const PASSWORD_KEY: &str = "MOUNT_PASSWORD";
 pub const UPLOAD_SECONDS: i64 = 600;
 
 /// Mounts, unmounts on SIGTERM and waits for rclone: it exits once every write is uploaded.
-const SCRIPT: &str = r#"set -u
+const SCRIPT: &str = r#"set -uf
+# /mnt is the job's to write too: a symlink there must not lead this privileged container
+# elsewhere (should it start again while the job runs).
+at=""
+IFS=/
+for part in $MOUNT_AT; do
+  [ -n "$part" ] || continue
+  at="$at/$part"
+  if [ -L "$at" ]; then
+    echo "mount: $at is a symbolic link" >&2
+    exit 1
+  fi
+done
+unset IFS
 if [ -n "${MOUNT_PASSWORD:-}" ]; then
   RCLONE_CONFIG_OSCAR_PASS="$(printf '%s' "$MOUNT_PASSWORD" | rclone obscure -)"
   export RCLONE_CONFIG_OSCAR_PASS
@@ -33,8 +47,8 @@ fi
 mkdir -p "$MOUNT_AT"
 # MOUNT_FLAGS holds only flags the platform checked: split on purpose.
 # shellcheck disable=SC2086
-rclone mount "OSCAR:$MOUNT_PATH" "$MOUNT_AT" --allow-other --vfs-write-back 0s \
-  --dir-cache-time 5s --log-level ERROR --cache-dir /tmp/rclone $MOUNT_FLAGS &
+rclone mount "OSCAR:$MOUNT_PATH" "$MOUNT_AT" --allow-other --dir-cache-time 5s \
+  --log-level ERROR --cache-dir /tmp/rclone $MOUNT_FLAGS &
 rclone=$!
 trap 'fusermount3 -u "$MOUNT_AT" || fusermount3 -uz "$MOUNT_AT"; wait "$rclone"; exit $?' TERM INT
 wait "$rclone"
@@ -44,6 +58,18 @@ wait "$rclone"
 pub(super) fn remote_of(execution: &Execution) -> Option<Remote> {
     let mount = execution.mount.as_ref()?;
     rclone::remote(mount, &execution.config, &execution.store_keys).ok()
+}
+
+/// Why the job's mount cannot be made here (mounts turned off since its service was saved, a
+/// provider gone): the job fails rather than run with an empty `/mnt`.
+pub(super) fn unmountable(execution: &Execution, settings: &ClusterSettings) -> Option<String> {
+    let mount = execution.mount.as_ref()?;
+    if settings.rclone_image.is_none() {
+        return Some(
+            "mount: this cluster makes no mounts (OSCAR_KUBE_RCLONE_IMAGE is unset)".into(),
+        );
+    }
+    rclone::remote(mount, &execution.config, &execution.store_keys).err()
 }
 
 /// What the job's Secret holds for its sidecar: the remote's variables and password.
@@ -59,10 +85,11 @@ pub(super) fn secret_entries(execution: &Execution) -> Vec<(String, String)> {
 }
 
 /// Adds the mount's sidecar (`image`: rclone's) to the job's pod, its credentials read from
-/// the job's Secret, and `/mnt` to the job's container (the pod's first).
-pub(super) fn add_sidecar(pod: &mut PodSpec, execution: &Execution, image: &str) {
+/// the job's Secret, and `/mnt` to the job's container (the pod's first); whether the job has
+/// a mount to add.
+pub(super) fn add_sidecar(pod: &mut PodSpec, execution: &Execution, image: &str) -> bool {
     let (Some(mount_of), Some(remote)) = (&execution.mount, remote_of(execution)) else {
-        return;
+        return false;
     };
     let from_secret = |name: &str| EnvVar {
         name: name.to_string(),
@@ -129,4 +156,5 @@ pub(super) fn add_sidecar(pod: &mut PodSpec, execution: &Execution, image: &str)
             .push(propagated("HostToContainer"));
     }
     pod.termination_grace_period_seconds = Some(UPLOAD_SECONDS);
+    true
 }

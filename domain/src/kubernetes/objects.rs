@@ -360,8 +360,12 @@ pub fn job(
         volumes: Some(volumes),
         ..pod_of(service)
     };
-    if let Some(image) = &settings.rclone_image {
-        super::mount::add_sidecar(&mut pod, execution, image);
+    // A mount's sidecar uploads what the job wrote after it, within the Job's deadline.
+    let mut uploads = 0;
+    if let Some(image) = &settings.rclone_image
+        && super::mount::add_sidecar(&mut pod, execution, image)
+    {
+        uploads = super::mount::UPLOAD_SECONDS;
     }
     Job {
         metadata: ObjectMeta {
@@ -375,7 +379,9 @@ pub fn job(
                 i32::try_from(settings.job_ttl.as_secs()).unwrap_or(i32::MAX),
             ),
             active_deadline_seconds: Some(
-                i64::try_from(execution.timeout.as_secs()).unwrap_or(i64::MAX / 2) + GRACE_SECONDS,
+                i64::try_from(execution.timeout.as_secs()).unwrap_or(i64::MAX / 2)
+                    + GRACE_SECONDS
+                    + uploads,
             ),
             template: PodTemplateSpec {
                 metadata: Some(metadata),

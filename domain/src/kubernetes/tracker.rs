@@ -242,11 +242,12 @@ pub fn observe(job: Option<&Job>, pods: &[Arc<Pod>]) -> Observation {
         if let Some(sidecar) = sidecar {
             match sidecar.state.as_ref().and_then(|s| s.terminated.as_ref()) {
                 None => return Observation::Running(pod_name.unwrap_or_default()),
-                Some(done) if done.exit_code != 0 => {
+                Some(done) if done.exit_code != 0 || sidecar.restart_count > 0 => {
+                    // Started again, it left the job without its mount for a while.
                     if let Ok(report) = &mut report {
                         report.fail(format!(
-                            "mount: the files written to it may not all be saved (its sidecar ended with {})",
-                            done.exit_code
+                            "mount: the files written to it may not all be saved (its sidecar ended with {}, after {} restarts)",
+                            done.exit_code, sidecar.restart_count
                         ));
                     }
                 }
@@ -406,13 +407,14 @@ mod tests {
     #[test]
     fn a_job_with_a_mount_ends_once_its_sidecar_has_uploaded_what_it_wrote() {
         let report = json!({"status": "succeeded", "outputs": []}).to_string();
-        let sidecar = |state: Value| {
+        let restarted = |state: Value, restarts: u32| {
             pod(json!({"phase": "Running", "containerStatuses": container(
                 json!({"terminated": {"exitCode": 0, "reason": "Completed", "message": report}})),
                 "initContainerStatuses": [{"name": super::super::mount::CONTAINER,
-                    "image": "rclone", "imageID": "", "ready": true, "restartCount": 0,
+                    "image": "rclone", "imageID": "", "ready": true, "restartCount": restarts,
                     "state": state}]}))
         };
+        let sidecar = |state: Value| restarted(state, 0);
         let uploading = sidecar(json!({"running": {}}));
         assert_eq!(
             observe(None, &uploading),
@@ -435,6 +437,15 @@ mod tests {
             panic!("uploads cut short fail the job");
         };
         assert!(reason.starts_with("mount: "), "{reason}");
+        // Started again mid-job: the mount was gone for a while.
+        let again = restarted(json!({"terminated": {"exitCode": 0}}), 1);
+        assert!(matches!(
+            observe(None, &again),
+            Observation::Ended {
+                report: Ok(Report::Failed { .. }),
+                ..
+            }
+        ));
     }
 
     #[test]
