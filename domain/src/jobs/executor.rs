@@ -90,6 +90,21 @@ impl From<&str> for EventBody {
     }
 }
 
+/// A job that cannot run as its service says: failed, not retried (a missing image, refused
+/// credentials, another architecture, a missing volume, a mount that cannot be made stay
+/// so), the reason in its log.
+pub async fn refused(log: &LogSink, reason: String) -> Finished {
+    let _ = log.send(super::logs::note(&reason)).await;
+    Finished {
+        report: Report::Failed {
+            exit_code: None,
+            reason,
+            outputs: Vec::new(),
+        },
+        response: None,
+    }
+}
+
 /// What an execution produced.
 #[derive(Debug, Clone)]
 pub struct Finished {

@@ -15,7 +15,7 @@ use model::function::work::{DONE, WORKER_SOCKET, WorkRequest};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 
-use super::executor::{EventBody, Execution, Executor, Finished, JobVolume};
+use super::executor::{EventBody, Execution, Executor, Finished, JobVolume, refused};
 use super::logs::{self, Line, LineSplitter, LogSink, send_all};
 use super::rclone::{self, Mounted, Rclone};
 use super::sandbox::{IMAGE_JOB_DIR, JobMount, Loader, Network, Programs, Sandbox};
@@ -203,20 +203,6 @@ impl Executor for LocalExecutor {
         }
         rclone::remove(&mount_dir).await;
         result
-    }
-}
-
-/// A job that cannot run as its service says: failed, not retried (a missing image, refused
-/// credentials, another architecture, a missing volume stay so), the reason in its log.
-async fn refused(log: &LogSink, reason: String) -> Finished {
-    let _ = log.send(logs::note(&reason)).await;
-    Finished {
-        report: Report::Failed {
-            exit_code: None,
-            reason,
-            outputs: Vec::new(),
-        },
-        response: None,
     }
 }
 

@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use super::ClusterSettings;
 use super::cluster::Cluster;
 use super::tracker::{Observation, Tracker, observe};
-use crate::jobs::executor::{Execution, Executor, Finished, Requested};
+use crate::jobs::executor::{Execution, Executor, Finished, Requested, refused};
 use crate::jobs::logs::{self, Line, LineSplitter, LogSink, Stream, send_all};
 use model::AppResult;
 use model::service::Service;
@@ -200,16 +200,7 @@ impl Executor for KubernetesExecutor {
         log: LogSink,
     ) -> Result<Finished, String> {
         if let Some(why) = super::mount::unmountable(&execution, self.cluster.settings()) {
-            let _ = log.send(logs::note(&why)).await;
-            let report = Report::Failed {
-                exit_code: None,
-                reason: why,
-                outputs: Vec::new(),
-            };
-            return Ok(Finished {
-                report,
-                response: None,
-            });
+            return Ok(refused(&log, why).await);
         }
         let namespace = self.cluster.namespace_of(service);
         let submitted = Instant::now();
