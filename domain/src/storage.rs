@@ -52,6 +52,7 @@ pub async fn prepare_for(
         }
     }
     crate::quotas::check_new_buckets(db, &caller.id, new).await?;
+    let mounted = mount_bucket(service);
     for bucket in buckets_of(service) {
         match records::owner_of(db, &bucket).await? {
             Some(owner) if owner == caller.id || caller.admin => {}
@@ -71,8 +72,8 @@ pub async fn prepare_for(
                 }
                 // As upstream, a mounted bucket outlives the service: its files are the
                 // user's, not only the service's outputs.
-                let mounted = mount_bucket(service).as_ref() == Some(&bucket);
-                let created_by = (created && !mounted).then_some(service.name.as_str());
+                let is_mounted = mounted.as_ref() == Some(&bucket);
+                let created_by = (created && !is_mounted).then_some(service.name.as_str());
                 let private = Sharing::default();
                 records::insert(db, &bucket, &caller.id, created_by, &private, now).await?;
             }
