@@ -580,10 +580,12 @@ pub(crate) mod tests {
     const EVENT: &str = "{\"Key\": \"grayify/in/a.png\"}";
 
     fn execution(service: &Service) -> Execution {
-        let secrets = BTreeMap::from([(
-            "environment.secrets.API_KEY".to_string(),
-            "planted-secret".to_string(),
-        )]);
+        execution_with(service, ("environment.secrets.API_KEY", "planted-secret"))
+    }
+
+    /// A job of `service`, with one stored secret (`path`, value).
+    fn execution_with(service: &Service, (path, value): (&str, &str)) -> Execution {
+        let secrets = BTreeMap::from([(path.to_string(), value.to_string())]);
         let storage = StorageAccess {
             endpoint: "http://minio.minio:9000".into(),
             public_endpoint: "http://minio.minio:9000".into(),
@@ -619,26 +621,9 @@ pub(crate) mod tests {
             serde_json::json!({"storage_provider": "webdav.dcache", "path": "data/shared",
                 "options": "--read-only"}),
         );
-        let secrets = BTreeMap::from([(
-            "storage_providers.webdav.dcache.password".to_string(),
-            "dav-password".to_string(),
-        )]);
-        let storage = StorageAccess {
-            endpoint: "http://minio.minio:9000".into(),
-            public_endpoint: "http://minio.minio:9000".into(),
-            region: "us-east-1".into(),
-            access_key: "root".into(),
-            secret_key: "root-secret".into(),
-            scoped_keys: true,
-        };
-        let execution = Execution::new(
-            "grayify-0e5b7a4c-8f3a-4d55-9d5e-2b1f0c9a7e11",
+        let execution = execution_with(
             &service,
-            &secrets,
-            EVENT,
-            &storage,
-            Duration::from_secs(300),
-            false,
+            ("storage_providers.webdav.dcache.password", "dav-password"),
         );
         (settings, execution)
     }
