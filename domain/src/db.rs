@@ -86,6 +86,16 @@ impl Database {
         &self.pool
     }
 
+    /// Begins a transaction that writes. On SQLite it takes the write lock at once: a deferred
+    /// transaction that reads first fails at once with `SQLITE_BUSY` when another writer
+    /// commits before its first write, whatever the busy timeout, where this one waits.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.kind {
+            DatabaseKind::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            DatabaseKind::Postgres => self.pool.begin().await,
+        }
+    }
+
     pub fn kind(&self) -> DatabaseKind {
         self.kind
     }

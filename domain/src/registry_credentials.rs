@@ -36,7 +36,7 @@ pub async fn save(
             ));
         }
     }
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     sqlx::query("DELETE FROM registry_credentials WHERE owner = $1 AND name = $2")
         .bind(&caller.id)
         .bind(name)

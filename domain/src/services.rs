@@ -57,7 +57,7 @@ pub async fn create(
     storage::prepare_elsewhere(&service, &secrets).await?;
     prepare_runs(executor, &service, &secrets).await?;
 
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     let inserted = sqlx::query(
         "INSERT INTO services (name, owner, definition, token, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (name) DO NOTHING",
@@ -124,7 +124,7 @@ pub async fn update(
     storage::prepare_elsewhere(&service, &secrets).await?;
     prepare_runs(executor, &service, &secrets).await?;
 
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     sqlx::query("UPDATE services SET definition = $1, updated_at = $2 WHERE name = $3")
         .bind(definition_json(&service)?)
         .bind(now)

@@ -304,6 +304,40 @@ async fn a_hand_off_sent_twice_makes_one_job_and_names_are_checked() {
     }
 }
 
+/// Hand-offs arriving together each check the name, then write: none may fail for another's
+/// write in between (SQLite refused such a transaction's write at once, and the member
+/// answered 500 to an edge that then had to offer the job again).
+#[tokio::test]
+async fn hand_offs_arriving_together_are_all_taken() {
+    use tower::ServiceExt;
+    let mut cloud = TestApp::new().await;
+    jobs::create(&mut cloud, jobs::service("crowd", "true")).await;
+    let admin = basic_auth(ADMIN, PASSWORD);
+    let sent = (0..24).map(|n| {
+        let job = format!("crowd-handed-{n}");
+        let handover = [
+            ("X-Delegated-Job-ID", job.as_str()),
+            ("X-Delegated-From", "pi"),
+        ];
+        let request = job_request("crowd", &admin, &handover, "{}");
+        cloud.app.router.clone().oneshot(request)
+    });
+    for answer in futures_util::future::join_all(sent).await {
+        let answer = answer.unwrap();
+        let status = answer.status();
+        let body = axum::body::to_bytes(answer.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "{}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    assert_eq!(jobs::jobs(&mut cloud, "crowd").await.len(), 24);
+}
+
 #[tokio::test]
 async fn federation_members_round_trip_and_are_copied_and_deleted() {
     let mut cloud = TestApp::new().await;

@@ -137,7 +137,7 @@ impl Appender {
         let text = std::mem::take(buffer);
         self.seq += 1;
         let written = async {
-            let mut tx = db.pool().begin().await?;
+            let mut tx = db.begin_write().await?;
             sqlx::query("INSERT INTO job_logs (job, seq, chunk) VALUES ($1, $2, $3)")
                 .bind(&self.job)
                 .bind(self.seq)

@@ -69,7 +69,7 @@ async fn insert(
         .clone()
         .unwrap_or_else(|| job_name(&new.service));
     let now = Timestamp::now();
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     if new.handover.job.is_some() {
         let existing: Option<(String, Option<String>)> =
             sqlx::query_as("SELECT service, delegated_from FROM jobs WHERE name = $1")
@@ -463,7 +463,7 @@ pub(crate) async fn finish(
         ),
     };
     let uncounted = i64::from(matches!(outcome, Outcome::Waiting { .. }));
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     let done = sqlx::query(
         "UPDATE jobs SET state = $1, exit_code = $2, reason = $3, outputs = $4, run_after = $5,
                          finished_at = $6, lease_owner = NULL, lease_until = NULL,
