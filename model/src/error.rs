@@ -117,10 +117,16 @@ mod server {
                     Self::unavailable("the database", err)
                 }
                 // PostgreSQL restarting (57P01-57P03), a broken connection (class 08) or no
-                // connection slot / resources left (class 53).
+                // connection slot / resources left (class 53); SQLite still locked by another
+                // writer after the busy timeout (SQLITE_BUSY and SQLITE_LOCKED, whose extended
+                // codes keep the primary code in the low byte; PostgreSQL's codes have 5 chars).
                 sqlx::Error::Database(ref db)
                     if db.code().is_some_and(|c| {
-                        c.starts_with("08") || c.starts_with("57P") || c.starts_with("53")
+                        c.starts_with("08")
+                            || c.starts_with("57P")
+                            || c.starts_with("53")
+                            || (c.len() < 5
+                                && c.parse::<u32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6)))
                     }) =>
                 {
                     Self::unavailable("the database", err)
