@@ -25,6 +25,8 @@ const USER_KEY: &str = "OSCU";
 const JOB_KEY: &str = "OSCJ-";
 /// Federation keys: `OSCF-`, a tag of the member and the service's name (`for_member`).
 const FEDERATION_KEY: &str = "OSCF-";
+/// Instance keys: `OSCI-` and the service's name (`for_instances`).
+const INSTANCE_KEY: &str = "OSCI-";
 
 /// The secret of an access key issued by this platform.
 pub fn secret_of(root_secret: &str, access_key: &str) -> String {
@@ -61,6 +63,27 @@ pub fn for_member(
         let secret = federation_secret(&storage.secret_key, &key, &service.token);
         (key, secret)
     })
+}
+
+/// The keys the instances of `service` (an exposed service's, warm workers) mount its
+/// platform-store `mount` with: their own when the store is the embedded one. They live as
+/// long as the instances, so unlike a job's they are not tied to a run: they reach the
+/// mounted bucket alone, while the service has instances and a mount there and the bucket is
+/// its owner's; their secret changes when the service is made anew.
+pub fn for_instances(storage: &StorageAccess, service: &Service) -> (String, String) {
+    if storage.scoped_keys {
+        let key = format!("{INSTANCE_KEY}{}", service.name);
+        let secret = federation_secret(&storage.secret_key, &key, &service.token);
+        (key, secret)
+    } else {
+        (storage.access_key.clone(), storage.secret_key.clone())
+    }
+}
+
+/// The bucket an instance key of `service` reaches: its mount's, while it has instances.
+fn instances_bucket(service: &Service) -> Option<String> {
+    let mount = model::service::mount::Mount::of(service).filter(|_| service.runs_instances())?;
+    Some(mount.platform_bucket()?.to_string())
 }
 
 /// A member's short name in its key: the start of a digest of `cluster/service` or its URL.
@@ -206,6 +229,8 @@ enum Holder {
     Job(Box<Service>),
     /// A federated service's members.
     Members(Box<Service>),
+    /// The instances of a service that mount a folder of this store.
+    Instances(Box<Service>),
 }
 
 async fn holder(db: &Database, access_key: &str) -> AppResult<Option<Holder>> {
@@ -235,6 +260,12 @@ async fn holder(db: &Database, access_key: &str) -> AppResult<Option<Holder>> {
             .filter(is_member)
             .map(|s| Holder::Members(Box::new(s))));
     }
+    if let Some(name) = access_key.strip_prefix(INSTANCE_KEY) {
+        let service = crate::services::get(db, name).await?;
+        return Ok(service
+            .filter(|s| instances_bucket(s).is_some())
+            .map(|s| Holder::Instances(Box::new(s))));
+    }
     if !access_key.starts_with(USER_KEY) {
         return Ok(None);
     }
@@ -261,7 +292,9 @@ pub async fn secret(
     access_key: &str,
 ) -> AppResult<Option<String>> {
     Ok(holder(db, access_key).await?.map(|holder| match holder {
-        Holder::Members(service) => federation_secret(root_secret, access_key, &service.token),
+        Holder::Members(service) | Holder::Instances(service) => {
+            federation_secret(root_secret, access_key, &service.token)
+        }
         _ => secret_of(root_secret, access_key),
     }))
 }
@@ -291,6 +324,12 @@ pub async fn reach(db: &Database, access_key: &str, bucket: &str) -> AppResult<R
         // owner's (a bucket deleted and made again by someone else is not).
         Some(Holder::Members(service))
             if storage::buckets_of(&service).contains(bucket)
+                && buckets::record(db, bucket).await?.owner == service.owner =>
+        {
+            Reach::Full { uploader: None }
+        }
+        Some(Holder::Instances(service))
+            if instances_bucket(&service).as_deref() == Some(bucket)
                 && buckets::record(db, bucket).await?.owner == service.owner =>
         {
             Reach::Full { uploader: None }
@@ -332,6 +371,44 @@ mod tests {
             for_job(&storage(false), "svc-1"),
             ("root".to_string(), "root-secret".to_string())
         );
+    }
+
+    #[test]
+    fn instance_keys_change_with_the_service_and_reach_only_its_mount() {
+        let service = |token: &str, mount: serde_json::Value, min_scale: u32| {
+            let mut service = Service::from_json(serde_json::json!({
+                "name": "web", "image": "i", "script": "s", "mount": mount,
+                "output": [{"storage_provider": "minio", "path": "out-bucket"}],
+                "synchronous": {"min_scale": min_scale}}))
+            .unwrap();
+            service.token = token.into();
+            service
+        };
+        let mounted = json_mount("site/www");
+        let (key, secret) = for_instances(&storage(true), &service("t1", mounted.clone(), 1));
+        assert_eq!(key, "OSCI-web");
+        assert_ne!(
+            secret,
+            for_instances(&storage(true), &service("t2", mounted.clone(), 1)).1
+        );
+        assert_eq!(
+            for_instances(&storage(false), &service("t1", mounted.clone(), 1)),
+            ("root".to_string(), "root-secret".to_string())
+        );
+        assert_eq!(
+            instances_bucket(&service("t1", mounted.clone(), 1)).as_deref(),
+            Some("site")
+        );
+        // No instances, or no mount in this store: the key reaches nothing.
+        assert_eq!(instances_bucket(&service("t1", mounted, 0)), None);
+        assert_eq!(
+            instances_bucket(&service("t1", serde_json::json!({}), 1)),
+            None
+        );
+    }
+
+    fn json_mount(path: &str) -> serde_json::Value {
+        serde_json::json!({"storage_provider": "minio", "path": path})
     }
 
     #[test]

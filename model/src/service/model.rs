@@ -232,6 +232,12 @@ impl Service {
         self.expose.as_ref().is_some_and(|e| e.port().is_some())
     }
 
+    /// Whether it runs long-lived instances beside jobs: an exposed service's, or warm workers
+    /// (`synchronous.min_scale`).
+    pub fn runs_instances(&self) -> bool {
+        self.is_exposed() || self.synchronous.min_scale > 0
+    }
+
     /// The fields of [`INACTIVE_FIELDS`] this service sets (to something not empty).
     pub fn inactive_fields_set(&self) -> Vec<&str> {
         self.inactive
