@@ -34,10 +34,11 @@ use tokio::sync::{Notify, watch};
 
 use crate::access::Caller;
 use crate::db::Database;
-use crate::jobs::executor::{Execution, Finished, JobVolume};
+use crate::jobs::executor::{Execution, Finished, JobVolume, StorageAccess};
 use crate::jobs::executor::{memory_limit, secret_variables};
-use crate::jobs::local::{InstanceKind, Launch, LocalExecutor};
+use crate::jobs::local::{InstanceKind, Launch, LocalExecutor, mount_dir_of};
 use crate::jobs::logs::{LineSplitter, LogSink};
+use crate::jobs::rclone::{self, Remote};
 use crate::kubernetes::cluster::Cluster;
 use crate::kubernetes::exposed as kube_exposed;
 use crate::kubernetes::workers as kube_workers;
@@ -65,6 +66,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// An instance that ran this long starts its next backoff from the beginning.
 const STABLE_AFTER: Duration = Duration::from_secs(60);
 const PROBE_EVERY: Duration = Duration::from_millis(100);
+/// How long stopping the server waits for its instances to be gone.
+const STOPPED_WITHIN: Duration = Duration::from_secs(10);
 
 /// Where exposed services run.
 pub enum Runtime {
@@ -86,6 +89,8 @@ pub struct Exposed {
     reached: Mutex<HashMap<String, Reached>>,
     /// Instances' directories: `<root>/<service>-<n>`.
     root: PathBuf,
+    /// Where instances mount a folder of the platform's store from.
+    storage: StorageAccess,
     deployments: Mutex<HashMap<String, Arc<Deployment>>>,
     /// The catalog the last reconciliation saw.
     seen: Mutex<Option<Arc<Vec<Service>>>>,
@@ -115,6 +120,8 @@ struct Deployment {
     pull_credentials: Option<images::Credentials>,
     /// The service's volume, or why it cannot have it.
     volume: Result<Option<JobVolume>, String>,
+    /// The remote of the service's `mount`, or why it cannot be made.
+    mount: Option<Result<Remote, String>>,
     state: Mutex<State>,
     /// Told when an instance becomes ready or a request ends: waiting requests look again.
     ready: Arc<Notify>,
@@ -210,7 +217,7 @@ impl Drop for InFlight {
 }
 
 impl Exposed {
-    pub fn new(runtime: Runtime, root: PathBuf) -> Self {
+    pub fn new(runtime: Runtime, root: PathBuf, storage: StorageAccess) -> Self {
         let (launcher, cluster) = match runtime {
             Runtime::Local(launcher) => (Some(launcher), None),
             Runtime::Cluster(cluster) => (None, Some(*cluster)),
@@ -221,6 +228,7 @@ impl Exposed {
             workers: Default::default(),
             reached: Mutex::default(),
             root,
+            storage,
             deployments: Mutex::default(),
             seen: Mutex::default(),
             started: Default::default(),
@@ -356,6 +364,7 @@ impl Exposed {
             launch_env,
             pull_credentials,
             volume,
+            mount: rclone::for_instances(&service, secrets, &self.storage),
             state: Mutex::new(State {
                 instances: Vec::new(),
                 next_id: 0,
@@ -927,9 +936,26 @@ impl Exposed {
     }
 
     /// Every instance stops (the server is shutting down).
-    pub fn stop_all(&self) {
-        for (_, deployment) in self.deployments.lock().unwrap().drain() {
+    /// Stops every instance and waits (a while) until they are gone, their mounts detached and
+    /// left to upload what was written.
+    pub async fn stop_all(&self) {
+        let stopped: Vec<_> = self
+            .deployments
+            .lock()
+            .unwrap()
+            .drain()
+            .map(|(_, deployment)| deployment)
+            .collect();
+        for deployment in &stopped {
             deployment.gone.send_replace(true);
+        }
+        let deadline = Instant::now() + STOPPED_WITHIN;
+        while Instant::now() < deadline
+            && stopped
+                .iter()
+                .any(|d| !d.state.lock().unwrap().instances.is_empty())
+        {
+            tokio::time::sleep(PROBE_EVERY).await;
         }
     }
 }
@@ -1074,6 +1100,7 @@ async fn supervise(
             memory: memory_limit(&deployment.service),
             pull_credentials: deployment.pull_credentials.clone(),
             volume: deployment.volume.clone(),
+            mount: deployment.mount.clone(),
         };
         deployment.note(format!("{name}: starting"));
         let ended = tokio::select! {
@@ -1106,6 +1133,7 @@ async fn supervise(
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
     let _ = tokio::fs::remove_dir_all(&dir).await;
+    rclone::remove(&mount_dir_of(&dir)).await;
     let mut state = deployment.state.lock().unwrap();
     state.instances.retain(|i| i.id != instance.id);
 }

@@ -10,7 +10,7 @@ use super::App;
 use super::access::Caller;
 use super::buckets::records;
 use super::db::Database;
-use super::jobs::executor::{Executor, secret_variables};
+use super::jobs::executor::Executor;
 use super::storage;
 use super::store::{self, Store};
 use model::service::{Service, validate};
@@ -465,7 +465,7 @@ async fn prepare_runs(
     secrets: &BTreeMap<String, String>,
 ) -> AppResult<()> {
     executor
-        .service_saved(service, &secret_variables(secrets))
+        .service_saved(service, secrets)
         .await
         .map_err(AppError::Unavailable)
 }

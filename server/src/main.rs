@@ -48,7 +48,7 @@ async fn serve() -> ExitCode {
 
 async fn run(config: Config) -> anyhow::Result<()> {
     use axum::serve::{Listener, ListenerExt};
-    let app = server::startup::build(&config).await?;
+    let mut app = server::startup::build(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("OSCAR_LISTEN: cannot listen on {}: {e}", config.listen))?;

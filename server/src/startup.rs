@@ -95,11 +95,16 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
 
     let (stop, stopped) = watch::channel(false);
     let mut background = Vec::new();
+    let storage = storage_access(config, &store);
     let (executor, runtime, executor_description) =
-        start_executor(config, &data_dir, &stopped, &mut background).await?;
-    let exposed = Arc::new(Exposed::new(runtime, emptied(&data_dir, "exposed")?));
+        start_executor(config, &data_dir, &storage, &stopped, &mut background).await?;
+    let exposed = Arc::new(Exposed::new(
+        runtime,
+        emptied(&data_dir, "exposed")?,
+        storage.clone(),
+    ));
     let info = platform_info(config, &store, &database.db, executor_description);
-    let jobs = job_queue(config, &data_dir, executor, &store, &info)?;
+    let jobs = job_queue(config, &data_dir, executor, storage)?;
     jobs.use_warm_workers(exposed.clone());
 
     let oidc = config
@@ -294,6 +299,7 @@ const LIMITS: &str = "memory by RLIMIT_DATA from the service's memory, processes
 async fn start_executor(
     config: &Config,
     data_dir: &std::path::Path,
+    storage: &StorageAccess,
     stopped: &watch::Receiver<bool>,
     background: &mut Vec<JoinHandle<()>>,
 ) -> anyhow::Result<(Arc<dyn Executor>, Runtime, String)> {
@@ -322,8 +328,12 @@ async fn start_executor(
             kubeconfig,
         } => {
             let client = kube_client(kubeconfig.as_deref()).await?;
-            let (executor, tasks) =
-                KubernetesExecutor::start(client, cluster.clone(), stopped.clone());
+            let (executor, tasks) = KubernetesExecutor::start(
+                client,
+                cluster.clone(),
+                storage.clone(),
+                stopped.clone(),
+            );
             background.extend(tasks);
             let description = match cluster.namespacing {
                 Namespacing::Shared => {
@@ -372,41 +382,38 @@ fn platform_info(
     }
 }
 
+/// Where jobs and instances reach the platform's store, and with which keys.
+fn storage_access(config: &Config, store: &OpenStore) -> StorageAccess {
+    StorageAccess {
+        endpoint: config
+            .job_s3_endpoint
+            .clone()
+            .unwrap_or_else(|| store.endpoint.clone()),
+        public_endpoint: config
+            .s3_public_url
+            .clone()
+            .unwrap_or_else(|| store.endpoint.clone()),
+        region: config.s3_region.clone(),
+        access_key: store.credentials.access_key.clone(),
+        secret_key: store.credentials.secret_key.0.clone(),
+        scoped_keys: store.embedded.is_some(),
+    }
+}
+
 /// The job queue with its settings, executor and the store's address for jobs; the spool of
 /// `/run` bodies starts empty.
 fn job_queue(
     config: &Config,
     data_dir: &std::path::Path,
     executor: Arc<dyn Executor>,
-    store: &OpenStore,
-    info: &PlatformInfo,
+    storage: StorageAccess,
 ) -> anyhow::Result<Jobs> {
     let mut job_settings = config.jobs.clone();
     job_settings.spool = emptied(data_dir, "spool")?;
     let metrics = Arc::new(Metrics::new(
         config.metrics_token.as_ref().map(|t| t.0.clone()),
     ));
-    let jobs = Jobs::new(
-        job_settings,
-        executor,
-        metrics,
-        StorageAccess {
-            endpoint: config
-                .job_s3_endpoint
-                .clone()
-                .unwrap_or_else(|| info.storage_endpoint.clone()),
-            public_endpoint: config
-                .s3_public_url
-                .clone()
-                .unwrap_or_else(|| info.storage_endpoint.clone()),
-            region: config.s3_region.clone(),
-            access_key: store.credentials.access_key.clone(),
-            secret_key: store.credentials.secret_key.0.clone(),
-            scoped_keys: store.embedded.is_some(),
-        },
-    );
-
-    Ok(jobs)
+    Ok(Jobs::new(job_settings, executor, metrics, storage))
 }
 
 /// Session cleanup, OIDC discovery, the job dispatcher, the embedded store's notifications,
@@ -471,7 +478,7 @@ fn start_background_tasks(
 impl Application {
     /// Stops background tasks and the embedded store (after in-flight requests), then closes
     /// the database.
-    pub async fn shutdown(mut self) {
+    pub async fn shutdown(&mut self) {
         let _ = self.stop.send(true);
         for task in self.background.drain(..) {
             let _ = task.await;
@@ -550,9 +557,10 @@ fn local_executor(
     images: Option<&ImageSettings>,
 ) -> anyhow::Result<LocalExecutor> {
     let rclone = domain::jobs::rclone::Rclone::find();
-    // Mounts a killed server left would stop its jobs' directories from going.
+    // Mounts a killed server left would stop its jobs' and instances' directories from going.
     if let Ok(rclone) = &rclone {
         rclone.release_left_over(&data_dir.join("jobs"));
+        rclone.release_left_over(&data_dir.join("exposed"));
     }
     let work_root = emptied(data_dir, "jobs")?;
     let mut supervisor = match &config.supervisor {
@@ -795,7 +803,7 @@ async fn run_exposed(state: AppState, mut stopped: watch::Receiver<bool>) {
             _ = stopped.changed() => break,
         }
     }
-    state.exposed.stop_all();
+    state.exposed.stop_all().await;
 }
 
 fn leptos_options(site_root: PathBuf) -> LeptosOptions {

@@ -1120,6 +1120,80 @@ async fn an_exposed_service_serves_files_its_jobs_wrote_to_their_volume() {
     );
 }
 
+/// Issue 26: an exposed service's instances see its `mount` as its jobs do, at
+/// `/mnt/<path>`: they serve the folder of the store and write to it, seeing nothing beside it.
+#[tokio::test]
+async fn an_exposed_service_serves_and_writes_its_mounted_folder() {
+    let mut app = TestApp::new().await;
+    let address = serve(&app).await;
+    let mut definition = json!({
+        "name": "site",
+        "image": "ghcr.io/grycap/alpine",
+        "script": "ls -a /mnt > /mnt/site-files/www/beside.txt\n\
+                   exec httpd -f -v -p 80 -h /mnt/site-files/www\n",
+        "expose": {"api_port": 80, "rewrite_target": true},
+    });
+    definition["mount"] = json!({"storage_provider": "minio", "path": "site-files/www"});
+    jobs::create(&mut app, definition).await;
+    jobs::put(
+        &app,
+        "site-files",
+        "www/index.html",
+        b"<h1>from the bucket</h1>",
+    )
+    .await;
+    let answer = until_served(address, "site", &[]).await;
+    assert!(
+        answer.text().contains("from the bucket"),
+        "{}",
+        answer.text()
+    );
+    assert_eq!(
+        jobs::get(&app, "site-files", "www/beside.txt")
+            .await
+            .as_deref(),
+        Some(&b".\n..\nsite-files\n"[..])
+    );
+}
+
+/// Warm workers see the service's `mount` too: runs served by one worker (its `/tmp` counter
+/// goes on) read the folder and write to it, and what they wrote is in the store when `/run`
+/// answers.
+#[tokio::test]
+async fn warm_workers_read_and_write_their_mounted_folder() {
+    let mut app = TestApp::new().await;
+    let script = "n=$(cat /tmp/count 2>/dev/null || echo 0); n=$((n+1)); echo $n > /tmp/count\n\
+                  echo \"run $n: $(cat /mnt/team/data/in.txt)\" > \"$TMP_OUTPUT_DIR/out.txt\"\n\
+                  echo \"written by run $n\" > /mnt/team/data/run-$n.txt\n";
+    let mut definition = jobs::service("warm", script);
+    definition["synchronous"] = json!({"min_scale": 1});
+    definition["mount"] = json!({"storage_provider": "minio", "path": "team/data"});
+    let token = jobs::create(&mut app, definition).await;
+    jobs::put(&app, "team", "data/in.txt", b"hello").await;
+    let bearer = format!("Bearer {token}");
+    let started = Instant::now();
+    loop {
+        let answer = run(&mut app, &bearer).await;
+        let (run, read) = answer.split_once(": ").unwrap();
+        assert_eq!(read, "hello", "{answer}");
+        let n: u32 = run.trim_start_matches("run ").parse().unwrap();
+        assert_eq!(
+            jobs::get(&app, "team", &format!("data/run-{n}.txt"))
+                .await
+                .as_deref(),
+            Some(format!("written by run {n}\n").as_bytes())
+        );
+        // The second run of one sandbox: a warm worker's.
+        if n >= 2 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no warm worker"
+        );
+    }
+}
+
 /// Kubernetes mode, `synchronous.min_scale`: the service gets a worker Deployment, Service
 /// and token Secret; `/run` is answered by the warm pod (its `$HOME` lives on between
 /// requests, which a Job never sees), no Job is made, each request is still a job with its

@@ -197,11 +197,6 @@ async fn mounts_that_cannot_be_made_are_refused_naming_the_field() {
             json!({"volume": {"size": "1Mi", "mount_path": "/mnt/files"}}),
             "volume.mount_path",
         ),
-        (
-            json!({"storage_provider": "minio", "path": "files"}),
-            json!({"expose": {"api_port": 8080}}),
-            "mount",
-        ),
     ] {
         let mut definition = service("refused", "true");
         definition["mount"] = mount.clone();

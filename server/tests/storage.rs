@@ -119,7 +119,7 @@ async fn the_buckets_page_lists_what_the_store_holds() {
 async fn generated_store_credentials_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let config = server::config::Config::embedded_for_tests(dir.path().join("data"));
-    let first = server::startup::build(&config).await.unwrap();
+    let mut first = server::startup::build(&config).await.unwrap();
     first
         .state
         .s3
@@ -130,7 +130,7 @@ async fn generated_store_credentials_survive_a_restart() {
         .await
         .unwrap();
     first.shutdown().await;
-    let second = server::startup::build(&config).await.unwrap();
+    let mut second = server::startup::build(&config).await.unwrap();
     let buckets = second.state.s3.client.list_buckets().send().await.unwrap();
     assert_eq!(
         buckets

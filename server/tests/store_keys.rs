@@ -326,6 +326,45 @@ async fn a_jobs_key_reaches_its_services_buckets_only_while_it_runs() {
     assert_eq!(listed(&s3, "slow").await, "InvalidAccessKeyId");
 }
 
+/// The instances of a service (here warm workers) mount its folder with keys of their own:
+/// they reach the mounted bucket alone, and only while the service has instances.
+#[tokio::test]
+async fn an_instance_key_reaches_its_mounted_bucket_only_while_there_are_instances() {
+    let mut app = TestApp::new().await;
+    let mut definition = json!({"name": "warm", "image": "alpine", "script": "true",
+        "output": [{"storage_provider": "minio.default", "path": "warm-out/out"}],
+        "mount": {"storage_provider": "minio", "path": "site/www"},
+        "synchronous": {"min_scale": 1}});
+    let created = app
+        .rest("POST", "/system/services", Some(definition.clone()))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let service = domain::services::get(&app.app.state.db, "warm")
+        .await
+        .unwrap()
+        .unwrap();
+    let (access_key, secret_key) =
+        domain::store_keys::for_instances(app.app.state.jobs.storage(), &service);
+    assert_eq!(access_key, "OSCI-warm");
+    let s3 = client(&app, &access_key, &secret_key);
+    assert_eq!(put(&s3, "site", "www/page.html").await, "");
+    assert_eq!(listed(&s3, "site").await, "");
+    assert_eq!(listed(&s3, "warm-out").await, "AccessDenied");
+    // Another secret for the same key is not it.
+    let forged = client(&app, &access_key, "0".repeat(64).as_str());
+    assert!(
+        listed(&forged, "site")
+            .await
+            .contains("SignatureDoesNotMatch")
+    );
+
+    // No instances any more: the key is gone.
+    definition["synchronous"] = json!({"min_scale": 0});
+    let updated = app.rest("PUT", "/system/services", Some(definition)).await;
+    assert_eq!(updated.status, StatusCode::NO_CONTENT, "{}", updated.body);
+    assert_eq!(listed(&s3, "site").await, "InvalidAccessKeyId");
+}
+
 /// The name of the service's job once it runs.
 async fn running_job(app: &mut TestApp, service: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -147,12 +147,13 @@ pub trait Executor: Send + Sync {
         None
     }
 
-    /// Prepares where a created or updated service's jobs run, with its secrets
-    /// (`environment.secrets` by variable name). Local processes need nothing.
+    /// Prepares where a created or updated service's jobs and instances run, with its
+    /// secrets (stored apart, by path: `environment.secrets.<name>`, provider credentials).
+    /// Local processes need nothing.
     async fn service_saved(
         &self,
         _service: &Service,
-        _secrets: &[(String, String)],
+        _secrets: &BTreeMap<String, String>,
     ) -> Result<(), String> {
         Ok(())
     }
@@ -345,7 +346,7 @@ pub fn secret_variables(secrets: &BTreeMap<String, String>) -> Vec<(String, Stri
 
 /// The supervisor's view of a service: inputs, outputs, and providers with their
 /// credentials; `minio.default` is the platform store, whose keys travel apart.
-fn function_config(
+pub(crate) fn function_config(
     service: &Service,
     secrets: &BTreeMap<String, String>,
     storage: &StorageAccess,

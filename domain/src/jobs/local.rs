@@ -157,12 +157,13 @@ impl Executor for LocalExecutor {
             None => None,
         };
         let dir = self.work_root.join(&execution.job);
-        // Beside the job's directory: rclone's files are not the job's to see.
-        let mount_dir = self.work_root.join(format!("{}.mount", execution.job));
+        let mount_dir = mount_dir_of(&dir);
         let mount = match &execution.mount {
-            Some(mount) => match self
-                .mount(mount, &execution, image.as_ref(), &mount_dir)
-                .await
+            Some(mount) => match async {
+                let remote = rclone::remote(mount, &execution.config, &execution.store_keys)?;
+                self.mount(&remote, image.as_ref(), &mount_dir).await
+            }
+            .await
             {
                 Ok(mounted) => Some(mounted),
                 Err(reason) => {
@@ -245,12 +246,11 @@ impl LocalExecutor {
         })
     }
 
-    /// Mounts the service's `mount` in `dir` (rclone's mount point and files) for the job of
-    /// `execution`; with where the job sees it.
+    /// Mounts the service's `mount` from `remote` in `dir` (rclone's mount point and files)
+    /// for a job or an instance; with where it sees it.
     async fn mount(
         &self,
-        mount: &Mount,
-        execution: &Execution,
+        remote: &rclone::Remote,
         image: Option<&JobImage>,
         dir: &Path,
     ) -> Result<(Mounted, PathBuf), String> {
@@ -263,9 +263,8 @@ impl LocalExecutor {
                 "mount: mounts are made only in the sandbox, which this server runs without".into(),
             );
         }
-        let remote = rclone::remote(mount, &execution.config, &execution.store_keys)?;
-        let seen = mount_point(image, &mount.seen_at()).map_err(|why| format!("mount: {why}"))?;
-        let mounted = rclone.mount(&remote, dir).await?;
+        let seen = mount_point(image, &remote.seen_at()).map_err(|why| format!("mount: {why}"))?;
+        let mounted = rclone.mount(remote, dir).await?;
         Ok((mounted, seen))
     }
 
@@ -353,6 +352,14 @@ impl LocalExecutor {
         let _ = forwarded.await;
         read_finished(&files, execution.sync, &status.to_string()).await
     }
+}
+
+/// Where the mount of the job or instance in `dir` is made: beside it, since rclone's files
+/// are not the job's to see.
+pub fn mount_dir_of(dir: &Path) -> PathBuf {
+    let mut name = dir.file_name().unwrap_or_default().to_os_string();
+    name.push(".mount");
+    dir.with_file_name(name)
 }
 
 /// Where a process sees `path` (absolute): in an image, its mount point is made in the image's
@@ -509,6 +516,7 @@ impl LocalExecutor {
         };
         let dir = &launch.dir;
         let _ = std::fs::remove_dir_all(dir);
+        rclone::remove(&mount_dir_of(dir)).await;
         std::fs::create_dir_all(dir.join("tmp"))
             .map_err(|e| format!("cannot prepare the instance's directory: {e}"))?;
         let seen_dir = match image {
@@ -524,11 +532,20 @@ impl LocalExecutor {
             Ok(None) => None,
             Err(reason) => return Err(reason.clone()),
         };
-        let binds = Vec::from_iter(
+        let mounted = match &launch.mount {
+            Some(Ok(remote)) => Some(
+                self.mount(remote, image.as_ref(), &mount_dir_of(dir))
+                    .await?,
+            ),
+            Some(Err(reason)) => return Err(reason.clone()),
+            None => None,
+        };
+        let mut binds = Vec::from_iter(
             volume
                 .as_ref()
                 .map(|v| (v.host.as_path(), v.seen.as_path())),
         );
+        binds.extend(mounted.as_ref().map(|(m, seen)| (m.at(), seen.as_path())));
         let (mut command, _) =
             self.command(dir, image.as_ref(), &plan.args, plan.network, &binds)?;
         command.env("TMPDIR", seen_dir.join("tmp")).envs(plan.env);
@@ -548,6 +565,7 @@ impl LocalExecutor {
             child,
             _group: group,
             _image: image,
+            _mounted: mounted.map(|(mounted, _)| mounted),
         };
         Ok((instance, output))
     }
@@ -683,6 +701,9 @@ pub struct Launch {
     pub pull_credentials: Option<images::Credentials>,
     /// The service's volume, or why it cannot have it (the instance does not start).
     pub volume: Result<Option<JobVolume>, String>,
+    /// The remote of the service's `mount`, or why it cannot be made (the instance does not
+    /// start).
+    pub mount: Option<Result<rclone::Remote, String>>,
 }
 
 /// A running instance: its process and where it takes connections. Dropping it kills it.
@@ -694,6 +715,9 @@ pub struct Instance {
     _group: ProcessGroup,
     /// Kept from eviction while it runs.
     _image: Option<JobImage>,
+    /// Detached once its processes are gone (fields drop in order), then left to upload what
+    /// was written.
+    _mounted: Option<Mounted>,
 }
 
 impl LocalExecutor {

@@ -8,11 +8,15 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
 use model::function::config::FunctionConfig;
+use model::service::Service;
 use model::service::mount::Mount;
 use tokio::io::AsyncReadExt;
 use tokio::process::{Child, Command};
 
+use super::executor::{StorageAccess, function_config};
 use super::sandbox::find_program;
 
 /// How long rclone may take to mount.
@@ -23,6 +27,23 @@ const UPLOAD_WITHIN: Duration = Duration::from_secs(600);
 const RELEASED_WITHIN: Duration = Duration::from_secs(5);
 /// The rclone remote's name in its `RCLONE_CONFIG_<NAME>_*` variables.
 const REMOTE: &str = "OSCAR";
+/// Every `RCLONE_CONFIG_OSCAR_<NAME>` a remote may set (see [`remote`]), for sidecars that
+/// read them from a Secret whatever the provider.
+pub const VARIABLES: &[&str] = &[
+    "TYPE",
+    "PROVIDER",
+    "ENV_AUTH",
+    "ACCESS_KEY_ID",
+    "SECRET_ACCESS_KEY",
+    "NO_CHECK_BUCKET",
+    "REGION",
+    "ENDPOINT",
+    "FORCE_PATH_STYLE",
+    "URL",
+    "VENDOR",
+    "BEARER_TOKEN",
+    "USER",
+];
 /// What is kept of rclone's error output for the job's log.
 const ERRORS_KEPT: usize = 4096;
 /// Where a mount goes in its directory, beside rclone's own files.
@@ -342,6 +363,33 @@ impl Remote {
     pub fn flags(&self) -> &[String] {
         &self.flags
     }
+
+    /// Where processes see it: `/mnt/<path>`.
+    pub fn seen_at(&self) -> String {
+        format!("{}/{}", model::service::mount::MOUNT_ROOT, self.path)
+    }
+}
+
+/// The remote the instances of `service` (an exposed service's, warm workers) mount its
+/// `mount` from, with `secrets` (the service's, stored apart) and keys of their own to the
+/// platform's store; None without a mount or instances, why not when it cannot be made.
+pub fn for_instances(
+    service: &Service,
+    secrets: &BTreeMap<String, String>,
+    storage: &StorageAccess,
+) -> Option<Result<Remote, String>> {
+    let mount = Mount::of(service).filter(|_| service.runs_instances())?;
+    let config = function_config(service, secrets, storage);
+    Some(remote(
+        &mount,
+        &config,
+        &crate::store_keys::for_instances(storage, service),
+    ))
+}
+
+/// The environment variable of the remote's setting `name` (one of [`VARIABLES`]).
+pub fn variable(name: &str) -> String {
+    format!("RCLONE_CONFIG_{REMOTE}_{name}")
 }
 
 /// The remote of `mount`, from the job's providers; `store_keys` are the job's keys to the
@@ -355,8 +403,7 @@ pub fn remote(
     let provider = config
         .provider(&id)
         .ok_or_else(|| format!("mount: the storage provider {id} is not configured"))?;
-    let var =
-        |name: &str, value: &str| (format!("RCLONE_CONFIG_{REMOTE}_{name}"), value.to_string());
+    let var = |name: &str, value: &str| (variable(name), value.to_string());
     let mut flags = mount.flags();
     let mut password = None;
     let env = match mount.kind().as_str() {
@@ -439,7 +486,11 @@ mod tests {
         remote
             .env
             .iter()
-            .map(|(k, v)| format!("{}={v}", k.trim_start_matches("RCLONE_CONFIG_OSCAR_")))
+            .map(|(k, v)| {
+                let name = k.strip_prefix("RCLONE_CONFIG_OSCAR_").unwrap();
+                assert!(VARIABLES.contains(&name), "{name} is not in VARIABLES");
+                format!("{name}={v}")
+            })
             .collect()
     }
 

@@ -235,16 +235,39 @@ impl Cluster {
         secrets: &[(String, String)],
     ) -> Result<(), String> {
         let namespace = self.namespace_of(service);
-        let apply = PatchParams::apply(FIELD_MANAGER).force();
         self.make_namespace(&namespace, &service.owner).await?;
         let name = objects::service_secret_name(&service.name);
+        self.keep_secret(service, &name, secrets).await
+    }
+
+    /// Keeps the Secret its instances' mount sidecars read the service's `mount` from
+    /// ([`super::mount::secret_entries`]) equal to `remote`: deleted without one.
+    pub async fn prepare_instances_mount(
+        &self,
+        service: &Service,
+        remote: Option<&crate::jobs::rclone::Remote>,
+    ) -> Result<(), String> {
+        let entries = remote.map(super::mount::secret_entries).unwrap_or_default();
+        let name = super::mount::instances_secret_name(&service.name);
+        self.keep_secret(service, &name, &entries).await
+    }
+
+    /// Applies the service's Secret `name` with `entries`, or deletes it when there are none.
+    async fn keep_secret(
+        &self,
+        service: &Service,
+        name: &str,
+        entries: &[(String, String)],
+    ) -> Result<(), String> {
+        let namespace = self.namespace_of(service);
         let api: Api<Secret> = Api::namespaced(self.client.clone(), &namespace);
-        if secrets.is_empty() {
+        if entries.is_empty() {
             let what = "delete the service's Secret";
-            return delete_if_present(&api, &name, &DeleteParams::default(), what).await;
+            return delete_if_present(&api, name, &DeleteParams::default(), what).await;
         }
-        let object = Patch::Apply(objects::service_secret(service, &namespace, secrets));
-        retried(|| api.patch(&name, &apply, &object))
+        let apply = PatchParams::apply(FIELD_MANAGER).force();
+        let object = Patch::Apply(objects::service_secret(service, name, &namespace, entries));
+        retried(|| api.patch(name, &apply, &object))
             .await
             .map(|_| ())
             .map_err(|e| refused("save the service's Secret", e))
@@ -385,10 +408,13 @@ impl Cluster {
         retried(|| jobs.delete_collection(&background, &selector))
             .await
             .map_err(|e| refused("delete the service's jobs", e))?;
-        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &namespace);
-        let name = objects::service_secret_name(&service.name);
-        let what = "delete the service's Secret";
-        delete_if_present(&secrets, &name, &DeleteParams::default(), what).await
+        for name in [
+            objects::service_secret_name(&service.name),
+            super::mount::instances_secret_name(&service.name),
+        ] {
+            self.keep_secret(service, &name, &[]).await?;
+        }
+        Ok(())
     }
 }
 

@@ -4,6 +4,7 @@
 //! request), or read once at the end when that was not possible. Pods that cannot start fail
 //! the job with the cluster's reason instead of leaving it pending.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -17,8 +18,11 @@ use tokio::task::JoinHandle;
 use super::ClusterSettings;
 use super::cluster::Cluster;
 use super::tracker::{Observation, Tracker, observe};
-use crate::jobs::executor::{Execution, Executor, Finished, Requested, refused};
+use crate::jobs::executor::{
+    Execution, Executor, Finished, Requested, StorageAccess, refused, secret_variables,
+};
 use crate::jobs::logs::{self, Line, LineSplitter, LogSink, Stream, send_all};
+use crate::jobs::rclone;
 use model::AppResult;
 use model::service::Service;
 use model::system::NodeStatus;
@@ -33,6 +37,8 @@ const FOLLOW_GRACE: Duration = Duration::from_secs(5);
 pub struct KubernetesExecutor {
     cluster: Cluster,
     tracker: Tracker,
+    /// Where instances mount a folder of the platform's store from.
+    storage: StorageAccess,
 }
 
 impl KubernetesExecutor {
@@ -40,11 +46,17 @@ impl KubernetesExecutor {
     pub fn start(
         client: kube::Client,
         settings: ClusterSettings,
+        storage: StorageAccess,
         stop: watch::Receiver<bool>,
     ) -> (Self, Vec<JoinHandle<()>>) {
         let (tracker, tasks) = Tracker::start(client.clone(), &settings, stop);
         let cluster = Cluster::new(client, settings);
-        (Self { cluster, tracker }, tasks)
+        let executor = Self {
+            cluster,
+            tracker,
+            storage,
+        };
+        (executor, tasks)
     }
 
     /// The cluster's API, for what runs beside jobs (exposed services).
@@ -286,11 +298,19 @@ impl Executor for KubernetesExecutor {
     async fn service_saved(
         &self,
         service: &Service,
-        secrets: &[(String, String)],
+        secrets: &BTreeMap<String, String>,
     ) -> Result<(), String> {
-        self.cluster.prepare_service(service, secrets).await?;
-        self.cluster.apply_exposed(service, secrets).await?;
-        self.cluster.apply_workers(service, secrets).await
+        let variables = secret_variables(secrets);
+        let mount = rclone::for_instances(service, secrets, &self.storage).transpose()?;
+        self.cluster.prepare_service(service, &variables).await?;
+        self.cluster
+            .prepare_instances_mount(service, mount.as_ref())
+            .await?;
+        // A change of either rolls the instances.
+        let mut rolled = variables;
+        rolled.extend(mount.iter().flat_map(super::mount::secret_entries));
+        self.cluster.apply_exposed(service, &rolled).await?;
+        self.cluster.apply_workers(service, &rolled).await
     }
 
     fn volume_limits(&self) -> crate::volumes::Limits {

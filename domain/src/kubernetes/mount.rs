@@ -1,11 +1,14 @@
 //! A service's `mount` on Kubernetes, as upstream makes it: an rclone sidecar mounts the
 //! provider's folder (FUSE) in a volume the job's container sees at `/mnt`, with mount
-//! propagation. Unlike upstream's, the sidecar starts before the job (a native sidecar with a
-//! startup probe: the job never sees an empty `/mnt`) and, when stopped with the job, unmounts
-//! and waits until rclone has uploaded every file written to it. As upstream's, files are
-//! streamed (no copy on the node). FUSE needs a privileged
-//! container, so the operator turns mounts on (`OSCAR_KUBE_RCLONE_IMAGE`).
+//! propagation; the pods of its exposed service or warm workers get the same sidecar, reading
+//! the remote from the service's Secret `<name>-mount` (keys of their own to the platform's
+//! store) instead of the job's. Unlike upstream's, the sidecar starts before the job (a
+//! native sidecar with a startup probe: the job never sees an empty `/mnt`) and, when stopped
+//! with the job, unmounts and waits until rclone has uploaded every file written to it. As
+//! upstream's, files are streamed (no copy on the node). FUSE needs a privileged container,
+//! so the operator turns mounts on (`OSCAR_KUBE_RCLONE_IMAGE`).
 
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{
     Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, ExecAction, PodSpec, Probe,
     SecretKeySelector, SecurityContext, Volume, VolumeMount,
@@ -15,12 +18,16 @@ use super::ClusterSettings;
 use super::objects::{env_var, mount};
 use crate::jobs::executor::Execution;
 use crate::jobs::rclone::{self, Remote};
-use model::service::mount::MOUNT_ROOT;
+use model::service::Service;
+use model::service::mount::{MOUNT_ROOT, Mount};
 
 const VOLUME: &str = "oscar-mount";
 pub(super) const CONTAINER: &str = "oscar-mount";
 /// The Secret key of a WebDAV password, which the sidecar obscures for rclone.
 const PASSWORD_KEY: &str = "MOUNT_PASSWORD";
+/// The Secret keys of the remote's folder and of the rclone flags the service adds.
+const PATH_KEY: &str = "MOUNT_PATH";
+const FLAGS_KEY: &str = "MOUNT_FLAGS";
 /// How long the sidecar may take, once the job is over, to upload what was written.
 pub const UPLOAD_SECONDS: i64 = 600;
 
@@ -72,50 +79,46 @@ pub(super) fn unmountable(execution: &Execution, settings: &ClusterSettings) -> 
     rclone::remote(mount, &execution.config, &execution.store_keys).err()
 }
 
-/// What the job's Secret holds for its sidecar: the remote's variables and password.
-pub(super) fn secret_entries(execution: &Execution) -> Vec<(String, String)> {
-    let Some(remote) = remote_of(execution) else {
-        return Vec::new();
-    };
+/// What the Secret of a job or of a service's instances holds for the sidecar: the remote's
+/// variables and password, its folder and flags.
+pub fn secret_entries(remote: &Remote) -> Vec<(String, String)> {
     let mut entries = remote.variables().to_vec();
     if let Some(password) = remote.password() {
         entries.push((PASSWORD_KEY.into(), password.to_string()));
     }
+    entries.extend([
+        (PATH_KEY.into(), remote.path().to_string()),
+        (FLAGS_KEY.into(), remote.flags().join(" ")),
+    ]);
     entries
 }
 
-/// Adds the mount's sidecar (`image`: rclone's) to the job's pod, its credentials read from
-/// the job's Secret, and `/mnt` to the job's container (the pod's first); whether the job has
-/// a mount to add.
-pub(super) fn add_sidecar(pod: &mut PodSpec, execution: &Execution, image: &str) -> bool {
-    let (Some(mount_of), Some(remote)) = (&execution.mount, remote_of(execution)) else {
-        return false;
-    };
-    let from_secret = |name: &str| EnvVar {
-        name: name.to_string(),
+/// Adds the mount's sidecar (`image`: rclone's), which reads the remote from the Secret named
+/// `secret` ([`secret_entries`]) and mounts it at `at`, and `/mnt` to the pod's first
+/// container (the job's, the instance's). What the sidecar is told does not depend on the
+/// provider: every variable a remote may set is read, those it does not are left unset.
+pub(super) fn add_sidecar(pod: &mut PodSpec, secret: &str, at: &str, image: &str) {
+    let from_secret = |name: String, optional: bool| EnvVar {
         value: None,
         value_from: Some(EnvVarSource {
             secret_key_ref: Some(SecretKeySelector {
-                name: execution.job.clone(),
-                key: name.to_string(),
-                optional: Some(false),
+                name: secret.to_string(),
+                key: name.clone(),
+                optional: Some(optional),
             }),
             ..Default::default()
         }),
+        name,
     };
-    let at = mount_of.seen_at();
-    let mut env: Vec<EnvVar> = remote
-        .variables()
+    let mut env: Vec<EnvVar> = rclone::VARIABLES
         .iter()
-        .map(|(name, _)| from_secret(name))
+        .map(|name| from_secret(rclone::variable(name), true))
         .collect();
-    if remote.password().is_some() {
-        env.push(from_secret(PASSWORD_KEY));
-    }
     env.extend([
-        env_var("MOUNT_PATH", remote.path()),
-        env_var("MOUNT_AT", &at),
-        env_var("MOUNT_FLAGS", &remote.flags().join(" ")),
+        from_secret(PASSWORD_KEY.into(), true),
+        from_secret(PATH_KEY.into(), false),
+        from_secret(FLAGS_KEY.into(), false),
+        env_var("MOUNT_AT", at),
     ]);
     let propagated = |how: &str| VolumeMount {
         mount_propagation: Some(how.into()),
@@ -130,7 +133,7 @@ pub(super) fn add_sidecar(pod: &mut PodSpec, execution: &Execution, image: &str)
         env: Some(env),
         startup_probe: Some(Probe {
             exec: Some(ExecAction {
-                command: Some(vec!["mountpoint".into(), "-q".into(), at]),
+                command: Some(vec!["mountpoint".into(), "-q".into(), at.to_string()]),
             }),
             period_seconds: Some(1),
             failure_threshold: Some(60),
@@ -150,11 +153,163 @@ pub(super) fn add_sidecar(pod: &mut PodSpec, execution: &Execution, image: &str)
         empty_dir: Some(EmptyDirVolumeSource::default()),
         ..Default::default()
     });
-    if let Some(job) = pod.containers.first_mut() {
-        job.volume_mounts
+    if let Some(first) = pod.containers.first_mut() {
+        first
+            .volume_mounts
             .get_or_insert_default()
             .push(propagated("HostToContainer"));
     }
     pod.termination_grace_period_seconds = Some(UPLOAD_SECONDS);
-    true
+}
+
+/// The Secret the instances' sidecars of a service read its mount from.
+pub fn instances_secret_name(service: &str) -> String {
+    format!("{service}-mount")
+}
+
+/// Adds the mount's sidecar to the pods of a Deployment of the service's instances, when the
+/// service has a mount and the cluster makes them.
+pub(super) fn add_to_instances(
+    deployment: &mut Deployment,
+    service: &Service,
+    settings: &ClusterSettings,
+) {
+    let (Some(mount), Some(image)) = (Mount::of(service), &settings.rclone_image) else {
+        return;
+    };
+    if let Some(pod) = deployment
+        .spec
+        .as_mut()
+        .and_then(|spec| spec.template.spec.as_mut())
+    {
+        add_sidecar(
+            pod,
+            &instances_secret_name(&service.name),
+            &mount.seen_at(),
+            image,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::jobs::executor::StorageAccess;
+    use crate::kubernetes::Namespacing;
+    use crate::kubernetes::exposed::objects::{self as exposed, Scale};
+    use crate::kubernetes::objects::tests::{settings, write_examples};
+    use crate::kubernetes::objects::{JOB_CONTAINER, service_secret};
+    use crate::kubernetes::workers::objects as workers;
+
+    fn mounting(definition: serde_json::Value) -> Service {
+        let mut definition = definition;
+        definition["mount"] = json!({"storage_provider": "minio", "path": "site/www"});
+        let mut service = Service::from_json(definition).unwrap();
+        service.owner = "alice@example.org".into();
+        service.token = "token-1".into();
+        service
+    }
+
+    fn storage() -> StorageAccess {
+        StorageAccess {
+            endpoint: "http://minio.minio:9000".into(),
+            public_endpoint: "http://minio.minio:9000".into(),
+            region: "us-east-1".into(),
+            access_key: "root".into(),
+            secret_key: "root-secret".into(),
+            scoped_keys: true,
+        }
+    }
+
+    fn with_mounts() -> ClusterSettings {
+        ClusterSettings {
+            rclone_image: Some("rclone/rclone:1.68".into()),
+            ..settings(Namespacing::PerUser)
+        }
+    }
+
+    fn to_json(object: &impl serde::Serialize) -> serde_json::Value {
+        serde_json::to_value(object).unwrap()
+    }
+
+    /// The pods of an exposed service and of warm workers get the jobs' sidecar, reading the
+    /// service's `<name>-mount` Secret; the instances' keys are theirs, not the root keys.
+    #[test]
+    fn instances_mount_from_the_services_mount_secret() {
+        let web = mounting(json!({"name": "web", "image": "nginx", "script": "",
+            "expose": {"api_port": 80, "default_command": true}}));
+        let remote = rclone::for_instances(&web, &BTreeMap::new(), &storage())
+            .unwrap()
+            .unwrap();
+        let entries: BTreeMap<_, _> = secret_entries(&remote).into_iter().collect();
+        assert_eq!(entries[&rclone::variable("ACCESS_KEY_ID")], "OSCI-web");
+        assert_ne!(
+            entries[&rclone::variable("SECRET_ACCESS_KEY")],
+            "root-secret"
+        );
+        assert_eq!(entries[PATH_KEY], "site/www");
+
+        let mut deployment = exposed::deployment(&web, "ns", Scale::running(&web), "r1").unwrap();
+        add_to_instances(&mut deployment, &web, &with_mounts());
+        let d = to_json(&deployment);
+        let pod = &d["spec"]["template"]["spec"];
+        let sidecar = pod["initContainers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == CONTAINER)
+            .unwrap();
+        let env = sidecar["env"].as_array().unwrap();
+        // Every entry of the Secret is read from it, whatever the provider.
+        for key in entries.keys() {
+            let read = env.iter().find(|e| e["name"] == key.as_str()).unwrap();
+            assert_eq!(read["valueFrom"]["secretKeyRef"]["name"], "web-mount");
+        }
+        assert!(env.contains(&json!({"name": "MOUNT_AT", "value": "/mnt/site/www"})));
+        assert!(
+            pod["containers"][0]["volumeMounts"]
+                .as_array()
+                .unwrap()
+                .contains(&json!({"name": VOLUME, "mountPath": "/mnt",
+                    "mountPropagation": "HostToContainer", "readOnly": false}))
+        );
+        assert!(
+            !d.to_string()
+                .contains(&entries[&rclone::variable("SECRET_ACCESS_KEY")])
+        );
+
+        let warm = mounting(json!({"name": "warm", "image": "python", "script": "x",
+            "synchronous": {"min_scale": 1}}));
+        let mut workers_deployment = workers::deployment(&warm, &with_mounts(), "ns", 1, "r1");
+        add_to_instances(&mut workers_deployment, &warm, &with_mounts());
+        let w = to_json(&workers_deployment);
+        assert_eq!(
+            w["spec"]["template"]["spec"]["containers"][0]["name"],
+            JOB_CONTAINER
+        );
+        assert!(w.to_string().contains("warm-mount"));
+
+        // Without mounts turned on, or without instances, nothing is added.
+        let mut plain = exposed::deployment(&web, "ns", Scale::running(&web), "r1").unwrap();
+        add_to_instances(&mut plain, &web, &settings(Namespacing::PerUser));
+        assert!(!to_json(&plain).to_string().contains(CONTAINER));
+        let jobs_only = mounting(json!({"name": "batch", "image": "i", "script": "x"}));
+        assert!(rclone::for_instances(&jobs_only, &BTreeMap::new(), &storage()).is_none());
+
+        let secret = service_secret(
+            &web,
+            &instances_secret_name(&web.name),
+            "ns",
+            &secret_entries(&remote),
+        );
+        write_examples(&[
+            ("exposed-deployment-mount".into(), d),
+            ("worker-deployment-mount".into(), w),
+            ("instances-mount-secret".into(), to_json(&secret)),
+        ]);
+    }
 }

@@ -168,11 +168,17 @@ pub fn policy_in(shared: &NetworkPolicy, namespace: &str) -> NetworkPolicy {
     }
 }
 
-/// The Secret with a service's `environment.secrets`, read by its jobs through `envFrom`.
-pub fn service_secret(service: &Service, namespace: &str, secrets: &[(String, String)]) -> Secret {
+/// A Secret of a service: `<name>-env` with its `environment.secrets`, read by its jobs
+/// through `envFrom`; `<name>-mount` with its instances' mount remote.
+pub fn service_secret(
+    service: &Service,
+    name: &str,
+    namespace: &str,
+    secrets: &[(String, String)],
+) -> Secret {
     Secret {
         metadata: ObjectMeta {
-            name: Some(service_secret_name(&service.name)),
+            name: Some(name.to_string()),
             namespace: Some(namespace.to_string()),
             labels: Some(managed([(SERVICE_LABEL, service.name.as_str())])),
             ..Default::default()
@@ -237,7 +243,11 @@ pub fn job_secret(
                 ("secretKey".to_string(), secret_key.clone()),
             ]
             .into_iter()
-            .chain(super::mount::secret_entries(execution))
+            .chain(
+                super::mount::remote_of(execution)
+                    .map(|remote| super::mount::secret_entries(&remote))
+                    .unwrap_or_default(),
+            )
             .collect(),
         ),
         type_: Some("Opaque".into()),
@@ -363,8 +373,9 @@ pub fn job(
     // A mount's sidecar uploads what the job wrote after it, within the Job's deadline.
     let mut uploads = 0;
     if let Some(image) = &settings.rclone_image
-        && super::mount::add_sidecar(&mut pod, execution, image)
+        && let Some(remote) = super::mount::remote_of(execution)
     {
+        super::mount::add_sidecar(&mut pod, &execution.job, &remote.seen_at(), image);
         uploads = super::mount::UPLOAD_SECONDS;
     }
     Job {
@@ -646,10 +657,19 @@ pub(crate) mod tests {
         let env = sidecar.env.clone().unwrap();
         let value = |name: &str| env.iter().find(|e| e.name == name).unwrap().clone();
         assert_eq!(value("MOUNT_AT").value.as_deref(), Some("/mnt/data/shared"));
-        assert_eq!(value("MOUNT_FLAGS").value.as_deref(), Some("--read-only"));
-        // Credentials never in the pod's spec: from the job's own Secret.
-        for secret in ["RCLONE_CONFIG_OSCAR_USER", "MOUNT_PASSWORD"] {
-            let from = value(secret).value_from.unwrap().secret_key_ref.unwrap();
+        // Credentials never in the pod's spec: from the job's own Secret, which holds nothing
+        // the sidecar does not read.
+        let secret = job_secret(&execution, EVENT, "oscar-svc", &service.name, "uid-1");
+        let data = secret.string_data.unwrap();
+        assert_eq!(data["MOUNT_PASSWORD"], "dav-password");
+        assert_eq!(data["RCLONE_CONFIG_OSCAR_URL"], "https://dav.example");
+        assert_eq!(data["MOUNT_PATH"], "data/shared");
+        assert_eq!(data["MOUNT_FLAGS"], "--read-only");
+        for key in data
+            .keys()
+            .filter(|k| k.starts_with("RCLONE_") || k.starts_with("MOUNT_"))
+        {
+            let from = value(key).value_from.unwrap().secret_key_ref.unwrap();
             assert_eq!(from.name, execution.job);
         }
         assert!(
@@ -673,10 +693,6 @@ pub(crate) mod tests {
         assert_eq!(at_mnt.mount_propagation.as_deref(), Some("HostToContainer"));
         // Time for the sidecar to upload what the job wrote.
         assert_eq!(pod.termination_grace_period_seconds, Some(600));
-        let secret = job_secret(&execution, EVENT, "oscar-svc", &service.name, "uid-1");
-        let data = secret.string_data.unwrap();
-        assert_eq!(data["MOUNT_PASSWORD"], "dav-password");
-        assert_eq!(data["RCLONE_CONFIG_OSCAR_URL"], "https://dav.example");
 
         // Without mounts turned on, nothing is added (the service is refused before).
         let plain = job(
@@ -710,7 +726,12 @@ pub(crate) mod tests {
                 let owner_uid = "9b6f1c52-1d1e-4c1b-8f0e-0c7d1f2a3b4c";
                 let job_secret = job_secret(&execution, EVENT, &ns, &service.name, owner_uid);
                 out.push(("job-secret".into(), json(&job_secret)));
-                let service_secret = service_secret(&service, &ns, &execution.secrets);
+                let service_secret = service_secret(
+                    &service,
+                    &service_secret_name(&service.name),
+                    &ns,
+                    &execution.secrets,
+                );
                 out.push(("service-secret".into(), json(&service_secret)));
                 out.push((
                     "namespace".into(),
@@ -1071,7 +1092,12 @@ pub(crate) mod tests {
         assert_eq!(data["script.sh"], "convert");
         assert_eq!(data["event"], EVENT);
         assert_eq!(data["accessKey"], format!("OSCJ-{}", execution.job));
-        let service_secret = service_secret(&service, "oscar-svc", &execution.secrets);
+        let service_secret = service_secret(
+            &service,
+            &service_secret_name(&service.name),
+            "oscar-svc",
+            &execution.secrets,
+        );
         assert_eq!(
             service_secret.string_data.unwrap()["API_KEY"],
             "planted-secret"

@@ -1,7 +1,7 @@
-//! OSCAR's `mount`: a folder of a storage provider that every job and instance of the
-//! service sees, read-write, at `/mnt/<path>` (upstream's rclone sidecar). Reads and writes go
-//! through the provider as any client's would, so its permissions, quotas and notifications
-//! hold for them too.
+//! OSCAR's `mount`: a folder of a storage provider that every job and instance (an exposed
+//! service's, a warm worker) of the service sees, read-write, at `/mnt/<path>` (upstream's
+//! rclone sidecar). Reads and writes go through the provider as any client's would, so its
+//! permissions, quotas and notifications hold for them too.
 
 use serde::{Deserialize, Serialize};
 
@@ -147,19 +147,6 @@ pub fn errors(service: &Service) -> Vec<(String, String)> {
         errors.push((
             "mount.storage_provider".into(),
             format!("{provider:?} is not declared in storage_providers.{kind}"),
-        ));
-    }
-    // Made for each job; an instance running for long would need keys of its own.
-    if service.is_exposed() {
-        errors.push((
-            "mount".into(),
-            "is made for each job: an exposed service cannot have one".into(),
-        ));
-    } else if service.synchronous.min_scale > 0 {
-        errors.push((
-            "mount".into(),
-            "is made for each job: warm workers (synchronous.min_scale above 0) cannot have one"
-                .into(),
         ));
     }
     // Its mount point would hide the mount, or be made inside the provider's folder.

@@ -21,7 +21,19 @@ pub struct TestApp {
     pub app: Application,
     pub config: Config,
     cookie: Option<String>,
-    _dir: TempDir,
+    /// Taken by [`TestApp::stop`].
+    dir: Option<TempDir>,
+}
+
+impl Drop for TestApp {
+    /// The instances of exposed services and warm workers still run when a test ends, their
+    /// mounts with them: detached first, or removing the data directory would go through them
+    /// (emptying the mounted folders, waiting on a store that no longer answers).
+    fn drop(&mut self) {
+        if let Ok(rclone) = domain::jobs::rclone::Rclone::find() {
+            rclone.release_left_over(&self.config.data_dir.join("exposed"));
+        }
+    }
 }
 
 pub struct TestResponse {
@@ -92,7 +104,7 @@ impl TestApp {
             app,
             config,
             cookie: None,
-            _dir: dir,
+            dir: Some(dir),
         }
     }
 
@@ -245,9 +257,12 @@ impl TestApp {
     }
 
     /// Stops the app and gives back what a restart needs: its configuration and data dir.
-    pub async fn stop(self) -> (Config, TempDir) {
+    pub async fn stop(mut self) -> (Config, TempDir) {
         self.app.shutdown().await;
-        (self.config, self._dir)
+        (
+            self.config.clone(),
+            self.dir.take().expect("not stopped before"),
+        )
     }
 
     /// The session cookie (`name=value`) the app set, if any.

@@ -142,6 +142,7 @@ impl Cluster {
                 );
                 objects::mount_volume(&mut deployment, &claim, &volume.mount_path);
             }
+            super::mount::add_to_instances(&mut deployment, service, self.settings());
             apply(
                 &deployments,
                 &objects::deployment_name(name),

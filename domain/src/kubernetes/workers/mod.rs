@@ -117,6 +117,7 @@ impl Cluster {
             );
             mount_volume(&mut deployment, &claim, &volume.mount_path);
         }
+        super::mount::add_to_instances(&mut deployment, service, self.settings());
         let deployments: Api<Deployment> = Api::namespaced(self.client.clone(), &ns);
         apply(
             &deployments,
