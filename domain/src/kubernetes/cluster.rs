@@ -663,6 +663,7 @@ mod tests {
             include_str!("../../../deploy/kubernetes/base/networkpolicy.yaml"),
             include_str!("../../../deploy/kubernetes/base/networkpolicy-exposed.yaml"),
             include_str!("../../../deploy/kubernetes/base/networkpolicy-workers.yaml"),
+            include_str!("../../../deploy/kubernetes/base/networkpolicy-mounts.yaml"),
         ]
         .iter()
         .map(|text| serde_norway::from_str(text).unwrap())

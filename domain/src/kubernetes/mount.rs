@@ -18,6 +18,7 @@ use super::ClusterSettings;
 use super::objects::{env_var, mount};
 use crate::jobs::executor::Execution;
 use crate::jobs::rclone::{self, Remote};
+use model::service::MOUNT_LABEL;
 use model::service::Service;
 use model::service::mount::{MOUNT_ROOT, Mount};
 
@@ -177,11 +178,16 @@ pub(super) fn add_to_instances(
     let (Some(mount), Some(image)) = (Mount::of(service), &settings.rclone_image) else {
         return;
     };
-    if let Some(pod) = deployment
-        .spec
-        .as_mut()
-        .and_then(|spec| spec.template.spec.as_mut())
-    {
+    let Some(template) = deployment.spec.as_mut().map(|spec| &mut spec.template) else {
+        return;
+    };
+    template
+        .metadata
+        .get_or_insert_default()
+        .labels
+        .get_or_insert_default()
+        .insert(MOUNT_LABEL.into(), "true".into());
+    if let Some(pod) = template.spec.as_mut() {
         add_sidecar(
             pod,
             &instances_secret_name(&service.name),
@@ -201,9 +207,10 @@ mod tests {
     use crate::jobs::executor::StorageAccess;
     use crate::kubernetes::Namespacing;
     use crate::kubernetes::exposed::objects::{self as exposed, Scale};
-    use crate::kubernetes::objects::tests::{settings, write_examples};
-    use crate::kubernetes::objects::{JOB_CONTAINER, service_secret};
+    use crate::kubernetes::objects::tests::{selects, settings, write_examples};
+    use crate::kubernetes::objects::{JOB_CONTAINER, MOUNTS_POLICY, service_secret};
     use crate::kubernetes::workers::objects as workers;
+    use k8s_openapi::api::networking::v1::NetworkPolicy;
 
     fn mounting(definition: serde_json::Value) -> Service {
         let mut definition = definition;
@@ -281,6 +288,30 @@ mod tests {
             !d.to_string()
                 .contains(&entries[&rclone::variable("SECRET_ACCESS_KEY")])
         );
+
+        // The shipped policy lets these pods, and no others, reach the store.
+        let policy: NetworkPolicy = serde_norway::from_str(include_str!(
+            "../../../deploy/kubernetes/base/networkpolicy-mounts.yaml"
+        ))
+        .unwrap();
+        assert_eq!(policy.metadata.name.as_deref(), Some(MOUNTS_POLICY));
+        let selector = policy.spec.unwrap().pod_selector.unwrap();
+        let labels = |d: &Deployment| {
+            d.spec
+                .clone()
+                .unwrap()
+                .template
+                .metadata
+                .unwrap()
+                .labels
+                .unwrap()
+        };
+        assert!(selects(&selector, &labels(&deployment)));
+        let unmounted = exposed::deployment(&web, "ns", Scale::running(&web), "r1").unwrap();
+        assert!(!selects(&selector, &labels(&unmounted)));
+        for key in selector.match_labels.iter().flatten().map(|(key, _)| key) {
+            assert!(model::service::validate::is_reserved_key(key), "{key}");
+        }
 
         let warm = mounting(json!({"name": "warm", "image": "python", "script": "x",
             "synchronous": {"min_scale": 1}}));

@@ -42,8 +42,10 @@ pub const JOBS_POLICY: &str = "oscar-jobs";
 pub const EXPOSED_POLICY: &str = "oscar-exposed";
 /// The warm workers' pods' NetworkPolicy, shipped beside them.
 pub const WORKERS_POLICY: &str = "oscar-workers";
+/// The policy letting the pods of instances with a mount reach the store, shipped beside them.
+pub const MOUNTS_POLICY: &str = "oscar-mounts";
 /// The policies each user's namespace gets a copy of.
-pub const POLICIES: [&str; 3] = [JOBS_POLICY, EXPOSED_POLICY, WORKERS_POLICY];
+pub const POLICIES: [&str; 4] = [JOBS_POLICY, EXPOSED_POLICY, WORKERS_POLICY, MOUNTS_POLICY];
 
 /// Time the supervisor gets beyond the script's limit to upload outputs and report.
 const GRACE_SECONDS: i64 = 60;

@@ -12,7 +12,7 @@ pub mod quantity;
 pub mod validate;
 
 pub use model::{
-    Environment, JOB_LABEL, OWNER_ANNOTATION, PLATFORM_STORE, SERVICE_LABEL, Service, StorageIo,
-    Synchronous, Visibility,
+    Environment, JOB_LABEL, MOUNT_LABEL, OWNER_ANNOTATION, PLATFORM_STORE, SERVICE_LABEL, Service,
+    StorageIo, Synchronous, Visibility,
 };
 pub use validate::FieldError;

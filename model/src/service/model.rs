@@ -131,6 +131,8 @@ pub struct StorageIo {
 pub const SERVICE_LABEL: &str = "oscar_service";
 /// Label naming the job: what the platform's watch keys on.
 pub const JOB_LABEL: &str = "oscar.grycap/job";
+/// Label of instances' pods with a mount, which a NetworkPolicy lets reach the store.
+pub const MOUNT_LABEL: &str = "oscar.grycap/mount";
 /// Annotation with the owner's full id (labels cannot hold every id).
 pub const OWNER_ANNOTATION: &str = "oscar.grycap/owner";
 

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{JOB_LABEL, OWNER_ANNOTATION, SERVICE_LABEL, Service, StorageIo};
+use super::model::{JOB_LABEL, MOUNT_LABEL, OWNER_ANNOTATION, SERVICE_LABEL, Service, StorageIo};
 use super::quantity;
 
 pub const DEFAULT_CPU: &str = "0.2";
@@ -525,6 +525,7 @@ const RESERVED_DOMAINS: &[&str] = &["kubernetes.io", "k8s.io", "x-k8s.io"];
 const RESERVED_KEYS: &[&str] = &[
     SERVICE_LABEL,
     JOB_LABEL,
+    MOUNT_LABEL,
     OWNER_ANNOTATION,
     "job-name",
     "controller-uid",
@@ -866,6 +867,7 @@ mod tests {
                 "app.kubernetes.io/managed-by": "oscar",
                 "kueue.x-k8s.io/queue-name": "someone-elses-queue",
                 "oscar.grycap/job": "someone-elses",
+                "oscar.grycap/mount": "true",
                 "team": "vision"
             },
             "annotations": {
@@ -886,6 +888,7 @@ mod tests {
                 "labels.app.kubernetes.io/managed-by",
                 "labels.kueue.x-k8s.io/queue-name",
                 "labels.oscar.grycap/job",
+                "labels.oscar.grycap/mount",
                 "annotations.container.apparmor.security.beta.kubernetes.io/oscar-container",
                 "annotations.io.kubernetes.cri-o.Devices",
                 "annotations.node.k8s.io/x",
