@@ -171,7 +171,9 @@ pub fn policy_in(shared: &NetworkPolicy, namespace: &str) -> NetworkPolicy {
 }
 
 /// A Secret of a service: `<name>-env` with its `environment.secrets`, read by its jobs
-/// through `envFrom`; `<name>-mount` with its instances' mount remote.
+/// through `envFrom`; `<name>-mount` with its instances' mount remote. As `data`: a
+/// server-side apply never removes keys dropped from `stringData`, so a secret removed from
+/// the service would stay.
 pub fn service_secret(
     service: &Service,
     name: &str,
@@ -185,7 +187,12 @@ pub fn service_secret(
             labels: Some(managed([(SERVICE_LABEL, service.name.as_str())])),
             ..Default::default()
         },
-        string_data: Some(secrets.iter().cloned().collect()),
+        data: Some(
+            secrets
+                .iter()
+                .map(|(k, v)| (k.clone(), k8s_openapi::ByteString(v.clone().into_bytes())))
+                .collect(),
+        ),
         type_: Some("Opaque".into()),
         ..Default::default()
     }
@@ -1100,10 +1107,7 @@ pub(crate) mod tests {
             "oscar-svc",
             &execution.secrets,
         );
-        assert_eq!(
-            service_secret.string_data.unwrap()["API_KEY"],
-            "planted-secret"
-        );
+        assert_eq!(service_secret.data.unwrap()["API_KEY"].0, b"planted-secret");
     }
 
     #[test]
