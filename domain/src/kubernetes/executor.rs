@@ -303,14 +303,21 @@ impl Executor for KubernetesExecutor {
         let variables = secret_variables(secrets);
         let mount = rclone::for_instances(service, secrets, &self.storage).transpose()?;
         self.cluster.prepare_service(service, &variables).await?;
-        self.cluster
-            .prepare_instances_mount(service, mount.as_ref())
-            .await?;
+        // Before the pods that read it; deleted only once none does.
+        if mount.is_some() {
+            self.cluster
+                .prepare_instances_mount(service, mount.as_ref())
+                .await?;
+        }
         // A change of either rolls the instances.
         let mut rolled = variables;
         rolled.extend(mount.iter().flat_map(super::mount::secret_entries));
         self.cluster.apply_exposed(service, &rolled).await?;
-        self.cluster.apply_workers(service, &rolled).await
+        self.cluster.apply_workers(service, &rolled).await?;
+        if mount.is_none() {
+            self.cluster.prepare_instances_mount(service, None).await?;
+        }
+        Ok(())
     }
 
     fn volume_limits(&self) -> crate::volumes::Limits {

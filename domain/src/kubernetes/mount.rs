@@ -47,6 +47,8 @@ for part in $MOUNT_AT; do
   fi
 done
 unset IFS
+# Started again after rclone died: its mount is dead, and in the way.
+fusermount3 -uz "$MOUNT_AT" 2>/dev/null
 if [ -n "${MOUNT_PASSWORD:-}" ]; then
   RCLONE_CONFIG_OSCAR_PASS="$(printf '%s' "$MOUNT_PASSWORD" | rclone obscure -)"
   export RCLONE_CONFIG_OSCAR_PASS
@@ -138,6 +140,16 @@ pub(super) fn add_sidecar(pod: &mut PodSpec, secret: &str, at: &str, image: &str
             }),
             period_seconds: Some(1),
             failure_threshold: Some(60),
+            ..Default::default()
+        }),
+        // A mount whose rclone died answers nothing: the sidecar starts again (failing a job,
+        // whose files may be lost; remounting an instance's).
+        liveness_probe: Some(Probe {
+            exec: Some(ExecAction {
+                command: Some(vec!["mountpoint".into(), "-q".into(), at.to_string()]),
+            }),
+            period_seconds: Some(10),
+            failure_threshold: Some(3),
             ..Default::default()
         }),
         // FUSE and a mount the job's container sees need both.
