@@ -1152,11 +1152,12 @@ async fn run_instance(
     };
     *instance.seen_dir.lock().unwrap() = running.seen_dir.clone();
     let forwarded = tokio::spawn(forward(output, deployment.clone(), instance.clone()));
+    let socket = running.socket.clone();
     let probe = async {
         loop {
             let ready = match &deployment.health_path {
-                Some(path) => answers(&running.socket, path).await,
-                None => UnixStream::connect(&running.socket).await.is_ok(),
+                Some(path) => answers(&socket, path).await,
+                None => UnixStream::connect(&socket).await.is_ok(),
             };
             if ready {
                 return;
@@ -1165,7 +1166,7 @@ async fn run_instance(
         }
     };
     let exited = tokio::select! {
-        status = running.child.wait() => Some(status),
+        why = running.ended() => Some(why),
         () = probe => None,
         () = tokio::time::sleep(READY_WITHIN) => {
             drop(running);
@@ -1176,16 +1177,16 @@ async fn run_instance(
             ));
         }
     };
-    let status = match exited {
-        Some(status) => status,
+    let why = match exited {
+        Some(why) => why,
         None => {
-            *instance.socket.lock().unwrap() = Some(running.socket.clone());
+            *instance.socket.lock().unwrap() = Some(socket);
             deployment.note(format!("{name}: ready"));
             deployment.transition("");
             deployment.ready.notify_waiters();
             let idle = idle_stop(deployment, instance);
             tokio::select! {
-                status = running.child.wait() => status,
+                why = running.ended() => why,
                 () = idle => {
                     let _ = instance.stop.send_replace(true);
                     return None;
@@ -1200,10 +1201,7 @@ async fn run_instance(
     };
     drop(running);
     let _ = forwarded.await;
-    Some(match status {
-        Ok(status) => format!("exited ({status})"),
-        Err(e) => format!("lost its process ({e})"),
-    })
+    Some(why)
 }
 
 /// Ends when the instance is beyond `min_scale` and had no request for [`IDLE_AFTER`].

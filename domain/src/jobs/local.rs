@@ -516,6 +516,10 @@ impl LocalExecutor {
         };
         let dir = &launch.dir;
         let _ = std::fs::remove_dir_all(dir);
+        // What a previous run of the instance left (its rclone died with the mount mounted).
+        if let Ok(rclone) = &self.rclone {
+            rclone.release(&mount_dir_of(dir));
+        }
         rclone::remove(&mount_dir_of(dir)).await;
         std::fs::create_dir_all(dir.join("tmp"))
             .map_err(|e| format!("cannot prepare the instance's directory: {e}"))?;
@@ -565,7 +569,7 @@ impl LocalExecutor {
             child,
             _group: group,
             _image: image,
-            _mounted: mounted.map(|(mounted, _)| mounted),
+            mounted: mounted.map(|(mounted, _)| mounted),
         };
         Ok((instance, output))
     }
@@ -711,13 +715,34 @@ pub struct Instance {
     pub socket: PathBuf,
     /// Its directory as it sees it.
     pub seen_dir: PathBuf,
-    pub child: tokio::process::Child,
+    child: tokio::process::Child,
     _group: ProcessGroup,
     /// Kept from eviction while it runs.
     _image: Option<JobImage>,
     /// Detached once its processes are gone (fields drop in order), then left to upload what
     /// was written.
-    _mounted: Option<Mounted>,
+    mounted: Option<Mounted>,
+}
+
+impl Instance {
+    /// Waits until its process exits, or its mount's rclone does (its `/mnt` is dead then, and
+    /// the instance is to start again); why.
+    pub async fn ended(&mut self) -> String {
+        let (child, mounted) = (&mut self.child, &mut self.mounted);
+        let lost = async {
+            match mounted {
+                Some(mounted) => mounted.lost().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            status = child.wait() => match status {
+                Ok(status) => format!("exited ({status})"),
+                Err(e) => format!("lost its process ({e})"),
+            },
+            why = lost => why,
+        }
+    }
 }
 
 impl LocalExecutor {

@@ -76,6 +76,10 @@ impl Rclone {
     /// mount is there. Files are streamed: rclone keeps no copy of them in `dir`.
     pub async fn mount(&self, remote: &Remote, dir: &Path) -> Result<Mounted, String> {
         let at = dir.join(MOUNT_POINT);
+        // An earlier mount there not detached: this one would seem made at once.
+        if is_mount_point(&at) {
+            return Err(format!("mount: {} is still mounted", at.display()));
+        }
         tokio::fs::create_dir_all(&at)
             .await
             .map_err(|e| format!("mount: cannot make {}: {e}", at.display()))?;
@@ -175,10 +179,15 @@ impl Rclone {
     /// its jobs ran (their rclone went with it), so that their directories can go.
     pub fn release_left_over(&self, root: &Path) {
         for entry in std::fs::read_dir(root).into_iter().flatten().flatten() {
-            let at = entry.path().join(MOUNT_POINT);
-            if is_mount_point(&at) {
-                lazy_unmount(&self.fusermount, &at);
-            }
+            self.release(&entry.path());
+        }
+    }
+
+    /// Detaches the mount in `dir` left by an earlier run, if any.
+    pub fn release(&self, dir: &Path) {
+        let at = dir.join(MOUNT_POINT);
+        if is_mount_point(&at) {
+            lazy_unmount(&self.fusermount, &at);
         }
     }
 }
@@ -258,6 +267,19 @@ impl Mounted {
             _ => Err(format!(
                 "mount: the files written to it may not all be saved ({status}): {errors}"
             )),
+        }
+    }
+
+    /// Waits until rclone exits while mounted (it died: the mount is dead); what it said.
+    pub async fn lost(&mut self) -> String {
+        let status = match self.child.as_mut() {
+            Some(child) => child.wait().await,
+            None => return std::future::pending().await,
+        };
+        let errors = self.errors().await;
+        match status {
+            Ok(status) => format!("its mount ended: rclone exited ({status}): {errors}"),
+            Err(e) => format!("its mount ended: {e}"),
         }
     }
 

@@ -26,12 +26,15 @@ pub struct TestApp {
 }
 
 impl Drop for TestApp {
-    /// The instances of exposed services and warm workers still run when a test ends, their
-    /// mounts with them: detached first, or removing the data directory would go through them
-    /// (emptying the mounted folders, waiting on a store that no longer answers).
+    /// The instances of exposed services and warm workers (and jobs) may still run when a
+    /// test ends, their mounts with them: detached first, or removing the data directory would
+    /// go through them (emptying the mounted folders, waiting on a store that no longer
+    /// answers).
     fn drop(&mut self) {
         if let Ok(rclone) = domain::jobs::rclone::Rclone::find() {
-            rclone.release_left_over(&self.config.data_dir.join("exposed"));
+            for root in ["exposed", "jobs"] {
+                rclone.release_left_over(&self.config.data_dir.join(root));
+            }
         }
     }
 }
