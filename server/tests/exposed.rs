@@ -1154,6 +1154,42 @@ async fn an_exposed_service_serves_and_writes_its_mounted_folder() {
             .as_deref(),
         Some(&b".\n..\nsite-files\n"[..])
     );
+
+    // Its rclone dies: the instance, whose /mnt is dead, starts again with a new mount.
+    let data_dir = app.config.data_dir.display().to_string();
+    let rclone = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .find(|entry| {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline);
+            cmdline.contains("OSCAR:site-files/www") && cmdline.contains(&data_dir)
+        })
+        .expect("the instance's rclone");
+    let pid = rclone.file_name().to_string_lossy().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let started = Instant::now();
+    loop {
+        let logs = app
+            .rest("GET", "/system/services/site/deployment/logs", None)
+            .await
+            .body;
+        if logs.contains("its mount ended") && logs.matches(": ready").count() >= 2 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{logs}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let answer = until_served(address, "site", &[]).await;
+    assert!(
+        answer.text().contains("from the bucket"),
+        "{}",
+        answer.text()
+    );
 }
 
 /// Warm workers see the service's `mount` too: runs served by one worker (its `/tmp` counter
