@@ -160,6 +160,17 @@ impl std::fmt::Debug for Oidc {
     }
 }
 
+/// What a refresh token was exchanged for.
+#[derive(Debug, Clone)]
+pub struct Refreshed {
+    pub access_token: String,
+    /// How long the access token lasts.
+    pub lasts: Duration,
+    /// The refresh token to use from now on, when the provider rotates them (the one given may
+    /// no longer work).
+    pub refresh_token: Option<String>,
+}
+
 impl Oidc {
     pub fn new(settings: OidcSettings) -> AppResult<Self> {
         let http = reqwest::Client::builder()
@@ -230,9 +241,9 @@ impl Oidc {
         Ok(found)
     }
 
-    /// An access token for `refresh_token` (of [`OidcSettings::refresh_client_id`]) and how
-    /// long it lasts: what the platform reaches a federation member with on its owner's behalf.
-    pub async fn refresh(&self, refresh_token: &str) -> Result<(String, Duration), String> {
+    /// An access token for `refresh_token` (of [`OidcSettings::refresh_client_id`]): what the
+    /// platform reaches a federation member with on its owner's behalf.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<Refreshed, String> {
         let provider = self.provider().await.map_err(|e| e.to_string())?;
         let s = &self.0.settings;
         let secret = match s.refresh_client_id == s.client_id {
@@ -256,8 +267,14 @@ impl Oidc {
                     error_chain(&e)
                 )
             })?;
-        let lasts = token.expires_in().unwrap_or(Duration::from_secs(300));
-        Ok((token.access_token().secret().clone(), lasts))
+        Ok(Refreshed {
+            access_token: token.access_token().secret().clone(),
+            lasts: token.expires_in().unwrap_or(Duration::from_secs(300)),
+            refresh_token: token
+                .refresh_token()
+                .map(|t| t.secret().clone())
+                .filter(|t| t != refresh_token),
+        })
     }
 
     fn client(&self, provider: &Discovered) -> AppResult<Rp> {

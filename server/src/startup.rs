@@ -114,7 +114,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Application> {
         .transpose()
         .context("OIDC_ISSUER: cannot prepare the identity provider client")?;
     if let Some(oidc) = &oidc {
-        jobs.peers().use_oidc(oidc.clone());
+        jobs.peers().use_oidc(oidc.clone(), database.db.clone());
     }
     let platform = App {
         db: database.db,

@@ -718,6 +718,50 @@ async fn a_member_is_reached_with_the_owners_refresh_token() {
     assert!(!shown.body.contains("refresh."), "{}", shown.body);
 }
 
+/// An identity provider that rotates refresh tokens (each exchange answers a new one and the
+/// old one stops working): the new one is used from then on and replaces the stored one, so
+/// the member is still reached after many exchanges and after the definition is read again.
+#[tokio::test]
+async fn a_rotated_refresh_token_replaces_the_stored_one() {
+    let op = common::oidc::FakeOp::start().await;
+    op.rotating();
+    let cloud =
+        TestApp::with_config(|config| config.oidc = Some(common::oidc::settings(op.issuer())))
+            .await;
+    let cloud_address = serve(&cloud).await;
+    let mut cloud = cloud;
+    let alice = op.token_for("alice@test", 300);
+    let mut edge = TestApp::with_config(|config| {
+        config.oidc = Some(common::oidc::settings(op.issuer()));
+        config.jobs.private_peers = true;
+    })
+    .await;
+    let members = json!([{"type": "oscar", "cluster_id": "cloud", "service_name": "rotates"}]);
+    let clusters = json!({"cloud": {"endpoint": format!("http://{cloud_address}"),
+        "refresh_token": op.refresh_token_for("alice@test"), "ssl_verify": false}});
+    let created = edge
+        .rest_bearer(
+            "POST",
+            "/system/services",
+            Some(busy_edge("rotates", members, clusters)),
+            &alice,
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    for name in ["a.txt", "b.txt", "c.txt"] {
+        jobs::put(&edge, "rotates", &format!("in/{name}"), name.as_bytes()).await;
+    }
+    let here = settled(&mut edge, "rotates", 3, &["Succeeded", "Delegated"]).await;
+    assert!(!names_in(&here, "Delegated").is_empty(), "{here}");
+    settled(&mut cloud, "rotates", 1, &["Succeeded"]).await;
+    assert!(op.refreshes() >= 2, "{}", op.refreshes());
+    let stored = domain::services::load_secrets(&edge.app.state.db, "rotates")
+        .await
+        .unwrap();
+    let stored = &stored["clusters.cloud.refresh_token"];
+    assert!(stored.starts_with("refresh.alice@test#"), "{stored}");
+}
+
 /// Another tenant can neither read nor change a service's federation, and the job names it
 /// may set are its own services' only.
 #[tokio::test]

@@ -8,6 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::db::Database;
 use model::service::Service;
 use model::service::federation::{Cluster, Replica};
 use serde::Deserialize;
@@ -62,6 +63,11 @@ pub struct Peers {
     /// Access tokens by the digest of the refresh token they came from, until they expire.
     access: Mutex<HashMap<String, (String, Instant)>>,
     refreshing: tokio::sync::Mutex<()>,
+    /// Where refresh tokens the provider rotated are saved, in place of the ones they replace.
+    db: std::sync::OnceLock<Database>,
+    /// Refresh tokens the provider rotated, by the digest of the one they replace: the
+    /// definitions in hand still hold that one until they are read again.
+    rotated: Mutex<HashMap<String, String>>,
 }
 
 impl Peers {
@@ -74,12 +80,16 @@ impl Peers {
             oidc: Default::default(),
             access: Mutex::default(),
             refreshing: Default::default(),
+            db: Default::default(),
+            rotated: Mutex::default(),
         }
     }
 
-    /// Lets `clusters` entries with a refresh token reach their members.
-    pub fn use_oidc(&self, oidc: crate::oidc::Oidc) {
+    /// Lets `clusters` entries with a refresh token reach their members; refresh tokens the
+    /// provider rotates are saved in `db`.
+    pub fn use_oidc(&self, oidc: crate::oidc::Oidc, db: Database) {
         let _ = self.oidc.set(oidc);
+        let _ = self.db.set(db);
     }
 }
 
@@ -260,7 +270,8 @@ impl Peers {
     }
 
     /// An access token from the cluster's refresh token: remembered until shortly before it
-    /// expires.
+    /// expires. A refresh token the provider rotates is saved in place of the old one, in every
+    /// definition holding it, and used from then on.
     async fn access_token(&self, cluster: &Cluster) -> Result<String, String> {
         let key = credentials_digest(cluster);
         let remembered = || {
@@ -282,13 +293,53 @@ impl Peers {
         let oidc = self.oidc.get().ok_or(
             "a refresh token needs this platform's OIDC sign-in (OIDC_CLIENT_ID) to be exchanged",
         )?;
-        let (token, lasts) = oidc.refresh(&cluster.refresh_token).await?;
+        let current = self.rotated.lock().expect("rotated").get(&key).cloned();
+        let current = current.unwrap_or_else(|| cluster.refresh_token.clone());
+        let refreshed = oidc.refresh(&current).await?;
+        let until = Instant::now() + refreshed.lasts;
+        let mut keys = vec![key.clone()];
+        if let Some(next) = &refreshed.refresh_token {
+            {
+                let mut rotated = self.rotated.lock().expect("rotated");
+                if rotated.len() >= CACHE_ENTRIES {
+                    rotated.clear();
+                }
+                rotated.insert(key, next.clone());
+            }
+            // The old one may be dead already: a failure to save is no reason to fail now.
+            if let Err(err) = self.save_rotated(&current, next).await {
+                tracing::warn!(%err, "a rotated refresh token is kept in memory only");
+            }
+            // Definitions read from now on hold the new one: its access token is this one.
+            keys.push(credentials_digest(&Cluster {
+                refresh_token: next.clone(),
+                ..cluster.clone()
+            }));
+        }
         let mut access = self.access.lock().expect("access tokens");
         if access.len() >= CACHE_ENTRIES {
             access.clear();
         }
-        access.insert(key, (token.clone(), Instant::now() + lasts));
-        Ok(token)
+        for key in keys {
+            access.insert(key, (refreshed.access_token.clone(), until));
+        }
+        Ok(refreshed.access_token)
+    }
+
+    /// Puts the rotated refresh token `next` in place of `old` wherever a service keeps it.
+    async fn save_rotated(&self, old: &str, next: &str) -> Result<(), sqlx::Error> {
+        let Some(db) = self.db.get() else {
+            return Ok(());
+        };
+        sqlx::query(
+            "UPDATE service_secrets SET value = $1
+             WHERE value = $2 AND key LIKE 'clusters.%' AND key LIKE '%.refresh_token'",
+        )
+        .bind(next)
+        .bind(old)
+        .execute(db.pool())
+        .await
+        .map(|_| ())
     }
 
     /// The member service's token: remembered, or read from its definition there.

@@ -84,6 +84,10 @@ struct Op {
     issued: Mutex<HashMap<String, String>>,
     userinfo_calls: Mutex<u32>,
     refreshes: Mutex<u32>,
+    /// Set by [`FakeOp::rotating`]: each refresh answers a new refresh token and a short-lived
+    /// access token, and only the newest refresh token of a user works.
+    rotating: std::sync::atomic::AtomicBool,
+    newest_refresh: Mutex<HashMap<String, String>>,
 }
 
 pub struct FakeOp {
@@ -114,6 +118,8 @@ impl FakeOp {
             issued: Mutex::default(),
             userinfo_calls: Mutex::default(),
             refreshes: Mutex::default(),
+            rotating: Default::default(),
+            newest_refresh: Mutex::default(),
         });
         let router = Router::new()
             .route("/.well-known/openid-configuration", get(discovery))
@@ -139,6 +145,13 @@ impl FakeOp {
     /// A refresh token of `sub` for [`REFRESH_CLIENT_ID`], as EGI's token portal hands out.
     pub fn refresh_token_for(&self, sub: &str) -> String {
         format!("refresh.{sub}")
+    }
+
+    /// From now on, rotates refresh tokens as Keycloak does with "Revoke Refresh Token" on.
+    pub fn rotating(&self) {
+        self.op
+            .rotating
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// How many refresh tokens were exchanged.
@@ -268,19 +281,40 @@ async fn token(
     let error = |e: &str| (StatusCode::BAD_REQUEST, Json(json!({"error": e}))).into_response();
     // A public client's refresh: no secret; the token names a known user.
     if form.get("grant_type").map(String::as_str) == Some("refresh_token") {
-        let known = form
-            .get("refresh_token")
-            .and_then(|t| t.strip_prefix("refresh."))
+        let given = form.get("refresh_token").cloned().unwrap_or_default();
+        let known = given
+            .strip_prefix("refresh.")
+            .map(|rest| rest.split('#').next().unwrap_or_default().to_string())
             .filter(|sub| USERS.iter().any(|(s, _, _)| s == sub));
+        let rotating = op.rotating.load(std::sync::atomic::Ordering::Relaxed);
         return match (form.get("client_id").map(String::as_str), known) {
             (Some(REFRESH_CLIENT_ID), Some(sub)) => {
-                *op.refreshes.lock().unwrap() += 1;
-                Json(json!({
-                    "access_token": op.access_token(sub, 300),
+                let mut newest = op.newest_refresh.lock().unwrap();
+                let current = newest
+                    .get(&sub)
+                    .cloned()
+                    .unwrap_or_else(|| format!("refresh.{sub}"));
+                if rotating && given != current {
+                    return error("invalid_grant");
+                }
+                let refreshes = {
+                    let mut count = op.refreshes.lock().unwrap();
+                    *count += 1;
+                    *count
+                };
+                // Shorter than the platform's margin: every use exchanges again.
+                let lasts = if rotating { 20 } else { 300 };
+                let mut answer = json!({
+                    "access_token": op.access_token(&sub, lasts),
                     "token_type": "Bearer",
-                    "expires_in": 300,
-                }))
-                .into_response()
+                    "expires_in": lasts,
+                });
+                if rotating {
+                    let next = format!("refresh.{sub}#{refreshes}");
+                    newest.insert(sub, next.clone());
+                    answer["refresh_token"] = json!(next);
+                }
+                Json(answer).into_response()
             }
             _ => error("invalid_grant"),
         };
