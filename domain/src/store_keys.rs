@@ -82,7 +82,7 @@ pub fn for_instances(storage: &StorageAccess, service: &Service) -> (String, Str
 
 /// The bucket an instance key of `service` reaches: its mount's, while it has instances.
 fn instances_bucket(service: &Service) -> Option<String> {
-    let mount = model::service::mount::Mount::of(service).filter(|_| service.runs_instances())?;
+    let mount = model::service::mount::Mount::of_instances(service)?;
     Some(mount.platform_bucket()?.to_string())
 }
 

@@ -400,7 +400,7 @@ pub fn for_instances(
     secrets: &BTreeMap<String, String>,
     storage: &StorageAccess,
 ) -> Option<Result<Remote, String>> {
-    let mount = Mount::of(service).filter(|_| service.runs_instances())?;
+    let mount = Mount::of_instances(service)?;
     let config = function_config(service, secrets, storage);
     Some(remote(
         &mount,

@@ -76,6 +76,12 @@ impl Mount {
             .then_some(mount)
     }
 
+    /// The service's mount when it runs instances (an exposed service's, warm workers), which
+    /// mount it for as long as they run.
+    pub fn of_instances(service: &Service) -> Option<Self> {
+        Self::of(service).filter(|_| service.runs_instances())
+    }
+
     /// The provider id, `minio.default` for `minio`.
     pub fn provider(&self) -> String {
         match self.storage_provider.trim() {
