@@ -134,24 +134,10 @@ pub(super) fn add_sidecar(pod: &mut PodSpec, secret: &str, at: &str, image: &str
         restart_policy: Some("Always".into()),
         command: Some(vec!["/bin/sh".into(), "-c".into(), SCRIPT.into()]),
         env: Some(env),
-        startup_probe: Some(Probe {
-            exec: Some(ExecAction {
-                command: Some(vec!["mountpoint".into(), "-q".into(), at.to_string()]),
-            }),
-            period_seconds: Some(1),
-            failure_threshold: Some(60),
-            ..Default::default()
-        }),
+        startup_probe: Some(mounted_at(at, 1, 60)),
         // A mount whose rclone died answers nothing: the sidecar starts again (failing a job,
         // whose files may be lost; remounting an instance's).
-        liveness_probe: Some(Probe {
-            exec: Some(ExecAction {
-                command: Some(vec!["mountpoint".into(), "-q".into(), at.to_string()]),
-            }),
-            period_seconds: Some(10),
-            failure_threshold: Some(3),
-            ..Default::default()
-        }),
+        liveness_probe: Some(mounted_at(at, 10, 3)),
         // FUSE and a mount the job's container sees need both.
         security_context: Some(SecurityContext {
             privileged: Some(true),
@@ -173,6 +159,18 @@ pub(super) fn add_sidecar(pod: &mut PodSpec, secret: &str, at: &str, image: &str
             .push(propagated("HostToContainer"));
     }
     pod.termination_grace_period_seconds = Some(UPLOAD_SECONDS);
+}
+
+/// A probe that `at` is mounted, every `period` seconds, failing after `failures` misses.
+fn mounted_at(at: &str, period: i32, failures: i32) -> Probe {
+    Probe {
+        exec: Some(ExecAction {
+            command: Some(vec!["mountpoint".into(), "-q".into(), at.to_string()]),
+        }),
+        period_seconds: Some(period),
+        failure_threshold: Some(failures),
+        ..Default::default()
+    }
 }
 
 /// The Secret the instances' sidecars of a service read its mount from.
@@ -216,10 +214,9 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::jobs::executor::StorageAccess;
     use crate::kubernetes::Namespacing;
     use crate::kubernetes::exposed::objects::{self as exposed, Scale};
-    use crate::kubernetes::objects::tests::{selects, settings, write_examples};
+    use crate::kubernetes::objects::tests::{selects, settings, storage, write_examples};
     use crate::kubernetes::objects::{JOB_CONTAINER, MOUNTS_POLICY, service_secret};
     use crate::kubernetes::workers::objects as workers;
     use k8s_openapi::api::networking::v1::NetworkPolicy;
@@ -231,17 +228,6 @@ mod tests {
         service.owner = "alice@example.org".into();
         service.token = "token-1".into();
         service
-    }
-
-    fn storage() -> StorageAccess {
-        StorageAccess {
-            endpoint: "http://minio.minio:9000".into(),
-            public_endpoint: "http://minio.minio:9000".into(),
-            region: "us-east-1".into(),
-            access_key: "root".into(),
-            secret_key: "root-secret".into(),
-            scoped_keys: true,
-        }
     }
 
     fn with_mounts() -> ClusterSettings {

@@ -603,23 +603,27 @@ pub(crate) mod tests {
         execution_with(service, ("environment.secrets.API_KEY", "planted-secret"))
     }
 
-    /// A job of `service`, with one stored secret (`path`, value).
-    fn execution_with(service: &Service, (path, value): (&str, &str)) -> Execution {
-        let secrets = BTreeMap::from([(path.to_string(), value.to_string())]);
-        let storage = StorageAccess {
+    /// The embedded store as a cluster's jobs reach it.
+    pub(crate) fn storage() -> StorageAccess {
+        StorageAccess {
             endpoint: "http://minio.minio:9000".into(),
             public_endpoint: "http://minio.minio:9000".into(),
             region: "us-east-1".into(),
             access_key: "root".into(),
             secret_key: "root-secret".into(),
             scoped_keys: true,
-        };
+        }
+    }
+
+    /// A job of `service`, with one stored secret (`path`, value).
+    fn execution_with(service: &Service, (path, value): (&str, &str)) -> Execution {
+        let secrets = BTreeMap::from([(path.to_string(), value.to_string())]);
         Execution::new(
             "grayify-0e5b7a4c-8f3a-4d55-9d5e-2b1f0c9a7e11",
             service,
             &secrets,
             EVENT,
-            &storage,
+            &storage(),
             Duration::from_secs(300),
             false,
         )
