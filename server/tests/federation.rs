@@ -666,13 +666,10 @@ async fn a_job_too_big_for_the_quota_here_goes_to_a_member() {
     assert_eq!(names_in(&alone, "Failed").len(), 1, "{alone}");
 }
 
-/// A member reached with the owner's OIDC refresh token instead of a password: the platform
-/// exchanges it at its identity provider (once, while the access token lasts), the copy on
-/// the member is the owner's, and the job runs there. The refresh token is never shown.
-#[tokio::test]
-async fn a_member_is_reached_with_the_owners_refresh_token() {
-    let op = common::oidc::FakeOp::start().await;
-    let mut cloud =
+/// A cloud and an edge signing in with `op`, and alice's busy service `name` on the edge
+/// whose member on the cloud it reaches with her refresh token; with her access token.
+async fn via_refresh_token(op: &common::oidc::FakeOp, name: &str) -> (TestApp, TestApp, String) {
+    let cloud =
         TestApp::with_config(|config| config.oidc = Some(common::oidc::settings(op.issuer())))
             .await;
     let cloud_address = serve(&cloud).await;
@@ -682,18 +679,38 @@ async fn a_member_is_reached_with_the_owners_refresh_token() {
         config.jobs.private_peers = true;
     })
     .await;
-    let members = json!([{"type": "oscar", "cluster_id": "cloud", "service_name": "viatoken"}]);
+    let members = json!([{"type": "oscar", "cluster_id": "cloud", "service_name": name}]);
     let clusters = json!({"cloud": {"endpoint": format!("http://{cloud_address}"),
         "refresh_token": op.refresh_token_for("alice@test"), "ssl_verify": false}});
     let created = edge
         .rest_bearer(
             "POST",
             "/system/services",
-            Some(busy_edge("viatoken", members, clusters)),
+            Some(busy_edge(name, members, clusters)),
             &alice,
         )
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    (cloud, edge, alice)
+}
+
+/// Three inputs on the busy edge: some are delegated, and run on the cloud.
+async fn three_delegated(edge: &mut TestApp, cloud: &mut TestApp, name: &str) {
+    for file in ["a.txt", "b.txt", "c.txt"] {
+        jobs::put(edge, name, &format!("in/{file}"), file.as_bytes()).await;
+    }
+    let here = settled(edge, name, 3, &["Succeeded", "Delegated"]).await;
+    assert!(!names_in(&here, "Delegated").is_empty(), "{here}");
+    settled(cloud, name, 1, &["Succeeded"]).await;
+}
+
+/// A member reached with the owner's OIDC refresh token instead of a password: the platform
+/// exchanges it at its identity provider (once, while the access token lasts), the copy on
+/// the member is the owner's, and the job runs there. The refresh token is never shown.
+#[tokio::test]
+async fn a_member_is_reached_with_the_owners_refresh_token() {
+    let op = common::oidc::FakeOp::start().await;
+    let (mut cloud, mut edge, alice) = via_refresh_token(&op, "viatoken").await;
     // Copied to the cloud as alice's.
     let copy = cloud
         .rest_bearer("GET", "/system/services/viatoken", None, &alice)
@@ -701,12 +718,7 @@ async fn a_member_is_reached_with_the_owners_refresh_token() {
     assert_eq!(copy.status, StatusCode::OK, "{}", copy.body);
     assert_eq!(copy.json()["owner"], "alice@test", "{}", copy.body);
 
-    for name in ["a.txt", "b.txt", "c.txt"] {
-        jobs::put(&edge, "viatoken", &format!("in/{name}"), name.as_bytes()).await;
-    }
-    let here = settled(&mut edge, "viatoken", 3, &["Succeeded", "Delegated"]).await;
-    assert!(!names_in(&here, "Delegated").is_empty(), "{here}");
-    settled(&mut cloud, "viatoken", 1, &["Succeeded"]).await;
+    three_delegated(&mut edge, &mut cloud, "viatoken").await;
     assert_eq!(
         op.refreshes(),
         1,
@@ -725,35 +737,8 @@ async fn a_member_is_reached_with_the_owners_refresh_token() {
 async fn a_rotated_refresh_token_replaces_the_stored_one() {
     let op = common::oidc::FakeOp::start().await;
     op.rotating();
-    let cloud =
-        TestApp::with_config(|config| config.oidc = Some(common::oidc::settings(op.issuer())))
-            .await;
-    let cloud_address = serve(&cloud).await;
-    let mut cloud = cloud;
-    let alice = op.token_for("alice@test", 300);
-    let mut edge = TestApp::with_config(|config| {
-        config.oidc = Some(common::oidc::settings(op.issuer()));
-        config.jobs.private_peers = true;
-    })
-    .await;
-    let members = json!([{"type": "oscar", "cluster_id": "cloud", "service_name": "rotates"}]);
-    let clusters = json!({"cloud": {"endpoint": format!("http://{cloud_address}"),
-        "refresh_token": op.refresh_token_for("alice@test"), "ssl_verify": false}});
-    let created = edge
-        .rest_bearer(
-            "POST",
-            "/system/services",
-            Some(busy_edge("rotates", members, clusters)),
-            &alice,
-        )
-        .await;
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
-    for name in ["a.txt", "b.txt", "c.txt"] {
-        jobs::put(&edge, "rotates", &format!("in/{name}"), name.as_bytes()).await;
-    }
-    let here = settled(&mut edge, "rotates", 3, &["Succeeded", "Delegated"]).await;
-    assert!(!names_in(&here, "Delegated").is_empty(), "{here}");
-    settled(&mut cloud, "rotates", 1, &["Succeeded"]).await;
+    let (mut cloud, mut edge, _) = via_refresh_token(&op, "rotates").await;
+    three_delegated(&mut edge, &mut cloud, "rotates").await;
     assert!(op.refreshes() >= 2, "{}", op.refreshes());
     let stored = domain::services::load_secrets(&edge.app.state.db, "rotates")
         .await
