@@ -935,9 +935,8 @@ impl Exposed {
         })
     }
 
-    /// Every instance stops (the server is shutting down).
-    /// Stops every instance and waits (a while) until they are gone, their mounts detached and
-    /// left to upload what was written.
+    /// Stops every instance (the server is shutting down) and waits (a while) until they are
+    /// gone, their mounts detached and left to upload what was written.
     pub async fn stop_all(&self) {
         let stopped: Vec<_> = self
             .deployments
