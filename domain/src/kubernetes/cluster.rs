@@ -240,16 +240,15 @@ impl Cluster {
         self.keep_secret(service, &name, secrets).await
     }
 
-    /// Keeps the Secret its instances' mount sidecars read the service's `mount` from
-    /// ([`super::mount::secret_entries`]) equal to `remote`: deleted without one.
+    /// Keeps the Secret its instances' mount sidecars read the service's `mount` from equal to
+    /// `entries` ([`super::mount::secret_entries`]): deleted when there are none.
     pub async fn prepare_instances_mount(
         &self,
         service: &Service,
-        remote: Option<&crate::jobs::rclone::Remote>,
+        entries: &[(String, String)],
     ) -> Result<(), String> {
-        let entries = remote.map(super::mount::secret_entries).unwrap_or_default();
         let name = super::mount::instances_secret_name(&service.name);
-        self.keep_secret(service, &name, &entries).await
+        self.keep_secret(service, &name, entries).await
     }
 
     /// Applies the service's Secret `name` with `entries`, or deletes it when there are none.

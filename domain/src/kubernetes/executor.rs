@@ -302,20 +302,24 @@ impl Executor for KubernetesExecutor {
     ) -> Result<(), String> {
         let variables = secret_variables(secrets);
         let mount = rclone::for_instances(service, secrets, &self.storage).transpose()?;
+        let mount = mount
+            .as_ref()
+            .map(super::mount::secret_entries)
+            .unwrap_or_default();
         self.cluster.prepare_service(service, &variables).await?;
         // Before the pods that read it; deleted only once none does.
-        if mount.is_some() {
+        if !mount.is_empty() {
             self.cluster
-                .prepare_instances_mount(service, mount.as_ref())
+                .prepare_instances_mount(service, &mount)
                 .await?;
         }
         // A change of either rolls the instances.
         let mut rolled = variables;
-        rolled.extend(mount.iter().flat_map(super::mount::secret_entries));
+        rolled.extend(mount.iter().cloned());
         self.cluster.apply_exposed(service, &rolled).await?;
         self.cluster.apply_workers(service, &rolled).await?;
-        if mount.is_none() {
-            self.cluster.prepare_instances_mount(service, None).await?;
+        if mount.is_empty() {
+            self.cluster.prepare_instances_mount(service, &[]).await?;
         }
         Ok(())
     }
