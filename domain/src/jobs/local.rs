@@ -476,6 +476,17 @@ impl LocalExecutor {
             None => {
                 let mut command = Command::new(program);
                 command.args(&args);
+                // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+                unsafe {
+                    command.pre_exec(|| {
+                        // Nothing outlives the server that runs it (a job's lease will be
+                        // taken over, an instance started again). In the sandbox, bubblewrap's
+                        // `--die-with-parent` does it, and without a `pre_exec` the child is
+                        // spawned without copying the server's page tables (`posix_spawn`).
+                        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                        Ok(())
+                    });
+                }
                 command
             }
         };
@@ -487,15 +498,6 @@ impl LocalExecutor {
             .stdin(Stdio::null())
             .process_group(0)
             .kill_on_drop(true);
-        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
-        unsafe {
-            command.pre_exec(|| {
-                // Nothing outlives the server that runs it (a job's lease will be taken over,
-                // an instance started again).
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
         Ok((command, seen_dir.to_path_buf()))
     }
 
