@@ -3,9 +3,9 @@
 //!
 //! A member's copy reads its inputs from, and writes its outputs to, this platform's store
 //! (`minio.<origin>`, with the owner's store keys), so a job handed over finds its file here
-//! and its results come back here. The copy has no `clusters` (their credentials stay here)
-//! and does not delegate further in a star; in a mesh it keeps the other members, without
-//! credentials.
+//! and its results come back here. In a star the copy has no `clusters` and does not delegate
+//! further. In a mesh it keeps the other members and the passwords to reach them, as upstream
+//! copies a mesh, so that it can hand jobs on; never the owner's OIDC refresh token.
 
 use std::collections::BTreeMap;
 
@@ -305,16 +305,27 @@ pub fn member_copy(
                 ..federation.clone()
             };
             copy.set_federation(&others);
-            // Which clusters the others are, without the credentials to reach them (left
-            // out, not blank: blank keeps a stored value, and the member has none yet).
-            if let Some(Value::Object(clusters)) = copy.inactive.get_mut("clusters") {
-                for cluster in clusters.values_mut() {
-                    if let Value::Object(fields) = cluster {
-                        fields.remove("auth_password");
-                        fields.remove("refresh_token");
+            // The others' clusters with their passwords. A refresh token is the owner's
+            // session with this cluster's provider (one that rotates it would end the one
+            // left here): the member's admin sets one of their own. Credentials not known are
+            // left out, not blank: blank keeps a stored value, and the member has none yet.
+            let reached: serde_json::Map<String, Value> = clusters(service, secrets)
+                .into_iter()
+                .filter(|(id, _)| others.members.iter().any(|m| &m.cluster_id == id))
+                .map(|(id, cluster)| {
+                    let mut fields = json!({
+                        "endpoint": cluster.endpoint,
+                        "auth_user": cluster.auth_user,
+                        "ssl_verify": cluster.ssl_verify,
+                    });
+                    if !cluster.auth_password.is_empty() {
+                        fields["auth_password"] = cluster.auth_password.into();
                     }
-                }
-            }
+                    (id, fields)
+                })
+                .collect();
+            copy.inactive
+                .insert("clusters".into(), Value::Object(reached));
         }
         _ => {
             copy.set_federation(&Federation::default());
@@ -326,4 +337,81 @@ pub fn member_copy(
         format!("{}/{}", origin(service), service.name),
     );
     copy
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mesh() -> (Service, BTreeMap<String, String>) {
+        let service = serde_json::from_value(json!({
+            "name": "edge", "image": "i", "script": "s", "cluster_id": "pi",
+            "federation": {"topology": "mesh", "members": [
+                {"type": "oscar", "cluster_id": "cloud", "service_name": "edge"},
+                {"type": "oscar", "cluster_id": "hpc", "service_name": "edge"},
+                {"type": "oscar", "cluster_id": "egi", "service_name": "edge"}]},
+            "clusters": {
+                "cloud": {"endpoint": "https://cloud", "auth_user": "oscar"},
+                "hpc": {"endpoint": "https://hpc", "auth_user": "oscar"},
+                "egi": {"endpoint": "https://egi"}}
+        }))
+        .unwrap();
+        let secrets = BTreeMap::from([
+            ("clusters.cloud.auth_password".into(), "cloud-pw".into()),
+            ("clusters.hpc.auth_password".into(), "hpc-pw".into()),
+            ("clusters.egi.refresh_token".into(), "owners-token".into()),
+        ]);
+        (service, secrets)
+    }
+
+    #[test]
+    fn a_mesh_copy_reaches_the_other_members_with_their_passwords_only() {
+        let (service, secrets) = mesh();
+        let federation = service.federation().unwrap();
+        let cloud = &federation.members[0];
+        let copy = member_copy(&service, &secrets, &federation, cloud, &json!({}));
+        let members: Vec<_> = copy
+            .federation()
+            .unwrap()
+            .members
+            .iter()
+            .map(Replica::label)
+            .collect();
+        assert_eq!(members, ["hpc/edge", "egi/edge"]);
+        let clusters = &copy.inactive["clusters"];
+        // Not its own cluster: the copy never reaches itself.
+        assert!(clusters.get("cloud").is_none(), "{clusters}");
+        assert_eq!(clusters["hpc"]["auth_password"], "hpc-pw");
+        assert_eq!(clusters["hpc"]["endpoint"], "https://hpc");
+        // Reached with the owner's token here: neither the token nor a blank password goes.
+        assert_eq!(clusters["egi"]["endpoint"], "https://egi");
+        assert!(clusters["egi"].get("auth_password").is_none(), "{clusters}");
+        assert!(
+            !serde_json::to_string(&copy)
+                .unwrap()
+                .contains("owners-token")
+        );
+    }
+
+    #[test]
+    fn a_star_copy_has_no_clusters_and_no_members() {
+        let (mut service, secrets) = mesh();
+        let mut federation = service.federation().unwrap();
+        federation.topology = Topology::Star;
+        service.set_federation(&federation);
+        let copy = member_copy(
+            &service,
+            &secrets,
+            &federation,
+            &federation.members[0],
+            &json!({}),
+        );
+        assert!(copy.federation().is_none());
+        assert!(copy.inactive.get("clusters").is_none());
+        let text = serde_json::to_string(&copy).unwrap();
+        assert!(
+            !text.contains("-pw") && !text.contains("owners-token"),
+            "{text}"
+        );
+    }
 }
