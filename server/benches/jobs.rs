@@ -17,6 +17,9 @@
 //!    script's own time (`/bin/sh` running the same script directly); then the warm path's
 //!    throughput with `max_scale` 4 and 8 clients at once.
 //!
+//! Parts can be picked by name: `cargo bench -p server --bench jobs -- noop pulls` runs 2 and 4
+//! (names: `start`, `noop`, `sandbox`, `pulls`, `run`); no name runs them all.
+//!
 //! See BENCHMARKS.md for results.
 
 #[path = "../tests/common/mod.rs"]
@@ -37,10 +40,22 @@ const RATE: u64 = 50;
 const UPLOADS: usize = 500;
 const NOOP_JOBS: usize = 1_000;
 
+/// Whether the part `name` was asked for (all are when none is named).
+fn wanted(name: &str) -> bool {
+    let named: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    named.is_empty() || named.iter().any(|n| n == name)
+}
+
 #[tokio::main]
 async fn main() {
     let mut starts = Vec::new();
     for executor in ["image", "host"] {
+        if !(wanted("start") || wanted("noop") || wanted("run")) {
+            break;
+        }
         let stamps = tempfile::tempdir().unwrap();
         // Jobs mark their start where the bench reads it (a writable sandbox mount).
         let mount = format!("{}:rw", stamps.path().display());
@@ -57,22 +72,30 @@ async fn main() {
             "== {executor} executor: jobs run {}",
             app.app.state.info.executor
         );
-        let p50 = upload_to_start(&mut app, stamps.path()).await;
-        noop_rate(&mut app, stamps.path()).await;
-        warm_runs(&mut app).await;
-        starts.push(p50);
+        if wanted("start") {
+            starts.push(upload_to_start(&mut app, stamps.path()).await);
+        }
+        if wanted("noop") {
+            noop_rate(&mut app, stamps.path()).await;
+        }
+        if wanted("run") {
+            warm_runs(&mut app).await;
+        }
     }
-    println!(
-        "image executor vs host executor, upload acknowledged → script start, p50: {:.1} ms vs {:.1} ms: {:+.1} ms",
-        starts[0],
-        starts[1],
-        starts[0] - starts[1]
-    );
-
-    let app = TestApp::new().await;
-    let dir = tempfile::tempdir().unwrap();
-    sandbox_cost(&app, dir.path()).await;
-    pulls().await;
+    if let [image, host] = starts[..] {
+        println!(
+            "image executor vs host executor, upload acknowledged → script start, p50: {image:.1} ms vs {host:.1} ms: {:+.1} ms",
+            image - host
+        );
+    }
+    if wanted("sandbox") {
+        let app = TestApp::new().await;
+        let dir = tempfile::tempdir().unwrap();
+        sandbox_cost(&app, dir.path()).await;
+    }
+    if wanted("pulls") {
+        pulls().await;
+    }
 }
 
 /// 1. Upload acknowledged → script start; returns the p50 in milliseconds.
@@ -169,37 +192,44 @@ async fn noop_rate(app: &mut TestApp, dir: &Path) {
             .status,
         201
     );
-    let owner = domain::access::ADMIN_OWNER.to_string();
-    let started = Instant::now();
-    for i in 0..NOOP_JOBS {
-        let new = NewJob {
-            service: "bench-noop".into(),
-            owner: owner.clone(),
-            trigger: Trigger::Api,
-            event: format!("{{\"i\": {i}}}"),
-            input: None,
-            object: None,
-            handover: Handover::default(),
-        };
-        jobs::enqueue(&app.app.state.db, &app.app.state.jobs, new)
-            .await
-            .unwrap();
-    }
-    let queued = started.elapsed();
-    loop {
-        let counts = jobs::counts(&app.app.state.db, Some("bench-noop"), None)
-            .await
-            .unwrap();
-        let done: i64 = counts
-            .iter()
-            .filter(|(s, _)| s.is_final())
-            .map(|(_, n)| n)
-            .sum();
-        if done as usize >= NOOP_JOBS {
-            break;
+    let state = &app.app.state;
+    let enqueue = |count: usize| async move {
+        for i in 0..count {
+            let new = NewJob {
+                service: "bench-noop".into(),
+                owner: domain::access::ADMIN_OWNER.to_string(),
+                trigger: Trigger::Api,
+                event: format!("{{\"i\": {i}}}"),
+                input: None,
+                object: None,
+                handover: Handover::default(),
+            };
+            jobs::enqueue(&state.db, &state.jobs, new).await.unwrap();
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    };
+    let finished = |count: usize| async move {
+        loop {
+            let counts = jobs::counts(&state.db, Some("bench-noop"), None)
+                .await
+                .unwrap();
+            let done: i64 = counts
+                .iter()
+                .filter(|(s, _)| s.is_final())
+                .map(|(_, n)| n)
+                .sum();
+            if done as usize >= count {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    // The first job pulls the image when no part before did: not what this measures.
+    enqueue(1).await;
+    finished(1).await;
+    let started = Instant::now();
+    enqueue(NOOP_JOBS).await;
+    let queued = started.elapsed();
+    finished(NOOP_JOBS + 1).await;
     let total = started.elapsed();
     let rate = NOOP_JOBS as f64 / total.as_secs_f64();
     let baseline = 1000.0 / direct_supervisor_ms(app, dir, 100, Wrap::Plain).await;
