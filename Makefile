@@ -42,12 +42,16 @@ test-tools: tools
 site: tools
 	cargo leptos build --cargo-locked
 
-run: site
-	LEPTOS_SITE_ROOT=target/site exec $(SERVER)
-
 RELEASE := $(CARGO_TARGET_DIR)/release
 # The supervisor runs inside users' images (glibc or musl alike), so it is linked statically.
 STATIC := $(shell uname -m)-unknown-linux-musl
+
+# Jobs run the static supervisor, as in the image (Dockerfile): a small static program starts
+# in about half the time of this server's own `supervise` (BENCHMARKS.md).
+run: site
+	cargo build --locked -p supervisor --target $(STATIC)
+	OSCAR_SUPERVISOR="$${OSCAR_SUPERVISOR:-$(CARGO_TARGET_DIR)/$(STATIC)/debug/oscar-supervisor}" \
+	  LEPTOS_SITE_ROOT=target/site exec $(SERVER)
 
 # What the production image ships, and all the Dockerfile builds with: the release server,
 # the optimised site beside it (not in target/site, which `make run` serves) and the static
@@ -118,8 +122,11 @@ fuzz:
 
 test: lint unit manifests e2e clients api reliability-ci release-smoke
 
+# Jobs run the static supervisor the image ships, as the server the image runs does.
 bench: tools
-	cargo bench -p server --bench foundation --bench jobs --bench uploads --bench kubernetes --locked
+	cargo build --release --locked -p supervisor --target $(STATIC)
+	OSCAR_SUPERVISOR=$(CARGO_TARGET_DIR)/$(STATIC)/release/oscar-supervisor \
+	  cargo bench -p server --bench foundation --bench jobs --bench uploads --bench kubernetes --locked
 
 # Through the real listeners: the server `make run` serves against the release server.
 bench-served: site build

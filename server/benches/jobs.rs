@@ -40,6 +40,14 @@ const RATE: u64 = 50;
 const UPLOADS: usize = 500;
 const NOOP_JOBS: usize = 1_000;
 
+/// The supervisor the server would run: `OSCAR_SUPERVISOR` (`make bench` names the static one
+/// the image ships), else the tests' `server supervise`.
+fn supervisor_as_served(config: &mut server::config::Config) {
+    if let Ok(supervisor) = std::env::var("OSCAR_SUPERVISOR") {
+        config.supervisor = Some(vec![supervisor]);
+    }
+}
+
 /// Whether the part `name` was asked for (all are when none is named).
 fn wanted(name: &str) -> bool {
     let named: Vec<String> = std::env::args()
@@ -66,11 +74,13 @@ async fn main() {
             if executor == "host" {
                 c.executor = ExecutorConfig::Host;
             }
+            supervisor_as_served(c);
         })
         .await;
         println!(
-            "== {executor} executor: jobs run {}",
-            app.app.state.info.executor
+            "== {executor} executor: jobs run {}; supervisor: {}",
+            app.app.state.info.executor,
+            app.config.supervisor.as_ref().unwrap().join(" ")
         );
         if wanted("start") {
             starts.push(upload_to_start(&mut app, stamps.path()).await);
@@ -89,7 +99,7 @@ async fn main() {
         );
     }
     if wanted("sandbox") {
-        let app = TestApp::new().await;
+        let app = TestApp::with_config(supervisor_as_served).await;
         let dir = tempfile::tempdir().unwrap();
         sandbox_cost(&app, dir.path()).await;
     }
