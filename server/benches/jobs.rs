@@ -40,12 +40,23 @@ const RATE: u64 = 50;
 const UPLOADS: usize = 500;
 const NOOP_JOBS: usize = 1_000;
 
-/// The supervisor the server would run: `OSCAR_SUPERVISOR` (`make bench` names the static one
-/// the image ships), else the tests' `server supervise`.
-fn supervisor_as_served(config: &mut server::config::Config) {
-    if let Ok(supervisor) = std::env::var("OSCAR_SUPERVISOR") {
-        config.supervisor = Some(vec![supervisor]);
-    }
+/// Embedded mode on `executor` (image or host) for parts 1, 2 and 5, its jobs allowed to
+/// write their start stamps to `stamps`. They run `supervisor` (`OSCAR_SUPERVISOR`, which
+/// `make bench` sets to the static one the image ships), else this server's `supervise`.
+async fn bench_app(executor: &str, stamps: &Path, supervisor: Option<&str>) -> TestApp {
+    let mount = format!("{}:rw", stamps.display());
+    TestApp::with_config(|c| {
+        c.jobs.max_concurrent_per_service = 64;
+        c.jobs.reconcile_every = None;
+        c.job_mounts = vec![domain::jobs::sandbox::JobMount::parse(&mount).unwrap()];
+        if executor == "host" {
+            c.executor = ExecutorConfig::Host;
+        }
+        if let Some(supervisor) = supervisor {
+            c.supervisor = Some(vec![supervisor.into()]);
+        }
+    })
+    .await
 }
 
 /// Whether the part `name` was asked for (all are when none is named).
@@ -65,28 +76,22 @@ async fn main() {
             break;
         }
         let stamps = tempfile::tempdir().unwrap();
-        // Jobs mark their start where the bench reads it (a writable sandbox mount).
-        let mount = format!("{}:rw", stamps.path().display());
-        let mut app = TestApp::with_config(|c| {
-            c.jobs.max_concurrent_per_service = 64;
-            c.jobs.reconcile_every = None;
-            c.job_mounts = vec![domain::jobs::sandbox::JobMount::parse(&mount).unwrap()];
-            if executor == "host" {
-                c.executor = ExecutorConfig::Host;
-            }
-            supervisor_as_served(c);
-        })
-        .await;
+        let served = std::env::var("OSCAR_SUPERVISOR").ok();
+        let mut app = bench_app(executor, stamps.path(), served.as_deref()).await;
         println!(
-            "== {executor} executor: jobs run {}; supervisor: {}",
-            app.app.state.info.executor,
-            app.config.supervisor.as_ref().unwrap().join(" ")
+            "== {executor} executor: jobs run {}",
+            app.app.state.info.executor
         );
         if wanted("start") {
             starts.push(upload_to_start(&mut app, stamps.path()).await);
         }
         if wanted("noop") {
             noop_rate(&mut app, stamps.path()).await;
+            if served.is_some() {
+                // Against the default, this server's own `supervise`, in the same run.
+                let mut own = bench_app(executor, stamps.path(), None).await;
+                noop_rate(&mut own, stamps.path()).await;
+            }
         }
         if wanted("run") {
             warm_runs(&mut app).await;
@@ -99,7 +104,12 @@ async fn main() {
         );
     }
     if wanted("sandbox") {
-        let app = TestApp::with_config(supervisor_as_served).await;
+        let app = TestApp::with_config(|c| {
+            if let Ok(supervisor) = std::env::var("OSCAR_SUPERVISOR") {
+                c.supervisor = Some(vec![supervisor]);
+            }
+        })
+        .await;
         let dir = tempfile::tempdir().unwrap();
         sandbox_cost(&app, dir.path()).await;
     }
@@ -243,8 +253,19 @@ async fn noop_rate(app: &mut TestApp, dir: &Path) {
     let total = started.elapsed();
     let rate = NOOP_JOBS as f64 / total.as_secs_f64();
     let baseline = 1000.0 / direct_supervisor_ms(app, dir, 100, Wrap::Plain).await;
+    // `oscar-supervisor`, or `server supervise`.
+    let command = app.config.supervisor.as_ref().unwrap();
+    let program = Path::new(&command[0])
+        .file_name()
+        .unwrap()
+        .to_string_lossy();
+    let supervisor = [program.to_string()]
+        .into_iter()
+        .chain(command[1..].iter().cloned())
+        .collect::<Vec<_>>()
+        .join(" ");
     println!(
-        "no-op jobs: {NOOP_JOBS} queued in {:.2} s, all finished after {:.2} s: {rate:.0} jobs/s",
+        "no-op jobs ({supervisor}): {NOOP_JOBS} queued in {:.2} s, all finished after {:.2} s: {rate:.0} jobs/s",
         queued.as_secs_f64(),
         total.as_secs_f64()
     );
