@@ -341,18 +341,53 @@ async fn kept(stderr: Option<tokio::process::ChildStderr>) -> String {
     String::from_utf8_lossy(&text).trim().to_string()
 }
 
-/// Whether something is mounted on `path`: it lies on another device than its parent.
-/// A FUSE mount whose server is gone answers nothing but ENOTCONN: a mount point too.
+/// Whether something is mounted on `path` (a mount whose rclone is gone included), from the
+/// mount table. Never by a stat of the mount: rclone answers that only after asking the store,
+/// which may be this server, on the very thread the stat would block.
 fn is_mount_point(path: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (
-        std::fs::metadata(path),
-        path.parent().map(std::fs::metadata),
-    ) {
-        (Ok(this), Some(Ok(parent))) => this.dev() != parent.dev(),
-        (Err(e), _) => e.raw_os_error() == Some(libc::ENOTCONN),
-        _ => false,
+    let Some(path) = path
+        .parent()
+        .and_then(|parent| std::fs::canonicalize(parent).ok())
+        .zip(path.file_name())
+        .map(|(parent, name)| parent.join(name))
+    else {
+        return false;
+    };
+    std::fs::read_to_string("/proc/self/mountinfo").is_ok_and(|table| mounted_in(&table, &path))
+}
+
+/// Whether `mountinfo` (proc(5)) lists a mount on `path`, absolute and canonical.
+fn mounted_in(mountinfo: &str, path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    mountinfo
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .any(|point| unescape_octal(point) == path.as_os_str().as_bytes())
+}
+
+/// A mount table's path: space, tab, newline and backslash are written `\ooo`.
+fn unescape_octal(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let code = bytes.get(i + 1..i + 4).and_then(|digits| {
+            std::str::from_utf8(digits)
+                .ok()
+                .and_then(|d| u8::from_str_radix(d, 8).ok())
+        });
+        match (bytes[i], code) {
+            (b'\\', Some(code)) => {
+                out.push(code);
+                i += 4;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
     }
+    out
 }
 
 /// How rclone reaches a mount's provider: its `RCLONE_CONFIG_OSCAR_*` variables (credentials
@@ -491,6 +526,30 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn mount_points_are_read_from_the_mount_table() {
+        let table = "22 27 0:21 / /proc rw,relatime - proc proc rw\n\
+                     31 27 0:50 / /data/exposed/my\\040site-0.mount/at rw,nosuid - fuse.rclone OSCAR:b rw\n";
+        assert!(mounted_in(table, Path::new("/proc")));
+        assert!(mounted_in(
+            table,
+            Path::new("/data/exposed/my site-0.mount/at")
+        ));
+        assert!(!mounted_in(
+            table,
+            Path::new("/data/exposed/my site-0.mount")
+        ));
+        assert!(!mounted_in(
+            table,
+            Path::new("/data/exposed/my\\040site-0.mount/at")
+        ));
+        // On this machine: /proc is a mount point, this crate's sources are not.
+        assert!(is_mount_point(Path::new("/proc")));
+        assert!(!is_mount_point(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+        ));
+    }
 
     fn config(providers: serde_json::Value) -> FunctionConfig {
         serde_json::from_value(json!({"storage_providers": providers})).unwrap()
