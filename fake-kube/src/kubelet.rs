@@ -39,6 +39,9 @@ pub struct Kubelet {
     /// Images whose pods a ResourceQuota refuses: no pod is made, the Job gets a
     /// `FailedCreate` warning Event instead, as from the Job controller.
     pub over_quota: Vec<String>,
+    /// Images whose pods no node has room for: they stay pending, unschedulable, as the
+    /// scheduler leaves them.
+    pub unschedulable: Vec<String>,
 }
 
 impl FakeCluster {
@@ -104,12 +107,24 @@ async fn run_job(cluster: FakeCluster, kubelet: Kubelet, job: Value) {
         return;
     }
     let mut spec = template["spec"].clone();
+    let owner = json!([{"apiVersion": "batch/v1", "kind": "Job", "name": job_name,
+        "uid": job["metadata"]["uid"], "controller": true}]);
+    if kubelet.unschedulable.contains(&image) {
+        let pod = json!({
+            "metadata": {"name": pod_name, "labels": labels, "ownerReferences": owner},
+            "spec": spec,
+            "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled",
+                "status": "False", "reason": "Unschedulable",
+                "message": "0/1 nodes are available: 1 Insufficient cpu."}]},
+        });
+        let _ = cluster.store().create("pods", "v1", "Pod", &namespace, pod);
+        return;
+    }
     spec["nodeName"] = json!(NODE);
     let pod = json!({
         "metadata": {"name": pod_name, "labels": labels,
             "annotations": template["metadata"]["annotations"],
-            "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": job_name,
-                "uid": job["metadata"]["uid"], "controller": true}]},
+            "ownerReferences": owner},
         "spec": spec,
         "status": {"phase": "Pending",
             "conditions": [{"type": "PodScheduled", "status": "True"}]},

@@ -38,6 +38,7 @@ async fn main() {
         )]),
         unpullable: Vec::new(),
         over_quota: Vec::new(),
+        unschedulable: Vec::new(),
     });
     let served = fake.serve().await.unwrap();
     let kubeconfig = served.kubeconfig.clone();

@@ -666,6 +666,44 @@ async fn a_job_too_big_for_the_quota_here_goes_to_a_member() {
     assert_eq!(names_in(&alone, "Failed").len(), 1, "{alone}");
 }
 
+/// Kubernetes mode: a job whose pod no node has room for (it stays unschedulable) is taken
+/// back once it has waited the service's threshold, its Job deleted, and handed to the member,
+/// which reads the input from the edge's store and writes the output back there. Its log
+/// says why it left.
+#[tokio::test]
+async fn a_job_the_cluster_cannot_schedule_goes_to_a_member() {
+    use common::cluster::{NAMESPACE, UNSCHEDULABLE, app_adjusted};
+    // The member runs scripts with its own programs: the image is the edge cluster's.
+    let mut cloud =
+        TestApp::with_config(|config| config.executor = server::config::ExecutorConfig::Host).await;
+    let cloud_address = serve(&cloud).await;
+    let kube = common::cluster::cluster().await;
+    let mut edge = app_adjusted(&kube, Duration::from_secs(120), None, |config| {
+        config.jobs.private_peers = true
+    })
+    .await;
+    let members = json!([{"type": "oscar", "cluster_id": "cloud", "service_name": "wide"}]);
+    let mut service = busy_edge("wide", members, json!({"cloud": cluster(cloud_address)}));
+    service["image"] = json!(UNSCHEDULABLE);
+    service["script"] = json!(UPPERCASE);
+    let created = edge.rest("POST", "/system/services", Some(service)).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    jobs::put(&edge, "wide", "in/a.txt", b"a").await;
+    let here = settled(&mut edge, "wide", 1, &["Delegated"]).await;
+    let job = names_in(&here, "Delegated").remove(0);
+    settled(&mut cloud, "wide", 1, &["Succeeded"]).await;
+    assert_eq!(
+        jobs::get(&edge, "wide", "out/a.txt").await.as_deref(),
+        Some(&b"A"[..])
+    );
+    assert!(kube.fake.get("jobs", NAMESPACE, &job).is_none());
+    let log = jobs::log(&mut edge, "wide", &job).await;
+    assert!(
+        log.contains("not started here") && log.contains("Insufficient cpu"),
+        "{log}"
+    );
+}
+
 /// A cloud and an edge signing in with `op`, and alice's busy service `name` on the edge
 /// whose member on the cloud it reaches with her refresh token; with her access token.
 async fn via_refresh_token(op: &common::oidc::FakeOp, name: &str) -> (TestApp, TestApp, String) {

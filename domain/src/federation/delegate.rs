@@ -83,6 +83,32 @@ pub async fn hold(
     .await?)
 }
 
+/// Takes back a job this server runs but its executor has not started (a cluster with no
+/// room for it), to offer it: pending again, still held by this server, its attempt not
+/// counted. None when it is no longer this server's running job, was handed here (never
+/// handed on), or the members refused it too recently to be asked again.
+pub async fn take_back(
+    db: &Database,
+    instance: &str,
+    job: &str,
+    reason: &str,
+) -> AppResult<Option<Waiting>> {
+    let now = Timestamp::now();
+    Ok(sqlx::query_as(
+        "UPDATE jobs SET state = 'pending', attempts = attempts - 1, started_at = NULL,
+                         run_after = $1, reason = $2
+         WHERE name = $3 AND state = 'running' AND lease_owner = $4 AND stop_requested IS NULL
+           AND delegated_from IS NULL AND (delegate_after IS NULL OR delegate_after <= $1)
+         RETURNING created_at, delegate_after, delegated_to, delegated_from",
+    )
+    .bind(now)
+    .bind(reason)
+    .bind(job)
+    .bind(instance)
+    .fetch_optional(db.pool())
+    .await?)
+}
+
 /// Offers whose server stopped renewing them (it died): the jobs are pending again, still
 /// naming the member they were offered to. Returns them.
 pub async fn recover_expired(db: &Database) -> AppResult<Vec<(String, String)>> {

@@ -228,6 +228,35 @@ async fn offer(
     Ok(())
 }
 
+/// How often a run that has waited its service's threshold asks whether it has started.
+const UNSTARTED_CHECK: Duration = Duration::from_secs(2);
+
+/// Once a run has waited `after` (None: never), whether its executor has started it yet;
+/// when not, takes the job back to offer it (`delegate::take_back`). Returns its wait and
+/// why it did not start.
+async fn unstarted(
+    db: &Database,
+    jobs: &Jobs,
+    service: &Service,
+    job: &str,
+    after: Option<Duration>,
+) -> (delegate::Waiting, String) {
+    let Some(after) = after else {
+        return std::future::pending().await;
+    };
+    tokio::time::sleep(after).await;
+    loop {
+        if let Some(why) = jobs.executor().unstarted(service, job).await {
+            match delegate::take_back(db, jobs.instance(), job, &why).await {
+                Ok(Some(waiting)) => return (waiting, why),
+                Ok(None) => {}
+                Err(err) => tracing::warn!(%job, %err, "cannot take back a job that did not start"),
+            }
+        }
+        tokio::time::sleep(UNSTARTED_CHECK).await;
+    }
+}
+
 /// How long a job's bookkeeping is retried while the database is unreachable; after that
 /// the lease expires and the job runs again.
 const RETRY_BOOKKEEPING_FOR: Duration = Duration::from_secs(300);
@@ -313,6 +342,12 @@ pub(crate) async fn execute(
     let notes = log.clone();
     let mut stop = jobs.stoppable(job);
     let started = std::time::Instant::now();
+    // A federated service's job the cluster has no room for goes to a member; not a
+    // synchronous run, whose caller waits here.
+    let hand_over_after = service
+        .federation()
+        .filter(|_| !sync)
+        .map(|federation| Duration::from_secs(federation.rescheduler_threshold));
     let result = if let Some(reason) = missing_volume {
         let _ = notes.send(logs::note(&reason)).await;
         drop(log);
@@ -337,6 +372,22 @@ pub(crate) async fn execute(
                     report: Report::Failed { exit_code: None, reason, outputs: Vec::new() },
                     response: None,
                 })
+            }
+            (waiting, why) = unstarted(db, jobs, &service, job, hand_over_after) => {
+                if let Err(err) = jobs.executor().stop(&service, job).await {
+                    tracing::warn!(%job, %err, "cannot remove the job where it did not start");
+                }
+                let waited = started.elapsed().as_secs();
+                let note = format!("not started here after {waited} s ({why}): offered to the federation members");
+                let _ = notes.send(logs::note(note)).await;
+                drop(notes);
+                let _ = writer.await;
+                jobs.changed(&service.name, job);
+                // As for any offer: a job not handed over is let go (and runs here again).
+                if let Err(err) = delegate::hand_off(db, jobs, job, &service, &waiting).await {
+                    tracing::warn!(%job, %err, "cannot hand the job to a federation member");
+                }
+                return Ok(Vec::new());
             }
         }
     };

@@ -130,6 +130,13 @@ pub trait Executor: Send + Sync {
         Ok(())
     }
 
+    /// Why a submitted run of `job` has not started yet (a cluster with no room for its
+    /// pod), or None once it runs; a federated service's job may then go to a member. The
+    /// local executors start what they are given at once.
+    async fn unstarted(&self, _service: &Service, _job: &str) -> Option<String> {
+        None
+    }
+
     /// Refuses what a service to be created or updated may not use where its jobs run
     /// (another user's image pull Secret), before anything is prepared or stored.
     async fn check_service(&self, _service: &Service) -> AppResult<()> {

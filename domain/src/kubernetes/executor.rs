@@ -274,6 +274,20 @@ impl Executor for KubernetesExecutor {
             .await
     }
 
+    async fn unstarted(&self, service: &Service, job: &str) -> Option<String> {
+        let (found, pods) = self
+            .tracker
+            .observe(&self.cluster.namespace_of(service), job);
+        // Not seen yet: submitted a moment ago, or not at all.
+        let found = found?;
+        match observe(Some(&found), &pods) {
+            Observation::Waiting(why) => {
+                Some(why.unwrap_or_else(|| "the cluster has made no pod for it yet".into()))
+            }
+            _ => None,
+        }
+    }
+
     async fn check_service(&self, service: &Service) -> AppResult<()> {
         super::exposed::check(service, self.cluster.settings())?;
         if model::service::mount::Mount::of(service).is_some()

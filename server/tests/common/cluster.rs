@@ -14,6 +14,7 @@ use super::{TestApp, free_port};
 pub const NAMESPACE: &str = "oscar-svc";
 pub const UNPULLABLE: &str = "registry.example/missing:1";
 pub const OVER_QUOTA: &str = "registry.example/too-big:1";
+pub const UNSCHEDULABLE: &str = "registry.example/too-wide:1";
 
 pub struct Cluster {
     pub fake: FakeCluster,
@@ -30,6 +31,7 @@ pub async fn cluster() -> Cluster {
         )]),
         unpullable: vec![UNPULLABLE.into()],
         over_quota: vec![OVER_QUOTA.into()],
+        unschedulable: vec![UNSCHEDULABLE.into()],
     });
     let served = fake.serve().await.unwrap();
     Cluster {
@@ -50,9 +52,22 @@ pub async fn app_with(
     oidc: Option<domain::oidc::OidcSettings>,
     exposed_routes: Option<ExposedRoutes>,
 ) -> TestApp {
+    app_adjusted(cluster, pending_timeout, exposed_routes, |config| {
+        config.oidc = oidc
+    })
+    .await
+}
+
+/// As [`app_with`], the rest of the configuration as `adjust` leaves it.
+pub async fn app_adjusted(
+    cluster: &Cluster,
+    pending_timeout: Duration,
+    exposed_routes: Option<ExposedRoutes>,
+    adjust: impl FnOnce(&mut server::config::Config),
+) -> TestApp {
     let kubeconfig = cluster.served.kubeconfig.clone();
     TestApp::with_config(|config| {
-        config.oidc = oidc;
+        adjust(config);
         config.executor = ExecutorConfig::Kubernetes {
             cluster: ClusterSettings {
                 namespace: NAMESPACE.into(),
