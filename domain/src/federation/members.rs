@@ -407,7 +407,7 @@ mod tests {
             &json!({}),
         );
         assert!(copy.federation().is_none());
-        assert!(copy.inactive.get("clusters").is_none());
+        assert!(!copy.inactive.contains_key("clusters"));
         let text = serde_json::to_string(&copy).unwrap();
         assert!(
             !text.contains("-pw") && !text.contains("owners-token"),
