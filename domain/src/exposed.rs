@@ -36,7 +36,7 @@ use crate::access::Caller;
 use crate::db::Database;
 use crate::jobs::executor::{Execution, Finished, JobVolume, StorageAccess};
 use crate::jobs::executor::{memory_limit, secret_variables};
-use crate::jobs::local::{InstanceKind, Launch, LocalExecutor, mount_dir_of};
+use crate::jobs::local::{InstanceKind, Launch, LocalExecutor, mount_dir_of, staging_dir_of};
 use crate::jobs::logs::{LineSplitter, LogSink};
 use crate::jobs::rclone::{self, Remote};
 use crate::kubernetes::cluster::Cluster;
@@ -1132,6 +1132,7 @@ async fn supervise(
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
     let _ = tokio::fs::remove_dir_all(&dir).await;
+    let _ = tokio::fs::remove_dir_all(staging_dir_of(&dir)).await;
     rclone::remove(&mount_dir_of(&dir)).await;
     let mut state = deployment.state.lock().unwrap();
     state.instances.retain(|i| i.id != instance.id);

@@ -74,6 +74,56 @@ async fn attempt_escapes(mut app: TestApp) {
     assert!(!data_dir.join("planted").exists());
 }
 
+/// A warm worker owns its directory, `requests` in it too: one that makes `requests` a symlink
+/// to a host directory (whose path a job reads in its `/proc/self/mountinfo`) gets no request
+/// written there, the server never reads through it, and the worker starts afresh.
+#[tokio::test]
+async fn a_warm_worker_cannot_point_its_requests_elsewhere() {
+    let mut app = TestApp::new().await;
+    let target = tempfile::tempdir().unwrap();
+    let script = r#"
+# A worker's (and a cold job's) outputs are made in its directory's tmp.
+worker="$(dirname "$(dirname "$TMP_OUTPUT_DIR")")"
+if grep -q sabotage "$INPUT_FILE_PATH"; then
+  mv "$worker/requests" "$worker/requests.old" && ln -s "$TARGET" "$worker/requests"
+fi
+if [ -e "$worker/requests" ]; then echo warm; else echo cold; fi > "$TMP_OUTPUT_DIR/out.txt"
+"#;
+    let mut definition = jobs::service("warm", script);
+    definition["synchronous"] = json!({"min_scale": 1, "max_scale": 1});
+    definition["environment"] = json!({"variables": {"TARGET": target.path()}});
+    let bearer = format!("Bearer {}", jobs::create(&mut app, definition).await);
+    // "warm\n": answered by a warm worker (until one is up, runs are cold jobs).
+    let warm = |answer: &common::TestResponse| {
+        answer.status == http::StatusCode::OK && answer.body.trim() == "d2FybQo="
+    };
+    let until_warm = async |app: &mut TestApp| {
+        let started = std::time::Instant::now();
+        loop {
+            let answer = app.invoke("/run/warm", &bearer, "{}").await;
+            let written: Vec<_> = std::fs::read_dir(target.path()).unwrap().collect();
+            assert!(
+                written.is_empty(),
+                "the server wrote through the worker's symlink"
+            );
+            if warm(&answer) {
+                return;
+            }
+            // Before the fix the server kept writing (and reading) through the symlink and
+            // no worker ever answered again.
+            let waited = started.elapsed();
+            assert!(waited.as_secs() < 60, "no warm answer: {}", answer.body);
+        }
+    };
+    until_warm(&mut app).await;
+    // However this run ends, its worker's `requests` is a symlink after it.
+    app.invoke("/run/warm", &bearer, r#"{"sabotage": true}"#)
+        .await;
+    // The next run finds `requests` a symlink: refused, and a new worker answers after it.
+    until_warm(&mut app).await;
+    assert!(std::fs::read_dir(target.path()).unwrap().next().is_none());
+}
+
 /// `OSCAR_JOB_MOUNTS` shows jobs a host directory, but never one holding or inside the data
 /// directory.
 #[tokio::test]

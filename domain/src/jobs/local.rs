@@ -15,6 +15,7 @@ use model::function::work::{DONE, WORKER_SOCKET, WorkRequest};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 
+use super::beneath::Beneath;
 use super::executor::{EventBody, Execution, Executor, Finished, JobVolume, refused};
 use super::logs::{self, Line, LineSplitter, LogSink, send_all};
 use super::rclone::{self, Mounted, Rclone};
@@ -295,7 +296,7 @@ impl LocalExecutor {
         binds: &[(&Path, &Path)],
         log: LogSink,
     ) -> Result<Finished, String> {
-        let files = prepare(dir, execution)
+        prepare(dir, execution)
             .map_err(|e| format!("cannot prepare the job's working directory: {e}"))?;
         let (mut command, seen_dir) = self.command(dir, image, &[], Network::Host, binds)?;
         // Paths as the job sees them.
@@ -350,7 +351,7 @@ impl LocalExecutor {
         // output pipes open: the group ends with its supervisor.
         group.kill();
         let _ = forwarded.await;
-        read_finished(&files, execution.sync, &status.to_string()).await
+        read_finished(dir.to_path_buf(), execution.sync, status.to_string()).await
     }
 }
 
@@ -400,19 +401,27 @@ fn timed_out(limit: Duration) -> Finished {
     }
 }
 
-/// The report (and a synchronous job's response) the supervisor left in the job's files;
-/// `ended` says how it ended when there is none.
-async fn read_finished(files: &JobFiles, sync: bool, ended: &str) -> Result<Finished, String> {
-    let report = match tokio::fs::read(&files.result).await {
-        Ok(bytes) => serde_json::from_slice::<Report>(&bytes)
-            .map_err(|e| format!("the supervisor's report is unreadable: {e}"))?,
-        Err(_) => return Err(format!("the supervisor ended without a report ({ended})")),
+/// The report (and a synchronous job's response) the supervisor left in the job's directory
+/// `dir`, never through a symlink the job made there; `ended` says how it ended when there is
+/// none.
+async fn read_finished(dir: PathBuf, sync: bool, ended: String) -> Result<Finished, String> {
+    let read = move || {
+        let dir = Beneath::open(&dir).ok();
+        let read = |name: &str| dir.as_ref().and_then(|dir| dir.read(name).ok());
+        let report = match read(RESULT) {
+            Some(bytes) => serde_json::from_slice::<Report>(&bytes)
+                .map_err(|e| format!("the supervisor's report is unreadable: {e}"))?,
+            None => return Err(format!("the supervisor ended without a report ({ended})")),
+        };
+        let response = match (&report, sync) {
+            (Report::Succeeded { .. }, true) => read(RESPONSE),
+            _ => None,
+        };
+        Ok(Finished { report, response })
     };
-    let response = match (&report, sync) {
-        (Report::Succeeded { .. }, true) => tokio::fs::read(&files.response).await.ok(),
-        _ => None,
-    };
-    Ok(Finished { report, response })
+    tokio::task::spawn_blocking(read)
+        .await
+        .map_err(|e| format!("cannot read the job's report: {e}"))?
 }
 
 impl LocalExecutor {
@@ -750,8 +759,8 @@ impl Instance {
 impl LocalExecutor {
     /// Runs `execution` on the warm worker whose directory is `dir` (`seen_dir` inside it),
     /// over `connection` to its socket: its files are laid out as a job's, under `requests/`.
-    /// Also says whether the worker answered: one that did not (lost, or past the time limit)
-    /// may still be running the request.
+    /// Also says whether the worker answered: one that did not (lost, or past the time limit,
+    /// or it changed its `requests`) may still be running the request.
     pub async fn run_on_worker(
         &self,
         dir: &Path,
@@ -760,15 +769,14 @@ impl LocalExecutor {
         execution: Execution,
     ) -> (Result<Finished, String>, bool) {
         use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
-        let request_dir = dir.join("requests").join(&execution.job);
-        let files = match prepare(&request_dir, &execution) {
-            Ok(files) => files,
-            Err(e) => {
-                let _ = tokio::fs::remove_dir_all(&request_dir).await;
-                return (
-                    Err(format!("cannot prepare the request's directory: {e}")),
-                    true,
-                );
+        // Laid out where the worker cannot reach, then moved in: `requests` is the worker's
+        // to change, and the server never writes through what it made there.
+        let staged = staging_dir_of(dir).join(&execution.job);
+        let requests = match stage_request(dir, &staged, &execution) {
+            Ok(requests) => requests,
+            Err(reason) => {
+                let _ = tokio::fs::remove_dir_all(&staged).await;
+                return (Err(reason), false);
             }
         };
         let request = WorkRequest {
@@ -807,19 +815,53 @@ impl LocalExecutor {
         };
         let limit = execution.timeout + GRACE;
         let (result, answered) = match tokio::time::timeout(limit, answered).await {
-            Ok(Ok(())) => (
-                read_finished(&files, execution.sync, "a warm worker").await,
-                true,
-            ),
+            Ok(Ok(())) => match requests.move_out(&execution.job, &staged) {
+                Ok(()) => {
+                    let done =
+                        read_finished(staged.clone(), execution.sync, "a warm worker".into());
+                    (done.await, true)
+                }
+                Err(e) => (
+                    Err(format!("the warm worker lost the request's directory: {e}")),
+                    false,
+                ),
+            },
             Ok(Err(reason)) => (Err(reason), false),
             Err(_) => (Ok(timed_out(limit)), false),
         };
         // A worker that did not answer is started afresh, which removes its files.
-        if answered && let Err(err) = tokio::fs::remove_dir_all(&request_dir).await {
+        if let Err(err) = tokio::fs::remove_dir_all(&staged).await
+            && err.kind() != std::io::ErrorKind::NotFound
+        {
             tracing::warn!(job = %execution.job, %err, "cannot remove the request's directory");
         }
         (result, answered)
     }
+}
+
+/// Where a warm worker's requests are laid out before they are moved in: beside its directory,
+/// out of its reach.
+pub fn staging_dir_of(dir: &Path) -> PathBuf {
+    let mut name = dir.file_name().unwrap_or_default().to_os_string();
+    name.push(".staged");
+    dir.with_file_name(name)
+}
+
+/// Lays out a request's files in `staged` and moves them into the worker's `requests` (in its
+/// directory `dir`), which is returned; refused when the worker made `requests` anything but
+/// a directory.
+fn stage_request(dir: &Path, staged: &Path, execution: &Execution) -> Result<Beneath, String> {
+    prepare(staged, execution)
+        .map_err(|e| format!("cannot prepare the request's directory: {e}"))?;
+    let requests = Beneath::open(dir)
+        .and_then(|dir| dir.dir("requests"))
+        .map_err(|e| {
+            format!("the warm worker's requests directory is not one ({e}): it starts again")
+        })?;
+    requests
+        .move_in(staged, &execution.job)
+        .map_err(|e| format!("cannot hand the request to the warm worker: {e}"))?;
+    Ok(requests)
 }
 
 /// A started process's stdout and stderr, in one pipe.
@@ -879,6 +921,10 @@ impl Drop for ProcessGroup {
     }
 }
 
+/// The supervisor's report and a synchronous job's response, in the job's directory.
+const RESULT: &str = "result.json";
+const RESPONSE: &str = "response";
+
 struct JobFiles {
     config: PathBuf,
     providers: PathBuf,
@@ -894,8 +940,8 @@ impl JobFiles {
             config: dir.join("config"),
             providers: dir.join("providers"),
             tmp: dir.join("tmp"),
-            result: dir.join("result.json"),
-            response: dir.join("response"),
+            result: dir.join(RESULT),
+            response: dir.join(RESPONSE),
             event: dir.join("event"),
         }
     }
@@ -903,7 +949,7 @@ impl JobFiles {
 
 /// Lays out the job directory the way a pod sees its mounts: config, provider keys (0600),
 /// a temporary directory.
-fn prepare(dir: &Path, execution: &Execution) -> std::io::Result<JobFiles> {
+fn prepare(dir: &Path, execution: &Execution) -> std::io::Result<()> {
     let files = JobFiles::under(dir);
     let keys = files.providers.join("minio.default");
     for path in [&files.config, &keys, &files.tmp] {
@@ -927,7 +973,7 @@ fn prepare(dir: &Path, execution: &Execution) -> std::io::Result<JobFiles> {
         std::fs::write(&path, value)?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
     }
-    Ok(files)
+    Ok(())
 }
 
 /// Sends the supervisor's output to the log: the script's lines as the supervisor marked them,

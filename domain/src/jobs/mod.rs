@@ -6,6 +6,7 @@
 //! [`executor::Executor`] and records the outcome; a job whose server died is claimed again once
 //! its lease expires.
 
+mod beneath;
 pub mod deployment;
 pub mod dispatch;
 pub mod events;
