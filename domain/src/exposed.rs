@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -36,7 +36,9 @@ use crate::access::Caller;
 use crate::db::Database;
 use crate::jobs::executor::{Execution, Finished, JobVolume, StorageAccess};
 use crate::jobs::executor::{memory_limit, secret_variables};
-use crate::jobs::local::{InstanceKind, Launch, LocalExecutor, mount_dir_of, staging_dir_of};
+use crate::jobs::local::{
+    InstanceKind, InstanceSocket, Launch, LocalExecutor, mount_dir_of, staging_dir_of,
+};
 use crate::jobs::logs::{LineSplitter, LogSink};
 use crate::jobs::rclone::{self, Remote};
 use crate::kubernetes::cluster::Cluster;
@@ -141,7 +143,7 @@ struct State {
 
 struct InstanceState {
     id: u32,
-    socket: Mutex<Option<PathBuf>>,
+    socket: Mutex<Option<InstanceSocket>>,
     /// Its directory, on the host and as it sees it (a worker's requests go there).
     dir: PathBuf,
     seen_dir: Mutex<PathBuf>,
@@ -158,7 +160,7 @@ struct InstanceState {
 }
 
 impl InstanceState {
-    fn ready_socket(&self) -> Option<PathBuf> {
+    fn ready_socket(&self) -> Option<InstanceSocket> {
         self.socket.lock().unwrap().clone()
     }
 }
@@ -621,10 +623,11 @@ impl Exposed {
             }
             if let Some((instance, socket, in_flight)) = self.pick(launcher, deployment) {
                 *instance.last_used.lock().unwrap() = Instant::now();
-                match UnixStream::connect(&socket).await {
+                match socket.connect().await {
                     Ok(stream) => return Ok((instance, stream, in_flight)),
                     // Exited between the pick and the connect (its supervision takes it out
-                    // of the ready ones), or a full backlog: look again shortly.
+                    // of the ready ones), a full backlog, or its socket replaced by another
+                    // (refused): look again shortly.
                     Err(_) => {
                         drop(in_flight);
                         tokio::time::sleep(PROBE_EVERY).await;
@@ -650,7 +653,7 @@ impl Exposed {
         &self,
         launcher: &Arc<LocalExecutor>,
         deployment: &Arc<Deployment>,
-    ) -> Option<(Arc<InstanceState>, PathBuf, InFlight)> {
+    ) -> Option<(Arc<InstanceState>, InstanceSocket, InFlight)> {
         let (busy_at, most) = match deployment.kind {
             InstanceKind::Exposed => (BUSY_AT, usize::MAX),
             InstanceKind::Worker => (1, 1),
@@ -1157,7 +1160,7 @@ async fn run_instance(
         loop {
             let ready = match &deployment.health_path {
                 Some(path) => answers(&socket, path).await,
-                None => UnixStream::connect(&socket).await.is_ok(),
+                None => socket.connect().await.is_ok(),
             };
             if ready {
                 return;
@@ -1224,8 +1227,8 @@ async fn idle_stop(deployment: &Deployment, instance: &InstanceState) {
 
 /// Whether the instance answers `GET path` with a success or a redirect (a Kubernetes HTTP
 /// probe's rule).
-async fn answers(socket: &Path, path: &str) -> bool {
-    let Ok(mut stream) = UnixStream::connect(socket).await else {
+async fn answers(socket: &InstanceSocket, path: &str) -> bool {
+    let Ok(mut stream) = socket.connect().await else {
         return false;
     };
     let request =

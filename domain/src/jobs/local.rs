@@ -575,7 +575,10 @@ impl LocalExecutor {
             output,
         } = start(command)?;
         let instance = Instance {
-            socket: dir.join(plan.socket),
+            socket: InstanceSocket {
+                path: dir.join(plan.socket),
+                pid: child.id().unwrap_or_default(),
+            },
             seen_dir,
             child,
             _group: group,
@@ -721,9 +724,54 @@ pub struct Launch {
     pub mount: Option<Result<rclone::Remote, String>>,
 }
 
+/// Where an instance takes connections: a socket in its directory, which is the instance's to
+/// change. Made a symlink to another socket on this machine (another service's instance, a
+/// daemon's), it would have the platform send that socket its callers' requests: only a
+/// socket the instance's own processes listen on is connected to.
+#[derive(Debug, Clone)]
+pub struct InstanceSocket {
+    path: PathBuf,
+    /// The process the instance was started as (the sandbox's, or the supervisor's).
+    pid: u32,
+}
+
+impl InstanceSocket {
+    pub async fn connect(&self) -> std::io::Result<tokio::net::UnixStream> {
+        let stream = tokio::net::UnixStream::connect(&self.path).await?;
+        match stream.peer_cred()?.pid() {
+            Some(peer) if descends_from(peer as u32, self.pid) => Ok(stream),
+            _ => Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                "the socket in the instance's directory is not the instance's own",
+            )),
+        }
+    }
+}
+
+/// Whether process `pid` is `ancestor` or one of its descendants (by the parents in `/proc`).
+fn descends_from(mut pid: u32, ancestor: u32) -> bool {
+    let parent = |pid: u32| -> Option<u32> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // After the command's name, which may hold anything but ends with the last ')'.
+        let (_, after) = stat.rsplit_once(')')?;
+        after.split_whitespace().nth(1)?.parse().ok()
+    };
+    // Process trees in a sandbox are shallow; the bound ends a walk that loops.
+    for _ in 0..64 {
+        if pid == ancestor {
+            return true;
+        }
+        match parent(pid) {
+            Some(next) if next > 0 && next != pid => pid = next,
+            _ => return false,
+        }
+    }
+    false
+}
+
 /// A running instance: its process and where it takes connections. Dropping it kills it.
 pub struct Instance {
-    pub socket: PathBuf,
+    pub socket: InstanceSocket,
     /// Its directory as it sees it.
     pub seen_dir: PathBuf,
     child: tokio::process::Child,
@@ -999,4 +1047,38 @@ async fn forward(mut stream: impl AsyncRead + Unpin, log: LogSink) {
     }
     lines.extend(splitter.finish());
     send_all(read_back(&mut lines), &log).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A socket the instance's own processes listen on is connected to; an instance's socket
+    /// made a symlink to one another process listens on is refused.
+    #[tokio::test]
+    async fn only_a_socket_of_the_instances_own_processes_is_connected_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let own = dir.path().join("own.sock");
+        let _listener = tokio::net::UnixListener::bind(&own).unwrap();
+        let socket = |path: &Path, pid| InstanceSocket {
+            path: path.to_path_buf(),
+            pid,
+        };
+        // This process listens: as the instance's first process, or as one it started.
+        assert!(socket(&own, std::process::id()).connect().await.is_ok());
+        // SAFETY: a plain syscall.
+        let parent = unsafe { libc::getppid() } as u32;
+        assert!(socket(&own, parent).connect().await.is_ok());
+        // An instance started by this process, whose socket leads to this process's one.
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let planted = dir.path().join("instance.sock");
+        std::os::unix::fs::symlink(&own, &planted).unwrap();
+        let refused = socket(&planted, child.id()).connect().await.unwrap_err();
+        assert_eq!(refused.kind(), std::io::ErrorKind::PermissionDenied);
+        child.kill().unwrap();
+        let _ = child.wait();
+    }
 }
