@@ -76,13 +76,13 @@ async fn main() {
     if wanted("pulls") {
         pulls().await;
     }
+    let served = std::env::var("OSCAR_SUPERVISOR").ok();
     let mut starts = Vec::new();
     for executor in ["image", "host"] {
         if !(wanted("start") || wanted("noop") || wanted("run")) {
             break;
         }
         let stamps = tempfile::tempdir().unwrap();
-        let served = std::env::var("OSCAR_SUPERVISOR").ok();
         let mut app = bench_app(executor, stamps.path(), served.as_deref()).await;
         println!(
             "== {executor} executor: jobs run {}",
@@ -111,7 +111,7 @@ async fn main() {
     }
     if wanted("sandbox") {
         let app = TestApp::with_config(|c| {
-            if let Ok(supervisor) = std::env::var("OSCAR_SUPERVISOR") {
+            if let Some(supervisor) = served {
                 c.supervisor = Some(vec![supervisor]);
             }
         })
@@ -230,19 +230,9 @@ async fn noop_rate(app: &mut TestApp, dir: &Path) {
             jobs::enqueue(&state.db, &state.jobs, new).await.unwrap();
         }
     };
+    let app = &*app;
     let finished = |count: usize| async move {
-        loop {
-            let counts = jobs::counts(&state.db, Some("bench-noop"), None)
-                .await
-                .unwrap();
-            let done: i64 = counts
-                .iter()
-                .filter(|(s, _)| s.is_final())
-                .map(|(_, n)| n)
-                .sum();
-            if done as usize >= count {
-                return;
-            }
+        while common::jobs::ended(app, "bench-noop").await < count {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     };

@@ -141,15 +141,8 @@ async fn main() {
 async fn all_finished(app: &TestApp, service: &str, count: usize) {
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
-        let counts = jobs::counts(&app.app.state.db, Some(service), None)
-            .await
-            .unwrap();
-        let done: i64 = counts
-            .iter()
-            .filter(|(s, _)| s.is_final())
-            .map(|(_, n)| n)
-            .sum();
-        if done as usize >= count {
+        let done = common::jobs::ended(app, service).await;
+        if done >= count {
             return;
         }
         assert!(Instant::now() < deadline, "{done} of {count} jobs finished");

@@ -113,3 +113,17 @@ pub async fn log(app: &mut TestApp, service: &str, job: &str) -> String {
     assert_eq!(response.status, StatusCode::OK, "{}", response.body);
     response.body
 }
+
+/// How many of `service`'s jobs have ended, from the database (finer than the REST history's
+/// polling, and not limited to its first page).
+pub async fn ended(app: &TestApp, service: &str) -> usize {
+    let counts = domain::jobs::counts(&app.app.state.db, Some(service), None)
+        .await
+        .unwrap();
+    let ended: i64 = counts
+        .iter()
+        .filter(|(state, _)| state.is_final())
+        .map(|(_, n)| n)
+        .sum();
+    ended as usize
+}
