@@ -614,7 +614,7 @@ fn local_executor(
     };
     Ok(LocalExecutor {
         supervisor,
-        work_root,
+        slots: domain::jobs::slots::JobSlots::new(work_root),
         sandbox,
         images,
         pids_limit: config.job_pids_limit,

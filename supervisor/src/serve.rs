@@ -81,7 +81,7 @@ async fn serve(base: &Settings, connection: UnixStream) {
         env: request.env.clone(),
         ..base.clone()
     };
-    let report = match std::fs::read(dir.join("event")) {
+    let report = match std::fs::read(settings.config_dir.join("event")) {
         Ok(event) => supervise(&settings, event).await,
         Err(e) => model::function::Report::Error {
             reason: format!("cannot read the request's event: {e}"),

@@ -1,10 +1,10 @@
-//! The local executors of embedded mode: each job is a supervisor child process in a fresh
-//! working directory and its own process group, killed as a group at its time limit, inside
+//! The local executors of embedded mode: each job is a supervisor child process in a
+//! [slot](super::slots) of its service (its working directory, emptied) and its own process
+//! group, killed as a group at its time limit, inside
 //! the [`sandbox`](super::sandbox). The image executor runs it in the service's image, pulled
 //! into the image cache; the host executor with the host's programs (and without the sandbox
 //! when the host allows none and the operator accepts it).
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -19,7 +19,11 @@ use super::beneath::Beneath;
 use super::executor::{EventBody, Execution, Executor, Finished, JobVolume, refused};
 use super::logs::{self, Line, LineSplitter, LogSink, send_all};
 use super::rclone::{self, Mounted, Rclone};
-use super::sandbox::{IMAGE_JOB_DIR, JobMount, Loader, Network, Programs, Sandbox};
+use super::sandbox::{
+    Bind, IMAGE_JOB_DIR, JobMount, Loader, Network, PLATFORM_CONFIG, PLATFORM_PROVIDERS, Programs,
+    Sandbox,
+};
+use super::slots::{self, JobSlots, Slot, write_over};
 use model::service::Service;
 use model::service::mount::Mount;
 
@@ -31,8 +35,8 @@ const PASSED_THROUGH: &[&str] = &["PATH", "LANG", "LC_ALL", "TZ"];
 pub struct LocalExecutor {
     /// The supervisor program and its leading arguments.
     pub supervisor: Vec<String>,
-    /// Jobs' working directories go under it.
-    pub work_root: PathBuf,
+    /// Jobs' working directories (`jobs/` in the data dir).
+    pub slots: JobSlots,
     /// None: jobs run as plain processes (see `OSCAR_ALLOW_UNSANDBOXED_JOBS`).
     pub sandbox: Option<Sandbox>,
     /// Some: each job runs in its service's image (`OSCAR_EXECUTOR=image`, always sandboxed).
@@ -57,6 +61,14 @@ struct VolumeMount {
 }
 
 impl VolumeMount {
+    fn bind(&self) -> Bind<'_> {
+        Bind {
+            host: &self.host,
+            seen: &self.seen,
+            writable: true,
+        }
+    }
+
     /// The variables by which the supervisor's watchdog keeps the volume to its size.
     fn watched(&self) -> [(String, String); 2] {
         [
@@ -157,53 +169,56 @@ impl Executor for LocalExecutor {
             },
             None => None,
         };
-        let dir = self.work_root.join(&execution.job);
-        let mount_dir = mount_dir_of(&dir);
-        let mount = match &execution.mount {
-            Some(mount) => match async {
-                let remote = rclone::remote(mount, &execution.config, &execution.store_keys)?;
-                self.mount(&remote, image.as_ref(), &mount_dir).await
-            }
-            .await
-            {
-                Ok(mounted) => Some(mounted),
-                Err(reason) => {
-                    rclone::remove(&mount_dir).await;
-                    return Ok(refused(&log, reason).await);
+        let slot = self
+            .slots
+            .take(&service.owner, &service.name)
+            .map_err(|e| format!("cannot prepare the job's working directory: {e}"))?;
+        // Beside the slot, where a restarted server finds what a killed one left mounted.
+        let mount_dir = mount_dir_of(slot.dir());
+        let result = async {
+            let mount = match &execution.mount {
+                Some(mount) => match async {
+                    let remote = rclone::remote(mount, &execution.config, &execution.store_keys)?;
+                    self.mount(&remote, image.as_ref(), &mount_dir).await
                 }
-            },
-            None => None,
-        };
-        let mut binds = Vec::new();
-        binds.extend(
-            volume
-                .as_ref()
-                .map(|v| (v.host.as_path(), v.seen.as_path())),
-        );
-        binds.extend(mount.as_ref().map(|(m, seen)| (m.at(), seen.as_path())));
-        let mut result = self
-            .run_in(
-                &dir,
-                &execution,
-                image.as_ref(),
-                volume.as_ref(),
-                &binds,
-                log.clone(),
-            )
-            .await;
-        if let Some((mounted, _)) = mount {
-            // Only once its files are uploaded is the job's work saved.
-            if let Err(reason) = mounted.finish().await {
-                let _ = log.send(logs::note(&reason)).await;
-                if let Ok(Finished { report, .. }) = &mut result {
-                    report.fail(reason);
+                .await
+                {
+                    Ok(mounted) => Some(mounted),
+                    Err(reason) => return Ok(refused(&log, reason).await),
+                },
+                None => None,
+            };
+            let mut binds = Vec::from_iter(volume.as_ref().map(VolumeMount::bind));
+            binds.extend(mount.as_ref().map(|(m, seen)| Bind {
+                host: m.at(),
+                seen,
+                writable: true,
+            }));
+            let mut result = self
+                .run_in(
+                    &slot,
+                    &execution,
+                    image.as_ref(),
+                    volume.as_ref(),
+                    &binds,
+                    log.clone(),
+                )
+                .await;
+            if let Some((mounted, _)) = mount {
+                // Only once its files are uploaded is the job's work saved.
+                if let Err(reason) = mounted.finish().await {
+                    let _ = log.send(logs::note(&reason)).await;
+                    if let Ok(Finished { report, .. }) = &mut result {
+                        report.fail(reason);
+                    }
                 }
             }
+            result
         }
-        if let Err(err) = tokio::fs::remove_dir_all(&dir).await {
-            tracing::warn!(job = %execution.job, %err, "cannot remove the job's working directory");
-        }
+        .await;
         rclone::remove(&mount_dir).await;
+        // Reused only where the job could not change the platform's files.
+        self.slots.give_back(slot, self.sandbox.is_some()).await;
         result
     }
 }
@@ -289,18 +304,40 @@ impl LocalExecutor {
 
     async fn run_in(
         &self,
-        dir: &Path,
+        slot: &Slot,
         execution: &Execution,
         image: Option<&JobImage>,
         volume: Option<&VolumeMount>,
-        binds: &[(&Path, &Path)],
+        binds: &[Bind<'_>],
         log: LogSink,
     ) -> Result<Finished, String> {
-        prepare(dir, execution)
+        let (dir, platform) = (slot.job(), slot.platform());
+        write_platform(&platform, execution)
             .map_err(|e| format!("cannot prepare the job's working directory: {e}"))?;
-        let (mut command, seen_dir) = self.command(dir, image, &[], Network::Host, binds)?;
+        // In the sandbox the platform's files are the job's to read only, where a pod has
+        // them; so they can be written over for the slot's next job.
+        let (config, providers) = (
+            platform.join(slots::CONFIG),
+            platform.join(slots::PROVIDERS),
+        );
+        let platform_binds =
+            [(&config, PLATFORM_CONFIG), (&providers, PLATFORM_PROVIDERS)].map(|(host, seen)| {
+                Bind {
+                    host,
+                    seen: Path::new(seen),
+                    writable: false,
+                }
+            });
+        let mut all_binds = binds.to_vec();
+        if self.sandbox.is_some() {
+            all_binds.extend(platform_binds);
+        }
+        let (mut command, seen_dir) = self.command(&dir, image, &[], Network::Host, &all_binds)?;
         // Paths as the job sees them.
-        let seen = JobFiles::under(&seen_dir);
+        let seen = match self.sandbox {
+            Some(_) => JobFiles::seen(&seen_dir, Path::new("/oscar")),
+            None => JobFiles::seen(&seen_dir, &platform),
+        };
         command
             .env("TMPDIR", &seen.tmp)
             .envs(execution.env.iter().map(|(k, v)| (k, v)))
@@ -351,7 +388,7 @@ impl LocalExecutor {
         // output pipes open: the group ends with its supervisor.
         group.kill();
         let _ = forwarded.await;
-        read_finished(dir.to_path_buf(), execution.sync, status.to_string()).await
+        read_finished(dir, execution.sync, status.to_string()).await
     }
 }
 
@@ -436,7 +473,7 @@ impl LocalExecutor {
         image: Option<&JobImage>,
         extra: &[String],
         network: Network,
-        binds: &[(&Path, &Path)],
+        binds: &[Bind<'_>],
     ) -> Result<(Command, PathBuf), String> {
         let (program, leading) = self
             .supervisor
@@ -555,12 +592,12 @@ impl LocalExecutor {
             Some(Err(reason)) => return Err(reason.clone()),
             None => None,
         };
-        let mut binds = Vec::from_iter(
-            volume
-                .as_ref()
-                .map(|v| (v.host.as_path(), v.seen.as_path())),
-        );
-        binds.extend(mounted.as_ref().map(|(m, seen)| (m.at(), seen.as_path())));
+        let mut binds = Vec::from_iter(volume.as_ref().map(VolumeMount::bind));
+        binds.extend(mounted.as_ref().map(|(m, seen)| Bind {
+            host: m.at(),
+            seen,
+            writable: true,
+        }));
         let (mut command, _) =
             self.command(dir, image.as_ref(), &plan.args, plan.network, &binds)?;
         command.env("TMPDIR", seen_dir.join("tmp")).envs(plan.env);
@@ -899,7 +936,8 @@ pub fn staging_dir_of(dir: &Path) -> PathBuf {
 /// directory `dir`), which is returned; refused when the worker made `requests` anything but
 /// a directory.
 fn stage_request(dir: &Path, staged: &Path, execution: &Execution) -> Result<Beneath, String> {
-    prepare(staged, execution)
+    write_platform(staged, execution)
+        .and_then(|()| std::fs::create_dir_all(staged.join("tmp")))
         .map_err(|e| format!("cannot prepare the request's directory: {e}"))?;
     let requests = Beneath::open(dir)
         .and_then(|dir| dir.dir("requests"))
@@ -973,55 +1011,53 @@ impl Drop for ProcessGroup {
 const RESULT: &str = "result.json";
 const RESPONSE: &str = "response";
 
+/// A job's files as it sees them: the platform's under `platform` (read-only in the sandbox),
+/// its own under its directory `dir`.
 struct JobFiles {
     config: PathBuf,
     providers: PathBuf,
+    event: PathBuf,
     tmp: PathBuf,
     result: PathBuf,
     response: PathBuf,
-    event: PathBuf,
 }
 
 impl JobFiles {
-    fn under(dir: &Path) -> Self {
+    fn seen(dir: &Path, platform: &Path) -> Self {
         Self {
-            config: dir.join("config"),
-            providers: dir.join("providers"),
+            config: platform.join(slots::CONFIG),
+            providers: platform.join(slots::PROVIDERS),
+            event: platform.join(slots::EVENT),
             tmp: dir.join("tmp"),
             result: dir.join(RESULT),
             response: dir.join(RESPONSE),
-            event: dir.join("event"),
         }
     }
 }
 
-/// Lays out the job directory the way a pod sees its mounts: config, provider keys (0600),
-/// a temporary directory.
-fn prepare(dir: &Path, execution: &Execution) -> std::io::Result<()> {
-    let files = JobFiles::under(dir);
-    let keys = files.providers.join("minio.default");
-    for path in [&files.config, &keys, &files.tmp] {
+/// Writes a job's platform files under `platform` the way a pod sees its mounts (config with
+/// the event, provider keys), over what the slot's previous job had there.
+fn write_platform(platform: &Path, execution: &Execution) -> std::io::Result<()> {
+    let (config, keys) = (platform.join(slots::CONFIG), platform.join(slots::KEYS));
+    for path in [&config, &keys] {
         std::fs::create_dir_all(path)?;
     }
-    let config = serde_norway::to_string(&execution.config).map_err(std::io::Error::other)?;
-    std::fs::write(files.config.join("function_config.yaml"), config)?;
-    std::fs::write(files.config.join("script.sh"), &execution.script)?;
+    let yaml = serde_norway::to_string(&execution.config).map_err(std::io::Error::other)?;
+    write_over(&config.join("function_config.yaml"), yaml.as_bytes())?;
+    write_over(&config.join("script.sh"), execution.script.as_bytes())?;
+    let event = platform.join(slots::EVENT);
     match &execution.event {
-        EventBody::Text(text) => std::fs::write(&files.event, text)?,
+        EventBody::Text(text) => write_over(&event, text.as_bytes())?,
         // Moved, not copied: the spool is in the data directory too. A copy when it is not.
         EventBody::File(spooled) => {
-            if std::fs::rename(spooled, &files.event).is_err() {
-                std::fs::copy(spooled, &files.event)?;
+            if std::fs::rename(spooled, &event).is_err() {
+                std::fs::copy(spooled, &event)?;
             }
         }
     }
     let (access_key, secret_key) = &execution.store_keys;
-    for (name, value) in [("accessKey", access_key), ("secretKey", secret_key)] {
-        let path = keys.join(name);
-        std::fs::write(&path, value)?;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-    }
-    Ok(())
+    write_over(&keys.join("accessKey"), access_key.as_bytes())?;
+    write_over(&keys.join("secretKey"), secret_key.as_bytes())
 }
 
 /// Sends the supervisor's output to the log: the script's lines as the supervisor marked them,

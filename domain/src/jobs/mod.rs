@@ -18,6 +18,7 @@ pub mod polling;
 mod queue;
 pub mod rclone;
 pub mod sandbox;
+pub mod slots;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};

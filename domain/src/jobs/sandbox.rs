@@ -106,6 +106,23 @@ pub enum Network {
 
 /// Where a job in an image finds its directory, as a pod finds its mounts under `/oscar`.
 pub const IMAGE_JOB_DIR: &str = "/oscar/job";
+/// Where every sandboxed job finds the platform's files, read-only, as a pod does.
+pub const PLATFORM_CONFIG: &str = "/oscar/config";
+pub const PLATFORM_PROVIDERS: &str = "/oscar/providers";
+
+/// A host directory a sandboxed process sees at `seen`.
+#[derive(Debug, Clone, Copy)]
+pub struct Bind<'a> {
+    pub host: &'a Path,
+    pub seen: &'a Path,
+    pub writable: bool,
+}
+
+impl Bind<'_> {
+    fn flag(&self) -> &'static str {
+        if self.writable { "--bind" } else { "--ro-bind" }
+    }
+}
 const IMAGE_SUPERVISOR: &str = "/oscar/bin/supervisor";
 const IMAGE_LIBRARIES: &str = "/oscar/lib";
 
@@ -227,7 +244,8 @@ impl Sandbox {
 
     /// Bubblewrap's arguments that run `program args` confined, `job_dir` its working
     /// directory and the only place it may write besides its own `/tmp`, writable mounts and
-    /// the service's `binds` (its volume and mount: each a directory on the host, and where
+    /// the `binds` (the platform's files of a job, the service's volume and mount; each a
+    /// directory on the host, and where
     /// the process sees it).
     pub fn arguments(
         &self,
@@ -236,7 +254,7 @@ impl Sandbox {
         program: &Path,
         args: &[String],
         network: Network,
-        binds: &[(&Path, &Path)],
+        binds: &[Bind<'_>],
     ) -> Vec<OsString> {
         let mut out = match programs {
             Programs::Host => arguments(job_dir, program, args, &self.system, &self.mounts, binds),
@@ -319,7 +337,7 @@ fn image_arguments(
     program: &Path,
     args: &[String],
     mounts: &[(JobMount, PathBuf)],
-    binds: &[(&Path, &Path)],
+    binds: &[Bind<'_>],
 ) -> Vec<OsString> {
     let mut out: Vec<OsString> = NAMESPACES.iter().map(OsString::from).collect();
     // Images expect to run as root: root of the namespace, the server's user outside it.
@@ -347,8 +365,8 @@ fn image_arguments(
         };
         bind(how, &mount.path, seen.into());
     }
-    for (host, seen) in binds {
-        bind("--bind", host, (*seen).into());
+    for b in binds {
+        bind(b.flag(), b.host, b.seen.into());
     }
     bind("--bind", job_dir, IMAGE_JOB_DIR.into());
     out.extend(["--remount-ro", "/oscar", "--chdir", IMAGE_JOB_DIR, "--"].map(OsString::from));
@@ -362,7 +380,7 @@ fn arguments(
     args: &[String],
     system: &[SystemPath],
     mounts: &[JobMount],
-    binds: &[(&Path, &Path)],
+    binds: &[Bind<'_>],
 ) -> Vec<OsString> {
     let mut out: Vec<OsString> = NAMESPACES.iter().map(OsString::from).collect();
     for entry in system {
@@ -392,8 +410,8 @@ fn arguments(
             &mount.path,
         );
     }
-    for (host, seen) in binds {
-        out.extend(["--bind".into(), (*host).into(), (*seen).into()]);
+    for b in binds {
+        out.extend([b.flag().into(), b.host.into(), b.seen.into()]);
     }
     let mut bind = |how: &str, path: &Path| out.extend([how.into(), path.into(), path.into()]);
     bind("--bind", job_dir);
@@ -458,10 +476,18 @@ mod tests {
             &["supervise".into()],
             &system,
             &mounts,
-            &[(
-                Path::new("/var/lib/oscar/volumes/u1/results"),
-                Path::new("/results"),
-            )],
+            &[
+                Bind {
+                    host: Path::new("/var/lib/oscar/volumes/u1/results"),
+                    seen: Path::new("/results"),
+                    writable: true,
+                },
+                Bind {
+                    host: Path::new("/var/lib/oscar/jobs/1/platform/config"),
+                    seen: Path::new(PLATFORM_CONFIG),
+                    writable: false,
+                },
+            ],
         ));
         assert_eq!(binds(&args, "--symlink"), ["usr/bin"]);
         assert_eq!(
@@ -483,7 +509,12 @@ mod tests {
         );
         assert_eq!(
             binds(&args, "--ro-bind"),
-            ["/usr", "/opt/oscar/server", "/srv/models"]
+            [
+                "/usr",
+                "/opt/oscar/server",
+                "/srv/models",
+                "/var/lib/oscar/jobs/1/platform/config"
+            ]
         );
         let read_only = binds(&args, "--ro-bind-try");
         assert!(read_only.contains(&"/etc/ssl".to_string()));

@@ -1,6 +1,6 @@
 //! The warm worker's contract (`supervise serve`, a synchronous service's `min_scale`): the
-//! platform lays out a request's directory as it would a job's (`config/`, `providers/`,
-//! `event`) inside the worker's own, connects to the worker's socket and writes one
+//! platform lays out a request's directory as it would a job's (`config/` with the `event`,
+//! `providers/`, `tmp/`) inside the worker's own, connects to the worker's socket and writes one
 //! [`WorkRequest`] as a JSON line; the worker runs the job as the supervisor always does,
 //! writes `result.json` (and `response`) in that directory, prints [`done_line`] on its
 //! output, and answers [`DONE`] on the connection. On Kubernetes ([`ClusterWork`]) the worker
