@@ -55,6 +55,9 @@ pub struct Settings {
     pub marked_log: bool,
     /// The job's variables when they are not this process's own (a warm worker's request).
     pub env: Vec<(String, String)>,
+    /// `OSCAR_INPUT_DIR` and `OSCAR_OUTPUT_DIR`: empty directories the executor made for the
+    /// job (and empties for its next one); else the supervisor makes its own in `$TMPDIR`.
+    pub work_dirs: Option<(PathBuf, PathBuf)>,
 }
 
 /// Where a synchronous response goes.
@@ -110,6 +113,9 @@ impl Settings {
                 .filter(|n| *n > 0),
             marked_log: var(model::function::log::MARKED_ENV).is_some(),
             env: Vec::new(),
+            work_dirs: var("OSCAR_INPUT_DIR")
+                .map(PathBuf::from)
+                .zip(var("OSCAR_OUTPUT_DIR").map(PathBuf::from)),
         })
     }
 }
@@ -128,18 +134,24 @@ pub async fn supervise(settings: &Settings, raw_event: Vec<u8>) -> Report {
             eprintln!("oscar-supervisor: {line}");
         }
     };
-    let dirs = match (
-        tempfile::Builder::new().prefix("input-").tempdir(),
-        tempfile::Builder::new().prefix("output-").tempdir(),
-    ) {
-        (Ok(input), Ok(output)) => (input, output),
-        (Err(e), _) | (_, Err(e)) => {
-            return Report::Error {
-                reason: format!("cannot create the job's temporary directories: {e}"),
+    let made;
+    let (input_dir, output_dir) = match &settings.work_dirs {
+        Some((input, output)) => (input.as_path(), output.as_path()),
+        None => {
+            made = match (
+                tempfile::Builder::new().prefix("input-").tempdir(),
+                tempfile::Builder::new().prefix("output-").tempdir(),
+            ) {
+                (Ok(input), Ok(output)) => (input, output),
+                (Err(e), _) | (_, Err(e)) => {
+                    return Report::Error {
+                        reason: format!("cannot create the job's temporary directories: {e}"),
+                    };
+                }
             };
+            (made.0.path(), made.1.path())
         }
     };
-    let (input_dir, output_dir) = (dirs.0.path(), dirs.1.path());
     let event = Event::parse(&raw_event);
 
     let mut env = settings.env.clone();

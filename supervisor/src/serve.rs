@@ -79,6 +79,8 @@ async fn serve(base: &Settings, connection: UnixStream) {
         result_file: Some(dir.join("result.json")),
         response: Some(ResponseSink::File(dir.join("response"))),
         env: request.env.clone(),
+        // A worker's own `$TMPDIR` lives on between requests: each gets directories afresh.
+        work_dirs: None,
         ..base.clone()
     };
     let report = match std::fs::read(settings.config_dir.join("event")) {

@@ -29,7 +29,37 @@ fn settings(dir: &Path, script: &str, timeout: Option<Duration>) -> Settings {
         result_limit: None,
         marked_log: false,
         env: Vec::new(),
+        work_dirs: None,
     }
+}
+
+#[tokio::test]
+async fn the_executors_directories_are_used_and_left_for_it_to_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, output) = (dir.path().join("input"), dir.path().join("output"));
+    for made in [&input, &output] {
+        std::fs::create_dir(made).unwrap();
+    }
+    let settings = Settings {
+        work_dirs: Some((input.clone(), output.clone())),
+        ..settings(
+            dir.path(),
+            "echo \"$TMP_INPUT_DIR $TMP_OUTPUT_DIR\" > \"$TMP_OUTPUT_DIR/dirs.txt\"\n",
+            None,
+        )
+    };
+    let report = supervise(&settings, b"aGVsbG8=".to_vec()).await;
+    assert_eq!(report, Report::Succeeded { outputs: vec![] });
+    let seen = std::fs::read_to_string(output.join("dirs.txt")).unwrap();
+    assert_eq!(
+        seen.trim(),
+        format!("{} {}", input.display(), output.display())
+    );
+    assert_eq!(
+        std::fs::read_dir(&input).unwrap().count(),
+        1,
+        "the event's file"
+    );
 }
 
 #[tokio::test]

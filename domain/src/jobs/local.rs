@@ -345,6 +345,8 @@ impl LocalExecutor {
             .env("OSCAR_CONFIG_DIR", &seen.config)
             .env("OSCAR_PROVIDERS_DIR", &seen.providers)
             .env("OSCAR_RESULT_FILE", &seen.result)
+            .env("OSCAR_INPUT_DIR", &seen.input)
+            .env("OSCAR_OUTPUT_DIR", &seen.output)
             .env("OSCAR_EVENT_FILE", &seen.event)
             .env(
                 "OSCAR_SCRIPT_TIMEOUT",
@@ -445,7 +447,8 @@ async fn read_finished(dir: PathBuf, sync: bool, ended: String) -> Result<Finish
     let read = move || {
         let dir = Beneath::open(&dir).ok();
         let read = |name: &str| dir.as_ref().and_then(|dir| dir.read(name).ok());
-        let report = match read(RESULT) {
+        // Empty: the slot's previous report, truncated, and none written since.
+        let report = match read(slots::REPORT).filter(|bytes| !bytes.is_empty()) {
             Some(bytes) => serde_json::from_slice::<Report>(&bytes)
                 .map_err(|e| format!("the supervisor's report is unreadable: {e}"))?,
             None => return Err(format!("the supervisor ended without a report ({ended})")),
@@ -1007,8 +1010,7 @@ impl Drop for ProcessGroup {
     }
 }
 
-/// The supervisor's report and a synchronous job's response, in the job's directory.
-const RESULT: &str = "result.json";
+/// A synchronous job's response, in the job's directory beside its report.
 const RESPONSE: &str = "response";
 
 /// A job's files as it sees them: the platform's under `platform` (read-only in the sandbox),
@@ -1018,6 +1020,8 @@ struct JobFiles {
     providers: PathBuf,
     event: PathBuf,
     tmp: PathBuf,
+    input: PathBuf,
+    output: PathBuf,
     result: PathBuf,
     response: PathBuf,
 }
@@ -1029,7 +1033,9 @@ impl JobFiles {
             providers: platform.join(slots::PROVIDERS),
             event: platform.join(slots::EVENT),
             tmp: dir.join("tmp"),
-            result: dir.join(RESULT),
+            input: dir.join("input"),
+            output: dir.join("output"),
+            result: dir.join(slots::REPORT),
             response: dir.join(RESPONSE),
         }
     }

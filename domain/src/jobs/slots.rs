@@ -28,6 +28,11 @@ pub const CONFIG: &str = "config";
 pub const PROVIDERS: &str = "providers";
 pub const EVENT: &str = "config/event";
 pub const KEYS: &str = "providers/minio.default";
+/// The job's own directories, kept (emptied) from job to job: its `$TMPDIR`, and the
+/// supervisor's input and output directories.
+pub const JOB_DIRS: [&str; 3] = ["tmp", "input", "output"];
+/// The supervisor's report in the job's directory: kept, emptied, so it is written in place.
+pub const REPORT: &str = "result.json";
 
 pub struct JobSlots {
     root: PathBuf,
@@ -103,7 +108,9 @@ impl JobSlots {
             Some(dir) => dir,
             None => {
                 let dir = self.root.join(made.to_string());
-                std::fs::create_dir_all(dir.join("job/tmp"))?;
+                for name in JOB_DIRS {
+                    std::fs::create_dir_all(dir.join("job").join(name))?;
+                }
                 dir
             }
         };
@@ -155,20 +162,28 @@ impl JobSlots {
     }
 }
 
-/// Empties a used slot for its next job: everything in `job/` but `tmp`, everything in
-/// `tmp`; the event and store keys truncated, so no job's data stays behind it. Never follows
-/// a symlink the job made.
+/// Empties a used slot for its next job: in `job/`, the [`JOB_DIRS`] emptied and the report
+/// truncated, everything else removed; the event and store keys truncated, so no job's data
+/// stays behind it. Never follows a symlink the job made.
 fn empty(dir: &Path) -> io::Result<()> {
     let job = dir.join("job");
     for entry in std::fs::read_dir(&job)? {
         let entry = entry?;
-        if entry.file_name() == "tmp" && entry.file_type()?.is_dir() {
+        let (name, kind) = (entry.file_name(), entry.file_type()?);
+        if kind.is_dir() && JOB_DIRS.iter().any(|d| name == *d) {
             remove_all_in(&entry.path())?;
+        } else if kind.is_file() && name == REPORT {
+            OpenOptions::new()
+                .write(true)
+                .truncate(true)
+                .open(entry.path())?;
         } else {
             remove(&entry)?;
         }
     }
-    std::fs::create_dir_all(job.join("tmp"))?;
+    for name in JOB_DIRS {
+        std::fs::create_dir_all(job.join(name))?;
+    }
     let platform = dir.join("platform");
     for file in [
         EVENT,
@@ -224,7 +239,10 @@ mod tests {
             write_over(&platform.join(file), text.as_bytes()).unwrap();
         }
         let job = slot.job();
-        std::fs::write(job.join("result.json"), "{}").unwrap();
+        std::fs::write(job.join(REPORT), "{}").unwrap();
+        std::fs::write(job.join("input/event-file"), "the event").unwrap();
+        std::fs::remove_dir(job.join("output")).unwrap();
+        std::os::unix::fs::symlink(root.path(), job.join("output")).unwrap();
         std::fs::create_dir_all(job.join("tmp/output-1/deep")).unwrap();
         std::fs::write(job.join("tmp/output-1/deep/out"), "data").unwrap();
         // What a job links to outside its directory stays.
@@ -250,8 +268,15 @@ mod tests {
             names.sort();
             names
         };
-        assert_eq!(names(again.job()), ["tmp"]);
-        assert!(names(again.job().join("tmp")).is_empty());
+        assert_eq!(
+            names(again.job()),
+            ["input", "output", "result.json", "tmp"]
+        );
+        for name in JOB_DIRS {
+            assert!(names(again.job().join(name)).is_empty(), "{name}");
+        }
+        assert!(again.job().join("output").is_dir() && !again.job().join("output").is_symlink());
+        assert_eq!(std::fs::read(again.job().join(REPORT)).unwrap(), b"");
         let platform = again.platform();
         assert_eq!(std::fs::read(platform.join(EVENT)).unwrap(), b"");
         let key = platform.join(KEYS).join("secretKey");
