@@ -798,6 +798,19 @@ fn process_with(marker: &str) -> bool {
     })
 }
 
+/// Every file under `dir`, however deep.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        match entry.file_type() {
+            Ok(kind) if kind.is_dir() => files.extend(files_under(&entry.path())),
+            Ok(kind) if kind.is_file() => files.push(entry.path()),
+            _ => {}
+        }
+    }
+    files
+}
+
 /// Stop ends a running job's process at once and a pending job before it runs: both end
 /// failed, saying who stopped them, with no outputs. Finished jobs cannot be stopped.
 #[tokio::test]
@@ -867,6 +880,15 @@ async fn a_stopped_job_ends_at_once_and_a_pending_one_never_runs() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(get(&app, "stoppable", "out/out.txt").await, None);
+    // Its directory goes too, with its event: it is not kept for the service's next job.
+    let jobs_dir = app.config.data_dir.join("jobs");
+    while files_under(&jobs_dir)
+        .iter()
+        .any(|file| std::fs::read_to_string(file).is_ok_and(|text| text.contains("\"i\": ")))
+    {
+        assert!(Instant::now() < gone, "the stopped job's event stayed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     let again = app
         .call("jobs/stop", &[("service", "stoppable"), ("job", &running)])

@@ -48,8 +48,31 @@ struct Idle {
 
 /// A job's directories, its alone while it runs.
 pub struct Slot {
+    /// Empty once given back.
     dir: PathBuf,
     service: (String, String),
+}
+
+impl Drop for Slot {
+    /// A slot whose job's run was dropped (the job stopped) is never given back: it goes, with
+    /// the event, keys and files the job had there.
+    fn drop(&mut self) {
+        if self.dir.as_os_str().is_empty() {
+            return;
+        }
+        let dir = std::mem::take(&mut self.dir);
+        let remove = move || {
+            if let Err(err) = std::fs::remove_dir_all(&dir)
+                && err.kind() != io::ErrorKind::NotFound
+            {
+                tracing::warn!(dir = %dir.display(), %err, "cannot remove a stopped job's directory");
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(remove)),
+            Err(_) => remove(),
+        }
+    }
 }
 
 impl Slot {
@@ -121,21 +144,27 @@ impl JobSlots {
     /// waits for the service's next job. A slot whose job could change the platform's files
     /// (no sandbox: `reusable` false), that cannot be emptied, or that would be one idle slot
     /// too many is removed instead.
-    pub async fn give_back(&self, slot: Slot, reusable: bool) {
-        let dir = slot.dir.clone();
-        let emptied = tokio::task::spawn_blocking(move || {
-            if !reusable {
-                return std::fs::remove_dir_all(&dir).map(|()| false);
+    pub async fn give_back(&self, mut slot: Slot, reusable: bool) {
+        let (dir, service) = (
+            std::mem::take(&mut slot.dir),
+            std::mem::take(&mut slot.service),
+        );
+        let emptied = tokio::task::spawn_blocking({
+            let dir = dir.clone();
+            move || {
+                if !reusable {
+                    return std::fs::remove_dir_all(&dir).map(|()| false);
+                }
+                empty(&dir)
+                    .map(|()| true)
+                    .or_else(|_| std::fs::remove_dir_all(&dir).map(|()| false))
             }
-            empty(&dir)
-                .map(|()| true)
-                .or_else(|_| std::fs::remove_dir_all(&dir).map(|()| false))
         })
         .await;
         let kept = match emptied {
             Ok(Ok(kept)) => kept,
             Ok(Err(err)) => {
-                tracing::warn!(dir = %slot.dir.display(), %err, "cannot remove a job's directory");
+                tracing::warn!(dir = %dir.display(), %err, "cannot remove a job's directory");
                 false
             }
             Err(err) => {
@@ -149,15 +178,12 @@ impl JobSlots {
         let mut idle = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if idle.count < MAX_IDLE {
             idle.count += 1;
-            idle.by_service
-                .entry(slot.service)
-                .or_default()
-                .push(slot.dir);
+            idle.by_service.entry(service).or_default().push(dir);
             return;
         }
         drop(idle);
-        if let Err(err) = std::fs::remove_dir_all(&slot.dir) {
-            tracing::warn!(dir = %slot.dir.display(), %err, "cannot remove a job's directory");
+        if let Err(err) = std::fs::remove_dir_all(&dir) {
+            tracing::warn!(dir = %dir.display(), %err, "cannot remove a job's directory");
         }
     }
 }
@@ -286,6 +312,21 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600, "the store keys are the owner's alone");
         assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep");
         assert!(root.path().exists());
+    }
+
+    #[tokio::test]
+    async fn a_slot_never_given_back_goes() {
+        let (_root, slots) = slots();
+        let slot = slots.take("alice", "svc").unwrap();
+        let dir = slot.dir.clone();
+        drop(slot);
+        for _ in 0..100 {
+            if !dir.exists() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("the slot of a dropped run stayed");
     }
 
     #[tokio::test]
