@@ -20,8 +20,7 @@ use super::executor::{EventBody, Execution, Executor, Finished, JobVolume, refus
 use super::logs::{self, Line, LineSplitter, LogSink, send_all};
 use super::rclone::{self, Mounted, Rclone};
 use super::sandbox::{
-    Bind, IMAGE_JOB_DIR, JobMount, Loader, Network, PLATFORM_CONFIG, PLATFORM_PROVIDERS, Programs,
-    Sandbox,
+    Bind, IMAGE_JOB_DIR, JobMount, Loader, Network, PLATFORM_DIR, Programs, Sandbox,
 };
 use super::slots::{self, JobSlots, Slot, write_over};
 use model::service::Service;
@@ -61,14 +60,6 @@ struct VolumeMount {
 }
 
 impl VolumeMount {
-    fn bind(&self) -> Bind<'_> {
-        Bind {
-            host: &self.host,
-            seen: &self.seen,
-            writable: true,
-        }
-    }
-
     /// The variables by which the supervisor's watchdog keeps the volume to its size.
     fn watched(&self) -> [(String, String); 2] {
         [
@@ -188,12 +179,7 @@ impl Executor for LocalExecutor {
                 },
                 None => None,
             };
-            let mut binds = Vec::from_iter(volume.as_ref().map(VolumeMount::bind));
-            binds.extend(mount.as_ref().map(|(m, seen)| Bind {
-                host: m.at(),
-                seen,
-                writable: true,
-            }));
+            let binds = service_binds(volume.as_ref(), mount.as_ref());
             let mut result = self
                 .run_in(
                     &slot,
@@ -316,28 +302,23 @@ impl LocalExecutor {
             .map_err(|e| format!("cannot prepare the job's working directory: {e}"))?;
         // In the sandbox the platform's files are the job's to read only, where a pod has
         // them; so they can be written over for the slot's next job.
-        let (config, providers) = (
-            platform.join(slots::CONFIG),
-            platform.join(slots::PROVIDERS),
-        );
-        let platform_binds =
-            [(&config, PLATFORM_CONFIG), (&providers, PLATFORM_PROVIDERS)].map(|(host, seen)| {
-                Bind {
-                    host,
-                    seen: Path::new(seen),
-                    writable: false,
-                }
-            });
+        let seen_platform = match self.sandbox {
+            Some(_) => Path::new(PLATFORM_DIR),
+            None => platform.as_path(),
+        };
+        let shown = [slots::CONFIG, slots::PROVIDERS]
+            .map(|name| (platform.join(name), seen_platform.join(name)));
         let mut all_binds = binds.to_vec();
         if self.sandbox.is_some() {
-            all_binds.extend(platform_binds);
+            all_binds.extend(shown.iter().map(|(host, seen)| Bind {
+                host,
+                seen,
+                writable: false,
+            }));
         }
         let (mut command, seen_dir) = self.command(&dir, image, &[], Network::Host, &all_binds)?;
         // Paths as the job sees them.
-        let seen = match self.sandbox {
-            Some(_) => JobFiles::seen(&seen_dir, Path::new("/oscar")),
-            None => JobFiles::seen(&seen_dir, &platform),
-        };
+        let seen = JobFiles::seen(&seen_dir, seen_platform);
         command
             .env("TMPDIR", &seen.tmp)
             .envs(execution.env.iter().map(|(k, v)| (k, v)))
@@ -392,6 +373,24 @@ impl LocalExecutor {
         let _ = forwarded.await;
         read_finished(dir, execution.sync, status.to_string()).await
     }
+}
+
+/// The service's volume and mount, writable, where a job or instance sees them.
+fn service_binds<'a>(
+    volume: Option<&'a VolumeMount>,
+    mount: Option<&'a (Mounted, PathBuf)>,
+) -> Vec<Bind<'a>> {
+    let volume = volume.map(|v| (v.host.as_path(), v.seen.as_path()));
+    let mount = mount.map(|(m, seen)| (m.at(), seen.as_path()));
+    volume
+        .into_iter()
+        .chain(mount)
+        .map(|(host, seen)| Bind {
+            host,
+            seen,
+            writable: true,
+        })
+        .collect()
 }
 
 /// Where the mount of the job or instance in `dir` is made: beside it, since rclone's files
@@ -595,12 +594,7 @@ impl LocalExecutor {
             Some(Err(reason)) => return Err(reason.clone()),
             None => None,
         };
-        let mut binds = Vec::from_iter(volume.as_ref().map(VolumeMount::bind));
-        binds.extend(mounted.as_ref().map(|(m, seen)| Bind {
-            host: m.at(),
-            seen,
-            writable: true,
-        }));
+        let binds = service_binds(volume.as_ref(), mounted.as_ref());
         let (mut command, _) =
             self.command(dir, image.as_ref(), &plan.args, plan.network, &binds)?;
         command.env("TMPDIR", seen_dir.join("tmp")).envs(plan.env);

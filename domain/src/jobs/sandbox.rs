@@ -106,9 +106,11 @@ pub enum Network {
 
 /// Where a job in an image finds its directory, as a pod finds its mounts under `/oscar`.
 pub const IMAGE_JOB_DIR: &str = "/oscar/job";
-/// Where every sandboxed job finds the platform's files, read-only, as a pod does.
-pub const PLATFORM_CONFIG: &str = "/oscar/config";
-pub const PLATFORM_PROVIDERS: &str = "/oscar/providers";
+/// Where every sandboxed job finds the platform's files (`config/`, `providers/`), read-only,
+/// as a pod does.
+pub const PLATFORM_DIR: &str = "/oscar";
+const IMAGE_SUPERVISOR: &str = "/oscar/bin/supervisor";
+const IMAGE_LIBRARIES: &str = "/oscar/lib";
 
 /// A host directory a sandboxed process sees at `seen`.
 #[derive(Debug, Clone, Copy)]
@@ -118,13 +120,10 @@ pub struct Bind<'a> {
     pub writable: bool,
 }
 
-impl Bind<'_> {
-    fn flag(&self) -> &'static str {
-        if self.writable { "--bind" } else { "--ro-bind" }
-    }
+/// Bubblewrap's flag for a bind.
+fn bind_flag(writable: bool) -> &'static str {
+    if writable { "--bind" } else { "--ro-bind" }
 }
-const IMAGE_SUPERVISOR: &str = "/oscar/bin/supervisor";
-const IMAGE_LIBRARIES: &str = "/oscar/lib";
 
 /// What a dynamically linked supervisor needs to start inside an image whose C library may be
 /// another (or none): the host's loader and the libraries it names, shown under `/oscar/lib`.
@@ -358,15 +357,10 @@ fn image_arguments(
         bind("--ro-bind", library, in_libraries(library));
     }
     for (mount, seen) in mounts {
-        let how = if mount.writable {
-            "--bind"
-        } else {
-            "--ro-bind"
-        };
-        bind(how, &mount.path, seen.into());
+        bind(bind_flag(mount.writable), &mount.path, seen.into());
     }
     for b in binds {
-        bind(b.flag(), b.host, b.seen.into());
+        bind(bind_flag(b.writable), b.host, b.seen.into());
     }
     bind("--bind", job_dir, IMAGE_JOB_DIR.into());
     out.extend(["--remount-ro", "/oscar", "--chdir", IMAGE_JOB_DIR, "--"].map(OsString::from));
@@ -401,17 +395,10 @@ fn arguments(
     let mut bind = |how: &str, path: &Path| out.extend([how.into(), path.into(), path.into()]);
     bind("--ro-bind", program);
     for mount in mounts {
-        bind(
-            if mount.writable {
-                "--bind"
-            } else {
-                "--ro-bind"
-            },
-            &mount.path,
-        );
+        bind(bind_flag(mount.writable), &mount.path);
     }
     for b in binds {
-        out.extend([b.flag().into(), b.host.into(), b.seen.into()]);
+        out.extend([bind_flag(b.writable).into(), b.host.into(), b.seen.into()]);
     }
     let mut bind = |how: &str, path: &Path| out.extend([how.into(), path.into(), path.into()]);
     bind("--bind", job_dir);
@@ -484,7 +471,7 @@ mod tests {
                 },
                 Bind {
                     host: Path::new("/var/lib/oscar/jobs/1/platform/config"),
-                    seen: Path::new(PLATFORM_CONFIG),
+                    seen: Path::new("/oscar/config"),
                     writable: false,
                 },
             ],
